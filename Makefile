@@ -1,0 +1,48 @@
+# Home-care dispatch backend. `make run` and `make test` are the two
+# commands that matter; both bootstrap a fresh Debian 12 machine first.
+CC      ?= cc
+CFLAGS  ?= -std=c17 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE
+CFLAGS  += -Ibuild/gen -Iservices/common -Iservices/solver
+ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDLIBS_CC := -levent -lzmq -lpq -lprotobuf-c -ljansson -lm
+PROTOC_C ?= protoc-c
+
+# Fragments append to these.
+UNIT_TESTS      :=
+UNIT_TESTS_ASAN :=
+BENCH_TARGETS   :=
+DAEMONS         :=
+TOOLS           :=
+
+.PHONY: all bootstrap run stop test test-unit test-asan test-system bench soak clean
+all:
+
+include services/common/common.mk
+include $(filter-out services/common/common.mk,$(wildcard services/*/*.mk))
+
+all: $(DAEMONS) $(TOOLS) $(UNIT_TESTS)
+
+bootstrap:
+	@tools/bootstrap.sh
+
+run: bootstrap
+	@$(MAKE) --no-print-directory all
+	@tools/run.sh
+
+stop:
+	@tools/stop.sh
+
+test: bootstrap
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS_ASAN)
+	@tests/run.sh
+
+bench: bootstrap
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
+
+soak: bootstrap
+	@$(MAKE) --no-print-directory all
+	@tests/soak.sh
+
+clean:
+	rm -rf build

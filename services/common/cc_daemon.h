@@ -1,0 +1,23 @@
+/* cc_daemon: process plumbing shared by the four daemons. */
+#ifndef CC_DAEMON_H
+#define CC_DAEMON_H
+#include <event2/event.h>
+
+typedef void (cc_stop_fn)(void *arg);
+
+/* Signals as libevent events (handlers run on the loop, no async-signal
+ * limits). SIGTERM/SIGINT: call stop_fn once (stop intake, finish the batch,
+ * commit, close). A second SIGTERM/SIGINT or any SIGQUIT: exit(1) at once.
+ * SIGPIPE is ignored. Returns 0/-1. */
+int cc_signals_setup(struct event_base *base, cc_stop_fn *stop_fn, void *arg);
+void cc_signals_teardown(void);
+
+/* Write pid to path (if path non-empty); removed by cc_pidfile_remove. */
+int cc_pidfile_write(const char *path);
+void cc_pidfile_remove(const char *path);
+
+/* Service names <-> proto enum values (Cc__Service). */
+const char *cc_service_name(int service);      /* "meal", ..., NULL if unknown */
+int cc_service_parse(const char *name);        /* 0 if unknown */
+
+#endif

@@ -1,0 +1,81 @@
+/* cc_evlog: the event log of DESIGN.md §3, producer and consumer sides.
+ *
+ * Storage (sql/common/001_eventlog.sql, installed in every daemon's schema):
+ *   events(seq, id, type, key, district_id, time, payload)  -- the outbox
+ *   log_head(seq)       -- one row; cc_append() bumps it under a row lock,
+ *                          so seqs are gapless and in commit order even with
+ *                          concurrent writers (a later writer waits for the
+ *                          earlier one's commit before it gets its number)
+ *   positions(producer, seq), inbox(producer, event_id, seq)
+ *   cc_append(type, id, key, district_id, payload) -> seq
+ *   cc_consume(producer, seq, event_id) -> bool: true once per event (apply
+ *       it now), false when already applied; advances the position.
+ * A daemon's own SQL functions call cc_append() in the same transaction as
+ * the state change; a consumer's effect functions call cc_consume() first and
+ * do nothing when it returns false. */
+#ifndef CC_EVLOG_H
+#define CC_EVLOG_H
+#include <stdint.h>
+#include <stddef.h>
+#include <event2/event.h>
+#include <protobuf-c/protobuf-c.h>
+#include "cc_db.h"
+#include "envelope.pb-c.h"
+#include "events.pb-c.h"
+
+/* Inbound size caps (ZMQ_MAXMSGSIZE). */
+#define CC_EVLOG_MAX_REQUEST (64 * 1024)
+#define CC_EVLOG_MAX_REPLY (32 * 1024 * 1024)
+
+/* ---- producer ---------------------------------------------------------- */
+typedef struct cc_evlog cc_evlog_t;
+
+/* Serves Fetch on a ROUTER bound at endpoint. reader answers catch-up reads
+ * from the table and LISTENs for commits by other connections; writer is
+ * the daemon's batching writer: after each of its commits the log scans for
+ * new events at once. ring_size recent events are served from memory. */
+cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, cc_db_t *writer,
+                         const char *producer, const char *endpoint, size_t ring_size);
+void cc_evlog_destroy(cc_evlog_t **self_p);
+/* 1 once the head seq is loaded and the socket is bound. */
+int cc_evlog_ready(const cc_evlog_t *self);
+uint64_t cc_evlog_head(const cc_evlog_t *self);
+/* New events may have committed: scan the table now. */
+void cc_evlog_poke(cc_evlog_t *self);
+const char *cc_evlog_endpoint(const cc_evlog_t *self);
+
+/* Serialise any protobuf-c message; malloc'd, caller frees. */
+uint8_t *cc_pb_pack(const ProtobufCMessage *msg, size_t *len);
+
+/* ---- consumer ---------------------------------------------------------- */
+typedef struct cc_consumer cc_consumer_t;
+
+/* Called once per new event, in log order. To apply it, queue exactly one
+ * statement with cc_consumer_exec() whose SQL function calls
+ * cc_consume(producer, seq, event_id) and applies the effect in the same
+ * transaction; return 0. To ignore it, return 0 without queuing: the
+ * consumer advances the position itself. Return -1 for a malformed payload:
+ * it is counted, logged and skipped (position advanced). */
+typedef int (cc_consumer_fn)(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+
+/* me: consuming daemon's name; producer: the log's name ("orderd");
+ * writer: the consuming daemon's batching writer (positions are stored with
+ * the effects). Connects a DEALER to endpoint. */
+cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *writer,
+                               const char *me, const char *producer, const char *endpoint,
+                               cc_consumer_fn *fn, void *arg);
+void cc_consumer_destroy(cc_consumer_t **self_p);
+/* Load the stored position (async) and start pulling. */
+int cc_consumer_start(cc_consumer_t *self);
+/* Stop pulling after the batch in flight (shutdown). */
+void cc_consumer_stop(cc_consumer_t *self);
+/* Queue the effect statement for the event being handled. The result
+ * callback (may be NULL) runs after commit. */
+int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
+                     const char *const *values, const int *lengths, const int *formats,
+                     cc_db_fn *fn, void *arg);
+uint64_t cc_consumer_position(const cc_consumer_t *self);
+/* 1 once the position is loaded and the first fetch has been answered. */
+int cc_consumer_caught_up(const cc_consumer_t *self);
+
+#endif

@@ -1,0 +1,58 @@
+/* cc_http: evhttp server with routing by method and path pattern, JSON
+ * bodies and errors, and the standard /healthz, /readyz, /metrics.
+ *
+ * A handler may answer at once or later (after its batch commits): the
+ * cc_http_req_t stays valid until a reply call, even if the client has
+ * gone away meanwhile (the reply is then dropped and counted). Every request
+ * must be answered exactly once with one of the cc_http_reply_* calls. */
+#ifndef CC_HTTP_H
+#define CC_HTTP_H
+#include <stddef.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include "cc_json.h"
+
+typedef struct cc_http cc_http_t;
+typedef struct cc_http_req cc_http_req_t;
+typedef void (cc_http_fn)(cc_http_req_t *req, void *arg);
+typedef int (cc_http_ready_fn)(void *arg);   /* 1 ready, 0 not yet */
+
+/* Bind addr:port (port 0 = any free port; see cc_http_port). max_body caps
+ * request bodies (413 beyond). NULL on failure (logged). */
+cc_http_t *cc_http_new(struct event_base *base, const char *addr, int port, size_t max_body);
+void cc_http_destroy(cc_http_t **self_p);
+int cc_http_port(const cc_http_t *self);
+
+/* Pattern segments in braces capture: "/v1/orders/{id}/cancel".
+ * Unknown path -> 404 JSON; known path, other method -> 405 JSON. */
+int cc_http_route(cc_http_t *self, const char *method, const char *pattern,
+                  cc_http_fn *fn, void *arg);
+void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
+/* Stop accepting new requests (SIGTERM): new ones get 503. */
+void cc_http_drain(cc_http_t *self);
+/* Requests accepted but not yet answered. */
+int cc_http_pending(const cc_http_t *self);
+
+/* Request accessors; returned strings live as long as the request. */
+const char *cc_http_method(cc_http_req_t *req);
+const char *cc_http_path_param(cc_http_req_t *req, const char *name);
+const char *cc_http_query(cc_http_req_t *req, const char *name);   /* decoded, or NULL */
+const char *cc_http_header(cc_http_req_t *req, const char *name);
+/* Raw body (NUL-terminated copy) and its length. */
+const char *cc_http_body(cc_http_req_t *req, size_t *len);
+/* Parse the body as a JSON object. On failure answers 400 (invalid_json /
+ * not_an_object) itself and returns NULL: the handler just returns.
+ * The returned reference is the caller's (json_decref). */
+json_t *cc_http_json_body(cc_http_req_t *req);
+/* Seconds since the request arrived, for latency histograms. */
+double cc_http_age_s(cc_http_req_t *req);
+
+/* Replies. Each consumes the request (*req_p = NULL). body is stolen. */
+void cc_http_reply_json(cc_http_req_t **req_p, int status, json_t *body);
+void cc_http_reply_text(cc_http_req_t **req_p, int status, const char *ctype, const char *text);
+/* {"error": error, "field": field|null, "message": message} */
+void cc_http_reply_error(cc_http_req_t **req_p, int status, const char *error,
+                         const char *field, const char *message);
+void cc_http_reply_err(cc_http_req_t **req_p, const cc_err_t *err);
+
+#endif

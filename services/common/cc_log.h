@@ -1,0 +1,27 @@
+/* cc_log: JSON-lines logs on stderr, one object per line.
+ * Personal data never reaches the log: values of keys in the deny list
+ * (name, phone, id_number, address, lat, lon, card_no, payload, sql, params,
+ * health, ability_level, birth_date, body, notes, diet) are written as "***". */
+#ifndef CC_LOG_H
+#define CC_LOG_H
+
+typedef enum { CC_LOG_DEBUG = 0, CC_LOG_INFO, CC_LOG_WARN, CC_LOG_ERROR } cc_log_level_t;
+
+/* Set the daemon name written in every line and the minimum level.
+ * level_name: "debug"|"info"|"warn"|"error"; unknown -> info. */
+void cc_log_init(const char *daemon, const char *level_name);
+
+/* Write {"ts":..,"level":..,"daemon":..,"event":event, k1:v1, ...}.
+ * Arguments after event are const char * key/value pairs ending with NULL.
+ * A NULL value is written as null. Values are JSON-escaped. */
+void cc_log(cc_log_level_t level, const char *event, ...) __attribute__((sentinel));
+
+#define cc_info(...)  cc_log(CC_LOG_INFO, __VA_ARGS__, (const char *)NULL)
+#define cc_warn(...)  cc_log(CC_LOG_WARN, __VA_ARGS__, (const char *)NULL)
+#define cc_error(...) cc_log(CC_LOG_ERROR, __VA_ARGS__, (const char *)NULL)
+#define cc_debug(...) cc_log(CC_LOG_DEBUG, __VA_ARGS__, (const char *)NULL)
+
+/* 1 if key names personal data (exposed for tests). */
+int cc_log_key_is_private(const char *key);
+
+#endif

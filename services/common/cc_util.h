@@ -1,0 +1,40 @@
+/* cc_util: ids, clocks, time text, geography. Pure helpers, no state. */
+#ifndef CC_UTIL_H
+#define CC_UTIL_H
+#include <stdint.h>
+#include <stddef.h>
+
+#define CC_UUID_LEN 37 /* 36 chars + NUL */
+
+/* Random (v4) UUID text into out[CC_UUID_LEN]. */
+void cc_uuid(char out[CC_UUID_LEN]);
+/* 1 if s is a canonical lower/upper-case UUID text. */
+int cc_uuid_valid(const char *s);
+
+int64_t cc_now_us(void);      /* wall clock, microseconds since epoch */
+int64_t cc_mono_us(void);     /* monotonic clock, microseconds */
+
+/* Default time zone of the service area: Asia/Shanghai, UTC+8, no DST. */
+#define CC_TZ_OFFSET_S (8 * 3600)
+
+/* Format us as RFC 3339 in +08:00, e.g. "2026-11-26T08:30:00+08:00" (or with
+ * ".123456" when there are microseconds). buf >= 40 bytes. Returns buf. */
+char *cc_time_format(int64_t us, char *buf, size_t len);
+/* Parse RFC 3339 / ISO 8601 "YYYY-MM-DDTHH:MM[:SS[.frac]][Z|+hh:mm|-hh:mm]";
+ * no offset means Asia/Shanghai. Returns 0 and *us, or -1 when malformed. */
+int cc_time_parse(const char *s, int64_t *us);
+/* Local (Asia/Shanghai) date "YYYY-MM-DD" of us into buf (>= 11 bytes). */
+char *cc_date_local(int64_t us, char *buf, size_t len);
+/* Minutes since local midnight of us (Asia/Shanghai). */
+int cc_minute_of_day_local(int64_t us);
+/* Parse "HH:MM" into minutes since midnight; -1 if malformed. */
+int cc_hhmm_parse(const char *s);
+/* Parse "YYYY-MM-DD"; returns us of local midnight, or -1 on error. */
+int cc_date_parse(const char *s, int64_t *us);
+
+/* Great-circle distance in metres. */
+double cc_geo_distance_m(double lat1, double lon1, double lat2, double lon2);
+/* Estimated travel seconds in town: distance x 1.3 detour / 15 km/h (e-bike). */
+int cc_geo_travel_s(double lat1, double lon1, double lat2, double lon2);
+
+#endif
