@@ -4,6 +4,7 @@
  * health, ability_level, birth_date, body, notes, diet) are written as "***". */
 #ifndef CC_LOG_H
 #define CC_LOG_H
+#include <stdio.h>
 
 typedef enum { CC_LOG_DEBUG = 0, CC_LOG_INFO, CC_LOG_WARN, CC_LOG_ERROR } cc_log_level_t;
 
@@ -21,7 +22,15 @@ void cc_log(cc_log_level_t level, const char *event, ...) __attribute__((sentine
 #define cc_error(...) cc_log(CC_LOG_ERROR, __VA_ARGS__, (const char *)NULL)
 #define cc_debug(...) cc_log(CC_LOG_DEBUG, __VA_ARGS__, (const char *)NULL)
 
-/* 1 if key names personal data (exposed for tests). */
+/* 1 if key names personal data (exposed for tests): the key equals a deny
+ * list entry or ends in "_" + entry ("elder_name", "pickup_lat"), compared
+ * case-insensitively. */
 int cc_log_key_is_private(const char *key);
+
+/* Send lines to stream instead of stderr (tests); NULL restores stderr.
+ * The stream is borrowed: the caller closes it after restoring. */
+void cc_log_set_stream(FILE *stream);
+/* 1 if a line at level would be written. */
+int cc_log_enabled(cc_log_level_t level);
 
 #endif
