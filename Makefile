@@ -46,3 +46,7 @@ soak: bootstrap
 
 clean:
 	rm -rf build
+
+# `make -s print-UNIT_TESTS` prints a variable (tests/run.sh uses it).
+print-%:
+	@echo $($*)

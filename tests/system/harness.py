@@ -1,0 +1,485 @@
+"""System-test harness: a throwaway PostgreSQL 15 cluster and the four real
+daemons as processes on free loopback ports.
+
+Used by conftest.py (pytest fixtures) and from the command line:
+
+    python3 tests/system/harness.py serve-pg   # prints a conninfo, runs until killed
+
+What it does, in the spirit of PgBouncer's test/utils.py:
+- PgCluster: `initdb --nosync` into a temp dir (owned by the system user
+  `eldercare` when we are root: PostgreSQL refuses to run as root), fsync off,
+  a random free port on 127.0.0.1, trust auth, the roles and schemas of
+  tools/pg_roles.sql, migrations (tools/migrate.sh) into a template database
+  once; each test module gets `CREATE DATABASE ... TEMPLATE`.
+- System: starts build/bin/{orderd,billingd,dispatchd,meald} with the flags of
+  docs/ARCHITECTURE.md (only those each binary lists in --help), waits for
+  /readyz, and offers http(), kill9(), restart(), wait_until(), sql().
+"""
+
+import json as jsonlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import http.client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+PG_USER = os.environ.get("EC_PG_USER", "eldercare")
+DAEMONS = ("orderd", "billingd", "dispatchd", "meald")
+# Which logs each daemon reads (DESIGN.md section 1).
+CONSUMES = {
+    "orderd": ("billingd", "dispatchd", "meald"),
+    "billingd": ("orderd", "dispatchd", "meald"),
+    "dispatchd": ("orderd",),
+    "meald": ("orderd",),
+}
+BIN_DIR = os.environ.get("EC_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+
+_used_ports = set()
+
+
+def free_port():
+    """A loopback TCP port nobody listens on now (and we did not hand out)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _used_ports:
+            _used_ports.add(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+def wait_until(pred, timeout=10.0, interval=0.05, what=None):
+    """Poll pred() until it returns a truthy value; return that value.
+    Raises AssertionError naming `what` (or pred) after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = pred()
+            if v:
+                return v
+        except Exception as e:  # the condition may not be checkable yet
+            last_exc = e
+        if time.monotonic() >= deadline:
+            msg = "timed out after %.1fs waiting for %s" % (
+                timeout, what or getattr(pred, "__name__", "condition"))
+            if last_exc is not None:
+                msg += " (last error: %r)" % (last_exc,)
+            raise AssertionError(msg)
+        time.sleep(interval)
+
+
+def is_root():
+    return os.geteuid() == 0
+
+
+def ensure_pg_user():
+    """The non-root user that runs PostgreSQL when we are root."""
+    try:
+        return pwd.getpwnam(PG_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                        PG_USER], check=True)
+        return pwd.getpwnam(PG_USER)
+
+
+def _as_pg(cmd):
+    if is_root():
+        return ["runuser", "-u", PG_USER, "--"] + cmd
+    return cmd
+
+
+class PgCluster:
+    """A throwaway PostgreSQL 15 cluster. start() then stop()."""
+
+    def __init__(self, base=None):
+        self.base = base
+        self.port = None
+        self.datadir = None
+        self.sockdir = None
+        self.logfile = None
+        self._own_base = base is None
+
+    def start(self):
+        if self.base is None:
+            self.base = tempfile.mkdtemp(prefix="eldercare-pg-", dir="/tmp")
+        os.chmod(self.base, 0o755)
+        self.datadir = os.path.join(self.base, "data")
+        self.sockdir = self.base
+        self.logfile = os.path.join(self.base, "postgres.log")
+        if is_root():
+            pw = ensure_pg_user()
+            os.chown(self.base, pw.pw_uid, pw.pw_gid)
+        env = dict(os.environ, LC_ALL="C")
+        subprocess.run(_as_pg([os.path.join(PG_BIN, "initdb"), "--nosync", "-D", self.datadir,
+                               "-U", "postgres", "-E", "UTF8", "--locale=C",
+                               "--auth=trust", "--no-instructions"]),
+                       check=True, stdout=subprocess.DEVNULL, cwd="/", env=env)
+        last = None
+        for _ in range(5):
+            self.port = free_port()
+            opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
+                    "-c synchronous_commit=off -c full_page_writes=off "
+                    "-c timezone=Asia/Shanghai -c max_connections=200 "
+                    "-c log_min_messages=warning" % (self.port, self.sockdir))
+            r = subprocess.run(_as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
+                                       "-l", self.logfile, "-o", opts, "-w", "-t", "60",
+                                       "start"]),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               cwd="/", env=env)
+            if r.returncode == 0:
+                return self
+            last = r.stderr.decode(errors="replace") + self.log_tail()
+        raise RuntimeError("PostgreSQL did not start: %s" % last)
+
+    def log_tail(self, n=40):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.datadir and os.path.exists(os.path.join(self.datadir, "postmaster.pid")):
+            subprocess.run(_as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
+                                   "-m", "immediate", "-w", "stop"]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+        if self._own_base and self.base:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    # -- connections --------------------------------------------------------
+    def conninfo(self, dbname="postgres", user="postgres"):
+        return "host=127.0.0.1 port=%d dbname=%s user=%s" % (self.port, dbname, user)
+
+    def connect(self, dbname="postgres", user="postgres", autocommit=True):
+        import psycopg2
+        c = psycopg2.connect(self.conninfo(dbname, user))
+        c.autocommit = autocommit
+        return c
+
+    def execute(self, sql, dbname="postgres", user="postgres", params=None):
+        c = self.connect(dbname, user)
+        try:
+            with c.cursor() as cur:
+                cur.execute(sql, params)
+                return cur.fetchall() if cur.description else None
+        finally:
+            c.close()
+
+    # -- databases ----------------------------------------------------------
+    def create_db(self, name, template=None):
+        """CREATE DATABASE name [TEMPLATE t], then the roles and schemas."""
+        q = 'CREATE DATABASE "%s"' % name
+        if template:
+            q += ' TEMPLATE "%s"' % template
+        self.execute(q)
+        with open(os.path.join(ROOT, "tools", "pg_roles.sql")) as f:
+            self.execute(f.read(), dbname=name)
+        return name
+
+    def drop_db(self, name):
+        self.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+    def migrate(self, name):
+        """tools/migrate.sh into database `name`; raises with its output on failure."""
+        env = dict(os.environ, PGPORT=str(self.port), PGHOST="127.0.0.1")
+        r = subprocess.run([os.path.join(ROOT, "tools", "migrate.sh"), name], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode != 0:
+            raise RuntimeError("migrate.sh %s failed:\n%s" % (name, r.stdout.decode(errors="replace")))
+
+
+def binary(name):
+    return os.path.join(BIN_DIR, name)
+
+
+def missing_binaries():
+    return [d for d in DAEMONS if not os.access(binary(d), os.X_OK)]
+
+
+_help_cache = {}
+
+
+def daemon_flags(name):
+    """The set of --flags a daemon lists in its --help (empty if it has none)."""
+    if name not in _help_cache:
+        flags = set()
+        try:
+            r = subprocess.run([binary(name), "--help"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=10)
+            import re
+            flags = set(re.findall(r"--([a-z][a-z0-9-]*)", r.stdout.decode(errors="replace")))
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        _help_cache[name] = flags
+    return _help_cache[name]
+
+
+class Daemon:
+    def __init__(self, name, system):
+        self.name = name
+        self.system = system
+        self.http_port = free_port()
+        self.log_port = free_port()
+        self.intake_port = free_port() if name == "orderd" else None
+        self.proc = None
+        self.logpath = os.path.join(system.workdir, "%s.log" % name)
+        self.pidfile = os.path.join(system.workdir, "%s.pid" % name)
+        self.starts = 0
+
+    @property
+    def log_endpoint(self):
+        return "tcp://127.0.0.1:%d" % self.log_port
+
+    @property
+    def intake_endpoint(self):
+        return "tcp://127.0.0.1:%d" % self.intake_port if self.intake_port else None
+
+    def argv(self):
+        s = self.system
+        known = daemon_flags(self.name)
+        want = [
+            ("db", s.pg.conninfo(s.dbname, self.name)),
+            ("http-addr", "127.0.0.1"),
+            ("http-port", str(self.http_port)),
+            ("log-endpoint", self.log_endpoint),
+            ("log-level", s.log_level),
+            ("pidfile", self.pidfile),
+        ]
+        for producer in CONSUMES[self.name]:
+            want.append(("%s-log" % producer, s.daemons[producer].log_endpoint))
+        if self.intake_port:
+            for flag in sorted(known):
+                if "intake" in flag and ("endpoint" in flag or "addr" in flag):
+                    want.append((flag, self.intake_endpoint))
+                    break
+        want.extend(s.extra_args.get(self.name, {}).items())
+        argv = [binary(self.name)]
+        for flag, value in want:
+            # Pass a flag only if the daemon defines it (or we cannot tell).
+            if not known or flag in known:
+                argv.append("--%s=%s" % (flag, value))
+        return argv
+
+    def start(self):
+        self.starts += 1
+        logf = open(self.logpath, "ab")
+        logf.write(("--- start %d: %s\n" % (self.starts, " ".join(self.argv()))).encode())
+        logf.flush()
+        env = dict(os.environ)
+        # Config from the environment would override nothing we pass as a
+        # flag, but keep stray settings out of tests.
+        for k in list(env):
+            if k.startswith(self.name.upper() + "_"):
+                del env[k]
+        self.proc = subprocess.Popen(self.argv(), stdout=logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env, cwd=self.system.workdir)
+        logf.close()
+        return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait, SIGKILL after timeout. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill9(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_text(self):
+        try:
+            with open(self.logpath, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def log_lines(self):
+        """The JSON log lines (parsed) this daemon wrote, all starts."""
+        out = []
+        for line in self.log_text().splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(jsonlib.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+
+class System:
+    """The four daemons on one database of a PgCluster."""
+
+    def __init__(self, pg, dbname, workdir=None, extra_args=None, log_level="debug",
+                 names=DAEMONS):
+        self.pg = pg
+        self.dbname = dbname
+        self.workdir = workdir or tempfile.mkdtemp(prefix="eldercare-sys-")
+        self.extra_args = extra_args or {}
+        self.log_level = log_level
+        self.daemons = {}
+        for n in DAEMONS:
+            self.daemons[n] = Daemon(n, self)
+        self.names = tuple(names)
+
+    # -- life cycle ---------------------------------------------------------
+    def start(self, timeout=30.0):
+        for n in self.names:
+            self.daemons[n].start()
+        for n in self.names:
+            self.wait_ready(n, timeout)
+        return self
+
+    def wait_ready(self, name, timeout=30.0):
+        d = self.daemons[name]
+
+        def ready():
+            if not d.alive():
+                raise AssertionError("%s exited with %s before /readyz:\n%s" % (
+                    name, d.proc.returncode if d.proc else None, d.log_text()[-4000:]))
+            try:
+                st, _ = self.http("GET", name, "/readyz", timeout=2)
+                return st == 200
+            except OSError:
+                return False
+        try:
+            wait_until(ready, timeout, 0.05, what="%s /readyz" % name)
+        except AssertionError as e:
+            if d.alive():
+                raise AssertionError("%s\n--- %s log:\n%s" % (e, name, d.log_text()[-4000:]))
+            raise
+
+    def stop(self, timeout=10.0):
+        """SIGTERM all, wait; returns {name: exit code}."""
+        for n in self.names:
+            self.daemons[n].signal(signal.SIGTERM)
+        return {n: self.daemons[n].stop(timeout) for n in self.names}
+
+    def kill9(self, name):
+        self.daemons[name].kill9()
+
+    def restart(self, name, timeout=30.0):
+        """Stop (kill -9 if it will not stop) and start again on the same ports."""
+        d = self.daemons[name]
+        if d.alive():
+            d.stop()
+        d.start()
+        self.wait_ready(name, timeout)
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- helpers ------------------------------------------------------------
+    def url(self, name, path=""):
+        return "http://127.0.0.1:%d%s" % (self.daemons[name].http_port, path)
+
+    def http(self, method, daemon, path, json=None, headers=None, timeout=10, body=None):
+        """One HTTP request. Returns (status, parsed JSON or text or None)."""
+        h = dict(headers or {})
+        data = body
+        if json is not None:
+            data = jsonlib.dumps(json).encode()
+            h.setdefault("Content-Type", "application/json")
+        if isinstance(data, str):
+            data = data.encode()
+        conn = http.client.HTTPConnection("127.0.0.1", self.daemons[daemon].http_port,
+                                          timeout=timeout)
+        try:
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            raw = r.read()
+            status = r.status
+        finally:
+            conn.close()
+        if not raw:
+            return status, None
+        try:
+            return status, jsonlib.loads(raw)
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+    def sql(self, who, query, params=None):
+        """Run query as a daemon's role ("orderd", ...) or as the superuser
+        ("postgres"/"superuser"). Returns rows (list of tuples) or None."""
+        user = "postgres" if who in ("postgres", "superuser", None) else who
+        return self.pg.execute(query, dbname=self.dbname, user=user, params=params)
+
+    def logs(self, tail=200):
+        """name -> the last `tail` lines of its captured stderr."""
+        out = {}
+        for n in self.names:
+            lines = self.daemons[n].log_text().splitlines()
+            out[n] = "\n".join(lines[-tail:])
+        return out
+
+    def metrics(self, daemon):
+        """Prometheus text of /metrics parsed to {sample name with labels: float}."""
+        st, text = self.http("GET", daemon, "/metrics")
+        assert st == 200, (st, text)
+        out = {}
+        for line in str(text).splitlines():
+            if not line or line.startswith("#"):
+                continue
+            try:
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+            except ValueError:
+                continue
+        return out
+
+
+def _serve_pg():
+    """Start a cluster with a migrated database cc_test; print its superuser
+    conninfo on one line; run until SIGTERM/SIGINT or stdin closes."""
+    pg = PgCluster().start()
+    stop = {"now": False}
+
+    def on_sig(*_):
+        stop["now"] = True
+    signal.signal(signal.SIGTERM, on_sig)
+    signal.signal(signal.SIGINT, on_sig)
+    try:
+        pg.create_db("cc_test")
+        try:
+            pg.migrate("cc_test")
+        except RuntimeError as e:
+            print(str(e), file=sys.stderr)
+        print(pg.conninfo("cc_test"), flush=True)
+        sys.stdout.close()
+        while not stop["now"]:
+            time.sleep(0.2)
+    finally:
+        pg.stop()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "serve-pg":
+        _serve_pg()
+    else:
+        print(__doc__)
+        sys.exit(2)
