@@ -1,0 +1,127 @@
+/* od_domain: orderd's pure rules, no I/O: PRC resident ID numbers, the
+ * order state machine of the saga (docs/ARCHITECTURE.md), dispatch priority,
+ * ages and the value checks behind request validation. Everything here is
+ * deterministic and unit-tested in od_domain_test.c. */
+#ifndef OD_DOMAIN_H
+#define OD_DOMAIN_H
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+
+/* ---- enumerations (text forms are the API and the SQL CHECKs) ------------ */
+typedef enum {
+    OD_PLACED = 0,
+    OD_FUNDS_HELD,
+    OD_RELEASED,
+    OD_ASSIGNED,
+    OD_IN_PROGRESS,
+    OD_COMPLETED,
+    OD_BILLED,
+    OD_DENIED,
+    OD_CANCELLED,
+    OD_FAILED,
+    OD_STATE_COUNT
+} od_state_t;
+
+/* What happens to an order. Inbound events keep their producer's names. */
+typedef enum {
+    OD_EV_FUNDS_HELD = 0,
+    OD_EV_FUNDS_DENIED,
+    OD_EV_HOLD_CAPTURED,
+    OD_EV_HOLD_RELEASED,
+    OD_EV_VISIT_ASSIGNED,
+    OD_EV_VISIT_ACCEPTED,
+    OD_EV_VISIT_DECLINED,
+    OD_EV_VISIT_CHECKED_IN,
+    OD_EV_VISIT_COMPLETED,
+    OD_EV_VISIT_FAILED,
+    OD_EV_MEAL_SCHEDULED,
+    OD_EV_MEAL_REFUSED,
+    OD_EV_MEAL_DELIVERED,
+    OD_EV_CANCEL,             /* operator's POST /v1/orders/{id}/cancel */
+    OD_EV_COUNT
+} od_event_t;
+
+/* Event orderd appends to its own log as a consequence of a step. */
+typedef enum {
+    OD_OUT_NONE = 0,
+    OD_OUT_RELEASED,          /* OrderReleased */
+    OD_OUT_COMPLETED,         /* OrderCompleted */
+    OD_OUT_FAILED,            /* OrderFailed */
+    OD_OUT_CANCELLED          /* OrderCancelled */
+} od_out_t;
+
+typedef struct {
+    od_state_t to;            /* new state; == from when only history is written */
+    bool changes;             /* to != from */
+    od_out_t out;             /* event to append in the same transaction */
+} od_step_t;
+
+const char *od_state_name(od_state_t s);
+int od_state_parse(const char *s);            /* -1 if unknown */
+bool od_state_final(od_state_t s);            /* billed, denied, cancelled, failed */
+bool od_state_cancellable(od_state_t s);      /* before in_progress, not final */
+const char *od_event_name(od_event_t e);      /* the proto message name, "Cancel" */
+int od_event_parse(const char *type);         /* Envelope.type -> od_event_t, -1 */
+
+/* The saga's transition table. Events that do not move the order (a final
+ * order, an out-of-order or informational event) give to == from, changes
+ * false, out none: the caller records them in history only. FundsHeld on a
+ * placed order goes to released (passing through funds_held) and appends
+ * OrderReleased. */
+od_step_t od_step(od_state_t from, od_event_t ev);
+
+/* ---- services --------------------------------------------------------- */
+/* Values match enum Cc__Service in proto/events.proto. */
+#define OD_SERVICE_COUNT 9
+const char *od_service_name(int service);     /* NULL for 0 / out of range */
+int od_service_parse(const char *name);       /* 0 if unknown */
+bool od_service_is_visit(int service);        /* dispatchd's (all but meal) */
+
+/* ---- elders ----------------------------------------------------------- */
+extern const char *const od_ability_names[];   /* intact .. total, NULL-terminated */
+extern const char *const od_household_names[]; /* none dibao dibao_edge tekun */
+extern const char *const od_living_names[];    /* alone empty_nest ... other */
+extern const char *const od_service_names[];   /* meal .. assessment (index+1 = enum) */
+extern const char *const od_state_names[];     /* placed .. failed */
+
+/* 18-character PRC resident ID (GB 11643-1999): 17 digits, an ISO 7064
+ * MOD 11-2 check character (digit or X/x), and a valid birth date in
+ * characters 7..14. Returns 0 if valid; -1 with *why = "length", "format",
+ * "birth_date" or "checksum". */
+int od_id_number_check(const char *s, const char **why);
+/* The check character for the first 17 digits ('0'..'9' or 'X'). */
+char od_id_number_check_char(const char *first17);
+
+/* Proleptic Gregorian calendar helpers. */
+bool od_date_valid(int y, int m, int d);
+/* "YYYY-MM-DD" exactly; 0 and *y,*m,*d or -1. */
+int od_date_parse(const char *s, int *y, int *m, int *d);
+/* Whole years from birth to the date (y,m,d); a 29 Feb birthday counts on
+ * 1 Mar in common years. Negative if birth is later. */
+int od_age_years(int by, int bm, int bd, int y, int m, int d);
+
+/* Phone: 5..20 chars of digits, optionally one leading '+', and '-' or
+ * spaces between digits. */
+bool od_phone_valid(const char *s);
+/* Idempotency-Key: 1..128 printable ASCII characters, no spaces. */
+bool od_idem_key_valid(const char *s);
+
+/* ---- orders ----------------------------------------------------------- */
+#define OD_NOTES_MAX 500
+#define OD_WINDOW_MAX_US (7LL * 24 * 3600 * 1000000)  /* one week */
+#define OD_EMERGENCY_WINDOW_US (2LL * 3600 * 1000000) /* default: now .. +2 h */
+
+/* Window rule: end > start, at most a week long, end not in the past.
+ * Returns 0 or -1 with *field = "window_end" and *why naming the rule. */
+int od_window_check(int64_t start_us, int64_t end_us, int64_t now_us, const char **why);
+
+/* Dispatch priority for OrderReleased.priority (higher is more urgent):
+ * every emergency ranks above every other order; among equals the earlier
+ * window start ranks higher. Minute resolution, never negative. */
+int32_t od_priority(bool emergency, int64_t window_start_us);
+
+/* 64-bit FNV-1a, for hash tables. */
+uint64_t od_hash(const char *s);
+
+#endif
