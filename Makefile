@@ -2,7 +2,7 @@
 # commands that matter; both bootstrap a fresh Debian 12 machine first.
 CC      ?= cc
 CFLAGS  ?= -std=c17 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE
-CFLAGS  += -Ibuild/gen -Iservices/common -Iservices/solver
+CFLAGS  += -Ibuild/gen -Iservices/common -Iservices/solver -I/usr/include/postgresql
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDLIBS_CC := -levent -lzmq -lpq -lprotobuf-c -ljansson -lm
 PROTOC_C ?= protoc-c

@@ -36,7 +36,8 @@ void cc_db_destroy(cc_db_t **self_p);
 
 /* Register a prepared statement (before or after connect). */
 int cc_db_prepare(cc_db_t *self, const char *stmt, const char *sql);
-/* Run after every successful (re)connect, once statements are prepared. */
+/* Run after every successful (re)connect, once statements are prepared.
+ * Up to four hooks each for connect and commit; they run in order. */
 void cc_db_on_connect(cc_db_t *self, cc_db_event_fn *fn, void *arg);
 /* LISTEN channel on every (re)connect; fn gets each notification. */
 int cc_db_listen(cc_db_t *self, const char *channel, cc_db_notify_fn *fn, void *arg);

@@ -1,0 +1,865 @@
+/* cc_db: asynchronous, batching PostgreSQL connection. See cc_db.h.
+ *
+ * Wire shape. Everything goes through libpq pipeline mode. A batch is one or
+ * more *segments*; a segment is statements followed by one Sync, which the
+ * server runs as one implicit transaction (libpq "Pipeline Mode": an error
+ * aborts the rest of the segment up to the Sync and rolls it back). A normal
+ * batch is one segment; after a failed segment its statements are re-sent
+ * one segment each, all in one round trip. */
+#include "cc_db.h"
+#include "cc_log.h"
+#include "cc_metrics.h"
+#include "cc_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/event.h>
+
+#define S_BACKOFF_MIN_MS 100
+#define S_BACKOFF_MAX_MS 5000
+#define S_BATCH_MAX_DEFAULT 256
+#define S_HOOKS_MAX 4
+
+typedef enum { S_IDLE, S_CONNECTING, S_SETUP, S_READY } s_state_t;
+
+typedef enum { S_OP_QUERY, S_OP_SETUP, S_OP_SYNC } s_op_kind_t;
+
+/* One queued statement. */
+typedef struct s_item {
+    struct s_item *next;
+    char *stmt;                /* prepared statement name */
+    int nparams;
+    char **values;             /* copies; NULL entries are SQL NULL */
+    int *lengths;
+    int *formats;
+    cc_db_fn *fn;
+    void *arg;
+    int solo;                  /* run alone in its own segment (retry after a failure) */
+    PGresult *res;             /* result held until the segment's Sync */
+    int64_t queued_us;         /* for the latency histogram */
+} s_item_t;
+
+/* One thing we expect results for, in send order. */
+typedef struct s_op {
+    struct s_op *next;
+    s_op_kind_t kind;
+    s_item_t *item;            /* S_OP_QUERY: the statement (owned by its segment) */
+    int failed;                /* S_OP_SETUP: got an error */
+    /* S_OP_SYNC: the segment it closes */
+    s_item_t *seg_head;        /* items of the segment, in order, owned */
+} s_op_t;
+
+typedef struct s_prep {
+    struct s_prep *next;
+    char *name;
+    char *sql;
+} s_prep_t;
+
+typedef struct s_listen {
+    struct s_listen *next;
+    char *channel;
+    cc_db_notify_fn *fn;
+    void *arg;
+} s_listen_t;
+
+struct cc_db {
+    struct event_base *base;
+    char *conninfo;
+    char name[48];
+    PGconn *conn;                  /* NULL when disconnected */
+    s_state_t state;
+    struct event *ev_sock;         /* read (persistent) on PQsocket */
+    struct event *ev_write;        /* one-shot write-ready while flushing/connecting */
+    struct event *ev_retry;        /* reconnect timer */
+    struct event *ev_kick;         /* start a batch at the end of this loop pass */
+    int backoff_ms;
+    int connect_poll;              /* last PQconnectPoll answer while connecting */
+
+    s_item_t *q_head, *q_tail;     /* queued, not yet sent */
+    int queued;
+    s_op_t *ops_head, *ops_tail;   /* sent, awaiting results */
+    int inflight;                  /* statements in ops */
+
+    int batch_max;
+    s_prep_t *preps;
+    s_listen_t *listens;
+    cc_db_event_fn *on_connect_fn[S_HOOKS_MAX]; void *on_connect_arg[S_HOOKS_MAX];
+    cc_db_event_fn *on_commit_fn[S_HOOKS_MAX];  void *on_commit_arg[S_HOOKS_MAX];
+    cc_db_event_fn *on_idle_fn;    void *on_idle_arg;
+    int destroying;
+
+    cc_metric_t *m_batches, *m_stmts, *m_errors, *m_reconnects, *m_latency;
+};
+
+static void s_connect_start(cc_db_t *self);
+static void s_on_sock(evutil_socket_t fd, short what, void *arg);
+static void s_maybe_send(cc_db_t *self);
+
+/* ---------------------------------------------------------------- items */
+
+static void s_item_free(s_item_t *it)
+{
+    if (!it)
+        return;
+    for (int i = 0; i < it->nparams; i++)
+        free(it->values[i]);
+    free(it->values);
+    free(it->lengths);
+    free(it->formats);
+    free(it->stmt);
+    if (it->res)
+        PQclear(it->res);
+    free(it);
+}
+
+static void s_queue_push_front_list(cc_db_t *self, s_item_t *head, s_item_t *tail, int n)
+{
+    if (!head)
+        return;
+    tail->next = self->q_head;
+    self->q_head = head;
+    if (!self->q_tail)
+        self->q_tail = tail;
+    self->queued += n;
+}
+
+/* --------------------------------------------------------- connection */
+
+static void s_close_conn(cc_db_t *self)
+{
+    if (self->ev_sock) {
+        event_free(self->ev_sock);
+        self->ev_sock = NULL;
+    }
+    if (self->ev_write)
+        event_del(self->ev_write);
+    if (self->conn) {
+        PQfinish(self->conn);
+        self->conn = NULL;
+    }
+    self->state = S_IDLE;
+}
+
+/* Take every statement sent but not yet committed-and-delivered back into the
+ * queue, in original order, so a reconnect re-sends it. */
+static void s_requeue_inflight(cc_db_t *self)
+{
+    s_item_t *head = NULL, *tail = NULL;
+    int n = 0;
+    s_op_t *op = self->ops_head;
+    while (op) {
+        s_op_t *next = op->next;
+        if (op->kind == S_OP_SYNC) {
+            s_item_t *it = op->seg_head;
+            while (it) {
+                s_item_t *inext = it->next;
+                if (it->res) {
+                    PQclear(it->res);
+                    it->res = NULL;
+                }
+                it->next = NULL;
+                if (tail)
+                    tail->next = it;
+                else
+                    head = it;
+                tail = it;
+                n++;
+                it = inext;
+            }
+        }
+        free(op);
+        op = next;
+    }
+    self->ops_head = self->ops_tail = NULL;
+    self->inflight = 0;
+    s_queue_push_front_list(self, head, tail, n);
+}
+
+static void s_schedule_retry(cc_db_t *self)
+{
+    struct timeval tv = { self->backoff_ms / 1000, (self->backoff_ms % 1000) * 1000 };
+    event_add(self->ev_retry, &tv);
+    self->backoff_ms *= 2;
+    if (self->backoff_ms > S_BACKOFF_MAX_MS)
+        self->backoff_ms = S_BACKOFF_MAX_MS;
+}
+
+static void s_lost(cc_db_t *self, const char *why)
+{
+    char pending[24];
+    snprintf(pending, sizeof pending, "%d", self->inflight + self->queued);
+    cc_warn("db_connection_lost", "db", self->name, "reason", why, "pending", pending);
+    cc_metric_inc(self->m_reconnects);
+    s_requeue_inflight(self);
+    s_close_conn(self);
+    if (!self->destroying)
+        s_schedule_retry(self);
+}
+
+static void s_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    s_connect_start((cc_db_t *) arg);
+}
+
+static int s_watch_socket(cc_db_t *self)
+{
+    if (self->ev_sock) {
+        event_free(self->ev_sock);
+        self->ev_sock = NULL;
+    }
+    if (self->ev_write) {
+        event_free(self->ev_write);
+        self->ev_write = NULL;
+    }
+    int fd = PQsocket(self->conn);
+    if (fd < 0)
+        return -1;
+    self->ev_sock = event_new(self->base, fd, EV_READ | EV_PERSIST, s_on_sock, self);
+    self->ev_write = event_new(self->base, fd, EV_WRITE, s_on_sock, self);
+    if (!self->ev_sock || !self->ev_write)
+        return -1;
+    return 0;
+}
+
+static void s_append_op(cc_db_t *self, s_op_t *op)
+{
+    op->next = NULL;
+    if (self->ops_tail)
+        self->ops_tail->next = op;
+    else
+        self->ops_head = op;
+    self->ops_tail = op;
+}
+
+/* Queue prepares and LISTENs as one setup segment. */
+static int s_send_setup(cc_db_t *self)
+{
+    for (s_prep_t *p = self->preps; p; p = p->next) {
+        if (!PQsendPrepare(self->conn, p->name, p->sql, 0, NULL))
+            return -1;
+        s_op_t *op = calloc(1, sizeof *op);
+        if (!op)
+            return -1;
+        op->kind = S_OP_SETUP;
+        s_append_op(self, op);
+    }
+    for (s_listen_t *l = self->listens; l; l = l->next) {
+        char *q = PQescapeIdentifier(self->conn, l->channel, strlen(l->channel));
+        if (!q)
+            return -1;
+        char sql[300];
+        snprintf(sql, sizeof sql, "LISTEN %s", q);
+        PQfreemem(q);
+        if (!PQsendQueryParams(self->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+            return -1;
+        s_op_t *op = calloc(1, sizeof *op);
+        if (!op)
+            return -1;
+        op->kind = S_OP_SETUP;
+        s_append_op(self, op);
+    }
+    if (!PQpipelineSync(self->conn))
+        return -1;
+    s_op_t *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    op->kind = S_OP_SYNC;
+    s_append_op(self, op);
+    return 0;
+}
+
+static void s_flush(cc_db_t *self)
+{
+    int rc = PQflush(self->conn);
+    if (rc < 0) {
+        s_lost(self, "flush");
+        return;
+    }
+    if (rc == 1)
+        event_add(self->ev_write, NULL);   /* more to send: wait for write-ready */
+}
+
+static void s_connected(cc_db_t *self)
+{
+    if (PQsetnonblocking(self->conn, 1) != 0 || !PQenterPipelineMode(self->conn)) {
+        s_lost(self, "pipeline");
+        return;
+    }
+    event_add(self->ev_sock, NULL);
+    self->state = S_SETUP;
+    if (s_send_setup(self) != 0) {
+        s_lost(self, "setup");
+        return;
+    }
+    s_flush(self);
+}
+
+static void s_connect_step(cc_db_t *self)
+{
+    PostgresPollingStatusType st = PQconnectPoll(self->conn);
+    if (st == PGRES_POLLING_FAILED) {
+        char *msg = PQerrorMessage(self->conn);
+        char first[160];
+        snprintf(first, sizeof first, "%s", msg ? msg : "");
+        char *nl = strchr(first, '\n');
+        if (nl)
+            *nl = 0;
+        cc_warn("db_connect_failed", "db", self->name, "error", first);
+        s_close_conn(self);
+        s_schedule_retry(self);
+        return;
+    }
+    if (st == PGRES_POLLING_OK) {
+        if (s_watch_socket(self) != 0) {
+            s_lost(self, "socket");
+            return;
+        }
+        self->backoff_ms = S_BACKOFF_MIN_MS;
+        cc_info("db_connected", "db", self->name);
+        s_connected(self);
+        return;
+    }
+    /* The socket may change between attempts (several hosts): re-watch. */
+    if (s_watch_socket(self) != 0) {
+        s_close_conn(self);
+        s_schedule_retry(self);
+        return;
+    }
+    self->connect_poll = st;
+    if (st == PGRES_POLLING_READING) {
+        event_free(self->ev_sock);
+        self->ev_sock = event_new(self->base, PQsocket(self->conn), EV_READ, s_on_sock, self);
+        event_add(self->ev_sock, NULL);
+    } else {
+        event_add(self->ev_write, NULL);
+    }
+}
+
+static void s_connect_start(cc_db_t *self)
+{
+    if (self->conn || self->destroying)
+        return;
+    self->conn = PQconnectStart(self->conninfo);
+    if (!self->conn || PQstatus(self->conn) == CONNECTION_BAD) {
+        cc_warn("db_connect_failed", "db", self->name, "error", "connect start");
+        s_close_conn(self);
+        s_schedule_retry(self);
+        return;
+    }
+    self->state = S_CONNECTING;
+    s_connect_step(self);
+}
+
+/* ------------------------------------------------------------ results */
+
+static void s_deliver_segment(cc_db_t *self, s_item_t *seg, int ok)
+{
+    int64_t now = cc_mono_us();
+    s_item_t *it = seg;
+    while (it) {
+        s_item_t *next = it->next;
+        self->inflight--;
+        cc_metric_observe(self->m_latency, (double) (now - it->queued_us) / 1e6);
+        if (it->fn) {
+            if (it->res)
+                it->fn(it->res, it->arg);
+            else {
+                /* No result at all cannot happen for a committed statement;
+                 * hand the caller a synthetic fatal result, never NULL. */
+                PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
+                it->fn(r, it->arg);
+                PQclear(r);
+            }
+        }
+        (void) ok;
+        s_item_free(it);
+        it = next;
+    }
+}
+
+static int s_res_ok(const PGresult *r)
+{
+    ExecStatusType st = PQresultStatus(r);
+    return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* A Sync came back: the segment committed, or rolled back if any failed. */
+static void s_on_sync(cc_db_t *self, s_op_t *op)
+{
+    if (self->state == S_SETUP) {
+        /* Setup failures were logged as they came; statements using a
+         * failed prepare will fail visibly on their own. */
+        self->state = S_READY;
+        for (int i = 0; i < S_HOOKS_MAX && self->on_connect_fn[i]; i++)
+            self->on_connect_fn[i](self->on_connect_arg[i]);
+        return;
+    }
+    s_item_t *seg = op->seg_head;
+    op->seg_head = NULL;
+    int n = 0, bad = 0;
+    s_item_t *tail = NULL;
+    for (s_item_t *it = seg; it; it = it->next) {
+        n++;
+        if (!it->res || !s_res_ok(it->res))
+            bad = 1;
+        tail = it;
+    }
+    if (!bad) {
+        cc_metric_inc(self->m_batches);
+        s_deliver_segment(self, seg, 1);
+        for (int i = 0; i < S_HOOKS_MAX && self->on_commit_fn[i]; i++)
+            self->on_commit_fn[i](self->on_commit_arg[i]);
+        return;
+    }
+    if (n == 1) {
+        /* The statement itself is at fault: its caller gets the error. */
+        cc_metric_inc(self->m_errors);
+        const char *state = PQresultErrorField(seg->res, PG_DIAG_SQLSTATE);
+        cc_warn("db_statement_failed", "db", self->name, "stmt", seg->stmt,
+                "sqlstate", state ? state : "");
+        s_deliver_segment(self, seg, 0);
+        return;
+    }
+    /* Rolled back as a whole: run each statement alone so one bad statement
+     * cannot sink the others. */
+    for (s_item_t *it = seg; it; it = it->next) {
+        it->solo = 1;
+        if (it->res) {
+            PQclear(it->res);
+            it->res = NULL;
+        }
+    }
+    self->inflight -= n;
+    s_queue_push_front_list(self, seg, tail, n);
+}
+
+static void s_read_results(cc_db_t *self)
+{
+    while (self->ops_head && self->conn) {
+        if (PQisBusy(self->conn))
+            break;
+        PGresult *res = PQgetResult(self->conn);
+        s_op_t *op = self->ops_head;
+        if (op->kind == S_OP_SYNC) {
+            if (!res)
+                break;
+            ExecStatusType st = PQresultStatus(res);
+            PQclear(res);
+            if (st != PGRES_PIPELINE_SYNC) {
+                s_lost(self, "protocol");
+                return;
+            }
+            self->ops_head = op->next;
+            if (!self->ops_head)
+                self->ops_tail = NULL;
+            s_on_sync(self, op);
+            free(op);
+            continue;
+        }
+        if (!res) {
+            /* End of this statement's results. */
+            self->ops_head = op->next;
+            if (!self->ops_head)
+                self->ops_tail = NULL;
+            free(op);
+            continue;
+        }
+        if (op->kind == S_OP_SETUP) {
+            if (!s_res_ok(res)) {
+                const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+                cc_error("db_prepare_failed", "db", self->name, "error", msg ? msg : "");
+                op->failed = 1;
+            }
+            PQclear(res);
+        } else if (!op->item->res) {
+            op->item->res = res;
+        } else {
+            PQclear(res);
+        }
+    }
+}
+
+static void s_read_notifies(cc_db_t *self)
+{
+    PGnotify *n;
+    while (self->conn && (n = PQnotifies(self->conn)) != NULL) {
+        for (s_listen_t *l = self->listens; l; l = l->next)
+            if (strcmp(l->channel, n->relname) == 0 && l->fn)
+                l->fn(n->relname, n->extra, l->arg);
+        PQfreemem(n);
+    }
+}
+
+static void s_maybe_idle(cc_db_t *self)
+{
+    if (self->queued == 0 && self->inflight == 0 && self->on_idle_fn)
+        self->on_idle_fn(self->on_idle_arg);
+}
+
+static void s_on_sock(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    cc_db_t *self = arg;
+    if (self->state == S_CONNECTING) {
+        s_connect_step(self);
+        return;
+    }
+    if (!self->conn)
+        return;
+    if (what & EV_WRITE) {
+        s_flush(self);
+        if (!self->conn)
+            return;
+    }
+    if (what & EV_READ) {
+        if (!PQconsumeInput(self->conn)) {
+            s_lost(self, "read");
+            return;
+        }
+    }
+    s_read_results(self);
+    if (!self->conn)
+        return;
+    s_read_notifies(self);
+    if (self->conn && PQstatus(self->conn) == CONNECTION_BAD) {
+        s_lost(self, "status");
+        return;
+    }
+    s_maybe_send(self);
+    s_maybe_idle(self);
+}
+
+/* ------------------------------------------------------------ sending */
+
+static int s_send_item(cc_db_t *self, s_item_t *it)
+{
+    if (!PQsendQueryPrepared(self->conn, it->stmt, it->nparams,
+                             (const char *const *) it->values, it->lengths, it->formats, 0))
+        return -1;
+    s_op_t *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    op->kind = S_OP_QUERY;
+    op->item = it;
+    s_append_op(self, op);
+    self->inflight++;
+    cc_metric_inc(self->m_stmts);
+    return 0;
+}
+
+static int s_send_sync(cc_db_t *self, s_item_t *seg)
+{
+    if (!PQpipelineSync(self->conn))
+        return -1;
+    s_op_t *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    op->kind = S_OP_SYNC;
+    op->seg_head = seg;
+    s_append_op(self, op);
+    return 0;
+}
+
+/* One batch in flight at a time: the next batch collects everything that
+ * arrives meanwhile, so batches grow with load (group commit). */
+static void s_maybe_send(cc_db_t *self)
+{
+    if (self->state != S_READY || self->ops_head || !self->q_head)
+        return;
+    int sent = 0;
+    s_item_t *seg = NULL, *seg_tail = NULL;
+    while (self->q_head && sent < self->batch_max) {
+        s_item_t *it = self->q_head;
+        if (it->solo && seg) {
+            /* Close the segment being built before a solo statement. */
+            if (s_send_sync(self, seg) != 0)
+                goto lost;
+            seg = seg_tail = NULL;
+        }
+        self->q_head = it->next;
+        if (!self->q_head)
+            self->q_tail = NULL;
+        self->queued--;
+        it->next = NULL;
+        if (seg_tail)
+            seg_tail->next = it;
+        else
+            seg = it;
+        seg_tail = it;
+        if (s_send_item(self, it) != 0)
+            goto lost;
+        sent++;
+        if (it->solo) {
+            if (s_send_sync(self, seg) != 0)
+                goto lost;
+            seg = seg_tail = NULL;
+        }
+    }
+    if (seg && s_send_sync(self, seg) != 0)
+        goto lost;
+    s_flush(self);
+    return;
+lost:
+    /* The segment being built is not yet owned by an op: give it back. */
+    if (seg) {
+        int n = 0;
+        for (s_item_t *it = seg; it; it = it->next) {
+            n++;
+            if (it->res) {
+                PQclear(it->res);
+                it->res = NULL;
+            }
+        }
+        /* Its statements were counted in flight and have ops pointing at
+         * them; drop those ops first. */
+        s_op_t **pp = &self->ops_head;
+        self->ops_tail = NULL;
+        while (*pp) {
+            s_op_t *op = *pp;
+            int mine = 0;
+            for (s_item_t *it = seg; it; it = it->next)
+                if (op->kind == S_OP_QUERY && op->item == it)
+                    mine = 1;
+            if (mine) {
+                *pp = op->next;
+                free(op);
+                self->inflight--;
+            } else {
+                self->ops_tail = op;
+                pp = &op->next;
+            }
+        }
+        s_queue_push_front_list(self, seg, seg_tail, n);
+    }
+    s_lost(self, "send");
+}
+
+static void s_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    s_maybe_send((cc_db_t *) arg);
+}
+
+/* ------------------------------------------------------------- public */
+
+cc_db_t *cc_db_new(struct event_base *base, const char *conninfo, const char *name)
+{
+    cc_db_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->base = base;
+    self->conninfo = strdup(conninfo ? conninfo : "");
+    snprintf(self->name, sizeof self->name, "%s", name ? name : "db");
+    self->backoff_ms = S_BACKOFF_MIN_MS;
+    self->batch_max = S_BATCH_MAX_DEFAULT;
+    self->ev_retry = evtimer_new(base, s_on_retry, self);
+    self->ev_kick = event_new(base, -1, 0, s_on_kick, self);
+    if (!self->conninfo || !self->ev_retry || !self->ev_kick) {
+        cc_db_destroy(&self);
+        return NULL;
+    }
+    char m[160];
+    snprintf(m, sizeof m, "db_batches_total{db=\"%s\"}", self->name);
+    self->m_batches = cc_metrics_counter(m, "Committed batches (one transaction each)");
+    snprintf(m, sizeof m, "db_statements_total{db=\"%s\"}", self->name);
+    self->m_stmts = cc_metrics_counter(m, "Statements sent");
+    snprintf(m, sizeof m, "db_statement_errors_total{db=\"%s\"}", self->name);
+    self->m_errors = cc_metrics_counter(m, "Statements that failed on their own");
+    snprintf(m, sizeof m, "db_reconnects_total{db=\"%s\"}", self->name);
+    self->m_reconnects = cc_metrics_counter(m, "Connections lost and re-established");
+    snprintf(m, sizeof m, "db_statement_seconds{db=\"%s\"}", self->name);
+    self->m_latency = cc_metrics_histogram(m, "Queue to commit latency of a statement");
+    s_connect_start(self);
+    return self;
+}
+
+void cc_db_destroy(cc_db_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cc_db_t *self = *self_p;
+    self->destroying = 1;
+    s_requeue_inflight(self);
+    s_close_conn(self);
+    while (self->q_head) {
+        s_item_t *it = self->q_head;
+        self->q_head = it->next;
+        s_item_free(it);
+    }
+    while (self->preps) {
+        s_prep_t *p = self->preps;
+        self->preps = p->next;
+        free(p->name);
+        free(p->sql);
+        free(p);
+    }
+    while (self->listens) {
+        s_listen_t *l = self->listens;
+        self->listens = l->next;
+        free(l->channel);
+        free(l);
+    }
+    if (self->ev_write)
+        event_free(self->ev_write);
+    if (self->ev_retry)
+        event_free(self->ev_retry);
+    if (self->ev_kick)
+        event_free(self->ev_kick);
+    free(self->conninfo);
+    free(self);
+    *self_p = NULL;
+}
+
+int cc_db_prepare(cc_db_t *self, const char *stmt, const char *sql)
+{
+    for (s_prep_t *q = self->preps; q; q = q->next)
+        if (strcmp(q->name, stmt) == 0)
+            return strcmp(q->sql, sql) == 0 ? 0 : -1;
+    s_prep_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return -1;
+    p->name = strdup(stmt);
+    p->sql = strdup(sql);
+    if (!p->name || !p->sql) {
+        free(p->name);
+        free(p->sql);
+        free(p);
+        return -1;
+    }
+    /* Append: prepare order is registration order. */
+    s_prep_t **pp = &self->preps;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = p;
+    if (self->state == S_READY || self->state == S_SETUP) {
+        /* Already connected: prepare now, ahead of anything queued later. */
+        if (!PQsendPrepare(self->conn, p->name, p->sql, 0, NULL)) {
+            s_lost(self, "prepare");
+            return 0;
+        }
+        s_op_t *op = calloc(1, sizeof *op);
+        s_op_t *sync = calloc(1, sizeof *sync);
+        if (!op || !sync || !PQpipelineSync(self->conn)) {
+            free(op);
+            free(sync);
+            s_lost(self, "prepare");
+            return 0;
+        }
+        op->kind = S_OP_SETUP;
+        s_append_op(self, op);
+        sync->kind = S_OP_SYNC;
+        s_append_op(self, sync);
+        s_flush(self);
+    }
+    return 0;
+}
+
+static void s_hook_add(cc_db_event_fn **fns, void **args, cc_db_event_fn *fn, void *arg)
+{
+    for (int i = 0; i < S_HOOKS_MAX; i++)
+        if (!fns[i]) {
+            fns[i] = fn;
+            args[i] = arg;
+            return;
+        }
+    cc_error("db_too_many_hooks");
+}
+
+void cc_db_on_connect(cc_db_t *self, cc_db_event_fn *fn, void *arg)
+{
+    s_hook_add(self->on_connect_fn, self->on_connect_arg, fn, arg);
+}
+
+void cc_db_on_commit(cc_db_t *self, cc_db_event_fn *fn, void *arg)
+{
+    s_hook_add(self->on_commit_fn, self->on_commit_arg, fn, arg);
+}
+
+void cc_db_on_idle(cc_db_t *self, cc_db_event_fn *fn, void *arg)
+{
+    self->on_idle_fn = fn;
+    self->on_idle_arg = arg;
+}
+
+int cc_db_listen(cc_db_t *self, const char *channel, cc_db_notify_fn *fn, void *arg)
+{
+    s_listen_t *l = calloc(1, sizeof *l);
+    if (!l || !(l->channel = strdup(channel))) {
+        free(l);
+        return -1;
+    }
+    l->fn = fn;
+    l->arg = arg;
+    l->next = self->listens;
+    self->listens = l;
+    /* Takes effect at the next (re)connect; callers register before the
+     * first connect completes (cc_db_new connects asynchronously). */
+    return 0;
+}
+
+int cc_db_exec(cc_db_t *self, const char *stmt, int nparams, const char *const *values,
+               const int *lengths, const int *formats, cc_db_fn *fn, void *arg)
+{
+    s_item_t *it = calloc(1, sizeof *it);
+    if (!it)
+        return -1;
+    it->stmt = strdup(stmt);
+    it->nparams = nparams;
+    it->fn = fn;
+    it->arg = arg;
+    it->queued_us = cc_mono_us();
+    if (nparams > 0) {
+        it->values = calloc((size_t) nparams, sizeof *it->values);
+        it->lengths = calloc((size_t) nparams, sizeof *it->lengths);
+        it->formats = calloc((size_t) nparams, sizeof *it->formats);
+    }
+    if (!it->stmt || (nparams > 0 && (!it->values || !it->lengths || !it->formats))) {
+        s_item_free(it);
+        return -1;
+    }
+    for (int i = 0; i < nparams; i++) {
+        if (!values[i])
+            continue;
+        int bin = formats && formats[i] == 1;
+        size_t len = bin ? (size_t) lengths[i] : strlen(values[i]);
+        it->values[i] = malloc(len + 1);
+        if (!it->values[i]) {
+            s_item_free(it);
+            return -1;
+        }
+        memcpy(it->values[i], values[i], len);
+        it->values[i][len] = 0;
+        it->lengths[i] = (int) len;
+        it->formats[i] = bin;
+    }
+    if (self->q_tail)
+        self->q_tail->next = it;
+    else
+        self->q_head = it;
+    self->q_tail = it;
+    self->queued++;
+    /* Start the batch after the other callbacks of this loop pass have had
+     * their chance to queue: that is what makes batches. */
+    if (self->state == S_READY && !self->ops_head)
+        event_active(self->ev_kick, 0, 0);
+    return 0;
+}
+
+int cc_db_connected(const cc_db_t *self)
+{
+    return self->state == S_READY;
+}
+
+int cc_db_pending(const cc_db_t *self)
+{
+    return self->queued + self->inflight;
+}
+
+void cc_db_set_batch_max(cc_db_t *self, int max)
+{
+    self->batch_max = max > 0 ? max : S_BATCH_MAX_DEFAULT;
+}

@@ -1,0 +1,871 @@
+/* cc_evlog: event log producer (Fetch server) and consumer. See cc_evlog.h. */
+#include "cc_evlog.h"
+#include "cc_log.h"
+#include "cc_metrics.h"
+#include "cc_util.h"
+#include "cc_zsock.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define S_REPLY_MAX_EVENTS 1000
+#define S_REPLY_MAX_BYTES (8 * 1024 * 1024)
+#define S_WAIT_MAX_MS 30000
+#define S_SCAN_LIMIT "1000"
+
+/* SQL shared by producers and consumers; names prefixed to stay clear of the
+ * daemons' own statements. */
+#define S_SQL_HEAD "SELECT seq FROM log_head"
+#define S_SQL_SCAN                                                                    \
+    "SELECT seq, id::text, type, key, district_id, "                                  \
+    "(extract(epoch FROM time) * 1000000)::bigint, payload "                          \
+    "FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+#define S_SQL_POSITION "SELECT cc_position($1)"
+#define S_SQL_CONSUME "SELECT cc_consume($1, $2, $3::uuid)"
+
+uint8_t *cc_pb_pack(const ProtobufCMessage *msg, size_t *len)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf)
+        return NULL;
+    protobuf_c_message_pack(msg, buf);
+    *len = n;
+    return buf;
+}
+
+/* ================================================================ producer */
+
+typedef struct {
+    uint64_t seq;
+    uint8_t *bytes;            /* serialised Envelope */
+    size_t len;
+} s_entry_t;
+
+typedef struct s_waiter {
+    struct s_waiter *next;
+    struct cc_evlog *log;
+    uint8_t *ident;            /* ROUTER identity frame */
+    size_t ident_len;
+    char req_id[64];           /* echoed so the consumer can match replies */
+    uint64_t after_seq;
+    uint32_t max_events;
+    struct event *timer;       /* wait_ms expiry */
+} s_waiter_t;
+
+/* A catch-up read from the table in flight for one consumer. */
+typedef struct {
+    struct cc_evlog *log;
+    uint8_t *ident;
+    size_t ident_len;
+    char req_id[64];
+} s_catchup_t;
+
+struct cc_evlog {
+    struct event_base *base;
+    cc_db_t *reader;           /* borrowed */
+    cc_db_t *writer;           /* borrowed */
+    char producer[32];
+    cc_zsock_t *router;        /* Fetch server */
+    uint64_t head;             /* last seq scanned into the ring */
+    int head_loaded;
+    int scanning;              /* a scan is in flight */
+    int rescan;                /* another commit happened during the scan */
+    s_entry_t *ring;           /* ring[seq % ring_size] */
+    size_t ring_size;
+    uint64_t ring_first;       /* lowest seq still in the ring (0: empty) */
+    s_waiter_t *waiters;
+    cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup;
+};
+
+static void s_scan(cc_evlog_t *self);
+
+/* Build a serialised Envelope from one row of S_SQL_SCAN. */
+static uint8_t *s_row_envelope(const char *producer, PGresult *res, int row, uint64_t *seq,
+                               size_t *len)
+{
+    Cc__Envelope env = CC__ENVELOPE__INIT;
+    *seq = strtoull(PQgetvalue(res, row, 0), NULL, 10);
+    env.seq = *seq;
+    env.id = PQgetvalue(res, row, 1);
+    env.type = PQgetvalue(res, row, 2);
+    env.key = PQgetvalue(res, row, 3);
+    env.district_id = (uint32_t) strtoul(PQgetvalue(res, row, 4), NULL, 10);
+    env.time_us = strtoll(PQgetvalue(res, row, 5), NULL, 10);
+    env.producer = (char *) producer;
+    size_t plen = 0;
+    unsigned char *payload = PQunescapeBytea((const unsigned char *) PQgetvalue(res, row, 6),
+                                             &plen);
+    if (!payload)
+        return NULL;
+    env.payload.data = payload;
+    env.payload.len = plen;
+    uint8_t *out = cc_pb_pack(&env.base, len);
+    PQfreemem(payload);
+    return out;
+}
+
+static void s_send_events(cc_evlog_t *self, const uint8_t *ident, size_t ident_len,
+                          const char *req_id, ProtobufCBinaryData *items, size_t n)
+{
+    Cc__Events evs = CC__EVENTS__INIT;
+    evs.events = items;
+    evs.n_events = n;
+    evs.head_seq = self->head;
+    evs.producer = self->producer;
+    size_t inner_len = 0;
+    uint8_t *inner = cc_pb_pack(&evs.base, &inner_len);
+    if (!inner)
+        return;
+    Cc__Envelope env = CC__ENVELOPE__INIT;
+    env.type = "Events";
+    env.id = (char *) req_id;
+    env.producer = self->producer;
+    env.seq = self->head;
+    env.time_us = cc_now_us();
+    env.payload.data = inner;
+    env.payload.len = inner_len;
+    size_t len = 0;
+    uint8_t *out = cc_pb_pack(&env.base, &len);
+    free(inner);
+    if (!out)
+        return;
+    const void *frames[2] = { ident, out };
+    size_t lens[2] = { ident_len, len };
+    cc_zsock_sendv(self->router, frames, lens, 2);
+    cc_metric_add(self->m_served, (double) n);
+    free(out);
+}
+
+/* Entries after after_seq from the ring; returns how many (0 if the ring
+ * does not reach back far enough: *covered = 0). */
+static size_t s_ring_collect(cc_evlog_t *self, uint64_t after_seq, uint32_t max,
+                             ProtobufCBinaryData *items, int *covered)
+{
+    *covered = 1;
+    if (after_seq >= self->head)
+        return 0;
+    if (self->ring_first == 0 || after_seq + 1 < self->ring_first) {
+        *covered = 0;
+        return 0;
+    }
+    size_t n = 0, bytes = 0;
+    for (uint64_t s = after_seq + 1; s <= self->head && n < max; s++) {
+        s_entry_t *e = &self->ring[s % self->ring_size];
+        if (e->seq != s) {
+            *covered = 0;
+            return 0;
+        }
+        if (n > 0 && bytes + e->len > S_REPLY_MAX_BYTES)
+            break;
+        items[n].data = e->bytes;
+        items[n].len = e->len;
+        bytes += e->len;
+        n++;
+    }
+    return n;
+}
+
+static void s_waiter_free(s_waiter_t *w)
+{
+    if (w->timer)
+        event_free(w->timer);
+    free(w->ident);
+    free(w);
+}
+
+static void s_unlink_waiter(cc_evlog_t *self, s_waiter_t *w)
+{
+    for (s_waiter_t **pp = &self->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            return;
+        }
+}
+
+static void s_on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    s_waiter_t *w = arg;
+    cc_evlog_t *self = w->log;
+    s_unlink_waiter(self, w);
+    s_send_events(self, w->ident, w->ident_len, w->req_id, NULL, 0);
+    s_waiter_free(w);
+}
+
+static void s_on_catchup(PGresult *res, void *arg)
+{
+    s_catchup_t *c = arg;
+    cc_evlog_t *self = c->log;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        int rows = PQntuples(res);
+        ProtobufCBinaryData *items = calloc((size_t) rows + 1, sizeof *items);
+        size_t n = 0, bytes = 0;
+        for (int i = 0; items && i < rows; i++) {
+            uint64_t seq;
+            size_t len;
+            uint8_t *b = s_row_envelope(self->producer, res, i, &seq, &len);
+            if (!b)
+                break;
+            if (n > 0 && bytes + len > S_REPLY_MAX_BYTES) {
+                free(b);
+                break;
+            }
+            items[n].data = b;
+            items[n].len = len;
+            bytes += len;
+            n++;
+        }
+        s_send_events(self, c->ident, c->ident_len, c->req_id, items, n);
+        for (size_t i = 0; i < n; i++)
+            free(items[i].data);
+        free(items);
+    }
+    free(c->ident);
+    free(c);
+}
+
+/* Answer waiters that now have something to read. */
+static void s_wake_waiters(cc_evlog_t *self)
+{
+    s_waiter_t **pp = &self->waiters;
+    while (*pp) {
+        s_waiter_t *w = *pp;
+        if (w->after_seq < self->head) {
+            *pp = w->next;
+            ProtobufCBinaryData items[S_REPLY_MAX_EVENTS];
+            int covered;
+            size_t n = s_ring_collect(self, w->after_seq, w->max_events, items, &covered);
+            if (covered) {
+                s_send_events(self, w->ident, w->ident_len, w->req_id, items, n);
+            } else {
+                /* Fell out of the ring while waiting: read the table. */
+                s_catchup_t *c = calloc(1, sizeof *c);
+                if (c) {
+                    c->log = self;
+                    c->ident = w->ident;
+                    c->ident_len = w->ident_len;
+                    w->ident = NULL;
+                    snprintf(c->req_id, sizeof c->req_id, "%s", w->req_id);
+                    char after[24], lim[16];
+                    snprintf(after, sizeof after, "%" PRIu64, w->after_seq);
+                    snprintf(lim, sizeof lim, "%u", w->max_events);
+                    const char *v[2] = { after, lim };
+                    cc_db_exec(self->reader, "cc_evlog_scan", 2, v, NULL, NULL, s_on_catchup, c);
+                }
+            }
+            s_waiter_free(w);
+        } else {
+            pp = &w->next;
+        }
+    }
+}
+
+static void s_on_scan(PGresult *res, void *arg)
+{
+    cc_evlog_t *self = arg;
+    self->scanning = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        self->rescan = 1;   /* retried on the next poke or commit */
+        return;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        uint64_t seq;
+        size_t len;
+        uint8_t *b = s_row_envelope(self->producer, res, i, &seq, &len);
+        if (!b)
+            break;
+        if (seq != self->head + 1) {
+            /* Cannot happen with log_head numbering; never serve a gap. */
+            char a[24], e[24];
+            snprintf(a, sizeof a, "%" PRIu64, seq);
+            snprintf(e, sizeof e, "%" PRIu64, self->head + 1);
+            cc_error("evlog_gap", "seq", a, "expected", e);
+            free(b);
+            break;
+        }
+        s_entry_t *slot = &self->ring[seq % self->ring_size];
+        free(slot->bytes);
+        slot->seq = seq;
+        slot->bytes = b;
+        slot->len = len;
+        self->head = seq;
+        if (self->ring_first == 0)
+            self->ring_first = seq;
+        else if (seq >= self->ring_size && seq - self->ring_size + 1 > self->ring_first)
+            self->ring_first = seq - self->ring_size + 1;
+    }
+    cc_metric_set(self->m_head, (double) self->head);
+    s_wake_waiters(self);
+    if (rows >= atoi(S_SCAN_LIMIT) || self->rescan) {
+        self->rescan = 0;
+        s_scan(self);
+    }
+}
+
+static void s_scan(cc_evlog_t *self)
+{
+    if (!self->head_loaded)
+        return;
+    if (self->scanning) {
+        self->rescan = 1;
+        return;
+    }
+    self->scanning = 1;
+    char after[24];
+    snprintf(after, sizeof after, "%" PRIu64, self->head);
+    const char *v[2] = { after, S_SCAN_LIMIT };
+    if (cc_db_exec(self->reader, "cc_evlog_scan", 2, v, NULL, NULL, s_on_scan, self) != 0)
+        self->scanning = 0;
+}
+
+static void s_on_head(PGresult *res, void *arg)
+{
+    cc_evlog_t *self = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        cc_error("evlog_head_failed", "producer", self->producer);
+        return;
+    }
+    uint64_t head = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    if (!self->head_loaded) {
+        /* Start the ring a little behind the head so recent catch-ups are
+         * served from memory. */
+        uint64_t back = self->ring_size / 2;
+        self->head = head > back ? head - back : 0;
+        self->head_loaded = 1;
+    }
+    s_scan(self);
+}
+
+static void s_on_reader_connect(void *arg)
+{
+    cc_evlog_t *self = arg;
+    if (!self->head_loaded)
+        cc_db_exec(self->reader, "cc_evlog_head", 0, NULL, NULL, NULL, s_on_head, self);
+    else
+        s_scan(self);   /* we may have missed notifications while away */
+}
+
+static void s_on_notify(const char *channel, const char *payload, void *arg)
+{
+    (void) channel;
+    (void) payload;
+    s_scan((cc_evlog_t *) arg);
+}
+
+static void s_on_writer_commit(void *arg)
+{
+    s_scan((cc_evlog_t *) arg);
+}
+
+static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t *lens,
+                       int nframes, void *arg)
+{
+    (void) sock;
+    cc_evlog_t *self = arg;
+    cc_metric_inc(self->m_fetch);
+    if (nframes != 2) {
+        cc_metric_inc(self->m_rejected);
+        cc_warn("evlog_rejected", "producer", self->producer, "reason", "frames");
+        return;
+    }
+    Cc__Envelope *env = cc__envelope__unpack(NULL, lens[1], frames[1]);
+    if (!env || strcmp(env->type, "Fetch") != 0) {
+        cc_metric_inc(self->m_rejected);
+        cc_warn("evlog_rejected", "producer", self->producer,
+                "reason", env ? "type" : "malformed");
+        if (env)
+            cc__envelope__free_unpacked(env, NULL);
+        return;
+    }
+    Cc__Fetch *f = cc__fetch__unpack(NULL, env->payload.len, env->payload.data);
+    if (!f) {
+        cc_metric_inc(self->m_rejected);
+        cc_warn("evlog_rejected", "producer", self->producer, "reason", "malformed_fetch");
+        cc__envelope__free_unpacked(env, NULL);
+        return;
+    }
+    uint32_t max = f->max_events == 0 || f->max_events > S_REPLY_MAX_EVENTS
+                       ? S_REPLY_MAX_EVENTS : f->max_events;
+    uint32_t wait_ms = f->wait_ms > S_WAIT_MAX_MS ? S_WAIT_MAX_MS : f->wait_ms;
+    uint64_t after = f->after_seq;
+    char req_id[64];
+    snprintf(req_id, sizeof req_id, "%s", env->id);
+    cc__fetch__free_unpacked(f, NULL);
+    cc__envelope__free_unpacked(env, NULL);
+
+    if (self->head_loaded && after < self->head) {
+        ProtobufCBinaryData items[S_REPLY_MAX_EVENTS];
+        int covered;
+        size_t n = s_ring_collect(self, after, max, items, &covered);
+        if (covered) {
+            s_send_events(self, frames[0], lens[0], req_id, items, n);
+            return;
+        }
+        s_catchup_t *c = calloc(1, sizeof *c);
+        if (!c || !(c->ident = malloc(lens[0] ? lens[0] : 1))) {
+            free(c);
+            return;
+        }
+        memcpy(c->ident, frames[0], lens[0]);
+        c->ident_len = lens[0];
+        c->log = self;
+        snprintf(c->req_id, sizeof c->req_id, "%s", req_id);
+        cc_metric_inc(self->m_catchup);
+        char a[24], l[16];
+        snprintf(a, sizeof a, "%" PRIu64, after);
+        snprintf(l, sizeof l, "%u", max);
+        const char *v[2] = { a, l };
+        cc_db_exec(self->reader, "cc_evlog_scan", 2, v, NULL, NULL, s_on_catchup, c);
+        return;
+    }
+    if (wait_ms == 0 || !self->head_loaded) {
+        s_send_events(self, frames[0], lens[0], req_id, NULL, 0);
+        return;
+    }
+    /* Nothing new yet: park until a commit or wait_ms (long poll). */
+    s_waiter_t *w = calloc(1, sizeof *w);
+    if (!w || !(w->ident = malloc(lens[0] ? lens[0] : 1))) {
+        free(w);
+        return;
+    }
+    memcpy(w->ident, frames[0], lens[0]);
+    w->ident_len = lens[0];
+    w->log = self;
+    w->after_seq = after;
+    w->max_events = max;
+    snprintf(w->req_id, sizeof w->req_id, "%s", req_id);
+    w->timer = evtimer_new(self->base, s_on_waiter_timeout, w);
+    struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
+    evtimer_add(w->timer, &tv);
+    w->next = self->waiters;
+    self->waiters = w;
+}
+
+cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, cc_db_t *writer,
+                         const char *producer, const char *endpoint, size_t ring_size)
+{
+    cc_evlog_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->base = base;
+    self->reader = reader;
+    self->writer = writer;
+    snprintf(self->producer, sizeof self->producer, "%s", producer);
+    self->ring_size = ring_size < 16 ? 16 : ring_size;
+    self->ring = calloc(self->ring_size, sizeof *self->ring);
+    char m[160];
+    snprintf(m, sizeof m, "evlog_fetch_total{log=\"%s\"}", producer);
+    self->m_fetch = cc_metrics_counter(m, "Fetch requests received");
+    snprintf(m, sizeof m, "zmq_rejected_total{socket=\"%s-log\",reason=\"malformed\"}", producer);
+    self->m_rejected = cc_metrics_counter(m, "ZeroMQ messages rejected");
+    snprintf(m, sizeof m, "evlog_events_served_total{log=\"%s\"}", producer);
+    self->m_served = cc_metrics_counter(m, "Events sent to consumers");
+    snprintf(m, sizeof m, "evlog_head_seq{log=\"%s\"}", producer);
+    self->m_head = cc_metrics_gauge(m, "Last committed sequence number");
+    snprintf(m, sizeof m, "evlog_catchup_reads_total{log=\"%s\"}", producer);
+    self->m_catchup = cc_metrics_counter(m, "Fetches served from the table");
+    char sname[48];
+    snprintf(sname, sizeof sname, "%s-log", producer);
+    self->router = cc_zsock_new(base, zctx, ZMQ_ROUTER, CC_EVLOG_MAX_REQUEST, sname,
+                                s_on_fetch, self);
+    if (!self->ring || !self->router || cc_zsock_bind(self->router, endpoint) != 0) {
+        cc_evlog_destroy(&self);
+        return NULL;
+    }
+    cc_db_prepare(reader, "cc_evlog_head", S_SQL_HEAD);
+    cc_db_prepare(reader, "cc_evlog_scan", S_SQL_SCAN);
+    char chan[64];
+    snprintf(chan, sizeof chan, "%s_events", producer);
+    cc_db_listen(reader, chan, s_on_notify, self);
+    cc_db_on_connect(reader, s_on_reader_connect, self);
+    if (writer)
+        cc_db_on_commit(writer, s_on_writer_commit, self);
+    if (cc_db_connected(reader))
+        s_on_reader_connect(self);
+    return self;
+}
+
+void cc_evlog_destroy(cc_evlog_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cc_evlog_t *self = *self_p;
+    while (self->waiters) {
+        s_waiter_t *w = self->waiters;
+        self->waiters = w->next;
+        s_waiter_free(w);
+    }
+    if (self->ring)
+        for (size_t i = 0; i < self->ring_size; i++)
+            free(self->ring[i].bytes);
+    free(self->ring);
+    cc_zsock_destroy(&self->router);
+    free(self);
+    *self_p = NULL;
+}
+
+int cc_evlog_ready(const cc_evlog_t *self)
+{
+    return self->head_loaded && !self->scanning;
+}
+
+uint64_t cc_evlog_head(const cc_evlog_t *self)
+{
+    return self->head;
+}
+
+void cc_evlog_poke(cc_evlog_t *self)
+{
+    s_scan(self);
+}
+
+const char *cc_evlog_endpoint(const cc_evlog_t *self)
+{
+    return cc_zsock_endpoint(self->router);
+}
+
+/* ================================================================ consumer */
+
+struct cc_consumer {
+    struct event_base *base;
+    cc_db_t *writer;              /* borrowed */
+    char me[32];
+    char producer[32];
+    cc_consumer_fn *fn;
+    void *arg;
+    cc_zsock_t *dealer;
+    uint64_t position;            /* last seq whose effect committed */
+    uint64_t head_seen;           /* producer head from the last reply */
+    int loaded;
+    int caught_up;
+    int stopping;
+    uint64_t req_no;              /* id of the Fetch in flight */
+    int awaiting;                 /* a Fetch is in flight */
+    int applying;                 /* statements of the current batch outstanding */
+    int apply_failed;             /* one of them failed: re-fetch from position */
+    uint64_t batch_last;          /* last seq of the batch being applied */
+    const Cc__Envelope *cur;      /* event being handled (for cc_consumer_exec) */
+    int cur_execs;
+    struct event *ev_timeout;     /* no reply: resend */
+    struct event *ev_retry;       /* after an apply failure */
+    cc_metric_t *m_applied, *m_skipped, *m_malformed, *m_lag, *m_errors;
+};
+
+typedef struct {
+    cc_consumer_t *c;
+    cc_db_fn *fn;
+    void *arg;
+} s_apply_t;
+
+static void s_fetch(cc_consumer_t *self);
+
+static void s_apply_done(cc_consumer_t *self, int ok)
+{
+    if (!ok)
+        self->apply_failed = 1;
+    if (--self->applying > 0)
+        return;
+    if (self->apply_failed) {
+        self->apply_failed = 0;
+        cc_metric_inc(self->m_errors);
+        cc_error("consumer_apply_failed", "consumer", self->me, "producer", self->producer);
+        struct timeval tv = { 1, 0 };
+        evtimer_add(self->ev_retry, &tv);
+        return;
+    }
+    self->position = self->batch_last;
+    cc_metric_set(self->m_lag, self->head_seen > self->position
+                                   ? (double) (self->head_seen - self->position) : 0.0);
+    if (self->position >= self->head_seen)
+        self->caught_up = 1;
+    s_fetch(self);
+}
+
+static void s_on_apply(PGresult *res, void *arg)
+{
+    s_apply_t *a = arg;
+    cc_consumer_t *self = a->c;
+    ExecStatusType st = PQresultStatus(res);
+    int ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+    if (a->fn)
+        a->fn(res, a->arg);
+    free(a);
+    s_apply_done(self, ok);
+}
+
+int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
+                     const char *const *values, const int *lengths, const int *formats,
+                     cc_db_fn *fn, void *arg)
+{
+    s_apply_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return -1;
+    a->c = self;
+    a->fn = fn;
+    a->arg = arg;
+    if (cc_db_exec(self->writer, stmt, nparams, values, lengths, formats, s_on_apply, a) != 0) {
+        free(a);
+        return -1;
+    }
+    self->applying++;
+    self->cur_execs++;
+    return 0;
+}
+
+/* Record an event we do not apply, so the position moves past it. */
+static void s_skip(cc_consumer_t *self, const Cc__Envelope *env)
+{
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
+    const char *v[3] = { self->producer, seq, env->id };
+    cc_consumer_exec(self, "cc_consumer_consume", 3, v, NULL, NULL, NULL, NULL);
+}
+
+static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
+{
+    Cc__Events *evs = cc__events__unpack(NULL, outer->payload.len, outer->payload.data);
+    if (!evs) {
+        cc_metric_inc(self->m_malformed);
+        cc_warn("consumer_rejected", "consumer", self->me, "reason", "malformed_events");
+        return;
+    }
+    self->head_seen = evs->head_seq;
+    self->batch_last = self->position;
+    self->applying = 1;   /* guard: finish only after every event is queued */
+    self->apply_failed = 0;
+    for (size_t i = 0; i < evs->n_events; i++) {
+        Cc__Envelope *env = cc__envelope__unpack(NULL, evs->events[i].len, evs->events[i].data);
+        if (!env) {
+            cc_metric_inc(self->m_malformed);
+            cc_warn("consumer_rejected", "consumer", self->me, "reason", "malformed_event");
+            break;   /* cannot know its seq: stop here, re-fetch from the last good one */
+        }
+        if (env->seq <= self->batch_last) {
+            cc__envelope__free_unpacked(env, NULL);
+            continue;
+        }
+        if (env->seq != self->batch_last + 1) {
+            char a[24];
+            snprintf(a, sizeof a, "%" PRIu64, env->seq);
+            cc_error("consumer_gap", "consumer", self->me, "producer", self->producer, "seq", a);
+            cc__envelope__free_unpacked(env, NULL);
+            break;
+        }
+        if (!cc_uuid_valid(env->id)) {
+            cc_metric_inc(self->m_malformed);
+            cc__envelope__free_unpacked(env, NULL);
+            break;
+        }
+        self->cur = env;
+        self->cur_execs = 0;
+        int rc = self->fn(self, env, self->arg);
+        if (rc != 0) {
+            cc_metric_inc(self->m_malformed);
+            cc_warn("consumer_malformed_event", "consumer", self->me, "producer",
+                    self->producer, "type", env->type);
+        }
+        if (self->cur_execs == 0) {
+            cc_metric_inc(self->m_skipped);
+            s_skip(self, env);
+        } else {
+            cc_metric_inc(self->m_applied);
+        }
+        self->cur = NULL;
+        self->batch_last = env->seq;
+        cc__envelope__free_unpacked(env, NULL);
+    }
+    cc__events__free_unpacked(evs, NULL);
+    s_apply_done(self, 1);
+}
+
+static void s_on_reply(cc_zsock_t *sock, const void *const *frames, const size_t *lens,
+                       int nframes, void *arg)
+{
+    (void) sock;
+    cc_consumer_t *self = arg;
+    if (nframes != 1) {
+        cc_metric_inc(self->m_malformed);
+        return;
+    }
+    Cc__Envelope *env = cc__envelope__unpack(NULL, lens[0], frames[0]);
+    if (!env || strcmp(env->type, "Events") != 0) {
+        cc_metric_inc(self->m_malformed);
+        cc_warn("consumer_rejected", "consumer", self->me, "reason", env ? "type" : "malformed");
+        if (env)
+            cc__envelope__free_unpacked(env, NULL);
+        return;
+    }
+    char want[24];
+    snprintf(want, sizeof want, "%" PRIu64, self->req_no);
+    if (!self->awaiting || strcmp(env->id, want) != 0) {
+        cc__envelope__free_unpacked(env, NULL);   /* stale reply to a resent Fetch */
+        return;
+    }
+    self->awaiting = 0;
+    event_del(self->ev_timeout);
+    s_on_events(self, env);
+    cc__envelope__free_unpacked(env, NULL);
+}
+
+#define S_FETCH_WAIT_MS 1000
+
+static void s_fetch(cc_consumer_t *self)
+{
+    if (self->stopping || !self->loaded || self->awaiting || self->applying)
+        return;
+    Cc__Fetch f = CC__FETCH__INIT;
+    f.after_seq = self->position;
+    f.max_events = 500;
+    f.wait_ms = S_FETCH_WAIT_MS;
+    f.consumer = self->me;
+    size_t ilen = 0;
+    uint8_t *inner = cc_pb_pack(&f.base, &ilen);
+    if (!inner)
+        return;
+    char id[24];
+    snprintf(id, sizeof id, "%" PRIu64, ++self->req_no);
+    Cc__Envelope env = CC__ENVELOPE__INIT;
+    env.type = "Fetch";
+    env.id = id;
+    env.producer = self->me;
+    env.time_us = cc_now_us();
+    env.payload.data = inner;
+    env.payload.len = ilen;
+    size_t len = 0;
+    uint8_t *out = cc_pb_pack(&env.base, &len);
+    free(inner);
+    if (!out)
+        return;
+    const void *frames[1] = { out };
+    size_t lens[1] = { len };
+    cc_zsock_sendv(self->dealer, frames, lens, 1);
+    free(out);
+    /* Whether or not the send was queued, a timeout resends: the producer
+     * may be down or restarting, and its reply to us would then be lost. */
+    self->awaiting = 1;
+    struct timeval tv = { (S_FETCH_WAIT_MS + 3000) / 1000, 0 };
+    evtimer_add(self->ev_timeout, &tv);
+}
+
+static void s_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_consumer_t *self = arg;
+    self->awaiting = 0;
+    s_fetch(self);
+}
+
+static void s_on_retry_apply(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_consumer_t *self = arg;
+    self->applying = 0;
+    if (!self->loaded)
+        cc_consumer_start(self);
+    else
+        s_fetch(self);
+}
+
+static void s_on_position(PGresult *res, void *arg)
+{
+    cc_consumer_t *self = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        cc_error("consumer_position_failed", "consumer", self->me, "producer", self->producer);
+        struct timeval tv = { 1, 0 };
+        evtimer_add(self->ev_retry, &tv);   /* retry start via apply path */
+        self->loaded = 0;
+        return;
+    }
+    self->position = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    self->loaded = 1;
+    char p[24];
+    snprintf(p, sizeof p, "%" PRIu64, self->position);
+    cc_info("consumer_started", "consumer", self->me, "producer", self->producer, "seq", p);
+    s_fetch(self);
+}
+
+cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *writer,
+                               const char *me, const char *producer, const char *endpoint,
+                               cc_consumer_fn *fn, void *arg)
+{
+    cc_consumer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->base = base;
+    self->writer = writer;
+    self->fn = fn;
+    self->arg = arg;
+    snprintf(self->me, sizeof self->me, "%s", me);
+    snprintf(self->producer, sizeof self->producer, "%s", producer);
+    char sname[64];
+    snprintf(sname, sizeof sname, "%s-from-%s", me, producer);
+    self->dealer = cc_zsock_new(base, zctx, ZMQ_DEALER, CC_EVLOG_MAX_REPLY, sname,
+                                s_on_reply, self);
+    self->ev_timeout = evtimer_new(base, s_on_timeout, self);
+    self->ev_retry = evtimer_new(base, s_on_retry_apply, self);
+    if (!self->dealer || !self->ev_timeout || !self->ev_retry ||
+        cc_zsock_connect(self->dealer, endpoint) != 0) {
+        cc_consumer_destroy(&self);
+        return NULL;
+    }
+    cc_db_prepare(writer, "cc_consumer_position", S_SQL_POSITION);
+    cc_db_prepare(writer, "cc_consumer_consume", S_SQL_CONSUME);
+    char m[160];
+    snprintf(m, sizeof m, "consumer_events_applied_total{consumer=\"%s\",log=\"%s\"}", me, producer);
+    self->m_applied = cc_metrics_counter(m, "Events applied");
+    snprintf(m, sizeof m, "consumer_events_skipped_total{consumer=\"%s\",log=\"%s\"}", me, producer);
+    self->m_skipped = cc_metrics_counter(m, "Events of types this daemon ignores");
+    snprintf(m, sizeof m, "consumer_rejected_total{consumer=\"%s\",log=\"%s\"}", me, producer);
+    self->m_malformed = cc_metrics_counter(m, "Malformed messages or events rejected");
+    snprintf(m, sizeof m, "consumer_lag_events{consumer=\"%s\",log=\"%s\"}", me, producer);
+    self->m_lag = cc_metrics_gauge(m, "Events committed by the producer not yet applied");
+    snprintf(m, sizeof m, "consumer_apply_errors_total{consumer=\"%s\",log=\"%s\"}", me, producer);
+    self->m_errors = cc_metrics_counter(m, "Batches whose effects failed and were retried");
+    return self;
+}
+
+void cc_consumer_destroy(cc_consumer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cc_consumer_t *self = *self_p;
+    cc_zsock_destroy(&self->dealer);
+    if (self->ev_timeout)
+        event_free(self->ev_timeout);
+    if (self->ev_retry)
+        event_free(self->ev_retry);
+    free(self);
+    *self_p = NULL;
+}
+
+int cc_consumer_start(cc_consumer_t *self)
+{
+    const char *v[1] = { self->producer };
+    return cc_db_exec(self->writer, "cc_consumer_position", 1, v, NULL, NULL, s_on_position,
+                      self);
+}
+
+void cc_consumer_stop(cc_consumer_t *self)
+{
+    self->stopping = 1;
+    event_del(self->ev_timeout);
+    event_del(self->ev_retry);
+}
+
+uint64_t cc_consumer_position(const cc_consumer_t *self)
+{
+    return self->position;
+}
+
+int cc_consumer_caught_up(const cc_consumer_t *self)
+{
+    return self->caught_up;
+}
