@@ -6,7 +6,7 @@
 
 #define CC_UUID_LEN 37 /* 36 chars + NUL */
 
-/* Random (v4) UUID text into out[CC_UUID_LEN]. */
+/* Random (v4) UUID text, lower case, into out[CC_UUID_LEN] (getrandom(2)). */
 void cc_uuid(char out[CC_UUID_LEN]);
 /* 1 if s is a canonical lower/upper-case UUID text. */
 int cc_uuid_valid(const char *s);
@@ -21,7 +21,9 @@ int64_t cc_mono_us(void);     /* monotonic clock, microseconds */
  * ".123456" when there are microseconds). buf >= 40 bytes. Returns buf. */
 char *cc_time_format(int64_t us, char *buf, size_t len);
 /* Parse RFC 3339 / ISO 8601 "YYYY-MM-DDTHH:MM[:SS[.frac]][Z|+hh:mm|-hh:mm]";
- * no offset means Asia/Shanghai. Returns 0 and *us, or -1 when malformed. */
+ * no offset means Asia/Shanghai. Returns 0 and *us, or -1 when malformed.
+ * 'T' may be 't' or ' '; frac has 1..9 digits (beyond microseconds are
+ * truncated); out-of-range fields and leap second 60 are refused. */
 int cc_time_parse(const char *s, int64_t *us);
 /* Local (Asia/Shanghai) date "YYYY-MM-DD" of us into buf (>= 11 bytes). */
 char *cc_date_local(int64_t us, char *buf, size_t len);
@@ -29,12 +31,13 @@ char *cc_date_local(int64_t us, char *buf, size_t len);
 int cc_minute_of_day_local(int64_t us);
 /* Parse "HH:MM" into minutes since midnight; -1 if malformed. */
 int cc_hhmm_parse(const char *s);
-/* Parse "YYYY-MM-DD"; returns us of local midnight, or -1 on error. */
+/* Parse "YYYY-MM-DD"; returns 0 and *us of local midnight, or -1 on error. */
 int cc_date_parse(const char *s, int64_t *us);
 
 /* Great-circle distance in metres. */
 double cc_geo_distance_m(double lat1, double lon1, double lat2, double lon2);
-/* Estimated travel seconds in town: distance x 1.3 detour / 15 km/h (e-bike). */
+/* Estimated travel seconds in town: distance x 1.3 detour / 15 km/h (e-bike),
+ * rounded; -1 when a coordinate is not finite. */
 int cc_geo_travel_s(double lat1, double lon1, double lat2, double lon2);
 
 #endif
