@@ -3,6 +3,7 @@
 -- tools/pg.sh and by the system-test harness.
 -- Each role: LOGIN, owns its schema (so it may create there), has no rights
 -- on the public schema or on any other daemon's schema, search_path = itself.
+SET client_min_messages = warning;
 DO $$
 DECLARE
     r text;
