@@ -19,7 +19,10 @@ int cc_err_set(cc_err_t *err, int status, const char *error, const char *field,
 
 /* Each reader: field absent (or null) and !required -> 0 and *out untouched;
  * absent and required -> -1 missing_field; wrong JSON type -> -1 wrong_type;
- * out of range / too long / not allowed -> -1 invalid_value. */
+ * out of range / too long / not allowed -> -1 invalid_value; o not an
+ * object -> -1 not_an_object. All these errors carry status 400.
+ * cc_json_str: maxlen counts bytes, 0 means no limit; *out is borrowed from o.
+ * cc_json_int: integers only ("1.0" is wrong_type). cc_json_num: any number. */
 int cc_json_str(json_t *o, const char *field, int required, size_t maxlen,
                 const char **out, cc_err_t *err);
 int cc_json_int(json_t *o, const char *field, int required, int64_t min, int64_t max,
