@@ -1,0 +1,64 @@
+# solver.mk: libvrp, vrp-solve, solver unit tests and the Solomon benchmark.
+# Included by the top-level Makefile; every variable is prefixed SOLVER_.
+
+SOLVER_DIR      := services/solver
+SOLVER_LIB_SRC  := $(addprefix $(SOLVER_DIR)/,vrp_problem.c vrp_plan.c vrp_search.c)
+SOLVER_LIB_OBJ  := $(patsubst $(SOLVER_DIR)/%.c,build/obj/solver/%.o,$(SOLVER_LIB_SRC))
+SOLVER_ASAN_OBJ := $(patsubst $(SOLVER_DIR)/%.c,build/asan/obj/solver/%.o,$(SOLVER_LIB_SRC))
+SOLVER_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g
+SOLVER_TEST_NAMES := plan search read
+SOLVER_TESTS      := $(foreach t,$(SOLVER_TEST_NAMES),build/test/solver_$(t)_test)
+SOLVER_TESTS_ASAN := $(foreach t,$(SOLVER_TEST_NAMES),build/asan/test/solver_$(t)_test)
+SOLVER_BENCH_TIME ?= 1
+SOLVER_BENCH_OBJ  ?= distance
+SOLVER_BENCH_SEED ?= 1
+
+UNIT_TESTS      += $(SOLVER_TESTS)
+UNIT_TESTS_ASAN += $(SOLVER_TESTS_ASAN)
+BENCH_TARGETS   += bench-solver
+
+.PHONY: bench-solver bench-solver-online solver
+
+solver: build/lib/libvrp.a build/bin/vrp-solve $(SOLVER_TESTS)
+
+build/obj/solver/%.o: $(SOLVER_DIR)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+build/asan/obj/solver/%.o: $(SOLVER_DIR)/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SOLVER_ASAN_FLAGS) -MMD -MP -c $< -o $@
+
+build/lib/libvrp.a: $(SOLVER_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+build/bin/vrp-solve: build/obj/solver/vrp_solve.o build/obj/solver/vrp_read.o build/lib/libvrp.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ -ljansson -lm
+
+# Test binaries link the objects (not the archive) so ASan builds reuse the same rule shape.
+build/test/solver_%_test: build/obj/solver/vrp_%_test.o build/obj/solver/vrp_read.o \
+		$(SOLVER_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -ljansson -lm
+
+build/asan/test/solver_%_test: build/asan/obj/solver/vrp_%_test.o \
+		build/asan/obj/solver/vrp_read.o $(SOLVER_ASAN_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SOLVER_ASAN_FLAGS) -o $@ $^ -lcmocka -ljansson -lm
+
+build/bench/online_insert: bench/online_insert.c build/lib/libvrp.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -I$(SOLVER_DIR) -o $@ $^ -lm
+
+bench-solver-online: build/bench/online_insert
+	build/bench/online_insert
+
+bench-solver: build/bin/vrp-solve build/bench/online_insert
+	bench/solomon.sh --time-limit $(SOLVER_BENCH_TIME) --objective $(SOLVER_BENCH_OBJ) \
+		--seed $(SOLVER_BENCH_SEED)
+	build/bench/online_insert
+
+-include $(SOLVER_LIB_OBJ:.o=.d) $(SOLVER_ASAN_OBJ:.o=.d)
+-include $(wildcard build/obj/solver/*.d build/asan/obj/solver/*.d)

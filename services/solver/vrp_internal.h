@@ -1,0 +1,126 @@
+/*  vrp_internal.h: structures shared by the solver sources. Not installed, not for callers. */
+#ifndef VRP_INTERNAL_H_INCLUDED
+#define VRP_INTERNAL_H_INCLUDED
+
+#include "vrp.h"
+
+#include <math.h>
+#include <stdbool.h>
+
+#define VRP_INF HUGE_VAL
+
+struct _vrp_problem_t {
+    int n_loc;                 //  matrix side
+    double *time;              //  n_loc * n_loc, row-major
+    double *dist;              //  n_loc * n_loc; may alias time (dist_owned false)
+    bool dist_owned;           //  whether dist is a separate allocation
+    int n_jobs;                //  jobs in use
+    int jobs_cap;              //  jobs allocated
+    vrp_job_t *jobs;
+    int n_veh;
+    int veh_cap;
+    vrp_vehicle_t *veh;
+    int *veh_class;            //  equal for interchangeable vehicles (first such index)
+    bool has_extra;            //  some vehicle has max_duration/max_ride: needs full checks
+    vrp_costs_t costs;
+};
+
+//  Route positions: 0 is the vehicle start, 1..n the jobs, n+1 the vehicle end.
+typedef struct {
+    int n;                     //  jobs on the route
+    int cap;                   //  allocated positions (>= n + 2)
+    int *job;                  //  job per position; -1 at both ends
+    int *loc;                  //  location per position
+    double *dep;               //  earliest departure from each position (start: shift_start)
+    double *lat;               //  latest service start keeping the rest feasible (end: shift)
+    int *cum;                  //  cumulative demand up to and including position, VRP_DIMS each
+    double dist;               //  route distance
+    double ttime;              //  route travel time
+    int n_nonpref;             //  jobs on this route whose preference excludes this vehicle
+} vrp_route_t;
+
+struct _vrp_plan_t {
+    const vrp_problem_t *prob; //  borrowed
+    int n_veh;
+    vrp_route_t *routes;       //  one per vehicle
+    int n_jobs;                //  jobs known (prob->n_jobs at the last sync)
+    int jobs_cap;
+    int *route_of;             //  vehicle per job, -1 if unassigned
+    int *pos_of;               //  position 1..n per job
+    unsigned char *reason;     //  vrp_reason_t per job
+};
+
+//  Simulation of a route given as a plain job list, from scratch (the reference semantics).
+typedef struct {
+    bool feasible;
+    const char *why;           //  static string when infeasible
+    double dist;
+    double ttime;
+    double depart;             //  latest feasible departure from the start
+    double end;                //  arrival at the end leaving at depart
+} vrp_sim_t;
+
+//  vrp_problem.c
+static inline double vrp_t(const vrp_problem_t *p, int a, int b)
+{
+    return p->time[(size_t) a * p->n_loc + b];
+}
+static inline double vrp_d(const vrp_problem_t *p, int a, int b)
+{
+    return p->dist[(size_t) a * p->n_loc + b];
+}
+
+//  Earliest service start at or after arrival a, or VRP_INF if every window has closed.
+static inline double vrp_tw_earliest(const vrp_job_t *j, double a)
+{
+    if (j->n_windows == 0)
+        return a;
+    for (int w = 0; w < j->n_windows; w++)
+        if (a <= j->windows[w].end)
+            return a > j->windows[w].start ? a : j->windows[w].start;
+    return VRP_INF;
+}
+
+//  Latest service start not after t, or -VRP_INF if no window opens by t.
+static inline double vrp_tw_latest(const vrp_job_t *j, double t)
+{
+    if (j->n_windows == 0)
+        return t;
+    for (int w = j->n_windows - 1; w >= 0; w--)
+        if (j->windows[w].start <= t)
+            return t < j->windows[w].end ? t : j->windows[w].end;
+    return -VRP_INF;
+}
+
+static inline bool vrp_nonpref(const vrp_job_t *j, int v)
+{
+    if (j->n_preferred == 0)
+        return false;
+    for (int i = 0; i < j->n_preferred; i++)
+        if (j->preferred[i] == v)
+            return false;
+    return true;
+}
+
+//  vrp_plan.c
+int vrp_route_reserve(vrp_route_t *r, int n_positions);
+void vrp_route_update(const vrp_problem_t *p, int v, vrp_route_t *r);
+int vrp_route_copy(vrp_route_t *dst, const vrp_route_t *src);
+void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *out);
+int vrp_plan_sync(vrp_plan_t *self);
+double vrp_route_cost(const vrp_problem_t *p, int v, const vrp_route_t *r);
+double vrp_job_penalty(const vrp_problem_t *p, int job);
+
+//  Cost increase of inserting job at position pos (between pos-1 and pos) of vehicle v's route,
+//  or VRP_INF if infeasible. O(1) unless the vehicle has max_duration/max_ride.
+double vrp_insert_delta(const vrp_plan_t *self, int job, int v, int pos);
+
+//  Structural edits; they refresh the route's cached schedule. Return 0 or -1 (allocation).
+int vrp_route_insert(vrp_plan_t *self, int v, int pos, int job);
+void vrp_route_remove_at(vrp_plan_t *self, int v, int pos);
+int vrp_route_set(vrp_plan_t *self, int v, const int *jobs, int n);
+
+//  The reason an unassigned job could not be placed in any empty route.
+vrp_reason_t vrp_reason_alone(const vrp_problem_t *p, int job);
+
+#endif
