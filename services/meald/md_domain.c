@@ -1,0 +1,630 @@
+/* md_domain: meald's working set and decisions. See md_domain.h. */
+#include "md_domain.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc_util.h"
+
+#define US_PER_DAY (86400LL * 1000000LL)
+#define US_PER_MIN (60LL * 1000000LL)
+#define LOCAL_OFFSET_US ((int64_t)CC_TZ_OFFSET_S * 1000000LL)
+
+static const char *const s_slot_names[MD_NSLOTS] = {"lunch", "dinner"};
+static const char *const s_refusal_names[MD_REFUSE_COUNT] = {
+    "", "past_cutoff", "no_capacity", "no_meal_point"};
+static const char *const s_status_names[] = {"scheduled", "refused", "cancelled",
+                                             "delivered"};
+
+const char *md_slot_name(md_slot_t slot)
+{
+    return (slot >= 0 && slot < MD_NSLOTS) ? s_slot_names[slot] : "";
+}
+
+int md_slot_parse(const char *name)
+{
+    for (int i = 0; name && i < MD_NSLOTS; i++)
+        if (strcmp(name, s_slot_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *md_refusal_name(md_refusal_t reason)
+{
+    return (reason >= 0 && reason < MD_REFUSE_COUNT) ? s_refusal_names[reason] : "";
+}
+
+int md_refusal_parse(const char *name)
+{
+    for (int i = 1; name && i < MD_REFUSE_COUNT; i++)
+        if (strcmp(name, s_refusal_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *md_status_name(md_meal_status_t status)
+{
+    return (status >= MD_MEAL_SCHEDULED && status <= MD_MEAL_DELIVERED)
+               ? s_status_names[status] : "";
+}
+
+int md_status_parse(const char *name)
+{
+    for (int i = 0; name && i <= MD_MEAL_DELIVERED; i++)
+        if (strcmp(name, s_status_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- calendar ------------------------------------------------------------
+ * Days <-> civil dates in the proleptic Gregorian calendar (the well-known
+ * era-based algorithm: 400-year eras of 146097 days). */
+static int64_t s_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0)))
+        q--;
+    return q;
+}
+
+static int32_t s_days_from_civil(int y, int m, int d)
+{
+    y -= m <= 2;
+    int era = (int)s_floor_div(y, 400);
+    int yoe = y - era * 400;
+    int doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void s_civil_from_days(int32_t z, int *y, int *m, int *d)
+{
+    int64_t zz = (int64_t)z + 719468;
+    int64_t era = s_floor_div(zz, 146097);
+    int64_t doe = zz - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+int32_t md_day_of_us(int64_t us)
+{
+    return (int32_t)s_floor_div(us + LOCAL_OFFSET_US, US_PER_DAY);
+}
+
+int64_t md_day_start_us(int32_t day)
+{
+    return (int64_t)day * US_PER_DAY - LOCAL_OFFSET_US;
+}
+
+char *md_day_format(int32_t day, char *buf, size_t len)
+{
+    int y, m, d;
+    s_civil_from_days(day, &y, &m, &d);
+    snprintf(buf, len, "%04d-%02d-%02d", y, m, d);
+    return buf;
+}
+
+int md_day_parse(const char *s, int32_t *day)
+{
+    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+        return -1;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1970 || m < 1 || m > 12 || d < 1)
+        return -1;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[m - 1] + (m == 2 && leap))
+        return -1;
+    *day = s_days_from_civil(y, m, d);
+    return 0;
+}
+
+void md_slot_for_window(int64_t window_start_us, md_slot_t *slot, int32_t *day)
+{
+    int32_t dd = md_day_of_us(window_start_us);
+    int64_t minute = (window_start_us - md_day_start_us(dd)) / US_PER_MIN;
+    *day = dd;
+    *slot = minute < MD_DINNER_FROM_MIN ? MD_LUNCH : MD_DINNER;
+}
+
+int64_t md_cutoff_us(int32_t day, int cutoff_min)
+{
+    return md_day_start_us(day) + (int64_t)cutoff_min * US_PER_MIN;
+}
+
+int md_cutoff_passed(int32_t day, int cutoff_min, int64_t now_us)
+{
+    return now_us >= md_cutoff_us(day, cutoff_min);
+}
+
+/* ---- string-keyed chained hash map ---------------------------------------- */
+typedef struct s_entry {
+    struct s_entry *next;
+    void *value;
+    char key[];              /* NUL-terminated, allocated with the entry */
+} s_entry_t;
+
+typedef struct {
+    s_entry_t **slots;
+    size_t nslots;           /* power of two */
+    size_t count;
+} s_map_t;
+
+static uint64_t s_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static int s_map_init(s_map_t *m)
+{
+    m->nslots = 64;
+    m->count = 0;
+    m->slots = calloc(m->nslots, sizeof *m->slots);
+    return m->slots ? 0 : -1;
+}
+
+static void s_map_fini(s_map_t *m, void (*free_value)(void *))
+{
+    for (size_t i = 0; m->slots && i < m->nslots; i++) {
+        s_entry_t *e = m->slots[i];
+        while (e) {
+            s_entry_t *next = e->next;
+            if (free_value)
+                free_value(e->value);
+            free(e);
+            e = next;
+        }
+    }
+    free(m->slots);
+    m->slots = NULL;
+    m->count = 0;
+}
+
+static void *s_map_get(const s_map_t *m, const char *key)
+{
+    for (s_entry_t *e = m->slots[s_hash(key) & (m->nslots - 1)]; e; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return e->value;
+    return NULL;
+}
+
+static void s_map_grow(s_map_t *m)
+{
+    size_t n = m->nslots * 2;
+    s_entry_t **slots = calloc(n, sizeof *slots);
+    if (!slots)
+        return;              /* keep the old table: slower, still correct */
+    for (size_t i = 0; i < m->nslots; i++) {
+        s_entry_t *e = m->slots[i];
+        while (e) {
+            s_entry_t *next = e->next;
+            size_t j = s_hash(e->key) & (n - 1);
+            e->next = slots[j];
+            slots[j] = e;
+            e = next;
+        }
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->nslots = n;
+}
+
+/* Insert a new key (the caller checked it is absent). 0/-1. */
+static int s_map_put(s_map_t *m, const char *key, void *value)
+{
+    size_t klen = strlen(key);
+    s_entry_t *e = malloc(sizeof *e + klen + 1);
+    if (!e)
+        return -1;
+    memcpy(e->key, key, klen + 1);
+    e->value = value;
+    size_t i = s_hash(key) & (m->nslots - 1);
+    e->next = m->slots[i];
+    m->slots[i] = e;
+    if (++m->count > m->nslots * 2)
+        s_map_grow(m);
+    return 0;
+}
+
+static void *s_map_del(s_map_t *m, const char *key)
+{
+    s_entry_t **pp = &m->slots[s_hash(key) & (m->nslots - 1)];
+    for (; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, key) == 0) {
+            s_entry_t *e = *pp;
+            void *v = e->value;
+            *pp = e->next;
+            free(e);
+            m->count--;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* ---- state ------------------------------------------------------------------ */
+typedef struct {
+    const md_point_t *point;
+    int32_t day;
+    md_slot_t slot;
+    md_meal_t **meals;       /* meals holding a place here, booking order */
+    size_t n, cap;
+} s_bucket_t;
+
+struct md_state {
+    md_point_t **points;     /* insertion order; owned */
+    size_t npoints, cappoints;
+    s_map_t point_by_id;     /* id -> md_point_t * (borrowed from points) */
+    s_map_t point_by_idem;   /* idempotency key -> md_point_t * (borrowed) */
+    s_map_t meals;           /* order id -> md_meal_t * (owned) */
+    s_map_t buckets;         /* "point/day/slot" -> s_bucket_t * (owned) */
+    size_t open;             /* scheduled, not delivered */
+};
+
+md_state_t *md_state_new(void)
+{
+    md_state_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (s_map_init(&self->point_by_id) || s_map_init(&self->point_by_idem)
+        || s_map_init(&self->meals) || s_map_init(&self->buckets)) {
+        md_state_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+static void s_bucket_free(void *p)
+{
+    s_bucket_t *b = p;
+    free(b->meals);
+    free(b);
+}
+
+void md_state_destroy(md_state_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    md_state_t *self = *self_p;
+    s_map_fini(&self->buckets, s_bucket_free);
+    s_map_fini(&self->meals, free);
+    s_map_fini(&self->point_by_idem, NULL);
+    s_map_fini(&self->point_by_id, NULL);
+    for (size_t i = 0; i < self->npoints; i++)
+        free(self->points[i]);
+    free(self->points);
+    free(self);
+    *self_p = NULL;
+}
+
+md_point_t *md_point_add(md_state_t *self, const md_point_t *p)
+{
+    assert(self && p);
+    if (s_map_get(&self->point_by_id, p->id))
+        return NULL;
+    if (p->idem_key[0] && s_map_get(&self->point_by_idem, p->idem_key))
+        return NULL;
+    if (self->npoints == self->cappoints) {
+        size_t cap = self->cappoints ? self->cappoints * 2 : 16;
+        md_point_t **pts = realloc(self->points, cap * sizeof *pts);
+        if (!pts)
+            return NULL;
+        self->points = pts;
+        self->cappoints = cap;
+    }
+    md_point_t *copy = malloc(sizeof *copy);
+    if (!copy)
+        return NULL;
+    *copy = *p;
+    if (s_map_put(&self->point_by_id, copy->id, copy)) {
+        free(copy);
+        return NULL;
+    }
+    if (copy->idem_key[0] && s_map_put(&self->point_by_idem, copy->idem_key, copy)) {
+        s_map_del(&self->point_by_id, copy->id);
+        free(copy);
+        return NULL;
+    }
+    self->points[self->npoints++] = copy;
+    return copy;
+}
+
+md_point_t *md_point_find(md_state_t *self, const char *id)
+{
+    return id ? s_map_get(&self->point_by_id, id) : NULL;
+}
+
+md_point_t *md_point_find_idem(md_state_t *self, const char *idem_key)
+{
+    return (idem_key && *idem_key) ? s_map_get(&self->point_by_idem, idem_key) : NULL;
+}
+
+size_t md_point_count(const md_state_t *self)
+{
+    return self->npoints;
+}
+
+md_point_t *md_point_at(md_state_t *self, size_t i)
+{
+    return i < self->npoints ? self->points[i] : NULL;
+}
+
+static void s_bucket_key(const md_point_t *point, int32_t day, md_slot_t slot, char *buf,
+                         size_t len)
+{
+    snprintf(buf, len, "%s/%ld/%d", point->id, (long)day, (int)slot);
+}
+
+static s_bucket_t *s_bucket(md_state_t *self, const md_point_t *point, int32_t day,
+                            md_slot_t slot, int create)
+{
+    char key[MD_ID_LEN + 32];
+    s_bucket_key(point, day, slot, key, sizeof key);
+    s_bucket_t *b = s_map_get(&self->buckets, key);
+    if (b || !create)
+        return b;
+    b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->point = point;
+    b->day = day;
+    b->slot = slot;
+    if (s_map_put(&self->buckets, key, b)) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static int s_bucket_push(s_bucket_t *b, md_meal_t *meal)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 8;
+        md_meal_t **v = realloc(b->meals, cap * sizeof *v);
+        if (!v)
+            return -1;
+        b->meals = v;
+        b->cap = cap;
+    }
+    b->meals[b->n++] = meal;
+    return 0;
+}
+
+/* Remove meal from its bucket, keeping booking order (buckets are at most a
+ * slot's capacity long). */
+static void s_bucket_remove(md_state_t *self, md_meal_t *meal)
+{
+    s_bucket_t *b = s_bucket(self, meal->point, meal->day, meal->slot, 0);
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->meals[i] == meal) {
+            memmove(&b->meals[i], &b->meals[i + 1], (b->n - i - 1) * sizeof *b->meals);
+            b->n--;
+            return;
+        }
+    }
+}
+
+int md_used(md_state_t *self, const md_point_t *point, int32_t day, md_slot_t slot)
+{
+    s_bucket_t *b = s_bucket(self, point, day, slot, 0);
+    return b ? (int)b->n : 0;
+}
+
+int md_choose(md_state_t *self, double lat, double lon, md_slot_t slot, int32_t day,
+              int64_t now_us, double max_distance_m, md_choice_t *out)
+{
+    int offered = 0, before_cutoff = 0;
+    md_point_t *best = NULL;
+    double best_d = 0;
+    for (size_t i = 0; i < self->npoints; i++) {
+        md_point_t *p = self->points[i];
+        const md_slot_conf_t *sc = &p->slots[slot];
+        if (!sc->offered)
+            continue;
+        double d = cc_geo_distance_m(lat, lon, p->lat, p->lon);
+        if (max_distance_m > 0 && d > max_distance_m)
+            continue;
+        offered++;
+        if (md_cutoff_passed(day, sc->cutoff_min, now_us))
+            continue;
+        before_cutoff++;
+        if (md_used(self, p, day, slot) >= sc->capacity)
+            continue;
+        if (!best || d < best_d || (d == best_d && strcmp(p->id, best->id) < 0)) {
+            best = p;
+            best_d = d;
+        }
+    }
+    out->point = best;
+    out->distance_m = best ? best_d : 0;
+    if (best) {
+        out->reason = MD_REFUSE_NONE;
+        return 0;
+    }
+    out->reason = offered == 0        ? MD_REFUSE_NO_MEAL_POINT
+                  : before_cutoff == 0 ? MD_REFUSE_PAST_CUTOFF
+                                       : MD_REFUSE_NO_CAPACITY;
+    return -1;
+}
+
+static md_meal_t *s_meal_insert(md_state_t *self, const md_meal_t *m, int check_capacity)
+{
+    if (s_map_get(&self->meals, m->order_id))
+        return NULL;
+    int holds = m->status == MD_MEAL_SCHEDULED || m->status == MD_MEAL_DELIVERED;
+    s_bucket_t *b = NULL;
+    if (holds) {
+        if (!m->point || m->slot < 0 || m->slot >= MD_NSLOTS)
+            return NULL;
+        const md_slot_conf_t *sc = &m->point->slots[m->slot];
+        if (check_capacity && (!sc->offered || md_used(self, m->point, m->day, m->slot)
+                                                   >= sc->capacity))
+            return NULL;
+        b = s_bucket(self, m->point, m->day, m->slot, 1);
+        if (!b)
+            return NULL;
+    }
+    md_meal_t *copy = malloc(sizeof *copy);
+    if (!copy)
+        return NULL;
+    *copy = *m;
+    if (!holds)
+        copy->point = m->status == MD_MEAL_REFUSED ? NULL : m->point;
+    if (s_map_put(&self->meals, copy->order_id, copy)) {
+        free(copy);
+        return NULL;
+    }
+    if (b && s_bucket_push(b, copy)) {
+        s_map_del(&self->meals, copy->order_id);
+        free(copy);
+        return NULL;
+    }
+    if (copy->status == MD_MEAL_SCHEDULED)
+        self->open++;
+    return copy;
+}
+
+md_meal_t *md_meal_schedule(md_state_t *self, const md_meal_t *m)
+{
+    md_meal_t tmp = *m;
+    tmp.status = MD_MEAL_SCHEDULED;
+    tmp.reason = MD_REFUSE_NONE;
+    return s_meal_insert(self, &tmp, 1);
+}
+
+md_meal_t *md_meal_load(md_state_t *self, const md_meal_t *m)
+{
+    return s_meal_insert(self, m, 0);
+}
+
+md_meal_t *md_meal_find(md_state_t *self, const char *order_id)
+{
+    return order_id ? s_map_get(&self->meals, order_id) : NULL;
+}
+
+int md_meal_cancel(md_state_t *self, md_meal_t *meal)
+{
+    if (meal->status != MD_MEAL_SCHEDULED)
+        return -1;
+    s_bucket_remove(self, meal);
+    meal->status = MD_MEAL_CANCELLED;
+    self->open--;
+    return 0;
+}
+
+int md_meal_deliver(md_state_t *self, md_meal_t *meal, int64_t at_us, const char *courier_id)
+{
+    if (meal->status != MD_MEAL_SCHEDULED)
+        return -1;
+    meal->status = MD_MEAL_DELIVERED;
+    meal->delivered_us = at_us;
+    snprintf(meal->courier_id, sizeof meal->courier_id, "%s", courier_id ? courier_id : "");
+    self->open--;
+    return 0;
+}
+
+void md_meal_forget(md_state_t *self, md_meal_t **meal_p)
+{
+    if (!meal_p || !*meal_p)
+        return;
+    md_meal_t *meal = *meal_p;
+    if (meal->status == MD_MEAL_SCHEDULED || meal->status == MD_MEAL_DELIVERED)
+        s_bucket_remove(self, meal);
+    if (meal->status == MD_MEAL_SCHEDULED)
+        self->open--;
+    s_map_del(&self->meals, meal->order_id);
+    free(meal);
+    *meal_p = NULL;
+}
+
+size_t md_meal_count(const md_state_t *self)
+{
+    return self->meals.count;
+}
+
+size_t md_open_count(const md_state_t *self)
+{
+    return self->open;
+}
+
+md_meal_t *const *md_bucket_meals(md_state_t *self, const md_point_t *point, int32_t day,
+                                  md_slot_t slot, size_t *n)
+{
+    s_bucket_t *b = s_bucket(self, point, day, slot, 0);
+    *n = b ? b->n : 0;
+    return (b && b->n) ? b->meals : NULL;
+}
+
+size_t md_diet_tally(md_meal_t *const *meals, size_t n, md_diet_count_t *out, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < k && strcmp(out[j].diet, meals[i]->diet) != 0)
+            j++;
+        if (j < k) {
+            out[j].count++;
+        } else if (k < max) {
+            out[k].diet = meals[i]->diet;
+            out[k].count = 1;
+            k++;
+        }
+    }
+    return k;
+}
+
+size_t md_state_prune(md_state_t *self, int32_t before_day)
+{
+    size_t dropped = 0;
+    /* Buckets first: they only borrow meal pointers. */
+    for (size_t i = 0; i < self->buckets.nslots; i++) {
+        s_entry_t **pp = &self->buckets.slots[i];
+        while (*pp) {
+            s_bucket_t *b = (*pp)->value;
+            if (b->day < before_day) {
+                s_entry_t *e = *pp;
+                *pp = e->next;
+                s_bucket_free(b);
+                free(e);
+                self->buckets.count--;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    }
+    for (size_t i = 0; i < self->meals.nslots; i++) {
+        s_entry_t **pp = &self->meals.slots[i];
+        while (*pp) {
+            md_meal_t *m = (*pp)->value;
+            if (m->day < before_day) {
+                s_entry_t *e = *pp;
+                *pp = e->next;
+                if (m->status == MD_MEAL_SCHEDULED)
+                    self->open--;
+                free(m);
+                free(e);
+                self->meals.count--;
+                dropped++;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    }
+    return dropped;
+}

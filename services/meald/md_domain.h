@@ -1,0 +1,174 @@
+/* md_domain: meald's working set and decisions, pure C (no I/O, no clock).
+ *
+ * The state holds the meal points with their slots, the places taken per
+ * (point, date, slot) ("buckets") and the meal orders meald has decided on.
+ * The daemon loads it from its schema at start, decides every request and
+ * event against it, and writes the decision with one SQL call.
+ *
+ * Rules (docs/API-meald.md):
+ * - Slot and date come from the order window: the local (Asia/Shanghai) date
+ *   of window_start; lunch if its local time is before 15:00, else dinner.
+ * - A point's cut-off for a date is its slot cut-off time ("HH:MM") on that
+ *   local date; an order can be booked while now < cut-off.
+ * - The nearest point (great-circle) that offers the slot, is before its
+ *   cut-off and has a place left wins; ties go to the smaller id. Otherwise
+ *   the refusal is no_meal_point (no point offers the slot within reach),
+ *   past_cutoff (every such point is past its cut-off), or no_capacity. */
+#ifndef MD_DOMAIN_H
+#define MD_DOMAIN_H
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { MD_LUNCH = 0, MD_DINNER = 1, MD_NSLOTS = 2 } md_slot_t;
+
+typedef enum {
+    MD_REFUSE_NONE = 0,
+    MD_REFUSE_PAST_CUTOFF,
+    MD_REFUSE_NO_CAPACITY,
+    MD_REFUSE_NO_MEAL_POINT,
+    MD_REFUSE_COUNT
+} md_refusal_t;
+
+typedef enum {
+    MD_MEAL_SCHEDULED = 0,
+    MD_MEAL_REFUSED,
+    MD_MEAL_CANCELLED,
+    MD_MEAL_DELIVERED
+} md_meal_status_t;
+
+/* Local time of day (minutes) from which a window is a dinner, not a lunch. */
+#define MD_DINNER_FROM_MIN (15 * 60)
+#define MD_ID_LEN 37          /* UUID text + NUL */
+#define MD_PROVIDER_MAX 64
+#define MD_NAME_MAX 200
+#define MD_DIET_MAX 200
+#define MD_COURIER_MAX 64
+
+const char *md_slot_name(md_slot_t slot);          /* "lunch" | "dinner" */
+int md_slot_parse(const char *name);               /* md_slot_t, or -1 */
+const char *md_refusal_name(md_refusal_t reason);  /* "past_cutoff", ...; "" for NONE */
+int md_refusal_parse(const char *name);            /* md_refusal_t (not NONE), or -1 */
+const char *md_status_name(md_meal_status_t status);
+int md_status_parse(const char *name);             /* md_meal_status_t, or -1 */
+
+/* ---- local (Asia/Shanghai, UTC+8, no DST) calendar ------------------------
+ * A "day" is the number of days since 1970-01-01 in local time. */
+int32_t md_day_of_us(int64_t us);
+int64_t md_day_start_us(int32_t day);            /* us of local midnight */
+/* "YYYY-MM-DD" into buf (>= 11 bytes); returns buf. */
+char *md_day_format(int32_t day, char *buf, size_t len);
+/* Strict "YYYY-MM-DD" with a real calendar date: 0 and *day, or -1. */
+int md_day_parse(const char *s, int32_t *day);
+
+/* Slot and local day of an order window. */
+void md_slot_for_window(int64_t window_start_us, md_slot_t *slot, int32_t *day);
+/* Cut-off instant of a slot whose cut-off is cutoff_min on local day. */
+int64_t md_cutoff_us(int32_t day, int cutoff_min);
+/* 1 if the cut-off has passed at now_us (now >= cut-off). */
+int md_cutoff_passed(int32_t day, int cutoff_min, int64_t now_us);
+
+/* ---- working set ---------------------------------------------------------- */
+typedef struct {
+    int offered;       /* 0: the point does not serve this slot */
+    int capacity;      /* > 0 when offered */
+    int cutoff_min;    /* minutes after local midnight, 0..1439 */
+} md_slot_conf_t;
+
+/* A meal point. Plain data owned by the state; pointers stay valid until
+ * the state is destroyed. */
+typedef struct {
+    char id[MD_ID_LEN];
+    char name[MD_NAME_MAX + 1];
+    char provider_id[MD_PROVIDER_MAX + 1];
+    uint32_t district_id;
+    double lat, lon;
+    md_slot_conf_t slots[MD_NSLOTS];
+    char idem_key[129];      /* Idempotency-Key of the creating request, or "" */
+    char req_hash[17];       /* hash of that request's body, or "" */
+} md_point_t;
+
+/* A meal order meald has decided on. */
+typedef struct {
+    char order_id[MD_ID_LEN];
+    md_meal_status_t status;
+    md_refusal_t reason;     /* when refused */
+    md_point_t *point;       /* NULL when refused */
+    int32_t day;             /* local date of the meal */
+    md_slot_t slot;
+    uint32_t district_id;
+    char diet[MD_DIET_MAX + 1];
+    double lat, lon;         /* the elder's home: for the courier route */
+    int64_t window_start_us, window_end_us;
+    int64_t delivered_us;    /* when delivered */
+    char courier_id[MD_COURIER_MAX + 1];
+} md_meal_t;
+
+typedef struct md_state md_state_t;
+
+md_state_t *md_state_new(void);
+void md_state_destroy(md_state_t **self_p);
+
+/* Copy p into the state. NULL if its id is taken or out of memory. */
+md_point_t *md_point_add(md_state_t *self, const md_point_t *p);
+md_point_t *md_point_find(md_state_t *self, const char *id);
+md_point_t *md_point_find_idem(md_state_t *self, const char *idem_key);
+size_t md_point_count(const md_state_t *self);
+/* Points in insertion order, i < md_point_count. */
+md_point_t *md_point_at(md_state_t *self, size_t i);
+
+/* Places taken at (point, day, slot). */
+int md_used(md_state_t *self, const md_point_t *point, int32_t day, md_slot_t slot);
+
+typedef struct {
+    md_point_t *point;       /* chosen point, NULL when refused */
+    md_refusal_t reason;     /* MD_REFUSE_NONE when a point was chosen */
+    double distance_m;
+} md_choice_t;
+
+/* Choose the point for a meal at (lat, lon) in slot on day, at now_us.
+ * max_distance_m <= 0 means no limit. Returns 0 with out->point, or -1 with
+ * out->reason. Changes nothing. */
+int md_choose(md_state_t *self, double lat, double lon, md_slot_t slot, int32_t day,
+              int64_t now_us, double max_distance_m, md_choice_t *out);
+
+/* Record a scheduled meal and take its place (m->point, day, slot set;
+ * status is forced to scheduled). NULL if the order is known, the point
+ * does not offer the slot, the slot is full, or out of memory. */
+md_meal_t *md_meal_schedule(md_state_t *self, const md_meal_t *m);
+/* Record a meal in any status as stored (loading): scheduled and delivered
+ * meals take a place even beyond capacity (the store is the truth).
+ * NULL if the order is known or out of memory. */
+md_meal_t *md_meal_load(md_state_t *self, const md_meal_t *m);
+md_meal_t *md_meal_find(md_state_t *self, const char *order_id);
+/* scheduled -> cancelled, freeing the place. -1 if not scheduled. */
+int md_meal_cancel(md_state_t *self, md_meal_t *meal);
+/* scheduled -> delivered (keeps the place). -1 if not scheduled. */
+int md_meal_deliver(md_state_t *self, md_meal_t *meal, int64_t at_us, const char *courier_id);
+/* Forget a meal entirely (undo of a decision the store did not take);
+ * frees its place if it held one. *meal_p is set to NULL. */
+void md_meal_forget(md_state_t *self, md_meal_t **meal_p);
+
+size_t md_meal_count(const md_state_t *self);
+/* Meals holding a place and not yet delivered. */
+size_t md_open_count(const md_state_t *self);
+
+/* Meals holding a place at (point, day, slot) (scheduled or delivered),
+ * in booking order. *n gets the count; the array is valid until the next
+ * change to the state. NULL with *n = 0 when there are none. */
+md_meal_t *const *md_bucket_meals(md_state_t *self, const md_point_t *point, int32_t day,
+                                  md_slot_t slot, size_t *n);
+
+/* Kitchen list tally: distinct diets (as given, "" for none) with counts,
+ * in first-seen order. Returns the number of distinct diets written (at
+ * most max). */
+typedef struct {
+    const char *diet;
+    int count;
+} md_diet_count_t;
+size_t md_diet_tally(md_meal_t *const *meals, size_t n, md_diet_count_t *out, size_t max);
+
+/* Forget meals and buckets of days before before_day (memory bound for a
+ * long-running daemon; the store keeps them). Returns meals dropped. */
+size_t md_state_prune(md_state_t *self, int32_t before_day);
+
+#endif
