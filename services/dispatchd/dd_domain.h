@@ -1,0 +1,186 @@
+/* dd_domain: dispatch rules as pure C (no I/O, no clock, no allocation
+ * except the visit's decliner list and a caregiver's plan array).
+ *
+ * A caregiver has skills (services), a certificate level 1-3, a first-aid
+ * flag, a home and a daily shift in local time. A visit is one order of a
+ * visit service (everything but meal) with a place, a window for the start
+ * of service and a duration by service. Matching picks, for one visit, the
+ * best qualified caregiver who can fit it into their day plan:
+ *
+ * qualified   skill for the service; bathing an elder whose ability is severe
+ *             or total needs level >= 2; an emergency needs first aid; never
+ *             someone who declined (or let time out on) this visit.
+ * fits        the visit starts inside its window, at the earliest when the
+ *             caregiver can be there: travel from where they will be (the
+ *             planned visit before it, else home), no earlier than now +
+ *             travel; it ends before the next planned visit minus the travel
+ *             there (no double booking) and inside the shift.
+ * best        the elder's preferred caregiver (continuity of care) if they
+ *             qualify and fit; otherwise the shortest travel time (for
+ *             emergencies the earliest arrival), then earliest arrival, then
+ *             the lighter plan, then the smaller id (deterministic).
+ * emergencies if nobody fits inside their shift, a second pass ignores
+ *             shifts: an off-shift first-aider is better than no help.
+ */
+#ifndef DD_DOMAIN_H
+#define DD_DOMAIN_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define DD_ID_LEN 64       /* ids we store: ours are UUIDs, others' are opaque text */
+#define DD_MAX_DECLINED 64 /* a visit stops collecting decliners past this */
+
+/* Service values are the proto's Cc__Service numbers (events.proto). */
+enum {
+    DD_SVC_MEAL = 1, DD_SVC_BATH = 2, DD_SVC_CLEANING = 3, DD_SVC_ESCORT = 4,
+    DD_SVC_MEDICAL_ESCORT = 5, DD_SVC_EMERGENCY = 6, DD_SVC_VISIT = 7,
+    DD_SVC_ASSESSMENT = 8, DD_SVC_MAX = 8
+};
+
+/* Service minutes for a visit service; 0 for meal and unknown values. */
+int dd_service_minutes(int service);
+/* 1 if dispatchd handles the service (a visit, not a meal). */
+int dd_service_is_visit(int service);
+
+typedef enum {
+    DD_ABILITY_UNKNOWN = 0, DD_ABILITY_INTACT, DD_ABILITY_MILD, DD_ABILITY_MODERATE,
+    DD_ABILITY_SEVERE, DD_ABILITY_TOTAL
+} dd_ability_t;
+/* "intact".."total" -> value; anything else DD_ABILITY_UNKNOWN. */
+dd_ability_t dd_ability_parse(const char *s);
+const char *dd_ability_name(dd_ability_t a);   /* "" for unknown */
+
+typedef enum {
+    DD_VISIT_WAITING = 0,   /* no caregiver yet: in the dispatch queue */
+    DD_VISIT_ASSIGNED,      /* offered to a caregiver, not accepted yet */
+    DD_VISIT_ACCEPTED,
+    DD_VISIT_CHECKED_IN,
+    DD_VISIT_COMPLETED,
+    DD_VISIT_FAILED,
+    DD_VISIT_CANCELLED,
+    DD_VISIT_NSTATES
+} dd_visit_state_t;
+const char *dd_visit_state_name(dd_visit_state_t s);
+/* -1 when unknown. */
+int dd_visit_state_parse(const char *s);
+/* The visit holds a slot in a caregiver's plan. */
+int dd_visit_state_planned(dd_visit_state_t s);
+/* completed, failed or cancelled. */
+int dd_visit_state_final(dd_visit_state_t s);
+
+typedef struct dd_visit dd_visit_t;
+
+typedef struct {
+    char id[DD_ID_LEN];
+    char provider_id[DD_ID_LEN];
+    char idem_key[DD_ID_LEN * 2];  /* Idempotency-Key of its creation, "" if none */
+    char *name;                 /* owned; personal data: API only, never logged */
+    uint32_t district_id;
+    double lat, lon;            /* home: personal data */
+    uint32_t skills;            /* bit (1u << service) per service */
+    int level;                  /* certificate level 1..3 */
+    int first_aid;
+    int shift_start_min;        /* local minutes since midnight */
+    int shift_end_min;          /* <= start means the shift ends the next day */
+    dd_visit_t **plan;          /* planned visits sorted by planned start; borrowed */
+    size_t nplan, capplan;
+} dd_caregiver_t;
+
+struct dd_visit {
+    char id[DD_ID_LEN];
+    char order_id[DD_ID_LEN];
+    char elder_id[DD_ID_LEN];
+    int service;                /* DD_SVC_* */
+    dd_ability_t ability;
+    int emergency;
+    int priority;               /* higher is more urgent */
+    uint32_t district_id;
+    double lat, lon;            /* elder's home */
+    int64_t window_start_us;    /* service should start within the window */
+    int64_t window_end_us;
+    char preferred_caregiver_id[DD_ID_LEN];
+    char *notes;                /* owned, may be NULL */
+
+    dd_visit_state_t state;
+    dd_caregiver_t *caregiver;  /* set while the state is planned */
+    char caregiver_id[DD_ID_LEN];   /* last assigned caregiver, kept after the end */
+    char provider_id[DD_ID_LEN];
+    int64_t eta_us;             /* planned start of service */
+    int64_t planned_end_us;
+    int travel_s;
+
+    int64_t created_us;         /* entered dispatch (OrderReleased seen) */
+    int64_t assigned_us;        /* last offer */
+    int64_t accepted_us, checked_in_us, checked_out_us, finished_us;
+    double in_lat, in_lon, out_lat, out_lon;
+    int in_distance_m, out_distance_m;
+    char fail_reason[32];
+
+    char (*declined)[DD_ID_LEN];   /* caregivers never to offer it to again; owned */
+    size_t ndeclined;
+
+    size_t active_ix;           /* index in the world's active list (dd_state) */
+    void *timer;                /* accept timer, owned by the daemon layer */
+};
+
+/* ---- caregivers ---------------------------------------------------------- */
+int dd_caregiver_has_skill(const dd_caregiver_t *c, int service);
+/* Insert v into c's plan ordered by eta_us. 0, or -1 out of memory. */
+int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v);
+/* Remove v from c's plan (no-op when absent). */
+void dd_plan_remove(dd_caregiver_t *c, dd_visit_t *v);
+
+/* ---- visits -------------------------------------------------------------- */
+int dd_visit_declined_by(const dd_visit_t *v, const char *caregiver_id);
+/* Remember a decliner. 0, or -1 out of memory (or list full). */
+int dd_visit_add_declined(dd_visit_t *v, const char *caregiver_id);
+/* Queue order: emergencies first, then earliest window start, then higher
+ * priority, then first come. qsort comparator over dd_visit_t *. */
+int dd_visit_urgency_cmp(const void *a, const void *b);
+
+/* ---- matching ------------------------------------------------------------ */
+/* Estimated travel seconds between two points (cc_geo_travel_s in the
+ * daemon; tests use a predictable metric). */
+typedef int (dd_travel_fn)(double lat1, double lon1, double lat2, double lon2);
+
+typedef struct {
+    int64_t now_us;
+    int max_travel_s;           /* 0: no limit */
+    dd_travel_fn *travel;
+} dd_match_params_t;
+
+typedef enum {
+    DD_FIT_OK = 0,
+    DD_FIT_SKILL,               /* lacks the service skill */
+    DD_FIT_LEVEL,               /* bathing severe/total needs level >= 2 */
+    DD_FIT_FIRST_AID,           /* emergency needs first aid */
+    DD_FIT_DECLINED,            /* declined or timed out on this visit before */
+    DD_FIT_TOO_FAR,             /* travel over max_travel_s */
+    DD_FIT_NO_TIME              /* no gap in the plan / shift / window */
+} dd_fit_t;
+const char *dd_fit_name(dd_fit_t f);
+
+typedef struct {
+    dd_caregiver_t *caregiver;
+    int64_t eta_us;             /* arrival = start of service */
+    int64_t end_us;             /* eta + service minutes */
+    int travel_s;               /* from where they will be */
+    int preferred;              /* the elder's preferred caregiver */
+    int off_shift;              /* emergency fallback outside the shift */
+} dd_match_t;
+
+/* Rules that do not depend on time: skill, level, first aid, decliners. */
+dd_fit_t dd_qualified(const dd_caregiver_t *c, const dd_visit_t *v);
+/* The shift occurrence that ends after t_us: [*start, *end) in us.
+ * end <= start in minutes means an overnight shift; equal means 24 h. */
+void dd_shift_at(int start_min, int end_min, int64_t t_us, int64_t *start_us, int64_t *end_us);
+/* Can c take v (qualified and a time slot)? Fills *out when DD_FIT_OK.
+ * ignore_shift: emergency fallback. v must not be in c's plan. */
+dd_fit_t dd_fit(const dd_caregiver_t *c, const dd_visit_t *v, const dd_match_params_t *p,
+                int ignore_shift, dd_match_t *out);
+/* Best of n caregivers for v (rules in the header comment). 0 and *out, or
+ * -1 when nobody qualifies and fits. */
+int dd_match(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+             const dd_match_params_t *p, dd_match_t *out);
+
+#endif
