@@ -1,0 +1,130 @@
+/* od_req: see od_req.h. */
+#include "od_req.h"
+#include <string.h>
+#include <stdio.h>
+#include <ctype.h>
+
+static int s_blank(const char *s)
+{
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+int od_order_req_check(const od_order_req_t *req, int64_t now_us, cc_err_t *err)
+{
+    if (!od_idem_key_valid(req->key))
+        return cc_err_set(err, 400, "invalid_value", "Idempotency-Key",
+                          "Idempotency-Key must be 1..128 printable characters without spaces");
+    if (!cc_uuid_valid(req->card_id))
+        return cc_err_set(err, 400, "invalid_value", "card_id", "card_id must be a UUID");
+    if (!od_service_name(req->service))
+        return cc_err_set(err, 400, "invalid_value", "service", "unknown service");
+    const char *why = NULL;
+    if (od_window_check(req->window_start_us, req->window_end_us, now_us, &why) != 0)
+        return cc_err_set(err, 422, "invalid_value", "window_end", "%s", why);
+    return 0;
+}
+
+int od_order_req_same(const od_order_req_t *a, const od_order_req_t *b)
+{
+    return strcmp(a->card_id, b->card_id) == 0 && a->service == b->service &&
+           a->window_start_us == b->window_start_us && a->window_end_us == b->window_end_us &&
+           strcmp(a->notes, b->notes) == 0;
+}
+
+int od_order_req_from_json(json_t *body, const char *key, int64_t now_us,
+                           od_order_req_t *req, cc_err_t *err)
+{
+    memset(req, 0, sizeof *req);
+    if (!key || !*key)
+        return cc_err_set(err, 400, "missing_header", "Idempotency-Key",
+                          "the Idempotency-Key header is required");
+    if (strlen(key) > OD_KEY_MAX)
+        return cc_err_set(err, 400, "invalid_value", "Idempotency-Key",
+                          "Idempotency-Key is longer than 128 characters");
+    snprintf(req->key, sizeof req->key, "%s", key);
+
+    const char *card = NULL, *notes = NULL;
+    int svc = -1;
+    if (cc_json_str(body, "card_id", 1, 36, &card, err) != 0)
+        return -1;
+    snprintf(req->card_id, sizeof req->card_id, "%s", card);
+    if (cc_json_enum(body, "service", 1, od_service_names, &svc, err) != 0)
+        return -1;
+    req->service = svc + 1;
+    int emergency = req->service == 6;
+    req->window_start_us = req->window_end_us = INT64_MIN;
+    if (cc_json_time(body, "window_start", !emergency, &req->window_start_us, err) != 0)
+        return -1;
+    if (cc_json_time(body, "window_end", !emergency, &req->window_end_us, err) != 0)
+        return -1;
+    if (req->window_start_us == INT64_MIN)
+        req->window_start_us = now_us;
+    if (req->window_end_us == INT64_MIN)
+        req->window_end_us = req->window_start_us + OD_EMERGENCY_WINDOW_US;
+    if (cc_json_str(body, "notes", 0, OD_NOTES_MAX_BYTES, &notes, err) != 0)
+        return -1;
+    snprintf(req->notes, sizeof req->notes, "%s", notes ? notes : "");
+    return od_order_req_check(req, now_us, err);
+}
+
+int od_elder_req_from_json(json_t *body, int64_t now_us, od_elder_req_t *req, cc_err_t *err)
+{
+    memset(req, 0, sizeof *req);
+    const char *birth = NULL, *why = NULL;
+    if (cc_json_str(body, "name", 1, 200, &req->name, err) != 0)
+        return -1;
+    if (s_blank(req->name))
+        return cc_err_set(err, 400, "invalid_value", "name", "name is empty");
+    if (cc_json_str(body, "id_number", 1, 18, &req->id_number, err) != 0)
+        return -1;
+    if (od_id_number_check(req->id_number, &why) != 0)
+        return cc_err_set(err, 400, "invalid_value", "id_number",
+                          "id_number is not a valid 18-character resident ID (%s)", why);
+    if (cc_json_str(body, "phone", 1, 20, &req->phone, err) != 0)
+        return -1;
+    if (!od_phone_valid(req->phone))
+        return cc_err_set(err, 400, "invalid_value", "phone",
+                          "phone must be 5..20 digits, optionally with +, - or spaces");
+    if (cc_json_str(body, "address", 1, 500, &req->address, err) != 0)
+        return -1;
+    if (s_blank(req->address))
+        return cc_err_set(err, 400, "invalid_value", "address", "address is empty");
+    if (cc_json_int(body, "district_id", 1, 1, INT32_MAX, &req->district_id, err) != 0)
+        return -1;
+    if (cc_json_num(body, "lat", 1, -90.0, 90.0, &req->lat, err) != 0)
+        return -1;
+    if (cc_json_num(body, "lon", 1, -180.0, 180.0, &req->lon, err) != 0)
+        return -1;
+    if (cc_json_str(body, "birth_date", 1, 10, &birth, err) != 0)
+        return -1;
+    if (od_date_parse(birth, &req->birth_y, &req->birth_m, &req->birth_d) != 0)
+        return cc_err_set(err, 400, "invalid_value", "birth_date",
+                          "birth_date must be a date YYYY-MM-DD");
+    snprintf(req->birth_date, sizeof req->birth_date, "%s", birth);
+    char today[16];
+    int ty, tm, td;
+    if (cc_date_local(now_us, today, sizeof today) && od_date_parse(today, &ty, &tm, &td) == 0) {
+        int age = od_age_years(req->birth_y, req->birth_m, req->birth_d, ty, tm, td);
+        if (age < 0 || (age == 0 && strcmp(birth, today) > 0))
+            return cc_err_set(err, 422, "invalid_value", "birth_date",
+                              "birth_date is in the future");
+        if (age > 130)
+            return cc_err_set(err, 422, "invalid_value", "birth_date",
+                              "birth_date is more than 130 years ago");
+    }
+    if (cc_json_enum(body, "ability_level", 1, od_ability_names, &req->ability, err) != 0)
+        return -1;
+    if (cc_json_enum(body, "household", 1, od_household_names, &req->household, err) != 0)
+        return -1;
+    if (cc_json_enum(body, "living", 1, od_living_names, &req->living, err) != 0)
+        return -1;
+    if (cc_json_int(body, "disability_grade", 0, 1, 4, &req->disability_grade, err) != 0)
+        return -1;
+    req->diet = "";
+    if (cc_json_str(body, "diet", 0, 200, &req->diet, err) != 0)
+        return -1;
+    return 0;
+}
