@@ -1,7 +1,12 @@
 /* cc_metrics: a process-wide registry rendered in Prometheus text format.
  * A metric's name may carry labels: "orders_total{state=\"placed\"}"; all
  * series with the same base name share one HELP/TYPE header. Lookups by the
- * same full name return the same metric, so callers may cache or re-look-up. */
+ * same full name return the same metric, so callers may cache or re-look-up.
+ * Label values are written as given: the caller escapes them.
+ * A lookup returns NULL for an invalid name, a name already registered with
+ * another type, or no memory (logged); every cc_metric_* call accepts NULL.
+ * Counters ignore negative adds; set works on counters and gauges; observe
+ * only on histograms; NaN is ignored. Not thread-safe: loop thread only. */
 #ifndef CC_METRICS_H
 #define CC_METRICS_H
 
@@ -20,7 +25,7 @@ double cc_metric_value(const cc_metric_t *m);   /* counter/gauge value, histogra
 
 /* Prometheus exposition text; the caller frees it. */
 char *cc_metrics_render(void);
-/* Free every metric (shutdown, tests). */
+/* Free every metric (shutdown, tests); cached pointers become invalid. */
 void cc_metrics_reset(void);
 
 #endif
