@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+"""soak.py: orders flow while every daemon is killed with SIGKILL in turn and
+restarted; afterwards every acknowledged order must reach a final state, no
+event may have been applied twice, and the ledger check must pass.
+
+    tests/soak.py [--orders 500] [--rounds 1] [--concurrency 8] [--timeout 300]
+
+Starts its own throwaway PostgreSQL and the four daemons (tests/system/harness.py).
+Prints "N passed, N failed" over its checks; exit 1 when a check fails.
+Used by `make soak` (tests/soak.sh) and by tests/system/test_crash.py.
+"""
+
+import argparse
+import concurrent.futures
+import datetime
+import os
+import random
+import sys
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "system"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
+import harness  # noqa: E402
+import demo     # noqa: E402
+
+SERVICES = ["bath", "cleaning", "escort", "meal", "emergency", "medical_escort"]
+
+
+def log(msg):
+    print("[soak %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+class Soak:
+    def __init__(self, system, args):
+        self.s = system
+        self.args = args
+        self.elders = []
+        self.orders = []            # acknowledged demo.Order objects
+        self.lock = threading.Lock()
+        self.unacked = 0
+        self.stop_flow = threading.Event()
+        self.checks = []            # (name, ok, detail)
+
+    def check(self, name, ok, detail=""):
+        self.checks.append((name, bool(ok), detail))
+        log("%s %s%s" % ("PASS" if ok else "FAIL", name, (": " + detail) if detail else ""))
+
+    def setup(self):
+        for d in harness.DAEMONS:
+            demo.URL[d] = self.s.url(d)
+        demo.say = lambda msg: None
+        demo.PACE_S = 0
+        today = demo.now().date()
+        for i in range(self.args.elders):
+            dist = 1 + i % 3
+            birth = datetime.date(today.year - 70 - i % 25, 1 + i % 12, 1 + i % 28)
+            lat, lon = demo.near(dist, random.uniform(-0.01, 0.01), random.uniform(-0.01, 0.01))
+            st, doc = None, None
+            for _ in range(5):
+                st, doc = demo.call("orderd", "POST", "/v1/elders", {
+                    "name": "Soak Elder %d" % i, "id_number": demo.id_number(birth, i % 2 == 0),
+                    "phone": "1390000%04d" % i, "address": "No. %d" % i, "district_id": dist,
+                    "lat": lat, "lon": lon, "birth_date": birth.isoformat(),
+                    "ability_level": random.choice(["intact", "mild", "moderate", "severe"]),
+                    "household": random.choice(["none", "dibao", "dibao_edge", "tekun"]),
+                    "living": "alone"}, ok=None)
+                if st == 201:
+                    break
+            if st != 201:
+                raise demo.ApiError("elder: %s %s" % (st, doc))
+            _, card = demo.call("orderd", "POST", "/v1/cards", {"elder_id": doc["elder_id"]})
+            e = {"name": "Soak Elder %d" % i, "district_id": dist, "lat": lat, "lon": lon,
+                 "elder_id": doc["elder_id"], "card_id": card["card_id"]}
+            demo.retry(lambda: demo.call(
+                "billingd", "POST", "/v1/cards/%s/topups" % e["card_id"],
+                {"amount_fen": 10000000, "source": "family", "reference": "soak"},
+                headers={"Idempotency-Key": "soak-topup-" + e["card_id"]}), "top-up")
+            self.elders.append(e)
+        for i in range(self.args.caregivers):
+            dist = 1 + i % 3
+            lat, lon = demo.near(dist, random.uniform(-0.01, 0.01), random.uniform(-0.01, 0.01))
+            demo.call("dispatchd", "POST", "/v1/caregivers", {
+                "name": "Soak Carer %d" % i, "provider_id": "provider-%d" % (i % 3),
+                "district_id": dist, "lat": lat, "lon": lon,
+                "skills": ["bath", "cleaning", "escort", "medical_escort", "emergency",
+                           "visit", "assessment"],
+                "level": 3, "first_aid": True, "shift_start": "00:00", "shift_end": "23:59"})
+        for dist in (1, 2, 3):
+            lat, lon = demo.near(dist, 0.001, 0.001)
+            demo.call("meald", "POST", "/v1/meal-points", {
+                "name": "Soak kitchen %d" % dist, "district_id": dist, "lat": lat, "lon": lon,
+                "slots": [{"slot": "lunch", "capacity": 100000, "cutoff": "09:30"},
+                          {"slot": "dinner", "capacity": 100000, "cutoff": "15:30"}]})
+        log("set up %d elders, %d caregivers, 3 meal points"
+            % (len(self.elders), self.args.caregivers))
+
+    def place_one(self, n):
+        e = random.choice(self.elders)
+        service = SERVICES[n % len(SERVICES)]
+        t = demo.now()
+        if service == "meal":
+            day = (t + datetime.timedelta(days=1)).date()
+            win = (datetime.datetime.combine(day, datetime.time(11, 0), demo.TZ),
+                   datetime.datetime.combine(day, datetime.time(12, 30), demo.TZ))
+        else:
+            win = (t + datetime.timedelta(minutes=1), t + datetime.timedelta(hours=3))
+        o = demo.Order("soak%d" % n, e, service, "billed", win)
+        o.key = "soak-%d-%s" % (n, uuid.uuid4())
+        deadline = time.monotonic() + 60
+        # Retry the same key until acknowledged: orderd may be down right now.
+        while time.monotonic() < deadline and not self.stop_flow.is_set():
+            try:
+                st, doc = demo.call("orderd", "POST", "/v1/orders", o.body(),
+                                    headers={"Idempotency-Key": o.key}, ok=None)
+                if st == 202 or st == 200 or st == 201:
+                    o.id = doc["order_id"]
+                    with self.lock:
+                        self.orders.append(o)
+                    return
+                if st < 500 and st != 429:
+                    log("order %d refused: %d %s" % (n, st, doc))
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        with self.lock:
+            self.unacked += 1
+
+    def flow(self):
+        with concurrent.futures.ThreadPoolExecutor(self.args.concurrency) as ex:
+            list(ex.map(self.place_one, range(self.args.orders)))
+
+    def drive_all(self, until):
+        """Poll and drive every open order until all are final or `until`."""
+        while time.monotonic() < until:
+            with self.lock:
+                open_orders = [o for o in self.orders if o.state not in demo.FINAL]
+                flowing = len(self.orders) + self.unacked < self.args.orders
+            if not open_orders and not flowing:
+                return True
+            for o in open_orders:
+                try:
+                    demo.poll(o)
+                    o.next_step_at = 0
+                    demo.drive(o)
+                except (demo.ApiError, OSError):
+                    pass
+            time.sleep(0.1)
+        return False
+
+    def killer(self):
+        names = list(harness.DAEMONS) * self.args.rounds
+        for name in names:
+            time.sleep(self.args.kill_every)
+            log("kill -9 %s" % name)
+            self.s.kill9(name)
+            time.sleep(0.5)
+            self.s.restart(name, timeout=60)
+            log("%s restarted and ready" % name)
+
+    def run(self):
+        self.setup()
+        t0 = time.monotonic()
+        flow = threading.Thread(target=self.flow)
+        kill = threading.Thread(target=self.killer)
+        flow.start()
+        kill.start()
+        done = self.drive_all(time.monotonic() + self.args.timeout)
+        flow.join()
+        kill.join()
+        if not done:
+            done = self.drive_all(time.monotonic() + 30)
+        elapsed = time.monotonic() - t0
+        n = len(self.orders)
+        states = {}
+        for o in self.orders:
+            states[o.state] = states.get(o.state, 0) + 1
+        log("%d acknowledged, %d never acknowledged, %.1f s; final states %s"
+            % (n, self.unacked, elapsed, states))
+        self.check("every acknowledged order reached a final state", done and all(
+            o.state in demo.FINAL for o in self.orders),
+            ", ".join("%s:%s" % (o.id[:8], o.state) for o in self.orders
+                      if o.state not in demo.FINAL)[:500])
+        self.check("no acknowledged order denied or failed",
+                   all(o.state in ("billed", "cancelled") for o in self.orders),
+                   str(states))
+        ids = [o.id for o in self.orders]
+        self.check("one order per idempotency key", len(set(ids)) == len(ids))
+        for d in harness.DAEMONS:
+            rows = self.s.sql("postgres", "SELECT count(*) FROM (SELECT 1 FROM %s.inbox "
+                              "GROUP BY producer, seq HAVING count(*) > 1) x" % d)
+            self.check("%s applied no event twice" % d, rows[0][0] == 0,
+                       "%d seqs applied more than once" % rows[0][0])
+            rows = self.s.sql("postgres", "SELECT count(*), count(DISTINCT id), "
+                              "coalesce(max(seq), 0) FROM %s.events" % d)
+            cnt, distinct, top = rows[0]
+            self.check("%s event log gapless and unique" % d, cnt == distinct == top,
+                       "count %d, distinct ids %d, max seq %d" % (cnt, distinct, top))
+        # Entries that happen once per order whatever is redelivered
+        # (assignments may repeat legitimately after a decline or timeout).
+        dup = self.s.sql("postgres", "SELECT count(*) FROM (SELECT order_id, event "
+                         "FROM orderd.order_history WHERE event ~* "
+                         "'(placed|held|denied|captured|completed|delivered|billed)' "
+                         "GROUP BY order_id, event HAVING count(*) > 1) x")
+        self.check("no order history entry recorded twice", dup[0][0] == 0,
+                   "%d (order, event) pairs repeated" % dup[0][0])
+        st, chk = self.s.http("GET", "billingd", "/v1/ledger/check")
+        self.check("ledger check passes", st == 200 and not (
+            isinstance(chk, dict) and chk.get("ok") is False), "%s %s" % (st, chk))
+        failed = sum(1 for c in self.checks if not c[1])
+        print("%d passed, %d failed" % (len(self.checks) - failed, failed), flush=True)
+        return failed == 0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--orders", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=1, help="times each daemon is killed")
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--elders", type=int, default=40)
+    ap.add_argument("--caregivers", type=int, default=60)
+    ap.add_argument("--kill-every", type=float, default=2.0, help="seconds between kills")
+    ap.add_argument("--timeout", type=float, default=300)
+    args = ap.parse_args(argv)
+    missing = harness.missing_binaries()
+    if missing:
+        print("soak: daemon binaries missing: %s (run make first)" % ", ".join(missing))
+        return 2
+    pg = harness.PgCluster().start()
+    s = None
+    try:
+        pg.create_db("soak")
+        pg.migrate("soak")
+        s = harness.System(pg, "soak", log_level="info").start()
+        ok = Soak(s, args).run()
+        if not ok:
+            for name, text in s.logs(tail=40).items():
+                print("--- %s (last 40 lines)\n%s" % (name, text))
+        return 0 if ok else 1
+    finally:
+        if s:
+            s.cleanup()
+        pg.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
