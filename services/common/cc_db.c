@@ -796,8 +796,28 @@ int cc_db_listen(cc_db_t *self, const char *channel, cc_db_notify_fn *fn, void *
     l->arg = arg;
     l->next = self->listens;
     self->listens = l;
-    /* Takes effect at the next (re)connect; callers register before the
-     * first connect completes (cc_db_new connects asynchronously). */
+    if (self->state == S_READY || self->state == S_SETUP) {
+        /* Connected already: LISTEN now, as its own segment. */
+        char *q = PQescapeIdentifier(self->conn, channel, strlen(channel));
+        char sql[300];
+        snprintf(sql, sizeof sql, "LISTEN %s", q ? q : "\"\"");
+        if (q)
+            PQfreemem(q);
+        s_op_t *op = calloc(1, sizeof *op);
+        s_op_t *sync = calloc(1, sizeof *sync);
+        if (!op || !sync || !PQsendQueryParams(self->conn, sql, 0, NULL, NULL, NULL, NULL, 0) ||
+            !PQpipelineSync(self->conn)) {
+            free(op);
+            free(sync);
+            s_lost(self, "listen");
+            return 0;
+        }
+        op->kind = S_OP_SETUP;
+        s_append_op(self, op);
+        sync->kind = S_OP_SYNC;
+        s_append_op(self, sync);
+        s_flush(self);
+    }
     return 0;
 }
 

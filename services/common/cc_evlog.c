@@ -78,6 +78,7 @@ struct cc_evlog {
     size_t ring_size;
     uint64_t ring_first;       /* lowest seq still in the ring (0: empty) */
     s_waiter_t *waiters;
+    struct event *ev_tick;     /* periodic scan: a safety net for lost notifications */
     cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup;
 };
 
@@ -358,6 +359,13 @@ static void s_on_notify(const char *channel, const char *payload, void *arg)
     s_scan((cc_evlog_t *) arg);
 }
 
+static void s_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    s_scan((cc_evlog_t *) arg);
+}
+
 static void s_on_writer_commit(void *arg)
 {
     s_scan((cc_evlog_t *) arg);
@@ -488,6 +496,10 @@ cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, c
         cc_db_on_commit(writer, s_on_writer_commit, self);
     if (cc_db_connected(reader))
         s_on_reader_connect(self);
+    self->ev_tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
+    struct timeval tv = { 1, 0 };
+    if (self->ev_tick)
+        event_add(self->ev_tick, &tv);
     return self;
 }
 
@@ -501,6 +513,8 @@ void cc_evlog_destroy(cc_evlog_t **self_p)
         self->waiters = w->next;
         s_waiter_free(w);
     }
+    if (self->ev_tick)
+        event_free(self->ev_tick);
     if (self->ring)
         for (size_t i = 0; i < self->ring_size; i++)
             free(self->ring[i].bytes);

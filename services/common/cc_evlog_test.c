@@ -1,0 +1,529 @@
+/* Tests for cc_db, cc_evlog and cc_zsock against a real PostgreSQL.
+ * CC_TEST_DB holds a superuser conninfo for a scratch database (tests/run.sh
+ * starts a throwaway cluster); without it every test is skipped, saying why. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+#include <libpq-fe.h>
+#include <event2/event.h>
+
+#include "cc_db.h"
+#include "cc_evlog.h"
+#include "cc_log.h"
+#include "cc_metrics.h"
+#include "cc_util.h"
+#include "cc_zsock.h"
+
+static char s_conninfo[1024];    /* scratch db, search_path = evt */
+static int s_have_db;
+
+static PGconn *s_connect(void)
+{
+    PGconn *c = PQconnectdb(s_conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        fprintf(stderr, "connect: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void s_sql(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fprintf(stderr, "sql failed: %s: %s", sql, PQerrorMessage(c));
+    assert_true(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK);
+    PQclear(r);
+}
+
+static long long s_scalar(PGconn *c, const char *sql)
+{
+    PGresult *r = PQexec(c, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long long v = atoll(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static char *s_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t) n + 1);
+    if (fread(buf, 1, (size_t) n, f) != (size_t) n) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* Fresh schema evt with the event-log SQL and a table for test effects. */
+static int s_setup(void **state)
+{
+    (void) state;
+    if (!s_have_db)
+        return 0;
+    PGconn *c = s_connect();
+    assert_non_null(c);
+    s_sql(c, "SET client_min_messages = warning");
+    s_sql(c, "DROP SCHEMA IF EXISTS evt CASCADE");
+    s_sql(c, "CREATE SCHEMA evt");
+    s_sql(c, "SET search_path = evt");
+    char *ddl = s_read_file("sql/common/001_eventlog.sql");
+    assert_non_null(ddl);
+    s_sql(c, ddl);
+    free(ddl);
+    s_sql(c, "CREATE TABLE applied (event_id uuid PRIMARY KEY, seq bigint NOT NULL)");
+    s_sql(c, "CREATE TABLE t (v integer NOT NULL CHECK (v >= 0))");
+    s_sql(c, "CREATE FUNCTION t_apply(p text, s bigint, id uuid) RETURNS boolean "
+             "LANGUAGE plpgsql AS $$ BEGIN IF NOT cc_consume(p, s, id) THEN RETURN false; "
+             "END IF; INSERT INTO applied VALUES (id, s); RETURN true; END $$");
+    PQfinish(c);
+    return 0;
+}
+
+#define SKIP_WITHOUT_DB()                                                           \
+    do {                                                                            \
+        if (!s_have_db) {                                                           \
+            printf("skipped: CC_TEST_DB is not set (no PostgreSQL to test against)\n"); \
+            skip();                                                                 \
+        }                                                                           \
+    } while (0)
+
+/* ------------------------------------------------------------ cc_db */
+
+typedef struct {
+    int ok, failed, calls;
+    struct event_base *base;
+    int stop_at;
+} s_counts_t;
+
+static void s_count_cb(PGresult *res, void *arg)
+{
+    s_counts_t *c = arg;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        c->ok++;
+    else
+        c->failed++;
+    if (++c->calls == c->stop_at)
+        event_base_loopbreak(c->base);
+}
+
+static int s_waiting_ready;   /* break the loop on connect only while waiting for it */
+
+static void s_on_ready(void *arg)
+{
+    if (s_waiting_ready)
+        event_base_loopbreak((struct event_base *) arg);
+}
+
+static void s_run_for(struct event_base *base, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+}
+
+static cc_db_t *s_db_ready(struct event_base *base)
+{
+    cc_db_t *db = cc_db_new(base, s_conninfo, "test");
+    assert_non_null(db);
+    cc_db_prepare(db, "ins", "INSERT INTO t (v) VALUES ($1::int)");
+    cc_db_prepare(db, "pid", "SELECT pg_backend_pid()");
+    cc_db_on_connect(db, s_on_ready, base);
+    s_waiting_ready = 1;
+    s_run_for(base, 5000);
+    s_waiting_ready = 0;
+    assert_true(cc_db_connected(db));
+    return db;
+}
+
+/* A bad statement in a batch fails alone; the rest commit. */
+static void test_db_batch_isolates_failure(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    cc_db_t *db = s_db_ready(base);
+    s_counts_t c = { .base = base, .stop_at = 50 };
+    for (int i = 0; i < 50; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i == 17 ? -1 : i);   /* -1 violates the CHECK */
+        const char *vals[1] = { v };
+        assert_int_equal(cc_db_exec(db, "ins", 1, vals, NULL, NULL, s_count_cb, &c), 0);
+    }
+    s_run_for(base, 10000);
+    assert_int_equal(c.calls, 50);
+    assert_int_equal(c.ok, 49);
+    assert_int_equal(c.failed, 1);
+    assert_int_equal(cc_db_pending(db), 0);
+    PGconn *pc = s_connect();
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.t"), 49);
+    s_sql(pc, "TRUNCATE evt.t");
+    PQfinish(pc);
+    cc_db_destroy(&db);
+    assert_null(db);
+    event_base_free(base);
+}
+
+static void s_pid_cb(PGresult *res, void *arg)
+{
+    int *pid = arg;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        *pid = atoi(PQgetvalue(res, 0, 0));
+}
+
+/* The server drops the connection with work queued: it is re-sent after
+ * reconnecting, and every statement is answered exactly once. */
+static void test_db_reconnect_keeps_work(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    cc_db_t *db = s_db_ready(base);
+    int pid = 0;
+    cc_db_exec(db, "pid", 0, NULL, NULL, NULL, s_pid_cb, &pid);
+    s_run_for(base, 300);
+    assert_true(pid > 0);
+    PGconn *pc = s_connect();
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+    s_sql(pc, sql);
+    s_counts_t c = { .base = base, .stop_at = 20 };
+    for (int i = 0; i < 20; i++) {
+        const char *vals[1] = { "7" };
+        cc_db_exec(db, "ins", 1, vals, NULL, NULL, s_count_cb, &c);
+    }
+    s_run_for(base, 15000);
+    assert_int_equal(c.calls, 20);
+    assert_int_equal(c.ok, 20);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.t"), 20);
+    s_sql(pc, "TRUNCATE evt.t");
+    PQfinish(pc);
+    cc_db_destroy(&db);
+    event_base_free(base);
+}
+
+/* --------------------------------------------------------- cc_evlog */
+
+typedef struct {
+    uint64_t next;        /* next seq expected */
+    int received;
+    int bad_order;
+    int target;
+    struct event_base *base;
+    cc_zsock_t *dealer;
+    int req;
+} s_reader_t;
+
+static void s_send_fetch(s_reader_t *r, uint64_t after)
+{
+    Cc__Fetch f = CC__FETCH__INIT;
+    f.after_seq = after;
+    f.max_events = 300;
+    f.wait_ms = 500;
+    size_t ilen;
+    uint8_t *inner = cc_pb_pack(&f.base, &ilen);
+    char id[16];
+    snprintf(id, sizeof id, "%d", ++r->req);
+    Cc__Envelope env = CC__ENVELOPE__INIT;
+    env.type = "Fetch";
+    env.id = id;
+    env.payload.data = inner;
+    env.payload.len = ilen;
+    size_t len;
+    uint8_t *out = cc_pb_pack(&env.base, &len);
+    const void *fr[1] = { out };
+    size_t lens[1] = { len };
+    cc_zsock_sendv(r->dealer, fr, lens, 1);
+    free(inner);
+    free(out);
+}
+
+static void s_reader_cb(cc_zsock_t *s, const void *const *frames, const size_t *lens, int n,
+                        void *arg)
+{
+    (void) s;
+    s_reader_t *r = arg;
+    assert_int_equal(n, 1);
+    Cc__Envelope *env = cc__envelope__unpack(NULL, lens[0], frames[0]);
+    assert_non_null(env);
+    assert_string_equal(env->type, "Events");
+    Cc__Events *evs = cc__events__unpack(NULL, env->payload.len, env->payload.data);
+    assert_non_null(evs);
+    for (size_t i = 0; i < evs->n_events; i++) {
+        Cc__Envelope *e = cc__envelope__unpack(NULL, evs->events[i].len, evs->events[i].data);
+        assert_non_null(e);
+        if (e->seq != r->next)
+            r->bad_order++;
+        r->next = e->seq + 1;
+        r->received++;
+        assert_string_equal(e->type, "Tick");
+        assert_int_equal(e->payload.len, 3);
+        cc__envelope__free_unpacked(e, NULL);
+    }
+    cc__events__free_unpacked(evs, NULL);
+    cc__envelope__free_unpacked(env, NULL);
+    if (r->received >= r->target)
+        event_base_loopbreak(r->base);
+    else
+        s_send_fetch(r, r->next - 1);
+}
+
+/* Children append events in concurrent transactions that overlap in time
+ * (each sleeps a random moment between numbering and commit). */
+static void s_writers(int nproc, int per)
+{
+    for (int p = 0; p < nproc; p++) {
+        if (fork() == 0) {
+            PGconn *c = PQconnectdb(s_conninfo);
+            srand((unsigned) getpid());
+            for (int i = 0; i < per; i++) {
+                char id[CC_UUID_LEN];
+                cc_uuid(id);
+                char sql[400];
+                snprintf(sql, sizeof sql,
+                         "BEGIN; SELECT cc_append('Tick', '%s', 'k', 1, '\\x616263'::bytea); "
+                         "SELECT pg_sleep(%f); COMMIT;", id, (rand() % 5) / 1000.0);
+                PGresult *r = PQexec(c, sql);
+                PQclear(r);
+            }
+            PQfinish(c);
+            _exit(0);
+        }
+    }
+}
+
+static void test_evlog_concurrent_writers_no_skip(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    const int nproc = 4, per = 150;
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *reader = s_db_ready(base);
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, NULL, "evt", "tcp://127.0.0.1:*", 64);
+    assert_non_null(log);
+    s_run_for(base, 300);
+    assert_true(cc_evlog_ready(log));
+
+    s_reader_t r = { .next = 1, .target = nproc * per, .base = base };
+    r.dealer = cc_zsock_new(base, zctx, ZMQ_DEALER, 0, "reader", s_reader_cb, &r);
+    cc_zsock_connect(r.dealer, cc_evlog_endpoint(log));
+    s_writers(nproc, per);
+    s_send_fetch(&r, 0);
+    s_run_for(base, 60000);
+    for (int p = 0; p < nproc; p++)
+        wait(NULL);
+    assert_int_equal(r.received, nproc * per);
+    assert_int_equal(r.bad_order, 0);
+    assert_int_equal(cc_evlog_head(log), (uint64_t) (nproc * per));
+
+    /* A reader that was away catches up from the table (beyond the ring). */
+    s_reader_t late = { .next = 1, .target = nproc * per, .base = base };
+    late.dealer = cc_zsock_new(base, zctx, ZMQ_DEALER, 0, "late", s_reader_cb, &late);
+    cc_zsock_connect(late.dealer, cc_evlog_endpoint(log));
+    s_send_fetch(&late, 0);
+    s_run_for(base, 20000);
+    assert_int_equal(late.received, nproc * per);
+    assert_int_equal(late.bad_order, 0);
+
+    cc_zsock_destroy(&late.dealer);
+    cc_zsock_destroy(&r.dealer);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
+/* Garbage on the log socket is counted and dropped; the log keeps serving. */
+static void test_evlog_rejects_garbage(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *reader = s_db_ready(base);
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, NULL, "evt", "tcp://127.0.0.1:*", 64);
+    s_run_for(base, 300);
+    void *raw = zmq_socket(zctx, ZMQ_DEALER);
+    zmq_connect(raw, cc_evlog_endpoint(log));
+    zmq_send(raw, "\xff\xff\xff garbage", 12, 0);
+    char big[100 * 1024];
+    memset(big, 'x', sizeof big);
+    zmq_send(raw, big, sizeof big, 0);    /* over the 64 KiB cap: peer dropped */
+    s_run_for(base, 500);
+    char *text = cc_metrics_render();
+    assert_non_null(strstr(text, "zmq_rejected_total{socket=\"evt-log\",reason=\"malformed\"} 1"));
+    free(text);
+    /* Still serving. */
+    PGconn *pc = s_connect();
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263')");
+    PQfinish(pc);
+    s_reader_t r = { .next = 1, .target = 1, .base = base };
+    r.dealer = cc_zsock_new(base, zctx, ZMQ_DEALER, 0, "after", s_reader_cb, &r);
+    cc_zsock_connect(r.dealer, cc_evlog_endpoint(log));
+    s_send_fetch(&r, 0);
+    s_run_for(base, 5000);
+    assert_true(r.received >= 1);
+    zmq_close(raw);
+    cc_zsock_destroy(&r.dealer);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
+/* ------------------------------------------------------ cc_consumer */
+
+typedef struct {
+    int handled;
+} s_app_t;
+
+static int s_apply_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+{
+    s_app_t *a = arg;
+    a->handled++;
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
+    const char *v[3] = { "evt", seq, env->id };
+    return cc_consumer_exec(c, "t_apply", 3, v, NULL, NULL, NULL, NULL);
+}
+
+/* Consume our own log while it grows; drop the consumer half-way (as a
+ * crash would) and start a new one: every event applied exactly once. */
+static void test_consumer_exactly_once_across_restart(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *reader = s_db_ready(base);
+    cc_db_t *writer = s_db_ready(base);
+    cc_db_prepare(writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, writer, "evt", "tcp://127.0.0.1:*", 64);
+    s_run_for(base, 300);
+    PGconn *pc = s_connect();
+    long long before = s_scalar(pc, "SELECT seq FROM evt.log_head");
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+              "FROM generate_series(1, 300)");
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evt",
+                                       cc_evlog_endpoint(log), s_apply_fn, &app);
+    assert_non_null(c);
+    cc_consumer_start(c);
+    s_run_for(base, 300);
+    /* Crash: the consumer vanishes whatever it was doing. */
+    cc_consumer_destroy(&c);
+    s_run_for(base, 200);   /* statements already queued still commit */
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+              "FROM generate_series(1, 200)");
+    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log),
+                        s_apply_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 4000);
+    long long total = s_scalar(pc, "SELECT seq FROM evt.log_head") - before;
+    assert_int_equal(total, 500);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 500 + before);
+    assert_int_equal(s_scalar(pc, "SELECT count(DISTINCT event_id) FROM evt.applied"),
+                     500 + before);
+    assert_int_equal(cc_consumer_position(c), (uint64_t) (500 + before));
+    assert_true(cc_consumer_caught_up(c));
+    PQfinish(pc);
+    cc_consumer_destroy(&c);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&writer);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
+/* ---------------------------------------------------------- cc_zsock */
+
+typedef struct {
+    int got;
+    int target;
+    struct event_base *base;
+} s_sink_t;
+
+static void s_sink_cb(cc_zsock_t *s, const void *const *frames, const size_t *lens, int n,
+                      void *arg)
+{
+    (void) s;
+    (void) frames;
+    (void) lens;
+    s_sink_t *k = arg;
+    assert_int_equal(n, 2);   /* ROUTER: identity + body */
+    if (++k->got == k->target)
+        event_base_loopbreak(k->base);
+}
+
+/* A burst far over the drain budget is read completely (the edge-triggered
+ * fd is re-armed by hand); messages with too many frames are dropped. */
+static void test_zsock_drains_burst(void **state)
+{
+    (void) state;
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    s_sink_t k = { .target = 5000, .base = base };
+    cc_zsock_t *router = cc_zsock_new(base, zctx, ZMQ_ROUTER, 1024, "sink", s_sink_cb, &k);
+    assert_int_equal(cc_zsock_bind(router, "tcp://127.0.0.1:*"), 0);
+    void *raw = zmq_socket(zctx, ZMQ_DEALER);
+    assert_int_equal(zmq_connect(raw, cc_zsock_endpoint(router)), 0);
+    for (int i = 0; i < 12; i++)    /* 13 frames with the identity: dropped */
+        zmq_send(raw, "f", 1, ZMQ_SNDMORE);
+    zmq_send(raw, "f", 1, 0);
+    for (int i = 0; i < 5000; i++)
+        zmq_send(raw, "hello", 5, 0);
+    s_run_for(base, 10000);
+    assert_int_equal(k.got, 5000);
+    char *text = cc_metrics_render();
+    assert_non_null(strstr(text, "zmq_rejected_total{socket=\"sink\",reason=\"frames\"} 1"));
+    free(text);
+    zmq_close(raw);
+    cc_zsock_destroy(&router);
+    assert_null(router);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
+int main(void)
+{
+    cc_log_init("test", "error");
+    const char *db = getenv("CC_TEST_DB");
+    if (db && *db) {
+        snprintf(s_conninfo, sizeof s_conninfo, "%s options=-csearch_path=evt", db);
+        s_have_db = 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zsock_drains_burst),
+        cmocka_unit_test_setup(test_db_batch_isolates_failure, s_setup),
+        cmocka_unit_test_setup(test_db_reconnect_keeps_work, s_setup),
+        cmocka_unit_test_setup(test_evlog_concurrent_writers_no_skip, s_setup),
+        cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
+        cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
+    };
+    int rc = cmocka_run_group_tests_name("cc_evlog", tests, NULL, NULL);
+    cc_metrics_reset();
+    return rc;
+}
