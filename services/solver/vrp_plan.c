@@ -352,9 +352,12 @@ double vrp_insert_delta(const vrp_plan_t *self, int job, int v, int pos)
     if (s == VRP_INF || s + j->service + vrp_t(p, l, b) > r->lat[pos])
         return VRP_INF;
     const vrp_costs_t *c = &p->costs;
-    double delta = c->per_distance * (vrp_d(p, a, l) + vrp_d(p, l, b) - vrp_d(p, a, b));
+    //  An empty route costs nothing (the vehicle stays home), so its start-end arc is not
+    //  saved by the insertion.
+    double keep = r->n > 0;
+    double delta = c->per_distance * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
     if (c->per_time != 0)
-        delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - vrp_t(p, a, b));
+        delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - keep * vrp_t(p, a, b));
     if (r->n == 0)
         delta += veh->fixed_cost;
     if (c->non_preferred_penalty != 0 && vrp_nonpref(j, v))

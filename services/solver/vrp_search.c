@@ -323,6 +323,7 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
             continue;
         bool extra = veh->max_duration > 0 || veh->max_ride > 0;
         double fixed = r->n == 0 ? veh->fixed_cost : 0;
+        double keep = r->n > 0;   //  an empty route's start-end arc costs nothing
         if (c->non_preferred_penalty != 0 && vrp_nonpref(j, v))
             fixed += c->non_preferred_penalty;
         for (int pos = 1; pos <= r->n + 1; pos++) {
@@ -332,10 +333,10 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
             if (blink > 0 && s_unif(&st->rng) < blink)
                 continue;
             int a = r->loc[pos - 1], b = r->loc[pos];
-            double delta = c->per_distance * (vrp_d(p, a, l) + vrp_d(p, l, b) - vrp_d(p, a, b))
-                           + fixed;
+            double delta = fixed + c->per_distance
+                                   * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
             if (c->per_time != 0)
-                delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - vrp_t(p, a, b));
+                delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - keep * vrp_t(p, a, b));
             if (delta >= best)
                 continue;
             double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_t(p, a, l));
@@ -501,8 +502,8 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
         bool rm_ok = ru->n == 1
                      || ru->dep[i - 1] + vrp_t(p, pu, nu) <= ru->lat[i + 1];
         if (rm_ok) {
-            double gain = s_arc(p, pu, la) + s_arc(p, la, nu) - s_arc(p, pu, nu) + pref_a_u
-                          + (ru->n == 1 ? p->veh[u].fixed_cost : 0);
+            double gain = s_arc(p, pu, la) + s_arc(p, la, nu) + pref_a_u
+                          + (ru->n == 1 ? p->veh[u].fixed_cost : -s_arc(p, pu, nu));
             for (int side = 0; side < 2; side++) {
                 double d = vrp_insert_delta(pl, a, v, k + side);
                 if (d < gain - eps) {
@@ -549,7 +550,7 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
             double d = s_arc(p, la, lb) + s_arc(p, pv, nu) - s_arc(p, la, nu) - s_arc(p, pv, lb);
             bool v_empty = k == 1 && i == ru->n;
             if (v_empty)
-                d -= vv->fixed_cost;
+                d -= vv->fixed_cost + s_arc(p, pv, nu);
             if (d < -eps && ru->dep[i] + vrp_t(p, la, lb) <= rv->lat[k]
                 && rv->dep[k - 1] + vrp_t(p, pv, nu) <= ru->lat[i + 1]) {
                 int lu[VRP_DIMS], lv[VRP_DIMS];
