@@ -1,0 +1,267 @@
+/* md_events: meald's side of orderd's log. See md_events.h. */
+#include "md_events.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cc_log.h"
+#include "cc_util.h"
+#include "md_store.h"
+
+/* Context of one queued effect, resolved by order id in the callback (the
+ * meal may have been pruned meanwhile, so no pointer is kept). */
+typedef struct {
+    md_app_t *app;
+    char order_id[MD_ID_LEN];
+    int64_t event_us;          /* orderd's commit time, for the lag gauge */
+    int64_t decided_mono_us;
+    md_refusal_t reason;
+} s_ctx_t;
+
+/* Length of the UTF-8 sequence at p (1..4), or 0 if invalid. */
+static size_t s_utf8_len(const unsigned char *p)
+{
+    if (p[0] < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp;
+    if ((p[0] & 0xE0) == 0xC0) {
+        n = 2;
+        cp = p[0] & 0x1F;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        n = 3;
+        cp = p[0] & 0x0F;
+    } else if ((p[0] & 0xF8) == 0xF0) {
+        n = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+void md_text_clean(char *dst, size_t size, const char *src)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)(src ? src : "");
+    while (*p) {
+        size_t n = s_utf8_len(p);
+        if (n == 0) {
+            if (o + 1 >= size)
+                break;
+            dst[o++] = '?';
+            p++;
+            continue;
+        }
+        if (o + n >= size)
+            break;
+        memcpy(dst + o, p, n);
+        o += n;
+        p += n;
+    }
+    if (size)
+        dst[o] = '\0';
+}
+
+static s_ctx_t *s_ctx(md_app_t *app, const char *order_id, const Cc__Envelope *env)
+{
+    s_ctx_t *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    ctx->app = app;
+    snprintf(ctx->order_id, sizeof ctx->order_id, "%s", order_id);
+    ctx->event_us = env->time_us;
+    ctx->decided_mono_us = cc_mono_us();
+    return ctx;
+}
+
+static void s_applied_metrics(s_ctx_t *ctx)
+{
+    md_app_t *app = ctx->app;
+    cc_metric_observe(app->m_decide_s, (double)(cc_mono_us() - ctx->decided_mono_us) / 1e6);
+    if (ctx->event_us > 0) {
+        double lag = (double)(cc_now_us() - ctx->event_us) / 1e6;
+        cc_metric_set(app->m_lag_s, lag > 0 ? lag : 0);
+    }
+    md_app_gauges(app);
+}
+
+static void s_on_decided(PGresult *res, void *arg)
+{
+    s_ctx_t *ctx = arg;
+    md_app_t *app = ctx->app;
+    if (!md_store_ok(res))
+        md_app_die(app, ctx->reason == MD_REFUSE_NONE ? "md_schedule" : "md_refuse", res);
+    const char *outcome = PQgetvalue(res, 0, 0);
+    if (strcmp(outcome, "applied") == 0) {
+        if (ctx->reason == MD_REFUSE_NONE)
+            cc_metric_inc(app->m_scheduled);
+        else
+            cc_metric_inc(app->m_refused[ctx->reason]);
+        cc_info(ctx->reason == MD_REFUSE_NONE ? "meal_scheduled" : "meal_refused", "order_id",
+                ctx->order_id, "reason", md_refusal_name(ctx->reason));
+    } else if (strcmp(outcome, "exists") == 0) {
+        /* The store already had a meal for this order that memory did not
+         * (older than the retention window): undo our decision. */
+        md_meal_t *m = md_meal_find(app->state, ctx->order_id);
+        md_meal_forget(app->state, &m);
+        cc_warn("meal_already_decided", "order_id", ctx->order_id);
+    }
+    /* "duplicate": this very statement committed before a reconnect; the
+     * memory decision made once matches the store. */
+    s_applied_metrics(ctx);
+    free(ctx);
+}
+
+static int s_released(md_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
+{
+    Cc__OrderReleased *ev = cc__order_released__unpack(NULL, env->payload.len,
+                                                        env->payload.data);
+    if (!ev)
+        return -1;
+    if (ev->service != CC__SERVICE__MEAL) {
+        cc__order_released__free_unpacked(ev, NULL);
+        cc_metric_inc(app->m_ignored);
+        return 0;
+    }
+    if (!cc_uuid_valid(ev->order_id)) {
+        cc__order_released__free_unpacked(ev, NULL);
+        return -1;
+    }
+    if (md_meal_find(app->state, ev->order_id)) {
+        /* Released twice: the first decision stands. */
+        cc_warn("meal_release_repeated", "order_id", ev->order_id);
+        cc__order_released__free_unpacked(ev, NULL);
+        return 0;
+    }
+    md_meal_t m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.order_id, sizeof m.order_id, "%s", ev->order_id);
+    m.district_id = ev->district_id;
+    md_text_clean(m.diet, sizeof m.diet, ev->diet);
+    m.lat = ev->lat;
+    m.lon = ev->lon;
+    m.window_start_us = ev->window_start_us;
+    m.window_end_us = ev->window_end_us;
+    md_slot_for_window(ev->window_start_us, &m.slot, &m.day);
+    cc__order_released__free_unpacked(ev, NULL);
+
+    md_choice_t ch;
+    md_choose(app->state, m.lat, m.lon, m.slot, m.day, cc_now_us(),
+              (double)app->max_distance_m, &ch);
+    char out_id[CC_UUID_LEN];
+    cc_uuid(out_id);
+    char date[16];
+    md_day_format(m.day, date, sizeof date);
+    md_store_event_t sev = {c, env->producer, env->seq, env->id};
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    int rc;
+    s_ctx_t *ctx = s_ctx(app, m.order_id, env);
+    if (!ctx)
+        md_app_die(app, "out_of_memory", NULL);
+    if (ch.point) {
+        m.point = ch.point;
+        if (!md_meal_schedule(app->state, &m))
+            md_app_die(app, "out_of_memory", NULL);
+        Cc__MealScheduled out = CC__MEAL_SCHEDULED__INIT;
+        out.order_id = m.order_id;
+        out.meal_point_id = ch.point->id;
+        out.slot = (char *)md_slot_name(m.slot);
+        out.date = date;
+        out.provider_id = ch.point->provider_id;
+        payload = cc_pb_pack(&out.base, &len);
+        ctx->reason = MD_REFUSE_NONE;
+        rc = payload ? md_store_schedule(app, &sev, &m, out_id, payload, len, s_on_decided, ctx)
+                     : -1;
+    } else {
+        m.status = MD_MEAL_REFUSED;
+        m.reason = ch.reason;
+        if (!md_meal_load(app->state, &m))
+            md_app_die(app, "out_of_memory", NULL);
+        Cc__MealRefused out = CC__MEAL_REFUSED__INIT;
+        out.order_id = m.order_id;
+        out.reason = (char *)md_refusal_name(ch.reason);
+        payload = cc_pb_pack(&out.base, &len);
+        ctx->reason = ch.reason;
+        rc = payload ? md_store_refuse(app, &sev, &m, out_id, payload, len, s_on_decided, ctx)
+                     : -1;
+    }
+    free(payload);
+    if (rc != 0)
+        md_app_die(app, "queue_failed", NULL);
+    md_app_gauges(app);
+    return 0;
+}
+
+static void s_on_cancelled(PGresult *res, void *arg)
+{
+    s_ctx_t *ctx = arg;
+    md_app_t *app = ctx->app;
+    if (!md_store_ok(res))
+        md_app_die(app, "md_cancel", res);
+    const char *outcome = PQgetvalue(res, 0, 0);
+    md_meal_t *m = md_meal_find(app->state, ctx->order_id);
+    if (strcmp(outcome, "applied") == 0 || strcmp(outcome, "duplicate") == 0) {
+        /* "duplicate" is this statement committed before a reconnect: the
+         * store has cancelled it, so memory must too. */
+        if (m && md_meal_cancel(app->state, m) == 0) {
+            cc_metric_inc(app->m_cancelled);
+            cc_info("meal_cancelled", "order_id", ctx->order_id);
+        }
+    } else if (m && m->status == MD_MEAL_SCHEDULED) {
+        /* noop: the store holds no scheduled meal but memory does. */
+        md_app_die(app, "md_cancel_disagrees", NULL);
+    }
+    s_applied_metrics(ctx);
+    free(ctx);
+}
+
+static int s_cancelled(md_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
+{
+    Cc__OrderCancelled *ev = cc__order_cancelled__unpack(NULL, env->payload.len,
+                                                          env->payload.data);
+    if (!ev)
+        return -1;
+    if (!cc_uuid_valid(ev->order_id)) {
+        cc__order_cancelled__free_unpacked(ev, NULL);
+        return -1;
+    }
+    md_meal_t *m = md_meal_find(app->state, ev->order_id);
+    if (!m || m->status != MD_MEAL_SCHEDULED) {
+        /* Not a meal of ours, refused, already cancelled or delivered:
+         * nothing to free (the consumer records the position). */
+        cc__order_cancelled__free_unpacked(ev, NULL);
+        cc_metric_inc(app->m_ignored);
+        return 0;
+    }
+    s_ctx_t *ctx = s_ctx(app, ev->order_id, env);
+    cc__order_cancelled__free_unpacked(ev, NULL);
+    if (!ctx)
+        md_app_die(app, "out_of_memory", NULL);
+    md_store_event_t sev = {c, env->producer, env->seq, env->id};
+    if (md_store_cancel(app, &sev, ctx->order_id, s_on_cancelled, ctx) != 0)
+        md_app_die(app, "queue_failed", NULL);
+    return 0;
+}
+
+int md_events_on_orderd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+{
+    md_app_t *app = arg;
+    if (strcmp(env->type, "OrderReleased") == 0)
+        return s_released(app, c, env);
+    if (strcmp(env->type, "OrderCancelled") == 0)
+        return s_cancelled(app, c, env);
+    cc_metric_inc(app->m_ignored);
+    return 0;
+}

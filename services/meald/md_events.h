@@ -1,0 +1,21 @@
+/* md_events: meald's side of orderd's log.
+ *
+ * OrderReleased(service meal): decide the meal point in C (md_choose at the
+ * processing time, cc_now_us), take the place in memory at once (so the
+ * next event of the same batch sees it), then one SQL call that records the
+ * meal and appends MealScheduled or MealRefused with cc_consume in the same
+ * transaction. OrderCancelled: free the place of a scheduled meal; memory
+ * follows when the call reports it applied. Other types are skipped. */
+#ifndef MD_EVENTS_H
+#define MD_EVENTS_H
+#include "md_app.h"
+
+/* cc_consumer_fn for orderd's log; arg is the md_app_t. */
+int md_events_on_orderd(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+
+/* Copy src into dst[size] as valid UTF-8 (invalid bytes become '?'), cut
+ * at a character boundary. Event text is not trusted to be UTF-8 and JSON
+ * replies need it to be. */
+void md_text_clean(char *dst, size_t size, const char *src);
+
+#endif
