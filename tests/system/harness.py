@@ -101,7 +101,10 @@ def _as_pg(cmd):
 class PgCluster:
     """A throwaway PostgreSQL 15 cluster. start() then stop()."""
 
-    def __init__(self, base=None):
+    def __init__(self, base=None, durable=False):
+        """durable=True keeps fsync, synchronous_commit and full_page_writes
+        on (benchmarks); tests run with them off."""
+        self.durable = durable
         self.base = base
         self.port = None
         self.datadir = None
@@ -111,7 +114,9 @@ class PgCluster:
 
     def start(self):
         if self.base is None:
-            self.base = tempfile.mkdtemp(prefix="eldercare-pg-", dir="/tmp")
+            # A durable cluster must sit on a real disk, never a tmpfs /tmp.
+            self.base = tempfile.mkdtemp(prefix="eldercare-pg-",
+                                         dir="/var/tmp" if self.durable else "/tmp")
         os.chmod(self.base, 0o755)
         self.datadir = os.path.join(self.base, "data")
         self.sockdir = self.base
@@ -127,10 +132,13 @@ class PgCluster:
         last = None
         for _ in range(5):
             self.port = free_port()
-            opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off "
-                    "-c synchronous_commit=off -c full_page_writes=off "
+            opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 "
                     "-c timezone=Asia/Shanghai -c max_connections=200 "
                     "-c log_min_messages=warning" % (self.port, self.sockdir))
+            if not self.durable:
+                opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            else:
+                opts += " -c shared_buffers=256MB -c max_wal_size=2GB"
             r = subprocess.run(_as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
                                        "-l", self.logfile, "-o", opts, "-w", "-t", "60",
                                        "start"]),
