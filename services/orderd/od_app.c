@@ -1,0 +1,504 @@
+/* od_app: see od_app.h. */
+#include "od_app.h"
+#include "cc_log.h"
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <inttypes.h>
+
+const char *const od_card_status_names[] = { "active", "blocked", "closed", NULL };
+
+/* One idempotency key: in flight (waiters queued) or committed (order_id). */
+typedef struct s_waiter {
+    od_place_cb *cb;
+    void *ctx;
+    struct s_waiter *next;
+} s_waiter_t;
+
+typedef struct {
+    char card_id[CC_UUID_LEN];            /* the request, for "same body?" */
+    int service;
+    int64_t window_start_us, window_end_us;
+    char *notes;                          /* heap */
+    char order_id[CC_UUID_LEN];           /* set once committed */
+    int done;                             /* committed */
+    int64_t done_us;                      /* when (monotonic), for expiry */
+    s_waiter_t *waiters;                  /* first is the request that sent it */
+} s_idem_t;
+
+typedef struct {
+    od_app_t *app;
+    char key[OD_KEY_MAX + 1];
+    s_idem_t *idem;
+    od_order_t *order;                    /* not in app->orders until created */
+} s_place_t;
+
+static cc_metric_t *s_m_place[6];
+enum { S_CREATED, S_EXISTING, S_CONFLICT, S_CARD, S_WAITED, S_INVALID };
+static const char *const s_place_names[6] = {
+    "created", "existing", "conflict", "card_unavailable", "joined_in_flight", "invalid"
+};
+
+/* ---- errors --------------------------------------------------------------- */
+void od_app_db_fatal(const char *what, PGresult *res)
+{
+    /* SQLSTATE and constraint only: messages may quote personal data. */
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    cc_error("db_write_failed", "what", what, "sqlstate", state ? state : "",
+             "constraint", cons ? cons : "", "status",
+             res ? PQresStatus(PQresultStatus(res)) : "none");
+    exit(1);
+}
+
+void od_app_db_check(const char *what, PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        od_app_db_fatal(what, res);
+}
+
+/* ---- working set -------------------------------------------------------------- */
+int od_app_init(od_app_t *app, struct event_base *base)
+{
+    memset(app, 0, sizeof *app);
+    app->base = base;
+    app->elders = od_map_new();
+    app->cards = od_map_new();
+    app->orders = od_map_new();
+    app->idem = od_map_new();
+    if (!app->elders || !app->cards || !app->orders || !app->idem)
+        return -1;
+    app->idem_ttl_us = 3600LL * 1000000;
+    char name[96];
+    for (int s = 0; s < OD_STATE_COUNT; s++) {
+        snprintf(name, sizeof name, "orderd_orders{state=\"%s\"}", od_state_name(s));
+        app->m_state[s] = cc_metrics_gauge(name, "Orders by state");
+    }
+    app->m_open = cc_metrics_gauge("orderd_open_orders", "Orders not yet in a final state");
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, "orderd_placements_total{outcome=\"%s\"}", s_place_names[i]);
+        s_m_place[i] = cc_metrics_counter(name, "Order placements by outcome");
+    }
+    return 0;
+}
+
+static int s_free_elder(const char *k, void *v, void *a)
+{
+    (void)k;
+    (void)a;
+    od_elder_t *e = v;
+    free(e->diet);
+    free(e);
+    return 1;
+}
+
+static int s_free_any(const char *k, void *v, void *a)
+{
+    (void)k;
+    (void)a;
+    free(v);
+    return 1;
+}
+
+static void s_order_free(od_order_t *o)
+{
+    if (o) {
+        free(o->notes);
+        free(o);
+    }
+}
+
+static int s_free_order(const char *k, void *v, void *a)
+{
+    (void)k;
+    (void)a;
+    s_order_free(v);
+    return 1;
+}
+
+static void s_idem_free(s_idem_t *i)
+{
+    while (i->waiters) {   /* only at shutdown: nobody is left to answer */
+        s_waiter_t *w = i->waiters;
+        i->waiters = w->next;
+        free(w);
+    }
+    free(i->notes);
+    free(i);
+}
+
+static int s_free_idem(const char *k, void *v, void *a)
+{
+    (void)k;
+    (void)a;
+    s_idem_free(v);
+    return 1;
+}
+
+void od_app_fini(od_app_t *app)
+{
+    if (app->orders)
+        od_map_each(app->orders, s_free_order, NULL);
+    if (app->cards)
+        od_map_each(app->cards, s_free_any, NULL);
+    if (app->elders)
+        od_map_each(app->elders, s_free_elder, NULL);
+    if (app->idem)
+        od_map_each(app->idem, s_free_idem, NULL);
+    od_map_destroy(&app->orders);
+    od_map_destroy(&app->cards);
+    od_map_destroy(&app->elders);
+    od_map_destroy(&app->idem);
+}
+
+od_elder_t *od_app_add_elder(od_app_t *app, const char *id)
+{
+    od_elder_t *e = od_map_get(app->elders, id);
+    if (e)
+        return e;
+    e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->diet = strdup("");
+    if (!e->diet || od_map_put(app->elders, e->id, e) != 0) {
+        free(e->diet);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+od_card_t *od_app_add_card(od_app_t *app, const char *id, od_elder_t *elder, int status)
+{
+    od_card_t *c = od_map_get(app->cards, id);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c)
+            return NULL;
+        snprintf(c->id, sizeof c->id, "%s", id);
+        if (od_map_put(app->cards, c->id, c) != 0) {
+            free(c);
+            return NULL;
+        }
+    }
+    c->elder = elder;
+    c->status = (od_card_status_t)status;
+    return c;
+}
+
+static od_order_t *s_order_new(const char *id, od_card_t *card)
+{
+    od_order_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    snprintf(o->id, sizeof o->id, "%s", id);
+    o->card = card;
+    o->notes = strdup("");
+    if (!o->notes) {
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+od_order_t *od_app_add_order(od_app_t *app, const char *id, od_card_t *card)
+{
+    od_order_t *o = od_map_get(app->orders, id);
+    if (o)
+        return o;
+    o = s_order_new(id, card);
+    if (!o || od_map_put(app->orders, o->id, o) != 0) {
+        s_order_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+void od_app_count_state(od_app_t *app, od_state_t s, int64_t delta)
+{
+    if (s < 0 || s >= OD_STATE_COUNT)
+        return;
+    app->state_count[s] += delta;
+    cc_metric_set(app->m_state[s], (double)app->state_count[s]);
+    if (!od_state_final(s))
+        cc_metric_add(app->m_open, (double)delta);
+}
+
+void od_app_order_committed(od_app_t *app, od_order_t *o, od_state_t s)
+{
+    if (s != o->state) {
+        od_app_count_state(app, o->state, -1);
+        od_app_count_state(app, s, +1);
+        o->state = s;
+    }
+    if (o->pending == 0)
+        o->next = o->state;
+    if (od_state_final(o->state) && o->pending == 0) {
+        od_map_del(app->orders, o->id);
+        s_order_free(o);
+    }
+}
+
+int od_app_age_years(const od_elder_t *e, int64_t now_us)
+{
+    char today[16];
+    int y, m, d;
+    if (!cc_date_local(now_us, today, sizeof today) || od_date_parse(today, &y, &m, &d) != 0)
+        return 0;
+    return od_age_years(e->birth_y, e->birth_m, e->birth_d, y, m, d);
+}
+
+/* ---- events we build --------------------------------------------------------- */
+uint8_t *od_app_pack_released(const od_order_t *o, size_t *len)
+{
+    const od_elder_t *e = o->card->elder;
+    Cc__OrderReleased m = CC__ORDER_RELEASED__INIT;
+    m.order_id = (char *)o->id;
+    m.elder_id = (char *)e->id;
+    m.service = (Cc__Service)o->service;
+    m.window_start_us = o->window_start_us;
+    m.window_end_us = o->window_end_us;
+    m.district_id = (uint32_t)e->district_id;
+    m.lat = e->lat;
+    m.lon = e->lon;
+    m.ability_level = (char *)od_ability_names[e->ability];
+    m.emergency = o->emergency;
+    m.priority = od_priority(o->emergency, o->window_start_us);
+    m.diet = (char *)(o->service == CC__SERVICE__MEAL ? e->diet : "");
+    m.notes = o->notes;
+    m.preferred_caregiver_id = (char *)e->last_caregiver[o->service];
+    return cc_pb_pack(&m.base, len);
+}
+
+static uint8_t *s_pack_placed(const od_order_t *o, size_t *len)
+{
+    const od_elder_t *e = o->card->elder;
+    Cc__OrderPlaced m = CC__ORDER_PLACED__INIT;
+    m.order_id = (char *)o->id;
+    m.card_id = (char *)o->card->id;
+    m.elder_id = (char *)e->id;
+    m.service = (Cc__Service)o->service;
+    m.window_start_us = o->window_start_us;
+    m.window_end_us = o->window_end_us;
+    m.district_id = (uint32_t)e->district_id;
+    m.emergency = o->emergency;
+    m.ability_level = (char *)od_ability_names[e->ability];
+    m.household = (char *)od_household_names[e->household];
+    m.age_years = od_app_age_years(e, cc_now_us());
+    m.living = (char *)od_living_names[e->living];
+    m.mandated = false;
+    return cc_pb_pack(&m.base, len);
+}
+
+void od_app_count_invalid(void)
+{
+    if (s_m_place[S_INVALID])
+        cc_metric_inc(s_m_place[S_INVALID]);
+}
+
+/* ---- placing orders ----------------------------------------------------------- */
+static void s_refuse(od_place_cb *cb, void *ctx, int status, const char *error,
+                     const char *field, const char *message)
+{
+    cc_err_t err;
+    cc_err_set(&err, status, error, field, "%s", message);
+    cb(ctx, status, NULL, NULL, &err);
+}
+
+/* Answer every waiter of an entry, in arrival order, and empty the list. */
+static void s_answer_all(s_idem_t *idem, int status, const char *order_id, const char *state,
+                         const cc_err_t *err)
+{
+    s_waiter_t *w = idem->waiters;
+    idem->waiters = NULL;
+    while (w) {
+        s_waiter_t *next = w->next;
+        w->cb(w->ctx, status, order_id, state, err);
+        free(w);
+        w = next;
+    }
+}
+
+static int s_add_waiter(s_idem_t *idem, od_place_cb *cb, void *ctx)
+{
+    s_waiter_t *w = calloc(1, sizeof *w), **pp = &idem->waiters;
+    if (!w)
+        return -1;
+    w->cb = cb;
+    w->ctx = ctx;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = w;
+    return 0;
+}
+
+static int s_idem_same(const s_idem_t *i, const od_order_req_t *r)
+{
+    return strcmp(i->card_id, r->card_id) == 0 && i->service == r->service &&
+           i->window_start_us == r->window_start_us && i->window_end_us == r->window_end_us &&
+           strcmp(i->notes, r->notes) == 0;
+}
+
+static void s_on_placed(PGresult *res, void *arg)
+{
+    s_place_t *p = arg;
+    od_app_t *app = p->app;
+    od_app_db_check("od_order_place", res);
+    if (PQntuples(res) != 1)
+        od_app_db_fatal("od_order_place", res);
+    const char *outcome = PQgetvalue(res, 0, 0);
+    const char *order_id = PQgetvalue(res, 0, 1);
+    const char *state = PQgetvalue(res, 0, 2);
+    s_idem_t *idem = p->idem;
+    cc_err_t err;
+    if (strcmp(outcome, "created") == 0 || strcmp(outcome, "existing") == 0) {
+        int created = outcome[0] == 'c';
+        if (created) {
+            od_order_t *o = p->order;
+            p->order = NULL;
+            int s = od_state_parse(state);
+            o->state = o->next = s < 0 ? OD_PLACED : (od_state_t)s;
+            if (od_map_put(app->orders, o->id, o) != 0) {
+                cc_error("out_of_memory", "what", "orders");
+                exit(1);
+            }
+            od_app_count_state(app, o->state, +1);
+        }
+        cc_metric_inc(s_m_place[created ? S_CREATED : S_EXISTING]);
+        snprintf(idem->order_id, sizeof idem->order_id, "%s", order_id);
+        idem->done = 1;
+        idem->done_us = cc_mono_us();
+        cc_info(created ? "order_placed" : "order_replayed", "order_id", order_id, "state", state);
+        s_answer_all(idem, created ? 202 : 200, order_id, state, NULL);
+    } else {
+        /* Refused by the store: forget the key so a corrected retry is
+         * judged afresh (the store stays the guard). */
+        if (strcmp(outcome, "conflict") == 0) {
+            cc_metric_inc(s_m_place[S_CONFLICT]);
+            cc_err_set(&err, 409, "idempotency_conflict", "Idempotency-Key",
+                       "this Idempotency-Key was used for a different request");
+        } else {
+            cc_metric_inc(s_m_place[S_CARD]);
+            cc_err_set(&err, 422, "unknown_card", "card_id", "no active card with this card_id");
+        }
+        od_map_del(app->idem, p->key);
+        s_answer_all(idem, err.status, NULL, NULL, &err);
+        s_idem_free(idem);
+    }
+    s_order_free(p->order);
+    free(p);
+}
+
+void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
+                  od_place_cb *cb, void *ctx)
+{
+    s_idem_t *idem = od_map_get(app->idem, req->key);
+    if (idem) {
+        if (!s_idem_same(idem, req)) {
+            cc_metric_inc(s_m_place[S_CONFLICT]);
+            s_refuse(cb, ctx, 409, "idempotency_conflict", "Idempotency-Key",
+                     "this Idempotency-Key was used for a different request");
+            return;
+        }
+        if (!idem->done) {
+            cc_metric_inc(s_m_place[S_WAITED]);
+            if (s_add_waiter(idem, cb, ctx) != 0)
+                s_refuse(cb, ctx, 503, "overloaded", NULL, "out of memory");
+            return;
+        }
+        od_order_t *o = od_map_get(app->orders, idem->order_id);
+        if (o) {
+            cc_metric_inc(s_m_place[S_EXISTING]);
+            cb(ctx, 200, o->id, od_state_name(o->state), NULL);
+            return;
+        }
+        /* Final since: the store knows its state; ask it again below. */
+        od_map_del(app->idem, req->key);
+        s_idem_free(idem);
+    }
+
+    od_card_t *card = od_map_get(app->cards, req->card_id);
+    if (!card || card->status != OD_CARD_ACTIVE) {
+        cc_metric_inc(s_m_place[S_CARD]);
+        s_refuse(cb, ctx, 422, card ? "card_blocked" : "unknown_card", "card_id",
+                 card ? "the card is not active" : "no card with this card_id");
+        return;
+    }
+
+    char oid[CC_UUID_LEN], placed_id[CC_UUID_LEN], released_id[CC_UUID_LEN];
+    cc_uuid(oid);
+    cc_uuid(placed_id);
+    cc_uuid(released_id);
+    s_place_t *p = calloc(1, sizeof *p);
+    idem = calloc(1, sizeof *idem);
+    od_order_t *o = s_order_new(oid, card);
+    char *notes = strdup(req->notes), *onotes = strdup(req->notes);
+    if (!p || !idem || !o || !notes || !onotes || s_add_waiter(idem, cb, ctx) != 0 ||
+        od_map_put(app->idem, req->key, idem) != 0) {
+        cc_error("out_of_memory", "what", "place");
+        exit(1);   /* crash-only: nothing was queued */
+    }
+    snprintf(idem->card_id, sizeof idem->card_id, "%s", req->card_id);
+    idem->service = req->service;
+    idem->window_start_us = req->window_start_us;
+    idem->window_end_us = req->window_end_us;
+    idem->notes = notes;
+    o->service = req->service;
+    o->window_start_us = req->window_start_us;
+    o->window_end_us = req->window_end_us;
+    o->emergency = req->service == CC__SERVICE__EMERGENCY;
+    free(o->notes);
+    o->notes = onotes;
+    p->app = app;
+    p->idem = idem;
+    p->order = o;
+    snprintf(p->key, sizeof p->key, "%s", req->key);
+
+    size_t placed_len = 0, rel_len = 0;
+    uint8_t *placed = s_pack_placed(o, &placed_len);
+    uint8_t *rel = o->emergency ? od_app_pack_released(o, &rel_len) : NULL;
+    if (!placed || (o->emergency && !rel)) {
+        cc_error("out_of_memory", "what", "pack");
+        exit(1);
+    }
+    char ws[24], we[24];
+    snprintf(ws, sizeof ws, "%" PRId64, req->window_start_us);
+    snprintf(we, sizeof we, "%" PRId64, req->window_end_us);
+    const char *v[13] = {
+        oid, req->key, req->card_id, od_service_name(req->service), ws, we, req->notes,
+        o->emergency ? "t" : "f", source, placed_id, (const char *)placed,
+        o->emergency ? released_id : NULL, (const char *)rel
+    };
+    int lens[13] = { 0 }, fmts[13] = { 0 };
+    lens[10] = (int)placed_len;
+    fmts[10] = 1;
+    lens[12] = (int)rel_len;
+    fmts[12] = 1;
+    if (cc_db_exec(app->writer, "od_order_place", 13, v, lens, fmts, s_on_placed, p) != 0) {
+        cc_error("db_queue_failed", "what", "od_order_place");
+        exit(1);
+    }
+    free(placed);
+    free(rel);
+}
+
+/* Expire committed keys; the store's unique key stays the guard after. */
+static int s_expire(const char *k, void *v, void *arg)
+{
+    (void)k;
+    const int64_t *cutoff = arg;
+    s_idem_t *i = v;
+    if (i->done && i->done_us < *cutoff) {
+        s_idem_free(i);
+        return 1;
+    }
+    return 0;
+}
+
+void od_app_sweep(od_app_t *app)
+{
+    int64_t cutoff = cc_mono_us() - app->idem_ttl_us;
+    od_map_each(app->idem, s_expire, &cutoff);
+}

@@ -1,0 +1,123 @@
+/* od_app: orderd's context and working set, and the two write paths that
+ * HTTP and the ZeroMQ intake share (placing and cancelling orders).
+ *
+ * Working set (loaded from the store at start, then kept by the write
+ * callbacks): elders' decision attributes (no names, phones or ID numbers),
+ * cards, open orders, and idempotency keys in flight or recently committed.
+ *
+ * Orders carry two states: `state` is what has committed; `next` is what the
+ * steps queued on the writer will make it. Decisions are taken against
+ * `next`, because the consumer queues a whole fetched batch (e.g. FundsHeld
+ * and VisitAssigned for one order) before any of it commits. The store
+ * repeats the final-state rule, and each result callback sets `state` from
+ * what the store reports. */
+#ifndef OD_APP_H
+#define OD_APP_H
+#include <stdint.h>
+#include <stdbool.h>
+#include <event2/event.h>
+#include "cc_db.h"
+#include "cc_evlog.h"
+#include "cc_http.h"
+#include "cc_json.h"
+#include "cc_metrics.h"
+#include "cc_util.h"
+#include "od_domain.h"
+#include "od_map.h"
+#include "od_req.h"
+
+typedef struct od_elder {
+    char id[CC_UUID_LEN];
+    int32_t district_id;
+    double lat, lon;
+    int birth_y, birth_m, birth_d;
+    uint8_t ability, household, living;   /* indexes into od_*_names */
+    char *diet;                           /* heap, "" allowed */
+    /* Continuity of care: caregiver of the last completed visit per service
+     * (index = Cc__Service). Empty string if none. */
+    char last_caregiver[OD_SERVICE_COUNT][CC_UUID_LEN];
+} od_elder_t;
+
+typedef enum { OD_CARD_ACTIVE = 0, OD_CARD_BLOCKED, OD_CARD_CLOSED } od_card_status_t;
+extern const char *const od_card_status_names[];
+
+typedef struct od_card {
+    char id[CC_UUID_LEN];
+    od_elder_t *elder;                    /* borrowed from app->elders */
+    od_card_status_t status;
+} od_card_t;
+
+typedef struct od_order {
+    char id[CC_UUID_LEN];
+    od_card_t *card;                      /* borrowed */
+    int service;
+    int64_t window_start_us, window_end_us;
+    bool emergency;
+    od_state_t state;                     /* committed */
+    od_state_t next;                      /* after the queued steps */
+    int pending;                          /* steps queued, not yet committed */
+    char caregiver_id[CC_UUID_LEN];       /* current assignment, for continuity */
+    char *notes;                          /* heap */
+} od_order_t;
+
+/* Answer for a placement: status 202 created, 200 existing, 4xx refused
+ * (err filled). order_id/state are NULL when refused. Called exactly once. */
+typedef void (od_place_cb)(void *ctx, int status, const char *order_id, const char *state,
+                           const cc_err_t *err);
+
+typedef struct od_app {
+    struct event_base *base;
+    void *zctx;
+    cc_db_t *writer, *reader;
+    cc_evlog_t *log;
+    cc_http_t *http;
+    struct event *ev_sweep;               /* expires committed idempotency keys */
+    od_map_t *elders;                     /* id -> od_elder_t */
+    od_map_t *cards;                      /* id -> od_card_t */
+    od_map_t *orders;                     /* id -> od_order_t (open only) */
+    od_map_t *idem;                       /* key -> s_idem (od_app.c) */
+    int loaded;                           /* working set loaded */
+    int loads_pending;
+    int stopping;
+    int64_t idem_ttl_us;                  /* keep committed keys this long */
+    int64_t state_count[OD_STATE_COUNT];  /* committed orders by state */
+    cc_metric_t *m_state[OD_STATE_COUNT];
+    cc_metric_t *m_open;
+} od_app_t;
+
+/* Create the maps and metrics; 0/-1. */
+int od_app_init(od_app_t *app, struct event_base *base);
+/* Free the working set (after the loop stopped). */
+void od_app_fini(od_app_t *app);
+
+/* Working set (used by the loaders and the write callbacks). */
+od_elder_t *od_app_add_elder(od_app_t *app, const char *id);   /* new or existing */
+od_card_t *od_app_add_card(od_app_t *app, const char *id, od_elder_t *elder, int status);
+od_order_t *od_app_add_order(od_app_t *app, const char *id, od_card_t *card);
+/* Move a committed order to state s: keep counts and gauges; an order that
+ * is final with nothing pending leaves memory. */
+void od_app_order_committed(od_app_t *app, od_order_t *o, od_state_t s);
+void od_app_count_state(od_app_t *app, od_state_t s, int64_t delta);
+int od_app_age_years(const od_elder_t *e, int64_t now_us);
+
+/* Place an order (HTTP and ZeroMQ): idempotency by key (in memory for keys
+ * in flight or recent, then the store's unique key), card check, events.
+ * cb(ctx, ...) is called once, possibly before od_app_place returns. */
+void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
+                  od_place_cb *cb, void *ctx);
+
+/* Forget committed idempotency keys older than app->idem_ttl_us. */
+void od_app_sweep(od_app_t *app);
+/* Count a placement refused before it reached the store (bad input). */
+void od_app_count_invalid(void);
+
+/* Build and pack OrderReleased for an order (priority, diet for meals,
+ * continuity of care). Caller frees. */
+uint8_t *od_app_pack_released(const od_order_t *o, size_t *len);
+
+/* Fatal store error on a write: log and exit(1) (crash-only). */
+void od_app_db_fatal(const char *what, PGresult *res) __attribute__((noreturn));
+/* 1 if res is a successful result, else exits via od_app_db_fatal. */
+void od_app_db_check(const char *what, PGresult *res);
+
+#endif

@@ -1,0 +1,648 @@
+/* od_http: orderd's call-centre API (docs/API-orderd.md). Writes are
+ * decided against the working set and answered from the writer's result
+ * callback (after COMMIT); reads go to the reader connection. */
+#include "od_http.h"
+#include "od_store.h"
+#include "cc_log.h"
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <errno.h>
+#include <inttypes.h>
+
+static cc_metric_t *s_m_latency;
+
+static int s_not_ready(od_app_t *app, cc_http_req_t **req)
+{
+    if (app->loaded && !app->stopping)
+        return 0;
+    cc_http_reply_error(req, 503, "not_ready", NULL, "orderd is starting or stopping");
+    return 1;
+}
+
+/* A path id that is not a UUID names nothing: 404 like an unknown one. */
+static const char *s_path_uuid(cc_http_req_t **req, const char *param, const char *what)
+{
+    const char *id = cc_http_path_param(*req, param);
+    if (!id || !cc_uuid_valid(id)) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "no %s with this id", what);
+        cc_http_reply_error(req, 404, "not_found", param, msg);
+        return NULL;
+    }
+    return id;
+}
+
+static void s_read_failed(cc_http_req_t **req, const char *what, PGresult *res)
+{
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    cc_warn("db_read_failed", "what", what, "sqlstate", st ? st : "");
+    cc_http_reply_error(req, 503, "unavailable", NULL, "the store could not answer; retry");
+}
+
+/* ---- elders ------------------------------------------------------------------------ */
+typedef struct {
+    od_app_t *app;
+    cc_http_req_t *req;
+    char id[CC_UUID_LEN];
+    int32_t district_id;
+    double lat, lon;
+    int by, bm, bd;
+    int ability, household, living;
+    char *diet;
+} s_elder_ctx_t;
+
+static void s_on_elder_created(PGresult *res, void *arg)
+{
+    s_elder_ctx_t *x = arg;
+    od_app_db_check("od_elder_create", res);
+    if (PQntuples(res) != 1)
+        od_app_db_fatal("od_elder_create", res);
+    if (strcmp(PQgetvalue(res, 0, 0), "created") == 0) {
+        od_elder_t *e = od_app_add_elder(x->app, x->id);
+        if (!e) {
+            cc_error("out_of_memory", "what", "elder");
+            exit(1);
+        }
+        e->district_id = x->district_id;
+        e->lat = x->lat;
+        e->lon = x->lon;
+        e->birth_y = x->by;
+        e->birth_m = x->bm;
+        e->birth_d = x->bd;
+        e->ability = (uint8_t)x->ability;
+        e->household = (uint8_t)x->household;
+        e->living = (uint8_t)x->living;
+        free(e->diet);
+        e->diet = x->diet;
+        x->diet = NULL;
+        cc_info("elder_created", "elder_id", x->id);
+        json_t *body = json_object();
+        json_object_set_new(body, "elder_id", json_string(x->id));
+        cc_http_reply_json(&x->req, 201, body);
+    } else {
+        cc_http_reply_error(&x->req, 409, "duplicate", "id_number",
+                            "an elder with this id_number is already registered");
+    }
+    free(x->diet);
+    free(x);
+}
+
+static void s_post_elder(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    if (s_not_ready(app, &req))
+        return;
+    json_t *body = cc_http_json_body(req);
+    if (!body)
+        return;
+    od_elder_req_t r;
+    cc_err_t err;
+    if (od_elder_req_from_json(body, cc_now_us(), &r, &err) != 0) {
+        json_decref(body);
+        cc_http_reply_err(&req, &err);
+        return;
+    }
+    s_elder_ctx_t *x = calloc(1, sizeof *x);
+    char *diet = strdup(r.diet);
+    if (!x || !diet) {
+        cc_error("out_of_memory", "what", "elder");
+        exit(1);
+    }
+    x->app = app;
+    x->req = req;
+    cc_uuid(x->id);
+    x->district_id = (int32_t)r.district_id;
+    x->lat = r.lat;
+    x->lon = r.lon;
+    x->by = r.birth_y;
+    x->bm = r.birth_m;
+    x->bd = r.birth_d;
+    x->ability = r.ability;
+    x->household = r.household;
+    x->living = r.living;
+    x->diet = diet;
+    char district[16], lat[32], lon[32], grade[8];
+    snprintf(district, sizeof district, "%" PRId64, r.district_id);
+    snprintf(lat, sizeof lat, "%.8f", r.lat);
+    snprintf(lon, sizeof lon, "%.8f", r.lon);
+    snprintf(grade, sizeof grade, "%" PRId64, r.disability_grade);
+    char idn[19];
+    snprintf(idn, sizeof idn, "%s", r.id_number);
+    if (idn[17] == 'x')
+        idn[17] = 'X';
+    const char *v[14] = { x->id, district, r.name, idn, r.phone, r.address, lat, lon,
+                          r.birth_date, od_ability_names[r.ability],
+                          od_household_names[r.household], od_living_names[r.living],
+                          r.disability_grade ? grade : NULL, r.diet };
+    if (cc_db_exec(app->writer, "od_elder_create", 14, v, NULL, NULL, s_on_elder_created, x) != 0) {
+        cc_error("db_queue_failed", "what", "od_elder_create");
+        exit(1);
+    }
+    json_decref(body);
+}
+
+static void s_on_elders_read(PGresult *res, void *arg)
+{
+    cc_http_req_t *req = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_read_failed(&req, "elders", res);
+        return;
+    }
+    json_t *list = json_array();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_array_append_new(list, od_store_elder_json(res, r));
+    json_t *body = json_object();
+    json_object_set_new(body, "elders", list);
+    cc_http_reply_json(&req, 200, body);
+}
+
+static void s_get_elders(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    const char *phone = cc_http_query(req, "phone");
+    if (!phone || !*phone) {
+        cc_http_reply_error(&req, 400, "missing_field", "phone", "the phone query parameter is required");
+        return;
+    }
+    if (!od_phone_valid(phone)) {
+        cc_http_reply_error(&req, 400, "invalid_value", "phone", "phone is not a phone number");
+        return;
+    }
+    const char *v[1] = { phone };
+    if (cc_db_exec(app->reader, "od_elders_by_phone", 1, v, NULL, NULL, s_on_elders_read, req) != 0)
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+}
+
+static void s_on_elder_read(PGresult *res, void *arg)
+{
+    cc_http_req_t *req = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_read_failed(&req, "elder", res);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cc_http_reply_error(&req, 404, "not_found", "id", "no elder with this id");
+        return;
+    }
+    cc_http_reply_json(&req, 200, od_store_elder_json(res, 0));
+}
+
+static void s_get_elder(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    const char *id = s_path_uuid(&req, "id", "elder");
+    if (!id)
+        return;
+    const char *v[1] = { id };
+    if (cc_db_exec(app->reader, "od_elder_get", 1, v, NULL, NULL, s_on_elder_read, req) != 0)
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+}
+
+/* ---- cards --------------------------------------------------------------------------- */
+typedef struct {
+    od_app_t *app;
+    cc_http_req_t *req;
+    char card_id[CC_UUID_LEN];
+    char elder_id[CC_UUID_LEN];
+    int status;
+} s_card_ctx_t;
+
+static void s_on_card_issued(PGresult *res, void *arg)
+{
+    s_card_ctx_t *x = arg;
+    od_app_db_check("od_card_issue", res);
+    if (PQntuples(res) != 1)
+        od_app_db_fatal("od_card_issue", res);
+    od_elder_t *e = od_map_get(x->app->elders, x->elder_id);
+    if (strcmp(PQgetvalue(res, 0, 0), "created") == 0 && e) {
+        if (!od_app_add_card(x->app, x->card_id, e, OD_CARD_ACTIVE)) {
+            cc_error("out_of_memory", "what", "card");
+            exit(1);
+        }
+        cc_info("card_issued", "card_id", x->card_id, "elder_id", x->elder_id);
+        json_t *body = json_object();
+        json_object_set_new(body, "card_id", json_string(x->card_id));
+        json_object_set_new(body, "elder_id", json_string(x->elder_id));
+        json_object_set_new(body, "status", json_string("active"));
+        cc_http_reply_json(&x->req, 201, body);
+    } else {
+        cc_http_reply_error(&x->req, 422, "unknown_elder", "elder_id", "no elder with this elder_id");
+    }
+    free(x);
+}
+
+static void s_post_card(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    if (s_not_ready(app, &req))
+        return;
+    json_t *body = cc_http_json_body(req);
+    if (!body)
+        return;
+    const char *elder_id = NULL;
+    cc_err_t err;
+    if (cc_json_str(body, "elder_id", 1, 36, &elder_id, &err) != 0) {
+        json_decref(body);
+        cc_http_reply_err(&req, &err);
+        return;
+    }
+    od_elder_t *e = cc_uuid_valid(elder_id) ? od_map_get(app->elders, elder_id) : NULL;
+    if (!e) {
+        json_decref(body);
+        cc_http_reply_error(&req, 422, "unknown_elder", "elder_id", "no elder with this elder_id");
+        return;
+    }
+    json_decref(body);
+    s_card_ctx_t *x = calloc(1, sizeof *x);
+    if (!x) {
+        cc_error("out_of_memory", "what", "card");
+        exit(1);
+    }
+    x->app = app;
+    x->req = req;
+    cc_uuid(x->card_id);
+    snprintf(x->elder_id, sizeof x->elder_id, "%s", e->id);
+    char event_id[CC_UUID_LEN];
+    cc_uuid(event_id);
+    Cc__CardIssued m = CC__CARD_ISSUED__INIT;
+    m.card_id = x->card_id;
+    m.elder_id = x->elder_id;
+    m.district_id = (uint32_t)e->district_id;
+    m.household = (char *)od_household_names[e->household];
+    m.age_years = od_app_age_years(e, cc_now_us());
+    size_t len = 0;
+    uint8_t *payload = cc_pb_pack(&m.base, &len);
+    if (!payload) {
+        cc_error("out_of_memory", "what", "card");
+        exit(1);
+    }
+    const char *v[4] = { x->card_id, x->elder_id, event_id, (const char *)payload };
+    int lens[4] = { 0, 0, 0, (int)len }, fmts[4] = { 0, 0, 0, 1 };
+    if (cc_db_exec(app->writer, "od_card_issue", 4, v, lens, fmts, s_on_card_issued, x) != 0) {
+        cc_error("db_queue_failed", "what", "od_card_issue");
+        exit(1);
+    }
+    free(payload);
+}
+
+static void s_on_card_status(PGresult *res, void *arg)
+{
+    s_card_ctx_t *x = arg;
+    od_app_db_check("od_card_set_status", res);
+    if (PQntuples(res) != 1)
+        od_app_db_fatal("od_card_set_status", res);
+    if (strcmp(PQgetvalue(res, 0, 0), "unknown_card") == 0) {
+        cc_http_reply_error(&x->req, 404, "not_found", "id", "no card with this id");
+    } else {
+        od_card_t *c = od_map_get(x->app->cards, x->card_id);
+        if (c)
+            c->status = (od_card_status_t)x->status;
+        cc_info("card_status", "card_id", x->card_id, "status", od_card_status_names[x->status]);
+        json_t *body = json_object();
+        json_object_set_new(body, "card_id", json_string(x->card_id));
+        json_object_set_new(body, "status", json_string(od_card_status_names[x->status]));
+        cc_http_reply_json(&x->req, 200, body);
+    }
+    free(x);
+}
+
+static void s_post_card_status(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    if (s_not_ready(app, &req))
+        return;
+    const char *id = s_path_uuid(&req, "id", "card");
+    if (!id)
+        return;
+    od_card_t *c = od_map_get(app->cards, id);
+    if (!c) {
+        cc_http_reply_error(&req, 404, "not_found", "id", "no card with this id");
+        return;
+    }
+    json_t *body = cc_http_json_body(req);
+    if (!body)
+        return;
+    int status = 0;
+    cc_err_t err;
+    if (cc_json_enum(body, "status", 1, od_card_status_names, &status, &err) != 0) {
+        json_decref(body);
+        cc_http_reply_err(&req, &err);
+        return;
+    }
+    json_decref(body);
+    s_card_ctx_t *x = calloc(1, sizeof *x);
+    if (!x) {
+        cc_error("out_of_memory", "what", "card");
+        exit(1);
+    }
+    x->app = app;
+    x->req = req;
+    x->status = status;
+    snprintf(x->card_id, sizeof x->card_id, "%s", c->id);
+    char event_id[CC_UUID_LEN];
+    cc_uuid(event_id);
+    Cc__CardStatusChanged m = CC__CARD_STATUS_CHANGED__INIT;
+    m.card_id = x->card_id;
+    m.status = (char *)od_card_status_names[status];
+    size_t len = 0;
+    uint8_t *payload = cc_pb_pack(&m.base, &len);
+    if (!payload) {
+        cc_error("out_of_memory", "what", "card");
+        exit(1);
+    }
+    const char *v[4] = { x->card_id, od_card_status_names[status], event_id,
+                         (const char *)payload };
+    int lens[4] = { 0, 0, 0, (int)len }, fmts[4] = { 0, 0, 0, 1 };
+    if (cc_db_exec(app->writer, "od_card_set_status", 4, v, lens, fmts, s_on_card_status, x) != 0) {
+        cc_error("db_queue_failed", "what", "od_card_set_status");
+        exit(1);
+    }
+    free(payload);
+}
+
+static void s_on_card_read(PGresult *res, void *arg)
+{
+    cc_http_req_t *req = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_read_failed(&req, "card", res);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cc_http_reply_error(&req, 404, "not_found", "id", "no card with this id");
+        return;
+    }
+    cc_http_reply_json(&req, 200, od_store_card_json(res, 0));
+}
+
+static void s_get_card(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    const char *id = s_path_uuid(&req, "id", "card");
+    if (!id)
+        return;
+    const char *v[1] = { id };
+    if (cc_db_exec(app->reader, "od_card_get", 1, v, NULL, NULL, s_on_card_read, req) != 0)
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+}
+
+/* ---- orders ----------------------------------------------------------------------------- */
+static void s_on_order_placed(void *ctx, int status, const char *order_id, const char *state,
+                              const cc_err_t *err)
+{
+    cc_http_req_t *req = ctx;
+    cc_metric_observe(s_m_latency, cc_http_age_s(req));
+    if (status >= 400) {
+        cc_http_reply_err(&req, err);
+        return;
+    }
+    json_t *body = json_object();
+    json_object_set_new(body, "order_id", json_string(order_id));
+    json_object_set_new(body, "state", json_string(state));
+    cc_http_reply_json(&req, status, body);
+}
+
+static void s_post_order(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    if (s_not_ready(app, &req))
+        return;
+    json_t *body = cc_http_json_body(req);
+    if (!body)
+        return;
+    od_order_req_t r;
+    cc_err_t err;
+    int rc = od_order_req_from_json(body, cc_http_header(req, "Idempotency-Key"), cc_now_us(),
+                                    &r, &err);
+    json_decref(body);
+    if (rc != 0) {
+        od_app_count_invalid();
+        cc_http_reply_err(&req, &err);
+        return;
+    }
+    od_app_place(app, &r, "http", s_on_order_placed, req);
+}
+
+static void s_on_order_read(PGresult *res, void *arg)
+{
+    cc_http_req_t *req = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_read_failed(&req, "order", res);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cc_http_reply_error(&req, 404, "not_found", "id", "no order with this id");
+        return;
+    }
+    cc_http_reply_json(&req, 200, od_store_order_json(res, 0, 1));
+}
+
+static void s_get_order(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    const char *id = s_path_uuid(&req, "id", "order");
+    if (!id)
+        return;
+    const char *v[1] = { id };
+    if (cc_db_exec(app->reader, "od_order_get", 1, v, NULL, NULL, s_on_order_read, req) != 0)
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+}
+
+static void s_on_orders_read(PGresult *res, void *arg)
+{
+    cc_http_req_t *req = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_read_failed(&req, "orders", res);
+        return;
+    }
+    json_t *list = json_array();
+    for (int r = 0; r < PQntuples(res); r++)
+        json_array_append_new(list, od_store_order_json(res, r, 0));
+    json_t *body = json_object();
+    json_object_set_new(body, "orders", list);
+    cc_http_reply_json(&req, 200, body);
+}
+
+static void s_get_orders(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    const char *card = cc_http_query(req, "card_id");
+    const char *state = cc_http_query(req, "state");
+    const char *limit_s = cc_http_query(req, "limit");
+    if (card && !*card)
+        card = NULL;
+    if (state && !*state)
+        state = NULL;
+    if (card && !cc_uuid_valid(card)) {
+        cc_http_reply_error(&req, 400, "invalid_value", "card_id", "card_id must be a UUID");
+        return;
+    }
+    if (state && od_state_parse(state) < 0) {
+        cc_http_reply_error(&req, 400, "invalid_value", "state", "unknown state");
+        return;
+    }
+    long limit = 50;
+    if (limit_s && *limit_s) {
+        char *end = NULL;
+        errno = 0;
+        limit = strtol(limit_s, &end, 10);
+        if (errno || *end || limit < 1 || limit > 500) {
+            cc_http_reply_error(&req, 400, "invalid_value", "limit",
+                                "limit must be an integer 1..500");
+            return;
+        }
+    }
+    char lim[16];
+    snprintf(lim, sizeof lim, "%ld", limit);
+    int rc;
+    if (card) {
+        const char *v[3] = { card, state, lim };
+        rc = cc_db_exec(app->reader, "od_order_list_card", 3, v, NULL, NULL, s_on_orders_read, req);
+    } else if (state) {
+        const char *v[2] = { state, lim };
+        rc = cc_db_exec(app->reader, "od_order_list_state", 2, v, NULL, NULL, s_on_orders_read,
+                        req);
+    } else {
+        const char *v[1] = { lim };
+        rc = cc_db_exec(app->reader, "od_order_list_all", 1, v, NULL, NULL, s_on_orders_read, req);
+    }
+    if (rc != 0)
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+}
+
+typedef struct {
+    od_app_t *app;
+    cc_http_req_t *req;
+    char order_id[CC_UUID_LEN];
+    int stepped;
+} s_cancel_ctx_t;
+
+static void s_cancel_reply(cc_http_req_t **req, const char *order_id, const char *state)
+{
+    json_t *body = json_object();
+    json_object_set_new(body, "order_id", json_string(order_id));
+    json_object_set_new(body, "state", json_string(state));
+    cc_http_reply_json(req, 200, body);
+}
+
+static void s_on_cancelled(PGresult *res, void *arg)
+{
+    s_cancel_ctx_t *x = arg;
+    od_app_db_check("od_order_cancel", res);
+    if (PQntuples(res) != 1)
+        od_app_db_fatal("od_order_cancel", res);
+    const char *outcome = PQgetvalue(res, 0, 0);
+    const char *state = PQgetvalue(res, 0, 1);
+    od_order_t *o = od_map_get(x->app->orders, x->order_id);
+    if (o && x->stepped) {
+        o->pending--;
+        int s = od_state_parse(state);
+        if (s >= 0)
+            od_app_order_committed(x->app, o, (od_state_t)s);   /* may free o */
+        else if (o->pending == 0)
+            o->next = o->state;
+    }
+    if (strcmp(outcome, "cancelled") == 0 || strcmp(outcome, "already_cancelled") == 0) {
+        if (outcome[0] == 'c')
+            cc_info("order_cancelled", "order_id", x->order_id);
+        s_cancel_reply(&x->req, x->order_id, "cancelled");
+    } else if (strcmp(outcome, "unknown_order") == 0) {
+        cc_http_reply_error(&x->req, 404, "not_found", "id", "no order with this id");
+    } else {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the order is %s and can no longer be cancelled", state);
+        cc_http_reply_error(&x->req, 409, "not_cancellable", "state", msg);
+    }
+    free(x);
+}
+
+static void s_post_cancel(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    if (s_not_ready(app, &req))
+        return;
+    const char *id = s_path_uuid(&req, "id", "order");
+    if (!id)
+        return;
+    const char *reason = NULL;
+    json_t *body = NULL;
+    size_t blen = 0;
+    cc_http_body(req, &blen);
+    if (blen > 0) {
+        body = cc_http_json_body(req);
+        if (!body)
+            return;
+        cc_err_t err;
+        if (cc_json_str(body, "reason", 0, 200, &reason, &err) != 0) {
+            json_decref(body);
+            cc_http_reply_err(&req, &err);
+            return;
+        }
+    }
+    char why[208];
+    snprintf(why, sizeof why, "%s", reason && *reason ? reason : "cancelled by operator");
+    json_decref(body);
+
+    s_cancel_ctx_t *x = calloc(1, sizeof *x);
+    if (!x) {
+        cc_error("out_of_memory", "what", "cancel");
+        exit(1);
+    }
+    x->app = app;
+    x->req = req;
+    snprintf(x->order_id, sizeof x->order_id, "%s", id);
+    od_order_t *o = od_map_get(app->orders, id);
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    if (o) {
+        od_step_t st = od_step(o->next, OD_EV_CANCEL);
+        if (!st.changes) {
+            if (o->next == OD_CANCELLED) {
+                s_cancel_reply(&x->req, o->id, "cancelled");
+            } else {
+                char msg[96];
+                snprintf(msg, sizeof msg, "the order is %s and can no longer be cancelled",
+                         od_state_name(o->next));
+                cc_http_reply_error(&x->req, 409, "not_cancellable", "state", msg);
+            }
+            free(x);
+            return;
+        }
+        o->next = st.to;
+        o->pending++;
+        x->stepped = 1;
+        Cc__OrderCancelled m = CC__ORDER_CANCELLED__INIT;
+        m.order_id = o->id;
+        m.reason = why;
+        m.card_id = o->card->id;
+        payload = cc_pb_pack(&m.base, &len);
+    }
+    /* Not open in memory: final or unknown; the store tells which. */
+    char event_id[CC_UUID_LEN];
+    cc_uuid(event_id);
+    const char *v[4] = { x->order_id, why, event_id, payload ? (const char *)payload : "" };
+    int lens[4] = { 0, 0, 0, (int)len }, fmts[4] = { 0, 0, 0, 1 };
+    if (cc_db_exec(app->writer, "od_order_cancel", 4, v, lens, fmts, s_on_cancelled, x) != 0) {
+        cc_error("db_queue_failed", "what", "od_order_cancel");
+        exit(1);
+    }
+    free(payload);
+}
+
+int od_http_routes(od_app_t *app, cc_http_t *http)
+{
+    s_m_latency = cc_metrics_histogram("orderd_intake_seconds{via=\"http\"}",
+                                       "Order placement latency, request to committed reply");
+    int rc = 0;
+    rc |= cc_http_route(http, "POST", "/v1/elders", s_post_elder, app);
+    rc |= cc_http_route(http, "GET", "/v1/elders", s_get_elders, app);
+    rc |= cc_http_route(http, "GET", "/v1/elders/{id}", s_get_elder, app);
+    rc |= cc_http_route(http, "POST", "/v1/cards", s_post_card, app);
+    rc |= cc_http_route(http, "GET", "/v1/cards/{id}", s_get_card, app);
+    rc |= cc_http_route(http, "POST", "/v1/cards/{id}/status", s_post_card_status, app);
+    rc |= cc_http_route(http, "POST", "/v1/orders", s_post_order, app);
+    rc |= cc_http_route(http, "GET", "/v1/orders", s_get_orders, app);
+    rc |= cc_http_route(http, "GET", "/v1/orders/{id}", s_get_order, app);
+    rc |= cc_http_route(http, "POST", "/v1/orders/{id}/cancel", s_post_cancel, app);
+    return rc ? -1 : 0;
+}
