@@ -457,6 +457,9 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
     if (job < self->n_jobs && self->route_of[job] >= 0)
         return -1;   //  already planned
     const vrp_job_t *j = &p->jobs[job];
+    const vrp_costs_t *c = &p->costs;
+    double last_end = j->n_windows ? j->windows[j->n_windows - 1].end : VRP_INF;
+    int l = j->location;
     //  Empty routes of interchangeable vehicles give the same answer: try one per class.
     unsigned char tried_small[1024];
     unsigned char *tried = tried_small;
@@ -475,17 +478,36 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
                 continue;
             tried[p->veh_class[v]] = 1;
         }
-        //  Cheap route-level rejection before the per-position loop.
-        double first = vrp_tw_earliest(j, r->dep[0] + vrp_t(p, r->loc[0], j->location));
-        if (first == VRP_INF)
+        const int *tot = r->cum + (size_t) (r->n + 1) * VRP_DIMS;
+        bool fits = true;
+        for (int d = 0; d < VRP_DIMS; d++)
+            fits &= tot[d] + j->demand[d] <= veh->capacity[d];
+        if (!fits)
             continue;
+        //  The hot loop of dispatch: route-level checks are hoisted, the window test (one
+        //  matrix read) comes before the distance delta (three reads), and dep[] never
+        //  decreases along a route, so the scan stops once the last window has closed.
+        bool extra = veh->max_duration > 0 || veh->max_ride > 0;
+        double fixed = r->n == 0 ? veh->fixed_cost : 0;
+        if (c->non_preferred_penalty != 0 && vrp_nonpref(j, v))
+            fixed += c->non_preferred_penalty;
+        double keep = r->n > 0;
         for (int pos = 1; pos <= r->n + 1; pos++) {
-            double delta = vrp_insert_delta(self, job, v, pos);
-            if (delta < best) {
-                best = delta;
-                out->vehicle = v;
-                out->position = pos - 1;
-            }
+            if (r->dep[pos - 1] > last_end)
+                break;
+            int a = r->loc[pos - 1], b = r->loc[pos];
+            double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_t(p, a, l));
+            if (s == VRP_INF || s + j->service + vrp_t(p, l, b) > r->lat[pos])
+                continue;
+            double delta = fixed + c->per_distance
+                                   * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
+            if (c->per_time != 0)
+                delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - keep * vrp_t(p, a, b));
+            if (delta >= best || (extra && vrp_insert_delta(self, job, v, pos) == VRP_INF))
+                continue;
+            best = delta;
+            out->vehicle = v;
+            out->position = pos - 1;
         }
     }
     if (tried != tried_small)
