@@ -18,17 +18,27 @@ typedef void (cc_http_fn)(cc_http_req_t *req, void *arg);
 typedef int (cc_http_ready_fn)(void *arg);   /* 1 ready, 0 not yet */
 
 /* Bind addr:port (port 0 = any free port; see cc_http_port). max_body caps
- * request bodies (413 beyond). NULL on failure (logged). */
+ * request bodies (413 beyond). NULL on failure (logged).
+ * Registers GET /healthz, /readyz, /metrics. Ignores SIGPIPE process-wide.
+ * Every reply is counted in http_requests_total{code="..."} and timed in
+ * http_request_duration_seconds; also http_clients_gone_total and
+ * http_replies_dropped_total. A destroyed server's unanswered requests stay
+ * valid: their replies are dropped. */
 cc_http_t *cc_http_new(struct event_base *base, const char *addr, int port, size_t max_body);
 void cc_http_destroy(cc_http_t **self_p);
 int cc_http_port(const cc_http_t *self);
 
 /* Pattern segments in braces capture: "/v1/orders/{id}/cancel".
- * Unknown path -> 404 JSON; known path, other method -> 405 JSON. */
+ * Unknown path -> 404 JSON; known path, other method -> 405 JSON with Allow.
+ * A literal segment beats a capture; HEAD is served by GET routes.
+ * Captures are percent-decoded (never empty; NUL -> 400 invalid_path).
+ * Returns -1 if pattern does not start with '/' or has > 8 captures. */
 int cc_http_route(cc_http_t *self, const char *method, const char *pattern,
                   cc_http_fn *fn, void *arg);
 void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
-/* Stop accepting new requests (SIGTERM): new ones get 503. */
+/* Stop accepting new requests (SIGTERM): new ones get 503 draining and
+ * /readyz 503, while /healthz and /metrics still answer. Replies carry
+ * Connection: close. Requests already accepted are answered normally. */
 void cc_http_drain(cc_http_t *self);
 /* Requests accepted but not yet answered. */
 int cc_http_pending(const cc_http_t *self);
@@ -36,7 +46,9 @@ int cc_http_pending(const cc_http_t *self);
 /* Request accessors; returned strings live as long as the request. */
 const char *cc_http_method(cc_http_req_t *req);
 const char *cc_http_path_param(cc_http_req_t *req, const char *name);
-const char *cc_http_query(cc_http_req_t *req, const char *name);   /* decoded, or NULL */
+/* Decoded ('+' is a space; "a&b" gives ""), first of duplicates, or NULL. */
+const char *cc_http_query(cc_http_req_t *req, const char *name);
+/* Case-insensitive name. */
 const char *cc_http_header(cc_http_req_t *req, const char *name);
 /* Raw body (NUL-terminated copy) and its length. */
 const char *cc_http_body(cc_http_req_t *req, size_t *len);

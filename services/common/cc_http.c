@@ -1,0 +1,913 @@
+/* cc_http: evhttp server with routing, JSON replies and builtin endpoints.
+ * See cc_http.h.
+ *
+ * Lifetime of a request. libevent owns the evhttp_request and frees it when
+ * its connection goes away; a handler may keep our cc_http_req_t across
+ * loop passes (deferred reply). So:
+ *   - everything a handler may read (path, query, headers, body) is copied
+ *     into cc_http_req_t when the request arrives;
+ *   - the connection's close callback marks the request dead and, unless
+ *     libevent detached the request from the connection (it then survives
+ *     and is ours to free, http.c evhttp_connection_incoming_fail), forgets
+ *     the evhttp_request that libevent is about to free;
+ *   - libevent 2.1 stops reading a connection while its request is being
+ *     handled, so it would only notice a vanished client when the reply is
+ *     written. While a reply is deferred we watch the socket with EV_CLOSED
+ *     (EPOLLRDHUP) and free the connection ourselves when the peer closes.
+ *     A client that half-closes (shutdown(SHUT_WR)) and still waits for the
+ *     reply is treated as gone; HTTP clients do not do that in practice.
+ *   - a reply to a dead request is dropped and counted. */
+#include "cc_http.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "cc_log.h"
+#include "cc_metrics.h"
+#include "cc_util.h"
+
+#define S_MAX_SEGS 32           /* path segments considered for routing */
+#define S_MAX_PARAMS 8          /* {captures} per pattern */
+#define S_MAX_QUERY 64          /* query parameters kept */
+#define S_MAX_HEADERS_SIZE (16 * 1024)
+#define S_TIMEOUT_S 60          /* idle keep-alive / slow client */
+
+typedef struct s_route {
+    struct s_route *next;
+    char *method;               /* "GET", "POST", ... */
+    char *pattern;              /* as registered, for logs */
+    char *segbuf;               /* storage the segments point into */
+    char *segs[S_MAX_SEGS];     /* pattern segments; "{name}" captures */
+    int nsegs;
+    int nliteral;               /* literal segments: the more, the more specific */
+    cc_http_fn *fn;
+    void *arg;
+} s_route_t;
+
+struct cc_http {
+    struct event_base *base;    /* borrowed */
+    struct evhttp *http;        /* owned */
+    int port;                   /* bound port */
+    size_t max_body;            /* bodies above get our JSON 413 */
+    s_route_t *routes;          /* registration order */
+    s_route_t **routes_tail;
+    cc_http_ready_fn *ready_fn;
+    void *ready_arg;
+    int draining;               /* cc_http_drain called */
+    int pending;                /* accepted, not answered */
+    cc_http_req_t *live;        /* unanswered requests (for destroy) */
+};
+
+typedef struct {
+    char *name;
+    char *value;
+} s_pair_t;
+
+struct cc_http_req {
+    cc_http_req_t *prev, *next;     /* in owner->live */
+    cc_http_t *owner;               /* NULL once the server is destroyed */
+    struct evhttp_request *req;     /* NULL when libevent freed it */
+    struct evhttp_connection *conn; /* NULL once closed */
+    struct event *close_ev;         /* EV_CLOSED watch while deferred */
+    int dead;                       /* client gone: the reply is dropped */
+    int *answered_p;                /* set to 1 on reply during dispatch */
+    const char *method;             /* static text */
+    char *path;                     /* raw (undecoded) path */
+    char *query_raw;                /* raw query string or NULL */
+    s_pair_t *query;                /* decoded, parsed on first use */
+    int nquery;
+    int query_parsed;
+    s_pair_t *headers;              /* copied input headers */
+    int nheaders;
+    s_pair_t params[S_MAX_PARAMS];  /* decoded {captures} */
+    int nparams;
+    char *body;                     /* NUL-terminated copy */
+    size_t body_len;
+    int64_t start_us;               /* cc_mono_us at arrival */
+};
+
+/* ---- helpers -------------------------------------------------------- */
+
+static const char *
+s_method_name(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "UNKNOWN";
+    }
+}
+
+/* Split a path ("/a/b") into segments pointing into buf (modified).
+ * Returns the count, or -1 when there are too many. */
+static int
+s_split(char *buf, char **segs)
+{
+    char *p = buf[0] == '/' ? buf + 1 : buf;
+    int n = 0;
+    for (;;) {
+        if (n == S_MAX_SEGS)
+            return -1;
+        segs[n++] = p;
+        char *slash = strchr(p, '/');
+        if (!slash)
+            return n;
+        *slash = '\0';
+        p = slash + 1;
+    }
+}
+
+static int
+s_is_capture(const char *seg)
+{
+    size_t n = strlen(seg);
+    return n >= 3 && seg[0] == '{' && seg[n - 1] == '}';
+}
+
+static void
+s_pairs_free(s_pair_t *pairs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(pairs[i].name);
+        free(pairs[i].value);
+    }
+}
+
+static void
+s_req_free(cc_http_req_t *r)
+{
+    if (r->close_ev)
+        event_free(r->close_ev);
+    s_pairs_free(r->params, r->nparams);
+    if (r->query) {
+        s_pairs_free(r->query, r->nquery);
+        free(r->query);
+    }
+    if (r->headers) {
+        s_pairs_free(r->headers, r->nheaders);
+        free(r->headers);
+    }
+    free(r->path);
+    free(r->query_raw);
+    free(r->body);
+    free(r);
+}
+
+static void
+s_unlink(cc_http_req_t *r)
+{
+    if (!r->owner)
+        return;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        r->owner->live = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    r->owner->pending--;
+    r->prev = r->next = NULL;
+    r->owner = NULL;
+}
+
+/* Stop watching the connection on behalf of r. */
+static void
+s_release_conn(cc_http_req_t *r)
+{
+    if (r->close_ev) {
+        event_free(r->close_ev);
+        r->close_ev = NULL;
+    }
+    if (r->conn) {
+        evhttp_connection_set_closecb(r->conn, NULL, NULL);
+        r->conn = NULL;
+    }
+}
+
+static void
+s_count(int status, cc_http_req_t *r)
+{
+    char name[64];
+    snprintf(name, sizeof name, "http_requests_total{code=\"%d\"}", status);
+    cc_metric_inc(cc_metrics_counter(name, "HTTP requests answered, by status code."));
+    cc_metric_observe(cc_metrics_histogram("http_request_duration_seconds",
+                                           "Time from request arrival to reply."),
+                      cc_http_age_s(r));
+}
+
+/* Answer r (consumed) with status, content type and body bytes.
+ * extra_name/extra_value: one more header or NULL. */
+static void
+s_finish(cc_http_req_t *r, int status, const char *ctype, const char *data, size_t len,
+         const char *extra_name, const char *extra_value)
+{
+    if (status < 100 || status > 599)
+        status = 500;       /* API misuse; still answer */
+    s_count(status, r);
+    if (r->answered_p)
+        *r->answered_p = 1;
+    int draining = r->owner && r->owner->draining;
+    s_unlink(r);
+    s_release_conn(r);
+
+    if (r->dead || !r->req) {
+        cc_metric_inc(cc_metrics_counter("http_replies_dropped_total",
+                                         "Replies dropped because the client had gone."));
+        if (r->req)
+            evhttp_request_free(r->req);   /* detached from its connection: ours */
+        s_req_free(r);
+        return;
+    }
+    struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+    if (ctype)
+        evhttp_add_header(out, "Content-Type", ctype);
+    if (extra_name && extra_value)
+        evhttp_add_header(out, extra_name, extra_value);
+    if (draining)
+        evhttp_add_header(out, "Connection", "close");   /* reconnect elsewhere */
+    if (strcmp(r->method, "HEAD") == 0)
+        len = 0;    /* evhttp would send the body after the headers */
+    struct evbuffer *buf = evbuffer_new();
+    if (buf && len > 0 && evbuffer_add(buf, data, len) != 0) {
+        evbuffer_free(buf);
+        buf = NULL;
+    }
+    if (!buf) {
+        evhttp_send_reply(r->req, 500, NULL, NULL);
+    } else {
+        evhttp_send_reply(r->req, status, NULL, buf);
+        evbuffer_free(buf);
+    }
+    s_req_free(r);
+}
+
+static void
+s_reply_json_ex(cc_http_req_t *r, int status, json_t *body, const char *extra_name,
+                const char *extra_value)
+{
+    /* A NULL body is a failed json_pack or json_object: out of memory. */
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(body);
+    if (!text) {
+        static const char oom[] = "{\"error\":\"internal\",\"field\":null,"
+                                  "\"message\":\"cannot encode reply\"}";
+        s_finish(r, 500, "application/json", oom, sizeof oom - 1, NULL, NULL);
+        return;
+    }
+    s_finish(r, status, "application/json", text, strlen(text), extra_name, extra_value);
+    free(text);
+}
+
+/* {"error":..,"field":..|null,"message":..}; strings that are not valid
+ * UTF-8 (client text echoed back) degrade to null rather than failing. */
+static json_t *
+s_error_body(const char *error, const char *field, const char *message)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "error", error ? json_string(error) : json_null());
+    json_t *f = field && *field ? json_string(field) : NULL;
+    json_object_set_new(o, "field", f ? f : json_null());
+    json_t *m = message ? json_string(message) : NULL;
+    json_object_set_new(o, "message", m ? m : json_string(""));
+    return o;
+}
+
+static void
+s_error_ex(cc_http_req_t *r, int status, const char *error, const char *field,
+           const char *message, const char *extra_name, const char *extra_value)
+{
+    s_reply_json_ex(r, status, s_error_body(error, field, message), extra_name, extra_value);
+}
+
+/* ---- connection tracking -------------------------------------------- */
+
+static void
+s_on_conn_close(struct evhttp_connection *conn, void *arg)
+{
+    (void) conn;
+    cc_http_req_t *r = arg;
+    r->dead = 1;
+    r->conn = NULL;
+    /* Still queued on the connection: libevent frees it right after this
+     * callback. Detached (evcon NULL): it survives and s_finish frees it. */
+    if (r->req && evhttp_request_get_connection(r->req) != NULL)
+        r->req = NULL;
+    cc_metric_inc(cc_metrics_counter("http_clients_gone_total",
+                                     "Clients that closed before their reply."));
+}
+
+static void
+s_on_peer_closed(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_http_req_t *r = arg;
+    event_free(r->close_ev);
+    r->close_ev = NULL;
+    struct evhttp_connection *conn = r->conn;
+    if (conn)
+        evhttp_connection_free(conn);   /* runs s_on_conn_close */
+}
+
+static void
+s_watch_close(cc_http_req_t *r)
+{
+    if (!r->owner || !r->conn || r->close_ev)
+        return;
+    if (!(event_base_get_features(r->owner->base) & EV_FEATURE_EARLY_CLOSE))
+        return;     /* the write of the reply will notice instead */
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(r->conn);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0)
+        return;
+    r->close_ev = event_new(r->owner->base, fd, EV_CLOSED, s_on_peer_closed, r);
+    if (r->close_ev && event_add(r->close_ev, NULL) != 0) {
+        event_free(r->close_ev);
+        r->close_ev = NULL;
+    }
+}
+
+/* ---- request intake ------------------------------------------------- */
+
+static int
+s_copy_headers(cc_http_req_t *r, struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evkeyval *kv;
+    int n = 0;
+    TAILQ_FOREACH(kv, in, next)
+        n++;
+    if (n == 0)
+        return 0;
+    r->headers = calloc((size_t) n, sizeof *r->headers);
+    if (!r->headers)
+        return -1;
+    TAILQ_FOREACH(kv, in, next) {
+        s_pair_t *p = &r->headers[r->nheaders];
+        p->name = strdup(kv->key);
+        p->value = strdup(kv->value);
+        r->nheaders++;
+        if (!p->name || !p->value)
+            return -1;
+    }
+    return 0;
+}
+
+/* Copy everything a handler may read; -1 on allocation failure. */
+static int
+s_capture(cc_http_req_t *r, struct evhttp_request *req)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    r->path = strdup(path ? path : "");
+    if (!r->path)
+        return -1;
+    if (query && !(r->query_raw = strdup(query)))
+        return -1;
+    if (s_copy_headers(r, req) != 0)
+        return -1;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    r->body_len = evbuffer_get_length(in);
+    if (r->owner && r->body_len > r->owner->max_body)
+        return 0;   /* answered 413 by the caller; do not copy */
+    r->body = malloc(r->body_len + 1);
+    if (!r->body)
+        return -1;
+    if (r->body_len > 0 && evbuffer_copyout(in, r->body, r->body_len) != (ev_ssize_t) r->body_len)
+        return -1;
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+/* Best route for r: *method_match (exact route) or only *path_match. */
+static void
+s_match(cc_http_t *self, cc_http_req_t *r, s_route_t **method_match, s_route_t **path_match)
+{
+    *method_match = *path_match = NULL;
+    char *buf = strdup(r->path);
+    if (!buf)
+        return;
+    char *segs[S_MAX_SEGS];
+    int n = s_split(buf, segs);
+    for (s_route_t *rt = self->routes; n > 0 && rt; rt = rt->next) {
+        if (rt->nsegs != n)
+            continue;
+        int ok = 1;
+        for (int i = 0; ok && i < n; i++) {
+            if (s_is_capture(rt->segs[i]))
+                ok = segs[i][0] != '\0';
+            else
+                ok = strcmp(rt->segs[i], segs[i]) == 0;
+        }
+        if (!ok)
+            continue;
+        if (!*path_match || rt->nliteral > (*path_match)->nliteral)
+            *path_match = rt;
+        int same = strcmp(rt->method, r->method) == 0
+                   || (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
+        if (same && (!*method_match || rt->nliteral > (*method_match)->nliteral))
+            *method_match = rt;
+    }
+    free(buf);
+}
+
+/* Decode the captures of rt from r->path; -1 when one is not decodable
+ * text (embedded NUL) or memory runs out. */
+static int
+s_bind_params(cc_http_req_t *r, const s_route_t *rt)
+{
+    char *buf = strdup(r->path);
+    if (!buf)
+        return -1;
+    char *segs[S_MAX_SEGS];
+    int n = s_split(buf, segs);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (!s_is_capture(rt->segs[i]))
+            continue;
+        size_t len = 0;
+        char *value = evhttp_uridecode(segs[i], 0, &len);
+        char *name = strndup(rt->segs[i] + 1, strlen(rt->segs[i]) - 2);
+        if (!value || !name || strlen(value) != len) {
+            free(value);
+            free(name);
+            rc = -1;
+            break;
+        }
+        r->params[r->nparams].name = name;
+        r->params[r->nparams].value = value;
+        r->nparams++;
+    }
+    free(buf);
+    return rc;
+}
+
+/* Allow header for a path matched by pattern only. */
+static void
+s_allow(cc_http_t *self, const s_route_t *like, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (s_route_t *rt = self->routes; rt; rt = rt->next) {
+        if (rt->nsegs != like->nsegs)
+            continue;
+        int same = 1;
+        for (int i = 0; same && i < rt->nsegs; i++)
+            same = strcmp(rt->segs[i], like->segs[i]) == 0
+                   || (s_is_capture(rt->segs[i]) && s_is_capture(like->segs[i]));
+        if (!same || strstr(buf, rt->method))
+            continue;
+        int k = snprintf(buf + used, size - used, "%s%s", used ? ", " : "", rt->method);
+        if (k < 0 || (size_t) k >= size - used)
+            break;
+        used += (size_t) k;
+    }
+}
+
+static int
+s_exempt_from_drain(const char *path)
+{
+    return strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
+}
+
+static void
+s_on_request(struct evhttp_request *req, void *arg)
+{
+    cc_http_t *self = arg;
+    cc_http_req_t *r = calloc(1, sizeof *r);
+    if (!r) {
+        evhttp_send_error(req, 503, NULL);
+        return;
+    }
+    r->start_us = cc_mono_us();
+    r->req = req;
+    r->conn = evhttp_request_get_connection(req);
+    r->method = s_method_name(evhttp_request_get_command(req));
+    r->owner = self;
+    r->next = self->live;
+    if (self->live)
+        self->live->prev = r;
+    self->live = r;
+    self->pending++;
+    if (r->conn)
+        evhttp_connection_set_closecb(r->conn, s_on_conn_close, r);
+
+    if (s_capture(r, req) != 0) {
+        s_error_ex(r, 503, "overloaded", NULL, "out of memory", NULL, NULL);
+        return;
+    }
+    if (self->draining && !s_exempt_from_drain(r->path)) {
+        s_error_ex(r, 503, "draining", NULL, "server is shutting down", "Retry-After", "1");
+        return;
+    }
+    if (r->body_len > self->max_body) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "body exceeds %zu bytes", self->max_body);
+        s_error_ex(r, 413, "body_too_large", NULL, msg, NULL, NULL);
+        return;
+    }
+    s_route_t *route, *path_route;
+    s_match(self, r, &route, &path_route);
+    if (!route && path_route) {
+        char allow[128];
+        s_allow(self, path_route, allow, sizeof allow);
+        char msg[64];
+        snprintf(msg, sizeof msg, "method %s not allowed", r->method);
+        s_error_ex(r, 405, "method_not_allowed", NULL, msg, "Allow", allow);
+        return;
+    }
+    if (!route) {
+        s_error_ex(r, 404, "not_found", NULL, "no such resource", NULL, NULL);
+        return;
+    }
+    if (s_bind_params(r, route) != 0) {
+        s_error_ex(r, 400, "invalid_path", NULL, "path parameter is not valid text",
+                   NULL, NULL);
+        return;
+    }
+    int answered = 0;
+    r->answered_p = &answered;
+    route->fn(r, route->arg);
+    if (!answered) {
+        /* Deferred: r is still live. */
+        r->answered_p = NULL;
+        s_watch_close(r);
+    }
+}
+
+/* ---- builtin endpoints ---------------------------------------------- */
+
+static void
+s_healthz(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    cc_http_reply_json(&req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void
+s_readyz(cc_http_req_t *req, void *arg)
+{
+    cc_http_t *self = arg;
+    int ready = !self->draining && (!self->ready_fn || self->ready_fn(self->ready_arg));
+    cc_http_reply_json(&req, ready ? 200 : 503,
+                       json_pack("{s:s}", "status",
+                                 self->draining ? "draining" : ready ? "ready" : "starting"));
+}
+
+static void
+s_metrics(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    char *text = cc_metrics_render();
+    if (!text) {
+        cc_http_reply_error(&req, 503, "overloaded", NULL, "cannot render metrics");
+        return;
+    }
+    cc_http_reply_text(&req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+    free(text);
+}
+
+/* ---- public API ----------------------------------------------------- */
+
+cc_http_t *
+cc_http_new(struct event_base *base, const char *addr, int port, size_t max_body)
+{
+    assert(base);
+    if (port < 0 || port > 65535) {
+        cc_error("http_bind_failed", "reason", "port out of range");
+        return NULL;
+    }
+    /* A client that resets its connection must not kill the daemon. */
+    signal(SIGPIPE, SIG_IGN);
+    cc_http_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->base = base;
+    self->max_body = max_body;
+    self->routes_tail = &self->routes;
+    self->http = evhttp_new(base);
+    if (!self->http) {
+        free(self);
+        return NULL;
+    }
+    /* Bodies a little over max_body are read and answered with our JSON
+     * 413. evhttp refuses bigger ones from Content-Length before reading
+     * them, with its own (HTML) 413 and a close; not counted in metrics. */
+    size_t hard = max_body <= (SIZE_MAX - 65536) / 2 ? max_body * 2 + 65536 : max_body;
+    if (hard > (size_t) INT64_MAX)
+        hard = (size_t) INT64_MAX;
+    evhttp_set_max_body_size(self->http, (ev_ssize_t) hard);
+    evhttp_set_max_headers_size(self->http, S_MAX_HEADERS_SIZE);
+    evhttp_set_timeout(self->http, S_TIMEOUT_S);
+    evhttp_set_allowed_methods(self->http,
+                               EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
+                               | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD
+                               | EVHTTP_REQ_OPTIONS);
+    evhttp_set_gencb(self->http, s_on_request, self);
+
+    const char *host = addr && *addr ? addr : "127.0.0.1";
+    struct evhttp_bound_socket *sock = evhttp_bind_socket_with_handle(self->http, host,
+                                                                      (ev_uint16_t) port);
+    if (!sock) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", port);
+        cc_error("http_bind_failed", "addr", host, "port", p);
+        evhttp_free(self->http);
+        free(self);
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(sock);
+    if (getsockname(fd, (struct sockaddr *) &ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            self->port = ntohs(((struct sockaddr_in *) &ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            self->port = ntohs(((struct sockaddr_in6 *) &ss)->sin6_port);
+    }
+    if (cc_http_route(self, "GET", "/healthz", s_healthz, self) != 0
+        || cc_http_route(self, "GET", "/readyz", s_readyz, self) != 0
+        || cc_http_route(self, "GET", "/metrics", s_metrics, self) != 0) {
+        cc_http_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+cc_http_destroy(cc_http_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    cc_http_t *self = *self_p;
+    /* The watches use fds that evhttp_free closes. */
+    for (cc_http_req_t *r = self->live; r; r = r->next)
+        if (r->close_ev) {
+            event_free(r->close_ev);
+            r->close_ev = NULL;
+        }
+    /* Frees every connection: s_on_conn_close marks their requests dead. */
+    evhttp_free(self->http);
+    /* Unanswered requests outlive us; their replies are dropped. */
+    while (self->live) {
+        cc_http_req_t *r = self->live;
+        r->dead = 1;
+        s_unlink(r);
+    }
+    s_route_t *rt = self->routes;
+    while (rt) {
+        s_route_t *next = rt->next;
+        free(rt->segbuf);
+        free(rt->method);
+        free(rt->pattern);
+        free(rt);
+        rt = next;
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+int
+cc_http_port(const cc_http_t *self)
+{
+    return self ? self->port : -1;
+}
+
+int
+cc_http_route(cc_http_t *self, const char *method, const char *pattern, cc_http_fn *fn,
+              void *arg)
+{
+    assert(self && method && pattern && fn);
+    s_route_t *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return -1;
+    rt->method = strdup(method);
+    rt->pattern = strdup(pattern);
+    char *buf = strdup(pattern);
+    if (!rt->method || !rt->pattern || !buf) {
+        free(rt->method);
+        free(rt->pattern);
+        free(buf);
+        free(rt);
+        return -1;
+    }
+    for (char *p = rt->method; *p; p++)
+        *p = (char) toupper((unsigned char) *p);
+    rt->nsegs = s_split(buf, rt->segs);
+    int ncaptures = 0;
+    for (int i = 0; i < rt->nsegs; i++) {
+        if (s_is_capture(rt->segs[i]))
+            ncaptures++;
+        else
+            rt->nliteral++;
+    }
+    if (rt->nsegs < 0 || ncaptures > S_MAX_PARAMS || pattern[0] != '/') {
+        cc_error("http_route_invalid", "pattern", pattern);
+        free(buf);
+        free(rt->method);
+        free(rt->pattern);
+        free(rt);
+        return -1;
+    }
+    rt->segbuf = buf;
+    rt->fn = fn;
+    rt->arg = arg;
+    *self->routes_tail = rt;
+    self->routes_tail = &rt->next;
+    return 0;
+}
+
+void
+cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg)
+{
+    assert(self);
+    self->ready_fn = fn;
+    self->ready_arg = arg;
+}
+
+void
+cc_http_drain(cc_http_t *self)
+{
+    if (self)
+        self->draining = 1;
+}
+
+int
+cc_http_pending(const cc_http_t *self)
+{
+    return self ? self->pending : 0;
+}
+
+const char *
+cc_http_method(cc_http_req_t *req)
+{
+    return req ? req->method : NULL;
+}
+
+const char *
+cc_http_path_param(cc_http_req_t *req, const char *name)
+{
+    for (int i = 0; req && name && i < req->nparams; i++)
+        if (strcmp(req->params[i].name, name) == 0)
+            return req->params[i].value;
+    return NULL;
+}
+
+/* Parse "a=1&b=x%20y&c" into decoded pairs ('+' is a space, a name without
+ * '=' has value ""). Pairs with undecodable text (NUL) are skipped. */
+static void
+s_parse_query(cc_http_req_t *req)
+{
+    req->query_parsed = 1;
+    if (!req->query_raw || !*req->query_raw)
+        return;
+    req->query = calloc(S_MAX_QUERY, sizeof *req->query);
+    char *buf = strdup(req->query_raw);
+    if (!req->query || !buf) {
+        free(buf);
+        return;
+    }
+    char *save = NULL;
+    for (char *part = strtok_r(buf, "&", &save); part && req->nquery < S_MAX_QUERY;
+         part = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(part, '=');
+        if (eq)
+            *eq = '\0';
+        size_t nlen = 0, vlen = 0;
+        char *name = evhttp_uridecode(part, 1, &nlen);
+        char *value = evhttp_uridecode(eq ? eq + 1 : "", 1, &vlen);
+        if (!name || !value || strlen(name) != nlen || strlen(value) != vlen || !*name) {
+            free(name);
+            free(value);
+            continue;
+        }
+        req->query[req->nquery].name = name;
+        req->query[req->nquery].value = value;
+        req->nquery++;
+    }
+    free(buf);
+}
+
+const char *
+cc_http_query(cc_http_req_t *req, const char *name)
+{
+    if (!req || !name)
+        return NULL;
+    if (!req->query_parsed)
+        s_parse_query(req);
+    for (int i = 0; i < req->nquery; i++)
+        if (strcmp(req->query[i].name, name) == 0)
+            return req->query[i].value;
+    return NULL;
+}
+
+const char *
+cc_http_header(cc_http_req_t *req, const char *name)
+{
+    for (int i = 0; req && name && i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+const char *
+cc_http_body(cc_http_req_t *req, size_t *len)
+{
+    if (len)
+        *len = req && req->body ? req->body_len : 0;
+    return req && req->body ? req->body : "";
+}
+
+json_t *
+cc_http_json_body(cc_http_req_t *req)
+{
+    assert(req);
+    cc_http_req_t *r = req;
+    if (!req->body || req->body_len == 0) {
+        cc_http_reply_error(&r, 400, "invalid_json", NULL, "request body is empty");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *o = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) {
+        char msg[192];
+        snprintf(msg, sizeof msg, "line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+        cc_http_reply_error(&r, 400, "invalid_json", NULL, msg);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        cc_http_reply_error(&r, 400, "not_an_object", NULL, "request body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+double
+cc_http_age_s(cc_http_req_t *req)
+{
+    return req ? (double) (cc_mono_us() - req->start_us) / 1e6 : 0.0;
+}
+
+void
+cc_http_reply_json(cc_http_req_t **req_p, int status, json_t *body)
+{
+    assert(req_p && *req_p);
+    cc_http_req_t *r = *req_p;
+    *req_p = NULL;
+    s_reply_json_ex(r, status, body, NULL, NULL);
+}
+
+void
+cc_http_reply_text(cc_http_req_t **req_p, int status, const char *ctype, const char *text)
+{
+    assert(req_p && *req_p);
+    cc_http_req_t *r = *req_p;
+    *req_p = NULL;
+    s_finish(r, status, ctype ? ctype : "text/plain; charset=utf-8", text ? text : "",
+             text ? strlen(text) : 0, NULL, NULL);
+}
+
+void
+cc_http_reply_error(cc_http_req_t **req_p, int status, const char *error, const char *field,
+                    const char *message)
+{
+    assert(req_p && *req_p);
+    cc_http_req_t *r = *req_p;
+    *req_p = NULL;
+    s_error_ex(r, status, error, field, message, NULL, NULL);
+}
+
+void
+cc_http_reply_err(cc_http_req_t **req_p, const cc_err_t *err)
+{
+    if (!err) {
+        cc_http_reply_error(req_p, 500, "internal", NULL, "unspecified error");
+        return;
+    }
+    cc_http_reply_error(req_p, err->status ? err->status : 400, err->error, err->field,
+                        err->message);
+}

@@ -1,0 +1,656 @@
+/* Tests for cc_http: a server on a free port and raw-socket clients in the
+ * same event loop. Covers routing, params, query decoding, errors, JSON
+ * bodies, builtins, drain, deferred replies and clients that vanish. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "cc_http.h"
+#include "cc_log.h"
+#include "cc_metrics.h"
+
+#define MAX_BODY 1024
+
+static struct event_base *s_base;
+static cc_http_t *s_http;
+static cc_http_req_t *s_held;      /* a deferred request */
+static int s_ready = 1;
+static FILE *s_log;
+
+/* ---- handlers ------------------------------------------------------- */
+
+static void
+h_get_order(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    const char *q = cc_http_query(req, "q");
+    const char *x = cc_http_query(req, "x");
+    const char *ua = cc_http_header(req, "x-test-header");
+    json_t *o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s}", "id", cc_http_path_param(req, "id"),
+                          "q", q, "x", x, "hdr", ua, "method", cc_http_method(req));
+    cc_http_reply_json(&req, 200, o);
+    assert_null(req);
+}
+
+static void
+h_stats(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    cc_http_reply_text(&req, 200, "text/plain", "stats");
+}
+
+static void
+h_post_order(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    json_t *body = cc_http_json_body(req);
+    if (!body)
+        return;     /* answered 400 */
+    cc_err_t err;
+    const char *elder = NULL;
+    if (cc_json_str(body, "elder_id", 1, 64, &elder, &err) != 0) {
+        json_decref(body);
+        cc_http_reply_err(&req, &err);
+        return;
+    }
+    cc_http_reply_json(&req, 201, json_pack("{s:s}", "elder_id", elder));
+    json_decref(body);
+}
+
+static void
+h_cancel_deferred(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_held = req;           /* answered later, as after a DB commit */
+    event_base_loopbreak(s_base);
+}
+
+static void
+h_two_params(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    size_t len = 99;
+    const char *body = cc_http_body(req, &len);
+    json_t *o = json_pack("{s:s, s:s, s:I}", "a", cc_http_path_param(req, "a"), "b",
+                          cc_http_path_param(req, "b"), "len", (json_int_t) len);
+    assert_non_null(body);
+    assert_null(cc_http_path_param(req, "c"));
+    cc_http_reply_json(&req, 200, o);
+}
+
+static int
+s_ready_fn(void *arg)
+{
+    (void) arg;
+    return s_ready;
+}
+
+/* ---- a raw client on the same loop ---------------------------------- */
+
+typedef struct {
+    struct bufferevent *bev;
+    struct evbuffer *got;       /* whole response */
+    int done;                   /* EOF or error */
+} s_client_t;
+
+static void
+s_client_read(struct bufferevent *bev, void *arg)
+{
+    s_client_t *c = arg;
+    evbuffer_add_buffer(c->got, bufferevent_get_input(bev));
+}
+
+static void
+s_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    s_client_t *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        evbuffer_add_buffer(c->got, bufferevent_get_input(bev));
+        c->done = 1;
+        event_base_loopbreak(s_base);
+    }
+}
+
+static s_client_t *
+s_client_send(const char *raw, size_t len)
+{
+    s_client_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->got = evbuffer_new();
+    c->bev = bufferevent_socket_new(s_base, -1, BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_setcb(c->bev, s_client_read, NULL, s_client_event, c);
+    bufferevent_enable(c->bev, EV_READ);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)
+                                                                        cc_http_port(s_http)) };
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bufferevent_socket_connect(c->bev, (struct sockaddr *) &sin, sizeof sin),
+                     0);
+    bufferevent_write(c->bev, raw, len);
+    return c;
+}
+
+static void
+s_client_free(s_client_t *c)
+{
+    if (c->bev)
+        bufferevent_free(c->bev);
+    evbuffer_free(c->got);
+    free(c);
+}
+
+/* Run the loop for at most ms milliseconds (or until a loopbreak). */
+static void
+s_run(int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    event_base_loopexit(s_base, &tv);
+    event_base_dispatch(s_base);
+}
+
+typedef struct {
+    int status;
+    char *head;     /* status line + headers */
+    char *body;
+} s_resp_t;
+
+static void
+s_resp_free(s_resp_t *r)
+{
+    free(r->head);
+    free(r->body);
+}
+
+/* Send raw, wait for the server to close, split the response. */
+static s_resp_t
+s_exchange(const char *raw, size_t len)
+{
+    s_client_t *c = s_client_send(raw, len);
+    for (int i = 0; i < 100 && !c->done; i++)
+        s_run(50);
+    assert_true(c->done);
+    size_t n = evbuffer_get_length(c->got);
+    char *text = calloc(1, n + 1);
+    assert_non_null(text);
+    evbuffer_remove(c->got, text, n);
+    s_client_free(c);
+    s_resp_t r = { 0, NULL, NULL };
+    char *sep = strstr(text, "\r\n\r\n");
+    if (!sep)
+        fail_msg("no response: \"%s\"", text);
+    *sep = '\0';
+    r.head = strdup(text);
+    r.body = strdup(sep + 4);
+    assert_int_equal(sscanf(text, "HTTP/1.%*d %d", &r.status), 1);
+    free(text);
+    return r;
+}
+
+static s_resp_t
+s_get(const char *method, const char *target, const char *extra_headers, const char *body)
+{
+    char raw[8192];
+    int n = snprintf(raw, sizeof raw,
+                     "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     method, target, extra_headers ? extra_headers : "",
+                     body ? strlen(body) : 0, body ? body : "");
+    assert_true(n > 0 && (size_t) n < sizeof raw);
+    return s_exchange(raw, (size_t) n);
+}
+
+static json_t *
+s_json(const s_resp_t *r)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(r->body, 0, &jerr);
+    if (!o)
+        fail_msg("body is not JSON: \"%s\"", r->body);
+    return o;
+}
+
+static const char *
+s_field(json_t *o, const char *name)
+{
+    return json_string_value(json_object_get(o, name));
+}
+
+static void
+s_assert_error(const s_resp_t *r, int status, const char *error)
+{
+    assert_int_equal(r->status, status);
+    assert_non_null(strcasestr(r->head, "Content-Type: application/json"));
+    json_t *o = s_json(r);
+    assert_string_equal(s_field(o, "error"), error);
+    assert_non_null(s_field(o, "message"));
+    assert_true(json_object_get(o, "field") != NULL);
+    json_decref(o);
+}
+
+static double
+s_metric(const char *name)
+{
+    return cc_metric_value(cc_metrics_counter(name, "x"));
+}
+
+/* ---- fixtures ------------------------------------------------------- */
+
+static int
+s_setup(void **state)
+{
+    (void) state;
+    s_log = tmpfile();
+    cc_log_set_stream(s_log);
+    s_base = event_base_new();
+    assert_non_null(s_base);
+    s_http = cc_http_new(s_base, "127.0.0.1", 0, MAX_BODY);
+    assert_non_null(s_http);
+    assert_true(cc_http_port(s_http) > 0);
+    assert_int_equal(cc_http_route(s_http, "GET", "/v1/orders/{id}", h_get_order, NULL), 0);
+    assert_int_equal(cc_http_route(s_http, "GET", "/v1/orders/stats", h_stats, NULL), 0);
+    assert_int_equal(cc_http_route(s_http, "POST", "/v1/orders", h_post_order, NULL), 0);
+    assert_int_equal(cc_http_route(s_http, "POST", "/v1/orders/{id}/cancel",
+                                   h_cancel_deferred, NULL), 0);
+    assert_int_equal(cc_http_route(s_http, "PUT", "/v1/x/{a}/y/{b}", h_two_params, NULL), 0);
+    s_ready = 1;
+    s_held = NULL;
+    return 0;
+}
+
+static int
+s_teardown(void **state)
+{
+    (void) state;
+    cc_http_destroy(&s_http);
+    assert_null(s_http);
+    cc_http_destroy(&s_http);   /* NULL is fine */
+    event_base_free(s_base);
+    cc_metrics_reset();
+    cc_log_set_stream(NULL);
+    fclose(s_log);
+    return 0;
+}
+
+/* ---- tests ---------------------------------------------------------- */
+
+static void
+test_routing_params_query(void **state)
+{
+    (void) state;
+    s_resp_t r = s_get("GET", "/v1/orders/o%2D1?q=a%20b+c&x&empty=", "X-Test-Header: hi\r\n",
+                       NULL);
+    assert_int_equal(r.status, 200);
+    json_t *o = s_json(&r);
+    assert_string_equal(s_field(o, "id"), "o-1");
+    assert_string_equal(s_field(o, "q"), "a b c");
+    assert_string_equal(s_field(o, "x"), "");
+    assert_string_equal(s_field(o, "hdr"), "hi");
+    assert_string_equal(s_field(o, "method"), "GET");
+    json_decref(o);
+    s_resp_free(&r);
+
+    /* A literal segment beats a capture whatever the order of routes. */
+    r = s_get("GET", "/v1/orders/stats", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "stats");
+    assert_non_null(strcasestr(r.head, "Content-Type: text/plain"));
+    s_resp_free(&r);
+
+    r = s_get("PUT", "/v1/x/1/y/%E4%B8%AD", NULL, "abc");
+    assert_int_equal(r.status, 200);
+    o = s_json(&r);
+    assert_string_equal(s_field(o, "a"), "1");
+    assert_string_equal(s_field(o, "b"), "\xe4\xb8\xad");
+    assert_int_equal(json_integer_value(json_object_get(o, "len")), 3);
+    json_decref(o);
+    s_resp_free(&r);
+
+    /* No query at all. */
+    r = s_get("GET", "/v1/orders/abc", NULL, NULL);
+    o = s_json(&r);
+    assert_true(json_is_null(json_object_get(o, "q")));
+    json_decref(o);
+    s_resp_free(&r);
+    assert_true(s_metric("http_requests_total{code=\"200\"}") == 4);
+}
+
+static void
+test_not_found_and_method(void **state)
+{
+    (void) state;
+    const char *missing[] = { "/nope", "/v1/orders/a/b", "/v1/orders/", "/v1//orders",
+                              "/v1/orders/a/cancel/x", "/healthz/" };
+    for (size_t i = 0; i < sizeof missing / sizeof *missing; i++) {
+        s_resp_t r = s_get("GET", missing[i], NULL, NULL);
+        s_assert_error(&r, 404, "not_found");
+        s_resp_free(&r);
+    }
+    s_resp_t r = s_get("DELETE", "/v1/orders/o1", NULL, NULL);
+    s_assert_error(&r, 405, "method_not_allowed");
+    assert_non_null(strcasestr(r.head, "Allow: GET"));
+    s_resp_free(&r);
+    r = s_get("GET", "/v1/orders/o1/cancel", NULL, NULL);
+    s_assert_error(&r, 405, "method_not_allowed");
+    assert_non_null(strcasestr(r.head, "Allow: POST"));
+    s_resp_free(&r);
+    r = s_get("POST", "/healthz", NULL, "{}");
+    s_assert_error(&r, 405, "method_not_allowed");
+    s_resp_free(&r);
+    /* A capture that decodes to NUL is refused. */
+    r = s_get("GET", "/v1/orders/a%00b", NULL, NULL);
+    s_assert_error(&r, 400, "invalid_path");
+    s_resp_free(&r);
+    assert_true(s_metric("http_requests_total{code=\"404\"}") == 6);
+    assert_true(s_metric("http_requests_total{code=\"405\"}") == 3);
+}
+
+static void
+test_json_bodies(void **state)
+{
+    (void) state;
+    s_resp_t r = s_get("POST", "/v1/orders", "Content-Type: application/json\r\n",
+                       "{\"elder_id\":\"e-1\"}");
+    assert_int_equal(r.status, 201);
+    json_t *o = s_json(&r);
+    assert_string_equal(s_field(o, "elder_id"), "e-1");
+    json_decref(o);
+    s_resp_free(&r);
+
+    r = s_get("POST", "/v1/orders", NULL, "{\"elder_id\":");
+    s_assert_error(&r, 400, "invalid_json");
+    o = s_json(&r);
+    assert_non_null(strstr(s_field(o, "message"), "line 1"));
+    json_decref(o);
+    s_resp_free(&r);
+
+    r = s_get("POST", "/v1/orders", NULL, "{\"a\":1,\"a\":2}");
+    s_assert_error(&r, 400, "invalid_json");
+    s_resp_free(&r);
+
+    r = s_get("POST", "/v1/orders", NULL, "[1]");
+    s_assert_error(&r, 400, "not_an_object");
+    s_resp_free(&r);
+
+    r = s_get("POST", "/v1/orders", NULL, "");
+    s_assert_error(&r, 400, "invalid_json");
+    s_resp_free(&r);
+
+    r = s_get("POST", "/v1/orders", NULL, "{\"elder_id\":5}");
+    s_assert_error(&r, 400, "wrong_type");
+    o = s_json(&r);
+    assert_string_equal(s_field(o, "field"), "elder_id");
+    json_decref(o);
+    s_resp_free(&r);
+}
+
+static void
+test_body_too_large(void **state)
+{
+    (void) state;
+    char *big = malloc(MAX_BODY + 2);
+    assert_non_null(big);
+    memset(big, 'x', MAX_BODY + 1);
+    big[MAX_BODY + 1] = '\0';
+    s_resp_t r = s_get("POST", "/v1/orders", NULL, big);
+    s_assert_error(&r, 413, "body_too_large");
+    s_resp_free(&r);
+    big[MAX_BODY] = '\0';   /* exactly the limit is fine (then invalid JSON) */
+    r = s_get("POST", "/v1/orders", NULL, big);
+    s_assert_error(&r, 400, "invalid_json");
+    s_resp_free(&r);
+    free(big);
+
+    /* Far beyond: evhttp refuses it before reading. */
+    const char *huge = "POST /v1/orders HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                       "Content-Length: 100000000\r\n\r\n{}";
+    s_client_t *c = s_client_send(huge, strlen(huge));
+    for (int i = 0; i < 100 && !c->done; i++)
+        s_run(50);
+    assert_true(c->done);
+    char line[32] = "";
+    evbuffer_copyout(c->got, line, sizeof line - 1);
+    if (!strstr(line, " 413 "))
+        fail_msg("expected 413, got \"%s\"", line);
+    s_client_free(c);
+}
+
+static void
+test_builtins(void **state)
+{
+    (void) state;
+    s_resp_t r = s_get("GET", "/healthz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    json_t *o = s_json(&r);
+    assert_string_equal(s_field(o, "status"), "ok");
+    json_decref(o);
+    s_resp_free(&r);
+
+    r = s_get("GET", "/readyz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    cc_http_set_ready(s_http, s_ready_fn, NULL);
+    s_ready = 0;
+    r = s_get("GET", "/readyz", NULL, NULL);
+    assert_int_equal(r.status, 503);
+    s_resp_free(&r);
+    s_ready = 1;
+    r = s_get("GET", "/readyz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+
+    r = s_get("GET", "/metrics", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strcasestr(r.head, "Content-Type: text/plain; version=0.0.4"));
+    assert_non_null(strstr(r.body, "# TYPE http_requests_total counter\n"));
+    assert_non_null(strstr(r.body, "http_requests_total{code=\"200\"} 3\n"));
+    assert_non_null(strstr(r.body, "http_requests_total{code=\"503\"} 1\n"));
+    assert_non_null(strstr(r.body, "# TYPE http_request_duration_seconds histogram\n"));
+    assert_non_null(strstr(r.body, "http_request_duration_seconds_count 4\n"));
+    s_resp_free(&r);
+}
+
+static void
+test_drain(void **state)
+{
+    (void) state;
+    cc_http_drain(s_http);
+    s_resp_t r = s_get("GET", "/v1/orders/a", NULL, NULL);
+    s_assert_error(&r, 503, "draining");
+    assert_non_null(strcasestr(r.head, "Retry-After: 1"));
+    s_resp_free(&r);
+    r = s_get("GET", "/readyz", NULL, NULL);
+    assert_int_equal(r.status, 503);
+    s_resp_free(&r);
+    r = s_get("GET", "/healthz", NULL, NULL);     /* still alive */
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+}
+
+static void
+test_deferred_reply(void **state)
+{
+    (void) state;
+    const char *raw = "POST /v1/orders/o7/cancel HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    s_client_t *c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !s_held; i++)
+        s_run(50);
+    assert_non_null(s_held);
+    assert_int_equal(cc_http_pending(s_http), 1);
+    s_run(30);      /* other loop passes happen before the reply */
+    assert_false(c->done);
+    assert_string_equal(cc_http_path_param(s_held, "id"), "o7");
+    assert_true(cc_http_age_s(s_held) >= 0.02);
+    cc_http_reply_json(&s_held, 202, json_pack("{s:s}", "state", "cancelled"));
+    assert_null(s_held);
+    assert_int_equal(cc_http_pending(s_http), 0);
+    for (int i = 0; i < 100 && !c->done; i++)
+        s_run(50);
+    size_t n = evbuffer_get_length(c->got);
+    char *text = calloc(1, n + 1);
+    evbuffer_remove(c->got, text, n);
+    assert_non_null(strstr(text, " 202 "));
+    assert_non_null(strstr(text, "{\"state\":\"cancelled\"}"));
+    free(text);
+    s_client_free(c);
+}
+
+static void
+test_client_gone_before_reply(void **state)
+{
+    (void) state;
+    const char *raw = "POST /v1/orders/o8/cancel HTTP/1.1\r\nHost: t\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    s_client_t *c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !s_held; i++)
+        s_run(50);
+    assert_non_null(s_held);
+    s_client_free(c);               /* the client goes away */
+    s_run(100);                     /* the server notices */
+    assert_true(s_metric("http_clients_gone_total") == 1);
+    assert_int_equal(cc_http_pending(s_http), 1);   /* still owed a reply */
+    /* The request's copies stay readable until the reply. */
+    assert_string_equal(cc_http_path_param(s_held, "id"), "o8");
+    assert_string_equal(cc_http_header(s_held, "host"), "t");
+    cc_http_reply_json(&s_held, 200, json_pack("{s:s}", "late", "yes"));
+    assert_int_equal(cc_http_pending(s_http), 0);
+    assert_true(s_metric("http_replies_dropped_total") == 1);
+    s_run(20);
+
+    /* The server still works. */
+    s_resp_t r = s_get("GET", "/healthz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+}
+
+static void
+test_client_gone_reply_at_once(void **state)
+{
+    (void) state;
+    /* The reply is written before the loop can notice the close. */
+    const char *raw = "POST /v1/orders/o9/cancel HTTP/1.1\r\nHost: t\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    s_client_t *c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !s_held; i++)
+        s_run(50);
+    assert_non_null(s_held);
+    s_client_free(c);
+    cc_http_reply_error(&s_held, 409, "conflict", "order_id", "already done");
+    assert_null(s_held);
+    s_run(100);
+    assert_int_equal(cc_http_pending(s_http), 0);
+    s_resp_t r = s_get("GET", "/healthz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+}
+
+static void
+test_destroy_with_pending(void **state)
+{
+    (void) state;
+    const char *raw = "POST /v1/orders/o10/cancel HTTP/1.1\r\nHost: t\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    s_client_t *c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !s_held; i++)
+        s_run(50);
+    assert_non_null(s_held);
+    cc_http_destroy(&s_http);
+    /* The request outlives the server; its reply is dropped. */
+    assert_string_equal(cc_http_path_param(s_held, "id"), "o10");
+    cc_http_reply_json(&s_held, 200, json_object());
+    assert_true(s_metric("http_replies_dropped_total") == 1);
+    s_run(50);
+    s_client_free(c);
+}
+
+static void
+test_keepalive(void **state)
+{
+    (void) state;
+    /* Two requests on one connection, the first deferred. */
+    const char *raw = "POST /v1/orders/k1/cancel HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+                      "GET /v1/orders/k2 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    s_client_t *c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !s_held; i++)
+        s_run(50);
+    assert_non_null(s_held);
+    cc_http_reply_json(&s_held, 200, json_pack("{s:s}", "first", "k1"));
+    for (int i = 0; i < 100 && !c->done; i++)
+        s_run(50);
+    size_t n = evbuffer_get_length(c->got);
+    char *text = calloc(1, n + 1);
+    evbuffer_remove(c->got, text, n);
+    char *first = strstr(text, "{\"first\":\"k1\"}");
+    char *second = strstr(text, "\"id\":\"k2\"");
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_true(first < second);
+    free(text);
+    s_client_free(c);
+}
+
+static void
+test_head(void **state)
+{
+    (void) state;
+    const char *raw = "HEAD /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    s_client_t *c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !c->done; i++)
+        s_run(50);
+    size_t n = evbuffer_get_length(c->got);
+    char *text = calloc(1, n + 1);
+    evbuffer_remove(c->got, text, n);
+    assert_non_null(strstr(text, " 200 "));
+    assert_null(strstr(text, "\"ok\""));    /* no body for HEAD */
+    free(text);
+    s_client_free(c);
+}
+
+static void
+test_bad_setup(void **state)
+{
+    (void) state;
+    /* The port is taken. */
+    char port[8];
+    snprintf(port, sizeof port, "%d", cc_http_port(s_http));
+    assert_null(cc_http_new(s_base, "127.0.0.1", cc_http_port(s_http), 10));
+    assert_null(cc_http_new(s_base, "127.0.0.1", 70000, 10));
+    assert_int_equal(cc_http_route(s_http, "GET", "no-slash", h_stats, NULL), -1);
+    assert_int_equal(cc_http_route(s_http, "GET", "/a/{1}/{2}/{3}/{4}/{5}/{6}/{7}/{8}/{9}",
+                                   h_stats, NULL), -1);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_routing_params_query, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_not_found_and_method, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_json_bodies, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_body_too_large, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_builtins, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_drain, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_reply, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_before_reply, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_reply_at_once, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_with_pending, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_head, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_setup, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
