@@ -35,6 +35,10 @@ log_line_prefix = '%m [%p] %q%u@%d '
 CONF
 )
     printf '%s\n' "$conf" | ec_as_pg tee "$PGDATA/eldercare.conf" >/dev/null
+    # The service area's zone, in postgresql.conf itself (initdb wrote the
+    # machine's zone there) as well as in eldercare.conf.
+    ec_as_pg sed -i -e "s|^timezone = .*|timezone = 'Asia/Shanghai'|" \
+        -e "s|^log_timezone = .*|log_timezone = 'Asia/Shanghai'|" "$PGDATA/postgresql.conf"
     if ! grep -q "^include_if_exists = 'eldercare.conf'" "$PGDATA/postgresql.conf"; then
         echo "include_if_exists = 'eldercare.conf'" \
             | ec_as_pg tee -a "$PGDATA/postgresql.conf" >/dev/null
