@@ -104,12 +104,17 @@ static void s_on_decided(PGresult *res, void *arg)
         md_app_die(app, ctx->reason == MD_REFUSE_NONE ? "md_schedule" : "md_refuse", res);
     const char *outcome = PQgetvalue(res, 0, 0);
     if (strcmp(outcome, "applied") == 0) {
-        if (ctx->reason == MD_REFUSE_NONE)
+        if (ctx->reason == MD_REFUSE_NONE) {
             cc_metric_inc(app->m_scheduled);
-        else
+            md_meal_t *m = md_meal_find(app->state, ctx->order_id);
+            cc_info("meal_scheduled", "order_id", ctx->order_id, "meal_point_id",
+                    m && m->point ? m->point->id : NULL, "slot", m ? md_slot_name(m->slot)
+                                                                   : NULL);
+        } else {
             cc_metric_inc(app->m_refused[ctx->reason]);
-        cc_info(ctx->reason == MD_REFUSE_NONE ? "meal_scheduled" : "meal_refused", "order_id",
-                ctx->order_id, "reason", md_refusal_name(ctx->reason));
+            cc_info("meal_refused", "order_id", ctx->order_id, "reason",
+                    md_refusal_name(ctx->reason));
+        }
     } else if (strcmp(outcome, "exists") == 0) {
         /* The store already had a meal for this order that memory did not
          * (older than the retention window): undo our decision. */
