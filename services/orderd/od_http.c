@@ -81,8 +81,14 @@ static void s_on_elder_created(PGresult *res, void *arg)
         json_object_set_new(body, "elder_id", json_string(x->id));
         cc_http_reply_json(&x->req, 201, body);
     } else {
-        cc_http_reply_error(&x->req, 409, "duplicate", "id_number",
-                            "an elder with this id_number is already registered");
+        /* The existing record's id lets the caller carry on with it. */
+        json_t *body = json_object();
+        json_object_set_new(body, "error", json_string("duplicate"));
+        json_object_set_new(body, "field", json_string("id_number"));
+        json_object_set_new(body, "message",
+                            json_string("an elder with this id_number is already registered"));
+        json_object_set_new(body, "elder_id", json_string(PQgetvalue(res, 0, 1)));
+        cc_http_reply_json(&x->req, 409, body);
     }
     free(x->diet);
     free(x);
@@ -542,9 +548,8 @@ static void s_on_cancelled(PGresult *res, void *arg)
         else if (o->pending == 0)
             o->next = o->state;
     }
-    if (strcmp(outcome, "cancelled") == 0 || strcmp(outcome, "already_cancelled") == 0) {
-        if (outcome[0] == 'c')
-            cc_info("order_cancelled", "order_id", x->order_id);
+    if (strcmp(outcome, "cancelled") == 0) {
+        cc_info("order_cancelled", "order_id", x->order_id);
         s_cancel_reply(&x->req, x->order_id, "cancelled");
     } else if (strcmp(outcome, "unknown_order") == 0) {
         cc_http_reply_error(&x->req, 404, "not_found", "id", "no order with this id");
@@ -597,14 +602,12 @@ static void s_post_cancel(cc_http_req_t *req, void *arg)
     if (o) {
         od_step_t st = od_step(o->next, OD_EV_CANCEL);
         if (!st.changes) {
-            if (o->next == OD_CANCELLED) {
-                s_cancel_reply(&x->req, o->id, "cancelled");
-            } else {
-                char msg[96];
-                snprintf(msg, sizeof msg, "the order is %s and can no longer be cancelled",
-                         od_state_name(o->next));
-                cc_http_reply_error(&x->req, 409, "not_cancellable", "state", msg);
-            }
+            /* Already cancelled (or cancelling) counts too: 409 naming the
+             * state, so a retry learns where the order stands. */
+            char msg[96];
+            snprintf(msg, sizeof msg, "the order is %s and can no longer be cancelled",
+                     od_state_name(o->next));
+            cc_http_reply_error(&x->req, 409, "not_cancellable", "state", msg);
             free(x);
             return;
         }

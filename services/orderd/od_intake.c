@@ -98,7 +98,7 @@ static void s_on_placed(void *ctx, int status, const char *order_id, const char 
 static void s_reject(od_intake_t *self, cc_metric_t *m, const char *reason)
 {
     cc_metric_inc(m);
-    cc_warn("zmq_rejected", "socket", "intake", "reason", reason);
+    cc_warn("zmq_rejected", "socket", "orderd-intake", "reason", reason);
     (void)self;
 }
 
@@ -207,16 +207,16 @@ od_intake_t *od_intake_new(od_app_t *app, const char *endpoint)
     if (!self)
         return NULL;
     self->app = app;
-    self->m_garbage = cc_metrics_counter("zmq_rejected_total{socket=\"intake\",reason=\"garbage\"}",
+    self->m_garbage = cc_metrics_counter("zmq_rejected_total{socket=\"orderd-intake\",reason=\"garbage\"}",
                                          "ZeroMQ messages rejected, by reason");
     self->m_oversize = cc_metrics_counter(
-        "zmq_rejected_total{socket=\"intake\",reason=\"oversize\"}", "ZeroMQ messages rejected");
+        "zmq_rejected_total{socket=\"orderd-intake\",reason=\"oversize\"}", "ZeroMQ messages rejected");
     self->m_type = cc_metrics_counter(
-        "zmq_rejected_total{socket=\"intake\",reason=\"wrong_type\"}", "ZeroMQ messages rejected");
+        "zmq_rejected_total{socket=\"orderd-intake\",reason=\"wrong_type\"}", "ZeroMQ messages rejected");
     self->m_invalid = cc_metrics_counter(
-        "zmq_rejected_total{socket=\"intake\",reason=\"invalid\"}", "ZeroMQ messages rejected");
+        "zmq_rejected_total{socket=\"orderd-intake\",reason=\"invalid\"}", "ZeroMQ messages rejected");
     self->m_frames = cc_metrics_counter(
-        "zmq_rejected_total{socket=\"intake\",reason=\"frames\"}", "ZeroMQ messages rejected");
+        "zmq_rejected_total{socket=\"orderd-intake\",reason=\"frames\"}", "ZeroMQ messages rejected");
     self->m_latency = cc_metrics_histogram("orderd_intake_seconds{via=\"zmq\"}",
                                            "Order placement latency, request to committed reply");
     self->router = cc_zsock_new(app->base, app->zctx, ZMQ_ROUTER, S_HARD_MAX, "orderd-intake",
