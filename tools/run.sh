@@ -57,13 +57,13 @@ except Exception:
 PY
 }
 for d in "${EC_DAEMONS[@]}"; do
-    for i in $(seq 1 300); do
+    for i in $(seq 1 600); do
         if s_ready "${port[$d]}"; then
             break
         fi
         kill -0 "$sup_pid" 2>/dev/null || ec_die "supervisor exited; see var/log/supervise.log"
-        if [ "$i" = 300 ]; then
-            ec_die "$d not ready after 30 s; see var/log/$d.log"
+        if [ "$i" = 600 ]; then
+            ec_die "$d not ready after 60 s; see var/log/$d.log"
         fi
         sleep 0.1
     done
