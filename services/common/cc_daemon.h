@@ -12,11 +12,15 @@ typedef void (cc_stop_fn)(void *arg);
 int cc_signals_setup(struct event_base *base, cc_stop_fn *stop_fn, void *arg);
 void cc_signals_teardown(void);
 
-/* Write pid to path (if path non-empty); removed by cc_pidfile_remove. */
+/* Write pid to path (if path non-empty; temp file + rename); removed by
+ * cc_pidfile_remove. -1 (logged) if the file names another live process
+ * or cannot be written; a stale or garbled file is replaced.
+ * cc_pidfile_remove unlinks only a file holding our own pid. */
 int cc_pidfile_write(const char *path);
 void cc_pidfile_remove(const char *path);
 
-/* Service names <-> proto enum values (Cc__Service). */
+/* Service names <-> proto enum values (Cc__Service): the proto names in
+ * lower case ("meal", "medical_escort"); parsing ignores case. */
 const char *cc_service_name(int service);      /* "meal", ..., NULL if unknown */
 int cc_service_parse(const char *name);        /* 0 if unknown */
 
