@@ -44,6 +44,9 @@ typedef struct {
     int demand[VRP_DIMS];      //  loaded at the start, delivered here
     uint64_t skills;           //  required skills: every bit must be in the vehicle's skills
     int priority;              //  >= 0; dropping a job costs unassigned_penalty * (1 + priority)
+    double max_lateness;       //  soft windows: service may start up to this long after a
+                               //  window's end (0: hard windows)
+    double lateness_cost;      //  cost per time unit of lateness (with max_lateness)
     int n_preferred;           //  0: no preference
     int preferred[VRP_MAX_PREFERRED];  //  vehicle indices; others cost non_preferred_penalty
 } vrp_job_t;
@@ -78,12 +81,15 @@ typedef enum {
 } vrp_reason_t;
 
 //  Cost weights (VRP_OBJ_DISTANCE): cost = per_distance * distance + per_time * travel time
-//  + fixed costs + penalties. Defaults: 1, 0, 1e6, 0.
+//  + fixed costs + penalties + lateness + balance * sum over routes of work^2, where work is
+//  travel plus service time (a convex term that spreads an over-full day across vehicles).
+//  Defaults: 1, 0, 1e6, 0, 0.
 typedef struct {
     double per_distance;
     double per_time;
     double unassigned_penalty;
     double non_preferred_penalty;
+    double balance;
 } vrp_costs_t;
 
 typedef struct {

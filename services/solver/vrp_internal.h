@@ -22,6 +22,7 @@ struct _vrp_problem_t {
     vrp_vehicle_t *veh;
     int *veh_class;            //  equal for interchangeable vehicles (first such index)
     bool has_extra;            //  some vehicle has max_duration/max_ride: needs full checks
+    bool has_soft;             //  some job has a soft window (lateness costs are O(n))
     vrp_costs_t costs;
 };
 
@@ -37,6 +38,8 @@ typedef struct {
     double dist;               //  route distance
     double ttime;              //  route travel time
     int n_nonpref;             //  jobs on this route whose preference excludes this vehicle
+    double work;               //  travel plus service time (balance term)
+    double late;               //  lateness cost on the earliest schedule
 } vrp_route_t;
 
 struct _vrp_plan_t {
@@ -58,6 +61,8 @@ typedef struct {
     double ttime;
     double depart;             //  latest feasible departure from the start
     double end;                //  arrival at the end leaving at depart
+    double work;               //  travel plus service time
+    double late;               //  lateness cost, earliest schedule
 } vrp_sim_t;
 
 //  vrp_problem.c
@@ -76,9 +81,20 @@ static inline double vrp_tw_earliest(const vrp_job_t *j, double a)
     if (j->n_windows == 0)
         return a;
     for (int w = 0; w < j->n_windows; w++)
-        if (a <= j->windows[w].end)
+        if (a <= j->windows[w].end + j->max_lateness)
             return a > j->windows[w].start ? a : j->windows[w].start;
     return VRP_INF;
+}
+
+//  Lateness cost of starting service at s (0 for hard windows).
+static inline double vrp_late_cost(const vrp_job_t *j, double s)
+{
+    if (j->max_lateness == 0 || j->n_windows == 0)
+        return 0;
+    for (int w = 0; w < j->n_windows; w++)
+        if (s <= j->windows[w].end + j->max_lateness)
+            return s > j->windows[w].end ? (s - j->windows[w].end) * j->lateness_cost : 0;
+    return 0;
 }
 
 //  Latest service start not after t, or -VRP_INF if no window opens by t.
@@ -87,8 +103,10 @@ static inline double vrp_tw_latest(const vrp_job_t *j, double t)
     if (j->n_windows == 0)
         return t;
     for (int w = j->n_windows - 1; w >= 0; w--)
-        if (j->windows[w].start <= t)
-            return t < j->windows[w].end ? t : j->windows[w].end;
+        if (j->windows[w].start <= t) {
+            double end = j->windows[w].end + j->max_lateness;
+            return t < end ? t : end;
+        }
     return -VRP_INF;
 }
 
@@ -110,6 +128,15 @@ void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *o
 int vrp_plan_sync(vrp_plan_t *self);
 double vrp_route_cost(const vrp_problem_t *p, int v, const vrp_route_t *r);
 double vrp_job_penalty(const vrp_problem_t *p, int job);
+
+//  Change of the route-level cost terms (lateness, balance) when job is inserted at pos with
+//  service start s; O(1) without soft windows, else O(length of the suffix it delays).
+double vrp_insert_route_terms(const vrp_plan_t *self, int job, int v, int pos, double s);
+
+static inline bool vrp_route_terms(const vrp_problem_t *p)
+{
+    return p->has_soft || p->costs.balance != 0;
+}
 
 //  Cost increase of inserting job at position pos (between pos-1 and pos) of vehicle v's route,
 //  or VRP_INF if infeasible. O(1) unless the vehicle has max_duration/max_ride.

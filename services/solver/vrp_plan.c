@@ -74,6 +74,8 @@ int vrp_route_copy(vrp_route_t *dst, const vrp_route_t *src)
     dst->dist = src->dist;
     dst->ttime = src->ttime;
     dst->n_nonpref = src->n_nonpref;
+    dst->work = src->work;
+    dst->late = src->late;
     return 0;
 }
 
@@ -89,7 +91,7 @@ void vrp_route_update(const vrp_problem_t *p, int v, vrp_route_t *r)
     r->dep[0] = veh->shift_start;
     for (int d = 0; d < VRP_DIMS; d++)
         r->cum[d] = 0;
-    double dist = 0, ttime = 0;
+    double dist = 0, ttime = 0, work = 0, late = 0;
     int nonpref = 0;
     for (int i = 1; i <= n + 1; i++) {
         int prev = r->loc[i - 1];
@@ -103,7 +105,11 @@ void vrp_route_update(const vrp_problem_t *p, int v, vrp_route_t *r)
         int *cum = r->cum + (size_t) i * VRP_DIMS, *pc = cum - VRP_DIMS;
         if (i <= n) {
             const vrp_job_t *j = &p->jobs[r->job[i]];
-            r->dep[i] = vrp_tw_earliest(j, a) + j->service;
+            double s = vrp_tw_earliest(j, a);
+            r->dep[i] = s + j->service;
+            work += j->service;
+            if (j->max_lateness > 0)
+                late += vrp_late_cost(j, s);
             for (int d = 0; d < VRP_DIMS; d++)
                 cum[d] = pc[d] + j->demand[d];
             nonpref += vrp_nonpref(j, v);
@@ -127,6 +133,8 @@ void vrp_route_update(const vrp_problem_t *p, int v, vrp_route_t *r)
     r->dist = dist;
     r->ttime = ttime;
     r->n_nonpref = nonpref;
+    r->work = work + ttime;
+    r->late = late;
 }
 
 //  Arrival and service start leaving the start at `depart`, tolerant to rounding (see S_EPS).
@@ -161,6 +169,8 @@ void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *o
             out->why = "time window";
             return;
         }
+        out->late += vrp_late_cost(j, s);
+        out->work += j->service;
         t = s + j->service;
         prev = j->location;
     }
@@ -171,6 +181,7 @@ void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *o
         }
     out->dist += vrp_d(p, prev, veh->end_location);
     out->ttime += vrp_t(p, prev, veh->end_location);
+    out->work += out->ttime;
     double end = t + vrp_t(p, prev, veh->end_location);
     if (end > veh->shift_end) {
         out->why = "shift end";
@@ -309,7 +320,41 @@ double vrp_route_cost(const vrp_problem_t *p, int v, const vrp_route_t *r)
     if (r->n == 0)
         return 0;
     return p->costs.per_distance * r->dist + p->costs.per_time * r->ttime + p->veh[v].fixed_cost
-           + p->costs.non_preferred_penalty * r->n_nonpref;
+           + p->costs.non_preferred_penalty * r->n_nonpref + r->late
+           + p->costs.balance * r->work * r->work;
+}
+
+double vrp_insert_route_terms(const vrp_plan_t *self, int job, int v, int pos, double s)
+{
+    const vrp_problem_t *p = self->prob;
+    const vrp_route_t *r = &self->routes[v];
+    const vrp_job_t *j = &p->jobs[job];
+    int a = r->loc[pos - 1], b = r->loc[pos], l = j->location;
+    double delta = 0;
+    if (p->costs.balance != 0) {
+        //  An empty route has no cost, so its work counts from zero.
+        double old = r->n > 0 ? r->work : 0;
+        double now = vrp_t(p, a, l) + vrp_t(p, l, b) + j->service
+                     + (r->n > 0 ? r->work - vrp_t(p, a, b) : 0);
+        delta += p->costs.balance * (now * now - old * old);
+    }
+    if (p->has_soft) {
+        delta += vrp_late_cost(j, s);
+        //  Push the delay down the route until waiting absorbs it.
+        double t = s + j->service;
+        int prev = l;
+        for (int i = pos; i <= r->n; i++) {
+            const vrp_job_t *k = &p->jobs[r->job[i]];
+            double old_s = r->dep[i] - k->service;
+            double new_s = vrp_tw_earliest(k, t + vrp_t(p, prev, r->loc[i]));
+            if (new_s <= old_s)
+                break;
+            delta += vrp_late_cost(k, new_s) - vrp_late_cost(k, old_s);
+            t = new_s + k->service;
+            prev = r->loc[i];
+        }
+    }
+    return delta;
 }
 
 double vrp_job_penalty(const vrp_problem_t *p, int job)
@@ -362,6 +407,8 @@ double vrp_insert_delta(const vrp_plan_t *self, int job, int v, int pos)
         delta += veh->fixed_cost;
     if (c->non_preferred_penalty != 0 && vrp_nonpref(j, v))
         delta += c->non_preferred_penalty;
+    if (vrp_route_terms(p))
+        delta += vrp_insert_route_terms(self, job, v, pos, s);
     if ((veh->max_duration > 0 || veh->max_ride > 0) && !s_extra_ok(p, v, r, pos, job))
         return VRP_INF;
     return delta;
@@ -460,6 +507,7 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
     const vrp_costs_t *c = &p->costs;
     double last_end = j->n_windows ? j->windows[j->n_windows - 1].end : VRP_INF;
     int l = j->location;
+    bool terms = vrp_route_terms(p);
     //  Empty routes of interchangeable vehicles give the same answer: try one per class.
     unsigned char tried_small[1024];
     unsigned char *tried = tried_small;
@@ -503,6 +551,8 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
                                    * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
             if (c->per_time != 0)
                 delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - keep * vrp_t(p, a, b));
+            if (terms)
+                delta += vrp_insert_route_terms(self, job, v, pos, s);
             if (delta >= best || (extra && vrp_insert_delta(self, job, v, pos) == VRP_INF))
                 continue;
             best = delta;

@@ -41,7 +41,7 @@ static vrp_problem_t *s_random_problem(s_lcg_t *r, int n, int nv, bool extras)
     vrp_problem_t *p = vrp_problem_new_euclidean(nl, xy, 1.0);
     free(xy);
     assert_non_null(p);
-    vrp_costs_t costs = {1.0, 0.25, 1000.0, 7.0};
+    vrp_costs_t costs = {1.0, 0.25, 1000.0, 7.0, extras ? 0.001 : 0.0};
     vrp_problem_set_costs(p, &costs);
     for (int j = 0; j < n; j++) {
         vrp_job_t job;
@@ -55,6 +55,10 @@ static vrp_problem_t *s_random_problem(s_lcg_t *r, int n, int nv, bool extras)
             t = job.windows[w].end + s_uniform(r, 10, 100);
         }
         job.n_windows = nw;
+        if (extras && s_rand(r) % 2) {
+            job.max_lateness = 9;   //  below the 10 minimum gap between windows
+            job.lateness_cost = 2;
+        }
         job.demand[0] = (int) (s_rand(r) % 5);
         job.demand[1] = (int) (s_rand(r) % 2);
         job.skills = s_rand(r) % 4 == 0 ? 1 : 0;
@@ -94,7 +98,8 @@ static double s_route_cost_sim(const vrp_problem_t *p, int v, const int *jobs, i
     for (int i = 0; i < n; i++)
         nonpref += vrp_nonpref(&p->jobs[jobs[i]], v);
     return p->costs.per_distance * sim.dist + p->costs.per_time * sim.ttime
-           + p->veh[v].fixed_cost + p->costs.non_preferred_penalty * nonpref;
+           + p->veh[v].fixed_cost + p->costs.non_preferred_penalty * nonpref + sim.late
+           + p->costs.balance * sim.work * sim.work;
 }
 
 //  Brute-force delta of putting job at route position pos (1-based, before job[pos]).

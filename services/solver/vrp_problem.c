@@ -17,7 +17,7 @@ static vrp_problem_t *s_alloc(int n_locations, bool separate_dist)
     self->time = malloc(cells * sizeof(double));
     self->dist = separate_dist ? malloc(cells * sizeof(double)) : self->time;
     self->dist_owned = separate_dist;
-    self->costs = (vrp_costs_t) {1.0, 0.0, 1e6, 0.0};
+    self->costs = (vrp_costs_t) {1.0, 0.0, 1e6, 0.0, 0.0};
     if (!self->time || !self->dist) {
         vrp_problem_destroy(&self);
         return NULL;
@@ -143,10 +143,13 @@ static bool s_job_valid(const vrp_problem_t *self, const vrp_job_t *j)
         return false;
     if (j->n_preferred < 0 || j->n_preferred > VRP_MAX_PREFERRED)
         return false;
+    if (!(j->max_lateness >= 0) || !(j->lateness_cost >= 0))
+        return false;
     for (int w = 0; w < j->n_windows; w++) {
         if (!(j->windows[w].start <= j->windows[w].end))
             return false;
-        if (w > 0 && !(j->windows[w - 1].end < j->windows[w].start))
+        //  Soft ends must not reach the next window, or "which window" becomes ambiguous.
+        if (w > 0 && !(j->windows[w - 1].end + j->max_lateness < j->windows[w].start))
             return false;
     }
     for (int d = 0; d < VRP_DIMS; d++)
@@ -170,6 +173,8 @@ int vrp_problem_add_job(vrp_problem_t *self, const vrp_job_t *job)
         self->jobs_cap = cap;
     }
     self->jobs[self->n_jobs] = *job;
+    if (job->max_lateness > 0 && job->n_windows > 0)
+        self->has_soft = true;
     return self->n_jobs++;
 }
 

@@ -410,11 +410,12 @@ vrp_instance_t *vrp_read_json(const char *text, char *err, size_t err_size)
         goto fail;
     json_t *costs = json_object_get(root, "costs");
     if (costs) {
-        vrp_costs_t c = {1.0, 0.0, 1e6, 0.0};
+        vrp_costs_t c = {1.0, 0.0, 1e6, 0.0, 0.0};
         if (!json_is_object(costs) || !s_num(costs, "per_distance", &c.per_distance)
             || !s_num(costs, "per_time", &c.per_time)
             || !s_num(costs, "unassigned_penalty", &c.unassigned_penalty)
-            || !s_num(costs, "non_preferred_penalty", &c.non_preferred_penalty)) {
+            || !s_num(costs, "non_preferred_penalty", &c.non_preferred_penalty)
+            || !s_num(costs, "balance", &c.balance)) {
             s_err(err, err_size, "bad \"costs\"");
             goto fail;
         }
@@ -437,6 +438,8 @@ vrp_instance_t *vrp_read_json(const char *text, char *err, size_t err_size)
         if (ok)
             job.location = (int) json_integer_value(loc);
         ok = ok && s_num(x, "service", &job.service) && s_num(x, "priority", &prio)
+             && s_num(x, "max_lateness", &job.max_lateness)
+             && s_num(x, "lateness_cost", &job.lateness_cost)
              && s_int_array(x, "demand", job.demand, VRP_DIMS, NULL) && s_skills(x, &job.skills)
              && s_int_array(x, "preferred", job.preferred, VRP_MAX_PREFERRED, &job.n_preferred);
         job.priority = (int) prio;

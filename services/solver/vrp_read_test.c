@@ -69,10 +69,11 @@ static void test_solomon_malformed(void **state)
 static const char *s_json =
     "{\"name\": \"day\", \"locations\": {\"coordinates\": [[0,0],[3,4],[6,8]],"
     " \"metric\": \"euclidean\", \"speed\": 0.5},"
-    " \"costs\": {\"per_distance\": 2, \"unassigned_penalty\": 100},"
+    " \"costs\": {\"per_distance\": 2, \"unassigned_penalty\": 100, \"balance\": 0.5},"
     " \"jobs\": ["
     "  {\"id\": \"visit-a\", \"location\": 1, \"windows\": [[0, 20], [40, 60]], \"service\": 5,"
-    "   \"demand\": [1, 2], \"skills\": [0, 3], \"priority\": 2, \"preferred\": [1]},"
+    "   \"demand\": [1, 2], \"skills\": [0, 3], \"priority\": 2, \"preferred\": [1],"
+    "   \"max_lateness\": 10, \"lateness_cost\": 1.5},"
     "  {\"id\": 77, \"location\": 2}],"
     " \"vehicles\": ["
     "  {\"id\": \"anna\", \"start\": 0, \"shift\": [0, 100], \"capacity\": [5, 5],"
@@ -104,6 +105,9 @@ static void test_json(void **state)
     assert_int_equal(a->preferred[0], 1);
     assert_near(p->costs.per_distance, 2, 0);
     assert_near(p->costs.unassigned_penalty, 100, 0);
+    assert_near(p->costs.balance, 0.5, 0);
+    assert_near(a->max_lateness, 10, 0);
+    assert_near(a->lateness_cost, 1.5, 0);
     assert_int_equal(p->veh[1].end_location, 2);
     assert_true(p->veh[1].skills == 0);
     assert_true(p->veh[0].skills == 9);

@@ -304,6 +304,7 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
     double last_end = j->n_windows ? j->windows[j->n_windows - 1].end : VRP_INF;
     double best = VRP_INF;
     int bv = -1, bp = 0, l = j->location;
+    bool terms = vrp_route_terms(p);
     st->cls_tick++;
     for (int v = 0; v < st->nv; v++) {
         const vrp_route_t *r = &pl->routes[v];
@@ -337,11 +338,16 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
                                    * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
             if (c->per_time != 0)
                 delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - keep * vrp_t(p, a, b));
-            if (delta >= best)
+            if (delta >= best && !terms)
                 continue;
             double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_t(p, a, l));
             if (s == VRP_INF || s + j->service + vrp_t(p, l, b) > r->lat[pos])
                 continue;
+            if (terms) {
+                delta += vrp_insert_route_terms(pl, job, v, pos, s);
+                if (delta >= best)
+                    continue;
+            }
             if (extra && vrp_insert_delta(pl, job, v, pos) == VRP_INF)
                 continue;
             best = delta;
@@ -481,7 +487,9 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
     const vrp_costs_t *c = &p->costs;
     const vrp_job_t *ja = &p->jobs[a];
     int u = pl->route_of[a];
-    if (u < 0 || !s_plain(p, u))
+    //  The move deltas below are arc-based; lateness and balance are route-level terms that
+    //  only ruin-and-recreate evaluates, so such problems skip local search.
+    if (u < 0 || !s_plain(p, u) || vrp_route_terms(p))
         return 0;
     const double eps = 1e-9;
     for (int t = 0; t < st->k_nb; t++) {

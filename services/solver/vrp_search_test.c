@@ -248,13 +248,16 @@ static void test_random_rich_instances_feasible(void **state)
 {
     (void) state;
     s_lcg_t r = {77};
+    double soft_late = 0;
     for (int round = 0; round < 8; round++) {
         int n = 30, nl = n + 2;
         double xy[2 * 32];
         for (int i = 0; i < 2 * nl; i++)
             xy[i] = s_uniform(&r, 0, 100);
         vrp_problem_t *p = vrp_problem_new_euclidean(nl, xy, 1.0);
-        vrp_costs_t costs = {1.0, 0.5, 500.0, 20.0};
+        //  Odd rounds: soft windows and the balance term (route-level costs).
+        bool soft = round % 2 == 1;
+        vrp_costs_t costs = {1.0, 0.5, 500.0, 20.0, soft ? 0.002 : 0.0};
         vrp_problem_set_costs(p, &costs);
         for (int j = 0; j < n; j++) {
             vrp_job_t job;
@@ -265,6 +268,10 @@ static void test_random_rich_instances_feasible(void **state)
             for (int w = 0; w < job.n_windows; w++) {
                 job.windows[w] = (vrp_window_t) {t, t + s_uniform(&r, 20, 100)};
                 t = job.windows[w].end + 50;
+            }
+            if (soft) {
+                job.max_lateness = 30;
+                job.lateness_cost = 3;
             }
             job.demand[0] = 1 + (int) (s_rand(&r) % 3);
             job.skills = s_rand(&r) % 5 == 0 ? 2 : 0;
@@ -299,22 +306,29 @@ static void test_random_rich_instances_feasible(void **state)
         if (vrp_plan_check(plan, why, sizeof why))
             fail_msg("round %d: %s", round, why);
         //  The cost the plan reports is the cost of its routes re-simulated from scratch.
-        double cost = 0;
+        double cost = 0, late_total = 0;
         for (int v = 0; v < 5; v++) {
             const vrp_route_t *rt = &plan->routes[v];
             if (rt->n == 0)
                 continue;
             vrp_sim_t sim;
             vrp_sim(p, v, rt->job + 1, rt->n, &sim);
-            cost += sim.dist + 0.5 * sim.ttime + 30 + 20.0 * rt->n_nonpref;
+            cost += sim.dist + 0.5 * sim.ttime + 30 + 20.0 * rt->n_nonpref + sim.late
+                    + costs.balance * sim.work * sim.work;
+            if (soft)
+                late_total += sim.late;
         }
         for (int j = 0; j < n; j++)
             if (vrp_plan_reason(plan, j) != VRP_REASON_NONE)
                 cost += 500.0 * (1 + p->jobs[j].priority);
         assert_near(cost, vrp_plan_cost(plan), 1e-6);
+        if (soft)
+            soft_late += late_total;
         vrp_plan_destroy(&plan);
         vrp_problem_destroy(&p);
     }
+    //  Soft windows were actually used somewhere, or the soft rounds tested nothing new.
+    assert_true(soft_late > 0);
 }
 
 int main(void)
