@@ -1,0 +1,427 @@
+/* dd_dispatch: offers, re-offers, accept timers and the periodic sweep
+ * (queue retry, deadlines, pruning). Decisions are taken against the
+ * working set (dd_state/dd_domain); each is written by one SQL call on the
+ * batching writer, and HTTP replies go out from its result callback. */
+#include "dd_app.h"
+#include "dd_store.h"
+#include "cc_log.h"
+#include "cc_util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_SWEEP_MS 250          /* sweep tick */
+#define S_RETRY_BUDGET 2000     /* waiting visits tried per sweep */
+#define S_PRUNE_EVERY_US (60LL * 1000000)
+
+void dd_fatal_sql(const char *what, PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    cc_error("sql_write_failed", "statement", what, "sqlstate", state ? state : "",
+             "status", res ? PQresStatus(PQresultStatus(res)) : "");
+    /* Crash-only: memory and store may disagree; the supervisor restarts us
+     * and the working set reloads from the store. */
+    exit(1);
+}
+
+const char *dd_result_text(PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 1)
+        return NULL;
+    return PQgetvalue(res, 0, 0);
+}
+
+static int s_travel(double lat1, double lon1, double lat2, double lon2)
+{
+    return cc_geo_travel_s(lat1, lon1, lat2, lon2);
+}
+
+void dd_app_match_params(dd_app_t *app, int64_t now_us, dd_match_params_t *p)
+{
+    p->now_us = now_us;
+    p->max_travel_s = (int) app->max_travel_s;
+    p->travel = s_travel;
+}
+
+void dd_update_gauges(dd_app_t *app)
+{
+    size_t ncg, nactive;
+    dd_world_caregivers(app->world, &ncg);
+    dd_world_active(app->world, &nactive);
+    cc_metric_set(app->m_caregivers, (double) ncg);
+    cc_metric_set(app->m_open_visits, (double) nactive);
+    cc_metric_set(app->m_queue_depth, (double) dd_world_queue_depth(app->world));
+}
+
+/* ---- accept timers ------------------------------------------------------ */
+
+typedef struct {
+    dd_app_t *app;
+    char visit_id[DD_ID_LEN];
+    struct event *ev;
+} s_timer_t;
+
+static void s_on_accept_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    s_timer_t *t = arg;
+    dd_app_t *app = t->app;
+    dd_visit_t *v = dd_world_visit(app->world, t->visit_id);
+    if (!v || v->timer != t)
+        return;   /* cannot happen: cancel frees it; be safe */
+    v->timer = NULL;
+    event_free(t->ev);
+    free(t);
+    if (app->stopping || v->state != DD_VISIT_ASSIGNED)
+        return;
+    cc_metric_inc(app->m_timeouts);
+    cc_info("accept_timeout", "visit_id", v->id, "order_id", v->order_id,
+            "caregiver_id", v->caregiver_id);
+    dd_dispatch_decline(app, v, "accept_timeout", NULL);
+}
+
+void dd_timer_cancel(dd_visit_t *v)
+{
+    s_timer_t *t = v->timer;
+    if (!t)
+        return;
+    event_free(t->ev);
+    free(t);
+    v->timer = NULL;
+}
+
+void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us)
+{
+    dd_timer_cancel(v);
+    s_timer_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return;   /* the sweep also catches overdue offers */
+    t->app = app;
+    snprintf(t->visit_id, sizeof t->visit_id, "%s", v->id);
+    t->ev = evtimer_new(app->base, s_on_accept_timeout, t);
+    if (!t->ev) {
+        free(t);
+        return;
+    }
+    int64_t due = v->assigned_us + app->accept_timeout_s * 1000000 - now_us;
+    if (due < 0)
+        due = 0;
+    struct timeval tv = {(time_t) (due / 1000000), (suseconds_t) (due % 1000000)};
+    evtimer_add(t->ev, &tv);
+    v->timer = t;
+}
+
+/* ---- payloads ----------------------------------------------------------- */
+
+static uint8_t *s_pack_assigned(const dd_visit_t *v, size_t *len)
+{
+    Cc__VisitAssigned m = CC__VISIT_ASSIGNED__INIT;
+    m.visit_id = (char *) v->id;
+    m.order_id = (char *) v->order_id;
+    m.caregiver_id = (char *) v->caregiver_id;
+    m.provider_id = (char *) v->provider_id;
+    m.eta_us = v->eta_us;
+    m.travel_s = v->travel_s;
+    return cc_pb_pack(&m.base, len);
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+typedef struct {
+    dd_app_t *app;
+    char visit_id[DD_ID_LEN];
+    int64_t since_us;               /* for the assignment latency */
+    int assigned;                   /* the statement offers the visit */
+    cc_http_req_t *req;             /* decline over HTTP: answered after commit */
+    char state[16];                 /* state to report */
+    char caregiver_id[DD_ID_LEN];   /* next caregiver, "" if none */
+} s_write_t;
+
+static void s_on_assign_done(PGresult *res, void *arg)
+{
+    s_write_t *w = arg;
+    const char *r = dd_result_text(res);
+    if (!r)
+        dd_fatal_sql(DD_ST_ASSIGN, res);
+    if (strcmp(r, "applied") == 0) {
+        cc_metric_inc(w->app->m_assigned);
+        cc_metric_observe(w->app->m_latency, (double) (cc_now_us() - w->since_us) / 1e6);
+    }
+    free(w);
+}
+
+int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
+{
+    if (v->state != DD_VISIT_WAITING)
+        return 0;
+    dd_match_params_t p;
+    dd_app_match_params(app, now_us, &p);
+    size_t n;
+    dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
+    dd_match_t m;
+    int64_t t0 = cc_mono_us();
+    int rc = dd_match(cgs, n, v, &p, &m);
+    cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / 1e6);
+    if (rc != 0)
+        return 0;
+    if (dd_world_assign(app->world, v, &m, now_us) != 0)
+        return 0;
+    s_write_t *w = calloc(1, sizeof *w);
+    size_t plen = 0;
+    uint8_t *payload = s_pack_assigned(v, &plen);
+    if (!w || !payload) {
+        cc_error("out_of_memory", "where", "dispatch_try");
+        exit(1);
+    }
+    w->app = app;
+    snprintf(w->visit_id, sizeof w->visit_id, "%s", v->id);
+    w->since_us = v->created_us;
+    char ev[CC_UUID_LEN];
+    cc_uuid(ev);
+    dd_args_t a;
+    dd_args_init(&a);
+    dd_args_i64(&a, v->district_id);
+    dd_args_str(&a, v->id);
+    dd_args_str(&a, v->caregiver_id);
+    dd_args_str(&a, v->provider_id);
+    dd_args_i64(&a, v->eta_us);
+    dd_args_i64(&a, v->planned_end_us);
+    dd_args_i64(&a, v->travel_s);
+    dd_args_i64(&a, now_us);
+    dd_args_str(&a, v->order_id);
+    dd_args_str(&a, ev);
+    dd_args_bin(&a, payload, plen);
+    if (cc_db_exec(app->writer, DD_ST_ASSIGN, a.n, a.values, a.lengths, a.formats,
+                   s_on_assign_done, w) != 0)
+        dd_fatal_sql(DD_ST_ASSIGN, NULL);
+    free(payload);
+    dd_timer_arm(app, v, now_us);
+    cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",
+            v->caregiver_id, "from", "queue");
+    return 1;
+}
+
+static void s_on_decline_done(PGresult *res, void *arg)
+{
+    s_write_t *w = arg;
+    const char *r = dd_result_text(res);
+    if (!r)
+        dd_fatal_sql(DD_ST_DECLINE, res);
+    if (strcmp(r, "applied") == 0 && w->assigned) {
+        cc_metric_inc(w->app->m_assigned);
+        cc_metric_observe(w->app->m_latency, (double) (cc_now_us() - w->since_us) / 1e6);
+    }
+    if (w->req) {
+        json_t *body = json_pack("{s:s, s:s}", "visit_id", w->visit_id, "state", w->state);
+        if (body && w->caregiver_id[0])
+            json_object_set_new(body, "next_caregiver_assigned", json_true());
+        else if (body)
+            json_object_set_new(body, "next_caregiver_assigned", json_false());
+        cc_http_reply_json(&w->req, 200, body);
+    }
+    free(w);
+}
+
+void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_http_req_t *req)
+{
+    int64_t now = cc_now_us();
+    char old[DD_ID_LEN];
+    snprintf(old, sizeof old, "%s", v->caregiver_id);
+    dd_timer_cancel(v);
+
+    Cc__VisitDeclined d = CC__VISIT_DECLINED__INIT;
+    d.visit_id = v->id;
+    d.order_id = v->order_id;
+    d.caregiver_id = old;
+    d.reason = (char *) reason;
+    size_t dlen = 0;
+    uint8_t *dpay = cc_pb_pack(&d.base, &dlen);
+
+    /* Out of memory while remembering the decliner: the offer still moves
+     * on (dd_world_decline leaves the visit waiting either way). */
+    (void) dd_world_decline(app->world, v, now);
+    app->dirty = 1;   /* the decliner's slot is free for other visits */
+
+    /* Re-offer at once unless the visit is past its window or deadline (the
+     * sweep then fails it). */
+    int next = 0;
+    if (now <= v->window_end_us && now - v->created_us <= app->assign_deadline_s * 1000000) {
+        dd_match_params_t p;
+        dd_app_match_params(app, now, &p);
+        size_t n;
+        dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
+        dd_match_t m;
+        if (dd_match(cgs, n, v, &p, &m) == 0 && dd_world_assign(app->world, v, &m, now) == 0)
+            next = 1;
+    }
+    size_t alen = 0;
+    uint8_t *apay = next ? s_pack_assigned(v, &alen) : NULL;
+    s_write_t *w = calloc(1, sizeof *w);
+    if (!dpay || !w || (next && !apay)) {
+        cc_error("out_of_memory", "where", "dispatch_decline");
+        exit(1);
+    }
+    w->app = app;
+    w->req = req;
+    w->assigned = next;
+    w->since_us = now;
+    snprintf(w->visit_id, sizeof w->visit_id, "%s", v->id);
+    snprintf(w->state, sizeof w->state, "%s", dd_visit_state_name(v->state));
+    if (next)
+        snprintf(w->caregiver_id, sizeof w->caregiver_id, "%s", v->caregiver_id);
+
+    char ev1[CC_UUID_LEN], ev2[CC_UUID_LEN];
+    cc_uuid(ev1);
+    cc_uuid(ev2);
+    dd_args_t a;
+    dd_args_init(&a);
+    dd_args_i64(&a, v->district_id);
+    dd_args_str(&a, v->id);
+    dd_args_str(&a, old);
+    dd_args_str(&a, v->order_id);
+    dd_args_str(&a, ev1);
+    dd_args_bin(&a, dpay, dlen);
+    if (next) {
+        dd_args_str(&a, v->caregiver_id);
+        dd_args_str(&a, v->provider_id);
+        dd_args_i64(&a, v->eta_us);
+        dd_args_i64(&a, v->planned_end_us);
+        dd_args_i64(&a, v->travel_s);
+        dd_args_i64(&a, now);
+        dd_args_str(&a, ev2);
+        dd_args_bin(&a, apay, alen);
+    } else {
+        for (int i = 0; i < 8; i++)
+            dd_args_null(&a);
+    }
+    if (cc_db_exec(app->writer, DD_ST_DECLINE, a.n, a.values, a.lengths, a.formats,
+                   s_on_decline_done, w) != 0)
+        dd_fatal_sql(DD_ST_DECLINE, NULL);
+    free(dpay);
+    free(apay);
+    if (next) {
+        dd_timer_arm(app, v, now);
+        cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id,
+                "caregiver_id", v->caregiver_id, "from", reason);
+    }
+    dd_update_gauges(app);
+}
+
+static void s_on_fail_done(PGresult *res, void *arg)
+{
+    dd_app_t *app = arg;
+    const char *r = dd_result_text(res);
+    if (!r)
+        dd_fatal_sql(DD_ST_FAIL, res);
+    if (strcmp(r, "applied") == 0)
+        cc_metric_inc(app->m_failures);
+}
+
+static void s_fail(dd_app_t *app, dd_visit_t *v, const char *reason, int64_t now)
+{
+    dd_timer_cancel(v);
+    Cc__VisitFailed f = CC__VISIT_FAILED__INIT;
+    f.visit_id = v->id;
+    f.order_id = v->order_id;
+    f.reason = (char *) reason;
+    size_t len = 0;
+    uint8_t *pay = cc_pb_pack(&f.base, &len);
+    if (!pay) {
+        cc_error("out_of_memory", "where", "dispatch_fail");
+        exit(1);
+    }
+    snprintf(v->fail_reason, sizeof v->fail_reason, "%s", reason);
+    dd_world_set_state(app->world, v, DD_VISIT_FAILED, now);
+    char ev[CC_UUID_LEN];
+    cc_uuid(ev);
+    dd_args_t a;
+    dd_args_init(&a);
+    dd_args_i64(&a, v->district_id);
+    dd_args_str(&a, v->id);
+    dd_args_str(&a, reason);
+    dd_args_i64(&a, now);
+    dd_args_str(&a, v->order_id);
+    dd_args_str(&a, ev);
+    dd_args_bin(&a, pay, len);
+    if (cc_db_exec(app->writer, DD_ST_FAIL, a.n, a.values, a.lengths, a.formats,
+                   s_on_fail_done, app) != 0)
+        dd_fatal_sql(DD_ST_FAIL, NULL);
+    free(pay);
+    cc_warn("visit_failed", "visit_id", v->id, "order_id", v->order_id, "reason", reason);
+}
+
+/* ---- sweep -------------------------------------------------------------- */
+
+static void s_sweep(dd_app_t *app, int64_t now)
+{
+    /* Offers past their timeout whose timer could not be armed. */
+    size_t nactive;
+    dd_visit_t *const *active = dd_world_active(app->world, &nactive);
+    for (size_t i = 0; i < nactive; i++) {
+        dd_visit_t *v = active[i];
+        if (v->state == DD_VISIT_ASSIGNED && !v->timer)
+            dd_timer_arm(app, v, now);
+    }
+    /* The queue: fail what is past its deadline or window, offer the rest,
+     * most urgent first. Only when something changed, or now and then
+     * (time passing opens shifts). */
+    if (app->dirty || now - app->last_retry_us >= app->retry_interval_s * 1000000) {
+        app->dirty = 0;
+        app->last_retry_us = now;
+        dd_visit_t **q = NULL;
+        size_t n = dd_world_waiting(app->world, &q);
+        if (n == (size_t) -1)
+            n = 0;
+        size_t budget = S_RETRY_BUDGET;
+        for (size_t i = 0; i < n; i++) {
+            dd_visit_t *v = q[i];
+            if (now > v->window_end_us)
+                s_fail(app, v, "no_caregiver", now);
+            else if (now - v->created_us > app->assign_deadline_s * 1000000)
+                s_fail(app, v, "no_caregiver", now);
+            else if (budget > 0) {
+                budget--;
+                dd_dispatch_try(app, v, now);
+            }
+        }
+        free(q);
+    } else {
+        /* Deadlines still apply between retries. */
+        dd_visit_t **q = NULL;
+        size_t n = dd_world_waiting(app->world, &q);
+        if (n == (size_t) -1)
+            n = 0;
+        for (size_t i = 0; i < n; i++)
+            if (now > q[i]->window_end_us
+                || now - q[i]->created_us > app->assign_deadline_s * 1000000)
+                s_fail(app, q[i], "no_caregiver", now);
+        free(q);
+    }
+    if (now - app->last_prune_us >= S_PRUNE_EVERY_US) {
+        app->last_prune_us = now;
+        dd_world_prune(app->world, now - app->keep_finished_s * 1000000);
+    }
+    dd_update_gauges(app);
+}
+
+static void s_on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    dd_app_t *app = arg;
+    if (app->stopping || !app->loaded)
+        return;
+    s_sweep(app, cc_now_us());
+}
+
+int dd_sweep_start(dd_app_t *app)
+{
+    app->sweep = event_new(app->base, -1, EV_PERSIST, s_on_sweep, app);
+    if (!app->sweep)
+        return -1;
+    struct timeval tv = {0, S_SWEEP_MS * 1000};
+    return event_add(app->sweep, &tv);
+}

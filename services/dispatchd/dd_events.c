@@ -1,0 +1,271 @@
+/* dd_events: what dispatchd does with orderd's log.
+ *
+ * OrderReleased (a visit service): the visit enters dispatch and is offered
+ * at once to the best caregiver (VisitAssigned), or waits in the queue.
+ * OrderCancelled: the visit is dropped from its caregiver's plan and the
+ * queue; no event (orderd already told everyone).
+ * Other types: skipped (the consumer advances the position).
+ *
+ * The decision is applied to the working set immediately, so the next event
+ * of the same batch sees it; the one SQL call per event starts with
+ * cc_consume(), and when it reports the event as seen before (or the order
+ * as known) the tentative visit is taken back in the result callback. */
+#include "dd_app.h"
+#include "dd_store.h"
+#include "cc_daemon.h"
+#include "cc_log.h"
+#include "cc_util.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Window used when OrderReleased carries none (emergencies "now"). */
+#define S_DEFAULT_WINDOW_US (2LL * 3600 * 1000000)
+
+typedef struct {
+    dd_app_t *app;
+    char visit_id[DD_ID_LEN];
+    int assigned;
+    int64_t released_us;        /* orderd's commit time of the release */
+} s_released_t;
+
+static void s_on_released_done(PGresult *res, void *arg)
+{
+    s_released_t *r = arg;
+    dd_app_t *app = r->app;
+    const char *t = dd_result_text(res);
+    if (!t)
+        dd_fatal_sql(DD_ST_RELEASED, res);
+    if (strcmp(t, "applied") == 0) {
+        cc_metric_inc(app->m_events_applied);
+        if (r->assigned) {
+            cc_metric_inc(app->m_assigned);
+            cc_metric_observe(app->m_latency, (double) (cc_now_us() - r->released_us) / 1e6);
+        }
+    } else {
+        /* Seen before (or the order is known): take the tentative visit back. */
+        dd_visit_t *v = dd_world_visit(app->world, r->visit_id);
+        if (v) {
+            dd_timer_cancel(v);
+            dd_world_remove_visit(app->world, v);
+            app->dirty = 1;
+        }
+        cc_metric_inc(app->m_events_skipped);
+    }
+    free(r);
+}
+
+static int s_text_ok(const char *s)
+{
+    return s && strlen(s) < DD_ID_LEN;
+}
+
+static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
+{
+    Cc__OrderReleased *m = cc__order_released__unpack(NULL, env->payload.len,
+                                                      env->payload.data);
+    if (!m)
+        return -1;
+    int rc = 0;
+    if (!dd_service_is_visit((int) m->service)) {
+        cc_metric_inc(app->m_events_skipped);   /* meals are meald's */
+        goto done;
+    }
+    if (!env->id || !cc_uuid_valid(env->id) || !m->order_id[0] || !s_text_ok(m->order_id)
+        || !s_text_ok(m->elder_id)
+        || !s_text_ok(m->preferred_caregiver_id) || !isfinite(m->lat) || !isfinite(m->lon)
+        || fabs(m->lat) > 90 || fabs(m->lon) > 180) {
+        rc = -1;
+        goto done;
+    }
+    if (dd_world_visit_by_order(app->world, m->order_id)) {
+        cc_metric_inc(app->m_events_skipped);   /* redelivered: applied already */
+        goto done;
+    }
+    int64_t now = cc_now_us();
+    dd_visit_t *v = dd_visit_new();
+    if (!v) {
+        cc_error("out_of_memory", "where", "order_released");
+        exit(1);
+    }
+    cc_uuid(v->id);
+    snprintf(v->order_id, sizeof v->order_id, "%s", m->order_id);
+    snprintf(v->elder_id, sizeof v->elder_id, "%s", m->elder_id);
+    snprintf(v->preferred_caregiver_id, sizeof v->preferred_caregiver_id, "%s",
+             m->preferred_caregiver_id);
+    v->service = (int) m->service;
+    v->ability = dd_ability_parse(m->ability_level);
+    v->emergency = m->emergency || m->service == CC__SERVICE__EMERGENCY;
+    v->priority = m->priority;
+    v->district_id = m->district_id;
+    v->lat = m->lat;
+    v->lon = m->lon;
+    v->window_start_us = m->window_start_us > 0 ? m->window_start_us : now;
+    v->window_end_us = m->window_end_us > v->window_start_us
+                           ? m->window_end_us : v->window_start_us + S_DEFAULT_WINDOW_US;
+    if (m->notes && m->notes[0])
+        v->notes = strndup(m->notes, 1000);
+    v->created_us = now;
+    v->state = DD_VISIT_WAITING;
+    dd_visit_t *keep = v;
+    if (dd_world_add_visit(app->world, &v) != 0) {
+        dd_visit_free(&v);
+        cc_error("out_of_memory", "where", "order_released");
+        exit(1);
+    }
+    v = keep;
+
+    /* Offer at once when someone qualifies and fits. */
+    dd_match_params_t p;
+    dd_app_match_params(app, now, &p);
+    size_t n;
+    dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
+    dd_match_t match;
+    int64_t t0 = cc_mono_us();
+    int found = dd_match(cgs, n, v, &p, &match) == 0;
+    cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / 1e6);
+    if (found && dd_world_assign(app->world, v, &match, now) != 0)
+        found = 0;
+    if (!found)
+        cc_metric_inc(app->m_assign_none);
+
+    uint8_t *payload = NULL;
+    size_t plen = 0;
+    char ev[CC_UUID_LEN];
+    cc_uuid(ev);
+    if (found) {
+        Cc__VisitAssigned a = CC__VISIT_ASSIGNED__INIT;
+        a.visit_id = v->id;
+        a.order_id = v->order_id;
+        a.caregiver_id = v->caregiver_id;
+        a.provider_id = v->provider_id;
+        a.eta_us = v->eta_us;
+        a.travel_s = v->travel_s;
+        payload = cc_pb_pack(&a.base, &plen);
+    }
+    s_released_t *r = calloc(1, sizeof *r);
+    if (!r || (found && !payload)) {
+        cc_error("out_of_memory", "where", "order_released");
+        exit(1);
+    }
+    r->app = app;
+    r->assigned = found;
+    r->released_us = env->time_us > 0 ? env->time_us : now;
+    snprintf(r->visit_id, sizeof r->visit_id, "%s", v->id);
+
+    dd_args_t a;
+    dd_args_init(&a);
+    dd_args_str(&a, "orderd");
+    dd_args_i64(&a, (int64_t) env->seq);
+    dd_args_str(&a, env->id);
+    dd_args_str(&a, v->id);
+    dd_args_str(&a, v->order_id);
+    dd_args_str(&a, v->elder_id);
+    dd_args_str(&a, cc_service_name(v->service));
+    dd_args_str(&a, dd_ability_name(v->ability));
+    dd_args_bool(&a, v->emergency);
+    dd_args_i64(&a, v->priority);
+    dd_args_i64(&a, v->district_id);
+    dd_args_f64(&a, v->lat);
+    dd_args_f64(&a, v->lon);
+    dd_args_i64(&a, v->window_start_us);
+    dd_args_i64(&a, v->window_end_us);
+    dd_args_str(&a, v->preferred_caregiver_id);
+    dd_args_str(&a, v->notes ? v->notes : "");
+    dd_args_i64(&a, v->created_us);
+    if (found) {
+        dd_args_str(&a, v->caregiver_id);
+        dd_args_str(&a, v->provider_id);
+        dd_args_i64(&a, v->eta_us);
+        dd_args_i64(&a, v->planned_end_us);
+        dd_args_i64(&a, v->travel_s);
+        dd_args_str(&a, ev);
+        dd_args_bin(&a, payload, plen);
+    } else {
+        for (int i = 0; i < 7; i++)
+            dd_args_null(&a);
+    }
+    if (cc_consumer_exec(c, DD_ST_RELEASED, a.n, a.values, a.lengths, a.formats,
+                         s_on_released_done, r) != 0)
+        dd_fatal_sql(DD_ST_RELEASED, NULL);
+    free(payload);
+    if (found) {
+        dd_timer_arm(app, v, now);
+        cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",
+                v->caregiver_id, "from", "release");
+    } else {
+        cc_info("visit_queued", "visit_id", v->id, "order_id", v->order_id);
+    }
+    dd_update_gauges(app);
+done:
+    cc__order_released__free_unpacked(m, NULL);
+    return rc;
+}
+
+static void s_on_cancelled_done(PGresult *res, void *arg)
+{
+    dd_app_t *app = arg;
+    const char *t = dd_result_text(res);
+    if (!t)
+        dd_fatal_sql(DD_ST_CANCELLED, res);
+    cc_metric_inc(strcmp(t, "applied") == 0 ? app->m_events_applied : app->m_events_skipped);
+}
+
+static int s_on_cancelled(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
+{
+    Cc__OrderCancelled *m = cc__order_cancelled__unpack(NULL, env->payload.len,
+                                                        env->payload.data);
+    if (!m)
+        return -1;
+    if (!env->id || !cc_uuid_valid(env->id)) {
+        cc__order_cancelled__free_unpacked(m, NULL);
+        return -1;
+    }
+    dd_visit_t *v = m->order_id ? dd_world_visit_by_order(app->world, m->order_id) : NULL;
+    if (!v || dd_visit_state_final(v->state)) {
+        /* Not ours (a meal, cancelled before release) or done already. */
+        cc_metric_inc(app->m_events_skipped);
+        cc__order_cancelled__free_unpacked(m, NULL);
+        return 0;
+    }
+    int64_t now = cc_now_us();
+    dd_timer_cancel(v);
+    dd_world_set_state(app->world, v, DD_VISIT_CANCELLED, now);
+    app->dirty = 1;   /* the caregiver's slot is free again */
+    cc_metric_inc(app->m_cancelled);
+    dd_args_t a;
+    dd_args_init(&a);
+    dd_args_str(&a, "orderd");
+    dd_args_i64(&a, (int64_t) env->seq);
+    dd_args_str(&a, env->id);
+    dd_args_i64(&a, v->district_id);
+    dd_args_str(&a, v->id);
+    dd_args_i64(&a, now);
+    if (cc_consumer_exec(c, DD_ST_CANCELLED, a.n, a.values, a.lengths, a.formats,
+                         s_on_cancelled_done, app) != 0)
+        dd_fatal_sql(DD_ST_CANCELLED, NULL);
+    cc_info("visit_cancelled", "visit_id", v->id, "order_id", v->order_id);
+    cc__order_cancelled__free_unpacked(m, NULL);
+    dd_update_gauges(app);
+    return 0;
+}
+
+int dd_on_order_event(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+{
+    dd_app_t *app = arg;
+    if (env->time_us > 0) {
+        double lag = (double) (cc_now_us() - env->time_us) / 1e6;
+        cc_metric_set(app->m_lag, lag > 0 ? lag : 0);
+    }
+    int rc = 0;
+    if (env->type && strcmp(env->type, "OrderReleased") == 0)
+        rc = s_on_released(app, c, env);
+    else if (env->type && strcmp(env->type, "OrderCancelled") == 0)
+        rc = s_on_cancelled(app, c, env);
+    if (rc != 0)
+        cc_metric_inc(app->m_events_bad);
+    return rc;
+}

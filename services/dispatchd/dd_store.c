@@ -1,0 +1,260 @@
+/* dd_store: see dd_store.h. */
+#include "dd_store.h"
+#include "cc_daemon.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    const char *sql;
+} s_statements[] = {
+    {DD_ST_CG_CREATE, "SELECT dd_caregiver_create($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"},
+    {DD_ST_RELEASED, "SELECT dd_on_order_released($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
+                     "$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)"},
+    {DD_ST_CANCELLED, "SELECT dd_on_order_cancelled($1,$2,$3,$4,$5,$6)"},
+    {DD_ST_ASSIGN, "SELECT dd_visit_assign($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"},
+    {DD_ST_DECLINE, "SELECT dd_visit_decline($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"},
+    {DD_ST_ACCEPT, "SELECT dd_visit_accept($1,$2,$3,$4,$5,$6,$7)"},
+    {DD_ST_CHECK, "SELECT dd_visit_check($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"},
+    {DD_ST_FAIL, "SELECT dd_visit_fail($1,$2,$3,$4,$5,$6,$7)"},
+    {DD_ST_LOAD_CGS,
+     "SELECT id, provider_id, district_id, name, lat, lon, array_to_string(skills, ','),"
+     " level, first_aid, shift_start, shift_end, coalesce(idempotency_key, '')"
+     " FROM caregivers ORDER BY created_at, id"},
+    {DD_ST_LOAD_VISITS,
+     "SELECT id, order_id, elder_id, service, ability_level, emergency, priority, district_id,"
+     " lat, lon, dd_us(window_start), dd_us(window_end), preferred_caregiver_id, notes, state,"
+     " coalesce(caregiver_id::text, ''), coalesce(provider_id, ''), coalesce(dd_us(eta), 0),"
+     " coalesce(dd_us(planned_end), 0), coalesce(travel_s, 0), dd_us(created_at),"
+     " coalesce(dd_us(assigned_at), 0), coalesce(dd_us(accepted_at), 0),"
+     " coalesce(dd_us(checked_in_at), 0), coalesce(checkin_lat, 0), coalesce(checkin_lon, 0),"
+     " coalesce(checkin_distance_m, 0), coalesce(dd_us(checked_out_at), 0),"
+     " coalesce(checkout_lat, 0), coalesce(checkout_lon, 0), coalesce(checkout_distance_m, 0),"
+     " array_to_string(declined, ','), coalesce(fail_reason, ''),"
+     " coalesce(dd_us(finished_at), 0)"
+     " FROM visits WHERE state IN ('waiting', 'assigned', 'accepted', 'checked_in')"
+     "    OR finished_at > now() - $1::bigint * interval '1 second'"
+     " ORDER BY created_at, id"},
+};
+
+int dd_store_prepare(cc_db_t *db)
+{
+    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
+        if (cc_db_prepare(db, s_statements[i].name, s_statements[i].sql) != 0)
+            return -1;
+    return 0;
+}
+
+void dd_args_init(dd_args_t *a)
+{
+    a->n = 0;
+}
+
+static int s_slot(dd_args_t *a)
+{
+    /* Overflow is a programming error: the statements are fixed. */
+    if (a->n >= DD_ARGS_MAX)
+        abort();
+    a->lengths[a->n] = 0;
+    a->formats[a->n] = 0;
+    return a->n++;
+}
+
+void dd_args_str(dd_args_t *a, const char *s)
+{
+    a->values[s_slot(a)] = s;
+}
+
+void dd_args_i64(dd_args_t *a, int64_t v)
+{
+    int i = s_slot(a);
+    snprintf(a->buf[i], sizeof a->buf[i], "%" PRId64, v);
+    a->values[i] = a->buf[i];
+}
+
+void dd_args_f64(dd_args_t *a, double v)
+{
+    int i = s_slot(a);
+    snprintf(a->buf[i], sizeof a->buf[i], "%.17g", v);
+    a->values[i] = a->buf[i];
+}
+
+void dd_args_bool(dd_args_t *a, int v)
+{
+    a->values[s_slot(a)] = v ? "true" : "false";
+}
+
+void dd_args_null(dd_args_t *a)
+{
+    a->values[s_slot(a)] = NULL;
+}
+
+void dd_args_bin(dd_args_t *a, const void *data, size_t len)
+{
+    int i = s_slot(a);
+    a->values[i] = data ? (const char *) data : "";
+    a->lengths[i] = (int) len;
+    a->formats[i] = 1;
+}
+
+uint32_t dd_skills_parse_csv(const char *csv)
+{
+    uint32_t skills = 0;
+    char name[32];
+    while (csv && *csv) {
+        const char *end = strchr(csv, ',');
+        size_t n = end ? (size_t) (end - csv) : strlen(csv);
+        if (n < sizeof name) {
+            memcpy(name, csv, n);
+            name[n] = '\0';
+            int s = cc_service_parse(name);
+            if (s > 0 && s <= DD_SVC_MAX)
+                skills |= 1u << s;
+        }
+        csv = end ? end + 1 : NULL;
+    }
+    return skills;
+}
+
+char *dd_skills_csv(uint32_t skills, char *buf, size_t len)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int s = 1; s <= DD_SVC_MAX; s++) {
+        const char *name = cc_service_name(s);
+        if (!(skills & (1u << s)) || !name)
+            continue;
+        int w = snprintf(buf + off, len - off, "%s%s", off ? "," : "", name);
+        if (w < 0 || (size_t) w >= len - off)
+            break;
+        off += (size_t) w;
+    }
+    return buf;
+}
+
+static int64_t s_i64(PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static double s_f64(PGresult *res, int row, int col)
+{
+    return strtod(PQgetvalue(res, row, col), NULL);
+}
+
+static int s_bool(PGresult *res, int row, int col)
+{
+    return PQgetvalue(res, row, col)[0] == 't';
+}
+
+static void s_copy(char *dst, size_t len, PGresult *res, int row, int col)
+{
+    snprintf(dst, len, "%s", PQgetvalue(res, row, col));
+}
+
+int dd_store_load_caregivers(dd_world_t *world, PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 12)
+        return -1;
+    int rows = PQntuples(res);
+    for (int r = 0; r < rows; r++) {
+        dd_caregiver_t *c = dd_caregiver_new();
+        if (!c)
+            return -1;
+        s_copy(c->id, sizeof c->id, res, r, 0);
+        s_copy(c->provider_id, sizeof c->provider_id, res, r, 1);
+        c->district_id = (uint32_t) s_i64(res, r, 2);
+        c->name = strdup(PQgetvalue(res, r, 3));
+        c->lat = s_f64(res, r, 4);
+        c->lon = s_f64(res, r, 5);
+        c->skills = dd_skills_parse_csv(PQgetvalue(res, r, 6));
+        c->level = (int) s_i64(res, r, 7);
+        c->first_aid = s_bool(res, r, 8);
+        c->shift_start_min = (int) s_i64(res, r, 9);
+        c->shift_end_min = (int) s_i64(res, r, 10);
+        s_copy(c->idem_key, sizeof c->idem_key, res, r, 11);
+        if (!c->name || dd_world_add_caregiver(world, &c) != 0) {
+            dd_caregiver_free(&c);
+            return -1;
+        }
+    }
+    return rows;
+}
+
+int dd_store_load_visits(dd_world_t *world, PGresult *res)
+{
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 34)
+        return -1;
+    int rows = PQntuples(res);
+    for (int r = 0; r < rows; r++) {
+        dd_visit_t *v = dd_visit_new();
+        if (!v)
+            return -1;
+        s_copy(v->id, sizeof v->id, res, r, 0);
+        s_copy(v->order_id, sizeof v->order_id, res, r, 1);
+        s_copy(v->elder_id, sizeof v->elder_id, res, r, 2);
+        v->service = cc_service_parse(PQgetvalue(res, r, 3));
+        v->ability = dd_ability_parse(PQgetvalue(res, r, 4));
+        v->emergency = s_bool(res, r, 5);
+        v->priority = (int) s_i64(res, r, 6);
+        v->district_id = (uint32_t) s_i64(res, r, 7);
+        v->lat = s_f64(res, r, 8);
+        v->lon = s_f64(res, r, 9);
+        v->window_start_us = s_i64(res, r, 10);
+        v->window_end_us = s_i64(res, r, 11);
+        s_copy(v->preferred_caregiver_id, sizeof v->preferred_caregiver_id, res, r, 12);
+        const char *notes = PQgetvalue(res, r, 13);
+        if (notes[0] && !(v->notes = strdup(notes)))
+            goto fail;
+        int st = dd_visit_state_parse(PQgetvalue(res, r, 14));
+        if (st < 0)
+            goto fail;
+        v->state = (dd_visit_state_t) st;
+        s_copy(v->caregiver_id, sizeof v->caregiver_id, res, r, 15);
+        s_copy(v->provider_id, sizeof v->provider_id, res, r, 16);
+        v->eta_us = s_i64(res, r, 17);
+        v->planned_end_us = s_i64(res, r, 18);
+        v->travel_s = (int) s_i64(res, r, 19);
+        v->created_us = s_i64(res, r, 20);
+        v->assigned_us = s_i64(res, r, 21);
+        v->accepted_us = s_i64(res, r, 22);
+        v->checked_in_us = s_i64(res, r, 23);
+        v->in_lat = s_f64(res, r, 24);
+        v->in_lon = s_f64(res, r, 25);
+        v->in_distance_m = (int) s_i64(res, r, 26);
+        v->checked_out_us = s_i64(res, r, 27);
+        v->out_lat = s_f64(res, r, 28);
+        v->out_lon = s_f64(res, r, 29);
+        v->out_distance_m = (int) s_i64(res, r, 30);
+        const char *declined = PQgetvalue(res, r, 31);
+        while (declined && *declined) {
+            char id[DD_ID_LEN];
+            const char *end = strchr(declined, ',');
+            size_t n = end ? (size_t) (end - declined) : strlen(declined);
+            if (n < sizeof id) {
+                memcpy(id, declined, n);
+                id[n] = '\0';
+                if (dd_visit_add_declined(v, id) != 0)
+                    goto fail;
+            }
+            declined = end ? end + 1 : NULL;
+        }
+        s_copy(v->fail_reason, sizeof v->fail_reason, res, r, 32);
+        v->finished_us = s_i64(res, r, 33);
+        if (dd_visit_state_planned(v->state)) {
+            v->caregiver = dd_world_caregiver(world, v->caregiver_id);
+            if (!v->caregiver)
+                goto fail;   /* caregivers are never deleted: store is inconsistent */
+        }
+        if (dd_world_add_visit(world, &v) != 0)
+            goto fail;
+        continue;
+    fail:
+        dd_visit_free(&v);
+        return -1;
+    }
+    return rows;
+}
