@@ -18,7 +18,10 @@ typedef void (cc_http_fn)(cc_http_req_t *req, void *arg);
 typedef int (cc_http_ready_fn)(void *arg);   /* 1 ready, 0 not yet */
 
 /* Bind addr:port (port 0 = any free port; see cc_http_port). max_body caps
- * request bodies (413 beyond). NULL on failure (logged).
+ * request bodies (413 beyond). NULL on failure (logged). Bodies up to about
+ * 2 x max_body + 64 KiB are read and answered with a JSON 413; a larger
+ * Content-Length is refused by evhttp itself (HTML 413, connection closed,
+ * not counted in metrics).
  * Registers GET /healthz, /readyz, /metrics. Ignores SIGPIPE process-wide.
  * Every reply is counted in http_requests_total{code="..."} and timed in
  * http_request_duration_seconds; also http_clients_gone_total and
