@@ -6,7 +6,7 @@ SOLVER_LIB_SRC  := $(addprefix $(SOLVER_DIR)/,vrp_problem.c vrp_plan.c vrp_searc
 SOLVER_LIB_OBJ  := $(patsubst $(SOLVER_DIR)/%.c,build/obj/solver/%.o,$(SOLVER_LIB_SRC))
 SOLVER_ASAN_OBJ := $(patsubst $(SOLVER_DIR)/%.c,build/asan/obj/solver/%.o,$(SOLVER_LIB_SRC))
 SOLVER_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g
-SOLVER_TEST_NAMES := plan search read
+SOLVER_TEST_NAMES := plan search read alloc
 SOLVER_TESTS      := $(foreach t,$(SOLVER_TEST_NAMES),build/test/solver_$(t)_test)
 SOLVER_TESTS_ASAN := $(foreach t,$(SOLVER_TEST_NAMES),build/asan/test/solver_$(t)_test)
 SOLVER_BENCH_TIME ?= 1
@@ -42,6 +42,17 @@ build/test/solver_%_test: build/obj/solver/vrp_%_test.o build/obj/solver/vrp_rea
 		$(SOLVER_LIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -ljansson -lm
+
+# The allocation-failure test wraps malloc/calloc/realloc for our objects only.
+SOLVER_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
+build/test/solver_alloc_test: build/obj/solver/vrp_alloc_test.o $(SOLVER_LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SOLVER_WRAP) -o $@ $^ -lcmocka -lm
+
+build/asan/test/solver_alloc_test: build/asan/obj/solver/vrp_alloc_test.o $(SOLVER_ASAN_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SOLVER_ASAN_FLAGS) $(SOLVER_WRAP) -o $@ $^ -lcmocka -lm
 
 build/asan/test/solver_%_test: build/asan/obj/solver/vrp_%_test.o \
 		build/asan/obj/solver/vrp_read.o $(SOLVER_ASAN_OBJ)
