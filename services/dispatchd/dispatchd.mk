@@ -1,0 +1,1 @@
+$(eval $(call cc_daemon,dispatchd,))
