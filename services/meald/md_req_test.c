@@ -233,8 +233,8 @@ static void test_json_shapes(void **state)
     const char *diets[3] = {"soft", "", "soft"};
     md_meal_t *ptrs[3];
     for (int i = 0; i < 3; i++) {
-        snprintf(m[i].order_id, sizeof m[i].order_id, "00000000-0000-4000-8000-00000000000%d",
-                 i);
+        snprintf(m[i].order_id, sizeof m[i].order_id, "00000000-0000-4000-8000-00000000000%c",
+                 (char)('0' + i));
         snprintf(m[i].diet, sizeof m[i].diet, "%s", diets[i]);
         m[i].point = &p;
         m[i].status = i == 2 ? MD_MEAL_DELIVERED : MD_MEAL_SCHEDULED;
