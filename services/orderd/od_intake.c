@@ -84,9 +84,13 @@ static void s_on_placed(void *ctx, int status, const char *order_id, const char 
     s_pending_t *p = ctx;
     od_intake_t *self = p->self;
     cc_metric_observe(self->m_latency, (double)(cc_now_us() - p->t0_us) / 1e6);
-    if (status >= 400)
-        s_send_reply(p, status, NULL, NULL, err ? err->error : "rejected",
-                     err ? err->field : NULL);
+    if (status >= 400) {
+        /* The key is a header over HTTP, a field here: name it as such. */
+        const char *field = err ? err->field : NULL;
+        if (field && strcmp(field, "Idempotency-Key") == 0)
+            field = "idempotency_key";
+        s_send_reply(p, status, NULL, NULL, err ? err->error : "rejected", field);
+    }
     else
         s_send_reply(p, status, order_id, state, NULL, NULL);
     self->live--;
