@@ -480,6 +480,69 @@ static bool s_fits(const vrp_problem_t *p, int v, const int *load)
     return true;
 }
 
+//  Or-opt: move the segment u[i .. i+len-1] into v before position k or k+1 if it improves.
+static int s_oropt(s_search_t *st, vrp_plan_t *pl, int u, int i, int len, int v, int k,
+                   bool *moved)
+{
+    const vrp_problem_t *p = st->p;
+    const vrp_costs_t *c = &p->costs;
+    const vrp_route_t *ru = &pl->routes[u], *rv = &pl->routes[v];
+    const vrp_vehicle_t *vv = &p->veh[v];
+    int first = ru->loc[i], last = ru->loc[i + len - 1];
+    int pu = ru->loc[i - 1], nu = ru->loc[i + len];
+    bool empties = len == ru->n;
+    if (!empties && ru->dep[i - 1] + vrp_t(p, pu, nu) > ru->lat[i + len])
+        return 0;
+    const int *c0 = ru->cum + (size_t) (i - 1) * VRP_DIMS;
+    const int *c1 = ru->cum + (size_t) (i + len - 1) * VRP_DIMS;
+    const int *tv = rv->cum + (size_t) (rv->n + 1) * VRP_DIMS;
+    for (int d = 0; d < VRP_DIMS; d++)
+        if (tv[d] + c1[d] - c0[d] > vv->capacity[d])
+            return 0;
+    double pref = 0;
+    for (int x = i; x < i + len; x++) {
+        const vrp_job_t *j = &p->jobs[ru->job[x]];
+        if (j->skills & ~vv->skills)
+            return 0;
+        pref += c->non_preferred_penalty * (vrp_nonpref(j, v) - vrp_nonpref(j, u));
+    }
+    double gain = s_arc(p, pu, first) + s_arc(p, last, nu) - pref
+                  + (empties ? p->veh[u].fixed_cost : -s_arc(p, pu, nu));
+    for (int q = k; q <= k + 1; q++) {
+        int pv = rv->loc[q - 1], nv = rv->loc[q];
+        double d = s_arc(p, pv, first) + s_arc(p, last, nv) - s_arc(p, pv, nv);
+        if (d >= gain - 1e-9)
+            continue;
+        double t = rv->dep[q - 1];
+        int prev = pv;
+        bool ok = true;
+        for (int x = i; x < i + len && ok; x++) {
+            const vrp_job_t *j = &p->jobs[ru->job[x]];
+            double s0 = vrp_tw_earliest(j, t + vrp_t(p, prev, j->location));
+            ok = s0 != VRP_INF;
+            t = s0 + j->service;
+            prev = j->location;
+        }
+        if (!ok || t + vrp_t(p, prev, nv) > rv->lat[q])
+            continue;
+        int nu_len = 0, nv_len = 0;
+        for (int x = 1; x <= ru->n; x++)
+            if (x < i || x >= i + len)
+                st->seq[nu_len++] = ru->job[x];
+        for (int x = 1; x < q; x++)
+            st->seq2[nv_len++] = rv->job[x];
+        for (int x = i; x < i + len; x++)
+            st->seq2[nv_len++] = ru->job[x];
+        for (int x = q; x <= rv->n; x++)
+            st->seq2[nv_len++] = rv->job[x];
+        if (vrp_route_set(pl, u, st->seq, nu_len) || vrp_route_set(pl, v, st->seq2, nv_len))
+            return -1;
+        *moved = true;
+        return 0;
+    }
+    return 0;
+}
+
 //  Try moves of job a against its neighbours; apply the first improving one.
 static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
 {
@@ -522,6 +585,12 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
                     return 0;
                 }
             }
+        }
+        //  Or-opt: move the 2 or 3 jobs starting at a next to b, keeping their order.
+        for (int len = 2; len <= 3 && i + len - 1 <= ru->n; len++) {
+            int moved_rc = s_oropt(st, pl, u, i, len, v, k, moved);
+            if (moved_rc || *moved)
+                return moved_rc;
         }
         //  Swap a and b.
         if (!(ja->skills & ~p->veh[v].skills) && !(jb->skills & ~p->veh[u].skills)) {
@@ -601,8 +670,17 @@ static int s_local_search(s_search_t *st, vrp_plan_t *pl)
         any = false;
         for (int a = 0; a < st->n; a++) {
             bool moved = false;
+#ifdef VRP_LS_DEBUG
+            double before = vrp_plan_cost(pl);
+#endif
             if (s_ls_job(st, pl, a, &moved))
                 return -1;
+#ifdef VRP_LS_DEBUG
+            if (moved && vrp_plan_cost(pl) > before - 1e-9)
+                abort();
+            if (moved && vrp_plan_check(pl, NULL, 0))
+                abort();
+#endif
             any |= moved;
         }
         if (st->t_end > 0 && s_now() > st->t_end)
@@ -848,6 +926,10 @@ static int s_new_best(s_search_t *st)
         if (s_local_search(st, st->best))
             return -1;
         double c = vrp_plan_cost(st->best);
+        //  Moves only apply on a predicted gain; should a delta ever disagree with the
+        //  route costs, fall back to the unpolished copy rather than keep a worse "best".
+        if (c > st->best_cost + 1e-6 && s_copy(st->best, st->cur))
+            return -1;
         if (c < st->best_cost - 1e-9) {
             st->best_cost = c;
             if (s_copy(st->cur, st->best))
