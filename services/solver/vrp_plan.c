@@ -505,7 +505,9 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
         return -1;   //  already planned
     const vrp_job_t *j = &p->jobs[job];
     const vrp_costs_t *c = &p->costs;
-    double last_end = j->n_windows ? j->windows[j->n_windows - 1].end : VRP_INF;
+    double last_end = j->n_windows ? j->windows[j->n_windows - 1].end + j->max_lateness
+                                   : VRP_INF;
+    double first_need = (j->n_windows ? j->windows[0].start : -VRP_INF) + j->service;
     int l = j->location;
     bool terms = vrp_route_terms(p);
     //  Empty routes of interchangeable vehicles give the same answer: try one per class.
@@ -543,6 +545,10 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
         for (int pos = 1; pos <= r->n + 1; pos++) {
             if (r->dep[pos - 1] > last_end)
                 break;
+            //  lat[] never decreases either: skip, without touching the matrix, the places
+            //  that must be left before the job's first window even opens.
+            if (r->lat[pos] < first_need)
+                continue;
             int a = r->loc[pos - 1], b = r->loc[pos];
             double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_t(p, a, l));
             if (s == VRP_INF || s + j->service + vrp_t(p, l, b) > r->lat[pos])

@@ -301,7 +301,9 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
     const vrp_plan_t *pl = st->cur;
     const vrp_job_t *j = &p->jobs[job];
     const vrp_costs_t *c = &p->costs;
-    double last_end = j->n_windows ? j->windows[j->n_windows - 1].end : VRP_INF;
+    double last_end = j->n_windows ? j->windows[j->n_windows - 1].end + j->max_lateness
+                                   : VRP_INF;
+    double first_need = (j->n_windows ? j->windows[0].start : -VRP_INF) + j->service;
     double best = VRP_INF;
     int bv = -1, bp = 0, l = j->location;
     bool terms = vrp_route_terms(p);
@@ -331,6 +333,10 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
             //  dep[] never decreases along a route: once past the last window, stop.
             if (r->dep[pos - 1] > last_end)
                 break;
+            //  lat[] never decreases either: skip, without touching the matrix, the places
+            //  that must be left before the job's first window even opens.
+            if (r->lat[pos] < first_need)
+                continue;
             if (blink > 0 && s_unif(&st->rng) < blink)
                 continue;
             int a = r->loc[pos - 1], b = r->loc[pos];
