@@ -318,9 +318,12 @@ def drive(o):
     vid = find_visit(o)
     if not vid:
         return
-    gps = {"lat": e["lat"] + 0.0001, "lon": e["lon"] - 0.0001, "time": rfc3339(now())}
+    cid = o.doc.get("caregiver_id")
+    gps = {"caregiver_id": cid, "lat": e["lat"] + 0.0001, "lon": e["lon"] - 0.0001,
+           "time": rfc3339(now())}
     if "accept" not in o.steps_done:
-        st, doc = call("dispatchd", "POST", "/v1/visits/%s/accept" % vid, {}, ok=None)
+        st, doc = call("dispatchd", "POST", "/v1/visits/%s/accept" % vid,
+                       {"caregiver_id": cid}, ok=None)
         step_result(o, "accept", st, doc, "caregiver %s accepts visit %s"
                     % (str(o.doc.get("caregiver_id", "?"))[:8], str(vid)[:8]))
     elif "check-in" not in o.steps_done:
