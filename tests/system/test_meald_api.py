@@ -479,3 +479,26 @@ def test_state_survives_kill9(msys):
     m = msys.metrics("meald")
     assert m["meald_meals_open"] >= 2
     assert m["meald_meal_points"] >= 1
+
+
+def test_one_batch_never_overbooks(msys):
+    """Events fetched in one batch are decided before any of them commits:
+    the places they take must count for the next ones."""
+    lat, lon = area()
+    tomorrow = local_day(1)
+    pid = new_point(msys, lat, lon, [{"slot": "lunch", "capacity": 3, "cutoff": "10:00"}])
+    ids = [str(uuid.uuid4()) for _ in range(8)]
+    start = at(tomorrow, 11, 30)
+    values = ", ".join(["(%s, %s, %s)"] * len(ids))
+    params = []
+    for oid in ids:
+        params += [str(uuid.uuid4()), oid,
+                   order_released(oid, start, start + datetime.timedelta(hours=1), 7, lat, lon)]
+    # One transaction: orderd's log serves them together.
+    msys.sql("orderd", "SELECT cc_append('OrderReleased', e::uuid, k, 7, p)"
+             " FROM (VALUES %s) AS v (e, k, p)" % values, params)
+    meals = [meal(msys, oid) for oid in ids]
+    assert [m["status"] for m in meals] == ["scheduled"] * 3 + ["refused"] * 5
+    assert all(m["reason"] == "no_capacity" for m in meals[3:])
+    assert msys.sql("meald", "SELECT used FROM slot_counts WHERE meal_point_id = %s",
+                    (pid,)) == [(3,)]
