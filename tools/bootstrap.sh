@@ -12,7 +12,7 @@ PKGS=(
     libjansson-dev libcmocka-dev
     postgresql-15 postgresql-client-15
     python3 python3-zmq python3-protobuf protobuf-compiler python3-psycopg2 python3-pytest
-    wrk valgrind docker-compose
+    wrk valgrind docker-compose curl
 )
 
 missing=()
