@@ -40,6 +40,8 @@ typedef struct {
     struct event *drain;         /* shutdown: waits for the writer to idle */
     int loaded;                  /* working set loaded from the store */
     int dirty;                   /* capacity changed: retry the queue now */
+    int retrying;                /* a queue retry pass is under way */
+    size_t retry_cursor;         /* where it resumes in the sorted waiting list */
     int stopping;
     int64_t stop_started_us;
     int64_t last_prune_us;

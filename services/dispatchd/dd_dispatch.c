@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define S_SWEEP_MS 250          /* sweep tick */
-#define S_RETRY_BUDGET 2000     /* waiting visits tried per sweep */
+#define S_RETRY_BUDGET_US 20000 /* time for queue retries per sweep */
 #define S_PRUNE_EVERY_US (60LL * 1000000)
 
 void dd_fatal_sql(const char *what, PGresult *res)
@@ -307,7 +307,6 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
         cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id,
                 "caregiver_id", v->caregiver_id, "from", reason);
     }
-    dd_update_gauges(app);
 }
 
 static void s_on_fail_done(PGresult *res, void *arg)
@@ -357,47 +356,46 @@ static void s_fail(dd_app_t *app, dd_visit_t *v, const char *reason, int64_t now
 
 static void s_sweep(dd_app_t *app, int64_t now)
 {
-    /* Offers past their timeout whose timer could not be armed. */
+    /* Deadlines: a waiting visit past its window or its assignment deadline
+     * fails; offers whose timer could not be armed get one. No sorting here:
+     * this runs every tick over the active list. */
     size_t nactive;
     dd_visit_t *const *active = dd_world_active(app->world, &nactive);
-    for (size_t i = 0; i < nactive; i++) {
+    for (size_t i = 0; i < nactive;) {
         dd_visit_t *v = active[i];
+        if (v->state == DD_VISIT_WAITING
+            && (now > v->window_end_us
+                || now - v->created_us > app->assign_deadline_s * 1000000)) {
+            s_fail(app, v, "no_caregiver", now);   /* leaves the active list: same i */
+            active = dd_world_active(app->world, &nactive);
+            continue;
+        }
         if (v->state == DD_VISIT_ASSIGNED && !v->timer)
             dd_timer_arm(app, v, now);
+        i++;
     }
-    /* The queue: fail what is past its deadline or window, offer the rest,
-     * most urgent first. Only when something changed, or now and then
-     * (time passing opens shifts). */
+    /* The queue, most urgent first: when capacity changed, and now and then
+     * (time passing opens shifts). A pass is bounded in time so the loop
+     * stays responsive; it resumes at the next tick where it stopped. */
     if (app->dirty || now - app->last_retry_us >= app->retry_interval_s * 1000000) {
         app->dirty = 0;
         app->last_retry_us = now;
+        app->retry_cursor = 0;
+        app->retrying = 1;
+    }
+    if (app->retrying) {
         dd_visit_t **q = NULL;
         size_t n = dd_world_waiting(app->world, &q);
         if (n == (size_t) -1)
             n = 0;
-        size_t budget = S_RETRY_BUDGET;
-        for (size_t i = 0; i < n; i++) {
-            dd_visit_t *v = q[i];
-            if (now > v->window_end_us)
-                s_fail(app, v, "no_caregiver", now);
-            else if (now - v->created_us > app->assign_deadline_s * 1000000)
-                s_fail(app, v, "no_caregiver", now);
-            else if (budget > 0) {
-                budget--;
-                dd_dispatch_try(app, v, now);
-            }
-        }
-        free(q);
-    } else {
-        /* Deadlines still apply between retries. */
-        dd_visit_t **q = NULL;
-        size_t n = dd_world_waiting(app->world, &q);
-        if (n == (size_t) -1)
-            n = 0;
-        for (size_t i = 0; i < n; i++)
-            if (now > q[i]->window_end_us
-                || now - q[i]->created_us > app->assign_deadline_s * 1000000)
-                s_fail(app, q[i], "no_caregiver", now);
+        int64_t t0 = cc_mono_us();
+        size_t i = app->retry_cursor, offered = 0;
+        for (; i < n && cc_mono_us() - t0 < S_RETRY_BUDGET_US; i++)
+            offered += (size_t) dd_dispatch_try(app, q[i], now);
+        /* Offered visits leave the waiting list: the next snapshot is shorter. */
+        app->retry_cursor = i - offered;
+        if (i >= n)
+            app->retrying = 0;
         free(q);
     }
     if (now - app->last_prune_us >= S_PRUNE_EVERY_US) {

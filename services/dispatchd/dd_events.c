@@ -199,7 +199,6 @@ static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
     } else {
         cc_info("visit_queued", "visit_id", v->id, "order_id", v->order_id);
     }
-    dd_update_gauges(app);
 done:
     cc__order_released__free_unpacked(m, NULL);
     return rc;
@@ -249,7 +248,6 @@ static int s_on_cancelled(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         dd_fatal_sql(DD_ST_CANCELLED, NULL);
     cc_info("visit_cancelled", "visit_id", v->id, "order_id", v->order_id);
     cc__order_cancelled__free_unpacked(m, NULL);
-    dd_update_gauges(app);
     return 0;
 }
 

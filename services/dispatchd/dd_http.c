@@ -301,7 +301,6 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
     }
     s_exec_cg_create(app, keep, req, 0);
     cc_info("caregiver_created", "caregiver_id", keep->id, "provider_id", keep->provider_id);
-    dd_update_gauges(app);
 }
 
 static dd_caregiver_t *s_caregiver_or_404(dd_app_t *app, cc_http_req_t **req)
@@ -604,7 +603,6 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
         dd_fatal_sql(stmt, NULL);
     free(payload);
     cc_info("visit_step", "visit_id", v->id, "order_id", v->order_id, "state", w->state);
-    dd_update_gauges(app);
 }
 
 static void s_accept(cc_http_req_t *req, void *arg) { s_visit_action(req, arg, S_ACCEPT); }
