@@ -5,7 +5,8 @@ SOLVER_DIR      := services/solver
 SOLVER_LIB_SRC  := $(addprefix $(SOLVER_DIR)/,vrp_problem.c vrp_plan.c vrp_search.c)
 SOLVER_LIB_OBJ  := $(patsubst $(SOLVER_DIR)/%.c,build/obj/solver/%.o,$(SOLVER_LIB_SRC))
 SOLVER_ASAN_OBJ := $(patsubst $(SOLVER_DIR)/%.c,build/asan/obj/solver/%.o,$(SOLVER_LIB_SRC))
-SOLVER_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g
+SOLVER_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g \
+                     -fno-sanitize-recover=all
 SOLVER_TEST_NAMES := plan search read alloc
 SOLVER_TESTS      := $(foreach t,$(SOLVER_TEST_NAMES),build/test/solver_$(t)_test)
 SOLVER_TESTS_ASAN := $(foreach t,$(SOLVER_TEST_NAMES),build/asan/test/solver_$(t)_test)
@@ -16,6 +17,7 @@ SOLVER_BENCH_SEED ?= 1
 UNIT_TESTS      += $(SOLVER_TESTS)
 UNIT_TESTS_ASAN += $(SOLVER_TESTS_ASAN)
 BENCH_TARGETS   += bench-solver
+TOOLS           += build/bin/vrp-solve build/lib/libvrp.a
 
 .PHONY: bench-solver bench-solver-online solver
 
