@@ -42,7 +42,7 @@ static cc_cfg_param_t s_params[] = {
      "seconds a visit may wait unassigned before VisitFailed(no_caregiver)"},
     {"retry-interval-s", CC_CFG_INT, &s_app.retry_interval_s, "10",
      "retry the waiting queue at least this often (also at once on new capacity)"},
-    {"max-travel-s", CC_CFG_INT, &s_app.max_travel_s, "0",
+    {"max-travel-s", CC_CFG_INT, &s_app.max_travel_s, "3600",
      "never offer a visit more than this many seconds of travel away (0: no limit)"},
     {"keep-finished-s", CC_CFG_INT, &s_app.keep_finished_s, "86400",
      "keep finished visits in memory (GET /v1/visits/{id}) this long"},

@@ -1,0 +1,373 @@
+"""dispatchd through its API with the real daemons and PostgreSQL: caregivers
+(create, idempotency, bad input), the caregiver app's visit steps and their
+illegal transitions, decline and accept-timeout re-dispatch (never back to a
+decliner), the queue, VisitFailed when nobody can come, and a kill -9.
+
+Visits come from real orders: emergencies, which orderd releases at once
+(DESIGN.md: never refused for money), so no card needs money."""
+
+import uuid
+
+import pytest
+
+import harness
+from test_journeys import at, new_card, new_elder, post
+
+ELDER = (30.2741, 120.1551)
+
+
+def caregiver_body(**over):
+    b = {"name": "护理员甲", "provider_id": "prov-1", "district_id": 1, "lat": 30.2745,
+         "lon": 120.1555, "skills": ["emergency", "bath"], "level": 2, "first_aid": True,
+         "shift_start": "00:00", "shift_end": "23:59"}
+    b.update(over)
+    return b
+
+
+def new_cg(s, **over):
+    return post(s, "dispatchd", "/v1/caregivers", caregiver_body(**over))["caregiver_id"]
+
+
+def emergency(s, card):
+    return post(s, "orderd", "/v1/orders", {
+        "card_id": card, "service": "emergency", "window_start": at(0, 0),
+        "window_end": at(1, 0), "notes": ""}, key=str(uuid.uuid4()))["order_id"]
+
+
+def queue_entry(s, order_id, district=None):
+    path = "/v1/queue" + ("?district_id=%d" % district if district else "")
+    st, q = s.http("GET", "dispatchd", path)
+    assert st == 200, (st, q)
+    for v in q["visits"]:
+        if v["order_id"] == order_id:
+            return v
+    return None
+
+
+def visit_of(s, order_id, timeout=15):
+    """The visit for an order, once dispatchd has it (assigned or waiting)."""
+    box = {}
+
+    def seen():
+        st, rows = s.http("GET", "dispatchd", "/v1/queue")
+        for v in rows["visits"]:
+            if v["order_id"] == order_id:
+                box["v"] = v
+                return True
+        return False
+    harness.wait_until(seen, timeout=timeout, what="visit of order %s" % order_id)
+    return box["v"]
+
+
+def get_visit(s, vid):
+    st, v = s.http("GET", "dispatchd", "/v1/visits/%s" % vid)
+    assert st == 200, (st, v)
+    return v
+
+
+def wait_visit(s, vid, pred, what, timeout=15):
+    box = {}
+
+    def ok():
+        box["v"] = get_visit(s, vid)
+        return pred(box["v"])
+    harness.wait_until(ok, timeout=timeout, what=lambda: "%s: %r" % (what, box.get("v")))
+    return box["v"]
+
+
+def step(s, vid, name, body, expect=200):
+    st, out = s.http("POST", "dispatchd", "/v1/visits/%s/%s" % (vid, name), json=body)
+    assert st == expect, (name, st, out)
+    return out
+
+
+def caregiver_count(s):
+    return s.sql("dispatchd", "SELECT count(*) FROM dispatchd.caregivers")[0][0]
+
+
+def events(s, order_id):
+    rows = s.sql("dispatchd", "SELECT type FROM dispatchd.events WHERE key = %s ORDER BY seq",
+                 (order_id,))
+    return [r[0] for r in rows]
+
+
+@pytest.fixture(scope="module")
+def dsys(need_daemons, pg, db):
+    """The four daemons; dispatchd with a short accept timeout only where a
+    test starts its own system (see below)."""
+    s = harness.System(pg, db)
+    try:
+        s.start()
+        yield s
+    finally:
+        s.cleanup()
+
+
+# ---- caregivers ---------------------------------------------------------------
+
+def test_create_and_get_caregiver(dsys):
+    s = dsys
+    cid = new_cg(s, skills=["visit", "bath", "cleaning"], level=3, first_aid=False,
+                 shift_start="22:00", shift_end="06:00")
+    st, c = s.http("GET", "dispatchd", "/v1/caregivers/%s" % cid)
+    assert st == 200, (st, c)
+    assert c["caregiver_id"] == cid and c["provider_id"] == "prov-1"
+    assert c["district_id"] == 1 and c["level"] == 3 and c["first_aid"] is False
+    assert sorted(c["skills"]) == ["bath", "cleaning", "visit"]
+    assert (c["shift_start"], c["shift_end"]) == ("22:00", "06:00")
+    st, vs = s.http("GET", "dispatchd", "/v1/caregivers/%s/visits" % cid)
+    assert st == 200 and vs == {"caregiver_id": cid, "visits": []}, (st, vs)
+
+
+def test_caregiver_idempotency_key(dsys):
+    s = dsys
+    key = str(uuid.uuid4())
+    body = caregiver_body(name="幂等")
+    h = {"Idempotency-Key": key}
+    st1, a = s.http("POST", "dispatchd", "/v1/caregivers", json=body, headers=h)
+    st2, b = s.http("POST", "dispatchd", "/v1/caregivers", json=body, headers=h)
+    assert st1 == 201 and st2 == 201 and a == b, (st1, a, st2, b)
+    n = caregiver_count(s)
+    st, err = s.http("POST", "dispatchd", "/v1/caregivers", json=dict(body, level=1), headers=h)
+    assert st == 409 and err["field"] == "Idempotency-Key", (st, err)
+    assert caregiver_count(s) == n
+
+
+BAD_CAREGIVERS = [
+    ("name", {"name": None}, "missing_field"),
+    ("name", {"name": 5}, "wrong_type"),
+    ("provider_id", {"provider_id": ""}, "invalid_value"),
+    ("district_id", {"district_id": "1"}, "wrong_type"),
+    ("district_id", {"district_id": 0}, "invalid_value"),
+    ("lat", {"lat": 91}, "invalid_value"),
+    ("lon", {"lon": "120"}, "wrong_type"),
+    ("skills", {"skills": "bath"}, "wrong_type"),
+    ("skills", {"skills": []}, "invalid_value"),
+    ("skills", {"skills": ["bath", "meal"]}, "invalid_value"),
+    ("skills", {"skills": ["bath", 3]}, "wrong_type"),
+    ("level", {"level": 4}, "invalid_value"),
+    ("level", {"level": "2"}, "wrong_type"),
+    ("first_aid", {"first_aid": "yes"}, "wrong_type"),
+    ("shift_start", {"shift_start": "25:00"}, "invalid_value"),
+    ("shift_start", {"shift_start": "noon"}, "invalid_value"),
+    ("shift_end", {"shift_end": "12:60"}, "invalid_value"),
+    ("shift_end", {"shift_end": 1200}, "wrong_type"),
+    ("shift_end", {"shift_end": None}, "missing_field"),
+]
+
+
+@pytest.mark.parametrize("field,over,code", BAD_CAREGIVERS,
+                         ids=["%s-%s" % (f, c) for f, _, c in BAD_CAREGIVERS])
+def test_caregiver_bad_input(dsys, field, over, code):
+    s = dsys
+    n = caregiver_count(s)
+    body = caregiver_body()
+    for k, v in over.items():
+        if v is None:
+            body.pop(k)
+        else:
+            body[k] = v
+    st, err = s.http("POST", "dispatchd", "/v1/caregivers", json=body)
+    assert st == 400, (st, err)
+    assert err["field"] == field and err["error"] == code and err["message"], err
+    assert caregiver_count(s) == n, "a rejected caregiver was stored"
+
+
+def test_malformed_bodies_and_unknown_ids(dsys):
+    s = dsys
+    for raw in (b"{not json", b"[1,2]", b"", b"\"text\""):
+        st, err = s.http("POST", "dispatchd", "/v1/caregivers", body=raw,
+                         headers={"Content-Type": "application/json"})
+        assert st == 400 and isinstance(err, dict) and err.get("error"), (raw, st, err)
+    unknown = str(uuid.uuid4())
+    for path in ("/v1/caregivers/%s" % unknown, "/v1/caregivers/%s/visits" % unknown,
+                 "/v1/visits/%s" % unknown, "/v1/visits/not-a-uuid"):
+        st, err = s.http("GET", "dispatchd", path)
+        assert st == 404 and err["error"] == "not_found", (path, st, err)
+    for name in ("accept", "decline", "check-in", "check-out"):
+        st, err = s.http("POST", "dispatchd", "/v1/visits/%s/%s" % (unknown, name),
+                         json={"caregiver_id": unknown, "lat": 30, "lon": 120})
+        assert st == 404 and err["field"] == "visit_id", (name, st, err)
+    for q in ("abc", "-1", "0", "1x", ""):
+        st, err = s.http("GET", "dispatchd", "/v1/queue?district_id=%s" % q)
+        assert st == 400 and err["field"] == "district_id", (q, st, err)
+    st, err = s.http("DELETE", "dispatchd", "/v1/caregivers")
+    assert st == 405, (st, err)
+
+
+# ---- the caregiver app --------------------------------------------------------
+
+def test_visit_steps_and_illegal_transitions(dsys):
+    s = dsys
+    elder = new_elder(s, lat=ELDER[0], lon=ELDER[1])
+    card = new_card(s, elder)
+    near = new_cg(s, lat=ELDER[0] + 0.0003, lon=ELDER[1])
+    other = new_cg(s, lat=ELDER[0] + 0.05, lon=ELDER[1])
+    oid = emergency(s, card)
+    v = visit_of(s, oid)
+    vid = v["visit_id"]
+    assert v["state"] == "assigned" and v["caregiver_id"] == near, v
+    assert v["emergency"] is True and v["service"] == "emergency"
+    assert v["location"] == {"lat": ELDER[0], "lon": ELDER[1]}
+    # The caregiver app's list has it, with the elder's place and window.
+    st, mine = s.http("GET", "dispatchd", "/v1/caregivers/%s/visits" % near)
+    assert [x["visit_id"] for x in mine["visits"]] == [vid], mine
+    assert mine["visits"][0]["eta"] and mine["visits"][0]["window_end"].endswith("+08:00")
+
+    # Out of order: 409 naming the state.
+    err = step(s, vid, "check-in", {"caregiver_id": near, "lat": ELDER[0], "lon": ELDER[1]},
+               expect=409)
+    assert err["error"] == "illegal_transition" and "assigned" in err["message"], err
+    err = step(s, vid, "check-out", {"caregiver_id": near, "lat": ELDER[0], "lon": ELDER[1]},
+               expect=409)
+    assert "assigned" in err["message"], err
+    # Someone else's visit: 403 naming caregiver_id; bad bodies: 400 naming the field.
+    err = step(s, vid, "accept", {"caregiver_id": other}, expect=403)
+    assert err["field"] == "caregiver_id", err
+    assert step(s, vid, "accept", {}, expect=400)["field"] == "caregiver_id"
+    assert step(s, vid, "accept", {"caregiver_id": 7}, expect=400)["error"] == "wrong_type"
+
+    assert step(s, vid, "accept", {"caregiver_id": near})["state"] == "accepted"
+    # A retried accept (lost reply) is answered as done, with no second event.
+    assert step(s, vid, "accept", {"caregiver_id": near})["state"] == "accepted"
+    err = step(s, vid, "check-out", {"caregiver_id": near, "lat": ELDER[0], "lon": ELDER[1]},
+               expect=409)
+    assert "accepted" in err["message"], err
+    bad = [({"caregiver_id": near, "lon": ELDER[1]}, "lat", "missing_field"),
+           ({"caregiver_id": near, "lat": "x", "lon": ELDER[1]}, "lat", "wrong_type"),
+           ({"caregiver_id": near, "lat": 30, "lon": 181}, "lon", "invalid_value"),
+           ({"caregiver_id": near, "lat": 30, "lon": 120, "at": "yesterday"}, "at",
+            "invalid_value"),
+           ({"caregiver_id": near, "lat": 30, "lon": 120, "at": "2999-01-01T00:00:00+08:00"},
+            "at", "invalid_value")]
+    for body, field, code in bad:
+        err = step(s, vid, "check-in", body, expect=400)
+        assert err["field"] == field and err["error"] == code, (body, err)
+    assert get_visit(s, vid)["state"] == "accepted"
+
+    # Check in ~33 m north of the door: the distance is the evidence.
+    out = step(s, vid, "check-in", {"caregiver_id": near, "lat": ELDER[0] + 0.0003,
+                                    "lon": ELDER[1]})
+    assert out["state"] == "checked_in" and 25 <= out["distance_m"] <= 40, out
+    err = step(s, vid, "check-out", {"caregiver_id": near, "lat": ELDER[0], "lon": ELDER[1],
+                                     "at": at(-1, 0)}, expect=400)
+    assert err["field"] == "at", err
+    out = step(s, vid, "check-out", {"caregiver_id": near, "lat": ELDER[0], "lon": ELDER[1]})
+    assert out["state"] == "completed" and out["distance_m"] == 0, out
+    v = get_visit(s, vid)
+    assert v["check_in"]["distance_m"] == 33 or 25 <= v["check_in"]["distance_m"] <= 40, v
+    assert v["check_out"]["distance_m"] == 0
+    err = step(s, vid, "decline", {"caregiver_id": near}, expect=409)
+    assert "completed" in err["message"], err
+    assert events(s, oid) == ["VisitAssigned", "VisitAccepted", "VisitCheckedIn",
+                              "VisitCompleted"]
+    # Off the caregiver's list once done; orderd saw it through.
+    st, mine = s.http("GET", "dispatchd", "/v1/caregivers/%s/visits" % near)
+    assert mine["visits"] == []
+    harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders/%s" % oid)[1]["state"]
+                       in ("completed", "billed"), timeout=15, what="order completed")
+
+
+def test_decline_redispatches_never_back_to_a_decliner(dsys):
+    s = dsys
+    # Its own corner of the map: beyond --max-travel-s (1 h) of the others.
+    elder = new_elder(s, lat=ELDER[0] + 1, lon=ELDER[1])
+    card = new_card(s, elder)
+    base = (ELDER[0] + 1, ELDER[1])
+    a = new_cg(s, lat=base[0] + 0.001, lon=base[1])
+    b = new_cg(s, lat=base[0] + 0.02, lon=base[1])
+    oid = emergency(s, card)
+    v = visit_of(s, oid)
+    vid = v["visit_id"]
+    assert v["caregiver_id"] == a, v
+    out = step(s, vid, "decline", {"caregiver_id": a, "reason": "ill today"})
+    assert out["state"] == "assigned" and out["next_caregiver_assigned"] is True, out
+    v = get_visit(s, vid)
+    assert v["caregiver_id"] == b and v["declined_count"] == 1, v
+    # a may no longer act on it
+    assert step(s, vid, "accept", {"caregiver_id": a}, expect=403)["field"] == "caregiver_id"
+    out = step(s, vid, "decline", {"caregiver_id": b})
+    assert out["state"] == "waiting" and out["next_caregiver_assigned"] is False, out
+    # Nobody else qualifies: it waits in the queue, most urgent first.
+    q = queue_entry(s, oid, district=1)
+    assert q and q["state"] == "waiting" and q["caregiver_id"] is None, q
+    assert q["declined_count"] == 2
+    # A non-first-aider does not qualify for an emergency; a new first-aider does.
+    new_cg(s, lat=base[0], lon=base[1], first_aid=False)
+    c = new_cg(s, lat=base[0] + 0.03, lon=base[1])
+    v = wait_visit(s, vid, lambda v: v["state"] == "assigned", "re-offered to the newcomer")
+    assert v["caregiver_id"] == c, v
+    assert events(s, oid) == ["VisitAssigned", "VisitDeclined", "VisitAssigned",
+                              "VisitDeclined", "VisitAssigned"]
+    m = s.metrics("dispatchd")
+    assert m.get("dispatchd_declines_total", 0) >= 2, m
+
+
+def test_cancel_drops_the_visit(dsys):
+    s = dsys
+    elder = new_elder(s, lat=ELDER[0] + 2, lon=ELDER[1])
+    card = new_card(s, elder)
+    cg = new_cg(s, lat=ELDER[0] + 2, lon=ELDER[1] + 0.001)
+    oid = emergency(s, card)
+    vid = visit_of(s, oid)["visit_id"]
+    post(s, "orderd", "/v1/orders/%s/cancel" % oid, {"reason": "false alarm"})
+    wait_visit(s, vid, lambda v: v["state"] == "cancelled", "visit cancelled")
+    assert queue_entry(s, oid) is None
+    st, mine = s.http("GET", "dispatchd", "/v1/caregivers/%s/visits" % cg)
+    assert all(v["order_id"] != oid for v in mine["visits"]), mine
+    err = step(s, vid, "accept", {"caregiver_id": cg}, expect=409)
+    assert "cancelled" in err["message"], err
+
+
+def test_kill9_keeps_visits_and_caregivers(dsys):
+    s = dsys
+    elder = new_elder(s, lat=ELDER[0] + 3, lon=ELDER[1])
+    card = new_card(s, elder)
+    cg = new_cg(s, lat=ELDER[0] + 3, lon=ELDER[1] + 0.001)
+    oid = emergency(s, card)
+    vid = visit_of(s, oid)["visit_id"]
+    step(s, vid, "accept", {"caregiver_id": cg})
+    s.kill9("dispatchd")
+    s.restart("dispatchd")
+    v = get_visit(s, vid)
+    assert v["state"] == "accepted" and v["caregiver_id"] == cg, v
+    st, c = s.http("GET", "dispatchd", "/v1/caregivers/%s" % cg)
+    assert st == 200 and c["planned_visits"] == 1, c
+    step(s, vid, "check-in", {"caregiver_id": cg, "lat": ELDER[0] + 3, "lon": ELDER[1]})
+    # orderd's log is not applied twice after the restart.
+    assert events(s, oid) == ["VisitAssigned", "VisitAccepted", "VisitCheckedIn"]
+    n = s.sql("dispatchd", "SELECT count(*) FROM dispatchd.visits WHERE order_id = %s",
+              (oid,))[0][0]
+    assert n == 1
+
+
+# ---- timeouts and deadlines (own system: short timers) -----------------------
+
+def test_accept_timeout_redispatches_then_fails(need_daemons, pg, fresh_db):
+    s = harness.System(pg, fresh_db, extra_args={"dispatchd": {
+        "accept-timeout-s": "1", "assign-deadline-s": "6", "retry-interval-s": "1"}})
+    try:
+        s.start()
+        elder = new_elder(s, lat=ELDER[0], lon=ELDER[1])
+        card = new_card(s, elder)
+        a = new_cg(s, lat=ELDER[0] + 0.001, lon=ELDER[1])
+        b = new_cg(s, lat=ELDER[0] + 0.01, lon=ELDER[1])
+        oid = emergency(s, card)
+        vid = visit_of(s, oid)["visit_id"]
+        # Nobody accepts: a, then b, time out; never back to a; then it waits
+        # until the deadline and fails, and orderd fails the order.
+        v = wait_visit(s, vid, lambda v: v["state"] == "failed", "visit failed", timeout=20)
+        assert v["fail_reason"] == "no_caregiver" and v["declined_count"] == 2, v
+        ev = events(s, oid)
+        assert ev == ["VisitAssigned", "VisitDeclined", "VisitAssigned", "VisitDeclined",
+                      "VisitFailed"], ev
+        offered = s.sql("dispatchd", "SELECT declined::text[] FROM dispatchd.visits "
+                        "WHERE id = %s", (vid,))[0][0]
+        assert offered == [a, b], offered
+        m = s.metrics("dispatchd")
+        assert m.get("dispatchd_accept_timeouts_total", 0) >= 2, m
+        assert m.get("dispatchd_failures_total", 0) >= 1, m
+        harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders/%s" % oid)[1]["state"]
+                           == "failed", timeout=15, what="order failed")
+    finally:
+        s.cleanup()
