@@ -28,6 +28,8 @@ typedef struct {
     char *log_level;
     char *pidfile;
     char *orderd_log;
+    char *dispatchd_log;         /* "" = not consumed */
+    char *meald_log;             /* "" = not consumed */
     int64_t max_body;
     int64_t max_topup_fen;
     int64_t ring_size;
@@ -40,7 +42,9 @@ typedef struct {
     cc_db_t *writer;             /* batching writer: every state change */
     cc_db_t *reader;             /* start-up load, statements, checks, lookups */
     cc_evlog_t *evlog;           /* own log: FundsHeld, FundsDenied, HoldCaptured, ... */
-    cc_consumer_t *orderd;       /* orderd's log */
+    cc_consumer_t *orderd;       /* orderd's log: cards and orders */
+    cc_consumer_t *dispatchd;    /* dispatchd's log: VisitCompleted evidence (or NULL) */
+    cc_consumer_t *meald;        /* meald's log: MealDelivered evidence (or NULL) */
     cc_http_t *http;
     bd_ledger_t *ledger;
     bd_pricing_t *pricing;

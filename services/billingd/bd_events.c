@@ -401,3 +401,89 @@ int bd_events_on_orderd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     }
     return 0;   /* OrderReleased and other types: not billing's business */
 }
+
+/* ---- dispatchd's and meald's logs: delivery evidence ----------------------------- */
+
+typedef struct {
+    bd_app_t *app;
+    int64_t t0_us;
+} s_delivery_ctx_t;
+
+static void s_on_delivered(PGresult *res, void *arg)
+{
+    s_delivery_ctx_t *x = arg;
+    x->app->writes_done++;
+    if (!bd_res_ok(res))
+        bd_fatal_sql(BD_SQL_DELIVERED, res);
+    cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / 1e6);
+    const char *st = PQgetvalue(res, 0, 0);
+    char name[96];
+    snprintf(name, sizeof name, "billingd_deliveries_total{outcome=\"%s\"}",
+             strcmp(st, "applied") == 0 ? "recorded" : "repeat");
+    cc_metric_inc(cc_metrics_counter(name, "delivery reports from dispatchd and meald"));
+    free(x);
+}
+
+static int s_delivered(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
+                       const char *producer, const char *order_id, const char *provider_id,
+                       const char *visit_id, const char *caregiver_id,
+                       const char *meal_point_id, int64_t started_us, int64_t completed_us,
+                       int distance_m)
+{
+    if (!cc_uuid_valid(order_id))
+        return -1;
+    s_delivery_ctx_t *x = calloc(1, sizeof *x);
+    if (!x) {
+        cc_error("out_of_memory", "where", "delivered");
+        exit(1);
+    }
+    x->app = app;
+    x->t0_us = cc_mono_us();
+    char seq[24], started[24], completed[24], distance[16];
+    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
+    snprintf(started, sizeof started, "%" PRId64, started_us);
+    snprintf(completed, sizeof completed, "%" PRId64, completed_us);
+    snprintf(distance, sizeof distance, "%d", distance_m);
+    const char *v[11] = {
+        producer, seq, env->id, order_id, provider_id ? provider_id : "",
+        visit_id && visit_id[0] ? visit_id : NULL,
+        caregiver_id && caregiver_id[0] ? caregiver_id : NULL,
+        meal_point_id && meal_point_id[0] ? meal_point_id : NULL,
+        started, completed, distance_m >= 0 ? distance : NULL,
+    };
+    if (cc_consumer_exec(c, BD_SQL_DELIVERED, 11, v, NULL, NULL, s_on_delivered, x) != 0) {
+        cc_error("queue_failed", "stmt", BD_SQL_DELIVERED);
+        exit(1);
+    }
+    app->writes_issued++;
+    return 0;
+}
+
+int bd_events_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+{
+    if (!env->type || strcmp(env->type, "VisitCompleted") != 0)
+        return 0;
+    Cc__VisitCompleted *m = cc__visit_completed__unpack(NULL, env->payload.len,
+                                                        env->payload.data);
+    if (!m)
+        return -1;
+    int rc = s_delivered(arg, c, env, "dispatchd", m->order_id, m->provider_id, m->visit_id,
+                         m->caregiver_id, NULL, m->checked_in_us, m->checked_out_us,
+                         m->distance_m);
+    cc__visit_completed__free_unpacked(m, NULL);
+    return rc;
+}
+
+int bd_events_on_meald(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+{
+    if (!env->type || strcmp(env->type, "MealDelivered") != 0)
+        return 0;
+    Cc__MealDelivered *m = cc__meal_delivered__unpack(NULL, env->payload.len,
+                                                      env->payload.data);
+    if (!m)
+        return -1;
+    int rc = s_delivered(arg, c, env, "meald", m->order_id, m->provider_id, NULL, NULL,
+                         m->meal_point_id, 0, m->delivered_us, -1);
+    cc__meal_delivered__free_unpacked(m, NULL);
+    return rc;
+}

@@ -160,11 +160,14 @@ static void s_get_rules(cc_http_req_t *req, void *arg)
                             r->district_id >= 0 ? json_integer(r->district_id) : json_null());
         json_object_set_new(o, "household",
                             r->household[0] ? json_string(r->household) : json_null());
-        json_object_set_new(o, "age_min", r->age_min >= 0 ? json_integer(r->age_min) : json_null());
-        json_object_set_new(o, "age_max", r->age_max >= 0 ? json_integer(r->age_max) : json_null());
+        json_object_set_new(o, "age_min",
+                            r->age_min >= 0 ? json_integer(r->age_min) : json_null());
+        json_object_set_new(o, "age_max",
+                            r->age_max >= 0 ? json_integer(r->age_max) : json_null());
         json_object_set_new(o, "service",
                             r->service ? json_string(bd_service_name(r->service)) : json_null());
-        json_object_set_new(o, "share_bp", r->share_bp >= 0 ? json_integer(r->share_bp) : json_null());
+        json_object_set_new(o, "share_bp",
+                            r->share_bp >= 0 ? json_integer(r->share_bp) : json_null());
         json_object_set_new(o, "fixed_fen",
                             r->fixed_fen >= 0 ? json_integer(r->fixed_fen) : json_null());
         json_object_set_new(o, "monthly_cap_fen",
@@ -577,8 +580,19 @@ static void s_on_hold(PGresult *res, void *arg)
         json_object_set_new(o, "arrears_fen", json_integer(s_int(res, 0, 9)));
         const char *prov = PQgetvalue(res, 0, 10);
         json_object_set_new(o, "provider_id", prov[0] ? json_string(prov) : json_null());
-        json_object_set_new(o, "created_at", s_time_json(strtoll(PQgetvalue(res, 0, 11), NULL, 10)));
-        json_object_set_new(o, "updated_at", s_time_json(strtoll(PQgetvalue(res, 0, 12), NULL, 10)));
+        json_object_set_new(o, "created_at", s_time_json(s_int(res, 0, 11)));
+        json_object_set_new(o, "updated_at", s_time_json(s_int(res, 0, 12)));
+        /* What the producer that did the work reported (reconciliation). */
+        json_t *d = json_null();
+        if (!PQgetisnull(res, 0, 13)) {
+            d = json_pack("{s:s, s:s}", "producer", PQgetvalue(res, 0, 13), "provider_id",
+                          PQgetvalue(res, 0, 14));
+            json_object_set_new(d, "completed_at", s_time_json(s_int(res, 0, 15)));
+            json_object_set_new(d, "distance_m", s_int(res, 0, 16) >= 0
+                                                     ? json_integer(s_int(res, 0, 16))
+                                                     : json_null());
+        }
+        json_object_set_new(o, "delivery", d);
         cc_http_reply_json(&j->req, 200, o);
     }
     free(j);
@@ -601,6 +615,58 @@ static void s_get_hold(cc_http_req_t *req, void *arg)
     j->req = req;
     const char *v[1] = { id };
     if (cc_db_exec(app->reader, BD_SQL_HOLD, 1, v, NULL, NULL, s_on_hold, j) != 0) {
+        cc_http_reply_error(&j->req, 503, "unavailable", NULL, "database queue full");
+        free(j);
+    }
+}
+
+static json_t *s_parse_list(PGresult *res, int col);
+
+/* ---- reconciliation ------------------------------------------------------------ */
+
+static void s_on_recon(PGresult *res, void *arg)
+{
+    s_read_job_t *j = arg;
+    if (!bd_res_ok(res)) {
+        cc_http_reply_error(&j->req, 503, "unavailable", NULL, "database unavailable, retry");
+        free(j);
+        return;
+    }
+    json_t *a = s_parse_list(res, 2), *b = s_parse_list(res, 3), *c = s_parse_list(res, 4);
+    int ok = json_array_size(a) == 0 && json_array_size(b) == 0 && json_array_size(c) == 0;
+    cc_http_reply_json(&j->req, 200,
+                       json_pack("{s:b, s:I, s:I, s:o, s:o, s:o}", "ok", ok, "captured",
+                                 s_int(res, 0, 0), "delivered", s_int(res, 0, 1),
+                                 "captured_undelivered", a, "delivered_uncaptured", b,
+                                 "provider_mismatch", c));
+    free(j);
+}
+
+static void s_get_recon(cc_http_req_t *req, void *arg)
+{
+    bd_app_t *app = arg;
+    S_NEED_LOADED(app, req);
+    long long grace = 60;
+    const char *q = cc_http_query(req, "grace_s");
+    if (q) {
+        char *end = NULL;
+        grace = strtoll(q, &end, 10);
+        if (!q[0] || *end || grace < 0 || grace > 86400) {
+            cc_http_reply_error(&req, 400, "invalid_value", "grace_s",
+                                "grace_s must be an integer from 0 to 86400");
+            return;
+        }
+    }
+    s_read_job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "out of memory");
+        return;
+    }
+    j->req = req;
+    char g[24];
+    snprintf(g, sizeof g, "%lld", grace);
+    const char *v[1] = { g };
+    if (cc_db_exec(app->reader, BD_SQL_RECON, 1, v, NULL, NULL, s_on_recon, j) != 0) {
         cc_http_reply_error(&j->req, 503, "unavailable", NULL, "database queue full");
         free(j);
     }
@@ -765,6 +831,7 @@ int bd_http_routes(bd_app_t *app)
         { "GET", "/v1/cards/{card_id}/transactions", s_get_transactions },
         { "GET", "/v1/holds/{order_id}", s_get_hold },
         { "GET", "/v1/ledger/check", s_get_check },
+        { "GET", "/v1/reconciliation", s_get_recon },
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (cc_http_route(app->http, routes[i].method, routes[i].pattern, routes[i].fn, app) < 0)

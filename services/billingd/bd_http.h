@@ -6,7 +6,8 @@
  *   GET  /v1/cards/{card_id}/balance
  *   GET  /v1/cards/{card_id}/transactions ?limit=
  *   GET  /v1/holds/{order_id}
- *   GET  /v1/ledger/check                 invariants from the stored postings */
+ *   GET  /v1/ledger/check                 invariants from the stored postings
+ *   GET  /v1/reconciliation               ?grace_s= captures vs delivery reports */
 #ifndef BD_HTTP_H
 #define BD_HTTP_H
 #include "bd_app.h"

@@ -65,7 +65,12 @@ typedef struct {
     bd_account_t *arrears;
 } bd_card_t;
 
-typedef enum { BD_HOLD_HELD = 0, BD_HOLD_CAPTURED, BD_HOLD_RELEASED, BD_HOLD_DENIED } bd_hold_state_t;
+typedef enum {
+    BD_HOLD_HELD = 0,
+    BD_HOLD_CAPTURED,
+    BD_HOLD_RELEASED,
+    BD_HOLD_DENIED
+} bd_hold_state_t;
 
 /* An open hold (state held); closed ones live only in the store. */
 typedef struct {

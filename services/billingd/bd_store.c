@@ -23,6 +23,8 @@ static const s_stmt_t s_writer_stmts[] = {
       "SELECT r_status, r_topup_id, r_available_fen "
       "FROM bd_topup($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" },
     { BD_SQL_SET_PRICE, "SELECT bd_set_price($1, $2)" },
+    { BD_SQL_DELIVERED,
+      "SELECT bd_delivered($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" },
     { NULL, NULL },
 };
 
@@ -57,11 +59,17 @@ static const s_stmt_t s_reader_stmts[] = {
       "c.r_holds::text, (SELECT coalesce(jsonb_object_agg(b.account, b.balance), '{}') "
       "FROM bd_balances_from_postings() b)::text FROM bd_ledger_check() c" },
     { BD_SQL_HOLD,
-      "SELECT order_id, card_id, service, emergency, state, coalesce(reason, ''), price_fen, "
-      "subsidy_fen, held_fen, arrears_fen, coalesce(provider_id, ''), "
-      "(extract(epoch FROM created_at) * 1000000)::bigint, "
-      "(extract(epoch FROM updated_at) * 1000000)::bigint "
-      "FROM holds WHERE order_id = $1" },
+      "SELECT h.order_id, h.card_id, h.service, h.emergency, h.state, coalesce(h.reason, ''), "
+      "h.price_fen, h.subsidy_fen, h.held_fen, h.arrears_fen, coalesce(h.provider_id, ''), "
+      "(extract(epoch FROM h.created_at) * 1000000)::bigint, "
+      "(extract(epoch FROM h.updated_at) * 1000000)::bigint, "
+      "d.producer, d.provider_id, "
+      "coalesce((extract(epoch FROM d.completed_at) * 1000000)::bigint, 0), "
+      "coalesce(d.distance_m, -1) "
+      "FROM holds h LEFT JOIN deliveries d USING (order_id) WHERE h.order_id = $1" },
+    { BD_SQL_RECON,
+      "SELECT r_captured, r_delivered, r_captured_undelivered::text, "
+      "r_delivered_uncaptured::text, r_provider_mismatch::text FROM bd_reconciliation($1)" },
     { NULL, NULL },
 };
 

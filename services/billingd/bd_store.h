@@ -12,11 +12,13 @@
 #define BD_SQL_ORDER_CLOSED "bd_order_closed"
 #define BD_SQL_TOPUP        "bd_topup"
 #define BD_SQL_SET_PRICE    "bd_set_price"
+#define BD_SQL_DELIVERED    "bd_delivered"
 /* Reader statements. */
 #define BD_SQL_TOPUP_LOOKUP "bd_topup_lookup"
 #define BD_SQL_STATEMENT    "bd_statement"
 #define BD_SQL_CHECK        "bd_ledger_check"
 #define BD_SQL_HOLD         "bd_hold_get"
+#define BD_SQL_RECON        "bd_reconciliation"
 
 /* Register every statement. 0 or -1. */
 int bd_store_prepare(bd_app_t *app);

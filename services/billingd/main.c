@@ -2,7 +2,8 @@
  *
  * Start: config -> log -> loop -> signals -> ZeroMQ -> writer + reader
  * (prepared statements) -> HTTP (503 until ready) -> load the working set
- * through the reader -> own event log -> orderd's log -> ready.
+ * through the reader -> own event log -> orderd's log (and dispatchd's and
+ * meald's, for delivery evidence) -> ready.
  * Stop (SIGTERM): drain HTTP, stop the consumer, wait for the writer and the
  * reader to finish what they accepted, destroy everything, exit 0. */
 #include <stdio.h>
@@ -33,6 +34,10 @@ static cc_cfg_param_t s_params[] = {
     { "pidfile", CC_CFG_STR, &s_app.pidfile, NULL, "write the pid here (empty: none)" },
     { "orderd-log", CC_CFG_STR, &s_app.orderd_log, "tcp://127.0.0.1:9081",
       "orderd's event log (cards, orders)" },
+    { "dispatchd-log", CC_CFG_STR, &s_app.dispatchd_log, "tcp://127.0.0.1:9082",
+      "dispatchd's event log: visit completions for reconciliation (empty: off)" },
+    { "meald-log", CC_CFG_STR, &s_app.meald_log, "tcp://127.0.0.1:9083",
+      "meald's event log: meal deliveries for reconciliation (empty: off)" },
     { "max-body", CC_CFG_INT, &s_app.max_body, "65536", "largest request body in bytes" },
     { "max-topup-fen", CC_CFG_INT, &s_app.max_topup_fen, "10000000",
       "largest single top-up in fen (default 100,000 CNY)" },
@@ -43,12 +48,25 @@ static cc_cfg_param_t s_params[] = {
     { NULL, CC_CFG_STR, NULL, NULL, NULL },
 };
 
+/* A log to consume: its flag is set (empty turns the consumer off). */
+static int s_on(const char *endpoint)
+{
+    return endpoint && endpoint[0];
+}
+
+static int s_caught_up(const char *endpoint, const cc_consumer_t *c)
+{
+    return !s_on(endpoint) || (c && cc_consumer_caught_up(c));
+}
+
 static int s_ready(void *arg)
 {
     bd_app_t *app = arg;
     return !app->stopping && app->loaded && cc_db_connected(app->writer)
            && cc_db_connected(app->reader) && app->evlog && cc_evlog_ready(app->evlog)
-           && app->orderd && cc_consumer_caught_up(app->orderd);
+           && app->orderd && cc_consumer_caught_up(app->orderd)
+           && s_caught_up(app->dispatchd_log, app->dispatchd)
+           && s_caught_up(app->meald_log, app->meald);
 }
 
 void bd_app_update_gauges(bd_app_t *app)
@@ -112,6 +130,23 @@ static void s_on_loaded(bd_app_t *app)
         cc_error("consumer_failed", "producer", "orderd", "endpoint", app->orderd_log);
         exit(1);
     }
+    if (s_on(app->dispatchd_log)) {
+        app->dispatchd = cc_consumer_new(app->base, app->zctx, app->writer, "billingd",
+                                         "dispatchd", app->dispatchd_log,
+                                         bd_events_on_dispatchd, app);
+        if (!app->dispatchd || cc_consumer_start(app->dispatchd) != 0) {
+            cc_error("consumer_failed", "producer", "dispatchd", "endpoint", app->dispatchd_log);
+            exit(1);
+        }
+    }
+    if (s_on(app->meald_log)) {
+        app->meald = cc_consumer_new(app->base, app->zctx, app->writer, "billingd", "meald",
+                                     app->meald_log, bd_events_on_meald, app);
+        if (!app->meald || cc_consumer_start(app->meald) != 0) {
+            cc_error("consumer_failed", "producer", "meald", "endpoint", app->meald_log);
+            exit(1);
+        }
+    }
 }
 
 static void s_on_tick(evutil_socket_t fd, short what, void *arg)
@@ -147,6 +182,10 @@ static void s_on_stop(void *arg)
     cc_http_drain(app->http);
     if (app->orderd)
         cc_consumer_stop(app->orderd);
+    if (app->dispatchd)
+        cc_consumer_stop(app->dispatchd);
+    if (app->meald)
+        cc_consumer_stop(app->meald);
     /* Check every 20 ms from now on. */
     event_del(app->ev_tick);
     struct timeval tv = { 0, 20000 };
@@ -230,12 +269,15 @@ int main(int argc, char **argv)
     char port[16];
     snprintf(port, sizeof port, "%d", cc_http_port(app->http));
     cc_info("process_up", "http_port", port, "log_endpoint", app->log_endpoint, "orderd_log",
-            app->orderd_log);
+            app->orderd_log, "dispatchd_log", s_on(app->dispatchd_log) ? app->dispatchd_log : "off",
+            "meald_log", s_on(app->meald_log) ? app->meald_log : "off");
 
     event_base_dispatch(app->base);
 
     cc_info("process_down");
     cc_consumer_destroy(&app->orderd);
+    cc_consumer_destroy(&app->dispatchd);
+    cc_consumer_destroy(&app->meald);
     cc_evlog_destroy(&app->evlog);
     bd_http_shutdown(app);
     cc_http_destroy(&app->http);

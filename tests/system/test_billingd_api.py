@@ -4,9 +4,10 @@ balances, holds / denials / releases / emergency arrears as orderd's events
 arrive, statements, prices, the ledger check, and a kill -9 restart that
 reloads the same balances.
 
-dispatchd and meald are not started (orderd runs with those consumers off),
-so orders stop at funds_held / released; captures are exercised by
-test_journeys.py with the whole system."""
+dispatchd and meald are not started (orderd and billingd run with those
+consumers off), so orders stop at funds_held / released; captures and
+delivery evidence are exercised by test_billingd_journey.py with the whole
+system."""
 
 import datetime
 import os
@@ -21,7 +22,7 @@ import harness
 TZ = datetime.timezone(datetime.timedelta(hours=8))
 _W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _seq = iter(range(1, 10**6))
-ORDERD_ARGS = {"dispatchd-log": "", "meald-log": ""}
+NO_DISPATCH_MEAL = {"dispatchd-log": "", "meald-log": ""}
 
 
 def id_number(born):
@@ -43,7 +44,8 @@ def s(pg, db):
         if not os.access(harness.binary(d), os.X_OK):
             pytest.skip("%s not built yet" % d)
     sysm = harness.System(pg, db, names=("orderd", "billingd"),
-                          extra_args={"orderd": dict(ORDERD_ARGS)})
+                          extra_args={"orderd": dict(NO_DISPATCH_MEAL),
+                                      "billingd": dict(NO_DISPATCH_MEAL)})
     try:
         sysm.start()
         yield sysm
@@ -301,7 +303,7 @@ def test_too_little_money_is_denied(s):
     def denied():
         st, o = s.http("GET", "orderd", "/v1/orders/%s" % oid)
         return st == 200 and o["state"] == "denied"
-    harness.wait_until(denied, 10, what="orderd sees FundsDenied")
+    harness.wait_until(denied, 20, what="orderd sees FundsDenied")
 
 
 def test_subsidy_rules_apply(s):
