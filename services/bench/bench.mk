@@ -1,0 +1,15 @@
+# bench.mk: the system benchmarks of issue 4 (docs/BENCHMARKS.md, "Intake" and
+# "End to end"). It lives in services/bench/ only so that the top-level
+# Makefile's services/*/*.mk wildcard includes it; the scripts are in bench/.
+# Each target brings up its own private system (PostgreSQL on 55599, daemons
+# on 24601..24604; see bench/sys.sh), prints a result table and stops it.
+
+BENCH_TARGETS += bench-intake bench-e2e
+
+.PHONY: bench-intake bench-e2e
+
+bench-intake: all
+	bench/intake.sh
+
+bench-e2e: all
+	bench/e2e.sh
