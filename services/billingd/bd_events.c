@@ -322,6 +322,8 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         hc.order_id = (char *)order_id;
         hc.card_id = d->hold.card_id;
         hc.charged_fen = d->charged_fen;
+        hc.subsidy_fen = d->hold.subsidy_fen;
+        hc.provider_id = d->provider_id;
         payload = cc_pb_pack(&hc.base, &plen);
         type = "HoldCaptured";
     } else {
@@ -329,6 +331,7 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         hr.order_id = (char *)order_id;
         hr.card_id = d->hold.card_id;
         hr.released_fen = d->released_fen;
+        hr.arrears_paid_fen = d->arrears_paid_fen;
         payload = cc_pb_pack(&hr.base, &plen);
         type = "HoldReleased";
     }
