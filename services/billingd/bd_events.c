@@ -35,14 +35,26 @@ static void s_count(const char *name, const char *label, const char *value, cons
     cc_metric_inc(cc_metrics_counter(full, help));
 }
 
-/* The result of an effect function: 'applied', or why not. Errors are fatal. */
+/* The result of an effect function: 'applied', or why not. Errors are fatal.
+ *
+ * 'duplicate' (cc_consume saw the event id) counts as applied: this process
+ * hands a handler only events after the stored position, so the one way to
+ * meet an applied event is cc_db re-sending a batch whose COMMIT went
+ * through before the connection dropped. That first attempt applied exactly
+ * the decision memory holds, so memory keeps it. Other refusals ('exists',
+ * 'not_held', 'unknown_order') mean the store's state differs: revert. */
 static const char *s_status(s_ctx_t *x, PGresult *res)
 {
     x->app->writes_done++;
     if (!bd_res_ok(res))
         bd_fatal_sql(x->stmt, res);
     cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / 1e6);
-    return PQgetvalue(res, 0, 0);
+    const char *st = PQgetvalue(res, 0, 0);
+    if (strcmp(st, "duplicate") == 0) {
+        cc_metric_inc(x->app->m_replays);
+        return "applied";
+    }
+    return st;
 }
 
 static void s_on_card(PGresult *res, void *arg)

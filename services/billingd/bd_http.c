@@ -267,8 +267,13 @@ static void s_on_topup_written(PGresult *res, void *arg)
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "applied") == 0) {
         s_topup_reply_ok(j, j->topup_id, j->d.available_after_fen, "applied");
+    } else if (strcmp(st, "replay") == 0 && strcmp(PQgetvalue(res, 0, 1), j->topup_id) == 0) {
+        /* Our own top-up: cc_db re-sent a batch whose COMMIT had gone through
+         * before the connection dropped. Memory already holds it. */
+        cc_metric_inc(app->m_replays);
+        s_topup_reply_ok(j, j->topup_id, j->d.available_after_fen, "applied");
     } else if (strcmp(st, "replay") == 0) {
-        /* Committed before under this key (the lookup raced a restart). */
+        /* Committed earlier under this key by another request. */
         bd_ledger_revert(app->ledger, &j->d.postings);
         s_topup_reply_ok(j, PQgetvalue(res, 0, 1), strtoll(PQgetvalue(res, 0, 2), NULL, 10),
                          "replay");
