@@ -227,6 +227,14 @@ dd_fit_t dd_fit(const dd_caregiver_t *c, const dd_visit_t *v, const dd_match_par
         const dd_visit_t *next = g < c->nplan ? c->plan[g] : NULL;
         if (next && next->planned_end_us <= ws)
             continue;                           /* whole gap before the window */
+        /* Bounds with zero travel first: most gaps of a busy day fail them,
+         * and the travel estimate (trigonometry) is the expensive part. */
+        int64_t free_from = prev ? prev->planned_end_us : sh_start;
+        int64_t lb = s_max(s_max(ws, p->now_us), free_from);
+        if (lb > we || lb + dur > sh_end)
+            break;                              /* later gaps start later still */
+        if (next && lb + dur > next->eta_us)
+            continue;
         double olat = prev ? prev->lat : c->lat, olon = prev ? prev->lon : c->lon;
         int travel = p->travel(olat, olon, v->lat, v->lon);
         if (p->max_travel_s > 0 && travel > p->max_travel_s) {
@@ -234,7 +242,6 @@ dd_fit_t dd_fit(const dd_caregiver_t *c, const dd_visit_t *v, const dd_match_par
             continue;
         }
         int64_t tr = (int64_t) travel * S_US;
-        int64_t free_from = prev ? prev->planned_end_us : sh_start;
         int64_t t0 = s_max(s_max(ws, p->now_us + tr), free_from + tr);
         if (t0 > we)
             break;                              /* later gaps start later still */
