@@ -202,7 +202,7 @@ static void s_kitchen(cc_http_req_t *req, void *arg)
     }
     size_t n;
     md_meal_t *const *meals = md_bucket_meals(app->state, p, day, slot, &n);
-    cc_http_reply_json(&req, 200, md_json_kitchen(p, day, slot, meals, n));
+    cc_http_reply_json(&req, 200, md_json_kitchen(p, day, slot, meals, n, cc_now_us()));
 }
 
 /* ---- /v1/meals/{order_id} ------------------------------------------------- */

@@ -162,7 +162,7 @@ json_t *md_json_point(const md_point_t *p)
 }
 
 json_t *md_json_kitchen(const md_point_t *p, int32_t day, md_slot_t slot,
-                        md_meal_t *const *meals, size_t n)
+                        md_meal_t *const *meals, size_t n, int64_t now_us)
 {
     char date[16], cut[48];
     md_day_format(day, date, sizeof date);
@@ -181,10 +181,11 @@ json_t *md_json_kitchen(const md_point_t *p, int32_t day, md_slot_t slot,
         delivered += m->status == MD_MEAL_DELIVERED;
     }
     cc_time_format(md_cutoff_us(day, sc->cutoff_min), cut, sizeof cut);
-    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:s, s:o, s:o}", "meal_point_id", p->id,
-                     "date", date, "slot", md_slot_name(slot), "count", (json_int_t)n,
+    return json_pack("{s:s, s:s, s:s, s:I, s:i, s:I, s:s, s:b, s:o, s:o}", "meal_point_id",
+                     p->id, "date", date, "slot", md_slot_name(slot), "count", (json_int_t)n,
                      "capacity", sc->capacity, "delivered", (json_int_t)delivered, "cutoff",
-                     cut, "by_diet", by_diet, "orders", orders);
+                     cut, "closed", md_cutoff_passed(day, sc->cutoff_min, now_us), "by_diet",
+                     by_diet, "orders", orders);
 }
 
 json_t *md_json_meal(const md_meal_t *m)

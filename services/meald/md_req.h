@@ -38,9 +38,11 @@ void md_req_hash(json_t *body, char out[17]);
 /* {meal_point_id, name, provider_id, district_id, lat, lon,
  *  slots: [{slot, capacity, cutoff}]}; new reference. */
 json_t *md_json_point(const md_point_t *p);
-/* The kitchen list of one (point, day, slot): see docs/API-meald.md. */
+/* The kitchen list of one (point, day, slot) at now_us: see
+ * docs/API-meald.md ("closed" once the cut-off has passed: the list is final
+ * except for cancellations). */
 json_t *md_json_kitchen(const md_point_t *p, int32_t day, md_slot_t slot,
-                        md_meal_t *const *meals, size_t n);
+                        md_meal_t *const *meals, size_t n, int64_t now_us);
 /* A meal as GET /v1/meals/{order_id} shows it (no diet, no location). */
 json_t *md_json_meal(const md_meal_t *m);
 

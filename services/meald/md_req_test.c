@@ -241,8 +241,14 @@ static void test_json_shapes(void **state)
         snprintf(m[i].courier_id, sizeof m[i].courier_id, "c1");
         ptrs[i] = &m[i];
     }
-    o = md_json_kitchen(&p, 20783, MD_LUNCH, ptrs, 3);
+    /* 2026-11-26T09:59:59+08:00: before the 10:00 cut-off, the list is open. */
+    int64_t before = 1795622400LL * 1000000LL + (9 * 3600 + 3599) * 1000000LL;
+    o = md_json_kitchen(&p, 20783, MD_LUNCH, ptrs, 3, before);
     assert_non_null(o);
+    assert_true(json_is_false(json_object_get(o, "closed")));
+    json_decref(o);
+    o = md_json_kitchen(&p, 20783, MD_LUNCH, ptrs, 3, before + 1000000);
+    assert_true(json_is_true(json_object_get(o, "closed")));
     assert_int_equal(json_integer_value(json_object_get(o, "count")), 3);
     assert_int_equal(json_integer_value(json_object_get(o, "capacity")), 40);
     assert_int_equal(json_integer_value(json_object_get(o, "delivered")), 1);

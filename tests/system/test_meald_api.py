@@ -312,6 +312,7 @@ def test_schedule_nearest_capacity_and_kitchen_list(msys):
     assert kl["by_diet"] == {"soft": 1, "low-salt": 1}
     assert [o["order_id"] for o in kl["orders"]] == [o1, o2]
     assert kl["cutoff"] == "%sT10:00:00+08:00" % tomorrow.isoformat()
+    assert kl["closed"] is False
     text = str(kl)
     assert "lat" not in text and "name" not in text
     st, kl = msys.http("GET", "meald", "/v1/meal-points/%s/kitchen-list?date=%s&slot=dinner"
@@ -339,6 +340,9 @@ def test_cutoff_and_no_meal_point(msys):
     dinner = release(msys, lat, lon, at(tomorrow, 18, 0))          # nobody serves dinner here
     faraway = release(msys, lat, lon + 1.0, at(tomorrow, 11, 0))   # ~100 km: out of reach
     assert meal(msys, past)["reason"] == "past_cutoff"
+    st, kl = msys.http("GET", "meald", "/v1/meal-points/%s/kitchen-list?date=%s&slot=lunch"
+                       % (pid, yesterday.isoformat()))
+    assert st == 200 and kl["closed"] is True and kl["count"] == 0
     assert meal(msys, ok)["meal_point_id"] == pid
     assert meal(msys, dinner)["reason"] == "no_meal_point"
     assert meal(msys, faraway)["reason"] == "no_meal_point"
