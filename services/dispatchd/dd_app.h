@@ -40,8 +40,10 @@ typedef struct {
     struct event *drain;         /* shutdown: waits for the writer to idle */
     int loaded;                  /* working set loaded from the store */
     int dirty;                   /* capacity changed: retry the queue now */
-    int retrying;                /* a queue retry pass is under way */
-    size_t retry_cursor;         /* where it resumes in the sorted waiting list */
+    dd_visit_t **retry_q;        /* the pass's snapshot of the waiting list, sorted */
+    size_t retry_n;
+    size_t retry_cursor;         /* where the pass resumes in it */
+    uint64_t retry_gen;          /* world generation of the snapshot */
     int stopping;
     int64_t stop_started_us;
     int64_t last_prune_us;
@@ -76,6 +78,8 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason,
 /* Arm / cancel v's accept timer. */
 void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us);
 void dd_timer_cancel(dd_visit_t *v);
+/* Drop the queue-retry snapshot (shutdown, end of a pass). */
+void dd_retry_reset(dd_app_t *app);
 /* Start the periodic sweep (queue retry, deadlines, pruning). */
 int dd_sweep_start(dd_app_t *app);
 /* Gauges from the working set. */

@@ -354,6 +354,28 @@ static void s_fail(dd_app_t *app, dd_visit_t *v, const char *reason, int64_t now
 
 /* ---- sweep -------------------------------------------------------------- */
 
+void dd_retry_reset(dd_app_t *app)
+{
+    free(app->retry_q);
+    app->retry_q = NULL;
+    app->retry_n = 0;
+    app->retry_cursor = 0;
+}
+
+/* A retry pass works through a sorted snapshot of the waiting list, so a
+ * long queue is sorted once per pass, not once per tick. */
+static void s_retry_snapshot(dd_app_t *app)
+{
+    dd_retry_reset(app);
+    dd_visit_t **q = NULL;
+    size_t n = dd_world_waiting(app->world, &q);
+    if (n == (size_t) -1 || n == 0)
+        return;
+    app->retry_q = q;
+    app->retry_n = n;
+    app->retry_gen = dd_world_generation(app->world);
+}
+
 static void s_sweep(dd_app_t *app, int64_t now)
 {
     /* Deadlines: a waiting visit past its window or its assignment deadline
@@ -380,23 +402,23 @@ static void s_sweep(dd_app_t *app, int64_t now)
     if (app->dirty || now - app->last_retry_us >= app->retry_interval_s * 1000000) {
         app->dirty = 0;
         app->last_retry_us = now;
+        s_retry_snapshot(app);
         app->retry_cursor = 0;
-        app->retrying = 1;
     }
-    if (app->retrying) {
-        dd_visit_t **q = NULL;
-        size_t n = dd_world_waiting(app->world, &q);
-        if (n == (size_t) -1)
-            n = 0;
+    if (app->retry_q && app->retry_gen != dd_world_generation(app->world)) {
+        /* Visits were freed since the snapshot: take a new one, same place. */
+        size_t at = app->retry_cursor;
+        s_retry_snapshot(app);
+        app->retry_cursor = at < app->retry_n ? at : app->retry_n;
+    }
+    if (app->retry_q) {
         int64_t t0 = cc_mono_us();
-        size_t i = app->retry_cursor, offered = 0;
-        for (; i < n && cc_mono_us() - t0 < S_RETRY_BUDGET_US; i++)
-            offered += (size_t) dd_dispatch_try(app, q[i], now);
-        /* Offered visits leave the waiting list: the next snapshot is shorter. */
-        app->retry_cursor = i - offered;
-        if (i >= n)
-            app->retrying = 0;
-        free(q);
+        size_t i = app->retry_cursor;
+        for (; i < app->retry_n && cc_mono_us() - t0 < S_RETRY_BUDGET_US; i++)
+            dd_dispatch_try(app, app->retry_q[i], now);   /* skips what is no longer waiting */
+        app->retry_cursor = i;
+        if (i >= app->retry_n)
+            dd_retry_reset(app);
     }
     if (now - app->last_prune_us >= S_PRUNE_EVERY_US) {
         app->last_prune_us = now;

@@ -14,6 +14,7 @@ struct dd_world {
     dd_map_t *v_by_order;        /* order id -> visit (borrowed) */
     dd_visit_t **active;         /* visits not final; v->active_ix is the index */
     size_t nactive, capactive;
+    uint64_t generation;         /* bumped when a visit is freed */
 };
 
 dd_world_t *dd_world_new(void)
@@ -198,8 +199,14 @@ static void s_unplan(dd_visit_t *v)
     v->caregiver = NULL;
 }
 
+uint64_t dd_world_generation(const dd_world_t *self)
+{
+    return self->generation;
+}
+
 void dd_world_remove_visit(dd_world_t *self, dd_visit_t *v)
 {
+    self->generation++;
     s_unplan(v);
     s_active_remove(self, v);
     if (dd_map_get(self->v_by_order, v->order_id) == v)

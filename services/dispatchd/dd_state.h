@@ -56,6 +56,8 @@ size_t dd_world_waiting(const dd_world_t *self, dd_visit_t ***out);
 /* Counts for gauges. */
 size_t dd_world_queue_depth(const dd_world_t *self);
 size_t dd_world_visit_count(const dd_world_t *self);
+/* Bumped whenever a visit is freed: pointers taken before are stale. */
+uint64_t dd_world_generation(const dd_world_t *self);
 /* Free final visits that finished before before_us; returns how many. */
 size_t dd_world_prune(dd_world_t *self, int64_t before_us);
 

@@ -207,7 +207,9 @@ static void test_final_states_and_prune(void **state)
     dd_world_active(w, &n);
     assert_int_equal(n, 0);
     assert_int_equal(dd_world_visit_count(w), 2);
+    uint64_t gen = dd_world_generation(w);
     assert_int_equal(dd_world_prune(w, s_at(11, 0)), 1);   /* only v is old enough */
+    assert_true(dd_world_generation(w) != gen);             /* pointers to it are stale */
     assert_null(dd_world_visit(w, "v"));
     assert_null(dd_world_visit_by_order(w, "order-v"));
     assert_non_null(dd_world_visit(w, "x"));

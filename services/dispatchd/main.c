@@ -281,6 +281,7 @@ int main(int argc, char **argv)
         event_free(app->sweep);
     if (s_stop_ev)
         event_free(s_stop_ev);
+    dd_retry_reset(app);
     if (app->world) {
         size_t n;
         dd_visit_t *const *active = dd_world_active(app->world, &n);
