@@ -225,6 +225,7 @@ static int s_order_placed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         .card_id = m->card_id,
         .service = service,
         .emergency = m->emergency || service == CC__SERVICE__EMERGENCY,
+        .mandated = m->mandated,
         .district_id = m->district_id,
         .household = m->household,
         .age_years = m->age_years,

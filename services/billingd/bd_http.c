@@ -217,8 +217,7 @@ static void s_topup_reply_ok(s_topup_t *j, const char *topup_id, int64_t availab
 {
     char a[24];
     snprintf(a, sizeof a, "%" PRId64, j->amount);
-    cc_info("topup", "card_id", j->card_id, "topup_id", topup_id, "outcome", outcome,
-            "amount_fen", a);
+    cc_info("topup", "topup_id", topup_id, "outcome", outcome, "amount_fen", a);
     char name[96];
     snprintf(name, sizeof name, "billingd_topups_total{outcome=\"%s\"}", outcome);
     cc_metric_inc(cc_metrics_counter(name, "top-up requests by outcome"));

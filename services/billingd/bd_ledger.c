@@ -444,9 +444,16 @@ int bd_ledger_decide_hold(const bd_ledger_t *self, const bd_pricing_t *pricing,
         return 0;
     }
     out->available_fen = card->available->balance;
-    if (!priced) {
+    if (!priced && !order->emergency) {
         s_deny(out, "no_price");
         return 0;
+    }
+    if (order->mandated) {
+        /* Mandated visits and assessments are free to the elder (the plans'
+         * "service finds the person"): the fund pays all, no cap applies. */
+        out->quote.subsidy_fen = out->quote.price_fen;
+        out->quote.card_fen = 0;
+        out->quote.rule_id = 0;
     }
     if (card->status != BD_CARD_ACTIVE && !order->emergency) {
         s_deny(out, "card_blocked");

@@ -452,6 +452,50 @@ static void test_monthly_cap_across_holds(void **state)
     assert_int_not_equal(d.hold.month, 0);
 }
 
+/* Mandated orders are free to the elder whatever the price and the rules. */
+static void test_mandated_paid_by_fund(void **state)
+{
+    fx_t *fx = *state;
+    bd_pricing_set_price(fx->p, VISIT, 2500);   /* a county that prices visits */
+    bd_order_t o = s_order("f0000000-0000-4000-8000-000000000201", CARD, VISIT, 0);
+    bd_hold_decision_t d;
+    bd_ledger_decide_hold(fx->l, fx->p, &o, &d);
+    assert_false(d.held);   /* not mandated, no rule in this fixture, empty card */
+    assert_string_equal(d.reason, "insufficient_funds");
+    o.mandated = 1;
+    bd_ledger_decide_hold(fx->l, fx->p, &o, &d);
+    assert_true(d.held);
+    assert_int_equal(d.hold.price_fen, 2500);
+    assert_int_equal(d.hold.subsidy_fen, 2500);
+    assert_int_equal(d.hold.held_fen, 0);
+    assert_int_equal(d.hold.rule_id, 0);
+    assert_int_equal(bd_ledger_commit_hold(fx->l, &d), 0);
+    bd_close_decision_t c;
+    bd_ledger_decide_capture(fx->l, o.order_id, "p", &c);
+    assert_int_equal(bd_ledger_commit_close(fx->l, &c), 0);
+    assert_int_equal(s_bal(fx->l, "provider:p"), 2500);
+    assert_int_equal(s_bal(fx->l, "subsidy_fund"), -2500);
+    s_assert_conserved(fx->l);
+}
+
+/* An emergency is held even when the county has no price for it. */
+static void test_emergency_without_price_is_held(void **state)
+{
+    fx_t *fx = *state;
+    bd_order_t o = s_order("f0000000-0000-4000-8000-000000000202", CARD, 0, 1);
+    bd_hold_decision_t d;
+    bd_ledger_decide_hold(fx->l, fx->p, &o, &d);
+    assert_true(d.held);
+    assert_int_equal(d.hold.price_fen, 0);
+    assert_int_equal(d.hold.held_fen, 0);
+    assert_int_equal(d.postings.n, 0);
+    assert_int_equal(bd_ledger_commit_hold(fx->l, &d), 0);
+    o.emergency = 0;
+    o.order_id = "f0000000-0000-4000-8000-000000000203";
+    bd_ledger_decide_hold(fx->l, fx->p, &o, &d);
+    assert_string_equal(d.reason, "no_price");
+}
+
 static void test_topup_rules(void **state)
 {
     fx_t *fx = *state;
@@ -504,6 +548,8 @@ int main(void)
         T(test_release_pays_other_debt),
         T(test_uncommit_restores),
         T(test_monthly_cap_across_holds),
+        T(test_mandated_paid_by_fund),
+        T(test_emergency_without_price_is_held),
         T(test_topup_rules),
         T(test_load_balances),
     };
