@@ -128,8 +128,10 @@ char *dd_skills_csv(uint32_t skills, char *buf, size_t len)
         if (!(skills & (1u << s)) || !name)
             continue;
         int w = snprintf(buf + off, len - off, "%s%s", off ? "," : "", name);
-        if (w < 0 || (size_t) w >= len - off)
+        if (w < 0 || (size_t) w >= len - off) {
+            buf[off] = '\0';   /* no half names */
             break;
+        }
         off += (size_t) w;
     }
     return buf;
