@@ -46,7 +46,9 @@ static void s_on_released_done(PGresult *res, void *arg)
             cc_metric_observe(app->m_latency, (double) (cc_now_us() - r->released_us) / 1e6);
         }
     } else {
-        /* Seen before (or the order is known): take the tentative visit back. */
+        /* Seen before with another visit, or the order is known: take the
+         * tentative one back. (A re-sent batch that had committed reports
+         * 'applied': sql/dispatchd/002_released_replay.sql.) */
         dd_visit_t *v = dd_world_visit(app->world, r->visit_id);
         if (v) {
             dd_timer_cancel(v);
