@@ -266,7 +266,8 @@ s_reply_json_ex(cc_http_req_t *r, int status, json_t *body, const char *extra_na
                 const char *extra_value)
 {
     /* A NULL body is a failed json_pack or json_object: out of memory. */
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) : NULL;
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
+    char *text = body ? json_dumps(body, flags) : NULL;
     json_decref(body);
     if (!text) {
         static const char oom[] = "{\"error\":\"internal\",\"field\":null,"
