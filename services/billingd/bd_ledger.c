@@ -1,5 +1,6 @@
 /* bd_ledger: see bd_ledger.h. */
 #include "bd_ledger.h"
+#include "bd_alloc.h"
 #include "bd_map.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,7 +164,7 @@ void bd_postings_negate(const bd_postings_t *p, bd_postings_t *out)
 
 bd_ledger_t *bd_ledger_new(void)
 {
-    bd_ledger_t *self = calloc(1, sizeof *self);
+    bd_ledger_t *self = bd_calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->accounts = bd_map_new();
@@ -192,7 +193,7 @@ void bd_ledger_destroy(bd_ledger_t **self_p)
 
 static bd_account_t *s_account_new(bd_ledger_t *self, const char *name, bd_acc_kind_t kind)
 {
-    bd_account_t *a = calloc(1, sizeof *a);
+    bd_account_t *a = bd_calloc(1, sizeof *a);
     if (!a)
         return NULL;
     snprintf(a->name, sizeof a->name, "%s", name);
@@ -212,7 +213,7 @@ bd_card_t *bd_ledger_open_card(bd_ledger_t *self, const char *card_id, uint32_t 
     bd_card_t *c = bd_map_get(self->cards, card_id);
     if (c)
         return c;
-    c = calloc(1, sizeof *c);
+    c = bd_calloc(1, sizeof *c);
     if (!c)
         return NULL;
     snprintf(c->card_id, sizeof c->card_id, "%s", card_id);
@@ -347,7 +348,7 @@ int bd_ledger_add_hold(bd_ledger_t *self, const bd_hold_t *h)
 {
     if (!s_id_ok(h->order_id) || bd_map_get(self->holds, h->order_id))
         return -1;
-    bd_hold_t *copy = malloc(sizeof *copy);
+    bd_hold_t *copy = bd_malloc(sizeof *copy);
     if (!copy)
         return -1;
     *copy = *h;
@@ -392,7 +393,7 @@ int bd_ledger_usage_add(bd_ledger_t *self, const char *card_id, int rule_id, int
     s_usage_key(key, sizeof key, card_id, rule_id, month);
     int64_t *v = bd_map_get(self->usage, key);
     if (!v) {
-        v = calloc(1, sizeof *v);
+        v = bd_calloc(1, sizeof *v);
         if (!v || bd_map_put(self->usage, key, v, NULL) < 0) {
             free(v);
             return -1;

@@ -1,6 +1,7 @@
 /* bd_map: see bd_map.h. Open addressing with tombstones; the table doubles
  * when live + dead slots pass 70 %, so probes stay short. */
 #include "bd_map.h"
+#include "bd_alloc.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,11 @@ static uint64_t s_hash(const char *key)
 
 bd_map_t *bd_map_new(void)
 {
-    bd_map_t *self = calloc(1, sizeof *self);
+    bd_map_t *self = bd_calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->cap = 16;
-    self->slots = calloc(self->cap, sizeof *self->slots);
+    self->slots = bd_calloc(self->cap, sizeof *self->slots);
     if (!self->slots) {
         free(self);
         return NULL;
@@ -92,7 +93,7 @@ static int s_grow(bd_map_t *self)
     size_t ncap = self->live * 2 + 16 > self->cap ? self->cap * 2 : self->cap;
     s_slot_t *old = self->slots;
     size_t ocap = self->cap;
-    s_slot_t *slots = calloc(ncap, sizeof *slots);
+    s_slot_t *slots = bd_calloc(ncap, sizeof *slots);
     if (!slots)
         return -1;
     self->slots = slots;
@@ -133,7 +134,7 @@ int bd_map_put(bd_map_t *self, const char *key, void *value, void **old)
             return -1;
         i = s_find(self, key, &found);
     }
-    char *k = strdup(key);
+    char *k = bd_strdup(key);
     if (!k)
         return -1;
     if (self->slots[i].key != s_tomb)

@@ -1,5 +1,6 @@
 /* bd_pricing: see bd_pricing.h. */
 #include "bd_pricing.h"
+#include "bd_alloc.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -35,7 +36,7 @@ int bd_service_parse(const char *name)
 
 bd_pricing_t *bd_pricing_new(void)
 {
-    bd_pricing_t *self = calloc(1, sizeof *self);
+    bd_pricing_t *self = bd_calloc(1, sizeof *self);
     if (!self)
         return NULL;
     for (int i = 0; i <= BD_SERVICE_MAX; i++)
@@ -76,7 +77,7 @@ int bd_pricing_add_rule(bd_pricing_t *self, const bd_rule_t *rule)
         return -1;
     if (self->nrules == self->caprules) {
         size_t ncap = self->caprules ? self->caprules * 2 : 8;
-        bd_rule_t *r = realloc(self->rules, ncap * sizeof *r);
+        bd_rule_t *r = bd_realloc(self->rules, ncap * sizeof *r);
         if (!r)
             return -1;
         self->rules = r;
