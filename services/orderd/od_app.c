@@ -356,15 +356,15 @@ static void s_on_placed(PGresult *res, void *arg)
     if (strcmp(outcome, "created") == 0 || strcmp(outcome, "existing") == 0) {
         int created = outcome[0] == 'c';
         if (created) {
+            /* Already in app->orders since it was queued; events decided
+             * meanwhile moved only `next`. Count it from now. */
             od_order_t *o = p->order;
             p->order = NULL;
             int s = od_state_parse(state);
-            o->state = o->next = s < 0 ? OD_PLACED : (od_state_t)s;
-            if (od_map_put(app->orders, o->id, o) != 0) {
-                cc_error("out_of_memory", "what", "orders");
-                exit(1);
-            }
+            o->state = s < 0 ? OD_PLACED : (od_state_t)s;
             od_app_count_state(app, o->state, +1);
+            if (--o->pending == 0)
+                o->next = o->state;
         }
         cc_metric_inc(s_m_place[created ? S_CREATED : S_EXISTING]);
         snprintf(idem->order_id, sizeof idem->order_id, "%s", order_id);
@@ -387,7 +387,11 @@ static void s_on_placed(PGresult *res, void *arg)
         s_answer_all(idem, err.status, NULL, NULL, &err);
         s_idem_free(idem);
     }
-    s_order_free(p->order);
+    if (p->order) {
+        /* Not created: the id was never committed, so nothing refers to it. */
+        od_map_del(app->orders, p->order->id);
+        s_order_free(p->order);
+    }
     free(p);
 }
 
@@ -451,6 +455,15 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     o->emergency = req->service == CC__SERVICE__EMERGENCY;
     free(o->notes);
     o->notes = onotes;
+    /* Known before it commits: another daemon may see the commit, and answer
+     * it (FundsHeld, VisitAssigned), before our result callback runs. The
+     * creation counts as a pending step until then. */
+    o->state = o->next = o->emergency ? OD_RELEASED : OD_PLACED;
+    o->pending = 1;
+    if (od_map_put(app->orders, o->id, o) != 0) {
+        cc_error("out_of_memory", "what", "orders");
+        exit(1);
+    }
     p->app = app;
     p->idem = idem;
     p->order = o;

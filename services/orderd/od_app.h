@@ -5,6 +5,10 @@
  * callbacks): elders' decision attributes (no names, phones or ID numbers),
  * cards, open orders, and idempotency keys in flight or recently committed.
  *
+ * An order enters memory when its placement is queued (pending until the
+ * store reports it created): other daemons can see the commit, and answer
+ * it, before the writer's result callback runs here.
+ *
  * Orders carry two states: `state` is what has committed; `next` is what the
  * steps queued on the writer will make it. Decisions are taken against
  * `next`, because the consumer queues a whole fetched batch (e.g. FundsHeld

@@ -69,6 +69,7 @@ def test_continuity_of_care(saga, ev):
     card = new_card(s, elder, topup_fen=500000)
     first_cg = new_caregiver(s, ["cleaning"], level=1)
     o1 = order(s, card, "cleaning")["order_id"]
+    wait_state(s, o1, ("released", "assigned"))       # OrderReleased follows FundsHeld
     assert released_payload(s, ev, o1).preferred_caregiver_id == ""
     done = run_visit(s, o1)
     assert done["caregiver_id"] == first_cg
