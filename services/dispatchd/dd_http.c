@@ -247,9 +247,9 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
         return;
     }
     if (!name[0] || !provider[0]) {
+        const char *field = !name[0] ? "name" : "provider_id";   /* before body goes */
         json_decref(body);
-        cc_http_reply_error(&req, 400, "invalid_value", !name[0] ? "name" : "provider_id",
-                            "must not be empty");
+        cc_http_reply_error(&req, 400, "invalid_value", field, "must not be empty");
         return;
     }
     if (key && (!key[0] || strlen(key) >= sizeof((dd_caregiver_t *) 0)->idem_key)) {
@@ -340,6 +340,48 @@ static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
 
 /* ---- visits ------------------------------------------------------------- */
 
+typedef struct {
+    cc_http_req_t *req;
+} s_lookup_t;
+
+static void s_on_visit_read(PGresult *res, void *arg)
+{
+    s_lookup_t *l = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cc_http_reply_error(&l->req, 503, "unavailable", NULL, "the store is unavailable");
+        free(l);
+        return;
+    }
+    dd_world_t *tmp = dd_world_new();
+    dd_visit_t *v = NULL;
+    if (tmp && PQntuples(res) == 1 && dd_store_load_visits(tmp, res) == 1)
+        v = dd_world_visit(tmp, PQgetvalue(res, 0, 0));
+    if (v)
+        cc_http_reply_json(&l->req, 200, s_visit_json(v, cc_now_us()));
+    else
+        cc_http_reply_error(&l->req, 404, "not_found", "visit_id", "no such visit");
+    dd_world_destroy(&tmp);
+    free(l);
+}
+
+/* ?district_id=N: 0 and *out when absent or valid; else answers 400. */
+static int s_district_query(cc_http_req_t *req, uint32_t *out)
+{
+    const char *d = cc_http_query(req, "district_id");
+    *out = 0;
+    if (!d)
+        return 0;
+    char *end = NULL;
+    long long n = strtoll(d, &end, 10);
+    if (!d[0] || !end || *end || d[0] == '-' || d[0] == '+' || n < 1 || n > INT32_MAX) {
+        cc_http_reply_error(&req, 400, "invalid_value", "district_id",
+                            "district_id must be a positive integer");
+        return -1;
+    }
+    *out = (uint32_t) n;
+    return 0;
+}
+
 static void s_get_visit(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
@@ -347,11 +389,45 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
         return;
     const char *id = cc_http_path_param(req, "id");
     dd_visit_t *v = id ? dd_world_visit(app->world, id) : NULL;
-    if (!v) {
+    if (v) {
+        cc_http_reply_json(&req, 200, s_visit_json(v, cc_now_us()));
+        return;
+    }
+    if (!id || !cc_uuid_valid(id)) {
         cc_http_reply_error(&req, 404, "not_found", "visit_id", "no such visit");
         return;
     }
-    cc_http_reply_json(&req, 200, s_visit_json(v, cc_now_us()));
+    /* Open visits are all in memory; a finished one pruned from it (see
+     * --keep-finished-s) is read from the store. */
+    s_lookup_t *l = calloc(1, sizeof *l);
+    if (!l) {
+        cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
+        return;
+    }
+    l->req = req;
+    const char *values[1] = {id};
+    if (cc_db_exec(app->reader, DD_ST_GET_VISIT, 1, values, NULL, NULL, s_on_visit_read, l)
+        != 0) {
+        free(l);
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "the store is unavailable");
+    }
+}
+
+static void s_get_caregivers(cc_http_req_t *req, void *arg)
+{
+    dd_app_t *app = arg;
+    if (s_not_ready(app, &req))
+        return;
+    uint32_t district = 0;
+    if (s_district_query(req, &district) != 0)
+        return;
+    size_t n;
+    dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        if (!district || cgs[i]->district_id == district)
+            json_array_append_new(list, s_caregiver_json(cgs[i]));
+    cc_http_reply_json(&req, 200, json_pack("{s:o}", "caregivers", list));
 }
 
 static void s_get_queue(cc_http_req_t *req, void *arg)
@@ -359,18 +435,9 @@ static void s_get_queue(cc_http_req_t *req, void *arg)
     dd_app_t *app = arg;
     if (s_not_ready(app, &req))
         return;
-    const char *d = cc_http_query(req, "district_id");
     uint32_t district = 0;
-    if (d) {
-        char *end = NULL;
-        long long n = strtoll(d, &end, 10);
-        if (!d[0] || !end || *end || d[0] == '-' || d[0] == '+' || n < 1 || n > INT32_MAX) {
-            cc_http_reply_error(&req, 400, "invalid_value", "district_id",
-                                "district_id must be a positive integer");
-            return;
-        }
-        district = (uint32_t) n;
-    }
+    if (s_district_query(req, &district) != 0)
+        return;
     dd_visit_t **q = NULL;
     size_t n = dd_world_queue(app->world, district, &q);
     if (n == (size_t) -1) {
@@ -480,7 +547,8 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
     default: from = DD_VISIT_ASSIGNED; done = DD_VISIT_NSTATES; break;
     }
     int mine = strcmp(v->caregiver_id, caregiver_id) == 0;
-    if (v->state == done && mine) {
+    if ((v->state == done && mine)
+        || (op == S_DECLINE && dd_visit_declined_by(v, caregiver_id))) {
         s_reply_state(&req, v);
         return;
     }
@@ -622,6 +690,7 @@ int dd_http_routes(dd_app_t *app)
 {
     cc_http_t *h = app->http;
     if (cc_http_route(h, "POST", "/v1/caregivers", s_post_caregiver, app)
+        || cc_http_route(h, "GET", "/v1/caregivers", s_get_caregivers, app)
         || cc_http_route(h, "GET", "/v1/caregivers/{id}", s_get_caregiver, app)
         || cc_http_route(h, "GET", "/v1/caregivers/{id}/visits", s_get_caregiver_visits, app)
         || cc_http_route(h, "GET", "/v1/visits/{id}", s_get_visit, app)

@@ -7,6 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define S_VISIT_COLUMNS \
+    "SELECT id, order_id, elder_id, service, ability_level, emergency, priority, district_id," \
+    " lat, lon, dd_us(window_start), dd_us(window_end), preferred_caregiver_id, notes, state," \
+    " coalesce(caregiver_id::text, ''), coalesce(provider_id, ''), coalesce(dd_us(eta), 0)," \
+    " coalesce(dd_us(planned_end), 0), coalesce(travel_s, 0), dd_us(created_at)," \
+    " coalesce(dd_us(assigned_at), 0), coalesce(dd_us(accepted_at), 0)," \
+    " coalesce(dd_us(checked_in_at), 0), coalesce(checkin_lat, 0), coalesce(checkin_lon, 0)," \
+    " coalesce(checkin_distance_m, 0), coalesce(dd_us(checked_out_at), 0)," \
+    " coalesce(checkout_lat, 0), coalesce(checkout_lon, 0), coalesce(checkout_distance_m, 0)," \
+    " array_to_string(declined, ','), coalesce(fail_reason, '')," \
+    " coalesce(dd_us(finished_at), 0)"
+
 static const struct {
     const char *name;
     const char *sql;
@@ -25,19 +37,11 @@ static const struct {
      " level, first_aid, shift_start, shift_end, coalesce(idempotency_key, '')"
      " FROM caregivers ORDER BY created_at, id"},
     {DD_ST_LOAD_VISITS,
-     "SELECT id, order_id, elder_id, service, ability_level, emergency, priority, district_id,"
-     " lat, lon, dd_us(window_start), dd_us(window_end), preferred_caregiver_id, notes, state,"
-     " coalesce(caregiver_id::text, ''), coalesce(provider_id, ''), coalesce(dd_us(eta), 0),"
-     " coalesce(dd_us(planned_end), 0), coalesce(travel_s, 0), dd_us(created_at),"
-     " coalesce(dd_us(assigned_at), 0), coalesce(dd_us(accepted_at), 0),"
-     " coalesce(dd_us(checked_in_at), 0), coalesce(checkin_lat, 0), coalesce(checkin_lon, 0),"
-     " coalesce(checkin_distance_m, 0), coalesce(dd_us(checked_out_at), 0),"
-     " coalesce(checkout_lat, 0), coalesce(checkout_lon, 0), coalesce(checkout_distance_m, 0),"
-     " array_to_string(declined, ','), coalesce(fail_reason, ''),"
-     " coalesce(dd_us(finished_at), 0)"
+     S_VISIT_COLUMNS
      " FROM visits WHERE state IN ('waiting', 'assigned', 'accepted', 'checked_in')"
      "    OR finished_at > now() - $1::bigint * interval '1 second'"
      " ORDER BY created_at, id"},
+    {DD_ST_GET_VISIT, S_VISIT_COLUMNS " FROM visits WHERE id = $1::uuid"},
 };
 
 int dd_store_prepare(cc_db_t *db)

@@ -20,6 +20,7 @@
 #define DD_ST_FAIL         "dd_visit_fail"
 #define DD_ST_LOAD_CGS     "dd_load_caregivers"
 #define DD_ST_LOAD_VISITS  "dd_load_visits"
+#define DD_ST_GET_VISIT    "dd_get_visit"     /* a finished visit no longer in memory */
 
 /* Register every statement on db (writer and reader alike). 0/-1. */
 int dd_store_prepare(cc_db_t *db);
@@ -45,7 +46,8 @@ void dd_args_bin(dd_args_t *a, const void *data, size_t len);   /* binary bytea 
 
 /* Parse a DD_ST_LOAD_CGS result into world. Returns rows loaded or -1. */
 int dd_store_load_caregivers(dd_world_t *world, PGresult *res);
-/* Parse a DD_ST_LOAD_VISITS result into world (caregivers loaded first). */
+/* Parse a DD_ST_LOAD_VISITS (or DD_ST_GET_VISIT) result into world
+ * (caregivers loaded first). */
 int dd_store_load_visits(dd_world_t *world, PGresult *res);
 
 /* Comma-separated service names <-> skill bits (names of cc_service_name). */

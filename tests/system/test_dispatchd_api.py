@@ -117,6 +117,14 @@ def test_create_and_get_caregiver(dsys):
     assert (c["shift_start"], c["shift_end"]) == ("22:00", "06:00")
     st, vs = s.http("GET", "dispatchd", "/v1/caregivers/%s/visits" % cid)
     assert st == 200 and vs == {"caregiver_id": cid, "visits": []}, (st, vs)
+    other = new_cg(s, district_id=2)
+    st, lst = s.http("GET", "dispatchd", "/v1/caregivers?district_id=2")
+    assert st == 200 and [c["caregiver_id"] for c in lst["caregivers"]] == [other], lst
+    st, lst = s.http("GET", "dispatchd", "/v1/caregivers")
+    ids = [c["caregiver_id"] for c in lst["caregivers"]]
+    assert cid in ids and other in ids, lst
+    st, err = s.http("GET", "dispatchd", "/v1/caregivers?district_id=x")
+    assert st == 400 and err["field"] == "district_id", (st, err)
 
 
 def test_caregiver_idempotency_key(dsys):
@@ -282,6 +290,8 @@ def test_decline_redispatches_never_back_to_a_decliner(dsys):
     assert v["caregiver_id"] == a, v
     out = step(s, vid, "decline", {"caregiver_id": a, "reason": "ill today"})
     assert out["state"] == "assigned" and out["next_caregiver_assigned"] is True, out
+    # The app retries the decline (lost reply): answered, nothing appended.
+    assert step(s, vid, "decline", {"caregiver_id": a})["state"] == "assigned"
     v = get_visit(s, vid)
     assert v["caregiver_id"] == b and v["declined_count"] == 1, v
     # a may no longer act on it
@@ -345,7 +355,8 @@ def test_kill9_keeps_visits_and_caregivers(dsys):
 
 def test_accept_timeout_redispatches_then_fails(need_daemons, pg, fresh_db):
     s = harness.System(pg, fresh_db, extra_args={"dispatchd": {
-        "accept-timeout-s": "1", "assign-deadline-s": "6", "retry-interval-s": "1"}})
+        "accept-timeout-s": "1", "assign-deadline-s": "6", "retry-interval-s": "1",
+        "keep-finished-s": "0"}})
     try:
         s.start()
         elder = new_elder(s, lat=ELDER[0], lon=ELDER[1])
@@ -369,5 +380,13 @@ def test_accept_timeout_redispatches_then_fails(need_daemons, pg, fresh_db):
         assert m.get("dispatchd_failures_total", 0) >= 1, m
         harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders/%s" % oid)[1]["state"]
                            == "failed", timeout=15, what="order failed")
+        # Finished visits leave memory (--keep-finished-s=0 at the reload) and
+        # are then read from the store.
+        s.restart("dispatchd")
+        v2 = get_visit(s, vid)
+        assert v2["state"] == "failed" and v2["order_id"] == oid, v2
+        assert v2["declined_count"] == 2 and v2["fail_reason"] == "no_caregiver", v2
+        st, err = s.http("GET", "dispatchd", "/v1/visits/%s" % uuid.uuid4())
+        assert st == 404, (st, err)
     finally:
         s.cleanup()
