@@ -6,7 +6,8 @@
     route reaches it. Each query is a fresh job at a random place with a random 1-hour
     window; we time vrp_plan_best_insertion alone (the plan is not changed) and also
     insert-then-remove. Two fleets: plain (caregivers) and with a 60 min max ride (hot meals),
-    which adds a full re-simulation of candidate routes.
+    which adds a full re-simulation of candidate routes. Wall-clock and on-CPU (thread CPU
+    clock) latencies are both reported: on a shared machine the first includes preemption.
 
     usage: online_insert [queries]   (default 200000)
 */
@@ -34,6 +35,15 @@ static double s_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double) ts.tv_sec * 1e9 + (double) ts.tv_nsec;
+}
+
+//  On-CPU time of this thread: on a shared, overloaded machine the wall clock also counts the
+//  time the scheduler gave the core to someone else, so we report both.
+static double s_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double) ts.tv_sec * 1e9 + (double) ts.tv_nsec;
 }
 
@@ -147,7 +157,9 @@ static int s_run(int queries, double max_ride)
     }
     double *ns = malloc((size_t) queries * sizeof *ns);
     double *ns2 = malloc((size_t) queries * sizeof *ns2);
-    if (!ns || !ns2)
+    double *cpu = malloc((size_t) queries * sizeof *cpu);
+    double *cpu2 = malloc((size_t) queries * sizeof *cpu2);
+    if (!ns || !ns2 || !cpu || !cpu2)
         return -1;
     int found = 0;
     //  Warm up caches and the branch predictor as a running daemon would be.
@@ -155,30 +167,56 @@ static int s_run(int queries, double max_ride)
     for (int q = 0; q < 1000 && q < queries; q++)
         (void) vrp_plan_best_insertion(plan, first_query + q, &ins);
     for (int q = 0; q < queries; q++) {
-        double t0 = s_now_ns();
+        double c0 = s_cpu_ns(), t0 = s_now_ns();
         int rc = vrp_plan_best_insertion(plan, first_query + q, &ins);
         ns[q] = s_now_ns() - t0;
+        cpu[q] = s_cpu_ns() - c0;
         found += rc == 0;
     }
+    //  Same queries twice more, keeping each query's fastest wall time: what is left in the
+    //  tail is the work itself, not the neighbours' compilers taking the core.
+    double *best_ns = malloc((size_t) queries * sizeof *best_ns);
+    if (!best_ns)
+        return -1;
+    memcpy(best_ns, ns, (size_t) queries * sizeof *ns);
+    for (int rep = 0; rep < 2; rep++)
+        for (int q = 0; q < queries; q++) {
+            double t0 = s_now_ns();
+            (void) vrp_plan_best_insertion(plan, first_query + q, &ins);
+            double t = s_now_ns() - t0;
+            if (t < best_ns[q])
+                best_ns[q] = t;
+        }
     for (int q = 0; q < queries; q++) {
-        double t0 = s_now_ns();
+        double c0 = s_cpu_ns(), t0 = s_now_ns();
         int rc = vrp_plan_insert(plan, first_query + q, NULL);
         if (rc == 0)
             vrp_plan_remove(plan, first_query + q);
         ns2[q] = s_now_ns() - t0;
+        cpu2[q] = s_cpu_ns() - c0;
     }
-    char label[96];
-    snprintf(label, sizeof label, "best insertion, %s (%d%% placed)",
-             max_ride > 0 ? "max ride 60 min" : "plain", (int) (100.0 * found / queries));
+    char label[128];
+    const char *fleet = max_ride > 0 ? "max ride 60 min" : "plain";
+    snprintf(label, sizeof label, "best insertion, %s (%d%% placed), wall", fleet,
+             (int) (100.0 * found / queries));
     s_report(label, ns, queries);
-    snprintf(label, sizeof label, "insert + remove, %s", max_ride > 0 ? "max ride" : "plain");
+    snprintf(label, sizeof label, "best insertion, %s, CPU", fleet);
+    s_report(label, cpu, queries);
+    snprintf(label, sizeof label, "best insertion, %s, wall, fastest of 3 per query", fleet);
+    s_report(label, best_ns, queries);
+    free(best_ns);
+    snprintf(label, sizeof label, "insert + remove, %s, wall", fleet);
     s_report(label, ns2, queries);
+    snprintf(label, sizeof label, "insert + remove, %s, CPU", fleet);
+    s_report(label, cpu2, queries);
     if (vrp_plan_check(plan, why, sizeof why)) {
         fprintf(stderr, "online_insert: plan infeasible after queries: %s\n", why);
         return -1;
     }
     free(ns);
     free(ns2);
+    free(cpu);
+    free(cpu2);
     vrp_plan_destroy(&plan);
     vrp_problem_destroy(&p);
     return 0;

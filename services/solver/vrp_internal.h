@@ -11,9 +11,9 @@
 
 struct _vrp_problem_t {
     int n_loc;                 //  matrix side
-    double *time;              //  n_loc * n_loc, row-major
-    double *dist;              //  n_loc * n_loc; may alias time (dist_owned false)
-    bool dist_owned;           //  whether dist is a separate allocation
+    double *td;                //  n_loc * n_loc cells, row-major, each {time, distance}:
+                               //  one cache line serves both (the online insertion is
+                               //  bound by matrix cache misses)
     int n_jobs;                //  jobs in use
     int jobs_cap;              //  jobs allocated
     vrp_job_t *jobs;
@@ -68,11 +68,11 @@ typedef struct {
 //  vrp_problem.c
 static inline double vrp_t(const vrp_problem_t *p, int a, int b)
 {
-    return p->time[(size_t) a * p->n_loc + b];
+    return p->td[2 * ((size_t) a * p->n_loc + b)];
 }
 static inline double vrp_d(const vrp_problem_t *p, int a, int b)
 {
-    return p->dist[(size_t) a * p->n_loc + b];
+    return p->td[2 * ((size_t) a * p->n_loc + b) + 1];
 }
 
 //  Earliest service start at or after arrival a, or VRP_INF if every window has closed.

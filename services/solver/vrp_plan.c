@@ -517,7 +517,22 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
         return -1;
     if (tried == tried_small)
         memset(tried_small, 0, sizeof tried_small);
-    double best = VRP_INF;
+    //  Pass 1: choose the routes and, in each, the contiguous range of positions that the
+    //  windows allow (lat[] and dep[] never decrease along a route), and prefetch the matrix
+    //  cells those positions will read. With thousands of places the cells are cache misses;
+    //  issued together they overlap instead of stalling one after another in pass 2.
+    typedef struct {
+        int v, lo, hi;
+    } s_range_t;
+    s_range_t ranges_small[256];
+    s_range_t *ranges = ranges_small;
+    if (self->n_veh > 256 && !(ranges = malloc((size_t) self->n_veh * sizeof *ranges))) {
+        if (tried != tried_small)
+            free(tried);
+        return -1;
+    }
+    int n_ranges = 0;
+    size_t n = (size_t) p->n_loc;
     for (int v = 0; v < self->n_veh; v++) {
         const vrp_route_t *r = &self->routes[v];
         const vrp_vehicle_t *veh = &p->veh[v];
@@ -534,21 +549,33 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
             fits &= tot[d] + j->demand[d] <= veh->capacity[d];
         if (!fits)
             continue;
-        //  The hot loop of dispatch: route-level checks are hoisted, the window test (one
-        //  matrix read) comes before the distance delta (three reads), and dep[] never
-        //  decreases along a route, so the scan stops once the last window has closed.
+        int lo = 1, hi = r->n + 1;
+        while (lo <= hi && r->lat[lo] < first_need)
+            lo++;
+        while (hi >= lo && r->dep[hi - 1] > last_end)
+            hi--;
+        if (lo > hi)
+            continue;
+        for (int pos = lo; pos <= hi; pos++) {
+            size_t a = (size_t) r->loc[pos - 1], b = (size_t) r->loc[pos];
+            __builtin_prefetch(p->td + 2 * (a * n + (size_t) l));
+            __builtin_prefetch(p->td + 2 * ((size_t) l * n + b));
+            __builtin_prefetch(p->td + 2 * (a * n + b));
+        }
+        ranges[n_ranges++] = (s_range_t) {v, lo, hi};
+    }
+    //  Pass 2: the window test (one matrix read) before the cost delta.
+    double best = VRP_INF;
+    for (int k = 0; k < n_ranges; k++) {
+        int v = ranges[k].v;
+        const vrp_route_t *r = &self->routes[v];
+        const vrp_vehicle_t *veh = &p->veh[v];
         bool extra = veh->max_duration > 0 || veh->max_ride > 0;
         double fixed = r->n == 0 ? veh->fixed_cost : 0;
         if (c->non_preferred_penalty != 0 && vrp_nonpref(j, v))
             fixed += c->non_preferred_penalty;
         double keep = r->n > 0;
-        for (int pos = 1; pos <= r->n + 1; pos++) {
-            if (r->dep[pos - 1] > last_end)
-                break;
-            //  lat[] never decreases either: skip, without touching the matrix, the places
-            //  that must be left before the job's first window even opens.
-            if (r->lat[pos] < first_need)
-                continue;
+        for (int pos = ranges[k].lo; pos <= ranges[k].hi; pos++) {
             int a = r->loc[pos - 1], b = r->loc[pos];
             double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_t(p, a, l));
             if (s == VRP_INF || s + j->service + vrp_t(p, l, b) > r->lat[pos])
@@ -566,6 +593,8 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
             out->position = pos - 1;
         }
     }
+    if (ranges != ranges_small)
+        free(ranges);
     if (tried != tried_small)
         free(tried);
     if (out->vehicle < 0) {

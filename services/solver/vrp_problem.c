@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static vrp_problem_t *s_alloc(int n_locations, bool separate_dist)
+static vrp_problem_t *s_alloc(int n_locations)
 {
     if (n_locations <= 0 || (size_t) n_locations > 46000)
         return NULL;   //  n^2 doubles must stay addressable and sane
@@ -14,11 +14,9 @@ static vrp_problem_t *s_alloc(int n_locations, bool separate_dist)
         return NULL;
     size_t cells = (size_t) n_locations * n_locations;
     self->n_loc = n_locations;
-    self->time = malloc(cells * sizeof(double));
-    self->dist = separate_dist ? malloc(cells * sizeof(double)) : self->time;
-    self->dist_owned = separate_dist;
+    self->td = malloc(2 * cells * sizeof(double));
     self->costs = (vrp_costs_t) {1.0, 0.0, 1e6, 0.0, 0.0};
-    if (!self->time || !self->dist) {
+    if (!self->td) {
         vrp_problem_destroy(&self);
         return NULL;
     }
@@ -29,7 +27,7 @@ vrp_problem_t *vrp_problem_new(int n_locations, const double *time, const double
 {
     if (!time)
         return NULL;
-    vrp_problem_t *self = s_alloc(n_locations, dist != NULL);
+    vrp_problem_t *self = s_alloc(n_locations);
     if (!self)
         return NULL;
     size_t cells = (size_t) n_locations * n_locations;
@@ -40,9 +38,10 @@ vrp_problem_t *vrp_problem_new(int n_locations, const double *time, const double
             return NULL;
         }
     }
-    memcpy(self->time, time, cells * sizeof(double));
-    if (dist)
-        memcpy(self->dist, dist, cells * sizeof(double));
+    for (size_t i = 0; i < cells; i++) {
+        self->td[2 * i] = time[i];
+        self->td[2 * i + 1] = dist ? dist[i] : time[i];
+    }
     return self;
 }
 
@@ -51,7 +50,7 @@ vrp_problem_t *vrp_problem_new_euclidean(int n_locations, const double *xy, doub
     if (!xy || !(speed > 0))
         return NULL;
     bool unit = speed == 1.0;
-    vrp_problem_t *self = s_alloc(n_locations, !unit);
+    vrp_problem_t *self = s_alloc(n_locations);
     if (!self)
         return NULL;
     for (int a = 0; a < n_locations; a++)
@@ -60,8 +59,8 @@ vrp_problem_t *vrp_problem_new_euclidean(int n_locations, const double *xy, doub
             //  sqrt of the same expression as the Solomon checker, so sums agree to the ulp.
             double d = sqrt(dx * dx + dy * dy);
             size_t k = (size_t) a * n_locations + b;
-            self->dist[k] = d;
-            self->time[k] = unit ? d : d / speed;
+            self->td[2 * k] = unit ? d : d / speed;
+            self->td[2 * k + 1] = d;
         }
     return self;
 }
@@ -71,7 +70,7 @@ vrp_problem_t *vrp_problem_new_geo(int n_locations, const double *latlon, double
 {
     if (!latlon || !(speed_mps > 0) || !(detour >= 1.0))
         return NULL;
-    vrp_problem_t *self = s_alloc(n_locations, true);
+    vrp_problem_t *self = s_alloc(n_locations);
     if (!self)
         return NULL;
     const double rad = M_PI / 180.0, earth = 6371008.8;
@@ -84,8 +83,8 @@ vrp_problem_t *vrp_problem_new_geo(int n_locations, const double *latlon, double
                        + cos(la1) * cos(la2) * sin(dlo / 2) * sin(dlo / 2);
             double d = 2 * earth * asin(fmin(1.0, sqrt(h))) * detour;
             size_t k = (size_t) a * n_locations + b;
-            self->dist[k] = d;
-            self->time[k] = d / speed_mps;
+            self->td[2 * k] = d / speed_mps;
+            self->td[2 * k + 1] = d;
         }
     return self;
 }
@@ -96,9 +95,7 @@ void vrp_problem_destroy(vrp_problem_t **self_p)
     vrp_problem_t *self = *self_p;
     if (!self)
         return;
-    if (self->dist_owned)
-        free(self->dist);
-    free(self->time);
+    free(self->td);
     free(self->jobs);
     free(self->veh);
     free(self->veh_class);
