@@ -390,3 +390,25 @@ def test_accept_timeout_redispatches_then_fails(need_daemons, pg, fresh_db):
         assert st == 404, (st, err)
     finally:
         s.cleanup()
+
+
+def test_continuity_prefers_the_known_caregiver(dsys):
+    s = dsys
+    base = (ELDER[0] + 4, ELDER[1])
+    elder = new_elder(s, lat=base[0], lon=base[1])
+    card = new_card(s, elder)
+    known = new_cg(s, lat=base[0] + 0.02, lon=base[1])
+    first = emergency(s, card)
+    vid = visit_of(s, first)["visit_id"]
+    for name, body in (("accept", {}), ("check-in", {"lat": base[0], "lon": base[1]}),
+                       ("check-out", {"lat": base[0], "lon": base[1]})):
+        step(s, vid, name, dict(body, caregiver_id=known))
+    harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders/%s" % first)[1]["state"]
+                       in ("completed", "billed"), timeout=15, what="first order completed")
+    # Someone nearer joins; the elder's next emergency still goes to the
+    # caregiver they know (orderd passes preferred_caregiver_id).
+    nearer = new_cg(s, lat=base[0] + 0.001, lon=base[1])
+    second = emergency(s, card)
+    v = visit_of(s, second)
+    assert v["preferred_caregiver_id"] == known, v
+    assert v["caregiver_id"] == known and v["caregiver_id"] != nearer, v
