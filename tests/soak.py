@@ -43,6 +43,10 @@ class Soak:
         self.unacked = 0
         self.stop_flow = threading.Event()
         self.checks = []            # (name, ok, detail)
+        self.t_flow = time.monotonic()
+        # Placing takes as long as the kills (plus a little), unless told.
+        self.place_s = getattr(args, "place_seconds", None) or (
+            args.kill_every * len(harness.DAEMONS) * args.rounds + 2)
 
     def check(self, name, ok, detail=""):
         self.checks.append((name, bool(ok), detail))
@@ -98,6 +102,11 @@ class Soak:
             % (len(self.elders), self.args.caregivers))
 
     def place_one(self, n):
+        # Spread placements over the whole kill sequence, so orders are
+        # placed while each daemon in turn is down.
+        due = self.t_flow + n * self.place_s / max(1, self.args.orders)
+        while time.monotonic() < due and not self.stop_flow.is_set():
+            time.sleep(min(0.05, due - time.monotonic()))
         e = random.choice(self.elders)
         service = SERVICES[n % len(SERVICES)]
         t = demo.now()
@@ -130,6 +139,7 @@ class Soak:
             self.unacked += 1
 
     def flow(self):
+        self.t_flow = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(self.args.concurrency) as ex:
             list(ex.map(self.place_one, range(self.args.orders)))
 
@@ -150,6 +160,33 @@ class Soak:
                     pass
             time.sleep(0.1)
         return False
+
+    def diagnose(self, order_ids):
+        """Print where stuck orders stand in every daemon's store and log."""
+        q = self.s.sql
+        for d in harness.DAEMONS:
+            log("%s positions: %s" % (d, q("postgres", "SELECT producer, seq FROM %s.positions "
+                                          "ORDER BY 1" % d)))
+        cols = q("postgres", "SELECT table_schema, table_name FROM information_schema.columns "
+                 "WHERE column_name = 'order_id' AND table_schema IN "
+                 "('orderd', 'billingd', 'dispatchd', 'meald') ORDER BY 1, 2")
+        for oid in order_ids:
+            log("stuck order %s:" % oid)
+            for row in q("postgres", "SELECT at, state, event, detail FROM "
+                         "orderd.order_history WHERE order_id = %s ORDER BY id", (oid,)):
+                log("  orderd history %s" % (row,))
+            for d in harness.DAEMONS:
+                for row in q("postgres", "SELECT seq, type, time FROM %s.events WHERE key = %%s "
+                             "ORDER BY seq" % d, (oid,)):
+                    log("  %s event %s" % (d, row))
+            for schema, table in cols:
+                n = q("postgres", "SELECT count(*) FROM %s.%s WHERE order_id::text = %%s"
+                      % (schema, table), (oid,))[0][0]
+                log("  %s.%s rows: %d" % (schema, table, n))
+            for d in harness.DAEMONS:
+                for line in self.s.daemons[d].log_text().splitlines():
+                    if oid in line or '"level":"error"' in line or '"level":"warn"' in line:
+                        log("  %s log: %s" % (d, line[:300]))
 
     def killer(self):
         names = list(harness.DAEMONS) * self.args.rounds
@@ -210,6 +247,9 @@ class Soak:
         st, chk = self.s.http("GET", "billingd", "/v1/ledger/check")
         self.check("ledger check passes", st == 200 and not (
             isinstance(chk, dict) and chk.get("ok") is False), "%s %s" % (st, chk))
+        stuck = [o.id for o in self.orders if o.state not in demo.FINAL]
+        if stuck:
+            self.diagnose(stuck[:3])
         failed = sum(1 for c in self.checks if not c[1])
         print("%d passed, %d failed" % (len(self.checks) - failed, failed), flush=True)
         return failed == 0
@@ -224,6 +264,8 @@ def main(argv=None):
     ap.add_argument("--caregivers", type=int, default=60)
     ap.add_argument("--kill-every", type=float, default=2.0, help="seconds between kills")
     ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--place-seconds", type=float, default=None,
+                    help="spread placements over this long (default: the kill sequence)")
     args = ap.parse_args(argv)
     missing = harness.missing_binaries()
     if missing:

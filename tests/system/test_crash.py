@@ -19,6 +19,7 @@ class _Args:
     caregivers = 60
     kill_every = 2.0
     timeout = 300
+    place_seconds = None
 
 
 def test_kill9_each_daemon_while_orders_flow(need_daemons, pg, fresh_db):
