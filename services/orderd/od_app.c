@@ -354,7 +354,9 @@ static void s_on_placed(PGresult *res, void *arg)
     s_idem_t *idem = p->idem;
     cc_err_t err;
     if (strcmp(outcome, "created") == 0 || strcmp(outcome, "existing") == 0) {
-        int created = outcome[0] == 'c';
+        /* "existing" with our own id: the batch was re-sent after its
+         * COMMIT went through (reconnect), so we did create it. */
+        int created = outcome[0] == 'c' || (p->order && strcmp(order_id, p->order->id) == 0);
         if (created) {
             /* Already in app->orders since it was queued; events decided
              * meanwhile moved only `next`. Count it from now. */

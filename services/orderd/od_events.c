@@ -5,8 +5,8 @@
  * fetched batch is queued before any of it commits), build the event we
  * append (OrderReleased / OrderCompleted / OrderFailed) in C, and queue one
  * SQL function call that starts with cc_consume(). The callback learns the
- * state the store ended with (NULL: applied before, nothing to do) and only
- * then updates memory. Events for orders no longer in memory (final ones)
+ * state the store ended with (also for an event applied before, e.g. a batch
+ * re-sent after a reconnect) and only then updates memory. Events for orders no longer in memory (final ones)
  * still go to the store, which records them in history. */
 #include "od_events.h"
 #include "cc_log.h"
@@ -32,6 +32,8 @@ static void s_on_applied(PGresult *res, void *arg)
     od_app_t *app = a->app;
     od_app_db_check(od_event_name(a->ev), res);
     od_order_t *o = od_map_get(app->orders, a->order_id);
+    /* The store answers with the order's state after the event (also when
+     * it had been applied before: a re-sent batch); NULL: not our order. */
     int applied = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
     if (o) {
         if (a->stepped)

@@ -548,7 +548,10 @@ static void s_on_cancelled(PGresult *res, void *arg)
         else if (o->pending == 0)
             o->next = o->state;
     }
-    if (strcmp(outcome, "cancelled") == 0) {
+    /* already_cancelled after we decided to cancel: our own cancel, re-sent
+     * after its COMMIT went through (reconnect). */
+    if (strcmp(outcome, "cancelled") == 0 ||
+        (x->stepped && strcmp(outcome, "already_cancelled") == 0)) {
         cc_info("order_cancelled", "order_id", x->order_id);
         s_cancel_reply(&x->req, x->order_id, "cancelled");
     } else if (strcmp(outcome, "unknown_order") == 0) {
