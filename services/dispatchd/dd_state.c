@@ -236,6 +236,7 @@ int dd_world_assign(dd_world_t *self, dd_visit_t *v, const dd_match_t *m, int64_
 int dd_world_decline(dd_world_t *self, dd_visit_t *v, int64_t now_us)
 {
     int rc = v->caregiver_id[0] ? dd_visit_add_declined(v, v->caregiver_id) : 0;
+    v->accepted_us = 0;   /* a decline after accepting: the next offer starts afresh */
     dd_world_set_state(self, v, DD_VISIT_WAITING, now_us);
     return rc;
 }
