@@ -309,6 +309,8 @@ vrp_plan_t *vrp_plan_dup(const vrp_plan_t *self)
             return NULL;
         }
     size_t m = (size_t) self->n_jobs;
+    if (m == 0)
+        return copy;
     memcpy(copy->route_of, self->route_of, m * sizeof *copy->route_of);
     memcpy(copy->pos_of, self->pos_of, m * sizeof *copy->pos_of);
     memcpy(copy->reason, self->reason, m);

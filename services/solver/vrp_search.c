@@ -149,6 +149,8 @@ static int s_copy(vrp_plan_t *dst, const vrp_plan_t *src)
     for (int v = 0; v < src->n_veh; v++)
         if (vrp_route_copy(&dst->routes[v], &src->routes[v]))
             return -1;
+    if (src->n_jobs == 0)
+        return 0;   //  the per-job arrays are not even allocated
     memcpy(dst->route_of, src->route_of, (size_t) src->n_jobs * sizeof *dst->route_of);
     memcpy(dst->pos_of, src->pos_of, (size_t) src->n_jobs * sizeof *dst->pos_of);
     memcpy(dst->reason, src->reason, (size_t) src->n_jobs);
@@ -400,7 +402,8 @@ static int s_recreate(s_search_t *st, double blink)
         }
     }
     else {
-        int depot = p->veh[0].start_location;
+        //  "Far" and "close" are measured from the first vehicle's start (Solomon's depot).
+        int depot = p->n_veh > 0 ? p->veh[0].start_location : 0;
         for (int i = 0; i < n; i++) {
             const vrp_job_t *j = &p->jobs[list[i]];
             double k;

@@ -331,9 +331,48 @@ static void test_random_rich_instances_feasible(void **state)
     assert_true(soft_late > 0);
 }
 
+//  Degenerate inputs: no jobs, one job, no vehicles. Planning must still return a plan.
+static void test_degenerate_problems(void **state)
+{
+    (void) state;
+    double xy[] = {0, 0, 3, 4};
+    for (int jobs = 0; jobs <= 1; jobs++)
+        for (int vehicles = 0; vehicles <= 1; vehicles++) {
+            vrp_problem_t *p = vrp_problem_new_euclidean(2, xy, 1.0);
+            if (jobs) {
+                vrp_job_t job;
+                vrp_job_init(&job, 1);
+                vrp_problem_add_job(p, &job);
+            }
+            if (vehicles) {
+                vrp_vehicle_t veh;
+                vrp_vehicle_init(&veh, 0, 0);
+                vrp_problem_add_vehicle(p, &veh);
+            }
+            for (int obj = 0; obj < 2; obj++) {
+                vrp_params_t params;
+                vrp_params_init(&params);
+                params.objective = obj ? VRP_OBJ_HIERARCHICAL : VRP_OBJ_DISTANCE;
+                params.time_limit = 0;
+                params.max_iterations = 50;
+                vrp_plan_t *plan = NULL;
+                assert_int_equal(vrp_solve(p, &params, &plan), 0);
+                assert_int_equal(vrp_plan_check(plan, NULL, 0), 0);
+                assert_int_equal(vrp_plan_unassigned(plan), jobs && !vehicles);
+                if (jobs && vehicles)
+                    assert_near(vrp_plan_distance(plan), 10.0, 1e-12);
+                if (jobs && !vehicles)
+                    assert_int_equal(vrp_plan_reason(plan, 0), VRP_REASON_SKILLS);
+                vrp_plan_destroy(&plan);
+            }
+            vrp_problem_destroy(&p);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_degenerate_problems),
         cmocka_unit_test(test_optimal_on_small_instances),
         cmocka_unit_test(test_deterministic_for_seed),
         cmocka_unit_test(test_overfull_day_keeps_priorities),
