@@ -6,7 +6,9 @@
     cpu.py diff BEFORE AFTER           CPU seconds and cores used in between
 
 Processes: the four daemons (var/bench/root/var/run/<daemon>.pid), the
-bench PostgreSQL (postmaster and its children: backends, walwriter, ...),
+bench PostgreSQL's processes grouped by role (pg:orderd is the backends
+orderd is connected to, pg:postgres pgbench's or psql's, pg:other walwriter,
+checkpointer, ...),
 any NAME=PID given (wrk, pgbench: their ticks are read at the second snap, so
 pass the same pid to both), and "other": everything else on the machine
 (/proc/stat busy time minus ours), i.e. what other users of this machine took
@@ -57,15 +59,34 @@ def read_pid(path):
         return None
 
 
+def s_pg_group(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            title = f.read().split(b"\0")[0].decode(errors="replace")
+    except OSError:
+        return "pg:other"
+    words = title.split()
+    if len(words) >= 3 and words[0] == "postgres:" and words[1] in (
+            "orderd", "billingd", "dispatchd", "meald", "postgres"):
+        return "pg:" + words[1]
+    return "pg:other"
+
+
 def snap(extra):
     s = {"t": time.monotonic()}
     for d in DAEMONS:
         pid = read_pid(os.path.join(SHADOW, "var", "run", d + ".pid"))
         s[d] = ticks(pid) if pid else 0
     pm = read_pid(os.path.join(SHADOW, "var", "pg", "data", "postmaster.pid"))
-    # Backends come and go (pgbench connects anew each run): count the ticks of
-    # the live ones; the postmaster's cumulative children ticks cover exited ones.
-    s["postgres"] = (ticks(pm) + sum(ticks(c) for c in children(pm))) if pm else 0
+    # PostgreSQL by process title: "postgres: orderd eldercare 127.0.0.1(...)"
+    # is a backend of role orderd (pg:orderd), "postgres: walwriter" a helper
+    # (pg:other). Backends come and go (pgbench connects anew each run): the
+    # postmaster's own ticks include its exited children (pg:exited).
+    if pm:
+        s["pg:exited"] = ticks(pm)
+        for c in children(pm):
+            s.setdefault(s_pg_group(c), 0)
+            s[s_pg_group(c)] += ticks(c)
     for kv in extra:
         name, pid = kv.split("=", 1)
         s[name] = ticks(int(pid))
@@ -79,14 +100,18 @@ def snap(extra):
 def diff(a, b):
     wall = b["t"] - a["t"]
     rows = []
-    ours = 0
-    for k in b:
+    ours = pg = 0
+    for k in sorted(b, key=lambda k: (k.startswith("pg:"), k)):
         if k in ("t", "machine_busy", "machine_all"):
             continue
-        d = (b[k] - a.get(k, 0)) / HZ
+        d = max(0, b[k] - a.get(k, 0)) / HZ
         ours += d
+        if k.startswith("pg:"):
+            pg += d
         rows.append((k, d))
+    rows.append(("postgres (all)", pg))
     busy = (b["machine_busy"] - a["machine_busy"]) / HZ
+    rows.append(("ours (all)", ours))
     rows.append(("other (not ours)", max(0.0, busy - ours)))
     print("%-18s %8s %7s" % ("process", "cpu s", "cores"))
     for k, d in rows:

@@ -20,7 +20,8 @@
 #
 # Environment: BENCH_SECS (60), BENCH_CONNS (32), BENCH_RATE (unset),
 # BENCH_CARDS_N (200), BENCH_CAREGIVERS (1000), BENCH_PERF=1 (perf record -a -g
-# for 15 s in the middle of the run, report in the output dir),
+# for 15 s in the middle of the run, report in the output dir), BENCH_PGSS=1
+# (pg_stat_statements: top statements of the run),
 # BENCH_OUT (var/bench/e2e-<time>), and those of bench/sys.sh.
 set -euo pipefail
 BENCH_NAME=e2e
@@ -48,6 +49,7 @@ bench_up
 "$BENCH_PY" bench/county.py --cards "${BENCH_CARDS_N:-200}" --topups 2 \
     --caregivers "${BENCH_CAREGIVERS:-1000}" --out "$OUT/cards.txt"
 bench_drain 60 || true
+[ "${BENCH_PGSS:-0}" = 1 ] && bench_sql "SELECT pg_stat_statements_reset()" >/dev/null
 
 # Consumers' lag (events behind, per consumer and log) every 5 s.
 (
@@ -84,9 +86,9 @@ sed -n 's/^BENCH //p' "$OUT/wrk.txt" >"$OUT/wrk.json"
 if [ -n "$perfpid" ]; then
     wait "$perfpid" 2>/dev/null || true
     perfpid=
-    perf report -i "$OUT/perf.data" --stdio --no-children --sort comm,dso,symbol \
-        --percent-limit 0.7 2>/dev/null | grep -v '^$' | head -n 400 >"$OUT/perf.txt" || true
-    perf report -i "$OUT/perf.data" --stdio --no-children --sort comm \
+    perf report -i "$OUT/perf.data" --stdio --no-children -g none --sort comm,dso,symbol \
+        --percent-limit 0.3 2>/dev/null | grep -v '^$' | head -n 200 >"$OUT/perf.txt" || true
+    perf report -i "$OUT/perf.data" --stdio --no-children -g none --sort comm \
         2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 30 >"$OUT/perf-comm.txt" || true
 fi
 bench_log "run over; waiting up to 120 s for the consumers to catch up"
@@ -170,6 +172,9 @@ restarts=$(bench_restarts)
     echo "largest consumer lag seen (events behind):"
     awk '{k = $2; if ($3 + 0 > m[k]) m[k] = $3 + 0} END {for (k in m) printf "  %s %d\n", k, m[k]}' \
         "$OUT/lag.txt" | sort
-    [ -f "$OUT/perf-comm.txt" ] && { echo; echo "perf (whole machine) by command:"; head -n 15 "$OUT/perf-comm.txt"; }
+    if [ -f "$OUT/perf-comm.txt" ]; then
+        echo; echo "perf (whole machine, 15 s mid-run) by command:"; head -n 15 "$OUT/perf-comm.txt"
+    fi
+    bench_pgss 25
 } | tee "$OUT/result.txt"
 bench_log "results in $OUT"

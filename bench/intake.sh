@@ -20,7 +20,7 @@
 # Environment: BENCH_RUNS (3), BENCH_SECS (20), BENCH_CONNS (32),
 # BENCH_WARMUP (5: seconds of unmeasured wrk then pgbench first),
 # BENCH_CAREGIVERS (300), BENCH_OUT (var/bench/intake-<time>), and those of
-# bench/sys.sh (ports).
+# bench/sys.sh (ports; BENCH_PGSS=1: pg_stat_statements, top statements).
 set -euo pipefail
 BENCH_NAME=intake
 . "$(dirname "$0")/sys.sh"
@@ -43,6 +43,7 @@ bench_up
 "$BENCH_PY" bench/county.py --cards 50 --topups 5 --caregivers "${BENCH_CAREGIVERS:-300}" \
     --out "$OUT/cards.txt"
 bench_drain 60 || true
+[ "${BENCH_PGSS:-0}" = 1 ] && bench_sql "SELECT pg_stat_statements_reset()" >/dev/null
 bench_sql "SET client_min_messages = warning; DROP SCHEMA IF EXISTS bench CASCADE;
            CREATE SCHEMA bench;
            CREATE TABLE bench.orders (LIKE orderd.orders INCLUDING ALL);
@@ -138,5 +139,6 @@ m_ratio=$(awk -v a="$m_rate" -v b="$m_tps" 'BEGIN {printf "%.2f", (b > 0 ? a / b
     echo
     echo "CPU during the last HTTP run:"; cat "$OUT/$tag.cpu"
     echo "CPU during the last pgbench run:"; cat "$OUT/$tag.pcpu"
+    bench_pgss 25
 } | tee "$OUT/result.txt"
 bench_log "results in $OUT"

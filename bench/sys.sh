@@ -14,8 +14,9 @@
 #                  billingd), event logs PORT0+1001..1004, orderd's intake
 #                  ROUTER PORT0+1011 (default 24600: below the ephemeral range,
 #                  away from make run's 8081..9091)
-#   BENCH_KEEP=1   leave the cluster's files after the run (default: removed
-#                  at the next start, kept until then for a post-mortem)
+#   BENCH_PGSS=1   load pg_stat_statements (track = all) and track_functions
+#                  (for profiling; bench_pgss prints the top statements)
+# The cluster's files stay until the next run starts (for a post-mortem).
 #
 # Daemon settings for a benchmark (environment, see ARCHITECTURE.md):
 # DISPATCHD_ACCEPT_TIMEOUT_S=86400 so that nobody's offer times out and is
@@ -30,7 +31,9 @@ BENCH_PY=/usr/bin/python3
 [ -x "$BENCH_PY" ] || BENCH_PY=python3
 
 export PGPORT=$BENCH_PGPORT PGHOST=127.0.0.1
-export EC_BIN_DIR=$BENCH_REPO/build/bin
+# The daemons run from copies (var/bench/root/bin) so a rebuild in the
+# working tree during a run cannot replace them under us.
+export EC_BIN_DIR=$BENCH_SHADOW/bin
 export ORDERD_HTTP_PORT=$((BENCH_PORT0 + 1)) DISPATCHD_HTTP_PORT=$((BENCH_PORT0 + 2))
 export MEALD_HTTP_PORT=$((BENCH_PORT0 + 3)) BILLINGD_HTTP_PORT=$((BENCH_PORT0 + 4))
 export ORDERD_LOG_ENDPOINT=tcp://127.0.0.1:$((BENCH_PORT0 + 1001))
@@ -67,7 +70,6 @@ s_bench_ready() {
 
 # Fresh cluster, migrations, the four daemons; returns when every /readyz is 200.
 bench_up() {
-    [ -x "$EC_BIN_DIR/orderd" ] || bench_die "build/bin/orderd missing: run make all"
     mkdir -p "$BENCH_SHADOW"
     local l
     for l in tools sql build; do
@@ -96,13 +98,43 @@ bench_up() {
     [ -n "$l" ] && rm -rf "$l"
     rm -rf "$BENCH_SHADOW/var"
     mkdir -p "$BENCH_SHADOW/var/log" "$BENCH_SHADOW/var/run"
+    # A build may be relinking right now: wait for the binaries, then copy them.
+    local d i ok
+    for i in $(seq 1 120); do
+        ok=1
+        for d in orderd billingd dispatchd meald; do
+            [ -x "$BENCH_REPO/build/bin/$d" ] || ok=0
+        done
+        [ "$ok" = 1 ] && break
+        sleep 0.5
+    done
+    rm -rf "$EC_BIN_DIR"
+    mkdir -p "$EC_BIN_DIR"
+    for d in orderd billingd dispatchd meald; do
+        [ -x "$BENCH_REPO/build/bin/$d" ] || bench_die "build/bin/$d missing: run make all"
+        cp "$BENCH_REPO/build/bin/$d" "$EC_BIN_DIR/$d"
+    done
+    bench_log "daemons built from $(git -C "$BENCH_REPO" rev-parse --short HEAD)" \
+              "($(git -C "$BENCH_REPO" status --porcelain -- services sql | wc -l) files" \
+              "differ in services/ and sql/), binaries of $(date -r "$BENCH_REPO/build/bin/orderd" +%H:%M)"
     BENCH_UP=1
     "$BENCH_SHADOW/tools/pg.sh" init 2>&1 | sed 's/^/  /' >&2
+    if [ "${BENCH_PGSS:-0}" = 1 ]; then
+        # Profiling aid: statement statistics (postgresql.auto.conf; pg.sh's
+        # own settings are untouched), every statement inside functions too.
+        bench_psql -d postgres -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'" \
+            -c "ALTER SYSTEM SET track_functions = 'pl'"
+        "$BENCH_SHADOW/tools/pg.sh" stop 2>&1 | sed 's/^/  /' >&2
+        "$BENCH_SHADOW/tools/pg.sh" start 2>&1 | sed 's/^/  /' >&2
+        bench_psql -d postgres -c "ALTER SYSTEM SET pg_stat_statements.track = 'all'" \
+            -c "SELECT pg_reload_conf()" >/dev/null
+        bench_psql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+    fi
     "$BENCH_SHADOW/tools/migrate.sh" 2>&1 | tail -n 1 | sed 's/^/  /' >&2
     setsid "$BENCH_PY" "$BENCH_SHADOW/tools/supervise.py" \
         2>>"$BENCH_SHADOW/var/log/supervise.stderr" &
     BENCH_SUP_PID=$!
-    local d p i
+    local p
     for d in orderd:$ORDERD_HTTP_PORT billingd:$BILLINGD_HTTP_PORT \
              dispatchd:$DISPATCHD_HTTP_PORT meald:$MEALD_HTTP_PORT; do
         p=${d#*:}
@@ -159,6 +191,22 @@ bench_drain() {
     done
     bench_log "consumers still lagging after $limit s (lag $(bench_lag))"
     return 1
+}
+
+# Top statements by total execution time (BENCH_PGSS=1).
+bench_pgss() {
+    [ "${BENCH_PGSS:-0}" = 1 ] || return 0
+    bench_psql -P pager=off -c "
+        SELECT u.rolname AS role, s.calls, round(s.total_exec_time::numeric, 0) AS total_ms,
+               round((s.total_exec_time / greatest(s.calls, 1))::numeric, 3) AS mean_ms,
+               s.wal_bytes / greatest(s.calls, 1) AS wal_b_per_call,
+               left(regexp_replace(s.query, '\s+', ' ', 'g'), 90) AS query
+          FROM pg_stat_statements s JOIN pg_roles u ON u.oid = s.userid
+         ORDER BY s.total_exec_time DESC LIMIT ${1:-25}"
+    bench_psql -P pager=off -c "
+        SELECT schemaname, funcname, calls, round(total_time::numeric, 0) AS total_ms,
+               round(self_time::numeric, 0) AS self_ms
+          FROM pg_stat_user_functions ORDER BY self_time DESC LIMIT 15"
 }
 
 # Machine description for the result table.
