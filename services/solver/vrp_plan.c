@@ -416,15 +416,65 @@ double vrp_insert_delta(const vrp_plan_t *self, int job, int v, int pos)
     return delta;
 }
 
+//  Refresh after job[pos] was inserted (all arrays already shifted): positions before pos
+//  depart as before and positions after it keep their latest starts, so the forward pass
+//  starts at pos, the backward pass ends there, and the totals change by the new arcs.
+static void s_route_update_insert(const vrp_problem_t *p, int v, vrp_route_t *r, int pos)
+{
+    const vrp_job_t *j = &p->jobs[r->job[pos]];
+    int n = r->n;
+    int a = r->loc[pos - 1], l = j->location, b = r->loc[pos + 1];
+    r->loc[pos] = l;
+    r->dist += vrp_d(p, a, l) + vrp_d(p, l, b) - vrp_d(p, a, b);
+    double dt = vrp_t(p, a, l) + vrp_t(p, l, b) - vrp_t(p, a, b);
+    r->ttime += dt;
+    r->work += dt + j->service;
+    r->n_nonpref += vrp_nonpref(j, v);
+    for (int d = 0; d < VRP_DIMS; d++)
+        r->cum[(size_t) pos * VRP_DIMS + d] = r->cum[(size_t) (pos - 1) * VRP_DIMS + d]
+                                              + j->demand[d];
+    for (int i = pos + 1; i <= n + 1; i++)
+        for (int d = 0; d < VRP_DIMS; d++)
+            r->cum[(size_t) i * VRP_DIMS + d] += j->demand[d];
+    for (int i = pos; i <= n + 1; i++) {
+        double at = r->dep[i - 1] + vrp_t(p, r->loc[i - 1], r->loc[i]);
+        if (i <= n) {
+            const vrp_job_t *k = &p->jobs[r->job[i]];
+            r->dep[i] = vrp_tw_earliest(k, at) + k->service;
+        }
+        else
+            r->dep[i] = at;
+    }
+    for (int i = pos; i >= 0; i--) {
+        double t = r->lat[i + 1] - vrp_t(p, r->loc[i], r->loc[i + 1]);
+        if (i > 0) {
+            const vrp_job_t *k = &p->jobs[r->job[i]];
+            r->lat[i] = vrp_tw_latest(k, t - k->service);
+        }
+        else
+            r->lat[i] = t;
+    }
+}
+
 int vrp_route_insert(vrp_plan_t *self, int v, int pos, int job)
 {
     vrp_route_t *r = &self->routes[v];
     if (vrp_route_reserve(r, r->n + 3))
         return -1;
-    memmove(r->job + pos + 1, r->job + pos, (size_t) (r->n + 2 - pos) * sizeof *r->job);
+    size_t tail = (size_t) (r->n + 2 - pos);
+    memmove(r->job + pos + 1, r->job + pos, tail * sizeof *r->job);
+    memmove(r->loc + pos + 1, r->loc + pos, tail * sizeof *r->loc);
+    memmove(r->dep + pos + 1, r->dep + pos, tail * sizeof *r->dep);
+    memmove(r->lat + pos + 1, r->lat + pos, tail * sizeof *r->lat);
+    memmove(r->cum + (size_t) (pos + 1) * VRP_DIMS, r->cum + (size_t) pos * VRP_DIMS,
+            tail * VRP_DIMS * sizeof *r->cum);
     r->job[pos] = job;
     r->n++;
-    vrp_route_update(self->prob, v, r);
+    //  Lateness is a sum over the whole earliest schedule: recompute it all.
+    if (self->prob->has_soft)
+        vrp_route_update(self->prob, v, r);
+    else
+        s_route_update_insert(self->prob, v, r, pos);
     for (int i = pos; i <= r->n; i++)
         self->pos_of[r->job[i]] = i;
     self->route_of[job] = v;

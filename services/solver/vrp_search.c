@@ -115,6 +115,7 @@ typedef struct {
     double t_start, t_end;     //  clock; t_end 0 when only iterations bound the run
     uint64_t iter;
     uint64_t max_iter;
+    long blink_left;           //  positions until the next blink
     bool stop;
 } s_search_t;
 
@@ -345,8 +346,12 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
             //  that must be left before the job's first window even opens.
             if (r->lat[pos] < first_need)
                 continue;
-            if (blink > 0 && s_unif(&st->rng) < blink)
+            //  Blinks: skip each position with probability `blink`, drawing the gap to the
+            //  next skipped position (geometric) instead of one number per position.
+            if (blink > 0 && --st->blink_left <= 0) {
+                st->blink_left = 1 + (long) (log(s_unif(&st->rng) + 1e-300) / log1p(-blink));
                 continue;
+            }
             int a = r->loc[pos - 1], b = r->loc[pos];
             double delta = fixed + c->per_distance
                                    * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
@@ -962,6 +967,7 @@ static int s_search_init(s_search_t *st, const vrp_problem_t *p, const vrp_param
     st->n = p->n_jobs;
     st->nv = p->n_veh;
     s_rng_seed(&st->rng, params->seed);
+    st->blink_left = 1 + (long) (log(s_unif(&st->rng) + 1e-300) / log1p(-S_BLINK));
     size_t n1 = (size_t) (st->n ? st->n : 1), v1 = (size_t) (st->nv ? st->nv : 1);
     st->saved = calloc(v1, sizeof *st->saved);
     st->dirty = calloc(v1, sizeof *st->dirty);
