@@ -39,7 +39,6 @@ test: bootstrap
 bench: bootstrap
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory $(BENCH_TARGETS)
-	@/usr/bin/python3 bench/run.py
 
 soak: bootstrap
 	@$(MAKE) --no-print-directory all
