@@ -47,7 +47,9 @@ except AttributeError:
 
 # ---- HTTP -------------------------------------------------------------------
 class ApiError(Exception):
-    pass
+    def __init__(self, msg, status=None):
+        Exception.__init__(self, msg)
+        self.status = status
 
 
 def call(daemon, method, path, body=None, headers=None, ok=(200, 201, 202), quiet=False):
@@ -69,18 +71,19 @@ def call(daemon, method, path, body=None, headers=None, ok=(200, 201, 202), quie
     except ValueError:
         doc = raw.decode(errors="replace")
     if ok is not None and status not in ok:
-        raise ApiError("%s %s%s -> %d %s" % (method, daemon, path, status, doc))
+        raise ApiError("%s %s%s -> %d %s" % (method, daemon, path, status, doc), status)
     return status, doc
 
 
 def retry(fn, what, timeout=15.0):
-    """Retry fn() on ApiError (e.g. billingd has not seen the card yet)."""
+    """Retry fn() while it fails with 404 or 503 (e.g. billingd has not
+    seen the card yet, or is catching up)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             return fn()
         except ApiError as e:
-            if time.monotonic() > deadline:
+            if e.status not in (404, 503) or time.monotonic() > deadline:
                 raise ApiError("%s: %s" % (what, e))
             time.sleep(0.2)
 
