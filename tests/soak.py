@@ -42,6 +42,7 @@ class Soak:
         self.lock = threading.Lock()
         self.unacked = 0
         self.stop_flow = threading.Event()
+        self.flow_done = threading.Event()
         self.checks = []            # (name, ok, detail)
         self.t_flow = time.monotonic()
         # Placing takes as long as the kills (plus a little), unless told.
@@ -106,7 +107,7 @@ class Soak:
         # placed while each daemon in turn is down.
         due = self.t_flow + n * self.place_s / max(1, self.args.orders)
         while time.monotonic() < due and not self.stop_flow.is_set():
-            time.sleep(min(0.05, due - time.monotonic()))
+            time.sleep(max(0.0, min(0.05, due - time.monotonic())))
         e = random.choice(self.elders)
         service = SERVICES[n % len(SERVICES)]
         t = demo.now()
@@ -138,17 +139,28 @@ class Soak:
         with self.lock:
             self.unacked += 1
 
+    def place_safe(self, n):
+        try:
+            self.place_one(n)
+        except Exception as e:  # a harness bug must not stall the run
+            log("placing order %d: %r" % (n, e))
+            with self.lock:
+                self.unacked += 1
+
     def flow(self):
         self.t_flow = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(self.args.concurrency) as ex:
-            list(ex.map(self.place_one, range(self.args.orders)))
+        try:
+            with concurrent.futures.ThreadPoolExecutor(self.args.concurrency) as ex:
+                list(ex.map(self.place_safe, range(self.args.orders)))
+        finally:
+            self.flow_done.set()
 
     def drive_all(self, until):
         """Poll and drive every open order until all are final or `until`."""
         while time.monotonic() < until:
             with self.lock:
                 open_orders = [o for o in self.orders if o.state not in demo.FINAL]
-                flowing = len(self.orders) + self.unacked < self.args.orders
+                flowing = not self.flow_done.is_set()
             if not open_orders and not flowing:
                 return True
             for o in open_orders:
@@ -221,6 +233,8 @@ class Soak:
             o.state in demo.FINAL for o in self.orders),
             ", ".join("%s:%s" % (o.id[:8], o.state) for o in self.orders
                       if o.state not in demo.FINAL)[:500])
+        self.check("every order was acknowledged", self.unacked == 0,
+                   "%d never acknowledged" % self.unacked)
         self.check("no acknowledged order denied or failed",
                    all(o.state in ("billed", "cancelled") for o in self.orders),
                    str(states))
