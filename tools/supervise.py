@@ -20,6 +20,7 @@ Environment (defaults in brackets):
   EC_BIN_DIR [build/bin]
 """
 
+import ctypes
 import json
 import os
 import re
@@ -79,6 +80,38 @@ def known_flags(binary):
         return set()
 
 
+def _die_with_parent():
+    """In the child before exec: SIGTERM when the supervisor dies, so a
+    killed supervisor leaves no orphans holding the ports (prctl(2))."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_stale(binary, pidfile):
+    """A daemon left running by an earlier supervisor that died: stop it."""
+    try:
+        with open(pidfile) as f:
+            pid = int(f.read().strip())
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmd = f.read().split(b"\0")[0].decode(errors="replace")
+    except (OSError, ValueError):
+        return
+    if cmd != binary:
+        return
+    log("warn", "stale_daemon", child=os.path.basename(binary), pid=pid)
+    try:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            time.sleep(0.1)
+            os.kill(pid, 0)
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
 class Child:
     def __init__(self, name):
         self.name = name
@@ -119,7 +152,8 @@ class Child:
         logf = open(self.logpath, "ab")
         try:
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=logf,
-                                         stderr=logf, cwd=ROOT, start_new_session=True)
+                                         stderr=logf, cwd=ROOT, start_new_session=True,
+                                         preexec_fn=_die_with_parent)
         except OSError as e:
             log("error", "start_failed", child=self.name, error=str(e))
             self.proc = None
@@ -168,6 +202,8 @@ def main():
         return 1
     with open(os.path.join(RUNDIR, "supervise.pid"), "w") as f:
         f.write("%d\n" % os.getpid())
+    for c in children:
+        stop_stale(c.binary, c.pidfile)
     for c in children:
         c.start()
 
