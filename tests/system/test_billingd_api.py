@@ -405,3 +405,82 @@ def test_metrics(s):
     assert m.get("billingd_holds_total", 0) >= 1, m
     assert 'billingd_money_fen{kind="available"}' in m
     assert any(k.startswith("billingd_denials_total") for k in m), m
+
+
+# ---- the events billingd appends, decoded, and its log socket under garbage -------
+
+@pytest.fixture(scope="module")
+def pb(tmp_path_factory):
+    """proto/*.proto compiled for Python with protoc (Debian's protobuf-compiler)."""
+    import importlib
+    import shutil
+    import subprocess
+    import sys
+    if not shutil.which("protoc"):
+        pytest.skip("protoc not installed")
+    out = tmp_path_factory.mktemp("pb")
+    proto = os.path.join(harness.ROOT, "proto")
+    subprocess.run(["protoc", "-I", proto, "--python_out", str(out),
+                    os.path.join(proto, "envelope.proto"), os.path.join(proto, "events.proto")],
+                   check=True)
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("events_pb2")
+    finally:
+        sys.path.remove(str(out))
+
+
+def events_of(s, key):
+    return s.sql("postgres", "SELECT type, payload, district_id FROM billingd.events "
+                 "WHERE key = %s ORDER BY seq", (key,))
+
+
+def test_event_payloads(s, pb):
+    card = new_card(s, household="dibao")
+    topup(s, card, 1000)
+    emergency = order(s, card, "emergency")
+    hold(s, emergency)
+    denied = order(s, card, "bath")   # 3000 needed, 0 left
+    hold(s, denied)
+    (t, payload, district), = events_of(s, emergency)
+    assert (t, district) == ("FundsHeld", 4)
+    fh = pb.FundsHeld.FromString(bytes(payload))
+    assert (fh.order_id, fh.card_id) == (emergency, card)
+    assert (fh.price_fen, fh.subsidy_fen, fh.held_fen, fh.arrears_fen) == (8000, 4000, 4000, 3000)
+    (t, payload, _), = events_of(s, denied)
+    assert t == "FundsDenied"
+    fd = pb.FundsDenied.FromString(bytes(payload))
+    assert (fd.order_id, fd.price_fen, fd.available_fen, fd.reason) == \
+        (denied, 6000, 0, "insufficient_funds")
+    st, _ = s.http("POST", "orderd", "/v1/orders/%s/cancel" % emergency, json={})
+    hold(s, emergency, ("released",))
+    t, payload, _ = events_of(s, emergency)[-1]
+    assert t == "HoldReleased"
+    hr = pb.HoldReleased.FromString(bytes(payload))
+    # 4000 comes back: 3000 pays the emergency's own arrears, 1000 is available.
+    assert (hr.released_fen, hr.arrears_paid_fen) == (4000, 3000)
+    assert balance(s, card) == {"card_id": card, "status": "active", "available_fen": 1000,
+                                "held_fen": 0, "arrears_fen": 0}
+
+
+def test_log_socket_survives_garbage(s):
+    """Garbage, a wrong type and an oversize frame on billingd's event-log
+    ROUTER are dropped; billingd keeps serving and applying."""
+    zmq = pytest.importorskip("zmq")
+    ctx = zmq.Context()
+    try:
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(s.daemons["billingd"].log_endpoint)
+        sock.send(b"\xff\x00garbage")
+        sock.send_multipart([b"a", b"b", b"c"])
+        sock.send(b"\x0a" + b"x" * 100)           # truncated protobuf field
+        sock.send(b"y" * (200 * 1024))             # over the request cap
+        time.sleep(0.3)
+        sock.close()
+    finally:
+        ctx.term()
+    assert s.http("GET", "billingd", "/readyz")[0] == 200
+    card = new_card(s)
+    topup(s, card, 3000)
+    assert hold(s, order(s, card, "escort"))["state"] == "held"

@@ -4,8 +4,11 @@ subsidy fund's part), dispatchd's VisitCompleted is recorded as delivery
 evidence and reconciliation agrees; a meal-less, visit-less failure releases."""
 
 import datetime
+import os
 import random
 import uuid
+
+import pytest
 
 import harness
 
@@ -33,7 +36,27 @@ def post(s, daemon, path, body, key=None):
     return out
 
 
-def test_bath_is_captured_once_with_delivery_evidence(system):
+@pytest.fixture(scope="module")
+def pb(tmp_path_factory):
+    """proto/events.proto compiled for Python (protoc), to decode payloads."""
+    import importlib
+    import shutil
+    import subprocess
+    import sys
+    if not shutil.which("protoc"):
+        pytest.skip("protoc not installed")
+    out = tmp_path_factory.mktemp("pb")
+    proto = os.path.join(harness.ROOT, "proto")
+    subprocess.run(["protoc", "-I", proto, "--python_out", str(out),
+                    os.path.join(proto, "events.proto")], check=True)
+    sys.path.insert(0, str(out))
+    try:
+        return importlib.import_module("events_pb2")
+    finally:
+        sys.path.remove(str(out))
+
+
+def test_bath_is_captured_once_with_delivery_evidence(system, pb):
     s = system
     elder = post(s, "orderd", "/v1/elders", {
         "name": "测试老人", "id_number": id_number(), "phone": "1391111%04d"
@@ -86,9 +109,12 @@ def test_bath_is_captured_once_with_delivery_evidence(system):
                  "AND t.kind = 'capture' ORDER BY p.account", (oid,))
     assert sorted((r[1], r[2]) for r in rows) == sorted([
         ("card:%s:held" % card, -3000), ("provider:prov-bd", 6000), ("subsidy_fund", -3000)])
-    rows = s.sql("postgres", "SELECT type FROM billingd.events WHERE key = %s ORDER BY seq",
-                 (oid,))
+    rows = s.sql("postgres", "SELECT type, payload FROM billingd.events WHERE key = %s "
+                 "ORDER BY seq", (oid,))
     assert [r[0] for r in rows] == ["FundsHeld", "HoldCaptured"]
+    hc = pb.HoldCaptured.FromString(bytes(rows[1][1]))
+    assert (hc.order_id, hc.card_id, hc.charged_fen, hc.subsidy_fen, hc.provider_id) == \
+        (oid, card, 3000, 3000, "prov-bd")
     st, r = s.http("GET", "billingd", "/v1/reconciliation?grace_s=0")
     assert st == 200, r
     mine = [x for x in r["captured_undelivered"] + r["delivered_uncaptured"]
