@@ -10,6 +10,8 @@
 #include "cc_http.h"
 #include "cc_metrics.h"
 #include "dd_state.h"
+#include "dd_store.h"
+#include "cc_util.h"
 
 typedef struct {
     /* configuration (cc_config table in main.c) */
@@ -55,6 +57,7 @@ typedef struct {
     cc_metric_t *m_declines;         /* caregiver declined */
     cc_metric_t *m_timeouts;         /* accept timed out */
     cc_metric_t *m_failures;         /* VisitFailed */
+    cc_metric_t *m_preempted;        /* routine offers that gave way to an emergency */
     cc_metric_t *m_accepted, *m_checked_in, *m_completed, *m_cancelled;
     cc_metric_t *m_caregivers;       /* gauge */
     cc_metric_t *m_queue_depth;      /* gauge: waiting + unaccepted */
@@ -70,6 +73,19 @@ typedef struct {
 void dd_app_match_params(dd_app_t *app, int64_t now_us, dd_match_params_t *p);
 /* Offer a waiting visit to the best caregiver, if any; 1 when offered. */
 int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us);
+/* An emergency takes the slot of bumped (offered, not accepted): bumped
+ * goes back to the queue in memory, and its VisitDeclined{preempted}
+ * arguments (district, id, old caregiver, order, event id, payload) are
+ * appended to a. b->ev / b->pay / b->old hold what a borrows (free pay after
+ * the exec). */
+typedef struct {
+    char old[DD_ID_LEN];
+    char ev[CC_UUID_LEN];
+    uint8_t *pay;
+    size_t len;
+} dd_bump_t;
+void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_us);
+void dd_bump_args(dd_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b);
 /* Decline (reason "declined") or accept timeout ("accept_timeout") by the
  * current caregiver: record, re-offer to the next one or queue, write.
  * req (may be NULL) is answered after commit. */

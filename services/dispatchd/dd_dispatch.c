@@ -153,6 +153,40 @@ static void s_on_assign_done(PGresult *res, void *arg)
     free(w);
 }
 
+void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_us)
+{
+    snprintf(b->old, sizeof b->old, "%s", bumped->caregiver_id);
+    cc_uuid(b->ev);
+    Cc__VisitDeclined d = CC__VISIT_DECLINED__INIT;
+    d.visit_id = bumped->id;
+    d.order_id = bumped->order_id;
+    d.caregiver_id = b->old;
+    d.reason = "preempted";
+    b->pay = cc_pb_pack(&d.base, &b->len);
+    if (!b->pay) {
+        cc_error("out_of_memory", "where", "bump");
+        exit(1);
+    }
+    /* Back to the queue; the caregiver is not a decliner (it was not their
+     * choice), and the queue is retried at once for it. */
+    dd_timer_cancel(bumped);
+    dd_world_set_state(app->world, bumped, DD_VISIT_WAITING, now_us);
+    app->dirty = 1;
+    cc_metric_inc(app->m_preempted);
+    cc_info("visit_preempted", "visit_id", bumped->id, "order_id", bumped->order_id,
+            "caregiver_id", b->old);
+}
+
+void dd_bump_args(dd_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b)
+{
+    dd_args_i64(a, bumped->district_id);
+    dd_args_str(a, bumped->id);
+    dd_args_str(a, b->old);
+    dd_args_str(a, bumped->order_id);
+    dd_args_str(a, b->ev);
+    dd_args_bin(a, b->pay, b->len);
+}
+
 int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
 {
     if (v->state != DD_VISIT_WAITING)
@@ -163,12 +197,18 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
     dd_match_t m;
     int64_t t0 = cc_mono_us();
-    int rc = dd_match(cgs, n, v, &p, &m);
+    dd_visit_t *bumped = NULL;
+    int rc = dd_match_urgent(cgs, n, v, &p, &m, &bumped);
     cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / 1e6);
     if (rc != 0)
         return 0;
-    if (dd_world_assign(app->world, v, &m, now_us) != 0)
-        return 0;
+    dd_bump_t bump = {0};
+    if (bumped)
+        dd_bump_apply(app, bumped, &bump, now_us);
+    if (dd_world_assign(app->world, v, &m, now_us) != 0) {
+        cc_error("out_of_memory", "where", "dispatch_try");
+        exit(1);   /* a bump is already decided in memory: reload */
+    }
     s_write_t *w = calloc(1, sizeof *w);
     size_t plen = 0;
     uint8_t *payload = s_pack_assigned(v, &plen);
@@ -194,10 +234,14 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     dd_args_str(&a, v->order_id);
     dd_args_str(&a, ev);
     dd_args_bin(&a, payload, plen);
-    if (cc_db_exec(app->writer, DD_ST_ASSIGN, a.n, a.values, a.lengths, a.formats,
-                   s_on_assign_done, w) != 0)
-        dd_fatal_sql(DD_ST_ASSIGN, NULL);
+    if (bumped)
+        dd_bump_args(&a, bumped, &bump);
+    const char *stmt = bumped ? DD_ST_ASSIGN_BUMP : DD_ST_ASSIGN;
+    if (cc_db_exec(app->writer, stmt, a.n, a.values, a.lengths, a.formats, s_on_assign_done,
+                   w) != 0)
+        dd_fatal_sql(stmt, NULL);
     free(payload);
+    free(bump.pay);
     dd_timer_arm(app, v, now_us);
     cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",
             v->caregiver_id, "from", "queue");

@@ -303,3 +303,66 @@ int dd_match(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
     }
     return -1;
 }
+
+int dd_match_preempt(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                     const dd_match_params_t *p, dd_match_t *out, dd_visit_t **bumped)
+{
+    if (!s_needs_first_aid(v))
+        return -1;
+    for (int pass = 0; pass < 2; pass++) {
+        int found = 0;
+        dd_match_t best = {0};
+        dd_visit_t *best_b = NULL;
+        for (size_t i = 0; i < n; i++) {
+            dd_caregiver_t *c = cgs[i];
+            if (dd_qualified(c, v) != DD_FIT_OK)
+                continue;
+            for (size_t k = 0; k < c->nplan; k++) {
+                dd_visit_t *b = c->plan[k];
+                if (b->state != DD_VISIT_ASSIGNED || b->emergency
+                    || b->service == DD_SVC_EMERGENCY)
+                    continue;
+                /* Try the plan without b, then put b back where it was. */
+                memmove(&c->plan[k], &c->plan[k + 1], (c->nplan - k - 1) * sizeof *c->plan);
+                c->nplan--;
+                dd_match_t m;
+                dd_fit_t f = dd_fit(c, v, p, pass == 1, &m);
+                memmove(&c->plan[k + 1], &c->plan[k], (c->nplan - k) * sizeof *c->plan);
+                c->plan[k] = b;
+                c->nplan++;
+                if (f != DD_FIT_OK)
+                    continue;
+                if (!found || m.eta_us < best.eta_us
+                    || (m.eta_us == best.eta_us && strcmp(c->id, best.caregiver->id) < 0)) {
+                    best = m;
+                    best_b = b;
+                    found = 1;
+                }
+            }
+        }
+        if (found) {
+            *out = best;
+            *bumped = best_b;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int dd_match_urgent(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                    const dd_match_params_t *p, dd_match_t *out, dd_visit_t **bumped)
+{
+    *bumped = NULL;
+    int rc = dd_match(cgs, n, v, p, out);
+    if (!s_needs_first_aid(v))
+        return rc;
+    dd_match_t pm;
+    dd_visit_t *b = NULL;
+    if (dd_match_preempt(cgs, n, v, p, &pm, &b) != 0)
+        return rc;
+    if (rc == 0 && pm.eta_us + DD_PREEMPT_GAIN_US > out->eta_us)
+        return rc;   /* the free slot is nearly as soon: bump nobody */
+    *out = pm;
+    *bumped = b;
+    return 0;
+}

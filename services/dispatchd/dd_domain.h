@@ -183,4 +183,23 @@ dd_fit_t dd_fit(const dd_caregiver_t *c, const dd_visit_t *v, const dd_match_par
 int dd_match(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
              const dd_match_params_t *p, dd_match_t *out);
 
+/* Emergencies go first: when dd_match finds nobody for an emergency, the
+ * best qualified caregiver who could come if one visit offered to them but
+ * not yet accepted (and not itself an emergency) were moved to someone else.
+ * Earliest arrival wins; within shifts before outside them. 0 with *out and
+ * *bumped (still in the plan: the caller moves it), or -1. Plans are left as
+ * they were. */
+int dd_match_preempt(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                     const dd_match_params_t *p, dd_match_t *out, dd_visit_t **bumped);
+
+/* An emergency takes an unaccepted routine slot only when that brings help
+ * this much sooner than the best free slot (or there is none). */
+#define DD_PREEMPT_GAIN_US (15LL * 60 * 1000000)
+
+/* What dispatch uses: dd_match, and for an emergency dd_match_preempt when
+ * it arrives DD_PREEMPT_GAIN_US sooner. 0 with *out and *bumped (NULL when
+ * nothing is bumped), or -1. */
+int dd_match_urgent(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                    const dd_match_params_t *p, dd_match_t *out, dd_visit_t **bumped);
+
 #endif

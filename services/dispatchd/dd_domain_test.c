@@ -412,6 +412,65 @@ static void test_urgency_order(void **state)
     assert_ptr_equal(arr[3], &a);
 }
 
+static void test_emergency_preempts_unaccepted_offer(void **state)
+{
+    (void) state;
+    /* One first-aider, busy 09:00-10:00 with a routine bath offered but not
+     * accepted; an emergency at 09:10 may take that slot, a routine visit
+     * may not, and an accepted or emergency visit is never bumped. */
+    dd_caregiver_t a = s_cg("a", 0, 0, SK(DD_SVC_EMERGENCY) | SK(DD_SVC_BATH), 2, 1);
+    dd_visit_t bath = s_visit("bath", DD_SVC_BATH, s_at(9, 0), s_at(9, 0));
+    bath.eta_us = s_at(9, 0);
+    bath.planned_end_us = s_at(10, 0);
+    bath.state = DD_VISIT_ASSIGNED;
+    assert_int_equal(dd_plan_add(&a, &bath), 0);
+    dd_caregiver_t *all[] = {&a};
+    dd_match_params_t p = s_params(s_at(9, 10));
+    dd_visit_t e = s_visit("e", DD_SVC_EMERGENCY, s_at(9, 10), s_at(9, 40));
+    e.emergency = 1;
+    dd_match_t m;
+    dd_visit_t *bumped = NULL;
+    assert_int_equal(dd_match(all, 1, &e, &p, &m), -1);
+    assert_int_equal(dd_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
+    assert_ptr_equal(bumped, &bath);
+    assert_int_equal(dd_match_preempt(all, 1, &e, &p, &m, &bumped), 0);
+    assert_ptr_equal(m.caregiver, &a);
+    assert_ptr_equal(bumped, &bath);
+    assert_true(m.eta_us == s_at(9, 10));
+    assert_int_equal(a.nplan, 1);                 /* plan left as it was */
+    assert_ptr_equal(a.plan[0], &bath);
+    /* A wide emergency window fits after the bath (10:00): 50 min later
+     * than bumping, so the bath gives way; a 10-minute gain would not do. */
+    e.window_end_us = s_at(12, 0);
+    assert_int_equal(dd_match(all, 1, &e, &p, &m), 0);
+    assert_true(m.eta_us == s_at(10, 0));
+    assert_int_equal(dd_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
+    assert_ptr_equal(bumped, &bath);
+    assert_true(m.eta_us == s_at(9, 10));
+    p.now_us = s_at(9, 50);   /* free slot at 10:00 vs bumping at 09:50 */
+    e.window_start_us = s_at(9, 50);
+    assert_int_equal(dd_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
+    assert_null(bumped);
+    assert_true(m.eta_us == s_at(10, 0));
+    p.now_us = s_at(9, 10);
+    e.window_start_us = s_at(9, 10);
+    e.window_end_us = s_at(9, 40);
+    /* not for a routine visit */
+    dd_visit_t r = s_visit("r", DD_SVC_BATH, s_at(9, 10), s_at(9, 40));
+    assert_int_equal(dd_match_preempt(all, 1, &r, &p, &m, &bumped), -1);
+    /* never an accepted visit, nor another emergency */
+    bath.state = DD_VISIT_ACCEPTED;
+    assert_int_equal(dd_match_preempt(all, 1, &e, &p, &m, &bumped), -1);
+    bath.state = DD_VISIT_ASSIGNED;
+    bath.emergency = 1;
+    assert_int_equal(dd_match_preempt(all, 1, &e, &p, &m, &bumped), -1);
+    /* nor for a caregiver who is not qualified */
+    bath.emergency = 0;
+    a.first_aid = 0;
+    assert_int_equal(dd_match_preempt(all, 1, &e, &p, &m, &bumped), -1);
+    free(a.plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_continuity_preference),
         cmocka_unit_test(test_decliners_excluded),
         cmocka_unit_test(test_emergency_earliest_and_off_shift),
+        cmocka_unit_test(test_emergency_preempts_unaccepted_offer),
         cmocka_unit_test(test_plan_order),
         cmocka_unit_test(test_urgency_order),
     };

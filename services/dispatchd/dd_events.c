@@ -29,6 +29,7 @@ typedef struct {
     dd_app_t *app;
     char visit_id[DD_ID_LEN];
     int assigned;
+    int bumped;                 /* an unaccepted routine visit gave way */
     int64_t released_us;        /* orderd's commit time of the release */
 } s_released_t;
 
@@ -46,6 +47,12 @@ static void s_on_released_done(PGresult *res, void *arg)
             cc_metric_observe(app->m_latency, (double) (cc_now_us() - r->released_us) / 1e6);
         }
     } else {
+        if (r->bumped) {
+            /* The bump was decided in memory but not applied with the
+             * release: memory and store disagree; reload (crash-only). */
+            cc_error("release_not_applied", "visit_id", r->visit_id, "result", t);
+            exit(1);
+        }
         /* Seen before with another visit, or the order is known: take the
          * tentative one back. (A re-sent batch that had committed reports
          * 'applied': sql/dispatchd/002_released_replay.sql.) */
@@ -127,10 +134,19 @@ static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
     dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
     dd_match_t match;
     int64_t t0 = cc_mono_us();
-    int found = dd_match(cgs, n, v, &p, &match) == 0;
+    dd_visit_t *bumped = NULL;   /* emergencies go first (dd_match_urgent) */
+    int found = dd_match_urgent(cgs, n, v, &p, &match, &bumped) == 0;
     cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / 1e6);
-    if (found && dd_world_assign(app->world, v, &match, now) != 0)
+    dd_bump_t bump = {0};
+    if (bumped)
+        dd_bump_apply(app, bumped, &bump, now);
+    if (found && dd_world_assign(app->world, v, &match, now) != 0) {
+        if (bumped) {
+            cc_error("out_of_memory", "where", "order_released");
+            exit(1);   /* the bump is decided in memory only: reload */
+        }
         found = 0;
+    }
     if (!found)
         cc_metric_inc(app->m_assign_none);
 
@@ -155,6 +171,7 @@ static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
     }
     r->app = app;
     r->assigned = found;
+    r->bumped = bumped != NULL;
     r->released_us = env->time_us > 0 ? env->time_us : now;
     snprintf(r->visit_id, sizeof r->visit_id, "%s", v->id);
 
@@ -190,10 +207,14 @@ static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
         for (int i = 0; i < 7; i++)
             dd_args_null(&a);
     }
-    if (cc_consumer_exec(c, DD_ST_RELEASED, a.n, a.values, a.lengths, a.formats,
-                         s_on_released_done, r) != 0)
-        dd_fatal_sql(DD_ST_RELEASED, NULL);
+    if (bumped)
+        dd_bump_args(&a, bumped, &bump);
+    const char *stmt = bumped ? DD_ST_RELEASED_BUMP : DD_ST_RELEASED;
+    if (cc_consumer_exec(c, stmt, a.n, a.values, a.lengths, a.formats, s_on_released_done, r)
+        != 0)
+        dd_fatal_sql(stmt, NULL);
     free(payload);
+    free(bump.pay);
     if (found) {
         dd_timer_arm(app, v, now);
         cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",

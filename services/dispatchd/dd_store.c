@@ -26,8 +26,13 @@ static const struct {
     {DD_ST_CG_CREATE, "SELECT dd_caregiver_create($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"},
     {DD_ST_RELEASED, "SELECT dd_on_order_released($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
                      "$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)"},
+    {DD_ST_RELEASED_BUMP,
+     "SELECT dd_on_order_released_bump($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,"
+     "$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)"},
     {DD_ST_CANCELLED, "SELECT dd_on_order_cancelled($1,$2,$3,$4,$5,$6)"},
     {DD_ST_ASSIGN, "SELECT dd_visit_assign($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"},
+    {DD_ST_ASSIGN_BUMP, "SELECT dd_visit_assign_bump($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
+                        "$13,$14,$15,$16,$17)"},
     {DD_ST_DECLINE, "SELECT dd_visit_decline($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"},
     {DD_ST_ACCEPT, "SELECT dd_visit_accept($1,$2,$3,$4,$5,$6,$7)"},
     {DD_ST_CHECK, "SELECT dd_visit_check($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"},

@@ -12,8 +12,10 @@
 
 #define DD_ST_CG_CREATE    "dd_caregiver_create"
 #define DD_ST_RELEASED     "dd_on_order_released"
+#define DD_ST_RELEASED_BUMP "dd_on_order_released_bump"
 #define DD_ST_CANCELLED    "dd_on_order_cancelled"
 #define DD_ST_ASSIGN       "dd_visit_assign"
+#define DD_ST_ASSIGN_BUMP  "dd_visit_assign_bump"
 #define DD_ST_DECLINE      "dd_visit_decline"
 #define DD_ST_ACCEPT       "dd_visit_accept"
 #define DD_ST_CHECK        "dd_visit_check"

@@ -63,6 +63,8 @@ static void s_metrics_init(dd_app_t *app)
                                          "offers not accepted in time");
     app->m_failures = cc_metrics_counter("dispatchd_failures_total",
                                          "VisitFailed appended (no caregiver in time)");
+    app->m_preempted = cc_metrics_counter("dispatchd_preemptions_total",
+                                          "unaccepted routine offers moved for an emergency");
     app->m_accepted = cc_metrics_counter("dispatchd_visit_steps_total{step=\"accepted\"}",
                                          "caregiver app steps");
     app->m_checked_in = cc_metrics_counter("dispatchd_visit_steps_total{step=\"checked_in\"}",

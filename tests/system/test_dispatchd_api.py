@@ -412,3 +412,40 @@ def test_continuity_prefers_the_known_caregiver(dsys):
     v = visit_of(s, second)
     assert v["preferred_caregiver_id"] == known, v
     assert v["caregiver_id"] == known and v["caregiver_id"] != nearer, v
+
+
+def test_emergency_takes_an_unaccepted_routine_slot(dsys):
+    import datetime
+    s = dsys
+    base = (ELDER[0] + 5, ELDER[1])
+    elder = new_elder(s, lat=base[0], lon=base[1])
+    card = new_card(s, elder, topup_fen=100000)
+    only = new_cg(s, lat=base[0] + 0.001, lon=base[1], skills=["emergency", "cleaning"])
+    now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+    routine = post(s, "orderd", "/v1/orders", {
+        "card_id": card, "service": "cleaning",
+        "window_start": (now + datetime.timedelta(minutes=1)).isoformat(),
+        "window_end": (now + datetime.timedelta(hours=3)).isoformat(), "notes": ""},
+        key=str(uuid.uuid4()))["order_id"]
+    rv = visit_of(s, routine)
+    assert rv["caregiver_id"] == only and rv["state"] == "assigned", rv
+    # The only first-aider is offered a 90-minute cleaning starting now; an
+    # emergency comes in: it takes the slot, the cleaning goes back to the
+    # queue and is offered again after the emergency.
+    urgent = emergency(s, card)
+    ev = visit_of(s, urgent)
+    assert ev["caregiver_id"] == only and ev["state"] == "assigned", ev
+    rv2 = wait_visit(s, rv["visit_id"], lambda v: v["state"] == "assigned"
+                     and v["eta"] > ev["eta"], "cleaning re-offered after the emergency")
+    assert rv2["caregiver_id"] == only and rv2["declined_count"] == 0, rv2
+    assert events(s, routine) == ["VisitAssigned", "VisitDeclined", "VisitAssigned"]
+    assert s.metrics("dispatchd").get("dispatchd_preemptions_total", 0) >= 1
+    # An accepted visit is never taken away.
+    step(s, ev["visit_id"], "accept", {"caregiver_id": only})
+    step(s, rv["visit_id"], "accept", {"caregiver_id": only})
+    third = emergency(s, card)
+    tv = visit_of(s, third)
+    # ... so the next emergency waits its turn after them.
+    assert tv["state"] == "assigned" and tv["eta"] >= rv2["planned_end"], (tv, rv2)
+    assert events(s, routine)[-1] == "VisitAccepted"
+    assert events(s, urgent)[-1] == "VisitAccepted"

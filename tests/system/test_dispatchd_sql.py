@@ -128,3 +128,27 @@ def test_fail_and_cancel(q):
 def test_role_cannot_touch_other_schemas(q):
     with pytest.raises(Exception):
         q("SELECT count(*) FROM orderd.orders")
+
+
+def test_emergency_bump_with_release(q):
+    cg, routine, r_order, e_visit, e_order = new_id(), new_id(), new_id(), new_id(), new_id()
+    assert released(q, 1, new_id(), routine, r_order, cg, new_id()) == "applied"
+    ev_in, ev_out, ev_bump = new_id(), new_id(), new_id()
+    sql = ("SELECT dd_on_order_released_bump(%s,%s,%s,%s,%s,'e1','emergency','',true,9,1,"
+           "30.27,120.15,%s,%s,'','',%s,%s,'prov',%s,%s,60,%s,%s,1,%s,%s,%s,%s,%s)")
+    args = ("orderd", 2, ev_in, e_visit, e_order, US, US + HOUR, US, cg, US, US + HOUR, ev_out,
+            b"\x01", routine, cg, r_order, ev_bump, b"\x02")
+    assert one(q, sql, *args) == "applied"
+    assert one(q, sql, *args) == "applied"          # replay: nothing twice
+    assert events(q, r_order) == ["VisitAssigned", "VisitDeclined"]
+    assert events(q, e_order) == ["VisitAssigned"]
+    row = q("SELECT state, eta, declined FROM visits WHERE id = %s", routine)[0]
+    assert row[0] == "waiting" and row[1] is None and row[2] in ([], "{}"), row
+    # A duplicate release bumps nothing.
+    other = new_id()
+    assert released(q, 3, new_id(), other, new_id(), cg, new_id()) == "applied"
+    dup = list(args)
+    dup[3] = new_id()                                # another tentative visit
+    dup[13], dup[15] = other, new_id()
+    assert one(q, sql, *dup) == "duplicate"
+    assert one(q, "SELECT state FROM visits WHERE id = %s", other) == "assigned"
