@@ -268,6 +268,31 @@ def test_unknown_card_404(s, card):
     assert count(s, "topups") == before
 
 
+def test_card_status_follows_orderd(s):
+    card = new_card(s)
+    topup(s, card, 500)
+
+    def status(want):
+        return lambda: balance(s, card)["status"] == want
+    st, r = s.http("POST", "orderd", "/v1/cards/%s/status" % card, json={"status": "blocked"})
+    assert st == 200, (st, r)
+    harness.wait_until(status("blocked"), 10, what="billingd sees the card blocked")
+    # A lost card keeps its money and may still be topped up.
+    assert topup(s, card, 100)["available_fen"] == 600
+    st, r = s.http("POST", "orderd", "/v1/cards/%s/status" % card, json={"status": "closed"})
+    assert st == 200, (st, r)
+    harness.wait_until(status("closed"), 10, what="billingd sees the card closed")
+    before = count(s, "topups")
+    st, e = s.http("POST", "billingd", "/v1/cards/%s/topups" % card,
+                   json={"amount_fen": 100, "source": "family"},
+                   headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert st == 409 and e["error"] == "card_closed" and e["field"] == "card_id", (st, e)
+    assert count(s, "topups") == before
+    assert balance(s, card)["available_fen"] == 600
+    assert s.sql("postgres", "SELECT status FROM billingd.cards WHERE card_id = %s",
+                 (card,))[0][0] == "closed"
+
+
 # ---- holds from orderd's events ---------------------------------------------------
 
 def test_hold_then_cancel_releases(s):
