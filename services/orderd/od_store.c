@@ -136,7 +136,6 @@ static void s_load_finish(s_load_t *l)
     snprintf(no, sizeof no, "%zu", od_map_size(app->orders));
     cc_info("working_set_loaded", "elders", ne, "cards", nc, "open_orders", no);
     void (*done)(od_app_t *) = l->done;
-    free(l);
     if (done)
         done(app);
 }
@@ -234,11 +233,10 @@ static void s_on_counts(PGresult *res, void *arg)
 
 void od_store_load(od_app_t *app, void (*done)(od_app_t *app))
 {
-    s_load_t *l = calloc(1, sizeof *l);
-    if (!l) {
-        cc_error("out_of_memory", "what", "load");
-        exit(1);
-    }
+    /* One load per process, and a stop before it finishes must not leak:
+     * the context is static. */
+    static s_load_t s_load;
+    s_load_t *l = &s_load;
     l->app = app;
     l->done = done;
     app->loads_pending = 1;
