@@ -69,6 +69,8 @@ def wait_until(pred, timeout=10.0, interval=0.05, what=None):
         except Exception as e:  # the condition may not be checkable yet
             last_exc = e
         if time.monotonic() >= deadline:
+            if callable(what):
+                what = what()
             msg = "timed out after %.1fs waiting for %s" % (
                 timeout, what or getattr(pred, "__name__", "condition"))
             if last_exc is not None:

@@ -3,6 +3,7 @@ bath, meal, emergency, cancel, denied, and idempotent retries (same key
 twice, concurrent, after an orderd restart) making one order and one hold."""
 
 import datetime
+import itertools
 import random
 import socket
 import threading
@@ -16,9 +17,14 @@ TZ = datetime.timezone(datetime.timedelta(hours=8))
 _W = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 
 
+_seq = itertools.count(random.randint(0, 999))
+
+
 def id_number(born="19400101"):
-    """A valid 18-character PRC resident ID (checksum per GB 11643)."""
-    body = "110105" + born + "%03d" % random.randint(0, 999)
+    """A valid 18-character PRC resident ID (checksum per GB 11643), unique
+    within a run: the area code and sequence digits come from a counter."""
+    n = next(_seq)
+    body = "%06d" % (110101 + (n // 1000) % 800000) + born + "%03d" % (n % 1000)
     s = sum(int(c) * w for c, w in zip(body, _W))
     return body + "10X98765432"[s % 11]
 
