@@ -35,6 +35,7 @@ typedef struct {
     int64_t ring_size;
     int64_t batch_max;
     int64_t statement_limit;
+    int64_t recon_interval_s;    /* reconciliation timer, 0 = off */
 
     /* runtime */
     struct event_base *base;
@@ -50,6 +51,8 @@ typedef struct {
     bd_pricing_t *pricing;
     bd_map_t *topups;            /* idempotency key -> bd_topup_job_t (in flight) */
     struct event *ev_tick;       /* gauges; shutdown wait */
+    struct event *ev_recon;      /* reconciliation timer (bd_recon) */
+    int recon_busy;              /* a reconciliation query is in flight */
 
     int load_left;               /* start-up queries outstanding */
     int loaded;                  /* working set in memory */

@@ -13,6 +13,7 @@
 #include "bd_app.h"
 #include "bd_events.h"
 #include "bd_http.h"
+#include "bd_recon.h"
 #include "bd_store.h"
 #include "cc_config.h"
 #include "cc_daemon.h"
@@ -45,6 +46,8 @@ static cc_cfg_param_t s_params[] = {
     { "batch-max", CC_CFG_INT, &s_app.batch_max, "256", "statements per writer transaction" },
     { "statement-limit", CC_CFG_INT, &s_app.statement_limit, "100",
       "default number of statement lines per card" },
+    { "recon-interval-s", CC_CFG_INT, &s_app.recon_interval_s, "60",
+      "seconds between reconciliation runs of captures against deliveries (0: off)" },
     { NULL, CC_CFG_STR, NULL, NULL, NULL },
 };
 
@@ -180,6 +183,7 @@ static void s_on_stop(void *arg)
     app->stopping = 1;
     app->stop_deadline_us = cc_mono_us() + S_STOP_TIMEOUT_US;
     cc_http_drain(app->http);
+    bd_recon_stop(app);
     if (app->orderd)
         cc_consumer_stop(app->orderd);
     if (app->dispatchd)
@@ -207,9 +211,10 @@ static int s_check_config(bd_app_t *app)
         return -1;
     }
     if (app->ring_size < 16 || app->batch_max < 1 || app->statement_limit < 1
-        || app->statement_limit > 1000) {
+        || app->statement_limit > 1000 || app->recon_interval_s < 0
+        || app->recon_interval_s > 86400) {
         fprintf(stderr, "billingd: --ring-size >= 16, --batch-max >= 1, "
-                        "--statement-limit 1..1000\n");
+                        "--statement-limit 1..1000, --recon-interval-s 0..86400\n");
         return -1;
     }
     if (!app->db || !app->db[0] || !app->log_endpoint[0] || !app->orderd_log[0]) {
@@ -266,6 +271,10 @@ int main(int argc, char **argv)
     }
     struct timeval second = { 1, 0 };
     event_add(app->ev_tick, &second);
+    if (bd_recon_start(app) < 0) {
+        cc_error("startup_failed", "step", "reconciliation timer");
+        return 1;
+    }
     char port[16];
     snprintf(port, sizeof port, "%d", cc_http_port(app->http));
     cc_info("process_up", "http_port", port, "log_endpoint", app->log_endpoint, "orderd_log",
@@ -288,6 +297,7 @@ int main(int argc, char **argv)
     bd_ledger_destroy(&app->ledger);
     bd_pricing_destroy(&app->pricing);
     event_free(app->ev_tick);
+    bd_recon_stop(app);
     cc_signals_teardown();
     event_base_free(app->base);
     if (app->pidfile && app->pidfile[0])

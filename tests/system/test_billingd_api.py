@@ -45,7 +45,8 @@ def s(pg, db):
             pytest.skip("%s not built yet" % d)
     sysm = harness.System(pg, db, names=("orderd", "billingd"),
                           extra_args={"orderd": dict(NO_DISPATCH_MEAL),
-                                      "billingd": dict(NO_DISPATCH_MEAL)})
+                                      "billingd": dict(NO_DISPATCH_MEAL,
+                                                       **{"recon-interval-s": "1"})})
     try:
         sysm.start()
         yield sysm
@@ -509,3 +510,29 @@ def test_log_socket_survives_garbage(s):
     card = new_card(s)
     topup(s, card, 3000)
     assert hold(s, order(s, card, "escort"))["state"] == "held"
+
+
+def test_reconciliation_timer_flags_a_delivery_never_captured(s):
+    """A delivery report with no capture (planted in the table: dispatchd is
+    not running here) shows in /v1/reconciliation and in the timer's gauge."""
+    card = new_card(s)
+    topup(s, card, 5000)
+    oid = order(s, card, "escort")
+    hold(s, oid)
+    key = 'billingd_reconciliation_items{kind="delivered_uncaptured"}'
+    harness.wait_until(lambda: s.metrics("billingd").get(key) == 0, 10,
+                       what="timer ran with nothing to report")
+    s.sql("postgres", "INSERT INTO billingd.deliveries (order_id, producer, provider_id, "
+          "completed_at, event_id, recorded_at) VALUES (%s, 'dispatchd', 'prov-x', now(), "
+          "gen_random_uuid(), now() - interval '1 hour')", (oid,))
+    st, r = s.http("GET", "billingd", "/v1/reconciliation?grace_s=0")
+    assert st == 200 and r["ok"] is False, r
+    assert [(x["order_id"], x["hold_state"]) for x in r["delivered_uncaptured"]] == \
+        [(oid, "held")], r
+    harness.wait_until(lambda: s.metrics("billingd").get(key) == 1, 10,
+                       what="timer reports the mismatch")
+    assert any(l.get("event") == "reconciliation_mismatch"
+               for l in s.daemons["billingd"].log_lines())
+    s.sql("postgres", "DELETE FROM billingd.deliveries WHERE order_id = %s", (oid,))
+    harness.wait_until(lambda: s.metrics("billingd").get(key) == 0, 10,
+                       what="timer clears the gauge")
