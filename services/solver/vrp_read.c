@@ -403,6 +403,7 @@ vrp_instance_t *vrp_read_json(const char *text, char *err, size_t err_size)
         s_err(err, err_size, "need an object with \"locations\", \"jobs\" and \"vehicles\"");
         goto fail;
     }
+    self->is_json = 1;
     const char *name = json_string_value(json_object_get(root, "name"));
     snprintf(self->name, sizeof self->name, "%s", name ? name : "json");
     self->problem = s_json_locations(json_object_get(root, "locations"), err, err_size);

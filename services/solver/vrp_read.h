@@ -14,6 +14,7 @@ typedef struct {
     char **job_ids;            //  owned; Solomon: the customer number as text
     int n_vehicles;
     char **vehicle_ids;        //  owned
+    int is_json;               //  1 if read from JSON (vehicles then have their own ids)
 } vrp_instance_t;
 
 //  Parse. Return the instance, or NULL with a message in err (if not NULL).

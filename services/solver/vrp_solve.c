@@ -191,6 +191,16 @@ int main(int argc, char **argv)
         for (int i = 0; i < len; i++)
             printf(" %s", inst->job_ids[vrp_plan_route_job(plan, v, i)]);
         printf("\n");
+        //  A JSON fleet is heterogeneous: say which vehicle drives the route, and when.
+        if (inst->is_json && !quiet) {
+            printf("# route %d vehicle %s arrivals", k, inst->vehicle_ids[v]);
+            for (int i = 0; i < len; i++) {
+                double arrival, start;
+                vrp_plan_stop_times(plan, v, i, &arrival, &start);
+                printf(" %.2f", arrival);
+            }
+            printf("\n");
+        }
     }
     if (rc == 0 && !quiet) {
         for (int j = 0; j < inst->n_jobs; j++)
