@@ -438,6 +438,19 @@ static void s_get_queue(cc_http_req_t *req, void *arg)
     uint32_t district = 0;
     if (s_district_query(req, &district) != 0)
         return;
+    /* The board shows the most urgent first; limit caps the list (not the
+     * depth) so a county-wide backlog stays cheap to serve. */
+    long long limit = 500;
+    const char *l = cc_http_query(req, "limit");
+    if (l) {
+        char *end = NULL;
+        limit = strtoll(l, &end, 10);
+        if (!l[0] || !end || *end || limit < 1 || limit > 10000) {
+            cc_http_reply_error(&req, 400, "invalid_value", "limit",
+                                "limit must be an integer from 1 to 10000");
+            return;
+        }
+    }
     dd_visit_t **q = NULL;
     size_t n = dd_world_queue(app->world, district, &q);
     if (n == (size_t) -1) {
@@ -446,7 +459,7 @@ static void s_get_queue(cc_http_req_t *req, void *arg)
     }
     int64_t now = cc_now_us();
     json_t *list = json_array();
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && i < (size_t) limit; i++)
         json_array_append_new(list, s_visit_json(q[i], now));
     free(q);
     json_t *o = json_object();

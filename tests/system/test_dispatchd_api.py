@@ -199,6 +199,9 @@ def test_malformed_bodies_and_unknown_ids(dsys):
     for q in ("abc", "-1", "0", "1x", ""):
         st, err = s.http("GET", "dispatchd", "/v1/queue?district_id=%s" % q)
         assert st == 400 and err["field"] == "district_id", (q, st, err)
+    for q in ("0", "10001", "x"):
+        st, err = s.http("GET", "dispatchd", "/v1/queue?limit=%s" % q)
+        assert st == 400 and err["field"] == "limit", (q, st, err)
     st, err = s.http("DELETE", "dispatchd", "/v1/caregivers")
     assert st == 405, (st, err)
 
@@ -302,6 +305,8 @@ def test_decline_redispatches_never_back_to_a_decliner(dsys):
     q = queue_entry(s, oid, district=1)
     assert q and q["state"] == "waiting" and q["caregiver_id"] is None, q
     assert q["declined_count"] == 2
+    st, board = s.http("GET", "dispatchd", "/v1/queue?district_id=1&limit=1")
+    assert st == 200 and len(board["visits"]) == 1 and board["depth"] >= 1, board
     # A non-first-aider does not qualify for an emergency; a new first-aider does.
     new_cg(s, lat=base[0], lon=base[1], first_aid=False)
     c = new_cg(s, lat=base[0] + 0.03, lon=base[1])
