@@ -106,6 +106,7 @@ for i in $(seq 1 "$RUNS"); do
     "$BENCH_PY" bench/cpu.py snap "$OUT/$tag.pcpu1" "shell=$$"
     "$BENCH_PY" bench/cpu.py diff "$OUT/$tag.pcpu0" "$OUT/$tag.pcpu1" >"$OUT/$tag.pcpu"
     tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/$tag-pgb.pgb" | head -n 1)
+    tps=$(printf '%.1f' "${tps:-0}")
     # Per-transaction log: client, tx no, latency (us), ...
     read -r pp50 pp99 < <(cat "$OUT/$tag-pgb.log"* | awk '{print $3 / 1000}' | sort -g | awk '
         {a[NR] = $1} END {i50 = int(NR * 0.50); i99 = int(NR * 0.99);
