@@ -9,7 +9,12 @@
  *   positions(producer, seq), inbox(producer, event_id, seq)
  *   cc_append(type, id, key, district_id, payload) -> seq
  *   cc_consume(producer, seq, event_id) -> bool: true once per event (apply
- *       it now), false when already applied; advances the position.
+ *       it now), false when already applied; advances the position. It
+ *       raises SQLSTATE CC001 for an event after position + 1, so the
+ *       stored position never passes an event whose effect failed
+ *       (sql/common/002_consume_in_order.sql): a poison event stops its log
+ *       (consumer_apply_errors_total grows) until it is fixed; it is never
+ *       skipped.
  * A daemon's own SQL functions call cc_append() in the same transaction as
  * the state change; a consumer's effect functions call cc_consume() first and
  * do nothing when it returns false. */

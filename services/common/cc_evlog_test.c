@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -88,15 +89,28 @@ static int s_setup(void **state)
     s_sql(c, "DROP SCHEMA IF EXISTS evt CASCADE");
     s_sql(c, "CREATE SCHEMA evt");
     s_sql(c, "SET search_path = evt");
-    char *ddl = s_read_file("sql/common/001_eventlog.sql");
-    assert_non_null(ddl);
-    s_sql(c, ddl);
-    free(ddl);
+    /* Every common migration, in order, as tools/migrate.sh applies them. */
+    glob_t g;
+    assert_int_equal(glob("sql/common/*.sql", 0, NULL, &g), 0);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        char *ddl = s_read_file(g.gl_pathv[i]);
+        assert_non_null(ddl);
+        s_sql(c, ddl);
+        free(ddl);
+    }
+    globfree(&g);
     s_sql(c, "CREATE TABLE applied (event_id uuid PRIMARY KEY, seq bigint NOT NULL)");
     s_sql(c, "CREATE TABLE t (v integer NOT NULL CHECK (v >= 0))");
     s_sql(c, "CREATE FUNCTION t_apply(p text, s bigint, id uuid) RETURNS boolean "
              "LANGUAGE plpgsql AS $$ BEGIN IF NOT cc_consume(p, s, id) THEN RETURN false; "
              "END IF; INSERT INTO applied VALUES (id, s); RETURN true; END $$");
+    /* Like t_apply, but the effect of any seq listed in poison fails. */
+    s_sql(c, "CREATE TABLE poison (seq bigint PRIMARY KEY)");
+    s_sql(c, "CREATE FUNCTION t_apply_poison(p text, s bigint, id uuid) RETURNS boolean "
+             "LANGUAGE plpgsql AS $$ BEGIN IF NOT cc_consume(p, s, id) THEN RETURN false; "
+             "END IF; IF EXISTS (SELECT 1 FROM poison WHERE seq = s) THEN "
+             "RAISE EXCEPTION 'poisoned'; END IF; "
+             "INSERT INTO applied VALUES (id, s); RETURN true; END $$");
     PQfinish(c);
     return 0;
 }
@@ -458,6 +472,66 @@ static void test_consumer_exactly_once_across_restart(void **state)
     event_base_free(base);
 }
 
+static int s_apply_poison_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+{
+    s_app_t *a = arg;
+    a->handled++;
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
+    const char *v[3] = { "evt", seq, env->id };
+    return cc_consumer_exec(c, "t_apply_poison", 3, v, NULL, NULL, NULL, NULL);
+}
+
+/* The effect of one event fails while later events of the same batch would
+ * succeed. The stored position must stay before the failed event, so a
+ * restart (the crash-only rule restarts a daemon on any SQL error) retries
+ * it instead of resuming after it and skipping it for ever. */
+static void test_consumer_failed_effect_never_skipped(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *reader = s_db_ready(base);
+    cc_db_t *writer = s_db_ready(base);
+    cc_db_prepare(writer, "t_apply_poison", "SELECT t_apply_poison($1, $2, $3::uuid)");
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, writer, "evt", "tcp://127.0.0.1:*", 64);
+    s_run_for(base, 300);
+    PGconn *pc = s_connect();
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+              "FROM generate_series(1, 10)");
+    s_sql(pc, "INSERT INTO evt.poison VALUES (4)");
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evt",
+                                       cc_evlog_endpoint(log), s_apply_poison_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 1500);
+    assert_true(app.handled >= 4);
+    assert_true(cc_consumer_position(c) < 4);
+    /* What a restarted consumer would resume from. */
+    assert_int_equal(s_scalar(pc, "SELECT evt.cc_position('evt')"), 3);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 3);
+    cc_consumer_destroy(&c);
+    s_run_for(base, 300);
+
+    /* Fixed (the poison is gone): a new consumer applies 4..10. */
+    s_sql(pc, "DELETE FROM evt.poison");
+    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log),
+                        s_apply_poison_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 2000);
+    assert_int_equal(cc_consumer_position(c), 10);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 10);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied WHERE seq = 4"), 1);
+    PQfinish(pc);
+    cc_consumer_destroy(&c);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&writer);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 /* ---------------------------------------------------------- cc_zsock */
 
 typedef struct {
@@ -522,6 +596,7 @@ int main(void)
         cmocka_unit_test_setup(test_evlog_concurrent_writers_no_skip, s_setup),
         cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
         cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
+        cmocka_unit_test_setup(test_consumer_failed_effect_never_skipped, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_evlog", tests, NULL, NULL);
     cc_metrics_reset();
