@@ -18,7 +18,7 @@
 
 /* SQL shared by producers and consumers; names prefixed to stay clear of the
  * daemons' own statements. */
-#define S_SQL_HEAD "SELECT seq FROM log_head"
+#define S_SQL_HEAD "SELECT coalesce(max(seq), 0) FROM events"
 #define S_SQL_SCAN                                                                    \
     "SELECT seq, id::text, type, key, district_id, "                                  \
     "(extract(epoch FROM time) * 1000000)::bigint, payload "                          \
