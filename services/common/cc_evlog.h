@@ -1,12 +1,14 @@
 /* cc_evlog: the event log of DESIGN.md §3, producer and consumer sides.
  *
- * Storage (sql/common/001_eventlog.sql, installed in every daemon's schema):
- *   events(seq, id, type, key, district_id, time, payload)  -- the outbox
- *   log_head(seq)       -- one row; cc_append() bumps it under a row lock,
- *                          so seqs are gapless and in commit order even with
- *                          concurrent writers (a later writer waits for the
- *                          earlier one's commit before it gets its number)
- *   positions(producer, seq), inbox(producer, event_id, seq)
+ * Storage (sql/common/*.sql, installed in every daemon's schema):
+ *   events(seq, id, type, key, district_id, time, payload)  -- the outbox;
+ *                          cc_append() numbers after max(seq) under a
+ *                          transaction-scoped advisory lock, so seqs are
+ *                          gapless and in commit order even with concurrent
+ *                          writers (a later writer waits for the earlier
+ *                          one's commit before it gets its number)
+ *   inbox(producer, event_id, seq) -- every event applied; the position of a
+ *                          log is its highest seq (view positions)
  *   cc_append(type, id, key, district_id, payload) -> seq
  *   cc_consume(producer, seq, event_id) -> bool: true once per event (apply
  *       it now), false when already applied; advances the position. It
