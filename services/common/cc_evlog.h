@@ -1,6 +1,6 @@
 /* cc_evlog: the event log of DESIGN.md §3, producer and consumer sides.
  *
- * Storage (sql/common/*.sql, installed in every daemon's schema):
+ * Storage (the sql/common migrations, installed in every daemon's schema):
  *   events(seq, id, type, key, district_id, time, payload)  -- the outbox;
  *                          cc_append() numbers after max(seq) under a
  *                          transaction-scoped advisory lock, so seqs are
