@@ -71,6 +71,7 @@ struct cc_evlog {
     char producer[32];
     cc_zsock_t *router;        /* Fetch server */
     uint64_t head;             /* last seq scanned into the ring */
+    uint64_t db_head;          /* log_head when it was loaded (the ring may lag) */
     int head_loaded;
     int scanning;              /* a scan is in flight */
     int rescan;                /* another commit happened during the scan */
@@ -115,7 +116,9 @@ static void s_send_events(cc_evlog_t *self, const uint8_t *ident, size_t ident_l
     Cc__Events evs = CC__EVENTS__INIT;
     evs.events = items;
     evs.n_events = n;
-    evs.head_seq = self->head;
+    /* While the ring is still filling after a start, head lags the table:
+     * never tell a consumer it is caught up before it is. */
+    evs.head_seq = self->head > self->db_head ? self->head : self->db_head;
     evs.producer = self->producer;
     size_t inner_len = 0;
     uint8_t *inner = cc_pb_pack(&evs.base, &inner_len);
@@ -194,7 +197,10 @@ static void s_on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
     s_waiter_t *w = arg;
     cc_evlog_t *self = w->log;
     s_unlink_waiter(self, w);
-    s_send_events(self, w->ident, w->ident_len, w->req_id, NULL, 0);
+    /* Without a loaded head an empty answer would claim "caught up at 0";
+     * say nothing: the consumer's own timeout re-sends. */
+    if (self->head_loaded)
+        s_send_events(self, w->ident, w->ident_len, w->req_id, NULL, 0);
     s_waiter_free(w);
 }
 
@@ -333,6 +339,7 @@ static void s_on_head(PGresult *res, void *arg)
         return;
     }
     uint64_t head = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    self->db_head = head;
     if (!self->head_loaded) {
         /* Start the ring a little behind the head so recent catch-ups are
          * served from memory. */
@@ -432,11 +439,13 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
         cc_db_exec(self->reader, "cc_evlog_scan", 2, v, NULL, NULL, s_on_catchup, c);
         return;
     }
-    if (wait_ms == 0 || !self->head_loaded) {
+    if (wait_ms == 0) {
         s_send_events(self, frames[0], lens[0], req_id, NULL, 0);
         return;
     }
-    /* Nothing new yet: park until a commit or wait_ms (long poll). */
+    /* Nothing new yet, or the head is not loaded yet (database down at
+     * start): park until a scan or wait_ms (long poll). Answering at once
+     * would have every consumer re-fetch in a tight loop meanwhile. */
     s_waiter_t *w = calloc(1, sizeof *w);
     if (!w || !(w->ident = malloc(lens[0] ? lens[0] : 1))) {
         free(w);
@@ -564,6 +573,7 @@ struct cc_consumer {
     int applying;                 /* statements of the current batch outstanding */
     int apply_failed;             /* one of them failed: re-fetch from position */
     uint64_t batch_last;          /* last seq of the batch being applied */
+    int stalled;                  /* the reply made no progress: re-fetch after a pause */
     const Cc__Envelope *cur;      /* event being handled (for cc_consumer_exec) */
     int cur_execs;
     struct event *ev_timeout;     /* no reply: resend */
@@ -598,6 +608,16 @@ static void s_apply_done(cc_consumer_t *self, int ok)
                                    ? (double) (self->head_seen - self->position) : 0.0);
     if (self->position >= self->head_seen)
         self->caught_up = 1;
+    if (self->stalled) {
+        /* A gap, a malformed event or a producer that cannot serve what it
+         * advertises: asking again at once would spin (and flood the log)
+         * for as long as it lasts. */
+        self->stalled = 0;
+        struct timeval tv = { 1, 0 };
+        self->applying = 1;   /* holds s_fetch off until the retry timer */
+        evtimer_add(self->ev_retry, &tv);
+        return;
+    }
     s_fetch(self);
 }
 
@@ -653,6 +673,7 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
     self->batch_last = self->position;
     self->applying = 1;   /* guard: finish only after every event is queued */
     self->apply_failed = 0;
+    self->stalled = 0;
     for (size_t i = 0; i < evs->n_events; i++) {
         Cc__Envelope *env = cc__envelope__unpack(NULL, evs->events[i].len, evs->events[i].data);
         if (!env) {
@@ -694,6 +715,13 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
         self->batch_last = env->seq;
         cc__envelope__free_unpacked(env, NULL);
     }
+    /* No progress although the producer had something for us (events we
+     * could not take, or none at all below its head): pause before asking
+     * again. Events taken before a bad one are applied first; the next
+     * reply then starts at the bad one and pauses. */
+    if (self->batch_last == self->position &&
+        (evs->n_events > 0 || self->head_seen > self->position))
+        self->stalled = 1;
     cc__events__free_unpacked(evs, NULL);
     s_apply_done(self, 1);
 }

@@ -532,6 +532,68 @@ static void test_consumer_failed_effect_never_skipped(void **state)
     event_base_free(base);
 }
 
+static double s_metric(const char *name)
+{
+    return cc_metric_value(cc_metrics_counter(name, "test"));
+}
+
+/* A consumer must not spin while it cannot progress: neither while the
+ * producer cannot load its head (its database is down at start), nor when
+ * the producer serves a gap (an event missing from the table). */
+static void test_consumer_no_spin_without_progress(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *writer = s_db_ready(base);
+    cc_db_prepare(writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
+
+    /* 1. Producer whose reader never connects. */
+    cc_db_t *dead = cc_db_new(base, "host=127.0.0.1 port=1 connect_timeout=1", "dead");
+    cc_evlog_t *down = cc_evlog_new(base, zctx, dead, NULL, "evdown", "tcp://127.0.0.1:*", 16);
+    assert_non_null(down);
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evdown",
+                                       cc_evlog_endpoint(down), s_apply_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 1500);
+    double fetches = s_metric("evlog_fetch_total{log=\"evdown\"}");
+    printf("fetches while the producer has no head: %.0f\n", fetches);
+    assert_true(fetches <= 4);
+    assert_false(cc_consumer_caught_up(c));
+    cc_consumer_destroy(&c);
+    cc_evlog_destroy(&down);
+    cc_db_destroy(&dead);
+
+    /* 2. A gap in the table, beyond the ring: served by catch-up reads. */
+    cc_db_t *reader = s_db_ready(base);
+    PGconn *pc = s_connect();
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+              "FROM generate_series(1, 40)");
+    s_sql(pc, "DELETE FROM evt.events WHERE seq = 5");
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, NULL, "evt", "tcp://127.0.0.1:*", 16);
+    s_run_for(base, 300);
+    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log), s_apply_fn,
+                        &app);
+    double before = s_metric("evlog_fetch_total{log=\"evt\"}");
+    cc_consumer_start(c);
+    s_run_for(base, 1500);
+    fetches = s_metric("evlog_fetch_total{log=\"evt\"}") - before;
+    printf("fetches while a gap is served: %.0f\n", fetches);
+    assert_int_equal(cc_consumer_position(c), 4);   /* stops before the gap */
+    assert_true(fetches <= 5);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 4);
+    PQfinish(pc);
+    cc_consumer_destroy(&c);
+    s_run_for(base, 100);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&reader);
+    cc_db_destroy(&writer);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 /* ---------------------------------------------------------- cc_zsock */
 
 typedef struct {
@@ -597,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
         cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
         cmocka_unit_test_setup(test_consumer_failed_effect_never_skipped, s_setup),
+        cmocka_unit_test_setup(test_consumer_no_spin_without_progress, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_evlog", tests, NULL, NULL);
     cc_metrics_reset();
