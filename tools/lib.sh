@@ -19,7 +19,8 @@ export PGPORT PGHOST
 
 ec_is_root() { [ "$(id -u)" -eq 0 ]; }
 
-ec_log() { printf '%s: %s\n' "${EC_TOOL:-tools}" "$*" >&2; }
+# Never fails: stderr may be a pipe whose reader is gone (make run | tee).
+ec_log() { printf '%s: %s\n' "${EC_TOOL:-tools}" "$*" >&2 2>/dev/null || true; }
 ec_die() { ec_log "$*"; exit 1; }
 
 ec_hash() { printf '%s' "$EC_ROOT" | md5sum | cut -c1-10; }

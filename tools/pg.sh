@@ -73,10 +73,20 @@ s_start() {
     chmod 0755 "$PGSOCK"
     s_write_conf
     ec_log "start on 127.0.0.1:$PGPORT (fsync=$PG_FSYNC, log $PGLOG)"
-    if ! ec_as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 start >/dev/null; then
-        tail -n 20 "$PGLOG" >&2 || true
-        ec_die "PostgreSQL did not start"
-    fi
+    # 55432 lies in Linux's ephemeral range (32768-60999): a busy client
+    # elsewhere on the machine may hold it for a moment as its local port.
+    # Retry a few times before giving up.
+    local try
+    for try in 1 2 3 4 5 6; do
+        if ec_as_pg "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGLOG" -w -t 60 start >/dev/null; then
+            return 0
+        fi
+        tail -n 5 "$PGLOG" | grep -q "Address already in use" || break
+        ec_log "port $PGPORT busy (attempt $try); retrying in 2 s"
+        sleep 2
+    done
+    tail -n 20 "$PGLOG" >&2 || true
+    ec_die "PostgreSQL did not start (choose another port with PGPORT=...)"
 }
 
 s_psql_super() {

@@ -22,13 +22,16 @@ fi
 tools/pg.sh init
 tools/migrate.sh
 
+# `make run | tee log`: a Ctrl-C ends tee too, and a write to the broken pipe
+# must not kill this script before it has stopped everything.
+trap '' PIPE
 sup_pid=
 stopped=0
 s_stop() {
     [ "$stopped" = 1 ] && return
     stopped=1
     trap '' INT TERM
-    echo
+    echo 2>/dev/null || true
     ec_log "stopping the daemons and PostgreSQL"
     if [ -n "$sup_pid" ] && kill -0 "$sup_pid" 2>/dev/null; then
         kill -TERM "$sup_pid" 2>/dev/null || true
@@ -42,7 +45,7 @@ trap 's_stop; exit 143' TERM
 trap 's_stop' EXIT
 
 # Own session: a Ctrl-C reaches this script, which stops the supervisor in order.
-setsid "$PY" tools/supervise.py 2>>var/log/supervise.stderr &
+EC_SUPERVISE_PARENT=$$ setsid "$PY" tools/supervise.py 2>>var/log/supervise.stderr &
 sup_pid=$!
 
 declare -A port=([orderd]=${ORDERD_HTTP_PORT:-8081} [dispatchd]=${DISPATCHD_HTTP_PORT:-8082}

@@ -18,6 +18,7 @@ Environment (defaults in brackets):
   <DAEMON>_HTTP_PORT [8081..8084]  <DAEMON>_LOG_ENDPOINT [tcp://127.0.0.1:908x]
   ORDERD_INTAKE_ENDPOINT [tcp://127.0.0.1:9091]  EC_LOG_LEVEL [info]
   EC_BIN_DIR [build/bin]
+  EC_SUPERVISE_PARENT  a pid: stop everything when that process is gone
 """
 
 import ctypes
@@ -88,6 +89,16 @@ def _die_with_parent():
         libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 def stop_stale(binary, pidfile):
@@ -207,8 +218,17 @@ def main():
     for c in children:
         c.start()
 
+    # Started by tools/run.sh: stop when it goes away however it died (its
+    # terminal closed, it was killed), rather than run on as an orphan.
+    try:
+        parent = int(os.environ.get("EC_SUPERVISE_PARENT", "0"))
+    except ValueError:
+        parent = 0
     while not stopping:
         now = time.monotonic()
+        if parent and not _alive(parent):
+            log("warn", "parent_gone", parent=parent)
+            break
         for c in children:
             if c.proc is not None and c.proc.poll() is not None:
                 rc = c.proc.returncode
