@@ -88,6 +88,8 @@ struct cc_db {
     cc_db_event_fn *on_commit_fn[S_HOOKS_MAX];  void *on_commit_arg[S_HOOKS_MAX];
     cc_db_event_fn *on_idle_fn;    void *on_idle_arg;
     int destroying;
+    int busy;                      /* depth of s_on_sock: callbacks may be running */
+    s_item_t *delivering;          /* rest of the segment being delivered */
 
     cc_metric_t *m_batches, *m_stmts, *m_errors, *m_reconnects, *m_latency;
 };
@@ -361,6 +363,7 @@ static void s_deliver_segment(cc_db_t *self, s_item_t *seg, int ok)
     s_item_t *it = seg;
     while (it) {
         s_item_t *next = it->next;
+        self->delivering = next;   /* reachable by cc_db_forget() from fn */
         self->inflight--;
         cc_metric_observe(self->m_latency, (double) (now - it->queued_us) / 1e6);
         if (it->fn) {
@@ -378,12 +381,32 @@ static void s_deliver_segment(cc_db_t *self, s_item_t *seg, int ok)
         s_item_free(it);
         it = next;
     }
+    self->delivering = NULL;
 }
 
 static int s_res_ok(const PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
     return st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+}
+
+/* Run hooks from a copy: a hook may remove hooks (cc_db_forget) or destroy
+ * us (then the rest are disarmed, see cc_db_destroy). */
+static void s_hooks_run(cc_db_t *self, cc_db_event_fn **fns, void **args)
+{
+    cc_db_event_fn *f[S_HOOKS_MAX];
+    void *a[S_HOOKS_MAX];
+    memcpy(f, fns, sizeof f);
+    memcpy(a, args, sizeof a);
+    for (int i = 0; i < S_HOOKS_MAX && f[i] && !self->destroying; i++) {
+        /* Skip a hook removed by an earlier one. */
+        int still = 0;
+        for (int j = 0; j < S_HOOKS_MAX; j++)
+            if (fns[j] == f[i] && args[j] == a[i])
+                still = 1;
+        if (still)
+            f[i](a[i]);
+    }
 }
 
 /* A Sync came back: the segment committed, or rolled back if any failed. */
@@ -393,8 +416,7 @@ static void s_on_sync(cc_db_t *self, s_op_t *op)
         /* Setup failures were logged as they came; statements using a
          * failed prepare will fail visibly on their own. */
         self->state = S_READY;
-        for (int i = 0; i < S_HOOKS_MAX && self->on_connect_fn[i]; i++)
-            self->on_connect_fn[i](self->on_connect_arg[i]);
+        s_hooks_run(self, self->on_connect_fn, self->on_connect_arg);
         return;
     }
     s_item_t *seg = op->seg_head;
@@ -410,8 +432,7 @@ static void s_on_sync(cc_db_t *self, s_op_t *op)
     if (!bad) {
         cc_metric_inc(self->m_batches);
         s_deliver_segment(self, seg, 1);
-        for (int i = 0; i < S_HOOKS_MAX && self->on_commit_fn[i]; i++)
-            self->on_commit_fn[i](self->on_commit_arg[i]);
+        s_hooks_run(self, self->on_commit_fn, self->on_commit_arg);
         return;
     }
     if (n == 1) {
@@ -438,7 +459,7 @@ static void s_on_sync(cc_db_t *self, s_op_t *op)
 
 static void s_read_results(cc_db_t *self)
 {
-    while (self->ops_head && self->conn) {
+    while (self->ops_head && self->conn && !self->destroying) {
         if (PQisBusy(self->conn))
             break;
         PGresult *res = PQgetResult(self->conn);
@@ -485,8 +506,8 @@ static void s_read_results(cc_db_t *self)
 static void s_read_notifies(cc_db_t *self)
 {
     PGnotify *n;
-    while (self->conn && (n = PQnotifies(self->conn)) != NULL) {
-        for (s_listen_t *l = self->listens; l; l = l->next)
+    while (self->conn && !self->destroying && (n = PQnotifies(self->conn)) != NULL) {
+        for (s_listen_t *l = self->listens; l && !self->destroying; l = l->next)
             if (strcmp(l->channel, n->relname) == 0 && l->fn)
                 l->fn(n->relname, n->extra, l->arg);
         PQfreemem(n);
@@ -495,14 +516,14 @@ static void s_read_notifies(cc_db_t *self)
 
 static void s_maybe_idle(cc_db_t *self)
 {
-    if (self->queued == 0 && self->inflight == 0 && self->on_idle_fn)
+    if (!self->destroying && self->queued == 0 && self->inflight == 0 && self->on_idle_fn)
         self->on_idle_fn(self->on_idle_arg);
 }
 
-static void s_on_sock(evutil_socket_t fd, short what, void *arg)
+static void s_destroy_now(cc_db_t *self);
+
+static void s_on_sock_inner(cc_db_t *self, short what)
 {
-    (void) fd;
-    cc_db_t *self = arg;
     if (self->state == S_CONNECTING) {
         s_connect_step(self);
         return;
@@ -530,6 +551,18 @@ static void s_on_sock(evutil_socket_t fd, short what, void *arg)
     }
     s_maybe_send(self);
     s_maybe_idle(self);
+}
+
+/* Callbacks run only from here; one of them may destroy us (never free
+ * what is being dispatched: the object goes when the dispatch is over). */
+static void s_on_sock(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    cc_db_t *self = arg;
+    self->busy++;
+    s_on_sock_inner(self, what);
+    if (--self->busy == 0 && self->destroying)
+        s_destroy_now(self);
 }
 
 /* ------------------------------------------------------------ sending */
@@ -567,7 +600,7 @@ static int s_send_sync(cc_db_t *self, s_item_t *seg)
  * arrives meanwhile, so batches grow with load (group commit). */
 static void s_maybe_send(cc_db_t *self)
 {
-    if (self->state != S_READY || self->ops_head || !self->q_head)
+    if (self->destroying || self->state != S_READY || self->ops_head || !self->q_head)
         return;
     int sent = 0;
     s_item_t *seg = NULL, *seg_tail = NULL;
@@ -677,12 +710,73 @@ cc_db_t *cc_db_new(struct event_base *base, const char *conninfo, const char *na
     return self;
 }
 
+/* Disarm every callback whose argument is arg (any when all is set): queued,
+ * in flight and the rest of the segment being delivered. */
+static void s_disarm(cc_db_t *self, void *arg, int all)
+{
+    for (s_item_t *it = self->q_head; it; it = it->next)
+        if (all || it->arg == arg)
+            it->fn = NULL;
+    for (s_item_t *it = self->delivering; it; it = it->next)
+        if (all || it->arg == arg)
+            it->fn = NULL;
+    for (s_op_t *op = self->ops_head; op; op = op->next)
+        for (s_item_t *it = op->kind == S_OP_SYNC ? op->seg_head : NULL; it; it = it->next)
+            if (all || it->arg == arg)
+                it->fn = NULL;
+    for (s_listen_t *l = self->listens; l; l = l->next)
+        if (all || l->arg == arg)
+            l->fn = NULL;
+    for (int i = 0; i < S_HOOKS_MAX; i++) {
+        if (all || self->on_connect_arg[i] == arg)
+            self->on_connect_fn[i] = NULL;
+        if (all || self->on_commit_arg[i] == arg)
+            self->on_commit_fn[i] = NULL;
+    }
+    /* Keep the hook arrays packed: the runners stop at the first NULL. */
+    for (int k = 0; k < 2; k++) {
+        cc_db_event_fn **fns = k ? self->on_commit_fn : self->on_connect_fn;
+        void **args = k ? self->on_commit_arg : self->on_connect_arg;
+        int j = 0;
+        for (int i = 0; i < S_HOOKS_MAX; i++)
+            if (fns[i]) {
+                fns[j] = fns[i];
+                args[j] = args[i];
+                j++;
+            }
+        for (; j < S_HOOKS_MAX; j++) {
+            fns[j] = NULL;
+            args[j] = NULL;
+        }
+    }
+    if (all || self->on_idle_arg == arg)
+        self->on_idle_fn = NULL;
+}
+
+void cc_db_forget(cc_db_t *self, void *arg)
+{
+    if (self)
+        s_disarm(self, arg, 0);
+}
+
 void cc_db_destroy(cc_db_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     cc_db_t *self = *self_p;
+    *self_p = NULL;
     self->destroying = 1;
+    if (self->busy) {
+        /* Called from one of our callbacks: run none of the others, free
+         * when the dispatch returns. */
+        s_disarm(self, NULL, 1);
+        return;
+    }
+    s_destroy_now(self);
+}
+
+static void s_destroy_now(cc_db_t *self)
+{
     s_requeue_inflight(self);
     s_close_conn(self);
     while (self->q_head) {
@@ -711,7 +805,6 @@ void cc_db_destroy(cc_db_t **self_p)
         event_free(self->ev_kick);
     free(self->conninfo);
     free(self);
-    *self_p = NULL;
 }
 
 int cc_db_prepare(cc_db_t *self, const char *stmt, const char *sql)

@@ -57,5 +57,11 @@ void cc_db_set_batch_max(cc_db_t *self, int max);
 void cc_db_on_commit(cc_db_t *self, cc_db_event_fn *fn, void *arg);
 /* Called when pending drops to 0 (clean shutdown waits for this). */
 void cc_db_on_idle(cc_db_t *self, cc_db_event_fn *fn, void *arg);
+/* Forget arg: hooks and LISTEN handlers registered with it are removed and
+ * the callbacks of its statements, queued or in flight, will not run (the
+ * statements still run). For an object that is destroyed before the db. */
+void cc_db_forget(cc_db_t *self, void *arg);
+/* cc_db_destroy() may be called from any cc_db callback: no other callback
+ * runs after it and the memory is freed once the callback returns. */
 
 #endif

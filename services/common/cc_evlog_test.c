@@ -238,6 +238,47 @@ static void test_db_reconnect_keeps_work(void **state)
     event_base_free(base);
 }
 
+typedef struct {
+    cc_db_t *db;
+    int calls;
+    int destroy_at;
+} s_killer_t;
+
+static void s_killer_cb(PGresult *res, void *arg)
+{
+    (void) res;
+    s_killer_t *k = arg;
+    if (++k->calls == k->destroy_at)
+        cc_db_destroy(&k->db);
+}
+
+static void s_killer_hook(void *arg)
+{
+    s_killer_t *k = arg;
+    k->calls += 100;
+}
+
+/* A result callback destroys the db (a daemon giving up on an error): no
+ * other callback of the db runs afterwards and nothing is touched after
+ * the free (ASan). */
+static void test_db_destroy_from_callback(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    s_killer_t k = { .destroy_at = 3 };
+    k.db = s_db_ready(base);
+    cc_db_on_commit(k.db, s_killer_hook, &k);
+    for (int i = 0; i < 10; i++) {
+        const char *vals[1] = { "5" };
+        cc_db_exec(k.db, "ins", 1, vals, NULL, NULL, s_killer_cb, &k);
+    }
+    s_run_for(base, 1000);
+    assert_null(k.db);
+    assert_int_equal(k.calls, 3);
+    event_base_free(base);
+}
+
 /* --------------------------------------------------------- cc_evlog */
 
 typedef struct {
@@ -655,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_zsock_drains_burst),
         cmocka_unit_test_setup(test_db_batch_isolates_failure, s_setup),
         cmocka_unit_test_setup(test_db_reconnect_keeps_work, s_setup),
+        cmocka_unit_test_setup(test_db_destroy_from_callback, s_setup),
         cmocka_unit_test_setup(test_evlog_concurrent_writers_no_skip, s_setup),
         cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
         cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
