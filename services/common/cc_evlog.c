@@ -56,8 +56,10 @@ typedef struct s_waiter {
     struct event *timer;       /* wait_ms expiry */
 } s_waiter_t;
 
-/* A catch-up read from the table in flight for one consumer. */
-typedef struct {
+/* A catch-up read from the table in flight for one consumer; on the log's
+ * list so that destroying the log can cancel it. */
+typedef struct s_catchup {
+    struct s_catchup *prev, *next;
     struct cc_evlog *log;
     uint8_t *ident;
     size_t ident_len;
@@ -79,6 +81,7 @@ struct cc_evlog {
     size_t ring_size;
     uint64_t ring_first;       /* lowest seq still in the ring (0: empty) */
     s_waiter_t *waiters;
+    s_catchup_t *catchups;     /* table reads in flight on the reader */
     struct event *ev_tick;     /* periodic scan: a safety net for lost notifications */
     cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup;
 };
@@ -204,10 +207,54 @@ static void s_on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
     s_waiter_free(w);
 }
 
+static void s_on_catchup(PGresult *res, void *arg);
+
+static void s_catchup_unlink(cc_evlog_t *self, s_catchup_t *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        self->catchups = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* Read up to max events after after_seq from the table for a consumer.
+ * Takes ownership of ident (malloc'd). */
+static void s_catchup_start(cc_evlog_t *self, uint8_t *ident, size_t ident_len,
+                            const char *req_id, uint64_t after_seq, uint32_t max)
+{
+    s_catchup_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        free(ident);
+        return;
+    }
+    c->log = self;
+    c->ident = ident;
+    c->ident_len = ident_len;
+    snprintf(c->req_id, sizeof c->req_id, "%s", req_id);
+    char after[24], lim[16];
+    snprintf(after, sizeof after, "%" PRIu64, after_seq);
+    snprintf(lim, sizeof lim, "%u", max);
+    const char *v[2] = { after, lim };
+    if (cc_db_exec(self->reader, "cc_evlog_scan", 2, v, NULL, NULL, s_on_catchup, c) != 0) {
+        free(c->ident);
+        free(c);
+        return;   /* the consumer's timeout re-sends */
+    }
+    cc_metric_inc(self->m_catchup);
+    c->next = self->catchups;
+    if (c->next)
+        c->next->prev = c;
+    self->catchups = c;
+}
+
 static void s_on_catchup(PGresult *res, void *arg)
 {
     s_catchup_t *c = arg;
     cc_evlog_t *self = c->log;
+    s_catchup_unlink(self, c);
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         int rows = PQntuples(res);
         ProtobufCBinaryData *items = calloc((size_t) rows + 1, sizeof *items);
@@ -251,19 +298,9 @@ static void s_wake_waiters(cc_evlog_t *self)
                 s_send_events(self, w->ident, w->ident_len, w->req_id, items, n);
             } else {
                 /* Fell out of the ring while waiting: read the table. */
-                s_catchup_t *c = calloc(1, sizeof *c);
-                if (c) {
-                    c->log = self;
-                    c->ident = w->ident;
-                    c->ident_len = w->ident_len;
-                    w->ident = NULL;
-                    snprintf(c->req_id, sizeof c->req_id, "%s", w->req_id);
-                    char after[24], lim[16];
-                    snprintf(after, sizeof after, "%" PRIu64, w->after_seq);
-                    snprintf(lim, sizeof lim, "%u", w->max_events);
-                    const char *v[2] = { after, lim };
-                    cc_db_exec(self->reader, "cc_evlog_scan", 2, v, NULL, NULL, s_on_catchup, c);
-                }
+                s_catchup_start(self, w->ident, w->ident_len, w->req_id, w->after_seq,
+                                w->max_events);
+                w->ident = NULL;
             }
             s_waiter_free(w);
         } else {
@@ -422,21 +459,11 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
             s_send_events(self, frames[0], lens[0], req_id, items, n);
             return;
         }
-        s_catchup_t *c = calloc(1, sizeof *c);
-        if (!c || !(c->ident = malloc(lens[0] ? lens[0] : 1))) {
-            free(c);
+        uint8_t *ident = malloc(lens[0] ? lens[0] : 1);
+        if (!ident)
             return;
-        }
-        memcpy(c->ident, frames[0], lens[0]);
-        c->ident_len = lens[0];
-        c->log = self;
-        snprintf(c->req_id, sizeof c->req_id, "%s", req_id);
-        cc_metric_inc(self->m_catchup);
-        char a[24], l[16];
-        snprintf(a, sizeof a, "%" PRIu64, after);
-        snprintf(l, sizeof l, "%u", max);
-        const char *v[2] = { a, l };
-        cc_db_exec(self->reader, "cc_evlog_scan", 2, v, NULL, NULL, s_on_catchup, c);
+        memcpy(ident, frames[0], lens[0]);
+        s_catchup_start(self, ident, lens[0], req_id, after, max);
         return;
     }
     if (wait_ms == 0) {
@@ -517,6 +544,18 @@ void cc_evlog_destroy(cc_evlog_t **self_p)
     if (!self_p || !*self_p)
         return;
     cc_evlog_t *self = *self_p;
+    /* The databases outlive us: nothing of theirs may call us back. */
+    if (self->reader)
+        cc_db_forget(self->reader, self);
+    if (self->writer)
+        cc_db_forget(self->writer, self);
+    while (self->catchups) {
+        s_catchup_t *c = self->catchups;
+        s_catchup_unlink(self, c);
+        cc_db_forget(self->reader, c);
+        free(c->ident);
+        free(c);
+    }
     while (self->waiters) {
         s_waiter_t *w = self->waiters;
         self->waiters = w->next;
@@ -578,10 +617,14 @@ struct cc_consumer {
     int cur_execs;
     struct event *ev_timeout;     /* no reply: resend */
     struct event *ev_retry;       /* after an apply failure */
+    struct s_apply *applies;      /* effect statements in flight */
     cc_metric_t *m_applied, *m_skipped, *m_malformed, *m_lag, *m_errors;
 };
 
-typedef struct {
+/* One effect statement in flight; on the consumer's list so that a
+ * consumer destroyed first can orphan it (c = NULL). */
+typedef struct s_apply {
+    struct s_apply *prev, *next;
     cc_consumer_t *c;
     cc_db_fn *fn;
     void *arg;
@@ -627,10 +670,21 @@ static void s_on_apply(PGresult *res, void *arg)
     cc_consumer_t *self = a->c;
     ExecStatusType st = PQresultStatus(res);
     int ok = st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK;
+    if (self) {
+        if (a->prev)
+            a->prev->next = a->next;
+        else
+            self->applies = a->next;
+        if (a->next)
+            a->next->prev = a->prev;
+    }
+    /* The caller's callback runs even when the consumer is gone: the
+     * statement was theirs and it ran. */
     if (a->fn)
         a->fn(res, a->arg);
     free(a);
-    s_apply_done(self, ok);
+    if (self)
+        s_apply_done(self, ok);
 }
 
 int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
@@ -647,6 +701,10 @@ int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
         free(a);
         return -1;
     }
+    a->next = self->applies;
+    if (a->next)
+        a->next->prev = a;
+    self->applies = a;
     self->applying++;
     self->cur_execs++;
     return 0;
@@ -879,6 +937,12 @@ void cc_consumer_destroy(cc_consumer_t **self_p)
     if (!self_p || !*self_p)
         return;
     cc_consumer_t *self = *self_p;
+    /* The writer outlives us: the position query must not call us back,
+     * and effect statements in flight finish without us. */
+    if (self->writer)
+        cc_db_forget(self->writer, self);
+    for (s_apply_t *a = self->applies; a; a = a->next)
+        a->c = NULL;
     cc_zsock_destroy(&self->dealer);
     if (self->ev_timeout)
         event_free(self->ev_timeout);

@@ -635,6 +635,63 @@ static void test_consumer_no_spin_without_progress(void **state)
     event_base_free(base);
 }
 
+/* An event log and a consumer destroyed while their databases live on
+ * (and still have their statements, hooks and LISTEN): the databases must
+ * never call into the freed objects (ASan). */
+static void test_evlog_destroy_before_db(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *reader = s_db_ready(base);
+    cc_db_t *writer = s_db_ready(base);
+    cc_db_prepare(writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, writer, "evt", "tcp://127.0.0.1:*", 16);
+    s_run_for(base, 300);
+    PGconn *pc = s_connect();
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+              "FROM generate_series(1, 40)");
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evt",
+                                       cc_evlog_endpoint(log), s_apply_fn, &app);
+    cc_consumer_start(c);
+    cc_consumer_destroy(&c);          /* its position query is queued */
+    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log), s_apply_fn,
+                        &app);
+    cc_consumer_start(c);
+    for (int i = 0; i < 200 && app.handled == 0; i++)
+        s_run_for(base, 5);
+    assert_true(app.handled > 0);
+    cc_consumer_destroy(&c);          /* effects in flight */
+    /* A catch-up read in flight (the ring holds only the last 16). */
+    s_reader_t r = { .next = 1, .target = 1000, .base = base };
+    r.dealer = cc_zsock_new(base, zctx, ZMQ_DEALER, 0, "gone", s_reader_cb, &r);
+    cc_zsock_connect(r.dealer, cc_evlog_endpoint(log));
+    s_send_fetch(&r, 0);
+    for (int i = 0; i < 100 && cc_db_pending(reader) == 0; i++)
+        s_run_for(base, 5);
+    cc_evlog_destroy(&log);
+    /* Commits on the writer, notifications and a reconnect of the reader. */
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263')");
+    const char *vals[1] = { "1" };
+    cc_db_exec(writer, "ins", 1, vals, NULL, NULL, NULL, NULL);
+    int pid = 0;
+    cc_db_exec(reader, "pid", 0, NULL, NULL, NULL, s_pid_cb, &pid);
+    s_run_for(base, 500);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", pid);
+    s_sql(pc, sql);
+    s_run_for(base, 1000);
+    assert_true(cc_db_connected(reader));
+    PQfinish(pc);
+    cc_zsock_destroy(&r.dealer);
+    cc_db_destroy(&writer);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 /* ---------------------------------------------------------- cc_zsock */
 
 typedef struct {
@@ -702,6 +759,7 @@ int main(void)
         cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
         cmocka_unit_test_setup(test_consumer_failed_effect_never_skipped, s_setup),
         cmocka_unit_test_setup(test_consumer_no_spin_without_progress, s_setup),
+        cmocka_unit_test_setup(test_evlog_destroy_before_db, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_evlog", tests, NULL, NULL);
     cc_metrics_reset();
