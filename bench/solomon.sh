@@ -40,6 +40,7 @@ mkdir -p "$out_dir/sol-$objective-${time_limit}s"
 table=$out_dir/solomon-$objective-${time_limit}s.md
 rows=$out_dir/.rows.$$
 : > "$rows"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 failed=0
 for inst in "$data"/instances/$only.txt; do
     name=$(basename "$inst" .txt)
@@ -62,14 +63,19 @@ done
 {
     echo "## Solomon, objective $objective, time limit ${time_limit} s, seed $seed"
     echo
-    echo "Machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)."
-    echo "Command: \`bench/solomon.sh --time-limit $time_limit --objective $objective --seed $seed\`"
+    cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+    echo "Machine: $(nproc) cores, $cpu; load average $load_start at start," \
+        "$(cut -d' ' -f1-3 /proc/loadavg) at the end."
+    echo "Command: \`bench/solomon.sh --time-limit $time_limit --objective $objective" \
+        "--seed $seed\`"
     echo
-    echo "| instance | vehicles | distance | BKS vehicles | BKS distance | gap % | seconds | checked |"
+    echo "| instance | vehicles | distance | BKS vehicles | BKS distance | gap % | seconds" \
+        "| checked |"
     echo "|---|---:|---:|---:|---:|---:|---:|---|"
     awk -v obj="$objective" '
         { gap = 100 * ($3 - $5) / $5; secs = $7 - $6
-          printf "| %s | %d | %.2f | %d | %.2f | %+.2f | %.2f | %s |\n", $1, $2, $3, $4, $5, gap, secs, $8
+          printf "| %s | %d | %.2f | %d | %.2f | %+.2f | %.2f | %s |\n",
+                 $1, $2, $3, $4, $5, gap, secs, $8
           n++; sg += gap; ss += secs; if ($2 <= $4) hv++; if ($2 == $4) eq++ }
         END { if (n) {
           printf "\n**%d instances: mean gap %+.2f %%, mean %.2f s", n, sg / n, ss / n

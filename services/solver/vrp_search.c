@@ -292,7 +292,8 @@ static int s_ruin(s_search_t *st)
             while (l + m < card && s_unif(&st->rng) < 0.5)
                 m++;
             int len = l + m;
-            int lo = i - len + 1 < 1 ? 1 : i - len + 1, hi = i < card - len + 1 ? i : card - len + 1;
+            int lo = i - len + 1 < 1 ? 1 : i - len + 1;
+            int hi = i < card - len + 1 ? i : card - len + 1;
             int from = lo + s_below(&st->rng, hi - lo + 1);
             int keep = from + s_below(&st->rng, l + 1);
             if (s_remove_range(st, v, from, from + len, keep, keep + m))
