@@ -152,7 +152,8 @@ vrp_plan_t *vrp_plan_dup(const vrp_plan_t *self);
 void vrp_plan_destroy(vrp_plan_t **self_p);
 
 //  Online: find the cheapest feasible insertion of an unassigned job (O(1) per position) and
-//  fill *out. Returns 0 if one exists, -1 otherwise (out->reason says why).
+//  fill *out. Returns 0 if one exists, -1 otherwise (out->reason says why; VRP_REASON_NONE
+//  means the job is already in a route).
 int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *out);
 
 //  Online: best insertion and apply it. Returns 0 if inserted, -1 if the job stays unassigned

@@ -553,8 +553,10 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
     out->reason = VRP_REASON_NO_ROOM;
     if (job < 0 || job >= p->n_jobs || self->n_veh != p->n_veh)
         return -1;
-    if (job < self->n_jobs && self->route_of[job] >= 0)
-        return -1;   //  already planned
+    if (job < self->n_jobs && self->route_of[job] >= 0) {
+        out->reason = VRP_REASON_NONE;   //  already planned: -1 with reason "assigned"
+        return -1;
+    }
     const vrp_job_t *j = &p->jobs[job];
     const vrp_costs_t *c = &p->costs;
     double last_end = j->n_windows ? j->windows[j->n_windows - 1].end + j->max_lateness

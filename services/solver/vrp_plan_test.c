@@ -304,6 +304,8 @@ static void test_reasons(void **state)
     assert_int_equal(ins.reason, VRP_REASON_NO_ROOM);
     assert_int_equal(vrp_plan_reason(pl, b), VRP_REASON_NO_ROOM);
     assert_int_equal(vrp_plan_insert(pl, a, &ins), -1);   //  already planned
+    assert_int_equal(ins.reason, VRP_REASON_NONE);
+    assert_int_equal(vrp_plan_reason(pl, a), VRP_REASON_NONE);
     assert_int_equal(vrp_plan_remove(pl, a), 0);
     assert_int_equal(vrp_plan_remove(pl, a), -1);
     assert_int_equal(vrp_plan_insert(pl, b, &ins), 0);
