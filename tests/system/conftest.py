@@ -68,9 +68,8 @@ def need_daemons():
 
 
 @pytest.fixture(scope="module")
-def system(need_daemons, pg, db, request):
+def system(need_daemons, pg, db):
     s = harness.System(pg, db)
-    request.module._eldercare_system = s
     try:
         s.start()
         yield s
