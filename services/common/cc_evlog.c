@@ -522,20 +522,25 @@ cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, c
         cc_evlog_destroy(&self);
         return NULL;
     }
-    cc_db_prepare(reader, "cc_evlog_head", S_SQL_HEAD);
-    cc_db_prepare(reader, "cc_evlog_scan", S_SQL_SCAN);
+    /* Without its statements, its LISTEN or its tick the log would look
+     * alive and never serve: fail instead (the destructor forgets whatever
+     * was registered in the dbs). */
     char chan[64];
     snprintf(chan, sizeof chan, "%s_events", producer);
-    cc_db_listen(reader, chan, s_on_notify, self);
+    self->ev_tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
+    struct timeval tv = { 1, 0 };
+    if (cc_db_prepare(reader, "cc_evlog_head", S_SQL_HEAD) != 0 ||
+        cc_db_prepare(reader, "cc_evlog_scan", S_SQL_SCAN) != 0 ||
+        cc_db_listen(reader, chan, s_on_notify, self) != 0 || !self->ev_tick ||
+        event_add(self->ev_tick, &tv) != 0) {
+        cc_evlog_destroy(&self);
+        return NULL;
+    }
     cc_db_on_connect(reader, s_on_reader_connect, self);
     if (writer)
         cc_db_on_commit(writer, s_on_writer_commit, self);
     if (cc_db_connected(reader))
         s_on_reader_connect(self);
-    self->ev_tick = event_new(base, -1, EV_PERSIST, s_on_tick, self);
-    struct timeval tv = { 1, 0 };
-    if (self->ev_tick)
-        event_add(self->ev_tick, &tv);
     return self;
 }
 
@@ -916,8 +921,11 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
         cc_consumer_destroy(&self);
         return NULL;
     }
-    cc_db_prepare(writer, "cc_consumer_position", S_SQL_POSITION);
-    cc_db_prepare(writer, "cc_consumer_consume", S_SQL_CONSUME);
+    if (cc_db_prepare(writer, "cc_consumer_position", S_SQL_POSITION) != 0 ||
+        cc_db_prepare(writer, "cc_consumer_consume", S_SQL_CONSUME) != 0) {
+        cc_consumer_destroy(&self);
+        return NULL;
+    }
     char m[160];
     snprintf(m, sizeof m, "consumer_events_applied_total{consumer=\"%s\",log=\"%s\"}", me, producer);
     self->m_applied = cc_metrics_counter(m, "Events applied");

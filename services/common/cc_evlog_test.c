@@ -25,6 +25,96 @@
 #include "cc_util.h"
 #include "cc_zsock.h"
 
+/* ---------------------------------------------- failing allocations
+ * STYLE.md: constructors get fail-the-Nth-allocation tests. The allocator
+ * is interposed for the whole binary and is a pass-through unless armed;
+ * armed, it counts only calls made from this executable (libcc and the
+ * test, not libpq or libzmq, whose own failure handling is not ours to
+ * test) plus libevent's (event_set_mem_functions), and fails the Nth. */
+extern char __executable_start[], etext[];
+static long s_alloc_countdown = -1;   /* -1: off */
+static int s_alloc_failed;            /* an allocation failed since armed */
+
+#ifdef __SANITIZE_ADDRESS__
+#define S_REAL(f) __interceptor_##f
+#else
+#define S_REAL(f) __libc_##f
+#endif
+void *S_REAL(malloc)(size_t n);
+void *S_REAL(calloc)(size_t n, size_t size);
+void *S_REAL(realloc)(void *p, size_t n);
+
+static int s_fail_now(const void *caller, int any)
+{
+    if (s_alloc_countdown < 0)
+        return 0;
+    if (!any && !((const char *) caller >= __executable_start && (const char *) caller < etext))
+        return 0;
+    if (s_alloc_countdown-- == 0) {
+        s_alloc_failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void *malloc(size_t n)
+{
+    return s_fail_now(__builtin_return_address(0), 0) ? NULL : S_REAL(malloc)(n);
+}
+
+void *calloc(size_t n, size_t size)
+{
+    return s_fail_now(__builtin_return_address(0), 0) ? NULL : S_REAL(calloc)(n, size);
+}
+
+void *realloc(void *p, size_t n)
+{
+    return s_fail_now(__builtin_return_address(0), 0) ? NULL : S_REAL(realloc)(p, n);
+}
+
+static char *s_dup(const char *s, size_t n, const void *caller)
+{
+    if (s_fail_now(caller, 0))
+        return NULL;
+    char *d = S_REAL(malloc)(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+char *strdup(const char *s)
+{
+    return s_dup(s, strlen(s), __builtin_return_address(0));
+}
+
+char *strndup(const char *s, size_t n)
+{
+    return s_dup(s, strnlen(s, n), __builtin_return_address(0));
+}
+
+static void *s_ev_malloc(size_t n)
+{
+    return s_fail_now(NULL, 1) ? NULL : S_REAL(malloc)(n);
+}
+
+static void *s_ev_realloc(void *p, size_t n)
+{
+    return s_fail_now(NULL, 1) ? NULL : S_REAL(realloc)(p, n);
+}
+
+static void s_alloc_arm(long n)
+{
+    s_alloc_failed = 0;
+    s_alloc_countdown = n;
+}
+
+static void s_alloc_disarm(void)
+{
+    s_alloc_countdown = -1;
+}
+
 static char s_conninfo[1024];    /* scratch db, search_path = evt */
 static int s_have_db;
 
@@ -741,8 +831,102 @@ static void test_zsock_drains_burst(void **state)
     event_base_free(base);
 }
 
+/* ------------------------------------------------- failing allocations */
+
+static int s_nop_consume(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+{
+    (void) c;
+    (void) env;
+    (void) arg;
+    return 0;
+}
+
+static void s_nop_sink(cc_zsock_t *s, const void *const *frames, const size_t *lens, int n,
+                       void *arg)
+{
+    (void) s;
+    (void) frames;
+    (void) lens;
+    (void) n;
+    (void) arg;
+}
+
+/* The Nth allocation of a constructor fails, for N = 0, 1, ... until one
+ * needs no more: it must return NULL and leak nothing (ASan, valgrind), or
+ * return a whole object only when nothing failed. Needs no database: the
+ * dbs point at a closed port and are never connected. */
+static void test_constructors_fail_nth_allocation(void **state)
+{
+    (void) state;
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    const char *ci = "host=127.0.0.1 port=1 connect_timeout=1";
+    /* The metrics registry is shared and never shrinks: register every
+     * series once, so only the objects' own allocations are counted. */
+    cc_zsock_t *z = cc_zsock_new(base, zctx, ZMQ_DEALER, 0, "alloc", s_nop_sink, NULL);
+    cc_db_t *r = cc_db_new(base, ci, "alloc");
+    cc_evlog_t *l = cc_evlog_new(base, zctx, r, r, "alloc", "tcp://127.0.0.1:*", 16);
+    cc_consumer_t *c = cc_consumer_new(base, zctx, r, "me", "alloc", "tcp://127.0.0.1:9",
+                                       s_nop_consume, NULL);
+    assert_true(z && r && l && c);
+    cc_consumer_destroy(&c);
+    cc_evlog_destroy(&l);
+    cc_db_destroy(&r);
+    cc_zsock_destroy(&z);
+
+    for (int which = 0; which < 4; which++) {
+        static const char *names[] = { "cc_zsock_new", "cc_db_new", "cc_evlog_new",
+                                       "cc_consumer_new" };
+        long n;
+        for (n = 0; n < 10000; n++) {
+            /* Fresh dbs: prepares and LISTENs registered by a failed try
+             * must not hide the allocations of the next one. */
+            cc_db_t *reader = which >= 2 ? cc_db_new(base, ci, "alloc") : NULL;
+            void *obj = NULL;
+            s_alloc_arm(n);
+            switch (which) {
+            case 0:
+                obj = cc_zsock_new(base, zctx, ZMQ_ROUTER, 1024, "alloc", s_nop_sink, NULL);
+                break;
+            case 1:
+                obj = cc_db_new(base, ci, "alloc");
+                break;
+            case 2:
+                obj = cc_evlog_new(base, zctx, reader, reader, "alloc", "tcp://127.0.0.1:*", 16);
+                break;
+            default:
+                obj = cc_consumer_new(base, zctx, reader, "me", "alloc", "tcp://127.0.0.1:9",
+                                      s_nop_consume, NULL);
+                break;
+            }
+            s_alloc_disarm();
+            int failed = s_alloc_failed;
+            if (failed && obj)
+                printf("%s: allocation %ld failed but it returned an object\n", names[which], n);
+            switch (which) {
+            case 0: { cc_zsock_t *o = obj; cc_zsock_destroy(&o); break; }
+            case 1: { cc_db_t *o = obj; cc_db_destroy(&o); break; }
+            case 2: { cc_evlog_t *o = obj; cc_evlog_destroy(&o); break; }
+            default: { cc_consumer_t *o = obj; cc_consumer_destroy(&o); break; }
+            }
+            cc_db_destroy(&reader);
+            if (!failed) {
+                assert_non_null(obj);
+                break;
+            }
+            assert_null(obj);
+        }
+        printf("%s: %ld allocations, each failure handled\n", names[which], n);
+        assert_true(n > 0 && n < 10000);
+    }
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 int main(void)
 {
+    /* libevent's allocations count too (before any libevent call). */
+    event_set_mem_functions(s_ev_malloc, s_ev_realloc, free);
     cc_log_init("test", "error");
     const char *db = getenv("CC_TEST_DB");
     if (db && *db) {
@@ -751,6 +935,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zsock_drains_burst),
+        cmocka_unit_test(test_constructors_fail_nth_allocation),
         cmocka_unit_test_setup(test_db_batch_isolates_failure, s_setup),
         cmocka_unit_test_setup(test_db_reconnect_keeps_work, s_setup),
         cmocka_unit_test_setup(test_db_destroy_from_callback, s_setup),
