@@ -125,7 +125,10 @@ if [ -f docker-compose.yml ]; then
             failed=$((failed + 1)); failures+=("docker-compose config")
         fi
     fi
-    if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+    if command -v docker >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+        echo "skip docker compose config: the docker client has no compose plugin"
+        skipped=$((skipped + 1))
+    elif command -v docker >/dev/null 2>&1; then
         if msg=$(timeout 60 docker compose -f docker-compose.yml config -q 2>&1); then
             echo "ok   docker compose config"
             passed=$((passed + 1))
