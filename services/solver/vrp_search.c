@@ -564,6 +564,92 @@ static int s_oropt(s_search_t *st, vrp_plan_t *pl, int u, int i, int len, int v,
     return 0;
 }
 
+//  Walk jobs seg[0..len) from departure t at location prev; return the departure from the
+//  last one and its location in *last, or VRP_INF if a window is missed.
+static double s_walk(const vrp_problem_t *p, const int *seg, int len, double t, int prev,
+                     int *last)
+{
+    for (int x = 0; x < len; x++) {
+        const vrp_job_t *j = &p->jobs[seg[x]];
+        double s0 = vrp_tw_earliest(j, t + vrp_t(p, prev, j->location));
+        if (s0 == VRP_INF)
+            return VRP_INF;
+        t = s0 + j->service;
+        prev = j->location;
+    }
+    *last = prev;
+    return t;
+}
+
+//  Cross-exchange: swap u[i .. i+la-1] with v[k .. k+lb-1] (orders kept) if it improves.
+//  Each new route is checked by walking the incoming segment from the cached departure before
+//  it to the cached latest start after it: O(la + lb).
+static int s_cross(s_search_t *st, vrp_plan_t *pl, int u, int i, int la, int v, int k, int lb,
+                   bool *moved)
+{
+    const vrp_problem_t *p = st->p;
+    const vrp_costs_t *c = &p->costs;
+    const vrp_route_t *ru = &pl->routes[u], *rv = &pl->routes[v];
+    const int *sa = ru->job + i, *sb = rv->job + k;
+    int pu = ru->loc[i - 1], nu = ru->loc[i + la], pv = rv->loc[k - 1], nv = rv->loc[k + lb];
+    int fa = ru->loc[i], ea = ru->loc[i + la - 1], fb = rv->loc[k], eb = rv->loc[k + lb - 1];
+    double d = s_arc(p, pu, fb) + s_arc(p, eb, nu) - s_arc(p, pu, fa) - s_arc(p, ea, nu)
+               + s_arc(p, pv, fa) + s_arc(p, ea, nv) - s_arc(p, pv, fb) - s_arc(p, eb, nv);
+    if (c->non_preferred_penalty != 0) {
+        for (int x = 0; x < la; x++)
+            d += c->non_preferred_penalty * (vrp_nonpref(&p->jobs[sa[x]], v)
+                                             - vrp_nonpref(&p->jobs[sa[x]], u));
+        for (int x = 0; x < lb; x++)
+            d += c->non_preferred_penalty * (vrp_nonpref(&p->jobs[sb[x]], u)
+                                             - vrp_nonpref(&p->jobs[sb[x]], v));
+    }
+    if (d >= -1e-9)
+        return 0;
+    const vrp_vehicle_t *vu = &p->veh[u], *vv = &p->veh[v];
+    int lu[VRP_DIMS], lv[VRP_DIMS];
+    const int *tu = ru->cum + (size_t) (ru->n + 1) * VRP_DIMS;
+    const int *tv = rv->cum + (size_t) (rv->n + 1) * VRP_DIMS;
+    const int *a0 = ru->cum + (size_t) (i - 1) * VRP_DIMS, *a1 = a0 + (size_t) la * VRP_DIMS;
+    const int *b0 = rv->cum + (size_t) (k - 1) * VRP_DIMS, *b1 = b0 + (size_t) lb * VRP_DIMS;
+    for (int x = 0; x < VRP_DIMS; x++) {
+        int load_a = a1[x] - a0[x], load_b = b1[x] - b0[x];
+        lu[x] = tu[x] - load_a + load_b;
+        lv[x] = tv[x] - load_b + load_a;
+    }
+    if (!s_fits(p, u, lu) || !s_fits(p, v, lv))
+        return 0;
+    for (int x = 0; x < la; x++)
+        if (p->jobs[sa[x]].skills & ~vv->skills)
+            return 0;
+    for (int x = 0; x < lb; x++)
+        if (p->jobs[sb[x]].skills & ~vu->skills)
+            return 0;
+    int last;
+    double t = s_walk(p, sb, lb, ru->dep[i - 1], pu, &last);
+    if (t == VRP_INF || t + vrp_t(p, last, nu) > ru->lat[i + la])
+        return 0;
+    t = s_walk(p, sa, la, rv->dep[k - 1], pv, &last);
+    if (t == VRP_INF || t + vrp_t(p, last, nv) > rv->lat[k + lb])
+        return 0;
+    int nu_len = 0, nv_len = 0;
+    for (int x = 1; x < i; x++)
+        st->seq[nu_len++] = ru->job[x];
+    for (int x = 0; x < lb; x++)
+        st->seq[nu_len++] = sb[x];
+    for (int x = i + la; x <= ru->n; x++)
+        st->seq[nu_len++] = ru->job[x];
+    for (int x = 1; x < k; x++)
+        st->seq2[nv_len++] = rv->job[x];
+    for (int x = 0; x < la; x++)
+        st->seq2[nv_len++] = sa[x];
+    for (int x = k + lb; x <= rv->n; x++)
+        st->seq2[nv_len++] = rv->job[x];
+    if (vrp_route_set(pl, u, st->seq, nu_len) || vrp_route_set(pl, v, st->seq2, nv_len))
+        return -1;
+    *moved = true;
+    return 0;
+}
+
 //  Intra-route moves between a and its neighbour b on route u: relocate a before or after b,
 //  and 2-opt (reverse the stretch from a to b). Arc deltas only pre-select; a move is applied
 //  when re-simulating the whole route confirms feasibility and a real gain. O(n) per
@@ -703,6 +789,16 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
                 }
             }
         }
+        //  Cross-exchange of segments of 1-3 jobs starting at a and at b (1 and 1 is the
+        //  swap above).
+        for (int la = 1; la <= 3 && i + la - 1 <= ru->n; la++)
+            for (int lb = 1; lb <= 3 && k + lb - 1 <= rv->n; lb++) {
+                if (la == 1 && lb == 1)
+                    continue;
+                int rc = s_cross(st, pl, u, i, la, v, k, lb, moved);
+                if (rc || *moved)
+                    return rc;
+            }
         //  2-opt*: u keeps 1..i then takes v's k..; v keeps 1..k-1 then takes u's i+1...
         //  Only between vehicles that end alike, so the cached latest times stay valid.
         const vrp_vehicle_t *vu = &p->veh[u], *vv = &p->veh[v];
