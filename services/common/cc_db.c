@@ -74,6 +74,7 @@ struct cc_db {
     struct event *ev_retry;        /* reconnect timer */
     struct event *ev_kick;         /* start a batch at the end of this loop pass */
     int backoff_ms;
+    int connect_timeout_ms;        /* connect + setup deadline (conninfo connect_timeout) */
     int connect_poll;              /* last PQconnectPoll answer while connecting */
 
     s_item_t *q_head, *q_tail;     /* queued, not yet sent */
@@ -199,11 +200,26 @@ static void s_lost(cc_db_t *self, const char *why)
         s_schedule_retry(self);
 }
 
+/* ev_retry is the reconnect timer while disconnected and the deadline of
+ * the attempt from PQconnectStart to the end of setup: libpq enforces
+ * connect_timeout only in blocking connects, and a server that accepts but
+ * never answers (hung, or a black-holed address) would hold us forever. */
 static void s_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void) fd;
     (void) what;
-    s_connect_start((cc_db_t *) arg);
+    cc_db_t *self = arg;
+    if (self->conn && (self->state == S_CONNECTING || self->state == S_SETUP)) {
+        cc_warn("db_connect_failed", "db", self->name, "error", "timeout");
+        if (self->state == S_SETUP) {
+            s_lost(self, "setup timeout");
+        } else {
+            s_close_conn(self);
+            s_schedule_retry(self);
+        }
+        return;
+    }
+    s_connect_start(self);
 }
 
 static int s_watch_socket(cc_db_t *self)
@@ -352,6 +368,9 @@ static void s_connect_start(cc_db_t *self)
         return;
     }
     self->state = S_CONNECTING;
+    struct timeval tv = { self->connect_timeout_ms / 1000,
+                          (self->connect_timeout_ms % 1000) * 1000 };
+    event_add(self->ev_retry, &tv);
     s_connect_step(self);
 }
 
@@ -416,6 +435,7 @@ static void s_on_sync(cc_db_t *self, s_op_t *op)
         /* Setup failures were logged as they came; statements using a
          * failed prepare will fail visibly on their own. */
         self->state = S_READY;
+        event_del(self->ev_retry);   /* the connect deadline */
         s_hooks_run(self, self->on_connect_fn, self->on_connect_arg);
         return;
     }
@@ -679,6 +699,22 @@ static void s_on_kick(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------- public */
 
+/* connect_timeout from conninfo (libpq: seconds, at least 2), else 10 s. */
+static int s_connect_timeout_ms(const char *conninfo)
+{
+    int secs = 10;
+    PQconninfoOption *opts = conninfo ? PQconninfoParse(conninfo, NULL) : NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val) {
+            int v = atoi(o->val);
+            if (v > 0)
+                secs = v < 2 ? 2 : v;
+        }
+    if (opts)
+        PQconninfoFree(opts);
+    return secs * 1000;
+}
+
 cc_db_t *cc_db_new(struct event_base *base, const char *conninfo, const char *name)
 {
     cc_db_t *self = calloc(1, sizeof *self);
@@ -689,6 +725,7 @@ cc_db_t *cc_db_new(struct event_base *base, const char *conninfo, const char *na
     snprintf(self->name, sizeof self->name, "%s", name ? name : "db");
     self->backoff_ms = S_BACKOFF_MIN_MS;
     self->batch_max = S_BATCH_MAX_DEFAULT;
+    self->connect_timeout_ms = s_connect_timeout_ms(self->conninfo);
     self->ev_retry = evtimer_new(base, s_on_retry, self);
     self->ev_kick = event_new(base, -1, 0, s_on_kick, self);
     if (!self->conninfo || !self->ev_retry || !self->ev_kick) {

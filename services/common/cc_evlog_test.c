@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <glob.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -366,6 +370,37 @@ static void test_db_destroy_from_callback(void **state)
     s_run_for(base, 1000);
     assert_null(k.db);
     assert_int_equal(k.calls, 3);
+    event_base_free(base);
+}
+
+/* A server that accepts connections but never answers (hung, or behind a
+ * black hole): libpq enforces connect_timeout only in blocking connects, so
+ * cc_db must give up on the attempt itself and try again. */
+static void test_db_connect_timeout(void **state)
+{
+    (void) state;
+    struct event_base *base = event_base_new();
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    assert_int_equal(bind(ls, (struct sockaddr *) &sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, 16), 0);   /* the kernel accepts; nobody answers */
+    socklen_t sl = sizeof sa;
+    getsockname(ls, (struct sockaddr *) &sa, &sl);
+    char ci[128];
+    snprintf(ci, sizeof ci, "host=127.0.0.1 port=%d connect_timeout=2 sslmode=disable",
+             ntohs(sa.sin_port));
+    cc_db_t *db = cc_db_new(base, ci, "hung");
+    s_run_for(base, 3000);
+    /* Count the attempts queued on the listener. */
+    int attempts = 0;
+    fcntl(ls, F_SETFL, O_NONBLOCK);
+    for (int fd; (fd = accept(ls, NULL, NULL)) >= 0; attempts++)
+        close(fd);
+    printf("connection attempts in 3 s: %d\n", attempts);
+    assert_true(attempts >= 2);
+    assert_false(cc_db_connected(db));
+    cc_db_destroy(&db);
+    close(ls);
     event_base_free(base);
 }
 
@@ -936,6 +971,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_zsock_drains_burst),
         cmocka_unit_test(test_constructors_fail_nth_allocation),
+        cmocka_unit_test(test_db_connect_timeout),
         cmocka_unit_test_setup(test_db_batch_isolates_failure, s_setup),
         cmocka_unit_test_setup(test_db_reconnect_keeps_work, s_setup),
         cmocka_unit_test_setup(test_db_destroy_from_callback, s_setup),
