@@ -46,6 +46,7 @@ typedef struct s_op {
     s_op_kind_t kind;
     s_item_t *item;            /* S_OP_QUERY: the statement (owned by its segment) */
     int failed;                /* S_OP_SETUP: got an error */
+    int setup_last;            /* S_OP_SYNC: closes the last setup segment */
     /* S_OP_SYNC: the segment it closes */
     s_item_t *seg_head;        /* items of the segment, in order, owned */
 } s_op_t;
@@ -252,7 +253,23 @@ static void s_append_op(cc_db_t *self, s_op_t *op)
     self->ops_tail = op;
 }
 
-/* Queue prepares and LISTENs as one setup segment. */
+/* Close a setup segment with its own Sync. */
+static int s_setup_sync(cc_db_t *self, int last)
+{
+    if (!PQpipelineSync(self->conn))
+        return -1;
+    s_op_t *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    op->kind = S_OP_SYNC;
+    op->setup_last = last;
+    s_append_op(self, op);
+    return 0;
+}
+
+/* Queue prepares and LISTENs, each in its own segment: in one segment a
+ * failed PREPARE (a function the schema lacks yet) would abort every
+ * prepare and LISTEN after it (PGRES_PIPELINE_ABORTED), silently. */
 static int s_send_setup(cc_db_t *self)
 {
     for (s_prep_t *p = self->preps; p; p = p->next) {
@@ -263,6 +280,8 @@ static int s_send_setup(cc_db_t *self)
             return -1;
         op->kind = S_OP_SETUP;
         s_append_op(self, op);
+        if (s_setup_sync(self, 0) != 0)
+            return -1;
     }
     for (s_listen_t *l = self->listens; l; l = l->next) {
         char *q = PQescapeIdentifier(self->conn, l->channel, strlen(l->channel));
@@ -278,15 +297,11 @@ static int s_send_setup(cc_db_t *self)
             return -1;
         op->kind = S_OP_SETUP;
         s_append_op(self, op);
+        if (s_setup_sync(self, 0) != 0)
+            return -1;
     }
-    if (!PQpipelineSync(self->conn))
-        return -1;
-    s_op_t *op = calloc(1, sizeof *op);
-    if (!op)
-        return -1;
-    op->kind = S_OP_SYNC;
-    s_append_op(self, op);
-    return 0;
+    /* An empty segment (a bare Sync) marks the end of setup. */
+    return s_setup_sync(self, 1);
 }
 
 static void s_flush(cc_db_t *self)
@@ -434,6 +449,8 @@ static void s_on_sync(cc_db_t *self, s_op_t *op)
     if (self->state == S_SETUP) {
         /* Setup failures were logged as they came; statements using a
          * failed prepare will fail visibly on their own. */
+        if (!op->setup_last)
+            return;
         self->state = S_READY;
         event_del(self->ev_retry);   /* the connect deadline */
         s_hooks_run(self, self->on_connect_fn, self->on_connect_arg);

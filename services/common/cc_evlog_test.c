@@ -373,6 +373,48 @@ static void test_db_destroy_from_callback(void **state)
     event_base_free(base);
 }
 
+static void s_notify_cb(const char *channel, const char *payload, void *arg)
+{
+    (void) channel;
+    (void) payload;
+    (*(int *) arg)++;
+}
+
+/* A statement that cannot be prepared (its function is not in the schema
+ * yet) must not take the statements and LISTENs registered after it down
+ * with it. */
+static void test_db_bad_prepare_alone(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    cc_db_t *db = cc_db_new(base, s_conninfo, "test");
+    cc_db_prepare(db, "bad", "SELECT no_such_function($1)");
+    cc_db_prepare(db, "ins", "INSERT INTO t (v) VALUES ($1::int)");
+    int notified = 0;
+    cc_db_listen(db, "bad_prepare_test", s_notify_cb, &notified);
+    cc_db_on_connect(db, s_on_ready, base);
+    s_waiting_ready = 1;
+    s_run_for(base, 5000);
+    s_waiting_ready = 0;
+    assert_true(cc_db_connected(db));
+    s_counts_t c = { .base = base, .stop_at = 2 };
+    const char *vals[1] = { "3" };
+    cc_db_exec(db, "bad", 1, vals, NULL, NULL, s_count_cb, &c);
+    cc_db_exec(db, "ins", 1, vals, NULL, NULL, s_count_cb, &c);
+    s_run_for(base, 3000);
+    assert_int_equal(c.failed, 1);
+    assert_int_equal(c.ok, 1);
+    PGconn *pc = s_connect();
+    s_sql(pc, "NOTIFY bad_prepare_test");
+    PQfinish(pc);
+    for (int i = 0; i < 100 && !notified; i++)
+        s_run_for(base, 20);
+    assert_int_equal(notified, 1);
+    cc_db_destroy(&db);
+    event_base_free(base);
+}
+
 /* A server that accepts connections but never answers (hung, or behind a
  * black hole): libpq enforces connect_timeout only in blocking connects, so
  * cc_db must give up on the attempt itself and try again. */
@@ -972,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_zsock_drains_burst),
         cmocka_unit_test(test_constructors_fail_nth_allocation),
         cmocka_unit_test(test_db_connect_timeout),
+        cmocka_unit_test_setup(test_db_bad_prepare_alone, s_setup),
         cmocka_unit_test_setup(test_db_batch_isolates_failure, s_setup),
         cmocka_unit_test_setup(test_db_reconnect_keeps_work, s_setup),
         cmocka_unit_test_setup(test_db_destroy_from_callback, s_setup),
