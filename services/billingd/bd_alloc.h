@@ -1,5 +1,6 @@
-/* bd_alloc: the allocator of billingd's in-memory modules (bd_map,
- * bd_ledger, bd_pricing). It is libc's, plus a test hook that fails the Nth
+/* bd_alloc: the allocator of billingd's in-memory modules (bd_ledger,
+ * bd_pricing; bd_alloc_test routes the ledger's cc_maps here too, with
+ * cc_map_set_alloc_hook). It is libc's, plus a test hook that fails the Nth
  * allocation, so every constructor and insert is tested for running out of
  * memory (STYLE.md: fail-the-Nth-allocation tests). Free with free(). */
 #ifndef BD_ALLOC_H

@@ -16,7 +16,7 @@
 #include "cc_http.h"
 #include "cc_metrics.h"
 #include "bd_ledger.h"
-#include "bd_map.h"
+#include "cc_map.h"
 #include "bd_pricing.h"
 
 typedef struct {
@@ -49,7 +49,7 @@ typedef struct {
     cc_http_t *http;
     bd_ledger_t *ledger;
     bd_pricing_t *pricing;
-    bd_map_t *topups;            /* idempotency key -> bd_topup_job_t (in flight) */
+    cc_map_t *topups;            /* idempotency key -> bd_topup_job_t (in flight) */
     struct event *ev_tick;       /* gauges; shutdown wait */
     struct event *ev_recon;      /* reconciliation timer (bd_recon) */
     int recon_busy;              /* a reconciliation query is in flight */

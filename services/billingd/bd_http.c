@@ -200,7 +200,7 @@ typedef struct {
 
 static void s_topup_free(s_topup_t *j)
 {
-    bd_map_remove(j->app->topups, j->key);
+    cc_map_remove(j->app->topups, j->key);
     while (j->waiters) {
         s_waiter_t *w = j->waiters;
         j->waiters = w->next;
@@ -395,7 +395,7 @@ static void s_post_topup(cc_http_req_t *req, void *arg)
         return;
     }
     w->req = req;
-    s_topup_t *j = bd_map_get(app->topups, key);
+    s_topup_t *j = cc_map_get(app->topups, key);
     if (j) {   /* the same key is in flight */
         int same = s_same_body(j, card->card_id, amount, source, reference);
         json_decref(body);
@@ -424,7 +424,7 @@ static void s_post_topup(cc_http_req_t *req, void *arg)
     j->amount = amount;
     j->source = (bd_source_t)source;
     j->waiters = w;
-    if (bd_map_put(app->topups, j->key, j, NULL) < 0) {
+    if (cc_map_put(app->topups, j->key, j, NULL) < 0) {
         j->waiters = NULL;
         free(j->reference);
         free(j);
@@ -442,7 +442,7 @@ static void s_post_topup(cc_http_req_t *req, void *arg)
     }
 }
 
-static void s_free_job(const char *key, void *value, void *arg)
+static int s_free_job(const char *key, void *value, void *arg)
 {
     (void)key;
     (void)arg;
@@ -456,14 +456,15 @@ static void s_free_job(const char *key, void *value, void *arg)
     }
     free(j->reference);
     free(j);
+    return 1;
 }
 
 void bd_http_shutdown(bd_app_t *app)
 {
     if (!app->topups)
         return;
-    bd_map_foreach(app->topups, s_free_job, NULL);
-    bd_map_destroy(&app->topups, NULL);
+    cc_map_each(app->topups, s_free_job, NULL);
+    cc_map_destroy(&app->topups, NULL);
 }
 
 /* ---- balance, statement, hold ---------------------------------------------------- */
@@ -820,7 +821,7 @@ static void s_get_check(cc_http_req_t *req, void *arg)
 
 int bd_http_routes(bd_app_t *app)
 {
-    app->topups = bd_map_new();
+    app->topups = cc_map_new();
     if (!app->topups)
         return -1;
     struct {

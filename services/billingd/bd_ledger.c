@@ -1,16 +1,16 @@
 /* bd_ledger: see bd_ledger.h. */
 #include "bd_ledger.h"
 #include "bd_alloc.h"
-#include "bd_map.h"
+#include "cc_map.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct bd_ledger {
-    bd_map_t *accounts;             /* name -> bd_account_t* (owned) */
-    bd_map_t *cards;                /* card_id -> bd_card_t* (owned) */
-    bd_map_t *holds;                /* order_id -> bd_hold_t* (owned), open holds */
-    bd_map_t *usage;                /* "card|rule|month" -> int64_t* (owned) */
+    cc_map_t *accounts;             /* name -> bd_account_t* (owned) */
+    cc_map_t *cards;                /* card_id -> bd_card_t* (owned) */
+    cc_map_t *holds;                /* order_id -> bd_hold_t* (owned), open holds */
+    cc_map_t *usage;                /* "card|rule|month" -> int64_t* (owned) */
     int64_t kind_total[BD_ACC_KINDS];   /* sum of balances per kind */
 };
 
@@ -167,10 +167,10 @@ bd_ledger_t *bd_ledger_new(void)
     bd_ledger_t *self = bd_calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->accounts = bd_map_new();
-    self->cards = bd_map_new();
-    self->holds = bd_map_new();
-    self->usage = bd_map_new();
+    self->accounts = cc_map_new();
+    self->cards = cc_map_new();
+    self->holds = cc_map_new();
+    self->usage = cc_map_new();
     if (!self->accounts || !self->cards || !self->holds || !self->usage) {
         bd_ledger_destroy(&self);
         return NULL;
@@ -183,10 +183,10 @@ void bd_ledger_destroy(bd_ledger_t **self_p)
     if (!self_p || !*self_p)
         return;
     bd_ledger_t *self = *self_p;
-    bd_map_destroy(&self->accounts, free);
-    bd_map_destroy(&self->cards, free);
-    bd_map_destroy(&self->holds, free);
-    bd_map_destroy(&self->usage, free);
+    cc_map_destroy(&self->accounts, free);
+    cc_map_destroy(&self->cards, free);
+    cc_map_destroy(&self->holds, free);
+    cc_map_destroy(&self->usage, free);
     free(self);
     *self_p = NULL;
 }
@@ -198,7 +198,7 @@ static bd_account_t *s_account_new(bd_ledger_t *self, const char *name, bd_acc_k
         return NULL;
     snprintf(a->name, sizeof a->name, "%s", name);
     a->kind = kind;
-    if (bd_map_put(self->accounts, name, a, NULL) < 0) {
+    if (cc_map_put(self->accounts, name, a, NULL) < 0) {
         free(a);
         return NULL;
     }
@@ -210,7 +210,7 @@ bd_card_t *bd_ledger_open_card(bd_ledger_t *self, const char *card_id, uint32_t 
 {
     if (!s_id_ok(card_id))
         return NULL;
-    bd_card_t *c = bd_map_get(self->cards, card_id);
+    bd_card_t *c = cc_map_get(self->cards, card_id);
     if (c)
         return c;
     c = bd_calloc(1, sizeof *c);
@@ -233,7 +233,7 @@ bd_card_t *bd_ledger_open_card(bd_ledger_t *self, const char *card_id, uint32_t 
     c->arrears = bd_ledger_account(self, name);
     if (!c->arrears && c->held)
         c->arrears = s_account_new(self, name, BD_ACC_ARREARS);
-    if (!c->arrears || bd_map_put(self->cards, card_id, c, NULL) < 0) {
+    if (!c->arrears || cc_map_put(self->cards, card_id, c, NULL) < 0) {
         /* Accounts made so far stay (zero balance, harmless); the card does not. */
         free(c);
         return NULL;
@@ -243,22 +243,22 @@ bd_card_t *bd_ledger_open_card(bd_ledger_t *self, const char *card_id, uint32_t 
 
 bd_card_t *bd_ledger_card(const bd_ledger_t *self, const char *card_id)
 {
-    return card_id ? bd_map_get(self->cards, card_id) : NULL;
+    return card_id ? cc_map_get(self->cards, card_id) : NULL;
 }
 
 size_t bd_ledger_card_count(const bd_ledger_t *self)
 {
-    return bd_map_size(self->cards);
+    return cc_map_size(self->cards);
 }
 
 bd_account_t *bd_ledger_account(const bd_ledger_t *self, const char *name)
 {
-    return bd_map_get(self->accounts, name);
+    return cc_map_get(self->accounts, name);
 }
 
 bd_account_t *bd_ledger_account_get_or_open(bd_ledger_t *self, const char *name)
 {
-    bd_account_t *a = bd_map_get(self->accounts, name);
+    bd_account_t *a = cc_map_get(self->accounts, name);
     if (a)
         return a;
     int kind = bd_account_kind(name);
@@ -292,7 +292,7 @@ int bd_ledger_check_postings(const bd_ledger_t *self, const bd_postings_t *p)
         for (int j = 0; j < i; j++)
             if (strcmp(p->account[i], p->account[j]) == 0)
                 return -1;   /* one posting per account per transfer (store's key) */
-        const bd_account_t *a = bd_map_get(self->accounts, p->account[i]);
+        const bd_account_t *a = cc_map_get(self->accounts, p->account[i]);
         int kind;
         int64_t balance = 0;
         if (a) {
@@ -331,7 +331,7 @@ int bd_ledger_apply(bd_ledger_t *self, const bd_postings_t *p)
 void bd_ledger_revert(bd_ledger_t *self, const bd_postings_t *p)
 {
     for (int i = 0; i < p->n; i++) {
-        bd_account_t *a = bd_map_get(self->accounts, p->account[i]);
+        bd_account_t *a = cc_map_get(self->accounts, p->account[i]);
         if (a)
             s_set_balance(self, a, a->balance - p->amount[i]);
     }
@@ -341,18 +341,18 @@ void bd_ledger_revert(bd_ledger_t *self, const bd_postings_t *p)
 
 bd_hold_t *bd_ledger_hold(const bd_ledger_t *self, const char *order_id)
 {
-    return order_id ? bd_map_get(self->holds, order_id) : NULL;
+    return order_id ? cc_map_get(self->holds, order_id) : NULL;
 }
 
 int bd_ledger_add_hold(bd_ledger_t *self, const bd_hold_t *h)
 {
-    if (!s_id_ok(h->order_id) || bd_map_get(self->holds, h->order_id))
+    if (!s_id_ok(h->order_id) || cc_map_get(self->holds, h->order_id))
         return -1;
     bd_hold_t *copy = bd_malloc(sizeof *copy);
     if (!copy)
         return -1;
     *copy = *h;
-    if (bd_map_put(self->holds, h->order_id, copy, NULL) < 0) {
+    if (cc_map_put(self->holds, h->order_id, copy, NULL) < 0) {
         free(copy);
         return -1;
     }
@@ -361,7 +361,7 @@ int bd_ledger_add_hold(bd_ledger_t *self, const bd_hold_t *h)
 
 int bd_ledger_remove_hold(bd_ledger_t *self, const char *order_id)
 {
-    bd_hold_t *h = bd_map_remove(self->holds, order_id);
+    bd_hold_t *h = cc_map_remove(self->holds, order_id);
     if (!h)
         return -1;
     free(h);
@@ -370,7 +370,7 @@ int bd_ledger_remove_hold(bd_ledger_t *self, const char *order_id)
 
 size_t bd_ledger_hold_count(const bd_ledger_t *self)
 {
-    return bd_map_size(self->holds);
+    return cc_map_size(self->holds);
 }
 
 static void s_usage_key(char *buf, size_t len, const char *card_id, int rule_id, int month)
@@ -382,7 +382,7 @@ int64_t bd_ledger_usage(const bd_ledger_t *self, const char *card_id, int rule_i
 {
     char key[96];
     s_usage_key(key, sizeof key, card_id, rule_id, month);
-    const int64_t *v = bd_map_get(self->usage, key);
+    const int64_t *v = cc_map_get(self->usage, key);
     return v ? *v : 0;
 }
 
@@ -391,10 +391,10 @@ int bd_ledger_usage_add(bd_ledger_t *self, const char *card_id, int rule_id, int
 {
     char key[96];
     s_usage_key(key, sizeof key, card_id, rule_id, month);
-    int64_t *v = bd_map_get(self->usage, key);
+    int64_t *v = cc_map_get(self->usage, key);
     if (!v) {
         v = bd_calloc(1, sizeof *v);
-        if (!v || bd_map_put(self->usage, key, v, NULL) < 0) {
+        if (!v || cc_map_put(self->usage, key, v, NULL) < 0) {
             free(v);
             return -1;
         }
@@ -641,15 +641,16 @@ typedef struct {
     void *arg;
 } s_each_t;
 
-static void s_each_account(const char *key, void *value, void *arg)
+static int s_each_account(const char *key, void *value, void *arg)
 {
     (void)key;
     s_each_t *e = arg;
     e->fn(value, e->arg);
+    return 0;
 }
 
 void bd_ledger_foreach_account(const bd_ledger_t *self, bd_account_fn *fn, void *arg)
 {
     s_each_t e = { fn, arg };
-    bd_map_foreach(self->accounts, &s_each_account, &e);
+    cc_map_each(self->accounts, &s_each_account, &e);
 }

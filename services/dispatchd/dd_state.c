@@ -1,17 +1,17 @@
 /* dd_state: see dd_state.h. */
 #include "dd_state.h"
-#include "dd_map.h"
+#include "cc_map.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 struct dd_world {
-    dd_map_t *cg_by_id;          /* caregiver id -> caregiver (owned here) */
-    dd_map_t *cg_by_key;         /* idempotency key -> caregiver (borrowed) */
+    cc_map_t *cg_by_id;          /* caregiver id -> caregiver (owned here) */
+    cc_map_t *cg_by_key;         /* idempotency key -> caregiver (borrowed) */
     dd_caregiver_t **cgs;        /* every caregiver, for matching */
     size_t ncgs, capcgs;
-    dd_map_t *v_by_id;           /* visit id -> visit (owned here) */
-    dd_map_t *v_by_order;        /* order id -> visit (borrowed) */
+    cc_map_t *v_by_id;           /* visit id -> visit (owned here) */
+    cc_map_t *v_by_order;        /* order id -> visit (borrowed) */
     dd_visit_t **active;         /* visits not final; v->active_ix is the index */
     size_t nactive, capactive;
     uint64_t generation;         /* bumped when a visit is freed */
@@ -22,10 +22,10 @@ dd_world_t *dd_world_new(void)
     dd_world_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    self->cg_by_id = dd_map_new();
-    self->cg_by_key = dd_map_new();
-    self->v_by_id = dd_map_new();
-    self->v_by_order = dd_map_new();
+    self->cg_by_id = cc_map_new();
+    self->cg_by_key = cc_map_new();
+    self->v_by_id = cc_map_new();
+    self->v_by_order = cc_map_new();
     if (!self->cg_by_id || !self->cg_by_key || !self->v_by_id || !self->v_by_order) {
         dd_world_destroy(&self);
         return NULL;
@@ -41,17 +41,17 @@ void dd_world_destroy(dd_world_t **self_p)
     if (self->v_by_id) {
         size_t pos = 0;
         dd_visit_t *v;
-        while ((v = dd_map_next(self->v_by_id, &pos)))
+        while ((v = cc_map_next(self->v_by_id, &pos)))
             dd_visit_free(&v);
     }
     for (size_t i = 0; i < self->ncgs; i++)
         dd_caregiver_free(&self->cgs[i]);
     free(self->cgs);
     free(self->active);
-    dd_map_destroy(&self->cg_by_id);
-    dd_map_destroy(&self->cg_by_key);
-    dd_map_destroy(&self->v_by_id);
-    dd_map_destroy(&self->v_by_order);
+    cc_map_destroy(&self->cg_by_id, NULL);
+    cc_map_destroy(&self->cg_by_key, NULL);
+    cc_map_destroy(&self->v_by_id, NULL);
+    cc_map_destroy(&self->v_by_order, NULL);
     free(self);
     *self_p = NULL;
 }
@@ -89,9 +89,9 @@ void dd_visit_free(dd_visit_t **v_p)
 int dd_world_add_caregiver(dd_world_t *self, dd_caregiver_t **c_p)
 {
     dd_caregiver_t *c = *c_p;
-    if (dd_map_get(self->cg_by_id, c->id))
+    if (cc_map_get(self->cg_by_id, c->id))
         return -1;
-    if (c->idem_key[0] && dd_map_get(self->cg_by_key, c->idem_key))
+    if (c->idem_key[0] && cc_map_get(self->cg_by_key, c->idem_key))
         return -1;
     if (self->ncgs == self->capcgs) {
         size_t cap = self->capcgs ? self->capcgs * 2 : 16;
@@ -101,10 +101,10 @@ int dd_world_add_caregiver(dd_world_t *self, dd_caregiver_t **c_p)
         self->cgs = a;
         self->capcgs = cap;
     }
-    if (dd_map_put(self->cg_by_id, c->id, c) != 0)
+    if (cc_map_put(self->cg_by_id, c->id, c, NULL) != 0)
         return -1;
-    if (c->idem_key[0] && dd_map_put(self->cg_by_key, c->idem_key, c) != 0) {
-        dd_map_del(self->cg_by_id, c->id);
+    if (c->idem_key[0] && cc_map_put(self->cg_by_key, c->idem_key, c, NULL) != 0) {
+        cc_map_remove(self->cg_by_id, c->id);
         return -1;
     }
     self->cgs[self->ncgs++] = c;
@@ -114,12 +114,12 @@ int dd_world_add_caregiver(dd_world_t *self, dd_caregiver_t **c_p)
 
 dd_caregiver_t *dd_world_caregiver(const dd_world_t *self, const char *id)
 {
-    return dd_map_get(self->cg_by_id, id);
+    return cc_map_get(self->cg_by_id, id);
 }
 
 dd_caregiver_t *dd_world_caregiver_by_key(const dd_world_t *self, const char *idem_key)
 {
-    return dd_map_get(self->cg_by_key, idem_key);
+    return cc_map_get(self->cg_by_key, idem_key);
 }
 
 dd_caregiver_t *const *dd_world_caregivers(const dd_world_t *self, size_t *n)
@@ -157,12 +157,12 @@ static void s_active_remove(dd_world_t *self, dd_visit_t *v)
 int dd_world_add_visit(dd_world_t *self, dd_visit_t **v_p)
 {
     dd_visit_t *v = *v_p;
-    if (dd_map_get(self->v_by_id, v->id) || dd_map_get(self->v_by_order, v->order_id))
+    if (cc_map_get(self->v_by_id, v->id) || cc_map_get(self->v_by_order, v->order_id))
         return -1;
     v->active_ix = (size_t) -1;
-    if (dd_map_put(self->v_by_id, v->id, v) != 0)
+    if (cc_map_put(self->v_by_id, v->id, v, NULL) != 0)
         return -1;
-    if (dd_map_put(self->v_by_order, v->order_id, v) != 0)
+    if (cc_map_put(self->v_by_order, v->order_id, v, NULL) != 0)
         goto fail_id;
     if (!dd_visit_state_final(v->state) && s_active_add(self, v) != 0)
         goto fail_order;
@@ -176,20 +176,20 @@ int dd_world_add_visit(dd_world_t *self, dd_visit_t **v_p)
     *v_p = NULL;
     return 0;
 fail_order:
-    dd_map_del(self->v_by_order, v->order_id);
+    cc_map_remove(self->v_by_order, v->order_id);
 fail_id:
-    dd_map_del(self->v_by_id, v->id);
+    cc_map_remove(self->v_by_id, v->id);
     return -1;
 }
 
 dd_visit_t *dd_world_visit(const dd_world_t *self, const char *id)
 {
-    return dd_map_get(self->v_by_id, id);
+    return cc_map_get(self->v_by_id, id);
 }
 
 dd_visit_t *dd_world_visit_by_order(const dd_world_t *self, const char *order_id)
 {
-    return dd_map_get(self->v_by_order, order_id);
+    return cc_map_get(self->v_by_order, order_id);
 }
 
 static void s_unplan(dd_visit_t *v)
@@ -209,10 +209,10 @@ void dd_world_remove_visit(dd_world_t *self, dd_visit_t *v)
     self->generation++;
     s_unplan(v);
     s_active_remove(self, v);
-    if (dd_map_get(self->v_by_order, v->order_id) == v)
-        dd_map_del(self->v_by_order, v->order_id);
-    if (dd_map_get(self->v_by_id, v->id) == v)
-        dd_map_del(self->v_by_id, v->id);
+    if (cc_map_get(self->v_by_order, v->order_id) == v)
+        cc_map_remove(self->v_by_order, v->order_id);
+    if (cc_map_get(self->v_by_id, v->id) == v)
+        cc_map_remove(self->v_by_id, v->id);
     dd_visit_free(&v);
 }
 
@@ -308,7 +308,7 @@ size_t dd_world_queue_depth(const dd_world_t *self)
 
 size_t dd_world_visit_count(const dd_world_t *self)
 {
-    return dd_map_size(self->v_by_id);
+    return cc_map_size(self->v_by_id);
 }
 
 size_t dd_world_prune(dd_world_t *self, int64_t before_us)
@@ -320,7 +320,7 @@ size_t dd_world_prune(dd_world_t *self, int64_t before_us)
         dd_visit_t *batch[256];
         size_t k = 0, pos = 0;
         dd_visit_t *v;
-        while (k < 256 && (v = dd_map_next(self->v_by_id, &pos)))
+        while (k < 256 && (v = cc_map_next(self->v_by_id, &pos)))
             if (dd_visit_state_final(v->state) && v->finished_us < before_us)
                 batch[k++] = v;
         for (size_t i = 0; i < k; i++)

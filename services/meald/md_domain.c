@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc_map.h"
 #include "cc_util.h"
 
 #define US_PER_DAY (86400LL * 1000000LL)
@@ -146,116 +147,6 @@ int md_cutoff_passed(int32_t day, int cutoff_min, int64_t now_us)
     return now_us >= md_cutoff_us(day, cutoff_min);
 }
 
-/* ---- string-keyed chained hash map ---------------------------------------- */
-typedef struct s_entry {
-    struct s_entry *next;
-    void *value;
-    char key[];              /* NUL-terminated, allocated with the entry */
-} s_entry_t;
-
-typedef struct {
-    s_entry_t **slots;
-    size_t nslots;           /* power of two */
-    size_t count;
-} s_map_t;
-
-static uint64_t s_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static int s_map_init(s_map_t *m)
-{
-    m->nslots = 64;
-    m->count = 0;
-    m->slots = calloc(m->nslots, sizeof *m->slots);
-    return m->slots ? 0 : -1;
-}
-
-static void s_map_fini(s_map_t *m, void (*free_value)(void *))
-{
-    for (size_t i = 0; m->slots && i < m->nslots; i++) {
-        s_entry_t *e = m->slots[i];
-        while (e) {
-            s_entry_t *next = e->next;
-            if (free_value)
-                free_value(e->value);
-            free(e);
-            e = next;
-        }
-    }
-    free(m->slots);
-    m->slots = NULL;
-    m->count = 0;
-}
-
-static void *s_map_get(const s_map_t *m, const char *key)
-{
-    for (s_entry_t *e = m->slots[s_hash(key) & (m->nslots - 1)]; e; e = e->next)
-        if (strcmp(e->key, key) == 0)
-            return e->value;
-    return NULL;
-}
-
-static void s_map_grow(s_map_t *m)
-{
-    size_t n = m->nslots * 2;
-    s_entry_t **slots = calloc(n, sizeof *slots);
-    if (!slots)
-        return;              /* keep the old table: slower, still correct */
-    for (size_t i = 0; i < m->nslots; i++) {
-        s_entry_t *e = m->slots[i];
-        while (e) {
-            s_entry_t *next = e->next;
-            size_t j = s_hash(e->key) & (n - 1);
-            e->next = slots[j];
-            slots[j] = e;
-            e = next;
-        }
-    }
-    free(m->slots);
-    m->slots = slots;
-    m->nslots = n;
-}
-
-/* Insert a new key (the caller checked it is absent). 0/-1. */
-static int s_map_put(s_map_t *m, const char *key, void *value)
-{
-    size_t klen = strlen(key);
-    s_entry_t *e = malloc(sizeof *e + klen + 1);
-    if (!e)
-        return -1;
-    memcpy(e->key, key, klen + 1);
-    e->value = value;
-    size_t i = s_hash(key) & (m->nslots - 1);
-    e->next = m->slots[i];
-    m->slots[i] = e;
-    if (++m->count > m->nslots * 2)
-        s_map_grow(m);
-    return 0;
-}
-
-static void *s_map_del(s_map_t *m, const char *key)
-{
-    s_entry_t **pp = &m->slots[s_hash(key) & (m->nslots - 1)];
-    for (; *pp; pp = &(*pp)->next) {
-        if (strcmp((*pp)->key, key) == 0) {
-            s_entry_t *e = *pp;
-            void *v = e->value;
-            *pp = e->next;
-            free(e);
-            m->count--;
-            return v;
-        }
-    }
-    return NULL;
-}
-
 /* ---- state ------------------------------------------------------------------ */
 typedef struct {
     const md_point_t *point;
@@ -268,10 +159,10 @@ typedef struct {
 struct md_state {
     md_point_t **points;     /* insertion order; owned */
     size_t npoints, cappoints;
-    s_map_t point_by_id;     /* id -> md_point_t * (borrowed from points) */
-    s_map_t point_by_idem;   /* idempotency key -> md_point_t * (borrowed) */
-    s_map_t meals;           /* order id -> md_meal_t * (owned) */
-    s_map_t buckets;         /* "point/day/slot" -> s_bucket_t * (owned) */
+    cc_map_t *point_by_id;   /* id -> md_point_t * (borrowed from points) */
+    cc_map_t *point_by_idem; /* idempotency key -> md_point_t * (borrowed) */
+    cc_map_t *meals;         /* order id -> md_meal_t * (owned) */
+    cc_map_t *buckets;       /* "point/day/slot" -> s_bucket_t * (owned) */
     size_t open;             /* scheduled, not delivered */
 };
 
@@ -280,8 +171,11 @@ md_state_t *md_state_new(void)
     md_state_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
-    if (s_map_init(&self->point_by_id) || s_map_init(&self->point_by_idem)
-        || s_map_init(&self->meals) || s_map_init(&self->buckets)) {
+    self->point_by_id = cc_map_new();
+    self->point_by_idem = cc_map_new();
+    self->meals = cc_map_new();
+    self->buckets = cc_map_new();
+    if (!self->point_by_id || !self->point_by_idem || !self->meals || !self->buckets) {
         md_state_destroy(&self);
         return NULL;
     }
@@ -300,10 +194,10 @@ void md_state_destroy(md_state_t **self_p)
     if (!self_p || !*self_p)
         return;
     md_state_t *self = *self_p;
-    s_map_fini(&self->buckets, s_bucket_free);
-    s_map_fini(&self->meals, free);
-    s_map_fini(&self->point_by_idem, NULL);
-    s_map_fini(&self->point_by_id, NULL);
+    cc_map_destroy(&self->buckets, s_bucket_free);
+    cc_map_destroy(&self->meals, free);
+    cc_map_destroy(&self->point_by_idem, NULL);
+    cc_map_destroy(&self->point_by_id, NULL);
     for (size_t i = 0; i < self->npoints; i++)
         free(self->points[i]);
     free(self->points);
@@ -314,9 +208,9 @@ void md_state_destroy(md_state_t **self_p)
 md_point_t *md_point_add(md_state_t *self, const md_point_t *p)
 {
     assert(self && p);
-    if (s_map_get(&self->point_by_id, p->id))
+    if (cc_map_get(self->point_by_id, p->id))
         return NULL;
-    if (p->idem_key[0] && s_map_get(&self->point_by_idem, p->idem_key))
+    if (p->idem_key[0] && cc_map_get(self->point_by_idem, p->idem_key))
         return NULL;
     if (self->npoints == self->cappoints) {
         size_t cap = self->cappoints ? self->cappoints * 2 : 16;
@@ -330,12 +224,12 @@ md_point_t *md_point_add(md_state_t *self, const md_point_t *p)
     if (!copy)
         return NULL;
     *copy = *p;
-    if (s_map_put(&self->point_by_id, copy->id, copy)) {
+    if (cc_map_put(self->point_by_id, copy->id, copy, NULL)) {
         free(copy);
         return NULL;
     }
-    if (copy->idem_key[0] && s_map_put(&self->point_by_idem, copy->idem_key, copy)) {
-        s_map_del(&self->point_by_id, copy->id);
+    if (copy->idem_key[0] && cc_map_put(self->point_by_idem, copy->idem_key, copy, NULL)) {
+        cc_map_remove(self->point_by_id, copy->id);
         free(copy);
         return NULL;
     }
@@ -345,12 +239,12 @@ md_point_t *md_point_add(md_state_t *self, const md_point_t *p)
 
 md_point_t *md_point_find(md_state_t *self, const char *id)
 {
-    return id ? s_map_get(&self->point_by_id, id) : NULL;
+    return id ? cc_map_get(self->point_by_id, id) : NULL;
 }
 
 md_point_t *md_point_find_idem(md_state_t *self, const char *idem_key)
 {
-    return (idem_key && *idem_key) ? s_map_get(&self->point_by_idem, idem_key) : NULL;
+    return (idem_key && *idem_key) ? cc_map_get(self->point_by_idem, idem_key) : NULL;
 }
 
 size_t md_point_count(const md_state_t *self)
@@ -374,7 +268,7 @@ static s_bucket_t *s_bucket(md_state_t *self, const md_point_t *point, int32_t d
 {
     char key[MD_ID_LEN + 32];
     s_bucket_key(point, day, slot, key, sizeof key);
-    s_bucket_t *b = s_map_get(&self->buckets, key);
+    s_bucket_t *b = cc_map_get(self->buckets, key);
     if (b || !create)
         return b;
     b = calloc(1, sizeof *b);
@@ -383,7 +277,7 @@ static s_bucket_t *s_bucket(md_state_t *self, const md_point_t *point, int32_t d
     b->point = point;
     b->day = day;
     b->slot = slot;
-    if (s_map_put(&self->buckets, key, b)) {
+    if (cc_map_put(self->buckets, key, b, NULL)) {
         free(b);
         return NULL;
     }
@@ -465,7 +359,7 @@ int md_choose(md_state_t *self, double lat, double lon, md_slot_t slot, int32_t 
 
 static md_meal_t *s_meal_insert(md_state_t *self, const md_meal_t *m, int check_capacity)
 {
-    if (s_map_get(&self->meals, m->order_id))
+    if (cc_map_get(self->meals, m->order_id))
         return NULL;
     int holds = m->status == MD_MEAL_SCHEDULED || m->status == MD_MEAL_DELIVERED;
     s_bucket_t *b = NULL;
@@ -486,12 +380,12 @@ static md_meal_t *s_meal_insert(md_state_t *self, const md_meal_t *m, int check_
     *copy = *m;
     if (!holds)
         copy->point = m->status == MD_MEAL_REFUSED ? NULL : m->point;
-    if (s_map_put(&self->meals, copy->order_id, copy)) {
+    if (cc_map_put(self->meals, copy->order_id, copy, NULL)) {
         free(copy);
         return NULL;
     }
     if (b && s_bucket_push(b, copy)) {
-        s_map_del(&self->meals, copy->order_id);
+        cc_map_remove(self->meals, copy->order_id);
         free(copy);
         return NULL;
     }
@@ -515,7 +409,7 @@ md_meal_t *md_meal_load(md_state_t *self, const md_meal_t *m)
 
 md_meal_t *md_meal_find(md_state_t *self, const char *order_id)
 {
-    return order_id ? s_map_get(&self->meals, order_id) : NULL;
+    return order_id ? cc_map_get(self->meals, order_id) : NULL;
 }
 
 int md_meal_cancel(md_state_t *self, md_meal_t *meal)
@@ -548,14 +442,14 @@ void md_meal_forget(md_state_t *self, md_meal_t **meal_p)
         s_bucket_remove(self, meal);
     if (meal->status == MD_MEAL_SCHEDULED)
         self->open--;
-    s_map_del(&self->meals, meal->order_id);
+    cc_map_remove(self->meals, meal->order_id);
     free(meal);
     *meal_p = NULL;
 }
 
 size_t md_meal_count(const md_state_t *self)
 {
-    return self->meals.count;
+    return cc_map_size(self->meals);
 }
 
 size_t md_open_count(const md_state_t *self)
@@ -589,42 +483,42 @@ size_t md_diet_tally(md_meal_t *const *meals, size_t n, md_diet_count_t *out, si
     return k;
 }
 
+typedef struct {
+    md_state_t *self;
+    int32_t before_day;
+    size_t dropped;          /* meals */
+} s_prune_t;
+
+static int s_prune_bucket(const char *key, void *value, void *arg)
+{
+    (void)key;
+    const s_prune_t *p = arg;
+    s_bucket_t *b = value;
+    if (b->day >= p->before_day)
+        return 0;
+    s_bucket_free(b);
+    return 1;
+}
+
+static int s_prune_meal(const char *key, void *value, void *arg)
+{
+    (void)key;
+    s_prune_t *p = arg;
+    md_meal_t *m = value;
+    if (m->day >= p->before_day)
+        return 0;
+    if (m->status == MD_MEAL_SCHEDULED)
+        p->self->open--;
+    free(m);
+    p->dropped++;
+    return 1;
+}
+
 size_t md_state_prune(md_state_t *self, int32_t before_day)
 {
-    size_t dropped = 0;
+    s_prune_t p = { self, before_day, 0 };
     /* Buckets first: they only borrow meal pointers. */
-    for (size_t i = 0; i < self->buckets.nslots; i++) {
-        s_entry_t **pp = &self->buckets.slots[i];
-        while (*pp) {
-            s_bucket_t *b = (*pp)->value;
-            if (b->day < before_day) {
-                s_entry_t *e = *pp;
-                *pp = e->next;
-                s_bucket_free(b);
-                free(e);
-                self->buckets.count--;
-            } else {
-                pp = &(*pp)->next;
-            }
-        }
-    }
-    for (size_t i = 0; i < self->meals.nslots; i++) {
-        s_entry_t **pp = &self->meals.slots[i];
-        while (*pp) {
-            md_meal_t *m = (*pp)->value;
-            if (m->day < before_day) {
-                s_entry_t *e = *pp;
-                *pp = e->next;
-                if (m->status == MD_MEAL_SCHEDULED)
-                    self->open--;
-                free(m);
-                free(e);
-                self->meals.count--;
-                dropped++;
-            } else {
-                pp = &(*pp)->next;
-            }
-        }
-    }
-    return dropped;
+    cc_map_each(self->buckets, s_prune_bucket, &p);
+    cc_map_each(self->meals, s_prune_meal, &p);
+    return p.dropped;
 }

@@ -63,10 +63,10 @@ int od_app_init(od_app_t *app, struct event_base *base)
 {
     memset(app, 0, sizeof *app);
     app->base = base;
-    app->elders = od_map_new();
-    app->cards = od_map_new();
-    app->orders = od_map_new();
-    app->idem = od_map_new();
+    app->elders = cc_map_new();
+    app->cards = cc_map_new();
+    app->orders = cc_map_new();
+    app->idem = cc_map_new();
     if (!app->elders || !app->cards || !app->orders || !app->idem)
         return -1;
     app->idem_ttl_us = 3600LL * 1000000;
@@ -139,22 +139,22 @@ static int s_free_idem(const char *k, void *v, void *a)
 void od_app_fini(od_app_t *app)
 {
     if (app->orders)
-        od_map_each(app->orders, s_free_order, NULL);
+        cc_map_each(app->orders, s_free_order, NULL);
     if (app->cards)
-        od_map_each(app->cards, s_free_any, NULL);
+        cc_map_each(app->cards, s_free_any, NULL);
     if (app->elders)
-        od_map_each(app->elders, s_free_elder, NULL);
+        cc_map_each(app->elders, s_free_elder, NULL);
     if (app->idem)
-        od_map_each(app->idem, s_free_idem, NULL);
-    od_map_destroy(&app->orders);
-    od_map_destroy(&app->cards);
-    od_map_destroy(&app->elders);
-    od_map_destroy(&app->idem);
+        cc_map_each(app->idem, s_free_idem, NULL);
+    cc_map_destroy(&app->orders, NULL);
+    cc_map_destroy(&app->cards, NULL);
+    cc_map_destroy(&app->elders, NULL);
+    cc_map_destroy(&app->idem, NULL);
 }
 
 od_elder_t *od_app_add_elder(od_app_t *app, const char *id)
 {
-    od_elder_t *e = od_map_get(app->elders, id);
+    od_elder_t *e = cc_map_get(app->elders, id);
     if (e)
         return e;
     e = calloc(1, sizeof *e);
@@ -162,7 +162,7 @@ od_elder_t *od_app_add_elder(od_app_t *app, const char *id)
         return NULL;
     snprintf(e->id, sizeof e->id, "%s", id);
     e->diet = strdup("");
-    if (!e->diet || od_map_put(app->elders, e->id, e) != 0) {
+    if (!e->diet || cc_map_put(app->elders, e->id, e, NULL) != 0) {
         free(e->diet);
         free(e);
         return NULL;
@@ -172,13 +172,13 @@ od_elder_t *od_app_add_elder(od_app_t *app, const char *id)
 
 od_card_t *od_app_add_card(od_app_t *app, const char *id, od_elder_t *elder, int status)
 {
-    od_card_t *c = od_map_get(app->cards, id);
+    od_card_t *c = cc_map_get(app->cards, id);
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c)
             return NULL;
         snprintf(c->id, sizeof c->id, "%s", id);
-        if (od_map_put(app->cards, c->id, c) != 0) {
+        if (cc_map_put(app->cards, c->id, c, NULL) != 0) {
             free(c);
             return NULL;
         }
@@ -205,11 +205,11 @@ static od_order_t *s_order_new(const char *id, od_card_t *card)
 
 od_order_t *od_app_add_order(od_app_t *app, const char *id, od_card_t *card)
 {
-    od_order_t *o = od_map_get(app->orders, id);
+    od_order_t *o = cc_map_get(app->orders, id);
     if (o)
         return o;
     o = s_order_new(id, card);
-    if (!o || od_map_put(app->orders, o->id, o) != 0) {
+    if (!o || cc_map_put(app->orders, o->id, o, NULL) != 0) {
         s_order_free(o);
         return NULL;
     }
@@ -236,7 +236,7 @@ void od_app_order_committed(od_app_t *app, od_order_t *o, od_state_t s)
     if (o->pending == 0)
         o->next = o->state;
     if (od_state_final(o->state) && o->pending == 0) {
-        od_map_del(app->orders, o->id);
+        cc_map_remove(app->orders, o->id);
         s_order_free(o);
     }
 }
@@ -385,13 +385,13 @@ static void s_on_placed(PGresult *res, void *arg)
             cc_metric_inc(s_m_place[S_CARD]);
             cc_err_set(&err, 422, "unknown_card", "card_id", "no active card with this card_id");
         }
-        od_map_del(app->idem, p->key);
+        cc_map_remove(app->idem, p->key);
         s_answer_all(idem, err.status, NULL, NULL, &err);
         s_idem_free(idem);
     }
     if (p->order) {
         /* Not created: the id was never committed, so nothing refers to it. */
-        od_map_del(app->orders, p->order->id);
+        cc_map_remove(app->orders, p->order->id);
         s_order_free(p->order);
     }
     free(p);
@@ -400,7 +400,7 @@ static void s_on_placed(PGresult *res, void *arg)
 void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
                   od_place_cb *cb, void *ctx)
 {
-    s_idem_t *idem = od_map_get(app->idem, req->key);
+    s_idem_t *idem = cc_map_get(app->idem, req->key);
     if (idem) {
         if (!s_idem_same(idem, req)) {
             cc_metric_inc(s_m_place[S_CONFLICT]);
@@ -414,18 +414,18 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
                 s_refuse(cb, ctx, 503, "overloaded", NULL, "out of memory");
             return;
         }
-        od_order_t *o = od_map_get(app->orders, idem->order_id);
+        od_order_t *o = cc_map_get(app->orders, idem->order_id);
         if (o) {
             cc_metric_inc(s_m_place[S_EXISTING]);
             cb(ctx, 200, o->id, od_state_name(o->state), NULL);
             return;
         }
         /* Final since: the store knows its state; ask it again below. */
-        od_map_del(app->idem, req->key);
+        cc_map_remove(app->idem, req->key);
         s_idem_free(idem);
     }
 
-    od_card_t *card = od_map_get(app->cards, req->card_id);
+    od_card_t *card = cc_map_get(app->cards, req->card_id);
     if (!card || card->status != OD_CARD_ACTIVE) {
         cc_metric_inc(s_m_place[S_CARD]);
         s_refuse(cb, ctx, 422, card ? "card_blocked" : "unknown_card", "card_id",
@@ -442,7 +442,7 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     od_order_t *o = s_order_new(oid, card);
     char *notes = strdup(req->notes), *onotes = strdup(req->notes);
     if (!p || !idem || !o || !notes || !onotes || s_add_waiter(idem, cb, ctx) != 0 ||
-        od_map_put(app->idem, req->key, idem) != 0) {
+        cc_map_put(app->idem, req->key, idem, NULL) != 0) {
         cc_error("out_of_memory", "what", "place");
         exit(1);   /* crash-only: nothing was queued */
     }
@@ -462,7 +462,7 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
      * creation counts as a pending step until then. */
     o->state = o->next = o->emergency ? OD_RELEASED : OD_PLACED;
     o->pending = 1;
-    if (od_map_put(app->orders, o->id, o) != 0) {
+    if (cc_map_put(app->orders, o->id, o, NULL) != 0) {
         cc_error("out_of_memory", "what", "orders");
         exit(1);
     }
@@ -515,5 +515,5 @@ static int s_expire(const char *k, void *v, void *arg)
 void od_app_sweep(od_app_t *app)
 {
     int64_t cutoff = cc_mono_us() - app->idem_ttl_us;
-    od_map_each(app->idem, s_expire, &cutoff);
+    cc_map_each(app->idem, s_expire, &cutoff);
 }

@@ -27,7 +27,7 @@
 #include "cc_metrics.h"
 #include "cc_util.h"
 #include "od_domain.h"
-#include "od_map.h"
+#include "cc_map.h"
 #include "od_req.h"
 
 typedef struct od_elder {
@@ -76,10 +76,10 @@ typedef struct od_app {
     cc_evlog_t *log;
     cc_http_t *http;
     struct event *ev_sweep;               /* expires committed idempotency keys */
-    od_map_t *elders;                     /* id -> od_elder_t */
-    od_map_t *cards;                      /* id -> od_card_t */
-    od_map_t *orders;                     /* id -> od_order_t (open only) */
-    od_map_t *idem;                       /* key -> s_idem (od_app.c) */
+    cc_map_t *elders;                     /* id -> od_elder_t */
+    cc_map_t *cards;                      /* id -> od_card_t */
+    cc_map_t *orders;                     /* id -> od_order_t (open only) */
+    cc_map_t *idem;                       /* key -> s_idem (od_app.c) */
     int loaded;                           /* working set loaded */
     int loads_pending;
     int stopping;

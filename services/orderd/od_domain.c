@@ -321,13 +321,3 @@ int32_t od_priority(bool emergency, int64_t window_start_us)
     int64_t p = (span - 1 - min) + (emergency ? span : 0);
     return (int32_t)p;
 }
-
-uint64_t od_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}

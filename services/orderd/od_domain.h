@@ -121,7 +121,4 @@ int od_window_check(int64_t start_us, int64_t end_us, int64_t now_us, const char
  * window start ranks higher. Minute resolution, never negative. */
 int32_t od_priority(bool emergency, int64_t window_start_us);
 
-/* 64-bit FNV-1a, for hash tables. */
-uint64_t od_hash(const char *s);
-
 #endif

@@ -283,14 +283,6 @@ static void test_phone_and_key(void **state)
     assert_false(od_idem_key_valid(NULL));
 }
 
-static void test_hash(void **state)
-{
-    (void)state;
-    assert_int_equal(od_hash(""), 1469598103934665603ULL);
-    assert_true(od_hash("a") != od_hash("b"));
-    assert_int_equal(od_hash("order"), od_hash("order"));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,7 +296,6 @@ int main(void)
         cmocka_unit_test(test_priority),
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_phone_and_key),
-        cmocka_unit_test(test_hash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

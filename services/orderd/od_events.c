@@ -31,7 +31,7 @@ static void s_on_applied(PGresult *res, void *arg)
     s_applied_t *a = arg;
     od_app_t *app = a->app;
     od_app_db_check(od_event_name(a->ev), res);
-    od_order_t *o = od_map_get(app->orders, a->order_id);
+    od_order_t *o = cc_map_get(app->orders, a->order_id);
     /* The store answers with the order's state after the event (also when
      * it had been applied before: a re-sent batch); NULL: not our order. */
     int applied = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
@@ -158,7 +158,7 @@ static int s_on_billing(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
             return -1;
         }
         oid = m->order_id;
-        o = od_map_get(app->orders, oid);
+        o = cc_map_get(app->orders, oid);
         a = s_applied_new(app, oid, ev);
         od_step_t st = s_decide(o, ev, a);
         snprintf(detail, sizeof detail,
@@ -185,7 +185,7 @@ static int s_on_billing(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
             return -1;
         }
         oid = m->order_id;
-        o = od_map_get(app->orders, oid);
+        o = cc_map_get(app->orders, oid);
         a = s_applied_new(app, oid, ev);
         od_step_t st = s_decide(o, ev, a);
         snprintf(detail, sizeof detail, "%s: price %" PRId64 " fen, available %" PRId64,
@@ -216,7 +216,7 @@ static int s_on_billing(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
                 cc__hold_released__free_unpacked(hr, NULL);
             return -1;
         }
-        o = od_map_get(app->orders, order_id);
+        o = cc_map_get(app->orders, order_id);
         a = s_applied_new(app, order_id, ev);
         od_step_t st = s_decide(o, ev, a);
         snprintf(detail, sizeof detail, "%s %" PRId64 " fen",
@@ -324,7 +324,7 @@ static int s_on_dispatch(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
         protobuf_c_message_free_unpacked(msg, NULL);
         return -1;
     }
-    od_order_t *o = od_map_get(app->orders, vi.order_id);
+    od_order_t *o = cc_map_get(app->orders, vi.order_id);
     s_applied_t *a = s_applied_new(app, vi.order_id, (od_event_t)ev);
     if (vi.caregiver_id)
         snprintf(a->caregiver_id, sizeof a->caregiver_id, "%s", vi.caregiver_id);
@@ -407,7 +407,7 @@ static int s_on_meal(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
         protobuf_c_message_free_unpacked(msg, NULL);
         return -1;
     }
-    od_order_t *o = od_map_get(app->orders, order_id);
+    od_order_t *o = cc_map_get(app->orders, order_id);
     s_applied_t *a = s_applied_new(app, order_id, (od_event_t)ev);
     od_step_t st = s_decide(o, (od_event_t)ev, a);
     s_common_t cm;

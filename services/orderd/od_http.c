@@ -220,7 +220,7 @@ static void s_on_card_issued(PGresult *res, void *arg)
     od_app_db_check("od_card_issue", res);
     if (PQntuples(res) != 1)
         od_app_db_fatal("od_card_issue", res);
-    od_elder_t *e = od_map_get(x->app->elders, x->elder_id);
+    od_elder_t *e = cc_map_get(x->app->elders, x->elder_id);
     if (strcmp(PQgetvalue(res, 0, 0), "created") == 0 && e) {
         if (!od_app_add_card(x->app, x->card_id, e, OD_CARD_ACTIVE)) {
             cc_error("out_of_memory", "what", "card");
@@ -253,7 +253,7 @@ static void s_post_card(cc_http_req_t *req, void *arg)
         cc_http_reply_err(&req, &err);
         return;
     }
-    od_elder_t *e = cc_uuid_valid(elder_id) ? od_map_get(app->elders, elder_id) : NULL;
+    od_elder_t *e = cc_uuid_valid(elder_id) ? cc_map_get(app->elders, elder_id) : NULL;
     if (!e) {
         json_decref(body);
         cc_http_reply_error(&req, 422, "unknown_elder", "elder_id", "no elder with this elder_id");
@@ -301,7 +301,7 @@ static void s_on_card_status(PGresult *res, void *arg)
     if (strcmp(PQgetvalue(res, 0, 0), "unknown_card") == 0) {
         cc_http_reply_error(&x->req, 404, "not_found", "id", "no card with this id");
     } else {
-        od_card_t *c = od_map_get(x->app->cards, x->card_id);
+        od_card_t *c = cc_map_get(x->app->cards, x->card_id);
         if (c)
             c->status = (od_card_status_t)x->status;
         cc_info("card_status", "card_id", x->card_id, "status", od_card_status_names[x->status]);
@@ -321,7 +321,7 @@ static void s_post_card_status(cc_http_req_t *req, void *arg)
     const char *id = s_path_uuid(&req, "id", "card");
     if (!id)
         return;
-    od_card_t *c = od_map_get(app->cards, id);
+    od_card_t *c = cc_map_get(app->cards, id);
     if (!c) {
         cc_http_reply_error(&req, 404, "not_found", "id", "no card with this id");
         return;
@@ -539,7 +539,7 @@ static void s_on_cancelled(PGresult *res, void *arg)
         od_app_db_fatal("od_order_cancel", res);
     const char *outcome = PQgetvalue(res, 0, 0);
     const char *state = PQgetvalue(res, 0, 1);
-    od_order_t *o = od_map_get(x->app->orders, x->order_id);
+    od_order_t *o = cc_map_get(x->app->orders, x->order_id);
     if (o && x->stepped) {
         o->pending--;
         int s = od_state_parse(state);
@@ -599,7 +599,7 @@ static void s_post_cancel(cc_http_req_t *req, void *arg)
     x->app = app;
     x->req = req;
     snprintf(x->order_id, sizeof x->order_id, "%s", id);
-    od_order_t *o = od_map_get(app->orders, id);
+    od_order_t *o = cc_map_get(app->orders, id);
     uint8_t *payload = NULL;
     size_t len = 0;
     if (o) {

@@ -131,9 +131,9 @@ static void s_load_finish(s_load_t *l)
         return;
     app->loaded = 1;
     char ne[24], nc[24], no[24];
-    snprintf(ne, sizeof ne, "%zu", od_map_size(app->elders));
-    snprintf(nc, sizeof nc, "%zu", od_map_size(app->cards));
-    snprintf(no, sizeof no, "%zu", od_map_size(app->orders));
+    snprintf(ne, sizeof ne, "%zu", cc_map_size(app->elders));
+    snprintf(nc, sizeof nc, "%zu", cc_map_size(app->cards));
+    snprintf(no, sizeof no, "%zu", cc_map_size(app->orders));
     cc_info("working_set_loaded", "elders", ne, "cards", nc, "open_orders", no);
     void (*done)(od_app_t *) = l->done;
     if (done)
@@ -170,7 +170,7 @@ static void s_on_cards(PGresult *res, void *arg)
     s_load_t *l = arg;
     s_load_step(l, "cards", res);
     for (int r = 0; r < PQntuples(res); r++) {
-        od_elder_t *e = od_map_get(l->app->elders, PQgetvalue(res, r, 1));
+        od_elder_t *e = cc_map_get(l->app->elders, PQgetvalue(res, r, 1));
         if (!e)
             continue;   /* impossible under the foreign key */
         if (!od_app_add_card(l->app, PQgetvalue(res, r, 0), e,
@@ -186,7 +186,7 @@ static void s_on_orders(PGresult *res, void *arg)
     s_load_t *l = arg;
     s_load_step(l, "orders", res);
     for (int r = 0; r < PQntuples(res); r++) {
-        od_card_t *c = od_map_get(l->app->cards, PQgetvalue(res, r, 1));
+        od_card_t *c = cc_map_get(l->app->cards, PQgetvalue(res, r, 1));
         if (!c)
             continue;
         od_order_t *o = od_app_add_order(l->app, PQgetvalue(res, r, 0), c);
@@ -212,7 +212,7 @@ static void s_on_continuity(PGresult *res, void *arg)
     s_load_t *l = arg;
     s_load_step(l, "continuity", res);
     for (int r = 0; r < PQntuples(res); r++) {
-        od_elder_t *e = od_map_get(l->app->elders, PQgetvalue(res, r, 0));
+        od_elder_t *e = cc_map_get(l->app->elders, PQgetvalue(res, r, 0));
         int svc = od_service_parse(PQgetvalue(res, r, 1));
         if (e && svc > 0)
             snprintf(e->last_caregiver[svc], CC_UUID_LEN, "%s", PQgetvalue(res, r, 2));
