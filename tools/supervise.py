@@ -17,7 +17,7 @@ Environment (defaults in brackets):
   PGPORT [55432]  PGHOST [127.0.0.1]  EC_DB [eldercare]
   <DAEMON>_HTTP_PORT [8081..8084]  <DAEMON>_LOG_ENDPOINT [tcp://127.0.0.1:908x]
   ORDERD_INTAKE_ENDPOINT [tcp://127.0.0.1:9091]  EC_LOG_LEVEL [info]
-  EC_BIN_DIR [build/bin]
+  EC_BIN_DIR [build/bin]  EC_VAR [var] (log/ and run/ go there)
   EC_SUPERVISE_PARENT  a pid: stop everything when that process is gone
 """
 
@@ -31,7 +31,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VAR = os.path.join(ROOT, "var")
+VAR = os.environ.get("EC_VAR") or os.path.join(ROOT, "var")
 LOGDIR = os.path.join(VAR, "log")
 RUNDIR = os.path.join(VAR, "run")
 BIN_DIR = os.environ.get("EC_BIN_DIR", os.path.join(ROOT, "build", "bin"))
