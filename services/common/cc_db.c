@@ -99,6 +99,7 @@ struct cc_db {
 static void s_connect_start(cc_db_t *self);
 static void s_on_sock(evutil_socket_t fd, short what, void *arg);
 static void s_maybe_send(cc_db_t *self);
+static void s_prepare_now(cc_db_t *self, const s_prep_t *p);
 
 /* ---------------------------------------------------------------- items */
 
@@ -478,7 +479,18 @@ static void s_on_sync(cc_db_t *self, s_op_t *op)
         const char *state = PQresultErrorField(seg->res, PG_DIAG_SQLSTATE);
         cc_warn("db_statement_failed", "db", self->name, "stmt", seg->stmt,
                 "sqlstate", state ? state : "");
+        /* 26000: the statement is not prepared on this connection (its
+         * PREPARE failed at connect, e.g. the schema was being migrated).
+         * Prepare it again, so that the next use can succeed without
+         * waiting for a reconnect that may never come. */
+        s_prep_t *again = NULL;
+        if (state && strcmp(state, "26000") == 0)
+            for (s_prep_t *p = self->preps; p; p = p->next)
+                if (strcmp(p->name, seg->stmt) == 0)
+                    again = p;
         s_deliver_segment(self, seg, 0);
+        if (again && self->conn && !self->destroying && self->state == S_READY)
+            s_prepare_now(self, again);
         return;
     }
     /* Rolled back as a whole: run each statement alone so one bad statement
@@ -861,6 +873,28 @@ static void s_destroy_now(cc_db_t *self)
     free(self);
 }
 
+/* PREPARE p now, as its own segment (connected only). */
+static void s_prepare_now(cc_db_t *self, const s_prep_t *p)
+{
+    if (!PQsendPrepare(self->conn, p->name, p->sql, 0, NULL)) {
+        s_lost(self, "prepare");
+        return;
+    }
+    s_op_t *op = calloc(1, sizeof *op);
+    s_op_t *sync = calloc(1, sizeof *sync);
+    if (!op || !sync || !PQpipelineSync(self->conn)) {
+        free(op);
+        free(sync);
+        s_lost(self, "prepare");
+        return;
+    }
+    op->kind = S_OP_SETUP;
+    s_append_op(self, op);
+    sync->kind = S_OP_SYNC;
+    s_append_op(self, sync);
+    s_flush(self);
+}
+
 int cc_db_prepare(cc_db_t *self, const char *stmt, const char *sql)
 {
     for (s_prep_t *q = self->preps; q; q = q->next)
@@ -882,26 +916,9 @@ int cc_db_prepare(cc_db_t *self, const char *stmt, const char *sql)
     while (*pp)
         pp = &(*pp)->next;
     *pp = p;
-    if (self->state == S_READY || self->state == S_SETUP) {
-        /* Already connected: prepare now, ahead of anything queued later. */
-        if (!PQsendPrepare(self->conn, p->name, p->sql, 0, NULL)) {
-            s_lost(self, "prepare");
-            return 0;
-        }
-        s_op_t *op = calloc(1, sizeof *op);
-        s_op_t *sync = calloc(1, sizeof *sync);
-        if (!op || !sync || !PQpipelineSync(self->conn)) {
-            free(op);
-            free(sync);
-            s_lost(self, "prepare");
-            return 0;
-        }
-        op->kind = S_OP_SETUP;
-        s_append_op(self, op);
-        sync->kind = S_OP_SYNC;
-        s_append_op(self, sync);
-        s_flush(self);
-    }
+    /* Already connected: prepare now, ahead of anything queued later. */
+    if (self->state == S_READY || self->state == S_SETUP)
+        s_prepare_now(self, p);
     return 0;
 }
 

@@ -75,6 +75,7 @@ struct cc_evlog {
     uint64_t head;             /* last seq scanned into the ring */
     uint64_t db_head;          /* log_head when it was loaded (the ring may lag) */
     int head_loaded;
+    int head_loading;          /* the head query is queued or in flight */
     int scanning;              /* a scan is in flight */
     int rescan;                /* another commit happened during the scan */
     s_entry_t *ring;           /* ring[seq % ring_size] */
@@ -371,7 +372,9 @@ static void s_scan(cc_evlog_t *self)
 static void s_on_head(PGresult *res, void *arg)
 {
     cc_evlog_t *self = arg;
+    self->head_loading = 0;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        /* Retried by the tick: until the head loads nothing is served. */
         cc_error("evlog_head_failed", "producer", self->producer);
         return;
     }
@@ -387,11 +390,19 @@ static void s_on_head(PGresult *res, void *arg)
     s_scan(self);
 }
 
+static void s_load_head(cc_evlog_t *self)
+{
+    if (self->head_loading)
+        return;   /* a reconnect re-sends the query in flight */
+    if (cc_db_exec(self->reader, "cc_evlog_head", 0, NULL, NULL, NULL, s_on_head, self) == 0)
+        self->head_loading = 1;
+}
+
 static void s_on_reader_connect(void *arg)
 {
     cc_evlog_t *self = arg;
     if (!self->head_loaded)
-        cc_db_exec(self->reader, "cc_evlog_head", 0, NULL, NULL, NULL, s_on_head, self);
+        s_load_head(self);
     else
         s_scan(self);   /* we may have missed notifications while away */
 }
@@ -407,7 +418,13 @@ static void s_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void) fd;
     (void) what;
-    s_scan((cc_evlog_t *) arg);
+    cc_evlog_t *self = arg;
+    if (!self->head_loaded) {
+        if (cc_db_connected(self->reader))
+            s_load_head(self);   /* the last try failed */
+        return;
+    }
+    s_scan(self);
 }
 
 static void s_on_writer_commit(void *arg)

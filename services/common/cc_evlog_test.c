@@ -802,6 +802,34 @@ static void test_consumer_no_spin_without_progress(void **state)
     event_base_free(base);
 }
 
+/* The head query fails (here: the table is missing for a moment, as while
+ * a migration runs): the log must try again and start serving. */
+static void test_evlog_head_retried(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    PGconn *pc = s_connect();
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+              "FROM generate_series(1, 5)");
+    s_sql(pc, "ALTER TABLE evt.events RENAME TO events_away");
+    cc_db_t *reader = s_db_ready(base);
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, NULL, "evt", "tcp://127.0.0.1:*", 16);
+    s_run_for(base, 500);
+    assert_false(cc_evlog_ready(log));
+    s_sql(pc, "ALTER TABLE evt.events_away RENAME TO events");
+    for (int i = 0; i < 100 && cc_evlog_head(log) != 5; i++)
+        s_run_for(base, 50);
+    assert_true(cc_evlog_ready(log));
+    assert_int_equal(cc_evlog_head(log), 5);
+    PQfinish(pc);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 /* An event log and a consumer destroyed while their databases live on
  * (and still have their statements, hooks and LISTEN): the databases must
  * never call into the freed objects (ASan). */
@@ -1024,6 +1052,7 @@ int main(void)
         cmocka_unit_test_setup(test_consumer_failed_effect_never_skipped, s_setup),
         cmocka_unit_test_setup(test_consumer_no_spin_without_progress, s_setup),
         cmocka_unit_test_setup(test_evlog_destroy_before_db, s_setup),
+        cmocka_unit_test_setup(test_evlog_head_retried, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_evlog", tests, NULL, NULL);
     cc_metrics_reset();
