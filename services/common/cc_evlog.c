@@ -806,6 +806,28 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
     s_apply_done(self, 1);
 }
 
+/* A reply to an earlier Fetch (re-sent after a timeout) that starts right
+ * after our position is as good as the one we wait for. Dropping it would
+ * livelock a consumer whose catch-up reads take longer than its timeout:
+ * every answer would arrive just after the Fetch it answers was re-sent. */
+static int s_continues(const cc_consumer_t *self, const Cc__Envelope *outer)
+{
+    if (self->applying)
+        return 0;
+    Cc__Events *evs = cc__events__unpack(NULL, outer->payload.len, outer->payload.data);
+    if (!evs)
+        return 0;
+    int ok = 0;
+    if (evs->n_events > 0) {
+        Cc__Envelope *e = cc__envelope__unpack(NULL, evs->events[0].len, evs->events[0].data);
+        ok = e && e->seq == self->position + 1;
+        if (e)
+            cc__envelope__free_unpacked(e, NULL);
+    }
+    cc__events__free_unpacked(evs, NULL);
+    return ok;
+}
+
 static void s_on_reply(cc_zsock_t *sock, const void *const *frames, const size_t *lens,
                        int nframes, void *arg)
 {
@@ -825,7 +847,8 @@ static void s_on_reply(cc_zsock_t *sock, const void *const *frames, const size_t
     }
     char want[24];
     snprintf(want, sizeof want, "%" PRIu64, self->req_no);
-    if (!self->awaiting || strcmp(env->id, want) != 0) {
+    if (!self->awaiting ||
+        (strcmp(env->id, want) != 0 && !s_continues(self, env))) {
         cc__envelope__free_unpacked(env, NULL);   /* stale reply to a resent Fetch */
         return;
     }

@@ -802,6 +802,96 @@ static void test_consumer_no_spin_without_progress(void **state)
     event_base_free(base);
 }
 
+typedef struct {
+    int fetches;
+    uint8_t ident[256];
+    size_t ident_len;
+    char first_id[64];
+} s_fake_t;
+
+/* A producer whose answers are always late: it answers the first Fetch
+ * only after the consumer has timed out and re-sent it, and never the
+ * re-sent one (as when every catch-up read takes longer than the
+ * consumer's timeout). */
+static void s_fake_cb(cc_zsock_t *s, const void *const *frames, const size_t *lens, int n,
+                      void *arg)
+{
+    s_fake_t *f = arg;
+    assert_int_equal(n, 2);
+    Cc__Envelope *env = cc__envelope__unpack(NULL, lens[1], frames[1]);
+    assert_non_null(env);
+    if (++f->fetches == 1) {
+        memcpy(f->ident, frames[0], lens[0]);
+        f->ident_len = lens[0];
+        snprintf(f->first_id, sizeof f->first_id, "%s", env->id);
+    } else if (f->fetches == 2) {
+        ProtobufCBinaryData items[3];
+        for (int i = 0; i < 3; i++) {
+            char id[CC_UUID_LEN];
+            cc_uuid(id);
+            Cc__Envelope e = CC__ENVELOPE__INIT;
+            e.seq = (uint64_t) i + 1;
+            e.id = id;
+            e.type = "Tick";
+            e.key = "k";
+            e.producer = "fake";
+            e.payload.data = (uint8_t *) "abc";
+            e.payload.len = 3;
+            items[i].data = cc_pb_pack(&e.base, &items[i].len);
+        }
+        Cc__Events evs = CC__EVENTS__INIT;
+        evs.events = items;
+        evs.n_events = 3;
+        evs.head_seq = 3;
+        size_t ilen;
+        uint8_t *inner = cc_pb_pack(&evs.base, &ilen);
+        Cc__Envelope out = CC__ENVELOPE__INIT;
+        out.type = "Events";
+        out.id = f->first_id;   /* answers the first Fetch, late */
+        out.producer = "fake";
+        out.payload.data = inner;
+        out.payload.len = ilen;
+        size_t len;
+        uint8_t *bytes = cc_pb_pack(&out.base, &len);
+        const void *fr[2] = { f->ident, bytes };
+        size_t fl[2] = { f->ident_len, len };
+        cc_zsock_sendv(s, fr, fl, 2);
+        free(bytes);
+        free(inner);
+        for (int i = 0; i < 3; i++)
+            free(items[i].data);
+    }
+    cc__envelope__free_unpacked(env, NULL);
+}
+
+static void test_consumer_takes_late_reply(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *writer = s_db_ready(base);
+    cc_db_prepare(writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
+    s_fake_t f = { 0 };
+    cc_zsock_t *router = cc_zsock_new(base, zctx, ZMQ_ROUTER, 0, "fake", s_fake_cb, &f);
+    assert_int_equal(cc_zsock_bind(router, "tcp://127.0.0.1:*"), 0);
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "fake",
+                                       cc_zsock_endpoint(router), s_apply_fn, &app);
+    cc_consumer_start(c);
+    for (int i = 0; i < 160 && cc_consumer_position(c) < 3; i++)
+        s_run_for(base, 50);
+    assert_true(f.fetches >= 2);
+    assert_int_equal(cc_consumer_position(c), 3);
+    assert_int_equal(app.handled, 3);
+    cc_consumer_destroy(&c);
+    s_run_for(base, 100);
+    cc_zsock_destroy(&router);
+    cc_db_destroy(&writer);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 /* The head query fails (here: the table is missing for a moment, as while
  * a migration runs): the log must try again and start serving. */
 static void test_evlog_head_retried(void **state)
@@ -1053,6 +1143,7 @@ int main(void)
         cmocka_unit_test_setup(test_consumer_no_spin_without_progress, s_setup),
         cmocka_unit_test_setup(test_evlog_destroy_before_db, s_setup),
         cmocka_unit_test_setup(test_evlog_head_retried, s_setup),
+        cmocka_unit_test_setup(test_consumer_takes_late_reply, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_evlog", tests, NULL, NULL);
     cc_metrics_reset();
