@@ -889,12 +889,17 @@ static void s_fetch(cc_consumer_t *self)
         return;
     const void *frames[1] = { out };
     size_t lens[1] = { len };
-    cc_zsock_sendv(self->dealer, frames, lens, 1);
+    int sent = cc_zsock_sendv(self->dealer, frames, lens, 1);
     free(out);
     /* Whether or not the send was queued, a timeout resends: the producer
-     * may be down or restarting, and its reply to us would then be lost. */
+     * may be down or restarting, and its reply to us would then be lost.
+     * Not sent (ZMQ_IMMEDIATE: not connected yet, or again): try soon. */
     self->awaiting = 1;
     struct timeval tv = { (S_FETCH_WAIT_MS + 3000) / 1000, 0 };
+    if (sent != 0) {
+        tv.tv_sec = 0;
+        tv.tv_usec = 200 * 1000;
+    }
     evtimer_add(self->ev_timeout, &tv);
 }
 
@@ -956,7 +961,14 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
                                 s_on_reply, self);
     self->ev_timeout = evtimer_new(base, s_on_timeout, self);
     self->ev_retry = evtimer_new(base, s_on_retry_apply, self);
+    /* While the producer is down a DEALER would queue every re-sent Fetch
+     * and deliver the lot when it comes back: one catch-up read each, for
+     * replies we drop. ZMQ_IMMEDIATE: no queue without a live connection
+     * (the send fails, the timeout re-sends). Set before connecting. */
+    int immediate = 1;
     if (!self->dealer || !self->ev_timeout || !self->ev_retry ||
+        zmq_setsockopt(cc_zsock_raw(self->dealer), ZMQ_IMMEDIATE, &immediate,
+                       sizeof immediate) != 0 ||
         cc_zsock_connect(self->dealer, endpoint) != 0) {
         cc_consumer_destroy(&self);
         return NULL;

@@ -892,6 +892,56 @@ static void test_consumer_takes_late_reply(void **state)
     event_base_free(base);
 }
 
+typedef struct {
+    int fetches;
+} s_count_fetch_t;
+
+static void s_count_fetch_cb(cc_zsock_t *s, const void *const *frames, const size_t *lens,
+                             int n, void *arg)
+{
+    (void) s;
+    (void) frames;
+    (void) lens;
+    (void) n;
+    ((s_count_fetch_t *) arg)->fetches++;
+}
+
+/* While its producer is down a consumer re-sends its Fetch every few
+ * seconds; the producer coming back must not receive the whole backlog of
+ * re-sent Fetches at once (each would cost it a catch-up read). */
+static void test_consumer_no_fetch_backlog(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *writer = s_db_ready(base);
+    /* A free port, for a producer that is not there yet. */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    bind(ls, (struct sockaddr *) &sa, sizeof sa);
+    socklen_t sl = sizeof sa;
+    getsockname(ls, (struct sockaddr *) &sa, &sl);
+    close(ls);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "late", ep, s_apply_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 9000);   /* the first Fetch and two re-sends */
+    s_count_fetch_t k = { 0 };
+    cc_zsock_t *router = cc_zsock_new(base, zctx, ZMQ_ROUTER, 0, "late", s_count_fetch_cb, &k);
+    assert_int_equal(cc_zsock_bind(router, ep), 0);
+    s_run_for(base, 1500);
+    printf("fetches delivered when the producer came back: %d\n", k.fetches);
+    assert_true(k.fetches <= 1);
+    cc_consumer_destroy(&c);
+    cc_zsock_destroy(&router);
+    cc_db_destroy(&writer);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 /* The head query fails (here: the table is missing for a moment, as while
  * a migration runs): the log must try again and start serving. */
 static void test_evlog_head_retried(void **state)
@@ -1144,6 +1194,7 @@ int main(void)
         cmocka_unit_test_setup(test_evlog_destroy_before_db, s_setup),
         cmocka_unit_test_setup(test_evlog_head_retried, s_setup),
         cmocka_unit_test_setup(test_consumer_takes_late_reply, s_setup),
+        cmocka_unit_test_setup(test_consumer_no_fetch_backlog, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_evlog", tests, NULL, NULL);
     cc_metrics_reset();
