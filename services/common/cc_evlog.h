@@ -62,7 +62,15 @@ typedef struct cc_consumer cc_consumer_t;
  * cc_consume(producer, seq, event_id) and applies the effect in the same
  * transaction; return 0. To ignore it, return 0 without queuing: the
  * consumer advances the position itself. Return -1 for a malformed payload:
- * it is counted, logged and skipped (position advanced). */
+ * it is counted, logged and skipped (position advanced).
+ *
+ * An effect that fails (any statement of the batch) is retried from the
+ * position a second later, for ever: cc_consume() refuses later events
+ * meanwhile, so it is never skipped, also across restarts; a poison event
+ * stops the log (consumer_apply_errors_total) until someone fixes it. A
+ * gap or an unreadable event at the position stops the log the same way
+ * (consumer_gap / consumer_rejected_total), re-asked once a second.
+ * Do not destroy the consumer from this callback. */
 typedef int (cc_consumer_fn)(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
 
 /* me: consuming daemon's name; producer: the log's name ("orderd");

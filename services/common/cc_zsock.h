@@ -14,7 +14,8 @@ typedef struct cc_zsock cc_zsock_t;
 
 /* One received multipart message: frames[i] / lens[i], valid only during the
  * callback. Messages with more than CC_ZSOCK_MAX_FRAMES frames are dropped
- * and counted before the callback. */
+ * and counted before the callback. The callback must not destroy sock (the
+ * drain loop goes on using it). */
 typedef void (cc_zsock_fn)(cc_zsock_t *sock, const void *const *frames, const size_t *lens,
                            int nframes, void *arg);
 
