@@ -358,10 +358,26 @@ class System:
 
     # -- life cycle ---------------------------------------------------------
     def start(self, timeout=30.0):
-        for n in self.names:
-            self.daemons[n].start()
-        for n in self.names:
-            self.wait_ready(n, timeout)
+        """Start the daemons and wait for /readyz. A port picked free may be
+        taken by someone else's outgoing connection before the daemon binds
+        it: then every daemon gets new ports and the start is tried again."""
+        for attempt in range(3):
+            for n in self.names:
+                self.daemons[n].start()
+            try:
+                for n in self.names:
+                    self.wait_ready(n, timeout)
+                return self
+            except AssertionError:
+                lost = [n for n in self.names if "_bind_failed" in self.daemons[n].log_text()]
+                if not lost or attempt == 2:
+                    raise
+                self.stop()
+                for n in DAEMONS:
+                    d = self.daemons[n]
+                    d.http_port, d.log_port = free_port(), free_port()
+                    if d.intake_port:
+                        d.intake_port = free_port()
         return self
 
     def wait_ready(self, name, timeout=30.0):
