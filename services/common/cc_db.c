@@ -47,6 +47,8 @@ typedef struct s_op {
     s_item_t *item;            /* S_OP_QUERY: the statement (owned by its segment) */
     int failed;                /* S_OP_SETUP: got an error */
     int setup_last;            /* S_OP_SYNC: closes the last setup segment */
+    PGresult *commit_err;      /* S_OP_SYNC: error raised by the COMMIT itself */
+    int commit_null;           /* S_OP_SYNC: the NULL after commit_err was read */
     /* S_OP_SYNC: the segment it closes */
     s_item_t *seg_head;        /* items of the segment, in order, owned */
 } s_op_t;
@@ -146,6 +148,13 @@ static void s_close_conn(cc_db_t *self)
     self->state = S_IDLE;
 }
 
+static void s_op_free(s_op_t *op)
+{
+    if (op->commit_err)
+        PQclear(op->commit_err);
+    free(op);
+}
+
 /* Take every statement sent but not yet committed-and-delivered back into the
  * queue, in original order, so a reconnect re-sends it. */
 static void s_requeue_inflight(cc_db_t *self)
@@ -173,7 +182,7 @@ static void s_requeue_inflight(cc_db_t *self)
                 it = inext;
             }
         }
-        free(op);
+        s_op_free(op);
         op = next;
     }
     self->ops_head = self->ops_tail = NULL;
@@ -459,13 +468,20 @@ static void s_on_sync(cc_db_t *self, s_op_t *op)
     }
     s_item_t *seg = op->seg_head;
     op->seg_head = NULL;
-    int n = 0, bad = 0;
+    int n = 0, bad = op->commit_err != NULL;
     s_item_t *tail = NULL;
     for (s_item_t *it = seg; it; it = it->next) {
         n++;
         if (!it->res || !s_res_ok(it->res))
             bad = 1;
         tail = it;
+    }
+    if (op->commit_err && n == 1) {
+        /* Alone and rolled back at COMMIT: that error is its result. */
+        if (seg->res)
+            PQclear(seg->res);
+        seg->res = op->commit_err;
+        op->commit_err = NULL;
     }
     if (!bad) {
         cc_metric_inc(self->m_batches);
@@ -514,9 +530,24 @@ static void s_read_results(cc_db_t *self)
         PGresult *res = PQgetResult(self->conn);
         s_op_t *op = self->ops_head;
         if (op->kind == S_OP_SYNC) {
-            if (!res)
+            if (!res) {
+                /* After a COMMIT error libpq ends it with a NULL; the Sync
+                 * may already be buffered, and the socket will not wake us
+                 * for it: read on. */
+                if (op->commit_err && !op->commit_null) {
+                    op->commit_null = 1;
+                    continue;
+                }
                 break;
+            }
             ExecStatusType st = PQresultStatus(res);
+            if (st == PGRES_FATAL_ERROR && !op->commit_err) {
+                /* The implicit COMMIT at the Sync failed (a deferred
+                 * constraint): the segment rolled back. Its own
+                 * PIPELINE_SYNC follows. */
+                op->commit_err = res;
+                continue;
+            }
             PQclear(res);
             if (st != PGRES_PIPELINE_SYNC) {
                 s_lost(self, "protocol");
@@ -526,7 +557,7 @@ static void s_read_results(cc_db_t *self)
             if (!self->ops_head)
                 self->ops_tail = NULL;
             s_on_sync(self, op);
-            free(op);
+            s_op_free(op);
             continue;
         }
         if (!res) {

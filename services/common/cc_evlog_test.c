@@ -415,6 +415,44 @@ static void test_db_bad_prepare_alone(void **state)
     event_base_free(base);
 }
 
+/* A statement whose error is only raised at COMMIT (a deferred constraint,
+ * as billingd's balanced-transfer trigger): the Sync answers with an
+ * error. Only that statement's caller may see it; the rest commit. */
+static void test_db_commit_time_error(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    PGconn *pc = s_connect();
+    s_sql(pc, "CREATE TABLE evt.d (v integer NOT NULL)");
+    s_sql(pc, "CREATE FUNCTION evt.d_check() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+              "IF NEW.v < 0 THEN RAISE EXCEPTION 'negative at commit'; END IF; "
+              "RETURN NULL; END $$");
+    s_sql(pc, "CREATE CONSTRAINT TRIGGER d_check AFTER INSERT ON evt.d "
+              "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION evt.d_check()");
+    struct event_base *base = event_base_new();
+    cc_db_t *db = s_db_ready(base);
+    cc_db_prepare(db, "dins", "INSERT INTO d (v) VALUES ($1::int)");
+    s_run_for(base, 200);
+    s_counts_t c = { .base = base, .stop_at = 3 };
+    const char *ok[1] = { "1" }, *bad[1] = { "-1" };
+    cc_db_exec(db, "dins", 1, ok, NULL, NULL, s_count_cb, &c);
+    cc_db_exec(db, "dins", 1, bad, NULL, NULL, s_count_cb, &c);
+    cc_db_exec(db, "dins", 1, ok, NULL, NULL, s_count_cb, &c);
+    s_run_for(base, 5000);
+    assert_int_equal(c.calls, 3);
+    assert_int_equal(c.ok, 2);
+    assert_int_equal(c.failed, 1);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.d"), 2);
+    /* Still usable. */
+    s_counts_t c2 = { .base = base, .stop_at = 1 };
+    cc_db_exec(db, "dins", 1, ok, NULL, NULL, s_count_cb, &c2);
+    s_run_for(base, 2000);
+    assert_int_equal(c2.ok, 1);
+    PQfinish(pc);
+    cc_db_destroy(&db);
+    event_base_free(base);
+}
+
 /* A server that accepts connections but never answers (hung, or behind a
  * black hole): libpq enforces connect_timeout only in blocking connects, so
  * cc_db must give up on the attempt itself and try again. */
@@ -1183,6 +1221,7 @@ int main(void)
         cmocka_unit_test(test_constructors_fail_nth_allocation),
         cmocka_unit_test(test_db_connect_timeout),
         cmocka_unit_test_setup(test_db_bad_prepare_alone, s_setup),
+        cmocka_unit_test_setup(test_db_commit_time_error, s_setup),
         cmocka_unit_test_setup(test_db_batch_isolates_failure, s_setup),
         cmocka_unit_test_setup(test_db_reconnect_keeps_work, s_setup),
         cmocka_unit_test_setup(test_db_destroy_from_callback, s_setup),
