@@ -27,9 +27,11 @@ build/obj/solver/%.o: $(SOLVER_DIR)/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The sanitizer build also verifies every local-search move (cost down, plan feasible) and
+# aborts otherwise, so the tests check the move deltas and not only the final plans.
 build/asan/obj/solver/%.o: $(SOLVER_DIR)/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SOLVER_ASAN_FLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(SOLVER_ASAN_FLAGS) -DVRP_LS_DEBUG -MMD -MP -c $< -o $@
 
 build/lib/libvrp.a: $(SOLVER_LIB_OBJ)
 	@mkdir -p $(@D)
