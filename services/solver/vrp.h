@@ -144,9 +144,9 @@ void vrp_params_init(vrp_params_t *params);
 
 //  ---------------------------------------------------------------------------------------------
 //  Plan. The plan borrows the problem, which must outlive it; jobs added to the problem after
-//  the plan was created are known to the plan as VRP_REASON_NOT_PLANNED. Vehicles are fixed
-//  when the plan is created: add them all first (a plan whose problem gained vehicles refuses
-//  insertions; rebuild it with vrp_plan_from_routes).
+//  the plan was created are known to the plan as VRP_REASON_NOT_PLANNED; vehicles added later
+//  get an empty route at the next vrp_plan_insert, vrp_plan_insert_at or vrp_solve
+//  (vrp_plan_best_insertion, being const, only offers the vehicles the plan already has).
 
 //  Empty plan: every route empty, every job unassigned (VRP_REASON_NOT_PLANNED).
 vrp_plan_t *vrp_plan_new(const vrp_problem_t *problem);

@@ -251,9 +251,33 @@ static int s_sync_jobs(vrp_plan_t *self)
     return 0;
 }
 
+//  Give vehicles added to the problem since the last sync an empty route each.
+static int s_sync_vehicles(vrp_plan_t *self)
+{
+    int n = self->prob->n_veh;
+    if (n <= self->n_veh)
+        return 0;
+    vrp_route_t *routes = realloc(self->routes, (size_t) n * sizeof *routes);
+    if (!routes)
+        return -1;
+    self->routes = routes;
+    memset(routes + self->n_veh, 0, (size_t) (n - self->n_veh) * sizeof *routes);
+    for (int v = self->n_veh; v < n; v++) {
+        if (vrp_route_reserve(&routes[v], 8)) {
+            //  Keep the routes that are complete; the rest stay unknown to the plan.
+            s_route_free(&routes[v]);
+            self->n_veh = v;
+            return -1;
+        }
+        vrp_route_update(self->prob, v, &routes[v]);
+    }
+    self->n_veh = n;
+    return 0;
+}
+
 int vrp_plan_sync(vrp_plan_t *self)
 {
-    return s_sync_jobs(self);
+    return s_sync_jobs(self) || s_sync_vehicles(self) ? -1 : 0;
 }
 
 vrp_plan_t *vrp_plan_new(const vrp_problem_t *problem)
@@ -551,7 +575,8 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
     out->position = -1;
     out->delta_cost = VRP_INF;
     out->reason = VRP_REASON_NO_ROOM;
-    if (job < 0 || job >= p->n_jobs || self->n_veh != p->n_veh)
+    //  Vehicles added since the plan last synced are not offered (vrp_plan_insert syncs).
+    if (job < 0 || job >= p->n_jobs)
         return -1;
     if (job < self->n_jobs && self->route_of[job] >= 0) {
         out->reason = VRP_REASON_NONE;   //  already planned: -1 with reason "assigned"
@@ -666,7 +691,7 @@ int vrp_plan_insert(vrp_plan_t *self, int job, vrp_insertion_t *out)
     vrp_insertion_t local;
     if (!out)
         out = &local;
-    if (s_sync_jobs(self) || job < 0 || job >= self->n_jobs)
+    if (vrp_plan_sync(self) || job < 0 || job >= self->n_jobs)
         return -1;
     if (vrp_plan_best_insertion(self, job, out)) {
         if (self->route_of[job] < 0)
@@ -681,7 +706,7 @@ int vrp_plan_insert(vrp_plan_t *self, int job, vrp_insertion_t *out)
 int vrp_plan_insert_at(vrp_plan_t *self, int job, int vehicle, int position)
 {
     assert(self);
-    if (s_sync_jobs(self) || job < 0 || job >= self->n_jobs || self->route_of[job] >= 0)
+    if (vrp_plan_sync(self) || job < 0 || job >= self->n_jobs || self->route_of[job] >= 0)
         return -1;
     if (vehicle < 0 || vehicle >= self->n_veh || position < 0
         || position > self->routes[vehicle].n)

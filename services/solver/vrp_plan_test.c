@@ -412,6 +412,19 @@ static void test_jobs_added_later(void **state)
     assert_int_equal(vrp_plan_remove(pl, j), 0);
     assert_int_equal(vrp_plan_insert_at(pl, j, 0, 0), 0);
     assert_int_equal(vrp_plan_insert_at(pl, j, 0, 5), -1);
+    //  A second caregiver joins mid-day: her route exists from the next insertion on.
+    vrp_job_t far;
+    vrp_job_init(&far, 3);
+    far.skills = 2;   //  vehicle 0 lacks this skill, so only the newcomer can serve it
+    int k = vrp_problem_add_job(p, &far);
+    vrp_vehicle_t veh;
+    vrp_vehicle_init(&veh, 0, 0);
+    int v1 = vrp_problem_add_vehicle(p, &veh);
+    vrp_insertion_t ins;
+    assert_int_equal(vrp_plan_insert(pl, k, &ins), 0);
+    assert_int_equal(ins.vehicle, v1);
+    assert_int_equal(vrp_plan_route_length(pl, v1), 1);
+    assert_int_equal(vrp_plan_check(pl, NULL, 0), 0);
     vrp_plan_destroy(&pl);
     vrp_problem_destroy(&p);
 }

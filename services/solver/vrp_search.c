@@ -1262,7 +1262,7 @@ int vrp_solve(const vrp_problem_t *problem, const vrp_params_t *params, vrp_plan
         goto done;
     //  Start from the caller's plan, then construct what is missing.
     if (*plan_p) {
-        if ((*plan_p)->n_veh != st.nv || s_copy(st.cur, *plan_p))
+        if (vrp_plan_sync(*plan_p) || s_copy(st.cur, *plan_p))
             goto done;
         for (int j = (*plan_p)->n_jobs; j < st.n; j++)
             st.cur->route_of[j] = -1;
