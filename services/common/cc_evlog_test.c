@@ -552,10 +552,20 @@ static void s_reader_cb(cc_zsock_t *s, const void *const *frames, const size_t *
 
 /* Children append events in concurrent transactions that overlap in time
  * (each sleeps a random moment between numbering and commit). */
-static void s_writers(int nproc, int per)
+/* Forked before this process has any thread (ZeroMQ starts its I/O
+ * threads with the first socket): a child forked from a threaded process
+ * can deadlock on a lock another thread held at fork time (seen with
+ * ASan's allocator). They start writing when the returned fd is closed. */
+static int s_writers(int nproc, int per)
 {
+    int go[2];
+    assert_int_equal(pipe(go), 0);
     for (int p = 0; p < nproc; p++) {
         if (fork() == 0) {
+            close(go[1]);
+            char b;
+            while (read(go[0], &b, 1) > 0)
+                ;
             PGconn *c = PQconnectdb(s_conninfo);
             srand((unsigned) getpid());
             for (int i = 0; i < per; i++) {
@@ -572,6 +582,8 @@ static void s_writers(int nproc, int per)
             _exit(0);
         }
     }
+    close(go[0]);
+    return go[1];
 }
 
 static void test_evlog_concurrent_writers_no_skip(void **state)
@@ -579,6 +591,7 @@ static void test_evlog_concurrent_writers_no_skip(void **state)
     (void) state;
     SKIP_WITHOUT_DB();
     const int nproc = 4, per = 150;
+    int go = s_writers(nproc, per);
     struct event_base *base = event_base_new();
     void *zctx = zmq_ctx_new();
     cc_db_t *reader = s_db_ready(base);
@@ -590,7 +603,7 @@ static void test_evlog_concurrent_writers_no_skip(void **state)
     s_reader_t r = { .next = 1, .target = nproc * per, .base = base };
     r.dealer = cc_zsock_new(base, zctx, ZMQ_DEALER, 0, "reader", s_reader_cb, &r);
     cc_zsock_connect(r.dealer, cc_evlog_endpoint(log));
-    s_writers(nproc, per);
+    close(go);   /* writers, go */
     s_send_fetch(&r, 0);
     s_run_for(base, 60000);
     for (int p = 0; p < nproc; p++)
