@@ -1010,7 +1010,7 @@ static void test_evlog_head_retried(void **state)
     s_run_for(base, 500);
     assert_false(cc_evlog_ready(log));
     s_sql(pc, "ALTER TABLE evt.events_away RENAME TO events");
-    for (int i = 0; i < 100 && cc_evlog_head(log) != 5; i++)
+    for (int i = 0; i < 300 && cc_evlog_head(log) != 5; i++)
         s_run_for(base, 50);
     assert_true(cc_evlog_ready(log));
     assert_int_equal(cc_evlog_head(log), 5);
