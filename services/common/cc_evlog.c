@@ -73,7 +73,7 @@ struct cc_evlog {
     char producer[32];
     cc_zsock_t *router;        /* Fetch server */
     uint64_t head;             /* last seq scanned into the ring */
-    uint64_t db_head;          /* log_head when it was loaded (the ring may lag) */
+    uint64_t db_head;          /* max(seq) of events when loaded (the ring may lag) */
     int head_loaded;
     int head_loading;          /* the head query is queued or in flight */
     int scanning;              /* a scan is in flight */
@@ -326,7 +326,7 @@ static void s_on_scan(PGresult *res, void *arg)
         if (!b)
             break;
         if (seq != self->head + 1) {
-            /* Cannot happen with log_head numbering; never serve a gap. */
+            /* Cannot happen with locked numbering; never serve a gap. */
             char a[24], e[24];
             snprintf(a, sizeof a, "%" PRIu64, seq);
             snprintf(e, sizeof e, "%" PRIu64, self->head + 1);
