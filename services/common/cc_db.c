@@ -775,13 +775,44 @@ static int s_connect_timeout_ms(const char *conninfo)
     return secs * 1000;
 }
 
+/* A server that dies mid-batch would otherwise hold the writer until the
+ * kernel gives up on the connection (minutes). Keyword conninfo only: a URI
+ * is used as given; keywords the caller set are kept, only absent ones added. */
+static char *s_conninfo_with_keepalives(const char *conninfo)
+{
+    if (strncmp(conninfo, "postgres", 8) == 0)
+        return strdup(conninfo);
+    static const char *const extra[] = {
+        "keepalives=1", "keepalives_idle=10", "keepalives_interval=5", "keepalives_count=3",
+        "tcp_user_timeout=30000", NULL
+    };
+    size_t len = strlen(conninfo) + 1;
+    for (int i = 0; extra[i]; i++)
+        len += strlen(extra[i]) + 1;
+    char *out = malloc(len);
+    if (!out)
+        return NULL;
+    strcpy(out, conninfo);
+    for (int i = 0; extra[i]; i++) {
+        size_t key = (size_t) (strchr(extra[i], '=') - extra[i]);
+        char probe[32];
+        snprintf(probe, sizeof probe, "%.*s=", (int) key, extra[i]);
+        if (strstr(conninfo, probe))
+            continue;
+        if (*out)
+            strcat(out, " ");
+        strcat(out, extra[i]);
+    }
+    return out;
+}
+
 cc_db_t *cc_db_new(struct event_base *base, const char *conninfo, const char *name)
 {
     cc_db_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->base = base;
-    self->conninfo = strdup(conninfo ? conninfo : "");
+    self->conninfo = s_conninfo_with_keepalives(conninfo ? conninfo : "");
     snprintf(self->name, sizeof self->name, "%s", name ? name : "db");
     self->backoff_ms = S_BACKOFF_MIN_MS;
     self->batch_max = S_BATCH_MAX_DEFAULT;
