@@ -180,29 +180,76 @@ static void s_get_elders(cc_http_req_t *req, void *arg)
         cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
 }
 
-static void s_on_elder_read(PGresult *res, void *arg)
+/* ---- one row by id: elder, card, order ------------------------------------------------ */
+typedef struct {
+    const char *stmt;          /* prepared statement taking the id */
+    const char *what;          /* "elder", "card", "order": path and error text */
+    json_t *(*json)(PGresult *res, int row);
+} s_getter_t;
+
+typedef struct {
+    cc_http_req_t *req;
+    const s_getter_t *g;
+} s_get_t;
+
+static void s_on_one_read(PGresult *res, void *arg)
 {
-    cc_http_req_t *req = arg;
+    s_get_t *x = arg;
+    cc_http_req_t *req = x->req;
+    const s_getter_t *g = x->g;
+    free(x);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        s_read_failed(&req, "elder", res);
+        s_read_failed(&req, g->what, res);
         return;
     }
     if (PQntuples(res) != 1) {
-        cc_http_reply_error(&req, 404, "not_found", "id", "no elder with this id");
+        char msg[64];
+        snprintf(msg, sizeof msg, "no %s with this id", g->what);
+        cc_http_reply_error(&req, 404, "not_found", "id", msg);
         return;
     }
-    cc_http_reply_json(&req, 200, od_store_elder_json(res, 0));
+    cc_http_reply_json(&req, 200, g->json(res, 0));
 }
+
+static void s_get_one(cc_http_req_t *req, od_app_t *app, const s_getter_t *g)
+{
+    const char *id = s_path_uuid(&req, "id", g->what);
+    if (!id)
+        return;
+    s_get_t *x = malloc(sizeof *x);
+    const char *v[1] = { id };
+    if (x) {
+        x->req = req;
+        x->g = g;
+    }
+    if (!x || cc_db_exec(app->reader, g->stmt, 1, v, NULL, NULL, s_on_one_read, x) != 0) {
+        free(x);
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+    }
+}
+
+static json_t *s_order_json(PGresult *res, int row)
+{
+    return od_store_order_json(res, row, 1);   /* with its history */
+}
+
+static const s_getter_t s_elder_getter = { "od_elder_get", "elder", od_store_elder_json };
+static const s_getter_t s_card_getter = { "od_card_get", "card", od_store_card_json };
+static const s_getter_t s_order_getter = { "od_order_get", "order", s_order_json };
 
 static void s_get_elder(cc_http_req_t *req, void *arg)
 {
-    od_app_t *app = arg;
-    const char *id = s_path_uuid(&req, "id", "elder");
-    if (!id)
-        return;
-    const char *v[1] = { id };
-    if (cc_db_exec(app->reader, "od_elder_get", 1, v, NULL, NULL, s_on_elder_read, req) != 0)
-        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+    s_get_one(req, arg, &s_elder_getter);
+}
+
+static void s_get_card(cc_http_req_t *req, void *arg)
+{
+    s_get_one(req, arg, &s_card_getter);
+}
+
+static void s_get_order(cc_http_req_t *req, void *arg)
+{
+    s_get_one(req, arg, &s_order_getter);
 }
 
 /* ---- cards --------------------------------------------------------------------------- */
@@ -367,31 +414,6 @@ static void s_post_card_status(cc_http_req_t *req, void *arg)
     free(payload);
 }
 
-static void s_on_card_read(PGresult *res, void *arg)
-{
-    cc_http_req_t *req = arg;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        s_read_failed(&req, "card", res);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cc_http_reply_error(&req, 404, "not_found", "id", "no card with this id");
-        return;
-    }
-    cc_http_reply_json(&req, 200, od_store_card_json(res, 0));
-}
-
-static void s_get_card(cc_http_req_t *req, void *arg)
-{
-    od_app_t *app = arg;
-    const char *id = s_path_uuid(&req, "id", "card");
-    if (!id)
-        return;
-    const char *v[1] = { id };
-    if (cc_db_exec(app->reader, "od_card_get", 1, v, NULL, NULL, s_on_card_read, req) != 0)
-        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
-}
-
 /* ---- orders ----------------------------------------------------------------------------- */
 static void s_on_order_placed(void *ctx, int status, const char *order_id, const char *state,
                               const cc_err_t *err)
@@ -427,31 +449,6 @@ static void s_post_order(cc_http_req_t *req, void *arg)
         return;
     }
     od_app_place(app, &r, "http", s_on_order_placed, req);
-}
-
-static void s_on_order_read(PGresult *res, void *arg)
-{
-    cc_http_req_t *req = arg;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        s_read_failed(&req, "order", res);
-        return;
-    }
-    if (PQntuples(res) != 1) {
-        cc_http_reply_error(&req, 404, "not_found", "id", "no order with this id");
-        return;
-    }
-    cc_http_reply_json(&req, 200, od_store_order_json(res, 0, 1));
-}
-
-static void s_get_order(cc_http_req_t *req, void *arg)
-{
-    od_app_t *app = arg;
-    const char *id = s_path_uuid(&req, "id", "order");
-    if (!id)
-        return;
-    const char *v[1] = { id };
-    if (cc_db_exec(app->reader, "od_order_get", 1, v, NULL, NULL, s_on_order_read, req) != 0)
-        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
 }
 
 static void s_on_orders_read(PGresult *res, void *arg)
