@@ -30,12 +30,22 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-20}
 CONNS=${BENCH_CONNS:-32}
 WARMUP=${BENCH_WARMUP:-5}
+MODES=${BENCH_MODES:-alone system}
 OUT=${BENCH_OUT:-$BENCH_REPO/var/bench/intake-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 command -v wrk >/dev/null || bench_die "wrk is not installed (apt-get install wrk)"
 PGBENCH=/usr/lib/postgresql/15/bin/pgbench
 
-trap 'bench_down' EXIT
+# Consumers paused (SIGSTOP) or running; the supervisor keeps its children
+# (a stopped process has not exited).
+s_consumers() {  # STOP|CONT
+    local d pid
+    for d in billingd dispatchd meald; do
+        pid=$(cat "$BENCH_SHADOW/var/run/$d.pid" 2>/dev/null) || continue
+        kill -"$1" "$pid" 2>/dev/null || true
+    done
+}
+trap 's_consumers CONT; bench_down' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -76,29 +86,39 @@ if [ "$WARMUP" -gt 0 ]; then
     rm -f "$OUT"/warmup-pgb.log*
 fi
 
-printf 'run\torders_s\tp50_ms\tp99_ms\t2xx\tother\trows\tpgb_tps\tpgb_p50\tpgb_p99\tratio\n' \
+printf 'run\tmode\torders_s\tp50_ms\tp99_ms\t2xx\tother\trows\tpgb_tps\tpgb_p50\tpgb_p99\tratio\n' \
     >"$OUT/runs.tsv"
-for i in $(seq 1 "$RUNS"); do
-    tag=i$i-$(date +%s)
-    bench_log "run $i/$RUNS: wrk -t2 -c$CONNS -d${SECS}s"
+# One HTTP run in MODE; appends "rate p50 p99 ok other rows" to $OUT/TAG.res.
+s_http_run() {  # TAG MODE
+    local tag=$1 mode=$2
+    [ "$mode" = alone ] && s_consumers STOP
     "$BENCH_PY" bench/cpu.py snap "$OUT/$tag.cpu0" "shell=$$"
     s_wrk "$tag" "$SECS"
     "$BENCH_PY" bench/cpu.py snap "$OUT/$tag.cpu1" "shell=$$"
+    [ "$mode" = alone ] && s_consumers CONT
     "$BENCH_PY" bench/cpu.py diff "$OUT/$tag.cpu0" "$OUT/$tag.cpu1" >"$OUT/$tag.cpu"
+    local rate ok reqs p50 p99 rows
     rate=$(s_json "$OUT/$tag.json" accepted_per_s)
     ok=$(s_json "$OUT/$tag.json" accepted)
     reqs=$(s_json "$OUT/$tag.json" requests)
     p50=$(s_json "$OUT/$tag.json" p50_ms)
     p99=$(s_json "$OUT/$tag.json" p99_ms)
-    # Let billing and dispatch finish this run's orders before pgbench runs.
-    bench_drain 180 || true
+    # Let billing and dispatch finish this run's orders before the next run.
+    bench_drain 300 || true
     rows=$(bench_sql "SELECT count(*) FROM orderd.orders WHERE idem_key LIKE 'bench-$tag-%'")
-    other=$((reqs - ok))
-    bench_log "  orders/s $rate  p50 $p50 ms  p99 $p99 ms  2xx $ok  non-2xx $other  rows $rows"
+    bench_log "  $mode: orders/s $rate  p50 $p50 ms  p99 $p99 ms  2xx $ok  non-2xx $((reqs - ok))  rows $rows"
     if [ "$rows" -lt "$ok" ] || [ "$rows" -gt $((ok + CONNS)) ]; then
         bench_log "  DURABILITY CHECK FAILED: $rows rows for $ok acknowledged orders"
-        echo "durability: FAILED run $i ($rows rows, $ok 2xx)" >>"$OUT/checks.txt"
+        echo "durability: FAILED run $tag ($rows rows, $ok 2xx)" >>"$OUT/checks.txt"
     fi
+    echo "$rate $p50 $p99 $ok $((reqs - ok)) $rows" >"$OUT/$tag.res"
+}
+for i in $(seq 1 "$RUNS"); do
+    tag=i$i-$(date +%s)
+    for mode in $MODES; do
+        bench_log "run $i/$RUNS ($mode): wrk -t2 -c$CONNS -d${SECS}s"
+        s_http_run "$tag-$mode" "$mode"
+    done
 
     bench_log "run $i/$RUNS: pgbench -n -c $CONNS -j 2 -T $SECS"
     "$BENCH_PY" bench/cpu.py snap "$OUT/$tag.pcpu0" "shell=$$"
@@ -112,33 +132,45 @@ for i in $(seq 1 "$RUNS"); do
         {a[NR] = $1} END {i50 = int(NR * 0.50); i99 = int(NR * 0.99);
         if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; printf "%.3f %.3f\n", a[i50], a[i99]}')
     rm -f "$OUT/$tag-pgb.log"*
-    ratio=$(awk -v a="$rate" -v b="$tps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
-    bench_log "  pgbench tps $tps  p50 $pp50 ms  p99 $pp99 ms   ratio $ratio"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "$rate" "$p50" "$p99" "$ok" \
-        "$other" "$rows" "$tps" "$pp50" "$pp99" "$ratio" >>"$OUT/runs.tsv"
+    bench_log "  pgbench tps $tps  p50 $pp50 ms  p99 $pp99 ms"
+    for mode in $MODES; do
+        read -r rate p50 p99 ok other rows <"$OUT/$tag-$mode.res"
+        ratio=$(awk -v a="$rate" -v b="$tps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+        bench_log "  ratio ($mode) $ratio"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$i" "$mode" "$rate" "$p50" \
+            "$p99" "$ok" "$other" "$rows" "$tps" "$pp50" "$pp99" "$ratio" >>"$OUT/runs.tsv"
+    done
 done
 bench_sql "SET client_min_messages = warning; DROP SCHEMA bench CASCADE" >/dev/null
 restarts=$(bench_restarts)
 
-med() { tail -n +2 "$OUT/runs.tsv" | cut -f "$1" | bench_median; }
-m_rate=$(med 2); m_p50=$(med 3); m_p99=$(med 4)
-m_tps=$(med 8); m_pp50=$(med 9); m_pp99=$(med 10)
-m_ratio=$(awk -v a="$m_rate" -v b="$m_tps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+med() {  # MODE COLUMN
+    tail -n +2 "$OUT/runs.tsv" | awk -F'\t' -v m="$1" '$2 == m' | cut -f "$2" | bench_median
+}
 {
     echo "Intake benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'); $(bench_machine)"
     echo "wrk -t2 -c$CONNS -d${SECS}s --latency -s bench/intake.lua  vs" \
          "pgbench -n -c $CONNS -j 2 -T $SECS -f bench/pgbench_intake.sql; $RUNS runs interleaved"
+    echo "modes: alone = billingd, dispatchd, meald paused (SIGSTOP) during wrk, the log absorbs" \
+         "the orders; system = all four daemons working"
     echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); daemon restarts: $restarts"
     echo
     column -t -s $'\t' "$OUT/runs.tsv"
     echo
-    printf 'median  HTTP %s orders/s (p50 %s ms, p99 %s ms)   pgbench %s tps (p50 %s ms, p99 %s ms)\n' \
-        "$m_rate" "$m_p50" "$m_p99" "$m_tps" "$m_pp50" "$m_pp99"
-    printf 'ratio of medians %s (goal >= 1.5: %s)\n' "$m_ratio" \
-        "$(awk -v r="$m_ratio" 'BEGIN {print (r >= 1.5) ? "met" : "NOT met"}')"
+    for mode in $MODES; do
+        m_rate=$(med "$mode" 3); m_p50=$(med "$mode" 4); m_p99=$(med "$mode" 5)
+        m_tps=$(med "$mode" 9); m_pp50=$(med "$mode" 10); m_pp99=$(med "$mode" 11)
+        m_ratio=$(awk -v a="$m_rate" -v b="$m_tps" 'BEGIN {printf "%.2f", (b > 0 ? a / b : 0)}')
+        printf 'median %-6s HTTP %s orders/s (p50 %s ms, p99 %s ms)   pgbench %s tps (p50 %s ms, p99 %s ms)\n' \
+            "$mode" "$m_rate" "$m_p50" "$m_p99" "$m_tps" "$m_pp50" "$m_pp99"
+        printf 'ratio of medians (%s) %s (goal >= 1.5: %s)\n' "$mode" "$m_ratio" \
+            "$(awk -v r="$m_ratio" 'BEGIN {print (r >= 1.5) ? "met" : "NOT met"}')"
+    done
     [ -f "$OUT/checks.txt" ] && cat "$OUT/checks.txt" || echo "durability: every run rows = 2xx (+ in-flight at stop)"
     echo
-    echo "CPU during the last HTTP run:"; cat "$OUT/$tag.cpu"
+    for mode in $MODES; do
+        echo "CPU during the last HTTP run ($mode):"; cat "$OUT/$tag-$mode.cpu"
+    done
     echo "CPU during the last pgbench run:"; cat "$OUT/$tag.pcpu"
     bench_pgss 25
 } | tee "$OUT/result.txt"
