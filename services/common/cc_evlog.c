@@ -24,7 +24,7 @@
     "(extract(epoch FROM time) * 1000000)::bigint, payload "                          \
     "FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
 #define S_SQL_POSITION "SELECT cc_position($1)"
-#define S_SQL_CONSUME "SELECT cc_consume($1, $2, $3::uuid)"
+#define S_SQL_SKIP "SELECT cc_skip($1, $2::bigint, $3::bigint, $4::uuid)"
 
 uint8_t *cc_pb_pack(const ProtobufCMessage *msg, size_t *len)
 {
@@ -637,6 +637,9 @@ struct cc_consumer {
     int stalled;                  /* the reply made no progress: re-fetch after a pause */
     const Cc__Envelope *cur;      /* event being handled (for cc_consumer_exec) */
     int cur_execs;
+    uint64_t skip_first;          /* run of ignored events not yet recorded (0: none) */
+    uint64_t skip_last;
+    char skip_id[40];             /* id of the run's last event */
     struct event *ev_timeout;     /* no reply: resend */
     struct event *ev_retry;       /* after an apply failure */
     struct s_apply *applies;      /* effect statements in flight */
@@ -709,9 +712,9 @@ static void s_on_apply(PGresult *res, void *arg)
         s_apply_done(self, ok);
 }
 
-int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
-                     const char *const *values, const int *lengths, const int *formats,
-                     cc_db_fn *fn, void *arg)
+static int s_exec(cc_consumer_t *self, const char *stmt, int nparams,
+                  const char *const *values, const int *lengths, const int *formats,
+                  cc_db_fn *fn, void *arg)
 {
     s_apply_t *a = calloc(1, sizeof *a);
     if (!a)
@@ -728,17 +731,46 @@ int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
         a->next->prev = a;
     self->applies = a;
     self->applying++;
+    return 0;
+}
+
+/* Record the pending run of ignored events (cc_skip: one inbox row, that of
+ * its last event). Queued before the next effect, whose cc_consume() needs
+ * the position right before it, and at the end of every batch. */
+static void s_flush_skips(cc_consumer_t *self)
+{
+    if (!self->skip_first)
+        return;
+    char first[24], last[24];
+    snprintf(first, sizeof first, "%" PRIu64, self->skip_first);
+    snprintf(last, sizeof last, "%" PRIu64, self->skip_last);
+    const char *v[4] = { self->producer, first, last, self->skip_id };
+    self->skip_first = 0;
+    /* A failure to queue fails the batch like a failed effect: the
+     * in-order rule then refuses the next effect, and the batch is
+     * fetched again from the position. */
+    if (s_exec(self, "cc_consumer_skip", 4, v, NULL, NULL, NULL, NULL) != 0)
+        self->apply_failed = 1;
+}
+
+int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
+                     const char *const *values, const int *lengths, const int *formats,
+                     cc_db_fn *fn, void *arg)
+{
+    s_flush_skips(self);
+    if (s_exec(self, stmt, nparams, values, lengths, formats, fn, arg) != 0)
+        return -1;
     self->cur_execs++;
     return 0;
 }
 
-/* Record an event we do not apply, so the position moves past it. */
+/* An event we do not apply: it joins the pending run. */
 static void s_skip(cc_consumer_t *self, const Cc__Envelope *env)
 {
-    char seq[24];
-    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
-    const char *v[3] = { self->producer, seq, env->id };
-    cc_consumer_exec(self, "cc_consumer_consume", 3, v, NULL, NULL, NULL, NULL);
+    if (!self->skip_first)
+        self->skip_first = env->seq;
+    self->skip_last = env->seq;
+    snprintf(self->skip_id, sizeof self->skip_id, "%s", env->id);
 }
 
 static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
@@ -799,6 +831,7 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
      * could not take, or none at all below its head): pause before asking
      * again. Events taken before a bad one are applied first; the next
      * reply then starts at the bad one and pauses. */
+    s_flush_skips(self);
     if (self->batch_last == self->position &&
         (evs->n_events > 0 || self->head_seen > self->position))
         self->stalled = 1;
@@ -974,7 +1007,7 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
         return NULL;
     }
     if (cc_db_prepare(writer, "cc_consumer_position", S_SQL_POSITION) != 0 ||
-        cc_db_prepare(writer, "cc_consumer_consume", S_SQL_CONSUME) != 0) {
+        cc_db_prepare(writer, "cc_consumer_skip", S_SQL_SKIP) != 0) {
         cc_consumer_destroy(&self);
         return NULL;
     }

@@ -61,8 +61,10 @@ typedef struct cc_consumer cc_consumer_t;
  * statement with cc_consumer_exec() whose SQL function calls
  * cc_consume(producer, seq, event_id) and applies the effect in the same
  * transaction; return 0. To ignore it, return 0 without queuing: the
- * consumer advances the position itself. Return -1 for a malformed payload:
- * it is counted, logged and skipped (position advanced).
+ * consumer advances the position itself, recording a run of ignored events
+ * as one row (cc_skip) before the next effect or at the end of the batch.
+ * Return -1 for a malformed payload: it is counted, logged and skipped
+ * (position advanced).
  *
  * An effect that fails (any statement of the batch) is retried from the
  * position a second later, for ever: cc_consume() refuses later events

@@ -791,6 +791,77 @@ static void test_consumer_failed_effect_never_skipped(void **state)
     event_base_free(base);
 }
 
+/* Applies every fifth event (by seq) and ignores the rest. */
+static int s_apply_fifth_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+{
+    s_app_t *a = arg;
+    a->handled++;
+    if (env->seq % 5 != 0)
+        return 0;
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
+    const char *v[3] = { "evt", seq, env->id };
+    return cc_consumer_exec(c, "t_apply_poison", 3, v, NULL, NULL, NULL, NULL);
+}
+
+/* Ignored events are recorded a run at a time (one inbox row per run, not
+ * per event), and the in-order rule still holds: when the effect of event
+ * 10 fails, the run 11..14 after it is refused too, so a restart resumes at
+ * 10 and never skips it. */
+static void test_consumer_skips_runs_in_order(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *reader = s_db_ready(base);
+    cc_db_t *writer = s_db_ready(base);
+    cc_db_prepare(writer, "t_apply_poison", "SELECT t_apply_poison($1, $2, $3::uuid)");
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, writer, "evt", "tcp://127.0.0.1:*", 64);
+    s_run_for(base, 300);
+    PGconn *pc = s_connect();
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+              "FROM generate_series(1, 23)");
+    s_sql(pc, "INSERT INTO evt.poison VALUES (10)");
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evt",
+                                       cc_evlog_endpoint(log), s_apply_fifth_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 1500);
+    /* 1..4 skipped, 5 applied, 6..9 skipped; 10 fails and stops the log. */
+    assert_int_equal(s_scalar(pc, "SELECT evt.cc_position('evt')"), 9);
+    assert_true(cc_consumer_position(c) < 10);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 1);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.inbox WHERE producer = 'evt'"), 3);
+    cc_consumer_destroy(&c);
+    s_run_for(base, 300);
+
+    /* Fixed: a new consumer (a restart) goes on from 9 to the end. */
+    s_sql(pc, "DELETE FROM evt.poison");
+    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log),
+                        s_apply_fifth_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 2000);
+    assert_int_equal(cc_consumer_position(c), 23);
+    assert_int_equal(s_scalar(pc, "SELECT evt.cc_position('evt')"), 23);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 4);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied WHERE seq = 10"), 1);
+    /* Runs 1-4, 6-9, 11-14, 16-19, 21-23 and effects 5, 10, 15, 20: 9 rows for 23 events. */
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.inbox WHERE producer = 'evt'"), 9);
+    /* A run may not start past the position, as an effect may not. */
+    PGresult *r = PQexec(pc, "SELECT evt.cc_skip('evt', 25, 26, gen_random_uuid())");
+    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "CC001");
+    PQclear(r);
+    PQfinish(pc);
+    cc_consumer_destroy(&c);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&writer);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 static double s_metric(const char *name)
 {
     return cc_metric_value(cc_metrics_counter(name, "test"));
@@ -1242,6 +1313,7 @@ int main(void)
         cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
         cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
         cmocka_unit_test_setup(test_consumer_failed_effect_never_skipped, s_setup),
+        cmocka_unit_test_setup(test_consumer_skips_runs_in_order, s_setup),
         cmocka_unit_test_setup(test_consumer_no_spin_without_progress, s_setup),
         cmocka_unit_test_setup(test_evlog_destroy_before_db, s_setup),
         cmocka_unit_test_setup(test_evlog_head_retried, s_setup),
