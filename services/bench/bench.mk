@@ -4,12 +4,17 @@
 # Each target brings up its own private system (PostgreSQL on 55599, daemons
 # on 24601..24604; see bench/sys.sh), prints a result table and stops it.
 
-BENCH_TARGETS += bench-intake bench-e2e
+BENCH_TARGETS += bench-intake bench-e2e bench-sql
 
-.PHONY: bench-intake bench-e2e
+.PHONY: bench-intake bench-e2e bench-sql
 
 bench-intake: all
 	bench/intake.sh
 
 bench-e2e: all
 	bench/e2e.sh
+
+# Backend CPU per call of orderd's per-order SQL functions (bench/sqlcpu.py):
+# a stable figure on a shared machine. BENCH_SQL_REVS="rev1 rev2" compares.
+bench-sql:
+	bench/sqlcpu.py $(foreach r,$(BENCH_SQL_REVS),--rev $(r))

@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""sqlcpu.py: backend CPU per call of orderd's per-order SQL functions.
+
+A stable figure where wall-clock time is not (the machines are shared): one
+PostgreSQL backend runs the functions in transactions of 32 calls, as
+orderd's batching writer does, and we read that backend's own CPU time
+(utime + stime from /proc/<pid>/stat) before and after. Several git
+revisions of sql/ are measured side by side, interleaved, each in its own
+schema of one throwaway cluster (fsync off: commit cost is not measured).
+
+Per order, in saga order:
+  place      od_order_place        (intake: order, history, OrderPlaced)
+  funds_held od_on_funds_held      (billingd's FundsHeld: -> released)
+  assigned   od_on_visit           (dispatchd's VisitAssigned)
+
+    bench/sqlcpu.py                      # the working tree's sql/
+    bench/sqlcpu.py --rev c6cd541 --rev HEAD --reps 7
+
+Prints the median microseconds of backend CPU per call of each function for
+each revision. Needs PostgreSQL 15 (as tests/system/harness.py).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "system"))
+
+import harness  # noqa: E402  (PgCluster: a throwaway cluster)
+import psycopg2  # noqa: E402
+
+TCK = os.sysconf("SC_CLK_TCK")
+BATCH = 32
+PAYLOAD = "decode(repeat('ab', 160), 'hex')"
+
+
+def sql_files(rev):
+    """sql/common then sql/orderd, in order, at a git revision (None: working tree)."""
+    out = []
+    for sub in ("common", "orderd"):
+        if rev is None:
+            d = os.path.join(ROOT, "sql", sub)
+            names = sorted(n for n in os.listdir(d) if n.endswith(".sql"))
+            out += [open(os.path.join(d, n)).read() for n in names]
+        else:
+            ls = subprocess.run(["git", "-C", ROOT, "ls-tree", "--name-only", rev, "sql/%s/" % sub],
+                                check=True, capture_output=True, text=True).stdout.split()
+            for path in sorted(p for p in ls if p.endswith(".sql")):
+                out.append(subprocess.run(["git", "-C", ROOT, "show", "%s:%s" % (rev, path)],
+                                          check=True, capture_output=True, text=True).stdout)
+    return out
+
+
+class Variant:
+    def __init__(self, cur, schema, files):
+        self.cur, self.schema = cur, schema
+        cur.execute("DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s" % (schema, schema))
+        cur.execute("SET search_path = %s" % schema)
+        for text in files:
+            cur.execute(text)
+        self.cards = []
+        for i in range(50):
+            e, c = str(uuid.uuid4()), str(uuid.uuid4())
+            cur.execute("INSERT INTO elders (id, district_id, name, id_number, phone, address, lat,"
+                        " lon, birth_date, ability_level, household, living) VALUES (%s, 1, 'x', %s,"
+                        " '1', 'a', 0, 0, '1940-01-01', 'mild', 'none', 'alone')",
+                        (e, "%s-%d" % (schema, i)))
+            cur.execute("INSERT INTO cards (id, elder_id, district_id) VALUES (%s, %s, 1)", (c, e))
+            self.cards.append(c)
+        self.seq = {"billingd": 0, "dispatchd": 0}   # each producer's log
+        self.placed, self.released = [], []
+
+    def _batches(self, items, stmt):
+        """Run stmt for each item, BATCH per transaction (server-side loop)."""
+        for k in range(0, len(items), BATCH):
+            chunk = items[k:k + BATCH]
+            self.cur.execute("BEGIN")
+            for it in chunk:
+                self.cur.execute(stmt, it)
+            self.cur.execute("COMMIT")
+
+    def place(self, n):
+        items = []
+        for i in range(n):
+            oid = str(uuid.uuid4())
+            self.placed.append(oid)
+            items.append((oid, "k-" + oid, self.cards[i % 50]))
+        self._batches(items, "SELECT * FROM od_order_place(%s, %s, %s, 'cleaning', "
+                      "1800000000000000, 1800007200000000, 'bench', false, 'http', "
+                      "gen_random_uuid(), " + PAYLOAD + ", NULL, NULL)")
+
+    def funds_held(self):
+        items = []
+        for oid in self.placed:
+            self.seq["billingd"] += 1
+            items.append((self.seq["billingd"], oid))
+            self.released.append(oid)
+        self.placed = []
+        self._batches(items, "SELECT od_on_funds_held('billingd', %s, gen_random_uuid(), %s, "
+                      "3000, 3000, 'released', 'held', gen_random_uuid(), " + PAYLOAD + ")")
+
+    def assigned(self):
+        items = []
+        for oid in self.released:
+            self.seq["dispatchd"] += 1
+            items.append((self.seq["dispatchd"], oid))
+        self.released = []
+        self._batches(items, "SELECT od_on_visit('dispatchd', %s, gen_random_uuid(), %s, "
+                      "'VisitAssigned', 'assigned', 'to a caregiver', 'cg-1', 'v-1', 'p-1', NULL, "
+                      "NULL, NULL, NULL)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rev", action="append", help="git revision of sql/ (repeatable; "
+                    "default: the working tree)")
+    ap.add_argument("--reps", type=int, default=5, help="interleaved repetitions (5)")
+    ap.add_argument("--orders", type=int, default=640, help="orders per repetition (640)")
+    a = ap.parse_args()
+    revs = a.rev or [None]
+
+    pg = harness.PgCluster()
+    pg.start()
+    try:
+        conn = psycopg2.connect(pg.conninfo("postgres"))
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("SET client_min_messages = warning")
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+
+        def cpu():
+            f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / TCK
+
+        variants = []
+        for i, rev in enumerate(revs):
+            variants.append((rev or "worktree", Variant(cur, "v%d" % i, sql_files(rev))))
+        steps = ("place", "funds_held", "assigned")
+        res = {(name, s): [] for name, _ in variants for s in steps}
+        for rep in range(a.reps + 1):          # the first is a warm-up
+            for name, v in variants:
+                cur.execute("SET search_path = %s" % v.schema)
+                for s in steps:
+                    t0 = cpu()
+                    if s == "place":
+                        v.place(a.orders)
+                    else:
+                        getattr(v, s)()
+                    if rep > 0:
+                        res[(name, s)].append((cpu() - t0) / a.orders * 1e6)
+        print("backend CPU per call, microseconds (median of %d x %d calls, batches of %d)"
+              % (a.reps, a.orders, BATCH))
+        print("%-12s" % "revision" + "".join("%12s" % s for s in steps) + "%12s" % "sum")
+        for name, _ in variants:
+            meds = [statistics.median(res[(name, s)]) for s in steps]
+            print("%-12s" % name[:12] + "".join("%12.0f" % m for m in meds)
+                  + "%12.0f" % sum(meds))
+    finally:
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()
