@@ -15,6 +15,7 @@ Per order, in saga order:
 
     bench/sqlcpu.py                      # the working tree's sql/
     bench/sqlcpu.py --rev c6cd541 --rev HEAD --reps 7
+    bench/sqlcpu.py --rev HEAD --rev worktree          # uncommitted changes
 
 Prints the median microseconds of backend CPU per call of each function for
 each revision. Needs PostgreSQL 15 (as tests/system/harness.py).
@@ -42,7 +43,7 @@ def sql_files(rev):
     """sql/common then sql/orderd, in order, at a git revision (None: working tree)."""
     out = []
     for sub in ("common", "orderd"):
-        if rev is None:
+        if rev in (None, "worktree"):
             d = os.path.join(ROOT, "sql", sub)
             names = sorted(n for n in os.listdir(d) if n.endswith(".sql"))
             out += [open(os.path.join(d, n)).read() for n in names]
@@ -117,7 +118,7 @@ class Variant:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rev", action="append", help="git revision of sql/ (repeatable; "
-                    "default: the working tree)")
+                    "'worktree' or none: the working tree)")
     ap.add_argument("--reps", type=int, default=5, help="interleaved repetitions (5)")
     ap.add_argument("--orders", type=int, default=640, help="orders per repetition (640)")
     a = ap.parse_args()

@@ -1,0 +1,140 @@
+"""orderd's SQL functions on a real PostgreSQL, without the daemon: the
+outcomes od_order_place() reports (the store is the final guard of
+idempotency and card status), and the saga effects' rules: one step per
+event, a final order never moves and appends nothing, a replayed event
+reports the state and changes nothing."""
+
+import uuid
+
+import pytest
+
+WS, WE = 1800000000000000, 1800007200000000   # window, microseconds since the epoch
+
+
+def q(pg, db, sql, params=None):
+    return pg.execute(sql, dbname=db, user="orderd", params=params)
+
+
+def place(pg, db, card, key, service="bath", notes="n", emergency=False, order=None):
+    order = order or str(uuid.uuid4())
+    return q(pg, db, "SELECT outcome, order_id::text, state FROM od_order_place(%s, %s, %s, %s,"
+             " %s, %s, %s, %s, 'http', %s, '\\x01', %s, '\\x02')",
+             (order, key, card, service, WS, WE, notes, emergency, str(uuid.uuid4()),
+              str(uuid.uuid4()) if emergency else None))[0]
+
+
+def funds_held(pg, db, seq, order, event_id=None):
+    return q(pg, db, "SELECT od_on_funds_held('billingd', %s, %s, %s, 3000, 3000, 'released',"
+             " 'held 30.00', %s, '\\x03')",
+             (seq, event_id or str(uuid.uuid4()), order, str(uuid.uuid4())))[0][0]
+
+
+def visit(pg, db, seq, order, event="VisitAssigned", to="assigned", out=None):
+    return q(pg, db, "SELECT od_on_visit('dispatchd', %s, %s, %s, %s, %s, 'd', 'cg-1', 'v-1',"
+             " 'p-1', NULL, %s, %s, %s)",
+             (seq, str(uuid.uuid4()), order, event, to, out,
+              str(uuid.uuid4()) if out else None, b"\x04" if out else None))[0][0]
+
+
+def history(pg, db, order):
+    return q(pg, db, "SELECT event, state FROM order_history WHERE order_id = %s ORDER BY id",
+             (order,))
+
+
+def events(pg, db, order):
+    return [r[0] for r in q(pg, db, "SELECT type FROM events WHERE key = %s ORDER BY seq",
+                            (order,))]
+
+
+@pytest.fixture
+def odb(pg, fresh_db):
+    elder, card, blocked = (str(uuid.uuid4()) for _ in range(3))
+    q(pg, fresh_db, "INSERT INTO elders (id, district_id, name, id_number, phone, address, lat,"
+      " lon, birth_date, ability_level, household, living) VALUES (%s, 7, 'x',"
+      " '110101194001010011', '1', 'a', 30, 120, '1940-01-01', 'severe', 'none', 'alone')",
+      (elder,))
+    q(pg, fresh_db, "INSERT INTO cards (id, elder_id, district_id) VALUES (%s, %s, 7)",
+      (card, elder))
+    q(pg, fresh_db, "INSERT INTO cards (id, elder_id, district_id, status)"
+      " VALUES (%s, %s, 7, 'blocked')", (blocked, elder))
+    return fresh_db, card, blocked
+
+
+def test_place_outcomes(pg, odb):
+    db, card, blocked = odb
+    outcome, order, state = place(pg, db, card, "k1")
+    assert (outcome, state) == ("created", "placed")
+    assert history(pg, db, order) == [("placed", "placed")]
+    assert events(pg, db, order) == ["OrderPlaced"]
+    # Same key, same request: that order, nothing new.
+    assert place(pg, db, card, "k1") == ("existing", order, "placed")
+    # Same key, another request: refused, nothing new.
+    assert place(pg, db, card, "k1", notes="other") == ("conflict", order, "placed")
+    assert place(pg, db, card, "k1", service="meal") == ("conflict", order, "placed")
+    assert events(pg, db, order) == ["OrderPlaced"]
+    # Unknown or blocked card: no order.
+    assert place(pg, db, str(uuid.uuid4()), "k2") == ("card_unavailable", None, None)
+    assert place(pg, db, blocked, "k3") == ("card_unavailable", None, None)
+    assert q(pg, db, "SELECT count(*), count(DISTINCT elder_id) FROM orders") == [(1, 1)]
+    assert q(pg, db, "SELECT count(*) FROM events") == [(1,)]
+
+
+def test_place_emergency_is_released_at_once(pg, odb):
+    db, card, _ = odb
+    outcome, order, state = place(pg, db, card, "e1", service="emergency", emergency=True)
+    assert (outcome, state) == ("created", "released")
+    assert history(pg, db, order) == [("placed", "placed"), ("released", "released")]
+    assert events(pg, db, order) == ["OrderPlaced", "OrderReleased"]
+
+
+def test_funds_held_releases_in_one_step(pg, odb):
+    db, card, _ = odb
+    _, order, _ = place(pg, db, card, "k1")
+    ev = str(uuid.uuid4())
+    assert funds_held(pg, db, 1, order, ev) == "released"
+    assert history(pg, db, order) == [("placed", "placed"), ("FundsHeld", "funds_held"),
+                                      ("released", "released")]
+    assert events(pg, db, order) == ["OrderPlaced", "OrderReleased"]
+    assert q(pg, db, "SELECT price_fen, held_fen, state FROM orders WHERE id = %s",
+             (order,)) == [(3000, 3000, "released")]
+    # The same event again: the state is reported, nothing changes.
+    assert funds_held(pg, db, 1, order, ev) == "released"
+    assert len(history(pg, db, order)) == 3
+    assert events(pg, db, order) == ["OrderPlaced", "OrderReleased"]
+
+
+def test_funds_held_after_cancel_records_only(pg, odb):
+    db, card, _ = odb
+    _, order, _ = place(pg, db, card, "k1")
+    q(pg, db, "SELECT * FROM od_order_cancel(%s, 'changed mind', %s, '\\x05')",
+      (order, str(uuid.uuid4())))
+    assert funds_held(pg, db, 1, order) == "cancelled"
+    assert history(pg, db, order)[-1] == ("FundsHeld", "cancelled")
+    assert events(pg, db, order) == ["OrderPlaced", "OrderCancelled"]
+    assert q(pg, db, "SELECT held_fen, state FROM orders WHERE id = %s",
+             (order,)) == [(3000, "cancelled")]
+
+
+def test_visit_steps_and_final_orders(pg, odb):
+    db, card, _ = odb
+    _, order, _ = place(pg, db, card, "k1")
+    funds_held(pg, db, 1, order)
+    assert visit(pg, db, 1, order) == "assigned"
+    assert q(pg, db, "SELECT caregiver_id, visit_id, provider_id FROM orders WHERE id = %s",
+             (order,)) == [("cg-1", "v-1", "p-1")]
+    assert visit(pg, db, 2, order, "VisitDeclined", "released") == "released"
+    assert q(pg, db, "SELECT caregiver_id, visit_id FROM orders WHERE id = %s",
+             (order,)) == [(None, None)]
+    assert visit(pg, db, 3, order) == "assigned"
+    assert visit(pg, db, 4, order, "VisitCheckedIn", "in_progress") == "in_progress"
+    assert visit(pg, db, 5, order, "VisitCompleted", "completed", "OrderCompleted") == "completed"
+    assert events(pg, db, order)[-1] == "OrderCompleted"
+    q(pg, db, "SELECT od_on_hold('billingd', 2, %s, %s, 'HoldCaptured', 3000, 'billed', 'x')",
+      (str(uuid.uuid4()), order))
+    assert q(pg, db, "SELECT state, charged_fen FROM orders WHERE id = %s",
+             (order,)) == [("billed", 3000)]
+    # A final order never moves and appends nothing, whatever arrives.
+    n = len(events(pg, db, order))
+    assert visit(pg, db, 6, order, "VisitFailed", "failed", "OrderFailed") == "billed"
+    assert len(events(pg, db, order)) == n
+    assert history(pg, db, order)[-1] == ("VisitFailed", "billed")
