@@ -14,6 +14,9 @@
 #define S_REPLY_MAX_EVENTS 1000
 #define S_REPLY_MAX_BYTES (8 * 1024 * 1024)
 #define S_WAIT_MAX_MS 30000
+/* Long polls parked at once. A consumer has one Fetch outstanding (a re-sent
+ * one replaces its earlier one), so this bounds only a flood of peers. */
+#define S_WAITERS_MAX 256
 #define S_SCAN_LIMIT "1000"
 
 /* SQL shared by producers and consumers; names prefixed to stay clear of the
@@ -84,7 +87,7 @@ struct cc_evlog {
     s_waiter_t *waiters;
     s_catchup_t *catchups;     /* table reads in flight on the reader */
     struct event *ev_tick;     /* periodic scan: a safety net for lost notifications */
-    cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup;
+    cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup, *m_evicted;
 };
 
 static void s_scan(cc_evlog_t *self);
@@ -192,6 +195,35 @@ static void s_unlink_waiter(cc_evlog_t *self, s_waiter_t *w)
             *pp = w->next;
             return;
         }
+}
+
+/* Before parking a Fetch from peer ident: drop that peer's earlier parked
+ * Fetch (it re-sent; its reply to the old one would be dropped as stale),
+ * and when S_WAITERS_MAX are parked, answer the oldest now (empty: it asks
+ * again, behind the others). */
+static void s_make_room(cc_evlog_t *self, const uint8_t *ident, size_t ident_len)
+{
+    size_t n = 0;
+    s_waiter_t **pp = &self->waiters, **oldest = NULL;
+    while (*pp) {
+        s_waiter_t *w = *pp;
+        if (w->ident_len == ident_len && memcmp(w->ident, ident, ident_len) == 0) {
+            *pp = w->next;
+            s_waiter_free(w);
+            continue;
+        }
+        n++;
+        oldest = pp;   /* newest first: the last one is the oldest */
+        pp = &w->next;
+    }
+    if (n >= S_WAITERS_MAX && oldest) {
+        s_waiter_t *w = *oldest;
+        *oldest = w->next;
+        cc_metric_inc(self->m_evicted);
+        if (self->head_loaded)
+            s_send_events(self, w->ident, w->ident_len, w->req_id, NULL, 0);
+        s_waiter_free(w);
+    }
 }
 
 static void s_on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
@@ -497,6 +529,7 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
     }
     memcpy(w->ident, frames[0], lens[0]);
     w->ident_len = lens[0];
+    s_make_room(self, w->ident, w->ident_len);
     w->log = self;
     w->after_seq = after;
     w->max_events = max;
@@ -531,6 +564,8 @@ cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, c
     self->m_head = cc_metrics_gauge(m, "Last committed sequence number");
     snprintf(m, sizeof m, "evlog_catchup_reads_total{log=\"%s\"}", producer);
     self->m_catchup = cc_metrics_counter(m, "Fetches served from the table");
+    snprintf(m, sizeof m, "evlog_fetch_evicted_total{log=\"%s\"}", producer);
+    self->m_evicted = cc_metrics_counter(m, "Parked Fetches answered early: too many parked");
     char sname[48];
     snprintf(sname, sizeof sname, "%s-log", producer);
     self->router = cc_zsock_new(base, zctx, ZMQ_ROUTER, CC_EVLOG_MAX_REQUEST, sname,

@@ -791,6 +791,108 @@ static void test_consumer_failed_effect_never_skipped(void **state)
     event_base_free(base);
 }
 
+static double s_metric(const char *name);
+
+/* A Fetch for events after `after`, parked up to wait_ms, with request id. */
+static void s_raw_fetch(void *sock, uint64_t after, uint32_t wait_ms, const char *id)
+{
+    Cc__Fetch f = CC__FETCH__INIT;
+    f.after_seq = after;
+    f.max_events = 10;
+    f.wait_ms = wait_ms;
+    size_t ilen;
+    uint8_t *inner = cc_pb_pack(&f.base, &ilen);
+    Cc__Envelope env = CC__ENVELOPE__INIT;
+    env.type = "Fetch";
+    env.id = (char *) id;
+    env.payload.data = inner;
+    env.payload.len = ilen;
+    size_t len;
+    uint8_t *out = cc_pb_pack(&env.base, &len);
+    assert_int_equal(zmq_send(sock, out, len, 0), (int) len);
+    free(inner);
+    free(out);
+}
+
+/* Request ids of the replies waiting on sock, comma-separated. */
+static void s_raw_replies(void *sock, char *ids, size_t cap)
+{
+    ids[0] = '\0';
+    uint8_t buf[4096];
+    int n;
+    while ((n = zmq_recv(sock, buf, sizeof buf, ZMQ_DONTWAIT)) >= 0) {
+        Cc__Envelope *env = cc__envelope__unpack(NULL, (size_t) n, buf);
+        assert_non_null(env);
+        size_t l = strlen(ids);
+        snprintf(ids + l, cap - l, "%s%s", l ? "," : "", env->id);
+        cc__envelope__free_unpacked(env, NULL);
+    }
+}
+
+/* Parked long polls are bounded: a peer's re-sent Fetch replaces the one it
+ * had parked (one reply, to the newest), and beyond 256 parked the oldest
+ * is answered at once (empty) instead of the list growing without end. */
+static void test_evlog_parked_fetches_bounded(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    enum { PEERS = 300, CAP = 256 };
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *reader = s_db_ready(base);
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, NULL, "evt", "inproc://evt-park", 64);
+    s_run_for(base, 300);
+    assert_true(cc_evlog_ready(log));
+    uint64_t head = cc_evlog_head(log);
+    double evicted0 = s_metric("evlog_fetch_evicted_total{log=\"evt\"}");
+
+    void *one = zmq_socket(zctx, ZMQ_DEALER);
+    assert_int_equal(zmq_connect(one, "inproc://evt-park"), 0);
+    s_raw_fetch(one, head, 600, "a");
+    s_raw_fetch(one, head, 600, "b");
+    s_raw_fetch(one, head, 600, "c");
+    s_run_for(base, 1000);   /* past the wait: the parked one times out */
+    char ids[4096];
+    s_raw_replies(one, ids, sizeof ids);
+    assert_string_equal(ids, "c");
+
+    s_raw_fetch(one, head, 20000, "d");
+    s_run_for(base, 100);
+    void *peers[PEERS];
+    for (int i = 0; i < PEERS; i++) {
+        peers[i] = zmq_socket(zctx, ZMQ_DEALER);
+        assert_int_equal(zmq_connect(peers[i], "inproc://evt-park"), 0);
+        s_raw_fetch(peers[i], head, 20000, "p");
+        s_run_for(base, 1);   /* in order: peer i parks after peer i - 1 */
+    }
+    s_run_for(base, 300);
+    /* 301 parked in all: the 45 oldest ("one", then peers 0..43) answered. */
+    assert_int_equal(s_metric("evlog_fetch_evicted_total{log=\"evt\"}") - evicted0,
+                     PEERS + 1 - CAP);
+    s_raw_replies(one, ids, sizeof ids);
+    assert_string_equal(ids, "d");
+    int answered = 0;
+    for (int i = 0; i < PEERS; i++) {
+        s_raw_replies(peers[i], ids, sizeof ids);
+        if (ids[0]) {
+            assert_true(i < PEERS - CAP);
+            answered++;
+        }
+    }
+    assert_int_equal(answered, PEERS - CAP);
+    int linger = 0;
+    for (int i = 0; i < PEERS; i++) {
+        zmq_setsockopt(peers[i], ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(peers[i]);
+    }
+    zmq_setsockopt(one, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(one);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 /* Applies every fifth event (by seq) and ignores the rest. */
 static int s_apply_fifth_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
@@ -1311,6 +1413,7 @@ int main(void)
         cmocka_unit_test_setup(test_db_destroy_from_callback, s_setup),
         cmocka_unit_test_setup(test_evlog_concurrent_writers_no_skip, s_setup),
         cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
+        cmocka_unit_test_setup(test_evlog_parked_fetches_bounded, s_setup),
         cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
         cmocka_unit_test_setup(test_consumer_failed_effect_never_skipped, s_setup),
         cmocka_unit_test_setup(test_consumer_skips_runs_in_order, s_setup),
