@@ -43,6 +43,7 @@ void dd_app_match_params(dd_app_t *app, int64_t now_us, dd_match_params_t *p)
     p->now_us = now_us;
     p->max_travel_s = (int) app->max_travel_s;
     p->travel = s_travel;
+    p->travel_lb = dd_geo_travel_lb;   /* its lower bound: prunes the search */
 }
 
 void dd_update_gauges(dd_app_t *app)

@@ -1,5 +1,6 @@
 /* dd_domain: dispatch rules as pure C (no I/O, no clock, no allocation
- * except the visit's decliner list and a caregiver's plan array).
+ * except the visit's decliner list, a caregiver's plan array and a scratch
+ * array per dd_match / dd_match_preempt call).
  *
  * A caregiver has skills (services), a certificate level 1-3, a first-aid
  * flag, a home and a daily shift in local time. A visit is one order of a
@@ -70,6 +71,14 @@ int dd_visit_state_final(dd_visit_state_t s);
 
 typedef struct dd_visit dd_visit_t;
 
+/* A latitude/longitude box in degrees (lat_min <= lat_max, lon_min <= lon_max),
+ * or unbounded (a coordinate was not a valid one). */
+typedef struct {
+    double lat_min, lat_max, lon_min, lon_max;
+    int unbounded;
+    double cos_lb;      /* dd_domain's cache: <= cos of its latitudes */
+} dd_box_t;
+
 typedef struct {
     char id[DD_ID_LEN];
     char provider_id[DD_ID_LEN];
@@ -84,6 +93,15 @@ typedef struct {
     int shift_end_min;          /* <= start means the shift ends the next day */
     dd_visit_t **plan;          /* planned visits sorted by planned start; borrowed */
     size_t nplan, capplan;
+    /* dd_match's cache: a box around home and every planned visit, i.e. every
+     * place a trip to a new visit can start from. dd_plan_add widens it,
+     * dd_plan_remove marks it stale; dd_match recomputes it when stale or
+     * when home or nplan no longer match. Change plans only through those
+     * two functions (or restore them, as dd_match_preempt does). */
+    dd_box_t reach;
+    int reach_ok;
+    size_t reach_nplan;
+    double reach_lat, reach_lon;
 } dd_caregiver_t;
 
 struct dd_visit {
@@ -142,12 +160,25 @@ int dd_visit_urgency_cmp(const void *a, const void *b);
 /* Estimated travel seconds between two points (cc_geo_travel_s in the
  * daemon; tests use a predictable metric). */
 typedef int (dd_travel_fn)(double lat1, double lon1, double lat2, double lon2);
+/* A lower bound of travel(a, b) for every point a in box and b = (lat, lon):
+ * never more than the travel function returns for any such pair. */
+typedef int (dd_travel_lb_fn)(const dd_box_t *box, double lat, double lon);
 
 typedef struct {
     int64_t now_us;
     int max_travel_s;           /* 0: no limit */
     dd_travel_fn *travel;
+    /* Optional, for travel's lower bounds. With it dd_match tries caregivers
+     * in order of their lower bound and stops once no one left can be
+     * better; without it, it tries every caregiver. Same choice either way. */
+    dd_travel_lb_fn *travel_lb;
 } dd_match_params_t;
+
+/* dd_travel_lb_fn for cc_geo_travel_s (haversine x 1.3 at 15 km/h,
+ * services/common/cc_util.c): polynomial bounds of sin and cos, no
+ * trigonometry; -1 (cc_geo_travel_s's minimum) when anything is not finite.
+ * Keep it in step with cc_geo_travel_s (dd_match_test checks it). */
+int dd_geo_travel_lb(const dd_box_t *box, double lat, double lon);
 
 typedef enum {
     DD_FIT_OK = 0,
@@ -179,7 +210,10 @@ void dd_shift_at(int start_min, int end_min, int64_t t_us, int64_t *start_us, in
 dd_fit_t dd_fit(const dd_caregiver_t *c, const dd_visit_t *v, const dd_match_params_t *p,
                 int ignore_shift, dd_match_t *out);
 /* Best of n caregivers for v (rules in the header comment). 0 and *out, or
- * -1 when nobody qualifies and fits. */
+ * -1 when nobody qualifies and fits. With p->travel_lb it tries the
+ * caregivers nearest (by the bound) first and stops early; the choice is
+ * the same (dd_match_test compares it with a plain scan). Refreshes the
+ * caregivers' reach boxes. */
 int dd_match(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
              const dd_match_params_t *p, dd_match_t *out);
 
