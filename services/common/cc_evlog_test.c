@@ -731,6 +731,44 @@ static void test_consumer_exactly_once_across_restart(void **state)
     event_base_free(base);
 }
 
+/* Producer "evt" (reader, writer with t_apply_poison prepared) and n events
+ * in its log, for the consumer tests. */
+typedef struct {
+    struct event_base *base;
+    void *zctx;
+    cc_db_t *reader, *writer;
+    cc_evlog_t *log;
+    PGconn *pc;
+} s_fx_t;
+
+static void s_fx_up(s_fx_t *fx, int n)
+{
+    fx->base = event_base_new();
+    fx->zctx = zmq_ctx_new();
+    fx->reader = s_db_ready(fx->base);
+    fx->writer = s_db_ready(fx->base);
+    cc_db_prepare(fx->writer, "t_apply_poison", "SELECT t_apply_poison($1, $2, $3::uuid)");
+    fx->log = cc_evlog_new(fx->base, fx->zctx, fx->reader, fx->writer, "evt",
+                           "tcp://127.0.0.1:*", 64);
+    s_run_for(fx->base, 300);
+    fx->pc = s_connect();
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, "
+             "'\\x616263') FROM generate_series(1, %d)", n);
+    s_sql(fx->pc, sql);
+}
+
+static void s_fx_down(s_fx_t *fx, cc_consumer_t **c)
+{
+    PQfinish(fx->pc);
+    cc_consumer_destroy(c);
+    cc_evlog_destroy(&fx->log);
+    cc_db_destroy(&fx->writer);
+    cc_db_destroy(&fx->reader);
+    zmq_ctx_term(fx->zctx);
+    event_base_free(fx->base);
+}
+
 static int s_apply_poison_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
     s_app_t *a = arg;
@@ -749,20 +787,14 @@ static void test_consumer_failed_effect_never_skipped(void **state)
 {
     (void) state;
     SKIP_WITHOUT_DB();
-    struct event_base *base = event_base_new();
-    void *zctx = zmq_ctx_new();
-    cc_db_t *reader = s_db_ready(base);
-    cc_db_t *writer = s_db_ready(base);
-    cc_db_prepare(writer, "t_apply_poison", "SELECT t_apply_poison($1, $2, $3::uuid)");
-    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, writer, "evt", "tcp://127.0.0.1:*", 64);
-    s_run_for(base, 300);
-    PGconn *pc = s_connect();
-    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
-              "FROM generate_series(1, 10)");
+    s_fx_t fx;
+    s_fx_up(&fx, 10);
+    struct event_base *base = fx.base;
+    PGconn *pc = fx.pc;
     s_sql(pc, "INSERT INTO evt.poison VALUES (4)");
     s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evt",
-                                       cc_evlog_endpoint(log), s_apply_poison_fn, &app);
+    cc_consumer_t *c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt",
+                                       cc_evlog_endpoint(fx.log), s_apply_poison_fn, &app);
     cc_consumer_start(c);
     s_run_for(base, 1500);
     assert_true(app.handled >= 4);
@@ -775,20 +807,14 @@ static void test_consumer_failed_effect_never_skipped(void **state)
 
     /* Fixed (the poison is gone): a new consumer applies 4..10. */
     s_sql(pc, "DELETE FROM evt.poison");
-    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log),
+    c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt", cc_evlog_endpoint(fx.log),
                         s_apply_poison_fn, &app);
     cc_consumer_start(c);
     s_run_for(base, 2000);
     assert_int_equal(cc_consumer_position(c), 10);
     assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 10);
     assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied WHERE seq = 4"), 1);
-    PQfinish(pc);
-    cc_consumer_destroy(&c);
-    cc_evlog_destroy(&log);
-    cc_db_destroy(&writer);
-    cc_db_destroy(&reader);
-    zmq_ctx_term(zctx);
-    event_base_free(base);
+    s_fx_down(&fx, &c);
 }
 
 static double s_metric(const char *name);
@@ -914,20 +940,14 @@ static void test_consumer_skips_runs_in_order(void **state)
 {
     (void) state;
     SKIP_WITHOUT_DB();
-    struct event_base *base = event_base_new();
-    void *zctx = zmq_ctx_new();
-    cc_db_t *reader = s_db_ready(base);
-    cc_db_t *writer = s_db_ready(base);
-    cc_db_prepare(writer, "t_apply_poison", "SELECT t_apply_poison($1, $2, $3::uuid)");
-    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, writer, "evt", "tcp://127.0.0.1:*", 64);
-    s_run_for(base, 300);
-    PGconn *pc = s_connect();
-    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
-              "FROM generate_series(1, 23)");
+    s_fx_t fx;
+    s_fx_up(&fx, 23);
+    struct event_base *base = fx.base;
+    PGconn *pc = fx.pc;
     s_sql(pc, "INSERT INTO evt.poison VALUES (10)");
     s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evt",
-                                       cc_evlog_endpoint(log), s_apply_fifth_fn, &app);
+    cc_consumer_t *c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt",
+                                       cc_evlog_endpoint(fx.log), s_apply_fifth_fn, &app);
     cc_consumer_start(c);
     s_run_for(base, 1500);
     /* 1..4 skipped, 5 applied, 6..9 skipped; 10 fails and stops the log. */
@@ -940,7 +960,7 @@ static void test_consumer_skips_runs_in_order(void **state)
 
     /* Fixed: a new consumer (a restart) goes on from 9 to the end. */
     s_sql(pc, "DELETE FROM evt.poison");
-    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log),
+    c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt", cc_evlog_endpoint(fx.log),
                         s_apply_fifth_fn, &app);
     cc_consumer_start(c);
     s_run_for(base, 2000);
@@ -955,13 +975,7 @@ static void test_consumer_skips_runs_in_order(void **state)
     assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
     assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "CC001");
     PQclear(r);
-    PQfinish(pc);
-    cc_consumer_destroy(&c);
-    cc_evlog_destroy(&log);
-    cc_db_destroy(&writer);
-    cc_db_destroy(&reader);
-    zmq_ctx_term(zctx);
-    event_base_free(base);
+    s_fx_down(&fx, &c);
 }
 
 static double s_metric(const char *name)
