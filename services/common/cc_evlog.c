@@ -199,8 +199,9 @@ static void s_unlink_waiter(cc_evlog_t *self, s_waiter_t *w)
 
 /* Before parking a Fetch from peer ident: drop that peer's earlier parked
  * Fetch (it re-sent; its reply to the old one would be dropped as stale),
- * and when S_WAITERS_MAX are parked, answer the oldest now (empty: it asks
- * again, behind the others). */
+ * and when S_WAITERS_MAX are parked, drop the oldest unanswered. Answering
+ * it (empty) would have it ask again at once and evict the next one: a busy
+ * loop among the pollers. Unanswered, its own timeout re-sends later. */
 static void s_make_room(cc_evlog_t *self, const uint8_t *ident, size_t ident_len)
 {
     size_t n = 0;
@@ -220,8 +221,6 @@ static void s_make_room(cc_evlog_t *self, const uint8_t *ident, size_t ident_len
         s_waiter_t *w = *oldest;
         *oldest = w->next;
         cc_metric_inc(self->m_evicted);
-        if (self->head_loaded)
-            s_send_events(self, w->ident, w->ident_len, w->req_id, NULL, 0);
         s_waiter_free(w);
     }
 }
@@ -565,7 +564,7 @@ cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, c
     snprintf(m, sizeof m, "evlog_catchup_reads_total{log=\"%s\"}", producer);
     self->m_catchup = cc_metrics_counter(m, "Fetches served from the table");
     snprintf(m, sizeof m, "evlog_fetch_evicted_total{log=\"%s\"}", producer);
-    self->m_evicted = cc_metrics_counter(m, "Parked Fetches answered early: too many parked");
+    self->m_evicted = cc_metrics_counter(m, "Parked Fetches dropped unanswered: too many parked");
     char sname[48];
     snprintf(sname, sizeof sname, "%s-log", producer);
     self->router = cc_zsock_new(base, zctx, ZMQ_ROUTER, CC_EVLOG_MAX_REQUEST, sname,

@@ -7,11 +7,15 @@
  *                          gapless and in commit order even with concurrent
  *                          writers (a later writer waits for the earlier
  *                          one's commit before it gets its number)
- *   inbox(producer, event_id, seq) -- every event applied; the position of a
- *                          log is its highest seq (view positions)
+ *   inbox(producer, event_id, seq) -- every event applied, and the last
+ *                          event of each run of ignored ones; the position
+ *                          of a log is its highest seq (view positions)
  *   cc_append(type, id, key, district_id, payload) -> seq
+ *   cc_skip(producer, first, last, last_id) -- records a run of events the
+ *       consumer ignores (same in-order rule as cc_consume)
  *   cc_consume(producer, seq, event_id) -> bool: true once per event (apply
- *       it now), false when already applied; advances the position. It
+ *       it now), false when at or below the position (applied or skipped
+ *       before); advances the position. It
  *       raises SQLSTATE CC001 for an event after position + 1, so the
  *       stored position never passes an event whose effect failed
  *       (sql/common/002_consume_in_order.sql): a poison event stops its log
