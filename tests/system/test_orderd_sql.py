@@ -138,3 +138,106 @@ def test_visit_steps_and_final_orders(pg, odb):
     assert visit(pg, db, 6, order, "VisitFailed", "failed", "OrderFailed") == "billed"
     assert len(events(pg, db, order)) == n
     assert history(pg, db, order)[-1] == ("VisitFailed", "billed")
+
+
+def test_place_judges_the_key_before_the_request(pg, odb):
+    import psycopg2
+    db, card, blocked = odb
+    _, order, _ = place(pg, db, card, "k1")
+    # A known key with an impossible window: conflict, not an SQL error.
+    row = q(pg, db, "SELECT outcome, order_id::text FROM od_order_place(%s, 'k1', %s, 'bath',"
+            " %s, %s, 'n', false, 'http', %s, '\\x01', NULL, NULL)",
+            (str(uuid.uuid4()), card, WE, WS, str(uuid.uuid4())))[0]
+    assert row == ("conflict", order)
+    # A new key with an impossible window: the CHECK refuses it, nothing stored.
+    with pytest.raises(psycopg2.errors.CheckViolation):
+        q(pg, db, "SELECT * FROM od_order_place(%s, 'k2', %s, 'bath', %s, %s, 'n', false,"
+          " 'http', %s, '\\x01', NULL, NULL)", (str(uuid.uuid4()), card, WE, WS,
+                                               str(uuid.uuid4())))
+    assert q(pg, db, "SELECT count(*) FROM orders") == [(1,)]
+    # The writer re-sends a batch whose COMMIT went through: same id, same key.
+    assert place(pg, db, card, "k1", order=order) == ("existing", order, "placed")
+    # The card was blocked since: the order placed before is still that order.
+    q(pg, db, "UPDATE cards SET status = 'blocked' WHERE id = %s", (card,))
+    assert place(pg, db, card, "k1") == ("existing", order, "placed")
+
+
+def test_place_same_key_concurrently_one_order(pg, odb):
+    import threading
+    db, card, _ = odb
+    a = pg.connect(db, user="orderd", autocommit=False)
+    b = pg.connect(db, user="orderd", autocommit=False)
+    sql = ("SELECT outcome, order_id::text FROM od_order_place(%s, 'same', %s, 'bath', %s, %s,"
+           " 'n', false, 'http', %s, '\\x01', NULL, NULL)")
+    ca = a.cursor()
+    ca.execute(sql, (str(uuid.uuid4()), card, WS, WE, str(uuid.uuid4())))
+    first = ca.fetchone()
+    got = {}
+
+    def second():
+        cb = b.cursor()
+        cb.execute(sql, (str(uuid.uuid4()), card, WS, WE, str(uuid.uuid4())))
+        got["row"] = cb.fetchone()
+        b.commit()
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(1.0)
+    assert t.is_alive()            # waits for the first transaction's key
+    a.commit()
+    t.join(10)
+    assert first[0] == "created"
+    assert got["row"] == ("existing", first[1])
+    a.close()
+    b.close()
+    assert q(pg, db, "SELECT count(*) FROM orders") == [(1,)]
+    assert q(pg, db, "SELECT count(*) FROM events") == [(1,)]
+
+
+def meal(pg, db, seq, order, event, to, out=None, reason=None):
+    return q(pg, db, "SELECT od_on_meal('meald', %s, %s, %s, %s, %s, 'd', 'mp-1', 'p-2', %s,"
+             " %s, %s, %s)",
+             (seq, str(uuid.uuid4()), order, event, to, reason, out,
+              str(uuid.uuid4()) if out else None, b"\x06" if out else None))[0][0]
+
+
+def test_meal_steps(pg, odb):
+    db, card, _ = odb
+    _, order, _ = place(pg, db, card, "m1", service="meal")
+    q(pg, db, "UPDATE orders SET state = 'funds_held' WHERE id = %s", (order,))
+    assert funds_held(pg, db, 1, order) == "released"        # from funds_held too
+    assert meal(pg, db, 1, order, "MealScheduled", "assigned") == "assigned"
+    assert q(pg, db, "SELECT meal_point_id, provider_id FROM orders WHERE id = %s",
+             (order,)) == [("mp-1", "p-2")]
+    assert meal(pg, db, 2, order, "MealDelivered", "completed", "OrderCompleted") == "completed"
+    assert events(pg, db, order)[-1] == "OrderCompleted"
+    _, other, _ = place(pg, db, card, "m2", service="meal")
+    funds_held(pg, db, 2, other)
+    assert meal(pg, db, 3, other, "MealRefused", "failed", "OrderFailed",
+                reason="after cut-off") == "failed"
+    assert q(pg, db, "SELECT reason FROM orders WHERE id = %s", (other,)) == [("after cut-off",)]
+    assert events(pg, db, other)[-1] == "OrderFailed"
+    # HoldReleased on a failed order: history only.
+    assert q(pg, db, "SELECT od_on_hold('billingd', 3, %s, %s, 'HoldReleased', NULL, NULL,"
+             " 'released')", (str(uuid.uuid4()), other)) == [("failed",)]
+    assert history(pg, db, other)[-1] == ("HoldReleased", "failed")
+    assert q(pg, db, "SELECT charged_fen FROM orders WHERE id = %s", (other,)) == [(None,)]
+
+
+def test_visit_failed_and_completed_record_reason_and_provider(pg, odb):
+    db, card, _ = odb
+    _, order, _ = place(pg, db, card, "v1")
+    funds_held(pg, db, 1, order)
+    assert q(pg, db, "SELECT od_on_visit('dispatchd', 1, %s, %s, 'VisitFailed', 'failed', 'd',"
+             " NULL, NULL, NULL, 'no caregiver in time', 'OrderFailed', %s, '\\x07')",
+             (str(uuid.uuid4()), order, str(uuid.uuid4()))) == [("failed",)]
+    assert q(pg, db, "SELECT reason FROM orders WHERE id = %s",
+             (order,)) == [("no caregiver in time",)]
+    _, other, _ = place(pg, db, card, "v2")
+    funds_held(pg, db, 2, other)
+    visit(pg, db, 2, other)
+    assert q(pg, db, "SELECT od_on_visit('dispatchd', 3, %s, %s, 'VisitCompleted', 'completed',"
+             " 'd', NULL, NULL, 'p-9', NULL, 'OrderCompleted', %s, '\\x08')",
+             (str(uuid.uuid4()), other, str(uuid.uuid4()))) == [("completed",)]
+    assert q(pg, db, "SELECT provider_id, caregiver_id FROM orders WHERE id = %s",
+             (other,)) == [("p-9", "cg-1")]
