@@ -662,6 +662,7 @@ struct cc_consumer {
     uint64_t head_seen;           /* producer head from the last reply */
     int loaded;
     int caught_up;
+    int ahead;                    /* the producer's head is behind our position */
     int stopping;
     uint64_t req_no;              /* id of the Fetch in flight */
     int awaiting;                 /* a Fetch is in flight */
@@ -677,7 +678,7 @@ struct cc_consumer {
     struct event *ev_timeout;     /* no reply: resend */
     struct event *ev_retry;       /* after an apply failure */
     struct s_apply *applies;      /* effect statements in flight */
-    cc_metric_t *m_applied, *m_skipped, *m_malformed, *m_lag, *m_errors;
+    cc_metric_t *m_applied, *m_skipped, *m_malformed, *m_lag, *m_errors, *m_ahead;
 };
 
 /* One effect statement in flight; on the consumer's list so that a
@@ -816,6 +817,23 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
         return;
     }
     self->head_seen = evs->head_seq;
+    /* A producer behind us (its database restored from an older backup, or
+     * the wrong one) has lost events we applied: nothing here can repair
+     * that, but it must not go unnoticed while we wait for it to catch up. */
+    int ahead = evs->head_seq < self->position;
+    if (ahead != self->ahead) {
+        char h[24], p[24];
+        snprintf(h, sizeof h, "%" PRIu64, evs->head_seq);
+        snprintf(p, sizeof p, "%" PRIu64, self->position);
+        if (ahead)
+            cc_error("consumer_ahead_of_producer", "consumer", self->me, "producer",
+                     self->producer, "head", h, "position", p);
+        else
+            cc_info("consumer_producer_caught_up", "consumer", self->me, "producer",
+                    self->producer, "head", h);
+        self->ahead = ahead;
+    }
+    cc_metric_set(self->m_ahead, ahead ? (double) (self->position - evs->head_seq) : 0.0);
     self->batch_last = self->position;
     self->applying = 1;   /* guard: finish only after every event is queued */
     self->apply_failed = 0;
@@ -1056,6 +1074,9 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
     self->m_lag = cc_metrics_gauge(m, "Events committed by the producer not yet applied");
     snprintf(m, sizeof m, "consumer_apply_errors_total{consumer=\"%s\",log=\"%s\"}", me, producer);
     self->m_errors = cc_metrics_counter(m, "Batches whose effects failed and were retried");
+    snprintf(m, sizeof m, "consumer_ahead_events{consumer=\"%s\",log=\"%s\"}", me, producer);
+    self->m_ahead = cc_metrics_gauge(m, "Events applied here beyond the producer's head "
+                                        "(producer restored from an older state)");
     return self;
 }
 

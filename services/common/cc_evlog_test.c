@@ -925,6 +925,44 @@ static void test_evlog_parked_fetches_bounded(void **state)
     event_base_free(base);
 }
 
+/* A producer whose database lost events we applied (restored from an
+ * older backup) is reported: the consumer waits for it, visibly. */
+static void test_consumer_reports_producer_behind(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    s_fx_t fx;
+    s_fx_up(&fx, 5);
+    struct event_base *base = fx.base;
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt",
+                                       cc_evlog_endpoint(fx.log), s_apply_poison_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 1500);
+    assert_int_equal(cc_consumer_position(c), 5);
+    const char *gauge = "consumer_ahead_events{consumer=\"me\",log=\"evt\"}";
+    assert_true(cc_metric_value(cc_metrics_gauge(gauge, "test")) == 0.0);
+    cc_consumer_destroy(&c);
+    cc_evlog_destroy(&fx.log);
+    /* The producer comes back with its last two events gone. */
+    s_sql(fx.pc, "DELETE FROM evt.events WHERE seq > 3");
+    fx.log = cc_evlog_new(base, fx.zctx, fx.reader, fx.writer, "evt", "tcp://127.0.0.1:*", 64);
+    s_run_for(base, 300);
+    c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt", cc_evlog_endpoint(fx.log),
+                        s_apply_poison_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(base, 2500);
+    assert_int_equal(cc_consumer_position(c), 5);
+    assert_true(cc_metric_value(cc_metrics_gauge(gauge, "test")) == 2.0);
+    /* It catches up: new events past our position are applied, the gauge clears. */
+    s_sql(fx.pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+                 "FROM generate_series(1, 3)");
+    s_run_for(base, 2500);
+    assert_int_equal(cc_consumer_position(c), 6);
+    assert_true(cc_metric_value(cc_metrics_gauge(gauge, "test")) == 0.0);
+    s_fx_down(&fx, &c);
+}
+
 /* Applies every fifth event (by seq) and ignores the rest. */
 static int s_apply_fifth_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
@@ -1440,6 +1478,7 @@ int main(void)
         cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
         cmocka_unit_test_setup(test_consumer_failed_effect_never_skipped, s_setup),
         cmocka_unit_test_setup(test_consumer_skips_runs_in_order, s_setup),
+        cmocka_unit_test_setup(test_consumer_reports_producer_behind, s_setup),
         cmocka_unit_test_setup(test_consumer_no_spin_without_progress, s_setup),
         cmocka_unit_test_setup(test_evlog_destroy_before_db, s_setup),
         cmocka_unit_test_setup(test_evlog_head_retried, s_setup),
