@@ -134,103 +134,121 @@ static void s_common(const Cc__Envelope *env, s_common_t *cm)
     cc_uuid(cm->out_id);
 }
 
+/* The events orderd applies: who sends each and its payload's type. */
+static const struct {
+    od_event_t ev;
+    const char *producer;
+    const ProtobufCMessageDescriptor *desc;
+} s_inbound[] = {
+    { OD_EV_FUNDS_HELD, "billingd", &cc__funds_held__descriptor },
+    { OD_EV_FUNDS_DENIED, "billingd", &cc__funds_denied__descriptor },
+    { OD_EV_HOLD_CAPTURED, "billingd", &cc__hold_captured__descriptor },
+    { OD_EV_HOLD_RELEASED, "billingd", &cc__hold_released__descriptor },
+    { OD_EV_VISIT_ASSIGNED, "dispatchd", &cc__visit_assigned__descriptor },
+    { OD_EV_VISIT_ACCEPTED, "dispatchd", &cc__visit_accepted__descriptor },
+    { OD_EV_VISIT_DECLINED, "dispatchd", &cc__visit_declined__descriptor },
+    { OD_EV_VISIT_CHECKED_IN, "dispatchd", &cc__visit_checked_in__descriptor },
+    { OD_EV_VISIT_COMPLETED, "dispatchd", &cc__visit_completed__descriptor },
+    { OD_EV_VISIT_FAILED, "dispatchd", &cc__visit_failed__descriptor },
+    { OD_EV_MEAL_SCHEDULED, "meald", &cc__meal_scheduled__descriptor },
+    { OD_EV_MEAL_REFUSED, "meald", &cc__meal_refused__descriptor },
+    { OD_EV_MEAL_DELIVERED, "meald", &cc__meal_delivered__descriptor },
+};
+
+/* One inbound event, unpacked, with the order it names and the step decided. */
+typedef struct {
+    od_event_t ev;
+    ProtobufCMessage *msg;     /* the payload; free with s_in_free */
+    const char *order_id;      /* in msg */
+    od_order_t *o;             /* NULL: not open in memory */
+    s_applied_t *a;
+} s_in_t;
+
+/* 1: an event of ours from producer, unpacked into in, its order_id valid;
+ * 0: not an event we apply from producer (the consumer skips it); -1: its
+ * payload is malformed or names no valid order. */
+static int s_in_unpack(od_app_t *app, const char *producer, const Cc__Envelope *env,
+                       s_in_t *in)
+{
+    int ev = od_event_parse(env->type);
+    const ProtobufCMessageDescriptor *desc = NULL;
+    for (size_t i = 0; i < sizeof s_inbound / sizeof s_inbound[0]; i++)
+        if ((int) s_inbound[i].ev == ev && strcmp(s_inbound[i].producer, producer) == 0)
+            desc = s_inbound[i].desc;
+    if (!desc)
+        return 0;
+    memset(in, 0, sizeof *in);
+    in->ev = (od_event_t) ev;
+    in->msg = protobuf_c_message_unpack(desc, NULL, env->payload.len, env->payload.data);
+    if (!in->msg)
+        return -1;
+    /* Every message orderd applies names its order in a field order_id. */
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(desc, "order_id");
+    if (f && f->type == PROTOBUF_C_TYPE_STRING)
+        in->order_id = *(const char *const *) ((const char *) in->msg + f->offset);
+    if (!in->order_id || !cc_uuid_valid(in->order_id)) {
+        protobuf_c_message_free_unpacked(in->msg, NULL);
+        return -1;
+    }
+    in->o = cc_map_get(app->orders, in->order_id);
+    in->a = s_applied_new(app, in->order_id, in->ev);
+    return 1;
+}
+
+static void s_in_free(s_in_t *in)
+{
+    protobuf_c_message_free_unpacked(in->msg, NULL);
+}
+
 /* ---- billingd ------------------------------------------------------------------ */
 static int s_on_billing(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
-    od_app_t *app = arg;
-    int ev = od_event_parse(env->type);
-    if (ev != OD_EV_FUNDS_HELD && ev != OD_EV_FUNDS_DENIED && ev != OD_EV_HOLD_CAPTURED &&
-        ev != OD_EV_HOLD_RELEASED)
-        return 0;   /* not ours to apply: the consumer skips it */
-    const ProtobufCBinaryData *p = &env->payload;
+    s_in_t in;
+    int rc = s_in_unpack(arg, "billingd", env, &in);
+    if (rc <= 0)
+        return rc;
+    od_step_t st = s_decide(in.o, in.ev, in.a);
+    const char *to = st.changes ? od_state_name(st.to) : NULL;
     s_common_t cm;
     s_common(env, &cm);
     char detail[160], n1[24], n2[24];
-    const char *oid = NULL;
-    od_order_t *o = NULL;
-    s_applied_t *a = NULL;
-
-    if (ev == OD_EV_FUNDS_HELD) {
-        Cc__FundsHeld *m = cc__funds_held__unpack(NULL, p->len, p->data);
-        if (!m || !cc_uuid_valid(m->order_id)) {
-            if (m)
-                cc__funds_held__free_unpacked(m, NULL);
-            return -1;
-        }
-        oid = m->order_id;
-        o = cc_map_get(app->orders, oid);
-        a = s_applied_new(app, oid, ev);
-        od_step_t st = s_decide(o, ev, a);
+    if (in.ev == OD_EV_FUNDS_HELD) {
+        const Cc__FundsHeld *m = (const Cc__FundsHeld *) in.msg;
         snprintf(detail, sizeof detail,
                  "price %" PRId64 " fen, subsidy %" PRId64 ", held %" PRId64 ", arrears %" PRId64,
                  m->price_fen, m->subsidy_fen, m->held_fen, m->arrears_fen);
         snprintf(n1, sizeof n1, "%" PRId64, m->price_fen);
         snprintf(n2, sizeof n2, "%" PRId64, m->held_fen);
         size_t len = 0;
-        uint8_t *rel = st.out == OD_OUT_RELEASED ? od_app_pack_released(o, &len) : NULL;
-        const char *v[10] = { "billingd", cm.seq, env->id, oid,
-                              n1, n2, st.changes ? od_state_name(st.to) : NULL, detail,
+        uint8_t *rel = st.out == OD_OUT_RELEASED ? od_app_pack_released(in.o, &len) : NULL;
+        const char *v[10] = { "billingd", cm.seq, env->id, in.order_id, n1, n2, to, detail,
                               rel ? cm.out_id : NULL, (const char *)rel };
         int lens[10] = { 0 }, fmts[10] = { 0 };
         lens[9] = (int)len;
         fmts[9] = 1;
-        s_exec(c, "od_on_funds_held", 10, v, lens, fmts, a);
+        s_exec(c, "od_on_funds_held", 10, v, lens, fmts, in.a);
         free(rel);
-        cc__funds_held__free_unpacked(m, NULL);
-    } else if (ev == OD_EV_FUNDS_DENIED) {
-        Cc__FundsDenied *m = cc__funds_denied__unpack(NULL, p->len, p->data);
-        if (!m || !cc_uuid_valid(m->order_id)) {
-            if (m)
-                cc__funds_denied__free_unpacked(m, NULL);
-            return -1;
-        }
-        oid = m->order_id;
-        o = cc_map_get(app->orders, oid);
-        a = s_applied_new(app, oid, ev);
-        od_step_t st = s_decide(o, ev, a);
+    } else if (in.ev == OD_EV_FUNDS_DENIED) {
+        const Cc__FundsDenied *m = (const Cc__FundsDenied *) in.msg;
         snprintf(detail, sizeof detail, "%s: price %" PRId64 " fen, available %" PRId64,
                  m->reason, m->price_fen, m->available_fen);
         snprintf(n1, sizeof n1, "%" PRId64, m->price_fen);
-        const char *v[8] = { "billingd", cm.seq, env->id, oid,
-                             n1, m->reason, st.changes ? od_state_name(st.to) : NULL, detail };
-        s_exec(c, "od_on_funds_denied", 8, v, NULL, NULL, a);
-        cc__funds_denied__free_unpacked(m, NULL);
+        const char *v[8] = { "billingd", cm.seq, env->id, in.order_id, n1, m->reason, to,
+                             detail };
+        s_exec(c, "od_on_funds_denied", 8, v, NULL, NULL, in.a);
     } else {
-        const char *order_id;
-        int64_t amount;
-        Cc__HoldCaptured *hc = NULL;
-        Cc__HoldReleased *hr = NULL;
-        if (ev == OD_EV_HOLD_CAPTURED) {
-            hc = cc__hold_captured__unpack(NULL, p->len, p->data);
-            order_id = hc ? hc->order_id : NULL;
-            amount = hc ? hc->charged_fen : 0;
-        } else {
-            hr = cc__hold_released__unpack(NULL, p->len, p->data);
-            order_id = hr ? hr->order_id : NULL;
-            amount = hr ? hr->released_fen : 0;
-        }
-        if (!order_id || !cc_uuid_valid(order_id)) {
-            if (hc)
-                cc__hold_captured__free_unpacked(hc, NULL);
-            if (hr)
-                cc__hold_released__free_unpacked(hr, NULL);
-            return -1;
-        }
-        o = cc_map_get(app->orders, order_id);
-        a = s_applied_new(app, order_id, ev);
-        od_step_t st = s_decide(o, ev, a);
-        snprintf(detail, sizeof detail, "%s %" PRId64 " fen",
-                 ev == OD_EV_HOLD_CAPTURED ? "charged" : "released", amount);
+        int captured = in.ev == OD_EV_HOLD_CAPTURED;
+        int64_t amount = captured ? ((const Cc__HoldCaptured *) in.msg)->charged_fen
+                                  : ((const Cc__HoldReleased *) in.msg)->released_fen;
+        snprintf(detail, sizeof detail, "%s %" PRId64 " fen", captured ? "charged" : "released",
+                 amount);
         snprintf(n1, sizeof n1, "%" PRId64, amount);
-        const char *v[8] = { "billingd", cm.seq, env->id,
-                             order_id, env->type, ev == OD_EV_HOLD_CAPTURED ? n1 : NULL,
-                             st.changes ? od_state_name(st.to) : NULL, detail };
-        s_exec(c, "od_on_hold", 8, v, NULL, NULL, a);
-        if (hc)
-            cc__hold_captured__free_unpacked(hc, NULL);
-        if (hr)
-            cc__hold_released__free_unpacked(hr, NULL);
+        const char *v[8] = { "billingd", cm.seq, env->id, in.order_id, env->type,
+                             captured ? n1 : NULL, to, detail };
+        s_exec(c, "od_on_hold", 8, v, NULL, NULL, in.a);
     }
+    s_in_free(&in);
     return 0;
 }
 
@@ -243,20 +261,17 @@ typedef struct {
 
 static int s_on_dispatch(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
-    od_app_t *app = arg;
-    int ev = od_event_parse(env->type);
-    const ProtobufCBinaryData *p = &env->payload;
-    ProtobufCMessage *msg = NULL;
+    s_in_t in;
+    int rc = s_in_unpack(arg, "dispatchd", env, &in);
+    if (rc <= 0)
+        return rc;
     s_visit_t vi;
     memset(&vi, 0, sizeof vi);
+    vi.order_id = in.order_id;
     char tbuf[48];
-    switch (ev) {
+    switch (in.ev) {
     case OD_EV_VISIT_ASSIGNED: {
-        Cc__VisitAssigned *m = cc__visit_assigned__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        vi.order_id = m->order_id;
+        const Cc__VisitAssigned *m = (const Cc__VisitAssigned *) in.msg;
         vi.visit_id = m->visit_id;
         vi.caregiver_id = m->caregiver_id;
         vi.provider_id = m->provider_id;
@@ -266,79 +281,51 @@ static int s_on_dispatch(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
         break;
     }
     case OD_EV_VISIT_ACCEPTED: {
-        Cc__VisitAccepted *m = cc__visit_accepted__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        vi.order_id = m->order_id;
+        const Cc__VisitAccepted *m = (const Cc__VisitAccepted *) in.msg;
         snprintf(vi.detail, sizeof vi.detail, "caregiver %s accepted", m->caregiver_id);
         break;
     }
     case OD_EV_VISIT_DECLINED: {
-        Cc__VisitDeclined *m = cc__visit_declined__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        vi.order_id = m->order_id;
+        const Cc__VisitDeclined *m = (const Cc__VisitDeclined *) in.msg;
         snprintf(vi.detail, sizeof vi.detail, "caregiver %s: %s; dispatch finds another",
                  m->caregiver_id, m->reason[0] ? m->reason : "declined");
         break;
     }
     case OD_EV_VISIT_CHECKED_IN: {
-        Cc__VisitCheckedIn *m = cc__visit_checked_in__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        vi.order_id = m->order_id;
+        const Cc__VisitCheckedIn *m = (const Cc__VisitCheckedIn *) in.msg;
         snprintf(vi.detail, sizeof vi.detail, "checked in %s, %d m from home",
                  cc_time_format(m->at_us ? m->at_us : env->time_us, tbuf, sizeof tbuf),
                  m->distance_m);
         break;
     }
     case OD_EV_VISIT_COMPLETED: {
-        Cc__VisitCompleted *m = cc__visit_completed__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        vi.order_id = m->order_id;
+        const Cc__VisitCompleted *m = (const Cc__VisitCompleted *) in.msg;
         vi.provider_id = m->provider_id;
         vi.at_us = m->checked_out_us ? m->checked_out_us : env->time_us;
         snprintf(vi.detail, sizeof vi.detail, "checked out %s, %d m from home",
                  cc_time_format(vi.at_us, tbuf, sizeof tbuf), m->distance_m);
         break;
     }
-    case OD_EV_VISIT_FAILED: {
-        Cc__VisitFailed *m = cc__visit_failed__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        vi.order_id = m->order_id;
+    default: {   /* OD_EV_VISIT_FAILED */
+        const Cc__VisitFailed *m = (const Cc__VisitFailed *) in.msg;
         vi.reason = m->reason[0] ? m->reason : "visit_failed";
         snprintf(vi.detail, sizeof vi.detail, "%s", vi.reason);
         break;
     }
-    default:
-        return 0;
     }
-    if (!cc_uuid_valid(vi.order_id)) {
-        protobuf_c_message_free_unpacked(msg, NULL);
-        return -1;
-    }
-    od_order_t *o = cc_map_get(app->orders, vi.order_id);
-    s_applied_t *a = s_applied_new(app, vi.order_id, (od_event_t)ev);
     if (vi.caregiver_id)
-        snprintf(a->caregiver_id, sizeof a->caregiver_id, "%s", vi.caregiver_id);
-    od_step_t st = s_decide(o, (od_event_t)ev, a);
+        snprintf(in.a->caregiver_id, sizeof in.a->caregiver_id, "%s", vi.caregiver_id);
+    od_step_t st = s_decide(in.o, in.ev, in.a);
     s_common_t cm;
     s_common(env, &cm);
     uint8_t *out = NULL;
     size_t len = 0;
     const char *out_type = NULL;
     if (st.out == OD_OUT_COMPLETED) {
-        out = s_pack_completed(o, vi.provider_id ? vi.provider_id : "", vi.at_us, &len);
+        out = s_pack_completed(in.o, vi.provider_id ? vi.provider_id : "", vi.at_us, &len);
         out_type = "OrderCompleted";
     } else if (st.out == OD_OUT_FAILED) {
-        out = s_pack_failed(o, vi.reason ? vi.reason : "visit_failed", &len);
+        out = s_pack_failed(in.o, vi.reason ? vi.reason : "visit_failed", &len);
         out_type = "OrderFailed";
     }
     const char *v[14] = { "dispatchd", cm.seq, env->id,
@@ -348,29 +335,25 @@ static int s_on_dispatch(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     int lens[14] = { 0 }, fmts[14] = { 0 };
     lens[13] = (int)len;
     fmts[13] = 1;
-    s_exec(c, "od_on_visit", 14, v, lens, fmts, a);
+    s_exec(c, "od_on_visit", 14, v, lens, fmts, in.a);
     free(out);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    s_in_free(&in);
     return 0;
 }
 
 /* ---- meald ------------------------------------------------------------------------ */
 static int s_on_meal(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
-    od_app_t *app = arg;
-    int ev = od_event_parse(env->type);
-    const ProtobufCBinaryData *p = &env->payload;
-    ProtobufCMessage *msg = NULL;
-    const char *order_id = NULL, *meal_point = NULL, *provider = NULL, *reason = NULL;
+    s_in_t in;
+    int rc = s_in_unpack(arg, "meald", env, &in);
+    if (rc <= 0)
+        return rc;
+    const char *meal_point = NULL, *provider = NULL, *reason = NULL;
     int64_t at_us = env->time_us;
     char detail[200], tbuf[48];
-    switch (ev) {
+    switch (in.ev) {
     case OD_EV_MEAL_SCHEDULED: {
-        Cc__MealScheduled *m = cc__meal_scheduled__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        order_id = m->order_id;
+        const Cc__MealScheduled *m = (const Cc__MealScheduled *) in.msg;
         meal_point = m->meal_point_id;
         provider = m->provider_id;
         snprintf(detail, sizeof detail, "%s %s at meal point %s", m->slot, m->date,
@@ -378,21 +361,13 @@ static int s_on_meal(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
         break;
     }
     case OD_EV_MEAL_REFUSED: {
-        Cc__MealRefused *m = cc__meal_refused__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        order_id = m->order_id;
+        const Cc__MealRefused *m = (const Cc__MealRefused *) in.msg;
         reason = m->reason[0] ? m->reason : "meal_refused";
         snprintf(detail, sizeof detail, "%s", reason);
         break;
     }
-    case OD_EV_MEAL_DELIVERED: {
-        Cc__MealDelivered *m = cc__meal_delivered__unpack(NULL, p->len, p->data);
-        if (!m)
-            return -1;
-        msg = &m->base;
-        order_id = m->order_id;
+    default: {   /* OD_EV_MEAL_DELIVERED */
+        const Cc__MealDelivered *m = (const Cc__MealDelivered *) in.msg;
         provider = m->provider_id;
         if (m->delivered_us)
             at_us = m->delivered_us;
@@ -400,38 +375,30 @@ static int s_on_meal(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
                  cc_time_format(at_us, tbuf, sizeof tbuf));
         break;
     }
-    default:
-        return 0;
     }
-    if (!cc_uuid_valid(order_id)) {
-        protobuf_c_message_free_unpacked(msg, NULL);
-        return -1;
-    }
-    od_order_t *o = cc_map_get(app->orders, order_id);
-    s_applied_t *a = s_applied_new(app, order_id, (od_event_t)ev);
-    od_step_t st = s_decide(o, (od_event_t)ev, a);
+    od_step_t st = s_decide(in.o, in.ev, in.a);
     s_common_t cm;
     s_common(env, &cm);
     uint8_t *out = NULL;
     size_t len = 0;
     const char *out_type = NULL;
     if (st.out == OD_OUT_COMPLETED) {
-        out = s_pack_completed(o, provider ? provider : "", at_us, &len);
+        out = s_pack_completed(in.o, provider ? provider : "", at_us, &len);
         out_type = "OrderCompleted";
     } else if (st.out == OD_OUT_FAILED) {
-        out = s_pack_failed(o, reason ? reason : "meal_refused", &len);
+        out = s_pack_failed(in.o, reason ? reason : "meal_refused", &len);
         out_type = "OrderFailed";
     }
-    const char *v[13] = { "meald", cm.seq, env->id, order_id,
+    const char *v[13] = { "meald", cm.seq, env->id, in.order_id,
                           env->type, st.changes ? od_state_name(st.to) : NULL, detail,
                           meal_point, provider, reason, out ? out_type : NULL,
                           out ? cm.out_id : NULL, (const char *)out };
     int lens[13] = { 0 }, fmts[13] = { 0 };
     lens[12] = (int)len;
     fmts[12] = 1;
-    s_exec(c, "od_on_meal", 13, v, lens, fmts, a);
+    s_exec(c, "od_on_meal", 13, v, lens, fmts, in.a);
     free(out);
-    protobuf_c_message_free_unpacked(msg, NULL);
+    s_in_free(&in);
     return 0;
 }
 

@@ -153,6 +153,33 @@ def test_events_after_a_final_state_are_history_only(saga):
     assert n == 1
 
 
+def test_malformed_inbound_events_are_counted_and_skipped(saga, ev):
+    """Events in billingd's log that orderd cannot apply (a payload that is
+    not a FundsHeld, one naming no valid order) are counted and skipped;
+    one naming an order orderd does not have changes nothing; the log goes
+    on and the next order completes."""
+    s = saga
+    name = 'consumer_rejected_total{consumer="orderd",log="billingd"}'
+    before = s.metrics("orderd").get(name, 0.0)
+    bad_id = ev.FundsHeld(order_id="not-a-uuid", price_fen=100).SerializeToString()
+    stranger = str(uuid.uuid4())
+    unknown = ev.FundsHeld(order_id=stranger, price_fen=100, held_fen=100).SerializeToString()
+    for payload in (b"\xff\xff\xff not protobuf", bad_id, unknown):
+        s.sql("billingd", "SELECT cc_append('FundsHeld', gen_random_uuid(), 'x', 1, %s)",
+              (payload,))
+    harness.wait_until(lambda: s.metrics("orderd").get(name, 0.0) >= before + 2, timeout=10,
+                       what="malformed events counted")
+    assert s.sql("orderd", "SELECT count(*) FROM orders WHERE id = %s", (stranger,)) == [(0,)]
+    elder = new_elder(s)
+    card = new_card(s, elder, topup_fen=500000)
+    new_caregiver(s, ["cleaning"], level=1)
+    oid = order(s, card, "cleaning")["order_id"]
+    run_visit(s, oid)
+    assert s.metrics("orderd").get(name, 0.0) == before + 2
+    assert s.sql("orderd", "SELECT count(*) FROM events WHERE key = %s AND type = "
+                 "'OrderReleased'", (oid,)) == [(1,)]
+
+
 def test_orderd_kill9_mid_visit_loses_nothing(saga):
     s = saga
     elder = new_elder(s, ability="moderate")
