@@ -338,8 +338,6 @@ cc_date_parse(const char *s, int64_t *us)
     return 0;
 }
 
-#define EARTH_RADIUS_M 6371008.8   /* mean radius (IUGG) */
-
 static double
 s_rad(double deg)
 {
@@ -356,11 +354,8 @@ cc_geo_distance_m(double lat1, double lon1, double lat2, double lon2)
              + cos(s_rad(lat1)) * cos(s_rad(lat2)) * sin(dlon / 2) * sin(dlon / 2);
     if (a > 1.0)
         a = 1.0;    /* rounding near antipodes */
-    return 2.0 * EARTH_RADIUS_M * asin(sqrt(a));
+    return 2.0 * CC_GEO_EARTH_RADIUS_M * asin(sqrt(a));
 }
-
-#define DETOUR_FACTOR 1.3
-#define EBIKE_M_PER_S (15000.0 / 3600.0)
 
 int
 cc_geo_travel_s(double lat1, double lon1, double lat2, double lon2)
@@ -369,5 +364,5 @@ cc_geo_travel_s(double lat1, double lon1, double lat2, double lon2)
     /* Coordinates come from requests: converting NaN to int is undefined. */
     if (!isfinite(d))
         return -1;
-    return (int) lround(d * DETOUR_FACTOR / EBIKE_M_PER_S);
+    return (int) lround(d * CC_GEO_DETOUR_FACTOR / CC_GEO_SPEED_M_PER_S);
 }

@@ -35,6 +35,13 @@ int cc_hhmm_parse(const char *s);
 int cc_date_parse(const char *s, int64_t *us);
 
 /* Great-circle distance in metres. */
+/* The travel model: mean earth radius (IUGG), the road detour over the
+ * great circle, an e-bike's speed. Whatever bounds cc_geo_travel_s (the
+ * dispatch search's lower bound) derives from these, not from copies. */
+#define CC_GEO_EARTH_RADIUS_M 6371008.8
+#define CC_GEO_DETOUR_FACTOR 1.3
+#define CC_GEO_SPEED_M_PER_S (15000.0 / 3600.0)
+
 double cc_geo_distance_m(double lat1, double lon1, double lat2, double lon2);
 /* Estimated travel seconds in town: distance x 1.3 detour / 15 km/h (e-bike),
  * rounded; -1 when a coordinate is not finite. */

@@ -1,5 +1,6 @@
 /* dd_domain: see dd_domain.h for the rules. */
 #include "dd_domain.h"
+#include "cc_util.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -80,8 +81,8 @@ int dd_caregiver_has_skill(const dd_caregiver_t *c, int service)
 /* ---- boxes and travel bounds ---------------------------------------------- */
 
 #define S_PI 3.14159265358979323846
-#define S_EARTH_RADIUS_M 6371008.8                  /* as cc_geo_distance_m */
-#define S_TRAVEL_S_PER_M (1.3 / (15000.0 / 3600.0))  /* as cc_geo_travel_s */
+#define S_EARTH_RADIUS_M CC_GEO_EARTH_RADIUS_M      /* cc_geo_travel_s's model */
+#define S_TRAVEL_S_PER_M (CC_GEO_DETOUR_FACTOR / CC_GEO_SPEED_M_PER_S)
 
 /* Lower bounds on [0, pi/2] from the alternating Taylor series. */
 static double s_sin_lb(double x)
