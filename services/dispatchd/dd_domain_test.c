@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dd_domain.h"
+#include "dd_test_grid.h"
 
 /* 2026-11-26 00:00 Asia/Shanghai. */
 #define DAY0_US (1795622400LL * 1000000)
@@ -22,9 +23,17 @@ static int64_t s_at(int h, int m)
 /* Grid travel: one coordinate unit is one minute, Manhattan distance. */
 static int s_grid(double lat1, double lon1, double lat2, double lon2)
 {
-    double d = (lat1 > lat2 ? lat1 - lat2 : lat2 - lat1) + (lon1 > lon2 ? lon1 - lon2 : lon2 - lon1);
-    return (int) (d * 60.0 + 0.5);
+    return dd_test_grid(60.0, lat1, lon1, lat2, lon2);
 }
+
+static int s_grid_lb(const dd_box_t *b, double lat, double lon)
+{
+    return dd_test_grid_lb(60.0, b, lat, lon);
+}
+
+/* Every scenario runs twice: with the plain scan (NULL) and with the pruned
+ * search the daemon uses (s_grid_lb). */
+static dd_travel_lb_fn *s_lb;
 
 static dd_caregiver_t s_cg(const char *id, double lat, double lon, uint32_t skills, int level,
                            int first_aid)
@@ -61,7 +70,8 @@ static dd_visit_t s_visit(const char *id, int service, int64_t ws, int64_t we)
 #define SK(s) (1u << (s))
 static dd_match_params_t s_params(int64_t now)
 {
-    dd_match_params_t p = {.now_us = now, .max_travel_s = 0, .travel = s_grid};
+    dd_match_params_t p = {.now_us = now, .max_travel_s = 0, .travel = s_grid,
+                           .travel_lb = s_lb};
     return p;
 }
 
@@ -491,5 +501,7 @@ int main(void)
         cmocka_unit_test(test_plan_order),
         cmocka_unit_test(test_urgency_order),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("plain scan", tests, NULL, NULL);
+    s_lb = s_grid_lb;
+    return failed + cmocka_run_group_tests_name("pruned search", tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@
 
 #include "cc_util.h"
 #include "dd_domain.h"
+#include "dd_test_grid.h"
 
 #define S_US 1000000LL
 #define MIN_US (60 * S_US)
@@ -154,15 +155,12 @@ static int s_geo(double lat1, double lon1, double lat2, double lon2)
 #define S_GRID_S_PER_DEG 60000.0
 static int s_grid(double lat1, double lon1, double lat2, double lon2)
 {
-    double d = fabs(lat1 - lat2) + fabs(lon1 - lon2);
-    return (int) (d * S_GRID_S_PER_DEG + 0.5);
+    return dd_test_grid(S_GRID_S_PER_DEG, lat1, lon1, lat2, lon2);
 }
 
 static int s_grid_lb(const dd_box_t *b, double lat, double lon)
 {
-    double dlat = lat < b->lat_min ? b->lat_min - lat : lat > b->lat_max ? lat - b->lat_max : 0;
-    double dlon = lon < b->lon_min ? b->lon_min - lon : lon > b->lon_max ? lon - b->lon_max : 0;
-    return (int) ((dlat + dlon) * S_GRID_S_PER_DEG + 0.5);
+    return dd_test_grid_lb(S_GRID_S_PER_DEG, b, lat, lon);
 }
 
 #define S_MAX_CG 80

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dd_state.h"
+#include "dd_test_grid.h"
 
 #define DAY0_US (1795622400LL * 1000000)
 #define MIN_US (60LL * 1000000)
@@ -20,9 +21,17 @@ static int64_t s_at(int h, int m)
 
 static int s_grid(double lat1, double lon1, double lat2, double lon2)
 {
-    double d = (lat1 > lat2 ? lat1 - lat2 : lat2 - lat1) + (lon1 > lon2 ? lon1 - lon2 : lon2 - lon1);
-    return (int) (d * 60.0 + 0.5);
+    return dd_test_grid(60.0, lat1, lon1, lat2, lon2);
 }
+
+static int s_grid_lb(const dd_box_t *b, double lat, double lon)
+{
+    return dd_test_grid_lb(60.0, b, lat, lon);
+}
+
+/* Every scenario runs twice: with the plain scan (NULL) and with the pruned
+ * search the daemon uses (s_grid_lb). */
+static dd_travel_lb_fn *s_lb;
 
 static dd_caregiver_t *s_add_cg(dd_world_t *w, const char *id, double lon)
 {
@@ -105,7 +114,7 @@ static void test_assign_decline_redispatch(void **state)
     dd_caregiver_t *a = s_add_cg(w, "a", 1);
     dd_caregiver_t *b = s_add_cg(w, "b", 5);
     dd_visit_t *v = s_add_visit(w, "v", 1, 0, s_at(9, 0));
-    dd_match_params_t p = {.now_us = s_at(7, 0), .travel = s_grid};
+    dd_match_params_t p = {.now_us = s_at(7, 0), .travel = s_grid, .travel_lb = s_lb};
     size_t ncg;
     dd_caregiver_t *const *cgs = dd_world_caregivers(w, &ncg);
     dd_match_t m;
@@ -249,5 +258,7 @@ int main(void)
         cmocka_unit_test(test_final_states_and_prune),
         cmocka_unit_test(test_load_planned_visit),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("plain scan", tests, NULL, NULL);
+    s_lb = s_grid_lb;
+    return failed + cmocka_run_group_tests_name("pruned search", tests, NULL, NULL);
 }
