@@ -43,12 +43,15 @@ $(CC_ASAN_LIB): $(CC_ASAN_OBJS)
 
 build/test/common_%_test: services/common/%_test.c $(CC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< -o $@ $(CC_LIB) $(LDLIBS_CC) -lcmocka
+	$(CC) $(CFLAGS) $(TEST_DEPS) $< -o $@ $(CC_LIB) $(LDLIBS_CC) -lcmocka
 build/asan/test/common_%_test: services/common/%_test.c $(CC_ASAN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN) -O1 $< -o $@ $(CC_ASAN_LIB) $(LDLIBS_CC) -lcmocka
+	$(CC) $(CFLAGS) $(TEST_DEPS) $(ASAN) -O1 $< -o $@ $(CC_ASAN_LIB) $(LDLIBS_CC) -lcmocka
 
--include $(wildcard build/obj/*/*.d build/asan/obj/*/*.d)
+# A unit test is compiled and linked in one command; its header
+# dependencies go to <binary>.d so that a changed header rebuilds it.
+TEST_DEPS = -MMD -MP -MF $@.d -MT $@
+-include $(wildcard build/obj/*/*.d build/asan/obj/*/*.d build/test/*.d build/asan/test/*.d)
 
 # Daemon fragments use this: $(call cc_daemon,orderd,od) defines
 # build/bin/orderd from services/orderd/*.c (minus *_test.c), its unit tests
@@ -77,8 +80,8 @@ build/bin/$(1): $$($(1)_OBJS) $$(CC_LIB) $(2)
 	$$(CC) $$(CFLAGS) $$($(1)_OBJS) -o $$@ $(2) $$(CC_LIB) $$(LDLIBS_CC)
 build/test/$(1)_%_test: services/$(1)/%_test.c $$($(1)_LIBOBJS) $$(CC_LIB) $(2)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) -Iservices/$(1) $$< $$($(1)_LIBOBJS) -o $$@ $(2) $$(CC_LIB) $$(LDLIBS_CC) -lcmocka
+	$$(CC) $$(CFLAGS) $$(TEST_DEPS) -Iservices/$(1) $$< $$($(1)_LIBOBJS) -o $$@ $(2) $$(CC_LIB) $$(LDLIBS_CC) -lcmocka
 build/asan/test/$(1)_%_test: services/$(1)/%_test.c $$($(1)_ALIBOBJS) $$(CC_ASAN_LIB)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $$(ASAN) -O1 -Iservices/$(1) $$< $$($(1)_ALIBOBJS) -o $$@ $(2) $$(CC_ASAN_LIB) $$(LDLIBS_CC) -lcmocka
+	$$(CC) $$(CFLAGS) $$(TEST_DEPS) $$(ASAN) -O1 -Iservices/$(1) $$< $$($(1)_ALIBOBJS) -o $$@ $(2) $$(CC_ASAN_LIB) $$(LDLIBS_CC) -lcmocka
 endef
