@@ -5,7 +5,10 @@
 # cluster with fsync on, migrations, the four daemons under supervise.py),
 # loads a county (bench/county.py: 50 cards with plenty of money, caregivers),
 # then BENCH_RUNS times, interleaved:
-#   wrk -t2 -c32 -d20s --latency -s bench/intake.lua   POST /v1/orders (202 is
+#   wrk -t2 -c32 -d20s --latency -s bench/intake.lua   once per mode: "alone"
+#       (billingd, dispatchd, meald paused with SIGSTOP; the event log holds
+#       the orders until they resume) and "system" (all four working);
+#       POST /v1/orders (202 is
 #       sent after COMMIT), unique Idempotency-Key per request, 50 cards,
 #       cleaning/bath/escort, 2-hour windows spread over the coming 3 weeks;
 #       then waits for the saga to settle and counts the orders rows of the run
@@ -14,10 +17,11 @@
 #   pgbench -n -c 32 -j 2 -T 20 -f bench/pgbench_intake.sql   on the same
 #       cluster: order INSERT + event INSERT per transaction into the scratch
 #       schema "bench" (created here, dropped at the end).
-# Prints a table of every run and the medians, ratio = median orders/s over
-# median pgbench tps (goal >= 1.5), and stops everything.
+# Prints a table of every run and, per mode, the medians and ratio = median
+# orders/s over median pgbench tps (goal >= 1.5), and stops everything.
 #
 # Environment: BENCH_RUNS (3), BENCH_SECS (20), BENCH_CONNS (32),
+# BENCH_MODES ("alone system"),
 # BENCH_WARMUP (5: seconds of unmeasured wrk then pgbench first),
 # BENCH_CAREGIVERS (300), BENCH_OUT (var/bench/intake-<time>), and those of
 # bench/sys.sh (ports; BENCH_PGSS=1: pg_stat_statements, top statements).

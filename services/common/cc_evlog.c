@@ -879,11 +879,11 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
         self->batch_last = env->seq;
         cc__envelope__free_unpacked(env, NULL);
     }
+    s_flush_skips(self);   /* the batch's last run of ignored events */
     /* No progress although the producer had something for us (events we
      * could not take, or none at all below its head): pause before asking
      * again. Events taken before a bad one are applied first; the next
      * reply then starts at the bad one and pauses. */
-    s_flush_skips(self);
     if (self->batch_last == self->position &&
         (evs->n_events > 0 || self->head_seen > self->position))
         self->stalled = 1;
