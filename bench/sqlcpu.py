@@ -94,25 +94,27 @@ class Variant:
                       "1800000000000000, 1800007200000000, 'bench', false, 'http', "
                       "gen_random_uuid(), " + PAYLOAD + ", NULL, NULL)")
 
-    def funds_held(self):
+    def _consume(self, producer, orders, stmt):
+        """Apply one event of producer's log to each order, in log order."""
         items = []
-        for oid in self.placed:
-            self.seq["billingd"] += 1
-            items.append((self.seq["billingd"], oid))
-            self.released.append(oid)
+        for oid in orders:
+            self.seq[producer] += 1
+            items.append((self.seq[producer], oid))
+        self._batches(items, stmt)
+
+    def funds_held(self):
+        self._consume("billingd", self.placed,
+                      "SELECT od_on_funds_held('billingd', %s, gen_random_uuid(), %s, 3000, "
+                      "3000, 'released', 'held', gen_random_uuid(), " + PAYLOAD + ")")
+        self.released += self.placed
         self.placed = []
-        self._batches(items, "SELECT od_on_funds_held('billingd', %s, gen_random_uuid(), %s, "
-                      "3000, 3000, 'released', 'held', gen_random_uuid(), " + PAYLOAD + ")")
 
     def assigned(self):
-        items = []
-        for oid in self.released:
-            self.seq["dispatchd"] += 1
-            items.append((self.seq["dispatchd"], oid))
+        self._consume("dispatchd", self.released,
+                      "SELECT od_on_visit('dispatchd', %s, gen_random_uuid(), %s, "
+                      "'VisitAssigned', 'assigned', 'to a caregiver', 'cg-1', 'v-1', 'p-1', "
+                      "NULL, NULL, NULL, NULL)")
         self.released = []
-        self._batches(items, "SELECT od_on_visit('dispatchd', %s, gen_random_uuid(), %s, "
-                      "'VisitAssigned', 'assigned', 'to a caregiver', 'cg-1', 'v-1', 'p-1', NULL, "
-                      "NULL, NULL, NULL)")
 
 
 def main():
