@@ -8,6 +8,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,48 @@ s_set(cc_cfg_param_t *p, const char *text, const char *daemon, const char *from)
     }
 }
 
+/* 1 if value is one of choices ("a|b|c"). */
+static int
+s_choice(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *c = choices; c && *c;) {
+        const char *bar = strchr(c, '|');
+        size_t len = bar ? (size_t) (bar - c) : strlen(c);
+        if (len == n && strncmp(c, value, n) == 0)
+            return 1;
+        c = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Range, choices and non-empty rules of one parameter, on its final value. */
+static int
+s_check(const cc_cfg_param_t *p, const char *daemon)
+{
+    if (p->type == CC_CFG_INT && p->min < p->max) {
+        int64_t v = *(int64_t *) p->ptr;
+        if (v < p->min || v > p->max) {
+            fprintf(stderr, "%s: --%s must be %" PRId64 "..%" PRId64 " (got %" PRId64 ")\n",
+                    daemon, p->name, p->min, p->max, v);
+            return -1;
+        }
+    }
+    if (p->type == CC_CFG_STR) {
+        const char *v = *(char **) p->ptr;
+        if ((p->flags & CC_CFG_NONEMPTY) && !*v) {
+            fprintf(stderr, "%s: --%s must not be empty\n", daemon, p->name);
+            return -1;
+        }
+        if (p->choices && !s_choice(p->choices, v)) {
+            fprintf(stderr, "%s: --%s must be one of %s (got '%s')\n", daemon, p->name,
+                    p->choices, v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The default as text: NULL means "", 0 or false. */
 static const char *
 s_default(const cc_cfg_param_t *p)
@@ -139,8 +182,13 @@ s_print_help(const cc_cfg_param_t *params, const char *daemon, const char *summa
         if (strcmp(p->name, CONFIG_FLAG) == 0)
             has_config = 1;
         s_env_name(env, sizeof env, daemon, p->name);
-        printf("  --%s=%s\n      %s (default: %s; env %s)\n", p->name, s_type_meta(p->type),
-               p->help ? p->help : "",
+        char range[96] = "";
+        if (p->type == CC_CFG_INT && p->min < p->max)
+            snprintf(range, sizeof range, "%" PRId64 "..%" PRId64 "; ", p->min, p->max);
+        else if (p->type == CC_CFG_STR && p->choices)
+            snprintf(range, sizeof range, "%s; ", p->choices);
+        printf("  --%s=%s\n      %s (%sdefault: %s; env %s)\n", p->name, s_type_meta(p->type),
+               p->help ? p->help : "", range,
                p->type == CC_CFG_STR && !*s_default(p) ? "\"\"" : s_default(p),
                env);
     }
@@ -351,6 +399,8 @@ cc_config_load(cc_cfg_param_t *params, const char *daemon, const char *summary,
     }
     if (rc == 0)
         rc = s_load_flags(params, daemon, argc, argv);
+    for (cc_cfg_param_t *p = params; p->name && rc == 0; p++)
+        rc = s_check(p, daemon);
     if (rc != 0) {
         cc_config_free(params);
         return -1;

@@ -22,7 +22,15 @@ typedef struct {
     void *ptr;             /* char ** (heap, freed by cc_config_free), int64_t *, bool * */
     const char *def;       /* default as text; NULL means "" / 0 / false */
     const char *help;      /* one line for --help */
+    /* Checked after every source is read (a bad value stops start-up with a
+     * message naming the parameter). INT: min..max when min < max. STR:
+     * choices "a|b|c" when set; CC_CFG_NONEMPTY refuses "". */
+    int64_t min, max;
+    const char *choices;
+    unsigned flags;
 } cc_cfg_param_t;
+
+#define CC_CFG_NONEMPTY 1u
 
 /* params is terminated by an entry with name == NULL.
  * Returns 0 on success, 1 when --help was printed (caller exits 0),

@@ -19,12 +19,12 @@ static int64_t s_batch;
 static bool s_verbose;
 
 static cc_cfg_param_t s_params[] = {
-    { "db", CC_CFG_STR, &s_db, "dbname=eldercare", "PostgreSQL conninfo" },
-    { "http-addr", CC_CFG_STR, &s_addr, NULL, "HTTP listen address" },
-    { "http-port", CC_CFG_INT, &s_port, "8081", "HTTP listen port" },
-    { "batch-max", CC_CFG_INT, &s_batch, NULL, "statements per batch" },
-    { "verbose", CC_CFG_BOOL, &s_verbose, "false", "chatty logs" },
-    { NULL, 0, NULL, NULL, NULL },
+    { "db", CC_CFG_STR, &s_db, "dbname=eldercare", "PostgreSQL conninfo", .flags = 0 },
+    { "http-addr", CC_CFG_STR, &s_addr, NULL, "HTTP listen address", .flags = 0 },
+    { "http-port", CC_CFG_INT, &s_port, "8081", "HTTP listen port", .flags = 0 },
+    { "batch-max", CC_CFG_INT, &s_batch, NULL, "statements per batch", .flags = 0 },
+    { "verbose", CC_CFG_BOOL, &s_verbose, "false", "chatty logs", .flags = 0 },
+    { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 
 /* Capture of one fd (1 or 2) into a temp file while a load runs. */

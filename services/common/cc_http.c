@@ -56,6 +56,8 @@ typedef struct s_route {
     int nliteral;               /* literal segments: the more, the more specific */
     cc_http_fn *fn;
     void *arg;
+    int table;                  /* registered by cc_http_routes: guards apply */
+    unsigned flags;             /* CC_ROUTE_* */
 } s_route_t;
 
 struct cc_http {
@@ -68,6 +70,8 @@ struct cc_http {
     cc_http_ready_fn *ready_fn;
     void *ready_arg;
     int draining;               /* cc_http_drain called */
+    cc_http_ready_fn *gate_fn;  /* table routes: 503 while it returns 0 */
+    void *gate_arg;
     int pending;                /* accepted, not answered */
     cc_http_req_t *live;        /* unanswered requests (for destroy) */
 };
@@ -98,6 +102,8 @@ struct cc_http_req {
     char *body;                     /* NUL-terminated copy */
     size_t body_len;
     int64_t start_us;               /* cc_mono_us at arrival */
+    json_t *json;                   /* CC_ROUTE_JSON body */
+    const char *idem;               /* checked Idempotency-Key (in headers) */
 };
 
 /* ---- helpers -------------------------------------------------------- */
@@ -171,6 +177,8 @@ s_req_free(cc_http_req_t *r)
     free(r->path);
     free(r->query_raw);
     free(r->body);
+    if (r->json)
+        json_decref(r->json);
     free(r);
 }
 
@@ -466,6 +474,57 @@ s_bind_params(cc_http_req_t *r, const s_route_t *rt)
     return rc;
 }
 
+static int
+s_is_id_name(const char *name)
+{
+    size_t n = strlen(name);
+    return strcmp(name, "id") == 0 || (n > 3 && strcmp(name + n - 3, "_id") == 0);
+}
+
+/* The guards of a table route (cc_http.h); -1 when r was answered. */
+static int
+s_guard(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
+{
+    for (int i = 0; i < r->nparams; i++) {
+        if (!s_is_id_name(r->params[i].name))
+            continue;
+        if (cc_uuid_norm(r->params[i].value, r->params[i].value) != 0) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "%s must be a UUID", r->params[i].name);
+            s_error_ex(r, 400, "invalid_value", r->params[i].name, msg, NULL, NULL);
+            return -1;
+        }
+    }
+    if (self->gate_fn && !self->gate_fn(self->gate_arg)) {
+        s_error_ex(r, 503, "starting", NULL, "loading the working set, try again",
+                   "Retry-After", "1");
+        return -1;
+    }
+    if (route->flags & (CC_ROUTE_IDEM | CC_ROUTE_IDEM_OPT)) {
+        const char *key = cc_http_header(r, "Idempotency-Key");
+        if (!key && (route->flags & CC_ROUTE_IDEM)) {
+            s_error_ex(r, 400, "missing_header", "Idempotency-Key",
+                       "Idempotency-Key header is required", NULL, NULL);
+            return -1;
+        }
+        if (key && !cc_http_idem_key_valid(key)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "Idempotency-Key must be 1..%d printable ASCII characters",
+                     CC_IDEM_KEY_MAX);
+            s_error_ex(r, 400, "invalid_value", "Idempotency-Key", msg, NULL, NULL);
+            return -1;
+        }
+        r->idem = key;
+    }
+    if (route->flags & CC_ROUTE_JSON) {
+        cc_http_req_t *rr = r;
+        r->json = cc_http_json_body(rr);   /* answers 400 itself */
+        if (!r->json)
+            return -1;
+    }
+    return 0;
+}
+
 /* Allow header for a path matched by pattern only. */
 static void
 s_allow(cc_http_t *self, const s_route_t *like, char *buf, size_t size)
@@ -549,6 +608,8 @@ s_on_request(struct evhttp_request *req, void *arg)
                    NULL, NULL);
         return;
     }
+    if (route->table && s_guard(self, r, route) != 0)
+        return;
     int answered = 0;
     r->answered_p = &answered;
     route->fn(r, route->arg);
@@ -739,6 +800,71 @@ cc_http_route(cc_http_t *self, const char *method, const char *pattern, cc_http_
     *self->routes_tail = rt;
     self->routes_tail = &rt->next;
     return 0;
+}
+
+int
+cc_http_routes(cc_http_t *self, const cc_http_route_t *table, void *arg)
+{
+    assert(self && table);
+    for (const cc_http_route_t *t = table; t->method; t++) {
+        if (cc_http_route(self, t->method, t->pattern, t->fn, arg) != 0)
+            return -1;
+        s_route_t *rt = self->routes;
+        while (rt->next)
+            rt = rt->next;
+        rt->table = 1;
+        rt->flags = t->flags;
+    }
+    return 0;
+}
+
+void
+cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg)
+{
+    self->gate_fn = fn;
+    self->gate_arg = arg;
+}
+
+int
+cc_http_idem_key_valid(const char *key)
+{
+    size_t n = 0;
+    for (; key && key[n]; n++)
+        if (n >= CC_IDEM_KEY_MAX || key[n] < 0x21 || key[n] > 0x7e)
+            return 0;
+    return n > 0;
+}
+
+const char *
+cc_http_idem_key(cc_http_req_t *req)
+{
+    return req ? req->idem : NULL;
+}
+
+json_t *
+cc_http_json(cc_http_req_t *req)
+{
+    return req ? req->json : NULL;
+}
+
+const char *
+cc_http_query_id(cc_http_req_t *req, const char *name, int *bad)
+{
+    *bad = 0;
+    const char *v = cc_http_query(req, name);
+    if (!v)
+        return NULL;
+    /* The query pairs are ours: normalise in place, once. */
+    char *w = (char *) v;
+    if (cc_uuid_norm(v, w) != 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s must be a UUID", name);
+        cc_http_req_t *r = req;
+        cc_http_reply_error(&r, 400, "invalid_value", name, msg);
+        *bad = 1;
+        return NULL;
+    }
+    return w;
 }
 
 void

@@ -39,6 +39,49 @@ int cc_http_port(const cc_http_t *self);
 int cc_http_route(cc_http_t *self, const char *method, const char *pattern,
                   cc_http_fn *fn, void *arg);
 void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
+
+/* ---- routes as a table ------------------------------------------------
+ * Guards every route of a table shares, run before its handler, each
+ * answering with the JSON error shape and naming the field:
+ * - every capture named "id" or ending in "_id" is a UUID: 400
+ *   invalid_value unless it is one (either case); the handler sees it in
+ *   lower case (cc_uuid_norm), so one object has one spelling everywhere;
+ * - the gate (cc_http_set_gate): 503 starting, Retry-After: 1, until the
+ *   daemon's working set is loaded;
+ * - CC_ROUTE_IDEM: an Idempotency-Key header is required; CC_ROUTE_IDEM_OPT:
+ *   optional. Either way a present key must pass cc_http_idem_key_valid;
+ * - CC_ROUTE_JSON: the body must be a JSON object (400 invalid_json /
+ *   not_an_object); the handler reads it with cc_http_json (borrowed).
+ * roles is reserved for the roles allowed on the route (0: not checked). */
+#define CC_ROUTE_IDEM     0x1u
+#define CC_ROUTE_IDEM_OPT 0x2u
+#define CC_ROUTE_JSON     0x4u
+#define CC_IDEM_KEY_MAX 128   /* bytes of an Idempotency-Key */
+
+typedef struct {
+    const char *method;
+    const char *pattern;
+    cc_http_fn *fn;
+    unsigned flags;           /* CC_ROUTE_* */
+    unsigned roles;           /* reserved: roles allowed */
+} cc_http_route_t;
+
+/* Register a table ended by an entry with method NULL; arg goes to every
+ * handler. 0, or -1 (logged) if a pattern is invalid. */
+int cc_http_routes(cc_http_t *self, const cc_http_route_t *table, void *arg);
+/* Table routes answer 503 starting while fn(arg) returns 0. */
+void cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
+/* The one Idempotency-Key rule: 1..CC_IDEM_KEY_MAX printable ASCII
+ * characters (0x21..0x7e). 1 if valid. */
+int cc_http_idem_key_valid(const char *key);
+/* The checked Idempotency-Key of a table route, or NULL when absent. */
+const char *cc_http_idem_key(cc_http_req_t *req);
+/* The body parsed by CC_ROUTE_JSON (borrowed, lives as long as req). */
+json_t *cc_http_json(cc_http_req_t *req);
+/* Query parameter that must be an id: NULL when absent; when present and
+ * not a UUID answers 400 invalid_value naming it, sets *bad and returns
+ * NULL. Otherwise the lower-case id (lives as long as req). */
+const char *cc_http_query_id(cc_http_req_t *req, const char *name, int *bad);
 /* Stop accepting new requests (SIGTERM): new ones get 503 draining and
  * /readyz 503, while /healthz and /metrics still answer. Replies carry
  * Connection: close. Requests already accepted are answered normally. */

@@ -93,6 +93,18 @@ cc_json_str(json_t *o, const char *field, int required, size_t maxlen,
 }
 
 int
+cc_json_uuid(json_t *o, const char *field, int required, char *out, cc_err_t *err)
+{
+    const char *s = NULL;
+    out[0] = '\0';
+    if (cc_json_str(o, field, required, 0, &s, err) != 0)
+        return -1;
+    if (s && cc_uuid_norm(s, out) != 0)
+        return cc_err_set(err, 400, "invalid_value", field, "%s must be a UUID", field);
+    return 0;
+}
+
+int
 cc_json_int(json_t *o, const char *field, int required, int64_t min, int64_t max,
             int64_t *out, cc_err_t *err)
 {

@@ -27,6 +27,9 @@ int cc_json_str(json_t *o, const char *field, int required, size_t maxlen,
                 const char **out, cc_err_t *err);
 int cc_json_int(json_t *o, const char *field, int required, int64_t min, int64_t max,
                 int64_t *out, cc_err_t *err);
+/* An id field: a UUID in either case, copied to out[37] in lower case (the
+ * one spelling our stores and maps use). Absent and !required: out = "". */
+int cc_json_uuid(json_t *o, const char *field, int required, char *out, cc_err_t *err);
 int cc_json_num(json_t *o, const char *field, int required, double min, double max,
                 double *out, cc_err_t *err);
 int cc_json_bool(json_t *o, const char *field, int required, int *out, cc_err_t *err);

@@ -86,6 +86,19 @@ cc_uuid_valid(const char *s)
     return s[36] == '\0';
 }
 
+int
+cc_uuid_norm(const char *s, char out[CC_UUID_LEN])
+{
+    if (!cc_uuid_valid(s)) {
+        out[0] = '\0';
+        return -1;
+    }
+    for (int i = 0; i < 36; i++)
+        out[i] = (char) tolower((unsigned char) s[i]);
+    out[36] = '\0';
+    return 0;
+}
+
 int64_t
 cc_now_us(void)
 {

@@ -10,6 +10,10 @@
 void cc_uuid(char out[CC_UUID_LEN]);
 /* 1 if s is a canonical lower/upper-case UUID text. */
 int cc_uuid_valid(const char *s);
+/* The one id rule: s must be a UUID in canonical form, either case; out
+ * gets it in lower case (our stores and maps hold lower case only).
+ * 0, or -1 (out = "") when s is not a UUID. out may be s itself. */
+int cc_uuid_norm(const char *s, char out[CC_UUID_LEN]);
 
 int64_t cc_now_us(void);      /* wall clock, microseconds since epoch */
 int64_t cc_mono_us(void);     /* monotonic clock, microseconds */

@@ -1,0 +1,391 @@
+/* cc_rt: see cc_rt.h. */
+#include "cc_rt.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "cc_daemon.h"
+#include "cc_log.h"
+#include "cc_metrics.h"
+#include "cc_util.h"
+
+#define S_MAX_PARAMS 64
+#define S_STOP_POLL_US 20000
+
+/* ---- sd_notify ------------------------------------------------------------ */
+
+int
+cc_sd_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || !*path)
+        return 1;
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    size_t len = strlen(path);
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof sa.sun_path)
+        return -1;
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';   /* abstract namespace */
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    socklen_t salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len);
+    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *) &sa, salen);
+    close(fd);
+    return n == (ssize_t) strlen(state) ? 0 : -1;
+}
+
+/* ---- config ------------------------------------------------------------- */
+
+static char s_default_db[160];
+static char s_default_port[16];
+static char s_default_ring[16];
+static char s_ep_names[CC_RT_MAX_CONSUMERS][48];
+static char s_ep_help[CC_RT_MAX_CONSUMERS][96];
+
+/* The common parameters, then the daemon's: one table for cc_config. */
+static int
+s_params(cc_rt_t *rt, const cc_rt_spec_t *spec)
+{
+    cc_cfg_param_t *p = calloc(S_MAX_PARAMS + 1, sizeof *p);
+    if (!p)
+        return -1;
+    snprintf(s_default_db, sizeof s_default_db,
+             "host=127.0.0.1 port=55432 dbname=eldercare user=%s", spec->name);
+    snprintf(s_default_port, sizeof s_default_port, "%d", spec->http_port);
+    snprintf(s_default_ring, sizeof s_default_ring, "%d", spec->log_ring ? spec->log_ring : 4096);
+    int n = 0;
+    p[n++] = (cc_cfg_param_t) { "db", CC_CFG_STR, &rt->db, s_default_db,
+                                "PostgreSQL conninfo (the daemon's own role and schema)",
+                                .flags = CC_CFG_NONEMPTY };
+    p[n++] = (cc_cfg_param_t) { "http-addr", CC_CFG_STR, &rt->http_addr, "127.0.0.1",
+                                "HTTP listen address", .flags = CC_CFG_NONEMPTY };
+    p[n++] = (cc_cfg_param_t) { "http-port", CC_CFG_INT, &rt->http_port, s_default_port,
+                                "HTTP port (0: any free port)", .min = 0, .max = 65535 };
+    p[n++] = (cc_cfg_param_t) { "log-endpoint", CC_CFG_STR, &rt->log_endpoint,
+                                spec->log_endpoint, "own event log ROUTER (Fetch)",
+                                .flags = CC_CFG_NONEMPTY };
+    p[n++] = (cc_cfg_param_t) { "log-level", CC_CFG_STR, &rt->log_level, "info",
+                                "log level", .choices = "debug|info|warn|error" };
+    p[n++] = (cc_cfg_param_t) { "pidfile", CC_CFG_STR, &rt->pidfile, NULL,
+                                "write the pid here once listening (empty: none)", .flags = 0 };
+    p[n++] = (cc_cfg_param_t) { "max-body", CC_CFG_INT, &rt->max_body, "65536",
+                                "largest HTTP request body in bytes (413 beyond)",
+                                .min = 1024, .max = 16 * 1024 * 1024 };
+    p[n++] = (cc_cfg_param_t) { "batch-max", CC_CFG_INT, &rt->batch_max, "256",
+                                "statements per writer transaction", .min = 1, .max = 10000 };
+    p[n++] = (cc_cfg_param_t) { "log-ring", CC_CFG_INT, &rt->log_ring, s_default_ring,
+                                "recent own events served from memory",
+                                .min = 16, .max = 1 << 20 };
+    p[n++] = (cc_cfg_param_t) { "stop-timeout", CC_CFG_INT, &rt->stop_timeout_s, "8",
+                                "seconds SIGTERM waits for work in flight (keep below the "
+                                "unit's TimeoutStopSec)", .min = 1, .max = 300 };
+    int c = 0;
+    for (const cc_rt_consumer_t *k = spec->consumers; k && k->producer; k++, c++) {
+        assert(c < CC_RT_MAX_CONSUMERS);
+        snprintf(s_ep_names[c], sizeof s_ep_names[c], "%s-log", k->producer);
+        snprintf(s_ep_help[c], sizeof s_ep_help[c], "%s's event log%s", k->producer,
+                 k->optional ? " (empty: do not consume)" : "");
+        p[n++] = (cc_cfg_param_t) { s_ep_names[c], CC_CFG_STR, &rt->consumer_ep[c],
+                                    k->default_endpoint, s_ep_help[c],
+                                    .flags = k->optional ? 0 : CC_CFG_NONEMPTY };
+    }
+    rt->nconsumers = c;
+    for (cc_cfg_param_t *d = spec->params; d && d->name; d++) {
+        assert(n < S_MAX_PARAMS);
+        p[n++] = *d;
+    }
+    rt->params = p;
+    return 0;
+}
+
+/* ---- readiness, load, stop -------------------------------------------------- */
+
+static int
+s_ready(void *arg)
+{
+    cc_rt_t *rt = arg;
+    if (rt->stopping || !rt->loaded || !cc_db_connected(rt->writer)
+        || !cc_db_connected(rt->reader) || !rt->log || !cc_evlog_ready(rt->log))
+        return 0;
+    for (int i = 0; i < rt->nconsumers; i++)
+        if (rt->consumers[i] && !cc_consumer_caught_up(rt->consumers[i]))
+            return 0;
+    return !rt->spec->ready || rt->spec->ready(rt->app);
+}
+
+static int
+s_open(void *arg)
+{
+    cc_rt_t *rt = arg;
+    return rt->loaded;
+}
+
+void
+cc_rt_fatal(const char *what, PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    cc_error("fatal", "what", what, "sqlstate", st ? st : "");
+    exit(1);
+}
+
+const cc_stmt_t *
+cc_rt_stmt(const cc_rt_t *rt, const char *name)
+{
+    for (const cc_stmt_t *st = rt->spec->stmts; st && st->name; st++)
+        if (strcmp(st->name, name) == 0)
+            return st;
+    fprintf(stderr, "cc_rt_stmt: no statement %s\n", name);
+    abort();
+}
+
+int
+cc_consumer_call(cc_consumer_t *c, const cc_args_t *a, cc_db_fn *fn, void *arg)
+{
+    uint32_t all = a->n >= 32 ? UINT32_MAX : ((1u << a->n) - 1);
+    if (a->set != all) {
+        fprintf(stderr, "cc_consumer_call: statement %s: a parameter is not given\n",
+                a->st->name);
+        abort();
+    }
+    return cc_consumer_exec(c, a->st->name, a->n, a->values, a->lengths, a->formats, fn, arg);
+}
+
+void
+cc_rt_loaded(cc_rt_t *rt)
+{
+    if (rt->loaded)
+        return;
+    rt->loaded = 1;
+    if (rt->stopping)
+        return;
+    int i = 0;
+    for (const cc_rt_consumer_t *k = rt->spec->consumers; k && k->producer; k++, i++) {
+        const char *ep = rt->consumer_ep[i];
+        if (!ep || !*ep)
+            continue;   /* optional, turned off */
+        rt->consumers[i] = cc_consumer_new(rt->base, rt->zctx, rt->writer, rt->spec->name,
+                                           k->producer, ep, k->fn, rt->app);
+        if (!rt->consumers[i] || cc_consumer_start(rt->consumers[i]) != 0) {
+            cc_error("startup_failed", "what", "consumer", "producer", k->producer);
+            exit(1);
+        }
+    }
+    if (rt->spec->start && rt->spec->start(rt->app) != 0) {
+        cc_error("startup_failed", "what", "start");
+        exit(1);
+    }
+    cc_info("working_set_ready");
+    cc_sd_notify("READY=1");
+}
+
+/* Every (re)connect: the connection's statements match the catalogue, or
+ * the daemon stops (the store was migrated differently from this binary). */
+static void
+s_on_checked(int ok, void *arg)
+{
+    cc_rt_t *rt = arg;
+    if (!ok) {
+        cc_error("startup_failed", "what", "statements do not match the database");
+        exit(1);
+    }
+    if (rt->checks_pending > 0 && --rt->checks_pending == 0 && !rt->load_started) {
+        rt->load_started = 1;
+        if (rt->spec->load) {
+            if (rt->spec->load(rt->app) != 0) {
+                cc_error("startup_failed", "what", "load");
+                exit(1);
+            }
+        } else {
+            cc_rt_loaded(rt);
+        }
+    }
+}
+
+static void
+s_check_writer(void *arg)
+{
+    cc_rt_t *rt = arg;
+    if (cc_stmt_check(rt->writer, rt->spec->stmts, CC_STMT_WRITER, s_on_checked, rt) != 0) {
+        cc_error("startup_failed", "what", "statement check");
+        exit(1);
+    }
+}
+
+static void
+s_check_reader(void *arg)
+{
+    cc_rt_t *rt = arg;
+    if (cc_stmt_check(rt->reader, rt->spec->stmts, CC_STMT_READER, s_on_checked, rt) != 0) {
+        cc_error("startup_failed", "what", "statement check");
+        exit(1);
+    }
+}
+
+static void
+s_on_stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_rt_t *rt = arg;
+    int busy = cc_db_pending(rt->writer) + cc_db_pending(rt->reader) + cc_http_pending(rt->http);
+    if (busy == 0) {
+        event_base_loopbreak(rt->base);
+        return;
+    }
+    if (cc_mono_us() > rt->stop_deadline_us) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", busy);
+        cc_warn("stop_timeout", "pending", n);
+        rt->exit_code = 1;
+        event_base_loopbreak(rt->base);
+        return;
+    }
+    struct timeval tv = { 0, S_STOP_POLL_US };
+    evtimer_add(rt->ev_stop, &tv);
+}
+
+static void
+s_stop(void *arg)
+{
+    cc_rt_t *rt = arg;
+    if (rt->stopping)
+        return;
+    rt->stopping = 1;
+    cc_sd_notify("STOPPING=1");
+    cc_http_drain(rt->http);
+    for (int i = 0; i < rt->nconsumers; i++)
+        if (rt->consumers[i])
+            cc_consumer_stop(rt->consumers[i]);
+    if (rt->spec->stop)
+        rt->spec->stop(rt->app);
+    if (rt->ev_watchdog)
+        event_del(rt->ev_watchdog);
+    rt->stop_deadline_us = cc_mono_us() + rt->stop_timeout_s * 1000000;
+    struct timeval tv = { 0, 0 };
+    evtimer_add(rt->ev_stop, &tv);
+}
+
+static void
+s_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    (void) arg;
+    cc_sd_notify("WATCHDOG=1");
+}
+
+/* WATCHDOG_USEC set by systemd: ping at half the interval. */
+static int
+s_watchdog(cc_rt_t *rt)
+{
+    const char *usec = getenv("WATCHDOG_USEC");
+    const char *pid = getenv("WATCHDOG_PID");
+    if (!usec || !*usec || (pid && *pid && atol(pid) != (long) getpid()))
+        return 0;
+    long long us = atoll(usec);
+    if (us <= 0)
+        return 0;
+    rt->ev_watchdog = event_new(rt->base, -1, EV_PERSIST, s_on_watchdog, rt);
+    if (!rt->ev_watchdog)
+        return -1;
+    struct timeval tv = { (time_t) (us / 2 / 1000000), (suseconds_t) (us / 2 % 1000000) };
+    return event_add(rt->ev_watchdog, &tv);
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static int
+s_fail(const char *what)
+{
+    cc_error("startup_failed", "what", what);
+    return 1;
+}
+
+int
+cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **argv)
+{
+    assert(rt && spec && app && spec->name);
+    rt->spec = spec;
+    rt->app = app;
+    if (s_params(rt, spec) != 0)
+        return 1;
+    int rc = cc_config_load(rt->params, spec->name, spec->summary, argc, argv);
+    if (rc != 0 || (spec->check && spec->check(app) != 0)) {
+        cc_config_free(rt->params);
+        free(rt->params);
+        return rc == 1 ? 0 : 2;
+    }
+    cc_log_init(spec->name, rt->log_level);
+
+    rt->base = event_base_new();
+    if (!rt->base || !(rt->ev_stop = evtimer_new(rt->base, s_on_stop_poll, rt))
+        || cc_signals_setup(rt->base, s_stop, rt) != 0)
+        return s_fail("event_base");
+    rt->zctx = zmq_ctx_new();
+    char name[64];
+    snprintf(name, sizeof name, "%s-writer", spec->name);
+    rt->writer = cc_db_new(rt->base, rt->db, name);
+    snprintf(name, sizeof name, "%s-reader", spec->name);
+    rt->reader = cc_db_new(rt->base, rt->db, name);
+    if (!rt->zctx || !rt->writer || !rt->reader
+        || cc_stmt_prepare(rt->writer, spec->stmts, CC_STMT_WRITER) != 0
+        || cc_stmt_prepare(rt->reader, spec->stmts, CC_STMT_READER) != 0)
+        return s_fail("db");
+    cc_db_set_batch_max(rt->writer, (int) rt->batch_max);
+    rt->checks_pending = 2;
+    cc_db_on_connect(rt->writer, s_check_writer, rt);
+    cc_db_on_connect(rt->reader, s_check_reader, rt);
+    if (spec->init && spec->init(app) != 0)
+        return s_fail("init");
+    rt->log = cc_evlog_new(rt->base, rt->zctx, rt->reader, rt->writer, spec->name,
+                           rt->log_endpoint, (size_t) rt->log_ring);
+    if (!rt->log)
+        return s_fail("event_log");
+    rt->http = cc_http_new(rt->base, rt->http_addr, (int) rt->http_port, (size_t) rt->max_body);
+    if (!rt->http || (spec->routes && cc_http_routes(rt->http, spec->routes, app) != 0))
+        return s_fail("http");
+    cc_http_set_ready(rt->http, s_ready, rt);
+    cc_http_set_gate(rt->http, s_open, rt);
+    if (s_watchdog(rt) != 0)
+        return s_fail("watchdog");
+    /* Listening everywhere: now the pidfile (a supervisor may wait for it). */
+    if (rt->pidfile && *rt->pidfile && cc_pidfile_write(rt->pidfile) != 0)
+        return s_fail("pidfile");
+    char port[16];
+    snprintf(port, sizeof port, "%d", cc_http_port(rt->http));
+    cc_info("process_up", "http_port", port, "log_endpoint", cc_evlog_endpoint(rt->log));
+
+    event_base_dispatch(rt->base);
+
+    /* The writer is idle (or the stop timed out): tear down in reverse. */
+    for (int i = 0; i < rt->nconsumers; i++)
+        cc_consumer_destroy(&rt->consumers[i]);
+    cc_http_destroy(&rt->http);
+    if (spec->fini)
+        spec->fini(app);
+    cc_evlog_destroy(&rt->log);
+    cc_db_destroy(&rt->writer);
+    cc_db_destroy(&rt->reader);
+    cc_stmt_free(spec->stmts);
+    if (rt->ev_watchdog)
+        event_free(rt->ev_watchdog);
+    event_free(rt->ev_stop);
+    cc_signals_teardown();
+    zmq_ctx_term(rt->zctx);
+    event_base_free(rt->base);
+    if (rt->pidfile && *rt->pidfile)
+        cc_pidfile_remove(rt->pidfile);
+    cc_info("process_down", "exit", rt->exit_code ? "1" : "0");
+    cc_metrics_reset();
+    cc_config_free(rt->params);
+    free(rt->params);
+    return rt->exit_code;
+}

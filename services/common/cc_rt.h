@@ -1,0 +1,112 @@
+/* cc_rt: the daemon runtime. A daemon declares what it is (cc_rt_spec_t:
+ * its config, statements, routes, consumers and a few hooks); cc_rt_main()
+ * runs it. One life cycle for the four daemons:
+ *
+ *   flags/env/file (typed, range-checked; --help) -> log -> event_base ->
+ *   signals as events -> ZeroMQ context -> writer and reader connections,
+ *   statements prepared and checked against the catalogue on every connect
+ *   -> spec.init (metrics, working-set containers, own sockets) -> own event
+ *   log ROUTER -> HTTP routes (503 "starting" until loaded) -> pidfile ->
+ *   spec.load (async; calls cc_rt_loaded when the working set is in memory)
+ *   -> consumers start -> spec.start (timers) -> READY=1 -> loop.
+ *
+ * /readyz is 200 only when not stopping, loaded, both connections up, the
+ * own log serving, every consumer caught up and spec.ready (if any) says so.
+ *
+ * Stop (SIGTERM/SIGINT; a second one or SIGQUIT exits at once): STOPPING=1,
+ * HTTP drains (503), consumers stop, spec.stop; then the loop ends when the
+ * writer, the reader and HTTP have nothing pending, or after stop-timeout
+ * seconds (default 8, below the units' TimeoutStopSec=10). Teardown in
+ * reverse; pidfile removed last.
+ *
+ * Exit status, one rule: 0 clean stop; 1 a failure (start-up step, fatal
+ * store error, statement mismatch, stop timed out): the supervisor restarts;
+ * 2 bad flags or config: restarting cannot help. */
+#ifndef CC_RT_H
+#define CC_RT_H
+#include <stdint.h>
+#include <event2/event.h>
+#include "cc_config.h"
+#include "cc_db.h"
+#include "cc_evlog.h"
+#include "cc_http.h"
+#include "cc_stmt.h"
+
+#define CC_RT_MAX_CONSUMERS 4
+#define CC_RT_STOP_TIMEOUT_S 8      /* default; must stay below TimeoutStopSec */
+
+typedef struct cc_rt cc_rt_t;
+
+/* A log this daemon reads. Flag "<producer>-log" holds its endpoint
+ * (default_endpoint); an optional one is off when the flag is empty. */
+typedef struct {
+    const char *producer;
+    const char *default_endpoint;
+    int optional;
+    cc_consumer_fn *fn;             /* arg: the app */
+} cc_rt_consumer_t;
+
+typedef struct {
+    const char *name;               /* "orderd": logs, env prefix, own log name */
+    const char *summary;            /* first line of --help */
+    int http_port;                  /* default HTTP port */
+    const char *log_endpoint;       /* default own event log ROUTER */
+    int log_ring;                   /* default events kept in memory for Fetch */
+    cc_cfg_param_t *params;         /* the daemon's own config (ended by name NULL) */
+    cc_stmt_t *stmts;               /* ended by name NULL */
+    const cc_http_route_t *routes;  /* ended by method NULL */
+    const cc_rt_consumer_t *consumers;   /* ended by producer NULL; may be NULL */
+    /* Hooks; app is cc_rt_main's app. Each may be NULL. Those returning int
+     * return 0, or -1 to stop start-up (exit 1; check: exit 2). */
+    int (*check)(void *app);        /* cross-field config rules; message on stderr */
+    int (*init)(void *app);         /* metrics, working-set containers, own sockets */
+    int (*load)(void *app);         /* start loading; cc_rt_loaded() when done */
+    int (*start)(void *app);        /* loaded and consumers started: timers */
+    void (*stop)(void *app);        /* stopping: stop own intake and timers */
+    int (*ready)(void *app);        /* extra readiness (1 ready) */
+    void (*fini)(void *app);        /* after the loop: free what init made */
+} cc_rt_spec_t;
+
+/* The handles every daemon uses. A daemon embeds one as the first member
+ * of its app struct ("rt"); the runtime fills it before spec.init. */
+struct cc_rt {
+    struct event_base *base;
+    void *zctx;
+    cc_db_t *writer, *reader;
+    cc_evlog_t *log;                /* own event log */
+    cc_http_t *http;
+    int loaded;                     /* set by cc_rt_loaded */
+    int stopping;                   /* SIGTERM seen */
+    /* Common config, readable by the daemon. */
+    char *db, *http_addr, *log_endpoint, *log_level, *pidfile;
+    int64_t http_port, max_body, batch_max, log_ring, stop_timeout_s;
+    char *consumer_ep[CC_RT_MAX_CONSUMERS];
+    /* Runtime-private from here on. */
+    const cc_rt_spec_t *spec;
+    void *app;
+    cc_consumer_t *consumers[CC_RT_MAX_CONSUMERS];
+    int nconsumers;
+    cc_cfg_param_t *params;         /* common + daemon's, merged */
+    struct event *ev_stop, *ev_watchdog;
+    int64_t stop_deadline_us;
+    int exit_code;
+    int checks_pending;             /* catalogue checks before the first load */
+    int load_started;
+};
+
+/* Run the daemon; returns its exit status (0/1/2). rt is embedded in app. */
+int cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **argv);
+/* The working set is in memory: start the consumers, spec.start, READY=1. */
+void cc_rt_loaded(cc_rt_t *rt);
+/* A failure the daemon cannot go on from (crash-only): log what, exit 1. */
+void cc_rt_fatal(const char *what, PGresult *res) __attribute__((noreturn));
+/* The statement named name in the daemon's table (asserts it exists). */
+const cc_stmt_t *cc_rt_stmt(const cc_rt_t *rt, const char *name);
+/* Queue a consumer's effect with named arguments (cc_consumer_exec). */
+int cc_consumer_call(cc_consumer_t *c, const cc_args_t *a, cc_db_fn *fn, void *arg);
+
+/* sd_notify(3) without libsystemd: a datagram to $NOTIFY_SOCKET, if set.
+ * 0 sent, 1 no socket, -1 error. */
+int cc_sd_notify(const char *state);
+
+#endif
