@@ -489,9 +489,10 @@ s_guard(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
         if (!s_is_id_name(r->params[i].name))
             continue;
         if (cc_uuid_norm(r->params[i].value, r->params[i].value) != 0) {
+            /* Not an id at all names nothing: 404, as an unknown id. */
             char msg[96];
-            snprintf(msg, sizeof msg, "%s must be a UUID", r->params[i].name);
-            s_error_ex(r, 400, "invalid_value", r->params[i].name, msg, NULL, NULL);
+            snprintf(msg, sizeof msg, "nothing has this %s (not a UUID)", r->params[i].name);
+            s_error_ex(r, 404, "not_found", r->params[i].name, msg, NULL, NULL);
             return -1;
         }
     }
@@ -823,16 +824,6 @@ cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg)
 {
     self->gate_fn = fn;
     self->gate_arg = arg;
-}
-
-int
-cc_http_idem_key_valid(const char *key)
-{
-    size_t n = 0;
-    for (; key && key[n]; n++)
-        if (n >= CC_IDEM_KEY_MAX || key[n] < 0x21 || key[n] > 0x7e)
-            return 0;
-    return n > 0;
 }
 
 const char *

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include "cc_json.h"
+#include "cc_util.h"
 
 typedef struct cc_http cc_http_t;
 typedef struct cc_http_req cc_http_req_t;
@@ -43,9 +44,10 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 /* ---- routes as a table ------------------------------------------------
  * Guards every route of a table shares, run before its handler, each
  * answering with the JSON error shape and naming the field:
- * - every capture named "id" or ending in "_id" is a UUID: 400
- *   invalid_value unless it is one (either case); the handler sees it in
- *   lower case (cc_uuid_norm), so one object has one spelling everywhere;
+ * - every capture named "id" or ending in "_id" is a UUID: 404 not_found
+ *   (field: the capture) unless it is one, as for an unknown id; the
+ *   handler sees it in lower case (cc_uuid_norm), so one object has one
+ *   spelling everywhere;
  * - the gate (cc_http_set_gate): 503 starting, Retry-After: 1, until the
  *   daemon's working set is loaded;
  * - CC_ROUTE_IDEM: an Idempotency-Key header is required; CC_ROUTE_IDEM_OPT:
@@ -56,7 +58,6 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 #define CC_ROUTE_IDEM     0x1u
 #define CC_ROUTE_IDEM_OPT 0x2u
 #define CC_ROUTE_JSON     0x4u
-#define CC_IDEM_KEY_MAX 128   /* bytes of an Idempotency-Key */
 
 typedef struct {
     const char *method;
@@ -71,9 +72,8 @@ typedef struct {
 int cc_http_routes(cc_http_t *self, const cc_http_route_t *table, void *arg);
 /* Table routes answer 503 starting while fn(arg) returns 0. */
 void cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
-/* The one Idempotency-Key rule: 1..CC_IDEM_KEY_MAX printable ASCII
- * characters (0x21..0x7e). 1 if valid. */
-int cc_http_idem_key_valid(const char *key);
+/* cc_idem_key_valid (cc_util.h): kept for the route guards' readers. */
+#define cc_http_idem_key_valid cc_idem_key_valid
 /* The checked Idempotency-Key of a table route, or NULL when absent. */
 const char *cc_http_idem_key(cc_http_req_t *req);
 /* The body parsed by CC_ROUTE_JSON (borrowed, lives as long as req). */

@@ -76,7 +76,7 @@ cc_stmt_text(cc_stmt_t *st)
     "    WITH ORDINALITY AS a(o, i) JOIN pg_type t ON t.oid = a.o), '') "                    \
     "FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace "                   \
     "UNION ALL "                                                                              \
-    "SELECT s.name, '', coalesce((SELECT string_agg(format_type(x.t, NULL), ',' ORDER BY "   \
+    "SELECT 'statement ' || s.name, '', coalesce((SELECT string_agg(format_type(x.t, NULL), ',' ORDER BY "   \
     "x.i) FROM unnest(s.parameter_types::oid[]) WITH ORDINALITY AS x(t, i)), '') "            \
     "FROM pg_prepared_statements s"
 static const char s_catalog_sql[] = S_CATALOG_SQL;
@@ -124,7 +124,9 @@ int
 cc_stmt_compare(const cc_stmt_t *st, const cc_catalog_row_t *rows, size_t nrows, char *why,
                 size_t whylen)
 {
-    const char *want = st->fn ? st->fn : st->name;
+    char sname[128];
+    snprintf(sname, sizeof sname, "statement %s", st->name);
+    const char *want = st->fn ? st->fn : sname;
     const cc_catalog_row_t *row = NULL;
     size_t found = 0;
     for (size_t i = 0; i < nrows; i++)
@@ -133,8 +135,8 @@ cc_stmt_compare(const cc_stmt_t *st, const cc_catalog_row_t *rows, size_t nrows,
             found++;
         }
     if (!row) {
-        snprintf(why, whylen, "statement %s: %s %s not found", st->name,
-                 st->fn ? "function" : "prepared statement", want);
+        snprintf(why, whylen, "statement %s: %s not found", st->name,
+                 st->fn ? st->fn : "the prepared statement (PREPARE failed?)");
         return -1;
     }
     if (found > 1) {

@@ -82,7 +82,7 @@ int cc_stmt_check(cc_db_t *db, cc_stmt_t *table, unsigned which, cc_stmt_checked
  * first mismatch fills why (statement, parameter and the difference) and
  * returns -1. */
 typedef struct {
-    const char *name;           /* function name or prepared statement name */
+    const char *name;           /* function name, or "statement <name>" */
     const char *argnames;       /* "p_order,p_key" (functions) */
     const char *argtypes;       /* "uuid,text" */
 } cc_catalog_row_t;

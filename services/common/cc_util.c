@@ -99,6 +99,16 @@ cc_uuid_norm(const char *s, char out[CC_UUID_LEN])
     return 0;
 }
 
+int
+cc_idem_key_valid(const char *key)
+{
+    size_t n = 0;
+    for (; key && key[n]; n++)
+        if (n >= CC_IDEM_KEY_MAX || key[n] < 0x21 || key[n] > 0x7e)
+            return 0;
+    return n > 0;
+}
+
 int64_t
 cc_now_us(void)
 {

@@ -14,6 +14,10 @@ int cc_uuid_valid(const char *s);
  * gets it in lower case (our stores and maps hold lower case only).
  * 0, or -1 (out = "") when s is not a UUID. out may be s itself. */
 int cc_uuid_norm(const char *s, char out[CC_UUID_LEN]);
+/* The one Idempotency-Key rule (HTTP header and ZeroMQ field alike):
+ * 1..CC_IDEM_KEY_MAX printable ASCII characters, no space (0x21..0x7e). */
+#define CC_IDEM_KEY_MAX 128
+int cc_idem_key_valid(const char *key);
 
 int64_t cc_now_us(void);      /* wall clock, microseconds since epoch */
 int64_t cc_mono_us(void);     /* monotonic clock, microseconds */

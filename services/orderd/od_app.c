@@ -1,5 +1,9 @@
 /* od_app: see od_app.h. */
 #include "od_app.h"
+#include "od_events.h"
+#include "od_http.h"
+#include "od_intake.h"
+#include "od_store.h"
 #include "cc_log.h"
 #include <stdlib.h>
 #include <string.h>
@@ -59,17 +63,23 @@ void od_app_db_check(const char *what, PGresult *res)
 }
 
 /* ---- working set -------------------------------------------------------------- */
-int od_app_init(od_app_t *app, struct event_base *base)
+static void s_on_sweep(evutil_socket_t fd, short what, void *arg)
 {
-    memset(app, 0, sizeof *app);
-    app->base = base;
+    (void)fd;
+    (void)what;
+    od_app_sweep(arg);
+}
+
+int od_app_init(void *arg)
+{
+    od_app_t *app = arg;
     app->elders = cc_map_new();
     app->cards = cc_map_new();
     app->orders = cc_map_new();
     app->idem = cc_map_new();
     if (!app->elders || !app->cards || !app->orders || !app->idem)
         return -1;
-    app->idem_ttl_us = 3600LL * 1000000;
+    app->idem_ttl_us = app->idem_ttl_s * 1000000;
     char name[96];
     for (int s = 0; s < OD_STATE_COUNT; s++) {
         snprintf(name, sizeof name, "orderd_orders{state=\"%s\"}", od_state_name(s));
@@ -80,7 +90,27 @@ int od_app_init(od_app_t *app, struct event_base *base)
         snprintf(name, sizeof name, "orderd_placements_total{outcome=\"%s\"}", s_place_names[i]);
         s_m_place[i] = cc_metrics_counter(name, "Order placements by outcome");
     }
+    od_events_init_metrics();
+    od_http_init_metrics();
+    if (app->intake_endpoint && *app->intake_endpoint) {
+        app->intake = od_intake_new(app, app->intake_endpoint);
+        if (!app->intake) {
+            cc_error("startup_failed", "what", "intake", "endpoint", app->intake_endpoint);
+            return -1;
+        }
+    }
+    app->ev_sweep = event_new(app->rt.base, -1, EV_PERSIST, s_on_sweep, app);
+    struct timeval sweep = { 60, 0 };
+    if (!app->ev_sweep || event_add(app->ev_sweep, &sweep) != 0)
+        return -1;
     return 0;
+}
+
+void od_app_stop(void *arg)
+{
+    od_app_t *app = arg;
+    if (app->ev_sweep)
+        event_del(app->ev_sweep);
 }
 
 static int s_free_elder(const char *k, void *v, void *a)
@@ -136,8 +166,13 @@ static int s_free_idem(const char *k, void *v, void *a)
     return 1;
 }
 
-void od_app_fini(od_app_t *app)
+void od_app_fini(void *arg)
 {
+    od_app_t *app = arg;
+    od_intake_destroy(&app->intake);
+    if (app->ev_sweep)
+        event_free(app->ev_sweep);
+    app->ev_sweep = NULL;
     if (app->orders)
         cc_map_each(app->orders, s_free_order, NULL);
     if (app->cards)
@@ -478,20 +513,25 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
         cc_error("out_of_memory", "what", "pack");
         exit(1);
     }
-    char ws[24], we[24];
-    snprintf(ws, sizeof ws, "%" PRId64, req->window_start_us);
-    snprintf(we, sizeof we, "%" PRId64, req->window_end_us);
-    const char *v[13] = {
-        oid, req->key, req->card_id, od_service_name(req->service), ws, we, req->notes,
-        o->emergency ? "t" : "f", source, placed_id, (const char *)placed,
-        o->emergency ? released_id : NULL, (const char *)rel
-    };
-    int lens[13] = { 0 }, fmts[13] = { 0 };
-    lens[10] = (int)placed_len;
-    fmts[10] = 1;
-    lens[12] = (int)rel_len;
-    fmts[12] = 1;
-    if (cc_db_exec(app->writer, "od_order_place", 13, v, lens, fmts, s_on_placed, p) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_ORDER_PLACE]);
+    cc_args_text(&a, "order", oid);
+    cc_args_text(&a, "key", req->key);
+    cc_args_text(&a, "card", req->card_id);
+    cc_args_text(&a, "service", od_service_name(req->service));
+    cc_args_int(&a, "ws", req->window_start_us);
+    cc_args_int(&a, "we", req->window_end_us);
+    cc_args_text(&a, "notes", req->notes);
+    cc_args_bool(&a, "emergency", o->emergency);
+    cc_args_text(&a, "source", source);
+    cc_args_text(&a, "placed_id", placed_id);
+    cc_args_bytes(&a, "placed", placed, placed_len);
+    cc_args_text(&a, "released_id", o->emergency ? released_id : NULL);
+    if (rel)
+        cc_args_bytes(&a, "released", rel, rel_len);
+    else
+        cc_args_null(&a, "released");
+    if (cc_db_call(app->rt.writer, &a, s_on_placed, p) != 0) {
         cc_error("db_queue_failed", "what", "od_order_place");
         exit(1);
     }

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <event2/event.h>
 #include "cc_db.h"
+#include "cc_rt.h"
 #include "cc_evlog.h"
 #include "cc_http.h"
 #include "cc_json.h"
@@ -69,30 +70,30 @@ typedef struct od_order {
 typedef void (od_place_cb)(void *ctx, int status, const char *order_id, const char *state,
                            const cc_err_t *err);
 
+typedef struct od_intake od_intake_t;
+
 typedef struct od_app {
-    struct event_base *base;
-    void *zctx;
-    cc_db_t *writer, *reader;
-    cc_evlog_t *log;
-    cc_http_t *http;
+    cc_rt_t rt;                           /* first: handles and common config */
+    int64_t idem_ttl_s;                   /* config */
+    char *intake_endpoint;                /* config: ZeroMQ PlaceOrder ROUTER */
+    od_intake_t *intake;
     struct event *ev_sweep;               /* expires committed idempotency keys */
     cc_map_t *elders;                     /* id -> od_elder_t */
     cc_map_t *cards;                      /* id -> od_card_t */
     cc_map_t *orders;                     /* id -> od_order_t (open only) */
     cc_map_t *idem;                       /* key -> s_idem (od_app.c) */
-    int loaded;                           /* working set loaded */
     int loads_pending;
-    int stopping;
     int64_t idem_ttl_us;                  /* keep committed keys this long */
     int64_t state_count[OD_STATE_COUNT];  /* committed orders by state */
     cc_metric_t *m_state[OD_STATE_COUNT];
     cc_metric_t *m_open;
 } od_app_t;
 
-/* Create the maps and metrics; 0/-1. */
-int od_app_init(od_app_t *app, struct event_base *base);
-/* Free the working set (after the loop stopped). */
-void od_app_fini(od_app_t *app);
+/* Runtime hooks (cc_rt_spec_t): maps, metrics, intake and sweep timer;
+ * stop the intake; free everything init made (after the loop). */
+int od_app_init(void *app);
+void od_app_stop(void *app);
+void od_app_fini(void *app);
 
 /* Working set (used by the loaders and the write callbacks). */
 od_elder_t *od_app_add_elder(od_app_t *app, const char *id);   /* new or existing */

@@ -1,5 +1,6 @@
 /* od_domain: see od_domain.h. Pure: no I/O, no clocks, no allocation. */
 #include "od_domain.h"
+#include "cc_util.h"
 #include <string.h>
 #include <ctype.h>
 
@@ -274,15 +275,7 @@ bool od_phone_valid(const char *s)
 
 bool od_idem_key_valid(const char *s)
 {
-    if (!s)
-        return false;
-    size_t n = strlen(s);
-    if (n < 1 || n > 128)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (s[i] <= ' ' || s[i] > '~')
-            return false;
-    return true;
+    return cc_idem_key_valid(s);
 }
 
 /* ---- orders ------------------------------------------------------------ */

@@ -9,6 +9,8 @@
  * re-sent after a reconnect) and only then updates memory. Events for orders no longer in memory (final ones)
  * still go to the store, which records them in history. */
 #include "od_events.h"
+#include "od_store.h"
+#include "cc_rt.h"
 #include "cc_log.h"
 #include <stdlib.h>
 #include <string.h>
@@ -92,13 +94,23 @@ static s_applied_t *s_applied_new(od_app_t *app, const char *order_id, od_event_
     return a;
 }
 
-static void s_exec(cc_consumer_t *c, const char *stmt, int n, const char *const *v,
-                   const int *lens, const int *fmts, s_applied_t *a)
+static void s_exec(cc_consumer_t *c, const cc_args_t *args, s_applied_t *a)
 {
-    if (cc_consumer_exec(c, stmt, n, v, lens, fmts, s_on_applied, a) != 0) {
-        cc_error("db_queue_failed", "what", stmt);
+    if (cc_consumer_call(c, args, s_on_applied, a) != 0) {
+        cc_error("db_queue_failed", "what", args->st->name);
         exit(1);
     }
+}
+
+/* Every effect function starts with the event being consumed. */
+static void s_args(cc_args_t *args, od_st_t st, const char *producer, const Cc__Envelope *env,
+                   const char *order_id)
+{
+    cc_args_init(args, &od_stmts[st]);
+    cc_args_text(args, "producer", producer);
+    cc_args_int(args, "seq", (int64_t)env->seq);
+    cc_args_text(args, "event_id", env->id);
+    cc_args_text(args, "order", order_id);
 }
 
 static uint8_t *s_pack_completed(const od_order_t *o, const char *provider, int64_t at_us,
@@ -122,17 +134,6 @@ static uint8_t *s_pack_failed(const od_order_t *o, const char *reason, size_t *l
     return cc_pb_pack(&m.base, len);
 }
 
-/* Common parameters of every effect function. */
-typedef struct {
-    char seq[24];
-    char out_id[CC_UUID_LEN];
-} s_common_t;
-
-static void s_common(const Cc__Envelope *env, s_common_t *cm)
-{
-    snprintf(cm->seq, sizeof cm->seq, "%" PRIu64, env->seq);
-    cc_uuid(cm->out_id);
-}
 
 /* The events orderd applies: who sends each and its payload's type. */
 static const struct {
@@ -202,7 +203,7 @@ static void s_in_free(s_in_t *in)
 }
 
 /* ---- billingd ------------------------------------------------------------------ */
-static int s_on_billing(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+int od_events_on_billingd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
     s_in_t in;
     int rc = s_in_unpack(arg, "billingd", env, &in);
@@ -210,46 +211,67 @@ static int s_on_billing(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
         return rc;
     od_step_t st = s_decide(in.o, in.ev, in.a);
     const char *to = st.changes ? od_state_name(st.to) : NULL;
-    s_common_t cm;
-    s_common(env, &cm);
-    char detail[160], n1[24], n2[24];
+    char detail[160], out_id[CC_UUID_LEN];
+    cc_args_t a;
     if (in.ev == OD_EV_FUNDS_HELD) {
         const Cc__FundsHeld *m = (const Cc__FundsHeld *) in.msg;
         snprintf(detail, sizeof detail,
                  "price %" PRId64 " fen, subsidy %" PRId64 ", held %" PRId64 ", arrears %" PRId64,
                  m->price_fen, m->subsidy_fen, m->held_fen, m->arrears_fen);
-        snprintf(n1, sizeof n1, "%" PRId64, m->price_fen);
-        snprintf(n2, sizeof n2, "%" PRId64, m->held_fen);
         size_t len = 0;
         uint8_t *rel = st.out == OD_OUT_RELEASED ? od_app_pack_released(in.o, &len) : NULL;
-        const char *v[10] = { "billingd", cm.seq, env->id, in.order_id, n1, n2, to, detail,
-                              rel ? cm.out_id : NULL, (const char *)rel };
-        int lens[10] = { 0 }, fmts[10] = { 0 };
-        lens[9] = (int)len;
-        fmts[9] = 1;
-        s_exec(c, "od_on_funds_held", 10, v, lens, fmts, in.a);
+        cc_uuid(out_id);
+        s_args(&a, OD_ST_ON_FUNDS_HELD, "billingd", env, in.order_id);
+        cc_args_int(&a, "price", m->price_fen);
+        cc_args_int(&a, "held", m->held_fen);
+        cc_args_text(&a, "to", to);
+        cc_args_text(&a, "detail", detail);
+        cc_args_text(&a, "out_id", rel ? out_id : NULL);
+        if (rel)
+            cc_args_bytes(&a, "out", rel, len);
+        else
+            cc_args_null(&a, "out");
+        s_exec(c, &a, in.a);
         free(rel);
     } else if (in.ev == OD_EV_FUNDS_DENIED) {
         const Cc__FundsDenied *m = (const Cc__FundsDenied *) in.msg;
         snprintf(detail, sizeof detail, "%s: price %" PRId64 " fen, available %" PRId64,
                  m->reason, m->price_fen, m->available_fen);
-        snprintf(n1, sizeof n1, "%" PRId64, m->price_fen);
-        const char *v[8] = { "billingd", cm.seq, env->id, in.order_id, n1, m->reason, to,
-                             detail };
-        s_exec(c, "od_on_funds_denied", 8, v, NULL, NULL, in.a);
+        s_args(&a, OD_ST_ON_FUNDS_DENIED, "billingd", env, in.order_id);
+        cc_args_int(&a, "price", m->price_fen);
+        cc_args_text(&a, "reason", m->reason);
+        cc_args_text(&a, "to", to);
+        cc_args_text(&a, "detail", detail);
+        s_exec(c, &a, in.a);
     } else {
         int captured = in.ev == OD_EV_HOLD_CAPTURED;
         int64_t amount = captured ? ((const Cc__HoldCaptured *) in.msg)->charged_fen
                                   : ((const Cc__HoldReleased *) in.msg)->released_fen;
         snprintf(detail, sizeof detail, "%s %" PRId64 " fen", captured ? "charged" : "released",
                  amount);
-        snprintf(n1, sizeof n1, "%" PRId64, amount);
-        const char *v[8] = { "billingd", cm.seq, env->id, in.order_id, env->type,
-                             captured ? n1 : NULL, to, detail };
-        s_exec(c, "od_on_hold", 8, v, NULL, NULL, in.a);
+        s_args(&a, OD_ST_ON_HOLD, "billingd", env, in.order_id);
+        cc_args_text(&a, "event", env->type);
+        if (captured)
+            cc_args_int(&a, "charged", amount);
+        else
+            cc_args_null(&a, "charged");
+        cc_args_text(&a, "to", to);
+        cc_args_text(&a, "detail", detail);
+        s_exec(c, &a, in.a);
     }
     s_in_free(&in);
     return 0;
+}
+
+/* The event an effect appends, if any (out_type, out_id, out). */
+static void s_out(cc_args_t *a, const char *type, const char *id, const uint8_t *out, size_t len)
+{
+    cc_args_text(a, "out_type", out ? type : NULL);
+    cc_args_text(a, "out_id", out ? id : NULL);
+    if (out)
+        cc_args_bytes(a, "out", out, len);
+    else
+        cc_args_null(a, "out");
 }
 
 /* ---- dispatchd ------------------------------------------------------------------ */
@@ -259,7 +281,7 @@ typedef struct {
     char detail[200];
 } s_visit_t;
 
-static int s_on_dispatch(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+int od_events_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
     s_in_t in;
     int rc = s_in_unpack(arg, "dispatchd", env, &in);
@@ -316,8 +338,8 @@ static int s_on_dispatch(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     if (vi.caregiver_id)
         snprintf(in.a->caregiver_id, sizeof in.a->caregiver_id, "%s", vi.caregiver_id);
     od_step_t st = s_decide(in.o, in.ev, in.a);
-    s_common_t cm;
-    s_common(env, &cm);
+    char out_id[CC_UUID_LEN];
+    cc_uuid(out_id);
     uint8_t *out = NULL;
     size_t len = 0;
     const char *out_type = NULL;
@@ -328,21 +350,24 @@ static int s_on_dispatch(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
         out = s_pack_failed(in.o, vi.reason ? vi.reason : "visit_failed", &len);
         out_type = "OrderFailed";
     }
-    const char *v[14] = { "dispatchd", cm.seq, env->id,
-                          vi.order_id, env->type, st.changes ? od_state_name(st.to) : NULL,
-                          vi.detail, vi.caregiver_id, vi.visit_id, vi.provider_id, vi.reason,
-                          out ? out_type : NULL, out ? cm.out_id : NULL, (const char *)out };
-    int lens[14] = { 0 }, fmts[14] = { 0 };
-    lens[13] = (int)len;
-    fmts[13] = 1;
-    s_exec(c, "od_on_visit", 14, v, lens, fmts, in.a);
+    cc_args_t a;
+    s_args(&a, OD_ST_ON_VISIT, "dispatchd", env, vi.order_id);
+    cc_args_text(&a, "event", env->type);
+    cc_args_text(&a, "to", st.changes ? od_state_name(st.to) : NULL);
+    cc_args_text(&a, "detail", vi.detail);
+    cc_args_text(&a, "caregiver", vi.caregiver_id);
+    cc_args_text(&a, "visit", vi.visit_id);
+    cc_args_text(&a, "provider", vi.provider_id);
+    cc_args_text(&a, "reason", vi.reason);
+    s_out(&a, out_type, out_id, out, len);
+    s_exec(c, &a, in.a);
     free(out);
     s_in_free(&in);
     return 0;
 }
 
 /* ---- meald ------------------------------------------------------------------------ */
-static int s_on_meal(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+int od_events_on_meald(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
     s_in_t in;
     int rc = s_in_unpack(arg, "meald", env, &in);
@@ -377,8 +402,8 @@ static int s_on_meal(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     }
     }
     od_step_t st = s_decide(in.o, in.ev, in.a);
-    s_common_t cm;
-    s_common(env, &cm);
+    char out_id[CC_UUID_LEN];
+    cc_uuid(out_id);
     uint8_t *out = NULL;
     size_t len = 0;
     const char *out_type = NULL;
@@ -389,28 +414,19 @@ static int s_on_meal(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
         out = s_pack_failed(in.o, reason ? reason : "meal_refused", &len);
         out_type = "OrderFailed";
     }
-    const char *v[13] = { "meald", cm.seq, env->id, in.order_id,
-                          env->type, st.changes ? od_state_name(st.to) : NULL, detail,
-                          meal_point, provider, reason, out ? out_type : NULL,
-                          out ? cm.out_id : NULL, (const char *)out };
-    int lens[13] = { 0 }, fmts[13] = { 0 };
-    lens[12] = (int)len;
-    fmts[12] = 1;
-    s_exec(c, "od_on_meal", 13, v, lens, fmts, in.a);
+    cc_args_t a;
+    s_args(&a, OD_ST_ON_MEAL, "meald", env, in.order_id);
+    cc_args_text(&a, "event", env->type);
+    cc_args_text(&a, "to", st.changes ? od_state_name(st.to) : NULL);
+    cc_args_text(&a, "detail", detail);
+    cc_args_text(&a, "meal_point", meal_point);
+    cc_args_text(&a, "provider", provider);
+    cc_args_text(&a, "reason", reason);
+    s_out(&a, out_type, out_id, out, len);
+    s_exec(c, &a, in.a);
     free(out);
     s_in_free(&in);
     return 0;
-}
-
-cc_consumer_fn *od_events_handler(const char *producer)
-{
-    if (strcmp(producer, "billingd") == 0)
-        return s_on_billing;
-    if (strcmp(producer, "dispatchd") == 0)
-        return s_on_dispatch;
-    if (strcmp(producer, "meald") == 0)
-        return s_on_meal;
-    return NULL;
 }
 
 void od_events_init_metrics(void)

@@ -5,9 +5,10 @@
 #include "cc_evlog.h"
 #include "od_app.h"
 
-/* The cc_consumer_fn for a producer's log ("billingd", "dispatchd",
- * "meald"); its arg is the od_app_t. NULL for any other name. */
-cc_consumer_fn *od_events_handler(const char *producer);
+/* The consumers of billingd's, dispatchd's and meald's logs (arg: the app). */
+int od_events_on_billingd(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+int od_events_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+int od_events_on_meald(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
 /* Register the per-type counters (once, before consuming). */
 void od_events_init_metrics(void);
 

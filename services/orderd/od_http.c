@@ -12,27 +12,6 @@
 
 static cc_metric_t *s_m_latency;
 
-static int s_not_ready(od_app_t *app, cc_http_req_t **req)
-{
-    if (app->loaded && !app->stopping)
-        return 0;
-    cc_http_reply_error(req, 503, "not_ready", NULL, "orderd is starting or stopping");
-    return 1;
-}
-
-/* A path id that is not a UUID names nothing: 404 like an unknown one. */
-static const char *s_path_uuid(cc_http_req_t **req, const char *param, const char *what)
-{
-    const char *id = cc_http_path_param(*req, param);
-    if (!id || !cc_uuid_valid(id)) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "no %s with this id", what);
-        cc_http_reply_error(req, 404, "not_found", param, msg);
-        return NULL;
-    }
-    return id;
-}
-
 static void s_read_failed(cc_http_req_t **req, const char *what, PGresult *res)
 {
     const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
@@ -97,15 +76,10 @@ static void s_on_elder_created(PGresult *res, void *arg)
 static void s_post_elder(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
+    json_t *body = cc_http_json(req);   /* borrowed: r's strings point into it */
     od_elder_req_t r;
     cc_err_t err;
     if (od_elder_req_from_json(body, cc_now_us(), &r, &err) != 0) {
-        json_decref(body);
         cc_http_reply_err(&req, &err);
         return;
     }
@@ -128,24 +102,33 @@ static void s_post_elder(cc_http_req_t *req, void *arg)
     x->household = r.household;
     x->living = r.living;
     x->diet = diet;
-    char district[16], lat[32], lon[32], grade[8];
-    snprintf(district, sizeof district, "%" PRId64, r.district_id);
-    snprintf(lat, sizeof lat, "%.8f", r.lat);
-    snprintf(lon, sizeof lon, "%.8f", r.lon);
-    snprintf(grade, sizeof grade, "%" PRId64, r.disability_grade);
     char idn[19];
     snprintf(idn, sizeof idn, "%s", r.id_number);
     if (idn[17] == 'x')
         idn[17] = 'X';
-    const char *v[14] = { x->id, district, r.name, idn, r.phone, r.address, lat, lon,
-                          r.birth_date, od_ability_names[r.ability],
-                          od_household_names[r.household], od_living_names[r.living],
-                          r.disability_grade ? grade : NULL, r.diet };
-    if (cc_db_exec(app->writer, "od_elder_create", 14, v, NULL, NULL, s_on_elder_created, x) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_ELDER_CREATE]);
+    cc_args_text(&a, "id", x->id);
+    cc_args_int(&a, "district", r.district_id);
+    cc_args_text(&a, "name", r.name);
+    cc_args_text(&a, "id_number", idn);
+    cc_args_text(&a, "phone", r.phone);
+    cc_args_text(&a, "address", r.address);
+    cc_args_float(&a, "lat", r.lat);
+    cc_args_float(&a, "lon", r.lon);
+    cc_args_text(&a, "birth", r.birth_date);
+    cc_args_text(&a, "ability", od_ability_names[r.ability]);
+    cc_args_text(&a, "household", od_household_names[r.household]);
+    cc_args_text(&a, "living", od_living_names[r.living]);
+    if (r.disability_grade)
+        cc_args_int(&a, "disability", r.disability_grade);
+    else
+        cc_args_null(&a, "disability");
+    cc_args_text(&a, "diet", r.diet);
+    if (cc_db_call(app->rt.writer, &a, s_on_elder_created, x) != 0) {
         cc_error("db_queue_failed", "what", "od_elder_create");
         exit(1);
     }
-    json_decref(body);
 }
 
 static void s_on_elders_read(PGresult *res, void *arg)
@@ -175,14 +158,16 @@ static void s_get_elders(cc_http_req_t *req, void *arg)
         cc_http_reply_error(&req, 400, "invalid_value", "phone", "phone is not a phone number");
         return;
     }
-    const char *v[1] = { phone };
-    if (cc_db_exec(app->reader, "od_elders_by_phone", 1, v, NULL, NULL, s_on_elders_read, req) != 0)
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_ELDERS_BY_PHONE]);
+    cc_args_text(&a, "phone", phone);
+    if (cc_db_call(app->rt.reader, &a, s_on_elders_read, req) != 0)
         cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
 }
 
 /* ---- one row by id: elder, card, order ------------------------------------------------ */
 typedef struct {
-    const char *stmt;          /* prepared statement taking the id */
+    od_st_t stmt;              /* statement taking the id */
     const char *what;          /* "elder", "card", "order": path and error text */
     json_t *(*json)(PGresult *res, int row);
 } s_getter_t;
@@ -213,16 +198,15 @@ static void s_on_one_read(PGresult *res, void *arg)
 
 static void s_get_one(cc_http_req_t *req, od_app_t *app, const s_getter_t *g)
 {
-    const char *id = s_path_uuid(&req, "id", g->what);
-    if (!id)
-        return;
     s_get_t *x = malloc(sizeof *x);
-    const char *v[1] = { id };
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[g->stmt]);
+    cc_args_text(&a, "id", cc_http_path_param(req, "id"));
     if (x) {
         x->req = req;
         x->g = g;
     }
-    if (!x || cc_db_exec(app->reader, g->stmt, 1, v, NULL, NULL, s_on_one_read, x) != 0) {
+    if (!x || cc_db_call(app->rt.reader, &a, s_on_one_read, x) != 0) {
         free(x);
         cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
     }
@@ -233,9 +217,9 @@ static json_t *s_order_json(PGresult *res, int row)
     return od_store_order_json(res, row, 1);   /* with its history */
 }
 
-static const s_getter_t s_elder_getter = { "od_elder_get", "elder", od_store_elder_json };
-static const s_getter_t s_card_getter = { "od_card_get", "card", od_store_card_json };
-static const s_getter_t s_order_getter = { "od_order_get", "order", s_order_json };
+static const s_getter_t s_elder_getter = { OD_ST_ELDER_GET, "elder", od_store_elder_json };
+static const s_getter_t s_card_getter = { OD_ST_CARD_GET, "card", od_store_card_json };
+static const s_getter_t s_order_getter = { OD_ST_ORDER_GET, "order", s_order_json };
 
 static void s_get_elder(cc_http_req_t *req, void *arg)
 {
@@ -288,25 +272,23 @@ static void s_on_card_issued(PGresult *res, void *arg)
 static void s_post_card(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
-    const char *elder_id = NULL;
+    json_t *body = cc_http_json(req);
+    char elder_id[CC_UUID_LEN];
     cc_err_t err;
-    if (cc_json_str(body, "elder_id", 1, 36, &elder_id, &err) != 0) {
-        json_decref(body);
-        cc_http_reply_err(&req, &err);
+    if (cc_json_uuid(body, "elder_id", 1, elder_id, &err) != 0) {
+        /* Not an id names no elder, as before. */
+        if (strcmp(err.error, "invalid_value") == 0)
+            cc_http_reply_error(&req, 422, "unknown_elder", "elder_id",
+                                "no elder with this elder_id");
+        else
+            cc_http_reply_err(&req, &err);
         return;
     }
-    od_elder_t *e = cc_uuid_valid(elder_id) ? cc_map_get(app->elders, elder_id) : NULL;
+    od_elder_t *e = cc_map_get(app->elders, elder_id);
     if (!e) {
-        json_decref(body);
         cc_http_reply_error(&req, 422, "unknown_elder", "elder_id", "no elder with this elder_id");
         return;
     }
-    json_decref(body);
     s_card_ctx_t *x = calloc(1, sizeof *x);
     if (!x) {
         cc_error("out_of_memory", "what", "card");
@@ -330,9 +312,13 @@ static void s_post_card(cc_http_req_t *req, void *arg)
         cc_error("out_of_memory", "what", "card");
         exit(1);
     }
-    const char *v[4] = { x->card_id, x->elder_id, event_id, (const char *)payload };
-    int lens[4] = { 0, 0, 0, (int)len }, fmts[4] = { 0, 0, 0, 1 };
-    if (cc_db_exec(app->writer, "od_card_issue", 4, v, lens, fmts, s_on_card_issued, x) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_CARD_ISSUE]);
+    cc_args_text(&a, "card", x->card_id);
+    cc_args_text(&a, "elder", x->elder_id);
+    cc_args_text(&a, "event_id", event_id);
+    cc_args_bytes(&a, "payload", payload, len);
+    if (cc_db_call(app->rt.writer, &a, s_on_card_issued, x) != 0) {
         cc_error("db_queue_failed", "what", "od_card_issue");
         exit(1);
     }
@@ -363,27 +349,17 @@ static void s_on_card_status(PGresult *res, void *arg)
 static void s_post_card_status(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
-    const char *id = s_path_uuid(&req, "id", "card");
-    if (!id)
-        return;
-    od_card_t *c = cc_map_get(app->cards, id);
+    od_card_t *c = cc_map_get(app->cards, cc_http_path_param(req, "id"));
     if (!c) {
         cc_http_reply_error(&req, 404, "not_found", "id", "no card with this id");
         return;
     }
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
     int status = 0;
     cc_err_t err;
-    if (cc_json_enum(body, "status", 1, od_card_status_names, &status, &err) != 0) {
-        json_decref(body);
+    if (cc_json_enum(cc_http_json(req), "status", 1, od_card_status_names, &status, &err) != 0) {
         cc_http_reply_err(&req, &err);
         return;
     }
-    json_decref(body);
     s_card_ctx_t *x = calloc(1, sizeof *x);
     if (!x) {
         cc_error("out_of_memory", "what", "card");
@@ -404,10 +380,13 @@ static void s_post_card_status(cc_http_req_t *req, void *arg)
         cc_error("out_of_memory", "what", "card");
         exit(1);
     }
-    const char *v[4] = { x->card_id, od_card_status_names[status], event_id,
-                         (const char *)payload };
-    int lens[4] = { 0, 0, 0, (int)len }, fmts[4] = { 0, 0, 0, 1 };
-    if (cc_db_exec(app->writer, "od_card_set_status", 4, v, lens, fmts, s_on_card_status, x) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_CARD_SET_STATUS]);
+    cc_args_text(&a, "card", x->card_id);
+    cc_args_text(&a, "status", od_card_status_names[status]);
+    cc_args_text(&a, "event_id", event_id);
+    cc_args_bytes(&a, "payload", payload, len);
+    if (cc_db_call(app->rt.writer, &a, s_on_card_status, x) != 0) {
         cc_error("db_queue_failed", "what", "od_card_set_status");
         exit(1);
     }
@@ -433,16 +412,10 @@ static void s_on_order_placed(void *ctx, int status, const char *order_id, const
 static void s_post_order(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
     od_order_req_t r;
     cc_err_t err;
-    int rc = od_order_req_from_json(body, cc_http_header(req, "Idempotency-Key"), cc_now_us(),
-                                    &r, &err);
-    json_decref(body);
+    int rc = od_order_req_from_json(cc_http_json(req), cc_http_idem_key(req), cc_now_us(), &r,
+                                    &err);
     if (rc != 0) {
         od_app_count_invalid();
         cc_http_reply_err(&req, &err);
@@ -469,17 +442,16 @@ static void s_on_orders_read(PGresult *res, void *arg)
 static void s_get_orders(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    const char *card = cc_http_query(req, "card_id");
+    int bad = 0;
+    const char *card = cc_http_query_id(req, "card_id", &bad);
+    if (bad)
+        return;
     const char *state = cc_http_query(req, "state");
     const char *limit_s = cc_http_query(req, "limit");
     if (card && !*card)
         card = NULL;
     if (state && !*state)
         state = NULL;
-    if (card && !cc_uuid_valid(card)) {
-        cc_http_reply_error(&req, 400, "invalid_value", "card_id", "card_id must be a UUID");
-        return;
-    }
     if (state && od_state_parse(state) < 0) {
         cc_http_reply_error(&req, 400, "invalid_value", "state", "unknown state");
         return;
@@ -495,21 +467,17 @@ static void s_get_orders(cc_http_req_t *req, void *arg)
             return;
         }
     }
-    char lim[16];
-    snprintf(lim, sizeof lim, "%ld", limit);
-    int rc;
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[card ? OD_ST_ORDER_LIST_CARD
+                               : state ? OD_ST_ORDER_LIST_STATE : OD_ST_ORDER_LIST_ALL]);
     if (card) {
-        const char *v[3] = { card, state, lim };
-        rc = cc_db_exec(app->reader, "od_order_list_card", 3, v, NULL, NULL, s_on_orders_read, req);
+        cc_args_text(&a, "card", card);
+        cc_args_text(&a, "state", state);
     } else if (state) {
-        const char *v[2] = { state, lim };
-        rc = cc_db_exec(app->reader, "od_order_list_state", 2, v, NULL, NULL, s_on_orders_read,
-                        req);
-    } else {
-        const char *v[1] = { lim };
-        rc = cc_db_exec(app->reader, "od_order_list_all", 1, v, NULL, NULL, s_on_orders_read, req);
+        cc_args_text(&a, "state", state);
     }
-    if (rc != 0)
+    cc_args_int(&a, "limit", limit);
+    if (cc_db_call(app->rt.reader, &a, s_on_orders_read, req) != 0)
         cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
 }
 
@@ -564,11 +532,7 @@ static void s_on_cancelled(PGresult *res, void *arg)
 static void s_post_cancel(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
-    const char *id = s_path_uuid(&req, "id", "order");
-    if (!id)
-        return;
+    const char *id = cc_http_path_param(req, "id");
     const char *reason = NULL;
     json_t *body = NULL;
     size_t blen = 0;
@@ -623,29 +587,36 @@ static void s_post_cancel(cc_http_req_t *req, void *arg)
     /* Not open in memory: final or unknown; the store tells which. */
     char event_id[CC_UUID_LEN];
     cc_uuid(event_id);
-    const char *v[4] = { x->order_id, why, event_id, payload ? (const char *)payload : "" };
-    int lens[4] = { 0, 0, 0, (int)len }, fmts[4] = { 0, 0, 0, 1 };
-    if (cc_db_exec(app->writer, "od_order_cancel", 4, v, lens, fmts, s_on_cancelled, x) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_ORDER_CANCEL]);
+    cc_args_text(&a, "order", x->order_id);
+    cc_args_text(&a, "reason", why);
+    cc_args_text(&a, "event_id", event_id);
+    cc_args_bytes(&a, "payload", payload ? (const void *)payload : "", len);
+    if (cc_db_call(app->rt.writer, &a, s_on_cancelled, x) != 0) {
         cc_error("db_queue_failed", "what", "od_order_cancel");
         exit(1);
     }
     free(payload);
 }
 
-int od_http_routes(od_app_t *app, cc_http_t *http)
+void od_http_init_metrics(void)
 {
     s_m_latency = cc_metrics_histogram("orderd_intake_seconds{via=\"http\"}",
                                        "Order placement latency, request to committed reply");
-    int rc = 0;
-    rc |= cc_http_route(http, "POST", "/v1/elders", s_post_elder, app);
-    rc |= cc_http_route(http, "GET", "/v1/elders", s_get_elders, app);
-    rc |= cc_http_route(http, "GET", "/v1/elders/{id}", s_get_elder, app);
-    rc |= cc_http_route(http, "POST", "/v1/cards", s_post_card, app);
-    rc |= cc_http_route(http, "GET", "/v1/cards/{id}", s_get_card, app);
-    rc |= cc_http_route(http, "POST", "/v1/cards/{id}/status", s_post_card_status, app);
-    rc |= cc_http_route(http, "POST", "/v1/orders", s_post_order, app);
-    rc |= cc_http_route(http, "GET", "/v1/orders", s_get_orders, app);
-    rc |= cc_http_route(http, "GET", "/v1/orders/{id}", s_get_order, app);
-    rc |= cc_http_route(http, "POST", "/v1/orders/{id}/cancel", s_post_cancel, app);
-    return rc ? -1 : 0;
 }
+
+/* Ids in paths are checked and lower-cased by the runtime's guards. */
+const cc_http_route_t od_http_routes[] = {
+    { "POST", "/v1/elders", s_post_elder, CC_ROUTE_JSON, 0 },
+    { "GET", "/v1/elders", s_get_elders, 0, 0 },
+    { "GET", "/v1/elders/{id}", s_get_elder, 0, 0 },
+    { "POST", "/v1/cards", s_post_card, CC_ROUTE_JSON, 0 },
+    { "GET", "/v1/cards/{id}", s_get_card, 0, 0 },
+    { "POST", "/v1/cards/{id}/status", s_post_card_status, CC_ROUTE_JSON, 0 },
+    { "POST", "/v1/orders", s_post_order, CC_ROUTE_JSON | CC_ROUTE_IDEM, 0 },
+    { "GET", "/v1/orders", s_get_orders, 0, 0 },
+    { "GET", "/v1/orders/{id}", s_get_order, 0, 0 },
+    { "POST", "/v1/orders/{id}/cancel", s_post_cancel, 0, 0 },
+    { NULL, NULL, NULL, 0, 0 },
+};

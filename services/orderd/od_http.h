@@ -4,7 +4,9 @@
 #include "cc_http.h"
 #include "od_app.h"
 
-/* Register every /v1 route on http with app as the handlers' context. 0/-1. */
-int od_http_routes(od_app_t *app, cc_http_t *http);
+/* Every /v1 route (the runtime registers it with the app as context). */
+extern const cc_http_route_t od_http_routes[];
+/* Register the HTTP metrics (once, at init). */
+void od_http_init_metrics(void);
 
 #endif

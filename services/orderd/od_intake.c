@@ -196,7 +196,7 @@ static void s_on_msg(cc_zsock_t *sock, const void *const *frames, const size_t *
         free(p);
         return;
     }
-    if (!self->app->loaded || self->app->stopping) {
+    if (!self->app->rt.loaded || self->app->rt.stopping) {
         s_send_reply(p, 503, NULL, NULL, "not_ready", NULL);
         free(p);
         return;
@@ -223,7 +223,7 @@ od_intake_t *od_intake_new(od_app_t *app, const char *endpoint)
         "zmq_rejected_total{socket=\"orderd-intake\",reason=\"frames\"}", "ZeroMQ messages rejected");
     self->m_latency = cc_metrics_histogram("orderd_intake_seconds{via=\"zmq\"}",
                                            "Order placement latency, request to committed reply");
-    self->router = cc_zsock_new(app->base, app->zctx, ZMQ_ROUTER, S_HARD_MAX, "orderd-intake",
+    self->router = cc_zsock_new(app->rt.base, app->rt.zctx, ZMQ_ROUTER, S_HARD_MAX, "orderd-intake",
                                 s_on_msg, self);
     if (!self->router || cc_zsock_bind(self->router, endpoint) != 0) {
         cc_zsock_destroy(&self->router);

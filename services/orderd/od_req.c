@@ -12,12 +12,13 @@ static int s_blank(const char *s)
     return 1;
 }
 
-int od_order_req_check(const od_order_req_t *req, int64_t now_us, cc_err_t *err)
+int od_order_req_check(od_order_req_t *req, int64_t now_us, cc_err_t *err)
 {
     if (!od_idem_key_valid(req->key))
         return cc_err_set(err, 400, "invalid_value", "Idempotency-Key",
                           "Idempotency-Key must be 1..128 printable characters without spaces");
-    if (!cc_uuid_valid(req->card_id))
+    /* One spelling of an id: lower case, as the maps and the store hold it. */
+    if (cc_uuid_norm(req->card_id, req->card_id) != 0)
         return cc_err_set(err, 400, "invalid_value", "card_id", "card_id must be a UUID");
     if (!od_service_name(req->service))
         return cc_err_set(err, 400, "invalid_value", "service", "unknown service");

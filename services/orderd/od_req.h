@@ -30,7 +30,7 @@ typedef struct {
 int od_order_req_from_json(json_t *body, const char *key, int64_t now_us,
                            od_order_req_t *req, cc_err_t *err);
 /* The rules on a filled request: key, card_id (UUID text), service, window. */
-int od_order_req_check(const od_order_req_t *req, int64_t now_us, cc_err_t *err);
+int od_order_req_check(od_order_req_t *req, int64_t now_us, cc_err_t *err);
 /* Same request (the idempotency comparison): card, service, window, notes. */
 int od_order_req_same(const od_order_req_t *a, const od_order_req_t *b);
 

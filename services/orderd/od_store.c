@@ -1,47 +1,18 @@
 /* od_store: see od_store.h. */
 #include "od_store.h"
 #include "cc_log.h"
+#include "cc_rt.h"
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <inttypes.h>
 
-typedef struct {
-    const char *name;
-    const char *sql;
-} s_stmt_t;
-
 #define S_FINAL "('billed', 'denied', 'cancelled', 'failed')"
-
-static const s_stmt_t s_writer_stmts[] = {
-    { "od_elder_create",
-      "SELECT outcome, elder_id FROM od_elder_create($1::uuid, $2::integer, $3, $4, $5, $6, "
-      "$7::float8, $8::float8, $9::date, $10, $11, $12, $13::smallint, $14)" },
-    { "od_card_issue",
-      "SELECT outcome, card_id FROM od_card_issue($1::uuid, $2::uuid, $3::uuid, $4::bytea)" },
-    { "od_card_set_status",
-      "SELECT outcome, status FROM od_card_set_status($1::uuid, $2, $3::uuid, $4::bytea)" },
-    { "od_order_place",
-      "SELECT outcome, order_id, state FROM od_order_place($1::uuid, $2, $3::uuid, $4, "
-      "$5::bigint, $6::bigint, $7, $8::boolean, $9, $10::uuid, $11::bytea, $12::uuid, "
-      "$13::bytea)" },
-    { "od_order_cancel",
-      "SELECT outcome, state FROM od_order_cancel($1::uuid, $2, $3::uuid, $4::bytea)" },
-    { "od_on_funds_held",
-      "SELECT od_on_funds_held($1, $2::bigint, $3::uuid, $4::uuid, $5::bigint, $6::bigint, "
-      "$7, $8, $9::uuid, $10::bytea)" },
-    { "od_on_funds_denied",
-      "SELECT od_on_funds_denied($1, $2::bigint, $3::uuid, $4::uuid, $5::bigint, $6, $7, $8)" },
-    { "od_on_hold",
-      "SELECT od_on_hold($1, $2::bigint, $3::uuid, $4::uuid, $5, $6::bigint, $7, $8)" },
-    { "od_on_visit",
-      "SELECT od_on_visit($1, $2::bigint, $3::uuid, $4::uuid, $5, $6, $7, $8, $9, $10, $11, "
-      "$12, $13::uuid, $14::bytea)" },
-    { "od_on_meal",
-      "SELECT od_on_meal($1, $2::bigint, $3::uuid, $4::uuid, $5, $6, $7, $8, $9, $10, $11, "
-      "$12::uuid, $13::bytea)" },
-    { NULL, NULL }
-};
+#define W CC_STMT_WRITER
+#define R CC_STMT_READER
+/* The effect functions' common head: the event being consumed. */
+#define S_CONSUMED { "producer", CC_T_TEXT }, { "seq", CC_T_INT8 }, { "event_id", CC_T_UUID }, \
+                   { "order", CC_T_UUID }
 
 #define S_ELDER_COLS                                                                        \
     "e.id, e.name, e.phone, e.address, e.district_id, e.birth_date::text, e.ability_level, " \
@@ -54,55 +25,94 @@ static const s_stmt_t s_writer_stmts[] = {
     "o.provider_id, o.price_fen, o.held_fen, o.charged_fen, o.reason, od_us(o.created_at), "  \
     "od_us(o.updated_at), o.district_id"
 
-static const s_stmt_t s_reader_stmts[] = {
-    { "od_load_elders",
-      "SELECT id, district_id, lat, lon, birth_date::text, ability_level, household, living, "
-      "diet FROM elders" },
-    { "od_load_cards", "SELECT id, elder_id, status FROM cards" },
-    { "od_load_orders",
-      "SELECT id, card_id, service, state, od_us(window_start), od_us(window_end), emergency, "
-      "notes, coalesce(caregiver_id, '') FROM orders WHERE state NOT IN " S_FINAL },
-    { "od_load_continuity",
-      "SELECT DISTINCT ON (elder_id, service) elder_id, service, caregiver_id FROM orders "
-      "WHERE caregiver_id IS NOT NULL AND state IN ('completed', 'billed') "
-      "ORDER BY elder_id, service, updated_at DESC" },
-    { "od_load_counts", "SELECT state, count(*) FROM orders GROUP BY state" },
-    { "od_elders_by_phone",
-      "SELECT " S_ELDER_COLS " FROM elders e WHERE e.phone = $1 ORDER BY e.created_at LIMIT 50" },
-    { "od_elder_get", "SELECT " S_ELDER_COLS " FROM elders e WHERE e.id = $1::uuid" },
-    { "od_card_get",
-      "SELECT c.id, c.elder_id, c.district_id, c.status, od_us(c.issued_at) FROM cards c "
-      "WHERE c.id = $1::uuid" },
-    { "od_order_get",
-      "SELECT " S_ORDER_COLS ", (SELECT coalesce(json_agg(json_build_array(h.state, h.event, "
-      "od_us(h.at), h.detail) ORDER BY h.id), '[]') FROM order_history h "
-      "WHERE h.order_id = o.id)::text FROM orders o WHERE o.id = $1::uuid" },
-    { "od_order_list_card",
-      "SELECT " S_ORDER_COLS " FROM orders o WHERE o.card_id = $1::uuid "
-      "AND ($2::text IS NULL OR o.state = $2) ORDER BY o.created_at DESC LIMIT $3::integer" },
-    { "od_order_list_state",
-      "SELECT " S_ORDER_COLS " FROM orders o WHERE o.state = $1 "
-      "ORDER BY o.created_at DESC LIMIT $2::integer" },
-    { "od_order_list_all",
-      "SELECT " S_ORDER_COLS " FROM orders o ORDER BY o.created_at DESC LIMIT $1::integer" },
-    { NULL, NULL }
+cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
+    [OD_ST_ELDER_CREATE] = { "od_elder_create", W, "od_elder_create", "outcome, elder_id", NULL,
+        { { "id", CC_T_UUID }, { "district", CC_T_INT4 }, { "name", CC_T_TEXT },
+          { "id_number", CC_T_TEXT }, { "phone", CC_T_TEXT }, { "address", CC_T_TEXT },
+          { "lat", CC_T_FLOAT8 }, { "lon", CC_T_FLOAT8 }, { "birth", CC_T_DATE },
+          { "ability", CC_T_TEXT }, { "household", CC_T_TEXT }, { "living", CC_T_TEXT },
+          { "disability", CC_T_INT2 }, { "diet", CC_T_TEXT } }, NULL },
+    [OD_ST_CARD_ISSUE] = { "od_card_issue", W, "od_card_issue", "outcome, card_id", NULL,
+        { { "card", CC_T_UUID }, { "elder", CC_T_UUID }, { "event_id", CC_T_UUID },
+          { "payload", CC_T_BYTEA } }, NULL },
+    [OD_ST_CARD_SET_STATUS] = { "od_card_set_status", W, "od_card_set_status",
+        "outcome, status", NULL,
+        { { "card", CC_T_UUID }, { "status", CC_T_TEXT }, { "event_id", CC_T_UUID },
+          { "payload", CC_T_BYTEA } }, NULL },
+    [OD_ST_ORDER_PLACE] = { "od_order_place", W, "od_order_place", "outcome, order_id, state",
+        NULL,
+        { { "order", CC_T_UUID }, { "key", CC_T_TEXT }, { "card", CC_T_UUID },
+          { "service", CC_T_TEXT }, { "ws", CC_T_INT8 }, { "we", CC_T_INT8 },
+          { "notes", CC_T_TEXT }, { "emergency", CC_T_BOOL }, { "source", CC_T_TEXT },
+          { "placed_id", CC_T_UUID }, { "placed", CC_T_BYTEA }, { "released_id", CC_T_UUID },
+          { "released", CC_T_BYTEA } }, NULL },
+    [OD_ST_ORDER_CANCEL] = { "od_order_cancel", W, "od_order_cancel", "outcome, state", NULL,
+        { { "order", CC_T_UUID }, { "reason", CC_T_TEXT }, { "event_id", CC_T_UUID },
+          { "payload", CC_T_BYTEA } }, NULL },
+    [OD_ST_ON_FUNDS_HELD] = { "od_on_funds_held", W, "od_on_funds_held", NULL, NULL,
+        { S_CONSUMED, { "price", CC_T_INT8 }, { "held", CC_T_INT8 }, { "to", CC_T_TEXT },
+          { "detail", CC_T_TEXT }, { "out_id", CC_T_UUID }, { "out", CC_T_BYTEA } }, NULL },
+    [OD_ST_ON_FUNDS_DENIED] = { "od_on_funds_denied", W, "od_on_funds_denied", NULL, NULL,
+        { S_CONSUMED, { "price", CC_T_INT8 }, { "reason", CC_T_TEXT }, { "to", CC_T_TEXT },
+          { "detail", CC_T_TEXT } }, NULL },
+    [OD_ST_ON_HOLD] = { "od_on_hold", W, "od_on_hold", NULL, NULL,
+        { S_CONSUMED, { "event", CC_T_TEXT }, { "charged", CC_T_INT8 }, { "to", CC_T_TEXT },
+          { "detail", CC_T_TEXT } }, NULL },
+    [OD_ST_ON_VISIT] = { "od_on_visit", W, "od_on_visit", NULL, NULL,
+        { S_CONSUMED, { "event", CC_T_TEXT }, { "to", CC_T_TEXT }, { "detail", CC_T_TEXT },
+          { "caregiver", CC_T_TEXT }, { "visit", CC_T_TEXT }, { "provider", CC_T_TEXT },
+          { "reason", CC_T_TEXT }, { "out_type", CC_T_TEXT }, { "out_id", CC_T_UUID },
+          { "out", CC_T_BYTEA } }, NULL },
+    [OD_ST_ON_MEAL] = { "od_on_meal", W, "od_on_meal", NULL, NULL,
+        { S_CONSUMED, { "event", CC_T_TEXT }, { "to", CC_T_TEXT }, { "detail", CC_T_TEXT },
+          { "meal_point", CC_T_TEXT }, { "provider", CC_T_TEXT }, { "reason", CC_T_TEXT },
+          { "out_type", CC_T_TEXT }, { "out_id", CC_T_UUID }, { "out", CC_T_BYTEA } }, NULL },
+    [OD_ST_LOAD_ELDERS] = { "od_load_elders", R, NULL, NULL,
+        "SELECT id, district_id, lat, lon, birth_date::text, ability_level, household, living, "
+        "diet FROM elders", { { NULL, CC_T_NONE } }, NULL },
+    [OD_ST_LOAD_CARDS] = { "od_load_cards", R, NULL, NULL,
+        "SELECT id, elder_id, status FROM cards", { { NULL, CC_T_NONE } }, NULL },
+    [OD_ST_LOAD_ORDERS] = { "od_load_orders", R, NULL, NULL,
+        "SELECT id, card_id, service, state, od_us(window_start), od_us(window_end), "
+        "emergency, notes, coalesce(caregiver_id, '') FROM orders WHERE state NOT IN " S_FINAL,
+        { { NULL, CC_T_NONE } }, NULL },
+    [OD_ST_LOAD_CONTINUITY] = { "od_load_continuity", R, NULL, NULL,
+        "SELECT DISTINCT ON (elder_id, service) elder_id, service, caregiver_id FROM orders "
+        "WHERE caregiver_id IS NOT NULL AND state IN ('completed', 'billed') "
+        "ORDER BY elder_id, service, updated_at DESC", { { NULL, CC_T_NONE } }, NULL },
+    [OD_ST_LOAD_COUNTS] = { "od_load_counts", R, NULL, NULL,
+        "SELECT state, count(*) FROM orders GROUP BY state", { { NULL, CC_T_NONE } }, NULL },
+    [OD_ST_ELDERS_BY_PHONE] = { "od_elders_by_phone", R, NULL, NULL,
+        "SELECT " S_ELDER_COLS " FROM elders e WHERE e.phone = $1 ORDER BY e.created_at "
+        "LIMIT 50", { { "phone", CC_T_TEXT } }, NULL },
+    [OD_ST_ELDER_GET] = { "od_elder_get", R, NULL, NULL,
+        "SELECT " S_ELDER_COLS " FROM elders e WHERE e.id = $1::uuid",
+        { { "id", CC_T_UUID } }, NULL },
+    [OD_ST_CARD_GET] = { "od_card_get", R, NULL, NULL,
+        "SELECT c.id, c.elder_id, c.district_id, c.status, od_us(c.issued_at) FROM cards c "
+        "WHERE c.id = $1::uuid", { { "id", CC_T_UUID } }, NULL },
+    [OD_ST_ORDER_GET] = { "od_order_get", R, NULL, NULL,
+        "SELECT " S_ORDER_COLS ", (SELECT coalesce(json_agg(json_build_array(h.state, "
+        "h.event, od_us(h.at), h.detail) ORDER BY h.id), '[]') FROM order_history h "
+        "WHERE h.order_id = o.id)::text FROM orders o WHERE o.id = $1::uuid",
+        { { "id", CC_T_UUID } }, NULL },
+    [OD_ST_ORDER_LIST_CARD] = { "od_order_list_card", R, NULL, NULL,
+        "SELECT " S_ORDER_COLS " FROM orders o WHERE o.card_id = $1::uuid "
+        "AND ($2::text IS NULL OR o.state = $2) ORDER BY o.created_at DESC LIMIT $3::integer",
+        { { "card", CC_T_UUID }, { "state", CC_T_TEXT }, { "limit", CC_T_INT4 } }, NULL },
+    [OD_ST_ORDER_LIST_STATE] = { "od_order_list_state", R, NULL, NULL,
+        "SELECT " S_ORDER_COLS " FROM orders o WHERE o.state = $1::text "
+        "ORDER BY o.created_at DESC LIMIT $2::integer",
+        { { "state", CC_T_TEXT }, { "limit", CC_T_INT4 } }, NULL },
+    [OD_ST_ORDER_LIST_ALL] = { "od_order_list_all", R, NULL, NULL,
+        "SELECT " S_ORDER_COLS " FROM orders o ORDER BY o.created_at DESC LIMIT $1::integer",
+        { { "limit", CC_T_INT4 } }, NULL },
+    [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
-
-int od_store_prepare(cc_db_t *writer, cc_db_t *reader)
-{
-    for (const s_stmt_t *s = s_writer_stmts; s->name; s++)
-        if (cc_db_prepare(writer, s->name, s->sql) != 0)
-            return -1;
-    for (const s_stmt_t *s = s_reader_stmts; s->name; s++)
-        if (cc_db_prepare(reader, s->name, s->sql) != 0)
-            return -1;
-    return 0;
-}
 
 /* ---- load -------------------------------------------------------------------- */
 typedef struct {
     od_app_t *app;
-    void (*done)(od_app_t *app);
 } s_load_t;
 
 static int s_index(const char *const *names, const char *v)
@@ -129,15 +139,12 @@ static void s_load_finish(s_load_t *l)
     od_app_t *app = l->app;
     if (--app->loads_pending > 0)
         return;
-    app->loaded = 1;
     char ne[24], nc[24], no[24];
     snprintf(ne, sizeof ne, "%zu", cc_map_size(app->elders));
     snprintf(nc, sizeof nc, "%zu", cc_map_size(app->cards));
     snprintf(no, sizeof no, "%zu", cc_map_size(app->orders));
     cc_info("working_set_loaded", "elders", ne, "cards", nc, "open_orders", no);
-    void (*done)(od_app_t *) = l->done;
-    if (done)
-        done(app);
+    cc_rt_loaded(&app->rt);
 }
 
 static void s_on_elders(PGresult *res, void *arg)
@@ -231,26 +238,28 @@ static void s_on_counts(PGresult *res, void *arg)
     s_load_finish(l);
 }
 
-void od_store_load(od_app_t *app, void (*done)(od_app_t *app))
+int od_store_load(void *arg)
 {
+    od_app_t *app = arg;
     /* One load per process, and a stop before it finishes must not leak:
      * the context is static. */
     static s_load_t s_load;
     s_load_t *l = &s_load;
     l->app = app;
-    l->done = done;
     app->loads_pending = 1;
     /* In queue order on one connection: elders before the cards that point
      * at them, cards before orders; the last callback finishes. */
-    if (cc_db_exec(app->reader, "od_load_elders", 0, NULL, NULL, NULL, s_on_elders, l) != 0 ||
-        cc_db_exec(app->reader, "od_load_cards", 0, NULL, NULL, NULL, s_on_cards, l) != 0 ||
-        cc_db_exec(app->reader, "od_load_orders", 0, NULL, NULL, NULL, s_on_orders, l) != 0 ||
-        cc_db_exec(app->reader, "od_load_continuity", 0, NULL, NULL, NULL, s_on_continuity, l) !=
-            0 ||
-        cc_db_exec(app->reader, "od_load_counts", 0, NULL, NULL, NULL, s_on_counts, l) != 0) {
-        cc_error("db_queue_failed", "what", "load");
-        exit(1);
+    cc_db_fn *const fns[] = { s_on_elders, s_on_cards, s_on_orders, s_on_continuity,
+                              s_on_counts };
+    const int stmts[] = { OD_ST_LOAD_ELDERS, OD_ST_LOAD_CARDS, OD_ST_LOAD_ORDERS,
+                          OD_ST_LOAD_CONTINUITY, OD_ST_LOAD_COUNTS };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof stmts / sizeof *stmts && rc == 0; i++) {
+        cc_args_t a;
+        cc_args_init(&a, &od_stmts[stmts[i]]);
+        rc = cc_db_call(app->rt.reader, &a, fns[i], l);
     }
+    return rc;
 }
 
 /* ---- rows -> JSON --------------------------------------------------------------- */

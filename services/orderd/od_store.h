@@ -4,13 +4,24 @@
 #ifndef OD_STORE_H
 #define OD_STORE_H
 #include <jansson.h>
+#include "cc_stmt.h"
 #include "od_app.h"
 
-/* Register the writer's and the reader's prepared statements. 0/-1. */
-int od_store_prepare(cc_db_t *writer, cc_db_t *reader);
+/* orderd's statements (cc_stmt.h), indexed by od_st_t. */
+typedef enum {
+    OD_ST_ELDER_CREATE, OD_ST_CARD_ISSUE, OD_ST_CARD_SET_STATUS, OD_ST_ORDER_PLACE,
+    OD_ST_ORDER_CANCEL, OD_ST_ON_FUNDS_HELD, OD_ST_ON_FUNDS_DENIED, OD_ST_ON_HOLD,
+    OD_ST_ON_VISIT, OD_ST_ON_MEAL,
+    OD_ST_LOAD_ELDERS, OD_ST_LOAD_CARDS, OD_ST_LOAD_ORDERS, OD_ST_LOAD_CONTINUITY,
+    OD_ST_LOAD_COUNTS, OD_ST_ELDERS_BY_PHONE, OD_ST_ELDER_GET, OD_ST_CARD_GET,
+    OD_ST_ORDER_GET, OD_ST_ORDER_LIST_CARD, OD_ST_ORDER_LIST_STATE, OD_ST_ORDER_LIST_ALL,
+    OD_ST_COUNT
+} od_st_t;
+extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];
+
 /* Load elders, cards, open orders, continuity and counts (async on the
- * reader); sets app->loaded and calls done(app) when all have arrived. */
-void od_store_load(od_app_t *app, void (*done)(od_app_t *app));
+ * reader); calls cc_rt_loaded() when all have arrived. 0/-1. */
+int od_store_load(void *app);
 
 /* Row of od_elder_get / od_elders_by_phone -> JSON object. */
 json_t *od_store_elder_json(PGresult *res, int row);
