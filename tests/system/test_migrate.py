@@ -15,22 +15,22 @@ def _files(sub):
     return sorted(f for f in os.listdir(d) if f.endswith(".sql")) if os.path.isdir(d) else []
 
 
-def test_every_migration_recorded_once_and_rerun_applies_nothing(pg, fresh_db):
-    pg.migrate(fresh_db)
+def test_every_migration_recorded_once_and_rerun_applies_nothing(pg, empty_db):
+    pg.migrate(empty_db)
     for d in DAEMONS:
         want = ["common/" + f for f in _files("common")] + ["%s/%s" % (d, f) for f in _files(d)]
         got = [r[0] for r in pg.execute("SELECT name FROM schema_migrations ORDER BY name",
-                                        dbname=fresh_db, user=d)]
+                                        dbname=empty_db, user=d)]
         assert sorted(want) == got, d
     env = dict(os.environ, PGPORT=str(pg.port), PGHOST="127.0.0.1")
-    r = subprocess.run([os.path.join(harness.ROOT, "tools", "migrate.sh"), fresh_db], env=env,
+    r = subprocess.run([os.path.join(harness.ROOT, "tools", "migrate.sh"), empty_db], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 0, out
     assert "(0 applied)" in out, out
 
 
-def test_failed_migration_leaves_nothing(pg, fresh_db, tmp_path):
+def test_failed_migration_leaves_nothing(pg, empty_db, tmp_path):
     """A file that fails half-way is rolled back whole and not recorded."""
     root = tmp_path / "repo"
     (root / "tools").mkdir(parents=True)
@@ -43,11 +43,12 @@ def test_failed_migration_leaves_nothing(pg, fresh_db, tmp_path):
     (root / "sql" / "orderd" / "001_ok.sql").write_text("CREATE TABLE t_ok (a int);\n")
     (root / "sql" / "orderd" / "002_bad.sql").write_text(
         "CREATE TABLE t_half (a int);\nSELECT 1 / 0;\n")
+    (root / "sql" / "ORDER").write_text("orderd/001_ok.sql\norderd/002_bad.sql\n")
     env = dict(os.environ, PGPORT=str(pg.port), PGHOST="127.0.0.1")
-    r = subprocess.run([str(root / "tools" / "migrate.sh"), fresh_db], env=env,
+    r = subprocess.run([str(root / "tools" / "migrate.sh"), empty_db], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert r.returncode != 0
     names = [x[0] for x in pg.execute("SELECT name FROM schema_migrations ORDER BY name",
-                                      dbname=fresh_db, user="orderd")]
+                                      dbname=empty_db, user="orderd")]
     assert "orderd/001_ok.sql" in names and "orderd/002_bad.sql" not in names, names
-    assert pg.execute("SELECT to_regclass('orderd.t_half') IS NULL", dbname=fresh_db) == [(True,)]
+    assert pg.execute("SELECT to_regclass('orderd.t_half') IS NULL", dbname=empty_db) == [(True,)]
