@@ -40,20 +40,37 @@ PAYLOAD = "decode(repeat('ab', 160), 'hex')"
 
 
 def sql_files(rev):
-    """sql/common then sql/orderd, in order, at a git revision (None: working tree)."""
-    out = []
-    for sub in ("common", "orderd"):
-        if rev in (None, "worktree"):
-            d = os.path.join(ROOT, "sql", sub)
-            names = sorted(n for n in os.listdir(d) if n.endswith(".sql"))
-            out += [open(os.path.join(d, n)).read() for n in names]
-        else:
-            ls = subprocess.run(["git", "-C", ROOT, "ls-tree", "--name-only", rev, "sql/%s/" % sub],
-                                check=True, capture_output=True, text=True).stdout.split()
-            for path in sorted(p for p in ls if p.endswith(".sql")):
-                out.append(subprocess.run(["git", "-C", ROOT, "show", "%s:%s" % (rev, path)],
-                                          check=True, capture_output=True, text=True).stdout)
-    return out
+    """orderd's migrations (common and orderd entries) in the order of
+    sql/ORDER, at a git revision (None: working tree); revisions older than
+    sql/ORDER: sql/common then sql/orderd, each sorted."""
+    worktree = rev in (None, "worktree")
+
+    def read(path):
+        if worktree:
+            with open(os.path.join(ROOT, path)) as f:
+                return f.read()
+        return subprocess.run(["git", "-C", ROOT, "show", "%s:%s" % (rev, path)],
+                              check=True, capture_output=True, text=True).stdout
+
+    try:
+        order = read("sql/ORDER")
+    except (OSError, subprocess.CalledProcessError):
+        order = None
+    if order is not None:
+        names = ["sql/" + e for e in ("".join(ln.split("#", 1)[0].split())
+                                      for ln in order.splitlines())
+                 if e.startswith(("common/", "orderd/"))]
+    else:
+        names = []
+        for sub in ("common", "orderd"):
+            if worktree:
+                ls = ["sql/%s/%s" % (sub, n) for n in os.listdir(os.path.join(ROOT, "sql", sub))]
+            else:
+                ls = subprocess.run(["git", "-C", ROOT, "ls-tree", "--name-only", rev,
+                                     "sql/%s/" % sub],
+                                    check=True, capture_output=True, text=True).stdout.split()
+            names += sorted(p for p in ls if p.endswith(".sql"))
+    return [read(p) for p in names]
 
 
 class Variant:

@@ -3,6 +3,8 @@
     pg       session: a throwaway PostgreSQL 15 cluster with a migrated
              template database (eldercare_tpl)
     db       module: a fresh database made from the template; its name
+    fresh_db     test: the same, for one test
+    empty_db     test: roles and schemas only, no migration applied
     system   module: the four real daemons on free ports, ready (/readyz)
     need_daemons   skips the test (with the reason) if a binary is missing
 
@@ -38,9 +40,9 @@ def pg():
         cluster.stop()
 
 
-def _new_db(pg, hint):
+def _new_db(pg, hint, template="eldercare_tpl"):
     name = "t%d_%s" % (next(_db_counter), re.sub(r"[^a-z0-9_]", "_", hint.lower())[:40])
-    pg.create_db(name, template="eldercare_tpl")
+    pg.create_db(name, template=template)
     return name
 
 
@@ -55,6 +57,15 @@ def db(pg, request):
 def fresh_db(pg, request):
     """A database of its own for one test."""
     name = _new_db(pg, request.node.name)
+    yield name
+    pg.drop_db(name)
+
+
+@pytest.fixture
+def empty_db(pg, request):
+    """A database of its own for one test, with the roles and schemas but no
+    migration applied (fresh_db is a copy of the migrated template)."""
+    name = _new_db(pg, request.node.name, template=None)
     yield name
     pg.drop_db(name)
 

@@ -199,13 +199,37 @@ class PgCluster:
     def drop_db(self, name):
         self.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
 
-    def migrate(self, name):
-        """tools/migrate.sh into database `name`; raises with its output on failure."""
+    def run_migrate(self, name, upto=None, root=ROOT):
+        """Run <root>/tools/migrate.sh on database `name`, only sql/ORDER's
+        first `upto` entries (a number or an entry name) if given.
+        Returns (exit code, its output)."""
         env = dict(os.environ, PGPORT=str(self.port), PGHOST="127.0.0.1")
-        r = subprocess.run([os.path.join(ROOT, "tools", "migrate.sh"), name], env=env,
+        argv = [os.path.join(str(root), "tools", "migrate.sh")]
+        if upto is not None:
+            argv.append("--upto=%s" % upto)
+        r = subprocess.run(argv + [name], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if r.returncode != 0:
-            raise RuntimeError("migrate.sh %s failed:\n%s" % (name, r.stdout.decode(errors="replace")))
+        return r.returncode, r.stdout.decode(errors="replace")
+
+    def migrate(self, name, upto=None, root=ROOT):
+        """tools/migrate.sh into database `name` (see run_migrate); raises
+        with its output on failure, else returns the output."""
+        rc, out = self.run_migrate(name, upto, root)
+        if rc != 0:
+            raise RuntimeError("migrate.sh %s failed:\n%s" % (name, out))
+        return out
+
+
+def manifest(root=ROOT):
+    """The entries of <root>/sql/ORDER, in apply order (as tools/migrate.sh
+    reads it: '#' starts a comment, blank lines are skipped)."""
+    out = []
+    with open(os.path.join(str(root), "sql", "ORDER")) as f:
+        for line in f:
+            line = "".join(line.split("#", 1)[0].split())
+            if line:
+                out.append(line)
+    return out
 
 
 def binary(name):
