@@ -848,6 +848,39 @@ test_table_idempotency_key(void **state)
 }
 
 static void
+test_table_json(void **state)
+{
+    (void) state;
+    const char *bad_json[] = { "{\"a\":", "", "{\"a\":1,\"a\":2}" };
+    for (size_t i = 0; i < sizeof bad_json / sizeof *bad_json; i++) {
+        s_resp_t r = s_get("POST", "/v2/orders", NULL, bad_json[i]);
+        s_assert_field(&r, 400, "invalid_json", NULL);
+        s_resp_free(&r);
+    }
+    s_resp_t r = s_get("POST", "/v2/orders", NULL, "[1,2]");
+    s_assert_field(&r, 400, "not_an_object", NULL);
+    s_resp_free(&r);
+    r = s_get("POST", "/v2/orders", "Idempotency-Key: k-1\r\n", "{\"n\":7,\"s\":\"x\"}");
+    assert_int_equal(r.status, 200);
+    json_t *o = s_json(&r);
+    json_t *j = json_object_get(o, "json");
+    assert_true(json_is_object(j));
+    assert_int_equal(json_integer_value(json_object_get(j, "n")), 7);
+    assert_string_equal(s_field(j, "s"), "x");
+    assert_string_equal(s_field(o, "idem"), "k-1");
+    json_decref(o);
+    s_resp_free(&r);
+    /* Without CC_ROUTE_JSON there is no parsed body. */
+    r = s_get("POST", "/v2/orders/" LOWER_ID "/accept", "Idempotency-Key: k\r\n", "{}");
+    assert_int_equal(r.status, 200);
+    o = s_json(&r);
+    assert_true(json_is_null(json_object_get(o, "json")));
+    json_decref(o);
+    s_resp_free(&r);
+    assert_int_equal(cc_http_pending(s_http), 0);
+}
+
+static void
 test_table_query_id(void **state)
 {
     (void) state;
@@ -905,6 +938,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_table_id_captures, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_table_gate, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_table_idempotency_key, s_setup_table, s_teardown),
+        cmocka_unit_test_setup_teardown(test_table_json, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_table_query_id, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_table_bad_pattern, s_setup_table, s_teardown),
     };
