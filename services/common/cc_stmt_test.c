@@ -134,8 +134,8 @@ s_cmp(const cc_stmt_t *st, const char *name, const char *argnames, const char *a
       int want, const char *needle1, const char *needle2, const char *needle3)
 {
     cc_catalog_row_t rows[] = {
-        { "unrelated", "p_z", "date" },
-        { name, argnames, argtypes },
+        { "unrelated", "p_z", "date", 0 },
+        { name, argnames, argtypes, !st->fn },
     };
     char why[400] = "untouched";
     int rc = cc_stmt_compare(st, rows, 2, why, sizeof why);
@@ -190,9 +190,9 @@ test_compare_overload(void **state)
 {
     (void) state;
     cc_catalog_row_t rows[] = {
-        { "order_accept", "p_order,p_seq,p_key", "uuid,bigint,text" },
-        { "other", "", "" },
-        { "order_accept", "p_order", "uuid" },
+        { "order_accept", "p_order,p_seq,p_key", "uuid,bigint,text", 0 },
+        { "other", "", "", 0 },
+        { "order_accept", "p_order", "uuid", 0 },
     };
     char why[400];
     assert_int_equal(cc_stmt_compare(&s_cmp_fn, rows, 3, why, sizeof why), -1);
@@ -223,6 +223,27 @@ test_compare_sql(void **state)
           "parameter n ($2) is integer here but bigint", NULL);
     s_cmp(st, "slot_get", "", "uuid", -1, "slot_get", "parameter n ($2)", "only 1");
     s_cmp(st, "slot_get", "", "uuid,integer,text", -1, "slot_get", "more than 2", "text");
+}
+
+/* Functions and prepared statements are two namespaces. */
+static void
+test_compare_kinds(void **state)
+{
+    (void) state;
+    cc_catalog_row_t rows[] = {
+        { "order_accept", "", "text", 1 },      /* a statement named as the function */
+        { "order_accept", "p_order,p_seq,p_key", "uuid,bigint,text", 0 },
+        { "slot_get", "p_x", "date", 0 },        /* a function named as the statement */
+        { "slot_get", "", "uuid,integer", 1 },
+    };
+    char why[400] = "";
+    assert_int_equal(cc_stmt_compare(&s_cmp_fn, rows, 4, why, sizeof why), 0);
+    assert_int_equal(cc_stmt_compare(&s_cmp_sql, rows, 4, why, sizeof why), 0);
+    /* Only the other kind: not found. */
+    assert_int_equal(cc_stmt_compare(&s_cmp_fn, rows, 1, why, sizeof why), -1);
+    assert_non_null(strstr(why, "function order_accept not found"));
+    assert_int_equal(cc_stmt_compare(&s_cmp_sql, rows + 2, 1, why, sizeof why), -1);
+    assert_non_null(strstr(why, "prepared statement slot_get not found"));
 }
 
 /* ---- named arguments ------------------------------------------------ */
@@ -599,6 +620,31 @@ test_db_missing_function(void **state)
     s_expect_mismatch(&bad, "function h not found", NULL);
 }
 
+/* A statement may carry its function's name (the natural choice): the
+ * function and the prepared statement are different things. */
+static void
+test_db_statement_named_as_function(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    cc_stmt_t table[] = {
+        { "f", CC_STMT_WRITER, "f", NULL, NULL,
+          { { "a", CC_T_UUID }, { "b", CC_T_INT8 }, { "c", CC_T_TEXT } }, NULL },
+        /* A plain statement named as an unrelated function. */
+        { "g", CC_STMT_WRITER, NULL, NULL, "SELECT $1::int",
+          { { "n", CC_T_INT4 } }, NULL },
+        { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
+    };
+    s_ctx_t c = { 0 };
+    int ok = s_prepare_and_check(&c, table);
+    char *log = s_log_text();
+    if (!ok)
+        fail_msg("statements named as functions were refused: %s", log);
+    free(log);
+    s_ctx_free(&c);
+    cc_stmt_free(table);
+}
+
 int
 main(void)
 {
@@ -617,6 +663,7 @@ main(void)
         cmocka_unit_test(test_compare_fn),
         cmocka_unit_test(test_compare_overload),
         cmocka_unit_test(test_compare_sql),
+        cmocka_unit_test(test_compare_kinds),
         cmocka_unit_test(test_args_fill),
         cmocka_unit_test(test_args_unknown_name_aborts),
         cmocka_unit_test_setup_teardown(test_db_matching_statements, s_setup, s_teardown),
@@ -625,6 +672,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_db_domain_is_base_type, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_db_sql_inferred_types, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_db_missing_function, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_db_statement_named_as_function, s_setup,
+                                        s_teardown),
     };
     return cmocka_run_group_tests_name("cc_stmt", tests, NULL, NULL);
 }
