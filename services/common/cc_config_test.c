@@ -299,6 +299,144 @@ test_errors(void **state)
     unlink(s_path);
 }
 
+/* ---- rules: ranges, choices, non-empty ---------------------------------- */
+
+static char *s_mode, *s_name;
+static int64_t s_workers, s_free;
+
+static cc_cfg_param_t s_rules[] = {
+    { "workers", CC_CFG_INT, &s_workers, "4", "worker count", .min = 1, .max = 64 },
+    { "mode", CC_CFG_STR, &s_mode, "fast", "how", .choices = "fast|safe|a" },
+    { "name", CC_CFG_STR, &s_name, "n", "a name", .flags = CC_CFG_NONEMPTY },
+    /* min == max: no range. */
+    { "free", CC_CFG_INT, &s_free, "0", "anything", .min = 0, .max = 0 },
+    { NULL, 0, NULL, NULL, NULL, .flags = 0 },
+};
+
+/* Load s_rules; with stderr captured into *err (caller frees). */
+static int
+s_rules_load(char **err, const char *a1, const char *a2)
+{
+    char *argv[] = { (char *) "testr", (char *) a1, (char *) a2, NULL };
+    int argc = 1 + (a1 != NULL) + (a1 && a2);
+    s_capture_t c;
+    s_capture_start(&c, 2);
+    int rc = cc_config_load(s_rules, "testr", "Rules.", argc, argv);
+    *err = s_capture_end(&c);
+    return rc;
+}
+
+static void
+s_rules_ok(const char *a1, const char *a2)
+{
+    char *err;
+    int rc = s_rules_load(&err, a1, a2);
+    if (rc != 0)
+        fail_msg("%s %s: got %d: %s", a1, a2 ? a2 : "", rc, err);
+    free(err);
+}
+
+static void
+s_rules_bad(const char *a1, const char *needle1, const char *needle2)
+{
+    char *err;
+    int rc = s_rules_load(&err, a1, NULL);
+    if (rc != -1)
+        fail_msg("%s: got %d, want -1", a1 ? a1 : "(env)", rc);
+    if (!strstr(err, needle1) || (needle2 && !strstr(err, needle2)))
+        fail_msg("message \"%s\" lacks \"%s\" / \"%s\"", err, needle1, needle2);
+    free(err);
+    assert_null(s_mode);       /* everything freed */
+    assert_null(s_name);
+}
+
+static int
+s_rules_reset(void **state)
+{
+    (void) state;
+    unsetenv("TESTR_WORKERS");
+    unsetenv("TESTR_CONFIG");
+    unsetenv("CC_CONFIG");
+    s_mode = s_name = NULL;
+    return 0;
+}
+
+static int
+s_rules_cleanup(void **state)
+{
+    (void) state;
+    cc_config_free(s_rules);
+    unsetenv("TESTR_WORKERS");
+    return 0;
+}
+
+static void
+test_rules_range(void **state)
+{
+    (void) state;
+    s_rules_ok(NULL, NULL);
+    assert_int_equal(s_workers, 4);
+    cc_config_free(s_rules);
+    s_rules_ok("--workers=1", NULL);
+    assert_int_equal(s_workers, 1);
+    cc_config_free(s_rules);
+    s_rules_ok("--workers", "64");
+    assert_int_equal(s_workers, 64);
+    cc_config_free(s_rules);
+    s_rules_bad("--workers=0", "--workers must be 1..64", "got 0");
+    s_rules_bad("--workers=65", "--workers must be 1..64", "got 65");
+    s_rules_bad("--workers=-9223372036854775808", "--workers", "1..64");
+    /* From the environment too: the final value is checked. */
+    setenv("TESTR_WORKERS", "100", 1);
+    s_rules_bad(NULL, "--workers must be 1..64", "got 100");
+    /* A flag overriding a bad env value is fine. */
+    s_rules_ok("--workers=2", NULL);
+    assert_int_equal(s_workers, 2);
+    cc_config_free(s_rules);
+    unsetenv("TESTR_WORKERS");
+    /* No range when min == max. */
+    s_rules_ok("--free=-5", NULL);
+    assert_int_equal(s_free, -5);
+}
+
+static void
+test_rules_choices_nonempty(void **state)
+{
+    (void) state;
+    const char *good[] = { "--mode=fast", "--mode=safe", "--mode=a" };
+    for (size_t i = 0; i < 3; i++) {
+        s_rules_ok(good[i], NULL);
+        assert_string_equal(s_mode, good[i] + 7);
+        cc_config_free(s_rules);
+    }
+    /* Whole words only. */
+    const char *bad[] = { "--mode=fas", "--mode=fastest", "--mode=", "--mode=fast|safe",
+                          "--mode=FAST", "--mode=|" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        s_rules_bad(bad[i], "--mode must be one of fast|safe|a", "(got '");
+    s_rules_bad("--name=", "--name must not be empty", NULL);
+    s_rules_ok("--name= ", NULL);      /* a space is not empty */
+}
+
+static void
+test_rules_help(void **state)
+{
+    (void) state;
+    char *argv[] = { (char *) "testr", (char *) "--help", NULL };
+    s_capture_t c;
+    s_capture_start(&c, 1);
+    int rc = cc_config_load(s_rules, "testr", "Rules.", 2, argv);
+    char *out = s_capture_end(&c);
+    assert_int_equal(rc, 1);
+    const char *want[] = { "--workers=INT", "worker count (1..64; default: 4; env TESTR_WORKERS)",
+                           "how (fast|safe|a; default: fast;", "a name (default: n;",
+                           "anything (default: 0;" };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(out, want[i]))
+            fail_msg("help lacks \"%s\":\n%s", want[i], out);
+    free(out);
+}
+
 int
 main(void)
 {
@@ -309,6 +447,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_flags, s_reset, s_cleanup),
         cmocka_unit_test_setup_teardown(test_help, s_reset, s_cleanup),
         cmocka_unit_test_setup_teardown(test_errors, s_reset, s_cleanup),
+        cmocka_unit_test_setup_teardown(test_rules_range, s_rules_reset, s_rules_cleanup),
+        cmocka_unit_test_setup_teardown(test_rules_choices_nonempty, s_rules_reset,
+                                        s_rules_cleanup),
+        cmocka_unit_test_setup_teardown(test_rules_help, s_rules_reset, s_rules_cleanup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

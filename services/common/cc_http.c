@@ -518,10 +518,11 @@ s_guard(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
         r->idem = key;
     }
     if (route->flags & CC_ROUTE_JSON) {
-        cc_http_req_t *rr = r;
-        r->json = cc_http_json_body(rr);   /* answers 400 itself */
-        if (!r->json)
+        /* On failure it has answered 400 and freed r: touch r only on success. */
+        json_t *body = cc_http_json_body(r);
+        if (!body)
             return -1;
+        r->json = body;
     }
     return 0;
 }

@@ -634,6 +634,289 @@ test_bad_setup(void **state)
                                    h_stats, NULL), -1);
 }
 
+/* ---- route tables: guards ------------------------------------------- */
+
+static int s_gate = 1;
+
+static int
+s_gate_fn(void *arg)
+{
+    (void) arg;
+    return s_gate;
+}
+
+/* Echoes what the guards handed over: captures, the checked key, the body. */
+static void
+h_t_echo(cc_http_req_t *req, void *arg)
+{
+    assert_ptr_equal(arg, &s_gate);
+    json_t *o = json_pack("{s:s?, s:s?, s:s?, s:s?, s:O?}", "id", cc_http_path_param(req, "id"),
+                          "elder_id", cc_http_path_param(req, "elder_id"), "name",
+                          cc_http_path_param(req, "name"), "idem", cc_http_idem_key(req),
+                          "json", cc_http_json(req));
+    assert_non_null(o);
+    cc_http_reply_json(&req, 200, o);
+}
+
+static void
+h_t_search(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    int bad = -1;
+    const char *id = cc_http_query_id(req, "order_id", &bad);
+    if (bad) {
+        assert_null(id);
+        return;     /* answered 400 */
+    }
+    assert_int_equal(bad, 0);
+    cc_http_reply_json(&req, 200, json_pack("{s:s?}", "order_id", id));
+}
+
+static const cc_http_route_t s_table[] = {
+    { "GET", "/v2/orders/{id}", h_t_echo, 0, 0 },
+    { "GET", "/v2/elders/{elder_id}/notes/{name}", h_t_echo, 0, 0 },
+    { "GET", "/v2/tags/{tag_idx}", h_t_echo, 0, 0 },
+    { "POST", "/v2/orders/{id}/accept", h_t_echo, CC_ROUTE_IDEM, 0 },
+    { "POST", "/v2/orders", h_t_echo, CC_ROUTE_IDEM_OPT | CC_ROUTE_JSON, 0 },
+    { "GET", "/v2/search", h_t_search, 0, 0 },
+    { NULL, NULL, NULL, 0, 0 },
+};
+
+#define UPPER_ID "3F2504E0-4F89-11D3-9A0C-0305E82C3301"
+#define LOWER_ID "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+
+static int
+s_setup_table(void **state)
+{
+    s_setup(state);
+    s_gate = 1;
+    assert_int_equal(cc_http_routes(s_http, s_table, &s_gate), 0);
+    cc_http_set_gate(s_http, s_gate_fn, NULL);
+    return 0;
+}
+
+/* Error of r: status, error and field (NULL: JSON null). */
+static void
+s_assert_field(const s_resp_t *r, int status, const char *error, const char *field)
+{
+    s_assert_error(r, status, error);
+    json_t *o = s_json(r);
+    if (field)
+        assert_string_equal(s_field(o, "field"), field);
+    else
+        assert_true(json_is_null(json_object_get(o, "field")));
+    json_decref(o);
+}
+
+static void
+test_table_id_captures(void **state)
+{
+    (void) state;
+    /* Either case in, lower case out. */
+    s_resp_t r = s_get("GET", "/v2/orders/" UPPER_ID, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    json_t *o = s_json(&r);
+    assert_string_equal(s_field(o, "id"), LOWER_ID);
+    json_decref(o);
+    s_resp_free(&r);
+
+    /* "_id" captures too; a capture named otherwise is left as it came. */
+    r = s_get("GET", "/v2/elders/" UPPER_ID "/notes/AbC", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    o = s_json(&r);
+    assert_string_equal(s_field(o, "elder_id"), LOWER_ID);
+    assert_string_equal(s_field(o, "name"), "AbC");
+    json_decref(o);
+    s_resp_free(&r);
+    r = s_get("GET", "/v2/tags/NOT-A-UUID", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+
+    /* Not a UUID names nothing: 404 naming the capture; the handler never runs. */
+    const char *bad[] = { "/v2/orders/o-1", "/v2/orders/" LOWER_ID "0",
+                          "/v2/orders/3f2504e0-4f89-11d3-9a0c-0305e82c330",
+                          "/v2/orders/%7B3f2504e0-4f89-11d3-9a0c-0305e82c3301%7D",
+                          "/v2/orders/3f2504e04f8911d39a0c0305e82c3301" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        r = s_get("GET", bad[i], NULL, NULL);
+        s_assert_field(&r, 404, "not_found", "id");
+        s_resp_free(&r);
+    }
+    r = s_get("GET", "/v2/elders/x/notes/y", NULL, NULL);
+    s_assert_field(&r, 404, "not_found", "elder_id");
+    s_resp_free(&r);
+    /* Plain routes get no guards. */
+    r = s_get("GET", "/v1/orders/o-1", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+}
+
+static void
+test_table_gate(void **state)
+{
+    (void) state;
+    s_gate = 0;
+    s_resp_t r = s_get("GET", "/v2/orders/" LOWER_ID, NULL, NULL);
+    s_assert_field(&r, 503, "starting", NULL);
+    assert_non_null(strcasestr(r.head, "Retry-After: 1"));
+    s_resp_free(&r);
+    r = s_get("POST", "/v2/orders", NULL, "{}");
+    s_assert_error(&r, 503, "starting");
+    s_resp_free(&r);
+    /* Builtins and plain routes are not gated. */
+    r = s_get("GET", "/healthz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    r = s_get("GET", "/v1/orders/o-1", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    s_gate = 1;
+    r = s_get("GET", "/v2/orders/" LOWER_ID, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    /* No gate at all: open. */
+    cc_http_set_gate(s_http, NULL, NULL);
+    s_gate = 0;
+    r = s_get("GET", "/v2/orders/" LOWER_ID, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+}
+
+static void
+test_idem_key_rule(void **state)
+{
+    (void) state;
+    char key[CC_IDEM_KEY_MAX + 2];
+    for (int i = 0; i < CC_IDEM_KEY_MAX + 1; i++)
+        key[i] = (char) (0x21 + i % (0x7f - 0x21));
+    key[CC_IDEM_KEY_MAX + 1] = '\0';
+    assert_int_equal(cc_http_idem_key_valid(key), 0);       /* 129 */
+    key[CC_IDEM_KEY_MAX] = '\0';
+    assert_int_equal(cc_http_idem_key_valid(key), 1);       /* 128, '!' .. '~' */
+    assert_int_equal(cc_http_idem_key_valid("k"), 1);
+    assert_int_equal(cc_http_idem_key_valid(NULL), 0);
+    assert_int_equal(cc_http_idem_key_valid(""), 0);
+    assert_int_equal(cc_http_idem_key_valid("a b"), 0);
+    assert_int_equal(cc_http_idem_key_valid("a\tb"), 0);
+    assert_int_equal(cc_http_idem_key_valid("a\x01"), 0);
+    assert_int_equal(cc_http_idem_key_valid("a\x7f"), 0);
+    assert_int_equal(cc_http_idem_key_valid("caf\xc3\xa9"), 0);
+    assert_int_equal(cc_http_idem_key_valid("\x80"), 0);
+}
+
+static void
+test_table_idempotency_key(void **state)
+{
+    (void) state;
+    const char *path = "/v2/orders/" LOWER_ID "/accept";
+    s_resp_t r = s_get("POST", path, NULL, NULL);
+    s_assert_field(&r, 400, "missing_header", "Idempotency-Key");
+    s_resp_free(&r);
+
+    char key[CC_IDEM_KEY_MAX + 2], hdr[CC_IDEM_KEY_MAX + 64];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';                            /* 129 */
+    const char *bad[] = { "", key, "a b", "a\tb", "caf\xc3\xa9" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(hdr, sizeof hdr, "Idempotency-Key: %s\r\n", bad[i]);
+        r = s_get("POST", path, hdr, NULL);
+        s_assert_field(&r, 400, "invalid_value", "Idempotency-Key");
+        s_resp_free(&r);
+    }
+    /* 128 printable characters (all of '!'..'~' occur) reach the handler. */
+    for (int i = 0; i < CC_IDEM_KEY_MAX; i++)
+        key[i] = (char) (0x21 + i % (0x7f - 0x21));
+    key[CC_IDEM_KEY_MAX] = '\0';
+    snprintf(hdr, sizeof hdr, "Idempotency-Key: %s\r\n", key);
+    r = s_get("POST", path, hdr, NULL);
+    assert_int_equal(r.status, 200);
+    json_t *o = s_json(&r);
+    assert_string_equal(s_field(o, "idem"), key);
+    json_decref(o);
+    s_resp_free(&r);
+
+    /* Optional: absent is fine, present must still be valid. */
+    r = s_get("POST", "/v2/orders", NULL, "{}");
+    assert_int_equal(r.status, 200);
+    o = s_json(&r);
+    assert_true(json_is_null(json_object_get(o, "idem")));
+    json_decref(o);
+    s_resp_free(&r);
+    r = s_get("POST", "/v2/orders", "Idempotency-Key: a b\r\n", "{}");
+    s_assert_field(&r, 400, "invalid_value", "Idempotency-Key");
+    s_resp_free(&r);
+}
+
+static void
+test_table_json(void **state)
+{
+    (void) state;
+    const char *bad_json[] = { "{\"a\":", "", "{\"a\":1,\"a\":2}" };
+    for (size_t i = 0; i < sizeof bad_json / sizeof *bad_json; i++) {
+        s_resp_t r = s_get("POST", "/v2/orders", NULL, bad_json[i]);
+        s_assert_field(&r, 400, "invalid_json", NULL);
+        s_resp_free(&r);
+    }
+    s_resp_t r = s_get("POST", "/v2/orders", NULL, "[1,2]");
+    s_assert_field(&r, 400, "not_an_object", NULL);
+    s_resp_free(&r);
+    r = s_get("POST", "/v2/orders", "Idempotency-Key: k-1\r\n", "{\"n\":7,\"s\":\"x\"}");
+    assert_int_equal(r.status, 200);
+    json_t *o = s_json(&r);
+    json_t *j = json_object_get(o, "json");
+    assert_true(json_is_object(j));
+    assert_int_equal(json_integer_value(json_object_get(j, "n")), 7);
+    assert_string_equal(s_field(j, "s"), "x");
+    assert_string_equal(s_field(o, "idem"), "k-1");
+    json_decref(o);
+    s_resp_free(&r);
+    /* Without CC_ROUTE_JSON there is no parsed body. */
+    r = s_get("POST", "/v2/orders/" LOWER_ID "/accept", "Idempotency-Key: k\r\n", "{}");
+    assert_int_equal(r.status, 200);
+    o = s_json(&r);
+    assert_true(json_is_null(json_object_get(o, "json")));
+    json_decref(o);
+    s_resp_free(&r);
+    assert_int_equal(cc_http_pending(s_http), 0);
+}
+
+static void
+test_table_query_id(void **state)
+{
+    (void) state;
+    s_resp_t r = s_get("GET", "/v2/search?order_id=" UPPER_ID "&x=1", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    json_t *o = s_json(&r);
+    assert_string_equal(s_field(o, "order_id"), LOWER_ID);
+    json_decref(o);
+    s_resp_free(&r);
+    r = s_get("GET", "/v2/search?x=1", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    o = s_json(&r);
+    assert_true(json_is_null(json_object_get(o, "order_id")));
+    json_decref(o);
+    s_resp_free(&r);
+    const char *bad[] = { "/v2/search?order_id=nope", "/v2/search?order_id=",
+                          "/v2/search?order_id", "/v2/search?order_id=" LOWER_ID "%20" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        r = s_get("GET", bad[i], NULL, NULL);
+        s_assert_field(&r, 400, "invalid_value", "order_id");
+        s_resp_free(&r);
+    }
+}
+
+static void
+test_table_bad_pattern(void **state)
+{
+    (void) state;
+    static const cc_http_route_t bad[] = {
+        { "GET", "/v3/ok", h_t_echo, 0, 0 },
+        { "GET", "no-slash", h_t_echo, 0, 0 },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    assert_int_equal(cc_http_routes(s_http, bad, &s_gate), -1);
+}
+
 int
 main(void)
 {
@@ -651,6 +934,13 @@ main(void)
         cmocka_unit_test_setup_teardown(test_keepalive, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_head, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bad_setup, s_setup, s_teardown),
+        cmocka_unit_test(test_idem_key_rule),
+        cmocka_unit_test_setup_teardown(test_table_id_captures, s_setup_table, s_teardown),
+        cmocka_unit_test_setup_teardown(test_table_gate, s_setup_table, s_teardown),
+        cmocka_unit_test_setup_teardown(test_table_idempotency_key, s_setup_table, s_teardown),
+        cmocka_unit_test_setup_teardown(test_table_json, s_setup_table, s_teardown),
+        cmocka_unit_test_setup_teardown(test_table_query_id, s_setup_table, s_teardown),
+        cmocka_unit_test_setup_teardown(test_table_bad_pattern, s_setup_table, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

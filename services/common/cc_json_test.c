@@ -71,6 +71,54 @@ test_str(void **state)
 }
 
 static void
+test_uuid(void **state)
+{
+    (void) state;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:n, s:s}", "a",
+                          "3F2504E0-4F89-11D3-9A0C-0305E82C3301", "b",
+                          "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "bad", "3f2504e0", "num", 5,
+                          "nul", "long", "3f2504e0-4f89-11d3-9a0c-0305e82c33010");
+    assert_non_null(o);
+    cc_err_t err;
+    char out[37];
+    assert_int_equal(cc_json_uuid(o, "a", 1, out, &err), 0);
+    assert_string_equal(out, "3f2504e0-4f89-11d3-9a0c-0305e82c3301");
+    assert_int_equal(cc_json_uuid(o, "b", 0, out, &err), 0);
+    assert_string_equal(out, "3f2504e0-4f89-11d3-9a0c-0305e82c3301");
+
+    /* Absent: "" when optional, missing_field when required. */
+    memset(out, 'z', sizeof out);
+    assert_int_equal(cc_json_uuid(o, "absent", 0, out, &err), 0);
+    assert_string_equal(out, "");
+    memset(out, 'z', sizeof out);
+    assert_int_equal(cc_json_uuid(o, "absent", 1, out, &err), -1);
+    assert_string_equal(err.error, "missing_field");
+    assert_string_equal(err.field, "absent");
+    assert_string_equal(out, "");
+
+    /* null counts as absent. */
+    memset(out, 'z', sizeof out);
+    assert_int_equal(cc_json_uuid(o, "nul", 0, out, &err), 0);
+    assert_string_equal(out, "");
+
+    const char *bad[] = { "bad", "long" };
+    for (size_t i = 0; i < 2; i++) {
+        memset(out, 'z', sizeof out);
+        assert_int_equal(cc_json_uuid(o, bad[i], 0, out, &err), -1);
+        assert_int_equal(err.status, 400);
+        assert_string_equal(err.error, "invalid_value");
+        assert_string_equal(err.field, bad[i]);
+        assert_non_null(strstr(err.message, "UUID"));
+        assert_string_equal(out, "");
+    }
+    assert_int_equal(cc_json_uuid(o, "num", 0, out, &err), -1);
+    assert_string_equal(err.error, "wrong_type");
+    assert_string_equal(err.field, "num");
+    assert_string_equal(out, "");
+    json_decref(o);
+}
+
+static void
 test_int(void **state)
 {
     (void) state;
@@ -296,6 +344,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_str),
+        cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_num),
         cmocka_unit_test(test_bool),

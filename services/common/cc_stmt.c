@@ -63,10 +63,11 @@ cc_stmt_text(cc_stmt_t *st)
 }
 
 #define S_CATALOG "cc_stmt_catalog"
-/* Functions: IN parameter names and base types (a domain counts as its base
+/* Is it a prepared statement, name, parameter names, parameter types.
+ * Functions: IN parameter names and base types (a domain counts as its base
  * type: the C side sends text). Prepared statements: inferred types. */
 #define S_CATALOG_SQL                                                                         \
-    "SELECT p.proname::text, "                                                                \
+    "SELECT false, p.proname::text, "                                                         \
     "  coalesce((SELECT string_agg(coalesce(u.n, ''), ',' ORDER BY u.i) FROM unnest("        \
     "    p.proargnames, coalesce(p.proargmodes, array_fill('i'::\"char\", "                   \
     "    ARRAY[cardinality(p.proargnames)]))) WITH ORDINALITY AS u(n, m, i) "                 \
@@ -76,8 +77,8 @@ cc_stmt_text(cc_stmt_t *st)
     "    WITH ORDINALITY AS a(o, i) JOIN pg_type t ON t.oid = a.o), '') "                    \
     "FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace "                   \
     "UNION ALL "                                                                              \
-    "SELECT 'statement ' || s.name, '', coalesce((SELECT string_agg(format_type(x.t, NULL), ',' ORDER BY "   \
-    "x.i) FROM unnest(s.parameter_types::oid[]) WITH ORDINALITY AS x(t, i)), '') "            \
+    "SELECT true, s.name, '', coalesce((SELECT string_agg(format_type(x.t, NULL), ',' "      \
+    "  ORDER BY x.i) FROM unnest(s.parameter_types::oid[]) WITH ORDINALITY AS x(t, i)), '') " \
     "FROM pg_prepared_statements s"
 static const char s_catalog_sql[] = S_CATALOG_SQL;
 
@@ -124,19 +125,19 @@ int
 cc_stmt_compare(const cc_stmt_t *st, const cc_catalog_row_t *rows, size_t nrows, char *why,
                 size_t whylen)
 {
-    char sname[128];
-    snprintf(sname, sizeof sname, "statement %s", st->name);
-    const char *want = st->fn ? st->fn : sname;
+    const char *want = st->fn ? st->fn : st->name;
     const cc_catalog_row_t *row = NULL;
     size_t found = 0;
+    /* Functions and prepared statements are two namespaces: a statement
+     * named as a function (its own or another) is no overload of it. */
     for (size_t i = 0; i < nrows; i++)
-        if (strcmp(rows[i].name, want) == 0) {
+        if ((rows[i].prepared != 0) == (st->fn == NULL) && strcmp(rows[i].name, want) == 0) {
             row = &rows[i];
             found++;
         }
     if (!row) {
-        snprintf(why, whylen, "statement %s: %s not found", st->name,
-                 st->fn ? st->fn : "the prepared statement (PREPARE failed?)");
+        snprintf(why, whylen, "statement %s: %s %s not found", st->name,
+                 st->fn ? "function" : "prepared statement", want);
         return -1;
     }
     if (found > 1) {
@@ -203,9 +204,10 @@ s_on_catalog(PGresult *res, void *arg)
             ok = 0;
         } else {
             for (size_t i = 0; i < n; i++) {
-                rows[i].name = PQgetvalue(res, (int) i, 0);
-                rows[i].argnames = PQgetvalue(res, (int) i, 1);
-                rows[i].argtypes = PQgetvalue(res, (int) i, 2);
+                rows[i].prepared = strcmp(PQgetvalue(res, (int) i, 0), "t") == 0;
+                rows[i].name = PQgetvalue(res, (int) i, 1);
+                rows[i].argnames = PQgetvalue(res, (int) i, 2);
+                rows[i].argtypes = PQgetvalue(res, (int) i, 3);
             }
             char why[400];
             for (cc_stmt_t *st = c->table; st->name; st++) {

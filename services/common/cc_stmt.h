@@ -78,13 +78,15 @@ int cc_stmt_check(cc_db_t *db, cc_stmt_t *table, unsigned which, cc_stmt_checked
                   void *arg);
 /* The pure comparison behind cc_stmt_check, for tests: catalogue rows as
  * text, one per function or prepared statement: name, comma-separated
- * parameter names (fn; "" otherwise) and comma-separated type names. On the
- * first mismatch fills why (statement, parameter and the difference) and
- * returns -1. */
+ * parameter names (fn; "" otherwise), comma-separated type names and which
+ * of the two it is (fn statements match functions only, others prepared
+ * statements only). On the first mismatch fills why (statement, parameter
+ * and the difference) and returns -1. */
 typedef struct {
     const char *name;           /* function name, or "statement <name>" */
     const char *argnames;       /* "p_order,p_key" (functions) */
     const char *argtypes;       /* "uuid,text" */
+    int prepared;               /* 1: a prepared statement, 0: a function */
 } cc_catalog_row_t;
 int cc_stmt_compare(const cc_stmt_t *st, const cc_catalog_row_t *rows, size_t nrows,
                     char *why, size_t whylen);

@@ -53,6 +53,37 @@ test_uuid_valid(void **state)
 }
 
 static void
+test_uuid_norm(void **state)
+{
+    (void) state;
+    char out[CC_UUID_LEN];
+    assert_int_equal(cc_uuid_norm("123E4567-E89B-42D3-A456-42661417400F", out), 0);
+    assert_string_equal(out, "123e4567-e89b-42d3-a456-42661417400f");
+    assert_int_equal(cc_uuid_norm("123e4567-E89b-42D3-a456-426614174abc", out), 0);
+    assert_string_equal(out, "123e4567-e89b-42d3-a456-426614174abc");
+    /* In place. */
+    char buf[CC_UUID_LEN] = "ABCDEF01-2345-6789-ABCD-EF0123456789";
+    assert_int_equal(cc_uuid_norm(buf, buf), 0);
+    assert_string_equal(buf, "abcdef01-2345-6789-abcd-ef0123456789");
+    /* Not a UUID: -1 and out = "". */
+    const char *bad[] = { "", "x", "123e4567-e89b-42d3-a456-42661417400",
+                          "123e4567-e89b-42d3-a456-4266141740000",
+                          "123e4567e89b42d3a456426614174000",
+                          "{123e4567-e89b-42d3-a456-426614174000}",
+                          " 123e4567-e89b-42d3-a456-42661417400",
+                          "123e4567-e89b-42d3-a456-42661417400G",
+                          "123e4567_e89b-42d3-a456-426614174000" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memset(out, 'z', sizeof out);
+        assert_int_equal(cc_uuid_norm(bad[i], out), -1);
+        assert_string_equal(out, "");
+    }
+    memset(out, 'z', sizeof out);
+    assert_int_equal(cc_uuid_norm(NULL, out), -1);
+    assert_string_equal(out, "");
+}
+
+static void
 test_clocks(void **state)
 {
     (void) state;
@@ -250,6 +281,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_uuid_valid),
+        cmocka_unit_test(test_uuid_norm),
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_time_parse),
