@@ -3,7 +3,8 @@
  * Reads answer from the working set. Writes decide against it, queue one
  * SQL call on the writer and answer from its result callback, i.e. after
  * COMMIT. Bad input is a 4xx naming the field; nothing is stored then. */
-#include "dd_app.h"
+#include "dd_http.h"
+#include "dd_dispatch.h"
 #include "dd_store.h"
 #include "cc_daemon.h"
 #include "cc_log.h"
