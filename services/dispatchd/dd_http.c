@@ -174,14 +174,6 @@ static int s_parse_skills(json_t *body, uint32_t *out, cc_err_t *err)
     return 0;
 }
 
-static int s_same_caregiver(const dd_caregiver_t *a, const dd_caregiver_t *b)
-{
-    return strcmp(a->provider_id, b->provider_id) == 0 && a->district_id == b->district_id
-           && strcmp(a->name, b->name) == 0 && a->lat == b->lat && a->lon == b->lon
-           && a->skills == b->skills && a->level == b->level && a->first_aid == b->first_aid
-           && a->shift_start_min == b->shift_start_min && a->shift_end_min == b->shift_end_min;
-}
-
 static void s_exec_cg_create(dd_app_t *app, const dd_caregiver_t *c, cc_http_req_t *req,
                              int replay)
 {
@@ -279,7 +271,7 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
 
     dd_caregiver_t *prior = key ? dd_world_caregiver_by_key(app->world, key) : NULL;
     if (prior) {
-        int same = s_same_caregiver(prior, c);
+        int same = dd_caregiver_same(prior, c);
         dd_caregiver_free(&c);
         if (!same) {
             cc_http_reply_error(&req, 409, "idempotency_conflict", "Idempotency-Key",
