@@ -44,7 +44,7 @@ static const char *s_service(int service)
     return n ? n : "unknown";
 }
 
-static json_t *s_visit_json(const dd_visit_t *v, int64_t now)
+json_t *dd_http_visit_json(const dd_visit_t *v, int64_t now)
 {
     json_t *o = json_object();
     json_object_set_new(o, "visit_id", json_string(v->id));
@@ -144,8 +144,7 @@ static void s_on_cg_created(PGresult *res, void *arg)
     free(w);
 }
 
-/* Parse "skills": a non-empty array of visit service names. */
-static int s_parse_skills(json_t *body, uint32_t *out, cc_err_t *err)
+int dd_http_parse_skills(json_t *body, uint32_t *out, cc_err_t *err)
 {
     json_t *a = json_object_get(body, "skills");
     if (!a || json_is_null(a))
@@ -227,7 +226,7 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
         || cc_json_int(body, "district_id", 1, 1, INT32_MAX, &district, &err)
         || cc_json_num(body, "lat", 1, -90, 90, &lat, &err)
         || cc_json_num(body, "lon", 1, -180, 180, &lon, &err)
-        || s_parse_skills(body, &skills, &err)
+        || dd_http_parse_skills(body, &skills, &err)
         || cc_json_int(body, "level", 1, 1, 3, &level, &err)
         || cc_json_bool(body, "first_aid", 0, &first_aid, &err)
         || cc_json_hhmm(body, "shift_start", 1, &ss, &err)
@@ -323,7 +322,7 @@ static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
     int64_t now = cc_now_us();
     json_t *list = json_array();
     for (size_t i = 0; i < c->nplan; i++)   /* plan order: by planned start */
-        json_array_append_new(list, s_visit_json(c->plan[i], now));
+        json_array_append_new(list, dd_http_visit_json(c->plan[i], now));
     cc_http_reply_json(&req, 200, json_pack("{s:s, s:o}", "caregiver_id", c->id, "visits",
                                             list));
 }
@@ -347,7 +346,7 @@ static void s_on_visit_read(PGresult *res, void *arg)
     if (tmp && PQntuples(res) == 1 && dd_store_load_visits(tmp, res) == 1)
         v = dd_world_visit(tmp, PQgetvalue(res, 0, 0));
     if (v)
-        cc_http_reply_json(&l->req, 200, s_visit_json(v, cc_now_us()));
+        cc_http_reply_json(&l->req, 200, dd_http_visit_json(v, cc_now_us()));
     else
         cc_http_reply_error(&l->req, 404, "not_found", "visit_id", "no such visit");
     dd_world_destroy(&tmp);
@@ -380,7 +379,7 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
     const char *id = cc_http_path_param(req, "id");
     dd_visit_t *v = id ? dd_world_visit(app->world, id) : NULL;
     if (v) {
-        cc_http_reply_json(&req, 200, s_visit_json(v, cc_now_us()));
+        cc_http_reply_json(&req, 200, dd_http_visit_json(v, cc_now_us()));
         return;
     }
     if (!id || !cc_uuid_valid(id)) {
@@ -450,7 +449,7 @@ static void s_get_queue(cc_http_req_t *req, void *arg)
     int64_t now = cc_now_us();
     json_t *list = json_array();
     for (size_t i = 0; i < n && i < (size_t) limit; i++)
-        json_array_append_new(list, s_visit_json(q[i], now));
+        json_array_append_new(list, dd_http_visit_json(q[i], now));
     free(q);
     json_t *o = json_object();
     json_object_set_new(o, "district_id", district ? json_integer(district) : json_null());
