@@ -1,4 +1,7 @@
-/* dd_app: dispatchd's process-wide context, shared by its modules. */
+/* dd_app: dispatchd's process-wide context (configuration, connections,
+ * working set, metrics), shared by main.c, dd_dispatch, dd_events and
+ * dd_http. Only the context lives here; each module declares its functions
+ * in its own header. */
 #ifndef DD_APP_H
 #define DD_APP_H
 #include <stdint.h>
@@ -10,8 +13,6 @@
 #include "cc_http.h"
 #include "cc_metrics.h"
 #include "dd_state.h"
-#include "dd_store.h"
-#include "cc_util.h"
 
 typedef struct {
     /* configuration (cc_config table in main.c) */
@@ -67,49 +68,5 @@ typedef struct {
     cc_metric_t *m_lag;              /* gauge: seconds behind orderd's log */
     cc_metric_t *m_events_applied, *m_events_skipped, *m_events_bad;
 } dd_app_t;
-
-/* dd_dispatch.c ---------------------------------------------------------- */
-/* Matching parameters for now. */
-void dd_app_match_params(dd_app_t *app, int64_t now_us, dd_match_params_t *p);
-/* Offer a waiting visit to the best caregiver, if any; 1 when offered. */
-int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us);
-/* An emergency takes the slot of bumped (offered, not accepted): bumped
- * goes back to the queue in memory, and its VisitDeclined{preempted}
- * arguments (district, id, old caregiver, order, event id, payload) are
- * appended to a. b->ev / b->pay / b->old hold what a borrows (free pay after
- * the exec). */
-typedef struct {
-    char old[DD_ID_LEN];
-    char ev[CC_UUID_LEN];
-    uint8_t *pay;
-    size_t len;
-} dd_bump_t;
-void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_us);
-void dd_bump_args(dd_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b);
-/* Decline (reason "declined") or accept timeout ("accept_timeout") by the
- * current caregiver: record, re-offer to the next one or queue, write.
- * req (may be NULL) is answered after commit. */
-void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason,
-                         cc_http_req_t *req);
-/* Arm / cancel v's accept timer. */
-void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us);
-void dd_timer_cancel(dd_visit_t *v);
-/* Drop the queue-retry snapshot (shutdown, end of a pass). */
-void dd_retry_reset(dd_app_t *app);
-/* Start the periodic sweep (queue retry, deadlines, pruning). */
-int dd_sweep_start(dd_app_t *app);
-/* Gauges from the working set. */
-void dd_update_gauges(dd_app_t *app);
-/* Write failed in a way that means memory and store disagree: log, exit(1). */
-void dd_fatal_sql(const char *what, PGresult *res) __attribute__((noreturn));
-/* Result text of a one-row, one-column function call, or NULL. */
-const char *dd_result_text(PGresult *res);
-
-/* dd_events.c ------------------------------------------------------------ */
-int dd_on_order_event(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
-
-/* dd_http.c -------------------------------------------------------------- */
-int dd_http_routes(dd_app_t *app);
-int dd_http_ready(void *arg);
 
 #endif

@@ -2,7 +2,7 @@
  * (queue retry, deadlines, pruning). Decisions are taken against the
  * working set (dd_state/dd_domain); each is written by one SQL call on the
  * batching writer, and HTTP replies go out from its result callback. */
-#include "dd_app.h"
+#include "dd_dispatch.h"
 #include "dd_store.h"
 #include "cc_log.h"
 #include "cc_util.h"

@@ -78,6 +78,15 @@ int dd_caregiver_has_skill(const dd_caregiver_t *c, int service)
     return service > 0 && service <= DD_SVC_MAX && (c->skills & (1u << service)) != 0;
 }
 
+int dd_caregiver_same(const dd_caregiver_t *a, const dd_caregiver_t *b)
+{
+    const char *an = a->name ? a->name : "", *bn = b->name ? b->name : "";
+    return strcmp(a->provider_id, b->provider_id) == 0 && a->district_id == b->district_id
+           && strcmp(an, bn) == 0 && a->lat == b->lat && a->lon == b->lon
+           && a->skills == b->skills && a->level == b->level && a->first_aid == b->first_aid
+           && a->shift_start_min == b->shift_start_min && a->shift_end_min == b->shift_end_min;
+}
+
 /* ---- boxes and travel bounds ---------------------------------------------- */
 
 #define S_PI 3.14159265358979323846

@@ -143,6 +143,10 @@ struct dd_visit {
 
 /* ---- caregivers ---------------------------------------------------------- */
 int dd_caregiver_has_skill(const dd_caregiver_t *c, int service);
+/* 1 if a and b were registered with the same body (provider, district, name,
+ * home, skills, level, first aid, shift); ids, keys and plans are not
+ * compared. A repeated Idempotency-Key must come with the same body. */
+int dd_caregiver_same(const dd_caregiver_t *a, const dd_caregiver_t *b);
 /* Insert v into c's plan ordered by eta_us. 0, or -1 out of memory. */
 int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v);
 /* Remove v from c's plan (no-op when absent). */

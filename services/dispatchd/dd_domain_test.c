@@ -108,6 +108,38 @@ static void test_skill_required(void **state)
     assert_int_equal(dd_qualified(&c, &v), DD_FIT_OK);
 }
 
+/* An Idempotency-Key replay must carry the same registration. */
+static void test_caregiver_same(void **state)
+{
+    (void) state;
+    dd_caregiver_t a = s_cg("a", 1, 2, 1u << DD_SVC_VISIT, 2, 1);
+    a.name = "Ms A";
+    a.district_id = 7;
+    strcpy(a.provider_id, "p1");
+    dd_caregiver_t b = a;
+    strcpy(b.id, "b");                       /* ids and keys do not count */
+    strcpy(b.idem_key, "key");
+    b.nplan = 3;                             /* nor does the plan */
+    assert_true(dd_caregiver_same(&a, &b));
+    char other_name[] = "Ms A";              /* names compare by text */
+    b.name = other_name;
+    assert_true(dd_caregiver_same(&a, &b));
+    dd_caregiver_t c;
+#define S_DIFFERS(stmt) c = b; stmt; assert_false(dd_caregiver_same(&a, &c))
+    S_DIFFERS(strcpy(c.provider_id, "p2"));
+    S_DIFFERS(c.district_id = 8);
+    S_DIFFERS(c.name = "Ms B");
+    S_DIFFERS(c.name = NULL);
+    S_DIFFERS(c.lat += 1e-9);
+    S_DIFFERS(c.lon -= 1e-9);
+    S_DIFFERS(c.skills |= 1u << DD_SVC_BATH);
+    S_DIFFERS(c.level = 3);
+    S_DIFFERS(c.first_aid = 0);
+    S_DIFFERS(c.shift_start_min += 1);
+    S_DIFFERS(c.shift_end_min -= 1);
+#undef S_DIFFERS
+}
+
 static void test_level_rule_for_bathing(void **state)
 {
     (void) state;
@@ -486,6 +518,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_service_table),
         cmocka_unit_test(test_skill_required),
+        cmocka_unit_test(test_caregiver_same),
         cmocka_unit_test(test_level_rule_for_bathing),
         cmocka_unit_test(test_emergency_needs_first_aid),
         cmocka_unit_test(test_shift_occurrence),

@@ -10,7 +10,8 @@
  * of the same batch sees it; the one SQL call per event starts with
  * cc_consume(), and when it reports the event as seen before (or the order
  * as known) the tentative visit is taken back in the result callback. */
-#include "dd_app.h"
+#include "dd_events.h"
+#include "dd_dispatch.h"
 #include "dd_store.h"
 #include "cc_daemon.h"
 #include "cc_log.h"

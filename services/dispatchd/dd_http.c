@@ -3,20 +3,18 @@
  * Reads answer from the working set. Writes decide against it, queue one
  * SQL call on the writer and answer from its result callback, i.e. after
  * COMMIT. Bad input is a 4xx naming the field; nothing is stored then. */
-#include "dd_app.h"
+#include "dd_http.h"
+#include "dd_dispatch.h"
 #include "dd_store.h"
+#include "dd_visit.h"
 #include "cc_daemon.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A check-in/out time may run a little ahead of our clock (phone clocks). */
-#define S_FUTURE_SLACK_US (5LL * 60 * 1000000)
 
 /* ---- JSON shapes -------------------------------------------------------- */
 
@@ -46,7 +44,7 @@ static const char *s_service(int service)
     return n ? n : "unknown";
 }
 
-static json_t *s_visit_json(const dd_visit_t *v, int64_t now)
+json_t *dd_http_visit_json(const dd_visit_t *v, int64_t now)
 {
     json_t *o = json_object();
     json_object_set_new(o, "visit_id", json_string(v->id));
@@ -146,8 +144,7 @@ static void s_on_cg_created(PGresult *res, void *arg)
     free(w);
 }
 
-/* Parse "skills": a non-empty array of visit service names. */
-static int s_parse_skills(json_t *body, uint32_t *out, cc_err_t *err)
+int dd_http_parse_skills(json_t *body, uint32_t *out, cc_err_t *err)
 {
     json_t *a = json_object_get(body, "skills");
     if (!a || json_is_null(a))
@@ -174,14 +171,6 @@ static int s_parse_skills(json_t *body, uint32_t *out, cc_err_t *err)
     }
     *out = skills;
     return 0;
-}
-
-static int s_same_caregiver(const dd_caregiver_t *a, const dd_caregiver_t *b)
-{
-    return strcmp(a->provider_id, b->provider_id) == 0 && a->district_id == b->district_id
-           && strcmp(a->name, b->name) == 0 && a->lat == b->lat && a->lon == b->lon
-           && a->skills == b->skills && a->level == b->level && a->first_aid == b->first_aid
-           && a->shift_start_min == b->shift_start_min && a->shift_end_min == b->shift_end_min;
 }
 
 static void s_exec_cg_create(dd_app_t *app, const dd_caregiver_t *c, cc_http_req_t *req,
@@ -237,7 +226,7 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
         || cc_json_int(body, "district_id", 1, 1, INT32_MAX, &district, &err)
         || cc_json_num(body, "lat", 1, -90, 90, &lat, &err)
         || cc_json_num(body, "lon", 1, -180, 180, &lon, &err)
-        || s_parse_skills(body, &skills, &err)
+        || dd_http_parse_skills(body, &skills, &err)
         || cc_json_int(body, "level", 1, 1, 3, &level, &err)
         || cc_json_bool(body, "first_aid", 0, &first_aid, &err)
         || cc_json_hhmm(body, "shift_start", 1, &ss, &err)
@@ -281,7 +270,7 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
 
     dd_caregiver_t *prior = key ? dd_world_caregiver_by_key(app->world, key) : NULL;
     if (prior) {
-        int same = s_same_caregiver(prior, c);
+        int same = dd_caregiver_same(prior, c);
         dd_caregiver_free(&c);
         if (!same) {
             cc_http_reply_error(&req, 409, "idempotency_conflict", "Idempotency-Key",
@@ -333,7 +322,7 @@ static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
     int64_t now = cc_now_us();
     json_t *list = json_array();
     for (size_t i = 0; i < c->nplan; i++)   /* plan order: by planned start */
-        json_array_append_new(list, s_visit_json(c->plan[i], now));
+        json_array_append_new(list, dd_http_visit_json(c->plan[i], now));
     cc_http_reply_json(&req, 200, json_pack("{s:s, s:o}", "caregiver_id", c->id, "visits",
                                             list));
 }
@@ -357,7 +346,7 @@ static void s_on_visit_read(PGresult *res, void *arg)
     if (tmp && PQntuples(res) == 1 && dd_store_load_visits(tmp, res) == 1)
         v = dd_world_visit(tmp, PQgetvalue(res, 0, 0));
     if (v)
-        cc_http_reply_json(&l->req, 200, s_visit_json(v, cc_now_us()));
+        cc_http_reply_json(&l->req, 200, dd_http_visit_json(v, cc_now_us()));
     else
         cc_http_reply_error(&l->req, 404, "not_found", "visit_id", "no such visit");
     dd_world_destroy(&tmp);
@@ -390,7 +379,7 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
     const char *id = cc_http_path_param(req, "id");
     dd_visit_t *v = id ? dd_world_visit(app->world, id) : NULL;
     if (v) {
-        cc_http_reply_json(&req, 200, s_visit_json(v, cc_now_us()));
+        cc_http_reply_json(&req, 200, dd_http_visit_json(v, cc_now_us()));
         return;
     }
     if (!id || !cc_uuid_valid(id)) {
@@ -460,7 +449,7 @@ static void s_get_queue(cc_http_req_t *req, void *arg)
     int64_t now = cc_now_us();
     json_t *list = json_array();
     for (size_t i = 0; i < n && i < (size_t) limit; i++)
-        json_array_append_new(list, s_visit_json(q[i], now));
+        json_array_append_new(list, dd_http_visit_json(q[i], now));
     free(q);
     json_t *o = json_object();
     json_object_set_new(o, "district_id", district ? json_integer(district) : json_null());
@@ -469,12 +458,10 @@ static void s_get_queue(cc_http_req_t *req, void *arg)
     cc_http_reply_json(&req, 200, o);
 }
 
-typedef enum { S_ACCEPT, S_DECLINE, S_CHECK_IN, S_CHECK_OUT } s_op_t;
-
 typedef struct {
     dd_app_t *app;
     cc_http_req_t *req;
-    s_op_t op;
+    dd_step_t step;
     char visit_id[DD_ID_LEN];
     char state[16];
     int distance_m;
@@ -485,30 +472,50 @@ static void s_on_action_done(PGresult *res, void *arg)
     s_act_t *w = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        dd_fatal_sql(w->op == S_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK, res);
+        dd_fatal_sql(w->step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK, res);
     json_t *body = json_pack("{s:s, s:s}", "visit_id", w->visit_id, "state", w->state);
-    if (body && (w->op == S_CHECK_IN || w->op == S_CHECK_OUT))
+    if (body && (w->step == DD_STEP_CHECK_IN || w->step == DD_STEP_CHECK_OUT))
         json_object_set_new(body, "distance_m", json_integer(w->distance_m));
     cc_http_reply_json(&w->req, 200, body);
     free(w);
 }
 
-static void s_reply_state(cc_http_req_t **req, const dd_visit_t *v)
+/* Parse a step's body into *out (caregiver_id copied into cg). 0, or -1
+ * having answered 400. */
+static int s_step_body(cc_http_req_t **req, dd_step_t step, char cg[DD_ID_LEN],
+                       dd_step_req_t *out)
 {
-    cc_http_reply_json(req, 200, json_pack("{s:s, s:s}", "visit_id", v->id, "state",
-                                           dd_visit_state_name(v->state)));
+    json_t *body = cc_http_json_body(*req);
+    if (!body)
+        return -1;
+    cc_err_t err = {0};
+    const char *id = NULL, *reason = NULL;
+    int rc = cc_json_str(body, "caregiver_id", 1, DD_ID_LEN - 1, &id, &err);
+    if (rc == 0 && step == DD_STEP_DECLINE)   /* free text, checked but not stored */
+        rc = cc_json_str(body, "reason", 0, 200, &reason, &err);
+    if (rc == 0 && (step == DD_STEP_CHECK_IN || step == DD_STEP_CHECK_OUT)) {
+        rc = cc_json_num(body, "lat", 1, -90, 90, &out->lat, &err);
+        if (rc == 0)
+            rc = cc_json_num(body, "lon", 1, -180, 180, &out->lon, &err);
+        if (rc == 0)
+            rc = cc_json_time(body, "at", 0, &out->at_us, &err);
+        if (rc == 0 && out->at_us == 0)   /* "time" is accepted as an alias of "at" */
+            rc = cc_json_time(body, "time", 0, &out->at_us, &err);
+    }
+    snprintf(cg, DD_ID_LEN, "%s", id ? id : "");
+    out->caregiver_id = cg;
+    json_decref(body);
+    if (rc != 0) {
+        cc_http_reply_err(req, &err);
+        return -1;
+    }
+    return 0;
 }
 
-static void s_illegal(cc_http_req_t **req, const dd_visit_t *v, const char *op)
+/* The rules are dd_visit's; this parses, applies the decision to the
+ * working set, queues its one write and answers after COMMIT. */
+static void s_visit_action(cc_http_req_t *req, dd_app_t *app, dd_step_t step)
 {
-    char msg[128];
-    snprintf(msg, sizeof msg, "cannot %s: visit is %s", op, dd_visit_state_name(v->state));
-    cc_http_reply_error(req, 409, "illegal_transition", "state", msg);
-}
-
-static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
-{
-    static const char *const names[] = {"accept", "decline", "check in", "check out"};
     if (s_not_ready(app, &req))
         return;
     const char *id = cc_http_path_param(req, "id");
@@ -517,69 +524,24 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
         cc_http_reply_error(&req, 404, "not_found", "visit_id", "no such visit");
         return;
     }
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
-    cc_err_t err = {0};
-    const char *cg = NULL, *reason = NULL;
-    double lat = 0, lon = 0;
-    int64_t at = 0;
-    int rc = cc_json_str(body, "caregiver_id", 1, DD_ID_LEN - 1, &cg, &err);
-    if (rc == 0 && op == S_DECLINE)
-        rc = cc_json_str(body, "reason", 0, 200, &reason, &err);
-    if (rc == 0 && (op == S_CHECK_IN || op == S_CHECK_OUT)) {
-        rc = cc_json_num(body, "lat", 1, -90, 90, &lat, &err);
-        if (rc == 0)
-            rc = cc_json_num(body, "lon", 1, -180, 180, &lon, &err);
-        if (rc == 0)
-            rc = cc_json_time(body, "at", 0, &at, &err);
-        if (rc == 0 && at == 0)   /* "time" is accepted as an alias of "at" */
-            rc = cc_json_time(body, "time", 0, &at, &err);
-    }
     char caregiver_id[DD_ID_LEN];
-    snprintf(caregiver_id, sizeof caregiver_id, "%s", cg ? cg : "");
-    json_decref(body);
-    if (rc != 0) {
-        cc_http_reply_err(&req, &err);
+    dd_step_req_t in = {0};
+    if (s_step_body(&req, step, caregiver_id, &in) != 0)
         return;
-    }
     int64_t now = cc_now_us();
-    if (at == 0)
-        at = now;
-    if (at > now + S_FUTURE_SLACK_US) {
-        cc_http_reply_error(&req, 400, "invalid_value", "at", "at is in the future");
+    dd_step_result_t r;
+    switch (dd_visit_step(v, step, &in, now, &r)) {
+    case DD_STEP_REFUSED:
+        cc_http_reply_err(&req, &r.err);
         return;
-    }
-    /* Legal from which state; a repeat of the step just done by the same
-     * caregiver is answered as done (an app retrying after a lost reply). */
-    dd_visit_state_t from, done;
-    switch (op) {
-    case S_ACCEPT: from = DD_VISIT_ASSIGNED; done = DD_VISIT_ACCEPTED; break;
-    case S_CHECK_IN: from = DD_VISIT_ACCEPTED; done = DD_VISIT_CHECKED_IN; break;
-    case S_CHECK_OUT: from = DD_VISIT_CHECKED_IN; done = DD_VISIT_COMPLETED; break;
-    default: from = DD_VISIT_ASSIGNED; done = DD_VISIT_NSTATES; break;
-    }
-    int mine = strcmp(v->caregiver_id, caregiver_id) == 0;
-    if ((v->state == done && mine)
-        || (op == S_DECLINE && dd_visit_declined_by(v, caregiver_id))) {
-        s_reply_state(&req, v);
+    case DD_STEP_REPEAT:   /* an app retrying after a lost reply: nothing to write */
+        cc_http_reply_json(&req, 200, json_pack("{s:s, s:s}", "visit_id", v->id, "state",
+                                                dd_visit_state_name(v->state)));
         return;
+    case DD_STEP_DO:
+        break;
     }
-    int legal = v->state == from || (op == S_DECLINE && v->state == DD_VISIT_ACCEPTED);
-    if (!legal) {
-        s_illegal(&req, v, names[op]);
-        return;
-    }
-    if (!mine) {
-        cc_http_reply_error(&req, 403, "not_assigned", "caregiver_id",
-                            "the visit is not assigned to this caregiver");
-        return;
-    }
-    if (op == S_CHECK_OUT && at < v->checked_in_us) {
-        cc_http_reply_error(&req, 400, "invalid_value", "at", "check-out before check-in");
-        return;
-    }
-    if (op == S_DECLINE) {
+    if (step == DD_STEP_DECLINE) {
         cc_metric_inc(app->m_declines);
         cc_info("visit_declined", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",
                 caregiver_id);
@@ -594,90 +556,42 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
     }
     w->app = app;
     w->req = req;
-    w->op = op;
+    w->step = step;
+    w->distance_m = r.distance_m;
     snprintf(w->visit_id, sizeof w->visit_id, "%s", v->id);
-    uint8_t *payload = NULL;
     size_t plen = 0;
-    const char *stmt;
-    char ev[CC_UUID_LEN];
-    cc_uuid(ev);
-    dd_args_t a;
-    dd_args_init(&a);
-    if (op == S_ACCEPT) {
-        Cc__VisitAccepted m = CC__VISIT_ACCEPTED__INIT;
-        m.visit_id = v->id;
-        m.order_id = v->order_id;
-        m.caregiver_id = v->caregiver_id;
-        payload = cc_pb_pack(&m.base, &plen);
-        dd_timer_cancel(v);
-        v->accepted_us = at;
-        dd_world_set_state(app->world, v, DD_VISIT_ACCEPTED, now);
-        cc_metric_inc(app->m_accepted);
-        stmt = DD_ST_ACCEPT;
-        dd_args_i64(&a, v->district_id);
-        dd_args_str(&a, v->id);
-        dd_args_str(&a, v->caregiver_id);
-        dd_args_i64(&a, at);
-        dd_args_str(&a, v->order_id);
-        dd_args_str(&a, ev);
-        dd_args_bin(&a, payload, plen);
-    } else {
-        int out = op == S_CHECK_OUT;
-        int dist = (int) lround(cc_geo_distance_m(v->lat, v->lon, lat, lon));
-        w->distance_m = dist;
-        if (out) {
-            Cc__VisitCompleted m = CC__VISIT_COMPLETED__INIT;
-            m.visit_id = v->id;
-            m.order_id = v->order_id;
-            m.caregiver_id = v->caregiver_id;
-            m.provider_id = v->provider_id;
-            m.checked_in_us = v->checked_in_us;
-            m.checked_out_us = at;
-            m.lat = lat;
-            m.lon = lon;
-            m.distance_m = dist;
-            payload = cc_pb_pack(&m.base, &plen);
-            v->checked_out_us = at;
-            v->out_lat = lat;
-            v->out_lon = lon;
-            v->out_distance_m = dist;
-            dd_world_set_state(app->world, v, DD_VISIT_COMPLETED, now);
-            app->dirty = 1;   /* free earlier than planned, maybe */
-            cc_metric_inc(app->m_completed);
-        } else {
-            Cc__VisitCheckedIn m = CC__VISIT_CHECKED_IN__INIT;
-            m.visit_id = v->id;
-            m.order_id = v->order_id;
-            m.caregiver_id = v->caregiver_id;
-            m.at_us = at;
-            m.lat = lat;
-            m.lon = lon;
-            m.distance_m = dist;
-            payload = cc_pb_pack(&m.base, &plen);
-            v->checked_in_us = at;
-            v->in_lat = lat;
-            v->in_lon = lon;
-            v->in_distance_m = dist;
-            dd_world_set_state(app->world, v, DD_VISIT_CHECKED_IN, now);
-            cc_metric_inc(app->m_checked_in);
-        }
-        stmt = DD_ST_CHECK;
-        dd_args_i64(&a, v->district_id);
-        dd_args_str(&a, v->id);
-        dd_args_str(&a, v->caregiver_id);
-        dd_args_bool(&a, out);
-        dd_args_i64(&a, at);
-        dd_args_f64(&a, lat);
-        dd_args_f64(&a, lon);
-        dd_args_i64(&a, dist);
-        dd_args_str(&a, v->order_id);
-        dd_args_str(&a, ev);
-        dd_args_bin(&a, payload, plen);
-    }
+    uint8_t *payload = dd_visit_event_pack(v, &r, &plen);
     if (!payload) {
         cc_error("out_of_memory", "where", "visit_action");
         exit(1);
     }
+    if (step == DD_STEP_ACCEPT)
+        dd_timer_cancel(v);
+    dd_visit_apply(app->world, v, &r, now);
+    if (r.frees_slot)
+        app->dirty = 1;   /* free earlier than planned, maybe */
+    cc_metric_inc(step == DD_STEP_ACCEPT     ? app->m_accepted
+                  : step == DD_STEP_CHECK_IN ? app->m_checked_in
+                                             : app->m_completed);
+    char ev[CC_UUID_LEN];
+    cc_uuid(ev);
+    const char *stmt = step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK;
+    dd_args_t a;
+    dd_args_init(&a);
+    dd_args_i64(&a, v->district_id);
+    dd_args_str(&a, v->id);
+    dd_args_str(&a, v->caregiver_id);
+    if (step != DD_STEP_ACCEPT)
+        dd_args_bool(&a, step == DD_STEP_CHECK_OUT);
+    dd_args_i64(&a, r.at_us);
+    if (step != DD_STEP_ACCEPT) {
+        dd_args_f64(&a, r.lat);
+        dd_args_f64(&a, r.lon);
+        dd_args_i64(&a, r.distance_m);
+    }
+    dd_args_str(&a, v->order_id);
+    dd_args_str(&a, ev);
+    dd_args_bin(&a, payload, plen);
     snprintf(w->state, sizeof w->state, "%s", dd_visit_state_name(v->state));
     if (cc_db_exec(app->writer, stmt, a.n, a.values, a.lengths, a.formats, s_on_action_done,
                    w) != 0)
@@ -686,10 +600,25 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
     cc_info("visit_step", "visit_id", v->id, "order_id", v->order_id, "state", w->state);
 }
 
-static void s_accept(cc_http_req_t *req, void *arg) { s_visit_action(req, arg, S_ACCEPT); }
-static void s_decline(cc_http_req_t *req, void *arg) { s_visit_action(req, arg, S_DECLINE); }
-static void s_check_in(cc_http_req_t *req, void *arg) { s_visit_action(req, arg, S_CHECK_IN); }
-static void s_check_out(cc_http_req_t *req, void *arg) { s_visit_action(req, arg, S_CHECK_OUT); }
+static void s_accept(cc_http_req_t *req, void *arg)
+{
+    s_visit_action(req, arg, DD_STEP_ACCEPT);
+}
+
+static void s_decline(cc_http_req_t *req, void *arg)
+{
+    s_visit_action(req, arg, DD_STEP_DECLINE);
+}
+
+static void s_check_in(cc_http_req_t *req, void *arg)
+{
+    s_visit_action(req, arg, DD_STEP_CHECK_IN);
+}
+
+static void s_check_out(cc_http_req_t *req, void *arg)
+{
+    s_visit_action(req, arg, DD_STEP_CHECK_OUT);
+}
 
 int dd_http_ready(void *arg)
 {

@@ -9,6 +9,9 @@
  * SIGTERM: stop intake (HTTP 503, consumer stops), wait for the writer to
  * commit what is queued, tear down in reverse, exit 0. */
 #include "dd_app.h"
+#include "dd_dispatch.h"
+#include "dd_events.h"
+#include "dd_http.h"
 #include "dd_store.h"
 #include "cc_config.h"
 #include "cc_daemon.h"

@@ -1,0 +1,72 @@
+/* dd_dispatch: offers, re-offers, accept timers and the periodic sweep
+ * (queue retry, deadlines, pruning), plus the write helpers every dispatchd
+ * module shares. Decisions are taken against the working set (app->world);
+ * each is written by one SQL call on app->writer, and an HTTP reply, if any,
+ * goes out from that call's result callback (after COMMIT). */
+#ifndef DD_DISPATCH_H
+#define DD_DISPATCH_H
+#include <stddef.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+
+#include "cc_http.h"
+#include "cc_util.h"
+#include "dd_app.h"
+#include "dd_store.h"
+
+/* Fill *p with the matching parameters for now_us (app's travel limit, the
+ * cc_geo travel estimate and its lower bound). */
+void dd_app_match_params(dd_app_t *app, int64_t now_us, dd_match_params_t *p);
+
+/* Offer v, if still waiting, to the best caregiver (an emergency may bump an
+ * unaccepted routine offer) and queue the write. Returns 1 when offered, 0
+ * when v stays waiting. Exits on out of memory (memory may already hold the
+ * decision). */
+int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us);
+
+/* An emergency takes the slot of bumped (offered, not accepted). */
+typedef struct {
+    char old[DD_ID_LEN];       /* the caregiver who loses the offer */
+    char ev[CC_UUID_LEN];      /* event id of its VisitDeclined{preempted} */
+    uint8_t *pay;              /* its payload; owned: free after the exec */
+    size_t len;
+} dd_bump_t;
+/* Put bumped back in the queue in memory and fill *b (b->pay is malloc'd,
+ * the caller frees it once the statement is queued). Exits on out of
+ * memory. */
+void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_us);
+/* Append the bump's statement arguments (district, id, old caregiver, order,
+ * event id, payload) to a; a borrows from bumped and b until the exec. */
+void dd_bump_args(dd_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b);
+
+/* Decline (reason "declined") or accept timeout ("accept_timeout") by v's
+ * current caregiver: remember them, re-offer to the next one or queue, and
+ * write VisitDeclined (+VisitAssigned). reason is borrowed. req (may be
+ * NULL) is taken over and answered after commit with {visit_id, state,
+ * next_caregiver_assigned}. Exits on out of memory. */
+void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason,
+                         cc_http_req_t *req);
+
+/* Arm v's accept timer (fires accept_timeout_s after v->assigned_us),
+ * replacing any armed one. On out of memory v stays without a timer and the
+ * sweep arms one later. */
+void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us);
+/* Cancel and free v's accept timer, if any. */
+void dd_timer_cancel(dd_visit_t *v);
+
+/* Drop the queue-retry snapshot (shutdown, end of a pass). */
+void dd_retry_reset(dd_app_t *app);
+/* Start the periodic sweep (queue retry, deadlines, pruning). 0/-1. */
+int dd_sweep_start(dd_app_t *app);
+/* Refresh the gauges from the working set. */
+void dd_update_gauges(dd_app_t *app);
+
+/* A write failed in a way that means memory and store disagree: log the
+ * statement name and SQLSTATE (never parameters) and exit(1). res may be
+ * NULL (the statement could not be queued). */
+void dd_fatal_sql(const char *what, PGresult *res) __attribute__((noreturn));
+/* Text of a one-row, one-column result (borrowed from res), or NULL when
+ * res is anything else. */
+const char *dd_result_text(PGresult *res);
+
+#endif
