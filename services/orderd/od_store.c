@@ -11,8 +11,6 @@ typedef struct {
     const char *sql;
 } s_stmt_t;
 
-#define S_FINAL "('billed', 'denied', 'cancelled', 'failed')"
-
 static const s_stmt_t s_writer_stmts[] = {
     { "od_elder_create",
       "SELECT outcome, elder_id FROM od_elder_create($1::uuid, $2::integer, $3, $4, $5, $6, "
@@ -55,13 +53,14 @@ static const s_stmt_t s_writer_stmts[] = {
     "od_us(o.updated_at), o.district_id"
 
 static const s_stmt_t s_reader_stmts[] = {
+    { "od_load_states", "SELECT name, final, cancellable FROM order_states" },
     { "od_load_elders",
       "SELECT id, district_id, lat, lon, birth_date::text, ability_level, household, living, "
       "diet FROM elders" },
     { "od_load_cards", "SELECT id, elder_id, status FROM cards" },
     { "od_load_orders",
       "SELECT id, card_id, service, state, od_us(window_start), od_us(window_end), emergency, "
-      "notes, coalesce(caregiver_id, '') FROM orders WHERE state NOT IN " S_FINAL },
+      "notes, coalesce(caregiver_id, '') FROM orders WHERE NOT od_state_final(state)" },
     { "od_load_continuity",
       "SELECT DISTINCT ON (elder_id, service) elder_id, service, caregiver_id FROM orders "
       "WHERE caregiver_id IS NOT NULL AND state IN ('completed', 'billed') "
@@ -138,6 +137,33 @@ static void s_load_finish(s_load_t *l)
     void (*done)(od_app_t *) = l->done;
     if (done)
         done(app);
+}
+
+/* The store's order_states must say what od_states.h says: a saga step the
+ * SQL functions judge by one list and C by another would leave memory and
+ * store apart. A mismatch is a deployment error: stop, naming the state. */
+static void s_on_states(PGresult *res, void *arg)
+{
+    s_load_step(arg, "order_states", res);
+    int n = PQntuples(res);
+    od_state_row_t *rows = calloc((size_t)n + 1, sizeof *rows);
+    if (!rows) {
+        cc_error("out_of_memory", "what", "order_states");
+        exit(1);
+    }
+    for (int r = 0; r < n; r++) {
+        rows[r].name = PQgetvalue(res, r, 0);
+        rows[r].final = PQgetvalue(res, r, 1)[0] == 't';
+        rows[r].cancellable = PQgetvalue(res, r, 2)[0] == 't';
+    }
+    const char *bad = NULL, *why = NULL;
+    int rc = od_states_check(rows, (size_t)n, &bad, &why);
+    if (rc != 0)
+        cc_error("order_states_mismatch", "state", bad, "differs", why, "fix",
+                 "sql order_states and services/orderd/od_states.h must agree");
+    free(rows);
+    if (rc != 0)
+        exit(1);
 }
 
 static void s_on_elders(PGresult *res, void *arg)
@@ -240,9 +266,11 @@ void od_store_load(od_app_t *app, void (*done)(od_app_t *app))
     l->app = app;
     l->done = done;
     app->loads_pending = 1;
-    /* In queue order on one connection: elders before the cards that point
-     * at them, cards before orders; the last callback finishes. */
-    if (cc_db_exec(app->reader, "od_load_elders", 0, NULL, NULL, NULL, s_on_elders, l) != 0 ||
+    /* In queue order on one connection: the state table's check first,
+     * elders before the cards that point at them, cards before orders; the
+     * last callback finishes. */
+    if (cc_db_exec(app->reader, "od_load_states", 0, NULL, NULL, NULL, s_on_states, l) != 0 ||
+        cc_db_exec(app->reader, "od_load_elders", 0, NULL, NULL, NULL, s_on_elders, l) != 0 ||
         cc_db_exec(app->reader, "od_load_cards", 0, NULL, NULL, NULL, s_on_cards, l) != 0 ||
         cc_db_exec(app->reader, "od_load_orders", 0, NULL, NULL, NULL, s_on_orders, l) != 0 ||
         cc_db_exec(app->reader, "od_load_continuity", 0, NULL, NULL, NULL, s_on_continuity, l) !=
