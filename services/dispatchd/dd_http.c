@@ -16,7 +16,7 @@
 #include <string.h>
 
 /* A check-in/out time may run a little ahead of our clock (phone clocks). */
-#define S_FUTURE_SLACK_US (5LL * 60 * 1000000)
+#define S_FUTURE_SLACK_US (5 * CC_US_PER_MIN)
 
 /* ---- JSON shapes -------------------------------------------------------- */
 
@@ -91,7 +91,7 @@ static json_t *s_visit_json(const dd_visit_t *v, int64_t now)
     json_object_set_new(o, "declined_count", json_integer((json_int_t) v->ndeclined));
     json_object_set_new(o, "fail_reason", s_str_or_null(v->fail_reason));
     if (v->state == DD_VISIT_WAITING || v->state == DD_VISIT_ASSIGNED)
-        json_object_set_new(o, "waiting_s", json_integer((now - v->created_us) / 1000000));
+        json_object_set_new(o, "waiting_s", json_integer((now - v->created_us) / CC_US_PER_S));
     return o;
 }
 

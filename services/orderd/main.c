@@ -7,6 +7,7 @@
  * -> loop. SIGTERM: drain HTTP, stop consumers and intake, wait until the
  * writer has nothing pending, destroy everything, exit 0. */
 #include <stdlib.h>
+#include "cc_time.h"
 #include <string.h>
 #include <stdio.h>
 #include <zmq.h>
@@ -138,7 +139,7 @@ static void s_stop(void *arg)
     for (int i = 0; i < S_NCONSUMERS; i++)
         if (m->consumers[i])
             cc_consumer_stop(m->consumers[i]);
-    m->stop_deadline_us = cc_mono_us() + s_cfg.stop_timeout * 1000000;
+    m->stop_deadline_us = cc_mono_us() + s_cfg.stop_timeout * CC_US_PER_S;
     m->ev_stop = evtimer_new(app->base, s_on_stop_poll, m);
     if (!m->ev_stop) {
         event_base_loopbreak(app->base);
@@ -163,7 +164,7 @@ int main(int argc, char **argv)
         cc_error("startup_failed", "what", "event_base");
         return 1;
     }
-    app->idem_ttl_us = s_cfg.idem_ttl * 1000000;
+    app->idem_ttl_us = s_cfg.idem_ttl * CC_US_PER_S;
     od_events_init_metrics();
     if (cc_signals_setup(base, s_stop, m) != 0) {
         cc_error("startup_failed", "what", "signals");

@@ -1,5 +1,6 @@
 /* od_app: see od_app.h. */
 #include "od_app.h"
+#include "cc_time.h"
 #include "cc_log.h"
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ int od_app_init(od_app_t *app, struct event_base *base)
     app->idem = cc_map_new();
     if (!app->elders || !app->cards || !app->orders || !app->idem)
         return -1;
-    app->idem_ttl_us = 3600LL * 1000000;
+    app->idem_ttl_us = CC_US_PER_HOUR;
     char name[96];
     for (int s = 0; s < OD_STATE_COUNT; s++) {
         snprintf(name, sizeof name, "orderd_orders{state=\"%s\"}", od_state_name(s));

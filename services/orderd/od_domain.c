@@ -1,5 +1,6 @@
 /* od_domain: see od_domain.h. Pure: no I/O, no clocks, no allocation. */
 #include "od_domain.h"
+#include "cc_time.h"
 #include <string.h>
 #include <ctype.h>
 
@@ -350,9 +351,9 @@ int32_t od_priority(bool emergency, int64_t window_start_us)
 {
     /* Minutes since 2020-01-01T00:00Z, clamped to [0, 2^30): the lower 30
      * bits rank earlier windows higher; bit 30 puts emergencies on top. */
-    const int64_t epoch2020_us = 1577836800LL * 1000000;
+    const int64_t epoch2020_us = 1577836800LL * CC_US_PER_S;
     const int64_t span = (int64_t)1 << 30;
-    int64_t min = (window_start_us - epoch2020_us) / 60000000;
+    int64_t min = (window_start_us - epoch2020_us) / CC_US_PER_MIN;
     if (min < 0)
         min = 0;
     if (min > span - 1)

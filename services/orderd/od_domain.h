@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include "od_states.h"
+#include "cc_time.h"
 
 /* ---- enumerations (text forms are the API and the SQL CHECKs) ------------ */
 /* Order states: generated from OD_STATES (od_states.h), in its order. */
@@ -118,8 +119,8 @@ bool od_idem_key_valid(const char *s);
 
 /* ---- orders ----------------------------------------------------------- */
 #define OD_NOTES_MAX 500
-#define OD_WINDOW_MAX_US (7LL * 24 * 3600 * 1000000)  /* one week */
-#define OD_EMERGENCY_WINDOW_US (2LL * 3600 * 1000000) /* default: now .. +2 h */
+#define OD_WINDOW_MAX_US (7 * CC_US_PER_DAY)  /* one week */
+#define OD_EMERGENCY_WINDOW_US (2 * CC_US_PER_HOUR) /* default: now .. +2 h */
 
 /* Window rule: end > start, at most a week long, end not in the past.
  * Returns 0 or -1 with *field = "window_end" and *why naming the rule. */
