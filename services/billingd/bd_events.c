@@ -48,7 +48,7 @@ static const char *s_status(s_ctx_t *x, PGresult *res)
     x->app->writes_done++;
     if (!bd_res_ok(res))
         bd_fatal_sql(x->stmt, res);
-    cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / 1e6);
+    cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / CC_US_PER_S);
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "duplicate") == 0) {
         cc_metric_inc(x->app->m_replays);
@@ -431,7 +431,7 @@ static void s_on_delivered(PGresult *res, void *arg)
     x->app->writes_done++;
     if (!bd_res_ok(res))
         bd_fatal_sql(BD_SQL_DELIVERED, res);
-    cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / 1e6);
+    cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / CC_US_PER_S);
     const char *st = PQgetvalue(res, 0, 0);
     char name[96];
     snprintf(name, sizeof name, "billingd_deliveries_total{outcome=\"%s\"}",

@@ -656,7 +656,7 @@ static void s_get_recon(cc_http_req_t *req, void *arg)
     if (q) {
         char *end = NULL;
         grace = strtoll(q, &end, 10);
-        if (!q[0] || *end || grace < 0 || grace > 86400) {
+        if (!q[0] || *end || grace < 0 || grace > CC_S_PER_DAY) {
             cc_http_reply_error(&req, 400, "invalid_value", "grace_s",
                                 "grace_s must be an integer from 0 to 86400");
             return;
@@ -736,7 +736,7 @@ static void s_on_check(PGresult *res, void *arg)
     if (!quiet && ++c->attempts < S_CHECK_ATTEMPTS) {
         /* Writes committed around the read: memory and snapshot may differ in
          * time, not in truth. Try again when the writer is idle. */
-        struct timeval tv = { 0, S_CHECK_RETRY_MS * 1000 };
+        struct timeval tv = { 0, S_CHECK_RETRY_MS * CC_US_PER_MS };
         evtimer_add(c->ev_retry, &tv);
         return;
     }

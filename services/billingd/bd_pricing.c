@@ -1,5 +1,6 @@
 /* bd_pricing: see bd_pricing.h. */
 #include "bd_pricing.h"
+#include "cc_util.h"
 #include "bd_alloc.h"
 #include <stdlib.h>
 #include <string.h>
@@ -172,8 +173,8 @@ int bd_pricing_quote(const bd_pricing_t *self, const bd_facts_t *facts, bd_usage
 int bd_month_of(int64_t us)
 {
     /* Floor division: times before 1970 are not expected, but stay correct. */
-    int64_t s = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
-    time_t t = (time_t)(s + 8 * 3600);
+    int64_t s = us >= 0 ? us / CC_US_PER_S : -((-us + CC_US_PER_S - 1) / CC_US_PER_S);
+    time_t t = (time_t)(s + CC_TZ_OFFSET_S);
     struct tm tm;
     gmtime_r(&t, &tm);
     return (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;

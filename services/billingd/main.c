@@ -20,7 +20,7 @@
 #include "cc_log.h"
 #include "cc_util.h"
 
-#define S_STOP_TIMEOUT_US (10 * 1000000LL)
+#define S_STOP_TIMEOUT_US (10 * CC_US_PER_S)
 
 static bd_app_t s_app;
 
@@ -212,7 +212,7 @@ static int s_check_config(bd_app_t *app)
     }
     if (app->ring_size < 16 || app->batch_max < 1 || app->statement_limit < 1
         || app->statement_limit > 1000 || app->recon_interval_s < 0
-        || app->recon_interval_s > 86400) {
+        || app->recon_interval_s > CC_S_PER_DAY) {
         fprintf(stderr, "billingd: --ring-size >= 16, --batch-max >= 1, "
                         "--statement-limit 1..1000, --recon-interval-s 0..86400\n");
         return -1;

@@ -192,7 +192,8 @@ static void s_requeue_inflight(cc_db_t *self)
 
 static void s_schedule_retry(cc_db_t *self)
 {
-    struct timeval tv = { self->backoff_ms / 1000, (self->backoff_ms % 1000) * 1000 };
+    struct timeval tv = { self->backoff_ms / CC_MS_PER_S,
+                          (self->backoff_ms % CC_MS_PER_S) * CC_US_PER_MS };
     event_add(self->ev_retry, &tv);
     self->backoff_ms *= 2;
     if (self->backoff_ms > S_BACKOFF_MAX_MS)
@@ -393,8 +394,8 @@ static void s_connect_start(cc_db_t *self)
         return;
     }
     self->state = S_CONNECTING;
-    struct timeval tv = { self->connect_timeout_ms / 1000,
-                          (self->connect_timeout_ms % 1000) * 1000 };
+    struct timeval tv = { self->connect_timeout_ms / CC_MS_PER_S,
+                          (self->connect_timeout_ms % CC_MS_PER_S) * CC_US_PER_MS };
     event_add(self->ev_retry, &tv);
     s_connect_step(self);
 }
@@ -409,7 +410,7 @@ static void s_deliver_segment(cc_db_t *self, s_item_t *seg, int ok)
         s_item_t *next = it->next;
         self->delivering = next;   /* reachable by cc_db_forget() from fn */
         self->inflight--;
-        cc_metric_observe(self->m_latency, (double) (now - it->queued_us) / 1e6);
+        cc_metric_observe(self->m_latency, (double) (now - it->queued_us) / CC_US_PER_S);
         if (it->fn) {
             if (it->res)
                 it->fn(it->res, it->arg);
@@ -772,7 +773,7 @@ static int s_connect_timeout_ms(const char *conninfo)
         }
     if (opts)
         PQconninfoFree(opts);
-    return secs * 1000;
+    return secs * CC_MS_PER_S;
 }
 
 /* A server that dies mid-batch would otherwise hold the writer until the

@@ -534,7 +534,7 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
     w->max_events = max;
     snprintf(w->req_id, sizeof w->req_id, "%s", req_id);
     w->timer = evtimer_new(self->base, s_on_waiter_timeout, w);
-    struct timeval tv = { wait_ms / 1000, (wait_ms % 1000) * 1000 };
+    struct timeval tv = { wait_ms / CC_MS_PER_S, (wait_ms % CC_MS_PER_S) * CC_US_PER_MS };
     evtimer_add(w->timer, &tv);
     w->next = self->waiters;
     self->waiters = w;
@@ -980,10 +980,10 @@ static void s_fetch(cc_consumer_t *self)
      * may be down or restarting, and its reply to us would then be lost.
      * Not sent (ZMQ_IMMEDIATE: not connected yet, or again): try soon. */
     self->awaiting = 1;
-    struct timeval tv = { (S_FETCH_WAIT_MS + 3000) / 1000, 0 };
+    struct timeval tv = { (S_FETCH_WAIT_MS + 3000) / CC_MS_PER_S, 0 };
     if (sent != 0) {
         tv.tv_sec = 0;
-        tv.tv_usec = 200 * 1000;
+        tv.tv_usec = 200 * CC_US_PER_MS;
     }
     evtimer_add(self->ev_timeout, &tv);
 }

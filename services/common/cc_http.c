@@ -988,7 +988,7 @@ cc_http_json_body(cc_http_req_t *req)
 double
 cc_http_age_s(cc_http_req_t *req)
 {
-    return req ? (double) (cc_mono_us() - req->start_us) / 1e6 : 0.0;
+    return req ? (double) (cc_mono_us() - req->start_us) / CC_US_PER_S : 0.0;
 }
 
 void

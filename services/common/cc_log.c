@@ -3,6 +3,7 @@
  * A line is built in memory and written with one fwrite, so lines from the
  * solver thread and the loop never interleave (stdio locks per call). */
 #include "cc_log.h"
+#include "cc_time.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -149,7 +150,7 @@ s_put_ts(s_buf_t *b)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(text + n, sizeof text - n, ".%06ldZ", ts.tv_nsec / 1000);
+    snprintf(text + n, sizeof text - n, ".%06ldZ", (long) (ts.tv_nsec / CC_NS_PER_US));
     s_put_json_str(b, text);
 }
 

@@ -70,7 +70,7 @@ cc_stmt_text(cc_stmt_t *st)
     "SELECT false, p.proname::text, "                                                         \
     "  coalesce((SELECT string_agg(coalesce(u.n, ''), ',' ORDER BY u.i) FROM unnest("        \
     "    p.proargnames, coalesce(p.proargmodes, array_fill('i'::\"char\", "                   \
-    "    ARRAY[cardinality(p.proargnames)]))) WITH ORDINALITY AS u(n, m, i) "                 \
+    "    ARRAY[coalesce(cardinality(p.proargnames), 0)]))) WITH ORDINALITY AS u(n, m, i) "                 \
     "    WHERE u.m IN ('i', 'b', 'v')), ''), "                                                \
     "  coalesce((SELECT string_agg(format_type(CASE WHEN t.typtype = 'd' THEN t.typbasetype " \
     "    ELSE t.oid END, NULL), ',' ORDER BY a.i) FROM unnest(p.proargtypes::oid[]) "         \

@@ -17,8 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define US_PER_S   INT64_C(1000000)
-#define US_PER_DAY (INT64_C(86400) * US_PER_S)
+#define US_PER_S   CC_US_PER_S
+#define US_PER_DAY CC_US_PER_DAY
 
 /* Fill buf with n random bytes; 0 on success. */
 static int
@@ -114,7 +114,7 @@ cc_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * US_PER_S + ts.tv_nsec / 1000;
+    return (int64_t) ts.tv_sec * US_PER_S + ts.tv_nsec / CC_NS_PER_US;
 }
 
 int64_t
@@ -122,7 +122,7 @@ cc_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * US_PER_S + ts.tv_nsec / 1000;
+    return (int64_t) ts.tv_sec * US_PER_S + ts.tv_nsec / CC_NS_PER_US;
 }
 
 /* Floor division and modulo (C rounds toward zero). */
@@ -238,7 +238,8 @@ cc_time_format(int64_t us, char *buf, size_t len)
     if (frac)
         snprintf(fracbuf, sizeof fracbuf, ".%06d", frac);
     snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d%s+08:00", (long long) y, m, d,
-             (int) (secs / 3600), (int) (secs / 60 % 60), (int) (secs % 60), fracbuf);
+             (int) (secs / CC_S_PER_HOUR), (int) (secs / CC_S_PER_MIN % 60), (int) (secs % 60),
+             fracbuf);
     return buf;
 }
 
@@ -299,11 +300,11 @@ cc_time_parse(const char *s, int64_t *us)
         int om = s_digits(&p, 2);
         if (om < 0 || om > 59)
             return -1;
-        offset_s = sign * (oh * 3600 + om * 60);
+        offset_s = sign * (oh * CC_S_PER_HOUR + om * CC_S_PER_MIN);
     }
     if (*p != '\0')
         return -1;
-    int64_t secs = days * 86400 + hh * 3600 + mm * 60 + ss - offset_s;
+    int64_t secs = days * CC_S_PER_DAY + hh * CC_S_PER_HOUR + mm * CC_S_PER_MIN + ss - offset_s;
     if (us)
         *us = secs * US_PER_S + frac_us;
     return 0;
@@ -357,7 +358,7 @@ cc_date_parse(const char *s, int64_t *us)
     if (s_parse_date(&p, &days) != 0 || *p != '\0')
         return -1;
     if (us)
-        *us = (days * 86400 - CC_TZ_OFFSET_S) * US_PER_S;
+        *us = (days * CC_S_PER_DAY - CC_TZ_OFFSET_S) * US_PER_S;
     return 0;
 }
 

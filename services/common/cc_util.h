@@ -3,6 +3,7 @@
 #define CC_UTIL_H
 #include <stdint.h>
 #include <stddef.h>
+#include "cc_time.h"
 
 #define CC_UUID_LEN 37 /* 36 chars + NUL */
 
@@ -23,7 +24,7 @@ int64_t cc_now_us(void);      /* wall clock, microseconds since epoch */
 int64_t cc_mono_us(void);     /* monotonic clock, microseconds */
 
 /* Default time zone of the service area: Asia/Shanghai, UTC+8, no DST. */
-#define CC_TZ_OFFSET_S (8 * 3600)
+#define CC_TZ_OFFSET_S (8 * (int)CC_S_PER_HOUR)
 
 /* Format us as RFC 3339 in +08:00, e.g. "2026-11-26T08:30:00+08:00" (or with
  * ".123456" when there are microseconds). buf >= 40 bytes. Returns buf. */
@@ -48,7 +49,7 @@ int cc_date_parse(const char *s, int64_t *us);
  * dispatch search's lower bound) derives from these, not from copies. */
 #define CC_GEO_EARTH_RADIUS_M 6371008.8
 #define CC_GEO_DETOUR_FACTOR 1.3
-#define CC_GEO_SPEED_M_PER_S (15000.0 / 3600.0)
+#define CC_GEO_SPEED_M_PER_S (15000.0 / (double)CC_S_PER_HOUR)
 
 double cc_geo_distance_m(double lat1, double lon1, double lat2, double lon2);
 /* Estimated travel seconds in town: distance x 1.3 detour / 15 km/h (e-bike),

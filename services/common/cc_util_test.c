@@ -275,11 +275,26 @@ test_geo(void **state)
     assert_int_equal(cc_geo_travel_s(31.0, INFINITY, 31.0, 121.0), -1);
 }
 
+static void
+test_time_units(void **state)
+{
+    (void)state;
+    assert_true(CC_US_PER_S == CC_US_PER_MS * CC_MS_PER_S);
+    assert_true(CC_US_PER_MIN == INT64_C(60000000));
+    assert_true(CC_US_PER_HOUR == 60 * CC_US_PER_MIN);
+    assert_true(CC_US_PER_DAY == INT64_C(86400000000));
+    assert_true(CC_S_PER_DAY == 24 * CC_S_PER_HOUR);
+    assert_int_equal(CC_TZ_OFFSET_S, 28800);
+    /* int64_t: a week in microseconds does not overflow int arithmetic. */
+    assert_true(7 * CC_US_PER_DAY == INT64_C(604800000000));
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uuid),
+        cmocka_unit_test(test_time_units),
         cmocka_unit_test(test_uuid_valid),
         cmocka_unit_test(test_uuid_norm),
         cmocka_unit_test(test_clocks),

@@ -14,7 +14,7 @@
 
 #define S_SWEEP_MS 250          /* sweep tick */
 #define S_RETRY_BUDGET_US 20000 /* time for queue retries per sweep */
-#define S_PRUNE_EVERY_US (60LL * 1000000)
+#define S_PRUNE_EVERY_US (60 * CC_US_PER_S)
 
 void dd_fatal_sql(const char *what, PGresult *res)
 {
@@ -107,10 +107,10 @@ void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us)
         free(t);
         return;
     }
-    int64_t due = v->assigned_us + app->accept_timeout_s * 1000000 - now_us;
+    int64_t due = v->assigned_us + app->accept_timeout_s * CC_US_PER_S - now_us;
     if (due < 0)
         due = 0;
-    struct timeval tv = {(time_t) (due / 1000000), (suseconds_t) (due % 1000000)};
+    struct timeval tv = {(time_t) (due / CC_US_PER_S), (suseconds_t) (due % CC_US_PER_S)};
     evtimer_add(t->ev, &tv);
     v->timer = t;
 }
@@ -149,7 +149,7 @@ static void s_on_assign_done(PGresult *res, void *arg)
         dd_fatal_sql(DD_ST_ASSIGN, res);
     if (strcmp(r, "applied") == 0) {
         cc_metric_inc(w->app->m_assigned);
-        cc_metric_observe(w->app->m_latency, (double) (cc_now_us() - w->since_us) / 1e6);
+        cc_metric_observe(w->app->m_latency, (double) (cc_now_us() - w->since_us) / CC_US_PER_S);
     }
     free(w);
 }
@@ -200,7 +200,7 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     int64_t t0 = cc_mono_us();
     dd_visit_t *bumped = NULL;
     int rc = dd_match_urgent(cgs, n, v, &p, &m, &bumped);
-    cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / 1e6);
+    cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
     if (rc != 0)
         return 0;
     dd_bump_t bump = {0};
@@ -257,7 +257,7 @@ static void s_on_decline_done(PGresult *res, void *arg)
         dd_fatal_sql(DD_ST_DECLINE, res);
     if (strcmp(r, "applied") == 0 && w->assigned) {
         cc_metric_inc(w->app->m_assigned);
-        cc_metric_observe(w->app->m_latency, (double) (cc_now_us() - w->since_us) / 1e6);
+        cc_metric_observe(w->app->m_latency, (double) (cc_now_us() - w->since_us) / CC_US_PER_S);
     }
     if (w->req) {
         json_t *body = json_pack("{s:s, s:s}", "visit_id", w->visit_id, "state", w->state);
@@ -293,7 +293,7 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
     /* Re-offer at once unless the visit is past its window or deadline (the
      * sweep then fails it). */
     int next = 0;
-    if (now <= v->window_end_us && now - v->created_us <= app->assign_deadline_s * 1000000) {
+    if (now <= v->window_end_us && now - v->created_us <= app->assign_deadline_s * CC_US_PER_S) {
         dd_match_params_t p;
         dd_app_match_params(app, now, &p);
         size_t n;
@@ -432,7 +432,7 @@ static void s_sweep(dd_app_t *app, int64_t now)
         dd_visit_t *v = active[i];
         if (v->state == DD_VISIT_WAITING
             && (now > v->window_end_us
-                || now - v->created_us > app->assign_deadline_s * 1000000)) {
+                || now - v->created_us > app->assign_deadline_s * CC_US_PER_S)) {
             s_fail(app, v, "no_caregiver", now);   /* leaves the active list: same i */
             active = dd_world_active(app->world, &nactive);
             continue;
@@ -444,7 +444,7 @@ static void s_sweep(dd_app_t *app, int64_t now)
     /* The queue, most urgent first: when capacity changed, and now and then
      * (time passing opens shifts). A pass is bounded in time so the loop
      * stays responsive; it resumes at the next tick where it stopped. */
-    if (app->dirty || now - app->last_retry_us >= app->retry_interval_s * 1000000) {
+    if (app->dirty || now - app->last_retry_us >= app->retry_interval_s * CC_US_PER_S) {
         app->dirty = 0;
         app->last_retry_us = now;
         s_retry_snapshot(app);
@@ -467,7 +467,7 @@ static void s_sweep(dd_app_t *app, int64_t now)
     }
     if (now - app->last_prune_us >= S_PRUNE_EVERY_US) {
         app->last_prune_us = now;
-        dd_world_prune(app->world, now - app->keep_finished_s * 1000000);
+        dd_world_prune(app->world, now - app->keep_finished_s * CC_US_PER_S);
     }
     dd_update_gauges(app);
 }
@@ -487,6 +487,6 @@ int dd_sweep_start(dd_app_t *app)
     app->sweep = event_new(app->base, -1, EV_PERSIST, s_on_sweep, app);
     if (!app->sweep)
         return -1;
-    struct timeval tv = {0, S_SWEEP_MS * 1000};
+    struct timeval tv = {0, S_SWEEP_MS * CC_US_PER_MS};
     return event_add(app->sweep, &tv);
 }

@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_US 1000000LL
+#define S_US CC_US_PER_S
 #define S_DAY_US (86400LL * S_US)
-#define S_TZ_US (8LL * 3600 * S_US)   /* Asia/Shanghai, no DST */
+#define S_TZ_US ((int64_t)CC_TZ_OFFSET_S * S_US)   /* Asia/Shanghai, no DST */
 
 /* Minutes of service by Cc__Service value (issue 4's table). */
 static const int s_minutes[DD_SVC_MAX + 1] = {

@@ -27,6 +27,7 @@
 #define DD_DOMAIN_H
 #include <stddef.h>
 #include <stdint.h>
+#include "cc_time.h"
 
 #define DD_ID_LEN 64       /* ids we store: ours are UUIDs, others' are opaque text */
 #define DD_MAX_DECLINED 64 /* a visit stops collecting decliners past this */
@@ -232,7 +233,7 @@ int dd_match_preempt(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
 
 /* An emergency takes an unaccepted routine slot only when that brings help
  * this much sooner than the best free slot (or there is none). */
-#define DD_PREEMPT_GAIN_US (15LL * 60 * 1000000)
+#define DD_PREEMPT_GAIN_US (15 * CC_US_PER_MIN)
 
 /* What dispatch uses: dd_match, and for an emergency dd_match_preempt when
  * it arrives DD_PREEMPT_GAIN_US sooner. 0 with *out and *bumped (NULL when

@@ -24,7 +24,7 @@
 #include <string.h>
 
 /* Window used when OrderReleased carries none (emergencies "now"). */
-#define S_DEFAULT_WINDOW_US (2LL * 3600 * 1000000)
+#define S_DEFAULT_WINDOW_US (2 * CC_US_PER_HOUR)
 
 typedef struct {
     dd_app_t *app;
@@ -45,7 +45,8 @@ static void s_on_released_done(PGresult *res, void *arg)
         cc_metric_inc(app->m_events_applied);
         if (r->assigned) {
             cc_metric_inc(app->m_assigned);
-            cc_metric_observe(app->m_latency, (double) (cc_now_us() - r->released_us) / 1e6);
+            cc_metric_observe(app->m_latency,
+                              (double) (cc_now_us() - r->released_us) / CC_US_PER_S);
         }
     } else {
         if (r->bumped) {
@@ -137,7 +138,7 @@ static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
     int64_t t0 = cc_mono_us();
     dd_visit_t *bumped = NULL;   /* emergencies go first (dd_match_urgent) */
     int found = dd_match_urgent(cgs, n, v, &p, &match, &bumped) == 0;
-    cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / 1e6);
+    cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
     dd_bump_t bump = {0};
     if (bumped)
         dd_bump_apply(app, bumped, &bump, now);
@@ -279,7 +280,7 @@ int dd_on_order_event(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
 {
     dd_app_t *app = arg;
     if (env->time_us > 0) {
-        double lag = (double) (cc_now_us() - env->time_us) / 1e6;
+        double lag = (double) (cc_now_us() - env->time_us) / CC_US_PER_S;
         cc_metric_set(app->m_lag, lag > 0 ? lag : 0);
     }
     int rc = 0;

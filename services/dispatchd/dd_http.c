@@ -89,7 +89,7 @@ json_t *dd_http_visit_json(const dd_visit_t *v, int64_t now)
     json_object_set_new(o, "declined_count", json_integer((json_int_t) v->ndeclined));
     json_object_set_new(o, "fail_reason", s_str_or_null(v->fail_reason));
     if (v->state == DD_VISIT_WAITING || v->state == DD_VISIT_ASSIGNED)
-        json_object_set_new(o, "waiting_s", json_integer((now - v->created_us) / 1000000));
+        json_object_set_new(o, "waiting_s", json_integer((now - v->created_us) / CC_US_PER_S));
     return o;
 }
 

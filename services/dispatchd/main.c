@@ -23,7 +23,7 @@
 #include <string.h>
 #include <zmq.h>
 
-#define S_STOP_TIMEOUT_US (10LL * 1000000)
+#define S_STOP_TIMEOUT_US (10 * CC_US_PER_S)
 
 static dd_app_t s_app;
 
@@ -204,7 +204,7 @@ static int s_check_config(dd_app_t *app)
         bad = "assign-deadline-s";
     else if (app->retry_interval_s < 1)
         bad = "retry-interval-s";
-    else if (app->max_travel_s < 0 || app->max_travel_s > 86400)
+    else if (app->max_travel_s < 0 || app->max_travel_s > CC_S_PER_DAY)
         bad = "max-travel-s";
     else if (app->keep_finished_s < 0)
         bad = "keep-finished-s";

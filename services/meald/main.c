@@ -23,7 +23,7 @@
 #include "md_store.h"
 
 #define S_RING_SIZE 4096
-#define S_PRUNE_EVERY_S 3600
+#define S_PRUNE_EVERY_S CC_S_PER_HOUR
 #define S_STOP_POLL_MS 20
 #define S_STOP_MAX_MS 15000
 
@@ -97,13 +97,13 @@ static void s_on_stop_poll(evutil_socket_t fd, short what, void *arg)
     (void)what;
     md_app_t *app = arg;
     int pending = cc_db_pending(app->writer) + cc_http_pending(app->http);
-    if (pending == 0 || cc_mono_us() - s_stop_started_us > S_STOP_MAX_MS * 1000LL) {
+    if (pending == 0 || cc_mono_us() - s_stop_started_us > S_STOP_MAX_MS * CC_US_PER_MS) {
         if (pending)
             cc_warn("stop_timeout", "pending", pending > 0 ? "yes" : "no");
         event_base_loopbreak(app->base);
         return;
     }
-    struct timeval tv = {0, S_STOP_POLL_MS * 1000};
+    struct timeval tv = {0, S_STOP_POLL_MS * CC_US_PER_MS};
     event_add(app->ev_stop, &tv);
 }
 

@@ -9,9 +9,9 @@
 #include "cc_map.h"
 #include "cc_util.h"
 
-#define US_PER_DAY (86400LL * 1000000LL)
-#define US_PER_MIN (60LL * 1000000LL)
-#define LOCAL_OFFSET_US ((int64_t)CC_TZ_OFFSET_S * 1000000LL)
+#define US_PER_DAY CC_US_PER_DAY
+#define US_PER_MIN CC_US_PER_MIN
+#define LOCAL_OFFSET_US ((int64_t)CC_TZ_OFFSET_S * CC_US_PER_S)
 
 static const char *const s_slot_names[MD_NSLOTS] = {"lunch", "dinner"};
 static const char *const s_refusal_names[MD_REFUSE_COUNT] = {

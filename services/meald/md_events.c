@@ -88,9 +88,9 @@ static s_ctx_t *s_ctx(md_app_t *app, const char *order_id, const Cc__Envelope *e
 static void s_applied_metrics(s_ctx_t *ctx)
 {
     md_app_t *app = ctx->app;
-    cc_metric_observe(app->m_decide_s, (double)(cc_mono_us() - ctx->decided_mono_us) / 1e6);
+    cc_metric_observe(app->m_decide_s, (double)(cc_mono_us() - ctx->decided_mono_us) / CC_US_PER_S);
     if (ctx->event_us > 0) {
-        double lag = (double)(cc_now_us() - ctx->event_us) / 1e6;
+        double lag = (double)(cc_now_us() - ctx->event_us) / CC_US_PER_S;
         cc_metric_set(app->m_lag_s, lag > 0 ? lag : 0);
     }
     md_app_gauges(app);

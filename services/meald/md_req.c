@@ -8,7 +8,7 @@
 #include "cc_util.h"
 
 /* A delivery time may run ahead of our clock by this much (phone clocks). */
-#define S_AT_SKEW_US (5LL * 60 * 1000000)
+#define S_AT_SKEW_US (5 * CC_US_PER_MIN)
 
 /* Re-label an error from a reader run on a nested object: field "slot" of
  * slots[2] becomes "slots[2].slot", and the message says so. */

@@ -4,6 +4,7 @@
 #include "od_http.h"
 #include "od_intake.h"
 #include "od_store.h"
+#include "cc_time.h"
 #include "cc_log.h"
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ int od_app_init(void *arg)
     app->idem = cc_map_new();
     if (!app->elders || !app->cards || !app->orders || !app->idem)
         return -1;
-    app->idem_ttl_us = app->idem_ttl_s * 1000000;
+    app->idem_ttl_us = app->idem_ttl_s * CC_US_PER_S;
     char name[96];
     for (int s = 0; s < OD_STATE_COUNT; s++) {
         snprintf(name, sizeof name, "orderd_orders{state=\"%s\"}", od_state_name(s));

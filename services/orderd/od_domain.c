@@ -1,12 +1,25 @@
 /* od_domain: see od_domain.h. Pure: no I/O, no clocks, no allocation. */
 #include "od_domain.h"
 #include "cc_util.h"
+#include "cc_time.h"
 #include <string.h>
 #include <ctype.h>
 
 const char *const od_state_names[] = {
-    "placed", "funds_held", "released", "assigned", "in_progress",
-    "completed", "billed", "denied", "cancelled", "failed", NULL
+#define S_X(e, name, final, cancellable) name,
+    OD_STATES(S_X)
+#undef S_X
+    NULL
+};
+static const bool s_state_final[OD_STATE_COUNT] = {
+#define S_X(e, name, final, cancellable) [e] = final,
+    OD_STATES(S_X)
+#undef S_X
+};
+static const bool s_state_cancellable[OD_STATE_COUNT] = {
+#define S_X(e, name, final, cancellable) [e] = cancellable,
+    OD_STATES(S_X)
+#undef S_X
 };
 const char *const od_ability_names[] = {
     "intact", "mild", "moderate", "severe", "total", NULL
@@ -43,12 +56,39 @@ int od_state_parse(const char *s)
 
 bool od_state_final(od_state_t s)
 {
-    return s == OD_BILLED || s == OD_DENIED || s == OD_CANCELLED || s == OD_FAILED;
+    return s >= 0 && s < OD_STATE_COUNT && s_state_final[s];
 }
 
 bool od_state_cancellable(od_state_t s)
 {
-    return s == OD_PLACED || s == OD_FUNDS_HELD || s == OD_RELEASED || s == OD_ASSIGNED;
+    return s >= 0 && s < OD_STATE_COUNT && s_state_cancellable[s];
+}
+
+int od_states_check(const od_state_row_t *rows, size_t n, const char **bad, const char **why)
+{
+    const char *b = NULL, *w = NULL;
+    bool seen[OD_STATE_COUNT] = { false };
+    for (size_t i = 0; i < n && !b; i++) {
+        int s = od_state_parse(rows[i].name);
+        if (s < 0)
+            b = rows[i].name, w = "unknown_to_orderd";
+        else if (seen[s])
+            b = rows[i].name, w = "duplicate";
+        else if (rows[i].final != s_state_final[s])
+            b = rows[i].name, w = "final";
+        else if (rows[i].cancellable != s_state_cancellable[s])
+            b = rows[i].name, w = "cancellable";
+        else
+            seen[s] = true;
+    }
+    for (int s = 0; s < OD_STATE_COUNT && !b; s++)
+        if (!seen[s])
+            b = od_state_names[s], w = "missing_in_store";
+    if (bad)
+        *bad = b;
+    if (why)
+        *why = w;
+    return b ? -1 : 0;
 }
 
 const char *od_event_name(od_event_t e)
@@ -304,9 +344,9 @@ int32_t od_priority(bool emergency, int64_t window_start_us)
 {
     /* Minutes since 2020-01-01T00:00Z, clamped to [0, 2^30): the lower 30
      * bits rank earlier windows higher; bit 30 puts emergencies on top. */
-    const int64_t epoch2020_us = 1577836800LL * 1000000;
+    const int64_t epoch2020_us = 1577836800LL * CC_US_PER_S;
     const int64_t span = (int64_t)1 << 30;
-    int64_t min = (window_start_us - epoch2020_us) / 60000000;
+    int64_t min = (window_start_us - epoch2020_us) / CC_US_PER_MIN;
     if (min < 0)
         min = 0;
     if (min > span - 1)

@@ -7,19 +7,15 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdbool.h>
+#include "od_states.h"
+#include "cc_time.h"
 
 /* ---- enumerations (text forms are the API and the SQL CHECKs) ------------ */
+/* Order states: generated from OD_STATES (od_states.h), in its order. */
 typedef enum {
-    OD_PLACED = 0,
-    OD_FUNDS_HELD,
-    OD_RELEASED,
-    OD_ASSIGNED,
-    OD_IN_PROGRESS,
-    OD_COMPLETED,
-    OD_BILLED,
-    OD_DENIED,
-    OD_CANCELLED,
-    OD_FAILED,
+#define S_X(e, name, final, cancellable) e,
+    OD_STATES(S_X)
+#undef S_X
     OD_STATE_COUNT
 } od_state_t;
 
@@ -59,8 +55,22 @@ typedef struct {
 
 const char *od_state_name(od_state_t s);
 int od_state_parse(const char *s);            /* -1 if unknown */
-bool od_state_final(od_state_t s);            /* billed, denied, cancelled, failed */
-bool od_state_cancellable(od_state_t s);      /* before in_progress, not final */
+bool od_state_final(od_state_t s);            /* OD_STATES: billed, denied, ... */
+bool od_state_cancellable(od_state_t s);      /* OD_STATES: before in_progress */
+
+/* One row of the store's order_states table (borrowed strings). */
+typedef struct {
+    const char *name;
+    bool final;
+    bool cancellable;
+} od_state_row_t;
+
+/* Compare the store's n rows with OD_STATES: every state in both, with the
+ * same flags. 0 if they agree; -1 with *bad (may be NULL) set to the name of
+ * the first state that differs (a row's name, borrowed) and *why to
+ * "missing_in_store", "unknown_to_orderd", "final" or "cancellable" (the flag
+ * that differs) or "duplicate". */
+int od_states_check(const od_state_row_t *rows, size_t n, const char **bad, const char **why);
 const char *od_event_name(od_event_t e);      /* the proto message name, "Cancel" */
 int od_event_parse(const char *type);         /* Envelope.type -> od_event_t, -1 */
 
@@ -109,8 +119,8 @@ bool od_idem_key_valid(const char *s);
 
 /* ---- orders ----------------------------------------------------------- */
 #define OD_NOTES_MAX 500
-#define OD_WINDOW_MAX_US (7LL * 24 * 3600 * 1000000)  /* one week */
-#define OD_EMERGENCY_WINDOW_US (2LL * 3600 * 1000000) /* default: now .. +2 h */
+#define OD_WINDOW_MAX_US (7 * CC_US_PER_DAY)  /* one week */
+#define OD_EMERGENCY_WINDOW_US (2 * CC_US_PER_HOUR) /* default: now .. +2 h */
 
 /* Window rule: end > start, at most a week long, end not in the past.
  * Returns 0 or -1 with *field = "window_end" and *why naming the rule. */

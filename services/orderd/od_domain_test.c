@@ -283,6 +283,80 @@ static void test_phone_and_key(void **state)
     assert_false(od_idem_key_valid(NULL));
 }
 
+/* The store's rows as 008_order_states.sql inserts them. */
+static od_state_row_t s_rows[] = {
+    { "placed", false, true },     { "funds_held", false, true }, { "released", false, true },
+    { "assigned", false, true },   { "in_progress", false, false },
+    { "completed", false, false }, { "billed", true, false },     { "denied", true, false },
+    { "cancelled", true, false },  { "failed", true, false },
+};
+#define S_NROWS (sizeof s_rows / sizeof s_rows[0])
+
+static void test_states_table(void **state)
+{
+    (void)state;
+    assert_int_equal(OD_STATE_COUNT, 10);
+    int finals = 0;
+    for (int s = 0; s < OD_STATE_COUNT; s++) {
+        assert_int_equal(od_state_parse(od_state_name((od_state_t)s)), s);
+        finals += od_state_final((od_state_t)s);
+        /* A final order cannot be cancelled. */
+        assert_false(od_state_final((od_state_t)s) && od_state_cancellable((od_state_t)s));
+    }
+    assert_int_equal(finals, 4);
+    assert_true(od_state_final(OD_BILLED) && od_state_final(OD_FAILED));
+    assert_false(od_state_final(OD_COMPLETED));
+    assert_true(od_state_cancellable(OD_ASSIGNED));
+    assert_false(od_state_cancellable(OD_IN_PROGRESS));
+    assert_false(od_state_final((od_state_t)OD_STATE_COUNT));
+    assert_false(od_state_cancellable((od_state_t)-1));
+}
+
+static void test_states_check(void **state)
+{
+    (void)state;
+    const char *bad = "untouched", *why = "untouched";
+    assert_int_equal(od_states_check(s_rows, S_NROWS, &bad, &why), 0);
+    assert_null(bad);
+    assert_null(why);
+    assert_int_equal(od_states_check(s_rows, S_NROWS, NULL, NULL), 0);
+
+    /* Any order of rows will do. */
+    od_state_row_t rev[S_NROWS];
+    for (size_t i = 0; i < S_NROWS; i++)
+        rev[i] = s_rows[S_NROWS - 1 - i];
+    assert_int_equal(od_states_check(rev, S_NROWS, &bad, &why), 0);
+
+    od_state_row_t rows[S_NROWS + 1];
+    memcpy(rows, s_rows, sizeof s_rows);
+    rows[9].final = false;                               /* failed: not final */
+    assert_int_equal(od_states_check(rows, S_NROWS, &bad, &why), -1);
+    assert_string_equal(bad, "failed");
+    assert_string_equal(why, "final");
+
+    memcpy(rows, s_rows, sizeof s_rows);
+    rows[4].cancellable = true;                          /* in_progress */
+    assert_int_equal(od_states_check(rows, S_NROWS, &bad, &why), -1);
+    assert_string_equal(bad, "in_progress");
+    assert_string_equal(why, "cancellable");
+
+    /* A state the store lacks, one orderd does not know, a repeated one. */
+    assert_int_equal(od_states_check(s_rows, S_NROWS - 1, &bad, &why), -1);
+    assert_string_equal(bad, "failed");
+    assert_string_equal(why, "missing_in_store");
+    assert_int_equal(od_states_check(NULL, 0, &bad, &why), -1);
+    assert_string_equal(bad, "placed");
+    memcpy(rows, s_rows, sizeof s_rows);
+    rows[S_NROWS] = (od_state_row_t){ "paused", false, true };
+    assert_int_equal(od_states_check(rows, S_NROWS + 1, &bad, &why), -1);
+    assert_string_equal(bad, "paused");
+    assert_string_equal(why, "unknown_to_orderd");
+    rows[S_NROWS] = s_rows[0];
+    assert_int_equal(od_states_check(rows, S_NROWS + 1, &bad, &why), -1);
+    assert_string_equal(bad, "placed");
+    assert_string_equal(why, "duplicate");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +365,8 @@ int main(void)
         cmocka_unit_test(test_id_number_format),
         cmocka_unit_test(test_dates_and_age),
         cmocka_unit_test(test_step_table),
+        cmocka_unit_test(test_states_table),
+        cmocka_unit_test(test_states_check),
         cmocka_unit_test(test_final_states_are_sinks),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_priority),

@@ -10,6 +10,7 @@
  * our 64 KiB policy so that an oversize frame reaches us to be counted
  * (beyond the hard cap libzmq disconnects the peer unseen). */
 #include "od_intake.h"
+#include "cc_time.h"
 #include "cc_log.h"
 #include "cc_zsock.h"
 #include <zmq.h>
@@ -83,7 +84,7 @@ static void s_on_placed(void *ctx, int status, const char *order_id, const char 
 {
     s_pending_t *p = ctx;
     od_intake_t *self = p->self;
-    cc_metric_observe(self->m_latency, (double)(cc_now_us() - p->t0_us) / 1e6);
+    cc_metric_observe(self->m_latency, (double)(cc_now_us() - p->t0_us) / CC_US_PER_S);
     if (status >= 400) {
         /* The key is a header over HTTP, a field here: name it as such. */
         const char *field = err ? err->field : NULL;

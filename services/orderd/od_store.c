@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <inttypes.h>
 
-#define S_FINAL "('billed', 'denied', 'cancelled', 'failed')"
 #define W CC_STMT_WRITER
 #define R CC_STMT_READER
 /* The effect functions' common head: the event being consumed. */
@@ -67,6 +66,8 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
         { S_CONSUMED, { "event", CC_T_TEXT }, { "to", CC_T_TEXT }, { "detail", CC_T_TEXT },
           { "meal_point", CC_T_TEXT }, { "provider", CC_T_TEXT }, { "reason", CC_T_TEXT },
           { "out_type", CC_T_TEXT }, { "out_id", CC_T_UUID }, { "out", CC_T_BYTEA } }, NULL },
+    [OD_ST_LOAD_STATES] = { "od_load_states", R, NULL, NULL,
+        "SELECT name, final, cancellable FROM order_states", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_ELDERS] = { "od_load_elders", R, NULL, NULL,
         "SELECT id, district_id, lat, lon, birth_date::text, ability_level, household, living, "
         "diet FROM elders", { { NULL, CC_T_NONE } }, NULL },
@@ -74,7 +75,7 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
         "SELECT id, elder_id, status FROM cards", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_ORDERS] = { "od_load_orders", R, NULL, NULL,
         "SELECT id, card_id, service, state, od_us(window_start), od_us(window_end), "
-        "emergency, notes, coalesce(caregiver_id, '') FROM orders WHERE state NOT IN " S_FINAL,
+        "emergency, notes, coalesce(caregiver_id, '') FROM orders WHERE NOT od_state_final(state)",
         { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_CONTINUITY] = { "od_load_continuity", R, NULL, NULL,
         "SELECT DISTINCT ON (elder_id, service) elder_id, service, caregiver_id FROM orders "
@@ -145,6 +146,33 @@ static void s_load_finish(s_load_t *l)
     snprintf(no, sizeof no, "%zu", cc_map_size(app->orders));
     cc_info("working_set_loaded", "elders", ne, "cards", nc, "open_orders", no);
     cc_rt_loaded(&app->rt);
+}
+
+/* The store's order_states must say what od_states.h says: a saga step the
+ * SQL functions judge by one list and C by another would leave memory and
+ * store apart. A mismatch is a deployment error: stop, naming the state. */
+static void s_on_states(PGresult *res, void *arg)
+{
+    s_load_step(arg, "order_states", res);
+    int n = PQntuples(res);
+    od_state_row_t *rows = calloc((size_t)n + 1, sizeof *rows);
+    if (!rows) {
+        cc_error("out_of_memory", "what", "order_states");
+        exit(1);
+    }
+    for (int r = 0; r < n; r++) {
+        rows[r].name = PQgetvalue(res, r, 0);
+        rows[r].final = PQgetvalue(res, r, 1)[0] == 't';
+        rows[r].cancellable = PQgetvalue(res, r, 2)[0] == 't';
+    }
+    const char *bad = NULL, *why = NULL;
+    int rc = od_states_check(rows, (size_t)n, &bad, &why);
+    if (rc != 0)
+        cc_error("order_states_mismatch", "state", bad, "differs", why, "fix",
+                 "sql order_states and services/orderd/od_states.h must agree");
+    free(rows);
+    if (rc != 0)
+        exit(1);
 }
 
 static void s_on_elders(PGresult *res, void *arg)
@@ -247,11 +275,12 @@ int od_store_load(void *arg)
     s_load_t *l = &s_load;
     l->app = app;
     app->loads_pending = 1;
-    /* In queue order on one connection: elders before the cards that point
-     * at them, cards before orders; the last callback finishes. */
-    cc_db_fn *const fns[] = { s_on_elders, s_on_cards, s_on_orders, s_on_continuity,
+    /* In queue order on one connection: the state table's check first,
+     * elders before the cards that point at them, cards before orders; the
+     * last callback finishes. */
+    cc_db_fn *const fns[] = { s_on_states, s_on_elders, s_on_cards, s_on_orders, s_on_continuity,
                               s_on_counts };
-    const int stmts[] = { OD_ST_LOAD_ELDERS, OD_ST_LOAD_CARDS, OD_ST_LOAD_ORDERS,
+    const int stmts[] = { OD_ST_LOAD_STATES, OD_ST_LOAD_ELDERS, OD_ST_LOAD_CARDS, OD_ST_LOAD_ORDERS,
                           OD_ST_LOAD_CONTINUITY, OD_ST_LOAD_COUNTS };
     int rc = 0;
     for (size_t i = 0; i < sizeof stmts / sizeof *stmts && rc == 0; i++) {

@@ -241,3 +241,60 @@ def test_visit_failed_and_completed_record_reason_and_provider(pg, odb):
              (str(uuid.uuid4()), other, str(uuid.uuid4()))) == [("completed",)]
     assert q(pg, db, "SELECT provider_id, caregiver_id FROM orders WHERE id = %s",
              (other,)) == [("p-9", "cg-1")]
+
+
+# ---- order_states: the one SQL copy of the state rules (008) -----------------------
+def test_state_rules_come_from_order_states(pg, odb):
+    db, card, _ = odb
+    finals = {r[0] for r in q(pg, db, "SELECT name FROM order_states WHERE final")}
+    assert finals == {"billed", "denied", "cancelled", "failed"}
+    for name, final, cancellable in q(pg, db, "SELECT name, final, cancellable FROM order_states"):
+        assert q(pg, db, "SELECT od_state_final(%s), od_state_cancellable(%s)",
+                 (name, name))[0] == (final, cancellable), name
+    # Every function that judged by a spelled-out list now asks the table's.
+    src = q(pg, db, "SELECT string_agg(prosrc, ' ') FROM pg_proc p JOIN pg_namespace n"
+            " ON n.oid = p.pronamespace WHERE n.nspname = 'orderd' AND proname LIKE 'od\\_%%'")
+    assert "'billed', 'denied'" not in src[0][0]
+
+    # A change of the table recompiles the rules: completed made final
+    # freezes a completed order (HoldCaptured no longer bills it).
+    o = place(pg, db, card, "k-states")[1]
+    funds_held(pg, db, 1, o)
+    visit(pg, db, 1, o)
+    visit(pg, db, 2, o, "VisitCompleted", "completed", "OrderCompleted")
+    q(pg, db, "UPDATE order_states SET final = true WHERE name = 'completed'")
+    assert q(pg, db, "SELECT od_state_final('completed')")[0][0] is True
+    assert q(pg, db, "SELECT od_on_hold('billingd', 2, %s, %s, 'HoldCaptured', 3000,"
+             " 'billed', 'd')", (str(uuid.uuid4()), o))[0][0] == "completed"
+    # The state domain follows the table too: a state it lacks is refused.
+    with pytest.raises(Exception) as e:
+        q(pg, db, "UPDATE orders SET state = 'paused' WHERE id = %s", (o,))
+    assert "od_order_state_check" in str(e.value)
+    q(pg, db, "INSERT INTO order_states VALUES ('paused', false, false)")
+    q(pg, db, "UPDATE orders SET state = 'paused' WHERE id = %s", (o,))
+    # ... and a state still in use cannot be taken out.
+    with pytest.raises(Exception):
+        q(pg, db, "DELETE FROM order_states WHERE name = 'paused'")
+
+
+@pytest.mark.parametrize("plant,state,why", [
+    ("UPDATE order_states SET final = false WHERE name = 'failed'", "failed", "final"),
+    ("UPDATE order_states SET cancellable = true WHERE name = 'in_progress'", "in_progress",
+     "cancellable"),
+    ("INSERT INTO order_states VALUES ('paused', false, true)", "paused", "unknown_to_orderd"),
+    ("DELETE FROM order_states WHERE name = 'denied'", "denied", "missing_in_store"),
+])
+def test_orderd_refuses_to_start_on_a_mismatched_state_table(pg, fresh_db, need_daemons,
+                                                              plant, state, why):
+    import harness
+    q(pg, fresh_db, plant)
+    s = harness.System(pg, fresh_db, names=("orderd",))
+    try:
+        d = s.daemons["orderd"].start()
+        d.proc.wait(timeout=20)
+        assert d.proc.returncode != 0
+        lines = [x for x in d.log_lines() if x.get("event") == "order_states_mismatch"]
+        assert lines and lines[0].get("state") == state and lines[0].get("differs") == why, \
+            d.log_text()[-2000:]
+    finally:
+        s.cleanup()
