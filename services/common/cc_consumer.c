@@ -1,11 +1,13 @@
 /* cc_consumer: the consumer side of the event log. See cc_consumer.h. */
 #include "cc_consumer.h"
+#include "cc_event.h"
 #include "cc_evlog.h"
 #include "cc_log.h"
 #include "cc_metrics.h"
 #include "cc_util.h"
 #include "cc_zsock.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@ struct cc_consumer {
     char me[32];
     char producer[32];
     cc_consumer_fn *fn;
+    const cc_consumer_entry_t *table; /* or this (borrowed), when fn is NULL */
     void *arg;
     cc_zsock_t *dealer;
     uint64_t position;            /* last seq whose effect committed */
@@ -174,6 +177,49 @@ static void s_skip(cc_consumer_t *self, const Cc__Envelope *env)
     snprintf(self->skip_id, sizeof self->skip_id, "%s", env->id);
 }
 
+/* A payload of a table's type that is not applied: log (never the payload:
+ * it may hold personal data) and count; the caller skips it. */
+static void s_reject(cc_consumer_t *self, const Cc__Envelope *env, const char *reason,
+                     const char *field)
+{
+    cc_metric_inc(self->m_malformed);
+    char m[200], seq[24];
+    snprintf(m, sizeof m,
+             "consumer_events_rejected_total{consumer=\"%s\",log=\"%s\",type=\"%s\","
+             "reason=\"%s\"}", self->me, self->producer, env->type, reason);
+    cc_metric_inc(cc_metrics_counter(m, "Events of a type this daemon applies that it "
+                                        "rejected (skipped), by reason"));
+    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
+    cc_warn("consumer_event_rejected", "consumer", self->me, "producer", self->producer,
+            "type", env->type, "seq", seq, "reason", reason, "field", field);
+}
+
+/* One event through the table: look up, unpack, check, handle, free. */
+static void s_dispatch(cc_consumer_t *self, const Cc__Envelope *env)
+{
+    const cc_consumer_entry_t *e = self->table;
+    while (e->type && strcmp(e->type, env->type) != 0)
+        e++;
+    if (!e->type)
+        return;   /* not ours: skipped */
+    if (env->payload.len > CC_EVENT_MAX_PAYLOAD) {
+        s_reject(self, env, "too_large", NULL);
+        return;
+    }
+    ProtobufCMessage *msg = protobuf_c_message_unpack(e->desc, NULL, env->payload.len,
+                                                      env->payload.data);
+    if (!msg) {
+        s_reject(self, env, "malformed", NULL);
+        return;
+    }
+    const char *field = NULL;
+    if (cc_event_check(msg, &field) != 0)
+        s_reject(self, env, "schema", field);
+    else if (e->fn(self, env, msg, self->arg) != 0)
+        s_reject(self, env, "handler", NULL);
+    protobuf_c_message_free_unpacked(msg, NULL);
+}
+
 static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
 {
     Cc__Events *evs = cc__events__unpack(NULL, outer->payload.len, outer->payload.data);
@@ -229,7 +275,11 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
         }
         self->cur = env;
         self->cur_execs = 0;
-        int rc = self->fn(self, env, self->arg);
+        int rc = 0;
+        if (self->table)
+            s_dispatch(self, env);   /* rejections are counted there */
+        else
+            rc = self->fn(self, env, self->arg);
         if (rc != 0) {
             cc_metric_inc(self->m_malformed);
             cc_warn("consumer_malformed_event", "consumer", self->me, "producer",
@@ -393,9 +443,9 @@ static void s_on_position(PGresult *res, void *arg)
     s_fetch(self);
 }
 
-cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *writer,
-                               const char *me, const char *producer, const char *endpoint,
-                               cc_consumer_fn *fn, void *arg)
+static cc_consumer_t *s_new(struct event_base *base, void *zctx, cc_db_t *writer,
+                           const char *me, const char *producer, const char *endpoint,
+                           cc_consumer_fn *fn, const cc_consumer_entry_t *table, void *arg)
 {
     cc_consumer_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -403,6 +453,7 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
     self->base = base;
     self->writer = writer;
     self->fn = fn;
+    self->table = table;
     self->arg = arg;
     snprintf(self->me, sizeof self->me, "%s", me);
     snprintf(self->producer, sizeof self->producer, "%s", producer);
@@ -430,9 +481,11 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
         return NULL;
     }
     char m[160];
-    snprintf(m, sizeof m, "consumer_events_applied_total{consumer=\"%s\",log=\"%s\"}", me, producer);
+    snprintf(m, sizeof m, "consumer_events_applied_total{consumer=\"%s\",log=\"%s\"}", me,
+             producer);
     self->m_applied = cc_metrics_counter(m, "Events applied");
-    snprintf(m, sizeof m, "consumer_events_skipped_total{consumer=\"%s\",log=\"%s\"}", me, producer);
+    snprintf(m, sizeof m, "consumer_events_skipped_total{consumer=\"%s\",log=\"%s\"}", me,
+             producer);
     self->m_skipped = cc_metrics_counter(m, "Events of types this daemon ignores");
     snprintf(m, sizeof m, "consumer_rejected_total{consumer=\"%s\",log=\"%s\"}", me, producer);
     self->m_malformed = cc_metrics_counter(m, "Malformed messages or events rejected");
@@ -444,6 +497,25 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
     self->m_ahead = cc_metrics_gauge(m, "Events applied here beyond the producer's head "
                                         "(producer restored from an older state)");
     return self;
+}
+
+cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *writer,
+                               const char *me, const char *producer, const char *endpoint,
+                               cc_consumer_fn *fn, void *arg)
+{
+    assert(fn);
+    return s_new(base, zctx, writer, me, producer, endpoint, fn, NULL, arg);
+}
+
+cc_consumer_t *cc_consumer_new_table(struct event_base *base, void *zctx, cc_db_t *writer,
+                                     const char *me, const char *producer,
+                                     const char *endpoint, const cc_consumer_entry_t *table,
+                                     void *arg)
+{
+    assert(table);
+    for (const cc_consumer_entry_t *e = table; e->type; e++)
+        assert(e->desc && e->fn && cc_event_schema(e->desc));
+    return s_new(base, zctx, writer, me, producer, endpoint, NULL, table, arg);
 }
 
 void cc_consumer_destroy(cc_consumer_t **self_p)

@@ -41,6 +41,45 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
                                const char *me, const char *producer, const char *endpoint,
                                cc_consumer_fn *fn, void *arg);
 void cc_consumer_destroy(cc_consumer_t **self_p);
+/* ---- consumer tables ----------------------------------------------------
+ * A daemon declares, per log, what it does with each event type it applies:
+ *   static const cc_consumer_entry_t s_from_orderd[] = {
+ *       { "OrderReleased", &cc__order_released__descriptor, s_on_released },
+ *       { NULL, NULL, NULL },
+ *   };
+ * The consumer looks up Envelope.type (types not in the table are skipped,
+ * as a cc_consumer_fn returning 0 without queuing), unpacks the payload
+ * once with the descriptor (at most CC_EVENT_MAX_PAYLOAD bytes), checks it
+ * against its schema (cc_event_check), calls the handler and frees the
+ * message. A payload that is too large, cannot be unpacked or fails its
+ * schema never reaches the handler: it is rejected as a cc_consumer_fn
+ * returning -1 is (skipped, position advanced), logged without the payload
+ * (consumer_event_rejected: type, seq, producer, reason, field) and counted
+ * in consumer_rejected_total{consumer,log} and in
+ * consumer_events_rejected_total{consumer,log,type,reason}, reason one of
+ * too_large, malformed, schema, handler. */
+
+/* msg is env's payload as the entry's descriptor's message, valid for the
+ * call only. Queue the effect with cc_consumer_exec() and return 0, or
+ * return 0 without queuing to skip it; -1: the handler finds the event
+ * unusable (rejected, reason "handler"). */
+typedef int (cc_consumer_handler_fn)(cc_consumer_t *c, const Cc__Envelope *env,
+                                     const ProtobufCMessage *msg, void *arg);
+
+typedef struct {
+    const char *type;                          /* Envelope.type; NULL ends the table */
+    const ProtobufCMessageDescriptor *desc;    /* its payload: an event (cc_event.h) */
+    cc_consumer_handler_fn *fn;
+} cc_consumer_entry_t;
+
+/* As cc_consumer_new, with a table (borrowed: it must outlive the
+ * consumer, usually static) instead of one function. Asserts that every
+ * entry names a type, a descriptor with a schema and a handler. */
+cc_consumer_t *cc_consumer_new_table(struct event_base *base, void *zctx, cc_db_t *writer,
+                                     const char *me, const char *producer,
+                                     const char *endpoint, const cc_consumer_entry_t *table,
+                                     void *arg);
+
 /* Load the stored position (async) and start pulling. */
 int cc_consumer_start(cc_consumer_t *self);
 /* Stop pulling after the batch in flight (shutdown). */

@@ -24,6 +24,7 @@
 
 #include "cc_consumer.h"
 #include "cc_db.h"
+#include "cc_event.h"
 #include "cc_evlog.h"
 #include "cc_log.h"
 #include "cc_metrics.h"
@@ -711,6 +712,98 @@ static int s_nop_consume(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     return 0;
 }
 
+/* ------------------------------------------------------- consumer tables */
+
+/* Append one event of type with payload bytes to evt's log. */
+static void s_append(PGconn *pc, const char *type, const void *payload, size_t len)
+{
+    const char *v[2] = { type, payload };
+    int lens[2] = { 0, (int) len }, fmts[2] = { 0, 1 };
+    PGresult *r = PQexecParams(pc, "SELECT evt.cc_append($1, gen_random_uuid(), 'k', 1, $2)",
+                               2, NULL, v, lens, fmts, 0);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+}
+
+typedef struct {
+    int handled;
+    char order_id[CC_UUID_LEN];
+} s_table_app_t;
+
+static int s_on_failed(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                       void *arg)
+{
+    s_table_app_t *a = arg;
+    const Cc__OrderFailed *m = (const Cc__OrderFailed *) msg;
+    a->handled++;
+    snprintf(a->order_id, sizeof a->order_id, "%s", m->order_id);
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
+    const char *v[3] = { "evt", seq, env->id };
+    return cc_consumer_exec(c, "t_apply", 3, v, NULL, NULL, NULL, NULL);
+}
+
+static const cc_consumer_entry_t s_table[] = {
+    { "OrderFailed", &cc__order_failed__descriptor, s_on_failed },
+    { NULL, NULL, NULL },
+};
+
+/* A table consumer over a real log: a payload that is no protobuf, one
+ * that fails its schema and one over the size cap are counted (by reason)
+ * and skipped, a type not in the table is skipped uncounted, and the good
+ * event after them is applied. */
+static void test_consumer_table_rejects_bad_payloads(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    s_fx_t fx;
+    s_fx_up(&fx, 0);
+    cc_db_prepare(fx.writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
+    char good_id[CC_UUID_LEN];
+    cc_uuid(good_id);
+    Cc__OrderFailed bad = CC__ORDER_FAILED__INIT;
+    bad.order_id = "not-a-uuid";
+    bad.reason = "no_caregiver";
+    size_t bad_len;
+    uint8_t *bad_bytes = cc_pb_pack(&bad.base, &bad_len);   /* cc_event_pack would abort */
+    Cc__OrderFailed good = CC__ORDER_FAILED__INIT;
+    good.order_id = good_id;
+    good.reason = "no_caregiver";
+    size_t good_len;
+    uint8_t *good_bytes = cc_event_pack(&good.base, &good_len);
+    static uint8_t big[CC_EVENT_MAX_PAYLOAD + 1];
+    s_append(fx.pc, "OrderFailed", "\xff\xff\xff not protobuf", 18);   /* 1 */
+    s_append(fx.pc, "OrderFailed", bad_bytes, bad_len);                /* 2 */
+    s_append(fx.pc, "OrderFailed", big, sizeof big);                   /* 3 */
+    s_append(fx.pc, "Tick", "abc", 3);                                 /* 4 */
+    s_append(fx.pc, "OrderFailed", good_bytes, good_len);              /* 5 */
+    free(bad_bytes);
+    free(good_bytes);
+    const char *all = "consumer_rejected_total{consumer=\"me\",log=\"evt\"}";
+    double before = s_metric(all);
+    s_table_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new_table(fx.base, fx.zctx, fx.writer, "me", "evt",
+                                             cc_evlog_endpoint(fx.log), s_table, &app);
+    assert_non_null(c);
+    cc_consumer_start(c);
+    for (int i = 0; i < 60 && cc_consumer_position(c) < 5; i++)
+        s_run_for(fx.base, 50);
+    assert_int_equal(cc_consumer_position(c), 5);
+    assert_int_equal(app.handled, 1);
+    assert_string_equal(app.order_id, good_id);
+    assert_int_equal(s_scalar(fx.pc, "SELECT count(*) FROM evt.applied"), 1);
+    assert_int_equal(s_scalar(fx.pc, "SELECT max(seq) FROM evt.applied"), 5);
+    assert_true(s_metric(all) - before == 3.0);
+    static const char *const reasons[] = { "malformed", "schema", "too_large" };
+    for (size_t i = 0; i < 3; i++) {
+        char name[200];
+        snprintf(name, sizeof name, "consumer_events_rejected_total{consumer=\"me\",log=\"evt\","
+                 "type=\"OrderFailed\",reason=\"%s\"}", reasons[i]);
+        assert_true(s_metric(name) == 1.0);
+    }
+    s_fx_down(&fx, &c);
+}
+
 /* The Nth allocation of cc_consumer_new fails, for N = 0, 1, ... until one
  * needs no more: it must return NULL and leak nothing (ASan, valgrind), or
  * return a whole object only when nothing failed. Needs no database: the
@@ -774,6 +867,7 @@ int main(void)
         cmocka_unit_test_setup(test_consumer_no_spin_without_progress, s_setup),
         cmocka_unit_test_setup(test_consumer_takes_late_reply, s_setup),
         cmocka_unit_test_setup(test_consumer_no_fetch_backlog, s_setup),
+        cmocka_unit_test_setup(test_consumer_table_rejects_bad_payloads, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_consumer", tests, NULL, NULL);
     cc_metrics_reset();
