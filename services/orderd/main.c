@@ -91,9 +91,9 @@ static void s_loaded(od_app_t *app)
     for (int i = 0; i < S_NCONSUMERS; i++) {
         if (!eps[i] || !*eps[i])
             continue;
-        m->consumers[i] = cc_consumer_new(app->base, app->zctx, app->writer, "orderd",
-                                          s_producers[i], eps[i],
-                                          od_events_handler(s_producers[i]), app);
+        m->consumers[i] = cc_consumer_new_table(app->base, app->zctx, app->writer, "orderd",
+                                                s_producers[i], eps[i],
+                                                od_events_table(s_producers[i]), app);
         if (!m->consumers[i] || cc_consumer_start(m->consumers[i]) != 0) {
             cc_error("consumer_failed", "producer", s_producers[i]);
             exit(1);

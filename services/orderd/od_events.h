@@ -5,9 +5,9 @@
 #include "cc_evlog.h"
 #include "od_app.h"
 
-/* The cc_consumer_fn for a producer's log ("billingd", "dispatchd",
+/* The consumer table for a producer's log ("billingd", "dispatchd",
  * "meald"); its arg is the od_app_t. NULL for any other name. */
-cc_consumer_fn *od_events_handler(const char *producer);
+const cc_consumer_entry_t *od_events_table(const char *producer);
 /* Register the per-type counters (once, before consuming). */
 void od_events_init_metrics(void);
 
