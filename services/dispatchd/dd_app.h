@@ -65,7 +65,7 @@ typedef struct {
     cc_metric_t *m_latency;          /* histogram: release (or queueing) -> assigned commit */
     cc_metric_t *m_match_latency;    /* histogram: one dd_match call */
     cc_metric_t *m_lag;              /* gauge: seconds behind orderd's log */
-    cc_metric_t *m_events_applied, *m_events_skipped, *m_events_bad;
+    cc_metric_t *m_events_applied, *m_events_skipped;
 } dd_app_t;
 
 /* dd_dispatch.c ---------------------------------------------------------- */
@@ -106,7 +106,9 @@ void dd_fatal_sql(const char *what, PGresult *res) __attribute__((noreturn));
 const char *dd_result_text(PGresult *res);
 
 /* dd_events.c ------------------------------------------------------------ */
-int dd_on_order_event(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+/* The consumer table for orderd's log (OrderReleased, OrderCancelled);
+ * its arg is the dd_app_t. */
+extern const cc_consumer_entry_t dd_events_from_orderd[];
 
 /* dd_http.c -------------------------------------------------------------- */
 int dd_http_routes(dd_app_t *app);
