@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bd_store.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
@@ -244,7 +245,7 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
         fh.subsidy_fen = d->hold.subsidy_fen;
         fh.held_fen = d->hold.held_fen;
         fh.arrears_fen = d->hold.arrears_fen;
-        payload = cc_pb_pack(&fh.base, &plen);
+        payload = cc_event_pack(&fh.base, &plen);
         type = "FundsHeld";
     } else {
         Cc__FundsDenied fd = CC__FUNDS_DENIED__INIT;
@@ -253,7 +254,7 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
         fd.price_fen = d->quote.price_fen;
         fd.available_fen = d->available_fen;
         fd.reason = (char *)d->reason;
-        payload = cc_pb_pack(&fd.base, &plen);
+        payload = cc_event_pack(&fd.base, &plen);
         type = "FundsDenied";
     }
     if (!payload) {
@@ -325,7 +326,7 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         hc.charged_fen = d->charged_fen;
         hc.subsidy_fen = d->hold.subsidy_fen;
         hc.provider_id = d->provider_id;
-        payload = cc_pb_pack(&hc.base, &plen);
+        payload = cc_event_pack(&hc.base, &plen);
         type = "HoldCaptured";
     } else {
         Cc__HoldReleased hr = CC__HOLD_RELEASED__INIT;
@@ -333,7 +334,7 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         hr.card_id = d->hold.card_id;
         hr.released_fen = d->released_fen;
         hr.arrears_paid_fen = d->arrears_paid_fen;
-        payload = cc_pb_pack(&hr.base, &plen);
+        payload = cc_event_pack(&hr.base, &plen);
         type = "HoldReleased";
     }
     char held[24], district[16], transfer[CC_UUID_LEN], out_id[CC_UUID_LEN];

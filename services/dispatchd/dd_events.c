@@ -13,6 +13,7 @@
 #include "dd_app.h"
 #include "dd_store.h"
 #include "cc_daemon.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
@@ -160,7 +161,7 @@ static int s_on_released(cc_consumer_t *c, const Cc__Envelope *env, const Protob
         a.provider_id = v->provider_id;
         a.eta_us = v->eta_us;
         a.travel_s = v->travel_s;
-        payload = cc_pb_pack(&a.base, &plen);
+        payload = cc_event_pack(&a.base, &plen);
     }
     s_released_t *r = calloc(1, sizeof *r);
     if (!r || (found && !payload)) {

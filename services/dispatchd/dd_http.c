@@ -6,6 +6,7 @@
 #include "dd_app.h"
 #include "dd_store.h"
 #include "cc_daemon.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
@@ -608,7 +609,7 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
         m.visit_id = v->id;
         m.order_id = v->order_id;
         m.caregiver_id = v->caregiver_id;
-        payload = cc_pb_pack(&m.base, &plen);
+        payload = cc_event_pack(&m.base, &plen);
         dd_timer_cancel(v);
         v->accepted_us = at;
         dd_world_set_state(app->world, v, DD_VISIT_ACCEPTED, now);
@@ -636,7 +637,7 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
             m.lat = lat;
             m.lon = lon;
             m.distance_m = dist;
-            payload = cc_pb_pack(&m.base, &plen);
+            payload = cc_event_pack(&m.base, &plen);
             v->checked_out_us = at;
             v->out_lat = lat;
             v->out_lon = lon;
@@ -653,7 +654,7 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, s_op_t op)
             m.lat = lat;
             m.lon = lon;
             m.distance_m = dist;
-            payload = cc_pb_pack(&m.base, &plen);
+            payload = cc_event_pack(&m.base, &plen);
             v->checked_in_us = at;
             v->in_lat = lat;
             v->in_lon = lon;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 #include "md_store.h"
@@ -177,7 +178,7 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufC
         out.slot = (char *)md_slot_name(m.slot);
         out.date = date;
         out.provider_id = ch.point->provider_id;
-        payload = cc_pb_pack(&out.base, &len);
+        payload = cc_event_pack(&out.base, &len);
         ctx->reason = MD_REFUSE_NONE;
         rc = payload ? md_store_schedule(app, &sev, &m, out_id, payload, len, s_on_decided, ctx)
                      : -1;
@@ -189,7 +190,7 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufC
         Cc__MealRefused out = CC__MEAL_REFUSED__INIT;
         out.order_id = m.order_id;
         out.reason = (char *)md_refusal_name(ch.reason);
-        payload = cc_pb_pack(&out.base, &len);
+        payload = cc_event_pack(&out.base, &len);
         ctx->reason = ch.reason;
         rc = payload ? md_store_refuse(app, &sev, &m, out_id, payload, len, s_on_decided, ctx)
                      : -1;

@@ -9,6 +9,7 @@
  * re-sent after a reconnect) and only then updates memory. Events for orders no longer in memory (final ones)
  * still go to the store, which records them in history. */
 #include "od_events.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +111,7 @@ static uint8_t *s_pack_completed(const od_order_t *o, const char *provider, int6
     m.service = (Cc__Service)o->service;
     m.provider_id = (char *)provider;
     m.completed_us = at_us;
-    return cc_pb_pack(&m.base, len);
+    return cc_event_pack(&m.base, len);
 }
 
 static uint8_t *s_pack_failed(const od_order_t *o, const char *reason, size_t *len)
@@ -119,7 +120,7 @@ static uint8_t *s_pack_failed(const od_order_t *o, const char *reason, size_t *l
     m.order_id = (char *)o->id;
     m.reason = (char *)reason;
     m.card_id = (char *)o->card->id;
-    return cc_pb_pack(&m.base, len);
+    return cc_event_pack(&m.base, len);
 }
 
 /* Common parameters of every effect function. */
