@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "bd_store.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
@@ -147,20 +148,21 @@ static s_ctx_t *s_ctx(bd_app_t *app, s_kind_t kind, const char *stmt)
 
 /* ---- CardIssued / CardStatusChanged -------------------------------------------- */
 
-static int s_card_issued(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
-                         const char *seq)
+/* The sequence number as text, for the effect functions. */
+static void s_seq(const Cc__Envelope *env, char seq[24])
 {
-    Cc__CardIssued *m = cc__card_issued__unpack(NULL, env->payload.len, env->payload.data);
-    if (!m)
-        return -1;
-    if (!cc_uuid_valid(m->card_id)) {
-        cc__card_issued__free_unpacked(m, NULL);
-        return -1;
-    }
-    if (bd_ledger_card(app->ledger, m->card_id)) {   /* already known: nothing to do */
-        cc__card_issued__free_unpacked(m, NULL);
+    snprintf(seq, 24, "%" PRIu64, env->seq);
+}
+
+static int s_card_issued(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                         void *arg)
+{
+    bd_app_t *app = arg;
+    const Cc__CardIssued *m = (const Cc__CardIssued *)msg;
+    char seq[24];
+    s_seq(env, seq);
+    if (bd_ledger_card(app->ledger, m->card_id))   /* already known: nothing to do */
         return 0;
-    }
     const char *household = m->household[0] ? m->household : "none";
     if (!bd_ledger_open_card(app->ledger, m->card_id, m->district_id, household,
                              m->age_years)) {
@@ -174,24 +176,20 @@ static int s_card_issued(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
                          household, age };
     s_ctx_t *x = s_ctx(app, S_CARD, BD_SQL_CARD_ISSUED);
     s_exec(c, x, 8, v, NULL, NULL, s_on_card);
-    cc__card_issued__free_unpacked(m, NULL);
     return 0;
 }
 
-static int s_card_status(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
-                         const char *seq)
+static int s_card_status(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                         void *arg)
 {
-    Cc__CardStatusChanged *m =
-        cc__card_status_changed__unpack(NULL, env->payload.len, env->payload.data);
-    if (!m)
-        return -1;
-    int st = bd_card_status_parse(m->status);
+    bd_app_t *app = arg;
+    const Cc__CardStatusChanged *m = (const Cc__CardStatusChanged *)msg;
+    char seq[24];
+    s_seq(env, seq);
+    int st = bd_card_status_parse(m->status);   /* the schema allows only these */
     bd_card_t *card = bd_ledger_card(app->ledger, m->card_id);
-    if (st < 0 || !card) {
-        int rc = st < 0 ? -1 : 0;   /* a bad status is malformed; an unknown card skipped */
-        cc__card_status_changed__free_unpacked(m, NULL);
-        return rc;
-    }
+    if (st < 0 || !card)
+        return 0;   /* an unknown card: skipped */
     s_ctx_t *x = s_ctx(app, S_STATUS, BD_SQL_CARD_STATUS);
     snprintf(x->card_id, sizeof x->card_id, "%s", card->card_id);
     x->prev_status = card->status;
@@ -199,26 +197,20 @@ static int s_card_status(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
     card->status = (bd_card_status_t)st;
     const char *v[5] = { S_PRODUCER, seq, env->id, card->card_id, bd_card_status_name(st) };
     s_exec(c, x, 5, v, NULL, NULL, s_on_status);
-    cc__card_status_changed__free_unpacked(m, NULL);
     return 0;
 }
 
 /* ---- OrderPlaced ------------------------------------------------------------------ */
 
-static int s_order_placed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
-                          const char *seq)
+static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
+                          const ProtobufCMessage *msg, void *arg)
 {
-    Cc__OrderPlaced *m = cc__order_placed__unpack(NULL, env->payload.len, env->payload.data);
-    if (!m)
-        return -1;
-    if (!cc_uuid_valid(m->order_id)) {
-        cc__order_placed__free_unpacked(m, NULL);
-        return -1;
-    }
-    if (bd_ledger_hold(app->ledger, m->order_id)) {   /* held already: nothing to do */
-        cc__order_placed__free_unpacked(m, NULL);
+    bd_app_t *app = arg;
+    const Cc__OrderPlaced *m = (const Cc__OrderPlaced *)msg;
+    char seq[24];
+    s_seq(env, seq);
+    if (bd_ledger_hold(app->ledger, m->order_id))   /* held already: nothing to do */
         return 0;
-    }
     int service = (int)m->service;
     bd_order_t o = {
         .order_id = m->order_id,
@@ -253,7 +245,7 @@ static int s_order_placed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         fh.subsidy_fen = d->hold.subsidy_fen;
         fh.held_fen = d->hold.held_fen;
         fh.arrears_fen = d->hold.arrears_fen;
-        payload = cc_pb_pack(&fh.base, &plen);
+        payload = cc_event_pack(&fh.base, &plen);
         type = "FundsHeld";
     } else {
         Cc__FundsDenied fd = CC__FUNDS_DENIED__INIT;
@@ -262,7 +254,7 @@ static int s_order_placed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         fd.price_fen = d->quote.price_fen;
         fd.available_fen = d->available_fen;
         fd.reason = (char *)d->reason;
-        payload = cc_pb_pack(&fd.base, &plen);
+        payload = cc_event_pack(&fd.base, &plen);
         type = "FundsDenied";
     }
     if (!payload) {
@@ -301,7 +293,6 @@ static int s_order_placed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
     free(accounts);
     free(amounts);
     free(payload);
-    cc__order_placed__free_unpacked(m, NULL);
     return 0;
 }
 
@@ -311,8 +302,6 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
                           const char *seq, const char *order_id, int capture,
                           const char *provider_id, const char *reason)
 {
-    if (!cc_uuid_valid(order_id))
-        return -1;
     if (!bd_ledger_hold(app->ledger, order_id))
         return 0;   /* denied, never placed here, or closed already: nothing to do */
     s_ctx_t *x = s_ctx(app, S_CLOSED, BD_SQL_ORDER_CLOSED);
@@ -321,7 +310,7 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
                      : bd_ledger_decide_release(app->ledger, order_id, d);
     if (rc < 0) {
         free(x);
-        return -1;   /* e.g. an over-long provider id */
+        return -1;   /* the hold's card is gone: cannot happen */
     }
     if (bd_ledger_commit_close(app->ledger, d) < 0) {
         cc_error("close_commit_failed", "order_id", order_id);
@@ -337,7 +326,7 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         hc.charged_fen = d->charged_fen;
         hc.subsidy_fen = d->hold.subsidy_fen;
         hc.provider_id = d->provider_id;
-        payload = cc_pb_pack(&hc.base, &plen);
+        payload = cc_event_pack(&hc.base, &plen);
         type = "HoldCaptured";
     } else {
         Cc__HoldReleased hr = CC__HOLD_RELEASED__INIT;
@@ -345,7 +334,7 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         hr.card_id = d->hold.card_id;
         hr.released_fen = d->released_fen;
         hr.arrears_paid_fen = d->arrears_paid_fen;
-        payload = cc_pb_pack(&hr.base, &plen);
+        payload = cc_event_pack(&hr.base, &plen);
         type = "HoldReleased";
     }
     char held[24], district[16], transfer[CC_UUID_LEN], out_id[CC_UUID_LEN];
@@ -375,48 +364,45 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
     return 0;
 }
 
-int bd_events_on_orderd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+static int s_order_completed(cc_consumer_t *c, const Cc__Envelope *env,
+                             const ProtobufCMessage *msg, void *arg)
 {
-    bd_app_t *app = arg;
+    const Cc__OrderCompleted *m = (const Cc__OrderCompleted *)msg;
     char seq[24];
-    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
-    const char *t = env->type ? env->type : "";
-    if (strcmp(t, "CardIssued") == 0)
-        return s_card_issued(app, c, env, seq);
-    if (strcmp(t, "CardStatusChanged") == 0)
-        return s_card_status(app, c, env, seq);
-    if (strcmp(t, "OrderPlaced") == 0)
-        return s_order_placed(app, c, env, seq);
-    if (strcmp(t, "OrderCompleted") == 0) {
-        Cc__OrderCompleted *m =
-            cc__order_completed__unpack(NULL, env->payload.len, env->payload.data);
-        if (!m)
-            return -1;
-        int rc = s_order_closed(app, c, env, seq, m->order_id, 1, m->provider_id, NULL);
-        cc__order_completed__free_unpacked(m, NULL);
-        return rc;
-    }
-    if (strcmp(t, "OrderCancelled") == 0) {
-        Cc__OrderCancelled *m =
-            cc__order_cancelled__unpack(NULL, env->payload.len, env->payload.data);
-        if (!m)
-            return -1;
-        int rc = s_order_closed(app, c, env, seq, m->order_id, 0, NULL,
-                                m->reason[0] ? m->reason : "cancelled");
-        cc__order_cancelled__free_unpacked(m, NULL);
-        return rc;
-    }
-    if (strcmp(t, "OrderFailed") == 0) {
-        Cc__OrderFailed *m = cc__order_failed__unpack(NULL, env->payload.len, env->payload.data);
-        if (!m)
-            return -1;
-        int rc = s_order_closed(app, c, env, seq, m->order_id, 0, NULL,
-                                m->reason[0] ? m->reason : "failed");
-        cc__order_failed__free_unpacked(m, NULL);
-        return rc;
-    }
-    return 0;   /* OrderReleased and other types: not billing's business */
+    s_seq(env, seq);
+    return s_order_closed(arg, c, env, seq, m->order_id, 1, m->provider_id, NULL);
 }
+
+static int s_order_cancelled(cc_consumer_t *c, const Cc__Envelope *env,
+                             const ProtobufCMessage *msg, void *arg)
+{
+    const Cc__OrderCancelled *m = (const Cc__OrderCancelled *)msg;
+    char seq[24];
+    s_seq(env, seq);
+    return s_order_closed(arg, c, env, seq, m->order_id, 0, NULL,
+                          m->reason[0] ? m->reason : "cancelled");
+}
+
+static int s_order_failed(cc_consumer_t *c, const Cc__Envelope *env,
+                          const ProtobufCMessage *msg, void *arg)
+{
+    const Cc__OrderFailed *m = (const Cc__OrderFailed *)msg;
+    char seq[24];
+    s_seq(env, seq);
+    return s_order_closed(arg, c, env, seq, m->order_id, 0, NULL,
+                          m->reason[0] ? m->reason : "failed");
+}
+
+/* OrderReleased and other types: not billing's business (skipped). */
+const cc_consumer_entry_t bd_events_from_orderd[] = {
+    { "CardIssued", &cc__card_issued__descriptor, s_card_issued },
+    { "CardStatusChanged", &cc__card_status_changed__descriptor, s_card_status },
+    { "OrderPlaced", &cc__order_placed__descriptor, s_order_placed },
+    { "OrderCompleted", &cc__order_completed__descriptor, s_order_completed },
+    { "OrderCancelled", &cc__order_cancelled__descriptor, s_order_cancelled },
+    { "OrderFailed", &cc__order_failed__descriptor, s_order_failed },
+    { NULL, NULL, NULL },
+};
 
 /* ---- dispatchd's and meald's logs: delivery evidence ----------------------------- */
 
@@ -446,8 +432,6 @@ static int s_delivered(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
                        const char *meal_point_id, int64_t started_us, int64_t completed_us,
                        int distance_m)
 {
-    if (!cc_uuid_valid(order_id))
-        return -1;
     s_delivery_ctx_t *x = calloc(1, sizeof *x);
     if (!x) {
         cc_error("out_of_memory", "where", "delivered");
@@ -475,31 +459,29 @@ static int s_delivered(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
     return 0;
 }
 
-int bd_events_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+static int s_visit_completed(cc_consumer_t *c, const Cc__Envelope *env,
+                             const ProtobufCMessage *msg, void *arg)
 {
-    if (!env->type || strcmp(env->type, "VisitCompleted") != 0)
-        return 0;
-    Cc__VisitCompleted *m = cc__visit_completed__unpack(NULL, env->payload.len,
-                                                        env->payload.data);
-    if (!m)
-        return -1;
-    int rc = s_delivered(arg, c, env, "dispatchd", m->order_id, m->provider_id, m->visit_id,
-                         m->caregiver_id, NULL, m->checked_in_us, m->checked_out_us,
-                         m->distance_m);
-    cc__visit_completed__free_unpacked(m, NULL);
-    return rc;
+    const Cc__VisitCompleted *m = (const Cc__VisitCompleted *)msg;
+    return s_delivered(arg, c, env, "dispatchd", m->order_id, m->provider_id, m->visit_id,
+                       m->caregiver_id, NULL, m->checked_in_us, m->checked_out_us,
+                       m->distance_m);
 }
 
-int bd_events_on_meald(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+static int s_meal_delivered(cc_consumer_t *c, const Cc__Envelope *env,
+                            const ProtobufCMessage *msg, void *arg)
 {
-    if (!env->type || strcmp(env->type, "MealDelivered") != 0)
-        return 0;
-    Cc__MealDelivered *m = cc__meal_delivered__unpack(NULL, env->payload.len,
-                                                      env->payload.data);
-    if (!m)
-        return -1;
-    int rc = s_delivered(arg, c, env, "meald", m->order_id, m->provider_id, NULL, NULL,
-                         m->meal_point_id, 0, m->delivered_us, -1);
-    cc__meal_delivered__free_unpacked(m, NULL);
-    return rc;
+    const Cc__MealDelivered *m = (const Cc__MealDelivered *)msg;
+    return s_delivered(arg, c, env, "meald", m->order_id, m->provider_id, NULL, NULL,
+                       m->meal_point_id, 0, m->delivered_us, -1);
 }
+
+const cc_consumer_entry_t bd_events_from_dispatchd[] = {
+    { "VisitCompleted", &cc__visit_completed__descriptor, s_visit_completed },
+    { NULL, NULL, NULL },
+};
+
+const cc_consumer_entry_t bd_events_from_meald[] = {
+    { "MealDelivered", &cc__meal_delivered__descriptor, s_meal_delivered },
+    { NULL, NULL, NULL },
+};

@@ -14,10 +14,10 @@
 #define BD_EVENTS_H
 #include "bd_app.h"
 
-/* cc_consumer_fn for orderd's log; arg is the bd_app_t. */
-int bd_events_on_orderd(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
-/* cc_consumer_fn for dispatchd's and meald's logs; arg is the bd_app_t. */
-int bd_events_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
-int bd_events_on_meald(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+/* Consumer tables for orderd's log and for dispatchd's and meald's logs;
+ * their arg is the bd_app_t. */
+extern const cc_consumer_entry_t bd_events_from_orderd[];
+extern const cc_consumer_entry_t bd_events_from_dispatchd[];
+extern const cc_consumer_entry_t bd_events_from_meald[];
 
 #endif

@@ -31,9 +31,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "bd_pricing.h"
+#include "cc_event.h"
 
 #define BD_ID_LEN 37            /* UUID text + NUL */
-#define BD_PROVIDER_LEN 64      /* provider ids longer than this are refused */
+#define BD_PROVIDER_LEN (CC_PROVIDER_ID_MAX + 1)   /* provider id text + NUL */
 #define BD_ACCOUNT_LEN 96
 #define BD_MAX_POSTINGS 4
 

@@ -127,24 +127,24 @@ static void s_on_loaded(bd_app_t *app)
         cc_error("evlog_failed", "endpoint", app->log_endpoint);
         exit(1);
     }
-    app->orderd = cc_consumer_new(app->base, app->zctx, app->writer, "billingd", "orderd",
-                                  app->orderd_log, bd_events_on_orderd, app);
+    app->orderd = cc_consumer_new_table(app->base, app->zctx, app->writer, "billingd",
+                                        "orderd", app->orderd_log, bd_events_from_orderd, app);
     if (!app->orderd || cc_consumer_start(app->orderd) != 0) {
         cc_error("consumer_failed", "producer", "orderd", "endpoint", app->orderd_log);
         exit(1);
     }
     if (s_on(app->dispatchd_log)) {
-        app->dispatchd = cc_consumer_new(app->base, app->zctx, app->writer, "billingd",
-                                         "dispatchd", app->dispatchd_log,
-                                         bd_events_on_dispatchd, app);
+        app->dispatchd = cc_consumer_new_table(app->base, app->zctx, app->writer, "billingd",
+                                               "dispatchd", app->dispatchd_log,
+                                               bd_events_from_dispatchd, app);
         if (!app->dispatchd || cc_consumer_start(app->dispatchd) != 0) {
             cc_error("consumer_failed", "producer", "dispatchd", "endpoint", app->dispatchd_log);
             exit(1);
         }
     }
     if (s_on(app->meald_log)) {
-        app->meald = cc_consumer_new(app->base, app->zctx, app->writer, "billingd", "meald",
-                                     app->meald_log, bd_events_on_meald, app);
+        app->meald = cc_consumer_new_table(app->base, app->zctx, app->writer, "billingd",
+                                           "meald", app->meald_log, bd_events_from_meald, app);
         if (!app->meald || cc_consumer_start(app->meald) != 0) {
             cc_error("consumer_failed", "producer", "meald", "endpoint", app->meald_log);
             exit(1);

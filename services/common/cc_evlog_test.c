@@ -1,4 +1,5 @@
-/* Tests for cc_db, cc_evlog and cc_zsock against a real PostgreSQL.
+/* Tests for cc_db, cc_evlog and cc_zsock against a real PostgreSQL (the
+ * consumer's own tests are in cc_consumer_test.c).
  * CC_TEST_DB holds a superuser conninfo for a scratch database (tests/run.sh
  * starts a throwaway cluster); without it every test is skipped, saying why. */
 #include <stdarg.h>
@@ -676,8 +677,7 @@ static void test_evlog_rejects_garbage(void **state)
     event_base_free(base);
 }
 
-/* ------------------------------------------------------ cc_consumer */
-
+/* A consumer applying every event, for the tests that need one. */
 typedef struct {
     int handled;
 } s_app_t;
@@ -690,140 +690,6 @@ static int s_apply_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
     const char *v[3] = { "evt", seq, env->id };
     return cc_consumer_exec(c, "t_apply", 3, v, NULL, NULL, NULL, NULL);
-}
-
-/* Consume our own log while it grows; drop the consumer half-way (as a
- * crash would) and start a new one: every event applied exactly once. */
-static void test_consumer_exactly_once_across_restart(void **state)
-{
-    (void) state;
-    SKIP_WITHOUT_DB();
-    struct event_base *base = event_base_new();
-    void *zctx = zmq_ctx_new();
-    cc_db_t *reader = s_db_ready(base);
-    cc_db_t *writer = s_db_ready(base);
-    cc_db_prepare(writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
-    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, writer, "evt", "tcp://127.0.0.1:*", 64);
-    s_run_for(base, 300);
-    PGconn *pc = s_connect();
-    long long before = s_scalar(pc, "SELECT coalesce(max(seq), 0) FROM evt.events");
-    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
-              "FROM generate_series(1, 300)");
-    s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evt",
-                                       cc_evlog_endpoint(log), s_apply_fn, &app);
-    assert_non_null(c);
-    cc_consumer_start(c);
-    s_run_for(base, 300);
-    /* Crash: the consumer vanishes whatever it was doing. */
-    cc_consumer_destroy(&c);
-    s_run_for(base, 200);   /* statements already queued still commit */
-    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
-              "FROM generate_series(1, 200)");
-    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log),
-                        s_apply_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 4000);
-    long long total = s_scalar(pc, "SELECT coalesce(max(seq), 0) FROM evt.events") - before;
-    assert_int_equal(total, 500);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 500 + before);
-    assert_int_equal(s_scalar(pc, "SELECT count(DISTINCT event_id) FROM evt.applied"),
-                     500 + before);
-    assert_int_equal(cc_consumer_position(c), (uint64_t) (500 + before));
-    assert_true(cc_consumer_caught_up(c));
-    PQfinish(pc);
-    cc_consumer_destroy(&c);
-    cc_evlog_destroy(&log);
-    cc_db_destroy(&writer);
-    cc_db_destroy(&reader);
-    zmq_ctx_term(zctx);
-    event_base_free(base);
-}
-
-/* Producer "evt" (reader, writer with t_apply_poison prepared) and n events
- * in its log, for the consumer tests. */
-typedef struct {
-    struct event_base *base;
-    void *zctx;
-    cc_db_t *reader, *writer;
-    cc_evlog_t *log;
-    PGconn *pc;
-} s_fx_t;
-
-static void s_fx_up(s_fx_t *fx, int n)
-{
-    fx->base = event_base_new();
-    fx->zctx = zmq_ctx_new();
-    fx->reader = s_db_ready(fx->base);
-    fx->writer = s_db_ready(fx->base);
-    cc_db_prepare(fx->writer, "t_apply_poison", "SELECT t_apply_poison($1, $2, $3::uuid)");
-    fx->log = cc_evlog_new(fx->base, fx->zctx, fx->reader, fx->writer, "evt",
-                           "tcp://127.0.0.1:*", 64);
-    s_run_for(fx->base, 300);
-    fx->pc = s_connect();
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, "
-             "'\\x616263') FROM generate_series(1, %d)", n);
-    s_sql(fx->pc, sql);
-}
-
-static void s_fx_down(s_fx_t *fx, cc_consumer_t **c)
-{
-    PQfinish(fx->pc);
-    cc_consumer_destroy(c);
-    cc_evlog_destroy(&fx->log);
-    cc_db_destroy(&fx->writer);
-    cc_db_destroy(&fx->reader);
-    zmq_ctx_term(fx->zctx);
-    event_base_free(fx->base);
-}
-
-static int s_apply_poison_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
-{
-    s_app_t *a = arg;
-    a->handled++;
-    char seq[24];
-    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
-    const char *v[3] = { "evt", seq, env->id };
-    return cc_consumer_exec(c, "t_apply_poison", 3, v, NULL, NULL, NULL, NULL);
-}
-
-/* The effect of one event fails while later events of the same batch would
- * succeed. The stored position must stay before the failed event, so a
- * restart (the crash-only rule restarts a daemon on any SQL error) retries
- * it instead of resuming after it and skipping it for ever. */
-static void test_consumer_failed_effect_never_skipped(void **state)
-{
-    (void) state;
-    SKIP_WITHOUT_DB();
-    s_fx_t fx;
-    s_fx_up(&fx, 10);
-    struct event_base *base = fx.base;
-    PGconn *pc = fx.pc;
-    s_sql(pc, "INSERT INTO evt.poison VALUES (4)");
-    s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt",
-                                       cc_evlog_endpoint(fx.log), s_apply_poison_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 1500);
-    assert_true(app.handled >= 4);
-    assert_true(cc_consumer_position(c) < 4);
-    /* What a restarted consumer would resume from. */
-    assert_int_equal(s_scalar(pc, "SELECT evt.cc_position('evt')"), 3);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 3);
-    cc_consumer_destroy(&c);
-    s_run_for(base, 300);
-
-    /* Fixed (the poison is gone): a new consumer applies 4..10. */
-    s_sql(pc, "DELETE FROM evt.poison");
-    c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt", cc_evlog_endpoint(fx.log),
-                        s_apply_poison_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 2000);
-    assert_int_equal(cc_consumer_position(c), 10);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 10);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied WHERE seq = 4"), 1);
-    s_fx_down(&fx, &c);
 }
 
 static double s_metric(const char *name);
@@ -934,306 +800,9 @@ static void test_evlog_parked_fetches_bounded(void **state)
     event_base_free(base);
 }
 
-/* A producer whose database lost events we applied (restored from an
- * older backup) is reported: the consumer waits for it, visibly. */
-static void test_consumer_reports_producer_behind(void **state)
-{
-    (void) state;
-    SKIP_WITHOUT_DB();
-    s_fx_t fx;
-    s_fx_up(&fx, 5);
-    struct event_base *base = fx.base;
-    s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt",
-                                       cc_evlog_endpoint(fx.log), s_apply_poison_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 1500);
-    assert_int_equal(cc_consumer_position(c), 5);
-    const char *gauge = "consumer_ahead_events{consumer=\"me\",log=\"evt\"}";
-    assert_true(cc_metric_value(cc_metrics_gauge(gauge, "test")) == 0.0);
-    cc_consumer_destroy(&c);
-    cc_evlog_destroy(&fx.log);
-    /* The producer comes back with its last two events gone. */
-    s_sql(fx.pc, "DELETE FROM evt.events WHERE seq > 3");
-    fx.log = cc_evlog_new(base, fx.zctx, fx.reader, fx.writer, "evt", "tcp://127.0.0.1:*", 64);
-    s_run_for(base, 300);
-    c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt", cc_evlog_endpoint(fx.log),
-                        s_apply_poison_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 2500);
-    assert_int_equal(cc_consumer_position(c), 5);
-    assert_true(cc_metric_value(cc_metrics_gauge(gauge, "test")) == 2.0);
-    /* It catches up: new events past our position are applied, the gauge clears. */
-    s_sql(fx.pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
-                 "FROM generate_series(1, 3)");
-    s_run_for(base, 2500);
-    assert_int_equal(cc_consumer_position(c), 6);
-    assert_true(cc_metric_value(cc_metrics_gauge(gauge, "test")) == 0.0);
-    s_fx_down(&fx, &c);
-}
-
-/* Applies every fifth event (by seq) and ignores the rest. */
-static int s_apply_fifth_fn(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
-{
-    s_app_t *a = arg;
-    a->handled++;
-    if (env->seq % 5 != 0)
-        return 0;
-    char seq[24];
-    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
-    const char *v[3] = { "evt", seq, env->id };
-    return cc_consumer_exec(c, "t_apply_poison", 3, v, NULL, NULL, NULL, NULL);
-}
-
-/* Ignored events are recorded a run at a time (one inbox row per run, not
- * per event), and the in-order rule still holds: when the effect of event
- * 10 fails, the run 11..14 after it is refused too, so a restart resumes at
- * 10 and never skips it. */
-static void test_consumer_skips_runs_in_order(void **state)
-{
-    (void) state;
-    SKIP_WITHOUT_DB();
-    s_fx_t fx;
-    s_fx_up(&fx, 23);
-    struct event_base *base = fx.base;
-    PGconn *pc = fx.pc;
-    s_sql(pc, "INSERT INTO evt.poison VALUES (10)");
-    s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt",
-                                       cc_evlog_endpoint(fx.log), s_apply_fifth_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 1500);
-    /* 1..4 skipped, 5 applied, 6..9 skipped; 10 fails and stops the log. */
-    assert_int_equal(s_scalar(pc, "SELECT evt.cc_position('evt')"), 9);
-    assert_true(cc_consumer_position(c) < 10);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 1);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.inbox WHERE producer = 'evt'"), 3);
-    cc_consumer_destroy(&c);
-    s_run_for(base, 300);
-
-    /* Fixed: a new consumer (a restart) goes on from 9 to the end. */
-    s_sql(pc, "DELETE FROM evt.poison");
-    c = cc_consumer_new(base, fx.zctx, fx.writer, "me", "evt", cc_evlog_endpoint(fx.log),
-                        s_apply_fifth_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 2000);
-    assert_int_equal(cc_consumer_position(c), 23);
-    assert_int_equal(s_scalar(pc, "SELECT evt.cc_position('evt')"), 23);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 4);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied WHERE seq = 10"), 1);
-    /* Runs 1-4, 6-9, 11-14, 16-19, 21-23 and effects 5, 10, 15, 20: 9 rows for 23 events. */
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.inbox WHERE producer = 'evt'"), 9);
-    /* An event inside a recorded run is not applied later. */
-    assert_int_equal(s_scalar(pc, "SELECT evt.cc_consume('evt', 12, gen_random_uuid())::int"),
-                     0);
-    /* A run may not start past the position, as an effect may not. */
-    PGresult *r = PQexec(pc, "SELECT evt.cc_skip('evt', 25, 26, gen_random_uuid())");
-    assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
-    assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "CC001");
-    PQclear(r);
-    s_fx_down(&fx, &c);
-}
-
 static double s_metric(const char *name)
 {
     return cc_metric_value(cc_metrics_counter(name, "test"));
-}
-
-/* A consumer must not spin while it cannot progress: neither while the
- * producer cannot load its head (its database is down at start), nor when
- * the producer serves a gap (an event missing from the table). */
-static void test_consumer_no_spin_without_progress(void **state)
-{
-    (void) state;
-    SKIP_WITHOUT_DB();
-    struct event_base *base = event_base_new();
-    void *zctx = zmq_ctx_new();
-    cc_db_t *writer = s_db_ready(base);
-    cc_db_prepare(writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
-
-    /* 1. Producer whose reader never connects. */
-    cc_db_t *dead = cc_db_new(base, "host=127.0.0.1 port=1 connect_timeout=1", "dead");
-    cc_evlog_t *down = cc_evlog_new(base, zctx, dead, NULL, "evdown", "tcp://127.0.0.1:*", 16);
-    assert_non_null(down);
-    s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "evdown",
-                                       cc_evlog_endpoint(down), s_apply_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 1500);
-    double fetches = s_metric("evlog_fetch_total{log=\"evdown\"}");
-    printf("fetches while the producer has no head: %.0f\n", fetches);
-    assert_true(fetches <= 4);
-    assert_false(cc_consumer_caught_up(c));
-    cc_consumer_destroy(&c);
-    cc_evlog_destroy(&down);
-    cc_db_destroy(&dead);
-
-    /* 2. A gap in the table, beyond the ring: served by catch-up reads. */
-    cc_db_t *reader = s_db_ready(base);
-    PGconn *pc = s_connect();
-    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
-              "FROM generate_series(1, 40)");
-    s_sql(pc, "DELETE FROM evt.events WHERE seq = 5");
-    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, NULL, "evt", "tcp://127.0.0.1:*", 16);
-    s_run_for(base, 300);
-    c = cc_consumer_new(base, zctx, writer, "me", "evt", cc_evlog_endpoint(log), s_apply_fn,
-                        &app);
-    double before = s_metric("evlog_fetch_total{log=\"evt\"}");
-    cc_consumer_start(c);
-    s_run_for(base, 1500);
-    fetches = s_metric("evlog_fetch_total{log=\"evt\"}") - before;
-    printf("fetches while a gap is served: %.0f\n", fetches);
-    assert_int_equal(cc_consumer_position(c), 4);   /* stops before the gap */
-    assert_true(fetches <= 5);
-    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.applied"), 4);
-    PQfinish(pc);
-    cc_consumer_destroy(&c);
-    s_run_for(base, 100);
-    cc_evlog_destroy(&log);
-    cc_db_destroy(&reader);
-    cc_db_destroy(&writer);
-    zmq_ctx_term(zctx);
-    event_base_free(base);
-}
-
-typedef struct {
-    int fetches;
-    uint8_t ident[256];
-    size_t ident_len;
-    char first_id[64];
-} s_fake_t;
-
-/* A producer whose answers are always late: it answers the first Fetch
- * only after the consumer has timed out and re-sent it, and never the
- * re-sent one (as when every catch-up read takes longer than the
- * consumer's timeout). */
-static void s_fake_cb(cc_zsock_t *s, const void *const *frames, const size_t *lens, int n,
-                      void *arg)
-{
-    s_fake_t *f = arg;
-    assert_int_equal(n, 2);
-    Cc__Envelope *env = cc__envelope__unpack(NULL, lens[1], frames[1]);
-    assert_non_null(env);
-    if (++f->fetches == 1) {
-        memcpy(f->ident, frames[0], lens[0]);
-        f->ident_len = lens[0];
-        snprintf(f->first_id, sizeof f->first_id, "%s", env->id);
-    } else if (f->fetches == 2) {
-        ProtobufCBinaryData items[3];
-        for (int i = 0; i < 3; i++) {
-            char id[CC_UUID_LEN];
-            cc_uuid(id);
-            Cc__Envelope e = CC__ENVELOPE__INIT;
-            e.seq = (uint64_t) i + 1;
-            e.id = id;
-            e.type = "Tick";
-            e.key = "k";
-            e.producer = "fake";
-            e.payload.data = (uint8_t *) "abc";
-            e.payload.len = 3;
-            items[i].data = cc_pb_pack(&e.base, &items[i].len);
-        }
-        Cc__Events evs = CC__EVENTS__INIT;
-        evs.events = items;
-        evs.n_events = 3;
-        evs.head_seq = 3;
-        size_t ilen;
-        uint8_t *inner = cc_pb_pack(&evs.base, &ilen);
-        Cc__Envelope out = CC__ENVELOPE__INIT;
-        out.type = "Events";
-        out.id = f->first_id;   /* answers the first Fetch, late */
-        out.producer = "fake";
-        out.payload.data = inner;
-        out.payload.len = ilen;
-        size_t len;
-        uint8_t *bytes = cc_pb_pack(&out.base, &len);
-        const void *fr[2] = { f->ident, bytes };
-        size_t fl[2] = { f->ident_len, len };
-        cc_zsock_sendv(s, fr, fl, 2);
-        free(bytes);
-        free(inner);
-        for (int i = 0; i < 3; i++)
-            free(items[i].data);
-    }
-    cc__envelope__free_unpacked(env, NULL);
-}
-
-static void test_consumer_takes_late_reply(void **state)
-{
-    (void) state;
-    SKIP_WITHOUT_DB();
-    struct event_base *base = event_base_new();
-    void *zctx = zmq_ctx_new();
-    cc_db_t *writer = s_db_ready(base);
-    cc_db_prepare(writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
-    s_fake_t f = { 0 };
-    cc_zsock_t *router = cc_zsock_new(base, zctx, ZMQ_ROUTER, 0, "fake", s_fake_cb, &f);
-    assert_int_equal(cc_zsock_bind(router, "tcp://127.0.0.1:*"), 0);
-    s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "fake",
-                                       cc_zsock_endpoint(router), s_apply_fn, &app);
-    cc_consumer_start(c);
-    for (int i = 0; i < 160 && cc_consumer_position(c) < 3; i++)
-        s_run_for(base, 50);
-    assert_true(f.fetches >= 2);
-    assert_int_equal(cc_consumer_position(c), 3);
-    assert_int_equal(app.handled, 3);
-    cc_consumer_destroy(&c);
-    s_run_for(base, 100);
-    cc_zsock_destroy(&router);
-    cc_db_destroy(&writer);
-    zmq_ctx_term(zctx);
-    event_base_free(base);
-}
-
-typedef struct {
-    int fetches;
-} s_count_fetch_t;
-
-static void s_count_fetch_cb(cc_zsock_t *s, const void *const *frames, const size_t *lens,
-                             int n, void *arg)
-{
-    (void) s;
-    (void) frames;
-    (void) lens;
-    (void) n;
-    ((s_count_fetch_t *) arg)->fetches++;
-}
-
-/* While its producer is down a consumer re-sends its Fetch every few
- * seconds; the producer coming back must not receive the whole backlog of
- * re-sent Fetches at once (each would cost it a catch-up read). */
-static void test_consumer_no_fetch_backlog(void **state)
-{
-    (void) state;
-    SKIP_WITHOUT_DB();
-    struct event_base *base = event_base_new();
-    void *zctx = zmq_ctx_new();
-    cc_db_t *writer = s_db_ready(base);
-    /* A free port, for a producer that is not there yet. */
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    bind(ls, (struct sockaddr *) &sa, sizeof sa);
-    socklen_t sl = sizeof sa;
-    getsockname(ls, (struct sockaddr *) &sa, &sl);
-    close(ls);
-    char ep[64];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", ntohs(sa.sin_port));
-    s_app_t app = { 0 };
-    cc_consumer_t *c = cc_consumer_new(base, zctx, writer, "me", "late", ep, s_apply_fn, &app);
-    cc_consumer_start(c);
-    s_run_for(base, 9000);   /* the first Fetch and two re-sends */
-    s_count_fetch_t k = { 0 };
-    cc_zsock_t *router = cc_zsock_new(base, zctx, ZMQ_ROUTER, 0, "late", s_count_fetch_cb, &k);
-    assert_int_equal(cc_zsock_bind(router, ep), 0);
-    s_run_for(base, 1500);
-    printf("fetches delivered when the producer came back: %d\n", k.fetches);
-    assert_true(k.fetches <= 1);
-    cc_consumer_destroy(&c);
-    cc_zsock_destroy(&router);
-    cc_db_destroy(&writer);
-    zmq_ctx_term(zctx);
-    event_base_free(base);
 }
 
 /* The head query fails (here: the table is missing for a moment, as while
@@ -1372,14 +941,6 @@ static void test_zsock_drains_burst(void **state)
 
 /* ------------------------------------------------- failing allocations */
 
-static int s_nop_consume(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
-{
-    (void) c;
-    (void) env;
-    (void) arg;
-    return 0;
-}
-
 static void s_nop_sink(cc_zsock_t *s, const void *const *frames, const size_t *lens, int n,
                        void *arg)
 {
@@ -1405,17 +966,13 @@ static void test_constructors_fail_nth_allocation(void **state)
     cc_zsock_t *z = cc_zsock_new(base, zctx, ZMQ_DEALER, 0, "alloc", s_nop_sink, NULL);
     cc_db_t *r = cc_db_new(base, ci, "alloc");
     cc_evlog_t *l = cc_evlog_new(base, zctx, r, r, "alloc", "tcp://127.0.0.1:*", 16);
-    cc_consumer_t *c = cc_consumer_new(base, zctx, r, "me", "alloc", "tcp://127.0.0.1:9",
-                                       s_nop_consume, NULL);
-    assert_true(z && r && l && c);
-    cc_consumer_destroy(&c);
+    assert_true(z && r && l);
     cc_evlog_destroy(&l);
     cc_db_destroy(&r);
     cc_zsock_destroy(&z);
 
-    for (int which = 0; which < 4; which++) {
-        static const char *names[] = { "cc_zsock_new", "cc_db_new", "cc_evlog_new",
-                                       "cc_consumer_new" };
+    for (int which = 0; which < 3; which++) {
+        static const char *names[] = { "cc_zsock_new", "cc_db_new", "cc_evlog_new" };
         long n;
         for (n = 0; n < 10000; n++) {
             /* Fresh dbs: prepares and LISTENs registered by a failed try
@@ -1430,12 +987,8 @@ static void test_constructors_fail_nth_allocation(void **state)
             case 1:
                 obj = cc_db_new(base, ci, "alloc");
                 break;
-            case 2:
-                obj = cc_evlog_new(base, zctx, reader, reader, "alloc", "tcp://127.0.0.1:*", 16);
-                break;
             default:
-                obj = cc_consumer_new(base, zctx, reader, "me", "alloc", "tcp://127.0.0.1:9",
-                                      s_nop_consume, NULL);
+                obj = cc_evlog_new(base, zctx, reader, reader, "alloc", "tcp://127.0.0.1:*", 16);
                 break;
             }
             s_alloc_disarm();
@@ -1445,8 +998,7 @@ static void test_constructors_fail_nth_allocation(void **state)
             switch (which) {
             case 0: { cc_zsock_t *o = obj; cc_zsock_destroy(&o); break; }
             case 1: { cc_db_t *o = obj; cc_db_destroy(&o); break; }
-            case 2: { cc_evlog_t *o = obj; cc_evlog_destroy(&o); break; }
-            default: { cc_consumer_t *o = obj; cc_consumer_destroy(&o); break; }
+            default: { cc_evlog_t *o = obj; cc_evlog_destroy(&o); break; }
             }
             cc_db_destroy(&reader);
             if (!failed) {
@@ -1484,15 +1036,8 @@ int main(void)
         cmocka_unit_test_setup(test_evlog_concurrent_writers_no_skip, s_setup),
         cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
         cmocka_unit_test_setup(test_evlog_parked_fetches_bounded, s_setup),
-        cmocka_unit_test_setup(test_consumer_exactly_once_across_restart, s_setup),
-        cmocka_unit_test_setup(test_consumer_failed_effect_never_skipped, s_setup),
-        cmocka_unit_test_setup(test_consumer_skips_runs_in_order, s_setup),
-        cmocka_unit_test_setup(test_consumer_reports_producer_behind, s_setup),
-        cmocka_unit_test_setup(test_consumer_no_spin_without_progress, s_setup),
         cmocka_unit_test_setup(test_evlog_destroy_before_db, s_setup),
         cmocka_unit_test_setup(test_evlog_head_retried, s_setup),
-        cmocka_unit_test_setup(test_consumer_takes_late_reply, s_setup),
-        cmocka_unit_test_setup(test_consumer_no_fetch_backlog, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_evlog", tests, NULL, NULL);
     cc_metrics_reset();

@@ -171,8 +171,9 @@ cc_rt_loaded(cc_rt_t *rt)
         const char *ep = rt->consumer_ep[i];
         if (!ep || !*ep)
             continue;   /* optional, turned off */
-        rt->consumers[i] = cc_consumer_new(rt->base, rt->zctx, rt->writer, rt->spec->name,
-                                           k->producer, ep, k->fn, rt->app);
+        rt->consumers[i] = cc_consumer_new_table(rt->base, rt->zctx, rt->writer,
+                                                 rt->spec->name, k->producer, ep, k->table,
+                                                 rt->app);
         if (!rt->consumers[i] || cc_consumer_start(rt->consumers[i]) != 0) {
             cc_error("startup_failed", "what", "consumer", "producer", k->producer);
             exit(1);

@@ -43,7 +43,7 @@ typedef struct {
     const char *producer;
     const char *default_endpoint;
     int optional;
-    cc_consumer_fn *fn;             /* arg: the app */
+    const cc_consumer_entry_t *table;   /* events applied (cc_consumer.h); arg: the app */
 } cc_rt_consumer_t;
 
 typedef struct {

@@ -4,6 +4,7 @@
  * batching writer, and HTTP replies go out from its result callback. */
 #include "dd_dispatch.h"
 #include "dd_store.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
@@ -126,7 +127,7 @@ static uint8_t *s_pack_assigned(const dd_visit_t *v, size_t *len)
     m.provider_id = (char *) v->provider_id;
     m.eta_us = v->eta_us;
     m.travel_s = v->travel_s;
-    return cc_pb_pack(&m.base, len);
+    return cc_event_pack(&m.base, len);
 }
 
 /* ---- writes ------------------------------------------------------------- */
@@ -163,7 +164,7 @@ void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_
     d.order_id = bumped->order_id;
     d.caregiver_id = b->old;
     d.reason = "preempted";
-    b->pay = cc_pb_pack(&d.base, &b->len);
+    b->pay = cc_event_pack(&d.base, &b->len);
     if (!b->pay) {
         cc_error("out_of_memory", "where", "bump");
         exit(1);
@@ -283,7 +284,7 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
     d.caregiver_id = old;
     d.reason = (char *) reason;
     size_t dlen = 0;
-    uint8_t *dpay = cc_pb_pack(&d.base, &dlen);
+    uint8_t *dpay = cc_event_pack(&d.base, &dlen);
 
     /* Out of memory while remembering the decliner: the offer still moves
      * on (dd_world_decline leaves the visit waiting either way). */
@@ -372,7 +373,7 @@ static void s_fail(dd_app_t *app, dd_visit_t *v, const char *reason, int64_t now
     f.order_id = v->order_id;
     f.reason = (char *) reason;
     size_t len = 0;
-    uint8_t *pay = cc_pb_pack(&f.base, &len);
+    uint8_t *pay = cc_event_pack(&f.base, &len);
     if (!pay) {
         cc_error("out_of_memory", "where", "dispatch_fail");
         exit(1);

@@ -14,6 +14,7 @@
 #include "dd_dispatch.h"
 #include "dd_store.h"
 #include "cc_daemon.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
@@ -69,32 +70,30 @@ static void s_on_released_done(PGresult *res, void *arg)
     free(r);
 }
 
-static int s_text_ok(const char *s)
+/* orderd's commit time of env: how far behind its log we are. */
+static void s_lag(dd_app_t *app, const Cc__Envelope *env)
 {
-    return s && strlen(s) < DD_ID_LEN;
+    if (env->time_us > 0) {
+        double lag = (double) (cc_now_us() - env->time_us) / 1e6;
+        cc_metric_set(app->m_lag, lag > 0 ? lag : 0);
+    }
 }
 
-static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
+/* The schema (cc_event.h) has checked the ids (UUIDs, which fit DD_ID_LEN)
+ * and the coordinates; the consumer checked env->id. */
+static int s_on_released(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                         void *arg)
 {
-    Cc__OrderReleased *m = cc__order_released__unpack(NULL, env->payload.len,
-                                                      env->payload.data);
-    if (!m)
-        return -1;
-    int rc = 0;
+    dd_app_t *app = arg;
+    const Cc__OrderReleased *m = (const Cc__OrderReleased *) msg;
+    s_lag(app, env);
     if (!dd_service_is_visit((int) m->service)) {
         cc_metric_inc(app->m_events_skipped);   /* meals are meald's */
-        goto done;
-    }
-    if (!env->id || !cc_uuid_valid(env->id) || !m->order_id[0] || !s_text_ok(m->order_id)
-        || !s_text_ok(m->elder_id)
-        || !s_text_ok(m->preferred_caregiver_id) || !isfinite(m->lat) || !isfinite(m->lon)
-        || fabs(m->lat) > 90 || fabs(m->lon) > 180) {
-        rc = -1;
-        goto done;
+        return 0;
     }
     if (dd_world_visit_by_order(app->world, m->order_id)) {
         cc_metric_inc(app->m_events_skipped);   /* redelivered: applied already */
-        goto done;
+        return 0;
     }
     int64_t now = cc_now_us();
     dd_visit_t *v = dd_visit_new();
@@ -164,7 +163,7 @@ static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
         a.provider_id = v->provider_id;
         a.eta_us = v->eta_us;
         a.travel_s = v->travel_s;
-        payload = cc_pb_pack(&a.base, &plen);
+        payload = cc_event_pack(&a.base, &plen);
     }
     s_released_t *r = calloc(1, sizeof *r);
     if (!r || (found && !payload)) {
@@ -224,9 +223,7 @@ static int s_on_released(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *en
     } else {
         cc_info("visit_queued", "visit_id", v->id, "order_id", v->order_id);
     }
-done:
-    cc__order_released__free_unpacked(m, NULL);
-    return rc;
+    return 0;
 }
 
 static void s_on_cancelled_done(PGresult *res, void *arg)
@@ -238,21 +235,16 @@ static void s_on_cancelled_done(PGresult *res, void *arg)
     cc_metric_inc(strcmp(t, "applied") == 0 ? app->m_events_applied : app->m_events_skipped);
 }
 
-static int s_on_cancelled(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
+static int s_on_cancelled(cc_consumer_t *c, const Cc__Envelope *env,
+                          const ProtobufCMessage *msg, void *arg)
 {
-    Cc__OrderCancelled *m = cc__order_cancelled__unpack(NULL, env->payload.len,
-                                                        env->payload.data);
-    if (!m)
-        return -1;
-    if (!env->id || !cc_uuid_valid(env->id)) {
-        cc__order_cancelled__free_unpacked(m, NULL);
-        return -1;
-    }
-    dd_visit_t *v = m->order_id ? dd_world_visit_by_order(app->world, m->order_id) : NULL;
+    dd_app_t *app = arg;
+    const Cc__OrderCancelled *m = (const Cc__OrderCancelled *) msg;
+    s_lag(app, env);
+    dd_visit_t *v = dd_world_visit_by_order(app->world, m->order_id);
     if (!v || dd_visit_state_final(v->state)) {
         /* Not ours (a meal, cancelled before release) or done already. */
         cc_metric_inc(app->m_events_skipped);
-        cc__order_cancelled__free_unpacked(m, NULL);
         return 0;
     }
     int64_t now = cc_now_us();
@@ -272,23 +264,12 @@ static int s_on_cancelled(dd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
                          s_on_cancelled_done, app) != 0)
         dd_fatal_sql(DD_ST_CANCELLED, NULL);
     cc_info("visit_cancelled", "visit_id", v->id, "order_id", v->order_id);
-    cc__order_cancelled__free_unpacked(m, NULL);
     return 0;
 }
 
-int dd_on_order_event(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
-{
-    dd_app_t *app = arg;
-    if (env->time_us > 0) {
-        double lag = (double) (cc_now_us() - env->time_us) / CC_US_PER_S;
-        cc_metric_set(app->m_lag, lag > 0 ? lag : 0);
-    }
-    int rc = 0;
-    if (env->type && strcmp(env->type, "OrderReleased") == 0)
-        rc = s_on_released(app, c, env);
-    else if (env->type && strcmp(env->type, "OrderCancelled") == 0)
-        rc = s_on_cancelled(app, c, env);
-    if (rc != 0)
-        cc_metric_inc(app->m_events_bad);
-    return rc;
-}
+/* Other types: skipped by the consumer. */
+const cc_consumer_entry_t dd_events_from_orderd[] = {
+    { "OrderReleased", &cc__order_released__descriptor, s_on_released },
+    { "OrderCancelled", &cc__order_cancelled__descriptor, s_on_cancelled },
+    { NULL, NULL, NULL },
+};

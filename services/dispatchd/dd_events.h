@@ -5,9 +5,8 @@
 #include "cc_evlog.h"
 #include "dd_app.h"
 
-/* The cc_consumer_fn for orderd's log; arg is the dd_app_t. env is borrowed.
- * Returns 0 (applied or skipped), or -1 for a malformed event (counted in
- * m_events_bad; the consumer decides what to do with it). */
-int dd_on_order_event(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+/* The consumer table for orderd's log (OrderReleased, OrderCancelled);
+ * its arg is the dd_app_t. Other types are skipped by the consumer. */
+extern const cc_consumer_entry_t dd_events_from_orderd[];
 
 #endif

@@ -1,5 +1,6 @@
 /* dd_visit: the caregiver app's steps on a visit (rules in dd_visit.h). */
 #include "dd_visit.h"
+#include "cc_event.h"
 #include "cc_util.h"
 #include "events.pb-c.h"
 
@@ -137,17 +138,6 @@ void dd_visit_apply(dd_world_t *world, dd_visit_t *v, const dd_step_result_t *r,
     dd_world_set_state(world, v, r->state, now_us);
 }
 
-static uint8_t *s_pack(const ProtobufCMessage *m, size_t *len)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf)
-        return NULL;
-    protobuf_c_message_pack(m, buf);
-    *len = n;
-    return buf;
-}
-
 uint8_t *dd_visit_event_pack(const dd_visit_t *v, const dd_step_result_t *r, size_t *len)
 {
     assert(v && r && len);
@@ -162,7 +152,7 @@ uint8_t *dd_visit_event_pack(const dd_visit_t *v, const dd_step_result_t *r, siz
         m.visit_id = visit_id;
         m.order_id = order_id;
         m.caregiver_id = caregiver_id;
-        return s_pack(&m.base, len);
+        return cc_event_pack(&m.base, len);
     }
     case DD_VISIT_EV_CHECKED_IN: {
         Cc__VisitCheckedIn m = CC__VISIT_CHECKED_IN__INIT;
@@ -173,7 +163,7 @@ uint8_t *dd_visit_event_pack(const dd_visit_t *v, const dd_step_result_t *r, siz
         m.lat = r->lat;
         m.lon = r->lon;
         m.distance_m = r->distance_m;
-        return s_pack(&m.base, len);
+        return cc_event_pack(&m.base, len);
     }
     case DD_VISIT_EV_COMPLETED: {
         Cc__VisitCompleted m = CC__VISIT_COMPLETED__INIT;
@@ -186,7 +176,7 @@ uint8_t *dd_visit_event_pack(const dd_visit_t *v, const dd_step_result_t *r, siz
         m.lat = r->lat;
         m.lon = r->lon;
         m.distance_m = r->distance_m;
-        return s_pack(&m.base, len);
+        return cc_event_pack(&m.base, len);
     }
     default:
         return NULL;

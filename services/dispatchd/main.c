@@ -90,14 +90,12 @@ static void s_metrics_init(dd_app_t *app)
                                                "orderd events by outcome");
     app->m_events_skipped = cc_metrics_counter("dispatchd_events_total{outcome=\"skipped\"}",
                                                "orderd events by outcome");
-    app->m_events_bad = cc_metrics_counter("dispatchd_events_total{outcome=\"malformed\"}",
-                                           "orderd events by outcome");
 }
 
 static void s_start_consumer(dd_app_t *app)
 {
-    app->orders = cc_consumer_new(app->base, app->zctx, app->writer, "dispatchd", "orderd",
-                                  app->orderd_log, dd_on_order_event, app);
+    app->orders = cc_consumer_new_table(app->base, app->zctx, app->writer, "dispatchd",
+                                        "orderd", app->orderd_log, dd_events_from_orderd, app);
     if (!app->orders || cc_consumer_start(app->orders) != 0) {
         cc_error("startup_failed", "what", "consumer", "producer", "orderd");
         exit(1);

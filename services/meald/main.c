@@ -187,8 +187,8 @@ int main(int argc, char **argv)
         cc_error("startup_failed", "what", "event_log", "endpoint", app->log_endpoint);
         return 1;
     }
-    app->orders = cc_consumer_new(app->base, app->zctx, app->writer, "meald", "orderd",
-                                  app->orderd_log, md_events_on_orderd, app);
+    app->orders = cc_consumer_new_table(app->base, app->zctx, app->writer, "meald", "orderd",
+                                        app->orderd_log, md_events_from_orderd, app);
     if (!app->orders) {
         cc_error("startup_failed", "what", "orderd_consumer", "endpoint", app->orderd_log);
         return 1;

@@ -18,6 +18,7 @@
 #define MD_DOMAIN_H
 #include <stddef.h>
 #include <stdint.h>
+#include "cc_event.h"   /* CC_PROVIDER_ID_MAX: one limit for every daemon */
 
 typedef enum { MD_LUNCH = 0, MD_DINNER = 1, MD_NSLOTS = 2 } md_slot_t;
 
@@ -39,7 +40,7 @@ typedef enum {
 /* Local time of day (minutes) from which a window is a dinner, not a lunch. */
 #define MD_DINNER_FROM_MIN (15 * 60)
 #define MD_ID_LEN 37          /* UUID text + NUL */
-#define MD_PROVIDER_MAX 64
+#define MD_PROVIDER_MAX CC_PROVIDER_ID_MAX   /* bytes */
 #define MD_NAME_MAX 200
 #define MD_DIET_MAX 200
 #define MD_COURIER_MAX 64

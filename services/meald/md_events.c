@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 #include "md_store.h"
@@ -128,25 +129,18 @@ static void s_on_decided(PGresult *res, void *arg)
     free(ctx);
 }
 
-static int s_released(md_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
+static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                      void *arg)
 {
-    Cc__OrderReleased *ev = cc__order_released__unpack(NULL, env->payload.len,
-                                                        env->payload.data);
-    if (!ev)
-        return -1;
+    md_app_t *app = arg;
+    const Cc__OrderReleased *ev = (const Cc__OrderReleased *)msg;
     if (ev->service != CC__SERVICE__MEAL) {
-        cc__order_released__free_unpacked(ev, NULL);
         cc_metric_inc(app->m_ignored);
         return 0;
-    }
-    if (!cc_uuid_valid(ev->order_id)) {
-        cc__order_released__free_unpacked(ev, NULL);
-        return -1;
     }
     if (md_meal_find(app->state, ev->order_id)) {
         /* Released twice: the first decision stands. */
         cc_warn("meal_release_repeated", "order_id", ev->order_id);
-        cc__order_released__free_unpacked(ev, NULL);
         return 0;
     }
     md_meal_t m;
@@ -159,7 +153,6 @@ static int s_released(md_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
     m.window_start_us = ev->window_start_us;
     m.window_end_us = ev->window_end_us;
     md_slot_for_window(ev->window_start_us, &m.slot, &m.day);
-    cc__order_released__free_unpacked(ev, NULL);
 
     md_choice_t ch;
     md_choose(app->state, m.lat, m.lon, m.slot, m.day, cc_now_us(),
@@ -185,7 +178,7 @@ static int s_released(md_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
         out.slot = (char *)md_slot_name(m.slot);
         out.date = date;
         out.provider_id = ch.point->provider_id;
-        payload = cc_pb_pack(&out.base, &len);
+        payload = cc_event_pack(&out.base, &len);
         ctx->reason = MD_REFUSE_NONE;
         rc = payload ? md_store_schedule(app, &sev, &m, out_id, payload, len, s_on_decided, ctx)
                      : -1;
@@ -197,7 +190,7 @@ static int s_released(md_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
         Cc__MealRefused out = CC__MEAL_REFUSED__INIT;
         out.order_id = m.order_id;
         out.reason = (char *)md_refusal_name(ch.reason);
-        payload = cc_pb_pack(&out.base, &len);
+        payload = cc_event_pack(&out.base, &len);
         ctx->reason = ch.reason;
         rc = payload ? md_store_refuse(app, &sev, &m, out_id, payload, len, s_on_decided, ctx)
                      : -1;
@@ -232,26 +225,19 @@ static void s_on_cancelled(PGresult *res, void *arg)
     free(ctx);
 }
 
-static int s_cancelled(md_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
+static int s_cancelled(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                       void *arg)
 {
-    Cc__OrderCancelled *ev = cc__order_cancelled__unpack(NULL, env->payload.len,
-                                                          env->payload.data);
-    if (!ev)
-        return -1;
-    if (!cc_uuid_valid(ev->order_id)) {
-        cc__order_cancelled__free_unpacked(ev, NULL);
-        return -1;
-    }
+    md_app_t *app = arg;
+    const Cc__OrderCancelled *ev = (const Cc__OrderCancelled *)msg;
     md_meal_t *m = md_meal_find(app->state, ev->order_id);
     if (!m || m->status != MD_MEAL_SCHEDULED) {
         /* Not a meal of ours, refused, already cancelled or delivered:
          * nothing to free (the consumer records the position). */
-        cc__order_cancelled__free_unpacked(ev, NULL);
         cc_metric_inc(app->m_ignored);
         return 0;
     }
     s_ctx_t *ctx = s_ctx(app, ev->order_id, env);
-    cc__order_cancelled__free_unpacked(ev, NULL);
     if (!ctx)
         md_app_die(app, "out_of_memory", NULL);
     md_store_event_t sev = {c, env->producer, env->seq, env->id};
@@ -260,13 +246,9 @@ static int s_cancelled(md_app_t *app, cc_consumer_t *c, const Cc__Envelope *env)
     return 0;
 }
 
-int md_events_on_orderd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
-{
-    md_app_t *app = arg;
-    if (strcmp(env->type, "OrderReleased") == 0)
-        return s_released(app, c, env);
-    if (strcmp(env->type, "OrderCancelled") == 0)
-        return s_cancelled(app, c, env);
-    cc_metric_inc(app->m_ignored);
-    return 0;
-}
+/* Other types are skipped by the consumer (consumer_events_skipped_total). */
+const cc_consumer_entry_t md_events_from_orderd[] = {
+    { "OrderReleased", &cc__order_released__descriptor, s_released },
+    { "OrderCancelled", &cc__order_cancelled__descriptor, s_cancelled },
+    { NULL, NULL, NULL },
+};

@@ -10,8 +10,8 @@
 #define MD_EVENTS_H
 #include "md_app.h"
 
-/* cc_consumer_fn for orderd's log; arg is the md_app_t. */
-int md_events_on_orderd(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+/* The consumer table for orderd's log; its arg is the md_app_t. */
+extern const cc_consumer_entry_t md_events_from_orderd[];
 
 /* Copy src into dst[size] as valid UTF-8 (invalid bytes become '?'), cut
  * at a character boundary. Event text is not trusted to be UTF-8 and JSON

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
 #include "md_req.h"
@@ -324,7 +325,7 @@ static void s_deliver(cc_http_req_t *req, void *arg)
     ev.provider_id = m->point->provider_id;
     ev.delivered_us = at;
     size_t len = 0;
-    uint8_t *payload = cc_pb_pack(&ev.base, &len);
+    uint8_t *payload = cc_event_pack(&ev.base, &len);
     char out_id[CC_UUID_LEN];
     cc_uuid(out_id);
     if (!payload || md_store_deliver(app, m->order_id, courier, at, out_id, payload, len,

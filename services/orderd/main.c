@@ -20,9 +20,9 @@ static cc_cfg_param_t s_params[] = {
 };
 
 static const cc_rt_consumer_t s_consumers[] = {
-    { "billingd", "tcp://127.0.0.1:9084", 1, od_events_on_billingd },
-    { "dispatchd", "tcp://127.0.0.1:9082", 1, od_events_on_dispatchd },
-    { "meald", "tcp://127.0.0.1:9083", 1, od_events_on_meald },
+    { "billingd", "tcp://127.0.0.1:9084", 1, od_events_from_billingd },
+    { "dispatchd", "tcp://127.0.0.1:9082", 1, od_events_from_dispatchd },
+    { "meald", "tcp://127.0.0.1:9083", 1, od_events_from_meald },
     { NULL, NULL, 0, NULL },
 };
 

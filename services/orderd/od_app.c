@@ -5,6 +5,7 @@
 #include "od_intake.h"
 #include "od_store.h"
 #include "cc_time.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include <stdlib.h>
 #include <string.h>
@@ -305,7 +306,7 @@ uint8_t *od_app_pack_released(const od_order_t *o, size_t *len)
     m.diet = (char *)(o->service == CC__SERVICE__MEAL ? e->diet : "");
     m.notes = o->notes;
     m.preferred_caregiver_id = (char *)e->last_caregiver[o->service];
-    return cc_pb_pack(&m.base, len);
+    return cc_event_pack(&m.base, len);
 }
 
 static uint8_t *s_pack_placed(const od_order_t *o, size_t *len)
@@ -325,7 +326,7 @@ static uint8_t *s_pack_placed(const od_order_t *o, size_t *len)
     m.age_years = od_app_age_years(e, cc_now_us());
     m.living = (char *)od_living_names[e->living];
     m.mandated = false;
-    return cc_pb_pack(&m.base, len);
+    return cc_event_pack(&m.base, len);
 }
 
 void od_app_count_invalid(void)

@@ -9,6 +9,7 @@
  * re-sent after a reconnect) and only then updates memory. Events for orders no longer in memory (final ones)
  * still go to the store, which records them in history. */
 #include "od_events.h"
+#include "cc_event.h"
 #include "od_store.h"
 #include "cc_rt.h"
 #include "cc_log.h"
@@ -122,7 +123,7 @@ static uint8_t *s_pack_completed(const od_order_t *o, const char *provider, int6
     m.service = (Cc__Service)o->service;
     m.provider_id = (char *)provider;
     m.completed_us = at_us;
-    return cc_pb_pack(&m.base, len);
+    return cc_event_pack(&m.base, len);
 }
 
 static uint8_t *s_pack_failed(const od_order_t *o, const char *reason, size_t *len)
@@ -131,84 +132,41 @@ static uint8_t *s_pack_failed(const od_order_t *o, const char *reason, size_t *l
     m.order_id = (char *)o->id;
     m.reason = (char *)reason;
     m.card_id = (char *)o->card->id;
-    return cc_pb_pack(&m.base, len);
+    return cc_event_pack(&m.base, len);
 }
 
 
-/* The events orderd applies: who sends each and its payload's type. */
-static const struct {
-    od_event_t ev;
-    const char *producer;
-    const ProtobufCMessageDescriptor *desc;
-} s_inbound[] = {
-    { OD_EV_FUNDS_HELD, "billingd", &cc__funds_held__descriptor },
-    { OD_EV_FUNDS_DENIED, "billingd", &cc__funds_denied__descriptor },
-    { OD_EV_HOLD_CAPTURED, "billingd", &cc__hold_captured__descriptor },
-    { OD_EV_HOLD_RELEASED, "billingd", &cc__hold_released__descriptor },
-    { OD_EV_VISIT_ASSIGNED, "dispatchd", &cc__visit_assigned__descriptor },
-    { OD_EV_VISIT_ACCEPTED, "dispatchd", &cc__visit_accepted__descriptor },
-    { OD_EV_VISIT_DECLINED, "dispatchd", &cc__visit_declined__descriptor },
-    { OD_EV_VISIT_CHECKED_IN, "dispatchd", &cc__visit_checked_in__descriptor },
-    { OD_EV_VISIT_COMPLETED, "dispatchd", &cc__visit_completed__descriptor },
-    { OD_EV_VISIT_FAILED, "dispatchd", &cc__visit_failed__descriptor },
-    { OD_EV_MEAL_SCHEDULED, "meald", &cc__meal_scheduled__descriptor },
-    { OD_EV_MEAL_REFUSED, "meald", &cc__meal_refused__descriptor },
-    { OD_EV_MEAL_DELIVERED, "meald", &cc__meal_delivered__descriptor },
-};
-
-/* One inbound event, unpacked, with the order it names and the step decided. */
+/* One inbound event, unpacked by the consumer, with the order it names and
+ * the step decided. */
 typedef struct {
     od_event_t ev;
-    ProtobufCMessage *msg;     /* the payload; free with s_in_free */
-    const char *order_id;      /* in msg */
-    od_order_t *o;             /* NULL: not open in memory */
+    const ProtobufCMessage *msg;   /* the payload, borrowed from the consumer */
+    const char *order_id;          /* in msg */
+    od_order_t *o;                 /* NULL: not open in memory */
     s_applied_t *a;
 } s_in_t;
 
-/* 1: an event of ours from producer, unpacked into in, its order_id valid;
- * 0: not an event we apply from producer (the consumer skips it); -1: its
- * payload is malformed or names no valid order. */
-static int s_in_unpack(od_app_t *app, const char *producer, const Cc__Envelope *env,
-                       s_in_t *in)
+/* Fill in for an event of one of the tables below: the consumer has
+ * unpacked it and checked its schema, so its order_id is a valid UUID. */
+static void s_in(od_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg, s_in_t *in)
 {
-    int ev = od_event_parse(env->type);
-    const ProtobufCMessageDescriptor *desc = NULL;
-    for (size_t i = 0; i < sizeof s_inbound / sizeof s_inbound[0]; i++)
-        if ((int) s_inbound[i].ev == ev && strcmp(s_inbound[i].producer, producer) == 0)
-            desc = s_inbound[i].desc;
-    if (!desc)
-        return 0;
     memset(in, 0, sizeof *in);
-    in->ev = (od_event_t) ev;
-    in->msg = protobuf_c_message_unpack(desc, NULL, env->payload.len, env->payload.data);
-    if (!in->msg)
-        return -1;
+    in->ev = (od_event_t) od_event_parse(env->type);
+    in->msg = msg;
     /* Every message orderd applies names its order in a field order_id. */
     const ProtobufCFieldDescriptor *f =
-        protobuf_c_message_descriptor_get_field_by_name(desc, "order_id");
-    if (f && f->type == PROTOBUF_C_TYPE_STRING)
-        in->order_id = *(const char *const *) ((const char *) in->msg + f->offset);
-    if (!in->order_id || !cc_uuid_valid(in->order_id)) {
-        protobuf_c_message_free_unpacked(in->msg, NULL);
-        return -1;
-    }
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "order_id");
+    in->order_id = *(const char *const *) ((const char *) msg + f->offset);
     in->o = cc_map_get(app->orders, in->order_id);
     in->a = s_applied_new(app, in->order_id, in->ev);
-    return 1;
-}
-
-static void s_in_free(s_in_t *in)
-{
-    protobuf_c_message_free_unpacked(in->msg, NULL);
 }
 
 /* ---- billingd ------------------------------------------------------------------ */
-int od_events_on_billingd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+static int s_on_billingd(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                   void *arg)
 {
     s_in_t in;
-    int rc = s_in_unpack(arg, "billingd", env, &in);
-    if (rc <= 0)
-        return rc;
+    s_in(arg, env, msg, &in);
     od_step_t st = s_decide(in.o, in.ev, in.a);
     const char *to = st.changes ? od_state_name(st.to) : NULL;
     char detail[160], out_id[CC_UUID_LEN];
@@ -259,7 +217,6 @@ int od_events_on_billingd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
         cc_args_text(&a, "detail", detail);
         s_exec(c, &a, in.a);
     }
-    s_in_free(&in);
     return 0;
 }
 
@@ -281,12 +238,11 @@ typedef struct {
     char detail[200];
 } s_visit_t;
 
-int od_events_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+static int s_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                   void *arg)
 {
     s_in_t in;
-    int rc = s_in_unpack(arg, "dispatchd", env, &in);
-    if (rc <= 0)
-        return rc;
+    s_in(arg, env, msg, &in);
     s_visit_t vi;
     memset(&vi, 0, sizeof vi);
     vi.order_id = in.order_id;
@@ -362,17 +318,15 @@ int od_events_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     s_out(&a, out_type, out_id, out, len);
     s_exec(c, &a, in.a);
     free(out);
-    s_in_free(&in);
     return 0;
 }
 
 /* ---- meald ------------------------------------------------------------------------ */
-int od_events_on_meald(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
+static int s_on_meald(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                   void *arg)
 {
     s_in_t in;
-    int rc = s_in_unpack(arg, "meald", env, &in);
-    if (rc <= 0)
-        return rc;
+    s_in(arg, env, msg, &in);
     const char *meal_point = NULL, *provider = NULL, *reason = NULL;
     int64_t at_us = env->time_us;
     char detail[200], tbuf[48];
@@ -425,9 +379,32 @@ int od_events_on_meald(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     s_out(&a, out_type, out_id, out, len);
     s_exec(c, &a, in.a);
     free(out);
-    s_in_free(&in);
     return 0;
 }
+
+/* The events orderd applies, per log: each payload's type and handler. */
+const cc_consumer_entry_t od_events_from_billingd[] = {
+    { "FundsHeld", &cc__funds_held__descriptor, s_on_billingd },
+    { "FundsDenied", &cc__funds_denied__descriptor, s_on_billingd },
+    { "HoldCaptured", &cc__hold_captured__descriptor, s_on_billingd },
+    { "HoldReleased", &cc__hold_released__descriptor, s_on_billingd },
+    { NULL, NULL, NULL },
+};
+const cc_consumer_entry_t od_events_from_dispatchd[] = {
+    { "VisitAssigned", &cc__visit_assigned__descriptor, s_on_dispatchd },
+    { "VisitAccepted", &cc__visit_accepted__descriptor, s_on_dispatchd },
+    { "VisitDeclined", &cc__visit_declined__descriptor, s_on_dispatchd },
+    { "VisitCheckedIn", &cc__visit_checked_in__descriptor, s_on_dispatchd },
+    { "VisitCompleted", &cc__visit_completed__descriptor, s_on_dispatchd },
+    { "VisitFailed", &cc__visit_failed__descriptor, s_on_dispatchd },
+    { NULL, NULL, NULL },
+};
+const cc_consumer_entry_t od_events_from_meald[] = {
+    { "MealScheduled", &cc__meal_scheduled__descriptor, s_on_meald },
+    { "MealRefused", &cc__meal_refused__descriptor, s_on_meald },
+    { "MealDelivered", &cc__meal_delivered__descriptor, s_on_meald },
+    { NULL, NULL, NULL },
+};
 
 void od_events_init_metrics(void)
 {

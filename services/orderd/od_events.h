@@ -5,10 +5,12 @@
 #include "cc_evlog.h"
 #include "od_app.h"
 
-/* The consumers of billingd's, dispatchd's and meald's logs (arg: the app). */
-int od_events_on_billingd(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
-int od_events_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
-int od_events_on_meald(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+/* The consumer tables of billingd's, dispatchd's and meald's logs (arg: the
+ * app): the events orderd applies, unpacked and schema-checked by the
+ * consumer before the handler runs. */
+extern const cc_consumer_entry_t od_events_from_billingd[];
+extern const cc_consumer_entry_t od_events_from_dispatchd[];
+extern const cc_consumer_entry_t od_events_from_meald[];
 /* Register the per-type counters (once, before consuming). */
 void od_events_init_metrics(void);
 

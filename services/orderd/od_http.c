@@ -3,6 +3,7 @@
  * callback (after COMMIT); reads go to the reader connection. */
 #include "od_http.h"
 #include "od_store.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include <stdlib.h>
 #include <string.h>
@@ -307,7 +308,7 @@ static void s_post_card(cc_http_req_t *req, void *arg)
     m.household = (char *)od_household_names[e->household];
     m.age_years = od_app_age_years(e, cc_now_us());
     size_t len = 0;
-    uint8_t *payload = cc_pb_pack(&m.base, &len);
+    uint8_t *payload = cc_event_pack(&m.base, &len);
     if (!payload) {
         cc_error("out_of_memory", "what", "card");
         exit(1);
@@ -375,7 +376,7 @@ static void s_post_card_status(cc_http_req_t *req, void *arg)
     m.card_id = x->card_id;
     m.status = (char *)od_card_status_names[status];
     size_t len = 0;
-    uint8_t *payload = cc_pb_pack(&m.base, &len);
+    uint8_t *payload = cc_event_pack(&m.base, &len);
     if (!payload) {
         cc_error("out_of_memory", "what", "card");
         exit(1);
@@ -582,7 +583,7 @@ static void s_post_cancel(cc_http_req_t *req, void *arg)
         m.order_id = o->id;
         m.reason = why;
         m.card_id = o->card->id;
-        payload = cc_pb_pack(&m.base, &len);
+        payload = cc_event_pack(&m.base, &len);
     }
     /* Not open in memory: final or unknown; the store tells which. */
     char event_id[CC_UUID_LEN];

@@ -1,0 +1,96 @@
+/* cc_consumer: the consumer side of the event log of DESIGN.md §3 (the
+ * producer side and the storage are described in cc_evlog.h).
+ *
+ * A consumer pulls a producer's log with Fetch over a DEALER, hands each new
+ * event to the daemon in log order and stores its position with the
+ * effects, in the daemon's batching writer, so that every event is applied
+ * once (cc_consume) or recorded as skipped (cc_skip). */
+#ifndef CC_CONSUMER_H
+#define CC_CONSUMER_H
+#include <stdint.h>
+#include <stddef.h>
+#include <event2/event.h>
+#include <protobuf-c/protobuf-c.h>
+#include "cc_db.h"
+#include "envelope.pb-c.h"
+
+typedef struct cc_consumer cc_consumer_t;
+
+/* Called once per new event, in log order. To apply it, queue exactly one
+ * statement with cc_consumer_exec() whose SQL function calls
+ * cc_consume(producer, seq, event_id) and applies the effect in the same
+ * transaction; return 0. To ignore it, return 0 without queuing: the
+ * consumer advances the position itself, recording a run of ignored events
+ * as one row (cc_skip) before the next effect or at the end of the batch.
+ * Return -1 for a malformed payload: it is counted, logged and skipped
+ * (position advanced).
+ *
+ * An effect that fails (any statement of the batch) is retried from the
+ * position a second later, for ever: cc_consume() refuses later events
+ * meanwhile, so it is never skipped, also across restarts; a poison event
+ * stops the log (consumer_apply_errors_total) until someone fixes it. A
+ * gap or an unreadable event at the position stops the log the same way
+ * (consumer_gap / consumer_rejected_total), re-asked once a second.
+ * Do not destroy the consumer from this callback. */
+typedef int (cc_consumer_fn)(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
+
+/* me: consuming daemon's name; producer: the log's name ("orderd");
+ * writer: the consuming daemon's batching writer (positions are stored with
+ * the effects). Connects a DEALER to endpoint. */
+cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *writer,
+                               const char *me, const char *producer, const char *endpoint,
+                               cc_consumer_fn *fn, void *arg);
+void cc_consumer_destroy(cc_consumer_t **self_p);
+/* ---- consumer tables ----------------------------------------------------
+ * A daemon declares, per log, what it does with each event type it applies:
+ *   static const cc_consumer_entry_t s_from_orderd[] = {
+ *       { "OrderReleased", &cc__order_released__descriptor, s_on_released },
+ *       { NULL, NULL, NULL },
+ *   };
+ * The consumer looks up Envelope.type (types not in the table are skipped,
+ * as a cc_consumer_fn returning 0 without queuing), unpacks the payload
+ * once with the descriptor (at most CC_EVENT_MAX_PAYLOAD bytes), checks it
+ * against its schema (cc_event_check), calls the handler and frees the
+ * message. A payload that is too large, cannot be unpacked or fails its
+ * schema never reaches the handler: it is rejected as a cc_consumer_fn
+ * returning -1 is (skipped, position advanced), logged without the payload
+ * (consumer_event_rejected: type, seq, producer, reason, field) and counted
+ * in consumer_rejected_total{consumer,log} and in
+ * consumer_events_rejected_total{consumer,log,type,reason}, reason one of
+ * too_large, malformed, schema, handler. */
+
+/* msg is env's payload as the entry's descriptor's message, valid for the
+ * call only. Queue the effect with cc_consumer_exec() and return 0, or
+ * return 0 without queuing to skip it; -1: the handler finds the event
+ * unusable (rejected, reason "handler"). */
+typedef int (cc_consumer_handler_fn)(cc_consumer_t *c, const Cc__Envelope *env,
+                                     const ProtobufCMessage *msg, void *arg);
+
+typedef struct {
+    const char *type;                          /* Envelope.type; NULL ends the table */
+    const ProtobufCMessageDescriptor *desc;    /* its payload: an event (cc_event.h) */
+    cc_consumer_handler_fn *fn;
+} cc_consumer_entry_t;
+
+/* As cc_consumer_new, with a table (borrowed: it must outlive the
+ * consumer, usually static) instead of one function. Asserts that every
+ * entry names a type, a descriptor with a schema and a handler. */
+cc_consumer_t *cc_consumer_new_table(struct event_base *base, void *zctx, cc_db_t *writer,
+                                     const char *me, const char *producer,
+                                     const char *endpoint, const cc_consumer_entry_t *table,
+                                     void *arg);
+
+/* Load the stored position (async) and start pulling. */
+int cc_consumer_start(cc_consumer_t *self);
+/* Stop pulling after the batch in flight (shutdown). */
+void cc_consumer_stop(cc_consumer_t *self);
+/* Queue the effect statement for the event being handled. The result
+ * callback (may be NULL) runs after commit. */
+int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
+                     const char *const *values, const int *lengths, const int *formats,
+                     cc_db_fn *fn, void *arg);
+uint64_t cc_consumer_position(const cc_consumer_t *self);
+/* 1 once the position is loaded and the first fetch has been answered. */
+int cc_consumer_caught_up(const cc_consumer_t *self);
+
+#endif
