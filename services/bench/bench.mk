@@ -4,9 +4,9 @@
 # Each target brings up its own private system (PostgreSQL on 55599, daemons
 # on 24601..24604; see bench/sys.sh), prints a result table and stops it.
 
-BENCH_TARGETS += bench-intake bench-e2e bench-sql
+BENCH_TARGETS += bench-intake bench-e2e bench-sql bench-compare
 
-.PHONY: bench-intake bench-e2e bench-sql
+.PHONY: bench-intake bench-e2e bench-sql bench-compare
 
 bench-intake: all
 	bench/intake.sh
@@ -18,3 +18,8 @@ bench-e2e: all
 # a stable figure on a shared machine. BENCH_SQL_REVS="rev1 rev2" compares.
 bench-sql:
 	bench/sqlcpu.py $(foreach r,$(BENCH_SQL_REVS),--rev $(r))
+
+# Intake and end to end of two revisions side by side (bench/compare.sh):
+# BENCH_REVS="e830a6f HEAD" by default, each built in var/bench/rev/.
+bench-compare: all
+	bench/compare.sh
