@@ -5,9 +5,10 @@ install and an upgrade, append-only.
   its sha256, and a second run applies nothing; a file that fails half-way
   is rolled back whole and not recorded;
 - the upgrade from the schema of e830a6f (the last commit before sql/ORDER),
-  with data the real daemons put in it, to this HEAD: the data stays, the
-  daemons start and carry on (an order from before the upgrade and a new one
-  both reach billed);
+  with data e830a6f's own daemons put in it (tests/fixtures/e830a6f-data.sql,
+  made by tests/fixtures/make_e830a6f_data.py from a build of e830a6f), to
+  this HEAD: the data stays, today's daemons start and carry on (an order
+  from before the upgrade and a new one both reach billed);
 - migrate.sh refuses, applying nothing: a .sql file not in sql/ORDER, an
   entry without a file, an entry inserted before an applied one, an applied
   file that was edited, and an applied migration sql/ORDER no longer lists.
@@ -17,15 +18,16 @@ an upgrade test from a later release adds its own BASELINE list the same way.
 (Role isolation: test_schema_isolation.py.)"""
 
 import hashlib
+import json
 import os
 import shutil
+import subprocess
 import uuid
 
 import pytest
 
 import harness
-from test_journeys import (at, balance, get_order, ledger_ok, new_card, new_caregiver,
-                           new_elder, order, post, visit_step, wait_state)
+from test_journeys import at, balance, get_order, ledger_ok, order, visit_step, wait_state
 
 DAEMONS = harness.DAEMONS
 TOOLS = ("migrate.sh", "lib.sh")
@@ -200,46 +202,37 @@ def snapshot(pg, db, columns=None):
     return out, cols
 
 
-def fill(s):
-    """Cards, caregivers, a meal point and orders in several states, through
-    the daemons' HTTP APIs. Returns what to look for after the upgrade."""
-    elder = new_elder(s, ability="severe")
-    card = new_card(s, elder, topup_fen=500000)
-    poor = new_card(s, new_elder(s), topup_fen=100)
-    bather = new_caregiver(s, ["bath"], level=3)
-    escort = new_caregiver(s, ["escort"], level=1)
-    cleaner = new_caregiver(s, ["cleaning"], level=1)
-    post(s, "meald", "/v1/meal-points", {
-        "name": "升级食堂", "provider_id": "kitchen-1", "district_id": 1, "lat": 30.2750,
-        "lon": 120.1560, "slots": [{"slot": "lunch", "capacity": 50, "cutoff": "10:00"}]})
-    st = {}
-    # billed: a bath and a meal
-    st["bath"] = order(s, card, "bath")["order_id"]
-    o = wait_state(s, st["bath"], "assigned")
-    for step in ("accept", "check-in", "check-out"):
-        visit_step(s, o["visit_id"], step, bather, lat=30.2741, lon=120.1551)
-    st["meal"] = order(s, card, "meal", start=at(1, 11, 30), end=at(1, 12, 30))["order_id"]
-    wait_state(s, st["meal"], "assigned")
-    post(s, "meald", "/v1/meals/%s/delivered" % st["meal"], {})
-    # in progress: checked in, not out (finished after the upgrade)
-    st["escort"] = order(s, card, "escort")["order_id"]
-    o = wait_state(s, st["escort"], "assigned")
-    visit_step(s, o["visit_id"], "accept", escort)
-    visit_step(s, o["visit_id"], "check-in", escort, lat=30.2741, lon=120.1551)
-    # cancelled, and denied for money
-    st["cleaning"] = order(s, card, "cleaning")["order_id"]
-    wait_state(s, st["cleaning"], "assigned")
-    post(s, "orderd", "/v1/orders/%s/cancel" % st["cleaning"], {"reason": "family came"})
-    st["denied"] = order(s, poor, "bath")["order_id"]
-    want = {"bath": "billed", "meal": "billed", "escort": "in_progress",
-            "cleaning": "cancelled", "denied": "denied"}
-    for k, state in want.items():
-        wait_state(s, st[k], state)
-    harness.wait_until(lambda: balance(s, card)["held_fen"] == get_order(
-        s, st["escort"])["held_fen"], timeout=15, what="only the escort's hold left")
-    ledger_ok(s)
-    return {"card": card, "orders": st, "states": want, "bather": bather, "escort": escort,
-            "balance": balance(s, card)}
+FIXTURE = os.path.join(harness.ROOT, "tests", "fixtures", "e830a6f-data.sql")
+
+
+def load_fixture(pg, db, path=FIXTURE):
+    """Load the rows e830a6f's daemons wrote (tests/fixtures/e830a6f-data.sql,
+    made by make_e830a6f_data.py: today's daemons refuse that schema) with
+    psql as the superuser, in one transaction. Returns the scenario its
+    header records: the ids of the card, orders and caregivers, the states
+    and the card's balance."""
+    seen = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("-- scenario: "):
+                seen = json.loads(line[len("-- scenario: "):])
+                break
+    assert seen, "%s has no '-- scenario:' line" % path
+    r = subprocess.run([os.path.join(harness.PG_BIN, "psql"), "-X", "-q", "-v",
+                        "ON_ERROR_STOP=1", "--single-transaction", "-f", path,
+                        pg.conninfo(db)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert r.returncode == 0, r.stdout.decode(errors="replace")
+    # Identity columns number on after the loaded rows (the dump sets them).
+    for s, t, c in pg.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = ANY(%s) AND is_identity = 'YES'", dbname=db,
+            params=(list(DAEMONS),)):
+        top, last = pg.execute(
+            "SELECT (SELECT max(%s) FROM %s.%s), pg_sequence_last_value("
+            "pg_get_serial_sequence(%%s, %%s))" % (c, s, t), dbname=db,
+            params=("%s.%s" % (s, t), c))[0]
+        assert top is None or (last or 0) >= top, (s, t, c, top, last)
+    return seen
 
 
 def test_upgrade_from_e830a6f_keeps_the_data_and_the_daemons_work(need_daemons, pg, empty_db):
@@ -251,15 +244,10 @@ def test_upgrade_from_e830a6f_keeps_the_data_and_the_daemons_work(need_daemons, 
         pg.execute("ALTER TABLE schema_migrations DROP COLUMN checksum", dbname=db, user=d)
         assert [r[0] for r in recorded(pg, db, d)] == for_schema(names, d), d
 
+    # The data of e830a6f's own daemons (today's refuse its schema).
+    seen = load_fixture(pg, db)
     s = harness.System(pg, db)
     try:
-        s.start()
-        # Today's daemons run on the e830a6f schema (they are that release
-        # as far as the schema goes). Once a daemon needs a migration past
-        # BASELINE this step must fill the old schema through its SQL
-        # functions instead.
-        seen = fill(s)
-        s.stop()
         before, cols = snapshot(pg, db)
         assert sum(n for n, _ in before.values()) > 50, before
 
