@@ -37,7 +37,9 @@ cc_sd_notify(const char *state)
     if (fd < 0)
         return -1;
     socklen_t salen = (socklen_t) (offsetof(struct sockaddr_un, sun_path) + len);
-    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *) &sa, salen);
+    /* Never block the loop on a slow or stuck manager: drop the datagram. */
+    ssize_t n = sendto(fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+                       (struct sockaddr *) &sa, salen);
     close(fd);
     return n == (ssize_t) strlen(state) ? 0 : -1;
 }

@@ -327,12 +327,14 @@ class Daemon:
         if self.alive():
             self.proc.send_signal(sig)
 
-    def stop(self, timeout=10.0):
-        """SIGTERM, wait, SIGKILL after timeout. Returns the exit code."""
+    def stop(self, timeout=10.0, signalled=False):
+        """SIGTERM (unless signalled already: a second SIGTERM means "exit
+        now" to a daemon), wait, SIGKILL after timeout. Returns the exit code."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            if not signalled:
+                self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -427,7 +429,7 @@ class System:
         """SIGTERM all, wait; returns {name: exit code}."""
         for n in self.names:
             self.daemons[n].signal(signal.SIGTERM)
-        return {n: self.daemons[n].stop(timeout) for n in self.names}
+        return {n: self.daemons[n].stop(timeout, signalled=True) for n in self.names}
 
     def kill9(self, name):
         self.daemons[name].kill9()
