@@ -172,7 +172,7 @@ int main(int argc, char **argv)
     s_metrics(app);
     app->state = md_state_new();
     app->zctx = zmq_ctx_new();
-    app->ev_prune = evtimer_new(app->base, s_on_prune, app);
+    app->ev_prune = event_new(app->base, -1, EV_PERSIST, s_on_prune, app);
     app->ev_stop = evtimer_new(app->base, s_on_stop_poll, app);
     app->writer = cc_db_new(app->base, app->db, "meald-writer");
     app->reader = cc_db_new(app->base, app->db, "meald-reader");
