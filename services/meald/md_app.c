@@ -1,9 +1,13 @@
-/* md_app: process-wide helpers shared by meald's modules. See md_app.h. */
+/* md_app: see md_app.h. */
 #include "md_app.h"
 
-#include <stdlib.h>
+#include <stdio.h>
 
 #include "cc_log.h"
+#include "cc_time.h"
+#include "cc_util.h"
+
+#define S_PRUNE_EVERY_S CC_S_PER_HOUR
 
 void md_app_gauges(md_app_t *app)
 {
@@ -11,13 +15,77 @@ void md_app_gauges(md_app_t *app)
     cc_metric_set(app->m_points, (double)md_point_count(app->state));
 }
 
-void md_app_die(md_app_t *app, const char *what, PGresult *res)
+static void s_metrics(md_app_t *app)
 {
-    (void)app;
-    /* sqlstate and constraint only: messages and details may quote values. */
-    cc_error("write_failed_exiting", "what", what, "sqlstate",
-             res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL, "constraint",
-             res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL, "status",
-             res ? PQresStatus(PQresultStatus(res)) : NULL);
-    exit(1);
+    app->m_scheduled = cc_metrics_counter("meald_meals_scheduled_total",
+                                          "Meal orders scheduled to a meal point");
+    for (int r = MD_REFUSE_PAST_CUTOFF; r < MD_REFUSE_COUNT; r++) {
+        char name[96];
+        snprintf(name, sizeof name, "meald_meals_refused_total{reason=\"%s\"}",
+                 md_refusal_name((md_refusal_t)r));
+        app->m_refused[r] = cc_metrics_counter(name, "Meal orders refused, by reason");
+    }
+    app->m_cancelled = cc_metrics_counter("meald_meals_cancelled_total",
+                                          "Scheduled meals cancelled (place freed)");
+    app->m_delivered = cc_metrics_counter("meald_meals_delivered_total", "Meals delivered");
+    app->m_points_created = cc_metrics_counter("meald_meal_points_created_total",
+                                               "Meal points created");
+    app->m_ignored = cc_metrics_counter("meald_orderd_events_ignored_total",
+                                        "orderd events with nothing for meald to do");
+    app->m_open = cc_metrics_gauge("meald_meals_open", "Meals scheduled, not yet delivered");
+    app->m_points = cc_metrics_gauge("meald_meal_points", "Meal points");
+    app->m_lag_s = cc_metrics_gauge("meald_consumer_lag_seconds{log=\"orderd\"}",
+                                    "Age of the last orderd event applied when it committed");
+    app->m_decide_s = cc_metrics_histogram("meald_event_apply_seconds",
+                                           "orderd event decided to effect committed");
+    app->m_http_s = cc_metrics_histogram("meald_write_seconds",
+                                         "Write request received to reply (after commit)");
+}
+
+static void s_on_prune(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    md_app_t *app = arg;
+    int32_t before = md_day_of_us(cc_now_us()) - (int32_t)app->retain_days;
+    size_t n = md_state_prune(app->state, before);
+    if (n > 0) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%zu", n);
+        cc_info("meals_pruned", "meals", buf);
+    }
+    md_app_gauges(app);
+}
+
+int md_app_init(void *arg)
+{
+    md_app_t *app = arg;
+    s_metrics(app);
+    app->state = md_state_new();
+    app->ev_prune = event_new(app->rt.base, -1, EV_PERSIST, s_on_prune, app);
+    return app->state && app->ev_prune ? 0 : -1;
+}
+
+int md_app_start(void *arg)
+{
+    md_app_t *app = arg;
+    md_app_gauges(app);
+    struct timeval tv = { S_PRUNE_EVERY_S, 0 };
+    return event_add(app->ev_prune, &tv);
+}
+
+void md_app_stop(void *arg)
+{
+    md_app_t *app = arg;
+    if (app->ev_prune)
+        event_del(app->ev_prune);
+}
+
+void md_app_fini(void *arg)
+{
+    md_app_t *app = arg;
+    if (app->ev_prune)
+        event_free(app->ev_prune);
+    app->ev_prune = NULL;
+    md_state_destroy(&app->state);
 }

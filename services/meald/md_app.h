@@ -1,43 +1,21 @@
 /* md_app: the meald process, shared by its modules (main, store, events,
- * http). One instance, driven by one libevent loop. */
+ * http), and the runtime hooks (cc_rt.h) that make and free its working
+ * set. One instance, driven by one libevent loop. */
 #ifndef MD_APP_H
 #define MD_APP_H
 #include <stdint.h>
 #include <event2/event.h>
 
-#include "cc_db.h"
-#include "cc_evlog.h"
-#include "cc_http.h"
 #include "cc_metrics.h"
+#include "cc_rt.h"
 #include "md_domain.h"
 
 typedef struct {
-    /* configuration (cc_config owns the strings) */
-    char *db;                 /* libpq conninfo */
-    char *http_addr;
-    int64_t http_port;
-    char *log_endpoint;       /* own log ROUTER */
-    char *log_level;
-    char *pidfile;
-    char *orderd_log;         /* orderd's log ROUTER */
-    int64_t max_distance_m;   /* 0: no limit on the point's distance */
-    int64_t retain_days;      /* days of past meals kept in memory */
-    int64_t max_body;         /* HTTP body cap, bytes */
-
-    /* runtime */
-    struct event_base *base;
-    void *zctx;
-    cc_db_t *writer;          /* batching writer: every change */
-    cc_db_t *reader;          /* working-set load, log catch-up */
-    cc_evlog_t *evlog;        /* meald's own log */
-    cc_consumer_t *orders;    /* orderd's log */
-    cc_http_t *http;
+    cc_rt_t rt;               /* first: handles and common config */
+    int64_t max_distance_m;   /* config; 0: no limit on the point's distance */
+    int64_t retain_days;      /* config: days of past meals kept in memory */
     md_state_t *state;
-    int loaded;               /* working set loaded */
-    int load_failed;
-    int stopping;
-    struct event *ev_prune;   /* daily-ish memory prune */
-    struct event *ev_stop;    /* shutdown progress poll */
+    struct event *ev_prune;   /* hourly memory prune */
 
     /* metrics */
     cc_metric_t *m_scheduled;
@@ -46,7 +24,6 @@ typedef struct {
     cc_metric_t *m_delivered;
     cc_metric_t *m_points_created;
     cc_metric_t *m_ignored;       /* orderd events not for meald */
-    cc_metric_t *m_malformed;     /* orderd events meald could not read */
     cc_metric_t *m_open;          /* gauge: scheduled, not delivered */
     cc_metric_t *m_points;        /* gauge: meal points */
     cc_metric_t *m_lag_s;         /* gauge: age of the last applied orderd event */
@@ -54,12 +31,15 @@ typedef struct {
     cc_metric_t *m_http_s;        /* histogram: write request -> reply */
 } md_app_t;
 
+/* Runtime hooks (cc_rt_spec_t), app an md_app_t: metrics, state and the
+ * prune timer; arm the timer once loaded; disarm it on stop; free what
+ * init made (after the loop). */
+int md_app_init(void *app);
+int md_app_start(void *app);
+void md_app_stop(void *app);
+void md_app_fini(void *app);
+
 /* Refresh the gauges from the state. */
 void md_app_gauges(md_app_t *app);
-
-/* An unexpected SQL result on a write: memory and store may disagree.
- * Logs (no personal data) and exits non-zero; the supervisor restarts us
- * and the state reloads from the store (crash-only). */
-void md_app_die(md_app_t *app, const char *what, PGresult *res) __attribute__((noreturn));
 
 #endif

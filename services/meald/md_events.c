@@ -1,7 +1,6 @@
 /* md_events: meald's side of orderd's log. See md_events.h. */
 #include "md_events.h"
 
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +85,17 @@ static s_ctx_t *s_ctx(md_app_t *app, const char *order_id, const Cc__Envelope *e
     return ctx;
 }
 
+/* Every effect function starts with the event being consumed
+ * (cc_consume(producer, seq, event_id)) and the order it is about. */
+static void s_args(cc_args_t *a, md_st_t st, const Cc__Envelope *env, const char *order_id)
+{
+    cc_args_init(a, &md_stmts[st]);
+    cc_args_text(a, "producer", env->producer);
+    cc_args_int(a, "seq", (int64_t)env->seq);
+    cc_args_text(a, "event_id", env->id);
+    cc_args_text(a, "order_id", order_id);
+}
+
 static void s_applied_metrics(s_ctx_t *ctx)
 {
     md_app_t *app = ctx->app;
@@ -102,7 +112,7 @@ static void s_on_decided(PGresult *res, void *arg)
     s_ctx_t *ctx = arg;
     md_app_t *app = ctx->app;
     if (!md_store_ok(res))
-        md_app_die(app, ctx->reason == MD_REFUSE_NONE ? "md_schedule" : "md_refuse", res);
+        cc_rt_fatal(ctx->reason == MD_REFUSE_NONE ? "md_schedule" : "md_refuse", res);
     const char *outcome = PQgetvalue(res, 0, 0);
     if (strcmp(outcome, "applied") == 0) {
         if (ctx->reason == MD_REFUSE_NONE) {
@@ -157,47 +167,58 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufC
     md_choice_t ch;
     md_choose(app->state, m.lat, m.lon, m.slot, m.day, cc_now_us(),
               (double)app->max_distance_m, &ch);
-    char out_id[CC_UUID_LEN];
-    cc_uuid(out_id);
-    char date[16];
-    md_day_format(m.day, date, sizeof date);
-    md_store_event_t sev = {c, env->producer, env->seq, env->id};
-    uint8_t *payload = NULL;
-    size_t len = 0;
-    int rc;
     s_ctx_t *ctx = s_ctx(app, m.order_id, env);
     if (!ctx)
-        md_app_die(app, "out_of_memory", NULL);
+        cc_rt_fatal("out_of_memory", NULL);
+    ctx->reason = ch.point ? MD_REFUSE_NONE : ch.reason;
+    Cc__MealScheduled sched = CC__MEAL_SCHEDULED__INIT;
+    Cc__MealRefused refused = CC__MEAL_REFUSED__INIT;
+    char date[16];
+    md_day_format(m.day, date, sizeof date);
     if (ch.point) {
         m.point = ch.point;
         if (!md_meal_schedule(app->state, &m))
-            md_app_die(app, "out_of_memory", NULL);
-        Cc__MealScheduled out = CC__MEAL_SCHEDULED__INIT;
-        out.order_id = m.order_id;
-        out.meal_point_id = ch.point->id;
-        out.slot = (char *)md_slot_name(m.slot);
-        out.date = date;
-        out.provider_id = ch.point->provider_id;
-        payload = cc_event_pack(&out.base, &len);
-        ctx->reason = MD_REFUSE_NONE;
-        rc = payload ? md_store_schedule(app, &sev, &m, out_id, payload, len, s_on_decided, ctx)
-                     : -1;
+            cc_rt_fatal("out_of_memory", NULL);
+        sched.order_id = m.order_id;
+        sched.meal_point_id = ch.point->id;
+        sched.slot = (char *)md_slot_name(m.slot);
+        sched.date = date;
+        sched.provider_id = ch.point->provider_id;
     } else {
         m.status = MD_MEAL_REFUSED;
         m.reason = ch.reason;
         if (!md_meal_load(app->state, &m))
-            md_app_die(app, "out_of_memory", NULL);
-        Cc__MealRefused out = CC__MEAL_REFUSED__INIT;
-        out.order_id = m.order_id;
-        out.reason = (char *)md_refusal_name(ch.reason);
-        payload = cc_event_pack(&out.base, &len);
-        ctx->reason = ch.reason;
-        rc = payload ? md_store_refuse(app, &sev, &m, out_id, payload, len, s_on_decided, ctx)
-                     : -1;
+            cc_rt_fatal("out_of_memory", NULL);
+        refused.order_id = m.order_id;
+        refused.reason = (char *)md_refusal_name(ch.reason);
     }
+    size_t len = 0;
+    uint8_t *payload = cc_event_pack(ch.point ? &sched.base : &refused.base, &len);
+    if (!payload)
+        cc_rt_fatal("out_of_memory", NULL);
+    char out_id[CC_UUID_LEN];
+    cc_uuid(out_id);
+    /* md_schedule and md_refuse share their head and their tail. */
+    cc_args_t a;
+    s_args(&a, ch.point ? MD_ST_SCHEDULE : MD_ST_REFUSE, env, m.order_id);
+    cc_args_int(&a, "district", m.district_id);
+    if (ch.point) {
+        cc_args_text(&a, "point", ch.point->id);
+        cc_args_text(&a, "date", date);
+        cc_args_text(&a, "slot", md_slot_name(m.slot));
+    } else {
+        cc_args_text(&a, "reason", md_refusal_name(ch.reason));
+    }
+    cc_args_int(&a, "window_start_us", m.window_start_us);
+    cc_args_int(&a, "window_end_us", m.window_end_us);
+    cc_args_text(&a, "diet", m.diet);
+    cc_args_float(&a, "lat", m.lat);
+    cc_args_float(&a, "lon", m.lon);
+    cc_args_text(&a, "out_id", out_id);
+    cc_args_bytes(&a, "payload", payload, len);
+    if (cc_consumer_call(c, &a, s_on_decided, ctx) != 0)
+        cc_rt_fatal("queue_failed", NULL);
     free(payload);
-    if (rc != 0)
-        md_app_die(app, "queue_failed", NULL);
     md_app_gauges(app);
     return 0;
 }
@@ -207,7 +228,7 @@ static void s_on_cancelled(PGresult *res, void *arg)
     s_ctx_t *ctx = arg;
     md_app_t *app = ctx->app;
     if (!md_store_ok(res))
-        md_app_die(app, "md_cancel", res);
+        cc_rt_fatal("md_cancel", res);
     const char *outcome = PQgetvalue(res, 0, 0);
     md_meal_t *m = md_meal_find(app->state, ctx->order_id);
     if (strcmp(outcome, "applied") == 0 || strcmp(outcome, "duplicate") == 0) {
@@ -219,7 +240,7 @@ static void s_on_cancelled(PGresult *res, void *arg)
         }
     } else if (m && m->status == MD_MEAL_SCHEDULED) {
         /* noop: the store holds no scheduled meal but memory does. */
-        md_app_die(app, "md_cancel_disagrees", NULL);
+        cc_rt_fatal("md_cancel_disagrees", NULL);
     }
     s_applied_metrics(ctx);
     free(ctx);
@@ -239,10 +260,11 @@ static int s_cancelled(cc_consumer_t *c, const Cc__Envelope *env, const Protobuf
     }
     s_ctx_t *ctx = s_ctx(app, ev->order_id, env);
     if (!ctx)
-        md_app_die(app, "out_of_memory", NULL);
-    md_store_event_t sev = {c, env->producer, env->seq, env->id};
-    if (md_store_cancel(app, &sev, ctx->order_id, s_on_cancelled, ctx) != 0)
-        md_app_die(app, "queue_failed", NULL);
+        cc_rt_fatal("out_of_memory", NULL);
+    cc_args_t a;
+    s_args(&a, MD_ST_CANCEL, env, ctx->order_id);
+    if (cc_consumer_call(c, &a, s_on_cancelled, ctx) != 0)
+        cc_rt_fatal("queue_failed", NULL);
     return 0;
 }
 

@@ -12,26 +12,6 @@
 #include "md_req.h"
 #include "md_store.h"
 
-static int s_not_ready(md_app_t *app, cc_http_req_t **req_p)
-{
-    if (app->loaded && !app->stopping)
-        return 0;
-    cc_http_reply_error(req_p, 503, "not_ready", NULL, "meald is starting or stopping");
-    return 1;
-}
-
-/* Lower-case a UUID path parameter into out; 0 if valid. */
-static int s_uuid_param(const char *in, char out[MD_ID_LEN])
-{
-    if (!in || !cc_uuid_valid(in))
-        return -1;
-    size_t i = 0;
-    for (; in[i] && i < MD_ID_LEN - 1; i++)
-        out[i] = (char)tolower((unsigned char)in[i]);
-    out[i] = '\0';
-    return 0;
-}
-
 static void s_observe(md_app_t *app, cc_http_req_t *req)
 {
     cc_metric_observe(app->m_http_s, cc_http_age_s(req));
@@ -54,13 +34,13 @@ static void s_on_point_created(PGresult *res, void *arg)
     s_create_t *c = arg;
     md_app_t *app = c->app;
     if (!md_store_ok(res))
-        md_app_die(app, "md_create_point", res);
+        cc_rt_fatal("md_create_point", res);
     const char *outcome = PQgetvalue(res, 0, 0);
     const char *id = PQgetvalue(res, 0, 1);
     s_observe(app, c->req);
     if (strcmp(outcome, "created") == 0) {
         if (!md_point_add(app->state, &c->point))
-            md_app_die(app, "md_point_add", NULL);
+            cc_rt_fatal("md_point_add", NULL);
         cc_metric_inc(app->m_points_created);
         md_app_gauges(app);
         cc_info("meal_point_created", "meal_point_id", id);
@@ -74,44 +54,53 @@ static void s_on_point_created(PGresult *res, void *arg)
     free(c);
 }
 
+/* Slots as the parallel array literals md_create_point takes:
+ * {lunch,dinner} {40,20} {600,930}. */
+enum { S_SLOTS_LEN = 32, S_NUMS_LEN = 48 };
+static void s_slot_arrays(const md_point_t *p, char slots[S_SLOTS_LEN], char caps[S_NUMS_LEN],
+                          char cuts[S_NUMS_LEN])
+{
+    size_t a = 0, b = 0, c = 0;
+    slots[a++] = '{';
+    caps[b++] = '{';
+    cuts[c++] = '{';
+    for (int s = 0; s < MD_NSLOTS; s++) {
+        const md_slot_conf_t *sc = &p->slots[s];
+        if (!sc->offered)
+            continue;
+        const char *sep = (a > 1) ? "," : "";
+        a += (size_t)snprintf(slots + a, S_SLOTS_LEN - a, "%s%s", sep, md_slot_name((md_slot_t)s));
+        b += (size_t)snprintf(caps + b, S_NUMS_LEN - b, "%s%d", sep, sc->capacity);
+        c += (size_t)snprintf(cuts + c, S_NUMS_LEN - c, "%s%d", sep, sc->cutoff_min);
+    }
+    snprintf(slots + a, S_SLOTS_LEN - a, "}");
+    snprintf(caps + b, S_NUMS_LEN - b, "}");
+    snprintf(cuts + c, S_NUMS_LEN - c, "}");
+}
+
 static void s_create_point(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
+    json_t *body = cc_http_json(req);   /* borrowed: checked by the route guard */
     s_create_t *c = calloc(1, sizeof *c);
     if (!c) {
-        json_decref(body);
         cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
         return;
     }
     cc_err_t err;
     if (md_req_point(body, &c->point, &err) != 0) {
-        json_decref(body);
         free(c);
         cc_http_reply_err(&req, &err);
         return;
     }
-    const char *idem = cc_http_header(req, "Idempotency-Key");
+    const char *idem = cc_http_idem_key(req);   /* valid (cc_idem_key_valid) or NULL */
     if (idem) {
-        size_t n = strlen(idem);
-        if (n == 0 || n > MD_IDEM_MAX) {
-            json_decref(body);
-            free(c);
-            cc_http_reply_error(&req, 400, "invalid_value", "Idempotency-Key",
-                                "Idempotency-Key must be 1..128 characters");
-            return;
-        }
         snprintf(c->point.idem_key, sizeof c->point.idem_key, "%s", idem);
         md_req_hash(body, c->point.req_hash);
         md_point_t *prev = md_point_find_idem(app->state, idem);
         if (prev) {
             /* Committed before (memory only holds committed points). */
             int same = strcmp(prev->req_hash, c->point.req_hash) == 0;
-            json_decref(body);
             free(c);
             if (same)
                 s_reply_point_id(&req, 201, prev->id);
@@ -121,22 +110,35 @@ static void s_create_point(cc_http_req_t *req, void *arg)
             return;
         }
     }
-    json_decref(body);
     cc_uuid(c->point.id);
     if (c->point.provider_id[0] == '\0')   /* the point is its own provider */
         snprintf(c->point.provider_id, sizeof c->point.provider_id, "%s", c->point.id);
     c->app = app;
     c->req = req;
-    if (md_store_create_point(app, &c->point, s_on_point_created, c) != 0)
-        md_app_die(app, "queue_failed", NULL);
+    const md_point_t *p = &c->point;
+    char slots[S_SLOTS_LEN], caps[S_NUMS_LEN], cuts[S_NUMS_LEN];
+    s_slot_arrays(p, slots, caps, cuts);
+    cc_args_t a;
+    cc_args_init(&a, &md_stmts[MD_ST_CREATE_POINT]);
+    cc_args_text(&a, "id", p->id);
+    cc_args_text(&a, "name", p->name);
+    cc_args_text(&a, "provider", p->provider_id);
+    cc_args_int(&a, "district", p->district_id);
+    cc_args_float(&a, "lat", p->lat);
+    cc_args_float(&a, "lon", p->lon);
+    cc_args_text(&a, "slots", slots);
+    cc_args_text(&a, "capacities", caps);
+    cc_args_text(&a, "cutoffs", cuts);
+    cc_args_text(&a, "idem", p->idem_key[0] ? p->idem_key : NULL);
+    cc_args_text(&a, "hash", p->req_hash[0] ? p->req_hash : NULL);
+    if (cc_db_call(app->rt.writer, &a, s_on_point_created, c) != 0)
+        cc_rt_fatal("queue_failed", NULL);
 }
 
 /* ---- GET /v1/meal-points[/{id}] ------------------------------------------ */
 static void s_list_points(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     const char *d = cc_http_query(req, "district_id");
     long district = -1;
     if (d) {
@@ -160,10 +162,8 @@ static void s_list_points(cc_http_req_t *req, void *arg)
 
 static md_point_t *s_point_param(md_app_t *app, cc_http_req_t **req_p)
 {
-    char id[MD_ID_LEN];
-    md_point_t *p = NULL;
-    if (s_uuid_param(cc_http_path_param(*req_p, "id"), id) == 0)
-        p = md_point_find(app->state, id);
+    /* The route guard has checked and lower-cased it. */
+    md_point_t *p = md_point_find(app->state, cc_http_path_param(*req_p, "id"));
     if (!p)
         cc_http_reply_error(req_p, 404, "unknown_meal_point", "id", "no such meal point");
     return p;
@@ -172,8 +172,6 @@ static md_point_t *s_point_param(md_app_t *app, cc_http_req_t **req_p)
 static void s_get_point(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     md_point_t *p = s_point_param(app, &req);
     if (p)
         cc_http_reply_json(&req, 200, md_json_point(p));
@@ -183,8 +181,6 @@ static void s_get_point(cc_http_req_t *req, void *arg)
 static void s_kitchen(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     md_point_t *p = s_point_param(app, &req);
     if (!p)
         return;
@@ -209,10 +205,7 @@ static void s_kitchen(cc_http_req_t *req, void *arg)
 /* ---- /v1/meals/{order_id} ------------------------------------------------- */
 static md_meal_t *s_meal_param(md_app_t *app, cc_http_req_t **req_p)
 {
-    char id[MD_ID_LEN];
-    md_meal_t *m = NULL;
-    if (s_uuid_param(cc_http_path_param(*req_p, "order_id"), id) == 0)
-        m = md_meal_find(app->state, id);
+    md_meal_t *m = md_meal_find(app->state, cc_http_path_param(*req_p, "order_id"));
     if (!m)
         cc_http_reply_error(req_p, 404, "unknown_order", "order_id",
                             "no meal for this order");
@@ -222,8 +215,6 @@ static md_meal_t *s_meal_param(md_app_t *app, cc_http_req_t **req_p)
 static void s_get_meal(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     md_meal_t *m = s_meal_param(app, &req);
     if (m)
         cc_http_reply_json(&req, 200, md_json_meal(m));
@@ -240,7 +231,7 @@ static void s_on_delivered(PGresult *res, void *arg)
     s_deliver_t *d = arg;
     md_app_t *app = d->app;
     if (!md_store_ok(res))
-        md_app_die(app, "md_deliver", res);
+        cc_rt_fatal("md_deliver", res);
     const char *outcome = PQgetvalue(res, 0, 0);
     md_meal_t *m = md_meal_find(app->state, d->order_id);
     s_observe(app, d->req);
@@ -275,8 +266,6 @@ static void s_on_delivered(PGresult *res, void *arg)
 static void s_deliver(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     md_meal_t *m = s_meal_param(app, &req);
     if (!m)
         return;
@@ -328,29 +317,27 @@ static void s_deliver(cc_http_req_t *req, void *arg)
     uint8_t *payload = cc_event_pack(&ev.base, &len);
     char out_id[CC_UUID_LEN];
     cc_uuid(out_id);
-    if (!payload || md_store_deliver(app, m->order_id, courier, at, out_id, payload, len,
-                                     s_on_delivered, d) != 0)
-        md_app_die(app, "queue_failed", NULL);
+    if (!payload)
+        cc_rt_fatal("out_of_memory", NULL);
+    cc_args_t a;
+    cc_args_init(&a, &md_stmts[MD_ST_DELIVER]);
+    cc_args_text(&a, "order_id", m->order_id);
+    cc_args_text(&a, "courier", courier[0] ? courier : NULL);
+    cc_args_int(&a, "at_us", at);
+    cc_args_text(&a, "out_id", out_id);
+    cc_args_bytes(&a, "payload", payload, len);
+    if (cc_db_call(app->rt.writer, &a, s_on_delivered, d) != 0)
+        cc_rt_fatal("queue_failed", NULL);
     free(payload);
 }
 
-static int s_ready(void *arg)
-{
-    md_app_t *app = arg;
-    return app->loaded && !app->stopping && cc_db_connected(app->writer)
-           && app->evlog && cc_evlog_ready(app->evlog)
-           && app->orders && cc_consumer_caught_up(app->orders);
-}
-
-int md_http_routes(md_app_t *app)
-{
-    int rc = 0;
-    rc |= cc_http_route(app->http, "POST", "/v1/meal-points", s_create_point, app);
-    rc |= cc_http_route(app->http, "GET", "/v1/meal-points", s_list_points, app);
-    rc |= cc_http_route(app->http, "GET", "/v1/meal-points/{id}", s_get_point, app);
-    rc |= cc_http_route(app->http, "GET", "/v1/meal-points/{id}/kitchen-list", s_kitchen, app);
-    rc |= cc_http_route(app->http, "GET", "/v1/meals/{order_id}", s_get_meal, app);
-    rc |= cc_http_route(app->http, "POST", "/v1/meals/{order_id}/delivered", s_deliver, app);
-    cc_http_set_ready(app->http, s_ready, app);
-    return rc ? -1 : 0;
-}
+const cc_http_route_t md_http_routes[] = {
+    { "POST", "/v1/meal-points", s_create_point, CC_ROUTE_JSON | CC_ROUTE_IDEM_OPT, 0 },
+    { "GET", "/v1/meal-points", s_list_points, 0, 0 },
+    { "GET", "/v1/meal-points/{id}", s_get_point, 0, 0 },
+    { "GET", "/v1/meal-points/{id}/kitchen-list", s_kitchen, 0, 0 },
+    { "GET", "/v1/meals/{order_id}", s_get_meal, 0, 0 },
+    /* Not CC_ROUTE_JSON: the body is optional (empty means "now, no courier"). */
+    { "POST", "/v1/meals/{order_id}/delivered", s_deliver, 0, 0 },
+    { NULL, NULL, NULL, 0, 0 },
+};

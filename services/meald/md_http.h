@@ -5,7 +5,7 @@
 #define MD_HTTP_H
 #include "md_app.h"
 
-/* Register the routes and the readiness check on app->http. 0/-1. */
-int md_http_routes(md_app_t *app);
+/* The route table (cc_rt_spec_t.routes); handlers get the md_app_t. */
+extern const cc_http_route_t md_http_routes[];
 
 #endif

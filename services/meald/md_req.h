@@ -8,8 +8,6 @@
 #include "cc_json.h"
 #include "md_domain.h"
 
-/* Longest Idempotency-Key accepted. */
-#define MD_IDEM_MAX 128
 /* Largest capacity of one slot. */
 #define MD_CAPACITY_MAX 100000
 

@@ -1,6 +1,7 @@
-/* md_store: meald's SQL. Prepared statements on the writer and reader, the
- * working-set load (reader), and one call per write (writer, or through the
- * orderd consumer so the position commits with the effect).
+/* md_store: meald's SQL: the statement table (prepared and checked against
+ * the catalogue by the runtime) and the working-set load (reader). Writes
+ * are one call each, on the writer or through the orderd consumer so the
+ * position commits with the effect.
  *
  * Result rows of the write functions (sql/meald/001_meald.sql):
  *   md_create_point -> (outcome created|replay|conflict, meal_point_id)
@@ -10,45 +11,23 @@
  *                  delivered_us, courier_id) */
 #ifndef MD_STORE_H
 #define MD_STORE_H
-#include <stddef.h>
-#include <stdint.h>
+#include <libpq-fe.h>
 
+#include "cc_stmt.h"
 #include "md_app.h"
 
-/* Register the prepared statements on app->writer and app->reader. 0/-1. */
-int md_store_prepare(md_app_t *app);
+/* meald's statements (cc_stmt.h), indexed by md_st_t. */
+typedef enum {
+    MD_ST_LOAD_POINTS, MD_ST_LOAD_SLOTS, MD_ST_LOAD_MEALS,
+    MD_ST_CREATE_POINT, MD_ST_SCHEDULE, MD_ST_REFUSE, MD_ST_CANCEL, MD_ST_DELIVER,
+    MD_ST_COUNT
+} md_st_t;
+extern cc_stmt_t md_stmts[MD_ST_COUNT + 1];
 
-/* Load points, slots and meals of the last app->retain_days days from the
- * reader into app->state (which must be empty). done(app, ok) runs once. */
-typedef void (md_store_loaded_fn)(md_app_t *app, int ok);
-int md_store_load(md_app_t *app, int64_t now_us, md_store_loaded_fn *done);
-
-/* Queue md_create_point for p (id, provider and slots set). idem_key and
- * req_hash may be "" (no Idempotency-Key). */
-int md_store_create_point(md_app_t *app, const md_point_t *p, cc_db_fn *fn, void *arg);
-
-/* The event being applied, for cc_consume(producer, seq, event_id). */
-typedef struct {
-    cc_consumer_t *consumer;
-    const char *producer;
-    uint64_t seq;
-    const char *event_id;
-} md_store_event_t;
-
-/* Queue md_schedule / md_refuse for meal m (its decision), appending the
- * outgoing event out_id with payload (protobuf bytes). */
-int md_store_schedule(md_app_t *app, const md_store_event_t *ev, const md_meal_t *m,
-                      const char *out_id, const uint8_t *payload, size_t len,
-                      cc_db_fn *fn, void *arg);
-int md_store_refuse(md_app_t *app, const md_store_event_t *ev, const md_meal_t *m,
-                    const char *out_id, const uint8_t *payload, size_t len,
-                    cc_db_fn *fn, void *arg);
-int md_store_cancel(md_app_t *app, const md_store_event_t *ev, const char *order_id,
-                    cc_db_fn *fn, void *arg);
-/* Queue md_deliver on the writer. */
-int md_store_deliver(md_app_t *app, const char *order_id, const char *courier_id,
-                     int64_t at_us, const char *out_id, const uint8_t *payload, size_t len,
-                     cc_db_fn *fn, void *arg);
+/* Load points, slots and meals of the last retain_days days from the
+ * reader into app->state (empty); calls cc_rt_loaded() when all have
+ * arrived. A failed load exits (crash-only). 0/-1 (could not queue). */
+int md_store_load(void *app);
 
 /* 1 if res is a TUPLES_OK result with at least one row. */
 int md_store_ok(PGresult *res);
