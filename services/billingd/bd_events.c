@@ -120,20 +120,18 @@ static void s_on_closed(PGresult *res, void *arg)
     free(x);
 }
 
-static int s_exec(cc_consumer_t *c, s_ctx_t *x, int n, const char *const *v, const int *lens,
-                  const int *fmts, cc_db_fn *fn)
+static void s_exec(cc_consumer_t *c, s_ctx_t *x, const cc_args_t *a, cc_db_fn *fn)
 {
     x->t0_us = cc_mono_us();
-    if (cc_consumer_exec(c, x->stmt, n, v, lens, fmts, fn, x) != 0) {
+    if (cc_consumer_call(c, a, fn, x) != 0) {
         /* Cannot queue: memory already holds the decision; restart cleanly. */
         cc_error("queue_failed", "stmt", x->stmt);
         exit(1);
     }
     x->app->writes_issued++;
-    return 0;
 }
 
-static s_ctx_t *s_ctx(bd_app_t *app, s_kind_t kind, const char *stmt)
+static s_ctx_t *s_ctx(bd_app_t *app, s_kind_t kind, bd_st_t st)
 {
     s_ctx_t *x = calloc(1, sizeof *x);
     if (!x) {
@@ -142,16 +140,19 @@ static s_ctx_t *s_ctx(bd_app_t *app, s_kind_t kind, const char *stmt)
     }
     x->app = app;
     x->kind = kind;
-    x->stmt = stmt;
+    x->stmt = bd_stmts[st].name;
     return x;
 }
 
 /* ---- CardIssued / CardStatusChanged -------------------------------------------- */
 
-/* The sequence number as text, for the effect functions. */
-static void s_seq(const Cc__Envelope *env, char seq[24])
+/* Every effect function starts with the event being consumed. */
+static void s_args(cc_args_t *a, bd_st_t st, const char *producer, const Cc__Envelope *env)
 {
-    snprintf(seq, 24, "%" PRIu64, env->seq);
+    cc_args_init(a, &bd_stmts[st]);
+    cc_args_text(a, "producer", producer);
+    cc_args_int(a, "seq", (int64_t)env->seq);
+    cc_args_text(a, "event_id", env->id);
 }
 
 static int s_card_issued(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
@@ -159,8 +160,6 @@ static int s_card_issued(cc_consumer_t *c, const Cc__Envelope *env, const Protob
 {
     bd_app_t *app = arg;
     const Cc__CardIssued *m = (const Cc__CardIssued *)msg;
-    char seq[24];
-    s_seq(env, seq);
     if (bd_ledger_card(app->ledger, m->card_id))   /* already known: nothing to do */
         return 0;
     const char *household = m->household[0] ? m->household : "none";
@@ -169,13 +168,14 @@ static int s_card_issued(cc_consumer_t *c, const Cc__Envelope *env, const Protob
         cc_error("out_of_memory", "where", "open_card");
         exit(1);
     }
-    char district[16], age[16];
-    snprintf(district, sizeof district, "%" PRIu32, m->district_id);
-    snprintf(age, sizeof age, "%" PRId32, m->age_years);
-    const char *v[8] = { S_PRODUCER, seq, env->id, m->card_id, m->elder_id, district,
-                         household, age };
-    s_ctx_t *x = s_ctx(app, S_CARD, BD_SQL_CARD_ISSUED);
-    s_exec(c, x, 8, v, NULL, NULL, s_on_card);
+    cc_args_t a;
+    s_args(&a, BD_ST_CARD_ISSUED, S_PRODUCER, env);
+    cc_args_text(&a, "card", m->card_id);
+    cc_args_text(&a, "elder", m->elder_id);
+    cc_args_int(&a, "district", m->district_id);
+    cc_args_text(&a, "household", household);
+    cc_args_int(&a, "age", m->age_years);
+    s_exec(c, s_ctx(app, S_CARD, BD_ST_CARD_ISSUED), &a, s_on_card);
     return 0;
 }
 
@@ -184,19 +184,20 @@ static int s_card_status(cc_consumer_t *c, const Cc__Envelope *env, const Protob
 {
     bd_app_t *app = arg;
     const Cc__CardStatusChanged *m = (const Cc__CardStatusChanged *)msg;
-    char seq[24];
-    s_seq(env, seq);
     int st = bd_card_status_parse(m->status);   /* the schema allows only these */
     bd_card_t *card = bd_ledger_card(app->ledger, m->card_id);
     if (st < 0 || !card)
         return 0;   /* an unknown card: skipped */
-    s_ctx_t *x = s_ctx(app, S_STATUS, BD_SQL_CARD_STATUS);
+    s_ctx_t *x = s_ctx(app, S_STATUS, BD_ST_CARD_STATUS);
     snprintf(x->card_id, sizeof x->card_id, "%s", card->card_id);
     x->prev_status = card->status;
     x->new_status = (bd_card_status_t)st;
     card->status = (bd_card_status_t)st;
-    const char *v[5] = { S_PRODUCER, seq, env->id, card->card_id, bd_card_status_name(st) };
-    s_exec(c, x, 5, v, NULL, NULL, s_on_status);
+    cc_args_t a;
+    s_args(&a, BD_ST_CARD_STATUS, S_PRODUCER, env);
+    cc_args_text(&a, "card", card->card_id);
+    cc_args_text(&a, "status", bd_card_status_name(st));
+    s_exec(c, x, &a, s_on_status);
     return 0;
 }
 
@@ -207,8 +208,6 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
 {
     bd_app_t *app = arg;
     const Cc__OrderPlaced *m = (const Cc__OrderPlaced *)msg;
-    char seq[24];
-    s_seq(env, seq);
     if (bd_ledger_hold(app->ledger, m->order_id))   /* held already: nothing to do */
         return 0;
     int service = (int)m->service;
@@ -223,7 +222,7 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
         .age_years = m->age_years,
         .placed_us = env->time_us ? env->time_us : cc_now_us(),
     };
-    s_ctx_t *x = s_ctx(app, S_PLACED, BD_SQL_ORDER_PLACED);
+    s_ctx_t *x = s_ctx(app, S_PLACED, BD_ST_ORDER_PLACED);
     bd_ledger_decide_hold(app->ledger, app->pricing, &o, &x->hd);
     bd_hold_decision_t *d = &x->hd;
     if (!d->held)   /* keep the order id for logs and the callback */
@@ -261,35 +260,37 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
         cc_error("out_of_memory", "where", "pack");
         exit(1);
     }
-    char district[16], price[24], subsidy[24], held[24], arrears[24], rule[16], month[16];
-    char transfer[CC_UUID_LEN], out_id[CC_UUID_LEN];
-    snprintf(district, sizeof district, "%" PRIu32, m->district_id);
-    snprintf(price, sizeof price, "%" PRId64, d->held ? d->hold.price_fen : d->quote.price_fen);
-    snprintf(subsidy, sizeof subsidy, "%" PRId64, d->held ? d->hold.subsidy_fen : 0);
-    snprintf(held, sizeof held, "%" PRId64, d->held ? d->hold.held_fen : 0);
-    snprintf(arrears, sizeof arrears, "%" PRId64, d->held ? d->hold.arrears_fen : 0);
-    snprintf(rule, sizeof rule, "%d", d->hold.rule_id);
-    snprintf(month, sizeof month, "%d", d->held ? d->hold.month : bd_month_of(o.placed_us));
+    char transfer[CC_UUID_LEN], out_id[CC_UUID_LEN], *accounts, *amounts;
     cc_uuid(transfer);
     cc_uuid(out_id);
-    char *accounts = bd_pg_text_array(&d->postings);
-    char *amounts = bd_pg_bigint_array(&d->postings);
-    if (!accounts || !amounts) {
+    const char *svc = bd_service_name(service);
+    cc_args_t a;
+    s_args(&a, BD_ST_ORDER_PLACED, S_PRODUCER, env);
+    cc_args_text(&a, "order", m->order_id);
+    cc_args_text(&a, "card", m->card_id);
+    cc_args_int(&a, "district", m->district_id);
+    cc_args_text(&a, "service", svc ? svc : "unknown");
+    cc_args_bool(&a, "emergency", o.emergency);
+    cc_args_text(&a, "state", d->held ? "held" : "denied");
+    cc_args_text(&a, "reason", d->held ? NULL : d->reason);
+    cc_args_int(&a, "price", d->held ? d->hold.price_fen : d->quote.price_fen);
+    cc_args_int(&a, "subsidy", d->held ? d->hold.subsidy_fen : 0);
+    cc_args_int(&a, "held", d->held ? d->hold.held_fen : 0);
+    cc_args_int(&a, "arrears", d->held ? d->hold.arrears_fen : 0);
+    if (d->held && d->hold.rule_id)
+        cc_args_int(&a, "rule", d->hold.rule_id);
+    else
+        cc_args_null(&a, "rule");
+    cc_args_int(&a, "month", d->held ? d->hold.month : bd_month_of(o.placed_us));
+    cc_args_text(&a, "transfer", transfer);
+    if (bd_store_postings(&a, &d->postings, &accounts, &amounts) != 0) {
         cc_error("out_of_memory", "where", "arrays");
         exit(1);
     }
-    const char *svc = bd_service_name(service);
-    const char *v[22] = {
-        S_PRODUCER, seq, env->id, m->order_id, m->card_id, district, svc ? svc : "unknown",
-        o.emergency ? "true" : "false", d->held ? "held" : "denied", d->held ? NULL : d->reason,
-        price, subsidy, held, arrears, d->held && d->hold.rule_id ? rule : NULL, month,
-        transfer, accounts, amounts, type, out_id, (const char *)payload,
-    };
-    int lens[22] = { 0 };
-    int fmts[22] = { 0 };
-    lens[21] = (int)plen;
-    fmts[21] = 1;
-    s_exec(c, x, 22, v, lens, fmts, s_on_placed);
+    cc_args_text(&a, "out_type", type);
+    cc_args_text(&a, "out_id", out_id);
+    cc_args_bytes(&a, "payload", payload, plen);
+    s_exec(c, x, &a, s_on_placed);
     free(accounts);
     free(amounts);
     free(payload);
@@ -299,12 +300,12 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
 /* ---- OrderCompleted / OrderCancelled / OrderFailed ------------------------------- */
 
 static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
-                          const char *seq, const char *order_id, int capture,
+                          const char *order_id, int capture,
                           const char *provider_id, const char *reason)
 {
     if (!bd_ledger_hold(app->ledger, order_id))
         return 0;   /* denied, never placed here, or closed already: nothing to do */
-    s_ctx_t *x = s_ctx(app, S_CLOSED, BD_SQL_ORDER_CLOSED);
+    s_ctx_t *x = s_ctx(app, S_CLOSED, BD_ST_ORDER_CLOSED);
     bd_close_decision_t *d = &x->cd;
     int rc = capture ? bd_ledger_decide_capture(app->ledger, order_id, provider_id, d)
                      : bd_ledger_decide_release(app->ledger, order_id, d);
@@ -337,27 +338,26 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         payload = cc_event_pack(&hr.base, &plen);
         type = "HoldReleased";
     }
-    char held[24], district[16], transfer[CC_UUID_LEN], out_id[CC_UUID_LEN];
-    snprintf(held, sizeof held, "%" PRId64, d->hold.held_fen);
-    snprintf(district, sizeof district, "%" PRIu32, d->hold.district_id);
+    char transfer[CC_UUID_LEN], out_id[CC_UUID_LEN], *accounts = NULL, *amounts = NULL;
     cc_uuid(transfer);
     cc_uuid(out_id);
-    char *accounts = bd_pg_text_array(&d->postings);
-    char *amounts = bd_pg_bigint_array(&d->postings);
-    if (!payload || !accounts || !amounts) {
+    cc_args_t a;
+    s_args(&a, BD_ST_ORDER_CLOSED, S_PRODUCER, env);
+    cc_args_text(&a, "order", order_id);
+    cc_args_text(&a, "state", capture ? "captured" : "released");
+    cc_args_text(&a, "reason", reason && reason[0] ? reason : NULL);
+    cc_args_text(&a, "provider", capture ? d->provider_id : NULL);
+    cc_args_int(&a, "held", d->hold.held_fen);
+    cc_args_text(&a, "transfer", transfer);
+    if (!payload || bd_store_postings(&a, &d->postings, &accounts, &amounts) != 0) {
         cc_error("out_of_memory", "where", "close");
         exit(1);
     }
-    const char *v[15] = {
-        S_PRODUCER, seq, env->id, order_id, capture ? "captured" : "released",
-        reason && reason[0] ? reason : NULL, capture ? d->provider_id : NULL, held,
-        transfer, accounts, amounts, type, out_id, district, (const char *)payload,
-    };
-    int lens[15] = { 0 };
-    int fmts[15] = { 0 };
-    lens[14] = (int)plen;
-    fmts[14] = 1;
-    s_exec(c, x, 15, v, lens, fmts, s_on_closed);
+    cc_args_text(&a, "out_type", type);
+    cc_args_text(&a, "out_id", out_id);
+    cc_args_int(&a, "district", d->hold.district_id);
+    cc_args_bytes(&a, "payload", payload, plen);
+    s_exec(c, x, &a, s_on_closed);
     free(accounts);
     free(amounts);
     free(payload);
@@ -368,18 +368,14 @@ static int s_order_completed(cc_consumer_t *c, const Cc__Envelope *env,
                              const ProtobufCMessage *msg, void *arg)
 {
     const Cc__OrderCompleted *m = (const Cc__OrderCompleted *)msg;
-    char seq[24];
-    s_seq(env, seq);
-    return s_order_closed(arg, c, env, seq, m->order_id, 1, m->provider_id, NULL);
+    return s_order_closed(arg, c, env, m->order_id, 1, m->provider_id, NULL);
 }
 
 static int s_order_cancelled(cc_consumer_t *c, const Cc__Envelope *env,
                              const ProtobufCMessage *msg, void *arg)
 {
     const Cc__OrderCancelled *m = (const Cc__OrderCancelled *)msg;
-    char seq[24];
-    s_seq(env, seq);
-    return s_order_closed(arg, c, env, seq, m->order_id, 0, NULL,
+    return s_order_closed(arg, c, env, m->order_id, 0, NULL,
                           m->reason[0] ? m->reason : "cancelled");
 }
 
@@ -387,9 +383,7 @@ static int s_order_failed(cc_consumer_t *c, const Cc__Envelope *env,
                           const ProtobufCMessage *msg, void *arg)
 {
     const Cc__OrderFailed *m = (const Cc__OrderFailed *)msg;
-    char seq[24];
-    s_seq(env, seq);
-    return s_order_closed(arg, c, env, seq, m->order_id, 0, NULL,
+    return s_order_closed(arg, c, env, m->order_id, 0, NULL,
                           m->reason[0] ? m->reason : "failed");
 }
 
@@ -416,7 +410,7 @@ static void s_on_delivered(PGresult *res, void *arg)
     s_delivery_ctx_t *x = arg;
     x->app->writes_done++;
     if (!bd_res_ok(res))
-        bd_fatal_sql(BD_SQL_DELIVERED, res);
+        bd_fatal_sql(bd_stmts[BD_ST_DELIVERED].name, res);
     cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / CC_US_PER_S);
     const char *st = PQgetvalue(res, 0, 0);
     char name[96];
@@ -439,20 +433,21 @@ static int s_delivered(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
     }
     x->app = app;
     x->t0_us = cc_mono_us();
-    char seq[24], started[24], completed[24], distance[16];
-    snprintf(seq, sizeof seq, "%" PRIu64, env->seq);
-    snprintf(started, sizeof started, "%" PRId64, started_us);
-    snprintf(completed, sizeof completed, "%" PRId64, completed_us);
-    snprintf(distance, sizeof distance, "%d", distance_m);
-    const char *v[11] = {
-        producer, seq, env->id, order_id, provider_id ? provider_id : "",
-        visit_id && visit_id[0] ? visit_id : NULL,
-        caregiver_id && caregiver_id[0] ? caregiver_id : NULL,
-        meal_point_id && meal_point_id[0] ? meal_point_id : NULL,
-        started, completed, distance_m >= 0 ? distance : NULL,
-    };
-    if (cc_consumer_exec(c, BD_SQL_DELIVERED, 11, v, NULL, NULL, s_on_delivered, x) != 0) {
-        cc_error("queue_failed", "stmt", BD_SQL_DELIVERED);
+    cc_args_t a;
+    s_args(&a, BD_ST_DELIVERED, producer, env);
+    cc_args_text(&a, "order", order_id);
+    cc_args_text(&a, "provider", provider_id ? provider_id : "");
+    cc_args_text(&a, "visit", visit_id && visit_id[0] ? visit_id : NULL);
+    cc_args_text(&a, "caregiver", caregiver_id && caregiver_id[0] ? caregiver_id : NULL);
+    cc_args_text(&a, "meal_point", meal_point_id && meal_point_id[0] ? meal_point_id : NULL);
+    cc_args_int(&a, "started_us", started_us);
+    cc_args_int(&a, "completed_us", completed_us);
+    if (distance_m >= 0)
+        cc_args_int(&a, "distance", distance_m);
+    else
+        cc_args_null(&a, "distance");
+    if (cc_consumer_call(c, &a, s_on_delivered, x) != 0) {
+        cc_error("queue_failed", "stmt", a.st->name);
         exit(1);
     }
     app->writes_issued++;

@@ -1,6 +1,5 @@
 /* bd_http: see bd_http.h. */
 #include "bd_http.h"
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,51 +8,17 @@
 #include "cc_log.h"
 #include "cc_util.h"
 
-int bd_idempotency_key_ok(const char *key)
-{
-    size_t n = key ? strlen(key) : 0;
-    if (n == 0 || n > BD_IDEMPOTENCY_KEY_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)key[i] < 0x21 || (unsigned char)key[i] > 0x7e)
-            return 0;
-    return 1;
-}
-
-int bd_uuid_norm(const char *in, char *out)
-{
-    if (!in || !cc_uuid_valid(in))
-        return -1;
-    size_t i = 0;
-    for (; in[i] && i < CC_UUID_LEN - 1; i++)
-        out[i] = (char)tolower((unsigned char)in[i]);
-    out[i] = '\0';
-    return 0;
-}
-
-/* Before the working set is in memory every answer would be wrong. */
-#define S_NEED_LOADED(app, req)                                                         \
-    do {                                                                                \
-        if (!(app)->loaded) {                                                           \
-            cc_http_reply_error(&(req), 503, "starting", NULL,                          \
-                                "billing is loading its ledger, retry shortly");       \
-            return;                                                                     \
-        }                                                                               \
-    } while (0)
-
 static json_t *s_time_json(int64_t us)
 {
     char buf[48];
     return json_string(cc_time_format(us, buf, sizeof buf));
 }
 
-/* The card in the path, or NULL after answering 404 unknown_card. */
+/* The card in the path (a UUID in lower case: the route guard saw to
+ * it), or NULL after answering 404 unknown_card. */
 static bd_card_t *s_path_card(bd_app_t *app, cc_http_req_t **req_p)
 {
-    char id[CC_UUID_LEN];
-    bd_card_t *card = NULL;
-    if (bd_uuid_norm(cc_http_path_param(*req_p, "card_id"), id) == 0)
-        card = bd_ledger_card(app->ledger, id);
+    bd_card_t *card = bd_ledger_card(app->ledger, cc_http_path_param(*req_p, "card_id"));
     if (!card)
         cc_http_reply_error(req_p, 404, "unknown_card", "card_id",
                             "no such love card (billing learns cards from orderd)");
@@ -65,7 +30,6 @@ static bd_card_t *s_path_card(bd_app_t *app, cc_http_req_t **req_p)
 static void s_get_prices(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
     json_t *list = json_array();
     for (int s = 1; s <= BD_SERVICE_MAX; s++) {
         int64_t p = bd_pricing_price(app->pricing, s);
@@ -89,7 +53,7 @@ static void s_on_set_price(PGresult *res, void *arg)
     s_price_job_t *j = arg;
     j->app->writes_done++;
     if (!bd_res_ok(res))
-        bd_fatal_sql(BD_SQL_SET_PRICE, res);
+        bd_fatal_sql(bd_stmts[BD_ST_SET_PRICE].name, res);
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "applied") == 0) {
         bd_pricing_set_price(j->app->pricing, j->service, j->price);
@@ -107,7 +71,6 @@ static void s_on_set_price(PGresult *res, void *arg)
 static void s_put_price(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
     int service = bd_service_parse(cc_http_path_param(req, "service"));
     if (!service) {
         cc_http_reply_error(&req, 404, "unknown_service", "service",
@@ -115,19 +78,15 @@ static void s_put_price(cc_http_req_t *req, void *arg)
                             "medical_escort, emergency, visit, assessment");
         return;
     }
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
+    json_t *body = cc_http_json(req);
     static const char *const known[] = { "price_fen", NULL };
     cc_err_t err;
     int64_t price = 0;
     if (cc_json_only(body, known, &err) < 0
         || cc_json_int(body, "price_fen", 1, 0, BD_PRICE_MAX_FEN, &price, &err) < 0) {
-        json_decref(body);
         cc_http_reply_err(&req, &err);
         return;
     }
-    json_decref(body);
     s_price_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         cc_http_reply_error(&req, 503, "unavailable", NULL, "out of memory");
@@ -137,10 +96,11 @@ static void s_put_price(cc_http_req_t *req, void *arg)
     j->req = req;
     j->service = service;
     j->price = price;
-    char p[24];
-    snprintf(p, sizeof p, "%" PRId64, price);
-    const char *v[2] = { bd_service_name(service), p };
-    if (cc_db_exec(app->writer, BD_SQL_SET_PRICE, 2, v, NULL, NULL, s_on_set_price, j) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &bd_stmts[BD_ST_SET_PRICE]);
+    cc_args_text(&a, "service", bd_service_name(service));
+    cc_args_int(&a, "price", price);
+    if (cc_db_call(app->rt.writer, &a, s_on_set_price, j) != 0) {
         cc_http_reply_error(&j->req, 503, "unavailable", NULL, "database queue full");
         free(j);
         return;
@@ -151,7 +111,6 @@ static void s_put_price(cc_http_req_t *req, void *arg)
 static void s_get_rules(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
     json_t *list = json_array();
     for (size_t i = 0; i < bd_pricing_rule_count(app->pricing); i++) {
         const bd_rule_t *r = bd_pricing_rule(app->pricing, i);
@@ -188,7 +147,7 @@ typedef struct s_waiter {
 /* One idempotency key in flight: every request with that key waits on it. */
 typedef struct {
     bd_app_t *app;
-    char key[BD_IDEMPOTENCY_KEY_MAX + 1];
+    char key[CC_IDEM_KEY_MAX + 1];
     char card_id[CC_UUID_LEN];
     int64_t amount;
     bd_source_t source;
@@ -262,7 +221,7 @@ static void s_on_topup_written(PGresult *res, void *arg)
     bd_app_t *app = j->app;
     app->writes_done++;
     if (!bd_res_ok(res))
-        bd_fatal_sql(BD_SQL_TOPUP, res);
+        bd_fatal_sql(bd_stmts[BD_ST_TOPUP].name, res);
     const char *st = PQgetvalue(res, 0, 0);
     if (strcmp(st, "applied") == 0) {
         s_topup_reply_ok(j, j->topup_id, j->d.available_after_fen, "applied");
@@ -306,17 +265,21 @@ static void s_topup_write(s_topup_t *j)
         return;
     }
     cc_uuid(j->topup_id);
-    char transfer[CC_UUID_LEN], amount[24], paid[24], after[24];
+    char transfer[CC_UUID_LEN], *accounts = NULL, *amounts = NULL;
     cc_uuid(transfer);
-    snprintf(amount, sizeof amount, "%" PRId64, j->amount);
-    snprintf(paid, sizeof paid, "%" PRId64, j->d.arrears_paid_fen);
-    snprintf(after, sizeof after, "%" PRId64, j->d.available_after_fen);
-    char *accounts = bd_pg_text_array(&j->d.postings);
-    char *amounts = bd_pg_bigint_array(&j->d.postings);
-    const char *v[11] = { j->key, j->topup_id, j->card_id, amount, bd_source_name(j->source),
-                          j->reference, paid, after, transfer, accounts, amounts };
-    int rc = accounts && amounts
-             ? cc_db_exec(app->writer, BD_SQL_TOPUP, 11, v, NULL, NULL, s_on_topup_written, j)
+    cc_args_t a;
+    cc_args_init(&a, &bd_stmts[BD_ST_TOPUP]);
+    cc_args_text(&a, "key", j->key);
+    cc_args_text(&a, "topup", j->topup_id);
+    cc_args_text(&a, "card", j->card_id);
+    cc_args_int(&a, "amount", j->amount);
+    cc_args_text(&a, "source", bd_source_name(j->source));
+    cc_args_text(&a, "reference", j->reference);
+    cc_args_int(&a, "arrears_paid", j->d.arrears_paid_fen);
+    cc_args_int(&a, "available_after", j->d.available_after_fen);
+    cc_args_text(&a, "transfer", transfer);
+    int rc = bd_store_postings(&a, &j->d.postings, &accounts, &amounts) == 0
+             ? cc_db_call(app->rt.writer, &a, s_on_topup_written, j)
              : -1;
     free(accounts);
     free(amounts);
@@ -356,24 +319,11 @@ static void s_on_topup_lookup(PGresult *res, void *arg)
 static void s_post_topup(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
     bd_card_t *card = s_path_card(app, &req);
     if (!card)
         return;
-    const char *key = cc_http_header(req, "Idempotency-Key");
-    if (!key) {
-        cc_http_reply_error(&req, 400, "missing_header", "Idempotency-Key",
-                            "Idempotency-Key header is required");
-        return;
-    }
-    if (!bd_idempotency_key_ok(key)) {
-        cc_http_reply_error(&req, 400, "invalid_value", "Idempotency-Key",
-                            "Idempotency-Key must be 1-128 printable ASCII characters");
-        return;
-    }
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
+    const char *key = cc_http_idem_key(req);   /* required and checked by the guard */
+    json_t *body = cc_http_json(req);
     static const char *const known[] = { "amount_fen", "source", "reference", NULL };
     static const char *const sources[] = { "family", "subsidy", "allowance", NULL };
     cc_err_t err;
@@ -384,22 +334,18 @@ static void s_post_topup(cc_http_req_t *req, void *arg)
         || cc_json_int(body, "amount_fen", 1, 1, app->max_topup_fen, &amount, &err) < 0
         || cc_json_enum(body, "source", 1, sources, &source, &err) < 0
         || cc_json_str(body, "reference", 0, BD_REFERENCE_MAX, &reference, &err) < 0) {
-        json_decref(body);
         cc_http_reply_err(&req, &err);
         return;
     }
     s_waiter_t *w = calloc(1, sizeof *w);
     if (!w) {
-        json_decref(body);
         cc_http_reply_error(&req, 503, "unavailable", NULL, "out of memory");
         return;
     }
     w->req = req;
     s_topup_t *j = cc_map_get(app->topups, key);
     if (j) {   /* the same key is in flight */
-        int same = s_same_body(j, card->card_id, amount, source, reference);
-        json_decref(body);
-        if (!same) {
+        if (!s_same_body(j, card->card_id, amount, source, reference)) {
             free(w);
             cc_http_reply_error(&req, 409, "idempotency_conflict", "Idempotency-Key",
                                 "this Idempotency-Key is in use with a different request");
@@ -411,13 +357,11 @@ static void s_post_topup(cc_http_req_t *req, void *arg)
     }
     j = calloc(1, sizeof *j);
     if (!j || (reference && !(j->reference = strdup(reference)))) {
-        json_decref(body);
         free(j);
         free(w);
         cc_http_reply_error(&req, 503, "unavailable", NULL, "out of memory");
         return;
     }
-    json_decref(body);
     j->app = app;
     snprintf(j->key, sizeof j->key, "%s", key);
     snprintf(j->card_id, sizeof j->card_id, "%s", card->card_id);
@@ -434,9 +378,10 @@ static void s_post_topup(cc_http_req_t *req, void *arg)
     }
     /* Was the key used before (maybe before a restart)? The reader sees every
      * committed top-up: keys in flight are in app->topups until answered. */
-    const char *v[1] = { j->key };
-    if (cc_db_exec(app->reader, BD_SQL_TOPUP_LOOKUP, 1, v, NULL, NULL, s_on_topup_lookup, j)
-        != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &bd_stmts[BD_ST_TOPUP_LOOKUP]);
+    cc_args_text(&a, "key", j->key);
+    if (cc_db_call(app->rt.reader, &a, s_on_topup_lookup, j) != 0) {
         s_topup_reply_err(j, 503, "unavailable", NULL, "database queue full");
         s_topup_free(j);
     }
@@ -472,7 +417,6 @@ void bd_http_shutdown(bd_app_t *app)
 static void s_get_balance(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
     bd_card_t *card = s_path_card(app, &req);
     if (!card)
         return;
@@ -532,7 +476,6 @@ static void s_on_statement(PGresult *res, void *arg)
 static void s_get_transactions(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
     bd_card_t *card = s_path_card(app, &req);
     if (!card)
         return;
@@ -555,10 +498,11 @@ static void s_get_transactions(cc_http_req_t *req, void *arg)
     }
     j->req = req;
     snprintf(j->card_id, sizeof j->card_id, "%s", card->card_id);
-    char l[24];
-    snprintf(l, sizeof l, "%" PRId64, limit);
-    const char *v[2] = { j->card_id, l };
-    if (cc_db_exec(app->reader, BD_SQL_STATEMENT, 2, v, NULL, NULL, s_on_statement, j) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &bd_stmts[BD_ST_STATEMENT]);
+    cc_args_text(&a, "card", j->card_id);
+    cc_args_int(&a, "limit", limit);
+    if (cc_db_call(app->rt.reader, &a, s_on_statement, j) != 0) {
         cc_http_reply_error(&j->req, 503, "unavailable", NULL, "database queue full");
         free(j);
     }
@@ -606,20 +550,16 @@ static void s_on_hold(PGresult *res, void *arg)
 static void s_get_hold(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
-    char id[CC_UUID_LEN];
-    if (bd_uuid_norm(cc_http_path_param(req, "order_id"), id) < 0) {
-        cc_http_reply_error(&req, 404, "unknown_order", "order_id", "order_id is not a UUID");
-        return;
-    }
     s_read_job_t *j = calloc(1, sizeof *j);
     if (!j) {
         cc_http_reply_error(&req, 503, "unavailable", NULL, "out of memory");
         return;
     }
     j->req = req;
-    const char *v[1] = { id };
-    if (cc_db_exec(app->reader, BD_SQL_HOLD, 1, v, NULL, NULL, s_on_hold, j) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &bd_stmts[BD_ST_HOLD]);
+    cc_args_text(&a, "order", cc_http_path_param(req, "order_id"));   /* a UUID: the guard */
+    if (cc_db_call(app->rt.reader, &a, s_on_hold, j) != 0) {
         cc_http_reply_error(&j->req, 503, "unavailable", NULL, "database queue full");
         free(j);
     }
@@ -650,7 +590,6 @@ static void s_on_recon(PGresult *res, void *arg)
 static void s_get_recon(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
     long long grace = 60;
     const char *q = cc_http_query(req, "grace_s");
     if (q) {
@@ -668,10 +607,10 @@ static void s_get_recon(cc_http_req_t *req, void *arg)
         return;
     }
     j->req = req;
-    char g[24];
-    snprintf(g, sizeof g, "%lld", grace);
-    const char *v[1] = { g };
-    if (cc_db_exec(app->reader, BD_SQL_RECON, 1, v, NULL, NULL, s_on_recon, j) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &bd_stmts[BD_ST_RECON]);
+    cc_args_int(&a, "grace_s", grace);
+    if (cc_db_call(app->rt.reader, &a, s_on_recon, j) != 0) {
         cc_http_reply_error(&j->req, 503, "unavailable", NULL, "database queue full");
         free(j);
     }
@@ -797,7 +736,9 @@ static void s_check_retry(evutil_socket_t fd, short what, void *arg)
 static void s_check_issue(s_check_t *c)
 {
     c->writes_at_issue = s_writer_quiet(c->app) ? c->app->writes_done : UINT64_MAX;
-    if (cc_db_exec(c->app->reader, BD_SQL_CHECK, 0, NULL, NULL, NULL, s_on_check, c) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &bd_stmts[BD_ST_CHECK]);
+    if (cc_db_call(c->app->rt.reader, &a, s_on_check, c) != 0) {
         cc_http_reply_error(&c->req, 503, "unavailable", NULL, "database queue full");
         event_free(c->ev_retry);
         free(c);
@@ -807,9 +748,8 @@ static void s_check_issue(s_check_t *c)
 static void s_get_check(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    S_NEED_LOADED(app, req);
     s_check_t *c = calloc(1, sizeof *c);
-    if (!c || !(c->ev_retry = evtimer_new(app->base, s_check_retry, c))) {
+    if (!c || !(c->ev_retry = evtimer_new(app->rt.base, s_check_retry, c))) {
         free(c);
         cc_http_reply_error(&req, 503, "unavailable", NULL, "out of memory");
         return;
@@ -819,27 +759,17 @@ static void s_get_check(cc_http_req_t *req, void *arg)
     s_check_issue(c);
 }
 
-int bd_http_routes(bd_app_t *app)
-{
-    app->topups = cc_map_new();
-    if (!app->topups)
-        return -1;
-    struct {
-        const char *method, *pattern;
-        cc_http_fn *fn;
-    } routes[] = {
-        { "GET", "/v1/prices", s_get_prices },
-        { "PUT", "/v1/prices/{service}", s_put_price },
-        { "GET", "/v1/subsidy-rules", s_get_rules },
-        { "POST", "/v1/cards/{card_id}/topups", s_post_topup },
-        { "GET", "/v1/cards/{card_id}/balance", s_get_balance },
-        { "GET", "/v1/cards/{card_id}/transactions", s_get_transactions },
-        { "GET", "/v1/holds/{order_id}", s_get_hold },
-        { "GET", "/v1/ledger/check", s_get_check },
-        { "GET", "/v1/reconciliation", s_get_recon },
-    };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (cc_http_route(app->http, routes[i].method, routes[i].pattern, routes[i].fn, app) < 0)
-            return -1;
-    return 0;
-}
+/* Ids in paths ({card_id}, {order_id}) are checked and lower-cased by the
+ * runtime's guards, which also answer 503 until the ledger is loaded. */
+const cc_http_route_t bd_http_routes[] = {
+    { "GET", "/v1/prices", s_get_prices, 0, 0 },
+    { "PUT", "/v1/prices/{service}", s_put_price, CC_ROUTE_JSON, 0 },
+    { "GET", "/v1/subsidy-rules", s_get_rules, 0, 0 },
+    { "POST", "/v1/cards/{card_id}/topups", s_post_topup, CC_ROUTE_IDEM | CC_ROUTE_JSON, 0 },
+    { "GET", "/v1/cards/{card_id}/balance", s_get_balance, 0, 0 },
+    { "GET", "/v1/cards/{card_id}/transactions", s_get_transactions, 0, 0 },
+    { "GET", "/v1/holds/{order_id}", s_get_hold, 0, 0 },
+    { "GET", "/v1/ledger/check", s_get_check, 0, 0 },
+    { "GET", "/v1/reconciliation", s_get_recon, 0, 0 },
+    { NULL, NULL, NULL, 0, 0 },
+};

@@ -12,18 +12,11 @@
 #define BD_HTTP_H
 #include "bd_app.h"
 
-#define BD_IDEMPOTENCY_KEY_MAX 128
 #define BD_REFERENCE_MAX 128
 
-/* Register the routes on app->http. 0 or -1. */
-int bd_http_routes(bd_app_t *app);
+/* The routes (cc_http.h), for the runtime; their arg is the bd_app_t. */
+extern const cc_http_route_t bd_http_routes[];
 /* Answer or fail every top-up still waiting (shutdown); frees the jobs. */
 void bd_http_shutdown(bd_app_t *app);
-
-/* Pure helpers (unit-tested). */
-/* 1 if key is 1..BD_IDEMPOTENCY_KEY_MAX printable ASCII characters. */
-int bd_idempotency_key_ok(const char *key);
-/* Lower-case copy of a UUID path segment into out[37]; -1 if not a UUID. */
-int bd_uuid_norm(const char *in, char *out);
 
 #endif

@@ -42,12 +42,13 @@ static void s_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     bd_app_t *app = arg;
-    if (!app->loaded || app->stopping || app->recon_busy)
+    if (app->recon_busy)
         return;
-    char grace[24];
-    snprintf(grace, sizeof grace, "%lld", (long long)app->recon_interval_s);
-    const char *v[1] = { grace };
-    if (cc_db_exec(app->reader, BD_SQL_RECON, 1, v, NULL, NULL, s_on_result, app) == 0)
+    /* The last interval is left out: its logs may still be on their way. */
+    cc_args_t a;
+    cc_args_init(&a, &bd_stmts[BD_ST_RECON]);
+    cc_args_int(&a, "grace_s", app->recon_interval_s);
+    if (cc_db_call(app->rt.reader, &a, s_on_result, app) == 0)
         app->recon_busy = 1;
 }
 
@@ -55,7 +56,7 @@ int bd_recon_start(bd_app_t *app)
 {
     if (app->recon_interval_s <= 0)
         return 0;
-    app->ev_recon = event_new(app->base, -1, EV_PERSIST, s_on_timer, app);
+    app->ev_recon = event_new(app->rt.base, -1, EV_PERSIST, s_on_timer, app);
     if (!app->ev_recon)
         return -1;
     struct timeval tv = { (time_t)app->recon_interval_s, 0 };

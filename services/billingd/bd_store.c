@@ -5,84 +5,95 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cc_log.h"
+#include "cc_rt.h"
 
-typedef struct {
-    const char *name;
-    const char *sql;
-} s_stmt_t;
+#define W CC_STMT_WRITER
+#define R CC_STMT_READER
+/* The effect functions' common head: the event being consumed. */
+#define S_CONSUMED { "producer", CC_T_TEXT }, { "seq", CC_T_INT8 }, { "event_id", CC_T_UUID }
+/* A transfer's postings (bd_post). */
+#define S_POSTINGS { "transfer", CC_T_UUID }, { "accounts", CC_T_TEXT_ARRAY }, \
+                   { "amounts", CC_T_INT8_ARRAY }
+#define S_NONE { { NULL, CC_T_NONE } }
 
-static const s_stmt_t s_writer_stmts[] = {
-    { BD_SQL_CARD_ISSUED, "SELECT bd_card_issued($1, $2, $3, $4, $5, $6, $7, $8)" },
-    { BD_SQL_CARD_STATUS, "SELECT bd_card_status($1, $2, $3, $4, $5)" },
-    { BD_SQL_ORDER_PLACED,
-      "SELECT bd_order_placed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, "
-      "$15, $16, $17, $18, $19, $20, $21, $22)" },
-    { BD_SQL_ORDER_CLOSED,
-      "SELECT bd_order_closed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)" },
-    { BD_SQL_TOPUP,
-      "SELECT r_status, r_topup_id, r_available_fen "
-      "FROM bd_topup($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" },
-    { BD_SQL_SET_PRICE, "SELECT bd_set_price($1, $2)" },
-    { BD_SQL_DELIVERED,
-      "SELECT bd_delivered($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)" },
-    { NULL, NULL },
-};
-
-static const s_stmt_t s_reader_stmts[] = {
-    { "bd_load_prices", "SELECT service, price_fen FROM prices" },
-    { "bd_load_rules",
-      "SELECT rule_id, coalesce(district_id, -1), coalesce(household, ''), "
-      "coalesce(age_min, -1), coalesce(age_max, -1), coalesce(service, ''), "
-      "coalesce(share_bp, -1), coalesce(fixed_fen, -1), coalesce(monthly_cap_fen, -1) "
-      "FROM subsidy_rules WHERE active ORDER BY rule_id" },
-    { "bd_load_cards", "SELECT card_id, status, district_id, household, age_years FROM cards" },
-    { "bd_load_accounts", "SELECT account, balance FROM accounts" },
-    { "bd_load_holds",
-      "SELECT order_id, card_id, service, emergency, district_id, price_fen, subsidy_fen, "
-      "held_fen, arrears_fen, coalesce(rule_id, 0), coalesce(month, 0) "
-      "FROM holds WHERE state = 'held'" },
+cc_stmt_t bd_stmts[BD_ST_COUNT + 1] = {
+    [BD_ST_CARD_ISSUED] = { "bd_card_issued", W, "bd_card_issued", NULL, NULL,
+        { S_CONSUMED, { "card", CC_T_UUID }, { "elder", CC_T_TEXT },
+          { "district", CC_T_INT4 }, { "household", CC_T_TEXT }, { "age", CC_T_INT4 } }, NULL },
+    [BD_ST_CARD_STATUS] = { "bd_card_status", W, "bd_card_status", NULL, NULL,
+        { S_CONSUMED, { "card", CC_T_UUID }, { "status", CC_T_TEXT } }, NULL },
+    [BD_ST_ORDER_PLACED] = { "bd_order_placed", W, "bd_order_placed", NULL, NULL,
+        { S_CONSUMED, { "order", CC_T_UUID }, { "card", CC_T_TEXT }, { "district", CC_T_INT4 },
+          { "service", CC_T_TEXT }, { "emergency", CC_T_BOOL }, { "state", CC_T_TEXT },
+          { "reason", CC_T_TEXT }, { "price", CC_T_INT8 }, { "subsidy", CC_T_INT8 },
+          { "held", CC_T_INT8 }, { "arrears", CC_T_INT8 }, { "rule", CC_T_INT4 },
+          { "month", CC_T_INT4 }, S_POSTINGS, { "out_type", CC_T_TEXT },
+          { "out_id", CC_T_UUID }, { "payload", CC_T_BYTEA } }, NULL },
+    [BD_ST_ORDER_CLOSED] = { "bd_order_closed", W, "bd_order_closed", NULL, NULL,
+        { S_CONSUMED, { "order", CC_T_UUID }, { "state", CC_T_TEXT }, { "reason", CC_T_TEXT },
+          { "provider", CC_T_TEXT }, { "held", CC_T_INT8 }, S_POSTINGS,
+          { "out_type", CC_T_TEXT }, { "out_id", CC_T_UUID }, { "district", CC_T_INT4 },
+          { "payload", CC_T_BYTEA } }, NULL },
+    [BD_ST_TOPUP] = { "bd_topup", W, "bd_topup", "r_status, r_topup_id, r_available_fen", NULL,
+        { { "key", CC_T_TEXT }, { "topup", CC_T_UUID }, { "card", CC_T_UUID },
+          { "amount", CC_T_INT8 }, { "source", CC_T_TEXT }, { "reference", CC_T_TEXT },
+          { "arrears_paid", CC_T_INT8 }, { "available_after", CC_T_INT8 }, S_POSTINGS },
+        NULL },
+    [BD_ST_SET_PRICE] = { "bd_set_price", W, "bd_set_price", NULL, NULL,
+        { { "service", CC_T_TEXT }, { "price", CC_T_INT8 } }, NULL },
+    [BD_ST_DELIVERED] = { "bd_delivered", W, "bd_delivered", NULL, NULL,
+        { S_CONSUMED, { "order", CC_T_UUID }, { "provider", CC_T_TEXT }, { "visit", CC_T_TEXT },
+          { "caregiver", CC_T_TEXT }, { "meal_point", CC_T_TEXT }, { "started_us", CC_T_INT8 },
+          { "completed_us", CC_T_INT8 }, { "distance", CC_T_INT4 } }, NULL },
+    [BD_ST_LOAD_PRICES] = { "bd_load_prices", R, NULL, NULL,
+        "SELECT service, price_fen FROM prices", S_NONE, NULL },
+    [BD_ST_LOAD_RULES] = { "bd_load_rules", R, NULL, NULL,
+        "SELECT rule_id, coalesce(district_id, -1), coalesce(household, ''), "
+        "coalesce(age_min, -1), coalesce(age_max, -1), coalesce(service, ''), "
+        "coalesce(share_bp, -1), coalesce(fixed_fen, -1), coalesce(monthly_cap_fen, -1) "
+        "FROM subsidy_rules WHERE active ORDER BY rule_id", S_NONE, NULL },
+    [BD_ST_LOAD_CARDS] = { "bd_load_cards", R, NULL, NULL,
+        "SELECT card_id, status, district_id, household, age_years FROM cards", S_NONE, NULL },
+    [BD_ST_LOAD_ACCOUNTS] = { "bd_load_accounts", R, NULL, NULL,
+        "SELECT account, balance FROM accounts", S_NONE, NULL },
+    [BD_ST_LOAD_HOLDS] = { "bd_load_holds", R, NULL, NULL,
+        "SELECT order_id, card_id, service, emergency, district_id, price_fen, subsidy_fen, "
+        "held_fen, arrears_fen, coalesce(rule_id, 0), coalesce(month, 0) "
+        "FROM holds WHERE state = 'held'", S_NONE, NULL },
     /* Caps are monthly: last month's usage still matters for holds placed
      * just before midnight on the 1st and released after. */
-    { "bd_load_usage",
-      "SELECT card_id, rule_id, month, used_fen FROM subsidy_usage "
-      "WHERE month >= to_char(now() - interval '62 days', 'YYYYMM')::int" },
-    { BD_SQL_TOPUP_LOOKUP,
-      "SELECT card_id, amount_fen, source, reference, topup_id, available_after_fen "
-      "FROM topups WHERE idempotency_key = $1" },
-    { BD_SQL_STATEMENT,
-      "SELECT transfer_id, kind, time_us, order_id, topup_id, available_fen, held_fen, "
-      "arrears_fen, available_after, held_after, arrears_after FROM bd_statement($1, $2)" },
+    [BD_ST_LOAD_USAGE] = { "bd_load_usage", R, NULL, NULL,
+        "SELECT card_id, rule_id, month, used_fen FROM subsidy_usage "
+        "WHERE month >= to_char(now() - interval '62 days', 'YYYYMM')::int", S_NONE, NULL },
+    [BD_ST_TOPUP_LOOKUP] = { "bd_topup_lookup", R, NULL, NULL,
+        "SELECT card_id, amount_fen, source, reference, topup_id, available_after_fen "
+        "FROM topups WHERE idempotency_key = $1::text", { { "key", CC_T_TEXT } }, NULL },
+    [BD_ST_STATEMENT] = { "bd_statement", R, "bd_statement",
+        "transfer_id, kind, time_us, order_id, topup_id, available_fen, held_fen, "
+        "arrears_fen, available_after, held_after, arrears_after", NULL,
+        { { "card", CC_T_UUID }, { "limit", CC_T_INT4 } }, NULL },
     /* One statement, one snapshot: the invariants and the balances that the
      * daemon compares with its memory. */
-    { BD_SQL_CHECK,
-      "SELECT c.r_transfers, c.r_unbalanced::text, c.r_negative::text, c.r_stale::text, "
-      "c.r_holds::text, (SELECT coalesce(jsonb_object_agg(b.account, b.balance), '{}') "
-      "FROM bd_balances_from_postings() b)::text FROM bd_ledger_check() c" },
-    { BD_SQL_HOLD,
-      "SELECT h.order_id, h.card_id, h.service, h.emergency, h.state, coalesce(h.reason, ''), "
-      "h.price_fen, h.subsidy_fen, h.held_fen, h.arrears_fen, coalesce(h.provider_id, ''), "
-      "(extract(epoch FROM h.created_at) * 1000000)::bigint, "
-      "(extract(epoch FROM h.updated_at) * 1000000)::bigint, "
-      "d.producer, d.provider_id, "
-      "coalesce((extract(epoch FROM d.completed_at) * 1000000)::bigint, 0), "
-      "coalesce(d.distance_m, -1) "
-      "FROM holds h LEFT JOIN deliveries d USING (order_id) WHERE h.order_id = $1" },
-    { BD_SQL_RECON,
-      "SELECT r_captured, r_delivered, r_captured_undelivered::text, "
-      "r_delivered_uncaptured::text, r_provider_mismatch::text FROM bd_reconciliation($1)" },
-    { NULL, NULL },
+    [BD_ST_CHECK] = { "bd_ledger_check", R, NULL, NULL,
+        "SELECT c.r_transfers, c.r_unbalanced::text, c.r_negative::text, c.r_stale::text, "
+        "c.r_holds::text, (SELECT coalesce(jsonb_object_agg(b.account, b.balance), '{}') "
+        "FROM bd_balances_from_postings() b)::text FROM bd_ledger_check() c", S_NONE, NULL },
+    [BD_ST_HOLD] = { "bd_hold_get", R, NULL, NULL,
+        "SELECT h.order_id, h.card_id, h.service, h.emergency, h.state, coalesce(h.reason, ''), "
+        "h.price_fen, h.subsidy_fen, h.held_fen, h.arrears_fen, coalesce(h.provider_id, ''), "
+        "(extract(epoch FROM h.created_at) * 1000000)::bigint, "
+        "(extract(epoch FROM h.updated_at) * 1000000)::bigint, "
+        "d.producer, d.provider_id, "
+        "coalesce((extract(epoch FROM d.completed_at) * 1000000)::bigint, 0), "
+        "coalesce(d.distance_m, -1) "
+        "FROM holds h LEFT JOIN deliveries d USING (order_id) WHERE h.order_id = $1::uuid",
+        { { "order", CC_T_UUID } }, NULL },
+    [BD_ST_RECON] = { "bd_reconciliation", R, "bd_reconciliation",
+        "r_captured, r_delivered, r_captured_undelivered::text, "
+        "r_delivered_uncaptured::text, r_provider_mismatch::text", NULL,
+        { { "grace_s", CC_T_INT4 } }, NULL },
+    [BD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, S_NONE, NULL },
 };
-
-int bd_store_prepare(bd_app_t *app)
-{
-    for (const s_stmt_t *s = s_writer_stmts; s->name; s++)
-        if (cc_db_prepare(app->writer, s->name, s->sql) != 0)
-            return -1;
-    for (const s_stmt_t *s = s_reader_stmts; s->name; s++)
-        if (cc_db_prepare(app->reader, s->name, s->sql) != 0)
-            return -1;
-    return 0;
-}
 
 void bd_fatal_sql(const char *stmt, PGresult *res)
 {
@@ -102,27 +113,22 @@ int bd_res_ok(PGresult *res)
 
 /* ---- start-up load ------------------------------------------------------------ */
 
-typedef struct {
-    bd_app_t *app;
-    void (*done)(bd_app_t *app);
-    const char *stmt;
-} s_load_t;
-
 static int64_t s_i64(PGresult *res, int row, int col)
 {
     return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-static void s_load_prices(bd_app_t *app, PGresult *res)
+static int s_load_prices(bd_app_t *app, PGresult *res)
 {
     for (int i = 0; i < PQntuples(res); i++) {
         int svc = bd_service_parse(PQgetvalue(res, i, 0));
         if (bd_pricing_set_price(app->pricing, svc, s_i64(res, i, 1)) < 0)
             cc_warn("load_price_skipped", "service", PQgetvalue(res, i, 0));
     }
+    return 0;
 }
 
-static void s_load_rules(bd_app_t *app, PGresult *res)
+static int s_load_rules(bd_app_t *app, PGresult *res)
 {
     bd_pricing_clear_rules(app->pricing);
     for (int i = 0; i < PQntuples(res); i++) {
@@ -141,6 +147,7 @@ static void s_load_rules(bd_app_t *app, PGresult *res)
         if (bd_pricing_add_rule(app->pricing, &r) < 0)
             cc_warn("load_rule_skipped", "rule_id", PQgetvalue(res, i, 0));
     }
+    return 0;
 }
 
 static int s_load_cards(bd_app_t *app, PGresult *res)
@@ -196,61 +203,67 @@ static int s_load_usage(bd_app_t *app, PGresult *res)
     return 0;
 }
 
+/* The load, in queue order on the reader: cards before accounts (card
+ * accounts need their card), holds after. */
+typedef int (s_loader_fn)(bd_app_t *app, PGresult *res);
+static const struct {
+    bd_st_t st;
+    s_loader_fn *fn;
+} s_loads[] = {
+    { BD_ST_LOAD_PRICES, s_load_prices }, { BD_ST_LOAD_RULES, s_load_rules },
+    { BD_ST_LOAD_CARDS, s_load_cards },   { BD_ST_LOAD_ACCOUNTS, s_load_accounts },
+    { BD_ST_LOAD_HOLDS, s_load_holds },   { BD_ST_LOAD_USAGE, s_load_usage },
+};
+#define S_LOADS (sizeof s_loads / sizeof s_loads[0])
+
+static void s_loaded(bd_app_t *app)
+{
+    char cards[24], holds[24];
+    snprintf(cards, sizeof cards, "%zu", bd_ledger_card_count(app->ledger));
+    snprintf(holds, sizeof holds, "%zu", bd_ledger_hold_count(app->ledger));
+    cc_info("working_set_loaded", "cards", cards, "open_holds", holds);
+    bd_app_update_gauges(app);
+    cc_rt_loaded(&app->rt);
+}
+
+/* One load query in flight; static: a stop before the load ends must not
+ * leak, and there is one load per process. */
+typedef struct {
+    bd_app_t *app;
+    size_t i;                    /* index in s_loads */
+} s_load_t;
+static s_load_t s_load[S_LOADS];
+
 static void s_on_load(PGresult *res, void *arg)
 {
     s_load_t *l = arg;
     bd_app_t *app = l->app;
+    const char *stmt = bd_stmts[s_loads[l->i].st].name;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         /* Not a write, but without its working set the daemon cannot decide. */
-        bd_fatal_sql(l->stmt, res);
+        bd_fatal_sql(stmt, res);
     }
-    int rc = 0;
-    if (strcmp(l->stmt, "bd_load_prices") == 0)
-        s_load_prices(app, res);
-    else if (strcmp(l->stmt, "bd_load_rules") == 0)
-        s_load_rules(app, res);
-    else if (strcmp(l->stmt, "bd_load_cards") == 0)
-        rc = s_load_cards(app, res);
-    else if (strcmp(l->stmt, "bd_load_accounts") == 0)
-        rc = s_load_accounts(app, res);
-    else if (strcmp(l->stmt, "bd_load_holds") == 0)
-        rc = s_load_holds(app, res);
-    else if (strcmp(l->stmt, "bd_load_usage") == 0)
-        rc = s_load_usage(app, res);
-    if (rc < 0) {
-        cc_error("load_failed", "stmt", l->stmt, "reason", "bad row or out of memory");
+    if (s_loads[l->i].fn(app, res) < 0) {
+        cc_error("load_failed", "stmt", stmt, "reason", "bad row or out of memory");
         exit(1);
     }
     char n[24];
     snprintf(n, sizeof n, "%d", PQntuples(res));
-    cc_debug("loaded", "stmt", l->stmt, "rows", n);
-    if (--app->load_left == 0) {
-        app->loaded = 1;
-        l->done(app);
-    }
-    free(l);
+    cc_debug("loaded", "stmt", stmt, "rows", n);
+    if (--app->load_left == 0)
+        s_loaded(app);
 }
 
-int bd_store_load(bd_app_t *app, void (*done)(bd_app_t *app))
+int bd_store_load(void *arg)
 {
-    /* Cards before accounts (card accounts need their card), holds after. */
-    static const char *const order[] = {
-        "bd_load_prices", "bd_load_rules", "bd_load_cards", "bd_load_accounts",
-        "bd_load_holds", "bd_load_usage", NULL,
-    };
-    app->loaded = 0;
-    for (int i = 0; order[i]; i++) {
-        s_load_t *l = calloc(1, sizeof *l);
-        if (!l)
+    bd_app_t *app = arg;
+    app->load_left = (int)S_LOADS;
+    for (size_t i = 0; i < S_LOADS; i++) {
+        s_load[i] = (s_load_t){ app, i };
+        cc_args_t a;
+        cc_args_init(&a, &bd_stmts[s_loads[i].st]);
+        if (cc_db_call(app->rt.reader, &a, s_on_load, &s_load[i]) != 0)
             return -1;
-        l->app = app;
-        l->done = done;
-        l->stmt = order[i];
-        app->load_left++;
-        if (cc_db_exec(app->reader, order[i], 0, NULL, NULL, NULL, s_on_load, l) != 0) {
-            free(l);
-            return -1;
-        }
     }
     return 0;
 }
@@ -297,4 +310,19 @@ char *bd_pg_bigint_array(const bd_postings_t *p)
     out[n++] = '}';
     out[n] = '\0';
     return out;
+}
+
+int bd_store_postings(cc_args_t *a, const bd_postings_t *p, char **accounts, char **amounts)
+{
+    *accounts = bd_pg_text_array(p);
+    *amounts = bd_pg_bigint_array(p);
+    if (!*accounts || !*amounts) {
+        free(*accounts);
+        free(*amounts);
+        *accounts = *amounts = NULL;
+        return -1;
+    }
+    cc_args_text(a, "accounts", *accounts);
+    cc_args_text(a, "amounts", *amounts);
+    return 0;
 }

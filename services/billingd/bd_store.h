@@ -1,35 +1,43 @@
-/* bd_store: billingd's SQL. Statement names and texts, their registration
- * on the writer and the reader, the start-up load of the working set, and
- * the text encodings of postings for the SQL functions' array parameters. */
+/* bd_store: billingd's SQL: the statement table (named, typed parameters,
+ * checked against the catalogue by the runtime), the start-up load of the
+ * working set, and the text encodings of postings for the SQL functions'
+ * array parameters. The SQL functions live in sql/billingd/. */
 #ifndef BD_STORE_H
 #define BD_STORE_H
+#include "cc_stmt.h"
 #include "bd_app.h"
 
-/* Writer statements (one SQL function call each; see sql/billingd/002). */
-#define BD_SQL_CARD_ISSUED  "bd_card_issued"
-#define BD_SQL_CARD_STATUS  "bd_card_status"
-#define BD_SQL_ORDER_PLACED "bd_order_placed"
-#define BD_SQL_ORDER_CLOSED "bd_order_closed"
-#define BD_SQL_TOPUP        "bd_topup"
-#define BD_SQL_SET_PRICE    "bd_set_price"
-#define BD_SQL_DELIVERED    "bd_delivered"
-/* Reader statements. */
-#define BD_SQL_TOPUP_LOOKUP "bd_topup_lookup"
-#define BD_SQL_STATEMENT    "bd_statement"
-#define BD_SQL_CHECK        "bd_ledger_check"
-#define BD_SQL_HOLD         "bd_hold_get"
-#define BD_SQL_RECON        "bd_reconciliation"
+/* billingd's statements (cc_stmt.h), indexed by bd_st_t. */
+typedef enum {
+    /* Writer: one SQL function call each. */
+    BD_ST_CARD_ISSUED, BD_ST_CARD_STATUS, BD_ST_ORDER_PLACED, BD_ST_ORDER_CLOSED, BD_ST_TOPUP,
+    BD_ST_SET_PRICE, BD_ST_DELIVERED,
+    /* Reader. */
+    BD_ST_LOAD_PRICES, BD_ST_LOAD_RULES, BD_ST_LOAD_CARDS, BD_ST_LOAD_ACCOUNTS,
+    BD_ST_LOAD_HOLDS, BD_ST_LOAD_USAGE, BD_ST_TOPUP_LOOKUP, BD_ST_STATEMENT, BD_ST_CHECK,
+    BD_ST_HOLD, BD_ST_RECON,
+    BD_ST_COUNT
+} bd_st_t;
+extern cc_stmt_t bd_stmts[BD_ST_COUNT + 1];
 
-/* Register every statement. 0 or -1. */
-int bd_store_prepare(bd_app_t *app);
+/* Load hook: queue the start-up load on the reader; calls cc_rt_loaded()
+ * once everything is in memory. A failed load query logs and exits 1 (the
+ * supervisor retries). 0/-1. */
+int bd_store_load(void *app);
 
-/* Queue the start-up load on the reader; calls done(app) once everything is
- * in memory. A failed load query logs and exits 1 (the supervisor retries). */
-int bd_store_load(bd_app_t *app, void (*done)(bd_app_t *app));
+/* Crash-only: an unexpected SQL error on a write. Logs the statement name and
+ * SQLSTATE (never parameters) and exits 1. */
+void bd_fatal_sql(const char *stmt, PGresult *res) __attribute__((noreturn));
+/* 1 if res is a successful result with at least one row. */
+int bd_res_ok(PGresult *res);
 
 /* PostgreSQL array literals of a transfer's accounts ({"a","b"}, every
  * element quoted and escaped) and amounts ({-5,5}). Caller frees; NULL on OOM. */
 char *bd_pg_text_array(const bd_postings_t *p);
 char *bd_pg_bigint_array(const bd_postings_t *p);
+/* Set the "accounts" and "amounts" parameters of a from p; the literals
+ * are stored in *accounts / *amounts for the caller to free after the call
+ * is queued. -1 on OOM (nothing to free). */
+int bd_store_postings(cc_args_t *a, const bd_postings_t *p, char **accounts, char **amounts);
 
 #endif

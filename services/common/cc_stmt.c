@@ -24,6 +24,8 @@ cc_type_sql(cc_type_t t)
     case CC_T_DATE: return "date";
     case CC_T_TSTZ: return "timestamp with time zone";
     case CC_T_JSONB: return "jsonb";
+    case CC_T_TEXT_ARRAY: return "text[]";
+    case CC_T_INT8_ARRAY: return "bigint[]";
     case CC_T_NONE: break;
     }
     return "?";

@@ -37,6 +37,8 @@ typedef enum {
     CC_T_DATE,
     CC_T_TSTZ,
     CC_T_JSONB,
+    CC_T_TEXT_ARRAY,    /* text[]: an array literal as text ({"a","b"}) */
+    CC_T_INT8_ARRAY,    /* bigint[]: {1,-2} */
 } cc_type_t;
 
 typedef struct {

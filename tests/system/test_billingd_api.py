@@ -255,18 +255,26 @@ def test_far_oversize_body_refused(s):
     assert s.http("GET", "billingd", "/readyz")[0] == 200
 
 
-@pytest.mark.parametrize("card", ["00000000-0000-4000-8000-000000000000", "not-a-card",
-                                  "%27%3B--"])
-def test_unknown_card_404(s, card):
+# A UUID billing never learnt of is an unknown card; a path that is no UUID
+# at all names nothing and is refused by the route guard (not_found), before
+# any lookup. Either way: 404 naming card_id, nothing stored.
+@pytest.mark.parametrize("card,error", [("00000000-0000-4000-8000-000000000000", "unknown_card"),
+                                        ("not-a-card", "not_found"), ("%27%3B--", "not_found")])
+def test_unknown_card_404(s, card, error):
     before = count(s, "topups")
     st, e = s.http("POST", "billingd", "/v1/cards/%s/topups" % card,
                    json={"amount_fen": 100, "source": "family"},
                    headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert st == 404 and e["error"] == "unknown_card" and e["field"] == "card_id", (st, e)
+    assert st == 404 and e["error"] == error and e["field"] == "card_id", (st, e)
     for path in ("balance", "transactions"):
         st, e = s.http("GET", "billingd", "/v1/cards/%s/%s" % (card, path))
-        assert st == 404 and e["error"] == "unknown_card", (path, st, e)
+        assert st == 404 and e["error"] == error and e["field"] == "card_id", (path, st, e)
     assert count(s, "topups") == before
+
+
+def test_hold_of_no_uuid_is_404(s):
+    st, e = s.http("GET", "billingd", "/v1/holds/not-an-order")
+    assert st == 404 and e["error"] == "not_found" and e["field"] == "order_id", (st, e)
 
 
 def test_card_status_follows_orderd(s):
