@@ -9,6 +9,7 @@
 #include "dd_visit.h"
 #include "cc_daemon.h"
 #include "cc_log.h"
+#include "cc_rt.h"
 #include "cc_util.h"
 
 #include <inttypes.h>
@@ -137,7 +138,7 @@ static void s_on_cg_created(PGresult *res, void *arg)
     s_cg_write_t *w = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        dd_fatal_sql(DD_ST_CG_CREATE, res);
+        cc_rt_fatal(dd_stmts[DD_ST_CG_CREATE].name, res);
     if (!w->replay)
         w->app->dirty = 1;   /* waiting visits may fit the newcomer */
     cc_http_reply_json(&w->req, 201, json_pack("{s:s}", "caregiver_id", w->caregiver_id));
@@ -186,23 +187,22 @@ static void s_exec_cg_create(dd_app_t *app, const dd_caregiver_t *c, cc_http_req
     w->replay = replay;
     snprintf(w->caregiver_id, sizeof w->caregiver_id, "%s", c->id);
     char skills[160];
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_str(&a, c->id);
-    dd_args_str(&a, c->idem_key);
-    dd_args_str(&a, c->provider_id);
-    dd_args_i64(&a, c->district_id);
-    dd_args_str(&a, c->name);
-    dd_args_f64(&a, c->lat);
-    dd_args_f64(&a, c->lon);
-    dd_args_str(&a, dd_skills_csv(c->skills, skills, sizeof skills));
-    dd_args_i64(&a, c->level);
-    dd_args_bool(&a, c->first_aid);
-    dd_args_i64(&a, c->shift_start_min);
-    dd_args_i64(&a, c->shift_end_min);
-    if (cc_db_exec(app->writer, DD_ST_CG_CREATE, a.n, a.values, a.lengths, a.formats,
-                   s_on_cg_created, w) != 0)
-        dd_fatal_sql(DD_ST_CG_CREATE, NULL);
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_CG_CREATE]);
+    cc_args_text(&a, "id", c->id);
+    cc_args_text(&a, "idem", c->idem_key);
+    cc_args_text(&a, "provider", c->provider_id);
+    cc_args_int(&a, "district", c->district_id);
+    cc_args_text(&a, "name", c->name);
+    cc_args_float(&a, "lat", c->lat);
+    cc_args_float(&a, "lon", c->lon);
+    cc_args_text(&a, "skills", dd_skills_csv(c->skills, skills, sizeof skills));
+    cc_args_int(&a, "level", c->level);
+    cc_args_bool(&a, "first_aid", c->first_aid);
+    cc_args_int(&a, "shift_start", c->shift_start_min);
+    cc_args_int(&a, "shift_end", c->shift_end_min);
+    if (cc_db_call(app->writer, &a, s_on_cg_created, w) != 0)
+        cc_rt_fatal(a.st->name, NULL);
 }
 
 static void s_post_caregiver(cc_http_req_t *req, void *arg)
@@ -394,9 +394,10 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
         return;
     }
     l->req = req;
-    const char *values[1] = {id};
-    if (cc_db_exec(app->reader, DD_ST_GET_VISIT, 1, values, NULL, NULL, s_on_visit_read, l)
-        != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_GET_VISIT]);
+    cc_args_text(&a, "id", id);
+    if (cc_db_call(app->reader, &a, s_on_visit_read, l) != 0) {
         free(l);
         cc_http_reply_error(&req, 503, "unavailable", NULL, "the store is unavailable");
     }
@@ -472,7 +473,7 @@ static void s_on_action_done(PGresult *res, void *arg)
     s_act_t *w = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        dd_fatal_sql(w->step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK, res);
+        cc_rt_fatal(dd_stmts[w->step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK].name, res);
     json_t *body = json_pack("{s:s, s:s}", "visit_id", w->visit_id, "state", w->state);
     if (body && (w->step == DD_STEP_CHECK_IN || w->step == DD_STEP_CHECK_OUT))
         json_object_set_new(body, "distance_m", json_integer(w->distance_m));
@@ -575,27 +576,24 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, dd_step_t step)
                                              : app->m_completed);
     char ev[CC_UUID_LEN];
     cc_uuid(ev);
-    const char *stmt = step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK;
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_i64(&a, v->district_id);
-    dd_args_str(&a, v->id);
-    dd_args_str(&a, v->caregiver_id);
-    if (step != DD_STEP_ACCEPT)
-        dd_args_bool(&a, step == DD_STEP_CHECK_OUT);
-    dd_args_i64(&a, r.at_us);
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK]);
+    cc_args_int(&a, "district", v->district_id);
+    cc_args_text(&a, "id", v->id);
+    cc_args_text(&a, "caregiver", v->caregiver_id);
+    cc_args_int(&a, "at", r.at_us);
     if (step != DD_STEP_ACCEPT) {
-        dd_args_f64(&a, r.lat);
-        dd_args_f64(&a, r.lon);
-        dd_args_i64(&a, r.distance_m);
+        cc_args_bool(&a, "out", step == DD_STEP_CHECK_OUT);
+        cc_args_float(&a, "lat", r.lat);
+        cc_args_float(&a, "lon", r.lon);
+        cc_args_int(&a, "distance", r.distance_m);
     }
-    dd_args_str(&a, v->order_id);
-    dd_args_str(&a, ev);
-    dd_args_bin(&a, payload, plen);
+    cc_args_text(&a, "order", v->order_id);
+    cc_args_text(&a, "ev", ev);
+    cc_args_bytes(&a, "payload", payload, plen);
     snprintf(w->state, sizeof w->state, "%s", dd_visit_state_name(v->state));
-    if (cc_db_exec(app->writer, stmt, a.n, a.values, a.lengths, a.formats, s_on_action_done,
-                   w) != 0)
-        dd_fatal_sql(stmt, NULL);
+    if (cc_db_call(app->writer, &a, s_on_action_done, w) != 0)
+        cc_rt_fatal(a.st->name, NULL);
     free(payload);
     cc_info("visit_step", "visit_id", v->id, "order_id", v->order_id, "state", w->state);
 }

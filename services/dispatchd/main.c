@@ -143,10 +143,10 @@ static void s_on_caregivers_loaded(PGresult *res, void *arg)
     char buf[24];
     snprintf(buf, sizeof buf, "%d", n);
     cc_info("caregivers_loaded", "caregivers", buf);
-    snprintf(buf, sizeof buf, "%lld", (long long) app->keep_finished_s);
-    const char *values[1] = {buf};
-    if (cc_db_exec(app->reader, DD_ST_LOAD_VISITS, 1, values, NULL, NULL, s_on_visits_loaded,
-                   app) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_LOAD_VISITS]);
+    cc_args_int(&a, "keep_s", app->keep_finished_s);
+    if (cc_db_call(app->reader, &a, s_on_visits_loaded, app) != 0) {
         cc_error("startup_failed", "what", "load_visits");
         exit(1);
     }
@@ -242,13 +242,14 @@ int main(int argc, char **argv)
     app->zctx = zmq_ctx_new();
     app->writer = cc_db_new(app->base, app->db, "dispatchd-writer");
     app->reader = cc_db_new(app->base, app->db, "dispatchd-reader");
-    if (!app->zctx || !app->writer || !app->reader || dd_store_prepare(app->writer) != 0
-        || dd_store_prepare(app->reader) != 0) {
+    if (!app->zctx || !app->writer || !app->reader || cc_stmt_prepare(app->writer, dd_stmts, CC_STMT_WRITER) != 0
+        || cc_stmt_prepare(app->reader, dd_stmts, CC_STMT_READER) != 0) {
         cc_error("startup_failed", "what", "db");
         return 1;
     }
-    if (cc_db_exec(app->reader, DD_ST_LOAD_CGS, 0, NULL, NULL, NULL, s_on_caregivers_loaded,
-                   app) != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_LOAD_CGS]);
+    if (cc_db_call(app->reader, &a, s_on_caregivers_loaded, app) != 0) {
         cc_error("startup_failed", "what", "load_caregivers");
         return 1;
     }
@@ -297,6 +298,7 @@ int main(int argc, char **argv)
     event_base_free(app->base);
     if (app->pidfile && app->pidfile[0])
         cc_pidfile_remove(app->pidfile);
+    cc_stmt_free(dd_stmts);
     cc_info("process_down");
     cc_metrics_reset();
     cc_config_free(s_params);
