@@ -68,7 +68,7 @@ static void s_on_accept_timeout(evutil_socket_t fd, short what, void *arg)
     v->timer = NULL;
     event_free(t->ev);
     free(t);
-    if (app->stopping || v->state != DD_VISIT_ASSIGNED)
+    if (app->rt.stopping || v->state != DD_VISIT_ASSIGNED)
         return;
     cc_metric_inc(app->m_timeouts);
     cc_info("accept_timeout", "visit_id", v->id, "order_id", v->order_id,
@@ -94,7 +94,7 @@ void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us)
         return;   /* the sweep also catches overdue offers */
     t->app = app;
     snprintf(t->visit_id, sizeof t->visit_id, "%s", v->id);
-    t->ev = evtimer_new(app->base, s_on_accept_timeout, t);
+    t->ev = evtimer_new(app->rt.base, s_on_accept_timeout, t);
     if (!t->ev) {
         free(t);
         return;
@@ -229,7 +229,7 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     cc_args_bytes(&a, "payload", payload, plen);
     if (bumped)
         dd_bump_args(&a, bumped, &bump);
-    if (cc_db_call(app->writer, &a, s_on_assign_done, w) != 0)
+    if (cc_db_call(app->rt.writer, &a, s_on_assign_done, w) != 0)
         cc_rt_fatal(a.st->name, NULL);
     free(payload);
     free(bump.pay);
@@ -334,7 +334,7 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
         for (size_t i = 0; i < sizeof offer / sizeof *offer; i++)
             cc_args_null(&a, offer[i]);   /* the visit waits: no offer */
     }
-    if (cc_db_call(app->writer, &a, s_on_decline_done, w) != 0)
+    if (cc_db_call(app->rt.writer, &a, s_on_decline_done, w) != 0)
         cc_rt_fatal(a.st->name, NULL);
     free(dpay);
     free(apay);
@@ -381,7 +381,7 @@ static void s_fail(dd_app_t *app, dd_visit_t *v, const char *reason, int64_t now
     cc_args_text(&a, "order", v->order_id);
     cc_args_text(&a, "ev", ev);
     cc_args_bytes(&a, "payload", pay, len);
-    if (cc_db_call(app->writer, &a, s_on_fail_done, app) != 0)
+    if (cc_db_call(app->rt.writer, &a, s_on_fail_done, app) != 0)
         cc_rt_fatal(a.st->name, NULL);
     free(pay);
     cc_warn("visit_failed", "visit_id", v->id, "order_id", v->order_id, "reason", reason);
@@ -466,15 +466,13 @@ static void s_on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     (void) fd;
     (void) what;
-    dd_app_t *app = arg;
-    if (app->stopping || !app->loaded)
-        return;
-    s_sweep(app, cc_now_us());
+    /* Runs from start (loaded) until stop deletes it. */
+    s_sweep(arg, cc_now_us());
 }
 
 int dd_sweep_start(dd_app_t *app)
 {
-    app->sweep = event_new(app->base, -1, EV_PERSIST, s_on_sweep, app);
+    app->sweep = event_new(app->rt.base, -1, EV_PERSIST, s_on_sweep, app);
     if (!app->sweep)
         return -1;
     struct timeval tv = {0, S_SWEEP_MS * CC_US_PER_MS};

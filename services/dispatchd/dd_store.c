@@ -1,6 +1,10 @@
 /* dd_store: see dd_store.h. */
 #include "dd_store.h"
+#include "dd_app.h"
+#include "dd_dispatch.h"
 #include "cc_daemon.h"
+#include "cc_log.h"
+#include "cc_rt.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -249,4 +253,56 @@ int dd_store_load_visits(dd_world_t *world, PGresult *res)
         return -1;
     }
     return rows;
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+static void s_loaded(const char *what, int n)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%d", n);
+    cc_info("working_set_loaded", what, buf);
+}
+
+/* Without the working set dispatchd cannot decide: restart and retry. */
+static void s_load_failed(const char *what, PGresult *res)
+{
+    cc_error("startup_failed", "what", what, "status",
+             res ? PQresStatus(PQresultStatus(res)) : "not queued");
+    exit(1);
+}
+
+static void s_on_visits(PGresult *res, void *arg)
+{
+    dd_app_t *app = arg;
+    int n = dd_store_load_visits(app->world, res);
+    if (n < 0)
+        s_load_failed("load_visits", res);
+    s_loaded("visits", n);
+    app->dirty = 1;
+    dd_update_gauges(app);
+    cc_rt_loaded(&app->rt);
+}
+
+static void s_on_caregivers(PGresult *res, void *arg)
+{
+    dd_app_t *app = arg;
+    int n = dd_store_load_caregivers(app->world, res);
+    if (n < 0)
+        s_load_failed("load_caregivers", res);
+    s_loaded("caregivers", n);
+    /* Visits point at their caregivers: these first. */
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_LOAD_VISITS]);
+    cc_args_int(&a, "keep_s", app->keep_finished_s);
+    if (cc_db_call(app->rt.reader, &a, s_on_visits, app) != 0)
+        s_load_failed("load_visits", NULL);
+}
+
+int dd_store_load(void *arg)
+{
+    dd_app_t *app = arg;
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_LOAD_CGS]);
+    return cc_db_call(app->rt.reader, &a, s_on_caregivers, app);
 }

@@ -21,6 +21,11 @@ typedef enum {
 } dd_st_t;
 extern cc_stmt_t dd_stmts[DD_ST_COUNT + 1];
 
+/* The runtime's load hook (app a dd_app_t): caregivers, then open and
+ * recently finished visits, through the reader; cc_rt_loaded() when both
+ * are in memory. A failed load exits 1 (the supervisor retries). 0/-1. */
+int dd_store_load(void *app);
+
 /* Parse a DD_ST_LOAD_CGS result into world. Returns rows loaded or -1. */
 int dd_store_load_caregivers(dd_world_t *world, PGresult *res);
 /* Parse a DD_ST_LOAD_VISITS (or DD_ST_GET_VISIT) result into world
