@@ -180,6 +180,14 @@ void dd_bump_args(cc_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b)
     cc_args_bytes(a, "b_payload", b->pay, b->len);
 }
 
+void dd_offer_args(cc_args_t *a, const dd_visit_t *v)
+{
+    cc_args_text(a, "provider", v->provider_id);
+    cc_args_int(a, "eta", v->eta_us);
+    cc_args_int(a, "end", v->planned_end_us);
+    cc_args_int(a, "travel", v->travel_s);
+}
+
 int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
 {
     if (v->state != DD_VISIT_WAITING)
@@ -219,10 +227,7 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     cc_args_int(&a, "district", v->district_id);
     cc_args_text(&a, "id", v->id);
     cc_args_text(&a, "caregiver", v->caregiver_id);
-    cc_args_text(&a, "provider", v->provider_id);
-    cc_args_int(&a, "eta", v->eta_us);
-    cc_args_int(&a, "end", v->planned_end_us);
-    cc_args_int(&a, "travel", v->travel_s);
+    dd_offer_args(&a, v);
     cc_args_int(&a, "at", now_us);
     cc_args_text(&a, "order", v->order_id);
     cc_args_text(&a, "ev", ev);
@@ -321,10 +326,7 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
     cc_args_bytes(&a, "payload", dpay, dlen);
     if (next) {
         cc_args_text(&a, "next", v->caregiver_id);
-        cc_args_text(&a, "provider", v->provider_id);
-        cc_args_int(&a, "eta", v->eta_us);
-        cc_args_int(&a, "end", v->planned_end_us);
-        cc_args_int(&a, "travel", v->travel_s);
+        dd_offer_args(&a, v);
         cc_args_int(&a, "at", now);
         cc_args_text(&a, "ev2", ev2);
         cc_args_bytes(&a, "payload2", apay, alen);

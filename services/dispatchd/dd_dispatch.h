@@ -39,6 +39,10 @@ void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_
  * b_ev, b_payload) in a; a borrows from bumped and b until the exec. */
 void dd_bump_args(cc_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b);
 
+/* Set the offer's parameters of v (provider, eta, end, travel) in a, as
+ * every statement that offers a visit takes them; a borrows from v. */
+void dd_offer_args(cc_args_t *a, const dd_visit_t *v);
+
 /* Decline (reason "declined") or accept timeout ("accept_timeout") by v's
  * current caregiver: remember them, re-offer to the next one or queue, and
  * write VisitDeclined (+VisitAssigned). reason is borrowed. req (may be

@@ -205,10 +205,7 @@ static int s_on_released(cc_consumer_t *c, const Cc__Envelope *env, const Protob
     cc_args_int(&a, "created", v->created_us);
     if (found) {
         cc_args_text(&a, "caregiver", v->caregiver_id);
-        cc_args_text(&a, "provider", v->provider_id);
-        cc_args_int(&a, "eta", v->eta_us);
-        cc_args_int(&a, "end", v->planned_end_us);
-        cc_args_int(&a, "travel", v->travel_s);
+        dd_offer_args(&a, v);
         cc_args_text(&a, "ev", ev);
         cc_args_bytes(&a, "payload", payload, plen);
     } else {
