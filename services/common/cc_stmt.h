@@ -22,7 +22,8 @@
 #include <stdint.h>
 #include "cc_db.h"
 
-#define CC_STMT_MAX_PARAMS 24
+/* At most 32: cc_args_t.set has a bit per parameter. */
+#define CC_STMT_MAX_PARAMS 32
 
 typedef enum {
     CC_T_NONE = 0,      /* ends a params list */

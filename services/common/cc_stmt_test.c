@@ -76,6 +76,7 @@ test_text_max_params(void **state)
     static const char *names[CC_STMT_MAX_PARAMS] = {
         "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11",
         "p12", "p13", "p14", "p15", "p16", "p17", "p18", "p19", "p20", "p21", "p22", "p23",
+        "p24", "p25", "p26", "p27", "p28", "p29", "p30", "p31",
     };
     cc_stmt_t st = { "st_max", CC_STMT_WRITER, "some_rather_long_function_name",
                      "a_column, another_column", NULL, { { NULL, CC_T_NONE } }, NULL };

@@ -6,6 +6,7 @@
 #include "dd_store.h"
 #include "cc_event.h"
 #include "cc_log.h"
+#include "cc_rt.h"
 #include "cc_util.h"
 
 #include <inttypes.h>
@@ -16,16 +17,6 @@
 #define S_SWEEP_MS 250          /* sweep tick */
 #define S_RETRY_BUDGET_US 20000 /* time for queue retries per sweep */
 #define S_PRUNE_EVERY_US (60 * CC_US_PER_S)
-
-void dd_fatal_sql(const char *what, PGresult *res)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    cc_error("sql_write_failed", "statement", what, "sqlstate", state ? state : "",
-             "status", res ? PQresStatus(PQresultStatus(res)) : "");
-    /* Crash-only: memory and store may disagree; the supervisor restarts us
-     * and the working set reloads from the store. */
-    exit(1);
-}
 
 const char *dd_result_text(PGresult *res)
 {
@@ -77,7 +68,7 @@ static void s_on_accept_timeout(evutil_socket_t fd, short what, void *arg)
     v->timer = NULL;
     event_free(t->ev);
     free(t);
-    if (app->stopping || v->state != DD_VISIT_ASSIGNED)
+    if (app->rt.stopping || v->state != DD_VISIT_ASSIGNED)
         return;
     cc_metric_inc(app->m_timeouts);
     cc_info("accept_timeout", "visit_id", v->id, "order_id", v->order_id,
@@ -103,7 +94,7 @@ void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us)
         return;   /* the sweep also catches overdue offers */
     t->app = app;
     snprintf(t->visit_id, sizeof t->visit_id, "%s", v->id);
-    t->ev = evtimer_new(app->base, s_on_accept_timeout, t);
+    t->ev = evtimer_new(app->rt.base, s_on_accept_timeout, t);
     if (!t->ev) {
         free(t);
         return;
@@ -147,7 +138,7 @@ static void s_on_assign_done(PGresult *res, void *arg)
     s_write_t *w = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        dd_fatal_sql(DD_ST_ASSIGN, res);
+        cc_rt_fatal(dd_stmts[DD_ST_ASSIGN].name, res);
     if (strcmp(r, "applied") == 0) {
         cc_metric_inc(w->app->m_assigned);
         cc_metric_observe(w->app->m_latency, (double) (cc_now_us() - w->since_us) / CC_US_PER_S);
@@ -179,14 +170,22 @@ void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_
             "caregiver_id", b->old);
 }
 
-void dd_bump_args(dd_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b)
+void dd_bump_args(cc_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b)
 {
-    dd_args_i64(a, bumped->district_id);
-    dd_args_str(a, bumped->id);
-    dd_args_str(a, b->old);
-    dd_args_str(a, bumped->order_id);
-    dd_args_str(a, b->ev);
-    dd_args_bin(a, b->pay, b->len);
+    cc_args_int(a, "b_district", bumped->district_id);
+    cc_args_text(a, "b_id", bumped->id);
+    cc_args_text(a, "b_caregiver", b->old);
+    cc_args_text(a, "b_order", bumped->order_id);
+    cc_args_text(a, "b_ev", b->ev);
+    cc_args_bytes(a, "b_payload", b->pay, b->len);
+}
+
+void dd_offer_args(cc_args_t *a, const dd_visit_t *v)
+{
+    cc_args_text(a, "provider", v->provider_id);
+    cc_args_int(a, "eta", v->eta_us);
+    cc_args_int(a, "end", v->planned_end_us);
+    cc_args_int(a, "travel", v->travel_s);
 }
 
 int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
@@ -223,25 +222,20 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     w->since_us = v->created_us;
     char ev[CC_UUID_LEN];
     cc_uuid(ev);
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_i64(&a, v->district_id);
-    dd_args_str(&a, v->id);
-    dd_args_str(&a, v->caregiver_id);
-    dd_args_str(&a, v->provider_id);
-    dd_args_i64(&a, v->eta_us);
-    dd_args_i64(&a, v->planned_end_us);
-    dd_args_i64(&a, v->travel_s);
-    dd_args_i64(&a, now_us);
-    dd_args_str(&a, v->order_id);
-    dd_args_str(&a, ev);
-    dd_args_bin(&a, payload, plen);
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[bumped ? DD_ST_ASSIGN_BUMP : DD_ST_ASSIGN]);
+    cc_args_int(&a, "district", v->district_id);
+    cc_args_text(&a, "id", v->id);
+    cc_args_text(&a, "caregiver", v->caregiver_id);
+    dd_offer_args(&a, v);
+    cc_args_int(&a, "at", now_us);
+    cc_args_text(&a, "order", v->order_id);
+    cc_args_text(&a, "ev", ev);
+    cc_args_bytes(&a, "payload", payload, plen);
     if (bumped)
         dd_bump_args(&a, bumped, &bump);
-    const char *stmt = bumped ? DD_ST_ASSIGN_BUMP : DD_ST_ASSIGN;
-    if (cc_db_exec(app->writer, stmt, a.n, a.values, a.lengths, a.formats, s_on_assign_done,
-                   w) != 0)
-        dd_fatal_sql(stmt, NULL);
+    if (cc_db_call(app->rt.writer, &a, s_on_assign_done, w) != 0)
+        cc_rt_fatal(a.st->name, NULL);
     free(payload);
     free(bump.pay);
     dd_timer_arm(app, v, now_us);
@@ -255,7 +249,7 @@ static void s_on_decline_done(PGresult *res, void *arg)
     s_write_t *w = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        dd_fatal_sql(DD_ST_DECLINE, res);
+        cc_rt_fatal(dd_stmts[DD_ST_DECLINE].name, res);
     if (strcmp(r, "applied") == 0 && w->assigned) {
         cc_metric_inc(w->app->m_assigned);
         cc_metric_observe(w->app->m_latency, (double) (cc_now_us() - w->since_us) / CC_US_PER_S);
@@ -322,30 +316,28 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
     char ev1[CC_UUID_LEN], ev2[CC_UUID_LEN];
     cc_uuid(ev1);
     cc_uuid(ev2);
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_i64(&a, v->district_id);
-    dd_args_str(&a, v->id);
-    dd_args_str(&a, old);
-    dd_args_str(&a, v->order_id);
-    dd_args_str(&a, ev1);
-    dd_args_bin(&a, dpay, dlen);
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_DECLINE]);
+    cc_args_int(&a, "district", v->district_id);
+    cc_args_text(&a, "id", v->id);
+    cc_args_text(&a, "caregiver", old);
+    cc_args_text(&a, "order", v->order_id);
+    cc_args_text(&a, "ev", ev1);
+    cc_args_bytes(&a, "payload", dpay, dlen);
     if (next) {
-        dd_args_str(&a, v->caregiver_id);
-        dd_args_str(&a, v->provider_id);
-        dd_args_i64(&a, v->eta_us);
-        dd_args_i64(&a, v->planned_end_us);
-        dd_args_i64(&a, v->travel_s);
-        dd_args_i64(&a, now);
-        dd_args_str(&a, ev2);
-        dd_args_bin(&a, apay, alen);
+        cc_args_text(&a, "next", v->caregiver_id);
+        dd_offer_args(&a, v);
+        cc_args_int(&a, "at", now);
+        cc_args_text(&a, "ev2", ev2);
+        cc_args_bytes(&a, "payload2", apay, alen);
     } else {
-        for (int i = 0; i < 8; i++)
-            dd_args_null(&a);
+        static const char *const offer[] = { "next", "provider", "eta", "end", "travel",
+                                             "at", "ev2", "payload2" };
+        for (size_t i = 0; i < sizeof offer / sizeof *offer; i++)
+            cc_args_null(&a, offer[i]);   /* the visit waits: no offer */
     }
-    if (cc_db_exec(app->writer, DD_ST_DECLINE, a.n, a.values, a.lengths, a.formats,
-                   s_on_decline_done, w) != 0)
-        dd_fatal_sql(DD_ST_DECLINE, NULL);
+    if (cc_db_call(app->rt.writer, &a, s_on_decline_done, w) != 0)
+        cc_rt_fatal(a.st->name, NULL);
     free(dpay);
     free(apay);
     if (next) {
@@ -360,7 +352,7 @@ static void s_on_fail_done(PGresult *res, void *arg)
     dd_app_t *app = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        dd_fatal_sql(DD_ST_FAIL, res);
+        cc_rt_fatal(dd_stmts[DD_ST_FAIL].name, res);
     if (strcmp(r, "applied") == 0)
         cc_metric_inc(app->m_failures);
 }
@@ -382,18 +374,17 @@ static void s_fail(dd_app_t *app, dd_visit_t *v, const char *reason, int64_t now
     dd_world_set_state(app->world, v, DD_VISIT_FAILED, now);
     char ev[CC_UUID_LEN];
     cc_uuid(ev);
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_i64(&a, v->district_id);
-    dd_args_str(&a, v->id);
-    dd_args_str(&a, reason);
-    dd_args_i64(&a, now);
-    dd_args_str(&a, v->order_id);
-    dd_args_str(&a, ev);
-    dd_args_bin(&a, pay, len);
-    if (cc_db_exec(app->writer, DD_ST_FAIL, a.n, a.values, a.lengths, a.formats,
-                   s_on_fail_done, app) != 0)
-        dd_fatal_sql(DD_ST_FAIL, NULL);
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_FAIL]);
+    cc_args_int(&a, "district", v->district_id);
+    cc_args_text(&a, "id", v->id);
+    cc_args_text(&a, "reason", reason);
+    cc_args_int(&a, "at", now);
+    cc_args_text(&a, "order", v->order_id);
+    cc_args_text(&a, "ev", ev);
+    cc_args_bytes(&a, "payload", pay, len);
+    if (cc_db_call(app->rt.writer, &a, s_on_fail_done, app) != 0)
+        cc_rt_fatal(a.st->name, NULL);
     free(pay);
     cc_warn("visit_failed", "visit_id", v->id, "order_id", v->order_id, "reason", reason);
 }
@@ -477,15 +468,13 @@ static void s_on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     (void) fd;
     (void) what;
-    dd_app_t *app = arg;
-    if (app->stopping || !app->loaded)
-        return;
-    s_sweep(app, cc_now_us());
+    /* Runs from start (loaded) until stop deletes it. */
+    s_sweep(arg, cc_now_us());
 }
 
 int dd_sweep_start(dd_app_t *app)
 {
-    app->sweep = event_new(app->base, -1, EV_PERSIST, s_on_sweep, app);
+    app->sweep = event_new(app->rt.base, -1, EV_PERSIST, s_on_sweep, app);
     if (!app->sweep)
         return -1;
     struct timeval tv = {0, S_SWEEP_MS * CC_US_PER_MS};

@@ -35,9 +35,13 @@ typedef struct {
  * the caller frees it once the statement is queued). Exits on out of
  * memory. */
 void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_us);
-/* Append the bump's statement arguments (district, id, old caregiver, order,
- * event id, payload) to a; a borrows from bumped and b until the exec. */
-void dd_bump_args(dd_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b);
+/* Set the bump's statement arguments (b_district, b_id, b_caregiver, b_order,
+ * b_ev, b_payload) in a; a borrows from bumped and b until the exec. */
+void dd_bump_args(cc_args_t *a, const dd_visit_t *bumped, const dd_bump_t *b);
+
+/* Set the offer's parameters of v (provider, eta, end, travel) in a, as
+ * every statement that offers a visit takes them; a borrows from v. */
+void dd_offer_args(cc_args_t *a, const dd_visit_t *v);
 
 /* Decline (reason "declined") or accept timeout ("accept_timeout") by v's
  * current caregiver: remember them, re-offer to the next one or queue, and
@@ -61,10 +65,6 @@ int dd_sweep_start(dd_app_t *app);
 /* Refresh the gauges from the working set. */
 void dd_update_gauges(dd_app_t *app);
 
-/* A write failed in a way that means memory and store disagree: log the
- * statement name and SQLSTATE (never parameters) and exit(1). res may be
- * NULL (the statement could not be queued). */
-void dd_fatal_sql(const char *what, PGresult *res) __attribute__((noreturn));
 /* Text of a one-row, one-column result (borrowed from res), or NULL when
  * res is anything else. */
 const char *dd_result_text(PGresult *res);

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cc_time.h"
+#include "cc_util.h"
 
 #define DD_ID_LEN 64       /* ids we store: ours are UUIDs, others' are opaque text */
 #define DD_MAX_DECLINED 64 /* a visit stops collecting decliners past this */
@@ -83,7 +84,7 @@ typedef struct {
 typedef struct {
     char id[DD_ID_LEN];
     char provider_id[DD_ID_LEN];
-    char idem_key[DD_ID_LEN * 2];  /* Idempotency-Key of its creation, "" if none */
+    char idem_key[CC_IDEM_KEY_MAX + 1];   /* Idempotency-Key of its creation, "" if none */
     char *name;                 /* owned; personal data: API only, never logged */
     uint32_t district_id;
     double lat, lon;            /* home: personal data */

@@ -16,6 +16,7 @@
 #include "cc_daemon.h"
 #include "cc_event.h"
 #include "cc_log.h"
+#include "cc_rt.h"
 #include "cc_util.h"
 
 #include <inttypes.h>
@@ -41,7 +42,7 @@ static void s_on_released_done(PGresult *res, void *arg)
     dd_app_t *app = r->app;
     const char *t = dd_result_text(res);
     if (!t)
-        dd_fatal_sql(DD_ST_RELEASED, res);
+        cc_rt_fatal(dd_stmts[DD_ST_RELEASED].name, res);
     if (strcmp(t, "applied") == 0) {
         cc_metric_inc(app->m_events_applied);
         if (r->assigned) {
@@ -77,6 +78,15 @@ static void s_lag(dd_app_t *app, const Cc__Envelope *env)
         double lag = (double) (cc_now_us() - env->time_us) / 1e6;
         cc_metric_set(app->m_lag, lag > 0 ? lag : 0);
     }
+}
+
+/* Every effect function starts with the event being consumed (cc_consume). */
+static void s_consumed(cc_args_t *a, dd_st_t st, const Cc__Envelope *env)
+{
+    cc_args_init(a, &dd_stmts[st]);
+    cc_args_text(a, "producer", "orderd");
+    cc_args_int(a, "seq", (int64_t) env->seq);
+    cc_args_text(a, "event_id", env->id);
 }
 
 /* The schema (cc_event.h) has checked the ids (UUIDs, which fit DD_ID_LEN)
@@ -176,44 +186,38 @@ static int s_on_released(cc_consumer_t *c, const Cc__Envelope *env, const Protob
     r->released_us = env->time_us > 0 ? env->time_us : now;
     snprintf(r->visit_id, sizeof r->visit_id, "%s", v->id);
 
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_str(&a, "orderd");
-    dd_args_i64(&a, (int64_t) env->seq);
-    dd_args_str(&a, env->id);
-    dd_args_str(&a, v->id);
-    dd_args_str(&a, v->order_id);
-    dd_args_str(&a, v->elder_id);
-    dd_args_str(&a, cc_service_name(v->service));
-    dd_args_str(&a, dd_ability_name(v->ability));
-    dd_args_bool(&a, v->emergency);
-    dd_args_i64(&a, v->priority);
-    dd_args_i64(&a, v->district_id);
-    dd_args_f64(&a, v->lat);
-    dd_args_f64(&a, v->lon);
-    dd_args_i64(&a, v->window_start_us);
-    dd_args_i64(&a, v->window_end_us);
-    dd_args_str(&a, v->preferred_caregiver_id);
-    dd_args_str(&a, v->notes ? v->notes : "");
-    dd_args_i64(&a, v->created_us);
+    cc_args_t a;
+    s_consumed(&a, bumped ? DD_ST_RELEASED_BUMP : DD_ST_RELEASED, env);
+    cc_args_text(&a, "id", v->id);
+    cc_args_text(&a, "order", v->order_id);
+    cc_args_text(&a, "elder", v->elder_id);
+    cc_args_text(&a, "service", cc_service_name(v->service));
+    cc_args_text(&a, "ability", dd_ability_name(v->ability));
+    cc_args_bool(&a, "emergency", v->emergency);
+    cc_args_int(&a, "priority", v->priority);
+    cc_args_int(&a, "district", v->district_id);
+    cc_args_float(&a, "lat", v->lat);
+    cc_args_float(&a, "lon", v->lon);
+    cc_args_int(&a, "ws", v->window_start_us);
+    cc_args_int(&a, "we", v->window_end_us);
+    cc_args_text(&a, "pref", v->preferred_caregiver_id);
+    cc_args_text(&a, "notes", v->notes ? v->notes : "");
+    cc_args_int(&a, "created", v->created_us);
     if (found) {
-        dd_args_str(&a, v->caregiver_id);
-        dd_args_str(&a, v->provider_id);
-        dd_args_i64(&a, v->eta_us);
-        dd_args_i64(&a, v->planned_end_us);
-        dd_args_i64(&a, v->travel_s);
-        dd_args_str(&a, ev);
-        dd_args_bin(&a, payload, plen);
+        cc_args_text(&a, "caregiver", v->caregiver_id);
+        dd_offer_args(&a, v);
+        cc_args_text(&a, "ev", ev);
+        cc_args_bytes(&a, "payload", payload, plen);
     } else {
-        for (int i = 0; i < 7; i++)
-            dd_args_null(&a);
+        static const char *const offer[] = { "caregiver", "provider", "eta", "end", "travel",
+                                             "ev", "payload" };
+        for (size_t i = 0; i < sizeof offer / sizeof *offer; i++)
+            cc_args_null(&a, offer[i]);   /* the visit waits: no offer */
     }
     if (bumped)
         dd_bump_args(&a, bumped, &bump);
-    const char *stmt = bumped ? DD_ST_RELEASED_BUMP : DD_ST_RELEASED;
-    if (cc_consumer_exec(c, stmt, a.n, a.values, a.lengths, a.formats, s_on_released_done, r)
-        != 0)
-        dd_fatal_sql(stmt, NULL);
+    if (cc_consumer_call(c, &a, s_on_released_done, r) != 0)
+        cc_rt_fatal(a.st->name, NULL);
     free(payload);
     free(bump.pay);
     if (found) {
@@ -231,7 +235,7 @@ static void s_on_cancelled_done(PGresult *res, void *arg)
     dd_app_t *app = arg;
     const char *t = dd_result_text(res);
     if (!t)
-        dd_fatal_sql(DD_ST_CANCELLED, res);
+        cc_rt_fatal(dd_stmts[DD_ST_CANCELLED].name, res);
     cc_metric_inc(strcmp(t, "applied") == 0 ? app->m_events_applied : app->m_events_skipped);
 }
 
@@ -252,17 +256,13 @@ static int s_on_cancelled(cc_consumer_t *c, const Cc__Envelope *env,
     dd_world_set_state(app->world, v, DD_VISIT_CANCELLED, now);
     app->dirty = 1;   /* the caregiver's slot is free again */
     cc_metric_inc(app->m_cancelled);
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_str(&a, "orderd");
-    dd_args_i64(&a, (int64_t) env->seq);
-    dd_args_str(&a, env->id);
-    dd_args_i64(&a, v->district_id);
-    dd_args_str(&a, v->id);
-    dd_args_i64(&a, now);
-    if (cc_consumer_exec(c, DD_ST_CANCELLED, a.n, a.values, a.lengths, a.formats,
-                         s_on_cancelled_done, app) != 0)
-        dd_fatal_sql(DD_ST_CANCELLED, NULL);
+    cc_args_t a;
+    s_consumed(&a, DD_ST_CANCELLED, env);
+    cc_args_int(&a, "district", v->district_id);
+    cc_args_text(&a, "id", v->id);
+    cc_args_int(&a, "at", now);
+    if (cc_consumer_call(c, &a, s_on_cancelled_done, app) != 0)
+        cc_rt_fatal(a.st->name, NULL);
     cc_info("visit_cancelled", "visit_id", v->id, "order_id", v->order_id);
     return 0;
 }

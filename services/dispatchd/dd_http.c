@@ -9,6 +9,7 @@
 #include "dd_visit.h"
 #include "cc_daemon.h"
 #include "cc_log.h"
+#include "cc_rt.h"
 #include "cc_util.h"
 
 #include <inttypes.h>
@@ -115,14 +116,6 @@ static json_t *s_caregiver_json(const dd_caregiver_t *c)
     return o;
 }
 
-static int s_not_ready(dd_app_t *app, cc_http_req_t **req)
-{
-    if (app->loaded && !app->stopping)
-        return 0;
-    cc_http_reply_error(req, 503, "not_ready", NULL, "the working set is still loading");
-    return 1;
-}
-
 /* ---- caregivers --------------------------------------------------------- */
 
 typedef struct {
@@ -137,7 +130,7 @@ static void s_on_cg_created(PGresult *res, void *arg)
     s_cg_write_t *w = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        dd_fatal_sql(DD_ST_CG_CREATE, res);
+        cc_rt_fatal(dd_stmts[DD_ST_CG_CREATE].name, res);
     if (!w->replay)
         w->app->dirty = 1;   /* waiting visits may fit the newcomer */
     cc_http_reply_json(&w->req, 201, json_pack("{s:s}", "caregiver_id", w->caregiver_id));
@@ -186,40 +179,35 @@ static void s_exec_cg_create(dd_app_t *app, const dd_caregiver_t *c, cc_http_req
     w->replay = replay;
     snprintf(w->caregiver_id, sizeof w->caregiver_id, "%s", c->id);
     char skills[160];
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_str(&a, c->id);
-    dd_args_str(&a, c->idem_key);
-    dd_args_str(&a, c->provider_id);
-    dd_args_i64(&a, c->district_id);
-    dd_args_str(&a, c->name);
-    dd_args_f64(&a, c->lat);
-    dd_args_f64(&a, c->lon);
-    dd_args_str(&a, dd_skills_csv(c->skills, skills, sizeof skills));
-    dd_args_i64(&a, c->level);
-    dd_args_bool(&a, c->first_aid);
-    dd_args_i64(&a, c->shift_start_min);
-    dd_args_i64(&a, c->shift_end_min);
-    if (cc_db_exec(app->writer, DD_ST_CG_CREATE, a.n, a.values, a.lengths, a.formats,
-                   s_on_cg_created, w) != 0)
-        dd_fatal_sql(DD_ST_CG_CREATE, NULL);
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_CG_CREATE]);
+    cc_args_text(&a, "id", c->id);
+    cc_args_text(&a, "idem", c->idem_key);
+    cc_args_text(&a, "provider", c->provider_id);
+    cc_args_int(&a, "district", c->district_id);
+    cc_args_text(&a, "name", c->name);
+    cc_args_float(&a, "lat", c->lat);
+    cc_args_float(&a, "lon", c->lon);
+    cc_args_text(&a, "skills", dd_skills_csv(c->skills, skills, sizeof skills));
+    cc_args_int(&a, "level", c->level);
+    cc_args_bool(&a, "first_aid", c->first_aid);
+    cc_args_int(&a, "shift_start", c->shift_start_min);
+    cc_args_int(&a, "shift_end", c->shift_end_min);
+    if (cc_db_call(app->rt.writer, &a, s_on_cg_created, w) != 0)
+        cc_rt_fatal(a.st->name, NULL);
 }
 
 static void s_post_caregiver(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
-    json_t *body = cc_http_json_body(req);
-    if (!body)
-        return;
+    json_t *body = cc_http_json(req);   /* borrowed: name and provider point into it */
     cc_err_t err = {0};
     const char *name = NULL, *provider = NULL;
     int64_t district = 0, level = 0;
     double lat = 0, lon = 0;
     int first_aid = 0, ss = -1, se = -1;
     uint32_t skills = 0;
-    const char *key = cc_http_header(req, "Idempotency-Key");
+    const char *key = cc_http_idem_key(req);   /* checked by the route guard */
     if (cc_json_str(body, "name", 1, 200, &name, &err) || cc_json_str(body, "provider_id", 1,
                                                                      DD_ID_LEN - 1, &provider,
                                                                      &err)
@@ -231,26 +219,17 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
         || cc_json_bool(body, "first_aid", 0, &first_aid, &err)
         || cc_json_hhmm(body, "shift_start", 1, &ss, &err)
         || cc_json_hhmm(body, "shift_end", 1, &se, &err)) {
-        json_decref(body);
         cc_http_reply_err(&req, &err);
         return;
     }
     if (!name[0] || !provider[0]) {
-        const char *field = !name[0] ? "name" : "provider_id";   /* before body goes */
-        json_decref(body);
-        cc_http_reply_error(&req, 400, "invalid_value", field, "must not be empty");
-        return;
-    }
-    if (key && (!key[0] || strlen(key) >= sizeof((dd_caregiver_t *) 0)->idem_key)) {
-        json_decref(body);
-        cc_http_reply_error(&req, 400, "invalid_value", "Idempotency-Key",
-                            "Idempotency-Key must be 1 to 127 characters");
+        cc_http_reply_error(&req, 400, "invalid_value", !name[0] ? "name" : "provider_id",
+                            "must not be empty");
         return;
     }
     dd_caregiver_t *c = dd_caregiver_new();
     if (!c || !(c->name = strdup(name))) {
         dd_caregiver_free(&c);
-        json_decref(body);
         cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
         return;
     }
@@ -266,7 +245,6 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
     c->first_aid = first_aid;
     c->shift_start_min = ss;
     c->shift_end_min = se;
-    json_decref(body);
 
     dd_caregiver_t *prior = key ? dd_world_caregiver_by_key(app->world, key) : NULL;
     if (prior) {
@@ -294,8 +272,8 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
 
 static dd_caregiver_t *s_caregiver_or_404(dd_app_t *app, cc_http_req_t **req)
 {
-    const char *id = cc_http_path_param(*req, "id");
-    dd_caregiver_t *c = id ? dd_world_caregiver(app->world, id) : NULL;
+    /* The route guard made it a lower-case UUID. */
+    dd_caregiver_t *c = dd_world_caregiver(app->world, cc_http_path_param(*req, "caregiver_id"));
     if (!c)
         cc_http_reply_error(req, 404, "not_found", "caregiver_id", "no such caregiver");
     return c;
@@ -304,8 +282,6 @@ static dd_caregiver_t *s_caregiver_or_404(dd_app_t *app, cc_http_req_t **req)
 static void s_get_caregiver(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     dd_caregiver_t *c = s_caregiver_or_404(app, &req);
     if (c)
         cc_http_reply_json(&req, 200, s_caregiver_json(c));
@@ -314,8 +290,6 @@ static void s_get_caregiver(cc_http_req_t *req, void *arg)
 static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     dd_caregiver_t *c = s_caregiver_or_404(app, &req);
     if (!c)
         return;
@@ -374,16 +348,10 @@ static int s_district_query(cc_http_req_t *req, uint32_t *out)
 static void s_get_visit(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
-    const char *id = cc_http_path_param(req, "id");
-    dd_visit_t *v = id ? dd_world_visit(app->world, id) : NULL;
+    const char *id = cc_http_path_param(req, "visit_id");   /* a lower-case UUID */
+    dd_visit_t *v = dd_world_visit(app->world, id);
     if (v) {
         cc_http_reply_json(&req, 200, dd_http_visit_json(v, cc_now_us()));
-        return;
-    }
-    if (!id || !cc_uuid_valid(id)) {
-        cc_http_reply_error(&req, 404, "not_found", "visit_id", "no such visit");
         return;
     }
     /* Open visits are all in memory; a finished one pruned from it (see
@@ -394,9 +362,10 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
         return;
     }
     l->req = req;
-    const char *values[1] = {id};
-    if (cc_db_exec(app->reader, DD_ST_GET_VISIT, 1, values, NULL, NULL, s_on_visit_read, l)
-        != 0) {
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_GET_VISIT]);
+    cc_args_text(&a, "id", id);
+    if (cc_db_call(app->rt.reader, &a, s_on_visit_read, l) != 0) {
         free(l);
         cc_http_reply_error(&req, 503, "unavailable", NULL, "the store is unavailable");
     }
@@ -405,8 +374,6 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
 static void s_get_caregivers(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     uint32_t district = 0;
     if (s_district_query(req, &district) != 0)
         return;
@@ -422,8 +389,6 @@ static void s_get_caregivers(cc_http_req_t *req, void *arg)
 static void s_get_queue(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
-    if (s_not_ready(app, &req))
-        return;
     uint32_t district = 0;
     if (s_district_query(req, &district) != 0)
         return;
@@ -472,7 +437,7 @@ static void s_on_action_done(PGresult *res, void *arg)
     s_act_t *w = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        dd_fatal_sql(w->step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK, res);
+        cc_rt_fatal(dd_stmts[w->step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK].name, res);
     json_t *body = json_pack("{s:s, s:s}", "visit_id", w->visit_id, "state", w->state);
     if (body && (w->step == DD_STEP_CHECK_IN || w->step == DD_STEP_CHECK_OUT))
         json_object_set_new(body, "distance_m", json_integer(w->distance_m));
@@ -485,12 +450,11 @@ static void s_on_action_done(PGresult *res, void *arg)
 static int s_step_body(cc_http_req_t **req, dd_step_t step, char cg[DD_ID_LEN],
                        dd_step_req_t *out)
 {
-    json_t *body = cc_http_json_body(*req);
-    if (!body)
-        return -1;
+    json_t *body = cc_http_json(*req);
     cc_err_t err = {0};
-    const char *id = NULL, *reason = NULL;
-    int rc = cc_json_str(body, "caregiver_id", 1, DD_ID_LEN - 1, &id, &err);
+    const char *reason = NULL;
+    /* Lower case, as the caregivers' ids in memory. */
+    int rc = cc_json_uuid(body, "caregiver_id", 1, cg, &err);
     if (rc == 0 && step == DD_STEP_DECLINE)   /* free text, checked but not stored */
         rc = cc_json_str(body, "reason", 0, 200, &reason, &err);
     if (rc == 0 && (step == DD_STEP_CHECK_IN || step == DD_STEP_CHECK_OUT)) {
@@ -502,9 +466,7 @@ static int s_step_body(cc_http_req_t **req, dd_step_t step, char cg[DD_ID_LEN],
         if (rc == 0 && out->at_us == 0)   /* "time" is accepted as an alias of "at" */
             rc = cc_json_time(body, "time", 0, &out->at_us, &err);
     }
-    snprintf(cg, DD_ID_LEN, "%s", id ? id : "");
     out->caregiver_id = cg;
-    json_decref(body);
     if (rc != 0) {
         cc_http_reply_err(req, &err);
         return -1;
@@ -516,10 +478,7 @@ static int s_step_body(cc_http_req_t **req, dd_step_t step, char cg[DD_ID_LEN],
  * working set, queues its one write and answers after COMMIT. */
 static void s_visit_action(cc_http_req_t *req, dd_app_t *app, dd_step_t step)
 {
-    if (s_not_ready(app, &req))
-        return;
-    const char *id = cc_http_path_param(req, "id");
-    dd_visit_t *v = id ? dd_world_visit(app->world, id) : NULL;
+    dd_visit_t *v = dd_world_visit(app->world, cc_http_path_param(req, "visit_id"));
     if (!v) {
         cc_http_reply_error(&req, 404, "not_found", "visit_id", "no such visit");
         return;
@@ -575,27 +534,24 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, dd_step_t step)
                                              : app->m_completed);
     char ev[CC_UUID_LEN];
     cc_uuid(ev);
-    const char *stmt = step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK;
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_i64(&a, v->district_id);
-    dd_args_str(&a, v->id);
-    dd_args_str(&a, v->caregiver_id);
-    if (step != DD_STEP_ACCEPT)
-        dd_args_bool(&a, step == DD_STEP_CHECK_OUT);
-    dd_args_i64(&a, r.at_us);
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK]);
+    cc_args_int(&a, "district", v->district_id);
+    cc_args_text(&a, "id", v->id);
+    cc_args_text(&a, "caregiver", v->caregiver_id);
+    cc_args_int(&a, "at", r.at_us);
     if (step != DD_STEP_ACCEPT) {
-        dd_args_f64(&a, r.lat);
-        dd_args_f64(&a, r.lon);
-        dd_args_i64(&a, r.distance_m);
+        cc_args_bool(&a, "out", step == DD_STEP_CHECK_OUT);
+        cc_args_float(&a, "lat", r.lat);
+        cc_args_float(&a, "lon", r.lon);
+        cc_args_int(&a, "distance", r.distance_m);
     }
-    dd_args_str(&a, v->order_id);
-    dd_args_str(&a, ev);
-    dd_args_bin(&a, payload, plen);
+    cc_args_text(&a, "order", v->order_id);
+    cc_args_text(&a, "ev", ev);
+    cc_args_bytes(&a, "payload", payload, plen);
     snprintf(w->state, sizeof w->state, "%s", dd_visit_state_name(v->state));
-    if (cc_db_exec(app->writer, stmt, a.n, a.values, a.lengths, a.formats, s_on_action_done,
-                   w) != 0)
-        dd_fatal_sql(stmt, NULL);
+    if (cc_db_call(app->rt.writer, &a, s_on_action_done, w) != 0)
+        cc_rt_fatal(a.st->name, NULL);
     free(payload);
     cc_info("visit_step", "visit_id", v->id, "order_id", v->order_id, "state", w->state);
 }
@@ -620,28 +576,18 @@ static void s_check_out(cc_http_req_t *req, void *arg)
     s_visit_action(req, arg, DD_STEP_CHECK_OUT);
 }
 
-int dd_http_ready(void *arg)
-{
-    dd_app_t *app = arg;
-    return app->loaded && !app->stopping && cc_db_connected(app->writer)
-           && cc_db_connected(app->reader) && cc_evlog_ready(app->evlog)
-           && cc_consumer_caught_up(app->orders);
-}
-
-int dd_http_routes(dd_app_t *app)
-{
-    cc_http_t *h = app->http;
-    if (cc_http_route(h, "POST", "/v1/caregivers", s_post_caregiver, app)
-        || cc_http_route(h, "GET", "/v1/caregivers", s_get_caregivers, app)
-        || cc_http_route(h, "GET", "/v1/caregivers/{id}", s_get_caregiver, app)
-        || cc_http_route(h, "GET", "/v1/caregivers/{id}/visits", s_get_caregiver_visits, app)
-        || cc_http_route(h, "GET", "/v1/visits/{id}", s_get_visit, app)
-        || cc_http_route(h, "POST", "/v1/visits/{id}/accept", s_accept, app)
-        || cc_http_route(h, "POST", "/v1/visits/{id}/decline", s_decline, app)
-        || cc_http_route(h, "POST", "/v1/visits/{id}/check-in", s_check_in, app)
-        || cc_http_route(h, "POST", "/v1/visits/{id}/check-out", s_check_out, app)
-        || cc_http_route(h, "GET", "/v1/queue", s_get_queue, app))
-        return -1;
-    cc_http_set_ready(h, dd_http_ready, app);
-    return 0;
-}
+/* Guards (cc_http.h): ids in paths are lower-case UUIDs, 503 until loaded,
+ * the Idempotency-Key rule, bodies parsed as JSON objects. */
+const cc_http_route_t dd_http_routes[] = {
+    { "POST", "/v1/caregivers", s_post_caregiver, CC_ROUTE_JSON | CC_ROUTE_IDEM_OPT, 0 },
+    { "GET", "/v1/caregivers", s_get_caregivers, 0, 0 },
+    { "GET", "/v1/caregivers/{caregiver_id}", s_get_caregiver, 0, 0 },
+    { "GET", "/v1/caregivers/{caregiver_id}/visits", s_get_caregiver_visits, 0, 0 },
+    { "GET", "/v1/visits/{visit_id}", s_get_visit, 0, 0 },
+    { "POST", "/v1/visits/{visit_id}/accept", s_accept, CC_ROUTE_JSON, 0 },
+    { "POST", "/v1/visits/{visit_id}/decline", s_decline, CC_ROUTE_JSON, 0 },
+    { "POST", "/v1/visits/{visit_id}/check-in", s_check_in, CC_ROUTE_JSON, 0 },
+    { "POST", "/v1/visits/{visit_id}/check-out", s_check_out, CC_ROUTE_JSON, 0 },
+    { "GET", "/v1/queue", s_get_queue, 0, 0 },
+    { NULL, NULL, NULL, 0, 0 },
+};

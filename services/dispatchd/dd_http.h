@@ -4,15 +4,12 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "cc_http.h"
 #include "cc_json.h"
 #include "dd_app.h"
 
-/* Register every /v1 route on app->http with app as the handlers' context,
- * and dd_http_ready as its /readyz check. 0/-1. */
-int dd_http_routes(dd_app_t *app);
-/* The /readyz check; arg is the dd_app_t. 1 when the working set is loaded,
- * both connections are up, the log serves and orderd's log is caught up. */
-int dd_http_ready(void *arg);
+/* The /v1 routes (cc_rt_spec_t.routes); handlers' arg is the dd_app_t. */
+extern const cc_http_route_t dd_http_routes[];
 
 /* The API's visit object (docs/API-dispatchd.md, "Visits") as of now_us
  * (for waiting_s). v is borrowed; returns a new reference, the caller's. */

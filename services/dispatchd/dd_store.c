@@ -1,6 +1,10 @@
 /* dd_store: see dd_store.h. */
 #include "dd_store.h"
+#include "dd_app.h"
+#include "dd_dispatch.h"
 #include "cc_daemon.h"
+#include "cc_log.h"
+#include "cc_rt.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,95 +23,76 @@
     " array_to_string(declined, ','), coalesce(fail_reason, '')," \
     " coalesce(dd_us(finished_at), 0)"
 
-static const struct {
-    const char *name;
-    const char *sql;
-} s_statements[] = {
-    {DD_ST_CG_CREATE, "SELECT dd_caregiver_create($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"},
-    {DD_ST_RELEASED, "SELECT dd_on_order_released($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
-                     "$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25)"},
-    {DD_ST_RELEASED_BUMP,
-     "SELECT dd_on_order_released_bump($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,"
-     "$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29,$30,$31)"},
-    {DD_ST_CANCELLED, "SELECT dd_on_order_cancelled($1,$2,$3,$4,$5,$6)"},
-    {DD_ST_ASSIGN, "SELECT dd_visit_assign($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"},
-    {DD_ST_ASSIGN_BUMP, "SELECT dd_visit_assign_bump($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,"
-                        "$13,$14,$15,$16,$17)"},
-    {DD_ST_DECLINE, "SELECT dd_visit_decline($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)"},
-    {DD_ST_ACCEPT, "SELECT dd_visit_accept($1,$2,$3,$4,$5,$6,$7)"},
-    {DD_ST_CHECK, "SELECT dd_visit_check($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)"},
-    {DD_ST_FAIL, "SELECT dd_visit_fail($1,$2,$3,$4,$5,$6,$7)"},
-    {DD_ST_LOAD_CGS,
-     "SELECT id, provider_id, district_id, name, lat, lon, array_to_string(skills, ','),"
-     " level, first_aid, shift_start, shift_end, coalesce(idempotency_key, '')"
-     " FROM caregivers ORDER BY created_at, id"},
-    {DD_ST_LOAD_VISITS,
-     S_VISIT_COLUMNS
-     " FROM visits WHERE state IN ('waiting', 'assigned', 'accepted', 'checked_in')"
-     "    OR finished_at > now() - $1::bigint * interval '1 second'"
-     " ORDER BY created_at, id"},
-    {DD_ST_GET_VISIT, S_VISIT_COLUMNS " FROM visits WHERE id = $1::uuid"},
+#define W CC_STMT_WRITER
+#define R CC_STMT_READER
+#define S_NONE { { NULL, CC_T_NONE } }
+/* Parameter groups that several functions share, in their order. */
+#define S_CONSUMED { "producer", CC_T_TEXT }, { "seq", CC_T_INT8 }, { "event_id", CC_T_UUID }
+#define S_RELEASED                                                                          \
+    { "id", CC_T_UUID }, { "order", CC_T_TEXT }, { "elder", CC_T_TEXT },                    \
+    { "service", CC_T_TEXT }, { "ability", CC_T_TEXT }, { "emergency", CC_T_BOOL },         \
+    { "priority", CC_T_INT4 }, { "district", CC_T_INT4 }, { "lat", CC_T_FLOAT8 },           \
+    { "lon", CC_T_FLOAT8 }, { "ws", CC_T_INT8 }, { "we", CC_T_INT8 }, { "pref", CC_T_TEXT }, \
+    { "notes", CC_T_TEXT }, { "created", CC_T_INT8 }, { "caregiver", CC_T_UUID },           \
+    { "provider", CC_T_TEXT }, { "eta", CC_T_INT8 }, { "end", CC_T_INT8 },                  \
+    { "travel", CC_T_INT4 }, { "ev", CC_T_UUID }, { "payload", CC_T_BYTEA }
+#define S_ASSIGN                                                                            \
+    { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID },             \
+    { "provider", CC_T_TEXT }, { "eta", CC_T_INT8 }, { "end", CC_T_INT8 },                  \
+    { "travel", CC_T_INT4 }, { "at", CC_T_INT8 }, { "order", CC_T_TEXT }, { "ev", CC_T_UUID }, \
+    { "payload", CC_T_BYTEA }
+/* An unaccepted routine offer that gives way to an emergency (dd_bump_args). */
+#define S_BUMP                                                                              \
+    { "b_district", CC_T_INT4 }, { "b_id", CC_T_UUID }, { "b_caregiver", CC_T_UUID },       \
+    { "b_order", CC_T_TEXT }, { "b_ev", CC_T_UUID }, { "b_payload", CC_T_BYTEA }
+/* The tail of every visit step: the order it belongs to and the event. */
+#define S_EVENT { "order", CC_T_TEXT }, { "ev", CC_T_UUID }, { "payload", CC_T_BYTEA }
+
+cc_stmt_t dd_stmts[DD_ST_COUNT + 1] = {
+    [DD_ST_CG_CREATE] = { "dd_caregiver_create", W, "dd_caregiver_create", NULL, NULL,
+        { { "id", CC_T_UUID }, { "idem", CC_T_TEXT }, { "provider", CC_T_TEXT },
+          { "district", CC_T_INT4 }, { "name", CC_T_TEXT }, { "lat", CC_T_FLOAT8 },
+          { "lon", CC_T_FLOAT8 }, { "skills", CC_T_TEXT }, { "level", CC_T_INT4 },
+          { "first_aid", CC_T_BOOL }, { "shift_start", CC_T_INT4 },
+          { "shift_end", CC_T_INT4 } }, NULL },
+    [DD_ST_RELEASED] = { "dd_on_order_released", W, "dd_on_order_released", NULL, NULL,
+        { S_CONSUMED, S_RELEASED }, NULL },
+    [DD_ST_RELEASED_BUMP] = { "dd_on_order_released_bump", W, "dd_on_order_released_bump",
+        NULL, NULL, { S_CONSUMED, S_RELEASED, S_BUMP }, NULL },
+    [DD_ST_CANCELLED] = { "dd_on_order_cancelled", W, "dd_on_order_cancelled", NULL, NULL,
+        { S_CONSUMED, { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "at", CC_T_INT8 } },
+        NULL },
+    [DD_ST_ASSIGN] = { "dd_visit_assign", W, "dd_visit_assign", NULL, NULL, { S_ASSIGN }, NULL },
+    [DD_ST_ASSIGN_BUMP] = { "dd_visit_assign_bump", W, "dd_visit_assign_bump", NULL, NULL,
+        { S_ASSIGN, S_BUMP }, NULL },
+    [DD_ST_DECLINE] = { "dd_visit_decline", W, "dd_visit_decline", NULL, NULL,
+        { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID }, S_EVENT,
+          { "next", CC_T_UUID }, { "provider", CC_T_TEXT }, { "eta", CC_T_INT8 },
+          { "end", CC_T_INT8 }, { "travel", CC_T_INT4 }, { "at", CC_T_INT8 },
+          { "ev2", CC_T_UUID }, { "payload2", CC_T_BYTEA } }, NULL },
+    [DD_ST_ACCEPT] = { "dd_visit_accept", W, "dd_visit_accept", NULL, NULL,
+        { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID },
+          { "at", CC_T_INT8 }, S_EVENT }, NULL },
+    [DD_ST_CHECK] = { "dd_visit_check", W, "dd_visit_check", NULL, NULL,
+        { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID },
+          { "out", CC_T_BOOL }, { "at", CC_T_INT8 }, { "lat", CC_T_FLOAT8 },
+          { "lon", CC_T_FLOAT8 }, { "distance", CC_T_INT4 }, S_EVENT }, NULL },
+    [DD_ST_FAIL] = { "dd_visit_fail", W, "dd_visit_fail", NULL, NULL,
+        { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "reason", CC_T_TEXT },
+          { "at", CC_T_INT8 }, S_EVENT }, NULL },
+    [DD_ST_LOAD_CGS] = { "dd_load_caregivers", R, NULL, NULL,
+        "SELECT id, provider_id, district_id, name, lat, lon, array_to_string(skills, ','),"
+        " level, first_aid, shift_start, shift_end, coalesce(idempotency_key, '')"
+        " FROM caregivers ORDER BY created_at, id", S_NONE, NULL },
+    [DD_ST_LOAD_VISITS] = { "dd_load_visits", R, NULL, NULL,
+        S_VISIT_COLUMNS
+        " FROM visits WHERE state IN ('waiting', 'assigned', 'accepted', 'checked_in')"
+        "    OR finished_at > now() - $1::bigint * interval '1 second'"
+        " ORDER BY created_at, id", { { "keep_s", CC_T_INT8 } }, NULL },
+    [DD_ST_GET_VISIT] = { "dd_get_visit", R, NULL, NULL,
+        S_VISIT_COLUMNS " FROM visits WHERE id = $1::uuid", { { "id", CC_T_UUID } }, NULL },
+    [DD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, S_NONE, NULL },
 };
-
-int dd_store_prepare(cc_db_t *db)
-{
-    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements[0]; i++)
-        if (cc_db_prepare(db, s_statements[i].name, s_statements[i].sql) != 0)
-            return -1;
-    return 0;
-}
-
-void dd_args_init(dd_args_t *a)
-{
-    a->n = 0;
-}
-
-static int s_slot(dd_args_t *a)
-{
-    /* Overflow is a programming error: the statements are fixed. */
-    if (a->n >= DD_ARGS_MAX)
-        abort();
-    a->lengths[a->n] = 0;
-    a->formats[a->n] = 0;
-    return a->n++;
-}
-
-void dd_args_str(dd_args_t *a, const char *s)
-{
-    a->values[s_slot(a)] = s;
-}
-
-void dd_args_i64(dd_args_t *a, int64_t v)
-{
-    int i = s_slot(a);
-    snprintf(a->buf[i], sizeof a->buf[i], "%" PRId64, v);
-    a->values[i] = a->buf[i];
-}
-
-void dd_args_f64(dd_args_t *a, double v)
-{
-    int i = s_slot(a);
-    snprintf(a->buf[i], sizeof a->buf[i], "%.17g", v);
-    a->values[i] = a->buf[i];
-}
-
-void dd_args_bool(dd_args_t *a, int v)
-{
-    a->values[s_slot(a)] = v ? "true" : "false";
-}
-
-void dd_args_null(dd_args_t *a)
-{
-    a->values[s_slot(a)] = NULL;
-}
-
-void dd_args_bin(dd_args_t *a, const void *data, size_t len)
-{
-    int i = s_slot(a);
-    a->values[i] = data ? (const char *) data : "";
-    a->lengths[i] = (int) len;
-    a->formats[i] = 1;
-}
 
 uint32_t dd_skills_parse_csv(const char *csv)
 {
@@ -268,4 +253,56 @@ int dd_store_load_visits(dd_world_t *world, PGresult *res)
         return -1;
     }
     return rows;
+}
+
+/* ---- load ---------------------------------------------------------------- */
+
+static void s_loaded(const char *what, int n)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%d", n);
+    cc_info("working_set_loaded", what, buf);
+}
+
+/* Without the working set dispatchd cannot decide: restart and retry. */
+static void s_load_failed(const char *what, PGresult *res)
+{
+    cc_error("startup_failed", "what", what, "status",
+             res ? PQresStatus(PQresultStatus(res)) : "not queued");
+    exit(1);
+}
+
+static void s_on_visits(PGresult *res, void *arg)
+{
+    dd_app_t *app = arg;
+    int n = dd_store_load_visits(app->world, res);
+    if (n < 0)
+        s_load_failed("load_visits", res);
+    s_loaded("visits", n);
+    app->dirty = 1;
+    dd_update_gauges(app);
+    cc_rt_loaded(&app->rt);
+}
+
+static void s_on_caregivers(PGresult *res, void *arg)
+{
+    dd_app_t *app = arg;
+    int n = dd_store_load_caregivers(app->world, res);
+    if (n < 0)
+        s_load_failed("load_caregivers", res);
+    s_loaded("caregivers", n);
+    /* Visits point at their caregivers: these first. */
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_LOAD_VISITS]);
+    cc_args_int(&a, "keep_s", app->keep_finished_s);
+    if (cc_db_call(app->rt.reader, &a, s_on_visits, app) != 0)
+        s_load_failed("load_visits", NULL);
+}
+
+int dd_store_load(void *arg)
+{
+    dd_app_t *app = arg;
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_LOAD_CGS]);
+    return cc_db_call(app->rt.reader, &a, s_on_caregivers, app);
 }

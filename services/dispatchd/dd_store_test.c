@@ -1,4 +1,4 @@
-/* Unit tests for dd_store's pure parts: skills text and parameter building. */
+/* Unit tests for dd_store's pure parts: skills text and the statement table. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -35,38 +35,31 @@ static void test_skills_csv(void **state)
     assert_string_equal(tiny, "bath");
 }
 
-static void test_args(void **state)
+/* The statement table: every slot filled, names unique, and the functions
+ * called are dispatchd's (the catalogue check at connect does the rest). */
+static void test_stmts(void **state)
 {
     (void) state;
-    dd_args_t a;
-    dd_args_init(&a);
-    dd_args_str(&a, "x");
-    dd_args_i64(&a, -1795622400000000LL);
-    dd_args_f64(&a, 30.274100000000001);
-    dd_args_bool(&a, 1);
-    dd_args_bool(&a, 0);
-    dd_args_null(&a);
-    const uint8_t blob[3] = {0, 1, 2};
-    dd_args_bin(&a, blob, sizeof blob);
-    assert_int_equal(a.n, 7);
-    assert_string_equal(a.values[0], "x");
-    assert_string_equal(a.values[1], "-1795622400000000");
-    assert_true(strtod(a.values[2], NULL) == 30.274100000000001);   /* exact round trip */
-    assert_string_equal(a.values[3], "true");
-    assert_string_equal(a.values[4], "false");
-    assert_null(a.values[5]);
-    assert_int_equal(a.formats[6], 1);
-    assert_int_equal(a.lengths[6], 3);
-    assert_memory_equal(a.values[6], blob, 3);
-    for (int i = 0; i < 6; i++)
-        assert_int_equal(a.formats[i], 0);
+    for (int i = 0; i < DD_ST_COUNT; i++) {
+        const cc_stmt_t *st = &dd_stmts[i];
+        assert_non_null(st->name);
+        assert_true(st->conn == CC_STMT_WRITER || st->conn == CC_STMT_READER);
+        assert_true(st->fn ? strncmp(st->fn, "dd_", 3) == 0 : st->sql != NULL);
+        for (int j = 0; j < i; j++)
+            assert_string_not_equal(st->name, dd_stmts[j].name);
+        for (int p = 0; p < cc_stmt_nparams(st); p++)
+            for (int q = 0; q < p; q++)
+                assert_string_not_equal(st->params[p].name, st->params[q].name);
+    }
+    assert_null(dd_stmts[DD_ST_COUNT].name);
+    assert_int_equal(cc_stmt_nparams(&dd_stmts[DD_ST_RELEASED_BUMP]), 31);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_skills_csv),
-        cmocka_unit_test(test_args),
+        cmocka_unit_test(test_stmts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,15 +18,19 @@
 
 #define NOW_US (1795622400LL * 1000000)
 #define MIN_US (60LL * 1000000)
-#define ME "cg-me"
-#define OTHER "cg-other"
+/* Ids are UUIDs: the events packed here are checked against their schema. */
+#define ME "00000000-0000-4000-8000-00000000c001"
+#define OTHER "00000000-0000-4000-8000-00000000c002"
+#define NEXT "00000000-0000-4000-8000-00000000c003"
+#define VISIT "00000000-0000-4000-8000-00000000a001"
+#define ORDER "00000000-0000-4000-8000-00000000b001"
 
 /* A visit of ME in state s, checked in 30 minutes ago when that applies. */
 static void s_visit(dd_visit_t *v, dd_visit_state_t s)
 {
     memset(v, 0, sizeof *v);
-    strcpy(v->id, "visit-1");
-    strcpy(v->order_id, "order-1");
+    strcpy(v->id, VISIT);
+    strcpy(v->order_id, ORDER);
     strcpy(v->caregiver_id, ME);
     strcpy(v->provider_id, "prov-1");
     v->service = DD_SVC_VISIT;
@@ -255,7 +259,7 @@ static void test_decline_repeat(void **state)
         s_visit(&tmpl, s);
         tmpl.declined = NULL;
         *v = tmpl;
-        strcpy(v->caregiver_id, "cg-next");
+        strcpy(v->caregiver_id, NEXT);
         assert_int_equal(dd_visit_add_declined(v, ME), 0);
         dd_step_result_t r;
         assert_int_equal(s_step(v, DD_STEP_DECLINE, ME, &r), DD_STEP_REPEAT);
@@ -345,8 +349,8 @@ static void test_apply_and_events(void **state)
     assert_non_null(pay);
     Cc__VisitAccepted *a = cc__visit_accepted__unpack(NULL, len, pay);
     assert_non_null(a);
-    assert_string_equal(a->visit_id, "visit-1");
-    assert_string_equal(a->order_id, "order-1");
+    assert_string_equal(a->visit_id, VISIT);
+    assert_string_equal(a->order_id, ORDER);
     assert_string_equal(a->caregiver_id, ME);
     cc__visit_accepted__free_unpacked(a, NULL);
     free(pay);
@@ -363,8 +367,8 @@ static void test_apply_and_events(void **state)
     assert_non_null(pay);
     Cc__VisitCheckedIn *ci = cc__visit_checked_in__unpack(NULL, len, pay);
     assert_non_null(ci);
-    assert_string_equal(ci->visit_id, "visit-1");
-    assert_string_equal(ci->order_id, "order-1");
+    assert_string_equal(ci->visit_id, VISIT);
+    assert_string_equal(ci->order_id, ORDER);
     assert_string_equal(ci->caregiver_id, ME);
     assert_int_equal(ci->at_us, in_at);
     assert_true(ci->lat == 31.24 && ci->lon == 121.47);
@@ -389,8 +393,8 @@ static void test_apply_and_events(void **state)
     assert_non_null(pay);
     Cc__VisitCompleted *co = cc__visit_completed__unpack(NULL, len, pay);
     assert_non_null(co);
-    assert_string_equal(co->visit_id, "visit-1");
-    assert_string_equal(co->order_id, "order-1");
+    assert_string_equal(co->visit_id, VISIT);
+    assert_string_equal(co->order_id, ORDER);
     assert_string_equal(co->caregiver_id, ME);
     assert_string_equal(co->provider_id, "prov-1");
     assert_int_equal(co->checked_in_us, in_at);

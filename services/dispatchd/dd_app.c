@@ -1,0 +1,100 @@
+/* dd_app: see dd_app.h. */
+#include "dd_app.h"
+#include "dd_dispatch.h"
+#include "cc_log.h"
+#include "cc_util.h"
+
+#include <stddef.h>
+
+enum { S_COUNTER, S_GAUGE, S_HISTOGRAM };
+
+/* dispatchd's metrics: where each lives in dd_app_t, its kind, name, help. */
+static const struct {
+    size_t at;
+    int kind;
+    const char *name, *help;
+} s_metrics[] = {
+#define S_M(field, kind, name, help) { offsetof(dd_app_t, field), kind, name, help }
+    S_M(m_assigned, S_COUNTER, "dispatchd_assignments_total",
+        "VisitAssigned appended (first offers and re-offers)"),
+    S_M(m_assign_none, S_COUNTER, "dispatchd_unmatched_total",
+        "new visits that found nobody and wait"),
+    S_M(m_declines, S_COUNTER, "dispatchd_declines_total", "offers declined"),
+    S_M(m_timeouts, S_COUNTER, "dispatchd_accept_timeouts_total", "offers not accepted in time"),
+    S_M(m_failures, S_COUNTER, "dispatchd_failures_total",
+        "VisitFailed appended (no caregiver in time)"),
+    S_M(m_preempted, S_COUNTER, "dispatchd_preemptions_total",
+        "unaccepted routine offers moved for an emergency"),
+    S_M(m_accepted, S_COUNTER, "dispatchd_visit_steps_total{step=\"accepted\"}",
+        "caregiver app steps"),
+    S_M(m_checked_in, S_COUNTER, "dispatchd_visit_steps_total{step=\"checked_in\"}",
+        "caregiver app steps"),
+    S_M(m_completed, S_COUNTER, "dispatchd_visit_steps_total{step=\"completed\"}",
+        "caregiver app steps"),
+    S_M(m_cancelled, S_COUNTER, "dispatchd_visits_cancelled_total",
+        "visits dropped on OrderCancelled"),
+    S_M(m_caregivers, S_GAUGE, "dispatchd_caregivers", "caregivers known"),
+    S_M(m_queue_depth, S_GAUGE, "dispatchd_queue_depth",
+        "visits waiting or offered but not accepted"),
+    S_M(m_open_visits, S_GAUGE, "dispatchd_open_visits", "visits not final"),
+    S_M(m_latency, S_HISTOGRAM, "dispatchd_assignment_latency_seconds",
+        "release (or queueing) to committed assignment"),
+    S_M(m_match_latency, S_HISTOGRAM, "dispatchd_match_seconds", "one matching decision"),
+    S_M(m_lag, S_GAUGE, "dispatchd_consumer_lag_seconds{producer=\"orderd\"}",
+        "age of the last orderd event handled"),
+    S_M(m_events_applied, S_COUNTER, "dispatchd_events_total{outcome=\"applied\"}",
+        "orderd events by outcome"),
+    S_M(m_events_skipped, S_COUNTER, "dispatchd_events_total{outcome=\"skipped\"}",
+        "orderd events by outcome"),
+#undef S_M
+};
+
+int dd_app_init(void *arg)
+{
+    dd_app_t *app = arg;
+    for (size_t i = 0; i < sizeof s_metrics / sizeof *s_metrics; i++) {
+        cc_metric_t **m = (cc_metric_t **) ((char *) app + s_metrics[i].at);
+        const char *name = s_metrics[i].name, *help = s_metrics[i].help;
+        *m = s_metrics[i].kind == S_COUNTER ? cc_metrics_counter(name, help)
+             : s_metrics[i].kind == S_GAUGE ? cc_metrics_gauge(name, help)
+                                            : cc_metrics_histogram(name, help);
+    }
+    app->world = dd_world_new();
+    return app->world ? 0 : -1;
+}
+
+int dd_app_start(void *arg)
+{
+    dd_app_t *app = arg;
+    /* Offers in flight get their accept timers back (overdue ones fire at once). */
+    int64_t now = cc_now_us();
+    size_t nactive;
+    dd_visit_t *const *active = dd_world_active(app->world, &nactive);
+    for (size_t i = 0; i < nactive; i++)
+        if (active[i]->state == DD_VISIT_ASSIGNED)
+            dd_timer_arm(app, active[i], now);
+    return dd_sweep_start(app);
+}
+
+void dd_app_stop(void *arg)
+{
+    dd_app_t *app = arg;
+    if (app->sweep)
+        event_del(app->sweep);
+}
+
+void dd_app_fini(void *arg)
+{
+    dd_app_t *app = arg;
+    if (app->sweep)
+        event_free(app->sweep);
+    app->sweep = NULL;
+    dd_retry_reset(app);
+    if (app->world) {
+        size_t n;
+        dd_visit_t *const *active = dd_world_active(app->world, &n);
+        for (size_t i = 0; i < n; i++)
+            dd_timer_cancel(active[i]);
+    }
+    dd_world_destroy(&app->world);
+}
