@@ -133,11 +133,7 @@ static void s_exec(cc_consumer_t *c, s_ctx_t *x, const cc_args_t *a, cc_db_fn *f
 
 static s_ctx_t *s_ctx(bd_app_t *app, s_kind_t kind, bd_st_t st)
 {
-    s_ctx_t *x = calloc(1, sizeof *x);
-    if (!x) {
-        cc_error("out_of_memory", "where", "bd_events");
-        exit(1);
-    }
+    s_ctx_t *x = cc_xcalloc(sizeof *x, "bd_events");
     x->app = app;
     x->kind = kind;
     x->stmt = bd_stmts[st].name;
@@ -426,11 +422,7 @@ static int s_delivered(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
                        const char *meal_point_id, int64_t started_us, int64_t completed_us,
                        int distance_m)
 {
-    s_delivery_ctx_t *x = calloc(1, sizeof *x);
-    if (!x) {
-        cc_error("out_of_memory", "where", "delivered");
-        exit(1);
-    }
+    s_delivery_ctx_t *x = cc_xcalloc(sizeof *x, "delivered");
     x->app = app;
     x->t0_us = cc_mono_us();
     cc_args_t a;

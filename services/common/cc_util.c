@@ -5,6 +5,7 @@
  * depend on the TZ variable or the tzdata installed: Asia/Shanghai has been a
  * fixed UTC+8 without DST since 1991. */
 #include "cc_util.h"
+#include "cc_log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -107,6 +109,36 @@ cc_idem_key_valid(const char *key)
         if (n >= CC_IDEM_KEY_MAX || key[n] < 0x21 || key[n] > 0x7e)
             return 0;
     return n > 0;
+}
+
+int
+cc_grow(void *arr_p, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n <= *cap)
+        return 0;
+    if (elem == 0 || n > SIZE_MAX / elem / 2)
+        return -1;   /* the doubled size would overflow */
+    size_t c = *cap ? *cap : first;
+    while (c < n)
+        c *= 2;
+    void **arr = arr_p;
+    void *a = realloc(*arr, c * elem);
+    if (!a)
+        return -1;
+    *arr = a;
+    *cap = c;
+    return 0;
+}
+
+void *
+cc_xcalloc(size_t size, const char *what)
+{
+    void *p = calloc(1, size);
+    if (!p) {
+        cc_error("out_of_memory", "what", what);
+        exit(1);
+    }
+    return p;
 }
 
 int64_t

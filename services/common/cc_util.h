@@ -20,6 +20,13 @@ int cc_uuid_norm(const char *s, char out[CC_UUID_LEN]);
 #define CC_IDEM_KEY_MAX 128
 int cc_idem_key_valid(const char *key);
 
+/* Make room for n elements of size elem in the array *arr_p of capacity
+ * *cap (doubling from at least first): 0, or -1 with the array unchanged. */
+int cc_grow(void *arr_p, size_t *cap, size_t n, size_t elem, size_t first);
+/* calloc(1, size), or log out_of_memory naming what and exit(1): the
+ * daemons are crash-only, and a half-made decision must not be kept. */
+void *cc_xcalloc(size_t size, const char *what);
+
 int64_t cc_now_us(void);      /* wall clock, microseconds since epoch */
 int64_t cc_mono_us(void);     /* monotonic clock, microseconds */
 

@@ -289,6 +289,35 @@ test_time_units(void **state)
     assert_true(7 * CC_US_PER_DAY == INT64_C(604800000000));
 }
 
+/* cc_grow: room for n, doubling from first; the array keeps its elements. */
+static void
+test_grow(void **state)
+{
+    (void) state;
+    int *a = NULL;
+    size_t cap = 0;
+    assert_int_equal(cc_grow(&a, &cap, 1, sizeof *a, 8), 0);
+    assert_int_equal(cap, 8);
+    for (int i = 0; i < 8; i++)
+        a[i] = i;
+    assert_int_equal(cc_grow(&a, &cap, 8, sizeof *a, 8), 0);   /* fits: unchanged */
+    assert_int_equal(cap, 8);
+    assert_int_equal(cc_grow(&a, &cap, 9, sizeof *a, 8), 0);
+    assert_int_equal(cap, 16);
+    assert_int_equal(cc_grow(&a, &cap, 100, sizeof *a, 8), 0);
+    assert_int_equal(cap, 128);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(a[i], i);
+    /* A size that would overflow: -1 and the array untouched. */
+    assert_int_equal(cc_grow(&a, &cap, SIZE_MAX / 2, sizeof *a, 8), -1);
+    assert_int_equal(cap, 128);
+    assert_int_equal(a[7], 7);
+    free(a);
+    int *z = cc_xcalloc(sizeof *z * 4, "test");
+    assert_int_equal(z[3], 0);
+    free(z);
+}
+
 int
 main(void)
 {
@@ -306,6 +335,7 @@ main(void)
         cmocka_unit_test(test_hhmm),
         cmocka_unit_test(test_date_parse),
         cmocka_unit_test(test_geo),
+        cmocka_unit_test(test_grow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

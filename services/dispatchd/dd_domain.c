@@ -230,14 +230,8 @@ static inline int s_lb(const s_lb_t *l, dd_caregiver_t *c)
 
 int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v)
 {
-    if (c->nplan == c->capplan) {
-        size_t cap = c->capplan ? c->capplan * 2 : 8;
-        dd_visit_t **p = realloc(c->plan, cap * sizeof *p);
-        if (!p)
-            return -1;
-        c->plan = p;
-        c->capplan = cap;
-    }
+    if (cc_grow(&c->plan, &c->capplan, c->nplan + 1, sizeof *c->plan, 8) != 0)
+        return -1;
     size_t i = c->nplan;
     while (i > 0 && c->plan[i - 1]->eta_us > v->eta_us) {
         c->plan[i] = c->plan[i - 1];

@@ -93,14 +93,8 @@ int dd_world_add_caregiver(dd_world_t *self, dd_caregiver_t **c_p)
         return -1;
     if (c->idem_key[0] && cc_map_get(self->cg_by_key, c->idem_key))
         return -1;
-    if (self->ncgs == self->capcgs) {
-        size_t cap = self->capcgs ? self->capcgs * 2 : 16;
-        dd_caregiver_t **a = realloc(self->cgs, cap * sizeof *a);
-        if (!a)
-            return -1;
-        self->cgs = a;
-        self->capcgs = cap;
-    }
+    if (cc_grow(&self->cgs, &self->capcgs, self->ncgs + 1, sizeof *self->cgs, 16) != 0)
+        return -1;
     if (cc_map_put(self->cg_by_id, c->id, c, NULL) != 0)
         return -1;
     if (c->idem_key[0] && cc_map_put(self->cg_by_key, c->idem_key, c, NULL) != 0) {
@@ -130,14 +124,9 @@ dd_caregiver_t *const *dd_world_caregivers(const dd_world_t *self, size_t *n)
 
 static int s_active_add(dd_world_t *self, dd_visit_t *v)
 {
-    if (self->nactive == self->capactive) {
-        size_t cap = self->capactive ? self->capactive * 2 : 64;
-        dd_visit_t **a = realloc(self->active, cap * sizeof *a);
-        if (!a)
-            return -1;
-        self->active = a;
-        self->capactive = cap;
-    }
+    if (cc_grow(&self->active, &self->capactive, self->nactive + 1, sizeof *self->active,
+                64) != 0)
+        return -1;
     v->active_ix = self->nactive;
     self->active[self->nactive++] = v;
     return 0;

@@ -212,14 +212,9 @@ md_point_t *md_point_add(md_state_t *self, const md_point_t *p)
         return NULL;
     if (p->idem_key[0] && cc_map_get(self->point_by_idem, p->idem_key))
         return NULL;
-    if (self->npoints == self->cappoints) {
-        size_t cap = self->cappoints ? self->cappoints * 2 : 16;
-        md_point_t **pts = realloc(self->points, cap * sizeof *pts);
-        if (!pts)
-            return NULL;
-        self->points = pts;
-        self->cappoints = cap;
-    }
+    if (cc_grow(&self->points, &self->cappoints, self->npoints + 1, sizeof *self->points,
+                16) != 0)
+        return NULL;
     md_point_t *copy = malloc(sizeof *copy);
     if (!copy)
         return NULL;
@@ -286,14 +281,8 @@ static s_bucket_t *s_bucket(md_state_t *self, const md_point_t *point, int32_t d
 
 static int s_bucket_push(s_bucket_t *b, md_meal_t *meal)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 8;
-        md_meal_t **v = realloc(b->meals, cap * sizeof *v);
-        if (!v)
-            return -1;
-        b->meals = v;
-        b->cap = cap;
-    }
+    if (cc_grow(&b->meals, &b->cap, b->n + 1, sizeof *b->meals, 8) != 0)
+        return -1;
     b->meals[b->n++] = meal;
     return 0;
 }

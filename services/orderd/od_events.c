@@ -84,11 +84,7 @@ static od_step_t s_decide(od_order_t *o, od_event_t ev, s_applied_t *a)
 
 static s_applied_t *s_applied_new(od_app_t *app, const char *order_id, od_event_t ev)
 {
-    s_applied_t *a = calloc(1, sizeof *a);
-    if (!a) {
-        cc_error("out_of_memory", "what", "consume");
-        exit(1);
-    }
+    s_applied_t *a = cc_xcalloc(sizeof *a, "consume");
     a->app = app;
     a->ev = ev;
     snprintf(a->order_id, sizeof a->order_id, "%s", order_id);

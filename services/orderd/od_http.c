@@ -290,11 +290,7 @@ static void s_post_card(cc_http_req_t *req, void *arg)
         cc_http_reply_error(&req, 422, "unknown_elder", "elder_id", "no elder with this elder_id");
         return;
     }
-    s_card_ctx_t *x = calloc(1, sizeof *x);
-    if (!x) {
-        cc_error("out_of_memory", "what", "card");
-        exit(1);
-    }
+    s_card_ctx_t *x = cc_xcalloc(sizeof *x, "card");
     x->app = app;
     x->req = req;
     cc_uuid(x->card_id);
@@ -361,11 +357,7 @@ static void s_post_card_status(cc_http_req_t *req, void *arg)
         cc_http_reply_err(&req, &err);
         return;
     }
-    s_card_ctx_t *x = calloc(1, sizeof *x);
-    if (!x) {
-        cc_error("out_of_memory", "what", "card");
-        exit(1);
-    }
+    s_card_ctx_t *x = cc_xcalloc(sizeof *x, "card");
     x->app = app;
     x->req = req;
     x->status = status;
@@ -553,11 +545,7 @@ static void s_post_cancel(cc_http_req_t *req, void *arg)
     snprintf(why, sizeof why, "%s", reason && *reason ? reason : "cancelled by operator");
     json_decref(body);
 
-    s_cancel_ctx_t *x = calloc(1, sizeof *x);
-    if (!x) {
-        cc_error("out_of_memory", "what", "cancel");
-        exit(1);
-    }
+    s_cancel_ctx_t *x = cc_xcalloc(sizeof *x, "cancel");
     x->app = app;
     x->req = req;
     snprintf(x->order_id, sizeof x->order_id, "%s", id);
