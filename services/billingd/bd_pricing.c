@@ -1,15 +1,12 @@
 /* bd_pricing: see bd_pricing.h. */
 #include "bd_pricing.h"
 #include "cc_util.h"
+#include "cc_daemon.h"
 #include "bd_alloc.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static const char *const s_services[BD_SERVICE_MAX + 1] = {
-    NULL, "meal", "bath", "cleaning", "escort", "medical_escort", "emergency", "visit",
-    "assessment",
-};
 
 struct bd_pricing {
     int64_t price[BD_SERVICE_MAX + 1];   /* fen; -1: no price */
@@ -20,9 +17,7 @@ struct bd_pricing {
 
 const char *bd_service_name(int service)
 {
-    if (service < 1 || service > BD_SERVICE_MAX)
-        return NULL;
-    return s_services[service];
+    return cc_service_name(service);
 }
 
 int bd_service_parse(const char *name)
@@ -30,7 +25,7 @@ int bd_service_parse(const char *name)
     if (!name)
         return 0;
     for (int i = 1; i <= BD_SERVICE_MAX; i++)
-        if (strcmp(name, s_services[i]) == 0)
+        if (strcmp(name, cc_service_names[i - 1]) == 0)
             return i;
     return 0;
 }

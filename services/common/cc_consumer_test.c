@@ -772,7 +772,8 @@ static void test_consumer_table_rejects_bad_payloads(void **state)
     size_t good_len;
     uint8_t *good_bytes = cc_event_pack(&good.base, &good_len);
     static uint8_t big[CC_EVENT_MAX_PAYLOAD + 1];
-    s_append(fx.pc, "OrderFailed", "\xff\xff\xff not protobuf", 18);   /* 1 */
+    static const char junk[] = "\xff\xff\xff not protobuf";
+    s_append(fx.pc, "OrderFailed", junk, sizeof junk - 1);              /* 1 */
     s_append(fx.pc, "OrderFailed", bad_bytes, bad_len);                /* 2 */
     s_append(fx.pc, "OrderFailed", big, sizeof big);                   /* 3 */
     s_append(fx.pc, "Tick", "abc", 3);                                 /* 4 */

@@ -133,34 +133,24 @@ cc_pidfile_remove(const char *path)
 }
 
 /* Wire names of Cc__Service values: the proto names in lower case. */
-static const struct {
-    int value;
-    const char *name;
-} s_services[] = {
-    { CC__SERVICE__MEAL, "meal" },
-    { CC__SERVICE__BATH, "bath" },
-    { CC__SERVICE__CLEANING, "cleaning" },
-    { CC__SERVICE__ESCORT, "escort" },
-    { CC__SERVICE__MEDICAL_ESCORT, "medical_escort" },
-    { CC__SERVICE__EMERGENCY, "emergency" },
-    { CC__SERVICE__VISIT, "visit" },
-    { CC__SERVICE__ASSESSMENT, "assessment" },
+const char *const cc_service_names[CC_SERVICE_MAX + 1] = {
+    "meal", "bath", "cleaning", "escort", "medical_escort", "emergency", "visit", "assessment",
+    NULL
 };
+_Static_assert(CC__SERVICE__MEAL == 1 && CC__SERVICE__ASSESSMENT == CC_SERVICE_MAX,
+               "cc_service_names follows proto/events.proto's Service");
 
 const char *
 cc_service_name(int service)
 {
-    for (size_t i = 0; i < sizeof s_services / sizeof *s_services; i++)
-        if (s_services[i].value == service)
-            return s_services[i].name;
-    return NULL;
+    return service >= 1 && service <= CC_SERVICE_MAX ? cc_service_names[service - 1] : NULL;
 }
 
 int
 cc_service_parse(const char *name)
 {
-    for (size_t i = 0; name && i < sizeof s_services / sizeof *s_services; i++)
-        if (strcasecmp(s_services[i].name, name) == 0)
-            return s_services[i].value;
+    for (int i = 0; name && i < CC_SERVICE_MAX; i++)
+        if (strcasecmp(cc_service_names[i], name) == 0)
+            return i + 1;
     return CC__SERVICE__SERVICE_UNKNOWN;
 }

@@ -19,9 +19,12 @@ void cc_signals_teardown(void);
 int cc_pidfile_write(const char *path);
 void cc_pidfile_remove(const char *path);
 
-/* Service names <-> proto enum values (Cc__Service): the proto names in
- * lower case ("meal", "medical_escort"); parsing ignores case. */
+/* Service names <-> proto enum values (Cc__Service), the one list: the
+ * proto names in lower case, cc_service_names[value - 1], NULL-terminated
+ * (for cc_json_enum). CC_SERVICE_MAX is the highest value. */
+#define CC_SERVICE_MAX 8
+extern const char *const cc_service_names[CC_SERVICE_MAX + 1];
 const char *cc_service_name(int service);      /* "meal", ..., NULL if unknown */
-int cc_service_parse(const char *name);        /* 0 if unknown */
+int cc_service_parse(const char *name);        /* ignores case; 0 if unknown */
 
 #endif

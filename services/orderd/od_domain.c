@@ -1,5 +1,6 @@
 /* od_domain: see od_domain.h. Pure: no I/O, no clocks, no allocation. */
 #include "od_domain.h"
+#include "cc_daemon.h"
 #include "cc_util.h"
 #include "cc_time.h"
 #include <string.h>
@@ -29,10 +30,6 @@ const char *const od_household_names[] = {
 };
 const char *const od_living_names[] = {
     "alone", "empty_nest", "with_family", "left_behind", "other", NULL
-};
-const char *const od_service_names[] = {
-    "meal", "bath", "cleaning", "escort", "medical_escort", "emergency", "visit",
-    "assessment", NULL
 };
 static const char *const s_event_names[OD_EV_COUNT] = {
     "FundsHeld", "FundsDenied", "HoldCaptured", "HoldReleased",
@@ -176,13 +173,13 @@ od_step_t od_step(od_state_t from, od_event_t ev)
 
 const char *od_service_name(int service)
 {
-    return (service >= 1 && service < OD_SERVICE_COUNT) ? od_service_names[service - 1] : NULL;
+    return cc_service_name(service);
 }
 
 int od_service_parse(const char *name)
 {
-    for (int i = 0; name && od_service_names[i]; i++)
-        if (strcmp(name, od_service_names[i]) == 0)
+    for (int i = 0; name && cc_service_names[i]; i++)
+        if (strcmp(name, cc_service_names[i]) == 0)
             return i + 1;
     return 0;
 }

@@ -4,6 +4,7 @@
  * deterministic and unit-tested in od_domain_test.c. */
 #ifndef OD_DOMAIN_H
 #define OD_DOMAIN_H
+#include "cc_daemon.h"
 #include <stdint.h>
 #include <stddef.h>
 #include <stdbool.h>
@@ -83,7 +84,7 @@ od_step_t od_step(od_state_t from, od_event_t ev);
 
 /* ---- services --------------------------------------------------------- */
 /* Values match enum Cc__Service in proto/events.proto. */
-#define OD_SERVICE_COUNT 9
+#define OD_SERVICE_COUNT (CC_SERVICE_MAX + 1)
 const char *od_service_name(int service);     /* NULL for 0 / out of range */
 int od_service_parse(const char *name);       /* 0 if unknown */
 bool od_service_is_visit(int service);        /* dispatchd's (all but meal) */
@@ -92,7 +93,7 @@ bool od_service_is_visit(int service);        /* dispatchd's (all but meal) */
 extern const char *const od_ability_names[];   /* intact .. total, NULL-terminated */
 extern const char *const od_household_names[]; /* none dibao dibao_edge tekun */
 extern const char *const od_living_names[];    /* alone empty_nest ... other */
-extern const char *const od_service_names[];   /* meal .. assessment (index+1 = enum) */
+#define od_service_names cc_service_names   /* cc_daemon.h: the one list */
 extern const char *const od_state_names[];     /* placed .. failed */
 
 /* 18-character PRC resident ID (GB 11643-1999): 17 digits, an ISO 7064
