@@ -4,7 +4,7 @@ CC      ?= cc
 CFLAGS  ?= -std=c17 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE
 CFLAGS  += -Ibuild/gen -Iservices/common -Iservices/solver -I/usr/include/postgresql
 ASAN    := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS_CC := -levent -lzmq -lpq -lprotobuf-c -ljansson -lm
+LDLIBS_CC := -levent -lzmq -lpq -lprotobuf-c -ljansson -lsodium -lm
 PROTOC_C ?= protoc-c
 
 # Fragments append to these.

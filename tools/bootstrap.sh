@@ -9,7 +9,7 @@ set -euo pipefail
 PKGS=(
     build-essential pkg-config
     libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libpq-dev libevent-dev
-    libjansson-dev libcmocka-dev
+    libjansson-dev libcmocka-dev libsodium-dev
     postgresql-15 postgresql-client-15
     python3 python3-zmq python3-protobuf protobuf-compiler python3-psycopg2 python3-pytest
     wrk valgrind docker-compose curl

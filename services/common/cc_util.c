@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sodium.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,6 +129,13 @@ cc_grow(void *arr_p, size_t *cap, size_t n, size_t elem, size_t first)
     *arr = a;
     *cap = c;
     return 0;
+}
+
+int
+cc_sodium_init(void)
+{
+    /* 0 first time, 1 already done, -1 failure (sodium_init(3)). */
+    return sodium_init() < 0 ? -1 : 0;
 }
 
 void *

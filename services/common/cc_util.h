@@ -26,6 +26,10 @@ int cc_grow(void *arr_p, size_t *cap, size_t n, size_t elem, size_t first);
 /* calloc(1, size), or log out_of_memory naming what and exit(1): the
  * daemons are crash-only, and a half-made decision must not be kept. */
 void *cc_xcalloc(size_t size, const char *what);
+/* Initialise libsodium (CPU feature choice, random source): 0, or -1 when
+ * it cannot start. Idempotent and cheap, so every crypto entry point calls
+ * it instead of relying on main() to. */
+int cc_sodium_init(void);
 
 int64_t cc_now_us(void);      /* wall clock, microseconds since epoch */
 int64_t cc_mono_us(void);     /* monotonic clock, microseconds */

@@ -318,6 +318,14 @@ test_grow(void **state)
     free(z);
 }
 
+static void
+test_sodium_init(void **state)
+{
+    (void) state;
+    assert_int_equal(cc_sodium_init(), 0);
+    assert_int_equal(cc_sodium_init(), 0);     /* idempotent */
+}
+
 int
 main(void)
 {
@@ -336,6 +344,7 @@ main(void)
         cmocka_unit_test(test_date_parse),
         cmocka_unit_test(test_geo),
         cmocka_unit_test(test_grow),
+        cmocka_unit_test(test_sodium_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
