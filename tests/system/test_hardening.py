@@ -85,3 +85,50 @@ def test_fortify(path):
     syms = _dynsyms(path)
     checked = sorted(s for s in syms if re.fullmatch(r"__\w+_chk", s) and s != "__stack_chk_fail")
     assert checked, "%s: no __*_chk import (built without -D_FORTIFY_SOURCE=2?)" % path
+
+
+# -- never root ----------------------------------------------------------------
+
+def _status_ids(pid):
+    """(uids, gids, groups) of a process: real, effective, saved, fs."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Uid", "Gid", "Groups"):
+                out[k] = [int(x) for x in v.split()]
+    return out["Uid"], out["Gid"], out["Groups"]
+
+
+@pytest.mark.skipif(not harness.is_root(), reason="only root can show a daemon refusing root")
+@pytest.mark.parametrize("name", harness.DAEMONS)
+def test_daemon_refuses_to_run_as_root(need_daemons, name):
+    # Before anything else: a bad flag is not even looked at.
+    for argv in ([harness.binary(name)], [harness.binary(name), "--no-such-flag=1"]):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=20,
+                           stdin=subprocess.DEVNULL, cwd="/")
+        assert r.returncode == 2, (argv, r.returncode, r.stderr)
+        assert "refusing to run as root" in r.stderr, r.stderr
+        assert "no-such-flag" not in r.stderr, r.stderr
+    # --help still answers (supervisors read the flags from it).
+    r = subprocess.run([harness.binary(name), "--help"], capture_output=True, text=True,
+                       timeout=20, stdin=subprocess.DEVNULL, cwd="/")
+    assert r.returncode == 0 and "--http-port" in r.stdout, r.stderr
+
+
+def test_harness_runs_every_daemon_unprivileged(system):
+    if harness.is_root():
+        pw = harness.daemon_user()
+        uid, gid = pw.pw_uid, pw.pw_gid
+    else:
+        uid, gid = os.getuid(), os.getgid()
+    for name in harness.DAEMONS:
+        d = system.daemons[name]
+        uids, gids, groups = _status_ids(d.proc.pid)
+        assert uids == [uid] * 4, (name, uids, uid)
+        assert gids == [gid] * 4, (name, gids, gid)
+        assert 0 not in uids + gids + groups, (name, uids, gids, groups)
+        # The pidfile it wrote itself names it, and its log is being written.
+        with open(d.pidfile) as f:
+            assert int(f.read()) == d.proc.pid
+        assert '"process_up"' in d.log_text()
