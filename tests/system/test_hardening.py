@@ -1,5 +1,7 @@
-"""The binaries are built hardened (docs/SECURITY.md, "Hardening"), checked
-the way checksec does, from readelf's and nm's view of each build/bin/*:
+"""Hardening (docs/SECURITY.md, "Hardening").
+
+The binaries are built hardened, checked the way checksec does, from
+readelf's and nm's view of each build/bin/*:
 
 - PIE: ELF type DYN with the PIE flag (the load address is randomised);
 - full RELRO: a GNU_RELRO segment and BIND_NOW (the GOT is read-only once
@@ -9,12 +11,18 @@ the way checksec does, from readelf's and nm's view of each build/bin/*:
   (-D_FORTIFY_SOURCE=2). As with checksec's "Fortified n/m", a plain import
   next to them is not a failure: the compiler keeps the plain call where it
   cannot know the destination's size (a pointer parameter).
+
+The daemons never run as root: they refuse uid 0, and the harness runs them
+as the daemon user. The systemd units are sandboxed: `systemd-analyze
+security --offline=true` rates each below 5.0 ('OK' or better).
 """
 
+import glob
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -132,3 +140,57 @@ def test_harness_runs_every_daemon_unprivileged(system):
         with open(d.pidfile) as f:
             assert int(f.read()) == d.proc.pid
         assert '"process_up"' in d.log_text()
+
+
+# -- systemd units ---------------------------------------------------------------
+
+UNITS = sorted(glob.glob(os.path.join(harness.ROOT, "deploy", "systemd", "*.service")))
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+# Exposure is 0..10; systemd calls < 1 SAFE, < 5 OK, then MEDIUM and worse.
+GOOD_LEVELS = ("PERFECT", "SAFE", "OK")
+
+
+def _skip(reason):
+    print("SKIP: %s" % reason, file=sys.stderr)
+    pytest.skip(reason)
+
+
+def _analyze_offline():
+    if SYSTEMD_ANALYZE is None:
+        _skip("systemd-analyze is not installed")
+    r = subprocess.run([SYSTEMD_ANALYZE, "security", "--help"], capture_output=True, text=True)
+    if "--offline" not in r.stdout:
+        _skip("this systemd-analyze has no --offline (systemd >= 250 needed)")
+    return SYSTEMD_ANALYZE
+
+
+def test_every_daemon_has_a_unit():
+    names = {os.path.basename(u)[:-len(".service")] for u in UNITS}
+    assert names == set(harness.DAEMONS), names
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=os.path.basename)
+def test_unit_sandbox_exposure_below_5(unit):
+    sa = _analyze_offline()
+    r = subprocess.run([sa, "security", "--offline=true", "--no-pager", unit],
+                       capture_output=True, text=True, timeout=60)
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+) ([A-Z]+)", r.stdout)
+    assert m, "no exposure level in:\n%s\n%s" % (r.stdout[-3000:], r.stderr[-2000:])
+    score, level = float(m.group(1)), m.group(2)
+    print("%s: %.1f %s" % (os.path.basename(unit), score, level))
+    bad = [line.strip() for line in r.stdout.splitlines() if line.lstrip().startswith("\u2717")]
+    assert score < 5.0 and level in GOOD_LEVELS, \
+        "%s: exposure %.1f %s; open items:\n%s" % (unit, score, level, "\n".join(bad))
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=os.path.basename)
+def test_unit_keeps_its_life_cycle(unit):
+    """The sandbox did not cost the runtime's contract with systemd."""
+    with open(unit) as f:
+        lines = {line.strip() for line in f if line.strip() and not line.startswith("#")}
+    for want in ("Type=notify", "TimeoutStopSec=10", "RestartPreventExitStatus=2",
+                 "User=eldercare", "NoNewPrivileges=yes", "CapabilityBoundingSet=",
+                 "ProtectSystem=strict", "IPAddressDeny=any", "IPAddressAllow=localhost",
+                 "UMask=0077"):
+        assert want in lines, (unit, want)
+    assert any(line.startswith("WatchdogSec=") for line in lines), unit
