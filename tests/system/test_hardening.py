@@ -194,3 +194,58 @@ def test_unit_keeps_its_life_cycle(unit):
                  "UMask=0077"):
         assert want in lines, (unit, want)
     assert any(line.startswith("WatchdogSec=") for line in lines), unit
+
+
+# -- docker compose ----------------------------------------------------------------
+
+COMPOSE_FILE = os.path.join(harness.ROOT, "docker-compose.yml")
+
+
+def _compose_services():
+    """The services of docker-compose.yml as docker-compose resolves them
+    (anchors merged), or as YAML says if docker-compose is missing."""
+    dc = shutil.which("docker-compose")
+    if dc:
+        r = subprocess.run([dc, "-f", COMPOSE_FILE, "config"], capture_output=True,
+                           text=True, timeout=60, cwd=harness.ROOT)
+        assert r.returncode == 0, r.stderr
+        text = r.stdout
+    else:
+        with open(COMPOSE_FILE) as f:
+            text = f.read()
+    try:
+        import yaml
+    except ImportError:
+        _skip("python3-yaml is not installed")
+    return yaml.safe_load(text)["services"]
+
+
+def _published(port):
+    """(host_ip, published) of a compose port, short or long syntax."""
+    if isinstance(port, dict):
+        return port.get("host_ip") or "", str(port.get("published") or "")
+    parts = str(port).split("/")[0].rsplit(":", 2)
+    if len(parts) == 3:
+        return parts[0], parts[1]
+    if len(parts) == 2:
+        return "", parts[0]
+    return "", ""   # container port only: published on a random port of every address
+
+
+def test_compose_publishes_on_loopback_only():
+    for name, svc in _compose_services().items():
+        for port in svc.get("ports") or []:
+            ip, _ = _published(port)
+            assert ip in ("127.0.0.1", "::1", "[::1]"), \
+                "%s publishes %r beyond loopback" % (name, port)
+        assert svc.get("network_mode") != "host", name
+
+
+def test_compose_daemons_unprivileged():
+    svcs = _compose_services()
+    for name in harness.DAEMONS:
+        svc = svcs[name]
+        assert svc.get("cap_drop") == ["ALL"], (name, svc.get("cap_drop"))
+        assert "no-new-privileges:true" in (svc.get("security_opt") or []), name
+        assert not svc.get("privileged"), name
+        assert svc.get("user") in (None, "eldercare"), name
