@@ -17,6 +17,9 @@
 #   BENCH_PGSS=1   load pg_stat_statements (track = all) and track_functions
 #                  (for profiling; bench_pgss prints the top statements)
 # The cluster's files stay until the next run starts (for a post-mortem).
+# Run as root, nothing here runs as root but this script: PostgreSQL runs as
+# the system user eldercare (tools/lib.sh), and supervise.py starts the
+# daemons as that user too (they refuse uid 0; docs/SECURITY.md, "Hardening").
 #
 # Daemon settings for a benchmark (environment, see ARCHITECTURE.md):
 # DISPATCHD_ACCEPT_TIMEOUT_S=86400 so that nobody's offer times out and is

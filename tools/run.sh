@@ -3,6 +3,9 @@
 # PostgreSQL (tools/pg.sh init), migrations, the four daemons under
 # tools/supervise.py, wait for every /readyz, then the demo (tools/demo.py),
 # then keep running until Ctrl-C (or SIGTERM, or `make stop`), and stop all.
+# Run as root, only this script and the supervisor are root: PostgreSQL
+# (tools/lib.sh) and the daemons (tools/supervise.py) run as the system user
+# eldercare; the daemons refuse uid 0 (docs/SECURITY.md, "Hardening").
 #
 #   EC_DEMO=0      skip the demo
 #   PGPORT         PostgreSQL port (default 55432)

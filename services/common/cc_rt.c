@@ -312,10 +312,30 @@ s_fail(const char *what)
     return 1;
 }
 
+/* --help (or -h) among the flags, before a "--" (as cc_config_load reads them). */
+static int
+s_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
 int
 cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **argv)
 {
     assert(rt && spec && app && spec->name);
+    /* A daemon never runs as root (docs/SECURITY.md, "Hardening"): like
+     * PgBouncer it refuses before it reads a config file or the environment,
+     * and exits 2 (a config error: RestartPreventExitStatus=2). --help is
+     * still answered. */
+    if ((getuid() == 0 || geteuid() == 0) && !s_wants_help(argc, argv)) {
+        fprintf(stderr, "%s: refusing to run as root (uid 0); start it as an unprivileged "
+                "user (systemd's User=, or `setpriv --reuid=eldercare --regid=eldercare "
+                "--init-groups`)\n", spec->name);
+        return 2;
+    }
     rt->spec = spec;
     rt->app = app;
     if (s_params(rt, spec) != 0)

@@ -2,6 +2,7 @@
  * its config, statements, routes, consumers and a few hooks); cc_rt_main()
  * runs it. One life cycle for the four daemons:
  *
+ *   refuse root (exit 2; --help still works) ->
  *   flags/env/file (typed, range-checked; --help) -> log -> event_base ->
  *   signals as events -> ZeroMQ context -> writer and reader connections,
  *   statements prepared and checked against the catalogue on every connect
@@ -94,7 +95,9 @@ struct cc_rt {
     int load_started;
 };
 
-/* Run the daemon; returns its exit status (0/1/2). rt is embedded in app. */
+/* Run the daemon; returns its exit status (0/1/2). rt is embedded in app.
+ * Run by root (real or effective uid 0) it returns 2 at once, saying so on
+ * stderr, unless --help is asked for. */
 int cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **argv);
 /* The working set is in memory: start the consumers, spec.start, READY=1. */
 void cc_rt_loaded(cc_rt_t *rt);

@@ -43,10 +43,10 @@ $(CC_ASAN_LIB): $(CC_ASAN_OBJS)
 
 build/test/common_%_test: services/common/%_test.c $(CC_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_DEPS) $< -o $@ $(CC_LIB) $(LDLIBS_CC) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_DEPS) $< -o $@ $(CC_LIB) $(LDLIBS_CC) -lcmocka
 build/asan/test/common_%_test: services/common/%_test.c $(CC_ASAN_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_DEPS) $(ASAN) -O1 $< -o $@ $(CC_ASAN_LIB) $(LDLIBS_CC) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) $(TEST_DEPS) $(ASAN) -O1 $< -o $@ $(CC_ASAN_LIB) $(LDLIBS_CC) -lcmocka
 
 # A unit test is compiled and linked in one command; its header
 # dependencies go to <binary>.d so that a changed header rebuilds it.
@@ -77,11 +77,11 @@ build/asan/obj/$(1)/%.o: services/$(1)/%.c
 	$$(CC) $$(CFLAGS) $$(ASAN) -O1 -Iservices/$(1) -MMD -MP -c $$< -o $$@
 build/bin/$(1): $$($(1)_OBJS) $$(CC_LIB) $(2)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $$($(1)_OBJS) -o $$@ $(2) $$(CC_LIB) $$(LDLIBS_CC)
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) $$($(1)_OBJS) -o $$@ $(2) $$(CC_LIB) $$(LDLIBS_CC)
 build/test/$(1)_%_test: services/$(1)/%_test.c $$($(1)_LIBOBJS) $$(CC_LIB) $(2)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $$(TEST_DEPS) -Iservices/$(1) $$< $$($(1)_LIBOBJS) -o $$@ $(2) $$(CC_LIB) $$(LDLIBS_CC) -lcmocka
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) $$(TEST_DEPS) -Iservices/$(1) $$< $$($(1)_LIBOBJS) -o $$@ $(2) $$(CC_LIB) $$(LDLIBS_CC) -lcmocka
 build/asan/test/$(1)_%_test: services/$(1)/%_test.c $$($(1)_ALIBOBJS) $$(CC_ASAN_LIB)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $$(TEST_DEPS) $$(ASAN) -O1 -Iservices/$(1) $$< $$($(1)_ALIBOBJS) -o $$@ $(2) $$(CC_ASAN_LIB) $$(LDLIBS_CC) -lcmocka
+	$$(CC) $$(CFLAGS) $$(LDFLAGS) $$(TEST_DEPS) $$(ASAN) -O1 -Iservices/$(1) $$< $$($(1)_ALIBOBJS) -o $$@ $(2) $$(CC_ASAN_LIB) $$(LDLIBS_CC) -lcmocka
 endef

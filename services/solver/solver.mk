@@ -6,7 +6,7 @@ SOLVER_LIB_SRC  := $(addprefix $(SOLVER_DIR)/,vrp_problem.c vrp_plan.c vrp_searc
 SOLVER_LIB_OBJ  := $(patsubst $(SOLVER_DIR)/%.c,build/obj/solver/%.o,$(SOLVER_LIB_SRC))
 SOLVER_ASAN_OBJ := $(patsubst $(SOLVER_DIR)/%.c,build/asan/obj/solver/%.o,$(SOLVER_LIB_SRC))
 SOLVER_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g \
-                     -fno-sanitize-recover=all
+                     -fno-sanitize-recover=all -U_FORTIFY_SOURCE
 SOLVER_TEST_NAMES := plan search read alloc
 SOLVER_TESTS      := $(foreach t,$(SOLVER_TEST_NAMES),build/test/solver_$(t)_test)
 SOLVER_TESTS_ASAN := $(foreach t,$(SOLVER_TEST_NAMES),build/asan/test/solver_$(t)_test)
@@ -39,33 +39,33 @@ build/lib/libvrp.a: $(SOLVER_LIB_OBJ)
 
 build/bin/vrp-solve: build/obj/solver/vrp_solve.o build/obj/solver/vrp_read.o build/lib/libvrp.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ -ljansson -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -ljansson -lm
 
 # Test binaries link the objects (not the archive) so ASan builds reuse the same rule shape.
 build/test/solver_%_test: build/obj/solver/vrp_%_test.o build/obj/solver/vrp_read.o \
 		$(SOLVER_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $^ -lcmocka -ljansson -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka -ljansson -lm
 
 # The allocation-failure test wraps malloc/calloc/realloc for our objects only.
 SOLVER_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 build/test/solver_alloc_test: build/obj/solver/vrp_alloc_test.o $(SOLVER_LIB_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SOLVER_WRAP) -o $@ $^ -lcmocka -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SOLVER_WRAP) -o $@ $^ -lcmocka -lm
 
 build/asan/test/solver_alloc_test: build/asan/obj/solver/vrp_alloc_test.o $(SOLVER_ASAN_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SOLVER_ASAN_FLAGS) $(SOLVER_WRAP) -o $@ $^ -lcmocka -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SOLVER_ASAN_FLAGS) $(SOLVER_WRAP) -o $@ $^ -lcmocka -lm
 
 build/asan/test/solver_%_test: build/asan/obj/solver/vrp_%_test.o \
 		build/asan/obj/solver/vrp_read.o $(SOLVER_ASAN_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(SOLVER_ASAN_FLAGS) -o $@ $^ -lcmocka -ljansson -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SOLVER_ASAN_FLAGS) -o $@ $^ -lcmocka -ljansson -lm
 
 build/bench/online_insert: bench/online_insert.c build/lib/libvrp.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -I$(SOLVER_DIR) -o $@ $^ -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -I$(SOLVER_DIR) -o $@ $^ -lm
 
 bench-solver-online: build/bench/online_insert
 	build/bench/online_insert

@@ -14,6 +14,9 @@ What it does, in the spirit of PgBouncer's test/utils.py:
 - System: starts build/bin/{orderd,billingd,dispatchd,meald} with the flags of
   docs/ARCHITECTURE.md (only those each binary lists in --help), waits for
   /readyz, and offers http(), kill9(), restart(), wait_until(), sql().
+  The daemons refuse to run as root: when we are root they run as the system
+  user $EC_DAEMON_USER (default eldercare; as_daemon_user()), which owns the
+  System's work dir (pidfiles; the logs are opened by us and handed over).
 """
 
 import json as jsonlib
@@ -40,6 +43,8 @@ CONSUMES = {
     "meald": ("orderd",),
 }
 BIN_DIR = os.environ.get("EC_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+# Who the daemons run as when we are root (they exit 2 as uid 0).
+DAEMON_USER = os.environ.get("EC_DAEMON_USER", "eldercare")
 
 _used_ports = set()
 
@@ -92,6 +97,39 @@ def ensure_pg_user():
                         "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
                         PG_USER], check=True)
         return pwd.getpwnam(PG_USER)
+
+
+def daemon_user():
+    """The passwd entry the daemons run as when we are root (created as a
+    system user if missing), or None when we are not root."""
+    if not is_root():
+        return None
+    try:
+        return pwd.getpwnam(DAEMON_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                        DAEMON_USER], check=True)
+        return pwd.getpwnam(DAEMON_USER)
+
+
+def as_daemon_user():
+    """subprocess.Popen/run keyword arguments that start a daemon binary as
+    DAEMON_USER when we are root (uid, gid and its own groups only: none of
+    root's), {} otherwise. For tests that start a daemon themselves."""
+    pw = daemon_user()
+    if pw is None:
+        return {}
+    return {"user": pw.pw_uid, "group": pw.pw_gid,
+            "extra_groups": os.getgrouplist(pw.pw_name, pw.pw_gid)}
+
+
+def give_to_daemon_user(path):
+    """chown a directory we made to DAEMON_USER (when root), so that a
+    daemon can write its pidfile (and valgrind its report) there."""
+    pw = daemon_user()
+    if pw is not None:
+        os.chown(path, pw.pw_uid, pw.pw_gid)
 
 
 def _as_pg(cmd):
@@ -315,9 +353,16 @@ class Daemon:
         for k in list(env):
             if k.startswith(self.name.upper() + "_"):
                 del env[k]
-        self.proc = subprocess.Popen(self.argv(), stdout=logf, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env, cwd=self.system.workdir)
-        logf.close()
+        try:
+            self.proc = subprocess.Popen(self.argv(), stdout=logf, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=env,
+                                         cwd=self.system.workdir, **as_daemon_user())
+        except PermissionError as e:
+            raise RuntimeError("%s: cannot run %s as %s (is every directory above it "
+                               "searchable by that user?)" % (e, binary(self.name),
+                                                              DAEMON_USER)) from e
+        finally:
+            logf.close()
         return self
 
     def alive(self):
@@ -375,6 +420,7 @@ class System:
         self.pg = pg
         self.dbname = dbname
         self.workdir = workdir or tempfile.mkdtemp(prefix="eldercare-sys-")
+        give_to_daemon_user(self.workdir)
         self.extra_args = extra_args or {}
         self.log_level = log_level
         self.daemons = {}

@@ -20,8 +20,11 @@ def _start_under_valgrind(d, vlog):
     argv = [VALGRIND, "--quiet", "--leak-check=full", "--errors-for-leak-kinds=definite",
             "--show-leak-kinds=definite", "--error-exitcode=99", "--log-file=%s" % vlog] \
         + d.argv()
+    # As the harness does: never as root (the daemon would refuse), and
+    # valgrind writes its report into the work dir that user owns.
     d.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, cwd=d.system.workdir)
+                              stdin=subprocess.DEVNULL, cwd=d.system.workdir,
+                              **harness.as_daemon_user())
     logf.close()
 
 

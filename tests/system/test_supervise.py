@@ -1,4 +1,5 @@
 """tools/supervise.py, what `make run` relies on: it starts the four daemons
+(as the daemon user when we are root)
 with the right flags, restarts one killed with SIGKILL after about a second
 (Restart=on-failure) and logs it, and stops them all on SIGTERM."""
 
@@ -53,6 +54,15 @@ def _pid(var, d):
         return None
 
 
+def _uids(pid):
+    """Real, effective, saved and filesystem uid of a process."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    return None
+
+
 def test_restarts_a_killed_daemon_and_stops_all(need_daemons, pg, fresh_db, tmp_path):
     var = str(tmp_path / "var")
     sup = subprocess.Popen([sys.executable, os.path.join(harness.ROOT, "tools", "supervise.py")],
@@ -61,6 +71,10 @@ def test_restarts_a_killed_daemon_and_stops_all(need_daemons, pg, fresh_db, tmp_
     try:
         for d in harness.DAEMONS:
             harness.wait_until(lambda: _ready(d), 60, what="%s /readyz" % d)
+        # Never as root: as root we are, each daemon runs as the daemon user.
+        want = harness.daemon_user().pw_uid if harness.is_root() else os.getuid()
+        for d in harness.DAEMONS:
+            assert _uids(_pid(var, d)) == [want] * 4, (d, _uids(_pid(var, d)), want)
         first = _pid(var, "dispatchd")
         assert first
         os.kill(first, signal.SIGKILL)
