@@ -4,12 +4,20 @@
 #   data     var/pg/data (see tools/lib.sh for the root / fallback rules)
 #   socket   var/pg/sock          server log  var/pg/postgres.log
 #   port     $PGPORT (default 55432), listening on 127.0.0.1 only
-#   auth     trust, local socket and 127.0.0.1 only: this cluster is private
+#   auth     scram-sha-256 for every role (the superuser too), local socket
+#            and 127.0.0.1 only; no TLS: nothing leaves the machine
+#   secrets  var/secrets (0700): pg-<role>.pw (0600) per role, generated on
+#            first init; pgpass-<role> (.pgpass lines) for the daemons and
+#            pgpass (superuser and owners) for the tools (tools/lib.sh)
+#   checksums  on for a new cluster (initdb --data-checksums); a cluster made
+#            before: stop it, then pg_checksums --enable (docs/SECURITY.md)
 #   fsync    on; PG_FSYNC=off for throwaway test runs only
 #
 # init creates the cluster if needed, starts it, and creates the database
-# eldercare, the roles orderd/billingd/dispatchd/meald and their schemas
-# (tools/pg_roles.sql). Every command is idempotent.
+# eldercare, the owner roles orderd/billingd/dispatchd/meald with their
+# schemas and the runtime roles <daemon>_rt (tools/pg_roles.sql), and sets
+# every role's password from its file. secrets only creates the files.
+# Every command is idempotent.
 set -euo pipefail
 EC_TOOL=pg.sh
 . "$(dirname "$0")/lib.sh"
@@ -45,9 +53,37 @@ CONF
     fi
     ec_as_pg tee "$PGDATA/pg_hba.conf" >/dev/null <<HBA
 # Written by tools/pg.sh: a private cluster reachable only from this machine.
-local   all   all                  trust
-host    all   all   127.0.0.1/32   trust
+# Every role logs in with its password (SCRAM); no trust, no peer.
+local   all   all                  scram-sha-256
+host    all   all   127.0.0.1/32   scram-sha-256
 HBA
+}
+
+# The superuser's password, written where the cluster's user can read it for
+# a moment (initdb --pwfile), as the cluster's user, mode 0600.
+s_superuser_pwfile() {
+    local f=$PGDIR/.pwfile.$$
+    ec_secret "$EC_PG_SUPERUSER" | ec_as_pg sh -c 'umask 077 && cat >"$1"' sh "$f"
+    printf '%s' "$f"
+}
+
+# A cluster whose superuser has no password yet (made by tools/pg.sh before
+# passwords, with trust) or another one than var/secrets holds: set it in
+# single-user mode, before the server listens (no pg_hba.conf involved). The
+# sha256 of the password file in $PGDATA/eldercare-superuser.sha256 records
+# which one the cluster has.
+s_superuser_password() {
+    local mark=$PGDATA/eldercare-superuser.sha256 want
+    want=$(sha256sum <"$EC_SECRETS/pg-$EC_PG_SUPERUSER.pw" | cut -d' ' -f1)
+    if [ "$(ec_as_pg cat "$mark" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    ec_log "set the password of $EC_PG_SUPERUSER (single-user mode)"
+    printf "ALTER ROLE %s PASSWORD '%s'\n" "$EC_PG_SUPERUSER" "$(ec_secret "$EC_PG_SUPERUSER")" \
+        | ec_as_pg "$PG_BIN/postgres" --single -D "$PGDATA" -c password_encryption=scram-sha-256 \
+            postgres >/dev/null \
+        || ec_die "could not set the password of $EC_PG_SUPERUSER"
+    echo "$want" | ec_as_pg tee "$mark" >/dev/null
 }
 
 s_running() {
@@ -58,9 +94,27 @@ s_initdb() {
     if [ -f "$PGDATA/PG_VERSION" ]; then
         return 0
     fi
-    ec_log "initdb $PGDATA"
-    ec_as_pg "$PG_BIN/initdb" -D "$PGDATA" -U postgres -E UTF8 --locale=C \
-        --auth-local=trust --auth-host=trust --no-instructions >/dev/null
+    ec_log "initdb $PGDATA (data checksums on)"
+    local pwfile
+    pwfile=$(s_superuser_pwfile)
+    if ! ec_as_pg "$PG_BIN/initdb" -D "$PGDATA" -U "$EC_PG_SUPERUSER" -E UTF8 --locale=C \
+            --data-checksums --auth=scram-sha-256 --pwfile="$pwfile" \
+            --no-instructions >/dev/null; then
+        ec_as_pg rm -f "$pwfile"
+        ec_die "initdb failed"
+    fi
+    ec_as_pg rm -f "$pwfile"
+    sha256sum <"$EC_SECRETS/pg-$EC_PG_SUPERUSER.pw" | cut -d' ' -f1 \
+        | ec_as_pg tee "$PGDATA/eldercare-superuser.sha256" >/dev/null
+}
+
+s_checksums_note() {
+    if ec_as_pg "$PG_BIN/pg_controldata" -D "$PGDATA" 2>/dev/null \
+            | grep -q '^Data page checksum version: *0$'; then
+        ec_log "note: this cluster has no data checksums (made before they were on);" \
+            "to enable: tools/pg.sh stop; $PG_BIN/pg_checksums --enable -D $PGDATA" \
+            "(as $EC_PG_USER, see docs/SECURITY.md)"
+    fi
 }
 
 s_start() {
@@ -71,7 +125,10 @@ s_start() {
     mkdir -p "$PGSOCK"
     if ec_is_root; then chown "$EC_PG_USER:" "$PGSOCK"; fi
     chmod 0755 "$PGSOCK"
+    ec_secrets
     s_write_conf
+    s_superuser_password
+    s_checksums_note
     ec_log "start on 127.0.0.1:$PGPORT (fsync=$PG_FSYNC, log $PGLOG)"
     # 55432 lies in Linux's ephemeral range (32768-60999): a busy client
     # elsewhere on the machine may hold it for a moment as its local port.
@@ -90,7 +147,7 @@ s_start() {
 }
 
 s_psql_super() {
-    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "$PGPORT" -U postgres "$@"
+    PGPASSFILE=$EC_SECRETS/pgpass "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGSOCK" -p "$PGPORT" -U postgres "$@"
 }
 
 s_setup_db() {
@@ -99,6 +156,9 @@ s_setup_db() {
         ec_log "create database $EC_DB"
         s_psql_super -d postgres -c "CREATE DATABASE \"$EC_DB\""
     fi
+    # Passwords first: pg_roles.sql expects the roles (and would create them
+    # without one).
+    ec_password_sql | s_psql_super -d "$EC_DB"
     s_psql_super -d "$EC_DB" -f "$EC_ROOT/tools/pg_roles.sql"
 }
 
@@ -107,6 +167,7 @@ shift || true
 case $cmd in
 init)
     ec_pg_paths 1
+    ec_secrets
     s_initdb
     s_start
     s_setup_db
@@ -131,13 +192,16 @@ status)
         exit 3
     fi
     ;;
+secrets)
+    ec_secrets
+    ;;
 psql)
     ec_pg_paths 0
     s_running || ec_die "PostgreSQL is not running; run: tools/pg.sh start"
-    exec "$PG_BIN/psql" -X -h "$PGSOCK" -p "$PGPORT" -U postgres -d "$EC_DB" "$@"
+    PGPASSFILE=$EC_SECRETS/pgpass exec "$PG_BIN/psql" -X -h "$PGSOCK" -p "$PGPORT" -U postgres -d "$EC_DB" "$@"
     ;;
 *)
-    echo "usage: $0 init|start|stop|status|psql [psql args]" >&2
+    echo "usage: $0 init|start|stop|status|secrets|psql [psql args]" >&2
     exit 2
     ;;
 esac
