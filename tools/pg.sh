@@ -16,7 +16,8 @@
 # init creates the cluster if needed, starts it, and creates the database
 # eldercare, the owner roles orderd/billingd/dispatchd/meald with their
 # schemas and the runtime roles <daemon>_rt (tools/pg_roles.sql), and sets
-# every role's password from its file. secrets only creates the files.
+# every role's password from its file. secrets only creates the files;
+# tls-cert [host] makes a CA and a server certificate for compose.
 # Every command is idempotent.
 set -euo pipefail
 EC_TOOL=pg.sh
@@ -195,13 +196,36 @@ status)
 secrets)
     ec_secrets
     ;;
+tls-cert)
+    # A private CA and a server certificate for host ${1:-postgres} (the
+    # compose service), for sslmode=verify-full: var/secrets/pg-tls/{ca.crt,
+    # server.crt,server.key}; the CA's key is not kept. Replace them with
+    # the county's own CA for a real server.
+    host=${1:-postgres}
+    dir=$EC_SECRETS/pg-tls
+    (umask 077 && mkdir -p "$dir")
+    [ ! -e "$dir/server.key" ] || ec_die "$dir/server.key exists; remove $dir to make new ones"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    (umask 077
+     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
+        -subj "/CN=eldercare PostgreSQL CA" -keyout "$tmp/ca.key" -out "$dir/ca.crt" 2>/dev/null
+     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj "/CN=$host" -keyout "$dir/server.key" -out "$tmp/server.csr" 2>/dev/null
+     printf 'subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth\n' "$host" >"$tmp/ext"
+     openssl x509 -req -in "$tmp/server.csr" -CA "$dir/ca.crt" -CAkey "$tmp/ca.key" \
+        -CAcreateserial -days 825 -extfile "$tmp/ext" -out "$dir/server.crt" 2>/dev/null) \
+        || ec_die "openssl failed"
+    chmod 0600 "$dir"/*
+    ec_log "made $dir/ca.crt and server.crt/server.key for host $host"
+    ;;
 psql)
     ec_pg_paths 0
     s_running || ec_die "PostgreSQL is not running; run: tools/pg.sh start"
     PGPASSFILE=$EC_SECRETS/pgpass exec "$PG_BIN/psql" -X -h "$PGSOCK" -p "$PGPORT" -U postgres -d "$EC_DB" "$@"
     ;;
 *)
-    echo "usage: $0 init|start|stop|status|secrets|psql [psql args]" >&2
+    echo "usage: $0 init|start|stop|status|secrets|tls-cert [host]|psql [psql args]" >&2
     exit 2
     ;;
 esac
