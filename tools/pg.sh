@@ -82,8 +82,8 @@ s_superuser_password() {
     ec_log "set the password of $EC_PG_SUPERUSER (single-user mode)"
     printf "ALTER ROLE %s PASSWORD '%s'\n" "$EC_PG_SUPERUSER" "$(ec_secret "$EC_PG_SUPERUSER")" \
         | ec_as_pg "$PG_BIN/postgres" --single -D "$PGDATA" -c password_encryption=scram-sha-256 \
-            postgres >/dev/null \
-        || ec_die "could not set the password of $EC_PG_SUPERUSER"
+            postgres >>"$PGLOG" 2>&1 \
+        || ec_die "could not set the password of $EC_PG_SUPERUSER (see $PGLOG)"
     echo "$want" | ec_as_pg tee "$mark" >/dev/null
 }
 
