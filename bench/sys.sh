@@ -34,6 +34,9 @@ BENCH_PY=/usr/bin/python3
 [ -x "$BENCH_PY" ] || BENCH_PY=python3
 
 export PGPORT=$BENCH_PGPORT PGHOST=127.0.0.1
+# The shadow's passwords (tools/pg.sh init makes them, tools/lib.sh): the
+# superuser's and the owners' .pgpass lines, for bench_psql and pgbench.
+export PGPASSFILE=$BENCH_SHADOW/var/secrets/pgpass
 # The daemons run from copies (var/bench/root/bin) so a rebuild in the
 # working tree during a run cannot replace them under us.
 export EC_BIN_DIR=$BENCH_SHADOW/bin
@@ -50,7 +53,7 @@ export MEALD_URL=http://127.0.0.1:$MEALD_HTTP_PORT
 export BILLINGD_URL=http://127.0.0.1:$BILLINGD_HTTP_PORT
 export DISPATCHD_ACCEPT_TIMEOUT_S=${DISPATCHD_ACCEPT_TIMEOUT_S:-86400}
 export EC_LOG_LEVEL=${EC_LOG_LEVEL:-warn}
-unset PGDATABASE PGUSER
+unset PGDATABASE PGUSER EC_SECRETS
 
 BENCH_SUP_PID=
 BENCH_UP=0
@@ -58,7 +61,7 @@ BENCH_UP=0
 bench_log() { printf '[%s %s] %s\n' "${BENCH_NAME:-bench}" "$(date +%H:%M:%S)" "$*" >&2; }
 bench_die() { bench_log "FAILED: $*"; exit 1; }
 
-# psql as the cluster's superuser over TCP (trust on 127.0.0.1).
+# psql as the cluster's superuser over TCP (its password from $PGPASSFILE).
 bench_psql() {
     /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" \
         -U postgres -d eldercare "$@"

@@ -24,6 +24,7 @@ Its own log (JSON lines) goes to stderr and var/log/supervise.log.
 
 Environment (defaults in brackets):
   PGPORT [55432]  PGHOST [127.0.0.1]  EC_DB [eldercare]
+  EC_SECRETS [var/secrets] (the daemons' passfiles pgpass-<daemon>_rt)
   <DAEMON>_HTTP_PORT [8081..8084]  <DAEMON>_LOG_ENDPOINT [tcp://127.0.0.1:908x]
   ORDERD_INTAKE_ENDPOINT [tcp://127.0.0.1:9091]  EC_LOG_LEVEL [info]
   EC_BIN_DIR [build/bin]  EC_VAR [var] (log/ and run/ go there)
@@ -47,6 +48,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VAR = os.environ.get("EC_VAR") or os.path.join(ROOT, "var")
 LOGDIR = os.path.join(VAR, "log")
 RUNDIR = os.path.join(VAR, "run")
+SECRETS = os.environ.get("EC_SECRETS") or os.path.join(VAR, "secrets")
 BIN_DIR = os.environ.get("EC_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 DAEMON_USER = os.environ.get("EC_DAEMON_USER") or "eldercare"
 DAEMONS = ("orderd", "billingd", "dispatchd", "meald")
@@ -202,9 +204,12 @@ class Child:
             self.flags = known_flags(self.binary, self.as_user)
         up = self.name.upper()
         want = [
-            ("db", env(up + "_DB", "host=%s port=%s dbname=%s user=%s" % (
+            # The runtime role <daemon>_rt, its password from its own
+            # passfile (tools/lib.sh): never in argv, never the owner.
+            ("db", env(up + "_DB", "host=%s port=%s dbname=%s user=%s_rt passfile=%s" % (
                 env("PGHOST", "127.0.0.1"), env("PGPORT", "55432"),
-                env("EC_DB", "eldercare"), self.name))),
+                env("EC_DB", "eldercare"), self.name,
+                os.path.join(SECRETS, "pgpass-%s_rt" % self.name)))),
             ("http-addr", env(up + "_HTTP_ADDR", "127.0.0.1")),
             ("http-port", env(up + "_HTTP_PORT", str(HTTP_PORTS[self.name]))),
             ("log-endpoint", log_endpoint(self.name)),

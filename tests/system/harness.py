@@ -6,11 +6,15 @@ Used by conftest.py (pytest fixtures) and from the command line:
     python3 tests/system/harness.py serve-pg   # prints a conninfo, runs until killed
 
 What it does, in the spirit of PgBouncer's test/utils.py:
-- PgCluster: `initdb --nosync` into a temp dir (owned by the system user
-  `eldercare` when we are root: PostgreSQL refuses to run as root), fsync off,
-  a random free port on 127.0.0.1, trust auth, the roles and schemas of
-  tools/pg_roles.sql, migrations (tools/migrate.sh) into a template database
-  once; each test module gets `CREATE DATABASE ... TEMPLATE`.
+- PgCluster: `initdb --nosync --data-checksums` into a temp dir (owned by the
+  system user `eldercare` when we are root: PostgreSQL refuses to run as
+  root), fsync off, a random free port on 127.0.0.1, scram-sha-256 for every
+  role (no trust: passwords generated per cluster into <base>/secrets, mode
+  0600, as tools/lib.sh does into var/secrets; connections name a passfile),
+  the roles and schemas of tools/pg_roles.sql, migrations (tools/migrate.sh)
+  into a template database once; each test module gets `CREATE DATABASE ...
+  TEMPLATE`. The daemons log in as their runtime roles <daemon>_rt
+  (daemon_conninfo); the owners <daemon> are for migrations and tests.
 - System: starts build/bin/{orderd,billingd,dispatchd,meald} with the flags of
   docs/ARCHITECTURE.md (only those each binary lists in --help), waits for
   /readyz, and offers http(), kill9(), restart(), wait_until(), sql().
@@ -35,6 +39,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 PG_USER = os.environ.get("EC_PG_USER", "eldercare")
 DAEMONS = ("orderd", "billingd", "dispatchd", "meald")
+SUPERUSER = "postgres"
+# Every role with a password (tools/lib.sh ec_pg_roles): the superuser, the
+# owners (run migrations, own the schemas), the runtime roles (the daemons).
+PG_ROLES = (SUPERUSER,) + DAEMONS + tuple(d + "_rt" for d in DAEMONS)
 # Which logs each daemon reads (DESIGN.md section 1).
 CONSUMES = {
     "orderd": ("billingd", "dispatchd", "meald"),
@@ -150,7 +158,66 @@ class PgCluster:
         self.datadir = None
         self.sockdir = None
         self.logfile = None
+        self.secrets = None
         self._own_base = base is None
+
+    # -- secrets ------------------------------------------------------------
+    def _make_secrets(self):
+        """A password per role in <base>/secrets/pg-<role>.pw, its .pgpass
+        line in pgpass-<role>, and the superuser's and owners' lines in
+        pgpass (PGPASSFILE of migrate.sh): directory 0700, files 0600."""
+        import secrets as secretslib
+        import string
+        self.secrets = os.path.join(self.base, "secrets")
+        os.makedirs(self.secrets, mode=0o700, exist_ok=True)
+        os.chmod(self.secrets, 0o700)
+        alphabet = string.ascii_letters + string.digits
+        tools_lines = []
+        for role in PG_ROLES:
+            pw = "".join(secretslib.choice(alphabet) for _ in range(32))
+            line = "*:*:*:%s:%s\n" % (role, pw)
+            for name, text in (("pg-%s.pw" % role, pw + "\n"), ("pgpass-%s" % role, line)):
+                fd = os.open(os.path.join(self.secrets, name),
+                             os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+            if not role.endswith("_rt"):
+                tools_lines.append(line)
+        fd = os.open(self.passfile(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(tools_lines))
+        # As root the daemons run as the daemon user: each runtime role's
+        # passfile becomes that user's, and the directory only traversable
+        # (0711: no listing); the owners' and superuser's files stay root's.
+        pw = daemon_user()
+        if pw is not None:
+            os.chmod(self.secrets, 0o711)
+            for role in PG_ROLES:
+                if role.endswith("_rt"):
+                    os.chown(self.passfile(role), pw.pw_uid, pw.pw_gid)
+
+    def password(self, role):
+        with open(os.path.join(self.secrets, "pg-%s.pw" % role)) as f:
+            return f.read().strip()
+
+    def passfile(self, role=None):
+        """The .pgpass file of one role, or the tools' one (superuser, owners)."""
+        return os.path.join(self.secrets, "pgpass-%s" % role if role else "pgpass")
+
+    def _set_passwords(self):
+        """Create the roles that are missing and give every role its password
+        (the server keeps a SCRAM-SHA-256 verifier)."""
+        c = self.connect()
+        try:
+            with c.cursor() as cur:
+                cur.execute("SET password_encryption = 'scram-sha-256'")
+                for role in PG_ROLES:
+                    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+                    if not cur.fetchone():
+                        cur.execute('CREATE ROLE "%s" LOGIN' % role)
+                    cur.execute('ALTER ROLE "%s" PASSWORD %%s' % role, (self.password(role),))
+        finally:
+            c.close()
 
     def start(self):
         if self.base is None:
@@ -161,14 +228,29 @@ class PgCluster:
         self.datadir = os.path.join(self.base, "data")
         self.sockdir = self.base
         self.logfile = os.path.join(self.base, "postgres.log")
+        self._make_secrets()
+        pwfile = os.path.join(self.base, "initdb.pw")
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.password(SUPERUSER) + "\n")
         if is_root():
             pw = ensure_pg_user()
             os.chown(self.base, pw.pw_uid, pw.pw_gid)
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)  # initdb runs as that user
         env = dict(os.environ, LC_ALL="C")
-        subprocess.run(_as_pg([os.path.join(PG_BIN, "initdb"), "--nosync", "-D", self.datadir,
-                               "-U", "postgres", "-E", "UTF8", "--locale=C",
-                               "--auth=trust", "--no-instructions"]),
-                       check=True, stdout=subprocess.DEVNULL, cwd="/", env=env)
+        try:
+            subprocess.run(_as_pg([os.path.join(PG_BIN, "initdb"), "--nosync", "-D", self.datadir,
+                                   "-U", SUPERUSER, "-E", "UTF8", "--locale=C",
+                                   "--data-checksums", "--auth=scram-sha-256",
+                                   "--pwfile=" + pwfile, "--no-instructions"]),
+                           check=True, stdout=subprocess.DEVNULL, cwd="/", env=env)
+        finally:
+            os.unlink(pwfile)
+        # Only loopback, only with a password (as tools/pg.sh writes it).
+        subprocess.run(_as_pg(["tee", os.path.join(self.datadir, "pg_hba.conf")]),
+                       input=b"local all all scram-sha-256\n"
+                             b"host  all all 127.0.0.1/32 scram-sha-256\n",
+                       check=True, stdout=subprocess.DEVNULL, cwd="/")
         last = None
         for _ in range(5):
             self.port = free_port()
@@ -185,6 +267,7 @@ class PgCluster:
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                cwd="/", env=env)
             if r.returncode == 0:
+                self._set_passwords()
                 return self
             last = r.stderr.decode(errors="replace") + self.log_tail()
         raise RuntimeError("PostgreSQL did not start: %s" % last)
@@ -206,7 +289,14 @@ class PgCluster:
 
     # -- connections --------------------------------------------------------
     def conninfo(self, dbname="postgres", user="postgres"):
-        return "host=127.0.0.1 port=%d dbname=%s user=%s" % (self.port, dbname, user)
+        """libpq conninfo of a role; its password comes from its own passfile."""
+        return "host=127.0.0.1 port=%d dbname=%s user=%s passfile=%s" % (
+            self.port, dbname, user, self.passfile(user))
+
+    def daemon_conninfo(self, dbname, daemon):
+        """What a daemon logs in with: its runtime role, never the owner or
+        the superuser."""
+        return self.conninfo(dbname, daemon + "_rt")
 
     def connect(self, dbname="postgres", user="postgres", autocommit=True):
         import psycopg2
@@ -241,7 +331,8 @@ class PgCluster:
         """Run <root>/tools/migrate.sh on database `name`, only sql/ORDER's
         first `upto` entries (a number or an entry name) if given.
         Returns (exit code, its output)."""
-        env = dict(os.environ, PGPORT=str(self.port), PGHOST="127.0.0.1")
+        env = dict(os.environ, PGPORT=str(self.port), PGHOST="127.0.0.1",
+                   PGPASSFILE=self.passfile(), EC_SECRETS=self.secrets)
         argv = [os.path.join(str(root), "tools", "migrate.sh")]
         if upto is not None:
             argv.append("--upto=%s" % upto)
@@ -320,7 +411,7 @@ class Daemon:
         s = self.system
         known = daemon_flags(self.name)
         want = [
-            ("db", s.pg.conninfo(s.dbname, self.name)),
+            ("db", s.pg.daemon_conninfo(s.dbname, self.name)),
             ("http-addr", "127.0.0.1"),
             ("http-port", str(self.http_port)),
             ("log-endpoint", self.log_endpoint),

@@ -11,7 +11,8 @@ import harness
 from test_journeys import (at, balance, ledger_ok, new_card, new_caregiver, new_elder,
                            wait_state)
 
-ROLES = "'orderd','billingd','dispatchd','meald'"
+# The daemons' connections: their runtime roles (harness.PgCluster.daemon_conninfo).
+ROLES = "'orderd_rt','billingd_rt','dispatchd_rt','meald_rt'"
 
 
 def test_connections_dropped_mid_flow_lose_nothing(need_daemons, pg, fresh_db):

@@ -467,7 +467,7 @@ def test_db_connection_loss_loses_no_accepted_order(od):
     for _ in range(3):
         time.sleep(0.15)
         od.sql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-               "WHERE usename = 'orderd' AND datname = current_database()")
+               "WHERE usename = 'orderd_rt' AND datname = current_database()")
     for t in threads:
         t.join()
     assert not errors, errors[:5]

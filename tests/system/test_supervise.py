@@ -17,7 +17,8 @@ PORTS = {}
 
 def _env(pg, db, var):
     env = dict(os.environ, PGPORT=str(pg.port), PGHOST="127.0.0.1", EC_DB=db, EC_VAR=var,
-               EC_BIN_DIR=harness.BIN_DIR, EC_LOG_LEVEL="info")
+               EC_BIN_DIR=harness.BIN_DIR, EC_LOG_LEVEL="info",
+               EC_SECRETS=pg.secrets)  # the daemons' passfiles pgpass-<daemon>_rt
     for d in harness.DAEMONS:
         PORTS[d] = harness.free_port()
         env[d.upper() + "_HTTP_PORT"] = str(PORTS[d])
