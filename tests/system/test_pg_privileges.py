@@ -97,12 +97,16 @@ def test_hba_is_scram_only_and_every_role_has_a_scram_password(pg):
 
 
 def test_password_files_are_private(pg):
+    # Not listable by others; as root only traversable (0711), so that the
+    # daemon user reaches the runtime roles' passfiles handed to it.
+    du = harness.daemon_user()
     st = os.stat(pg.secrets)
-    assert stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == (0o711 if du else 0o700), oct(st.st_mode)
     for name in os.listdir(pg.secrets):
         st = os.stat(os.path.join(pg.secrets, name))
         assert stat.S_IMODE(st.st_mode) == 0o600, (name, oct(st.st_mode))
-        assert st.st_uid == os.geteuid(), name
+        daemons = du is not None and name.startswith("pgpass-") and name.endswith("_rt")
+        assert st.st_uid == (du.pw_uid if daemons else os.geteuid()), name
 
 
 # ------------------------------------------------------- runtime roles
