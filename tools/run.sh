@@ -21,6 +21,8 @@ fi
 
 tools/pg.sh init
 tools/migrate.sh
+# CURVE key pairs for the ZeroMQ sockets (kept across runs; docs/SECURITY.md).
+"$PY" tools/keygen.py var/keys "${EC_DAEMONS[@]}" telephony
 
 # `make run | tee log`: a Ctrl-C ends tee too, and a write to the broken pipe
 # must not kill this script before it has stopped everything.

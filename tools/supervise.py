@@ -147,6 +147,8 @@ class Child:
             ("log-endpoint", log_endpoint(self.name)),
             ("log-level", env("EC_LOG_LEVEL", "info")),
             ("pidfile", self.pidfile),
+            # CURVE keys (tools/keygen.py, run by run.sh and bench/sys.sh).
+            ("curve-keys-dir", env("EC_KEYS_DIR", os.path.join(VAR, "keys"))),
         ]
         for p in CONSUMES[self.name]:
             want.append(("%s-log" % p, log_endpoint(p)))

@@ -210,6 +210,11 @@ const char *cc_zsock_endpoint(const cc_zsock_t *self)
     return self->endpoint;
 }
 
+const char *cc_zsock_name(const cc_zsock_t *self)
+{
+    return self->name;
+}
+
 void *cc_zsock_raw(cc_zsock_t *self)
 {
     return self->zsock;

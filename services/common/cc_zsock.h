@@ -32,6 +32,8 @@ const char *cc_zsock_endpoint(const cc_zsock_t *self);
  * (high-water mark) or failed; counted as dropped. */
 int cc_zsock_sendv(cc_zsock_t *self, const void *const *frames, const size_t *lens, int n);
 void *cc_zsock_raw(cc_zsock_t *self);
+/* The name given to cc_zsock_new (metrics label, ZAP domain). */
+const char *cc_zsock_name(const cc_zsock_t *self);
 
 /* CURVE (RFC 26), before bind/connect; keys are 40-character Z85 text.
  * Server: our secret key, and the ZAP domain the context's handler

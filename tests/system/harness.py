@@ -40,6 +40,9 @@ CONSUMES = {
     "meald": ("orderd",),
 }
 BIN_DIR = os.environ.get("EC_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+# CURVE key pairs a System makes in <workdir>/keys (tools/keygen.py): one per
+# daemon and one for the telephony client of orderd's intake.
+KEY_NAMES = DAEMONS + ("telephony",)
 
 _used_ports = set()
 
@@ -77,6 +80,36 @@ def wait_until(pred, timeout=10.0, interval=0.05, what=None):
                 msg += " (last error: %r)" % (last_exc,)
             raise AssertionError(msg)
         time.sleep(interval)
+
+
+def make_keys(keydir, names=KEY_NAMES):
+    """tools/keygen.py's pairs in keydir (0700): {name: public key}."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import keygen
+    finally:
+        sys.path.pop(0)
+    return keygen.ensure_keys(keydir, names)
+
+
+def curve_socket(ctx, kind, keydir, server, me):
+    """A pyzmq socket of kind that talks CURVE to `server` (whose public key
+    is keydir/<server>.pub) as `me` (keydir/<me>.key; None: a fresh pair
+    nobody lists). Connect it yourself."""
+    import zmq
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    with open(os.path.join(keydir, server + ".pub")) as f:
+        sock.curve_serverkey = f.read().strip().encode()
+    if me is None:
+        public, secret = zmq.curve_keypair()
+    else:
+        with open(os.path.join(keydir, me + ".key")) as f:
+            secret = f.read().strip().encode()
+        public = zmq.curve_public(secret)
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    return sock
 
 
 def is_root():
@@ -288,6 +321,7 @@ class Daemon:
             ("log-endpoint", self.log_endpoint),
             ("log-level", s.log_level),
             ("pidfile", self.pidfile),
+            ("curve-keys-dir", s.keydir),
         ]
         for producer in CONSUMES[self.name]:
             want.append(("%s-log" % producer, s.daemons[producer].log_endpoint))
@@ -375,6 +409,8 @@ class System:
         self.pg = pg
         self.dbname = dbname
         self.workdir = workdir or tempfile.mkdtemp(prefix="eldercare-sys-")
+        self.keydir = os.path.join(self.workdir, "keys")
+        make_keys(self.keydir)
         self.extra_args = extra_args or {}
         self.log_level = log_level
         self.daemons = {}
@@ -474,6 +510,10 @@ class System:
             return status, jsonlib.loads(raw)
         except ValueError:
             return status, raw.decode(errors="replace")
+
+    def zmq_socket(self, ctx, kind, server, me="telephony"):
+        """A CURVE client socket (curve_socket) with this system's keys."""
+        return curve_socket(ctx, kind, self.keydir, server, me)
 
     def sql(self, who, query, params=None):
         """Run query as a daemon's role ("orderd", ...) or as the superuser
