@@ -137,6 +137,13 @@ bench_up() {
         bench_psql -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
     fi
     "$BENCH_SHADOW/tools/migrate.sh" 2>&1 | tail -n 1 | sed 's/^/  /' >&2
+    # CURVE keys where the shadow root's supervise.py looks (var/keys).
+    "$BENCH_PY" "$BENCH_REPO/tools/keygen.py" "$BENCH_SHADOW/var/keys" \
+        orderd billingd dispatchd meald telephony || bench_die "keygen failed"
+    # As root the daemons run as eldercare and refuse a key not their own.
+    if [ "$(id -u)" = 0 ] && id -u "${EC_DAEMON_USER:-eldercare}" >/dev/null 2>&1; then
+        chown -R "${EC_DAEMON_USER:-eldercare}:" "$BENCH_SHADOW/var/keys"
+    fi
     setsid "$BENCH_PY" "$BENCH_SHADOW/tools/supervise.py" \
         2>>"$BENCH_SHADOW/var/log/supervise.stderr" &
     BENCH_SUP_PID=$!

@@ -43,6 +43,19 @@ ec_ensure_pg_user() {
     fi
 }
 
+# The CURVE key directory $1 (tools/keygen.py) handed to the daemon user when
+# root: the daemons run as that user (tools/supervise.py) and refuse a secret
+# key that is not their own.
+ec_keys_to_daemons() {
+    ec_is_root || return 0
+    local du=${EC_DAEMON_USER:-eldercare}
+    if ! id -u "$du" >/dev/null 2>&1; then
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$du"
+    fi
+    chown -R "$du:" "$1"
+}
+
 # Run a command as the cluster's owner.
 ec_as_pg() {
     if ec_is_root; then

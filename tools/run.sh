@@ -24,6 +24,9 @@ fi
 
 tools/pg.sh init
 tools/migrate.sh
+# CURVE key pairs for the ZeroMQ sockets (kept across runs; docs/SECURITY.md).
+"$PY" tools/keygen.py var/keys "${EC_DAEMONS[@]}" telephony
+ec_keys_to_daemons var/keys
 
 # `make run | tee log`: a Ctrl-C ends tee too, and a write to the broken pipe
 # must not kill this script before it has stopped everything.

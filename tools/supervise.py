@@ -214,6 +214,8 @@ class Child:
             ("http-port", env(up + "_HTTP_PORT", str(HTTP_PORTS[self.name]))),
             ("log-endpoint", log_endpoint(self.name)),
             ("log-level", env("EC_LOG_LEVEL", "info")),
+            # CURVE keys (tools/keygen.py, run by run.sh and bench/sys.sh).
+            ("curve-keys-dir", env("EC_KEYS_DIR", os.path.join(VAR, "keys"))),
         ]
         # As root the pidfile is ours alone (see the top); else the daemon's too.
         if not self.as_user:

@@ -37,6 +37,7 @@ static const cc_rt_spec_t s_spec = {
     .summary = "billingd: price list, subsidies, ledger and holds for love cards",
     .http_port = 8084,
     .log_endpoint = "tcp://127.0.0.1:9084",
+    .log_clients = "orderd",   /* its consumers (DESIGN.md section 1) */
     .log_ring = 4096,
     .params = s_params,
     .stmts = bd_stmts,

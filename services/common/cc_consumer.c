@@ -446,7 +446,8 @@ static void s_on_position(PGresult *res, void *arg)
 
 static cc_consumer_t *s_new(struct event_base *base, void *zctx, cc_db_t *writer,
                            const char *me, const char *producer, const char *endpoint,
-                           cc_consumer_fn *fn, const cc_consumer_entry_t *table, void *arg)
+                           cc_consumer_fn *fn, const cc_consumer_entry_t *table,
+                           const char *const keys[3], void *arg)
 {
     cc_consumer_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -472,6 +473,7 @@ static cc_consumer_t *s_new(struct event_base *base, void *zctx, cc_db_t *writer
     if (!self->dealer || !self->ev_timeout || !self->ev_retry ||
         zmq_setsockopt(cc_zsock_raw(self->dealer), ZMQ_IMMEDIATE, &immediate,
                        sizeof immediate) != 0 ||
+        (keys && cc_zsock_curve_client(self->dealer, keys[0], keys[1], keys[2]) != 0) ||
         cc_zsock_connect(self->dealer, endpoint) != 0) {
         cc_consumer_destroy(&self);
         return NULL;
@@ -505,7 +507,7 @@ cc_consumer_t *cc_consumer_new(struct event_base *base, void *zctx, cc_db_t *wri
                                cc_consumer_fn *fn, void *arg)
 {
     assert(fn);
-    return s_new(base, zctx, writer, me, producer, endpoint, fn, NULL, arg);
+    return s_new(base, zctx, writer, me, producer, endpoint, fn, NULL, NULL, arg);
 }
 
 cc_consumer_t *cc_consumer_new_table(struct event_base *base, void *zctx, cc_db_t *writer,
@@ -516,7 +518,20 @@ cc_consumer_t *cc_consumer_new_table(struct event_base *base, void *zctx, cc_db_
     assert(table);
     for (const cc_consumer_entry_t *e = table; e->type; e++)
         assert(e->desc && e->fn && cc_event_schema(e->desc));
-    return s_new(base, zctx, writer, me, producer, endpoint, NULL, table, arg);
+    return s_new(base, zctx, writer, me, producer, endpoint, NULL, table, NULL, arg);
+}
+
+cc_consumer_t *cc_consumer_new_curve(struct event_base *base, void *zctx, cc_db_t *writer,
+                                     const char *me, const char *producer,
+                                     const char *endpoint, const cc_consumer_entry_t *table,
+                                     const char *public_key, const char *secret_key,
+                                     const char *server_key, void *arg)
+{
+    assert(table && public_key && secret_key && server_key);
+    for (const cc_consumer_entry_t *e = table; e->type; e++)
+        assert(e->desc && e->fn && cc_event_schema(e->desc));
+    const char *const keys[3] = { public_key, secret_key, server_key };
+    return s_new(base, zctx, writer, me, producer, endpoint, NULL, table, keys, arg);
 }
 
 void cc_consumer_destroy(cc_consumer_t **self_p)

@@ -79,6 +79,17 @@ cc_consumer_t *cc_consumer_new_table(struct event_base *base, void *zctx, cc_db_
                                      const char *me, const char *producer,
                                      const char *endpoint, const cc_consumer_entry_t *table,
                                      void *arg);
+/* As cc_consumer_new_table over CURVE (cc_zsock_curve_client): our own key
+ * pair (Z85) and the producer's public key, so that only the holder of the
+ * producer's secret key can answer (a fake producer bound on the port
+ * cannot complete the handshake; counted in zmq_auth_rejected_total{socket=
+ * "<me>-from-<producer>",reason="handshake"}). The daemons always use this
+ * one (cc_rt); the plaintext constructors are for unit tests. */
+cc_consumer_t *cc_consumer_new_curve(struct event_base *base, void *zctx, cc_db_t *writer,
+                                     const char *me, const char *producer,
+                                     const char *endpoint, const cc_consumer_entry_t *table,
+                                     const char *public_key, const char *secret_key,
+                                     const char *server_key, void *arg);
 
 /* Load the stored position (async) and start pulling. */
 int cc_consumer_start(cc_consumer_t *self);

@@ -539,6 +539,13 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
 cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, cc_db_t *writer,
                          const char *producer, const char *endpoint, size_t ring_size)
 {
+    return cc_evlog_new_curve(base, zctx, reader, writer, producer, endpoint, ring_size, NULL);
+}
+
+cc_evlog_t *cc_evlog_new_curve(struct event_base *base, void *zctx, cc_db_t *reader,
+                               cc_db_t *writer, const char *producer, const char *endpoint,
+                               size_t ring_size, const char *secret_key)
+{
     cc_evlog_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -565,7 +572,9 @@ cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, c
     snprintf(sname, sizeof sname, "%s-log", producer);
     self->router = cc_zsock_new(base, zctx, ZMQ_ROUTER, CC_EVLOG_MAX_REQUEST, sname,
                                 s_on_fetch, self);
-    if (!self->ring || !self->router || cc_zsock_bind(self->router, endpoint) != 0) {
+    if (!self->ring || !self->router
+        || (secret_key && cc_zsock_curve_server(self->router, secret_key) != 0)
+        || cc_zsock_bind(self->router, endpoint) != 0) {
         cc_evlog_destroy(&self);
         return NULL;
     }

@@ -50,6 +50,13 @@ typedef struct cc_evlog cc_evlog_t;
  * new events at once. ring_size recent events are served from memory. */
 cc_evlog_t *cc_evlog_new(struct event_base *base, void *zctx, cc_db_t *reader, cc_db_t *writer,
                          const char *producer, const char *endpoint, size_t ring_size);
+/* As cc_evlog_new, the ROUTER a CURVE server (cc_zsock_curve_server) with
+ * our secret key (Z85): only clients on the allow-list of the ZAP domain
+ * "<producer>-log" (cc_zap.h) complete the handshake. The daemons always
+ * use this one (cc_rt); cc_evlog_new is plaintext, for unit tests. */
+cc_evlog_t *cc_evlog_new_curve(struct event_base *base, void *zctx, cc_db_t *reader,
+                               cc_db_t *writer, const char *producer, const char *endpoint,
+                               size_t ring_size, const char *secret_key);
 void cc_evlog_destroy(cc_evlog_t **self_p);
 /* 1 once the head seq is loaded and the socket is bound. */
 int cc_evlog_ready(const cc_evlog_t *self);

@@ -89,6 +89,13 @@ s_params(cc_rt_t *rt, const cc_rt_spec_t *spec)
     p[n++] = (cc_cfg_param_t) { "stop-timeout", CC_CFG_INT, &rt->stop_timeout_s, "8",
                                 "seconds SIGTERM waits for work in flight (keep below the "
                                 "unit's TimeoutStopSec)", .min = 1, .max = 300 };
+    p[n++] = (cc_cfg_param_t) { "curve-keys-dir", CC_CFG_STR, &rt->curve_keys_dir, "var/keys",
+                                "CURVE keys: <name>.key (ours, mode 0600) and <name>.pub "
+                                "(every party's public key)", .flags = CC_CFG_NONEMPTY };
+    p[n++] = (cc_cfg_param_t) { "log-clients", CC_CFG_STR, &rt->log_clients,
+                                spec->log_clients ? spec->log_clients : "",
+                                "parties (comma-separated, keys <name>.pub) that may Fetch "
+                                "our event log", .flags = 0 };
     int c = 0;
     for (const cc_rt_consumer_t *k = spec->consumers; k && k->producer; k++, c++) {
         assert(c < CC_RT_MAX_CONSUMERS);
@@ -173,9 +180,10 @@ cc_rt_loaded(cc_rt_t *rt)
         const char *ep = rt->consumer_ep[i];
         if (!ep || !*ep)
             continue;   /* optional, turned off */
-        rt->consumers[i] = cc_consumer_new_table(rt->base, rt->zctx, rt->writer,
+        rt->consumers[i] = cc_consumer_new_curve(rt->base, rt->zctx, rt->writer,
                                                  rt->spec->name, k->producer, ep, k->table,
-                                                 rt->app);
+                                                 rt->curve.public_key, rt->curve.secret_key,
+                                                 rt->server_keys[i], rt->app);
         if (!rt->consumers[i] || cc_consumer_start(rt->consumers[i]) != 0) {
             cc_error("startup_failed", "what", "consumer", "producer", k->producer);
             exit(1);
@@ -303,6 +311,55 @@ s_watchdog(cc_rt_t *rt)
     return event_add(rt->ev_watchdog, &tv);
 }
 
+/* ---- CURVE ------------------------------------------------------------------ */
+
+int
+cc_rt_curve_server(cc_rt_t *rt, cc_zsock_t *sock, const char *clients)
+{
+    char why[512];
+    const char *domain = cc_zsock_name(sock);
+    if (cc_zap_allow_names(rt->zap, domain, rt->curve_keys_dir, clients, why, sizeof why) != 0) {
+        cc_error("startup_failed", "what", "curve_clients", "socket", domain, "error", why);
+        return -1;
+    }
+    if (cc_zsock_curve_server(sock, rt->curve.secret_key) != 0)
+        return -1;
+    char n[16];
+    snprintf(n, sizeof n, "%zu", cc_zap_allowed(rt->zap, domain));
+    cc_info("zmq_curve_server", "socket", domain, "clients", clients, "keys", n);
+    return 0;
+}
+
+/* Our key pair, the ZAP handler, the producers' public keys. Every
+ * problem here is one of configuration: exit 2. */
+static int
+s_curve(cc_rt_t *rt, char server_keys[][CC_CURVE_Z85_LEN + 1])
+{
+    char path[4096], why[256];
+    const char *dir = rt->curve_keys_dir;
+    if (cc_curve_path(path, sizeof path, dir, rt->spec->name, "key") != 0
+        || cc_curve_read_secret(path, &rt->curve, why, sizeof why) != 0) {
+        cc_error("startup_failed", "what", "curve_key", "path", path, "error", why);
+        return -1;
+    }
+    int i = 0;
+    for (const cc_rt_consumer_t *k = rt->spec->consumers; k && k->producer; k++, i++) {
+        if (!rt->consumer_ep[i] || !*rt->consumer_ep[i])
+            continue;
+        if (cc_curve_path(path, sizeof path, dir, k->producer, "pub") != 0
+            || cc_curve_read_public(path, server_keys[i], why, sizeof why) != 0) {
+            cc_error("startup_failed", "what", "curve_server_key", "path", path, "error", why);
+            return -1;
+        }
+    }
+    uint8_t raw[CC_CURVE_RAW_LEN];
+    char fp[9];
+    zmq_z85_decode(raw, rt->curve.public_key);
+    cc_curve_fingerprint(raw, fp);
+    cc_info("curve_keys_loaded", "dir", dir, "key", fp);
+    return 0;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static int
@@ -353,6 +410,13 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
         || cc_signals_setup(rt->base, s_stop, rt) != 0)
         return s_fail("event_base");
     rt->zctx = zmq_ctx_new();
+    /* The ZAP handler before any CURVE server socket: libzmq admits every
+     * CURVE client of a context without one. */
+    char server_keys[CC_RT_MAX_CONSUMERS][CC_CURVE_Z85_LEN + 1];
+    if (!rt->zctx || !(rt->zap = cc_zap_new(rt->base, rt->zctx)))
+        return s_fail("zap");
+    if (s_curve(rt, server_keys) != 0)
+        return 2;
     char name[64];
     snprintf(name, sizeof name, "%s-writer", spec->name);
     rt->writer = cc_db_new(rt->base, rt->db, name);
@@ -366,12 +430,24 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     rt->checks_pending = 2;
     cc_db_on_connect(rt->writer, s_check_writer, rt);
     cc_db_on_connect(rt->reader, s_check_reader, rt);
+    memcpy(rt->server_keys, server_keys, sizeof server_keys);
     if (spec->init && spec->init(app) != 0)
         return s_fail("init");
-    rt->log = cc_evlog_new(rt->base, rt->zctx, rt->reader, rt->writer, spec->name,
-                           rt->log_endpoint, (size_t) rt->log_ring);
+    char port[16];
+    snprintf(name, sizeof name, "%s-log", spec->name);
+    char why[512];
+    if (cc_zap_allow_names(rt->zap, name, rt->curve_keys_dir, rt->log_clients, why,
+                           sizeof why) != 0) {
+        cc_error("startup_failed", "what", "log_clients", "error", why);
+        return 2;
+    }
+    rt->log = cc_evlog_new_curve(rt->base, rt->zctx, rt->reader, rt->writer, spec->name,
+                                 rt->log_endpoint, (size_t) rt->log_ring,
+                                 rt->curve.secret_key);
     if (!rt->log)
         return s_fail("event_log");
+    snprintf(port, sizeof port, "%zu", cc_zap_allowed(rt->zap, name));
+    cc_info("zmq_curve_server", "socket", name, "clients", rt->log_clients, "keys", port);
     rt->http = cc_http_new(rt->base, rt->http_addr, (int) rt->http_port, (size_t) rt->max_body);
     if (!rt->http || (spec->routes && cc_http_routes(rt->http, spec->routes, app) != 0))
         return s_fail("http");
@@ -382,7 +458,6 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     /* Listening everywhere: now the pidfile (a supervisor may wait for it). */
     if (rt->pidfile && *rt->pidfile && cc_pidfile_write(rt->pidfile) != 0)
         return s_fail("pidfile");
-    char port[16];
     snprintf(port, sizeof port, "%d", cc_http_port(rt->http));
     cc_info("process_up", "http_port", port, "log_endpoint", cc_evlog_endpoint(rt->log));
 
@@ -398,6 +473,8 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     cc_db_destroy(&rt->writer);
     cc_db_destroy(&rt->reader);
     cc_stmt_free(spec->stmts);
+    cc_zap_destroy(&rt->zap);
+    cc_curve_wipe(&rt->curve);
     if (rt->ev_watchdog)
         event_free(rt->ev_watchdog);
     event_free(rt->ev_stop);

@@ -28,10 +28,13 @@
 #include <stdint.h>
 #include <event2/event.h>
 #include "cc_config.h"
+#include "cc_curve.h"
 #include "cc_db.h"
 #include "cc_evlog.h"
 #include "cc_http.h"
 #include "cc_stmt.h"
+#include "cc_zap.h"
+#include "cc_zsock.h"
 
 #define CC_RT_MAX_CONSUMERS 4
 #define CC_RT_STOP_TIMEOUT_S 8      /* default; must stay below TimeoutStopSec */
@@ -52,6 +55,7 @@ typedef struct {
     const char *summary;            /* first line of --help */
     int http_port;                  /* default HTTP port */
     const char *log_endpoint;       /* default own event log ROUTER */
+    const char *log_clients;        /* default --log-clients: who may Fetch our log */
     int log_ring;                   /* default events kept in memory for Fetch */
     cc_cfg_param_t *params;         /* the daemon's own config (ended by name NULL) */
     cc_stmt_t *stmts;               /* ended by name NULL */
@@ -82,6 +86,11 @@ struct cc_rt {
     char *db, *http_addr, *log_endpoint, *log_level, *pidfile;
     int64_t http_port, max_body, batch_max, log_ring, stop_timeout_s;
     char *consumer_ep[CC_RT_MAX_CONSUMERS];
+    char *curve_keys_dir, *log_clients;
+    /* CURVE: our key pair (<dir>/<name>.key) and the context's ZAP handler. */
+    cc_curve_pair_t curve;
+    cc_zap_t *zap;
+    char server_keys[CC_RT_MAX_CONSUMERS][CC_CURVE_Z85_LEN + 1];   /* producers' public keys */
     /* Runtime-private from here on. */
     const cc_rt_spec_t *spec;
     void *app;
@@ -107,6 +116,12 @@ void cc_rt_fatal(const char *what, PGresult *res) __attribute__((noreturn));
 const cc_stmt_t *cc_rt_stmt(const cc_rt_t *rt, const char *name);
 /* Queue a consumer's effect with named arguments (cc_consumer_exec). */
 int cc_consumer_call(cc_consumer_t *c, const cc_args_t *a, cc_db_fn *fn, void *arg);
+
+/* Make sock (not yet bound) a CURVE server with our key pair that admits
+ * the clients named in the comma-separated list clients (keys
+ * <curve-keys-dir>/<name>.pub; ZAP domain: the socket's name). 0, or -1
+ * (logged, naming the file). */
+int cc_rt_curve_server(cc_rt_t *rt, cc_zsock_t *sock, const char *clients);
 
 /* sd_notify(3) without libsystemd: a datagram to $NOTIFY_SOCKET, if set.
  * 0 sent, 1 no socket, -1 error. */

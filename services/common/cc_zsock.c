@@ -2,6 +2,7 @@
 #include "cc_zsock.h"
 #include "cc_log.h"
 #include "cc_metrics.h"
+#include "cc_util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -25,7 +26,17 @@ struct cc_zsock {
     cc_metric_t *m_out;        /* messages sent */
     cc_metric_t *m_dropped;    /* sends that would block or failed */
     cc_metric_t *m_rejected;   /* inbound messages with too many frames */
+    struct event_base *base;   /* borrowed: for the monitor */
+    void *zctx;                /* borrowed: for the monitor */
+    cc_zsock_t *monitor;       /* PAIR reading our handshake failures (CURVE), owned */
+    cc_metric_t *m_handshake;  /* handshakes failed on our side */
+    int64_t last_log_us;       /* rate limit of handshake failure lines */
+    int64_t unlogged;          /* failures since the last line */
 };
+
+/* One line a second at most per socket: a peer retrying a bad handshake
+ * every reconnect interval must not fill the log. */
+#define S_LOG_EVERY_US 1000000
 
 static void s_drain(cc_zsock_t *self);
 
@@ -99,6 +110,8 @@ cc_zsock_t *cc_zsock_new(struct event_base *base, void *zctx, int type, int64_t 
         return NULL;
     self->fn = fn;
     self->arg = arg;
+    self->base = base;
+    self->zctx = zctx;
     snprintf(self->name, sizeof self->name, "%s", name ? name : "zmq");
     self->zsock = zmq_socket(zctx, type);
     if (!self->zsock) {
@@ -148,6 +161,10 @@ void cc_zsock_destroy(cc_zsock_t **self_p)
     if (!self_p || !*self_p)
         return;
     cc_zsock_t *self = *self_p;
+    if (self->monitor) {
+        zmq_socket_monitor(self->zsock, NULL, 0);
+        cc_zsock_destroy(&self->monitor);
+    }
     event_free(self->ev_read);
     zmq_close(self->zsock);
     free(self);
@@ -164,6 +181,11 @@ int cc_zsock_bind(cc_zsock_t *self, const char *endpoint)
     size_t sz = sizeof self->endpoint;
     if (zmq_getsockopt(self->zsock, ZMQ_LAST_ENDPOINT, self->endpoint, &sz) != 0)
         snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    /* A socket that only ever receives (a monitor PAIR) must read
+     * ZMQ_EVENTS once: until it has, libzmq takes its pipe for active and
+     * never signals ZMQ_FD for the first message (edge-triggered). */
+    if (s_readable(self))
+        event_active(self->ev_read, EV_READ, 0);
     return 0;
 }
 
@@ -175,12 +197,22 @@ int cc_zsock_connect(cc_zsock_t *self, const char *endpoint)
         return -1;
     }
     snprintf(self->endpoint, sizeof self->endpoint, "%s", endpoint);
+    /* A socket that only ever receives (a monitor PAIR) must read
+     * ZMQ_EVENTS once: until it has, libzmq takes its pipe for active and
+     * never signals ZMQ_FD for the first message (edge-triggered). */
+    if (s_readable(self))
+        event_active(self->ev_read, EV_READ, 0);
     return 0;
 }
 
 const char *cc_zsock_endpoint(const cc_zsock_t *self)
 {
     return self->endpoint;
+}
+
+const char *cc_zsock_name(const cc_zsock_t *self)
+{
+    return self->name;
 }
 
 void *cc_zsock_raw(cc_zsock_t *self)
@@ -209,4 +241,114 @@ int cc_zsock_sendv(cc_zsock_t *self, const void *const *frames, const size_t *le
     if (s_readable(self))
         event_active(self->ev_read, EV_READ, 0);
     return rc;
+}
+
+/* ---- CURVE -------------------------------------------------------------- */
+
+static const char *s_failure(uint16_t event, uint32_t value)
+{
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+            return "mechanism_mismatch";   /* a peer without CURVE */
+        if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+            return "cryptographic";        /* wrong keys */
+        return "protocol";
+    }
+    return "no_detail";   /* the peer dropped us mid-handshake: e.g. a wrong server */
+}
+
+/* Monitor events: frame 0 is a 16-bit event and a 32-bit value, host order
+ * (zmq_socket_monitor(3)); frame 1 the endpoint. */
+static void s_on_monitor(cc_zsock_t *mon, const void *const *frames, const size_t *lens, int n,
+                         void *arg)
+{
+    (void) mon;
+    cc_zsock_t *self = arg;
+    if (n < 1 || lens[0] != 6)
+        return;
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, frames[0], sizeof event);
+    memcpy(&value, (const char *) frames[0] + 2, sizeof value);
+    if (!(event & (ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)))
+        return;
+    cc_metric_inc(self->m_handshake);
+    int64_t now = cc_mono_us();
+    if (self->last_log_us && now - self->last_log_us < S_LOG_EVERY_US) {
+        self->unlogged++;
+        return;
+    }
+    char more[24];
+    snprintf(more, sizeof more, "%lld", (long long) self->unlogged);
+    cc_warn("zmq_auth_rejected", "socket", self->name, "reason", "handshake",
+            "detail", s_failure(event, value), "unlogged", more);
+    self->last_log_us = now;
+    self->unlogged = 0;
+}
+
+static int s_watch_handshakes(cc_zsock_t *self)
+{
+    if (self->monitor)
+        return 0;
+    char mname[160];
+    snprintf(mname, sizeof mname, "zmq_auth_rejected_total{socket=\"%s\",reason=\"handshake\"}",
+             self->name);
+    self->m_handshake = cc_metrics_counter(mname, "ZeroMQ peers refused at the handshake");
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://cc-monitor-%p", (void *) self);
+    if (zmq_socket_monitor(self->zsock, ep, ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                           | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0)
+        return -1;
+    char name[64];
+    snprintf(name, sizeof name, "%s-monitor", self->name);
+    self->monitor = cc_zsock_new(self->base, self->zctx, ZMQ_PAIR, 0, name, s_on_monitor, self);
+    if (!self->monitor || cc_zsock_connect(self->monitor, ep) != 0) {
+        zmq_socket_monitor(self->zsock, NULL, 0);
+        cc_zsock_destroy(&self->monitor);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_setopt(cc_zsock_t *self, int opt, const void *v, size_t len)
+{
+    if (zmq_setsockopt(self->zsock, opt, v, len) != 0) {
+        cc_error("zmq_curve_failed", "socket", self->name, "error", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+int cc_zsock_curve_server(cc_zsock_t *self, const char *secret_key)
+{
+    int on = 1;
+    if (!secret_key || strlen(secret_key) != 40 ||
+        s_setopt(self, ZMQ_CURVE_SERVER, &on, sizeof on) != 0 ||
+        s_setopt(self, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0 ||
+        s_setopt(self, ZMQ_ZAP_DOMAIN, self->name, strlen(self->name)) != 0 ||
+        s_watch_handshakes(self) != 0) {
+        cc_error("zmq_curve_failed", "socket", self->name);
+        return -1;
+    }
+    return 0;
+}
+
+int cc_zsock_curve_client(cc_zsock_t *self, const char *public_key, const char *secret_key,
+                          const char *server_key)
+{
+    if (!public_key || !secret_key || !server_key || strlen(public_key) != 40 ||
+        strlen(secret_key) != 40 || strlen(server_key) != 40 ||
+        s_setopt(self, ZMQ_CURVE_SERVERKEY, server_key, 40) != 0 ||
+        s_setopt(self, ZMQ_CURVE_PUBLICKEY, public_key, 40) != 0 ||
+        s_setopt(self, ZMQ_CURVE_SECRETKEY, secret_key, 40) != 0 ||
+        s_watch_handshakes(self) != 0) {
+        cc_error("zmq_curve_failed", "socket", self->name);
+        return -1;
+    }
+    return 0;
+}
+
+double cc_zsock_handshake_failures(const cc_zsock_t *self)
+{
+    return self->m_handshake ? cc_metric_value(self->m_handshake) : 0;
 }

@@ -32,5 +32,22 @@ const char *cc_zsock_endpoint(const cc_zsock_t *self);
  * (high-water mark) or failed; counted as dropped. */
 int cc_zsock_sendv(cc_zsock_t *self, const void *const *frames, const size_t *lens, int n);
 void *cc_zsock_raw(cc_zsock_t *self);
+/* The name given to cc_zsock_new (metrics label, ZAP domain). */
+const char *cc_zsock_name(const cc_zsock_t *self);
+
+/* CURVE (RFC 26), before bind/connect; keys are 40-character Z85 text.
+ * Server: our secret key, and the ZAP domain the context's handler
+ * (cc_zap.h) checks clients against: the socket's name. Client: our own
+ * pair and the server's public key, so that only the holder of its secret
+ * key can complete the handshake (a fake server bound on the port cannot).
+ * Both also watch the socket's handshakes (zmq_socket_monitor): each one
+ * that fails on our side (no CURVE, wrong server key, garbage) is counted in
+ * zmq_auth_rejected_total{socket=name,reason="handshake"} and logged at
+ * most once a second. 0, or -1 (logged). */
+int cc_zsock_curve_server(cc_zsock_t *self, const char *secret_key);
+int cc_zsock_curve_client(cc_zsock_t *self, const char *public_key, const char *secret_key,
+                          const char *server_key);
+/* Handshakes that failed on this socket so far (tests). */
+double cc_zsock_handshake_failures(const cc_zsock_t *self);
 
 #endif

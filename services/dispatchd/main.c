@@ -40,6 +40,7 @@ static const cc_rt_spec_t s_spec = {
     .summary = "dispatchd: caregivers, visits and the dispatch queue",
     .http_port = 8082,
     .log_endpoint = "tcp://127.0.0.1:9082",
+    .log_clients = "orderd,billingd",   /* its consumers (DESIGN.md section 1) */
     .log_ring = 4096,
     .params = s_params,
     .stmts = dd_stmts,

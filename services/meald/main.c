@@ -30,6 +30,7 @@ static const cc_rt_spec_t s_spec = {
     .summary = "meald: meal points, slot capacity, meal scheduling and delivery",
     .http_port = 8083,
     .log_endpoint = "tcp://127.0.0.1:9083",
+    .log_clients = "orderd,billingd",   /* its consumers (DESIGN.md section 1) */
     .log_ring = 4096,
     .params = s_params,
     .stmts = md_stmts,

@@ -13,6 +13,9 @@ static od_app_t s_app;
 static cc_cfg_param_t s_params[] = {
     { "intake-endpoint", CC_CFG_STR, &s_app.intake_endpoint, "tcp://127.0.0.1:9091",
       "ZeroMQ ROUTER taking PlaceOrder (empty: off)", .flags = 0 },
+    { "intake-clients", CC_CFG_STR, &s_app.intake_clients, "telephony",
+      "parties (comma-separated, keys <name>.pub in curve-keys-dir) that may place orders "
+      "on the intake", .flags = 0 },
     { "idem-ttl", CC_CFG_INT, &s_app.idem_ttl_s, "3600",
       "seconds a committed Idempotency-Key stays in memory (the store guards after)",
       .min = 1, .max = 7 * 86400 },
@@ -31,6 +34,7 @@ static const cc_rt_spec_t s_spec = {
     .summary = "orderd: elders, love cards and orders; conducts the saga",
     .http_port = 8081,
     .log_endpoint = "tcp://127.0.0.1:9081",
+    .log_clients = "billingd,dispatchd,meald",   /* its consumers (DESIGN.md section 1) */
     .log_ring = 8192,
     .params = s_params,
     .stmts = od_stmts,

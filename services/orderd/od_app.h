@@ -76,6 +76,7 @@ typedef struct od_app {
     cc_rt_t rt;                           /* first: handles and common config */
     int64_t idem_ttl_s;                   /* config */
     char *intake_endpoint;                /* config: ZeroMQ PlaceOrder ROUTER */
+    char *intake_clients;                 /* config: who may use it (CURVE key names) */
     od_intake_t *intake;
     struct event *ev_sweep;               /* expires committed idempotency keys */
     cc_map_t *elders;                     /* id -> od_elder_t */

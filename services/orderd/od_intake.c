@@ -226,7 +226,8 @@ od_intake_t *od_intake_new(od_app_t *app, const char *endpoint)
                                            "Order placement latency, request to committed reply");
     self->router = cc_zsock_new(app->rt.base, app->rt.zctx, ZMQ_ROUTER, S_HARD_MAX, "orderd-intake",
                                 s_on_msg, self);
-    if (!self->router || cc_zsock_bind(self->router, endpoint) != 0) {
+    if (!self->router || cc_rt_curve_server(&app->rt, self->router, app->intake_clients) != 0
+        || cc_zsock_bind(self->router, endpoint) != 0) {
         cc_zsock_destroy(&self->router);
         free(self);
         return NULL;

@@ -53,6 +53,9 @@ CONSUMES = {
 BIN_DIR = os.environ.get("EC_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 # Who the daemons run as when we are root (they exit 2 as uid 0).
 DAEMON_USER = os.environ.get("EC_DAEMON_USER", "eldercare")
+# CURVE key pairs a System makes in <workdir>/keys (tools/keygen.py): one per
+# daemon and one for the telephony client of orderd's intake.
+KEY_NAMES = DAEMONS + ("telephony",)
 
 _used_ports = set()
 
@@ -90,6 +93,36 @@ def wait_until(pred, timeout=10.0, interval=0.05, what=None):
                 msg += " (last error: %r)" % (last_exc,)
             raise AssertionError(msg)
         time.sleep(interval)
+
+
+def make_keys(keydir, names=KEY_NAMES):
+    """tools/keygen.py's pairs in keydir (0700): {name: public key}."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import keygen
+    finally:
+        sys.path.pop(0)
+    return keygen.ensure_keys(keydir, names)
+
+
+def curve_socket(ctx, kind, keydir, server, me):
+    """A pyzmq socket of kind that talks CURVE to `server` (whose public key
+    is keydir/<server>.pub) as `me` (keydir/<me>.key; None: a fresh pair
+    nobody lists). Connect it yourself."""
+    import zmq
+    sock = ctx.socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    with open(os.path.join(keydir, server + ".pub")) as f:
+        sock.curve_serverkey = f.read().strip().encode()
+    if me is None:
+        public, secret = zmq.curve_keypair()
+    else:
+        with open(os.path.join(keydir, me + ".key")) as f:
+            secret = f.read().strip().encode()
+        public = zmq.curve_public(secret)
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    return sock
 
 
 def is_root():
@@ -132,12 +165,15 @@ def as_daemon_user():
             "extra_groups": os.getgrouplist(pw.pw_name, pw.pw_gid)}
 
 
-def give_to_daemon_user(path):
-    """chown a directory we made to DAEMON_USER (when root), so that a
-    daemon can write its pidfile (and valgrind its report) there."""
+def give_to_daemon_user(path, tree=False):
+    """chown a directory we made (and with tree, what is in it) to
+    DAEMON_USER (when root), so that a daemon can write its pidfile (and
+    valgrind its report) there, or read its keys."""
     pw = daemon_user()
     if pw is not None:
         os.chown(path, pw.pw_uid, pw.pw_gid)
+        for name in os.listdir(path) if tree else ():
+            os.chown(os.path.join(path, name), pw.pw_uid, pw.pw_gid)
 
 
 def _as_pg(cmd):
@@ -417,6 +453,7 @@ class Daemon:
             ("log-endpoint", self.log_endpoint),
             ("log-level", s.log_level),
             ("pidfile", self.pidfile),
+            ("curve-keys-dir", s.keydir),
         ]
         for producer in CONSUMES[self.name]:
             want.append(("%s-log" % producer, s.daemons[producer].log_endpoint))
@@ -511,6 +548,11 @@ class System:
         self.pg = pg
         self.dbname = dbname
         self.workdir = workdir or tempfile.mkdtemp(prefix="eldercare-sys-")
+        self.keydir = os.path.join(self.workdir, "keys")
+        make_keys(self.keydir)
+        # The daemons run as the daemon user when we are root: their secret
+        # keys must be theirs (cc_curve refuses another owner's key).
+        give_to_daemon_user(self.keydir, tree=True)
         give_to_daemon_user(self.workdir)
         self.extra_args = extra_args or {}
         self.log_level = log_level
@@ -611,6 +653,10 @@ class System:
             return status, jsonlib.loads(raw)
         except ValueError:
             return status, raw.decode(errors="replace")
+
+    def zmq_socket(self, ctx, kind, server, me="telephony"):
+        """A CURVE client socket (curve_socket) with this system's keys."""
+        return curve_socket(ctx, kind, self.keydir, server, me)
 
     def sql(self, who, query, params=None):
         """Run query as a daemon's role ("orderd", ...) or as the superuser

@@ -496,8 +496,8 @@ class Intake:
         self.zmq = zmq
         self.env, self.ev = pb
         self.ctx = zmq.Context()
-        self.sock = self.ctx.socket(kind or zmq.DEALER)
-        self.sock.setsockopt(zmq.LINGER, 0)
+        # CURVE, as the telephony client (harness keys).
+        self.sock = s.zmq_socket(self.ctx, kind or zmq.DEALER, "orderd", me="telephony")
         self.sock.setsockopt(zmq.RCVTIMEO, 5000)
         self.sock.connect(s.daemons["orderd"].intake_endpoint)
 

@@ -66,6 +66,7 @@ def _uids(pid):
 
 def test_restarts_a_killed_daemon_and_stops_all(need_daemons, pg, fresh_db, tmp_path):
     var = str(tmp_path / "var")
+    harness.make_keys(os.path.join(var, "keys"))   # what run.sh does before supervise.py
     sup = subprocess.Popen([sys.executable, os.path.join(harness.ROOT, "tools", "supervise.py")],
                            env=_env(pg, fresh_db, var), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
