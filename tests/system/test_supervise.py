@@ -5,9 +5,11 @@ with the right flags, restarts one killed with SIGKILL after about a second
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import harness
@@ -66,9 +68,16 @@ def _uids(pid):
 
 def test_restarts_a_killed_daemon_and_stops_all(need_daemons, pg, fresh_db, tmp_path):
     var = str(tmp_path / "var")
-    harness.make_keys(os.path.join(var, "keys"))   # what run.sh does before supervise.py
+    # What run.sh does before supervise.py: key pairs, handed (as root) to
+    # the daemon user, in a directory that user can reach (pytest's own
+    # temporary tree is root's alone).
+    keys = tempfile.mkdtemp(prefix="ec-keys-")
+    harness.make_keys(keys)
+    harness.give_to_daemon_user(keys, tree=True)
+    env = _env(pg, fresh_db, var)
+    env["EC_KEYS_DIR"] = keys
     sup = subprocess.Popen([sys.executable, os.path.join(harness.ROOT, "tools", "supervise.py")],
-                           env=_env(pg, fresh_db, var), stdout=subprocess.DEVNULL,
+                           env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         for d in harness.DAEMONS:
@@ -103,3 +112,4 @@ def test_restarts_a_killed_daemon_and_stops_all(need_daemons, pg, fresh_db, tmp_
         if sup.poll() is None:
             sup.kill()
             sup.wait()
+        shutil.rmtree(keys, ignore_errors=True)

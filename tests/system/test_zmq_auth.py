@@ -200,10 +200,14 @@ def test_daemon_refuses_bad_keys(need_daemons, tmp_path, case):
         os.unlink(os.path.join(keydir, "orderd.key"))
     else:
         os.unlink(os.path.join(keydir, "billingd.pub"))
+    # As root the daemon must run as the daemon user, whose keys they are.
+    harness.give_to_daemon_user(str(tmp_path))
+    harness.give_to_daemon_user(keydir, tree=True)
     r = subprocess.run([harness.binary("orderd"), "--curve-keys-dir=" + keydir,
                         "--http-port=0", "--log-endpoint=tcp://127.0.0.1:0",
                         "--intake-endpoint=", "--db=host=127.0.0.1 port=1 dbname=x"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20,
+                       **harness.as_daemon_user())
     out = r.stdout.decode(errors="replace")
     assert r.returncode == 2, out
     assert "curve" in out
