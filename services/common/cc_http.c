@@ -29,6 +29,7 @@
 #include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <netinet/in.h>
 
 #include <event2/buffer.h>
@@ -58,6 +59,7 @@ typedef struct s_route {
     void *arg;
     int table;                  /* registered by cc_http_routes: guards apply */
     unsigned flags;             /* CC_ROUTE_* */
+    unsigned roles;             /* CC_ROLE_* allowed */
 } s_route_t;
 
 struct cc_http {
@@ -74,6 +76,11 @@ struct cc_http {
     void *gate_arg;
     int pending;                /* accepted, not answered */
     cc_http_req_t *live;        /* unanswered requests (for destroy) */
+    const cc_jwks_t *keys;      /* borrowed; NULL: every token refused */
+    char *iss, *aud;            /* token policy (owned) */
+    int skew_s;
+    char *hosts;                /* allowed Host/Origin values, ",a,b," (owned) */
+    char addr[64];              /* listen address, for the default hosts */
 };
 
 typedef struct {
@@ -104,6 +111,8 @@ struct cc_http_req {
     int64_t start_us;               /* cc_mono_us at arrival */
     json_t *json;                   /* CC_ROUTE_JSON body */
     const char *idem;               /* checked Idempotency-Key (in headers) */
+    int has_claims;                 /* claims verified (a route with roles) */
+    cc_jwt_claims_t claims;
 };
 
 /* ---- helpers -------------------------------------------------------- */
@@ -483,8 +492,127 @@ s_is_id_name(const char *name)
 
 /* The guards of a table route (cc_http.h); -1 when r was answered. */
 static int
+s_is_write(const char *method)
+{
+    return strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0
+           || strcmp(method, "PATCH") == 0 || strcmp(method, "DELETE") == 0;
+}
+
+/* 1 if len bytes of host are on the allowed list (",a,b,"). */
+static int
+s_host_allowed(const cc_http_t *self, const char *host, size_t len)
+{
+    if (!self->hosts || len == 0 || len > 255)
+        return 0;
+    for (const char *p = self->hosts; (p = strchr(p, ',')) && p[1]; p++) {
+        const char *end = strchr(p + 1, ',');
+        if (end && (size_t) (end - p - 1) == len && strncasecmp(p + 1, host, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Origin "scheme://host[:port]" with an allowed host[:port]. "null" and
+ * anything with a path or user part fails. */
+static int
+s_origin_allowed(const cc_http_t *self, const char *origin)
+{
+    const char *p = strstr(origin, "://");
+    if (!p || (strncasecmp(origin, "http", 4) != 0))
+        return 0;
+    p += 3;
+    size_t n = strcspn(p, "/?#@");
+    return p[n] == '\0' && s_host_allowed(self, p, n);
+}
+
+/* "Content-Type: application/json", parameters (charset) allowed. */
+static int
+s_is_json_type(const char *ctype)
+{
+    static const char want[] = "application/json";
+    if (!ctype)
+        return 0;
+    while (*ctype == ' ' || *ctype == '\t')
+        ctype++;
+    if (strncasecmp(ctype, want, sizeof want - 1) != 0)
+        return 0;
+    const char *rest = ctype + sizeof want - 1;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    return *rest == '\0' || *rest == ';';
+}
+
+/* Who is calling: 0 with r->claims, or -1 having answered 401/403. */
+static int
+s_authorize(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
+{
+    const char *h = cc_http_header(r, "Authorization");
+    if (!h) {
+        s_error_ex(r, 401, "unauthorized", "Authorization", "a bearer token is required",
+                   "WWW-Authenticate", "Bearer realm=\"eldercare\"");
+        return -1;
+    }
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "Bearer ", 7) != 0) {
+        s_error_ex(r, 401, "unauthorized", "Authorization",
+                   "Authorization must be: Bearer <token>", "WWW-Authenticate",
+                   "Bearer realm=\"eldercare\"");
+        return -1;
+    }
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t len = strlen(h);
+    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    cc_err_t err = { 0 };
+    cc_jwt_policy_t policy = { self->iss, self->aud, self->skew_s };
+    if (!self->keys || !self->iss || !self->aud) {
+        cc_err_set(&err, 401, "invalid_token", "kid", "no token issuer is configured");
+    } else if (cc_jwt_verify(self->keys, &policy, h, len, (int64_t) time(NULL), &r->claims,
+                             &err) == 0) {
+        r->has_claims = 1;
+        if (route->roles & r->claims.role)
+            return 0;
+        char msg[96];
+        snprintf(msg, sizeof msg, "role %s may not %s %s", cc_role_name(r->claims.role),
+                 r->method, route->pattern);
+        s_error_ex(r, 403, "forbidden", "role", msg, NULL, NULL);
+        return -1;
+    }
+    cc_metric_inc(cc_metrics_counter("http_tokens_refused_total",
+                                     "Bearer tokens refused (missing ones not counted)."));
+    char msg[320];
+    snprintf(msg, sizeof msg, "invalid token (%s): %s", err.field[0] ? err.field : "token",
+             err.message);
+    s_error_ex(r, 401, "unauthorized", "Authorization", msg, "WWW-Authenticate",
+               "Bearer error=\"invalid_token\"");
+    return -1;
+}
+
+static int
 s_guard(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
 {
+    const char *host = cc_http_header(r, "Host");
+    if (!host || !s_host_allowed(self, host, strlen(host))) {
+        s_error_ex(r, 421, "misdirected_request", "Host", "this Host is not served here",
+                   NULL, NULL);
+        return -1;
+    }
+    const char *origin = cc_http_header(r, "Origin");
+    if (origin && !s_origin_allowed(self, origin)) {
+        s_error_ex(r, 403, "forbidden", "Origin", "requests from this Origin are not allowed",
+                   NULL, NULL);
+        return -1;
+    }
+    if (!(route->flags & CC_ROUTE_PUBLIC) && s_authorize(self, r, route) != 0)
+        return -1;
+    if (s_is_write(r->method) && !s_is_json_type(cc_http_header(r, "Content-Type"))) {
+        s_error_ex(r, 415, "unsupported_media_type", "Content-Type",
+                   "writes need Content-Type: application/json", NULL, NULL);
+        return -1;
+    }
     for (int i = 0; i < r->nparams; i++) {
         if (!s_is_id_name(r->params[i].name))
             continue;
@@ -712,7 +840,9 @@ cc_http_new(struct event_base *base, const char *addr, int port, size_t max_body
         else if (ss.ss_family == AF_INET6)
             self->port = ntohs(((struct sockaddr_in6 *) &ss)->sin6_port);
     }
-    if (cc_http_route(self, "GET", "/healthz", s_healthz, self) != 0
+    snprintf(self->addr, sizeof self->addr, "%s", host);
+    if (cc_http_set_hosts(self, NULL) != 0
+        || cc_http_route(self, "GET", "/healthz", s_healthz, self) != 0
         || cc_http_route(self, "GET", "/readyz", s_readyz, self) != 0
         || cc_http_route(self, "GET", "/metrics", s_metrics, self) != 0) {
         cc_http_destroy(&self);
@@ -750,6 +880,9 @@ cc_http_destroy(cc_http_t **self_p)
         free(rt);
         rt = next;
     }
+    free(self->iss);
+    free(self->aud);
+    free(self->hosts);
     free(self);
     *self_p = NULL;
 }
@@ -809,6 +942,13 @@ cc_http_routes(cc_http_t *self, const cc_http_route_t *table, void *arg)
 {
     assert(self && table);
     for (const cc_http_route_t *t = table; t->method; t++) {
+        /* Deny by default: a route says who may call it, or that it is public. */
+        int public = (t->flags & CC_ROUTE_PUBLIC) != 0;
+        if (public != (t->roles == 0) || (t->roles & ~CC_ROLE_ALL)) {
+            cc_error("http_route_roles_invalid", "pattern", t->pattern,
+                     "reason", public ? "a public route lists roles" : "no roles");
+            return -1;
+        }
         if (cc_http_route(self, t->method, t->pattern, t->fn, arg) != 0)
             return -1;
         s_route_t *rt = self->routes;
@@ -816,8 +956,110 @@ cc_http_routes(cc_http_t *self, const cc_http_route_t *table, void *arg)
             rt = rt->next;
         rt->table = 1;
         rt->flags = t->flags;
+        rt->roles = t->roles;
     }
     return 0;
+}
+
+char *
+cc_http_routes_json(const cc_http_route_t *table)
+{
+    static const struct { unsigned flag; const char *name; } flags[] = {
+        { CC_ROUTE_IDEM, "idempotency_key" }, { CC_ROUTE_IDEM_OPT, "idempotency_key_optional" },
+        { CC_ROUTE_JSON, "json_body" }, { CC_ROUTE_PUBLIC, "public" },
+    };
+    json_t *list = json_array();
+    for (const cc_http_route_t *t = table; list && t && t->method; t++) {
+        json_t *roles = json_array(), *fl = json_array();
+        for (unsigned bit = 1; bit & CC_ROLE_ALL; bit <<= 1)
+            if (t->roles & bit)
+                json_array_append_new(roles, json_string(cc_role_name(bit)));
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+            if (t->flags & flags[i].flag)
+                json_array_append_new(fl, json_string(flags[i].name));
+        json_array_append_new(list, json_pack("{s:s, s:s, s:o, s:o, s:b}", "method", t->method,
+                                              "pattern", t->pattern, "roles", roles, "flags",
+                                              fl, "write", s_is_write(t->method)));
+    }
+    json_t *doc = list ? json_pack("{s:o}", "routes", list) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    return text;
+}
+
+int
+cc_http_set_auth(cc_http_t *self, const cc_jwks_t *keys, const cc_jwt_policy_t *policy)
+{
+    assert(self && policy && policy->iss && policy->aud);
+    char *iss = strdup(policy->iss), *aud = strdup(policy->aud);
+    if (!iss || !aud) {
+        free(iss);
+        free(aud);
+        return -1;
+    }
+    free(self->iss);
+    free(self->aud);
+    self->iss = iss;
+    self->aud = aud;
+    self->skew_s = policy->skew_s;
+    self->keys = keys;
+    return 0;
+}
+
+int
+cc_http_set_hosts(cc_http_t *self, const char *csv)
+{
+    assert(self);
+    char def[256];
+    if (!csv || !*csv) {
+        snprintf(def, sizeof def, "127.0.0.1:%d,localhost:%d,%s:%d", self->port, self->port,
+                 self->addr, self->port);
+        csv = def;
+    }
+    /* ",a,b," without blanks: s_host_allowed looks for ",<host>,". */
+    size_t n = strlen(csv);
+    char *list = malloc(n + 3), *w = list;
+    if (!list)
+        return -1;
+    *w++ = ',';
+    for (const char *p = csv; *p; p++)
+        if (*p != ' ' && *p != '\t')
+            *w++ = *p;
+    *w++ = ',';
+    *w = '\0';
+    free(self->hosts);
+    self->hosts = list;
+    return 0;
+}
+
+const cc_jwt_claims_t *
+cc_http_claims(cc_http_req_t *req)
+{
+    return req && req->has_claims ? &req->claims : NULL;
+}
+
+int
+cc_http_scope_district(cc_http_req_t **req_p, uint32_t district)
+{
+    assert(req_p && *req_p);
+    const cc_jwt_claims_t *c = cc_http_claims(*req_p);
+    if (!c || c->role != CC_ROLE_DISPATCHER)
+        return 0;
+    cc_scope_t s = { .district_id = district };
+    return cc_http_scope(req_p, &s);
+}
+
+int
+cc_http_scope(cc_http_req_t **req_p, const cc_scope_t *s)
+{
+    assert(req_p && *req_p);
+    const char *field = cc_jwt_scope_check(cc_http_claims(*req_p), s);
+    if (!field)
+        return 0;
+    char msg[96];
+    snprintf(msg, sizeof msg, "this %s is outside the caller's scope", field);
+    cc_http_reply_error(req_p, 403, "forbidden", field, msg);
+    return -1;
 }
 
 void

@@ -11,6 +11,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include "cc_json.h"
+#include "cc_jwt.h"
 #include "cc_util.h"
 
 typedef struct cc_http cc_http_t;
@@ -42,8 +43,21 @@ int cc_http_route(cc_http_t *self, const char *method, const char *pattern,
 void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 
 /* ---- routes as a table ------------------------------------------------
- * Guards every route of a table shares, run before its handler, each
- * answering with the JSON error shape and naming the field:
+ * Guards every route of a table shares, run before its handler in this
+ * order, each answering with the JSON error shape and naming the field:
+ * - Host must be one of the allowed hosts (cc_http_set_hosts): 421
+ *   misdirected_request (field Host); an Origin, when present, too: 403
+ *   forbidden (field Origin). Defeats DNS rebinding and cross-site posts;
+ * - roles (CC_ROLE_* mask, cc_jwt.h) says who may call: the bearer token
+ *   of "Authorization: Bearer <jwt>" is verified (cc_http_set_auth) and
+ *   its role must be in the mask. Missing, malformed, badly signed,
+ *   expired, wrong issuer or audience: 401 unauthorized (field
+ *   Authorization, header WWW-Authenticate: Bearer); a role not in the
+ *   mask: 403 forbidden (field role). A route with roles 0 must say
+ *   CC_ROUTE_PUBLIC (no token read); cc_http_routes refuses any other;
+ * - writes (POST, PUT, PATCH, DELETE) need Content-Type application/json
+ *   (parameters after ';' allowed): 415 unsupported_media_type, even
+ *   without a body: a cross-site form or no-cors fetch cannot send it;
  * - every capture named "id" or ending in "_id" is a UUID: 404 not_found
  *   (field: the capture) unless it is one, as for an unknown id; the
  *   handler sees it in lower case (cc_uuid_norm), so one object has one
@@ -54,22 +68,46 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
  *   optional. Either way a present key must pass cc_http_idem_key_valid;
  * - CC_ROUTE_JSON: the body must be a JSON object (400 invalid_json /
  *   not_an_object); the handler reads it with cc_http_json (borrowed).
- * roles is reserved for the roles allowed on the route (0: not checked). */
+ * Scope (which district, caregiver, provider, meal point, elder) depends
+ * on the resource: handlers check it with cc_http_scope. */
 #define CC_ROUTE_IDEM     0x1u
 #define CC_ROUTE_IDEM_OPT 0x2u
 #define CC_ROUTE_JSON     0x4u
+#define CC_ROUTE_PUBLIC   0x8u    /* no token: for tests and tools only */
 
 typedef struct {
     const char *method;
     const char *pattern;
     cc_http_fn *fn;
     unsigned flags;           /* CC_ROUTE_* */
-    unsigned roles;           /* reserved: roles allowed */
+    unsigned roles;           /* CC_ROLE_* allowed (cc_jwt.h) */
 } cc_http_route_t;
 
 /* Register a table ended by an entry with method NULL; arg goes to every
  * handler. 0, or -1 (logged) if a pattern is invalid. */
 int cc_http_routes(cc_http_t *self, const cc_http_route_t *table, void *arg);
+/* The table as JSON text, one object per route: {"method", "pattern",
+ * "roles": [names], "flags": [...]}, in a {"routes": [...]} document (the
+ * daemons' --routes; docs/API.md and tests/system/test_roles.py read it).
+ * The caller frees it; NULL on no memory. */
+char *cc_http_routes_json(const cc_http_route_t *table);
+/* Verify bearer tokens with keys (borrowed: call again with the new set
+ * after a reload, before freeing the old one) under policy (its strings
+ * are copied). Until called, every route with roles answers 401. 0/-1. */
+int cc_http_set_auth(cc_http_t *self, const cc_jwks_t *keys, const cc_jwt_policy_t *policy);
+/* Allowed Host (and Origin) values, comma-separated "host:port" or "host"
+ * (compared ignoring case). NULL or "": 127.0.0.1:<port>,
+ * localhost:<port> and <listen address>:<port>. 0, or -1 (no memory). */
+int cc_http_set_hosts(cc_http_t *self, const char *csv);
+/* The verified claims of the caller of a table route with roles; NULL on
+ * a public route (borrowed, lives as long as req). */
+const cc_jwt_claims_t *cc_http_claims(cc_http_req_t *req);
+/* The caller may touch a resource of scope s (cc_jwt_scope_check): 0; or
+ * -1 having answered 403 forbidden naming the scope field. */
+int cc_http_scope(cc_http_req_t **req_p, const cc_scope_t *s);
+/* A district named by the caller (a query filter): a dispatcher must hold
+ * it, other roles pass. 0, or -1 having answered 403 naming district_id. */
+int cc_http_scope_district(cc_http_req_t **req_p, uint32_t district);
 /* Table routes answer 503 starting while fn(arg) returns 0. */
 void cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 /* cc_idem_key_valid (cc_util.h): kept for the route guards' readers. */

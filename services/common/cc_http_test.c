@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -204,10 +205,14 @@ static s_resp_t
 s_get(const char *method, const char *target, const char *extra_headers, const char *body)
 {
     char raw[8192];
+    /* Writes are JSON unless the test says otherwise (table routes: 415). */
+    int json = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0
+               && !(extra_headers && strcasestr(extra_headers, "Content-Type:"));
     int n = snprintf(raw, sizeof raw,
-                     "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s"
+                     "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s%s"
                      "Content-Length: %zu\r\n\r\n%s",
-                     method, target, extra_headers ? extra_headers : "",
+                     method, target, json ? "Content-Type: application/json\r\n" : "",
+                     extra_headers ? extra_headers : "",
                      body ? strlen(body) : 0, body ? body : "");
     assert_true(n > 0 && (size_t) n < sizeof raw);
     return s_exchange(raw, (size_t) n);
@@ -673,12 +678,12 @@ h_t_search(cc_http_req_t *req, void *arg)
 }
 
 static const cc_http_route_t s_table[] = {
-    { "GET", "/v2/orders/{id}", h_t_echo, 0, 0 },
-    { "GET", "/v2/elders/{elder_id}/notes/{name}", h_t_echo, 0, 0 },
-    { "GET", "/v2/tags/{tag_idx}", h_t_echo, 0, 0 },
-    { "POST", "/v2/orders/{id}/accept", h_t_echo, CC_ROUTE_IDEM, 0 },
-    { "POST", "/v2/orders", h_t_echo, CC_ROUTE_IDEM_OPT | CC_ROUTE_JSON, 0 },
-    { "GET", "/v2/search", h_t_search, 0, 0 },
+    { "GET", "/v2/orders/{id}", h_t_echo, CC_ROUTE_PUBLIC, 0 },
+    { "GET", "/v2/elders/{elder_id}/notes/{name}", h_t_echo, CC_ROUTE_PUBLIC, 0 },
+    { "GET", "/v2/tags/{tag_idx}", h_t_echo, CC_ROUTE_PUBLIC, 0 },
+    { "POST", "/v2/orders/{id}/accept", h_t_echo, CC_ROUTE_IDEM | CC_ROUTE_PUBLIC, 0 },
+    { "POST", "/v2/orders", h_t_echo, CC_ROUTE_IDEM_OPT | CC_ROUTE_JSON | CC_ROUTE_PUBLIC, 0 },
+    { "GET", "/v2/search", h_t_search, CC_ROUTE_PUBLIC, 0 },
     { NULL, NULL, NULL, 0, 0 },
 };
 
@@ -690,6 +695,7 @@ s_setup_table(void **state)
 {
     s_setup(state);
     s_gate = 1;
+    assert_int_equal(cc_http_set_hosts(s_http, "test"), 0);
     assert_int_equal(cc_http_routes(s_http, s_table, &s_gate), 0);
     cc_http_set_gate(s_http, s_gate_fn, NULL);
     return 0;
@@ -910,11 +916,188 @@ test_table_bad_pattern(void **state)
 {
     (void) state;
     static const cc_http_route_t bad[] = {
-        { "GET", "/v3/ok", h_t_echo, 0, 0 },
-        { "GET", "no-slash", h_t_echo, 0, 0 },
+        { "GET", "/v3/ok", h_t_echo, CC_ROUTE_PUBLIC, 0 },
+        { "GET", "no-slash", h_t_echo, CC_ROUTE_PUBLIC, 0 },
         { NULL, NULL, NULL, 0, 0 },
     };
     assert_int_equal(cc_http_routes(s_http, bad, &s_gate), -1);
+}
+
+/* ---- who is calling ------------------------------------------------------ */
+
+static cc_jwt_key_t *s_key;
+static cc_jwks_t *s_keys;
+static char s_keydir[] = "/tmp/cc_http_test_XXXXXX";
+static char s_keypath[64];
+
+/* Echo the caller: role and the scope check of ?district=N. */
+static void
+h_who(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    const cc_jwt_claims_t *c = cc_http_claims(req);
+    const char *d = cc_http_query(req, "district");
+    cc_scope_t scope = { .district_id = d ? (uint32_t) atoi(d) : 0 };
+    if (d && cc_http_scope(&req, &scope) != 0)
+        return;
+    cc_http_reply_json(&req, 200, json_pack("{s:s}", "role", c ? cc_role_name(c->role) : "-"));
+}
+
+static const cc_http_route_t s_auth_table[] = {
+    { "GET", "/v4/board", h_who, 0, CC_ROLE_DISPATCHER | CC_ROLE_ADMIN },
+    { "POST", "/v4/board", h_who, 0, CC_ROLE_ADMIN },
+    { NULL, NULL, NULL, 0, 0 },
+};
+
+static int
+s_setup_auth(void **state)
+{
+    s_setup(state);
+    s_gate = 1;
+    assert_non_null(mkdtemp(s_keydir));
+    snprintf(s_keypath, sizeof s_keypath, "%s/issuer.jwk", s_keydir);
+    assert_int_equal(cc_jwt_key_generate(s_keypath, "k1", NULL), 0);
+    s_key = cc_jwt_key_load(s_keypath, NULL);
+    assert_non_null(s_key);
+    s_keys = cc_jwks_new();
+    assert_int_equal(cc_jwks_add_key(s_keys, s_key, NULL), 0);
+    cc_jwt_policy_t policy = { "iss-t", "aud-t", 60 };
+    assert_int_equal(cc_http_set_auth(s_http, s_keys, &policy), 0);
+    assert_int_equal(cc_http_set_hosts(s_http, "test, localhost:8081"), 0);
+    assert_int_equal(cc_http_routes(s_http, s_auth_table, &s_gate), 0);
+    return 0;
+}
+
+static int
+s_teardown_auth(void **state)
+{
+    s_teardown(state);
+    cc_jwks_destroy(&s_keys);
+    cc_jwt_key_destroy(&s_key);
+    unlink(s_keypath);
+    rmdir(s_keydir);
+    strcpy(s_keydir, "/tmp/cc_http_test_XXXXXX");
+    return 0;
+}
+
+/* "Authorization: Bearer <token>\r\n" for role (districts 1, 2) in hdr. */
+static void
+s_bearer(char *hdr, size_t size, cc_role_t role, const char *aud, int64_t exp_in)
+{
+    cc_jwt_claims_t c = { .role = role, .exp = (int64_t) time(NULL) + exp_in };
+    snprintf(c.iss, sizeof c.iss, "iss-t");
+    snprintf(c.sub, sizeof c.sub, "acct-1");
+    c.n_districts = 2;
+    c.district_ids[0] = 1;
+    c.district_ids[1] = 2;
+    char *t = cc_jwt_sign(s_key, &c, aud, NULL);
+    assert_non_null(t);
+    snprintf(hdr, size, "Authorization: Bearer %s\r\n", t);
+    free(t);
+}
+
+static void
+test_auth_roles(void **state)
+{
+    (void) state;
+    char hdr[2048];
+    s_resp_t r = s_get("GET", "/v4/board", NULL, NULL);
+    s_assert_field(&r, 401, "unauthorized", "Authorization");
+    assert_non_null(strcasestr(r.head, "WWW-Authenticate: Bearer"));
+    s_resp_free(&r);
+    r = s_get("GET", "/v4/board", "Authorization: Basic dTpw\r\n", NULL);
+    s_assert_field(&r, 401, "unauthorized", "Authorization");
+    s_resp_free(&r);
+    s_bearer(hdr, sizeof hdr, CC_ROLE_DISPATCHER, "aud-t", 600);
+    r = s_get("GET", "/v4/board", hdr, NULL);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "dispatcher"));
+    s_resp_free(&r);
+    /* Scope: district 2 is theirs, 3 is not. */
+    r = s_get("GET", "/v4/board?district=2", hdr, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    r = s_get("GET", "/v4/board?district=3", hdr, NULL);
+    s_assert_field(&r, 403, "forbidden", "district_id");
+    s_resp_free(&r);
+    /* A role not in the mask. */
+    r = s_get("POST", "/v4/board", hdr, "{}");
+    s_assert_field(&r, 403, "forbidden", "role");
+    s_resp_free(&r);
+    s_bearer(hdr, sizeof hdr, CC_ROLE_OPERATOR, "aud-t", 600);
+    r = s_get("GET", "/v4/board", hdr, NULL);
+    s_assert_field(&r, 403, "forbidden", "role");
+    s_resp_free(&r);
+    /* Expired beyond the skew, another audience: 401. */
+    s_bearer(hdr, sizeof hdr, CC_ROLE_DISPATCHER, "aud-t", -120);
+    r = s_get("GET", "/v4/board", hdr, NULL);
+    s_assert_field(&r, 401, "unauthorized", "Authorization");
+    s_resp_free(&r);
+    s_bearer(hdr, sizeof hdr, CC_ROLE_DISPATCHER, "other", 600);
+    r = s_get("GET", "/v4/board", hdr, NULL);
+    s_assert_field(&r, 401, "unauthorized", "Authorization");
+    s_resp_free(&r);
+}
+
+static void
+test_auth_browser_rules(void **state)
+{
+    (void) state;
+    char hdr[2048], more[2300];
+    s_bearer(hdr, sizeof hdr, CC_ROLE_ADMIN, "aud-t", 600);
+    /* A write without the JSON content type: 415, with one: served. */
+    snprintf(more, sizeof more, "%sContent-Type: text/plain\r\n", hdr);
+    s_resp_t r = s_get("POST", "/v4/board", more, "{}");
+    s_assert_field(&r, 415, "unsupported_media_type", "Content-Type");
+    s_resp_free(&r);
+    snprintf(more, sizeof more, "%sContent-Type: Application/JSON; charset=utf-8\r\n", hdr);
+    r = s_get("POST", "/v4/board", more, "{}");
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    /* Origin: listed hosts only. */
+    snprintf(more, sizeof more, "%sOrigin: http://localhost:8081\r\n", hdr);
+    r = s_get("GET", "/v4/board", more, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    const char *bad[] = { "http://evil.example", "null", "http://localhost:8082",
+                          "http://localhost:8081/x", "http://a@localhost:8081" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(more, sizeof more, "%sOrigin: %s\r\n", hdr, bad[i]);
+        r = s_get("GET", "/v4/board", more, NULL);
+        s_assert_field(&r, 403, "forbidden", "Origin");
+        s_resp_free(&r);
+    }
+    /* Host: another name (DNS rebinding) is misdirected. */
+    const char *raw = "GET /v4/board HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n"
+                      "\r\n";
+    r = s_exchange(raw, strlen(raw));
+    s_assert_field(&r, 421, "misdirected_request", "Host");
+    s_resp_free(&r);
+    /* The builtins stay public. */
+    r = s_get("GET", "/healthz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+}
+
+static void
+test_auth_table_rules(void **state)
+{
+    (void) state;
+    static const cc_http_route_t no_roles[] = {
+        { "GET", "/v5/x", h_who, 0, 0 },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    static const cc_http_route_t public_with_roles[] = {
+        { "GET", "/v5/y", h_who, CC_ROUTE_PUBLIC, CC_ROLE_ADMIN },
+        { NULL, NULL, NULL, 0, 0 },
+    };
+    assert_int_equal(cc_http_routes(s_http, no_roles, NULL), -1);
+    assert_int_equal(cc_http_routes(s_http, public_with_roles, NULL), -1);
+    char *text = cc_http_routes_json(s_auth_table);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"dispatcher\""));
+    assert_non_null(strstr(text, "/v4/board"));
+    free(text);
 }
 
 int
@@ -941,6 +1124,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_table_json, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_table_query_id, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_table_bad_pattern, s_setup_table, s_teardown),
+        cmocka_unit_test_setup_teardown(test_auth_roles, s_setup_auth, s_teardown_auth),
+        cmocka_unit_test_setup_teardown(test_auth_browser_rules, s_setup_auth, s_teardown_auth),
+        cmocka_unit_test_setup_teardown(test_auth_table_rules, s_setup_auth, s_teardown_auth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -575,6 +575,36 @@ cc_jwt_has_district(const cc_jwt_claims_t *c, uint32_t district)
     return 0;
 }
 
+static int
+s_same_id(const char *mine, const char *theirs)
+{
+    return mine && mine[0] && theirs && theirs[0] && strcasecmp(mine, theirs) == 0;
+}
+
+const char *
+cc_jwt_scope_check(const cc_jwt_claims_t *c, const cc_scope_t *s)
+{
+    if (!c)
+        return NULL;
+    static const cc_scope_t none = { 0 };
+    if (!s)
+        s = &none;
+    switch (c->role) {
+    case CC_ROLE_DISPATCHER:
+        return s->district_id && cc_jwt_has_district(c, s->district_id) ? NULL : "district_id";
+    case CC_ROLE_CAREGIVER:
+        return s_same_id(c->caregiver_id, s->caregiver_id) ? NULL : "caregiver_id";
+    case CC_ROLE_PROVIDER_ADMIN:
+        return s_same_id(c->provider_id, s->provider_id) ? NULL : "provider_id";
+    case CC_ROLE_MEAL_POINT:
+        return s_same_id(c->meal_point_id, s->meal_point_id) ? NULL : "meal_point_id";
+    case CC_ROLE_FAMILY:
+        return s_same_id(c->elder_id, s->elder_id) ? NULL : "elder_id";
+    default:
+        return NULL;
+    }
+}
+
 /* A NumericDate claim: integer seconds in [0, TIME_MAX]. 1 present, 0
  * absent (left at 0), -1 wrong. Fractions are refused: our issuer and
  * the IdPs we know write integers. */

@@ -99,6 +99,26 @@ typedef struct {
 /* 1 if the claims' district list holds district. */
 int cc_jwt_has_district(const cc_jwt_claims_t *c, uint32_t district);
 
+/* ---- scope ---------------------------------------------------------------
+ * Whose a resource is: 0 / NULL / "" where it has no such owner. */
+typedef struct {
+    uint32_t district_id;
+    const char *caregiver_id;
+    const char *provider_id;
+    const char *meal_point_id;
+    const char *elder_id;
+} cc_scope_t;
+
+/* NULL when the caller c may touch a resource of scope s, else the name of
+ * the scope field it fails ("district_id", "caregiver_id", "provider_id",
+ * "meal_point_id", "elder_id"). Only the scoped roles are limited:
+ * dispatcher by district, caregiver by caregiver_id, provider_admin by
+ * provider_id, meal_point by meal_point_id, family by elder_id; for the
+ * others the route's role mask has decided. A scoped caller and a resource
+ * without that owner is out of scope (fail closed). Ids compare ignoring
+ * case. c NULL (a public route) is in scope. */
+const char *cc_jwt_scope_check(const cc_jwt_claims_t *c, const cc_scope_t *s);
+
 /* ---- the issuer's key pair ---------------------------------------------- */
 typedef struct cc_jwt_key cc_jwt_key_t;
 
