@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -96,6 +98,23 @@ s_params(cc_rt_t *rt, const cc_rt_spec_t *spec)
                                 spec->log_clients ? spec->log_clients : "",
                                 "parties (comma-separated, keys <name>.pub) that may Fetch "
                                 "our event log", .flags = 0 };
+    p[n++] = (cc_cfg_param_t) { "jwks-file", CC_CFG_STR, &rt->jwks_file, "var/keys/jwks.json",
+                                "public keys (JWKS) of the token issuer(s); re-read when it "
+                                "changes or on SIGHUP", .flags = CC_CFG_NONEMPTY };
+    p[n++] = (cc_cfg_param_t) { "token-issuer", CC_CFG_STR, &rt->token_issuer, "eldercare",
+                                "required \"iss\" of bearer tokens", .flags = CC_CFG_NONEMPTY };
+    p[n++] = (cc_cfg_param_t) { "token-audience", CC_CFG_STR, &rt->token_audience, "eldercare",
+                                "\"aud\" bearer tokens must name", .flags = CC_CFG_NONEMPTY };
+    p[n++] = (cc_cfg_param_t) { "token-skew", CC_CFG_INT, &rt->token_skew_s, "60",
+                                "clock skew allowed on exp/nbf/iat (seconds)",
+                                .min = 0, .max = 600 };
+    p[n++] = (cc_cfg_param_t) { "allowed-hosts", CC_CFG_STR, &rt->allowed_hosts, "",
+                                "Host/Origin values served, comma-separated host:port (empty: "
+                                "127.0.0.1, localhost and the listen address, with our port)",
+                                .flags = 0 };
+    p[n++] = (cc_cfg_param_t) { "routes", CC_CFG_BOOL, &rt->print_routes, "false",
+                                "print the HTTP route table (who may call what) as JSON and "
+                                "exit", .flags = 0 };
     int c = 0;
     for (const cc_rt_consumer_t *k = spec->consumers; k && k->producer; k++, c++) {
         assert(c < CC_RT_MAX_CONSUMERS);
@@ -360,6 +379,97 @@ s_curve(cc_rt_t *rt, char server_keys[][CC_CURVE_Z85_LEN + 1])
     return 0;
 }
 
+/* ---- token keys ------------------------------------------------------------- */
+
+static void
+s_jwks_stat(const char *path, int64_t *mtime_ns, int64_t *size, int64_t *ino)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        *mtime_ns = *size = *ino = -1;
+        return;
+    }
+    *mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    *size = (int64_t) st.st_size;
+    *ino = (int64_t) st.st_ino;
+}
+
+/* Load --jwks-file into a new set and, once HTTP exists, hand it over;
+ * the old set is freed only after. 0, or -1 (why in err; old set kept). */
+static int
+s_jwks_load(cc_rt_t *rt, cc_err_t *err)
+{
+    int64_t mtime, size, ino;
+    s_jwks_stat(rt->jwks_file, &mtime, &size, &ino);
+    cc_jwks_t *keys = cc_jwks_new();
+    if (!keys) {
+        cc_err_set(err, 500, "out_of_memory", "jwks-file", "out of memory");
+        return -1;
+    }
+    if (cc_jwks_load_file(keys, rt->jwks_file, err) != 0) {
+        cc_jwks_destroy(&keys);
+        /* Do not retry an unchanged bad file every few seconds. */
+        rt->jwks_mtime_ns = mtime;
+        rt->jwks_size = size;
+        rt->jwks_ino = ino;
+        return -1;
+    }
+    if (rt->http) {
+        cc_jwt_policy_t policy = { rt->token_issuer, rt->token_audience,
+                                   (int) rt->token_skew_s };
+        if (cc_http_set_auth(rt->http, keys, &policy) != 0) {
+            cc_jwks_destroy(&keys);
+            cc_err_set(err, 500, "out_of_memory", "jwks-file", "out of memory");
+            return -1;
+        }
+    }
+    cc_jwks_destroy(&rt->jwks);
+    rt->jwks = keys;
+    rt->jwks_mtime_ns = mtime;
+    rt->jwks_size = size;
+    rt->jwks_ino = ino;
+    char n[16];
+    snprintf(n, sizeof n, "%zu", cc_jwks_size(keys));
+    cc_info("jwks_loaded", "file", rt->jwks_file, "keys", n);
+    return 0;
+}
+
+static void
+s_jwks_reload(cc_rt_t *rt, const char *why)
+{
+    cc_err_t err = { 0 };
+    int ok = s_jwks_load(rt, &err) == 0;
+    cc_metric_inc(cc_metrics_counter(ok ? "jwks_reloads_total{result=\"ok\"}"
+                                        : "jwks_reloads_total{result=\"failed\"}",
+                                     "Re-reads of --jwks-file (failed: the old keys stay)."));
+    if (!ok)
+        cc_warn("jwks_reload_failed", "file", rt->jwks_file, "trigger", why, "field", err.field,
+                "error", err.message);
+}
+
+static void
+s_on_jwks_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_rt_t *rt = arg;
+    int64_t mtime, size, ino;
+    s_jwks_stat(rt->jwks_file, &mtime, &size, &ino);
+    if (mtime < 0 || (mtime == rt->jwks_mtime_ns && size == rt->jwks_size && ino == rt->jwks_ino))
+        return;   /* unchanged, or gone for now (a rename in progress): keep the set */
+    s_jwks_reload(rt, "changed");
+}
+
+static void
+s_on_hup(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_sd_notify("RELOADING=1");
+    s_jwks_reload(arg, "SIGHUP");
+    cc_sd_notify("READY=1");
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static int
@@ -369,12 +479,13 @@ s_fail(const char *what)
     return 1;
 }
 
-/* --help (or -h) among the flags, before a "--" (as cc_config_load reads them). */
+/* --help (or -h) or --routes among the flags, before a "--" (as cc_config_load reads them). */
 static int
 s_wants_help(int argc, char **argv)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0
+            || strcmp(argv[i], "--routes") == 0)
             return 1;
     return 0;
 }
@@ -403,7 +514,23 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
         free(rt->params);
         return rc == 1 ? 0 : 2;
     }
+    if (rt->print_routes) {
+        char *text = cc_http_routes_json(spec->routes);
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        cc_config_free(rt->params);
+        free(rt->params);
+        return text ? 0 : 1;
+    }
     cc_log_init(spec->name, rt->log_level);
+    cc_err_t jerr = { 0 };
+    if (s_jwks_load(rt, &jerr) != 0) {
+        fprintf(stderr, "%s: --jwks-file %s: %s\n", spec->name, rt->jwks_file, jerr.message);
+        cc_error("startup_failed", "what", "jwks-file", "file", rt->jwks_file, "error",
+                 jerr.message);
+        return 2;
+    }
 
     rt->base = event_base_new();
     if (!rt->base || !(rt->ev_stop = evtimer_new(rt->base, s_on_stop_poll, rt))
@@ -451,6 +578,16 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     rt->http = cc_http_new(rt->base, rt->http_addr, (int) rt->http_port, (size_t) rt->max_body);
     if (!rt->http || (spec->routes && cc_http_routes(rt->http, spec->routes, app) != 0))
         return s_fail("http");
+    cc_jwt_policy_t policy = { rt->token_issuer, rt->token_audience, (int) rt->token_skew_s };
+    if (cc_http_set_auth(rt->http, rt->jwks, &policy) != 0
+        || cc_http_set_hosts(rt->http, rt->allowed_hosts) != 0)
+        return s_fail("http");
+    struct timeval jtv = { CC_RT_JWKS_CHECK_S, 0 };
+    rt->ev_jwks = event_new(rt->base, -1, EV_PERSIST, s_on_jwks_check, rt);
+    rt->ev_hup = evsignal_new(rt->base, SIGHUP, s_on_hup, rt);
+    if (!rt->ev_jwks || event_add(rt->ev_jwks, &jtv) != 0 || !rt->ev_hup
+        || event_add(rt->ev_hup, NULL) != 0)
+        return s_fail("jwks_watch");
     cc_http_set_ready(rt->http, s_ready, rt);
     cc_http_set_gate(rt->http, s_open, rt);
     if (s_watchdog(rt) != 0)
@@ -467,6 +604,11 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     for (int i = 0; i < rt->nconsumers; i++)
         cc_consumer_destroy(&rt->consumers[i]);
     cc_http_destroy(&rt->http);
+    if (rt->ev_jwks)
+        event_free(rt->ev_jwks);
+    if (rt->ev_hup)
+        event_free(rt->ev_hup);
+    cc_jwks_destroy(&rt->jwks);
     if (spec->fini)
         spec->fini(app);
     cc_evlog_destroy(&rt->log);

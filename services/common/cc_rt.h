@@ -6,7 +6,7 @@
  *   flags/env/file (typed, range-checked; --help) -> log -> event_base ->
  *   signals as events -> ZeroMQ context -> writer and reader connections,
  *   statements prepared and checked against the catalogue on every connect
- *   -> spec.init (metrics, working-set containers, own sockets) -> own event
+ *   -> token key set (--jwks-file) -> spec.init (metrics, working-set containers, own sockets) -> own event
  *   log ROUTER -> HTTP routes (503 "starting" until loaded) -> pidfile ->
  *   spec.load (async; calls cc_rt_loaded when the working set is in memory)
  *   -> consumers start -> spec.start (timers) -> READY=1 -> loop.
@@ -25,6 +25,7 @@
  * 2 bad flags or config: restarting cannot help. */
 #ifndef CC_RT_H
 #define CC_RT_H
+#include <stdbool.h>
 #include <stdint.h>
 #include <event2/event.h>
 #include "cc_config.h"
@@ -32,12 +33,14 @@
 #include "cc_db.h"
 #include "cc_evlog.h"
 #include "cc_http.h"
+#include "cc_jwt.h"
 #include "cc_stmt.h"
 #include "cc_zap.h"
 #include "cc_zsock.h"
 
 #define CC_RT_MAX_CONSUMERS 4
 #define CC_RT_STOP_TIMEOUT_S 8      /* default; must stay below TimeoutStopSec */
+#define CC_RT_JWKS_CHECK_S 2        /* how often the key set file is stat'ed */
 
 typedef struct cc_rt cc_rt_t;
 
@@ -87,6 +90,13 @@ struct cc_rt {
     int64_t http_port, max_body, batch_max, log_ring, stop_timeout_s;
     char *consumer_ep[CC_RT_MAX_CONSUMERS];
     char *curve_keys_dir, *log_clients;
+    /* Tokens (docs/SECURITY.md): the issuers' public keys, re-read when the
+     * file changes (checked every CC_RT_JWKS_CHECK_S) or on SIGHUP; a bad
+     * file keeps the old set. Host/Origin allow-list ("": our own address). */
+    char *jwks_file, *token_issuer, *token_audience, *allowed_hosts;
+    int64_t token_skew_s;
+    bool print_routes;              /* --routes: print the route table, exit 0 */
+    cc_jwks_t *jwks;
     /* CURVE: our key pair (<dir>/<name>.key) and the context's ZAP handler. */
     cc_curve_pair_t curve;
     cc_zap_t *zap;
@@ -97,7 +107,8 @@ struct cc_rt {
     cc_consumer_t *consumers[CC_RT_MAX_CONSUMERS];
     int nconsumers;
     cc_cfg_param_t *params;         /* common + daemon's, merged */
-    struct event *ev_stop, *ev_watchdog;
+    struct event *ev_stop, *ev_watchdog, *ev_jwks, *ev_hup;
+    int64_t jwks_mtime_ns, jwks_size, jwks_ino;   /* of the set in use */
     int64_t stop_deadline_us;
     int exit_code;
     int checks_pending;             /* catalogue checks before the first load */
@@ -106,7 +117,9 @@ struct cc_rt {
 
 /* Run the daemon; returns its exit status (0/1/2). rt is embedded in app.
  * Run by root (real or effective uid 0) it returns 2 at once, saying so on
- * stderr, unless --help is asked for. */
+ * stderr, unless --help or --routes is asked for. --routes prints the route
+ * table (cc_http_routes_json) and returns 0. A missing or bad --jwks-file
+ * at start returns 2 naming the flag. */
 int cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **argv);
 /* The working set is in memory: start the consumers, spec.start, READY=1. */
 void cc_rt_loaded(cc_rt_t *rt);
