@@ -159,11 +159,13 @@ static int s_card_issued(cc_consumer_t *c, const Cc__Envelope *env, const Protob
     if (bd_ledger_card(app->ledger, m->card_id))   /* already known: nothing to do */
         return 0;
     const char *household = m->household[0] ? m->household : "none";
-    if (!bd_ledger_open_card(app->ledger, m->card_id, m->district_id, household,
-                             m->age_years)) {
+    bd_card_t *card = bd_ledger_open_card(app->ledger, m->card_id, m->district_id, household,
+                                          m->age_years);
+    if (!card) {
         cc_error("out_of_memory", "where", "open_card");
         exit(1);
     }
+    snprintf(card->elder_id, sizeof card->elder_id, "%s", m->elder_id);
     cc_args_t a;
     s_args(&a, BD_ST_CARD_ISSUED, S_PRODUCER, env);
     cc_args_text(&a, "card", m->card_id);

@@ -15,14 +15,18 @@ static json_t *s_time_json(int64_t us)
 }
 
 /* The card in the path (a UUID in lower case: the route guard saw to
- * it), or NULL after answering 404 unknown_card. */
+ * it), or NULL after answering 404 unknown_card, or 403 when the caller is
+ * a family account of another elder. */
 static bd_card_t *s_path_card(bd_app_t *app, cc_http_req_t **req_p)
 {
     bd_card_t *card = bd_ledger_card(app->ledger, cc_http_path_param(*req_p, "card_id"));
-    if (!card)
+    if (!card) {
         cc_http_reply_error(req_p, 404, "unknown_card", "card_id",
                             "no such love card (billing learns cards from orderd)");
-    return card;
+        return NULL;
+    }
+    cc_scope_t scope = { .elder_id = card->elder_id };
+    return cc_http_scope(req_p, &scope) == 0 ? card : NULL;
 }
 
 /* ---- prices and rules ------------------------------------------------------------ */
@@ -335,6 +339,14 @@ static void s_post_topup(cc_http_req_t *req, void *arg)
         || cc_json_enum(body, "source", 1, sources, &source, &err) < 0
         || cc_json_str(body, "reference", 0, BD_REFERENCE_MAX, &reference, &err) < 0) {
         cc_http_reply_err(&req, &err);
+        return;
+    }
+    /* Money from the subsidy fund is the county's: only an admin books it
+     * (the call-centre counter tops up family money and allowances). */
+    const cc_jwt_claims_t *who = cc_http_claims(req);
+    if (source == BD_SRC_SUBSIDY && who && who->role != CC_ROLE_ADMIN) {
+        cc_http_reply_error(&req, 403, "forbidden", "source",
+                            "only an admin may top up from the subsidy fund");
         return;
     }
     s_waiter_t *w = calloc(1, sizeof *w);
@@ -761,15 +773,25 @@ static void s_get_check(cc_http_req_t *req, void *arg)
 
 /* Ids in paths ({card_id}, {order_id}) are checked and lower-cased by the
  * runtime's guards, which also answer 503 until the ledger is loaded. */
+#define OPERATOR CC_ROLE_OPERATOR
+#define FAMILY CC_ROLE_FAMILY
+#define AUDITOR CC_ROLE_AUDITOR
+#define ADMIN CC_ROLE_ADMIN
+
+/* Who may call what (roles; docs/API.md is generated from this table). A
+ * family account sees its own elder's card only (s_path_card); a subsidy
+ * top-up needs an admin (s_post_topup). */
 const cc_http_route_t bd_http_routes[] = {
-    { "GET", "/v1/prices", s_get_prices, 0, 0 },
-    { "PUT", "/v1/prices/{service}", s_put_price, CC_ROUTE_JSON, 0 },
-    { "GET", "/v1/subsidy-rules", s_get_rules, 0, 0 },
-    { "POST", "/v1/cards/{card_id}/topups", s_post_topup, CC_ROUTE_IDEM | CC_ROUTE_JSON, 0 },
-    { "GET", "/v1/cards/{card_id}/balance", s_get_balance, 0, 0 },
-    { "GET", "/v1/cards/{card_id}/transactions", s_get_transactions, 0, 0 },
-    { "GET", "/v1/holds/{order_id}", s_get_hold, 0, 0 },
-    { "GET", "/v1/ledger/check", s_get_check, 0, 0 },
-    { "GET", "/v1/reconciliation", s_get_recon, 0, 0 },
+    { "GET", "/v1/prices", s_get_prices, 0, OPERATOR | FAMILY | AUDITOR | ADMIN },
+    { "PUT", "/v1/prices/{service}", s_put_price, CC_ROUTE_JSON, ADMIN },
+    { "GET", "/v1/subsidy-rules", s_get_rules, 0, OPERATOR | FAMILY | AUDITOR | ADMIN },
+    { "POST", "/v1/cards/{card_id}/topups", s_post_topup, CC_ROUTE_IDEM | CC_ROUTE_JSON,
+      OPERATOR | ADMIN },
+    { "GET", "/v1/cards/{card_id}/balance", s_get_balance, 0, OPERATOR | FAMILY | AUDITOR },
+    { "GET", "/v1/cards/{card_id}/transactions", s_get_transactions, 0,
+      OPERATOR | FAMILY | AUDITOR },
+    { "GET", "/v1/holds/{order_id}", s_get_hold, 0, OPERATOR | AUDITOR },
+    { "GET", "/v1/ledger/check", s_get_check, 0, AUDITOR | ADMIN },
+    { "GET", "/v1/reconciliation", s_get_recon, 0, AUDITOR | ADMIN },
     { NULL, NULL, NULL, 0, 0 },
 };

@@ -60,6 +60,7 @@ typedef enum { BD_CARD_ACTIVE = 0, BD_CARD_BLOCKED, BD_CARD_CLOSED } bd_card_sta
 
 typedef struct {
     char card_id[BD_ID_LEN];
+    char elder_id[BD_ID_LEN];  /* whose card: a family account's scope ("" unknown) */
     bd_card_status_t status;
     uint32_t district_id;
     char household[16];

@@ -116,6 +116,22 @@ static json_t *s_caregiver_json(const dd_caregiver_t *c)
     return o;
 }
 
+/* ---- scope ---------------------------------------------------------------
+ * Whose a caregiver or a visit is (cc_jwt_scope_check): a dispatcher sees
+ * their districts, a provider_admin their provider's, a caregiver their own. */
+
+static cc_scope_t s_cg_scope(const dd_caregiver_t *c)
+{
+    return (cc_scope_t) { .district_id = c->district_id, .caregiver_id = c->id,
+                          .provider_id = c->provider_id };
+}
+
+static cc_scope_t s_visit_scope(const dd_visit_t *v)
+{
+    return (cc_scope_t) { .district_id = v->district_id, .caregiver_id = v->caregiver_id,
+                          .provider_id = v->provider_id };
+}
+
 /* ---- caregivers --------------------------------------------------------- */
 
 typedef struct {
@@ -227,6 +243,10 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
                             "must not be empty");
         return;
     }
+    /* A provider_admin registers their own provider's caregivers only. */
+    if (cc_http_scope(&req, &(cc_scope_t) { .provider_id = provider,
+                                           .district_id = (uint32_t) district }) != 0)
+        return;
     dd_caregiver_t *c = dd_caregiver_new();
     if (!c || !(c->name = strdup(name))) {
         dd_caregiver_free(&c);
@@ -283,8 +303,12 @@ static void s_get_caregiver(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
     dd_caregiver_t *c = s_caregiver_or_404(app, &req);
-    if (c)
-        cc_http_reply_json(&req, 200, s_caregiver_json(c));
+    if (!c)
+        return;
+    cc_scope_t scope = s_cg_scope(c);
+    if (cc_http_scope(&req, &scope) != 0)
+        return;
+    cc_http_reply_json(&req, 200, s_caregiver_json(c));
 }
 
 static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
@@ -292,6 +316,9 @@ static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
     dd_app_t *app = arg;
     dd_caregiver_t *c = s_caregiver_or_404(app, &req);
     if (!c)
+        return;
+    cc_scope_t scope = s_cg_scope(c);
+    if (cc_http_scope(&req, &scope) != 0)
         return;
     int64_t now = cc_now_us();
     json_t *list = json_array();
@@ -319,10 +346,11 @@ static void s_on_visit_read(PGresult *res, void *arg)
     dd_visit_t *v = NULL;
     if (tmp && PQntuples(res) == 1 && dd_store_load_visits(tmp, res) == 1)
         v = dd_world_visit(tmp, PQgetvalue(res, 0, 0));
-    if (v)
-        cc_http_reply_json(&l->req, 200, dd_http_visit_json(v, cc_now_us()));
-    else
+    cc_scope_t scope = v ? s_visit_scope(v) : (cc_scope_t) { 0 };
+    if (!v)
         cc_http_reply_error(&l->req, 404, "not_found", "visit_id", "no such visit");
+    else if (cc_http_scope(&l->req, &scope) == 0)
+        cc_http_reply_json(&l->req, 200, dd_http_visit_json(v, cc_now_us()));
     dd_world_destroy(&tmp);
     free(l);
 }
@@ -351,7 +379,9 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
     const char *id = cc_http_path_param(req, "visit_id");   /* a lower-case UUID */
     dd_visit_t *v = dd_world_visit(app->world, id);
     if (v) {
-        cc_http_reply_json(&req, 200, dd_http_visit_json(v, cc_now_us()));
+        cc_scope_t scope = s_visit_scope(v);
+        if (cc_http_scope(&req, &scope) == 0)
+            cc_http_reply_json(&req, 200, dd_http_visit_json(v, cc_now_us()));
         return;
     }
     /* Open visits are all in memory; a finished one pruned from it (see
@@ -377,12 +407,19 @@ static void s_get_caregivers(cc_http_req_t *req, void *arg)
     uint32_t district = 0;
     if (s_district_query(req, &district) != 0)
         return;
+    /* A dispatcher naming another district is refused; without one, each
+     * caller sees only what is in their scope. */
+    if (district && cc_http_scope_district(&req, district) != 0)
+        return;
+    const cc_jwt_claims_t *who = cc_http_claims(req);
     size_t n;
     dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
     json_t *list = json_array();
-    for (size_t i = 0; i < n; i++)
-        if (!district || cgs[i]->district_id == district)
+    for (size_t i = 0; i < n; i++) {
+        cc_scope_t scope = s_cg_scope(cgs[i]);
+        if ((!district || cgs[i]->district_id == district) && !cc_jwt_scope_check(who, &scope))
             json_array_append_new(list, s_caregiver_json(cgs[i]));
+    }
     cc_http_reply_json(&req, 200, json_pack("{s:o}", "caregivers", list));
 }
 
@@ -405,12 +442,23 @@ static void s_get_queue(cc_http_req_t *req, void *arg)
             return;
         }
     }
+    /* A dispatcher's board: one of their districts, or all of them. */
+    if (district && cc_http_scope_district(&req, district) != 0)
+        return;
+    const cc_jwt_claims_t *who = cc_http_claims(req);
     dd_visit_t **q = NULL;
     size_t n = dd_world_queue(app->world, district, &q);
     if (n == (size_t) -1) {
         cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
         return;
     }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        cc_scope_t scope = { .district_id = q[i]->district_id };
+        if (!who || who->role != CC_ROLE_DISPATCHER || !cc_jwt_scope_check(who, &scope))
+            q[kept++] = q[i];
+    }
+    n = kept;
     int64_t now = cc_now_us();
     json_t *list = json_array();
     for (size_t i = 0; i < n && i < (size_t) limit; i++)
@@ -453,8 +501,18 @@ static int s_step_body(cc_http_req_t **req, dd_step_t step, char cg[DD_ID_LEN],
     json_t *body = cc_http_json(*req);
     cc_err_t err = {0};
     const char *reason = NULL;
-    /* Lower case, as the caregivers' ids in memory. */
-    int rc = cc_json_uuid(body, "caregiver_id", 1, cg, &err);
+    /* Who acts is the token's caregiver; a caregiver_id in the body (older
+     * apps send it) must be that one. Lower case, as the ids in memory. */
+    const cc_jwt_claims_t *who = cc_http_claims(*req);
+    cg[0] = '\0';
+    int rc = cc_json_uuid(body, "caregiver_id", 0, cg, &err);
+    if (rc == 0 && cg[0] && who && strcmp(cg, who->caregiver_id) != 0) {
+        cc_http_reply_error(req, 403, "forbidden", "caregiver_id",
+                            "caregiver_id is not the caller's (the token says who acts)");
+        return -1;
+    }
+    if (rc == 0 && who)
+        snprintf(cg, DD_ID_LEN, "%s", who->caregiver_id);
     if (rc == 0 && step == DD_STEP_DECLINE)   /* free text, checked but not stored */
         rc = cc_json_str(body, "reason", 0, 200, &reason, &err);
     if (rc == 0 && (step == DD_STEP_CHECK_IN || step == DD_STEP_CHECK_OUT)) {
@@ -487,6 +545,13 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, dd_step_t step)
     dd_step_req_t in = {0};
     if (s_step_body(&req, step, caregiver_id, &in) != 0)
         return;
+    /* Only the visit's caregiver (or one retrying their decline) may act:
+     * anyone else learns nothing about it, not even its state. */
+    if (strcmp(v->caregiver_id, caregiver_id) != 0 && !dd_visit_declined_by(v, caregiver_id)) {
+        cc_http_reply_error(&req, 403, "forbidden", "caregiver_id",
+                            "the visit is not assigned to this caregiver");
+        return;
+    }
     int64_t now = cc_now_us();
     dd_step_result_t r;
     switch (dd_visit_step(v, step, &in, now, &r)) {
@@ -576,18 +641,30 @@ static void s_check_out(cc_http_req_t *req, void *arg)
     s_visit_action(req, arg, DD_STEP_CHECK_OUT);
 }
 
-/* Guards (cc_http.h): ids in paths are lower-case UUIDs, 503 until loaded,
- * the Idempotency-Key rule, bodies parsed as JSON objects. */
+/* Guards (cc_http.h): Host/Origin, the caller's token and role, JSON
+ * writes, ids in paths are lower-case UUIDs, 503 until loaded, the
+ * Idempotency-Key rule, bodies parsed as JSON objects. */
+#define DISPATCHER CC_ROLE_DISPATCHER
+#define PROVIDER_ADMIN CC_ROLE_PROVIDER_ADMIN
+#define CAREGIVER CC_ROLE_CAREGIVER
+#define ADMIN CC_ROLE_ADMIN
+
+/* Who may call what (roles; docs/API.md is generated from this table).
+ * Scope is checked in the handlers: a dispatcher their districts, a
+ * provider_admin their provider, a caregiver themselves. */
 const cc_http_route_t dd_http_routes[] = {
-    { "POST", "/v1/caregivers", s_post_caregiver, CC_ROUTE_JSON | CC_ROUTE_IDEM_OPT, 0 },
-    { "GET", "/v1/caregivers", s_get_caregivers, 0, 0 },
-    { "GET", "/v1/caregivers/{caregiver_id}", s_get_caregiver, 0, 0 },
-    { "GET", "/v1/caregivers/{caregiver_id}/visits", s_get_caregiver_visits, 0, 0 },
-    { "GET", "/v1/visits/{visit_id}", s_get_visit, 0, 0 },
-    { "POST", "/v1/visits/{visit_id}/accept", s_accept, CC_ROUTE_JSON, 0 },
-    { "POST", "/v1/visits/{visit_id}/decline", s_decline, CC_ROUTE_JSON, 0 },
-    { "POST", "/v1/visits/{visit_id}/check-in", s_check_in, CC_ROUTE_JSON, 0 },
-    { "POST", "/v1/visits/{visit_id}/check-out", s_check_out, CC_ROUTE_JSON, 0 },
-    { "GET", "/v1/queue", s_get_queue, 0, 0 },
+    { "POST", "/v1/caregivers", s_post_caregiver, CC_ROUTE_JSON | CC_ROUTE_IDEM_OPT,
+      PROVIDER_ADMIN | ADMIN },
+    { "GET", "/v1/caregivers", s_get_caregivers, 0, DISPATCHER | PROVIDER_ADMIN | ADMIN },
+    { "GET", "/v1/caregivers/{caregiver_id}", s_get_caregiver, 0,
+      DISPATCHER | PROVIDER_ADMIN | CAREGIVER | ADMIN },
+    { "GET", "/v1/caregivers/{caregiver_id}/visits", s_get_caregiver_visits, 0,
+      DISPATCHER | PROVIDER_ADMIN | CAREGIVER },
+    { "GET", "/v1/visits/{visit_id}", s_get_visit, 0, DISPATCHER | PROVIDER_ADMIN | CAREGIVER },
+    { "POST", "/v1/visits/{visit_id}/accept", s_accept, CC_ROUTE_JSON, CAREGIVER },
+    { "POST", "/v1/visits/{visit_id}/decline", s_decline, CC_ROUTE_JSON, CAREGIVER },
+    { "POST", "/v1/visits/{visit_id}/check-in", s_check_in, CC_ROUTE_JSON, CAREGIVER },
+    { "POST", "/v1/visits/{visit_id}/check-out", s_check_out, CC_ROUTE_JSON, CAREGIVER },
+    { "GET", "/v1/queue", s_get_queue, 0, DISPATCHER },
     { NULL, NULL, NULL, 0, 0 },
 };

@@ -150,10 +150,13 @@ static void s_list_points(cc_http_req_t *req, void *arg)
             return;
         }
     }
+    const cc_jwt_claims_t *who = cc_http_claims(req);   /* a meal point sees itself */
     json_t *arr = json_array();
     for (size_t i = 0; i < md_point_count(app->state); i++) {
         const md_point_t *p = md_point_at(app->state, i);
-        if (district >= 0 && p->district_id != (uint32_t)district)
+        cc_scope_t scope = { .meal_point_id = p->id };
+        if ((district >= 0 && p->district_id != (uint32_t)district)
+            || cc_jwt_scope_check(who, &scope))
             continue;
         json_array_append_new(arr, md_json_point(p));
     }
@@ -164,9 +167,12 @@ static md_point_t *s_point_param(md_app_t *app, cc_http_req_t **req_p)
 {
     /* The route guard has checked and lower-cased it. */
     md_point_t *p = md_point_find(app->state, cc_http_path_param(*req_p, "id"));
-    if (!p)
+    if (!p) {
         cc_http_reply_error(req_p, 404, "unknown_meal_point", "id", "no such meal point");
-    return p;
+        return NULL;
+    }
+    cc_scope_t scope = { .meal_point_id = p->id };
+    return cc_http_scope(req_p, &scope) == 0 ? p : NULL;
 }
 
 static void s_get_point(cc_http_req_t *req, void *arg)
@@ -206,10 +212,14 @@ static void s_kitchen(cc_http_req_t *req, void *arg)
 static md_meal_t *s_meal_param(md_app_t *app, cc_http_req_t **req_p)
 {
     md_meal_t *m = md_meal_find(app->state, cc_http_path_param(*req_p, "order_id"));
-    if (!m)
+    if (!m) {
         cc_http_reply_error(req_p, 404, "unknown_order", "order_id",
                             "no meal for this order");
-    return m;
+        return NULL;
+    }
+    /* A meal point handles its own meals only (a refused one has none). */
+    cc_scope_t scope = { .meal_point_id = m->point ? m->point->id : NULL };
+    return cc_http_scope(req_p, &scope) == 0 ? m : NULL;
 }
 
 static void s_get_meal(cc_http_req_t *req, void *arg)
@@ -331,13 +341,20 @@ static void s_deliver(cc_http_req_t *req, void *arg)
     free(payload);
 }
 
+#define OPERATOR CC_ROLE_OPERATOR
+#define MEAL_POINT CC_ROLE_MEAL_POINT
+#define ADMIN CC_ROLE_ADMIN
+
+/* Who may call what (roles; docs/API.md is generated from this table). A
+ * meal_point account sees and serves its own point only (s_point_param,
+ * s_meal_param). */
 const cc_http_route_t md_http_routes[] = {
-    { "POST", "/v1/meal-points", s_create_point, CC_ROUTE_JSON | CC_ROUTE_IDEM_OPT, 0 },
-    { "GET", "/v1/meal-points", s_list_points, 0, 0 },
-    { "GET", "/v1/meal-points/{id}", s_get_point, 0, 0 },
-    { "GET", "/v1/meal-points/{id}/kitchen-list", s_kitchen, 0, 0 },
-    { "GET", "/v1/meals/{order_id}", s_get_meal, 0, 0 },
+    { "POST", "/v1/meal-points", s_create_point, CC_ROUTE_JSON | CC_ROUTE_IDEM_OPT, ADMIN },
+    { "GET", "/v1/meal-points", s_list_points, 0, OPERATOR | MEAL_POINT | ADMIN },
+    { "GET", "/v1/meal-points/{id}", s_get_point, 0, OPERATOR | MEAL_POINT | ADMIN },
+    { "GET", "/v1/meal-points/{id}/kitchen-list", s_kitchen, 0, MEAL_POINT },
+    { "GET", "/v1/meals/{order_id}", s_get_meal, 0, OPERATOR | MEAL_POINT },
     /* Not CC_ROUTE_JSON: the body is optional (empty means "now, no courier"). */
-    { "POST", "/v1/meals/{order_id}/delivered", s_deliver, 0, 0 },
+    { "POST", "/v1/meals/{order_id}/delivered", s_deliver, 0, MEAL_POINT },
     { NULL, NULL, NULL, 0, 0 },
 };

@@ -222,6 +222,19 @@ static const s_getter_t s_elder_getter = { OD_ST_ELDER_GET, "elder", od_store_el
 static const s_getter_t s_card_getter = { OD_ST_CARD_GET, "card", od_store_card_json };
 static const s_getter_t s_order_getter = { OD_ST_ORDER_GET, "order", s_order_json };
 
+/* A family account reads its own elder's card and orders only. The card's
+ * elder comes from the working set; a card not there is out of scope
+ * (fail closed). 0, or -1 having answered 403. */
+static int s_family_card(od_app_t *app, cc_http_req_t **req, const char *card_id)
+{
+    const cc_jwt_claims_t *who = cc_http_claims(*req);
+    if (!who || who->role != CC_ROLE_FAMILY)
+        return 0;
+    od_card_t *c = card_id ? cc_map_get(app->cards, card_id) : NULL;
+    cc_scope_t scope = { .elder_id = c && c->elder ? c->elder->id : NULL };
+    return cc_http_scope(req, &scope);
+}
+
 static void s_get_elder(cc_http_req_t *req, void *arg)
 {
     s_get_one(req, arg, &s_elder_getter);
@@ -229,12 +242,16 @@ static void s_get_elder(cc_http_req_t *req, void *arg)
 
 static void s_get_card(cc_http_req_t *req, void *arg)
 {
-    s_get_one(req, arg, &s_card_getter);
+    if (s_family_card(arg, &req, cc_http_path_param(req, "id")) == 0)
+        s_get_one(req, arg, &s_card_getter);
 }
 
 static void s_get_order(cc_http_req_t *req, void *arg)
 {
-    s_get_one(req, arg, &s_order_getter);
+    od_app_t *app = arg;
+    od_order_t *o = cc_map_get(app->orders, cc_http_path_param(req, "id"));
+    if (s_family_card(app, &req, o && o->card ? o->card->id : NULL) == 0)
+        s_get_one(req, arg, &s_order_getter);
 }
 
 /* ---- cards --------------------------------------------------------------------------- */
@@ -443,6 +460,8 @@ static void s_get_orders(cc_http_req_t *req, void *arg)
     const char *limit_s = cc_http_query(req, "limit");
     if (card && !*card)
         card = NULL;
+    if (s_family_card(app, &req, card) != 0)
+        return;
     if (state && !*state)
         state = NULL;
     if (state && od_state_parse(state) < 0) {
@@ -596,16 +615,24 @@ void od_http_init_metrics(void)
 }
 
 /* Ids in paths are checked and lower-cased by the runtime's guards. */
+#define OPERATOR CC_ROLE_OPERATOR
+#define FAMILY CC_ROLE_FAMILY
+#define ADMIN CC_ROLE_ADMIN
+#define SERVICE CC_ROLE_SERVICE
+
+/* Who may call what (roles; docs/API.md is generated from this table). A
+ * family account reads its own elder's card and orders (s_family_card);
+ * alarm devices and other machine clients (service) place orders. */
 const cc_http_route_t od_http_routes[] = {
-    { "POST", "/v1/elders", s_post_elder, CC_ROUTE_JSON, 0 },
-    { "GET", "/v1/elders", s_get_elders, 0, 0 },
-    { "GET", "/v1/elders/{id}", s_get_elder, 0, 0 },
-    { "POST", "/v1/cards", s_post_card, CC_ROUTE_JSON, 0 },
-    { "GET", "/v1/cards/{id}", s_get_card, 0, 0 },
-    { "POST", "/v1/cards/{id}/status", s_post_card_status, CC_ROUTE_JSON, 0 },
-    { "POST", "/v1/orders", s_post_order, CC_ROUTE_JSON | CC_ROUTE_IDEM, 0 },
-    { "GET", "/v1/orders", s_get_orders, 0, 0 },
-    { "GET", "/v1/orders/{id}", s_get_order, 0, 0 },
-    { "POST", "/v1/orders/{id}/cancel", s_post_cancel, 0, 0 },
+    { "POST", "/v1/elders", s_post_elder, CC_ROUTE_JSON, OPERATOR },
+    { "GET", "/v1/elders", s_get_elders, 0, OPERATOR },
+    { "GET", "/v1/elders/{id}", s_get_elder, 0, OPERATOR },
+    { "POST", "/v1/cards", s_post_card, CC_ROUTE_JSON, OPERATOR },
+    { "GET", "/v1/cards/{id}", s_get_card, 0, OPERATOR | FAMILY },
+    { "POST", "/v1/cards/{id}/status", s_post_card_status, CC_ROUTE_JSON, OPERATOR | ADMIN },
+    { "POST", "/v1/orders", s_post_order, CC_ROUTE_JSON | CC_ROUTE_IDEM, OPERATOR | SERVICE },
+    { "GET", "/v1/orders", s_get_orders, 0, OPERATOR | FAMILY },
+    { "GET", "/v1/orders/{id}", s_get_order, 0, OPERATOR | FAMILY },
+    { "POST", "/v1/orders/{id}/cancel", s_post_cancel, 0, OPERATOR },
     { NULL, NULL, NULL, 0, 0 },
 };
