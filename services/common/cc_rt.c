@@ -524,13 +524,6 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
         return text ? 0 : 1;
     }
     cc_log_init(spec->name, rt->log_level);
-    cc_err_t jerr = { 0 };
-    if (s_jwks_load(rt, &jerr) != 0) {
-        fprintf(stderr, "%s: --jwks-file %s: %s\n", spec->name, rt->jwks_file, jerr.message);
-        cc_error("startup_failed", "what", "jwks-file", "file", rt->jwks_file, "error",
-                 jerr.message);
-        return 2;
-    }
 
     rt->base = event_base_new();
     if (!rt->base || !(rt->ev_stop = evtimer_new(rt->base, s_on_stop_poll, rt))
@@ -544,6 +537,13 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
         return s_fail("zap");
     if (s_curve(rt, server_keys) != 0)
         return 2;
+    cc_err_t jerr = { 0 };
+    if (s_jwks_load(rt, &jerr) != 0) {
+        fprintf(stderr, "%s: --jwks-file %s: %s\n", spec->name, rt->jwks_file, jerr.message);
+        cc_error("startup_failed", "what", "jwks-file", "file", rt->jwks_file, "error",
+                 jerr.message);
+        return 2;
+    }
     char name[64];
     snprintf(name, sizeof name, "%s-writer", spec->name);
     rt->writer = cc_db_new(rt->base, rt->db, name);
