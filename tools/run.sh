@@ -26,6 +26,9 @@ tools/pg.sh init
 tools/migrate.sh
 # CURVE key pairs for the ZeroMQ sockets (kept across runs; docs/SECURITY.md).
 "$PY" tools/keygen.py var/keys "${EC_DAEMONS[@]}" telephony
+# The token issuer's key and the JWKS the daemons verify tokens with; the
+# demo mints its tokens with it until orderd's login issues them.
+"$PY" tools/tokens.py keygen var/keys >/dev/null
 ec_keys_to_daemons var/keys
 
 # `make run | tee log`: a Ctrl-C ends tee too, and a write to the broken pipe

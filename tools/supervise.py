@@ -216,6 +216,11 @@ class Child:
             ("log-level", env("EC_LOG_LEVEL", "info")),
             # CURVE keys (tools/keygen.py, run by run.sh and bench/sys.sh).
             ("curve-keys-dir", env("EC_KEYS_DIR", os.path.join(VAR, "keys"))),
+            # Public keys of the token issuer (tools/tokens.py keygen, run by
+            # run.sh and bench/sys.sh; docs/SECURITY.md, "Tokens").
+            ("jwks-file", env("EC_JWKS_FILE", os.path.join(env("EC_KEYS_DIR",
+                                                               os.path.join(VAR, "keys")),
+                                                           "jwks.json"))),
         ]
         # As root the pidfile is ours alone (see the top); else the daemon's too.
         if not self.as_user:
