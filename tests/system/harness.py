@@ -18,6 +18,13 @@ What it does, in the spirit of PgBouncer's test/utils.py:
 - System: starts build/bin/{orderd,billingd,dispatchd,meald} with the flags of
   docs/ARCHITECTURE.md (only those each binary lists in --help), waits for
   /readyz, and offers http(), kill9(), restart(), wait_until(), sql().
+- Tokens: each System has a token issuer key (tools/tokens.py) in its key
+  dir and hands the daemons its JWKS (--jwks-file). http() sends a bearer
+  token: role=/scope= for a given caller, token= for a given token (None:
+  none at all), and by default the natural caller of the route (auto_caller:
+  a role the route's table admits, with the scope the request names), so
+  tests about behaviour need not say who acts. The route tables come from
+  each binary's --routes (route_table()), as in docs/API.md.
   The daemons refuse to run as root: when we are root they run as the system
   user $EC_DAEMON_USER (default eldercare; as_daemon_user()), which owns the
   System's work dir (pidfiles; the logs are opened by us and handed over).
@@ -56,6 +63,57 @@ DAEMON_USER = os.environ.get("EC_DAEMON_USER", "eldercare")
 # CURVE key pairs a System makes in <workdir>/keys (tools/keygen.py): one per
 # daemon and one for the telephony client of orderd's intake.
 KEY_NAMES = DAEMONS + ("telephony",)
+# Builtins every daemon answers without a token.
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics")
+# A dispatcher made by auto_caller sees districts 1..64 (the tests use few).
+AUTO_DISTRICTS = list(range(1, 65))
+AUTO = object()   # http(token=AUTO): the route's natural caller
+
+
+def _tokens():
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import tokens
+    finally:
+        sys.path.pop(0)
+    return tokens
+
+
+_routes_cache = {}
+
+
+def route_table(name):
+    """The daemon's route table ({"routes": [...]}) from `<binary> --routes`."""
+    if name not in _routes_cache:
+        out = subprocess.run([binary(name), "--routes"], stdout=subprocess.PIPE, check=True,
+                             timeout=10).stdout
+        _routes_cache[name] = jsonlib.loads(out)["routes"]
+    return _routes_cache[name]
+
+
+def match_route(name, method, path):
+    """(route, captures) of the table route serving method path, or (None, {})."""
+    segs = path.split("?", 1)[0].strip("/").split("/")
+    best, best_caps, best_lit = None, {}, -1
+    for r in route_table(name):
+        if r["method"] != method and not (method == "HEAD" and r["method"] == "GET"):
+            continue
+        pat = r["pattern"].strip("/").split("/")
+        if len(pat) != len(segs):
+            continue
+        caps, lit, ok = {}, 0, True
+        for p, v in zip(pat, segs):
+            if p.startswith("{") and p.endswith("}"):
+                if not v:
+                    ok = False
+                caps[p[1:-1]] = v
+            elif p == v:
+                lit += 1
+            else:
+                ok = False
+        if ok and lit > best_lit:
+            best, best_caps, best_lit = r, caps, lit
+    return best, best_caps
 
 _used_ports = set()
 
@@ -123,6 +181,16 @@ def curve_socket(ctx, kind, keydir, server, me):
     sock.curve_publickey = public
     sock.curve_secretkey = secret
     return sock
+
+
+def _uuid_or_random(v):
+    """v when it is a UUID (any case), else a fresh one: a scope claim must
+    be a UUID, and a caller with a random one is simply nobody's."""
+    import uuid as uuidlib
+    try:
+        return str(uuidlib.UUID(str(v)))
+    except (ValueError, TypeError):
+        return str(uuidlib.uuid4())
 
 
 def is_root():
@@ -454,6 +522,7 @@ class Daemon:
             ("log-level", s.log_level),
             ("pidfile", self.pidfile),
             ("curve-keys-dir", s.keydir),
+            ("jwks-file", s.jwks_file),
         ]
         for producer in CONSUMES[self.name]:
             want.append(("%s-log" % producer, s.daemons[producer].log_endpoint))
@@ -550,6 +619,9 @@ class System:
         self.workdir = workdir or tempfile.mkdtemp(prefix="eldercare-sys-")
         self.keydir = os.path.join(self.workdir, "keys")
         make_keys(self.keydir)
+        tokens = _tokens()
+        self.issuer_key = tokens.load_key(tokens.ensure_issuer(self.keydir))
+        self.jwks_file = os.path.join(self.keydir, tokens.JWKS_FILE)
         # The daemons run as the daemon user when we are root: their secret
         # keys must be theirs (cc_curve refuses another owner's key).
         give_to_daemon_user(self.keydir, tree=True)
@@ -629,15 +701,70 @@ class System:
     def url(self, name, path=""):
         return "http://127.0.0.1:%d%s" % (self.daemons[name].http_port, path)
 
-    def http(self, method, daemon, path, json=None, headers=None, timeout=10, body=None):
-        """One HTTP request. Returns (status, parsed JSON or text or None)."""
+    def token(self, role, scope=None, **kw):
+        """A bearer token for role with scope claims (tools/tokens.py), signed
+        by this System's issuer; kw: ttl, sub, iss, aud, now."""
+        tokens = _tokens()
+        return tokens.sign(self.issuer_key, tokens.claims_for(role, scope, **kw))
+
+    def auto_caller(self, method, daemon, path, json=None):
+        """(role, scope) of the natural caller of a route: a role its table
+        admits, unscoped roles first, a scoped one with the scope the request
+        names (the caregiver_id of a visit step, the meal point of a path or
+        of the meal). None for builtins; admin where no route matches (the
+        daemon answers 404/405 before looking at the token)."""
+        if path.split("?", 1)[0] in PUBLIC_PATHS:
+            return None
+        route, caps = match_route(daemon, method, path)
+        if route is None:
+            return "admin", None
+        roles = route["roles"]
+        for r in ("operator", "admin", "auditor", "service"):
+            if r in roles:
+                return r, None
+        if "dispatcher" in roles:
+            return "dispatcher", {"district_ids": AUTO_DISTRICTS}
+        if "caregiver" in roles:
+            cg = caps.get("caregiver_id")
+            if cg is None and isinstance(json, dict) and isinstance(json.get("caregiver_id"), str):
+                cg = json["caregiver_id"]
+            return "caregiver", {"caregiver_id": _uuid_or_random(cg)}
+        if "meal_point" in roles:
+            point = caps.get("id")
+            if point is None and "order_id" in caps:
+                st, meal = self.http("GET", daemon, "/v1/meals/%s" % caps["order_id"],
+                                     role="operator")
+                point = meal.get("meal_point_id") if st == 200 else None
+            return "meal_point", {"meal_point_id": _uuid_or_random(point)}
+        if "provider_admin" in roles:
+            prov = json.get("provider_id") if isinstance(json, dict) else None
+            return "provider_admin", {"provider_id": _uuid_or_random(prov)}
+        return roles[0], None
+
+    def http(self, method, daemon, path, json=None, headers=None, timeout=10, body=None,
+             role=None, scope=None, token=AUTO):
+        """One HTTP request. Returns (status, parsed JSON or text or None).
+        Caller: role (with scope claims) mints a token for it; token= sends
+        that token (None: no Authorization header); otherwise the route's
+        natural caller (auto_caller). A write gets Content-Type
+        application/json unless headers name one."""
         h = dict(headers or {})
         data = body
         if json is not None:
             data = jsonlib.dumps(json).encode()
-            h.setdefault("Content-Type", "application/json")
+        if method in ("POST", "PUT", "PATCH", "DELETE") and not any(
+                k.lower() == "content-type" for k in h):
+            h["Content-Type"] = "application/json"
         if isinstance(data, str):
             data = data.encode()
+        if not any(k.lower() == "authorization" for k in h):
+            if role is not None:
+                token = self.token(role, scope)
+            elif token is AUTO:
+                who = self.auto_caller(method, daemon, path, json)
+                token = self.token(*who) if who else None
+            if token is not None:
+                h["Authorization"] = "Bearer " + token
         conn = http.client.HTTPConnection("127.0.0.1", self.daemons[daemon].http_port,
                                           timeout=timeout)
         try:
@@ -645,6 +772,7 @@ class System:
             r = conn.getresponse()
             raw = r.read()
             status = r.status
+            self.last_headers = dict(r.getheaders())
         finally:
             conn.close()
         if not raw:

@@ -235,7 +235,12 @@ def test_visit_steps_and_illegal_transitions(dsys):
     # Someone else's visit: 403 naming caregiver_id; bad bodies: 400 naming the field.
     err = step(s, vid, "accept", {"caregiver_id": other}, expect=403)
     assert err["field"] == "caregiver_id", err
-    assert step(s, vid, "accept", {}, expect=400)["field"] == "caregiver_id"
+    # Who acts is the token's caregiver (no caregiver_id needed in the body);
+    # a body naming another caregiver than the caller is refused.
+    for body in ({}, {"caregiver_id": near}):
+        st, err = s.http("POST", "dispatchd", "/v1/visits/%s/accept" % vid, json=body,
+                         role="caregiver", scope={"caregiver_id": other})
+        assert st == 403 and err["field"] == "caregiver_id", (body, st, err)
     assert step(s, vid, "accept", {"caregiver_id": 7}, expect=400)["error"] == "wrong_type"
 
     assert step(s, vid, "accept", {"caregiver_id": near})["state"] == "accepted"

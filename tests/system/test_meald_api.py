@@ -441,8 +441,9 @@ def test_delivered_bad_input(msys):
             st, doc = msys.http("POST", "meald", "/v1/meals/%s/delivered" % o, json=body)
         assert st == 400 and (doc["error"], doc["field"]) == (error, field), (body, doc)
     assert meal(msys, o)["status"] == "scheduled"
+    # A refused meal is no meal point's: none may mark it delivered.
     st, doc = msys.http("POST", "meald", "/v1/meals/%s/delivered" % refused, json={})
-    assert st == 409 and doc["error"] == "not_scheduled"
+    assert st == 403 and doc["field"] == "meal_point_id", (st, doc)
     assert [t for t, _ in meald_events(msys, o)] == ["MealScheduled"]
 
 
