@@ -1,0 +1,349 @@
+"""Every caller is someone (issue 10): the route x role matrix, cell by cell,
+on the four real daemons; scope (another district, provider, caregiver's
+visit, meal point, elder) is 403; bad tokens are 401; browser rules (415,
+Host, Origin); the key set is re-read when its file changes.
+
+The matrix comes from the daemons' own tables (`<binary> --routes`), the
+same data docs/API.md is generated from (tools/route_matrix.py)."""
+
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+import harness
+from test_journeys import at, id_number, new_elder, order, post, wait_state
+
+ROLES = ("operator", "dispatcher", "caregiver", "provider_admin", "meal_point", "family",
+         "auditor", "admin", "service")
+P1, P2 = str(uuid.uuid4()), str(uuid.uuid4())   # providers (UUIDs: a token's scope)
+HOME = (30.2741, 120.1551)
+
+
+@pytest.fixture(scope="module")
+def w(system):
+    """A small world: elders in districts 1 and 2, their cards, a caregiver
+    of each provider, a visit assigned to cg1, two meal points and a meal at
+    mp1."""
+    s = system
+    x = {"s": s}
+    phone = "13900%06d" % (uuid.uuid4().int % 1000000)
+    x["e1"] = new_elder(s, phone=phone, district_id=1, lat=HOME[0], lon=HOME[1])
+    x["phone"] = phone
+    x["e2"] = new_elder(s, district_id=2, lat=HOME[0] + 1, lon=HOME[1])
+    for n, e in (("c1", "e1"), ("c2", "e2")):
+        x[n] = post(s, "orderd", "/v1/cards", {"elder_id": x[e]})["card_id"]
+        harness.wait_until(lambda: s.http("GET", "billingd", "/v1/cards/%s/balance" % x[n])[0]
+                           == 200, timeout=15, what="billingd knows the card")
+        post(s, "billingd", "/v1/cards/%s/topups" % x[n],
+             {"amount_fen": 100000, "source": "family"}, key=str(uuid.uuid4()))
+    cg = {"name": "护理员", "district_id": 1, "lat": HOME[0] + 0.0003, "lon": HOME[1],
+          "skills": ["cleaning"], "level": 2, "first_aid": True,
+          "shift_start": "00:00", "shift_end": "23:59"}
+    x["cg1"] = post(s, "dispatchd", "/v1/caregivers", dict(cg, provider_id=P1))["caregiver_id"]
+    x["cg2"] = post(s, "dispatchd", "/v1/caregivers",
+                    dict(cg, provider_id=P2, district_id=2, lat=HOME[0] + 1.0003))["caregiver_id"]
+    x["o1"] = order(s, x["c1"], "cleaning")["order_id"]
+    wait_state(s, x["o1"], "assigned")
+
+    def visit():
+        st, q = s.http("GET", "dispatchd", "/v1/caregivers/%s/visits" % x["cg1"])
+        return st == 200 and q["visits"] and q["visits"][0]["visit_id"]
+    x["v1"] = harness.wait_until(visit, timeout=15, what="visit of o1")
+    slots = [{"slot": "lunch", "capacity": 50, "cutoff": "10:00"}]
+    x["mp1"] = post(s, "meald", "/v1/meal-points", {
+        "name": "食堂一", "provider_id": "kitchen-1", "district_id": 1, "lat": HOME[0] + 0.001,
+        "lon": HOME[1], "slots": slots})["meal_point_id"]
+    x["mp2"] = post(s, "meald", "/v1/meal-points", {
+        "name": "食堂二", "provider_id": "kitchen-2", "district_id": 2, "lat": HOME[0] + 1,
+        "lon": HOME[1], "slots": slots})["meal_point_id"]
+    x["om"] = order(s, x["c1"], "meal", start=at(1, 11, 30), end=at(1, 12, 30))["order_id"]
+    wait_state(s, x["om"], "assigned")
+    x["date"] = at(1)[:10]
+    return x
+
+
+def in_scope(w, role):
+    """The scope claims under which the world's first resources are the caller's."""
+    return {"dispatcher": {"district_ids": [1]}, "caregiver": {"caregiver_id": w["cg1"]},
+            "provider_admin": {"provider_id": P1}, "meal_point": {"meal_point_id": w["mp1"]},
+            "family": {"elder_id": w["e1"]}}.get(role)
+
+
+def fill(w, daemon, route):
+    """A concrete path for a route pattern with the world's ids and queries."""
+    p = route["pattern"]
+    ids = {("orderd", "/v1/elders/{id}"): w["e1"], ("orderd", "/v1/cards/{id}"): w["c1"],
+           ("meald", "/v1/meal-points/{id}"): w["mp1"]}
+    for pat, v in ids.items():
+        if daemon == pat[0] and p.startswith(pat[1]):
+            p = p.replace("{id}", v)
+    p = p.replace("/v1/orders/{id}", "/v1/orders/" + w["o1"])
+    p = p.replace("{card_id}", w["c1"]).replace("{caregiver_id}", w["cg1"])
+    p = p.replace("{visit_id}", w["v1"]).replace("{service}", "cleaning")
+    p = p.replace("/v1/holds/{order_id}", "/v1/holds/" + w["o1"])
+    p = p.replace("/v1/meals/{order_id}", "/v1/meals/" + w["om"])
+    query = {("orderd", "/v1/elders"): "phone=" + w["phone"],
+             ("orderd", "/v1/orders"): "card_id=" + w["c1"],
+             ("meald", "/v1/meal-points/{id}/kitchen-list"): "date=%s&slot=lunch" % w["date"]}
+    q = query.get((daemon, route["pattern"]))
+    return p + ("?" + q if q else "")
+
+
+# A body that every write refuses as invalid (400/422) after the role and
+# scope checks, so that the matrix changes nothing.
+BAD_BODY = {"reason": 5, "caregiver_id": 5, "courier_id": 5, "amount_fen": -1, "price_fen": -1}
+
+
+def cells():
+    for d in harness.DAEMONS:
+        if harness.missing_binaries():
+            return
+        for r in harness.route_table(d):
+            for role in ROLES:
+                yield pytest.param(d, r, role, id="%s-%s-%s-%s" % (d, r["method"],
+                                                                  r["pattern"], role))
+
+
+@pytest.mark.parametrize("daemon,route,role", list(cells()))
+def test_matrix_cell(w, daemon, route, role):
+    s = w["s"]
+    path = fill(w, daemon, route)
+    write = route["method"] != "GET"
+    headers = {"Idempotency-Key": str(uuid.uuid4())} if write else None
+    st, doc = s.http(route["method"], daemon, path, json=BAD_BODY if write else None,
+                     headers=headers, role=role, scope=in_scope(w, role))
+    if role in route["roles"]:
+        if write:
+            assert st in (400, 409, 422), (st, doc)
+        else:
+            assert 200 <= st < 300, (st, doc)
+    else:
+        assert st == 403 and doc["error"] == "forbidden" and doc["field"] == "role", (st, doc)
+
+
+@pytest.mark.parametrize("daemon", harness.DAEMONS)
+def test_every_route_needs_a_token(w, daemon):
+    s = w["s"]
+    for r in harness.route_table(daemon):
+        st, doc = s.http(r["method"], daemon, fill(w, daemon, r), json={}, token=None)
+        assert st == 401 and doc["error"] == "unauthorized", (r, st, doc)
+        assert doc["field"] == "Authorization"
+        assert s.last_headers.get("WWW-Authenticate", "").startswith("Bearer"), s.last_headers
+    for path in harness.PUBLIC_PATHS:
+        st, _ = s.http("GET", daemon, path, token=None)
+        assert st == 200, (path, st)
+
+
+def test_bad_tokens_are_401(w):
+    s = w["s"]
+    tokens = harness._tokens()
+    other = {"kty": "OKP", "crv": "Ed25519", "kid": s.issuer_key["kid"]}
+    import nacl.signing
+    sk = nacl.signing.SigningKey.generate()
+    other["d"] = tokens.b64url(bytes(sk))
+    other["x"] = tokens.b64url(bytes(sk.verify_key))
+    good = tokens.claims_for("operator")
+    head_none = tokens.b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    body = tokens.b64url(json.dumps(good).encode())
+    bad = {
+        "bad signature": tokens.sign(other, good),
+        "alg none": "%s.%s." % (head_none, body),
+        "alg HS256": tokens.sign(s.issuer_key, good, header={"alg": "HS256"}),
+        "expired": s.token("operator", now=time.time() - 3600, ttl=600),
+        "not yet": tokens.sign(s.issuer_key, dict(good, nbf=int(time.time()) + 3600)),
+        "wrong audience": s.token("operator", aud="someone-else"),
+        "wrong issuer": s.token("operator", iss="https://evil.example"),
+        "unknown kid": tokens.sign(s.issuer_key, good, header={"kid": "nope"}),
+        "garbage": "abc.def.ghi",
+        "dispatcher without districts": s.token("dispatcher"),
+    }
+    for daemon, path in (("orderd", "/v1/orders?card_id=" + w["c1"]),
+                         ("billingd", "/v1/prices"), ("dispatchd", "/v1/queue"),
+                         ("meald", "/v1/meal-points")):
+        for what, t in bad.items():
+            st, doc = s.http("GET", daemon, path, token=t)
+            assert st == 401 and doc["error"] == "unauthorized", (daemon, what, st, doc)
+            assert doc["field"] == "Authorization", doc
+        st, doc = s.http("GET", daemon, path,
+                         headers={"Authorization": "Basic b3BlcmF0b3I6eA=="})
+        assert st == 401, (daemon, st, doc)
+    # Within the clock skew (60 s) an expired token still passes.
+    st, _ = s.http("GET", "orderd", "/v1/orders",
+                   token=s.token("operator", now=time.time() - 630, ttl=600))
+    assert st == 200
+
+
+def test_wrong_scope_is_403(w):
+    s = w["s"]
+
+    def call(method, daemon, path, role, scope, body=None, field=None):
+        st, doc = s.http(method, daemon, path, json=body, role=role, scope=scope,
+                         headers={"Idempotency-Key": str(uuid.uuid4())})
+        assert st == 403 and doc["error"] == "forbidden", (method, path, role, st, doc)
+        if field:
+            assert doc["field"] == field, (path, doc)
+        return doc
+    d2 = {"district_ids": [2]}
+    # Another district.
+    call("GET", "dispatchd", "/v1/visits/%s" % w["v1"], "dispatcher", d2, field="district_id")
+    call("GET", "dispatchd", "/v1/caregivers/%s" % w["cg1"], "dispatcher", d2,
+         field="district_id")
+    call("GET", "dispatchd", "/v1/queue?district_id=1", "dispatcher", d2, field="district_id")
+    call("GET", "dispatchd", "/v1/caregivers?district_id=1", "dispatcher", d2,
+         field="district_id")
+    st, q = s.http("GET", "dispatchd", "/v1/queue", role="dispatcher", scope=d2)
+    assert st == 200 and all(v["district_id"] == 2 for v in q["visits"]), q
+    st, cgs = s.http("GET", "dispatchd", "/v1/caregivers", role="dispatcher", scope=d2)
+    assert st == 200 and [c["caregiver_id"] for c in cgs["caregivers"]] == [w["cg2"]], cgs
+    # Another caregiver's visit: not even its state is told.
+    other = {"caregiver_id": w["cg2"]}
+    call("GET", "dispatchd", "/v1/visits/%s" % w["v1"], "caregiver", other)
+    call("GET", "dispatchd", "/v1/caregivers/%s/visits" % w["cg1"], "caregiver", other)
+    for step in ("accept", "decline", "check-in", "check-out"):
+        call("POST", "dispatchd", "/v1/visits/%s/%s" % (w["v1"], step), "caregiver", other,
+             body={"lat": HOME[0], "lon": HOME[1]}, field="caregiver_id")
+        # Naming the right caregiver in the body does not help.
+        call("POST", "dispatchd", "/v1/visits/%s/%s" % (w["v1"], step), "caregiver", other,
+             body={"caregiver_id": w["cg1"], "lat": HOME[0], "lon": HOME[1]},
+             field="caregiver_id")
+    st, v = s.http("GET", "dispatchd", "/v1/visits/%s" % w["v1"], role="caregiver",
+                   scope={"caregiver_id": w["cg1"]})
+    assert st == 200 and v["state"] == "assigned", v
+    # Another provider.
+    p2 = {"provider_id": P2}
+    call("GET", "dispatchd", "/v1/caregivers/%s" % w["cg1"], "provider_admin", p2,
+         field="provider_id")
+    call("POST", "dispatchd", "/v1/caregivers", "provider_admin", p2, field="provider_id",
+         body={"name": "x", "provider_id": P1, "district_id": 1, "lat": 30, "lon": 120,
+               "skills": ["bath"], "level": 1, "shift_start": "08:00", "shift_end": "17:00"})
+    st, cgs = s.http("GET", "dispatchd", "/v1/caregivers", role="provider_admin", scope=p2)
+    assert [c["caregiver_id"] for c in cgs["caregivers"]] == [w["cg2"]], cgs
+    # Another meal point.
+    m2 = {"meal_point_id": w["mp2"]}
+    call("GET", "meald", "/v1/meal-points/%s/kitchen-list?date=%s&slot=lunch"
+         % (w["mp1"], w["date"]), "meal_point", m2, field="meal_point_id")
+    call("GET", "meald", "/v1/meals/%s" % w["om"], "meal_point", m2, field="meal_point_id")
+    call("POST", "meald", "/v1/meals/%s/delivered" % w["om"], "meal_point", m2, body={},
+         field="meal_point_id")
+    st, pts = s.http("GET", "meald", "/v1/meal-points", role="meal_point", scope=m2)
+    assert [p["meal_point_id"] for p in pts["meal_points"]] == [w["mp2"]], pts
+    # Another elder.
+    f2 = {"elder_id": w["e2"]}
+    call("GET", "orderd", "/v1/cards/%s" % w["c1"], "family", f2, field="elder_id")
+    call("GET", "orderd", "/v1/orders?card_id=%s" % w["c1"], "family", f2, field="elder_id")
+    call("GET", "orderd", "/v1/orders", "family", f2, field="elder_id")
+    call("GET", "orderd", "/v1/orders/%s" % w["o1"], "family", f2, field="elder_id")
+    call("GET", "billingd", "/v1/cards/%s/balance" % w["c1"], "family", f2, field="elder_id")
+    call("GET", "billingd", "/v1/cards/%s/transactions" % w["c1"], "family", f2,
+         field="elder_id")
+    # Money from the subsidy fund: an admin's, not the counter's.
+    body = {"amount_fen": 100, "source": "subsidy", "reference": "t"}
+    call("POST", "billingd", "/v1/cards/%s/topups" % w["c1"], "operator", None, body=body,
+         field="source")
+    st, doc = s.http("POST", "billingd", "/v1/cards/%s/topups" % w["c1"], json=body,
+                     role="admin", headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert st in (200, 201), (st, doc)
+    st, doc = s.http("POST", "billingd", "/v1/cards/%s/topups" % w["c1"],
+                     json=dict(body, source="family"), role="operator",
+                     headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert st in (200, 201), (st, doc)
+
+
+def test_browser_rules(w):
+    s = w["s"]
+    body = {"elder_id": w["e1"]}
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        st, doc = s.http("POST", "orderd", "/v1/cards", json=body, role="operator",
+                         headers={"Content-Type": ctype})
+        assert st == 415 and doc["field"] == "Content-Type", (ctype, st, doc)
+    # Even a write without a body (a cancel) needs it.
+    st, doc = s.http("POST", "orderd", "/v1/orders/%s/cancel" % w["o1"], role="operator",
+                     headers={"Content-Type": "text/plain"})
+    assert st == 415, (st, doc)
+    port = s.daemons["orderd"].http_port
+    for origin in ("http://evil.example", "null", "http://localhost:%d.evil.example" % port):
+        st, doc = s.http("GET", "orderd", "/v1/cards/%s" % w["c1"], role="operator",
+                         headers={"Origin": origin})
+        assert st == 403 and doc["field"] == "Origin", (origin, st, doc)
+    st, _ = s.http("GET", "orderd", "/v1/cards/%s" % w["c1"], role="operator",
+                   headers={"Origin": "http://localhost:%d" % port})
+    assert st == 200
+    st, doc = s.http("GET", "orderd", "/v1/cards/%s" % w["c1"], role="operator",
+                     headers={"Host": "evil.example:%d" % port})
+    assert st == 421 and doc["field"] == "Host", (st, doc)
+
+
+def test_docs_matrix_is_generated_from_the_tables(need_daemons):
+    r = subprocess.run([sys.executable, os.path.join(harness.ROOT, "tools", "route_matrix.py"),
+                        "--check"], capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, EC_BIN_DIR=harness.BIN_DIR))
+    assert r.returncode == 0, r.stderr
+
+
+def test_key_set_is_reloaded(need_daemons, pg, fresh_db):
+    # orderd alone, reading no other log (as test_orderd_api does).
+    s = harness.System(pg, fresh_db, names=("orderd",), extra_args={"orderd": {
+        "billingd-log": "", "dispatchd-log": "", "meald-log": ""}})
+    try:
+        s.start()
+        tokens = harness._tokens()
+        old = s.issuer_key
+        import nacl.signing
+        sk = nacl.signing.SigningKey.generate()
+        new = {"kty": "OKP", "crv": "Ed25519", "kid": "issuer-2",
+               "x": tokens.b64url(bytes(sk.verify_key)), "d": tokens.b64url(bytes(sk))}
+        t_new = tokens.sign(new, tokens.claims_for("operator"))
+        assert s.http("GET", "orderd", "/v1/orders", token=t_new)[0] == 401
+
+        def write(text):
+            tmp = s.jwks_file + ".new"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, s.jwks_file)
+        pub = lambda k: {"kty": "OKP", "crv": "Ed25519", "kid": k["kid"], "x": k["x"],
+                         "use": "sig", "alg": "EdDSA"}
+        # Rotation: the new key next to the old one, picked up without a restart.
+        write(json.dumps({"keys": [pub(old), pub(new)]}))
+        harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders", token=t_new)[0]
+                           == 200, timeout=10, what="new key accepted")
+        # A broken file keeps the keys in use.
+        write("{not json")
+        time.sleep(3)
+        assert s.http("GET", "orderd", "/v1/orders", token=t_new)[0] == 200
+        assert "jwks_reload_failed" in s.daemons["orderd"].log_text()
+        # SIGHUP re-reads too: the old key dropped.
+        write(json.dumps({"keys": [pub(new)]}))
+        s.daemons["orderd"].signal(1)
+        harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders",
+                                          role="operator")[0] == 401, timeout=10,
+                           what="old key refused")
+        assert s.http("GET", "orderd", "/v1/orders", token=t_new)[0] == 200
+    finally:
+        s.cleanup()
+
+
+def test_missing_key_set_exits_2(need_daemons):
+    import shutil
+    import tempfile
+    top = tempfile.mkdtemp(prefix="ec-jwks-")   # reachable by the daemon user
+    keydir = os.path.join(top, "keys")
+    harness.make_keys(keydir)
+    harness.give_to_daemon_user(top)
+    harness.give_to_daemon_user(keydir, tree=True)
+    for jwks in (os.path.join(keydir, "none.json"), os.path.join(keydir, "orderd.pub")):
+        r = subprocess.run([harness.binary("meald"), "--curve-keys-dir=" + keydir,
+                            "--jwks-file=" + jwks, "--http-port=0",
+                            "--log-endpoint=tcp://127.0.0.1:0",
+                            "--db=host=127.0.0.1 port=1 dbname=x"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20,
+                           **harness.as_daemon_user())
+        out = r.stdout.decode(errors="replace")
+        assert r.returncode == 2 and "--jwks-file" in out, out
+    shutil.rmtree(top, ignore_errors=True)
