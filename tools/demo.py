@@ -13,9 +13,16 @@ Exit status 0 when every order ends as expected (bath, meal, cleaning and
 emergency billed; the poor card's bath denied; the cancelled escort
 cancelled), 1 otherwise. `make run` runs it; the system tests run it too.
 
+Every call carries a bearer token of the role that would make it (the
+operator, an admin registering caregivers and meal points, each caregiver
+for their own visits, the meal point for its deliveries, an auditor for the
+ledger check). Until orderd's login issues tokens, the demo mints them with
+the issuer key `make run` writes (tools/tokens.py).
+
 Environment: ORDERD_URL, DISPATCHD_URL, MEALD_URL, BILLINGD_URL (defaults
 http://127.0.0.1:8081..8084), DEMO_TIMEOUT_S (default 90), DEMO_PACE_S
-(pause between a caregiver's steps so a person can follow, default 1).
+(pause between a caregiver's steps so a person can follow, default 1),
+DEMO_KEYS_DIR (the issuer key's directory, default var/keys).
 """
 
 import datetime
@@ -28,6 +35,9 @@ import urllib.error
 import urllib.request
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tokens  # noqa: E402  (tools/tokens.py)
+
 URL = {
     "orderd": os.environ.get("ORDERD_URL", "http://127.0.0.1:8081"),
     "dispatchd": os.environ.get("DISPATCHD_URL", "http://127.0.0.1:8082"),
@@ -38,6 +48,19 @@ TIMEOUT_S = float(os.environ.get("DEMO_TIMEOUT_S", "90"))
 PACE_S = float(os.environ.get("DEMO_PACE_S", "1"))
 TZ = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
 FINAL = {"billed", "denied", "cancelled", "failed"}
+KEYS_DIR = os.environ.get("DEMO_KEYS_DIR", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "keys"))
+_token_cache = {}
+
+
+def token(role, scope=None):
+    """A bearer token for role (scope: its claims), kept for 10 minutes."""
+    k = (role, json.dumps(scope, sort_keys=True))
+    t, born = _token_cache.get(k, (None, 0))
+    if not t or time.monotonic() - born > 600:
+        t = tokens.mint(KEYS_DIR, role, scope, ttl=900, sub="demo-" + role)
+        _token_cache[k] = (t, time.monotonic())
+    return t
 
 try:
     sys.stdout.reconfigure(errors="replace", line_buffering=True)
@@ -52,12 +75,13 @@ class ApiError(Exception):
         self.status = status
 
 
-def call(daemon, method, path, body=None, headers=None, ok=(200, 201, 202), quiet=False):
-    """One request; returns (status, parsed JSON). Raises ApiError unless the
-    status is in ok (ok=None accepts any)."""
+def call(daemon, method, path, body=None, headers=None, ok=(200, 201, 202), quiet=False,
+         role="operator", scope=None):
+    """One request as role (with scope claims); returns (status, parsed
+    JSON). Raises ApiError unless the status is in ok (ok=None accepts any)."""
     data = json.dumps(body).encode() if body is not None else None
-    h = {"Accept": "application/json"}
-    if data is not None:
+    h = {"Accept": "application/json", "Authorization": "Bearer " + token(role, scope)}
+    if data is not None or method != "GET":
         h["Content-Type"] = "application/json"
     h.update(headers or {})
     req = urllib.request.Request(URL[daemon] + path, data=data, method=method, headers=h)
@@ -207,7 +231,8 @@ def load_county():
         _, doc = call("dispatchd", "POST", "/v1/caregivers", {
             "name": name, "provider_id": "provider-%d" % (1 + i % 2), "district_id": dist,
             "lat": lat, "lon": lon, "skills": skills, "level": level,
-            "first_aid": first_aid, "shift_start": shift[0], "shift_end": shift[1]})
+            "first_aid": first_aid, "shift_start": shift[0], "shift_end": shift[1]},
+            role="admin")
         say("  caregiver %-9s district %d, level %d%s, %s, shift %s-%s"
             % (name, dist, level, " first-aid" if first_aid else "", "/".join(skills),
                shift[0], shift[1]))
@@ -216,7 +241,8 @@ def load_county():
     for name, dist, (dn, de), slots in MEAL_POINTS:
         lat, lon = near(dist, dn, de)
         _, doc = call("meald", "POST", "/v1/meal-points", {
-            "name": name, "district_id": dist, "lat": lat, "lon": lon, "slots": slots})
+            "name": name, "district_id": dist, "lat": lat, "lon": lon, "slots": slots},
+            role="admin")
         points.append(doc["meal_point_id"])
         say("  meal point %s (district %d): %s" % (name, dist, ", ".join(
             "%s %d before %s" % (s["slot"], s["capacity"], s["cutoff"]) for s in slots)))
@@ -296,7 +322,8 @@ def find_visit(o):
     cid = o.doc.get("caregiver_id")
     if not cid:
         return None
-    _, doc = call("dispatchd", "GET", "/v1/caregivers/%s/visits" % cid)
+    _, doc = call("dispatchd", "GET", "/v1/caregivers/%s/visits" % cid, role="caregiver",
+                  scope={"caregiver_id": cid})
     visits = doc.get("visits", []) if isinstance(doc, dict) else (doc or [])
     for v in visits:
         if isinstance(v, dict) and v.get("order_id") == o.id:
@@ -312,8 +339,10 @@ def drive(o):
     if o.service == "meal":
         if o.state == "assigned" and "delivered" not in o.steps_done:
             mid = o.doc.get("meal_id") or o.id
+            point = o.doc.get("meal_point_id") or str(uuid.uuid4())
             st, doc = call("meald", "POST", "/v1/meals/%s/delivered" % mid,
-                           {"time": rfc3339(now()), "lat": e["lat"], "lon": e["lon"]}, ok=None)
+                           {"time": rfc3339(now()), "lat": e["lat"], "lon": e["lon"]}, ok=None,
+                           role="meal_point", scope={"meal_point_id": point})
             step_result(o, "delivered", st, doc, "courier: meal delivered to the door")
         return
     if o.state not in ("assigned", "in_progress"):
@@ -322,18 +351,19 @@ def drive(o):
     if not vid:
         return
     cid = o.doc.get("caregiver_id")
-    gps = {"caregiver_id": cid, "lat": e["lat"] + 0.0001, "lon": e["lon"] - 0.0001,
-           "time": rfc3339(now())}
+    # The caregiver's app: who acts is the caregiver's token, not the body.
+    me = {"role": "caregiver", "scope": {"caregiver_id": cid}}
+    gps = {"lat": e["lat"] + 0.0001, "lon": e["lon"] - 0.0001, "time": rfc3339(now())}
     if "accept" not in o.steps_done:
-        st, doc = call("dispatchd", "POST", "/v1/visits/%s/accept" % vid,
-                       {"caregiver_id": cid}, ok=None)
+        st, doc = call("dispatchd", "POST", "/v1/visits/%s/accept" % vid, {}, ok=None, **me)
         step_result(o, "accept", st, doc, "caregiver %s accepts visit %s"
                     % (str(o.doc.get("caregiver_id", "?"))[:8], str(vid)[:8]))
     elif "check-in" not in o.steps_done:
-        st, doc = call("dispatchd", "POST", "/v1/visits/%s/check-in" % vid, gps, ok=None)
+        st, doc = call("dispatchd", "POST", "/v1/visits/%s/check-in" % vid, gps, ok=None, **me)
         step_result(o, "check-in", st, doc, "caregiver checks in at the door")
     elif "check-out" not in o.steps_done and o.state == "in_progress":
-        st, doc = call("dispatchd", "POST", "/v1/visits/%s/check-out" % vid, gps, ok=None)
+        st, doc = call("dispatchd", "POST", "/v1/visits/%s/check-out" % vid, gps, ok=None,
+                       **me)
         step_result(o, "check-out", st, doc, "caregiver checks out, service done")
 
 
@@ -428,13 +458,14 @@ def main():
     try:
         lunch_date = tomorrow.isoformat()
         _, kl = call("meald", "GET", "/v1/meal-points/%s/kitchen-list?date=%s&slot=lunch"
-                     % (points[0], lunch_date))
+                     % (points[0], lunch_date), role="meal_point",
+                     scope={"meal_point_id": points[0]})
         print("kitchen list, %s lunch, %s: %s" % (lunch_date, MEAL_POINTS[0][0],
                                                   json.dumps(kl, ensure_ascii=False)))
     except ApiError as e:
         print("kitchen list: %s" % e)
     try:
-        st, chk = call("billingd", "GET", "/v1/ledger/check", ok=None)
+        st, chk = call("billingd", "GET", "/v1/ledger/check", ok=None, role="auditor")
         print("ledger check: HTTP %d %s" % (st, json.dumps(chk, ensure_ascii=False)))
         ok = ok and st == 200 and not (isinstance(chk, dict) and chk.get("ok") is False)
     except OSError as e:

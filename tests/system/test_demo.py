@@ -11,7 +11,7 @@ import harness
 
 
 def test_demo_journeys(system):
-    env = dict(os.environ, DEMO_PACE_S="0", DEMO_TIMEOUT_S="60")
+    env = dict(os.environ, DEMO_PACE_S="0", DEMO_TIMEOUT_S="60", DEMO_KEYS_DIR=system.keydir)
     for d in harness.DAEMONS:
         env[d.upper() + "_URL"] = system.url(d)
     r = subprocess.run([sys.executable, os.path.join(harness.ROOT, "tools", "demo.py")],
