@@ -65,7 +65,7 @@ def caregiver(i):
     demo.call("dispatchd", "POST", "/v1/caregivers", {
         "name": "Bench Carer %d" % i, "provider_id": "provider-%d" % (i % 5),
         "district_id": dist, "lat": lat, "lon": lon, "skills": SKILLS, "level": 3,
-        "first_aid": True, "shift_start": "00:00", "shift_end": "23:59"})
+        "first_aid": True, "shift_start": "00:00", "shift_end": "23:59"}, role="admin")
 
 
 def main():

@@ -54,6 +54,9 @@ function init(args)
     t0 = os.time()
     today = math.floor((t0 + TZ) / 86400)   -- local day number
     run = os.getenv("BENCH_RUN") or tostring(t0)
+    -- An operator's bearer token (bench/sys.sh mints it; docs/SECURITY.md).
+    local t = os.getenv("BENCH_TOKEN")
+    token = t and t ~= "" and ("Bearer " .. t) or nil
     local rate = tonumber(os.getenv("BENCH_RATE") or "")
     if rate and rate > 0 then
         interval_ms = 1000.0 * tonumber(os.getenv("BENCH_THREADS") or "2") / rate
@@ -99,6 +102,9 @@ function request()
         ["Content-Type"] = "application/json",
         ["Idempotency-Key"] = string.format("bench-%s-%d-%d", run, tid, n),
     }
+    if token then
+        headers["Authorization"] = token
+    end
     return wrk.format("POST", "/v1/orders", headers, body)
 end
 

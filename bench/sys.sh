@@ -140,6 +140,14 @@ bench_up() {
     # CURVE keys where the shadow root's supervise.py looks (var/keys).
     "$BENCH_PY" "$BENCH_REPO/tools/keygen.py" "$BENCH_SHADOW/var/keys" \
         orderd billingd dispatchd meald telephony || bench_die "keygen failed"
+    # The token issuer's key and JWKS (tools/tokens.py): bench/county.py (via
+    # tools/demo.py) and wrk (BENCH_TOKEN, an operator's) send bearer tokens.
+    "$BENCH_PY" "$BENCH_REPO/tools/tokens.py" keygen "$BENCH_SHADOW/var/keys" >/dev/null \
+        || bench_die "token keygen failed"
+    export DEMO_KEYS_DIR=$BENCH_SHADOW/var/keys
+    BENCH_TOKEN=$("$BENCH_PY" "$BENCH_REPO/tools/tokens.py" mint "$BENCH_SHADOW/var/keys" \
+        operator --ttl 86400 --sub bench) || bench_die "cannot mint a token"
+    export BENCH_TOKEN
     # As root the daemons run as eldercare and refuse a key not their own.
     if [ "$(id -u)" = 0 ] && id -u "${EC_DAEMON_USER:-eldercare}" >/dev/null 2>&1; then
         chown -R "${EC_DAEMON_USER:-eldercare}:" "$BENCH_SHADOW/var/keys"
