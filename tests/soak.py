@@ -56,6 +56,7 @@ class Soak:
     def setup(self):
         for d in harness.DAEMONS:
             demo.URL[d] = self.s.url(d)
+        demo.KEYS_DIR = self.s.keydir   # its tokens: the System's issuer
         demo.say = lambda msg: None
         demo.PACE_S = 0
         today = demo.now().date()
@@ -92,13 +93,15 @@ class Soak:
                 "district_id": dist, "lat": lat, "lon": lon,
                 "skills": ["bath", "cleaning", "escort", "medical_escort", "emergency",
                            "visit", "assessment"],
-                "level": 3, "first_aid": True, "shift_start": "00:00", "shift_end": "23:59"})
+                "level": 3, "first_aid": True, "shift_start": "00:00", "shift_end": "23:59"},
+                role="admin")
         for dist in (1, 2, 3):
             lat, lon = demo.near(dist, 0.001, 0.001)
             demo.call("meald", "POST", "/v1/meal-points", {
                 "name": "Soak kitchen %d" % dist, "district_id": dist, "lat": lat, "lon": lon,
                 "slots": [{"slot": "lunch", "capacity": 100000, "cutoff": "09:30"},
-                          {"slot": "dinner", "capacity": 100000, "cutoff": "15:30"}]})
+                          {"slot": "dinner", "capacity": 100000, "cutoff": "15:30"}]},
+                role="admin")
         log("set up %d elders, %d caregivers, 3 meal points"
             % (len(self.elders), self.args.caregivers))
 

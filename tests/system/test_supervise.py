@@ -73,6 +73,7 @@ def test_restarts_a_killed_daemon_and_stops_all(need_daemons, pg, fresh_db, tmp_
     # temporary tree is root's alone).
     keys = tempfile.mkdtemp(prefix="ec-keys-")
     harness.make_keys(keys)
+    harness._tokens().ensure_issuer(keys)   # the JWKS supervise.py passes (--jwks-file)
     harness.give_to_daemon_user(keys, tree=True)
     env = _env(pg, fresh_db, var)
     env["EC_KEYS_DIR"] = keys
