@@ -53,7 +53,8 @@ cc_stmt_t bd_stmts[BD_ST_COUNT + 1] = {
         "coalesce(share_bp, -1), coalesce(fixed_fen, -1), coalesce(monthly_cap_fen, -1) "
         "FROM subsidy_rules WHERE active ORDER BY rule_id", S_NONE, NULL },
     [BD_ST_LOAD_CARDS] = { "bd_load_cards", R, NULL, NULL,
-        "SELECT card_id, status, district_id, household, age_years, elder_id FROM cards", S_NONE, NULL },
+        "SELECT card_id, status, district_id, household, age_years, elder_id FROM cards",
+        S_NONE, NULL },
     [BD_ST_LOAD_ACCOUNTS] = { "bd_load_accounts", R, NULL, NULL,
         "SELECT account, balance FROM accounts", S_NONE, NULL },
     [BD_ST_LOAD_HOLDS] = { "bd_load_holds", R, NULL, NULL,

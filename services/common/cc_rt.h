@@ -6,8 +6,8 @@
  *   flags/env/file (typed, range-checked; --help) -> log -> event_base ->
  *   signals as events -> ZeroMQ context -> writer and reader connections,
  *   statements prepared and checked against the catalogue on every connect
- *   -> token key set (--jwks-file) -> spec.init (metrics, working-set containers, own sockets) -> own event
- *   log ROUTER -> HTTP routes (503 "starting" until loaded) -> pidfile ->
+ *   -> token key set (--jwks-file) -> spec.init (metrics, working-set
+ *   containers, own sockets) -> own event log ROUTER -> HTTP routes (503 "starting" until loaded) -> pidfile ->
  *   spec.load (async; calls cc_rt_loaded when the working set is in memory)
  *   -> consumers start -> spec.start (timers) -> READY=1 -> loop.
  *
