@@ -112,5 +112,12 @@ void cc_http_reply_text(cc_http_req_t **req_p, int status, const char *ctype, co
 void cc_http_reply_error(cc_http_req_t **req_p, int status, const char *error,
                          const char *field, const char *message);
 void cc_http_reply_err(cc_http_req_t **req_p, const cc_err_t *err);
+/* As cc_http_reply_json / _error, with one more header (name: value), e.g.
+ * "Cache-Control: no-store" on tokens, "Retry-After" on 429 and 503. */
+void cc_http_reply_json_hdr(cc_http_req_t **req_p, int status, json_t *body, const char *name,
+                            const char *value);
+void cc_http_reply_error_hdr(cc_http_req_t **req_p, int status, const char *error,
+                             const char *field, const char *message, const char *name,
+                             const char *value);
 
 #endif
