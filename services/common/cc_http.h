@@ -58,6 +58,9 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 #define CC_ROUTE_IDEM     0x1u
 #define CC_ROUTE_IDEM_OPT 0x2u
 #define CC_ROUTE_JSON     0x4u
+/* No token wanted (login, refresh: they are how one gets a token); roles
+ * is 0 on such a route. */
+#define CC_ROUTE_PUBLIC   0x8u
 
 typedef struct {
     const char *method;

@@ -3,6 +3,8 @@
  * callback (after COMMIT); reads go to the reader connection. */
 #include "od_http.h"
 #include "od_store.h"
+#include "od_auth.h"
+#include "cc_jwt.h"
 #include "cc_event.h"
 #include "cc_log.h"
 #include <stdlib.h>
@@ -607,5 +609,16 @@ const cc_http_route_t od_http_routes[] = {
     { "GET", "/v1/orders", s_get_orders, 0, 0 },
     { "GET", "/v1/orders/{id}", s_get_order, 0, 0 },
     { "POST", "/v1/orders/{id}/cancel", s_post_cancel, 0, 0 },
+    /* The embedded token issuer (od_auth). Login and refresh take no token
+     * (CC_ROUTE_PUBLIC); the others say who may call them. Until the
+     * runtime's guard enforces roles, od_auth's handlers check them too. */
+    { "POST", "/v1/auth/login", od_auth_login, CC_ROUTE_JSON | CC_ROUTE_PUBLIC, 0 },
+    { "POST", "/v1/auth/refresh", od_auth_refresh, CC_ROUTE_JSON | CC_ROUTE_PUBLIC, 0 },
+    { "POST", "/v1/auth/logout", od_auth_logout, CC_ROUTE_JSON, CC_ROLE_ALL },
+    { "POST", "/v1/accounts", od_auth_account_create, CC_ROUTE_JSON,
+      CC_ROLE_ADMIN | CC_ROLE_PROVIDER_ADMIN },
+    { "GET", "/v1/accounts", od_auth_account_list, 0, CC_ROLE_ADMIN },
+    { "POST", "/v1/accounts/{id}/disable", od_auth_account_disable, 0,
+      CC_ROLE_ADMIN | CC_ROLE_PROVIDER_ADMIN },
     { NULL, NULL, NULL, 0, 0 },
 };
