@@ -13,6 +13,11 @@ Exit status 0 when every order ends as expected (bath, meal, cleaning and
 emergency billed; the poor card's bath denied; the cancelled escort
 cancelled), 1 otherwise. `make run` runs it; the system tests run it too.
 
+It logs in first (POST /v1/auth/login on orderd) with the demo accounts
+`make run` writes to var/demo-accounts.json (DEMO_ACCOUNTS), one per role,
+and sends each request with a bearer token of the role that would make it.
+Without that file it runs without tokens (a system not yet guarded).
+
 Environment: ORDERD_URL, DISPATCHD_URL, MEALD_URL, BILLINGD_URL (defaults
 http://127.0.0.1:8081..8084), DEMO_TIMEOUT_S (default 90), DEMO_PACE_S
 (pause between a caregiver's steps so a person can follow, default 1).
@@ -34,6 +39,13 @@ URL = {
     "meald": os.environ.get("MEALD_URL", "http://127.0.0.1:8083"),
     "billingd": os.environ.get("BILLINGD_URL", "http://127.0.0.1:8084"),
 }
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACCOUNTS = os.environ.get("DEMO_ACCOUNTS", os.path.join(ROOT, "var", "demo-accounts.json"))
+# The role each daemon's calls are made as, unless a call names one.
+DAEMON_ROLE = {"orderd": "operator", "dispatchd": "dispatcher", "meald": "meal_point",
+               "billingd": "operator"}
+_accounts = None      # role -> {username, password, ...} from ACCOUNTS
+_tokens = {}          # role -> access token
 TIMEOUT_S = float(os.environ.get("DEMO_TIMEOUT_S", "90"))
 PACE_S = float(os.environ.get("DEMO_PACE_S", "1"))
 TZ = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
@@ -52,11 +64,40 @@ class ApiError(Exception):
         self.status = status
 
 
-def call(daemon, method, path, body=None, headers=None, ok=(200, 201, 202), quiet=False):
+def load_accounts():
+    """The demo accounts by role, or {} when there is no accounts file."""
+    global _accounts
+    if _accounts is None:
+        try:
+            with open(ACCOUNTS) as f:
+                _accounts = {a["role"]: a for a in json.load(f)}
+        except FileNotFoundError:
+            _accounts = {}
+    return _accounts
+
+
+def login(role):
+    """An access token of the demo account of role (cached), or None."""
+    if role not in _tokens:
+        a = load_accounts().get(role)
+        if not a:
+            return None
+        _, doc = call("orderd", "POST", "/v1/auth/login",
+                      {"username": a["username"], "password": a["password"]}, auth=False)
+        _tokens[role] = doc["access_token"]
+    return _tokens[role]
+
+
+def call(daemon, method, path, body=None, headers=None, ok=(200, 201, 202), quiet=False,
+         role=None, auth=True):
     """One request; returns (status, parsed JSON). Raises ApiError unless the
-    status is in ok (ok=None accepts any)."""
+    status is in ok (ok=None accepts any). With a demo accounts file, it
+    carries a bearer token of role (default: DAEMON_ROLE[daemon])."""
     data = json.dumps(body).encode() if body is not None else None
     h = {"Accept": "application/json"}
+    tok = login(role or DAEMON_ROLE[daemon]) if auth and path not in ("/readyz", "/healthz") else None
+    if tok:
+        h["Authorization"] = "Bearer " + tok
     if data is not None:
         h["Content-Type"] = "application/json"
     h.update(headers or {})
@@ -353,6 +394,10 @@ def main():
     random.seed()
     for d, u in URL.items():
         call(d, "GET", "/readyz")
+    if load_accounts():
+        for role in sorted(set(DAEMON_ROLE.values())):
+            login(role)
+        say("logged in as %s" % ", ".join(sorted(_tokens)))
     elders, points = load_county()
     by = {e["name"]: e for e in elders}
 
