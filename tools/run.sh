@@ -30,6 +30,14 @@ tools/migrate.sh
 # demo mints its tokens with it until orderd's login issues them.
 "$PY" tools/tokens.py keygen var/keys >/dev/null
 ec_keys_to_daemons var/keys
+# One demo account per role (kept across runs), created by orderd at start;
+# orderd also makes the token issuer's key var/keys/issuer.key (0600) on its
+# first start and writes the public var/keys/jwks.json for the daemons.
+"$PY" tools/demo_accounts.py var/demo-accounts.json
+if ec_is_root; then
+    chown "${EC_DAEMON_USER:-eldercare}:" var/demo-accounts.json
+fi
+export ORDERD_SEED_ACCOUNTS="$EC_ROOT/var/demo-accounts.json"
 
 # `make run | tee log`: a Ctrl-C ends tee too, and a write to the broken pipe
 # must not kill this script before it has stopped everything.
@@ -92,6 +100,8 @@ run.sh: the system is running:
   orderd    http://127.0.0.1:${port[orderd]}     dispatchd http://127.0.0.1:${port[dispatchd]}
   meald     http://127.0.0.1:${port[meald]}     billingd  http://127.0.0.1:${port[billingd]}
   logs var/log/<daemon>.log, data var/pg, metrics http://127.0.0.1:<port>/metrics
+  demo accounts (one per role) var/demo-accounts.json; log in with
+    curl -s -X POST localhost:${port[orderd]}/v1/auth/login -H 'Content-Type: application/json' -d '{"username":"demo-admin","password":"..."}'
   Ctrl-C (or make stop) stops everything.
 MSG
 # wait returns when a trapped signal arrives or the supervisor ends.

@@ -1272,3 +1272,24 @@ cc_http_reply_err(cc_http_req_t **req_p, const cc_err_t *err)
     cc_http_reply_error(req_p, err->status ? err->status : 400, err->error, err->field,
                         err->message);
 }
+
+void
+cc_http_reply_json_hdr(cc_http_req_t **req_p, int status, json_t *body, const char *name,
+                       const char *value)
+{
+    assert(req_p && *req_p);
+    cc_http_req_t *r = *req_p;
+    *req_p = NULL;
+    s_reply_json_ex(r, status, body, name, value);
+}
+
+void
+cc_http_reply_error_hdr(cc_http_req_t **req_p, int status, const char *error,
+                        const char *field, const char *message, const char *name,
+                        const char *value)
+{
+    assert(req_p && *req_p);
+    cc_http_req_t *r = *req_p;
+    *req_p = NULL;
+    s_error_ex(r, status, error, field, message, name, value);
+}

@@ -73,7 +73,9 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 #define CC_ROUTE_IDEM     0x1u
 #define CC_ROUTE_IDEM_OPT 0x2u
 #define CC_ROUTE_JSON     0x4u
-#define CC_ROUTE_PUBLIC   0x8u    /* no token: for tests and tools only */
+/* No token wanted, roles 0: login and refresh (how one gets a token),
+ * and the unit tests' tables. */
+#define CC_ROUTE_PUBLIC   0x8u
 
 typedef struct {
     const char *method;
@@ -150,5 +152,12 @@ void cc_http_reply_text(cc_http_req_t **req_p, int status, const char *ctype, co
 void cc_http_reply_error(cc_http_req_t **req_p, int status, const char *error,
                          const char *field, const char *message);
 void cc_http_reply_err(cc_http_req_t **req_p, const cc_err_t *err);
+/* As cc_http_reply_json / _error, with one more header (name: value), e.g.
+ * "Cache-Control: no-store" on tokens, "Retry-After" on 429 and 503. */
+void cc_http_reply_json_hdr(cc_http_req_t **req_p, int status, json_t *body, const char *name,
+                            const char *value);
+void cc_http_reply_error_hdr(cc_http_req_t **req_p, int status, const char *error,
+                             const char *field, const char *message, const char *name,
+                             const char *value);
 
 #endif
