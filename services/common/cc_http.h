@@ -52,8 +52,11 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
  *   of "Authorization: Bearer <jwt>" is verified (cc_http_set_auth) and
  *   its role must be in the mask. Missing, malformed, badly signed,
  *   expired, wrong issuer or audience: 401 unauthorized (field
- *   Authorization, header WWW-Authenticate: Bearer); a role not in the
- *   mask: 403 forbidden (field role). A route with roles 0 must say
+ *   Authorization, header WWW-Authenticate: Bearer); a verified token
+ *   whose account is disabled or whose gen is old (cc_revoke_ok, the
+ *   process' table): 401 unauthorized naming the revocation, or 503
+ *   starting before that table's first load; a role not in the mask: 403
+ *   forbidden (field role). A route with roles 0 must say
  *   CC_ROUTE_PUBLIC (no token read); cc_http_routes refuses any other;
  * - writes (POST, PUT, PATCH, DELETE) need Content-Type application/json
  *   (parameters after ';' allowed): 415 unsupported_media_type, even

@@ -20,10 +20,10 @@
  *   commit. A token is thus refused in every daemon as soon as the event
  *   reaches it (milliseconds), and at worst after refresh_s seconds.
  *
- * Where it plugs in: the runtime's route guard, after cc_jwt_verify, calls
- * cc_revoke_ok(&claims) and answers 401 invalid_token (field "gen") when
- * it returns 0. Before the first load cc_revoke_check says NOT_LOADED (a
- * guard may answer 503 starting instead). */
+ * Where it plugs in: the route guard (cc_http.c), after cc_jwt_verify,
+ * answers 503 starting until cc_revoke_loaded, then calls
+ * cc_revoke_ok(&claims) and answers 401 unauthorized (field
+ * Authorization, the message naming the revocation) when it returns 0. */
 #ifndef CC_REVOKE_H
 #define CC_REVOKE_H
 #include <stddef.h>
