@@ -26,13 +26,15 @@ tools/pg.sh init
 tools/migrate.sh
 # CURVE key pairs for the ZeroMQ sockets (kept across runs; docs/SECURITY.md).
 "$PY" tools/keygen.py var/keys "${EC_DAEMONS[@]}" telephony
-# The token issuer's key and the JWKS the daemons verify tokens with; the
-# demo mints its tokens with it until orderd's login issues them.
-"$PY" tools/tokens.py keygen var/keys >/dev/null
+# The token issuer's key, made before any daemon starts: the secret half in
+# var/issuer (orderd's --issuer-key alone: not in var/keys, which every
+# daemon reads), the public half in var/keys/jwks.json, every daemon's
+# --jwks-file. orderd signs the logins' tokens with it, and the demo mints
+# its caregivers' and meal point's with it: one issuer.
+"$PY" tools/tokens.py keygen var/issuer --jwks var/keys/jwks.json >/dev/null
 ec_keys_to_daemons var/keys
-# One demo account per role (kept across runs), created by orderd at start;
-# orderd also makes the token issuer's key var/keys/issuer.key (0600) on its
-# first start and writes the public var/keys/jwks.json for the daemons.
+ec_keys_to_daemons var/issuer
+# One demo account per role (kept across runs), created by orderd at start.
 "$PY" tools/demo_accounts.py var/demo-accounts.json
 if ec_is_root; then
     chown "${EC_DAEMON_USER:-eldercare}:" var/demo-accounts.json

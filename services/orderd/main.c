@@ -19,17 +19,12 @@ static cc_cfg_param_t s_params[] = {
     { "idem-ttl", CC_CFG_INT, &s_app.idem_ttl_s, "3600",
       "seconds a committed Idempotency-Key stays in memory (the store guards after)",
       .min = 1, .max = 7 * 86400 },
-    /* The embedded token issuer (od_auth.h, docs/SECURITY.md). */
-    { "issuer-key", CC_CFG_STR, &s_app.issuer_key, "",
-      "the issuer's secret key file, an Ed25519 JWK of mode 0600, made if missing "
-      "(empty: <curve-keys-dir>/issuer.key)", .flags = 0 },
-    { "jwks-out", CC_CFG_STR, &s_app.jwks_out, "",
-      "where to write the issuer's public JWKS for the other daemons "
-      "(empty: <curve-keys-dir>/jwks.json)", .flags = 0 },
-    { "token-issuer", CC_CFG_STR, &s_app.token_issuer, "urn:eldercare:orderd",
-      "the iss of the tokens orderd signs", .flags = 0 },
-    { "token-audience", CC_CFG_STR, &s_app.token_audience, "eldercare",
-      "the aud of the tokens orderd signs", .flags = 0 },
+    /* The embedded token issuer (od_auth.h, docs/SECURITY.md). Its iss and
+     * aud are the runtime's --token-issuer and --token-audience, the ones
+     * every daemon's guard requires; its public key is in --jwks-file. */
+    { "issuer-key", CC_CFG_STR, &s_app.issuer_key, "var/issuer/issuer.key",
+      "the issuer's secret key, an Ed25519 JWK of mode 0600 (tools/tokens.py keygen); "
+      "keep it out of --curve-keys-dir: only orderd reads it", .flags = CC_CFG_NONEMPTY },
     { "access-ttl-s", CC_CFG_INT, &s_app.access_ttl_s, "900",
       "seconds an access token lives", .min = 1, .max = 3600 },
     { "refresh-ttl-s", CC_CFG_INT, &s_app.refresh_ttl_s, "43200",

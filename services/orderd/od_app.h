@@ -77,9 +77,7 @@ typedef struct od_app {
     cc_rt_t rt;                           /* first: handles and common config */
     int64_t idem_ttl_s;                   /* config */
     /* Embedded token issuer (od_auth), config. */
-    char *issuer_key;                     /* secret key file ("": <curve-keys-dir>/issuer.key) */
-    char *jwks_out;                       /* public JWKS written ("": <curve-keys-dir>/jwks.json) */
-    char *token_issuer, *token_audience;  /* iss and aud of our tokens */
+    char *issuer_key;                     /* secret key file (tools/tokens.py keygen) */
     char *seed_accounts;                  /* JSON list of accounts to create ("": none) */
     int64_t access_ttl_s, refresh_ttl_s;
     int64_t lockout_max, lockout_window_s;

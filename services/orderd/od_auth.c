@@ -9,6 +9,7 @@
 #include "cc_passwd.h"
 #include "cc_revoke.h"
 #include "cc_work.h"
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -31,8 +32,6 @@ typedef struct {
 
 struct od_auth {
     cc_jwt_key_t *key;                 /* the issuer's key pair */
-    cc_jwks_t *jwks;                   /* what our own handlers trust */
-    cc_jwt_policy_t policy;
     cc_work_t *work;                   /* Argon2id off the loop */
     cc_map_t *accounts;                /* id -> s_account_t */
     json_t *seed;                      /* the seed file's list, while seeding */
@@ -90,38 +89,13 @@ static void s_secret_free(char **p, size_t n)
     }
 }
 
-/* TEMPORARY, until the runtime's route guard lands (branch sec-routes):
- * the bearer token of req, verified against our own key, its role in
- * roles, and not revoked. 0 and *c, or answers 401/403 and returns -1.
- * Delete this once the guard checks the route table's roles mask and
- * offers the claims to handlers. */
-static int s_require(cc_http_req_t **req, unsigned roles, cc_jwt_claims_t *c)
+/* The verified claims of the caller of a route with roles: the guard
+ * (cc_http.h) has checked the token, its role and its revocation. */
+static const cc_jwt_claims_t *s_caller(cc_http_req_t *req)
 {
-    const char *h = cc_http_header(*req, "Authorization");
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
-        cc_http_reply_error_hdr(req, 401, "unauthorized", "Authorization",
-                                "a bearer token is required", "WWW-Authenticate", "Bearer");
-        return -1;
-    }
-    const char *tok = h + 7;
-    cc_err_t err;
-    if (cc_jwt_verify(s_auth.jwks, &s_auth.policy, tok, strlen(tok), cc_now_us() / 1000000, c,
-                      &err) != 0) {
-        cc_http_reply_error_hdr(req, 401, "invalid_token", err.field, err.message,
-                                "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        return -1;
-    }
-    if (!cc_revoke_ok(c)) {
-        cc_http_reply_error_hdr(req, 401, "invalid_token", "gen",
-                                "the token was revoked (account disabled or changed)",
-                                "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-        return -1;
-    }
-    if (!(c->role & roles)) {
-        cc_http_reply_error(req, 403, "forbidden", "role", "this role may not do this");
-        return -1;
-    }
-    return 0;
+    const cc_jwt_claims_t *c = cc_http_claims(req);
+    assert(c);   /* a route of od_http_routes without roles: a bug */
+    return c;
 }
 
 /* {access_token, token_type, expires_in, role, refresh_token} for claims c
@@ -129,11 +103,11 @@ static int s_require(cc_http_req_t **req, unsigned roles, cc_jwt_claims_t *c)
 static json_t *s_token_body(od_app_t *app, cc_jwt_claims_t *c, const char *refresh)
 {
     int64_t now = cc_now_us() / 1000000;
-    snprintf(c->iss, sizeof c->iss, "%s", app->token_issuer);
+    snprintf(c->iss, sizeof c->iss, "%s", app->rt.token_issuer);
     c->iat = now;
     c->exp = now + app->access_ttl_s;
     cc_err_t err;
-    char *access = cc_jwt_sign(s_auth.key, c, app->token_audience, &err);
+    char *access = cc_jwt_sign(s_auth.key, c, app->rt.token_audience, &err);
     if (!access) {
         cc_error("token_sign_failed", "account_id", c->sub, "field", err.field);
         return NULL;
@@ -218,79 +192,27 @@ static void s_account_change(od_app_t *app, s_account_t *a, int disable, cc_db_f
 }
 
 /* ---- init ------------------------------------------------------------------------ */
-/* Write text to path atomically (a temporary file renamed), mode 0644. */
-static int s_write_public(const char *path, const char *text)
-{
-    char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return -1;
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    size_t n = strlen(text);
-    int ok = write(fd, text, n) == (ssize_t)n && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
-static char *s_path(od_app_t *app, const char *given, const char *name)
-{
-    char buf[4096];
-    if (given && *given)
-        snprintf(buf, sizeof buf, "%s", given);
-    else
-        snprintf(buf, sizeof buf, "%s/%s", app->rt.curve_keys_dir, name);
-    return strdup(buf);
-}
-
 int od_auth_init(od_app_t *app)
 {
     app->auth = &s_auth;
     if (cc_sodium_init() != 0)
         return -1;
-    char *key_path = s_path(app, app->issuer_key, "issuer.key");
-    char *jwks_path = s_path(app, app->jwks_out, "jwks.json");
-    cc_err_t err;
-    int rc = -1;
-    if (!key_path || !jwks_path)
-        goto done;
-    if (access(key_path, F_OK) != 0 && errno == ENOENT) {
-        /* First start: a new key pair. O_EXCL: a key is never overwritten,
-         * also by a second orderd racing this one. */
-        char kid[CC_UUID_LEN + 8];
-        char u[CC_UUID_LEN];
-        cc_uuid(u);
-        snprintf(kid, sizeof kid, "orderd-%.8s", u);
-        if (cc_jwt_key_generate(key_path, kid, &err) == 0)
-            cc_info("issuer_key_created", "kid", kid);
-    }
-    s_auth.key = cc_jwt_key_load(key_path, &err);
+    /* Made before any daemon starts (tools/tokens.py keygen), its public
+     * half in every daemon's --jwks-file: orderd only loads it, so no
+     * verifier ever waits for a file orderd has not written yet. */
+    cc_err_t err = { 0 };
+    s_auth.key = cc_jwt_key_load(app->issuer_key, &err);
     if (!s_auth.key) {
-        cc_error("startup_failed", "what", "issuer_key", "field", err.field, "reason",
-                 err.message);
-        goto done;
+        fprintf(stderr, "orderd: --issuer-key %s: %s (make it with tools/tokens.py keygen)\n",
+                app->issuer_key, err.message);
+        cc_error("startup_failed", "what", "issuer-key", "file", app->issuer_key, "field",
+                 err.field, "reason", err.message);
+        return -1;
     }
-    s_auth.jwks = cc_jwks_new();
-    if (!s_auth.jwks || cc_jwks_add_key(s_auth.jwks, s_auth.key, &err) != 0)
-        goto done;
-    char *pub = cc_jwt_key_public_jwks(s_auth.key);
-    if (!pub || s_write_public(jwks_path, pub) != 0) {
-        /* The verifiers read it; orderd itself does not need it. */
-        cc_warn("jwks_write_failed", "errno", strerror(errno));
-    }
-    free(pub);
-    s_auth.policy.iss = app->token_issuer;
-    s_auth.policy.aud = app->token_audience;
-    s_auth.policy.skew_s = -1;
     s_auth.work = cc_work_new(app->rt.base, (int)app->auth_threads, (int)app->auth_queue);
     s_auth.accounts = cc_map_new();
     if (!s_auth.work || !s_auth.accounts)
-        goto done;
+        return -1;
     s_auth.m_login_ok = cc_metrics_counter("orderd_logins_total{outcome=\"ok\"}", "Logins");
     s_auth.m_login_failed = cc_metrics_counter("orderd_logins_total{outcome=\"failed\"}",
                                                "Logins");
@@ -306,13 +228,9 @@ int od_auth_init(od_app_t *app)
         "orderd_refreshes_total{outcome=\"refused\"}", "Refresh token uses");
     s_auth.m_hash_seconds = cc_metrics_histogram("orderd_password_hash_seconds",
                                                  "Argon2id hash or verification, on a worker");
-    cc_info("issuer_ready", "kid", cc_jwt_key_kid(s_auth.key), "iss", app->token_issuer, "aud",
-            app->token_audience);
-    rc = 0;
-done:
-    free(key_path);
-    free(jwks_path);
-    return rc;
+    cc_info("issuer_ready", "kid", cc_jwt_key_kid(s_auth.key), "iss", app->rt.token_issuer,
+            "aud", app->rt.token_audience);
+    return 0;
 }
 
 void od_auth_fini(od_app_t *app)
@@ -320,7 +238,6 @@ void od_auth_fini(od_app_t *app)
     (void)app;
     cc_work_destroy(&s_auth.work);   /* hands back jobs: their done frees them */
     cc_map_destroy(&s_auth.accounts, free);
-    cc_jwks_destroy(&s_auth.jwks);
     cc_jwt_key_destroy(&s_auth.key);
     json_decref(s_auth.seed);
     s_auth.seed = NULL;
@@ -642,10 +559,8 @@ static void s_on_changed(PGresult *res, void *arg)
 void od_auth_logout(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    cc_jwt_claims_t c;
-    if (s_require(&req, CC_ROLE_ALL, &c) != 0)
-        return;
-    if (!cc_uuid_valid(c.sub)) {   /* another issuer's account: not ours to log out */
+    const cc_jwt_claims_t *c = s_caller(req);
+    if (!cc_uuid_valid(c->sub)) {   /* another issuer's account: not ours to log out */
         cc_http_reply_error(&req, 403, "forbidden", "sub", "not an account of this issuer");
         return;
     }
@@ -662,8 +577,8 @@ void od_auth_logout(cc_http_req_t *req, void *arg)
     }
     s_change_ctx_t *x = cc_xcalloc(sizeof *x, "logout");
     x->req = req;
-    snprintf(x->account_id, sizeof x->account_id, "%s", c.sub);
-    s_account_t *a = cc_map_get(s_auth.accounts, c.sub);
+    snprintf(x->account_id, sizeof x->account_id, "%s", c->sub);
+    s_account_t *a = cc_map_get(s_auth.accounts, c->sub);
     if (everywhere && a) {
         /* Every token of the account, access tokens included. */
         x->everywhere = 1;
@@ -682,7 +597,7 @@ void od_auth_logout(cc_http_req_t *req, void *arg)
     cc_args_t q;
     cc_args_init(&q, &od_stmts[OD_ST_LOGOUT]);
     cc_args_text(&q, "hash", hash);
-    cc_args_text(&q, "account", c.sub);
+    cc_args_text(&q, "account", c->sub);
     s_queue(app->rt.writer, &q, s_on_logged_out, x);
 }
 
@@ -778,22 +693,20 @@ static s_job_t *s_create_job(od_app_t *app, cc_http_req_t *req, od_account_req_t
 void od_auth_account_create(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    cc_jwt_claims_t c;
-    if (s_require(&req, CC_ROLE_ADMIN | CC_ROLE_PROVIDER_ADMIN, &c) != 0)
-        return;
-    if (!cc_uuid_valid(c.sub)) {   /* created_by is one of our accounts */
+    const cc_jwt_claims_t *c = s_caller(req);
+    if (!cc_uuid_valid(c->sub)) {   /* created_by is one of our accounts */
         cc_http_reply_error(&req, 403, "forbidden", "sub", "not an account of this issuer");
         return;
     }
     od_account_req_t r;
     cc_err_t err;
     if (od_account_req_from_json(cc_http_json(req), &r, &err) != 0
-        || od_account_may_create(&c, &r, &err) != 0) {
+        || od_account_may_create(c, &r, &err) != 0) {
         od_account_req_clear(&r);
         cc_http_reply_err(&req, &err);
         return;
     }
-    s_job_t *j = s_create_job(app, req, &r, c.sub);
+    s_job_t *j = s_create_job(app, req, &r, c->sub);
     od_account_req_clear(&r);
     if (cc_work_submit(s_auth.work, s_run_hash, s_account_hashed, j) != 0) {
         s_busy(&j->req);
@@ -804,13 +717,11 @@ void od_auth_account_create(cc_http_req_t *req, void *arg)
 void od_auth_account_disable(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    cc_jwt_claims_t c;
-    if (s_require(&req, CC_ROLE_ADMIN | CC_ROLE_PROVIDER_ADMIN, &c) != 0)
-        return;
+    const cc_jwt_claims_t *c = s_caller(req);
     const char *id = cc_http_path_param(req, "id");
     s_account_t *a = id ? cc_map_get(s_auth.accounts, id) : NULL;
     /* Another provider's account is as unknown as a missing one. */
-    if (!a || !od_account_may_manage(&c, a->role, a->provider_id)) {
+    if (!a || !od_account_may_manage(c, a->role, a->provider_id)) {
         cc_http_reply_error(&req, 404, "not_found", "id", "no such account");
         return;
     }
@@ -856,10 +767,7 @@ static void s_on_account_list(PGresult *res, void *arg)
 void od_auth_account_list(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
-    cc_jwt_claims_t c;
-    if (s_require(&req, CC_ROLE_ADMIN, &c) != 0)
-        return;
-    cc_args_t q;
+    cc_args_t q;   /* admin only: the route's roles */
     cc_args_init(&q, &od_stmts[OD_ST_ACCOUNT_LIST]);
     s_queue(app->rt.reader, &q, s_on_account_list, req);
 }

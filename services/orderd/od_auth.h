@@ -1,8 +1,12 @@
 /* od_auth: the embedded token issuer and its accounts (docs/SECURITY.md,
  * "Tokens and passwords"; docs/API-orderd.md, "Accounts and login").
  *
- * - Issuer key: an OKP Ed25519 private JWK (cc_jwt), mode 0600, made on
- *   first start if missing; its public JWKS written for the verifiers.
+ * - Issuer key: an OKP Ed25519 private JWK (cc_jwt), mode 0600, made
+ *   before any daemon starts (tools/tokens.py keygen) and only loaded here
+ *   (--issuer-key); its public half is in every daemon's --jwks-file, and
+ *   tokens carry the runtime's --token-issuer and --token-audience.
+ * - Callers of the routes with roles are checked by the guard (cc_http.h:
+ *   token, role, revocation); handlers read cc_http_claims.
  * - Passwords: Argon2id (cc_passwd) on a worker thread (cc_work), never on
  *   the loop; a full queue answers 503 with Retry-After.
  * - Lockout: lockout-max failed logins for a name within lockout-window-s
@@ -18,7 +22,7 @@
 #include "cc_http.h"
 #include "od_app.h"
 
-/* Key, JWKS file, worker pool, account map (od_app_init); free (fini). */
+/* Key, worker pool, account map (od_app_init); free (fini). */
 int od_auth_init(od_app_t *app);
 void od_auth_fini(od_app_t *app);
 /* Rows of od_load_accounts: the account map and the revocation table. */
