@@ -420,7 +420,9 @@ def step_result(o, step, status, doc, msg):
 def main():
     random.seed()
     for d, u in URL.items():
-        call(d, "GET", "/readyz")
+        # A consumer is not ready while a producer it reads is still coming
+        # up (make run starts them together): wait, as for any 503.
+        retry(lambda: call(d, "GET", "/readyz"), "%s ready" % d, timeout=60)
     if load_accounts():
         roles = ("admin", "auditor", "operator")
         for role in roles:

@@ -93,6 +93,11 @@ for d in "${EC_DAEMONS[@]}"; do
 done
 
 if [ "${EC_DEMO:-1}" != 0 ]; then
+    # The demo talks to the ports the daemons were given (*_HTTP_PORT).
+    for d in "${EC_DAEMONS[@]}"; do
+        u=${d^^}_URL
+        export "$u=${!u:-http://127.0.0.1:${port[$d]}}"
+    done
     "$PY" tools/demo.py || ec_log "demo failed (exit $?); the system keeps running"
 fi
 
