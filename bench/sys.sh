@@ -140,17 +140,22 @@ bench_up() {
     # CURVE keys where the shadow root's supervise.py looks (var/keys).
     "$BENCH_PY" "$BENCH_REPO/tools/keygen.py" "$BENCH_SHADOW/var/keys" \
         orderd billingd dispatchd meald telephony || bench_die "keygen failed"
-    # The token issuer's key and JWKS (tools/tokens.py): bench/county.py (via
-    # tools/demo.py) and wrk (BENCH_TOKEN, an operator's) send bearer tokens.
-    "$BENCH_PY" "$BENCH_REPO/tools/tokens.py" keygen "$BENCH_SHADOW/var/keys" >/dev/null \
-        || bench_die "token keygen failed"
-    export DEMO_KEYS_DIR=$BENCH_SHADOW/var/keys
-    BENCH_TOKEN=$("$BENCH_PY" "$BENCH_REPO/tools/tokens.py" mint "$BENCH_SHADOW/var/keys" \
+    # orderd's token issuer key (var/issuer, supervise.py's --issuer-key) and
+    # its JWKS in var/keys, made before the daemons start, as run.sh does:
+    # bench/county.py (via tools/demo.py) and wrk (BENCH_TOKEN, an
+    # operator's) send bearer tokens minted with it.
+    "$BENCH_PY" "$BENCH_REPO/tools/tokens.py" keygen "$BENCH_SHADOW/var/issuer" \
+        --jwks "$BENCH_SHADOW/var/keys/jwks.json" >/dev/null || bench_die "token keygen failed"
+    export DEMO_ISSUER_KEY=$BENCH_SHADOW/var/issuer/issuer.key
+    # No demo accounts are seeded here: the demo mints every token.
+    export DEMO_ACCOUNTS=$BENCH_SHADOW/var/demo-accounts.json
+    BENCH_TOKEN=$("$BENCH_PY" "$BENCH_REPO/tools/tokens.py" mint "$DEMO_ISSUER_KEY" \
         operator --ttl 86400 --sub bench) || bench_die "cannot mint a token"
     export BENCH_TOKEN
     # As root the daemons run as eldercare and refuse a key not their own.
     if [ "$(id -u)" = 0 ] && id -u "${EC_DAEMON_USER:-eldercare}" >/dev/null 2>&1; then
-        chown -R "${EC_DAEMON_USER:-eldercare}:" "$BENCH_SHADOW/var/keys"
+        chown -R "${EC_DAEMON_USER:-eldercare}:" "$BENCH_SHADOW/var/keys" \
+            "$BENCH_SHADOW/var/issuer"
     fi
     setsid "$BENCH_PY" "$BENCH_SHADOW/tools/supervise.py" \
         2>>"$BENCH_SHADOW/var/log/supervise.stderr" &

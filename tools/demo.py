@@ -16,13 +16,18 @@ cancelled), 1 otherwise. `make run` runs it; the system tests run it too.
 Every call carries a bearer token of the role that would make it (the
 operator, an admin registering caregivers and meal points, each caregiver
 for their own visits, the meal point for its deliveries, an auditor for the
-ledger check). Until orderd's login issues tokens, the demo mints them with
-the issuer key `make run` writes (tools/tokens.py).
+ledger check). It logs in first (POST /v1/auth/login on orderd) with the
+demo accounts `make run` seeds into orderd (var/demo-accounts.json,
+DEMO_ACCOUNTS), one per role, and uses their tokens for the roles without a
+scope. A caregiver's or meal point's scope names ids the demo itself
+creates, so their tokens (and every token when there is no accounts file)
+are minted with orderd's own issuer key (tools/tokens.py): one issuer.
 
 Environment: ORDERD_URL, DISPATCHD_URL, MEALD_URL, BILLINGD_URL (defaults
 http://127.0.0.1:8081..8084), DEMO_TIMEOUT_S (default 90), DEMO_PACE_S
 (pause between a caregiver's steps so a person can follow, default 1),
-DEMO_KEYS_DIR (the issuer key's directory, default var/keys).
+DEMO_ISSUER_KEY (orderd's issuer key, default var/issuer/issuer.key),
+DEMO_ACCOUNTS (default var/demo-accounts.json).
 """
 
 import datetime
@@ -44,21 +49,51 @@ URL = {
     "meald": os.environ.get("MEALD_URL", "http://127.0.0.1:8083"),
     "billingd": os.environ.get("BILLINGD_URL", "http://127.0.0.1:8084"),
 }
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ACCOUNTS = os.environ.get("DEMO_ACCOUNTS", os.path.join(ROOT, "var", "demo-accounts.json"))
+_accounts = None      # role -> {username, password, ...} from ACCOUNTS
 TIMEOUT_S = float(os.environ.get("DEMO_TIMEOUT_S", "90"))
 PACE_S = float(os.environ.get("DEMO_PACE_S", "1"))
 TZ = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
 FINAL = {"billed", "denied", "cancelled", "failed"}
-KEYS_DIR = os.environ.get("DEMO_KEYS_DIR", os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "keys"))
+ISSUER_KEY = os.environ.get("DEMO_ISSUER_KEY", os.path.join(ROOT, "var", "issuer",
+                                                             tokens.KEY_FILE))
 _token_cache = {}
 
 
+def load_accounts():
+    """The demo accounts by role, or {} when there is no accounts file."""
+    global _accounts
+    if _accounts is None:
+        try:
+            with open(ACCOUNTS) as f:
+                _accounts = {a["role"]: a for a in json.load(f)}
+        except FileNotFoundError:
+            _accounts = {}
+    return _accounts
+
+
+def login(role):
+    """An access token of the demo account of role (orderd's login), or None
+    when there is no such account."""
+    a = load_accounts().get(role)
+    if not a:
+        return None
+    _, doc = call("orderd", "POST", "/v1/auth/login",
+                  {"username": a["username"], "password": a["password"]}, auth=False)
+    return doc["access_token"]
+
+
 def token(role, scope=None):
-    """A bearer token for role (scope: its claims), kept for 10 minutes."""
+    """A bearer token for role (scope: its claims), kept for 10 minutes: the
+    demo account's when the role needs no scope of the demo's making, else
+    minted with the issuer key."""
     k = (role, json.dumps(scope, sort_keys=True))
     t, born = _token_cache.get(k, (None, 0))
     if not t or time.monotonic() - born > 600:
-        t = tokens.mint(KEYS_DIR, role, scope, ttl=900, sub="demo-" + role)
+        t = login(role) if scope is None else None
+        if t is None:
+            t = tokens.mint(ISSUER_KEY, role, scope, ttl=900, sub="demo-" + role)
         _token_cache[k] = (t, time.monotonic())
     return t
 
@@ -76,11 +111,14 @@ class ApiError(Exception):
 
 
 def call(daemon, method, path, body=None, headers=None, ok=(200, 201, 202), quiet=False,
-         role="operator", scope=None):
-    """One request as role (with scope claims); returns (status, parsed
-    JSON). Raises ApiError unless the status is in ok (ok=None accepts any)."""
+         role="operator", scope=None, auth=True):
+    """One request as role (with scope claims; auth=False: no token);
+    returns (status, parsed JSON). Raises ApiError unless the status is in
+    ok (ok=None accepts any)."""
     data = json.dumps(body).encode() if body is not None else None
-    h = {"Accept": "application/json", "Authorization": "Bearer " + token(role, scope)}
+    h = {"Accept": "application/json"}
+    if auth and path not in ("/readyz", "/healthz"):
+        h["Authorization"] = "Bearer " + token(role, scope)
     if data is not None or method != "GET":
         h["Content-Type"] = "application/json"
     h.update(headers or {})
@@ -382,7 +420,14 @@ def step_result(o, step, status, doc, msg):
 def main():
     random.seed()
     for d, u in URL.items():
-        call(d, "GET", "/readyz")
+        # A consumer is not ready while a producer it reads is still coming
+        # up (make run starts them together): wait, as for any 503.
+        retry(lambda: call(d, "GET", "/readyz"), "%s ready" % d, timeout=60)
+    if load_accounts():
+        roles = ("admin", "auditor", "operator")
+        for role in roles:
+            token(role)
+        say("logged in as %s" % ", ".join(roles))
     elders, points = load_county()
     by = {e["name"]: e for e in elders}
 

@@ -52,15 +52,19 @@ def markdown(t):
     lines = [BEGIN, ""]
     lines.append("Who may call what: ✓ the role may call the route (its scope still "
                  "applies), · 403 `forbidden` (field `role`). No token or a bad one: 401 "
-                 "`unauthorized`. `/healthz`, `/readyz` and `/metrics` need no token.")
+                 "`unauthorized`. `/healthz`, `/readyz` and `/metrics` need no token, nor "
+                 "do the routes marked public (login and refresh: how one gets a token).")
     lines.append("")
     lines.append("| daemon | method | route | " + " | ".join(ABBREV[r] for r in ROLES) + " |")
     lines.append("|---|---|---|" + "---|" * len(ROLES))
     for d in DAEMONS:
         for r in t[d]:
-            cells = ["✓" if role in r["roles"] else "·" for role in ROLES]
-            lines.append("| %s (%d) | %s | `%s` | %s |" % (d, PORTS[d], r["method"],
-                                                          r["pattern"], " | ".join(cells)))
+            public = "public" in r.get("flags", ())
+            cells = ["✓" if public or role in r["roles"] else "·" for role in ROLES]
+            lines.append("| %s (%d) | %s | `%s`%s | %s |" % (d, PORTS[d], r["method"],
+                                                            r["pattern"],
+                                                            " (public)" if public else "",
+                                                            " | ".join(cells)))
     lines.append("")
     lines.append("Roles: " + ", ".join("`%s` %s" % (ABBREV[r], r) for r in ROLES) + ".")
     lines.append("")

@@ -26,10 +26,20 @@ tools/pg.sh init
 tools/migrate.sh
 # CURVE key pairs for the ZeroMQ sockets (kept across runs; docs/SECURITY.md).
 "$PY" tools/keygen.py var/keys "${EC_DAEMONS[@]}" telephony
-# The token issuer's key and the JWKS the daemons verify tokens with; the
-# demo mints its tokens with it until orderd's login issues them.
-"$PY" tools/tokens.py keygen var/keys >/dev/null
+# The token issuer's key, made before any daemon starts: the secret half in
+# var/issuer (orderd's --issuer-key alone: not in var/keys, which every
+# daemon reads), the public half in var/keys/jwks.json, every daemon's
+# --jwks-file. orderd signs the logins' tokens with it, and the demo mints
+# its caregivers' and meal point's with it: one issuer.
+"$PY" tools/tokens.py keygen var/issuer --jwks var/keys/jwks.json >/dev/null
 ec_keys_to_daemons var/keys
+ec_keys_to_daemons var/issuer
+# One demo account per role (kept across runs), created by orderd at start.
+"$PY" tools/demo_accounts.py var/demo-accounts.json
+if ec_is_root; then
+    chown "${EC_DAEMON_USER:-eldercare}:" var/demo-accounts.json
+fi
+export ORDERD_SEED_ACCOUNTS="$EC_ROOT/var/demo-accounts.json"
 
 # `make run | tee log`: a Ctrl-C ends tee too, and a write to the broken pipe
 # must not kill this script before it has stopped everything.
@@ -83,6 +93,11 @@ for d in "${EC_DAEMONS[@]}"; do
 done
 
 if [ "${EC_DEMO:-1}" != 0 ]; then
+    # The demo talks to the ports the daemons were given (*_HTTP_PORT).
+    for d in "${EC_DAEMONS[@]}"; do
+        u=${d^^}_URL
+        export "$u=${!u:-http://127.0.0.1:${port[$d]}}"
+    done
     "$PY" tools/demo.py || ec_log "demo failed (exit $?); the system keeps running"
 fi
 
@@ -92,6 +107,8 @@ run.sh: the system is running:
   orderd    http://127.0.0.1:${port[orderd]}     dispatchd http://127.0.0.1:${port[dispatchd]}
   meald     http://127.0.0.1:${port[meald]}     billingd  http://127.0.0.1:${port[billingd]}
   logs var/log/<daemon>.log, data var/pg, metrics http://127.0.0.1:<port>/metrics
+  demo accounts (one per role) var/demo-accounts.json; log in with
+    curl -s -X POST localhost:${port[orderd]}/v1/auth/login -H 'Content-Type: application/json' -d '{"username":"demo-admin","password":"..."}'
   Ctrl-C (or make stop) stops everything.
 MSG
 # wait returns when a trapped signal arrives or the supervisor ends.

@@ -228,6 +228,10 @@ class Child:
         for p in CONSUMES[self.name]:
             want.append(("%s-log" % p, log_endpoint(p)))
         if self.name == "orderd":
+            # The token issuer's secret key (tools/tokens.py keygen, run by
+            # run.sh and bench/sys.sh): orderd's alone, not in var/keys.
+            want.append(("issuer-key", env("EC_ISSUER_KEY",
+                                           os.path.join(VAR, "issuer", "issuer.key"))))
             for f in sorted(self.flags):
                 if "intake" in f and ("endpoint" in f or "addr" in f):
                     want.append((f, env("ORDERD_INTAKE_ENDPOINT", "tcp://127.0.0.1:9091")))

@@ -1,23 +1,33 @@
 #!/usr/bin/env python3
-"""tokens.py: a test/demo token issuer (docs/SECURITY.md, "Tokens").
+"""tokens.py: makes orderd's token issuer key; mints test/demo tokens with it
+(docs/SECURITY.md, "Tokens").
 
-    tools/tokens.py keygen DIR            # DIR/token-issuer.jwk (0600), DIR/jwks.json
-    tools/tokens.py mint DIR ROLE [SCOPE_JSON] [--ttl S] [--sub NAME]
+    tools/tokens.py keygen DIR [--jwks FILE]   # DIR/issuer.key (0600), FILE
+    tools/tokens.py mint KEY ROLE [SCOPE_JSON] [--ttl S] [--sub NAME]
 
 The daemons verify bearer JWTs signed with EdDSA (Ed25519) by a key in
-their --jwks-file. Until the login endpoint (POST /v1/auth/login on orderd)
-issues them, the demo, the system tests and the benchmarks mint their own
-with the issuer key this tool writes next to the CURVE keys:
+their --jwks-file. One issuer signs them all: orderd (POST /v1/auth/login),
+with the key this tool makes before any daemon starts (`make run`, the
+system tests, the benchmarks), so no daemon waits for a file orderd has not
+written yet and orderd only loads it:
 
-- token-issuer.jwk: the secret key as an OKP private JWK
-  {"kty","crv","kid","x","d"} (mode 0600, never overwritten), the format of
-  cc_jwt_key_generate/cc_jwt_key_load;
-- jwks.json: its public half {"keys":[{..., "use":"sig","alg":"EdDSA"}]},
-  what the daemons read (--jwks-file, default var/keys/jwks.json).
+- DIR/issuer.key: the secret key as an OKP private JWK
+  {"kty","crv","kid","x","d"} (mode 0600 in a 0700 DIR, never
+  overwritten), the format of cc_jwt_key_generate/cc_jwt_key_load, what
+  orderd's --issuer-key names (default var/issuer/issuer.key). Keep DIR
+  apart from the CURVE keys (var/keys): only orderd is to read it;
+- FILE (default DIR/jwks.json; `make run`: var/keys/jwks.json): its public
+  half {"keys":[{..., "use":"sig","alg":"EdDSA"}]}, what the daemons read
+  (--jwks-file), rewritten from the key on every keygen.
 
-SCOPE_JSON: the claims the role needs, e.g. '{"district_ids":[1,2]}' for a
-dispatcher, '{"caregiver_id":"<uuid>"}' for a caregiver. The token is
-printed on stdout. Library use: ensure_issuer(dir), mint(dir, role, scope).
+mint: a token signed with the same key (KEY: the key file or its DIR), for
+the tests, the demo's scoped callers and the benchmarks: iss and aud are
+the daemons' defaults (ISSUER, AUDIENCE). SCOPE_JSON: the claims the role
+needs, e.g. '{"district_ids":[1,2]}' for a dispatcher,
+'{"caregiver_id":"<uuid>"}' for a caregiver. The token is printed on
+stdout. Library use: ensure_issuer(dir, jwks), mint(key, role, scope).
+Minted tokens name no account (sub is not a UUID, gen 0): orderd's
+account routes refuse them, and no disable can revoke them before exp.
 """
 
 import base64
@@ -29,9 +39,9 @@ import uuid
 
 import nacl.signing
 
-ISSUER = "eldercare"       # the daemons' default --token-issuer
-AUDIENCE = "eldercare"     # and --token-audience
-KEY_FILE = "token-issuer.jwk"
+ISSUER = "urn:eldercare:orderd"   # the daemons' default --token-issuer (orderd's iss)
+AUDIENCE = "eldercare"             # and --token-audience
+KEY_FILE = "issuer.key"
 JWKS_FILE = "jwks.json"
 ROLES = ("operator", "dispatcher", "caregiver", "provider_admin", "meal_point", "family",
          "auditor", "admin", "service")
@@ -54,20 +64,22 @@ def _write(path, text, mode):
     os.replace(tmp, path)
 
 
-def ensure_issuer(keydir, kid="issuer-1"):
-    """Make keydir/token-issuer.jwk unless it exists; (re)write jwks.json
-    from it. Returns the path of the secret key file."""
+def ensure_issuer(keydir, jwks=None, kid=None):
+    """Make keydir/issuer.key unless it exists; (re)write its public JWKS to
+    jwks (default keydir/jwks.json). Returns the path of the secret key."""
     os.makedirs(keydir, mode=0o700, exist_ok=True)
     path = os.path.join(keydir, KEY_FILE)
     if not os.path.exists(path):
         sk = nacl.signing.SigningKey.generate()
-        jwk = {"kty": "OKP", "crv": "Ed25519", "kid": kid,
+        jwk = {"kty": "OKP", "crv": "Ed25519", "kid": kid or "orderd-" + uuid.uuid4().hex[:8],
                "x": b64url(bytes(sk.verify_key)), "d": b64url(bytes(sk))}
         _write(path, json.dumps(jwk) + "\n", 0o600)
     jwk = load_key(path)
     pub = {k: jwk[k] for k in ("kty", "crv", "kid", "x")}
     pub.update(use="sig", alg="EdDSA")
-    _write(os.path.join(keydir, JWKS_FILE), json.dumps({"keys": [pub]}) + "\n", 0o644)
+    jwks = jwks or os.path.join(keydir, JWKS_FILE)
+    os.makedirs(os.path.dirname(os.path.abspath(jwks)), mode=0o700, exist_ok=True)
+    _write(jwks, json.dumps({"keys": [pub]}) + "\n", 0o644)
     return path
 
 
@@ -111,8 +123,15 @@ def mint(key, role, scope=None, ttl=900, **kw):
 
 def _main(argv):
     if len(argv) >= 2 and argv[0] == "keygen":
-        for d in argv[1:]:
-            print(ensure_issuer(d))
+        args, jwks = list(argv[1:]), None
+        if "--jwks" in args:
+            i = args.index("--jwks")
+            jwks = args[i + 1]
+            del args[i:i + 2]
+        if len(args) != 1:
+            print(__doc__, file=sys.stderr)
+            return 2
+        print(ensure_issuer(args[0], jwks))
         return 0
     if len(argv) >= 3 and argv[0] == "mint":
         args, ttl, sub = list(argv[1:]), 900, None

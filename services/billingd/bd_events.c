@@ -1,5 +1,6 @@
 /* bd_events: see bd_events.h. */
 #include "bd_events.h"
+#include "cc_revoke.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -393,6 +394,7 @@ const cc_consumer_entry_t bd_events_from_orderd[] = {
     { "OrderCompleted", &cc__order_completed__descriptor, s_order_completed },
     { "OrderCancelled", &cc__order_cancelled__descriptor, s_order_cancelled },
     { "OrderFailed", &cc__order_failed__descriptor, s_order_failed },
+    CC_REVOKE_CONSUMER_ENTRY,
     { NULL, NULL, NULL },
 };
 

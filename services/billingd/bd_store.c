@@ -1,5 +1,6 @@
 /* bd_store: see bd_store.h. */
 #include "bd_store.h"
+#include "cc_revoke.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,8 @@ cc_stmt_t bd_stmts[BD_ST_COUNT + 1] = {
         "r_captured, r_delivered, r_captured_undelivered::text, "
         "r_delivered_uncaptured::text, r_provider_mismatch::text", NULL,
         { { "grace_s", CC_T_INT4 } }, NULL },
+    [BD_ST_ACCOUNT_CHANGED] = CC_REVOKE_STMT_APPLY,
+    [BD_ST_ACCOUNT_GENS] = CC_REVOKE_STMT_LOAD,
     [BD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, S_NONE, NULL },
 };
 

@@ -16,6 +16,8 @@ typedef enum {
     BD_ST_LOAD_PRICES, BD_ST_LOAD_RULES, BD_ST_LOAD_CARDS, BD_ST_LOAD_ACCOUNTS,
     BD_ST_LOAD_HOLDS, BD_ST_LOAD_USAGE, BD_ST_TOPUP_LOOKUP, BD_ST_STATEMENT, BD_ST_CHECK,
     BD_ST_HOLD, BD_ST_RECON,
+    /* Token revocation (cc_revoke.h): AccountChanged from orderd's log. */
+    BD_ST_ACCOUNT_CHANGED, BD_ST_ACCOUNT_GENS,
     BD_ST_COUNT
 } bd_st_t;
 extern cc_stmt_t bd_stmts[BD_ST_COUNT + 1];

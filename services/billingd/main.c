@@ -3,6 +3,7 @@
  * it: its own config, its statements (bd_store), routes (bd_http), the logs
  * it consumes (bd_events) and the working set it loads and keeps (bd_app). */
 #include "cc_rt.h"
+#include "cc_revoke.h"
 #include "cc_time.h"
 #include "bd_app.h"
 #include "bd_events.h"
@@ -10,6 +11,7 @@
 #include "bd_store.h"
 
 static bd_app_t s_app;
+static int64_t s_revoke_refresh_s;      /* cc_revoke: reload account_gens this often */
 
 static cc_cfg_param_t s_params[] = {
     { "max-topup-fen", CC_CFG_INT, &s_app.max_topup_fen, "10000000",
@@ -20,6 +22,9 @@ static cc_cfg_param_t s_params[] = {
     { "recon-interval-s", CC_CFG_INT, &s_app.recon_interval_s, "60",
       "seconds between reconciliation runs of captures against deliveries (0: off)",
       .min = 0, .max = CC_S_PER_DAY },
+    { "revoke-refresh-s", CC_CFG_INT, &s_revoke_refresh_s, "30",
+      "reload the revoked token generations (account_gens) at least this often; "
+      "AccountChanged events apply at once", .min = 1, .max = 3600 },
     { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 
@@ -32,6 +37,23 @@ static const cc_rt_consumer_t s_consumers[] = {
     { NULL, NULL, 0, NULL },
 };
 
+/* The app's init, then the revocation table (cc_revoke.h) the route
+ * guard asks: loaded now from account_gens, reloaded every
+ * revoke-refresh-s, set at once by AccountChanged. */
+static int s_init(void *app)
+{
+    if (bd_app_init(app) != 0)
+        return -1;
+    return cc_revoke_sync_start(s_app.rt.base, s_app.rt.reader, &bd_stmts[BD_ST_ACCOUNT_GENS],
+                                &bd_stmts[BD_ST_ACCOUNT_CHANGED], (int)s_revoke_refresh_s);
+}
+
+static void s_fini(void *app)
+{
+    cc_revoke_sync_stop();
+    bd_app_fini(app);
+}
+
 static const cc_rt_spec_t s_spec = {
     .name = "billingd",
     .summary = "billingd: price list, subsidies, ledger and holds for love cards",
@@ -43,11 +65,11 @@ static const cc_rt_spec_t s_spec = {
     .stmts = bd_stmts,
     .routes = bd_http_routes,
     .consumers = s_consumers,
-    .init = bd_app_init,
+    .init = s_init,
     .load = bd_store_load,
     .start = bd_app_start,
     .stop = bd_app_stop,
-    .fini = bd_app_fini,
+    .fini = s_fini,
 };
 
 int main(int argc, char **argv)

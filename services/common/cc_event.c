@@ -35,6 +35,9 @@ static const cc_event_field_t s_card_issued[] = {
 static const cc_event_field_t s_card_status_changed[] = {
     S_UUID("card_id"), S_WORD("status", s_card_status),
 };
+static const cc_event_field_t s_account_changed[] = {
+    S_UUID("account_id"), S_INT("gen", 1, INT64_MAX), S_BOOL("disabled"),
+};
 static const cc_event_field_t s_order_placed[] = {
     S_UUID("order_id"), S_UUID_OPT("card_id"), S_UUID_OPT("elder_id"), S_ENUM("service"),
     S_TIME("window_start_us"), S_TIME("window_end_us"), S_DISTRICT, S_BOOL("emergency"),
@@ -117,6 +120,7 @@ static const cc_event_field_t s_meal_delivered[] = {
 static const cc_event_schema_t s_schemas[] = {
     S_SCHEMA(cc__card_issued__descriptor, s_card_issued),
     S_SCHEMA(cc__card_status_changed__descriptor, s_card_status_changed),
+    S_SCHEMA(cc__account_changed__descriptor, s_account_changed),
     S_SCHEMA(cc__order_placed__descriptor, s_order_placed),
     S_SCHEMA(cc__order_released__descriptor, s_order_released),
     S_SCHEMA(cc__order_cancelled__descriptor, s_order_cancelled),

@@ -18,6 +18,7 @@
  *     reply is treated as gone; HTTP clients do not do that in practice.
  *   - a reply to a dead request is dropped and counted. */
 #include "cc_http.h"
+#include "cc_revoke.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -572,6 +573,20 @@ s_authorize(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
         cc_err_set(&err, 401, "invalid_token", "kid", "no token issuer is configured");
     } else if (cc_jwt_verify(self->keys, &policy, h, len, (int64_t) time(NULL), &r->claims,
                              &err) == 0) {
+        /* A verified token of a disabled or changed account (cc_revoke.h):
+         * refused as any bad token. Before the table's first load nobody
+         * can tell: 503, as for a daemon still starting. */
+        if (!cc_revoke_loaded(cc_revoke_default())) {
+            s_error_ex(r, 503, "starting", NULL, "the revoked-token table is loading; retry",
+                       "Retry-After", "1");
+            return -1;
+        }
+        if (!cc_revoke_ok(&r->claims)) {
+            s_error_ex(r, 401, "unauthorized", "Authorization",
+                       "invalid token (gen): revoked (account disabled or changed)",
+                       "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+            return -1;
+        }
         r->has_claims = 1;
         if (route->roles & r->claims.role)
             return 0;
@@ -1271,4 +1286,25 @@ cc_http_reply_err(cc_http_req_t **req_p, const cc_err_t *err)
     }
     cc_http_reply_error(req_p, err->status ? err->status : 400, err->error, err->field,
                         err->message);
+}
+
+void
+cc_http_reply_json_hdr(cc_http_req_t **req_p, int status, json_t *body, const char *name,
+                       const char *value)
+{
+    assert(req_p && *req_p);
+    cc_http_req_t *r = *req_p;
+    *req_p = NULL;
+    s_reply_json_ex(r, status, body, name, value);
+}
+
+void
+cc_http_reply_error_hdr(cc_http_req_t **req_p, int status, const char *error,
+                        const char *field, const char *message, const char *name,
+                        const char *value)
+{
+    assert(req_p && *req_p);
+    cc_http_req_t *r = *req_p;
+    *req_p = NULL;
+    s_error_ex(r, status, error, field, message, name, value);
 }

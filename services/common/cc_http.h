@@ -52,8 +52,11 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
  *   of "Authorization: Bearer <jwt>" is verified (cc_http_set_auth) and
  *   its role must be in the mask. Missing, malformed, badly signed,
  *   expired, wrong issuer or audience: 401 unauthorized (field
- *   Authorization, header WWW-Authenticate: Bearer); a role not in the
- *   mask: 403 forbidden (field role). A route with roles 0 must say
+ *   Authorization, header WWW-Authenticate: Bearer); a verified token
+ *   whose account is disabled or whose gen is old (cc_revoke_ok, the
+ *   process' table): 401 unauthorized naming the revocation, or 503
+ *   starting before that table's first load; a role not in the mask: 403
+ *   forbidden (field role). A route with roles 0 must say
  *   CC_ROUTE_PUBLIC (no token read); cc_http_routes refuses any other;
  * - writes (POST, PUT, PATCH, DELETE) need Content-Type application/json
  *   (parameters after ';' allowed): 415 unsupported_media_type, even
@@ -73,7 +76,9 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 #define CC_ROUTE_IDEM     0x1u
 #define CC_ROUTE_IDEM_OPT 0x2u
 #define CC_ROUTE_JSON     0x4u
-#define CC_ROUTE_PUBLIC   0x8u    /* no token: for tests and tools only */
+/* No token wanted, roles 0: login and refresh (how one gets a token),
+ * and the unit tests' tables. */
+#define CC_ROUTE_PUBLIC   0x8u
 
 typedef struct {
     const char *method;
@@ -150,5 +155,12 @@ void cc_http_reply_text(cc_http_req_t **req_p, int status, const char *ctype, co
 void cc_http_reply_error(cc_http_req_t **req_p, int status, const char *error,
                          const char *field, const char *message);
 void cc_http_reply_err(cc_http_req_t **req_p, const cc_err_t *err);
+/* As cc_http_reply_json / _error, with one more header (name: value), e.g.
+ * "Cache-Control: no-store" on tokens, "Retry-After" on 429 and 503. */
+void cc_http_reply_json_hdr(cc_http_req_t **req_p, int status, json_t *body, const char *name,
+                            const char *value);
+void cc_http_reply_error_hdr(cc_http_req_t **req_p, int status, const char *error,
+                             const char *field, const char *message, const char *name,
+                             const char *value);
 
 #endif

@@ -24,6 +24,7 @@
 #include "cc_http.h"
 #include "cc_log.h"
 #include "cc_metrics.h"
+#include "cc_revoke.h"
 
 #define MAX_BODY 1024
 
@@ -963,6 +964,8 @@ s_setup_auth(void **state)
     assert_int_equal(cc_jwks_add_key(s_keys, s_key, NULL), 0);
     cc_jwt_policy_t policy = { "iss-t", "aud-t", 60 };
     assert_int_equal(cc_http_set_auth(s_http, s_keys, &policy), 0);
+    /* The guard asks the process' revocation table (cc_revoke_ok). */
+    cc_revoke_set_loaded(cc_revoke_default());
     assert_int_equal(cc_http_set_hosts(s_http, "test, localhost:8081"), 0);
     assert_int_equal(cc_http_routes(s_http, s_auth_table, &s_gate), 0);
     return 0;
@@ -1036,6 +1039,30 @@ test_auth_roles(void **state)
     s_bearer(hdr, sizeof hdr, CC_ROLE_DISPATCHER, "other", 600);
     r = s_get("GET", "/v4/board", hdr, NULL);
     s_assert_field(&r, 401, "unauthorized", "Authorization");
+    s_resp_free(&r);
+}
+
+/* A verified token of a disabled account, or of an older gen: 401 naming
+ * the revocation, after cc_jwt_verify, in the guard. */
+static void
+test_auth_revoked(void **state)
+{
+    (void) state;
+    char hdr[2048];
+    cc_jwt_claims_t c = { .role = CC_ROLE_ADMIN, .exp = (int64_t) time(NULL) + 600, .gen = 1 };
+    snprintf(c.iss, sizeof c.iss, "iss-t");
+    snprintf(c.sub, sizeof c.sub, "acct-revoked");
+    char *t = cc_jwt_sign(s_key, &c, "aud-t", NULL);
+    assert_non_null(t);
+    snprintf(hdr, sizeof hdr, "Authorization: Bearer %s\r\n", t);
+    free(t);
+    s_resp_t r = s_get("GET", "/v4/board", hdr, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    assert_int_equal(cc_revoke_set(cc_revoke_default(), "acct-revoked", 2, 0), 0);
+    r = s_get("GET", "/v4/board", hdr, NULL);
+    s_assert_field(&r, 401, "unauthorized", "Authorization");
+    assert_non_null(strstr(r.body, "revoked"));
     s_resp_free(&r);
 }
 
@@ -1125,6 +1152,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_table_query_id, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_table_bad_pattern, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_auth_roles, s_setup_auth, s_teardown_auth),
+        cmocka_unit_test_setup_teardown(test_auth_revoked, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_browser_rules, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_table_rules, s_setup_auth, s_teardown_auth),
     };

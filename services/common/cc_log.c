@@ -16,6 +16,8 @@
 static const char *const s_private_keys[] = {
     "name", "phone", "id_number", "address", "lat", "lon", "card_no", "payload",
     "sql", "params", "health", "ability_level", "birth_date", "body", "notes", "diet",
+    /* secrets and login names (od_auth): never logged, whatever a caller does */
+    "password", "token", "username", "hash",
     NULL
 };
 

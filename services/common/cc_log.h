@@ -1,7 +1,8 @@
 /* cc_log: JSON-lines logs on stderr, one object per line.
  * Personal data never reaches the log: values of keys in the deny list
  * (name, phone, id_number, address, lat, lon, card_no, payload, sql, params,
- * health, ability_level, birth_date, body, notes, diet) are written as "***". */
+ * health, ability_level, birth_date, body, notes, diet, password, token,
+ * username, hash) are written as "***". */
 #ifndef CC_LOG_H
 #define CC_LOG_H
 #include <stdio.h>

@@ -101,7 +101,8 @@ s_params(cc_rt_t *rt, const cc_rt_spec_t *spec)
     p[n++] = (cc_cfg_param_t) { "jwks-file", CC_CFG_STR, &rt->jwks_file, "var/keys/jwks.json",
                                 "public keys (JWKS) of the token issuer(s); re-read when it "
                                 "changes or on SIGHUP", .flags = CC_CFG_NONEMPTY };
-    p[n++] = (cc_cfg_param_t) { "token-issuer", CC_CFG_STR, &rt->token_issuer, "eldercare",
+    p[n++] = (cc_cfg_param_t) { "token-issuer", CC_CFG_STR, &rt->token_issuer,
+                                "urn:eldercare:orderd",
                                 "required \"iss\" of bearer tokens", .flags = CC_CFG_NONEMPTY };
     p[n++] = (cc_cfg_param_t) { "token-audience", CC_CFG_STR, &rt->token_audience, "eldercare",
                                 "\"aud\" bearer tokens must name", .flags = CC_CFG_NONEMPTY };

@@ -11,6 +11,7 @@
  * cc_consume(), and when it reports the event as seen before (or the order
  * as known) the tentative visit is taken back in the result callback. */
 #include "dd_events.h"
+#include "cc_revoke.h"
 #include "dd_dispatch.h"
 #include "dd_store.h"
 #include "cc_daemon.h"
@@ -271,5 +272,6 @@ static int s_on_cancelled(cc_consumer_t *c, const Cc__Envelope *env,
 const cc_consumer_entry_t dd_events_from_orderd[] = {
     { "OrderReleased", &cc__order_released__descriptor, s_on_released },
     { "OrderCancelled", &cc__order_cancelled__descriptor, s_on_cancelled },
+    CC_REVOKE_CONSUMER_ENTRY,
     { NULL, NULL, NULL },
 };

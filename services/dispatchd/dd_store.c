@@ -1,5 +1,6 @@
 /* dd_store: see dd_store.h. */
 #include "dd_store.h"
+#include "cc_revoke.h"
 #include "dd_app.h"
 #include "dd_dispatch.h"
 #include "cc_daemon.h"
@@ -91,6 +92,8 @@ cc_stmt_t dd_stmts[DD_ST_COUNT + 1] = {
         " ORDER BY created_at, id", { { "keep_s", CC_T_INT8 } }, NULL },
     [DD_ST_GET_VISIT] = { "dd_get_visit", R, NULL, NULL,
         S_VISIT_COLUMNS " FROM visits WHERE id = $1::uuid", { { "id", CC_T_UUID } }, NULL },
+    [DD_ST_ACCOUNT_CHANGED] = CC_REVOKE_STMT_APPLY,
+    [DD_ST_ACCOUNT_GENS] = CC_REVOKE_STMT_LOAD,
     [DD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, S_NONE, NULL },
 };
 

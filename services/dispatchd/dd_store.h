@@ -17,6 +17,8 @@ typedef enum {
     DD_ST_ASSIGN_BUMP, DD_ST_DECLINE, DD_ST_ACCEPT, DD_ST_CHECK, DD_ST_FAIL,
     DD_ST_LOAD_CGS, DD_ST_LOAD_VISITS,
     DD_ST_GET_VISIT,            /* a finished visit no longer in memory */
+    /* Token revocation (cc_revoke.h): AccountChanged from orderd's log. */
+    DD_ST_ACCOUNT_CHANGED, DD_ST_ACCOUNT_GENS,
     DD_ST_COUNT
 } dd_st_t;
 extern cc_stmt_t dd_stmts[DD_ST_COUNT + 1];

@@ -3,6 +3,7 @@
  * statements (dd_store), routes (dd_http), orderd's log it consumes
  * (dd_events), and the working set it loads (dd_store) and keeps (dd_app). */
 #include "cc_rt.h"
+#include "cc_revoke.h"
 #include "cc_time.h"
 #include "dd_app.h"
 #include "dd_events.h"
@@ -10,6 +11,7 @@
 #include "dd_store.h"
 
 static dd_app_t s_app;
+static int64_t s_revoke_refresh_s;      /* cc_revoke: reload account_gens this often */
 
 static cc_cfg_param_t s_params[] = {
     { "accept-timeout-s", CC_CFG_INT, &s_app.accept_timeout_s, "300",
@@ -27,6 +29,9 @@ static cc_cfg_param_t s_params[] = {
     { "keep-finished-s", CC_CFG_INT, &s_app.keep_finished_s, "86400",
       "keep finished visits in memory (GET /v1/visits/{visit_id}) this long",
       .min = 0, .max = 30 * CC_S_PER_DAY },
+    { "revoke-refresh-s", CC_CFG_INT, &s_revoke_refresh_s, "30",
+      "reload the revoked token generations (account_gens) at least this often; "
+      "AccountChanged events apply at once", .min = 1, .max = 3600 },
     { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 
@@ -34,6 +39,23 @@ static const cc_rt_consumer_t s_consumers[] = {
     { "orderd", "tcp://127.0.0.1:9081", 0, dd_events_from_orderd },
     { NULL, NULL, 0, NULL },
 };
+
+/* The app's init, then the revocation table (cc_revoke.h) the route
+ * guard asks: loaded now from account_gens, reloaded every
+ * revoke-refresh-s, set at once by AccountChanged. */
+static int s_init(void *app)
+{
+    if (dd_app_init(app) != 0)
+        return -1;
+    return cc_revoke_sync_start(s_app.rt.base, s_app.rt.reader, &dd_stmts[DD_ST_ACCOUNT_GENS],
+                                &dd_stmts[DD_ST_ACCOUNT_CHANGED], (int)s_revoke_refresh_s);
+}
+
+static void s_fini(void *app)
+{
+    cc_revoke_sync_stop();
+    dd_app_fini(app);
+}
 
 static const cc_rt_spec_t s_spec = {
     .name = "dispatchd",
@@ -46,11 +68,11 @@ static const cc_rt_spec_t s_spec = {
     .stmts = dd_stmts,
     .routes = dd_http_routes,
     .consumers = s_consumers,
-    .init = dd_app_init,
+    .init = s_init,
     .load = dd_store_load,
     .start = dd_app_start,
     .stop = dd_app_stop,
-    .fini = dd_app_fini,
+    .fini = s_fini,
 };
 
 int main(int argc, char **argv)

@@ -1,5 +1,6 @@
 /* md_events: meald's side of orderd's log. See md_events.h. */
 #include "md_events.h"
+#include "cc_revoke.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -272,5 +273,6 @@ static int s_cancelled(cc_consumer_t *c, const Cc__Envelope *env, const Protobuf
 const cc_consumer_entry_t md_events_from_orderd[] = {
     { "OrderReleased", &cc__order_released__descriptor, s_released },
     { "OrderCancelled", &cc__order_cancelled__descriptor, s_cancelled },
+    CC_REVOKE_CONSUMER_ENTRY,
     { NULL, NULL, NULL },
 };

@@ -1,5 +1,6 @@
 /* md_store: meald's SQL. See md_store.h. */
 #include "md_store.h"
+#include "cc_revoke.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,8 @@ cc_stmt_t md_stmts[MD_ST_COUNT + 1] = {
         "outcome, coalesce(delivered_us, 0), coalesce(courier_id, '')", NULL,
         { { "order_id", CC_T_UUID }, { "courier", CC_T_TEXT }, { "at_us", CC_T_INT8 },
           { "out_id", CC_T_UUID }, { "payload", CC_T_BYTEA } }, NULL },
+    [MD_ST_ACCOUNT_CHANGED] = CC_REVOKE_STMT_APPLY,
+    [MD_ST_ACCOUNT_GENS] = CC_REVOKE_STMT_LOAD,
     [MD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 

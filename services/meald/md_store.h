@@ -20,6 +20,8 @@
 typedef enum {
     MD_ST_LOAD_POINTS, MD_ST_LOAD_SLOTS, MD_ST_LOAD_MEALS,
     MD_ST_CREATE_POINT, MD_ST_SCHEDULE, MD_ST_REFUSE, MD_ST_CANCEL, MD_ST_DELIVER,
+    /* Token revocation (cc_revoke.h): AccountChanged from orderd's log. */
+    MD_ST_ACCOUNT_CHANGED, MD_ST_ACCOUNT_GENS,
     MD_ST_COUNT
 } md_st_t;
 extern cc_stmt_t md_stmts[MD_ST_COUNT + 1];

@@ -19,6 +19,29 @@ static cc_cfg_param_t s_params[] = {
     { "idem-ttl", CC_CFG_INT, &s_app.idem_ttl_s, "3600",
       "seconds a committed Idempotency-Key stays in memory (the store guards after)",
       .min = 1, .max = 7 * 86400 },
+    /* The embedded token issuer (od_auth.h, docs/SECURITY.md). Its iss and
+     * aud are the runtime's --token-issuer and --token-audience, the ones
+     * every daemon's guard requires; its public key is in --jwks-file. */
+    { "issuer-key", CC_CFG_STR, &s_app.issuer_key, "var/issuer/issuer.key",
+      "the issuer's secret key, an Ed25519 JWK of mode 0600 (tools/tokens.py keygen); "
+      "keep it out of --curve-keys-dir: only orderd reads it", .flags = CC_CFG_NONEMPTY },
+    { "access-ttl-s", CC_CFG_INT, &s_app.access_ttl_s, "900",
+      "seconds an access token lives", .min = 1, .max = 3600 },
+    { "refresh-ttl-s", CC_CFG_INT, &s_app.refresh_ttl_s, "43200",
+      "seconds a refresh token lives (unused)", .min = 60, .max = 30 * 86400 },
+    { "lockout-max", CC_CFG_INT, &s_app.lockout_max, "5",
+      "failed logins for one name within lockout-window-s before it is locked",
+      .min = 1, .max = 1000 },
+    { "lockout-window-s", CC_CFG_INT, &s_app.lockout_window_s, "900",
+      "seconds failed logins are counted over; a locked name waits for the window's end",
+      .min = 1, .max = 86400 },
+    { "auth-threads", CC_CFG_INT, &s_app.auth_threads, "1",
+      "worker threads for Argon2id (64 MiB each while hashing)", .min = 1, .max = 16 },
+    { "auth-queue", CC_CFG_INT, &s_app.auth_queue, "16",
+      "logins waiting for a worker before 503 busy", .min = 1, .max = 4096 },
+    { "seed-accounts", CC_CFG_STR, &s_app.seed_accounts, "",
+      "JSON list of {username, password, role, scope} created at start if missing "
+      "(mode 0600; make run's demo accounts)", .flags = 0 },
     { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 

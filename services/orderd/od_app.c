@@ -3,6 +3,7 @@
 #include "od_events.h"
 #include "od_http.h"
 #include "od_intake.h"
+#include "od_auth.h"
 #include "od_store.h"
 #include "cc_time.h"
 #include "cc_event.h"
@@ -94,6 +95,8 @@ int od_app_init(void *arg)
     }
     od_events_init_metrics();
     od_http_init_metrics();
+    if (od_auth_init(app) != 0)
+        return -1;
     if (app->intake_endpoint && *app->intake_endpoint) {
         app->intake = od_intake_new(app, app->intake_endpoint);
         if (!app->intake) {
@@ -172,6 +175,7 @@ void od_app_fini(void *arg)
 {
     od_app_t *app = arg;
     od_intake_destroy(&app->intake);
+    od_auth_fini(app);
     if (app->ev_sweep)
         event_free(app->ev_sweep);
     app->ev_sweep = NULL;

@@ -71,10 +71,18 @@ typedef void (od_place_cb)(void *ctx, int status, const char *order_id, const ch
                            const cc_err_t *err);
 
 typedef struct od_intake od_intake_t;
+typedef struct od_auth od_auth_t;
 
 typedef struct od_app {
     cc_rt_t rt;                           /* first: handles and common config */
     int64_t idem_ttl_s;                   /* config */
+    /* Embedded token issuer (od_auth), config. */
+    char *issuer_key;                     /* secret key file (tools/tokens.py keygen) */
+    char *seed_accounts;                  /* JSON list of accounts to create ("": none) */
+    int64_t access_ttl_s, refresh_ttl_s;
+    int64_t lockout_max, lockout_window_s;
+    int64_t auth_threads, auth_queue;
+    od_auth_t *auth;
     char *intake_endpoint;                /* config: ZeroMQ PlaceOrder ROUTER */
     char *intake_clients;                 /* config: who may use it (CURVE key names) */
     od_intake_t *intake;

@@ -3,6 +3,8 @@
  * callback (after COMMIT); reads go to the reader connection. */
 #include "od_http.h"
 #include "od_store.h"
+#include "od_auth.h"
+#include "cc_jwt.h"
 #include "cc_event.h"
 #include "cc_log.h"
 #include <stdlib.h>
@@ -619,6 +621,7 @@ void od_http_init_metrics(void)
 #define FAMILY CC_ROLE_FAMILY
 #define ADMIN CC_ROLE_ADMIN
 #define SERVICE CC_ROLE_SERVICE
+#define PROVIDER_ADMIN CC_ROLE_PROVIDER_ADMIN
 
 /* Who may call what (roles; docs/API.md is generated from this table). A
  * family account reads its own elder's card and orders (s_family_card);
@@ -634,5 +637,14 @@ const cc_http_route_t od_http_routes[] = {
     { "GET", "/v1/orders", s_get_orders, 0, OPERATOR | FAMILY },
     { "GET", "/v1/orders/{id}", s_get_order, 0, OPERATOR | FAMILY },
     { "POST", "/v1/orders/{id}/cancel", s_post_cancel, 0, OPERATOR },
+    /* The embedded token issuer (od_auth). Login and refresh take no token
+     * (CC_ROUTE_PUBLIC); logout is any account's; a provider_admin creates
+     * and disables its provider's accounts (od_auth checks the provider). */
+    { "POST", "/v1/auth/login", od_auth_login, CC_ROUTE_JSON | CC_ROUTE_PUBLIC, 0 },
+    { "POST", "/v1/auth/refresh", od_auth_refresh, CC_ROUTE_JSON | CC_ROUTE_PUBLIC, 0 },
+    { "POST", "/v1/auth/logout", od_auth_logout, CC_ROUTE_JSON, CC_ROLE_ALL },
+    { "POST", "/v1/accounts", od_auth_account_create, CC_ROUTE_JSON, ADMIN | PROVIDER_ADMIN },
+    { "GET", "/v1/accounts", od_auth_account_list, 0, ADMIN },
+    { "POST", "/v1/accounts/{id}/disable", od_auth_account_disable, 0, ADMIN | PROVIDER_ADMIN },
     { NULL, NULL, NULL, 0, 0 },
 };

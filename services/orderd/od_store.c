@@ -1,5 +1,6 @@
 /* od_store: see od_store.h. */
 #include "od_store.h"
+#include "od_auth.h"
 #include "cc_log.h"
 #include "cc_rt.h"
 #include <stdlib.h>
@@ -108,6 +109,39 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     [OD_ST_ORDER_LIST_ALL] = { "od_order_list_all", R, NULL, NULL,
         "SELECT " S_ORDER_COLS " FROM orders o ORDER BY o.created_at DESC LIMIT $1::integer",
         { { "limit", CC_T_INT4 } }, NULL },
+    [OD_ST_ACCOUNT_CREATE] = { "od_account_create", W, "od_account_create", "outcome", NULL,
+        { { "id", CC_T_UUID }, { "username", CC_T_TEXT }, { "hash", CC_T_TEXT },
+          { "role", CC_T_TEXT }, { "scope", CC_T_JSONB }, { "provider", CC_T_UUID },
+          { "by", CC_T_UUID } }, NULL },
+    [OD_ST_ACCOUNT_CHANGE] = { "od_account_change", W, "od_account_change", "outcome", NULL,
+        { { "id", CC_T_UUID }, { "gen", CC_T_INT8 }, { "disabled", CC_T_BOOL },
+          { "event_id", CC_T_UUID }, { "payload", CC_T_BYTEA } }, NULL },
+    [OD_ST_LOGIN_FAILED] = { "od_login_failed", W, "od_login_failed", "failures", NULL,
+        { { "username", CC_T_TEXT }, { "window_s", CC_T_INT4 } }, NULL },
+    [OD_ST_LOGIN_OK] = { "od_login_ok", W, "od_login_ok", "outcome", NULL,
+        { { "username", CC_T_TEXT }, { "account", CC_T_UUID }, { "hash", CC_T_TEXT },
+          { "family", CC_T_UUID }, { "gen", CC_T_INT8 }, { "expires_us", CC_T_INT8 } }, NULL },
+    [OD_ST_REFRESH_ROTATE] = { "od_refresh_rotate", W, "od_refresh_rotate",
+        "outcome, account_id, role, scope, gen", NULL,
+        { { "hash", CC_T_TEXT }, { "new_hash", CC_T_TEXT }, { "expires_us", CC_T_INT8 } }, NULL },
+    [OD_ST_LOGOUT] = { "od_logout", W, "od_logout", "outcome", NULL,
+        { { "hash", CC_T_TEXT }, { "account", CC_T_UUID } }, NULL },
+    /* The account (if any) and the name's failures in the current window:
+     * one row either way, so an unknown name costs what a known one does. */
+    [OD_ST_LOGIN_LOOKUP] = { "od_login_lookup", R, NULL, NULL,
+        "SELECT a.id, a.password_hash, a.role, a.scope::text, a.gen, a.disabled, "
+        "coalesce(f.failures, 0), coalesce(ceil(extract(epoch FROM f.first_at "
+        "+ make_interval(secs => $2::integer) - now())), 0)::bigint "
+        "FROM (SELECT 1) one LEFT JOIN accounts a ON a.username = $1::text "
+        "LEFT JOIN login_failures f ON f.who = od_who($1::text) "
+        "AND f.first_at > now() - make_interval(secs => $2::integer)",
+        { { "username", CC_T_TEXT }, { "window_s", CC_T_INT4 } }, NULL },
+    [OD_ST_LOAD_ACCOUNTS] = { "od_load_accounts", R, NULL, NULL,
+        "SELECT id::text, role, coalesce(provider_id::text, ''), gen, disabled FROM accounts",
+        { { NULL, CC_T_NONE } }, NULL },
+    [OD_ST_ACCOUNT_LIST] = { "od_account_list", R, NULL, NULL,
+        "SELECT id, username, role, scope::text, gen, disabled, od_us(created_at) "
+        "FROM accounts ORDER BY created_at, id LIMIT 1000", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 
@@ -254,6 +288,25 @@ static void s_on_continuity(PGresult *res, void *arg)
     }
 }
 
+void od_store_load_part_done(od_app_t *app)
+{
+    static s_load_t s_part;
+    s_part.app = app;
+    s_load_finish(&s_part);
+}
+
+/* Accounts: od_auth keeps them (and the revocation table); seeding the
+ * accounts of a seed file finishes the load later. */
+static void s_on_accounts(PGresult *res, void *arg)
+{
+    s_load_t *l = arg;
+    s_load_step(l, "accounts", res);
+    od_auth_accounts_loaded(l->app, res);
+    l->app->loads_pending++;       /* od_auth calls od_store_load_part_done */
+    if (od_auth_seed(l->app) == 0)
+        l->app->loads_pending--;
+}
+
 static void s_on_counts(PGresult *res, void *arg)
 {
     s_load_t *l = arg;
@@ -279,9 +332,9 @@ int od_store_load(void *arg)
      * elders before the cards that point at them, cards before orders; the
      * last callback finishes. */
     cc_db_fn *const fns[] = { s_on_states, s_on_elders, s_on_cards, s_on_orders, s_on_continuity,
-                              s_on_counts };
+                              s_on_accounts, s_on_counts };
     const int stmts[] = { OD_ST_LOAD_STATES, OD_ST_LOAD_ELDERS, OD_ST_LOAD_CARDS, OD_ST_LOAD_ORDERS,
-                          OD_ST_LOAD_CONTINUITY, OD_ST_LOAD_COUNTS };
+                          OD_ST_LOAD_CONTINUITY, OD_ST_LOAD_ACCOUNTS, OD_ST_LOAD_COUNTS };
     int rc = 0;
     for (size_t i = 0; i < sizeof stmts / sizeof *stmts && rc == 0; i++) {
         cc_args_t a;

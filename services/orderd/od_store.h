@@ -15,6 +15,10 @@ typedef enum {
     OD_ST_LOAD_STATES, OD_ST_LOAD_ELDERS, OD_ST_LOAD_CARDS, OD_ST_LOAD_ORDERS, OD_ST_LOAD_CONTINUITY,
     OD_ST_LOAD_COUNTS, OD_ST_ELDERS_BY_PHONE, OD_ST_ELDER_GET, OD_ST_CARD_GET,
     OD_ST_ORDER_GET, OD_ST_ORDER_LIST_CARD, OD_ST_ORDER_LIST_STATE, OD_ST_ORDER_LIST_ALL,
+    /* accounts and tokens (od_auth) */
+    OD_ST_ACCOUNT_CREATE, OD_ST_ACCOUNT_CHANGE, OD_ST_LOGIN_FAILED, OD_ST_LOGIN_OK,
+    OD_ST_REFRESH_ROTATE, OD_ST_LOGOUT, OD_ST_LOGIN_LOOKUP, OD_ST_LOAD_ACCOUNTS,
+    OD_ST_ACCOUNT_LIST,
     OD_ST_COUNT
 } od_st_t;
 extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];
@@ -22,6 +26,9 @@ extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];
 /* Load elders, cards, open orders, continuity and counts (async on the
  * reader); calls cc_rt_loaded() when all have arrived. 0/-1. */
 int od_store_load(void *app);
+/* A part of the load that finished later than its statement (the seeding
+ * of accounts, od_auth) is done: app->loads_pending was raised for it. */
+void od_store_load_part_done(od_app_t *app);
 
 /* Row of od_elder_get / od_elders_by_phone -> JSON object. */
 json_t *od_store_elder_json(PGresult *res, int row);

@@ -18,8 +18,10 @@ What it does, in the spirit of PgBouncer's test/utils.py:
 - System: starts build/bin/{orderd,billingd,dispatchd,meald} with the flags of
   docs/ARCHITECTURE.md (only those each binary lists in --help), waits for
   /readyz, and offers http(), kill9(), restart(), wait_until(), sql().
-- Tokens: each System has a token issuer key (tools/tokens.py) in its key
-  dir and hands the daemons its JWKS (--jwks-file). http() sends a bearer
+- Tokens: each System makes orderd's issuer key (tools/tokens.py keygen) in
+  <workdir>/issuer (orderd's --issuer-key; issuer_key_file) before any
+  daemon starts, and hands every daemon its public JWKS <keydir>/jwks.json
+  (--jwks-file): one issuer, as in `make run`. http() sends a bearer
   token: role=/scope= for a given caller, token= for a given token (None:
   none at all), and by default the natural caller of the route (auto_caller:
   a role the route's table admits, with the scope the request names), so
@@ -524,6 +526,8 @@ class Daemon:
             ("curve-keys-dir", s.keydir),
             ("jwks-file", s.jwks_file),
         ]
+        if self.name == "orderd":
+            want.append(("issuer-key", s.issuer_key_file))
         for producer in CONSUMES[self.name]:
             want.append(("%s-log" % producer, s.daemons[producer].log_endpoint))
         if self.intake_port:
@@ -620,11 +624,14 @@ class System:
         self.keydir = os.path.join(self.workdir, "keys")
         make_keys(self.keydir)
         tokens = _tokens()
-        self.issuer_key = tokens.load_key(tokens.ensure_issuer(self.keydir))
         self.jwks_file = os.path.join(self.keydir, tokens.JWKS_FILE)
+        self.issuer_key_file = tokens.ensure_issuer(os.path.join(self.workdir, "issuer"),
+                                                    self.jwks_file)
+        self.issuer_key = tokens.load_key(self.issuer_key_file)
         # The daemons run as the daemon user when we are root: their secret
         # keys must be theirs (cc_curve refuses another owner's key).
         give_to_daemon_user(self.keydir, tree=True)
+        give_to_daemon_user(os.path.dirname(self.issuer_key_file), tree=True)
         give_to_daemon_user(self.workdir)
         self.extra_args = extra_args or {}
         self.log_level = log_level
@@ -719,6 +726,8 @@ class System:
         if route is None:
             return "admin", None
         roles = route["roles"]
+        if not roles:          # CC_ROUTE_PUBLIC: login, refresh
+            return None
         for r in ("operator", "admin", "auditor", "service"):
             if r in roles:
                 return r, None

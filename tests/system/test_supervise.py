@@ -73,10 +73,14 @@ def test_restarts_a_killed_daemon_and_stops_all(need_daemons, pg, fresh_db, tmp_
     # temporary tree is root's alone).
     keys = tempfile.mkdtemp(prefix="ec-keys-")
     harness.make_keys(keys)
-    harness._tokens().ensure_issuer(keys)   # the JWKS supervise.py passes (--jwks-file)
+    # orderd's issuer key and its JWKS in keys (supervise.py's --jwks-file).
+    issuer = tempfile.mkdtemp(prefix="ec-issuer-")
+    issuer_key = harness._tokens().ensure_issuer(issuer, os.path.join(keys, "jwks.json"))
     harness.give_to_daemon_user(keys, tree=True)
+    harness.give_to_daemon_user(issuer, tree=True)
     env = _env(pg, fresh_db, var)
     env["EC_KEYS_DIR"] = keys
+    env["EC_ISSUER_KEY"] = issuer_key
     sup = subprocess.Popen([sys.executable, os.path.join(harness.ROOT, "tools", "supervise.py")],
                            env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, start_new_session=True)
@@ -114,3 +118,4 @@ def test_restarts_a_killed_daemon_and_stops_all(need_daemons, pg, fresh_db, tmp_
             sup.kill()
             sup.wait()
         shutil.rmtree(keys, ignore_errors=True)
+        shutil.rmtree(issuer, ignore_errors=True)
