@@ -26,6 +26,8 @@ tools/pg.sh init
 tools/migrate.sh
 # CURVE key pairs for the ZeroMQ sockets (kept across runs; docs/SECURITY.md).
 "$PY" tools/keygen.py var/keys "${EC_DAEMONS[@]}" telephony
+# orderd's personal-data keys (kept across runs: the data is sealed with them).
+"$PY" tools/keygen.py --secret var/keys pii pii-index
 ec_keys_to_daemons var/keys
 
 # `make run | tee log`: a Ctrl-C ends tee too, and a write to the broken pipe
