@@ -363,10 +363,9 @@ static uint8_t *s_pack_placed(const od_order_t *o, size_t *len)
     m.window_end_us = o->window_end_us;
     m.district_id = (uint32_t)e->district_id;
     m.emergency = o->emergency;
-    m.ability_level = (char *)od_ability_names[e->ability];
+    /* What billingd prices by, nothing more (docs/SECURITY.md). */
     m.household = (char *)od_household_names[e->household];
     m.age_years = od_app_age_years(e, cc_now_us());
-    m.living = (char *)od_living_names[e->living];
     m.mandated = false;
     return cc_event_pack(&m.base, len);
 }

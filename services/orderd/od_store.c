@@ -17,7 +17,8 @@
                    { "order", CC_T_UUID }
 
 #define S_ELDER_COLS                                                                        \
-    "e.id, e.name_enc, e.phone_enc, e.address_enc, e.district_id, e.birth_date::text, e.ability_level, " \
+    "e.id, e.name_enc, e.phone_enc, e.address_enc, e.district_id, e.birth_date::text, " \
+    "e.ability_level, " \
     "e.household, e.living, e.disability_grade, e.diet, e.lat, e.lon, od_us(e.created_at), " \
     "(SELECT coalesce(json_agg(json_build_object('card_id', c.id, 'status', c.status) "      \
     "ORDER BY c.issued_at), '[]') FROM cards c WHERE c.elder_id = e.id)::text"

@@ -224,8 +224,12 @@ def test_place_get_list_and_events(od, pb):
     m = ev.OrderPlaced()
     m.ParseFromString(bytes(rows[0][1]))
     assert (m.order_id, m.card_id, m.elder_id, m.service) == (oid, card, e, ev.BATH)
-    assert (m.district_id, m.ability_level, m.living, m.emergency) == (7, "severe", "alone",
-                                                                      False)
+    assert (m.district_id, m.household, m.emergency) == (7, "dibao_edge", False)
+    # Only what billingd needs: no ability level, no living situation.
+    assert not {"ability_level", "living"} & set(m.DESCRIPTOR.fields_by_name)
+    assert not {f.name for f, _ in m.ListFields()} - {
+        "order_id", "card_id", "elder_id", "service", "window_start_us", "window_end_us",
+        "district_id", "emergency", "household", "age_years", "mandated"}
     assert m.age_years >= 85
     st, lst = od.http("GET", "orderd", "/v1/orders?card_id=%s" % card)
     assert st == 200 and [x["order_id"] for x in lst["orders"]] == [oid]
