@@ -29,6 +29,8 @@ tools/migrate.sh
 # The token issuer's key and the JWKS the daemons verify tokens with; the
 # demo mints its tokens with it until orderd's login issues them.
 "$PY" tools/tokens.py keygen var/keys >/dev/null
+# orderd's personal-data keys (kept across runs: the data is sealed with them).
+"$PY" tools/keygen.py --secret var/keys pii pii-index
 ec_keys_to_daemons var/keys
 
 # `make run | tee log`: a Ctrl-C ends tee too, and a write to the broken pipe

@@ -19,6 +19,19 @@ static cc_cfg_param_t s_params[] = {
     { "idem-ttl", CC_CFG_INT, &s_app.idem_ttl_s, "3600",
       "seconds a committed Idempotency-Key stays in memory (the store guards after)",
       .min = 1, .max = 7 * 86400 },
+    /* Personal data at rest (od_pii.h, docs/SECURITY.md "Personal data"). */
+    { "pii-key-file", CC_CFG_STR, &s_app.pii_key_file, "",
+      "data key sealing names, ID numbers, phones and addresses: 32 raw bytes, mode 0600, "
+      "owned by the daemon user (empty: <curve-keys-dir>/pii.key)", .flags = 0 },
+    { "pii-old-key-file", CC_CFG_STR, &s_app.pii_old_key_file, "",
+      "the previous data key during a rotation: opens old values while rows are re-sealed "
+      "under --pii-key-file in the background (empty: none)", .flags = 0 },
+    { "pii-index-key-file", CC_CFG_STR, &s_app.pii_index_key_file, "",
+      "blind-index key for the phone search and the one-record-per-ID-number rule; not "
+      "rotated with the data key (empty: <curve-keys-dir>/pii-index.key)", .flags = 0 },
+    { "pii-batch", CC_CFG_INT, &s_app.pii_batch, "200",
+      "rows sealed per batch (rows in clear at start, rows under the old key after)",
+      .min = 1, .max = 1000 },
     { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 
@@ -42,6 +55,7 @@ static const cc_rt_spec_t s_spec = {
     .consumers = s_consumers,
     .init = od_app_init,
     .load = od_store_load,
+    .start = od_app_start,
     .stop = od_app_stop,
     .fini = od_app_fini,
 };
