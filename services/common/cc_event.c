@@ -41,8 +41,8 @@ static const cc_event_field_t s_account_changed[] = {
 static const cc_event_field_t s_order_placed[] = {
     S_UUID("order_id"), S_UUID_OPT("card_id"), S_UUID_OPT("elder_id"), S_ENUM("service"),
     S_TIME("window_start_us"), S_TIME("window_end_us"), S_DISTRICT, S_BOOL("emergency"),
-    S_TEXT("ability_level", CC_EVENT_WORD_MAX), S_TEXT("household", CC_EVENT_WORD_MAX),
-    S_INT("age_years", 0, INT32_MAX), S_TEXT("living", CC_EVENT_WORD_MAX), S_BOOL("mandated"),
+    S_TEXT("household", CC_EVENT_WORD_MAX), S_INT("age_years", 0, INT32_MAX),
+    S_BOOL("mandated"),
 };
 static const cc_event_field_t s_order_released[] = {
     S_UUID("order_id"), S_UUID_OPT("elder_id"), S_ENUM("service"), S_TIME("window_start_us"),

@@ -42,6 +42,19 @@ static cc_cfg_param_t s_params[] = {
     { "seed-accounts", CC_CFG_STR, &s_app.seed_accounts, "",
       "JSON list of {username, password, role, scope} created at start if missing "
       "(mode 0600; make run's demo accounts)", .flags = 0 },
+    /* Personal data at rest (od_pii.h, docs/SECURITY.md "Personal data"). */
+    { "pii-key-file", CC_CFG_STR, &s_app.pii_key_file, "",
+      "data key sealing names, ID numbers, phones and addresses: 32 raw bytes, mode 0600, "
+      "owned by the daemon user (empty: <curve-keys-dir>/pii.key)", .flags = 0 },
+    { "pii-old-key-file", CC_CFG_STR, &s_app.pii_old_key_file, "",
+      "the previous data key during a rotation: opens old values while rows are re-sealed "
+      "under --pii-key-file in the background (empty: none)", .flags = 0 },
+    { "pii-index-key-file", CC_CFG_STR, &s_app.pii_index_key_file, "",
+      "blind-index key for the phone search and the one-record-per-ID-number rule; not "
+      "rotated with the data key (empty: <curve-keys-dir>/pii-index.key)", .flags = 0 },
+    { "pii-batch", CC_CFG_INT, &s_app.pii_batch, "200",
+      "rows sealed per batch (rows in clear at start, rows under the old key after)",
+      .min = 1, .max = 1000 },
     { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 
@@ -65,6 +78,7 @@ static const cc_rt_spec_t s_spec = {
     .consumers = s_consumers,
     .init = od_app_init,
     .load = od_store_load,
+    .start = od_app_start,
     .stop = od_app_stop,
     .fini = od_app_fini,
 };

@@ -4,6 +4,8 @@
 #include "od_http.h"
 #include "od_intake.h"
 #include "od_auth.h"
+#include "od_pii.h"
+#include "od_reseal.h"
 #include "od_store.h"
 #include "cc_time.h"
 #include "cc_event.h"
@@ -73,9 +75,45 @@ static void s_on_sweep(evutil_socket_t fd, short what, void *arg)
     od_app_sweep(arg);
 }
 
+/* A key path from config, or <curve-keys-dir>/<name> when empty. */
+static void s_key_path(const od_app_t *app, const char *given, const char *name, char *out,
+                       size_t len)
+{
+    if (given && *given)
+        snprintf(out, len, "%s", given);
+    else
+        snprintf(out, len, "%s/%s", app->rt.curve_keys_dir ? app->rt.curve_keys_dir : ".", name);
+}
+
+/* Load the keyring. Called from init, after the CURVE keys are checked
+ * (a missing key directory is reported as such first). Without its key
+ * orderd can neither store nor show an elder: a config error, which
+ * restarting cannot mend, so exit 2 as cc_rt does for bad config. */
+static void s_load_keys(od_app_t *app)
+{
+    char key[4096], idx[4096], why[8400];
+    s_key_path(app, app->pii_key_file, "pii.key", key, sizeof key);
+    s_key_path(app, app->pii_index_key_file, "pii-index.key", idx, sizeof idx);
+    app->pii = od_pii_load(key, app->pii_old_key_file, idx, why, sizeof why);
+    if (!app->pii) {
+        cc_error("startup_failed", "what", "personal-data key", "error", why, "fix",
+                 "docs/SECURITY.md, \"Personal data\"");
+        exit(2);
+    }
+}
+
+int od_app_start(void *arg)
+{
+    return od_reseal_rotate(arg);
+}
+
 int od_app_init(void *arg)
 {
     od_app_t *app = arg;
+    s_load_keys(app);
+    if (od_reseal_init(app) != 0)
+        return -1;
+    od_store_set_pii(app->pii);
     app->elders = cc_map_new();
     app->cards = cc_map_new();
     app->orders = cc_map_new();
@@ -116,6 +154,7 @@ void od_app_stop(void *arg)
     od_app_t *app = arg;
     if (app->ev_sweep)
         event_del(app->ev_sweep);
+    od_reseal_stop(app);
 }
 
 static int s_free_elder(const char *k, void *v, void *a)
@@ -191,6 +230,9 @@ void od_app_fini(void *arg)
     cc_map_destroy(&app->cards, NULL);
     cc_map_destroy(&app->elders, NULL);
     cc_map_destroy(&app->idem, NULL);
+    od_reseal_destroy(app);
+    od_store_set_pii(NULL);
+    od_pii_destroy(&app->pii);
 }
 
 od_elder_t *od_app_add_elder(od_app_t *app, const char *id)
@@ -325,10 +367,9 @@ static uint8_t *s_pack_placed(const od_order_t *o, size_t *len)
     m.window_end_us = o->window_end_us;
     m.district_id = (uint32_t)e->district_id;
     m.emergency = o->emergency;
-    m.ability_level = (char *)od_ability_names[e->ability];
+    /* What billingd prices by, nothing more (docs/SECURITY.md). */
     m.household = (char *)od_household_names[e->household];
     m.age_years = od_app_age_years(e, cc_now_us());
-    m.living = (char *)od_living_names[e->living];
     m.mandated = false;
     return cc_event_pack(&m.base, len);
 }

@@ -72,6 +72,8 @@ typedef void (od_place_cb)(void *ctx, int status, const char *order_id, const ch
 
 typedef struct od_intake od_intake_t;
 typedef struct od_auth od_auth_t;
+typedef struct od_pii od_pii_t;
+typedef struct od_reseal od_reseal_t;
 
 typedef struct od_app {
     cc_rt_t rt;                           /* first: handles and common config */
@@ -86,6 +88,12 @@ typedef struct od_app {
     char *intake_endpoint;                /* config: ZeroMQ PlaceOrder ROUTER */
     char *intake_clients;                 /* config: who may use it (CURVE key names) */
     od_intake_t *intake;
+    char *pii_key_file;                   /* config: active data key (od_pii.h) */
+    char *pii_old_key_file;               /* config: old data key during a rotation, or "" */
+    char *pii_index_key_file;             /* config: blind-index key */
+    int64_t pii_batch;                    /* config: rows sealed per batch */
+    od_pii_t *pii;                        /* keyring, loaded by od_app_init */
+    od_reseal_t *reseal;                  /* seals rows in clear or under the old key */
     struct event *ev_sweep;               /* expires committed idempotency keys */
     cc_map_t *elders;                     /* id -> od_elder_t */
     cc_map_t *cards;                      /* id -> od_card_t */
@@ -98,9 +106,12 @@ typedef struct od_app {
     cc_metric_t *m_open;
 } od_app_t;
 
-/* Runtime hooks (cc_rt_spec_t): maps, metrics, intake and sweep timer;
- * stop the intake; free everything init made (after the loop). */
+/* Runtime hooks (cc_rt_spec_t): personal-data keys (a bad or missing key
+ * file: logged, exit 2), maps, metrics, intake and sweep timer; re-seal
+ * rows under the old key in the background; stop the intake; free
+ * everything init made (after the loop). */
 int od_app_init(void *app);
+int od_app_start(void *app);
 void od_app_stop(void *app);
 void od_app_fini(void *app);
 

@@ -2,6 +2,7 @@
  * decided against the working set and answered from the writer's result
  * callback (after COMMIT); reads go to the reader connection. */
 #include "od_http.h"
+#include "od_pii.h"
 #include "od_store.h"
 #include "od_auth.h"
 #include "cc_jwt.h"
@@ -109,14 +110,33 @@ static void s_post_elder(cc_http_req_t *req, void *arg)
     snprintf(idn, sizeof idn, "%s", r.id_number);
     if (idn[17] == 'x')
         idn[17] = 'X';
+    /* Personal data leaves orderd's memory sealed only (od_pii.h): bound
+     * to this elder's id and its column; lookups go by the blind index. */
+    const char *cols[4] = { "name", "id_number", "phone", "address" };
+    const char *vals[4] = { r.name, idn, r.phone, r.address };
+    uint8_t *sealed[4];
+    size_t lens[4];
+    for (int i = 0; i < 4; i++) {
+        sealed[i] = od_pii_seal(app->pii, x->id, cols[i], vals[i], strlen(vals[i]), &lens[i]);
+        if (!sealed[i]) {
+            cc_error("out_of_memory", "what", "elder");
+            exit(1);
+        }
+    }
+    uint8_t idn_idx[OD_PII_IDX_LEN], phone_idx[OD_PII_IDX_LEN];
+    od_pii_index(app->pii, "id_number", idn, idn_idx);
+    od_pii_index(app->pii, "phone", r.phone, phone_idx);
     cc_args_t a;
     cc_args_init(&a, &od_stmts[OD_ST_ELDER_CREATE]);
     cc_args_text(&a, "id", x->id);
     cc_args_int(&a, "district", r.district_id);
-    cc_args_text(&a, "name", r.name);
-    cc_args_text(&a, "id_number", idn);
-    cc_args_text(&a, "phone", r.phone);
-    cc_args_text(&a, "address", r.address);
+    cc_args_int(&a, "key", od_pii_active_id(app->pii));
+    cc_args_bytes(&a, "name", sealed[0], lens[0]);
+    cc_args_bytes(&a, "id_number", sealed[1], lens[1]);
+    cc_args_bytes(&a, "id_number_idx", idn_idx, sizeof idn_idx);
+    cc_args_bytes(&a, "phone", sealed[2], lens[2]);
+    cc_args_bytes(&a, "phone_idx", phone_idx, sizeof phone_idx);
+    cc_args_bytes(&a, "address", sealed[3], lens[3]);
     cc_args_float(&a, "lat", r.lat);
     cc_args_float(&a, "lon", r.lon);
     cc_args_text(&a, "birth", r.birth_date);
@@ -132,6 +152,8 @@ static void s_post_elder(cc_http_req_t *req, void *arg)
         cc_error("db_queue_failed", "what", "od_elder_create");
         exit(1);
     }
+    for (int i = 0; i < 4; i++)
+        free(sealed[i]);   /* cc_db copied them */
 }
 
 static void s_on_elders_read(PGresult *res, void *arg)
@@ -162,8 +184,10 @@ static void s_get_elders(cc_http_req_t *req, void *arg)
         return;
     }
     cc_args_t a;
+    uint8_t idx[OD_PII_IDX_LEN];
+    od_pii_index(app->pii, "phone", phone, idx);   /* phones are sealed: search the index */
     cc_args_init(&a, &od_stmts[OD_ST_ELDERS_BY_PHONE]);
-    cc_args_text(&a, "phone", phone);
+    cc_args_bytes(&a, "phone_idx", idx, sizeof idx);
     if (cc_db_call(app->rt.reader, &a, s_on_elders_read, req) != 0)
         cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
 }

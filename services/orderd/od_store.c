@@ -1,12 +1,15 @@
 /* od_store: see od_store.h. */
 #include "od_store.h"
 #include "od_auth.h"
+#include "od_pii.h"
+#include "od_reseal.h"
 #include "cc_log.h"
 #include "cc_rt.h"
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
 #include <inttypes.h>
+#include <sodium.h>
 
 #define W CC_STMT_WRITER
 #define R CC_STMT_READER
@@ -15,7 +18,8 @@
                    { "order", CC_T_UUID }
 
 #define S_ELDER_COLS                                                                        \
-    "e.id, e.name, e.phone, e.address, e.district_id, e.birth_date::text, e.ability_level, " \
+    "e.id, e.name_enc, e.phone_enc, e.address_enc, e.district_id, e.birth_date::text, " \
+    "e.ability_level, " \
     "e.household, e.living, e.disability_grade, e.diet, e.lat, e.lon, od_us(e.created_at), " \
     "(SELECT coalesce(json_agg(json_build_object('card_id', c.id, 'status', c.status) "      \
     "ORDER BY c.issued_at), '[]') FROM cards c WHERE c.elder_id = e.id)::text"
@@ -26,9 +30,11 @@
     "od_us(o.updated_at), o.district_id"
 
 cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
+    /* Personal data arrives sealed (od_pii.h) with its blind indexes. */
     [OD_ST_ELDER_CREATE] = { "od_elder_create", W, "od_elder_create", "outcome, elder_id", NULL,
-        { { "id", CC_T_UUID }, { "district", CC_T_INT4 }, { "name", CC_T_TEXT },
-          { "id_number", CC_T_TEXT }, { "phone", CC_T_TEXT }, { "address", CC_T_TEXT },
+        { { "id", CC_T_UUID }, { "district", CC_T_INT4 }, { "key", CC_T_INT4 },
+          { "name", CC_T_BYTEA }, { "id_number", CC_T_BYTEA }, { "id_number_idx", CC_T_BYTEA },
+          { "phone", CC_T_BYTEA }, { "phone_idx", CC_T_BYTEA }, { "address", CC_T_BYTEA },
           { "lat", CC_T_FLOAT8 }, { "lon", CC_T_FLOAT8 }, { "birth", CC_T_DATE },
           { "ability", CC_T_TEXT }, { "household", CC_T_TEXT }, { "living", CC_T_TEXT },
           { "disability", CC_T_INT2 }, { "diet", CC_T_TEXT } }, NULL },
@@ -85,8 +91,8 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     [OD_ST_LOAD_COUNTS] = { "od_load_counts", R, NULL, NULL,
         "SELECT state, count(*) FROM orders GROUP BY state", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_ELDERS_BY_PHONE] = { "od_elders_by_phone", R, NULL, NULL,
-        "SELECT " S_ELDER_COLS " FROM elders e WHERE e.phone = $1 ORDER BY e.created_at "
-        "LIMIT 50", { { "phone", CC_T_TEXT } }, NULL },
+        "SELECT " S_ELDER_COLS " FROM elders e WHERE e.phone_idx = $1 ORDER BY e.created_at "
+        "LIMIT 50", { { "phone_idx", CC_T_BYTEA } }, NULL },
     [OD_ST_ELDER_GET] = { "od_elder_get", R, NULL, NULL,
         "SELECT " S_ELDER_COLS " FROM elders e WHERE e.id = $1::uuid",
         { { "id", CC_T_UUID } }, NULL },
@@ -142,6 +148,23 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     [OD_ST_ACCOUNT_LIST] = { "od_account_list", R, NULL, NULL,
         "SELECT id, username, role, scope::text, gen, disabled, od_us(created_at) "
         "FROM accounts ORDER BY created_at, id LIMIT 1000", { { NULL, CC_T_NONE } }, NULL },
+    /* Personal data: key ids in use; rows in clear; rows under the old key;
+     * sealing one row (od_reseal.h). */
+    [OD_ST_PII_KEYS] = { "od_pii_keys", R, NULL, NULL,
+        "SELECT pii_key, count(*) FROM elders WHERE pii_key IS NOT NULL GROUP BY pii_key",
+        { { NULL, CC_T_NONE } }, NULL },
+    [OD_ST_RESEAL_PLAIN] = { "od_reseal_plain", R, NULL, NULL,
+        "SELECT id, name, id_number, phone, address FROM elders WHERE pii_key IS NULL "
+        "LIMIT $1::integer", { { "limit", CC_T_INT4 } }, NULL },
+    [OD_ST_RESEAL_OLD] = { "od_reseal_old", R, NULL, NULL,
+        "SELECT id, name_enc, id_number_enc, phone_enc, address_enc FROM elders "
+        "WHERE pii_key = $1::integer LIMIT $2::integer",
+        { { "key", CC_T_INT4 }, { "limit", CC_T_INT4 } }, NULL },
+    [OD_ST_ELDER_RESEAL] = { "od_elder_reseal", W, "od_elder_reseal", "outcome", NULL,
+        { { "id", CC_T_UUID }, { "from", CC_T_INT4 }, { "key", CC_T_INT4 },
+          { "name", CC_T_BYTEA }, { "id_number", CC_T_BYTEA }, { "id_number_idx", CC_T_BYTEA },
+          { "phone", CC_T_BYTEA }, { "phone_idx", CC_T_BYTEA }, { "address", CC_T_BYTEA } },
+        NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 
@@ -319,9 +342,60 @@ static void s_on_counts(PGresult *res, void *arg)
     s_load_finish(l);
 }
 
+/* Every row's key id must be one the keyring has: a row under another key
+ * means the wrong key file was given (or the old key was removed too
+ * early). Config, not store: exit 2, naming the key id. */
+static void s_on_keys(PGresult *res, void *arg)
+{
+    od_app_t *app = arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        cc_error("load_failed", "what", "pii keys", "sqlstate", st ? st : "");
+        exit(1);
+    }
+    int32_t active = od_pii_active_id(app->pii), old = od_pii_old_id(app->pii);
+    long long n_active = 0, n_old = 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        int32_t kid = (int32_t)atoi(PQgetvalue(res, r, 0));
+        long long n = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+        if (!od_pii_knows(app->pii, kid)) {
+            char k[16];
+            snprintf(k, sizeof k, "%d", kid);
+            cc_error("pii_key_unknown", "key_id", k, "rows", PQgetvalue(res, r, 1), "fix",
+                     "give the key these rows were sealed with as --pii-key-file or "
+                     "--pii-old-key-file");
+            exit(2);
+        }
+        if (kid == active)
+            n_active = n;
+        else if (od_pii_has_old(app->pii) && kid == old)
+            n_old = n;
+    }
+    char ka[16], ko[16], na[24], no[24];
+    snprintf(ka, sizeof ka, "%d", active);
+    snprintf(ko, sizeof ko, "%d", old);
+    snprintf(na, sizeof na, "%lld", n_active);
+    snprintf(no, sizeof no, "%lld", n_old);
+    cc_info("pii_keys", "key_id", ka, "rows", na, "old_key_id",
+            od_pii_has_old(app->pii) ? ko : "", "old_rows", no);
+}
+
+static void s_load_set(od_app_t *app);
+
 int od_store_load(void *arg)
 {
     od_app_t *app = arg;
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_PII_KEYS]);
+    if (cc_db_call(app->rt.reader, &a, s_on_keys, app) != 0)
+        return -1;
+    /* Rows in clear (an upgrade) are sealed before anything is served:
+     * the blind indexes must cover every row. */
+    return od_reseal_plain(app, s_load_set);
+}
+
+static void s_load_set(od_app_t *app)
+{
     /* One load per process, and a stop before it finishes must not leak:
      * the context is static. */
     static s_load_t s_load;
@@ -341,7 +415,10 @@ int od_store_load(void *arg)
         cc_args_init(&a, &od_stmts[stmts[i]]);
         rc = cc_db_call(app->rt.reader, &a, fns[i], l);
     }
-    return rc;
+    if (rc != 0) {
+        cc_error("db_queue_failed", "what", "load");
+        exit(1);
+    }
 }
 
 /* ---- rows -> JSON --------------------------------------------------------------- */
@@ -369,13 +446,41 @@ static json_t *s_time(PGresult *res, int row, int col)
     return s_time_us(strtoll(PQgetvalue(res, row, col), NULL, 10));
 }
 
+static const od_pii_t *s_pii;
+
+void od_store_set_pii(const od_pii_t *pii)
+{
+    s_pii = pii;
+}
+
+/* A sealed column opened: a JSON string, or null (and a warning naming
+ * the elder and the column, never the value) if it does not open. */
+static json_t *s_opened(PGresult *res, int row, int col, const char *column)
+{
+    if (PQgetisnull(res, row, col))
+        return json_null();
+    const char *id = PQgetvalue(res, row, 0);
+    size_t len = 0;
+    unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(res, row, col), &len);
+    char *v = b && s_pii ? od_pii_open(s_pii, id, column, b, len) : NULL;
+    PQfreemem(b);
+    if (!v) {
+        cc_warn("pii_open_failed", "elder_id", id, "column", column);
+        return json_null();
+    }
+    json_t *j = json_string(v);
+    sodium_memzero(v, strlen(v));
+    free(v);
+    return j;
+}
+
 json_t *od_store_elder_json(PGresult *res, int r)
 {
     json_t *o = json_object();
     json_object_set_new(o, "elder_id", s_text(res, r, 0));
-    json_object_set_new(o, "name", s_text(res, r, 1));
-    json_object_set_new(o, "phone", s_text(res, r, 2));
-    json_object_set_new(o, "address", s_text(res, r, 3));
+    json_object_set_new(o, "name", s_opened(res, r, 1, "name"));
+    json_object_set_new(o, "phone", s_opened(res, r, 2, "phone"));
+    json_object_set_new(o, "address", s_opened(res, r, 3, "address"));
     json_object_set_new(o, "district_id", s_int(res, r, 4));
     json_object_set_new(o, "birth_date", s_text(res, r, 5));
     json_object_set_new(o, "ability_level", s_text(res, r, 6));

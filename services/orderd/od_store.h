@@ -19,19 +19,25 @@ typedef enum {
     OD_ST_ACCOUNT_CREATE, OD_ST_ACCOUNT_CHANGE, OD_ST_LOGIN_FAILED, OD_ST_LOGIN_OK,
     OD_ST_REFRESH_ROTATE, OD_ST_LOGOUT, OD_ST_LOGIN_LOOKUP, OD_ST_LOAD_ACCOUNTS,
     OD_ST_ACCOUNT_LIST,
+    OD_ST_PII_KEYS, OD_ST_RESEAL_PLAIN, OD_ST_RESEAL_OLD, OD_ST_ELDER_RESEAL,
     OD_ST_COUNT
 } od_st_t;
 extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];
 
-/* Load elders, cards, open orders, continuity and counts (async on the
+/* Check that every row's key id is in the keyring (an unknown one: the
+ * wrong key file; exit 2), seal rows still in clear (od_reseal_plain), then
+ * load elders, cards, open orders, continuity and counts (async on the
  * reader); calls cc_rt_loaded() when all have arrived. 0/-1. */
 int od_store_load(void *app);
 /* A part of the load that finished later than its statement (the seeding
  * of accounts, od_auth) is done: app->loads_pending was raised for it. */
 void od_store_load_part_done(od_app_t *app);
 
-/* Row of od_elder_get / od_elders_by_phone -> JSON object. */
+/* Row of od_elder_get / od_elders_by_phone -> JSON object, its sealed
+ * values opened with app->pii (null, and a warning, if one does not). */
 json_t *od_store_elder_json(PGresult *res, int row);
+/* The keyring od_store_elder_json opens with (borrowed; od_app_init). */
+void od_store_set_pii(const od_pii_t *pii);
 /* Row of od_order_get / od_order_list -> JSON object; with_history adds
  * the history array (od_order_get's last column). */
 json_t *od_store_order_json(PGresult *res, int row, int with_history);
