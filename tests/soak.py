@@ -56,7 +56,7 @@ class Soak:
     def setup(self):
         for d in harness.DAEMONS:
             demo.URL[d] = self.s.url(d)
-        demo.KEYS_DIR = self.s.keydir   # its tokens: the System's issuer
+        demo.ISSUER_KEY = self.s.issuer_key_file   # its tokens: the System's issuer
         demo.say = lambda msg: None
         demo.PACE_S = 0
         today = demo.now().date()
