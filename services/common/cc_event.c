@@ -147,6 +147,12 @@ const cc_event_schema_t *cc_event_schemas(size_t *n)
     return s_schemas;
 }
 
+#define S_NSCHEMAS (sizeof s_schemas / sizeof s_schemas[0])
+#define S_MAX_FIELDS 32
+/* Filled on first use; the loop is single-threaded (one per daemon). */
+static const ProtobufCFieldDescriptor *s_fdesc[S_NSCHEMAS][S_MAX_FIELDS];
+static int s_fdesc_ready[S_NSCHEMAS];
+
 const cc_event_schema_t *cc_event_schema(const ProtobufCMessageDescriptor *desc)
 {
     for (size_t i = 0; i < sizeof s_schemas / sizeof s_schemas[0]; i++)
@@ -272,10 +278,19 @@ int cc_event_check(const ProtobufCMessage *msg, const char **field)
         *field = "";
         return -1;
     }
+    /* Field descriptors by rule, looked up by name once per schema: every
+     * event is checked on both sides, so this is on the hot path. */
+    size_t si = (size_t) (sc - s_schemas);
+    if (!s_fdesc_ready[si]) {
+        assert(sc->nfields <= S_MAX_FIELDS);
+        for (size_t i = 0; i < sc->nfields; i++)
+            s_fdesc[si][i] =
+                protobuf_c_message_descriptor_get_field_by_name(sc->desc, sc->fields[i].name);
+        s_fdesc_ready[si] = 1;
+    }
     for (size_t i = 0; i < sc->nfields; i++) {
         const cc_event_field_t *r = &sc->fields[i];
-        const ProtobufCFieldDescriptor *f =
-            protobuf_c_message_descriptor_get_field_by_name(sc->desc, r->name);
+        const ProtobufCFieldDescriptor *f = s_fdesc[si][i];
         assert(f && f->label != PROTOBUF_C_LABEL_REPEATED);   /* a bad table */
         if (!s_field_ok(msg, f, r)) {
             *field = r->name;

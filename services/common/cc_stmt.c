@@ -256,16 +256,22 @@ cc_args_init(cc_args_t *a, const cc_stmt_t *st)
     a->st = st;
     a->n = cc_stmt_nparams(st);
     a->set = 0;
+    a->next = 0;
 }
 
 static int
 s_index(cc_args_t *a, const char *name)
 {
-    for (int i = 0; i < a->n; i++)
-        if (strcmp(a->st->params[i].name, name) == 0) {
+    /* Callers mostly fill parameters in declaration order, and the linker
+     * merges equal string literals: try the next position and the pointer
+     * before comparing text (this runs for every parameter of every call). */
+    int i = a->next < a->n ? a->next : 0;
+    for (int k = 0; k < a->n; k++, i = i + 1 < a->n ? i + 1 : 0)
+        if (a->st->params[i].name == name || strcmp(a->st->params[i].name, name) == 0) {
             a->set |= 1u << i;
             a->lengths[i] = 0;
             a->formats[i] = 0;
+            a->next = i + 1;
             return i;
         }
     /* A name the statement does not declare: our bug. */

@@ -99,6 +99,7 @@ typedef struct {
     const cc_stmt_t *st;
     int n;
     uint32_t set;                                  /* bit i: params[i] given */
+    int next;                                      /* where the next name likely is */
     const char *values[CC_STMT_MAX_PARAMS];
     int lengths[CC_STMT_MAX_PARAMS];
     int formats[CC_STMT_MAX_PARAMS];
