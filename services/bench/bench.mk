@@ -4,9 +4,9 @@
 # Each target brings up its own private system (PostgreSQL on 55599, daemons
 # on 24601..24604; see bench/sys.sh), prints a result table and stops it.
 
-BENCH_TARGETS += bench-intake bench-e2e bench-sql bench-compare
+BENCH_TARGETS += bench-intake bench-e2e bench-sql bench-compare bench-callgrind
 
-.PHONY: bench-intake bench-e2e bench-sql bench-compare
+.PHONY: bench-intake bench-e2e bench-sql bench-compare bench-callgrind
 
 bench-intake: all
 	bench/intake.sh
@@ -23,3 +23,10 @@ bench-sql:
 # BENCH_REVS="e830a6f HEAD" by default, each built in var/bench/rev/.
 bench-compare: all
 	bench/compare.sh
+
+# Instructions per order per daemon of two revisions under callgrind
+# (bench/callgrind.sh): a figure that does not move with the machine's load.
+# BENCH_REVS="e830a6f HEAD" by default, each built in var/bench/rev/;
+# BENCH_ORDERS (2000), BENCH_RATE (20/s), BENCH_RUNS (2).
+bench-callgrind: all
+	bench/callgrind.sh
