@@ -82,7 +82,12 @@ struct cc_http {
     int skew_s;
     char *hosts;                /* allowed Host/Origin values, ",a,b," (owned) */
     char addr[64];              /* listen address, for the default hosts */
+    cc_http_audit_fn *audit_fn; /* NULL: nothing audited */
+    void *audit_arg;
 };
+
+/* Audit state of a request (cc_http_set_audit). */
+enum { S_AUDIT_NONE = 0, S_AUDIT_WRITE, S_AUDIT_READ, S_AUDIT_HELD, S_AUDIT_DONE };
 
 typedef struct {
     char *name;
@@ -114,6 +119,14 @@ struct cc_http_req {
     const char *idem;               /* checked Idempotency-Key (in headers) */
     int has_claims;                 /* claims verified (a route with roles) */
     cc_jwt_claims_t claims;
+    char peer[64];                  /* peer address, "" when unknown */
+    int audit;                      /* S_AUDIT_* */
+    char *pattern;                  /* matched route's pattern (audited requests) */
+    json_t *ids;                    /* audited ids (owned) */
+    char reqid[CC_UUID_LEN];        /* shared by the request's audit rows */
+    int held_status;                /* the reply waiting for the audit row */
+    char *held_ctype, *held_data, *held_name, *held_value;
+    size_t held_len;
 };
 
 /* ---- helpers -------------------------------------------------------- */
@@ -185,6 +198,13 @@ s_req_free(cc_http_req_t *r)
         free(r->headers);
     }
     free(r->path);
+    free(r->pattern);
+    if (r->ids)
+        json_decref(r->ids);
+    free(r->held_ctype);
+    free(r->held_data);
+    free(r->held_name);
+    free(r->held_value);
     free(r->query_raw);
     free(r->body);
     if (r->json)
@@ -235,12 +255,64 @@ s_count(int status, cc_http_req_t *r)
 
 /* Answer r (consumed) with status, content type and body bytes.
  * extra_name/extra_value: one more header or NULL. */
+static const char s_audit_unavailable[] =
+    "{\"error\":\"audit_unavailable\",\"field\":null,"
+    "\"message\":\"cannot record this request in the audit trail, try again\"}";
+
+static char *
+s_dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Keep r's reply until its audit row commits (cc_http_audit_done). 0, or
+ * -1: not held (no memory, no hook or the hook could not queue). */
+static int
+s_hold(cc_http_req_t *r, int status, const char *ctype, const char *data, size_t len,
+       const char *extra_name, const char *extra_value)
+{
+    r->audit = S_AUDIT_HELD;
+    if (!r->owner || !r->owner->audit_fn)
+        return -1;
+    r->held_status = status;
+    r->held_len = len;
+    r->held_ctype = s_dup(ctype);
+    r->held_data = malloc(len + 1);
+    r->held_name = s_dup(extra_name);
+    r->held_value = s_dup(extra_value);
+    if ((ctype && !r->held_ctype) || !r->held_data || (extra_name && !r->held_name)
+        || (extra_value && !r->held_value))
+        return -1;
+    if (len)
+        memcpy(r->held_data, data, len);
+    r->held_data[len] = '\0';
+    return r->owner->audit_fn(r, status, 1, r->owner->audit_arg);
+}
+
 static void
 s_finish(cc_http_req_t *r, int status, const char *ctype, const char *data, size_t len,
          const char *extra_name, const char *extra_value)
 {
     if (status < 100 || status > 599)
         status = 500;       /* API misuse; still answer */
+    if (r->audit == S_AUDIT_READ) {
+        /* Personal data leaves only once its reading is on record. */
+        if (s_hold(r, status, ctype, data, len, extra_name, extra_value) == 0)
+            return;
+        cc_metric_inc(cc_metrics_counter("audit_refused_total",
+                                         "Requests refused because no audit row could be "
+                                         "queued."));
+        status = 503;
+        ctype = "application/json";
+        data = s_audit_unavailable;
+        len = sizeof s_audit_unavailable - 1;
+        extra_name = extra_value = NULL;
+    } else if (r->audit == S_AUDIT_WRITE) {
+        /* The outcome: best effort (the request's row is already queued). */
+        r->audit = S_AUDIT_DONE;
+        if (r->owner && r->owner->audit_fn)
+            r->owner->audit_fn(r, status, 0, r->owner->audit_arg);
+    }
     s_count(status, r);
     if (r->answered_p)
         *r->answered_p = 1;
@@ -279,12 +351,63 @@ s_finish(cc_http_req_t *r, int status, const char *ctype, const char *data, size
     s_req_free(r);
 }
 
+/* An elder id (a UUID, lower case) into ids[key], if not there yet. */
+static void
+s_ids_elder(json_t *ids, const char *key, json_t *v)
+{
+    char id[CC_UUID_LEN];
+    if (!json_is_string(v) || cc_uuid_norm(json_string_value(v), id) != 0)
+        return;
+    if (strcmp(key, "elder_id") == 0) {
+        if (!json_object_get(ids, key))
+            json_object_set_new(ids, key, json_string(id));
+        return;
+    }
+    json_t *list = json_object_get(ids, key);
+    if (!list) {
+        list = json_array();
+        if (json_object_set_new(ids, key, list) != 0)
+            return;
+    }
+    if (json_array_size(list) >= 100)
+        return;
+    size_t i;
+    json_t *x;
+    json_array_foreach(list, i, x)
+        if (strcmp(json_string_value(x), id) == 0)
+            return;
+    json_array_append_new(list, json_string(id));
+}
+
+/* The elder(s) a reply is about: its "elder_id", or those of the objects
+ * of its lists ({"elders": [{"elder_id": ..}, ..]}). Ids only. */
+static void
+s_ids_from_reply(cc_http_req_t *r, json_t *body)
+{
+    if (!json_is_object(body))
+        return;
+    s_ids_elder(r->ids, "elder_id", json_object_get(body, "elder_id"));
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v) {
+        if (!json_is_array(v))
+            continue;
+        size_t i;
+        json_t *o;
+        json_array_foreach(v, i, o)
+            if (json_is_object(o))
+                s_ids_elder(r->ids, "elder_ids", json_object_get(o, "elder_id"));
+    }
+}
+
 static void
 s_reply_json_ex(cc_http_req_t *r, int status, json_t *body, const char *extra_name,
                 const char *extra_value)
 {
     /* A NULL body is a failed json_pack or json_object: out of memory. */
     size_t flags = JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
+    if (r->ids && (r->audit == S_AUDIT_READ || r->audit == S_AUDIT_WRITE) && body)
+        s_ids_from_reply(r, body);
     char *text = body ? json_dumps(body, flags) : NULL;
     json_decref(body);
     if (!text) {
@@ -698,6 +821,43 @@ s_exempt_from_drain(const char *path)
     return strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0;
 }
 
+/* An audited request: its ids, and for a write its row, queued before the
+ * handler runs. 0, or -1 having answered 503. */
+static int
+s_audit_start(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
+{
+    r->pattern = strdup(route->pattern);
+    r->ids = json_object();
+    if (!r->pattern || !r->ids) {
+        s_error_ex(r, 503, "overloaded", NULL, "out of memory", NULL, NULL);
+        return -1;
+    }
+    cc_uuid(r->reqid);
+    for (int i = 0; i < r->nparams; i++)
+        json_object_set_new(r->ids, r->params[i].name, json_string(r->params[i].value));
+    const char *q = cc_http_query(r, "elder_id");
+    if (q) {
+        json_t *v = json_string(q);
+        s_ids_elder(r->ids, "elder_id", v);
+        json_decref(v);
+    }
+    if (r->json)
+        s_ids_elder(r->ids, "elder_id", json_object_get(r->json, "elder_id"));
+    if (!s_is_write(r->method)) {
+        r->audit = S_AUDIT_READ;
+        return 0;
+    }
+    r->audit = S_AUDIT_WRITE;
+    if (self->audit_fn(r, 0, 0, self->audit_arg) == 0)
+        return 0;
+    r->audit = S_AUDIT_DONE;
+    cc_metric_inc(cc_metrics_counter("audit_refused_total",
+                                     "Requests refused because no audit row could be queued."));
+    s_error_ex(r, 503, "audit_unavailable", NULL,
+               "cannot record this request in the audit trail, try again", "Retry-After", "1");
+    return -1;
+}
+
 static void
 s_on_request(struct evhttp_request *req, void *arg)
 {
@@ -717,8 +877,14 @@ s_on_request(struct evhttp_request *req, void *arg)
         self->live->prev = r;
     self->live = r;
     self->pending++;
-    if (r->conn)
+    if (r->conn) {
         evhttp_connection_set_closecb(r->conn, s_on_conn_close, r);
+        char *paddr = NULL;
+        ev_uint16_t pport = 0;
+        evhttp_connection_get_peer(r->conn, &paddr, &pport);
+        if (paddr)
+            snprintf(r->peer, sizeof r->peer, "%s", paddr);
+    }
 
     if (s_capture(r, req) != 0) {
         s_error_ex(r, 503, "overloaded", NULL, "out of memory", NULL, NULL);
@@ -754,6 +920,10 @@ s_on_request(struct evhttp_request *req, void *arg)
         return;
     }
     if (route->table && s_guard(self, r, route) != 0)
+        return;
+    if (route->table && self->audit_fn
+        && (s_is_write(r->method) || (route->flags & CC_ROUTE_PII))
+        && s_audit_start(self, r, route) != 0)
         return;
     int answered = 0;
     r->answered_p = &answered;
@@ -982,6 +1152,7 @@ cc_http_routes_json(const cc_http_route_t *table)
     static const struct { unsigned flag; const char *name; } flags[] = {
         { CC_ROUTE_IDEM, "idempotency_key" }, { CC_ROUTE_IDEM_OPT, "idempotency_key_optional" },
         { CC_ROUTE_JSON, "json_body" }, { CC_ROUTE_PUBLIC, "public" },
+        { CC_ROUTE_PII, "personal_data" },
     };
     json_t *list = json_array();
     for (const cc_http_route_t *t = table; list && t && t->method; t++) {
@@ -1075,6 +1246,54 @@ cc_http_scope(cc_http_req_t **req_p, const cc_scope_t *s)
     snprintf(msg, sizeof msg, "this %s is outside the caller's scope", field);
     cc_http_reply_error(req_p, 403, "forbidden", field, msg);
     return -1;
+}
+
+void
+cc_http_set_audit(cc_http_t *self, cc_http_audit_fn *fn, void *arg)
+{
+    assert(self);
+    self->audit_fn = fn;
+    self->audit_arg = arg;
+}
+
+void
+cc_http_audit_done(cc_http_req_t *r, int ok)
+{
+    assert(r && r->audit == S_AUDIT_HELD);
+    r->audit = S_AUDIT_DONE;
+    if (ok) {
+        s_finish(r, r->held_status, r->held_ctype, r->held_data, r->held_len, r->held_name,
+                 r->held_value);
+        return;
+    }
+    cc_metric_inc(cc_metrics_counter("audit_refused_total",
+                                     "Requests refused because no audit row could be queued."));
+    s_finish(r, 503, "application/json", s_audit_unavailable, sizeof s_audit_unavailable - 1,
+             "Retry-After", "1");
+}
+
+json_t *
+cc_http_audit_ids(cc_http_req_t *req)
+{
+    return req->ids;
+}
+
+const char *
+cc_http_peer(cc_http_req_t *req)
+{
+    return req->peer;
+}
+
+const char *
+cc_http_route_pattern(cc_http_req_t *req)
+{
+    return req->pattern ? req->pattern : "";
+}
+
+const char *
+cc_http_request_id(cc_http_req_t *req)
+{
+    return req->reqid;
 }
 
 void

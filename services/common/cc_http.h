@@ -79,6 +79,10 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 /* No token wanted, roles 0: login and refresh (how one gets a token),
  * and the unit tests' tables. */
 #define CC_ROUTE_PUBLIC   0x8u
+/* The reply carries an elder's personal data (name, phone, address, ID
+ * number, location, health, diet, notes): every such read is audited
+ * (cc_http_set_audit) and its reply waits for the audit row's commit. */
+#define CC_ROUTE_PII      0x10u
 
 typedef struct {
     const char *method;
@@ -113,6 +117,38 @@ int cc_http_scope(cc_http_req_t **req_p, const cc_scope_t *s);
 /* A district named by the caller (a query filter): a dispatcher must hold
  * it, other roles pass. 0, or -1 having answered 403 naming district_id. */
 int cc_http_scope_district(cc_http_req_t **req_p, uint32_t district);
+/* ---- audit trail (docs/SECURITY.md "Audit trail") ---------------------
+ * A table route is audited when it is a write (POST, PUT, PATCH, DELETE)
+ * or flagged CC_ROUTE_PII. With a hook set, the server calls it:
+ * - writes: once when every guard has passed, before the handler runs
+ *   (status 0, hold 0), so the row is queued on the writer before any
+ *   statement of the handler (same batch or an earlier one); then once
+ *   more at the reply (status, hold 0): best effort, not waited for;
+ * - PII reads: once at the reply (status, hold 1): the reply is held until
+ *   the hook's owner calls cc_http_audit_done (after the row's COMMIT).
+ * The hook returns 0 (queued), or -1: a write is then refused with 503
+ * audit_unavailable before its handler; a held read is answered 503
+ * audit_unavailable instead of its data (fail closed).
+ * What a row may hold is cc_http_audit_ids's: path captures and elder ids,
+ * never bodies, query text, names, phones or tokens. */
+typedef int (cc_http_audit_fn)(cc_http_req_t *req, int status, int hold, void *arg);
+void cc_http_set_audit(cc_http_t *self, cc_http_audit_fn *fn, void *arg);
+/* The held reply of req may go (ok 1), or is replaced by 503
+ * audit_unavailable (ok 0). Consumes req. */
+void cc_http_audit_done(cc_http_req_t *req, int ok);
+/* The ids of an audited request, as a JSON object (borrowed): its path
+ * captures by name, "elder_id" when the query or JSON body names one (a
+ * UUID) or the reply's object has one, and "elder_ids" (up to 100) from a
+ * reply's list of objects with an elder_id. Never NULL for an audited
+ * request. */
+json_t *cc_http_audit_ids(cc_http_req_t *req);
+/* The peer's address ("127.0.0.1"), "" when unknown. */
+const char *cc_http_peer(cc_http_req_t *req);
+/* The pattern of the route that matched ("/v1/orders/{id}/cancel"). */
+const char *cc_http_route_pattern(cc_http_req_t *req);
+/* A random id shared by the rows of one audited request (a UUID). */
+const char *cc_http_request_id(cc_http_req_t *req);
+
 /* Table routes answer 503 starting while fn(arg) returns 0. */
 void cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 /* cc_idem_key_valid (cc_util.h): kept for the route guards' readers. */

@@ -1127,6 +1127,174 @@ test_auth_table_rules(void **state)
     free(text);
 }
 
+/* ---- audit hook ------------------------------------------------------ */
+
+typedef struct {
+    int status, hold, handled;     /* handled: handler runs before this call */
+    char pattern[64], ids[256];
+} s_audit_call_t;
+
+static s_audit_call_t s_calls[8];
+static int s_ncalls, s_handled, s_audit_fail;
+static cc_http_req_t *s_audit_held;
+
+static int
+s_audit_hook(cc_http_req_t *req, int status, int hold, void *arg)
+{
+    assert_ptr_equal(arg, &s_gate);
+    if (s_audit_fail)
+        return -1;
+    assert_true(s_ncalls < 8);
+    s_audit_call_t *c = &s_calls[s_ncalls++];
+    c->status = status;
+    c->hold = hold;
+    c->handled = s_handled;
+    snprintf(c->pattern, sizeof c->pattern, "%s", cc_http_route_pattern(req));
+    char *ids = json_dumps(cc_http_audit_ids(req), JSON_COMPACT | JSON_SORT_KEYS);
+    snprintf(c->ids, sizeof c->ids, "%s", ids);
+    free(ids);
+    assert_string_equal(cc_http_peer(req), "127.0.0.1");
+    assert_int_equal(strlen(cc_http_request_id(req)), 36);
+    if (hold)
+        s_audit_held = req;
+    return 0;
+}
+
+static void
+h_a_elder(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_handled++;
+    cc_http_reply_json(&req, 200, json_pack("{s:s, s:s}", "elder_id",
+                                            cc_http_path_param(req, "id"), "phone",
+                                            "13800000000"));
+}
+
+static void
+h_a_list(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_handled++;
+    cc_http_reply_json(&req, 200, json_pack("{s:[{s:s},{s:s},{s:i}]}", "elders", "elder_id",
+                                            LOWER_ID, "elder_id", UPPER_ID, "x", 1));
+}
+
+static void
+h_a_write(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_handled++;
+    cc_http_reply_json(&req, 201, json_pack("{s:s}", "state", "ok"));
+}
+
+static const cc_http_route_t s_audit_table[] = {
+    { "GET", "/v3/elders/{id}", h_a_elder, CC_ROUTE_PII | CC_ROUTE_PUBLIC, 0 },
+    { "GET", "/v3/elders", h_a_list, CC_ROUTE_PII | CC_ROUTE_PUBLIC, 0 },
+    { "GET", "/v3/plain/{id}", h_a_elder, CC_ROUTE_PUBLIC, 0 },
+    { "POST", "/v3/orders/{id}/cancel", h_a_write, CC_ROUTE_JSON | CC_ROUTE_PUBLIC, 0 },
+    { NULL, NULL, NULL, 0, 0 },
+};
+
+static int
+s_setup_audit(void **state)
+{
+    s_setup_table(state);
+    assert_int_equal(cc_http_routes(s_http, s_audit_table, &s_gate), 0);
+    cc_http_set_audit(s_http, s_audit_hook, &s_gate);
+    s_ncalls = s_handled = s_audit_fail = 0;
+    s_audit_held = NULL;
+    memset(s_calls, 0, sizeof s_calls);
+    return 0;
+}
+
+static void
+test_audit_write_row_before_handler(void **state)
+{
+    (void) state;
+    s_resp_t r = s_get("POST", "/v3/orders/" UPPER_ID "/cancel", NULL,
+                       "{\"elder_id\":\"" UPPER_ID "\",\"name\":\"secret\"}");
+    assert_int_equal(r.status, 201);
+    s_resp_free(&r);
+    assert_int_equal(s_ncalls, 2);
+    /* Accepted: before the handler, no status; then the outcome. */
+    assert_int_equal(s_calls[0].handled, 0);
+    assert_int_equal(s_calls[0].status, 0);
+    assert_int_equal(s_calls[0].hold, 0);
+    assert_string_equal(s_calls[0].pattern, "/v3/orders/{id}/cancel");
+    assert_string_equal(s_calls[0].ids, "{\"elder_id\":\"" LOWER_ID "\",\"id\":\"" LOWER_ID
+                        "\"}");
+    assert_int_equal(s_calls[1].handled, 1);
+    assert_int_equal(s_calls[1].status, 201);
+    assert_int_equal(s_calls[1].hold, 0);
+    /* Not audited: a plain read. */
+    r = s_get("GET", "/v3/plain/" LOWER_ID, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    assert_int_equal(s_ncalls, 2);
+    /* A write whose row cannot be queued never reaches its handler. */
+    s_audit_fail = 1;
+    r = s_get("POST", "/v3/orders/" LOWER_ID "/cancel", NULL, "{}");
+    s_assert_field(&r, 503, "audit_unavailable", NULL);
+    s_resp_free(&r);
+    assert_int_equal(s_handled, 2);      /* the write and the plain read */
+}
+
+static void
+test_audit_read_waits_for_its_row(void **state)
+{
+    (void) state;
+    const char *raw = "GET /v3/elders/" LOWER_ID " HTTP/1.1\r\nHost: test\r\n"
+                      "Connection: close\r\n\r\n";
+    s_client_t *c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !s_audit_held; i++)
+        s_run(50);
+    assert_non_null(s_audit_held);
+    assert_int_equal(s_ncalls, 1);
+    assert_int_equal(s_calls[0].status, 200);
+    assert_int_equal(s_calls[0].hold, 1);
+    assert_string_equal(s_calls[0].ids, "{\"elder_id\":\"" LOWER_ID "\",\"id\":\"" LOWER_ID
+                        "\"}");
+    s_run(50);
+    assert_false(c->done);      /* the data waits for its audit row */
+    assert_int_equal(cc_http_pending(s_http), 1);
+    cc_http_audit_done(s_audit_held, 1);
+    for (int i = 0; i < 100 && !c->done; i++)
+        s_run(50);
+    size_t n = evbuffer_get_length(c->got);
+    char *text = calloc(1, n + 1);
+    evbuffer_remove(c->got, text, n);
+    assert_non_null(strstr(text, " 200 "));
+    assert_non_null(strstr(text, "13800000000"));
+    free(text);
+    s_client_free(c);
+    /* A list: the elders of its objects. */
+    s_audit_held = NULL;
+    raw = "GET /v3/elders HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+    c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !s_audit_held; i++)
+        s_run(50);
+    assert_non_null(s_audit_held);
+    assert_string_equal(s_calls[1].ids, "{\"elder_ids\":[\"" LOWER_ID "\"]}");
+    /* The row failed: no data, 503. */
+    cc_http_audit_done(s_audit_held, 0);
+    for (int i = 0; i < 100 && !c->done; i++)
+        s_run(50);
+    n = evbuffer_get_length(c->got);
+    text = calloc(1, n + 1);
+    evbuffer_remove(c->got, text, n);
+    assert_non_null(strstr(text, " 503 "));
+    assert_non_null(strstr(text, "audit_unavailable"));
+    assert_null(strstr(text, LOWER_ID));
+    free(text);
+    s_client_free(c);
+    /* No row could be queued: 503 at once. */
+    s_audit_fail = 1;
+    s_resp_t r = s_get("GET", "/v3/elders/" LOWER_ID, NULL, NULL);
+    s_assert_field(&r, 503, "audit_unavailable", NULL);
+    assert_null(strstr(r.body, "13800000000"));
+    s_resp_free(&r);
+}
+
 int
 main(void)
 {
@@ -1155,6 +1323,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_auth_revoked, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_browser_rules, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_table_rules, s_setup_auth, s_teardown_auth),
+        cmocka_unit_test_setup_teardown(test_audit_write_row_before_handler, s_setup_audit,
+                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_read_waits_for_its_row, s_setup_audit,
+                                        s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

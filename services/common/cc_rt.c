@@ -2,6 +2,7 @@
 #include "cc_rt.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +166,179 @@ cc_rt_fatal(const char *what, PGresult *res)
     exit(1);
 }
 
+/* ---- audit trail (docs/SECURITY.md "Audit trail") ---------------------- */
+
+/* The runtime's own statements, on the audit table of every daemon schema
+ * (sql/common/010_audit.sql), checked against the catalogue as the
+ * daemon's are. */
+enum { S_ST_AUDIT_ADD, S_ST_AUDIT_LIST, S_ST_COUNT };
+static cc_stmt_t s_rt_stmts[S_ST_COUNT + 1] = {
+    [S_ST_AUDIT_ADD] = { "cc_audit_add", CC_STMT_WRITER, NULL, NULL,
+        "INSERT INTO audit (request, account, role, method, route, ids, status, peer) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        { { "request", CC_T_UUID }, { "account", CC_T_TEXT }, { "role", CC_T_TEXT },
+          { "method", CC_T_TEXT }, { "route", CC_T_TEXT }, { "ids", CC_T_JSONB },
+          { "status", CC_T_INT4 }, { "peer", CC_T_TEXT } }, NULL },
+    /* Newest first; elder: the request named it or its reply showed it. */
+    [S_ST_AUDIT_LIST] = { "cc_audit_list", CC_STMT_READER, NULL, NULL,
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'at', at, "
+        "'account', account, 'role', role, 'method', method, 'route', route, 'ids', ids, "
+        "'status', status, 'peer', peer, 'request', request) ORDER BY seq DESC), "
+        "'[]'::jsonb)::text FROM (SELECT * FROM audit "
+        "WHERE ($1::text IS NULL OR ids @> jsonb_build_object('elder_id', $1::text) "
+        "OR ids @> jsonb_build_object('elder_ids', jsonb_build_array($1::text))) "
+        "AND ($2::text IS NULL OR account = $2::text) AND seq < $3::bigint "
+        "ORDER BY seq DESC LIMIT $4::int) a",
+        { { "elder", CC_T_TEXT }, { "account", CC_T_TEXT }, { "before", CC_T_INT8 },
+          { "limit", CC_T_INT4 } }, NULL },
+    { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
+};
+
+static void
+s_audit_failed(const char *what, PGresult *res)
+{
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    cc_metric_inc(cc_metrics_counter("audit_failed_total",
+                                     "Audit rows the store refused."));
+    cc_error("audit_failed", "what", what, "sqlstate", st ? st : "");
+}
+
+static void
+s_on_audit_added(PGresult *res, void *arg)
+{
+    (void) arg;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        s_audit_failed("row", res);
+}
+
+/* A held reply goes once its audit row is committed; else 503. */
+static void
+s_on_audit_held(PGresult *res, void *arg)
+{
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok)
+        s_audit_failed("read", res);
+    cc_http_audit_done(arg, ok);
+}
+
+/* cc_http_audit_fn: one row on the writer. Who comes from the verified
+ * token; what from the route pattern and ids (never bodies or queries). */
+static int
+s_audit(cc_http_req_t *req, int status, int hold, void *arg)
+{
+    cc_rt_t *rt = arg;
+    const cc_jwt_claims_t *who = cc_http_claims(req);
+    char *ids = json_dumps(cc_http_audit_ids(req), JSON_COMPACT | JSON_SORT_KEYS);
+    if (!ids)
+        return -1;
+    cc_args_t a;
+    cc_args_init(&a, &s_rt_stmts[S_ST_AUDIT_ADD]);
+    cc_args_text(&a, "request", cc_http_request_id(req));
+    cc_args_text(&a, "account", who ? who->sub : NULL);
+    cc_args_text(&a, "role", who ? cc_role_name(who->role) : NULL);
+    cc_args_text(&a, "method", cc_http_method(req));
+    cc_args_text(&a, "route", cc_http_route_pattern(req));
+    cc_args_text(&a, "ids", ids);
+    if (status)
+        cc_args_int(&a, "status", status);
+    else
+        cc_args_null(&a, "status");
+    cc_args_text(&a, "peer", cc_http_peer(req));
+    int rc = cc_db_call(rt->writer, &a, hold ? s_on_audit_held : s_on_audit_added,
+                        hold ? req : NULL);
+    free(ids);
+    return rc;
+}
+
+static void
+s_on_audit_list(PGresult *res, void *arg)
+{
+    cc_http_req_t *req = arg;
+    json_t *list = NULL;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+        list = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+    if (!list) {
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot read the audit trail");
+        return;
+    }
+    json_t *last = json_array_get(list, json_array_size(list) - 1);
+    json_t *next = last ? json_incref(json_object_get(last, "seq")) : json_null();
+    cc_http_reply_json(&req, 200, json_pack("{s:o, s:o}", "audit", list, "next_before",
+                                            next ? next : json_null()));
+}
+
+/* A decimal integer, all of s: 0/-1. */
+static int
+s_parse_i64(const char *s, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || errno || !end || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* GET /v1/audit?elder_id=&account=&limit=&before=: this daemon's trail. */
+static void
+s_get_audit(cc_http_req_t *req, void *arg)
+{
+    cc_rt_t *rt = arg;
+    int bad = 0;
+    const char *elder = cc_http_query_id(req, "elder_id", &bad);
+    if (bad)
+        return;
+    const char *account = cc_http_query(req, "account");
+    if (account && (!*account || strlen(account) > CC_JWT_SUB_MAX)) {
+        cc_http_reply_error(&req, 400, "invalid_value", "account", "account is not an account id");
+        return;
+    }
+    int64_t limit = 100, before = INT64_MAX;
+    const char *q = cc_http_query(req, "limit");
+    if (q && s_parse_i64(q, &limit) != 0)
+        limit = -1;
+    if (limit < 1 || limit > 1000) {
+        cc_http_reply_error(&req, 400, "invalid_value", "limit", "limit must be 1..1000");
+        return;
+    }
+    q = cc_http_query(req, "before");
+    if (q && (s_parse_i64(q, &before) != 0 || before < 1)) {
+        cc_http_reply_error(&req, 400, "invalid_value", "before", "before must be a seq");
+        return;
+    }
+    cc_args_t a;
+    cc_args_init(&a, &s_rt_stmts[S_ST_AUDIT_LIST]);
+    cc_args_text(&a, "elder", elder);
+    cc_args_text(&a, "account", account);
+    cc_args_int(&a, "before", before);
+    cc_args_int(&a, "limit", limit);
+    if (cc_db_call(rt->reader, &a, s_on_audit_list, req) != 0)
+        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+}
+
+/* Routes every daemon has, after its own. */
+static const cc_http_route_t s_rt_routes[] = {
+    { "GET", "/v1/audit", s_get_audit, 0, CC_ROLE_AUDITOR | CC_ROLE_ADMIN },
+    { NULL, NULL, NULL, 0, 0 },
+};
+
+/* The daemon's table then the runtime's, for --routes. Caller frees. */
+static cc_http_route_t *
+s_all_routes(const cc_http_route_t *own)
+{
+    size_t n = 0, m = sizeof s_rt_routes / sizeof s_rt_routes[0];
+    while (own && own[n].method)
+        n++;
+    cc_http_route_t *all = calloc(n + m, sizeof *all);
+    if (!all)
+        return NULL;
+    if (n)
+        memcpy(all, own, n * sizeof *all);
+    memcpy(all + n, s_rt_routes, m * sizeof *all);
+    return all;
+}
+
 const cc_stmt_t *
 cc_rt_stmt(const cc_rt_t *rt, const char *name)
 {
@@ -244,7 +418,8 @@ static void
 s_check_writer(void *arg)
 {
     cc_rt_t *rt = arg;
-    if (cc_stmt_check(rt->writer, rt->spec->stmts, CC_STMT_WRITER, s_on_checked, rt) != 0) {
+    if (cc_stmt_check(rt->writer, rt->spec->stmts, CC_STMT_WRITER, s_on_checked, rt) != 0
+        || cc_stmt_check(rt->writer, s_rt_stmts, CC_STMT_WRITER, s_on_checked, rt) != 0) {
         cc_error("startup_failed", "what", "statement check");
         exit(1);
     }
@@ -254,7 +429,8 @@ static void
 s_check_reader(void *arg)
 {
     cc_rt_t *rt = arg;
-    if (cc_stmt_check(rt->reader, rt->spec->stmts, CC_STMT_READER, s_on_checked, rt) != 0) {
+    if (cc_stmt_check(rt->reader, rt->spec->stmts, CC_STMT_READER, s_on_checked, rt) != 0
+        || cc_stmt_check(rt->reader, s_rt_stmts, CC_STMT_READER, s_on_checked, rt) != 0) {
         cc_error("startup_failed", "what", "statement check");
         exit(1);
     }
@@ -516,7 +692,9 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
         return rc == 1 ? 0 : 2;
     }
     if (rt->print_routes) {
-        char *text = cc_http_routes_json(spec->routes);
+        cc_http_route_t *all = s_all_routes(spec->routes);
+        char *text = all ? cc_http_routes_json(all) : NULL;
+        free(all);
         if (text)
             printf("%s\n", text);
         free(text);
@@ -552,10 +730,12 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     rt->reader = cc_db_new(rt->base, rt->db, name);
     if (!rt->zctx || !rt->writer || !rt->reader
         || cc_stmt_prepare(rt->writer, spec->stmts, CC_STMT_WRITER) != 0
-        || cc_stmt_prepare(rt->reader, spec->stmts, CC_STMT_READER) != 0)
+        || cc_stmt_prepare(rt->reader, spec->stmts, CC_STMT_READER) != 0
+        || cc_stmt_prepare(rt->writer, s_rt_stmts, CC_STMT_WRITER) != 0
+        || cc_stmt_prepare(rt->reader, s_rt_stmts, CC_STMT_READER) != 0)
         return s_fail("db");
     cc_db_set_batch_max(rt->writer, (int) rt->batch_max);
-    rt->checks_pending = 2;
+    rt->checks_pending = 4;
     cc_db_on_connect(rt->writer, s_check_writer, rt);
     cc_db_on_connect(rt->reader, s_check_reader, rt);
     memcpy(rt->server_keys, server_keys, sizeof server_keys);
@@ -577,8 +757,10 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     snprintf(port, sizeof port, "%zu", cc_zap_allowed(rt->zap, name));
     cc_info("zmq_curve_server", "socket", name, "clients", rt->log_clients, "keys", port);
     rt->http = cc_http_new(rt->base, rt->http_addr, (int) rt->http_port, (size_t) rt->max_body);
-    if (!rt->http || (spec->routes && cc_http_routes(rt->http, spec->routes, app) != 0))
+    if (!rt->http || (spec->routes && cc_http_routes(rt->http, spec->routes, app) != 0)
+        || cc_http_routes(rt->http, s_rt_routes, rt) != 0)
         return s_fail("http");
+    cc_http_set_audit(rt->http, s_audit, rt);
     cc_jwt_policy_t policy = { rt->token_issuer, rt->token_audience, (int) rt->token_skew_s };
     if (cc_http_set_auth(rt->http, rt->jwks, &policy) != 0
         || cc_http_set_hosts(rt->http, rt->allowed_hosts) != 0)
@@ -616,6 +798,7 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     cc_db_destroy(&rt->writer);
     cc_db_destroy(&rt->reader);
     cc_stmt_free(spec->stmts);
+    cc_stmt_free(s_rt_stmts);
     cc_zap_destroy(&rt->zap);
     cc_curve_wipe(&rt->curve);
     if (rt->ev_watchdog)

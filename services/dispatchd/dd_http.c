@@ -651,20 +651,21 @@ static void s_check_out(cc_http_req_t *req, void *arg)
 
 /* Who may call what (roles; docs/API.md is generated from this table).
  * Scope is checked in the handlers: a dispatcher their districts, a
- * provider_admin their provider, a caregiver themselves. */
+ * provider_admin their provider, a caregiver themselves. Visits carry an
+ * elder's location, ability level and notes: CC_ROUTE_PII (audited). */
 const cc_http_route_t dd_http_routes[] = {
     { "POST", "/v1/caregivers", s_post_caregiver, CC_ROUTE_JSON | CC_ROUTE_IDEM_OPT,
       PROVIDER_ADMIN | ADMIN },
     { "GET", "/v1/caregivers", s_get_caregivers, 0, DISPATCHER | PROVIDER_ADMIN | ADMIN },
     { "GET", "/v1/caregivers/{caregiver_id}", s_get_caregiver, 0,
       DISPATCHER | PROVIDER_ADMIN | CAREGIVER | ADMIN },
-    { "GET", "/v1/caregivers/{caregiver_id}/visits", s_get_caregiver_visits, 0,
+    { "GET", "/v1/caregivers/{caregiver_id}/visits", s_get_caregiver_visits, CC_ROUTE_PII,
       DISPATCHER | PROVIDER_ADMIN | CAREGIVER },
-    { "GET", "/v1/visits/{visit_id}", s_get_visit, 0, DISPATCHER | PROVIDER_ADMIN | CAREGIVER },
+    { "GET", "/v1/visits/{visit_id}", s_get_visit, CC_ROUTE_PII, DISPATCHER | PROVIDER_ADMIN | CAREGIVER },
     { "POST", "/v1/visits/{visit_id}/accept", s_accept, CC_ROUTE_JSON, CAREGIVER },
     { "POST", "/v1/visits/{visit_id}/decline", s_decline, CC_ROUTE_JSON, CAREGIVER },
     { "POST", "/v1/visits/{visit_id}/check-in", s_check_in, CC_ROUTE_JSON, CAREGIVER },
     { "POST", "/v1/visits/{visit_id}/check-out", s_check_out, CC_ROUTE_JSON, CAREGIVER },
-    { "GET", "/v1/queue", s_get_queue, 0, DISPATCHER },
+    { "GET", "/v1/queue", s_get_queue, CC_ROUTE_PII, DISPATCHER },
     { NULL, NULL, NULL, 0, 0 },
 };

@@ -347,13 +347,13 @@ static void s_deliver(cc_http_req_t *req, void *arg)
 
 /* Who may call what (roles; docs/API.md is generated from this table). A
  * meal_point account sees and serves its own point only (s_point_param,
- * s_meal_param). */
+ * s_meal_param). An elder's diet is health data: CC_ROUTE_PII (audited). */
 const cc_http_route_t md_http_routes[] = {
     { "POST", "/v1/meal-points", s_create_point, CC_ROUTE_JSON | CC_ROUTE_IDEM_OPT, ADMIN },
     { "GET", "/v1/meal-points", s_list_points, 0, OPERATOR | MEAL_POINT | ADMIN },
     { "GET", "/v1/meal-points/{id}", s_get_point, 0, OPERATOR | MEAL_POINT | ADMIN },
-    { "GET", "/v1/meal-points/{id}/kitchen-list", s_kitchen, 0, MEAL_POINT },
-    { "GET", "/v1/meals/{order_id}", s_get_meal, 0, OPERATOR | MEAL_POINT },
+    { "GET", "/v1/meal-points/{id}/kitchen-list", s_kitchen, CC_ROUTE_PII, MEAL_POINT },
+    { "GET", "/v1/meals/{order_id}", s_get_meal, CC_ROUTE_PII, OPERATOR | MEAL_POINT },
     /* Not CC_ROUTE_JSON: the body is optional (empty means "now, no courier"). */
     { "POST", "/v1/meals/{order_id}/delivered", s_deliver, 0, MEAL_POINT },
     { NULL, NULL, NULL, 0, 0 },

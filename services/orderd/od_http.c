@@ -649,17 +649,18 @@ void od_http_init_metrics(void)
 
 /* Who may call what (roles; docs/API.md is generated from this table). A
  * family account reads its own elder's card and orders (s_family_card);
- * alarm devices and other machine clients (service) place orders. */
+ * alarm devices and other machine clients (service) place orders. Elders'
+ * records and orders (notes) are personal data: CC_ROUTE_PII (audited). */
 const cc_http_route_t od_http_routes[] = {
     { "POST", "/v1/elders", s_post_elder, CC_ROUTE_JSON, OPERATOR },
-    { "GET", "/v1/elders", s_get_elders, 0, OPERATOR },
-    { "GET", "/v1/elders/{id}", s_get_elder, 0, OPERATOR },
+    { "GET", "/v1/elders", s_get_elders, CC_ROUTE_PII, OPERATOR },
+    { "GET", "/v1/elders/{id}", s_get_elder, CC_ROUTE_PII, OPERATOR },
     { "POST", "/v1/cards", s_post_card, CC_ROUTE_JSON, OPERATOR },
     { "GET", "/v1/cards/{id}", s_get_card, 0, OPERATOR | FAMILY },
     { "POST", "/v1/cards/{id}/status", s_post_card_status, CC_ROUTE_JSON, OPERATOR | ADMIN },
     { "POST", "/v1/orders", s_post_order, CC_ROUTE_JSON | CC_ROUTE_IDEM, OPERATOR | SERVICE },
-    { "GET", "/v1/orders", s_get_orders, 0, OPERATOR | FAMILY },
-    { "GET", "/v1/orders/{id}", s_get_order, 0, OPERATOR | FAMILY },
+    { "GET", "/v1/orders", s_get_orders, CC_ROUTE_PII, OPERATOR | FAMILY },
+    { "GET", "/v1/orders/{id}", s_get_order, CC_ROUTE_PII, OPERATOR | FAMILY },
     { "POST", "/v1/orders/{id}/cancel", s_post_cancel, 0, OPERATOR },
     /* The embedded token issuer (od_auth). Login and refresh take no token
      * (CC_ROUTE_PUBLIC); logout is any account's; a provider_admin creates
