@@ -167,8 +167,12 @@ def test_get_audit_roles_and_filters(need_daemons, system):
         assert st == 200, (d, st, doc)
     op, h = who(s, "operator")
     s.http("POST", "orderd", "/v1/orders/%s/cancel" % uuid.uuid4(), headers=h)
-    st, doc = s.http("GET", "orderd", "/v1/audit?account=%s" % op, role="auditor")
-    assert st == 200 and len(doc["audit"]) == 2, doc
+    # The status row is written at reply time and not waited for (the
+    # accepted row is): it may commit a moment after the answer.
+    def both():
+        st, doc = s.http("GET", "orderd", "/v1/audit?account=%s" % op, role="auditor")
+        return (st, doc) if st == 200 and len(doc["audit"]) == 2 else None
+    st, doc = harness.wait_until(both, timeout=10, what="accepted and status rows")
     assert all(x["account"] == op for x in doc["audit"]), doc
     st, doc = s.http("GET", "orderd", "/v1/audit?limit=1&account=%s" % op, role="auditor")
     assert len(doc["audit"]) == 1 and doc["audit"][0]["status"] == 404, doc
