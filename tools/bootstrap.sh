@@ -12,6 +12,7 @@ PKGS=(
     libjansson-dev libcmocka-dev libsodium-dev
     postgresql-15 postgresql-client-15
     python3 python3-zmq python3-protobuf protobuf-compiler python3-psycopg2 python3-pytest
+    python3-nacl python3-yaml
     wrk valgrind docker-compose curl
 )
 
