@@ -140,6 +140,9 @@ bench_up() {
     # CURVE keys where the shadow root's supervise.py looks (var/keys).
     "$BENCH_PY" "$BENCH_REPO/tools/keygen.py" "$BENCH_SHADOW/var/keys" \
         orderd billingd dispatchd meald telephony || bench_die "keygen failed"
+    # orderd's personal-data keys (docs/SECURITY.md, "Personal data").
+    "$BENCH_PY" "$BENCH_REPO/tools/keygen.py" --secret "$BENCH_SHADOW/var/keys" pii pii-index \
+        || bench_die "pii keygen failed"
     # orderd's token issuer key (var/issuer, supervise.py's --issuer-key) and
     # its JWKS in var/keys, made before the daemons start, as run.sh does:
     # bench/county.py (via tools/demo.py) and wrk (BENCH_TOKEN, an
