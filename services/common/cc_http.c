@@ -37,6 +37,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <sodium.h>
 
 #include "cc_log.h"
 #include "cc_metrics.h"
@@ -84,6 +85,20 @@ struct cc_http {
     char addr[64];              /* listen address, for the default hosts */
     cc_http_audit_fn *audit_fn; /* NULL: nothing audited */
     void *audit_arg;
+    struct s_tok *tokens;       /* verified tokens (S_TOK_SLOTS), NULL: none yet */
+};
+
+/* Verified tokens, so that a client's token costs one signature check
+ * (Ed25519, about half a million instructions) for its life, not one per
+ * request: direct-mapped by a hash of the whole token; an entry is good
+ * until exp + skew, as cc_jwt_verify would judge it (nbf and iat only get
+ * easier with time); the table is emptied whenever the key set or policy
+ * is set (cc_http_set_auth, a reload). Revocation is checked per request. */
+#define S_TOK_SLOTS 512
+struct s_tok {
+    unsigned char hash[crypto_generichash_BYTES];
+    int64_t until_s;            /* exclusive; 0: empty slot */
+    cc_jwt_claims_t claims;
 };
 
 /* Audit state of a request (cc_http_set_audit). */
@@ -692,10 +707,31 @@ s_authorize(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
         len--;
     cc_err_t err = { 0 };
     cc_jwt_policy_t policy = { self->iss, self->aud, self->skew_s };
-    if (!self->keys || !self->iss || !self->aud) {
+    int64_t now = (int64_t) time(NULL);
+    unsigned char hash[crypto_generichash_BYTES];
+    struct s_tok *slot = NULL;
+    if (self->tokens && len <= CC_JWT_MAX) {
+        crypto_generichash(hash, sizeof hash, (const unsigned char *) h, len, NULL, 0);
+        uint32_t ix;
+        memcpy(&ix, hash, sizeof ix);
+        slot = &self->tokens[ix % S_TOK_SLOTS];
+    }
+    int cached = slot && slot->until_s > now && sodium_memcmp(slot->hash, hash, sizeof hash) == 0;
+    if (cached) {
+        r->claims = slot->claims;
+        cc_metric_inc(cc_metrics_counter("http_token_cache_hits_total",
+                                         "Bearer tokens found verified already."));
+    }
+    if (!cached && (!self->keys || !self->iss || !self->aud)) {
         cc_err_set(&err, 401, "invalid_token", "kid", "no token issuer is configured");
-    } else if (cc_jwt_verify(self->keys, &policy, h, len, (int64_t) time(NULL), &r->claims,
-                             &err) == 0) {
+    } else if (cached || cc_jwt_verify(self->keys, &policy, h, len, now, &r->claims,
+                                       &err) == 0) {
+        if (!cached && slot) {
+            int skew = self->skew_s < 0 ? CC_JWT_SKEW_S : self->skew_s;
+            memcpy(slot->hash, hash, sizeof hash);
+            slot->until_s = r->claims.exp + skew;
+            slot->claims = r->claims;
+        }
         /* A verified token of a disabled or changed account (cc_revoke.h):
          * refused as any bad token. Before the table's first load nobody
          * can tell: 503, as for a daemon still starting. */
@@ -1068,6 +1104,7 @@ cc_http_destroy(cc_http_t **self_p)
     free(self->iss);
     free(self->aud);
     free(self->hosts);
+    free(self->tokens);
     free(self);
     *self_p = NULL;
 }
@@ -1183,6 +1220,10 @@ cc_http_set_auth(cc_http_t *self, const cc_jwks_t *keys, const cc_jwt_policy_t *
         free(aud);
         return -1;
     }
+    if (!self->tokens && cc_sodium_init() == 0)
+        self->tokens = calloc(S_TOK_SLOTS, sizeof *self->tokens);   /* NULL: no cache */
+    if (self->tokens)
+        memset(self->tokens, 0, S_TOK_SLOTS * sizeof *self->tokens);   /* new keys, new rules */
     free(self->iss);
     free(self->aud);
     self->iss = iss;

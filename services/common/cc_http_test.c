@@ -1066,6 +1066,39 @@ test_auth_revoked(void **state)
     s_resp_free(&r);
 }
 
+/* A verified token is kept (one signature check per token, not per
+ * request); a new key set (a reload) forgets every kept token. */
+static void
+test_auth_cache(void **state)
+{
+    (void) state;
+    char hdr[2048];
+    s_bearer(hdr, sizeof hdr, CC_ROLE_ADMIN, "aud-t", 600);
+    double hits = s_metric("http_token_cache_hits_total");
+    for (int i = 0; i < 3; i++) {
+        s_resp_t r = s_get("GET", "/v4/board", hdr, NULL);
+        assert_int_equal(r.status, 200);
+        s_resp_free(&r);
+    }
+    assert_true(s_metric("http_token_cache_hits_total") == hits + 2);
+    /* The issuer's key is replaced: the kept token must not outlive it. */
+    cc_jwks_t *other = cc_jwks_new();
+    char path[300];
+    snprintf(path, sizeof path, "%s/other.jwk", s_keydir);
+    assert_int_equal(cc_jwt_key_generate(path, "k2", NULL), 0);
+    cc_jwt_key_t *k2 = cc_jwt_key_load(path, NULL);
+    assert_int_equal(cc_jwks_add_key(other, k2, NULL), 0);
+    cc_jwt_policy_t policy = { "iss-t", "aud-t", 60 };
+    assert_int_equal(cc_http_set_auth(s_http, other, &policy), 0);
+    s_resp_t r = s_get("GET", "/v4/board", hdr, NULL);
+    s_assert_field(&r, 401, "unauthorized", "Authorization");
+    s_resp_free(&r);
+    assert_int_equal(cc_http_set_auth(s_http, s_keys, &policy), 0);
+    cc_jwks_destroy(&other);
+    cc_jwt_key_destroy(&k2);
+    unlink(path);
+}
+
 static void
 test_auth_browser_rules(void **state)
 {
@@ -1321,6 +1354,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_table_bad_pattern, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_auth_roles, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_revoked, s_setup_auth, s_teardown_auth),
+        cmocka_unit_test_setup_teardown(test_auth_cache, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_browser_rules, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_table_rules, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_audit_write_row_before_handler, s_setup_audit,
