@@ -76,6 +76,7 @@ struct cc_evlog {
     int head_loaded;
     int head_loading;          /* the head query is queued or in flight */
     int scanning;              /* a scan is in flight */
+    int scanned;               /* a scan has reached the table's head once */
     int rescan;                /* another commit happened during the scan */
     s_entry_t *ring;           /* ring[seq % ring_size] */
     size_t ring_size;
@@ -374,6 +375,8 @@ static void s_on_scan(PGresult *res, void *arg)
     }
     cc_metric_set(self->m_head, (double) self->head);
     s_wake_waiters(self);
+    if (rows < atoi(S_SCAN_LIMIT))
+        self->scanned = 1;
     if (rows >= atoi(S_SCAN_LIMIT) || self->rescan) {
         self->rescan = 0;
         s_scan(self);
@@ -635,7 +638,9 @@ void cc_evlog_destroy(cc_evlog_t **self_p)
 
 int cc_evlog_ready(const cc_evlog_t *self)
 {
-    return self->head_loaded && !self->scanning;
+    /* Sticky: a scan runs after every commit, and readiness must not flap
+     * with the write rate (a load balancer would drop a busy daemon). */
+    return self->head_loaded && self->scanned;
 }
 
 uint64_t cc_evlog_head(const cc_evlog_t *self)

@@ -630,6 +630,14 @@ static void test_evlog_head_retried(void **state)
         s_run_for(base, 50);
     assert_true(cc_evlog_ready(log));
     assert_int_equal(cc_evlog_head(log), 5);
+    /* A scan in flight after a commit must not make the log unready: a
+     * busy daemon's /readyz flapped to 503 (CI, stop 8). */
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263')");
+    cc_evlog_poke(log);
+    assert_true(cc_evlog_ready(log));
+    for (int i = 0; i < 300 && cc_evlog_head(log) != 6; i++)
+        s_run_for(base, 50);
+    assert_int_equal(cc_evlog_head(log), 6);
     PQfinish(pc);
     cc_evlog_destroy(&log);
     cc_db_destroy(&reader);
