@@ -48,6 +48,10 @@ struct cc_consumer {
     struct event *ev_timeout;     /* no reply: resend */
     struct event *ev_retry;       /* after an apply failure */
     struct s_apply *applies;      /* effect statements in flight */
+    struct s_sync *syncs;         /* cc_consumer_sync calls pending */
+    size_t nsyncs;
+    int fresh_inflight;           /* the Fetch in flight has wait_ms 0 */
+    uint64_t reply_no;            /* request number the reply being handled answers */
     cc_metric_t *m_applied, *m_skipped, *m_malformed, *m_lag, *m_errors, *m_ahead;
 };
 
@@ -60,7 +64,54 @@ typedef struct s_apply {
     void *arg;
 } s_apply_t;
 
+/* One cc_consumer_sync call pending. Without a target yet (seq 0) it takes
+ * the head reported by the first reply to a Fetch numbered min_req or
+ * later, i.e. sent after the call. */
+typedef struct s_sync {
+    struct s_sync *next;
+    cc_consumer_t *c;
+    uint64_t target;              /* reached when position >= target */
+    int has_target;
+    uint64_t min_req;
+    cc_consumer_sync_fn *fn;
+    void *arg;
+    struct event *timer;
+} s_sync_t;
+
 static void s_fetch(cc_consumer_t *self);
+
+/* Call and free an unlinked sync. */
+static void s_sync_fire(s_sync_t *y, int reached)
+{
+    event_free(y->timer);
+    cc_consumer_sync_fn *fn = y->fn;
+    void *arg = y->arg;
+    free(y);
+    fn(arg, reached);
+}
+
+/* The position moved: fire the syncs it reached. Unlinked first, so that a
+ * callback may call cc_consumer_sync again. */
+static void s_syncs_check(cc_consumer_t *self)
+{
+    s_sync_t *due = NULL, **pp = &self->syncs;
+    while (*pp) {
+        s_sync_t *y = *pp;
+        if (y->has_target && self->position >= y->target) {
+            *pp = y->next;
+            self->nsyncs--;
+            y->next = due;
+            due = y;
+        } else {
+            pp = &y->next;
+        }
+    }
+    while (due) {
+        s_sync_t *y = due;
+        due = y->next;
+        s_sync_fire(y, 1);
+    }
+}
 
 static void s_apply_done(cc_consumer_t *self, int ok)
 {
@@ -81,6 +132,7 @@ static void s_apply_done(cc_consumer_t *self, int ok)
                                    ? (double) (self->head_seen - self->position) : 0.0);
     if (self->position >= self->head_seen)
         self->caught_up = 1;
+    s_syncs_check(self);
     if (self->stalled) {
         /* A gap, a malformed event or a producer that cannot serve what it
          * advertises: asking again at once would spin (and flood the log)
@@ -230,6 +282,11 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
         return;
     }
     self->head_seen = evs->head_seq;
+    for (s_sync_t *y = self->syncs; y; y = y->next)
+        if (!y->has_target && self->reply_no >= y->min_req) {
+            y->target = evs->head_seq;
+            y->has_target = 1;
+        }
     /* A producer behind us (its database restored from an older backup, or
      * the wrong one) has lost events we applied: nothing here can repair
      * that, but it must not go unnoticed while we wait for it to catch up. */
@@ -355,7 +412,10 @@ static void s_on_reply(cc_zsock_t *sock, const void *const *frames, const size_t
         return;
     }
     self->awaiting = 0;
+    self->fresh_inflight = 0;
     event_del(self->ev_timeout);
+    /* A late reply taken by s_continues answers an older Fetch: 0 < req_no. */
+    self->reply_no = strcmp(env->id, want) == 0 ? self->req_no : 0;
     s_on_events(self, env);
     cc__envelope__free_unpacked(env, NULL);
 }
@@ -369,7 +429,12 @@ static void s_fetch(cc_consumer_t *self)
     Cc__Fetch f = CC__FETCH__INIT;
     f.after_seq = self->position;
     f.max_events = 500;
-    f.wait_ms = S_FETCH_WAIT_MS;
+    /* A sync without a target wants the producer's head as of now: ask for
+     * it (answered after a fresh read of its table), not a long poll. */
+    int fresh = 0;
+    for (s_sync_t *y = self->syncs; y && !fresh; y = y->next)
+        fresh = !y->has_target;
+    f.wait_ms = fresh ? 0 : S_FETCH_WAIT_MS;
     f.consumer = self->me;
     size_t ilen = 0;
     uint8_t *inner = cc_pb_pack(&f.base, &ilen);
@@ -397,6 +462,7 @@ static void s_fetch(cc_consumer_t *self)
      * may be down or restarting, and its reply to us would then be lost.
      * Not sent (ZMQ_IMMEDIATE: not connected yet, or again): try soon. */
     self->awaiting = 1;
+    self->fresh_inflight = fresh;
     struct timeval tv = { (S_FETCH_WAIT_MS + 3000) / CC_MS_PER_S, 0 };
     if (sent != 0) {
         tv.tv_sec = 0;
@@ -545,6 +611,12 @@ void cc_consumer_destroy(cc_consumer_t **self_p)
         cc_db_forget(self->writer, self);
     for (s_apply_t *a = self->applies; a; a = a->next)
         a->c = NULL;
+    while (self->syncs) {
+        s_sync_t *y = self->syncs;
+        self->syncs = y->next;
+        event_free(y->timer);
+        free(y);
+    }
     cc_zsock_destroy(&self->dealer);
     if (self->ev_timeout)
         event_free(self->ev_timeout);
@@ -566,6 +638,13 @@ void cc_consumer_stop(cc_consumer_t *self)
     self->stopping = 1;
     event_del(self->ev_timeout);
     event_del(self->ev_retry);
+    /* Nothing will advance any more: the waiting requests get their answer. */
+    while (self->syncs) {
+        s_sync_t *y = self->syncs;
+        self->syncs = y->next;
+        self->nsyncs--;
+        s_sync_fire(y, 0);
+    }
 }
 
 uint64_t cc_consumer_position(const cc_consumer_t *self)
@@ -576,4 +655,67 @@ uint64_t cc_consumer_position(const cc_consumer_t *self)
 int cc_consumer_caught_up(const cc_consumer_t *self)
 {
     return self->caught_up;
+}
+
+static void s_on_sync_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    s_sync_t *y = arg;
+    cc_consumer_t *self = y->c;
+    for (s_sync_t **pp = &self->syncs; *pp; pp = &(*pp)->next)
+        if (*pp == y) {
+            *pp = y->next;
+            self->nsyncs--;
+            break;
+        }
+    s_sync_fire(y, 0);
+}
+
+int cc_consumer_sync(cc_consumer_t *self, uint64_t seq, int timeout_ms,
+                     cc_consumer_sync_fn *fn, void *arg)
+{
+    assert(fn && timeout_ms >= 0);
+    if (self->stopping)
+        return -1;
+    if (seq > 0 && self->loaded && self->position >= seq)
+        return 1;
+    s_sync_t *y = calloc(1, sizeof *y);
+    if (!y)
+        return -1;
+    y->timer = evtimer_new(self->base, s_on_sync_timeout, y);
+    struct timeval tv = { timeout_ms / CC_MS_PER_S, (timeout_ms % CC_MS_PER_S) * CC_US_PER_MS };
+    if (!y->timer || evtimer_add(y->timer, &tv) != 0) {
+        if (y->timer)
+            event_free(y->timer);
+        free(y);
+        return -1;
+    }
+    y->c = self;
+    y->fn = fn;
+    y->arg = arg;
+    y->target = seq;
+    y->has_target = seq > 0;
+    y->min_req = self->req_no + 1;
+    y->next = self->syncs;
+    self->syncs = y;
+    self->nsyncs++;
+    /* A long poll parked at the producer would answer only when something
+     * new commits (or after S_FETCH_WAIT_MS): replace it with a fresh Fetch
+     * now (the producer drops the parked one, and its reply, if already
+     * sent, is dropped here as stale). A fresh Fetch already in flight was
+     * sent before this call and may have been read before the commit we
+     * must see: the next one goes right after its reply, as during an
+     * apply. */
+    if (!y->has_target && self->awaiting && !self->fresh_inflight && !self->applying) {
+        self->awaiting = 0;
+        event_del(self->ev_timeout);
+        s_fetch(self);
+    }
+    return 0;
+}
+
+size_t cc_consumer_syncs(const cc_consumer_t *self)
+{
+    return self->nsyncs;
 }

@@ -104,4 +104,22 @@ uint64_t cc_consumer_position(const cc_consumer_t *self);
 /* 1 once the position is loaded and the first fetch has been answered. */
 int cc_consumer_caught_up(const cc_consumer_t *self);
 
+/* ---- read your writes (docs/ARCHITECTURE.md) ----------------------------
+ * fn(arg, 1) once the effects of every event up to seq have committed
+ * here; with seq 0, of every event the producer had committed when this
+ * call was made: the consumer asks with a fresh Fetch (wait_ms 0, sent at
+ * once in place of a parked long poll, or right after the reply in
+ * flight), which the producer answers after a fresh read of its table
+ * (cc_evlog_sync), and waits for the head it reports. fn(arg, 0) when
+ * timeout_ms passes first or the consumer stops (cc_consumer_stop).
+ * Returns 0 (fn will be called once, never from this call), 1 when seq is
+ * already reached (fn is not called), -1 when stopping or out of memory.
+ * Syncs still pending when the consumer is destroyed are dropped uncalled:
+ * stop it first. */
+typedef void (cc_consumer_sync_fn)(void *arg, int reached);
+int cc_consumer_sync(cc_consumer_t *self, uint64_t seq, int timeout_ms,
+                     cc_consumer_sync_fn *fn, void *arg);
+/* Syncs pending. */
+size_t cc_consumer_syncs(const cc_consumer_t *self);
+
 #endif

@@ -515,6 +515,7 @@ static void test_consumer_no_fetch_backlog(void **state)
     event_base_free(base);
 }
 
+
 /* ------------------------------------------------- failing allocations */
 
 static int s_nop_consume(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
@@ -523,6 +524,139 @@ static int s_nop_consume(cc_consumer_t *c, const Cc__Envelope *env, void *arg)
     (void) env;
     (void) arg;
     return 0;
+}
+
+/* ------------------------------------------------ read your writes */
+
+typedef struct {
+    struct event_base *base;
+    cc_consumer_t *c;
+    int called, reached;
+    uint64_t position;            /* the consumer's, when fn ran */
+    int64_t at_us;
+} s_sync_rec_t;
+
+static void s_on_sync(void *arg, int reached)
+{
+    s_sync_rec_t *r = arg;
+    r->called++;
+    r->reached = reached;
+    r->position = cc_consumer_position(r->c);
+    r->at_us = cc_mono_us();
+}
+
+/* Run the loop until r is called (at most ms); the milliseconds it took.
+ * Polled: a loopexit timer left behind would cut a later run short. */
+static int64_t s_until_synced(s_sync_rec_t *r, int ms)
+{
+    int64_t t0 = cc_mono_us();
+    while (!r->called && cc_mono_us() - t0 < (int64_t) ms * 1000) {
+        event_base_loop(r->base, EVLOOP_NONBLOCK);
+        usleep(500);
+    }
+    return r->called ? (r->at_us - t0) / 1000 : -1;
+}
+
+/* seq 0: the consumer catches up with what the producer had committed when
+ * the call was made (events appended by another connection just before,
+ * which the producer learns of only through a NOTIFY and a scan), and a
+ * caught-up consumer long polling a quiet producer answers at once, not
+ * when its long poll ends (1 s). */
+static void test_consumer_sync_fresh_head(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    s_fx_t fx;
+    s_fx_up(&fx, 5);
+    cc_db_prepare(fx.writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(fx.base, fx.zctx, fx.writer, "me", "evt",
+                                       cc_evlog_endpoint(fx.log), s_apply_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(fx.base, 1500);
+    assert_true(cc_consumer_caught_up(c));
+    for (int round = 0; round < 20; round++) {
+        s_sql(fx.pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x61') "
+                     "FROM generate_series(1, 3)");
+        long long head = s_scalar(fx.pc, "SELECT max(seq) FROM evt.events");
+        s_sync_rec_t r = { .base = fx.base, .c = c };
+        assert_int_equal(cc_consumer_sync(c, 0, 3000, s_on_sync, &r), 0);
+        assert_int_equal(cc_consumer_syncs(c), 1);
+        assert_true(s_until_synced(&r, 4000) >= 0);
+        assert_int_equal(r.called, 1);
+        assert_int_equal(r.reached, 1);
+        if (r.position < (uint64_t) head)
+            fail_msg("round %d: synced at %" PRIu64 " before the head %lld", round,
+                     r.position, head);
+        assert_int_equal(cc_consumer_syncs(c), 0);
+    }
+    /* Nothing new: answered at once, not after the parked long poll (1 s). */
+    s_run_for(fx.base, 300);   /* a long poll is parked again */
+    s_sync_rec_t r = { .base = fx.base, .c = c };
+    assert_int_equal(cc_consumer_sync(c, 0, 3000, s_on_sync, &r), 0);
+    int64_t ms = s_until_synced(&r, 4000);
+    assert_int_equal(r.reached, 1);
+    if (ms > 500)
+        fail_msg("a sync with nothing new took %" PRId64 " ms", ms);
+    s_fx_down(&fx, &c);
+}
+
+/* seq > 0: reached when the position gets there; at once (1) when it is
+ * there already; fn(0) after timeout_ms for a seq that never comes; fn(0)
+ * at stop, and no sync after it; dropped uncalled at destroy. */
+static void test_consumer_sync_seq_timeout_stop(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    s_fx_t fx;
+    s_fx_up(&fx, 4);
+    cc_db_prepare(fx.writer, "t_apply", "SELECT t_apply($1, $2, $3::uuid)");
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(fx.base, fx.zctx, fx.writer, "me", "evt",
+                                       cc_evlog_endpoint(fx.log), s_apply_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(fx.base, 1500);
+    uint64_t pos = cc_consumer_position(c);
+    assert_true(pos >= 4);
+    s_sync_rec_t r = { .base = fx.base, .c = c };
+    assert_int_equal(cc_consumer_sync(c, pos, 1000, s_on_sync, &r), 1);
+    assert_int_equal(r.called, 0);
+
+    assert_int_equal(cc_consumer_sync(c, pos + 2, 3000, s_on_sync, &r), 0);
+    s_run_for(fx.base, 100);
+    assert_int_equal(r.called, 0);   /* not before the events exist */
+    s_sql(fx.pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x61') "
+                 "FROM generate_series(1, 2)");
+    assert_true(s_until_synced(&r, 4000) >= 0);
+    assert_int_equal(r.reached, 1);
+    assert_true(r.position >= pos + 2);
+
+    s_sync_rec_t t = { .base = fx.base, .c = c };
+    int64_t t0 = cc_mono_us();
+    assert_int_equal(cc_consumer_sync(c, pos + 1000, 200, s_on_sync, &t), 0);
+    s_until_synced(&t, 3000);
+    assert_int_equal(t.called, 1);
+    assert_int_equal(t.reached, 0);
+    int64_t ms = (t.at_us - t0) / 1000;
+    if (ms < 190 || ms > 1000)
+        fail_msg("a 200 ms sync timed out after %" PRId64 " ms", ms);
+
+    s_sync_rec_t u = { .base = fx.base, .c = c };
+    assert_int_equal(cc_consumer_sync(c, pos + 1000, 10000, s_on_sync, &u), 0);
+    assert_int_equal(cc_consumer_sync(c, 0, 10000, s_on_sync, &u), 0);
+    cc_consumer_stop(c);
+    assert_int_equal(u.called, 2);
+    assert_int_equal(u.reached, 0);
+    assert_int_equal(cc_consumer_syncs(c), 0);
+    assert_int_equal(cc_consumer_sync(c, 0, 1000, s_on_sync, &u), -1);
+
+    cc_consumer_t *d = cc_consumer_new(fx.base, fx.zctx, fx.writer, "me2", "evt",
+                                       cc_evlog_endpoint(fx.log), s_nop_consume, NULL);
+    s_sync_rec_t v = { .base = fx.base, .c = d };
+    assert_int_equal(cc_consumer_sync(d, 5, 10000, s_on_sync, &v), 0);
+    cc_consumer_destroy(&d);   /* leaks nothing (ASan), calls nobody */
+    assert_int_equal(v.called, 0);
+    s_fx_down(&fx, &c);
 }
 
 /* ------------------------------------------------------- consumer tables */
@@ -682,6 +816,8 @@ int main(void)
         cmocka_unit_test_setup(test_consumer_takes_late_reply, s_setup),
         cmocka_unit_test_setup(test_consumer_no_fetch_backlog, s_setup),
         cmocka_unit_test_setup(test_consumer_table_rejects_bad_payloads, s_setup),
+        cmocka_unit_test_setup(test_consumer_sync_fresh_head, s_setup),
+        cmocka_unit_test_setup(test_consumer_sync_seq_timeout_stop, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_consumer", tests, NULL, NULL);
     cc_metrics_reset();

@@ -53,6 +53,9 @@ typedef struct s_waiter {
     uint64_t after_seq;
     uint32_t max_events;
     struct event *timer;       /* wait_ms expiry */
+    uint64_t need_scan;        /* fresh: answer after this scan reaches the table's end */
+    cc_evlog_sync_fn *fn;      /* fresh, local (cc_evlog_sync): ident is NULL */
+    void *arg;
 } s_waiter_t;
 
 /* A catch-up read from the table in flight for one consumer; on the log's
@@ -82,12 +85,19 @@ struct cc_evlog {
     size_t ring_size;
     uint64_t ring_first;       /* lowest seq still in the ring (0: empty) */
     s_waiter_t *waiters;
+    /* Fresh reads (Fetch with wait_ms 0, cc_evlog_sync): answered only by
+     * a scan that started after they came, so the head they see counts
+     * every event committed before (read your writes, ARCHITECTURE.md). */
+    s_waiter_t *fresh;
+    uint64_t scans_sent;       /* scans queued so far; the one in flight is the last */
     s_catchup_t *catchups;     /* table reads in flight on the reader */
     struct event *ev_tick;     /* periodic scan: a safety net for lost notifications */
     cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup, *m_evicted;
+    cc_metric_t *m_fresh;
 };
 
 static void s_scan(cc_evlog_t *self);
+static void s_wake_fresh(cc_evlog_t *self);
 
 /* Build a serialised Envelope from one row of S_SQL_SCAN. */
 static uint8_t *s_row_envelope(const char *producer, PGresult *res, int row, uint64_t *seq,
@@ -338,6 +348,44 @@ static void s_wake_waiters(cc_evlog_t *self)
     }
 }
 
+/* A scan reached the table's end: answer the fresh reads it covers (those
+ * that came before it started). */
+static void s_wake_fresh(cc_evlog_t *self)
+{
+    s_waiter_t *due = NULL, **pp = &self->fresh;
+    while (*pp) {
+        s_waiter_t *w = *pp;
+        if (w->need_scan <= self->scans_sent) {
+            *pp = w->next;
+            w->next = due;
+            due = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    while (due) {
+        s_waiter_t *w = due;
+        due = w->next;
+        if (w->fn) {
+            w->fn(w->arg, self->head);   /* may call cc_evlog_sync again: unlinked first */
+        } else if (w->after_seq >= self->head) {
+            s_send_events(self, w->ident, w->ident_len, w->req_id, NULL, 0);
+        } else {
+            ProtobufCBinaryData items[S_REPLY_MAX_EVENTS];
+            int covered;
+            size_t n = s_ring_collect(self, w->after_seq, w->max_events, items, &covered);
+            if (covered) {
+                s_send_events(self, w->ident, w->ident_len, w->req_id, items, n);
+            } else {
+                s_catchup_start(self, w->ident, w->ident_len, w->req_id, w->after_seq,
+                                w->max_events);
+                w->ident = NULL;
+            }
+        }
+        s_waiter_free(w);
+    }
+}
+
 static void s_on_scan(PGresult *res, void *arg)
 {
     cc_evlog_t *self = arg;
@@ -375,8 +423,10 @@ static void s_on_scan(PGresult *res, void *arg)
     }
     cc_metric_set(self->m_head, (double) self->head);
     s_wake_waiters(self);
-    if (rows < atoi(S_SCAN_LIMIT))
+    if (rows < atoi(S_SCAN_LIMIT)) {
         self->scanned = 1;
+        s_wake_fresh(self);
+    }
     if (rows >= atoi(S_SCAN_LIMIT) || self->rescan) {
         self->rescan = 0;
         s_scan(self);
@@ -397,6 +447,22 @@ static void s_scan(cc_evlog_t *self)
     const char *v[2] = { after, S_SCAN_LIMIT };
     if (cc_db_exec(self->reader, "cc_evlog_scan", 2, v, NULL, NULL, s_on_scan, self) != 0)
         self->scanning = 0;
+    else
+        self->scans_sent++;
+}
+
+/* The number of the first scan to start from now on: started at once if
+ * none is in flight, else queued behind it (rescan). A scan that cannot
+ * start now (head not loaded, reader queue full) is the next one the tick,
+ * a commit or a notification starts. */
+static uint64_t s_fresh_scan(cc_evlog_t *self)
+{
+    if (self->scanning) {
+        self->rescan = 1;
+        return self->scans_sent + 1;
+    }
+    s_scan(self);
+    return self->scanning ? self->scans_sent : self->scans_sent + 1;
 }
 
 static void s_on_head(PGresult *res, void *arg)
@@ -462,6 +528,67 @@ static void s_on_writer_commit(void *arg)
     s_scan((cc_evlog_t *) arg);
 }
 
+/* A fresh Fetch (wait_ms 0): answered after the next scan that starts
+ * from now on, never from what is in memory already, whose head may lag a
+ * commit whose HTTP reply has gone out (the scan runs after the COMMIT).
+ * It replaces the peer's parked Fetch and its earlier fresh one (their
+ * replies would be dropped as stale); beyond S_WAITERS_MAX the oldest is
+ * dropped unanswered, as parked ones are. */
+static void s_fetch_fresh(cc_evlog_t *self, const uint8_t *ident, size_t ident_len,
+                          const char *req_id, uint64_t after, uint32_t max)
+{
+    s_make_room(self, ident, ident_len);
+    size_t n = 0;
+    s_waiter_t **pp = &self->fresh, **oldest = NULL;
+    while (*pp) {
+        s_waiter_t *w = *pp;
+        if (!w->fn && w->ident_len == ident_len && memcmp(w->ident, ident, ident_len) == 0) {
+            *pp = w->next;
+            s_waiter_free(w);
+            continue;
+        }
+        n++;
+        if (!w->fn)
+            oldest = pp;
+        pp = &w->next;
+    }
+    if (n >= S_WAITERS_MAX && oldest) {
+        s_waiter_t *w = *oldest;
+        *oldest = w->next;
+        cc_metric_inc(self->m_evicted);
+        s_waiter_free(w);
+    }
+    s_waiter_t *w = calloc(1, sizeof *w);
+    if (!w || !(w->ident = malloc(ident_len ? ident_len : 1))) {
+        free(w);
+        return;   /* the consumer's timeout re-sends */
+    }
+    memcpy(w->ident, ident, ident_len);
+    w->ident_len = ident_len;
+    w->log = self;
+    w->after_seq = after;
+    w->max_events = max;
+    snprintf(w->req_id, sizeof w->req_id, "%s", req_id);
+    w->need_scan = s_fresh_scan(self);
+    w->next = self->fresh;
+    self->fresh = w;
+    cc_metric_inc(self->m_fresh);
+}
+
+int cc_evlog_sync(cc_evlog_t *self, cc_evlog_sync_fn *fn, void *arg)
+{
+    s_waiter_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->log = self;
+    w->fn = fn;
+    w->arg = arg;
+    w->need_scan = s_fresh_scan(self);
+    w->next = self->fresh;
+    self->fresh = w;
+    return 0;
+}
+
 static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t *lens,
                        int nframes, void *arg)
 {
@@ -498,6 +625,10 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
     cc__fetch__free_unpacked(f, NULL);
     cc__envelope__free_unpacked(env, NULL);
 
+    if (wait_ms == 0) {
+        s_fetch_fresh(self, frames[0], lens[0], req_id, after, max);
+        return;
+    }
     if (self->head_loaded && after < self->head) {
         ProtobufCBinaryData items[S_REPLY_MAX_EVENTS];
         int covered;
@@ -511,10 +642,6 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
             return;
         memcpy(ident, frames[0], lens[0]);
         s_catchup_start(self, ident, lens[0], req_id, after, max);
-        return;
-    }
-    if (wait_ms == 0) {
-        s_send_events(self, frames[0], lens[0], req_id, NULL, 0);
         return;
     }
     /* Nothing new yet, or the head is not loaded yet (database down at
@@ -571,6 +698,9 @@ cc_evlog_t *cc_evlog_new_curve(struct event_base *base, void *zctx, cc_db_t *rea
     self->m_catchup = cc_metrics_counter(m, "Fetches served from the table");
     snprintf(m, sizeof m, "evlog_fetch_evicted_total{log=\"%s\"}", producer);
     self->m_evicted = cc_metrics_counter(m, "Parked Fetches dropped unanswered: too many parked");
+    snprintf(m, sizeof m, "evlog_fresh_fetch_total{log=\"%s\"}", producer);
+    self->m_fresh = cc_metrics_counter(m, "Fetches with wait_ms 0, answered after a fresh "
+                                          "read of the table (read your writes)");
     char sname[48];
     snprintf(sname, sizeof sname, "%s-log", producer);
     self->router = cc_zsock_new(base, zctx, ZMQ_ROUTER, CC_EVLOG_MAX_REQUEST, sname,
@@ -623,6 +753,11 @@ void cc_evlog_destroy(cc_evlog_t **self_p)
     while (self->waiters) {
         s_waiter_t *w = self->waiters;
         self->waiters = w->next;
+        s_waiter_free(w);
+    }
+    while (self->fresh) {   /* local syncs are dropped uncalled (see cc_evlog_sync) */
+        s_waiter_t *w = self->fresh;
+        self->fresh = w->next;
         s_waiter_free(w);
     }
     if (self->ev_tick)

@@ -61,6 +61,14 @@ void cc_evlog_destroy(cc_evlog_t **self_p);
 /* 1 once the head seq is loaded and the socket is bound. */
 int cc_evlog_ready(const cc_evlog_t *self);
 uint64_t cc_evlog_head(const cc_evlog_t *self);
+/* Read your writes (docs/ARCHITECTURE.md). fn(arg, head) once a read of the
+ * table that started after this call has reached its end: head then counts
+ * every event committed before the call (cc_evlog_head may still lag a
+ * commit: the log scans after it). A Fetch with wait_ms 0 is answered the
+ * same way (what consumers' cc_consumer_sync asks). 0, or -1 (no memory).
+ * fn is not called if the log is destroyed first. */
+typedef void (cc_evlog_sync_fn)(void *arg, uint64_t head);
+int cc_evlog_sync(cc_evlog_t *self, cc_evlog_sync_fn *fn, void *arg);
 /* New events may have committed: scan the table now. */
 void cc_evlog_poke(cc_evlog_t *self);
 const char *cc_evlog_endpoint(const cc_evlog_t *self);
