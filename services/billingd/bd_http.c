@@ -15,12 +15,16 @@ static json_t *s_time_json(int64_t us)
 }
 
 /* The card in the path (a UUID in lower case: the route guard saw to
- * it), or NULL after answering 404 unknown_card, or 403 when the caller is
- * a family account of another elder. */
-static bd_card_t *s_path_card(bd_app_t *app, cc_http_req_t **req_p)
+ * it), or NULL having taken the request: 404 unknown_card, or 403 when the
+ * caller is a family account of another elder, or parked until orderd's
+ * log has caught up (the card may have been issued a moment ago; then
+ * handler runs again: cc_rt_await). */
+static bd_card_t *s_path_card(bd_app_t *app, cc_http_req_t **req_p, cc_http_fn *handler)
 {
     bd_card_t *card = bd_ledger_card(app->ledger, cc_http_path_param(*req_p, "card_id"));
     if (!card) {
+        if (cc_rt_await(&app->rt, req_p, "orderd", handler))
+            return NULL;
         cc_http_reply_error(req_p, 404, "unknown_card", "card_id",
                             "no such love card (billing learns cards from orderd)");
         return NULL;
@@ -323,7 +327,7 @@ static void s_on_topup_lookup(PGresult *res, void *arg)
 static void s_post_topup(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    bd_card_t *card = s_path_card(app, &req);
+    bd_card_t *card = s_path_card(app, &req, s_post_topup);
     if (!card)
         return;
     const char *key = cc_http_idem_key(req);   /* required and checked by the guard */
@@ -429,7 +433,7 @@ void bd_http_shutdown(bd_app_t *app)
 static void s_get_balance(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    bd_card_t *card = s_path_card(app, &req);
+    bd_card_t *card = s_path_card(app, &req, s_get_balance);
     if (!card)
         return;
     cc_http_reply_json(&req, 200,
@@ -443,6 +447,8 @@ static void s_get_balance(cc_http_req_t *req, void *arg)
 typedef struct {
     cc_http_req_t *req;
     char card_id[CC_UUID_LEN];
+    bd_app_t *app;
+    int rerun;                   /* the handler runs again after cc_rt_await */
 } s_read_job_t;
 
 static json_t *s_uuid_or_null(PGresult *res, int row, int col)
@@ -488,7 +494,7 @@ static void s_on_statement(PGresult *res, void *arg)
 static void s_get_transactions(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
-    bd_card_t *card = s_path_card(app, &req);
+    bd_card_t *card = s_path_card(app, &req, s_get_transactions);
     if (!card)
         return;
     int64_t limit = app->statement_limit;
@@ -520,12 +526,20 @@ static void s_get_transactions(cc_http_req_t *req, void *arg)
     }
 }
 
+static void s_get_hold(cc_http_req_t *req, void *arg);
+
 static void s_on_hold(PGresult *res, void *arg)
 {
     s_read_job_t *j = arg;
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         cc_http_reply_error(&j->req, 503, "unavailable", NULL, "database unavailable, retry");
     } else if (PQntuples(res) == 0) {
+        /* The decision is made when orderd's OrderPlaced is applied: the
+         * order may have been placed a moment ago. */
+        if (!j->rerun && cc_rt_await(&j->app->rt, &j->req, "orderd", s_get_hold)) {
+            free(j);
+            return;
+        }
         cc_http_reply_error(&j->req, 404, "unknown_order", "order_id",
                             "billing has no decision on this order");
     } else {
@@ -568,6 +582,8 @@ static void s_get_hold(cc_http_req_t *req, void *arg)
         return;
     }
     j->req = req;
+    j->app = app;
+    j->rerun = cc_rt_rerun(&app->rt, req);
     cc_args_t a;
     cc_args_init(&a, &bd_stmts[BD_ST_HOLD]);
     cc_args_text(&a, "order", cc_http_path_param(req, "order_id"));   /* a UUID: the guard */

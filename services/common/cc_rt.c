@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,13 @@ s_params(cc_rt_t *rt, const cc_rt_spec_t *spec)
                                 "Host/Origin values served, comma-separated host:port (empty: "
                                 "127.0.0.1, localhost and the listen address, with our port)",
                                 .flags = 0 };
+    p[n++] = (cc_cfg_param_t) { "read-wait-ms", CC_CFG_INT, &rt->read_wait_ms, "1000",
+                                "a request naming an id another daemon created waits this "
+                                "long for that daemon's log before \"unknown\" (0: no wait)",
+                                .min = 0, .max = 10000 };
+    p[n++] = (cc_cfg_param_t) { "read-wait-max", CC_CFG_INT, &rt->read_wait_max, "1024",
+                                "requests waiting so at once (503 beyond)",
+                                .min = 1, .max = 100000 };
     p[n++] = (cc_cfg_param_t) { "routes", CC_CFG_BOOL, &rt->print_routes, "false",
                                 "print the HTTP route table (who may call what) as JSON and "
                                 "exit", .flags = 0 };
@@ -315,6 +323,168 @@ s_get_audit(cc_http_req_t *req, void *arg)
     cc_args_int(&a, "limit", limit);
     if (cc_db_call(rt->reader, &a, s_on_audit_list, req) != 0)
         cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+}
+
+/* ---- read your writes ------------------------------------------------------- */
+
+typedef struct {
+    cc_rt_t *rt;
+    cc_http_req_t *req;
+    cc_http_fn *handler;
+    char producer[32];
+} s_await_t;
+
+static void
+s_await_count(const char *producer, const char *outcome)
+{
+    char m[128];
+    snprintf(m, sizeof m, "read_waits_total{log=\"%s\",outcome=\"%s\"}", producer, outcome);
+    cc_metric_inc(cc_metrics_counter(m, "Requests naming an id another daemon owns that "
+                                        "waited for its log, by outcome"));
+}
+
+static void
+s_await_gauge(const cc_rt_t *rt)
+{
+    cc_metric_set(cc_metrics_gauge("read_waits_parked", "Requests waiting for another "
+                                   "daemon's log (read your writes)"), (double) rt->awaiting);
+}
+
+static void
+s_on_awaited(void *arg, int reached)
+{
+    s_await_t *w = arg;
+    cc_rt_t *rt = w->rt;
+    rt->awaiting--;
+    s_await_gauge(rt);
+    s_await_count(w->producer, reached ? "caught_up" : "timeout");
+    cc_http_req_t *req = w->req;
+    cc_http_fn *handler = w->handler;
+    free(w);
+    const cc_http_req_t *outer = rt->rerun;
+    rt->rerun = req;
+    handler(req, rt->app);
+    rt->rerun = outer;
+}
+
+/* The seq the request's token names for producer: 0 none; -1 malformed. */
+static int64_t
+s_after_seq(const char *h, const char *producer)
+{
+    if (!h)
+        return 0;
+    size_t plen = strlen(producer);
+    int64_t found = 0;
+    const char *p = h;
+    for (int items = 0;; items++) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *name = p;
+        while (*p && *p != ':' && *p != ',')
+            p++;
+        size_t nlen = (size_t) (p - name);
+        if (*p != ':' || nlen == 0 || nlen > 31 || items >= CC_RT_MAX_CONSUMERS * 4)
+            return -1;
+        p++;
+        int64_t v = 0;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (++digits > 18)
+                return -1;   /* beyond any real seq; keeps v from overflowing */
+            v = v * 10 + (*p++ - '0');
+        }
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (digits == 0 || v == 0 || (*p && *p != ','))
+            return -1;
+        if (nlen == plen && memcmp(name, producer, plen) == 0)
+            found = v;
+        if (!*p)
+            return found;
+        p++;
+    }
+}
+
+int
+cc_rt_rerun(const cc_rt_t *rt, const cc_http_req_t *req)
+{
+    return req && rt->rerun == req;
+}
+
+int
+cc_rt_await(cc_rt_t *rt, cc_http_req_t **req_p, const char *producer, cc_http_fn *handler)
+{
+    if (cc_rt_rerun(rt, *req_p) || rt->read_wait_ms <= 0 || rt->stopping)
+        return 0;
+    cc_consumer_t *c = NULL;
+    int i = 0;
+    for (const cc_rt_consumer_t *k = rt->spec->consumers; k && k->producer; k++, i++)
+        if (strcmp(k->producer, producer) == 0)
+            c = rt->consumers[i];
+    if (!c)
+        return 0;
+    int64_t seq = s_after_seq(cc_http_header(*req_p, CC_RT_AFTER_HEADER), producer);
+    if (seq < 0) {
+        cc_http_reply_error(req_p, 400, "invalid_value", CC_RT_AFTER_HEADER,
+                            "X-Eldercare-After must be <daemon>:<seq>[, <daemon>:<seq>...] "
+                            "as a creating reply gave it");
+        return 1;
+    }
+    if (rt->awaiting >= rt->read_wait_max) {
+        s_await_count(producer, "refused");
+        cc_http_reply_error_hdr(req_p, 503, "unavailable", NULL,
+                                "too many requests are waiting for another daemon's log; "
+                                "retry", "Retry-After", "1");
+        return 1;
+    }
+    s_await_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return 0;
+    w->rt = rt;
+    w->req = *req_p;
+    w->handler = handler;
+    snprintf(w->producer, sizeof w->producer, "%s", producer);
+    int rc = cc_consumer_sync(c, (uint64_t) seq, (int) rt->read_wait_ms, s_on_awaited, w);
+    if (rc != 0) {   /* 1: the token's seq is applied already; -1: stopping, no memory */
+        free(w);
+        return 0;
+    }
+    *req_p = NULL;   /* ours until s_on_awaited hands it back */
+    rt->awaiting++;
+    s_await_gauge(rt);
+    return 1;
+}
+
+typedef struct {
+    cc_rt_token_fn *fn;
+    void *arg;
+    char name[32];
+} s_token_t;
+
+static void
+s_on_token(void *arg, uint64_t head)
+{
+    s_token_t *t = arg;
+    char v[64];
+    snprintf(v, sizeof v, "%s:%" PRIu64, t->name, head);
+    t->fn(t->arg, head ? v : NULL);
+    free(t);
+}
+
+int
+cc_rt_token(cc_rt_t *rt, cc_rt_token_fn *fn, void *arg)
+{
+    s_token_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return -1;
+    t->fn = fn;
+    t->arg = arg;
+    snprintf(t->name, sizeof t->name, "%s", rt->spec->name);
+    if (!rt->log || cc_evlog_sync(rt->log, s_on_token, t) != 0) {
+        free(t);
+        return -1;
+    }
+    return 0;
 }
 
 /* Routes every daemon has, after its own. */

@@ -95,6 +95,8 @@ struct cc_rt {
      * file keeps the old set. Host/Origin allow-list ("": our own address). */
     char *jwks_file, *token_issuer, *token_audience, *allowed_hosts;
     int64_t token_skew_s;
+    /* Read your writes (cc_rt_await): the longest wait, the most parked. */
+    int64_t read_wait_ms, read_wait_max;
     bool print_routes;              /* --routes: print the route table, exit 0 */
     cc_jwks_t *jwks;
     /* CURVE: our key pair (<dir>/<name>.key) and the context's ZAP handler. */
@@ -113,6 +115,8 @@ struct cc_rt {
     int exit_code;
     int checks_pending;             /* catalogue checks before the first load */
     int load_started;
+    int64_t awaiting;               /* requests parked by cc_rt_await */
+    const cc_http_req_t *rerun;     /* the request whose handler runs again now */
 };
 
 /* Run the daemon; returns its exit status (0/1/2). rt is embedded in app.
@@ -129,6 +133,41 @@ void cc_rt_fatal(const char *what, PGresult *res) __attribute__((noreturn));
 const cc_stmt_t *cc_rt_stmt(const cc_rt_t *rt, const char *name);
 /* Queue a consumer's effect with named arguments (cc_consumer_exec). */
 int cc_consumer_call(cc_consumer_t *c, const cc_args_t *a, cc_db_fn *fn, void *arg);
+
+/* ---- read your writes (docs/ARCHITECTURE.md "Read your writes") ----------
+ * A request names an id this daemon does not know, whose home is producer,
+ * a daemon whose log we read: it may have been created there a moment ago
+ * and not have reached us yet. Before answering "unknown" a handler calls
+ *     if (cc_rt_await(rt, &req, "orderd", s_this_handler))
+ *         return;
+ * which parks the request (the loop runs on) until our consumer of
+ * producer has applied every event the producer had committed when the
+ * request came (cc_consumer_sync with seq 0), or, when the request carries
+ * the header "X-Eldercare-After: <producer>:<seq>[, ...]" (the token a
+ * creating reply returns, CC_RT_AFTER_HEADER), every event up to seq; or
+ * until --read-wait-ms passed. Then handler(req, app) runs again, and
+ * cc_rt_await returns 0 for req meanwhile: the handler answers from the
+ * fresh state, "unknown" if it still is.
+ * Returns 1 when it took the request: parked, or answered 503 unavailable
+ * (Retry-After: 1) when --read-wait-max requests are parked already, or
+ * 400 invalid_value (field X-Eldercare-After) for a malformed token.
+ * Returns 0 when the handler answers now: the re-run, waiting off
+ * (--read-wait-ms 0), producer's log not read, stopping, or the token's
+ * seq reached already. Metrics: read_waits_total{log,outcome} (outcome
+ * caught_up, timeout, refused), read_waits_parked. */
+#define CC_RT_AFTER_HEADER "X-Eldercare-After"
+int cc_rt_await(cc_rt_t *rt, cc_http_req_t **req_p, const char *producer, cc_http_fn *handler);
+/* 1 while req's handler runs again after cc_rt_await. A handler that learns
+ * "unknown" only later (a database read) keeps this with its job and skips
+ * the wait then. */
+int cc_rt_rerun(const cc_rt_t *rt, const cc_http_req_t *req);
+/* The token for a reply that creates something other daemons will be asked
+ * about: "X-Eldercare-After" = "<name>:<head>" once our log has read every
+ * event committed so far (cc_evlog_sync): fn(arg, value), value NULL when
+ * it cannot be had (no memory). Call after the creating statement's COMMIT
+ * (in its result callback). 0/-1. */
+typedef void (cc_rt_token_fn)(void *arg, const char *value);
+int cc_rt_token(cc_rt_t *rt, cc_rt_token_fn *fn, void *arg);
 
 /* Make sock (not yet bound) a CURVE server with our key pair that admits
  * the clients named in the comma-separated list clients (keys

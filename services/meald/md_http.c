@@ -209,10 +209,15 @@ static void s_kitchen(cc_http_req_t *req, void *arg)
 }
 
 /* ---- /v1/meals/{order_id} ------------------------------------------------- */
-static md_meal_t *s_meal_param(md_app_t *app, cc_http_req_t **req_p)
+/* The meal of the order in the path, or NULL having taken the request: 404,
+ * 403 (scope), or parked until orderd's log has caught up (the order may
+ * have been released a moment ago; then handler runs again: cc_rt_await). */
+static md_meal_t *s_meal_param(md_app_t *app, cc_http_req_t **req_p, cc_http_fn *handler)
 {
     md_meal_t *m = md_meal_find(app->state, cc_http_path_param(*req_p, "order_id"));
     if (!m) {
+        if (cc_rt_await(&app->rt, req_p, "orderd", handler))
+            return NULL;
         cc_http_reply_error(req_p, 404, "unknown_order", "order_id",
                             "no meal for this order");
         return NULL;
@@ -225,7 +230,7 @@ static md_meal_t *s_meal_param(md_app_t *app, cc_http_req_t **req_p)
 static void s_get_meal(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
-    md_meal_t *m = s_meal_param(app, &req);
+    md_meal_t *m = s_meal_param(app, &req, s_get_meal);
     if (m)
         cc_http_reply_json(&req, 200, md_json_meal(m));
 }
@@ -276,7 +281,7 @@ static void s_on_delivered(PGresult *res, void *arg)
 static void s_deliver(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
-    md_meal_t *m = s_meal_param(app, &req);
+    md_meal_t *m = s_meal_param(app, &req, s_deliver);
     if (!m)
         return;
     size_t blen = 0;

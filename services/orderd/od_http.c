@@ -287,7 +287,20 @@ typedef struct {
     char card_id[CC_UUID_LEN];
     char elder_id[CC_UUID_LEN];
     int status;
+    json_t *body;                /* the 201 reply, until the token is known */
 } s_card_ctx_t;
+
+/* billingd learns the card from our log: the reply carries the token
+ * (cc_rt_token) with which a top-up right after waits exactly for it. */
+static void s_on_card_token(void *arg, const char *token)
+{
+    s_card_ctx_t *x = arg;
+    if (token)
+        cc_http_reply_json_hdr(&x->req, 201, x->body, CC_RT_AFTER_HEADER, token);
+    else
+        cc_http_reply_json(&x->req, 201, x->body);
+    free(x);
+}
 
 static void s_on_card_issued(PGresult *res, void *arg)
 {
@@ -306,6 +319,10 @@ static void s_on_card_issued(PGresult *res, void *arg)
         json_object_set_new(body, "card_id", json_string(x->card_id));
         json_object_set_new(body, "elder_id", json_string(x->elder_id));
         json_object_set_new(body, "status", json_string("active"));
+        x->body = body;
+        if (cc_rt_token(&x->app->rt, s_on_card_token, x) == 0)
+            return;
+        x->body = NULL;
         cc_http_reply_json(&x->req, 201, body);
     } else {
         cc_http_reply_error(&x->req, 422, "unknown_elder", "elder_id", "no elder with this elder_id");
