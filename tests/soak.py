@@ -23,8 +23,9 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "system"))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tools"))
-import harness  # noqa: E402
-import demo     # noqa: E402
+import harness    # noqa: E402
+import reconcile  # noqa: E402
+import demo       # noqa: E402
 
 SERVICES = ["bath", "cleaning", "escort", "meal", "emergency", "medical_escort"]
 
@@ -213,6 +214,24 @@ class Soak:
             self.s.restart(name, timeout=60)
             log("%s restarted and ready" % name)
 
+    def reconcile(self):
+        """Every acknowledged order stored once under its key with the id
+        the client was told; money agrees across the daemons
+        (tests/system/reconcile.py). Prints the figure line."""
+        acked = {o.key: o.id for o in self.orders}
+        once, problems = reconcile.acknowledged_present_once(self.s.pg, self.s.dbname, acked)
+        self.check("every acknowledged order present exactly once", not problems,
+                   "; ".join(problems[:5]))
+        rep = reconcile.reconcile(self.s.pg, self.s.dbname)
+        self.check("money reconciles across the daemons", rep.ok, str(rep)[:2000])
+        self.figure = {"placed": self.args.orders, "acknowledged": len(self.orders),
+                       "present_once": once, "billed": rep.figures.get("billed"),
+                       "charged_fen": rep.figures.get("charged_fen"),
+                       "fen_lost": rep.fen_lost, "orders_lost": len(self.orders) - once}
+        print("FIGURE %s: %s" % (getattr(self, "name", "soak"), " ".join(
+            "%s=%s" % kv for kv in self.figure.items())), flush=True)
+        return rep
+
     def run(self):
         self.setup()
         t0 = time.monotonic()
@@ -273,6 +292,7 @@ class Soak:
         st, chk = self.s.http("GET", "billingd", "/v1/ledger/check")
         self.check("ledger check passes", st == 200 and not (
             isinstance(chk, dict) and chk.get("ok") is False), "%s %s" % (st, chk))
+        self.reconcile()
         stuck = [o.id for o in self.orders if o.state not in demo.FINAL]
         if stuck:
             self.diagnose(stuck[:3])
@@ -297,7 +317,8 @@ def main(argv=None):
     if missing:
         print("soak: daemon binaries missing: %s (run make first)" % ", ".join(missing))
         return 2
-    pg = harness.PgCluster().start()
+    # As production runs PostgreSQL: fsync, synchronous_commit, full_page_writes.
+    pg = harness.PgCluster(durable=True).start()
     s = None
     try:
         pg.create_db("soak")

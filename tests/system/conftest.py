@@ -2,6 +2,9 @@
 
     pg       session: a throwaway PostgreSQL 15 cluster with a migrated
              template database (eldercare_tpl)
+    durable_pg   session: the same run as production (fsync,
+             synchronous_commit, full_page_writes on): crash and fault tests
+    durable_db   test: a fresh database on durable_pg
     db       module: a fresh database made from the template; its name
     fresh_db     test: the same, for one test
     empty_db     test: roles and schemas only, no migration applied
@@ -38,6 +41,27 @@ def pg():
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def durable_pg():
+    """A cluster run as production runs it (fsync, synchronous_commit,
+    full_page_writes on), for the crash and fault tests; same template."""
+    cluster = harness.PgCluster(durable=True).start()
+    try:
+        cluster.create_db("eldercare_tpl")
+        cluster.migrate("eldercare_tpl")
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def durable_db(durable_pg, request):
+    """A database of its own for one test on durable_pg."""
+    name = _new_db(durable_pg, request.node.name)
+    yield name
+    durable_pg.drop_db(name)
 
 
 def _new_db(pg, hint, template="eldercare_tpl"):

@@ -261,8 +261,12 @@ class PgCluster:
 
     def __init__(self, base=None, durable=False):
         """durable=True keeps fsync, synchronous_commit and full_page_writes
-        on (benchmarks); tests run with them off."""
+        on, as production runs (benchmarks, the crash, soak and fault tests:
+        conftest's durable_pg); other tests run with them off."""
         self.durable = durable
+        # Durable clusters only (a small disk needs smaller values).
+        self.shared_buffers = "256MB"
+        self.max_wal_size = "2GB"
         self.base = base
         self.port = None
         self.datadir = None
@@ -364,23 +368,68 @@ class PgCluster:
         last = None
         for _ in range(5):
             self.port = free_port()
-            opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 "
-                    "-c timezone=Asia/Shanghai -c max_connections=200 "
-                    "-c log_min_messages=warning" % (self.port, self.sockdir))
-            if not self.durable:
-                opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            else:
-                opts += " -c shared_buffers=256MB -c max_wal_size=2GB"
-            r = subprocess.run(_as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
-                                       "-l", self.logfile, "-o", opts, "-w", "-t", "60",
-                                       "start"]),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               cwd="/", env=env)
+            r = self._pg_ctl_start()
             if r.returncode == 0:
                 self._set_passwords()
                 return self
             last = r.stderr.decode(errors="replace") + self.log_tail()
         raise RuntimeError("PostgreSQL did not start: %s" % last)
+
+    def _pg_ctl_start(self, timeout=60):
+        opts = ("-p %d -k %s -c listen_addresses=127.0.0.1 "
+                "-c timezone=Asia/Shanghai -c max_connections=200 "
+                "-c log_min_messages=warning" % (self.port, self.sockdir))
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        else:
+            opts += " -c shared_buffers=%s -c max_wal_size=%s" % (
+                self.shared_buffers, self.max_wal_size)
+        return subprocess.run(_as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
+                                      "-l", self.logfile, "-o", opts, "-w", "-t", str(timeout),
+                                      "start"]),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              cwd="/", env=dict(os.environ, LC_ALL="C"))
+
+    # -- faults (tests/system/test_pg_crash.py, test_disk_full.py) ----------
+    def postmaster_pid(self):
+        """The postmaster's pid (first line of postmaster.pid), or None."""
+        try:
+            with open(os.path.join(self.datadir, "postmaster.pid")) as f:
+                return int(f.readline())
+        except (OSError, ValueError):
+            return None
+
+    def crash(self, how="immediate"):
+        """Stop the server as a crash would: "immediate" (pg_ctl stop -m
+        immediate: no shutdown checkpoint) or "kill9" (SIGKILL to the
+        postmaster; its backends notice and exit). Both need crash recovery
+        at the next start."""
+        if how == "immediate":
+            subprocess.run(_as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
+                                   "-m", "immediate", "-w", "stop"]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+            return
+        pid = self.postmaster_pid()
+        if pid is None:
+            raise RuntimeError("no postmaster.pid in %s" % self.datadir)
+        os.kill(pid, signal.SIGKILL)
+        # Orphaned backends finish their statement and exit when they see
+        # the postmaster gone; the next start waits for them (the shared
+        # memory segment must be free).
+        wait_until(lambda: not os.path.exists("/proc/%d" % pid), 10, what="postmaster exit")
+
+    def restart(self, timeout=120):
+        """Start the server again on the same data directory and port (crash
+        recovery runs first). Raises with the log tail if it does not come up."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self._pg_ctl_start(timeout=max(5, int(deadline - time.monotonic())))
+            if r.returncode == 0:
+                return self
+            if time.monotonic() > deadline:
+                raise RuntimeError("PostgreSQL did not restart: %s%s" % (
+                    r.stderr.decode(errors="replace"), self.log_tail()))
+            time.sleep(0.5)   # killed backends may still hold shared memory
 
     def log_tail(self, n=40):
         try:
@@ -558,6 +607,7 @@ class Daemon:
         for k in list(env):
             if k.startswith(self.name.upper() + "_"):
                 del env[k]
+        env.update(self.system.extra_env.get(self.name, {}))
         try:
             self.proc = subprocess.Popen(self.argv(), stdout=logf, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env,
@@ -621,7 +671,10 @@ class System:
     """The four daemons on one database of a PgCluster."""
 
     def __init__(self, pg, dbname, workdir=None, extra_args=None, log_level="debug",
-                 names=DAEMONS):
+                 names=DAEMONS, extra_env=None):
+        """extra_args: {daemon: {flag: value}} added to (and overriding) the
+        flags; extra_env: {daemon: {VAR: value}} added to its environment
+        (e.g. LD_PRELOAD of libfaketime, test_clock_step.py)."""
         self.pg = pg
         self.dbname = dbname
         self.workdir = workdir or tempfile.mkdtemp(prefix="eldercare-sys-")
@@ -638,6 +691,7 @@ class System:
         give_to_daemon_user(os.path.dirname(self.issuer_key_file), tree=True)
         give_to_daemon_user(self.workdir)
         self.extra_args = extra_args or {}
+        self.extra_env = extra_env or {}
         self.log_level = log_level
         self.daemons = {}
         for n in DAEMONS:

@@ -1,6 +1,8 @@
 """Crash test (issue 4): while 500 orders flow, kill -9 each daemon in turn
 and restart it; afterwards every acknowledged order reaches a final state,
-no event is applied twice and the ledger check passes (tests/soak.py)."""
+no event is applied twice, the ledger check passes and money reconciles
+across the daemons (tests/soak.py, reconcile.py). PostgreSQL runs as in
+production (fsync, synchronous_commit, full_page_writes on)."""
 
 import os
 import sys
@@ -22,8 +24,8 @@ class _Args:
     place_seconds = None
 
 
-def test_kill9_each_daemon_while_orders_flow(need_daemons, pg, fresh_db):
-    s = harness.System(pg, fresh_db, log_level="info")
+def test_kill9_each_daemon_while_orders_flow(need_daemons, durable_pg, durable_db):
+    s = harness.System(durable_pg, durable_db, log_level="info")
     try:
         s.start()
         run = soak.Soak(s, _Args())
