@@ -35,9 +35,16 @@ def log(msg):
 
 
 class Soak:
-    def __init__(self, system, args):
+    def __init__(self, system, args, faults=None, supervise=False):
+        """faults: [(seconds to wait, callable, label)] run in turn while
+        orders flow, instead of the kills (the fault tests); supervise:
+        restart a daemon that exits, as systemd's Restart= would."""
         self.s = system
         self.args = args
+        self.faults = faults
+        self.faults_done = []
+        self.supervise = supervise
+        self.restarts = {}
         self.elders = []
         self.orders = []            # acknowledged demo.Order objects
         self.lock = threading.Lock()
@@ -204,7 +211,29 @@ class Soak:
                     if oid in line or '"level":"error"' in line or '"level":"warn"' in line:
                         log("  %s log: %s" % (d, line[:300]))
 
+    def injector(self):
+        for wait, fn, label in self.faults:
+            time.sleep(wait)
+            log("fault: %s" % label)
+            fn()
+            self.faults_done.append(label)
+
+    def supervisor(self):
+        """Restart any daemon that exited (counted), until the run ends."""
+        while not self.run_done.is_set():
+            for name, d in self.s.daemons.items():
+                if d.proc is not None and not d.alive():
+                    self.restarts[name] = self.restarts.get(name, 0) + 1
+                    log("%s exited with %s: restarting" % (name, d.proc.returncode))
+                    try:
+                        d.start()
+                    except Exception as e:  # keep supervising the others
+                        log("restart %s: %r" % (name, e))
+            self.run_done.wait(0.5)
+
     def killer(self):
+        if self.faults is not None:
+            return self.injector()
         names = list(harness.DAEMONS) * self.args.rounds
         for name in names:
             time.sleep(self.args.kill_every)
@@ -228,6 +257,10 @@ class Soak:
                        "present_once": once, "billed": rep.figures.get("billed"),
                        "charged_fen": rep.figures.get("charged_fen"),
                        "fen_lost": rep.fen_lost, "orders_lost": len(self.orders) - once}
+        if self.faults is not None:
+            self.figure["faults_survived"] = len(self.faults_done)
+        if self.supervise:
+            self.figure["daemon_restarts"] = sum(self.restarts.values())
         print("FIGURE %s: %s" % (getattr(self, "name", "soak"), " ".join(
             "%s=%s" % kv for kv in self.figure.items())), flush=True)
         return rep
@@ -237,13 +270,22 @@ class Soak:
         t0 = time.monotonic()
         flow = threading.Thread(target=self.flow)
         kill = threading.Thread(target=self.killer)
+        self.run_done = threading.Event()
+        sup = threading.Thread(target=self.supervisor) if self.supervise else None
+        if sup:
+            sup.start()
         flow.start()
         kill.start()
-        done = self.drive_all(time.monotonic() + self.args.timeout)
-        flow.join()
-        kill.join()
-        if not done:
-            done = self.drive_all(time.monotonic() + 30)
+        try:
+            done = self.drive_all(time.monotonic() + self.args.timeout)
+            flow.join()
+            kill.join()
+            if not done:
+                done = self.drive_all(time.monotonic() + 30)
+        finally:
+            self.run_done.set()
+            if sup:
+                sup.join()
         elapsed = time.monotonic() - t0
         n = len(self.orders)
         states = {}

@@ -421,6 +421,9 @@ static void s_on_reply(cc_zsock_t *sock, const void *const *frames, const size_t
 }
 
 #define S_FETCH_WAIT_MS 1000
+/* Silence longer than the timeout closes the link (see s_new). */
+#define S_HEARTBEAT_IVL_MS 1000
+#define S_HEARTBEAT_TIMEOUT_MS 5000
 
 static void s_fetch(cc_consumer_t *self)
 {
@@ -536,9 +539,19 @@ static cc_consumer_t *s_new(struct event_base *base, void *zctx, cc_db_t *writer
      * replies we drop. ZMQ_IMMEDIATE: no queue without a live connection
      * (the send fails, the timeout re-sends). Set before connecting. */
     int immediate = 1;
+    /* A link that goes silent without FIN or RST (a half-open connection:
+     * peer host or middlebox gone) would otherwise carry every re-sent
+     * Fetch into the void for good: ZMTP heartbeats notice the silence,
+     * close the connection and let the DEALER reconnect
+     * (tests/system/test_netfault.py). */
+    int hb_ivl = S_HEARTBEAT_IVL_MS, hb_timeout = S_HEARTBEAT_TIMEOUT_MS;
     if (!self->dealer || !self->ev_timeout || !self->ev_retry ||
         zmq_setsockopt(cc_zsock_raw(self->dealer), ZMQ_IMMEDIATE, &immediate,
                        sizeof immediate) != 0 ||
+        zmq_setsockopt(cc_zsock_raw(self->dealer), ZMQ_HEARTBEAT_IVL, &hb_ivl,
+                       sizeof hb_ivl) != 0 ||
+        zmq_setsockopt(cc_zsock_raw(self->dealer), ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout,
+                       sizeof hb_timeout) != 0 ||
         (keys && cc_zsock_curve_client(self->dealer, keys[0], keys[1], keys[2]) != 0) ||
         cc_zsock_connect(self->dealer, endpoint) != 0) {
         cc_consumer_destroy(&self);

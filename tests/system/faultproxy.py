@@ -167,6 +167,10 @@ class ProxySet:
                 p.server.close()
                 for c in list(p.conns):
                     p._reset(c)
+            me = asyncio.current_task()
+            for t in asyncio.all_tasks():
+                if t is not me:
+                    t.cancel()
         try:
             asyncio.run_coroutine_threadsafe(_close(), self.loop).result(10)
         finally:
