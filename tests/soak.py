@@ -45,6 +45,7 @@ class Soak:
         self.faults_done = []
         self.supervise = supervise
         self.restarts = {}
+        self.statuses = {}
         self.elders = []
         self.orders = []            # acknowledged demo.Order objects
         self.lock = threading.Lock()
@@ -136,6 +137,7 @@ class Soak:
             try:
                 st, doc = demo.call("orderd", "POST", "/v1/orders", o.body(),
                                     headers={"Idempotency-Key": o.key}, ok=None)
+                self.count_status(st)
                 if st == 202 or st == 200 or st == 201:
                     o.id = doc["order_id"]
                     with self.lock:
@@ -145,10 +147,15 @@ class Soak:
                     log("order %d refused: %d %s" % (n, st, doc))
                     break
             except OSError:
-                pass
+                self.count_status("no_answer")
             time.sleep(0.2)
         with self.lock:
             self.unacked += 1
+
+    def count_status(self, st):
+        """Answers to placement attempts, by status (the fault tests' figure)."""
+        with self.lock:
+            self.statuses[st] = self.statuses.get(st, 0) + 1
 
     def place_safe(self, n):
         try:
@@ -261,6 +268,8 @@ class Soak:
             self.figure["faults_survived"] = len(self.faults_done)
         if self.supervise:
             self.figure["daemon_restarts"] = sum(self.restarts.values())
+        self.figure["answers"] = ",".join("%s:%d" % (k, v) for k, v in sorted(
+            self.statuses.items(), key=lambda kv: str(kv[0])))
         print("FIGURE %s: %s" % (getattr(self, "name", "soak"), " ".join(
             "%s=%s" % kv for kv in self.figure.items())), flush=True)
         return rep

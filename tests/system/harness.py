@@ -264,9 +264,8 @@ class PgCluster:
         on, as production runs (benchmarks, the crash, soak and fault tests:
         conftest's durable_pg); other tests run with them off."""
         self.durable = durable
-        # Durable clusters only (a small disk needs smaller values).
-        self.shared_buffers = "256MB"
-        self.max_wal_size = "2GB"
+        # Durable clusters only (a small disk wants smaller values).
+        self.durable_opts = "-c shared_buffers=256MB -c max_wal_size=2GB"
         self.base = base
         self.port = None
         self.datadir = None
@@ -382,8 +381,7 @@ class PgCluster:
         if not self.durable:
             opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         else:
-            opts += " -c shared_buffers=%s -c max_wal_size=%s" % (
-                self.shared_buffers, self.max_wal_size)
+            opts += " " + self.durable_opts
         return subprocess.run(_as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", self.datadir,
                                       "-l", self.logfile, "-o", opts, "-w", "-t", str(timeout),
                                       "start"]),
