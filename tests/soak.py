@@ -46,6 +46,7 @@ class Soak:
         self.supervise = supervise
         self.restarts = {}
         self.statuses = {}
+        self.meal_days_ahead = 1
         self.elders = []
         self.orders = []            # acknowledged demo.Order objects
         self.lock = threading.Lock()
@@ -124,7 +125,7 @@ class Soak:
         service = SERVICES[n % len(SERVICES)]
         t = demo.now()
         if service == "meal":
-            day = (t + datetime.timedelta(days=1)).date()
+            day = (t + datetime.timedelta(days=self.meal_days_ahead)).date()
             win = (datetime.datetime.combine(day, datetime.time(11, 0), demo.TZ),
                    datetime.datetime.combine(day, datetime.time(12, 30), demo.TZ))
         else:

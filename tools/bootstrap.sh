@@ -13,7 +13,7 @@ PKGS=(
     postgresql-15 postgresql-client-15
     python3 python3-zmq python3-protobuf protobuf-compiler python3-psycopg2 python3-pytest
     python3-nacl python3-yaml
-    wrk valgrind docker-compose curl
+    wrk valgrind docker-compose curl libfaketime
 )
 
 missing=()

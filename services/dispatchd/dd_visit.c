@@ -86,8 +86,14 @@ dd_step_verdict_t dd_visit_step(const dd_visit_t *v, dd_step_t step, const dd_st
         return s_refused(out);
     }
     if (step == DD_STEP_CHECK_OUT && at < v->checked_in_us) {
-        cc_err_set(&out->err, 400, "invalid_value", "at", "check-out before check-in");
-        return s_refused(out);
+        if (req->at_us) {
+            cc_err_set(&out->err, 400, "invalid_value", "at", "check-out before check-in");
+            return s_refused(out);
+        }
+        /* Stamped by us: our wall clock stepped back since check-in (NTP,
+         * VM resume). Refusing would block the visit until the clock caught
+         * up; it ended now, so record it as ending at check-in. */
+        at = v->checked_in_us;
     }
 
     out->verdict = DD_STEP_DO;

@@ -247,6 +247,26 @@ static void test_check_out_before_check_in(void **state)
     assert_int_equal(dd_visit_step(&v, DD_STEP_CHECK_OUT, &req, NOW_US, &r), DD_STEP_REPEAT);
 }
 
+/* Our own clock stepped back an hour since we stamped the check-in: a
+ * check-out we stamp (no "at") is recorded at check-in, not refused until
+ * the clock catches up (tests/system/test_clock_step.py). */
+static void test_check_out_after_clock_stepped_back(void **state)
+{
+    (void) state;
+    dd_visit_t v;
+    dd_step_result_t r;
+    s_visit(&v, DD_VISIT_CHECKED_IN);
+    int64_t now = v.checked_in_us - 3600LL * 1000000;
+    dd_step_req_t req = {.caregiver_id = ME, .at_us = 0};
+    assert_int_equal(dd_visit_step(&v, DD_STEP_CHECK_OUT, &req, now, &r), DD_STEP_DO);
+    assert_int_equal(r.state, DD_VISIT_COMPLETED);
+    assert_int_equal(r.at_us, v.checked_in_us);
+    /* A time the app gave is still checked. */
+    req.at_us = now;
+    assert_int_equal(dd_visit_step(&v, DD_STEP_CHECK_OUT, &req, now, &r), DD_STEP_REFUSED);
+    assert_string_equal(r.err.message, "check-out before check-in");
+}
+
 /* A caregiver who declined the visit before gets a repeat for another
  * decline, whatever the visit's state or caregiver now. */
 static void test_decline_repeat(void **state)
@@ -432,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_distance),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_check_out_before_check_in),
+        cmocka_unit_test(test_check_out_after_clock_stepped_back),
         cmocka_unit_test(test_decline_repeat),
         cmocka_unit_test(test_empty_caregiver),
         cmocka_unit_test(test_step_names),
