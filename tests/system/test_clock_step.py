@@ -42,7 +42,7 @@ class _Args:
     elders = 20
     caregivers = 40
     kill_every = 0.0
-    timeout = 180
+    timeout = 180 + orders // 5     # make soak runs more orders
     place_seconds = None
 
 

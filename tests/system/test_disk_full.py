@@ -39,7 +39,7 @@ class _Args:
     elders = 20
     caregivers = 40
     kill_every = 0.0
-    timeout = 240
+    timeout = 240 + orders // 5     # make soak runs more orders
     place_seconds = None
 
 
