@@ -67,6 +67,7 @@ class Soak:
         for d in harness.DAEMONS:
             demo.URL[d] = self.s.url(d)
         demo.ISSUER_KEY = self.s.issuer_key_file   # its tokens: the System's issuer
+        demo._token_cache.clear()   # none minted for an earlier System's issuer
         demo.say = lambda msg: None
         demo.PACE_S = 0
         today = demo.now().date()
