@@ -32,6 +32,8 @@ all:
 
 include services/common/common.mk
 include $(filter-out services/common/common.mk,$(wildcard services/*/*.mk))
+# libFuzzer targets (clang, build/fuzz/); last: it turns on .SECONDEXPANSION.
+include tests/fuzz/fuzz.mk
 
 all: $(DAEMONS) $(TOOLS) $(UNIT_TESTS)
 
@@ -46,7 +48,7 @@ stop:
 	@tools/stop.sh
 
 test: bootstrap
-	@$(MAKE) --no-print-directory all $(UNIT_TESTS_ASAN)
+	@$(MAKE) --no-print-directory all $(UNIT_TESTS_ASAN) $(FUZZ_BINS)
 	@tests/run.sh
 
 bench: bootstrap

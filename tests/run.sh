@@ -6,8 +6,10 @@
 #     counts come from cmocka's summary lines; a binary that exits non-zero
 #     without reporting a failure (crash, sanitizer report, leak) counts as
 #     one failure of its own;
-#  2. the system tests: /usr/bin/python3 -m pytest tests/system -q -rs;
-#  3. deploy: `docker-compose config -q` (and `docker compose config -q`
+#  2. the fuzz targets' committed inputs, replayed (tests/fuzz/replay.sh),
+#     one test per target;
+#  3. the system tests: /usr/bin/python3 -m pytest tests/system -q -rs;
+#  4. deploy: `docker-compose config -q` (and `docker compose config -q`
 #     where the compose plugin exists) count as one test each.
 # Exits non-zero when anything failed.
 #
@@ -93,6 +95,23 @@ if [ -n "${testpg_pid:-}" ]; then
     kill "$testpg_pid" 2>/dev/null
     wait "$testpg_pid" 2>/dev/null
     testpg_pid=
+fi
+
+# ---- fuzz corpus replay ----------------------------------------------------
+# Every committed input of each libFuzzer target (seeds and regression
+# inputs) run once under ASan+UBSan: one test per target (docs/FUZZING.md).
+if [ -x tests/fuzz/replay.sh ]; then
+    out=$logdir/fuzz-replay.log
+    tests/fuzz/replay.sh >"$out" 2>&1
+    p=$(grep -c '^ok   fuzz/' "$out")
+    f=$(grep -c '^FAIL fuzz/' "$out")
+    grep -E '^ok   fuzz/' "$out"
+    if [ "$f" -gt 0 ]; then
+        cat "$out" >&2
+        mapfile -t names < <(sed -nE 's/^FAIL (fuzz\/[a-z_]+).*/\1/p' "$out")
+        failures+=("${names[@]}")
+    fi
+    passed=$((passed + p)); failed=$((failed + f))
 fi
 
 # ---- system tests ----------------------------------------------------------

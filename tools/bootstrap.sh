@@ -14,6 +14,7 @@ PKGS=(
     python3 python3-zmq python3-protobuf protobuf-compiler python3-psycopg2 python3-pytest
     python3-nacl python3-yaml
     wrk valgrind docker-compose curl libfaketime
+    clang libclang-rt-14-dev
 )
 
 missing=()

@@ -247,28 +247,51 @@ static void s_reject(cc_consumer_t *self, const Cc__Envelope *env, const char *r
             "type", env->type, "seq", seq, "reason", reason, "field", field);
 }
 
-/* One event through the table: look up, unpack, check, handle, free. */
-static void s_dispatch(cc_consumer_t *self, const Cc__Envelope *env)
+int cc_consumer_decode(const cc_consumer_entry_t *table, const Cc__Envelope *env,
+                       const cc_consumer_entry_t **entry, ProtobufCMessage **msg,
+                       const char **reason, const char **field)
 {
-    const cc_consumer_entry_t *e = self->table;
+    const cc_consumer_entry_t *e = table;
+    *entry = NULL;
+    *msg = NULL;
+    *reason = *field = NULL;
     while (e->type && strcmp(e->type, env->type) != 0)
         e++;
     if (!e->type)
-        return;   /* not ours: skipped */
+        return 0;   /* not ours: skipped */
+    *entry = e;
     if (env->payload.len > CC_EVENT_MAX_PAYLOAD) {
-        s_reject(self, env, "too_large", NULL);
+        *reason = "too_large";
+        return -1;
+    }
+    ProtobufCMessage *m = protobuf_c_message_unpack(e->desc, NULL, env->payload.len,
+                                                    env->payload.data);
+    if (!m) {
+        *reason = "malformed";
+        return -1;
+    }
+    if (cc_event_check(m, field) != 0) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        *reason = "schema";
+        return -1;
+    }
+    *msg = m;
+    return 0;
+}
+
+/* One event through the table: look up, unpack, check, handle, free. */
+static void s_dispatch(cc_consumer_t *self, const Cc__Envelope *env)
+{
+    const cc_consumer_entry_t *e;
+    ProtobufCMessage *msg;
+    const char *reason, *field;
+    if (cc_consumer_decode(self->table, env, &e, &msg, &reason, &field) != 0) {
+        s_reject(self, env, reason, field);
         return;
     }
-    ProtobufCMessage *msg = protobuf_c_message_unpack(e->desc, NULL, env->payload.len,
-                                                      env->payload.data);
-    if (!msg) {
-        s_reject(self, env, "malformed", NULL);
-        return;
-    }
-    const char *field = NULL;
-    if (cc_event_check(msg, &field) != 0)
-        s_reject(self, env, "schema", field);
-    else if (e->fn(self, env, msg, self->arg) != 0)
+    if (!e)
+        return;   /* not ours: skipped */
+    if (e->fn(self, env, msg, self->arg) != 0)
         s_reject(self, env, "handler", NULL);
     protobuf_c_message_free_unpacked(msg, NULL);
 }

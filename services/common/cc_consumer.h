@@ -79,6 +79,16 @@ cc_consumer_t *cc_consumer_new_table(struct event_base *base, void *zctx, cc_db_
                                      const char *me, const char *producer,
                                      const char *endpoint, const cc_consumer_entry_t *table,
                                      void *arg);
+/* The checks a table applies before a handler runs, without a consumer:
+ * look env->type up in table; 0 with *entry NULL when it is not the
+ * table's (skipped). Otherwise unpack the payload with the entry's
+ * descriptor and check it against its schema: 0 with *entry and *msg (the
+ * caller frees it with protobuf_c_message_free_unpacked(msg, NULL)), or -1
+ * with *reason ("too_large", "malformed", "schema") and *field (the schema's
+ * failing field, else NULL). Pure: what the consumer and tests/fuzz share. */
+int cc_consumer_decode(const cc_consumer_entry_t *table, const Cc__Envelope *env,
+                       const cc_consumer_entry_t **entry, ProtobufCMessage **msg,
+                       const char **reason, const char **field);
 /* As cc_consumer_new_table over CURVE (cc_zsock_curve_client): our own key
  * pair (Z85) and the producer's public key, so that only the holder of the
  * producer's secret key can answer (a fake producer bound on the port

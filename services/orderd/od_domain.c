@@ -1,6 +1,7 @@
 /* od_domain: see od_domain.h. Pure: no I/O, no clocks, no allocation. */
 #include "od_domain.h"
 #include "cc_daemon.h"
+#include "cc_event.h"
 #include "cc_util.h"
 #include "cc_time.h"
 #include <string.h>
@@ -325,7 +326,15 @@ int od_window_check(int64_t start_us, int64_t end_us, int64_t now_us, const char
         *why = "window_end must be after window_start";
         return -1;
     }
-    if (end_us - start_us > OD_WINDOW_MAX_US) {
+    /* Within the times an event may carry (cc_event.h): OrderPlaced is
+     * packed from these, and its schema is asserted (found by fuzzing,
+     * tests/fuzz/intake/regress/window_past_event_range). */
+    if (start_us <= 0 || end_us > CC_EVENT_TIME_MAX_US) {
+        *why = "the window is outside the years 1970 to 9999";
+        return -1;
+    }
+    /* Unsigned: end - start may not fit int64_t (intake/regress/window_span_overflow). */
+    if ((uint64_t) end_us - (uint64_t) start_us > (uint64_t) OD_WINDOW_MAX_US) {
         *why = "the window is longer than 7 days";
         return -1;
     }

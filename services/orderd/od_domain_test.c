@@ -251,6 +251,13 @@ static void test_window(void **state)
     assert_non_null(strstr(why, "past"));
     assert_int_equal(od_window_check(now, now + 8 * 24 * h, now, &why), -1);
     assert_non_null(strstr(why, "7 days"));
+    /* Spans that overflow int64_t and times no event can carry (issue 11): the first
+     * overflowed end - start and passed. */
+    assert_int_equal(od_window_check(-5000000000000000000LL, 5000000000000000000LL, now, &why),
+                     -1);
+    assert_int_equal(od_window_check(INT64_MAX - h, INT64_MAX, now, &why), -1);
+    assert_non_null(strstr(why, "1970"));
+    assert_int_equal(od_window_check(INT64_MIN, now + h, now, &why), -1);
 }
 
 static void test_phone_and_key(void **state)

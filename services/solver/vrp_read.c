@@ -4,11 +4,18 @@
 #include <assert.h>
 #include <ctype.h>
 #include <jansson.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+//  Solomon files name their fleet (25 for 100 customers, 250 for 1000): far below this.
+#define S_SOLOMON_MAX_VEHICLES 100000
+//  Coordinates, demands and times: integers well inside what a long and a double hold exactly.
+#define S_SOLOMON_MAX_NUMBER 1e15
 
 static void s_err(char *err, size_t size, const char *fmt, ...)
 {
@@ -128,6 +135,13 @@ vrp_instance_t *vrp_read_solomon(const char *text, char *err, size_t err_size)
         s_err(err, err_size, "no vehicle number and capacity line");
         goto fail;
     }
+    //  The fleet is allocated up front and the capacity is an int (found by fuzzing:
+    //  tests/fuzz/solver/regress/solomon_vehicles_overflow).
+    if (k > S_SOLOMON_MAX_VEHICLES || q > INT_MAX) {
+        s_err(err, err_size, "vehicle number above %d or capacity above %d",
+              S_SOLOMON_MAX_VEHICLES, INT_MAX);
+        goto fail;
+    }
     int n_nodes = 0, cap_nodes = 128;
     xy = malloc((size_t) cap_nodes * 2 * sizeof *xy);
     rows = malloc((size_t) cap_nodes * 5 * sizeof *rows);
@@ -153,6 +167,15 @@ vrp_instance_t *vrp_read_solomon(const char *text, char *err, size_t err_size)
             if (!mr)
                 goto oom;
             rows = mr;
+        }
+        //  Every number is converted to long (demand to int): NaN or one out of range
+        //  would be undefined (tests/fuzz/solver/regress/solomon_demand_1e300, _due_nan).
+        bool in_range = v[3] <= INT_MAX;
+        for (int i = 0; i < 7; i++)
+            in_range = in_range && isfinite(v[i]) && fabs(v[i]) <= S_SOLOMON_MAX_NUMBER;
+        if (!in_range) {
+            s_err(err, err_size, "line %d: a number is not finite or out of range", li + 1);
+            goto fail;
         }
         if (v[3] < 0 || v[4] > v[5] || v[6] < 0) {
             s_err(err, err_size, "line %d: negative demand/service or ready > due", li + 1);
