@@ -12,7 +12,7 @@
 #define BD_HTTP_H
 #include "bd_app.h"
 
-#define BD_REFERENCE_MAX 128
+#define BD_REFERENCE_MAX CC_REFERENCE_MAX   /* cc_limits.h */
 
 /* The routes (cc_http.h), for the runtime; their arg is the bd_app_t. */
 extern const cc_http_route_t bd_http_routes[];

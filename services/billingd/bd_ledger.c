@@ -607,7 +607,9 @@ int bd_ledger_decide_topup(const bd_ledger_t *self, const char *card_id, int64_t
     int64_t debt = -card->arrears->balance;
     int64_t paid = amount_fen < debt ? amount_fen : debt;
     int64_t after;
-    if (__builtin_add_overflow(card->available->balance, amount_fen - paid, &after))
+    /* The bound first keeps every sum of balances far from int64's edge. */
+    if (cc_add_i64(card->available->balance, amount_fen - paid, &after) != 0
+        || after > CC_FEN_BALANCE_MAX)
         return -1;
     out->amount_fen = amount_fen;
     out->source = source;

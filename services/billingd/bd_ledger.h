@@ -219,8 +219,8 @@ typedef struct {
     bd_postings_t postings;
 } bd_topup_decision_t;
 
-/* -1 if the card is unknown or closed, amount <= 0, or the card's balance
- * would overflow. */
+/* -1 if the card is unknown or closed, amount <= 0, or the card's available
+ * balance would pass CC_FEN_BALANCE_MAX (cc_limits.h). */
 int bd_ledger_decide_topup(const bd_ledger_t *self, const char *card_id, int64_t amount_fen,
                            bd_source_t source, bd_topup_decision_t *out);
 

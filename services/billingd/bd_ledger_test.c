@@ -509,6 +509,12 @@ static void test_topup_rules(void **state)
     bd_ledger_card(fx->l, CARD)->status = BD_CARD_BLOCKED;   /* a lost card keeps its money */
     assert_int_equal(bd_ledger_decide_topup(fx->l, CARD, 5, BD_SRC_SUBSIDY, &t), 0);
     assert_int_equal(t.available_after_fen, 5);
+    /* The balance bound of cc_limits.h: up to it, not one fen past. */
+    assert_int_equal(bd_ledger_load_balance(fx->l, "card:" CARD ":available",
+                                            CC_FEN_BALANCE_MAX - 5), 0);
+    assert_int_equal(bd_ledger_decide_topup(fx->l, CARD, 5, BD_SRC_FAMILY, &t), 0);
+    assert_true(t.available_after_fen == CC_FEN_BALANCE_MAX);
+    assert_int_equal(bd_ledger_decide_topup(fx->l, CARD, 6, BD_SRC_FAMILY, &t), -1);
     assert_int_equal(bd_ledger_load_balance(fx->l, "card:" CARD ":available", INT64_MAX - 2), 0);
     assert_int_equal(bd_ledger_decide_topup(fx->l, CARD, 5, BD_SRC_FAMILY, &t), -1);
 }

@@ -11,12 +11,13 @@
 #ifndef BD_PRICING_H
 #define BD_PRICING_H
 #include "cc_daemon.h"
+#include "cc_limits.h"
 #include <stddef.h>
 #include <stdint.h>
 
 /* Services are the proto enum values (Cc__Service): 1 meal .. 8 assessment. */
 #define BD_SERVICE_MAX CC_SERVICE_MAX   /* cc_daemon.h: the one list */
-#define BD_PRICE_MAX_FEN 100000000LL   /* 1,000,000 CNY: rejects typos */
+#define BD_PRICE_MAX_FEN CC_FEN_PRICE_MAX   /* cc_limits.h: 1,000,000 CNY, rejects typos */
 
 /* "meal", ..., NULL if out of range. */
 const char *bd_service_name(int service);

@@ -16,7 +16,7 @@ static int64_t s_revoke_refresh_s;      /* cc_revoke: reload account_gens this o
 static cc_cfg_param_t s_params[] = {
     { "max-topup-fen", CC_CFG_INT, &s_app.max_topup_fen, "10000000",
       "largest single top-up in fen (default 100,000 CNY)",
-      .min = 1, .max = BD_PRICE_MAX_FEN * 10 },
+      .min = 1, .max = CC_FEN_TOPUP_MAX },
     { "statement-limit", CC_CFG_INT, &s_app.statement_limit, "100",
       "default number of statement lines per card", .min = 1, .max = 1000 },
     { "recon-interval-s", CC_CFG_INT, &s_app.recon_interval_s, "60",

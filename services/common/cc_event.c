@@ -14,14 +14,17 @@
 #define S_WORD(n, w) { n, CC_EVENT_WORD, 0, 0, w }
 #define S_INT(n, lo, hi) { n, CC_EVENT_INT, lo, hi, NULL }
 #define S_ENUM(n) { n, CC_EVENT_ENUM, 0, 0, NULL }
-#define S_TIME(n) { n, CC_EVENT_TIME, 0, CC_EVENT_TIME_MAX_US, NULL }
+#define S_TIME(n) { n, CC_EVENT_TIME, CC_TIME_MIN_US, CC_TIME_MAX_US, NULL }
 #define S_REAL(n, lo, hi) { n, CC_EVENT_REAL, lo, hi, NULL }
 #define S_BOOL(n) { n, CC_EVENT_BOOL, 0, 0, NULL }
-#define S_FEN(n) S_INT(n, 0, INT64_MAX)          /* an amount of money, never negative */
-#define S_DISTRICT S_INT("district_id", 0, UINT32_MAX)
+/* An amount of one order (price, subsidy, hold, charge): never negative, at
+ * most a price. A balance may be negative (arrears) and as large as a card holds. */
+#define S_FEN(n) S_INT(n, 0, CC_FEN_PRICE_MAX)
+#define S_BALANCE(n) S_INT(n, -CC_FEN_BALANCE_MAX, CC_FEN_BALANCE_MAX)
+#define S_DISTRICT S_INT("district_id", CC_DISTRICT_MIN, CC_DISTRICT_MAX)
 #define S_PROVIDER S_TEXT("provider_id", CC_PROVIDER_ID_MAX)
-#define S_LAT S_REAL("lat", -90, 90)
-#define S_LON S_REAL("lon", -180, 180)
+#define S_LAT S_REAL("lat", -CC_LAT_MAX, CC_LAT_MAX)
+#define S_LON S_REAL("lon", -CC_LON_MAX, CC_LON_MAX)
 /* -1: not known (cc_geo_travel_s on a coordinate that is not finite). */
 #define S_METRES S_INT("distance_m", -1, INT32_MAX)
 
@@ -69,7 +72,7 @@ static const cc_event_field_t s_funds_held[] = {
 };
 static const cc_event_field_t s_funds_denied[] = {
     S_UUID("order_id"), S_UUID_OPT("card_id"), S_FEN("price_fen"),
-    S_INT("available_fen", INT64_MIN, INT64_MAX), S_TEXT("reason", CC_EVENT_TEXT_MAX),
+    S_BALANCE("available_fen"), S_TEXT("reason", CC_EVENT_TEXT_MAX),
 };
 static const cc_event_field_t s_hold_captured[] = {
     S_UUID("order_id"), S_UUID_OPT("card_id"), S_FEN("charged_fen"), S_FEN("subsidy_fen"),
@@ -248,7 +251,7 @@ static int s_field_ok(const ProtobufCMessage *msg, const ProtobufCFieldDescripto
     case CC_EVENT_TIME: {
         int64_t v = s_int(msg, f, &ok);
         assert(ok && f->type != PROTOBUF_C_TYPE_ENUM);
-        return v >= 0 && v <= CC_EVENT_TIME_MAX_US;
+        return v == 0 || (v >= r->min && v <= r->max);
     }
     case CC_EVENT_REAL: {
         double v;

@@ -16,16 +16,16 @@
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 #include "events.pb-c.h"
+#include "cc_limits.h"
 
-/* Limits shared by every daemon that takes, stores or forwards these. */
-#define CC_PROVIDER_ID_MAX 64    /* provider ids: opaque text, 1..64 bytes */
-#define CC_EVENT_NOTES_MAX 1000  /* free text notes (orderd's order notes) */
-#define CC_EVENT_TEXT_MAX 200    /* reasons, diet and other short free text */
-#define CC_EVENT_WORD_MAX 32     /* names of states, levels and kinds */
-/* Times: microseconds since the epoch, 0 for "not set"; at most the end of
- * year 9999 plus a day (the last instant RFC 3339 text can name, with any
- * offset). */
-#define CC_EVENT_TIME_MAX_US 253402387200000000LL
+/* Limits shared by every daemon that takes, stores or forwards these: the
+ * one definition is cc_limits.h; these names are the events' view of it. */
+#define CC_EVENT_NOTES_MAX CC_NOTES_MAX  /* free text notes (orderd's order notes) */
+#define CC_EVENT_TEXT_MAX CC_TEXT_MAX    /* reasons, diet and other short free text */
+#define CC_EVENT_WORD_MAX CC_WORD_MAX    /* names of states, levels and kinds */
+/* Times: microseconds since the epoch, 0 for "not set", else
+ * CC_TIME_MIN_US..CC_TIME_MAX_US. */
+#define CC_EVENT_TIME_MAX_US CC_TIME_MAX_US
 /* Payloads consumers unpack: the largest event is a few KiB. */
 #define CC_EVENT_MAX_PAYLOAD (64 * 1024)
 
@@ -36,7 +36,7 @@ typedef enum {
     CC_EVENT_WORD,       /* one of words[] (NULL-terminated) */
     CC_EVENT_INT,        /* integer (any width) in min..max */
     CC_EVENT_ENUM,       /* a value its enum names (proto3 enums are open) */
-    CC_EVENT_TIME,       /* microseconds: 0 or 1..CC_EVENT_TIME_MAX_US */
+    CC_EVENT_TIME,       /* microseconds: 0 or CC_TIME_MIN_US..CC_TIME_MAX_US */
     CC_EVENT_REAL,       /* finite double in min..max */
     CC_EVENT_BOOL,       /* anything */
 } cc_event_rule_t;

@@ -255,6 +255,13 @@ static void test_each_rule_refuses_bad_values(void **state)
                 s_expect_bad(msg, r->name, "a time before the epoch");
                 s_set_int(msg, f, CC_EVENT_TIME_MAX_US + 1);
                 s_expect_bad(msg, r->name, "a time past year 9999");
+                /* cc_limits.h: the range every intake takes, ends included. */
+                s_set_int(msg, f, CC_TIME_MIN_US - 1);
+                s_expect_bad(msg, r->name, "a time before 2000");
+                s_set_int(msg, f, CC_TIME_MIN_US);
+                assert_int_equal(cc_event_check(msg, NULL), 0);
+                s_set_int(msg, f, CC_TIME_MAX_US);
+                assert_int_equal(cc_event_check(msg, NULL), 0);
                 break;
             case CC_EVENT_REAL: {
                 double *dp = s_at(msg, f);

@@ -201,6 +201,11 @@ cc_json_time(json_t *o, const char *field, int required, int64_t *out_us, cc_err
     if (cc_time_parse(json_string_value(v), &us) != 0)
         return cc_err_set(err, 400, "invalid_value", field,
                           "%s must be an RFC 3339 time, e.g. 2026-11-26T08:30:00+08:00", field);
+    /* The absolute range (cc_limits.h) before any arithmetic on it: every
+     * time that enters over HTTP comes through here. */
+    if (!cc_time_in_range(us))
+        return cc_err_set(err, 400, "invalid_value", field,
+                          "%s must be between 2000-01-01 and 9999-12-31", field);
     if (out_us)
         *out_us = us;
     return 0;

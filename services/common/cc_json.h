@@ -36,7 +36,8 @@ int cc_json_bool(json_t *o, const char *field, int required, int *out, cc_err_t 
 /* allowed is NULL-terminated; *out is the index of the match. */
 int cc_json_enum(json_t *o, const char *field, int required, const char *const *allowed,
                  int *out, cc_err_t *err);
-/* RFC 3339 time text (see cc_time_parse) -> microseconds. */
+/* RFC 3339 time text (see cc_time_parse) -> microseconds; a time outside
+ * CC_TIME_MIN_US..CC_TIME_MAX_US (cc_limits.h) is invalid_value. */
 int cc_json_time(json_t *o, const char *field, int required, int64_t *out_us, cc_err_t *err);
 /* "HH:MM" -> minutes since midnight. */
 int cc_json_hhmm(json_t *o, const char *field, int required, int *out_min, cc_err_t *err);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cc_json.h"
+#include "cc_limits.h"
 
 static json_t *
 s_obj(const char *text)
@@ -251,6 +252,20 @@ test_time(void **state)
     s_assert_err(&err, 400, "wrong_type", "n");
     assert_int_equal(cc_json_time(o, "x", 1, &us, &err), -1);
     s_assert_err(&err, 400, "missing_field", "x");
+    assert_int_equal(us, 5);
+    json_decref(o);
+    /* The absolute range of cc_limits.h, ends included (issue 11). */
+    o = s_obj("{\"min\":\"2000-01-01T00:00:00+08:00\",\"early\":\"1999-12-31T23:59:59+08:00\","
+              "\"zero\":\"0001-01-01T00:00:00Z\",\"max\":\"9999-12-31T23:59:59-23:59\"}");
+    assert_int_equal(cc_json_time(o, "min", 1, &us, &err), 0);
+    assert_int_equal(us, CC_TIME_MIN_US);
+    assert_int_equal(cc_json_time(o, "max", 1, &us, &err), 0);
+    assert_true(us <= CC_TIME_MAX_US);
+    us = 5;
+    assert_int_equal(cc_json_time(o, "early", 1, &us, &err), -1);
+    s_assert_err(&err, 400, "invalid_value", "early");
+    assert_int_equal(cc_json_time(o, "zero", 1, &us, &err), -1);
+    s_assert_err(&err, 400, "invalid_value", "zero");
     assert_int_equal(us, 5);
     json_decref(o);
 }

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "cc_time.h"
+#include "cc_limits.h"
 
 #define CC_UUID_LEN 37 /* 36 chars + NUL */
 
@@ -16,8 +17,8 @@ int cc_uuid_valid(const char *s);
  * 0, or -1 (out = "") when s is not a UUID. out may be s itself. */
 int cc_uuid_norm(const char *s, char out[CC_UUID_LEN]);
 /* The one Idempotency-Key rule (HTTP header and ZeroMQ field alike):
- * 1..CC_IDEM_KEY_MAX printable ASCII characters, no space (0x21..0x7e). */
-#define CC_IDEM_KEY_MAX 128
+ * 1..CC_IDEM_KEY_MAX (cc_limits.h) printable ASCII characters, no space
+ * (0x21..0x7e). */
 int cc_idem_key_valid(const char *key);
 
 /* Make room for n elements of size elem in the array *arr_p of capacity

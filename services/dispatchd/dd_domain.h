@@ -31,6 +31,7 @@
 #include "cc_util.h"
 
 #define DD_ID_LEN 64       /* ids we store: ours are UUIDs, others' are opaque text */
+#define DD_PROVIDER_LEN (CC_PROVIDER_ID_MAX + 1)   /* cc_limits.h, + NUL */
 #define DD_MAX_DECLINED 64 /* a visit stops collecting decliners past this */
 
 /* Service values are the proto's Cc__Service numbers (events.proto). */
@@ -83,7 +84,7 @@ typedef struct {
 
 typedef struct {
     char id[DD_ID_LEN];
-    char provider_id[DD_ID_LEN];
+    char provider_id[DD_PROVIDER_LEN];
     char idem_key[CC_IDEM_KEY_MAX + 1];   /* Idempotency-Key of its creation, "" if none */
     char *name;                 /* owned; personal data: API only, never logged */
     uint32_t district_id;
@@ -124,7 +125,7 @@ struct dd_visit {
     dd_visit_state_t state;
     dd_caregiver_t *caregiver;  /* set while the state is planned */
     char caregiver_id[DD_ID_LEN];   /* last assigned caregiver, kept after the end */
-    char provider_id[DD_ID_LEN];
+    char provider_id[DD_PROVIDER_LEN];
     int64_t eta_us;             /* planned start of service */
     int64_t planned_end_us;
     int travel_s;

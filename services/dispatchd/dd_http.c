@@ -224,12 +224,11 @@ static void s_post_caregiver(cc_http_req_t *req, void *arg)
     int first_aid = 0, ss = -1, se = -1;
     uint32_t skills = 0;
     const char *key = cc_http_idem_key(req);   /* checked by the route guard */
-    if (cc_json_str(body, "name", 1, 200, &name, &err) || cc_json_str(body, "provider_id", 1,
-                                                                     DD_ID_LEN - 1, &provider,
-                                                                     &err)
-        || cc_json_int(body, "district_id", 1, 1, INT32_MAX, &district, &err)
-        || cc_json_num(body, "lat", 1, -90, 90, &lat, &err)
-        || cc_json_num(body, "lon", 1, -180, 180, &lon, &err)
+    if (cc_json_str(body, "name", 1, CC_NAME_MAX, &name, &err)
+        || cc_json_str(body, "provider_id", 1, CC_PROVIDER_ID_MAX, &provider, &err)
+        || cc_json_int(body, "district_id", 1, CC_DISTRICT_MIN, CC_DISTRICT_MAX, &district, &err)
+        || cc_json_num(body, "lat", 1, -CC_LAT_MAX, CC_LAT_MAX, &lat, &err)
+        || cc_json_num(body, "lon", 1, -CC_LON_MAX, CC_LON_MAX, &lon, &err)
         || dd_http_parse_skills(body, &skills, &err)
         || cc_json_int(body, "level", 1, 1, 3, &level, &err)
         || cc_json_bool(body, "first_aid", 0, &first_aid, &err)
@@ -364,7 +363,7 @@ static int s_district_query(cc_http_req_t *req, uint32_t *out)
         return 0;
     char *end = NULL;
     long long n = strtoll(d, &end, 10);
-    if (!d[0] || !end || *end || d[0] == '-' || d[0] == '+' || n < 1 || n > INT32_MAX) {
+    if (!d[0] || !end || *end || d[0] == '-' || d[0] == '+' || n < CC_DISTRICT_MIN || n > CC_DISTRICT_MAX) {
         cc_http_reply_error(&req, 400, "invalid_value", "district_id",
                             "district_id must be a positive integer");
         return -1;
@@ -514,11 +513,11 @@ static int s_step_body(cc_http_req_t **req, dd_step_t step, char cg[DD_ID_LEN],
     if (rc == 0 && who)
         snprintf(cg, DD_ID_LEN, "%s", who->caregiver_id);
     if (rc == 0 && step == DD_STEP_DECLINE)   /* free text, checked but not stored */
-        rc = cc_json_str(body, "reason", 0, 200, &reason, &err);
+        rc = cc_json_str(body, "reason", 0, CC_TEXT_MAX, &reason, &err);
     if (rc == 0 && (step == DD_STEP_CHECK_IN || step == DD_STEP_CHECK_OUT)) {
-        rc = cc_json_num(body, "lat", 1, -90, 90, &out->lat, &err);
+        rc = cc_json_num(body, "lat", 1, -CC_LAT_MAX, CC_LAT_MAX, &out->lat, &err);
         if (rc == 0)
-            rc = cc_json_num(body, "lon", 1, -180, 180, &out->lon, &err);
+            rc = cc_json_num(body, "lon", 1, -CC_LON_MAX, CC_LON_MAX, &out->lon, &err);
         if (rc == 0)
             rc = cc_json_time(body, "at", 0, &out->at_us, &err);
         if (rc == 0 && out->at_us == 0)   /* "time" is accepted as an alias of "at" */

@@ -18,7 +18,8 @@
 #define MD_DOMAIN_H
 #include <stddef.h>
 #include <stdint.h>
-#include "cc_event.h"   /* CC_PROVIDER_ID_MAX: one limit for every daemon */
+#include "cc_event.h"
+#include "cc_limits.h"   /* one definition of each limit, for every daemon */
 
 typedef enum { MD_LUNCH = 0, MD_DINNER = 1, MD_NSLOTS = 2 } md_slot_t;
 
@@ -41,9 +42,9 @@ typedef enum {
 #define MD_DINNER_FROM_MIN (15 * 60)
 #define MD_ID_LEN 37          /* UUID text + NUL */
 #define MD_PROVIDER_MAX CC_PROVIDER_ID_MAX   /* bytes */
-#define MD_NAME_MAX 200
-#define MD_DIET_MAX 200
-#define MD_COURIER_MAX 64
+#define MD_NAME_MAX CC_NAME_MAX          /* cc_limits.h */
+#define MD_DIET_MAX CC_TEXT_MAX
+#define MD_COURIER_MAX CC_COURIER_ID_MAX
 
 const char *md_slot_name(md_slot_t slot);          /* "lunch" | "dinner" */
 int md_slot_parse(const char *name);               /* md_slot_t, or -1 */

@@ -144,9 +144,9 @@ static void s_list_points(cc_http_req_t *req, void *arg)
     if (d) {
         char *end = NULL;
         district = strtol(d, &end, 10);
-        if (!*d || *end || district < 0 || district > INT32_MAX) {
+        if (!*d || *end || district < CC_DISTRICT_MIN || district > CC_DISTRICT_MAX) {
             cc_http_reply_error(&req, 400, "invalid_value", "district_id",
-                                "district_id must be a non-negative integer");
+                                "district_id must be a positive integer");
             return;
         }
     }

@@ -38,9 +38,9 @@ int md_req_point(json_t *body, md_point_t *out, cc_err_t *err)
     int64_t district = 0;
     if (cc_json_str(body, "name", 1, MD_NAME_MAX, &name, err)
         || cc_json_str(body, "provider_id", 0, MD_PROVIDER_MAX, &provider, err)
-        || cc_json_int(body, "district_id", 1, 0, INT32_MAX, &district, err)
-        || cc_json_num(body, "lat", 1, -90.0, 90.0, &out->lat, err)
-        || cc_json_num(body, "lon", 1, -180.0, 180.0, &out->lon, err))
+        || cc_json_int(body, "district_id", 1, CC_DISTRICT_MIN, CC_DISTRICT_MAX, &district, err)
+        || cc_json_num(body, "lat", 1, -CC_LAT_MAX, CC_LAT_MAX, &out->lat, err)
+        || cc_json_num(body, "lon", 1, -CC_LON_MAX, CC_LON_MAX, &out->lon, err))
         return -1;
     if (name[0] == '\0')
         return cc_err_set(err, 400, "invalid_value", "name", "name must not be empty");

@@ -8,8 +8,8 @@
 #include "cc_json.h"
 #include "md_domain.h"
 
-/* Largest capacity of one slot. */
-#define MD_CAPACITY_MAX 100000
+/* Largest capacity of one slot (cc_limits.h). */
+#define MD_CAPACITY_MAX CC_CAPACITY_MAX
 
 /* POST /v1/meal-points body:
  *   {name, provider_id?, district_id, lat, lon,

@@ -59,7 +59,7 @@ static void test_point_good(void **state)
     json_decref(j);
 
     /* provider_id is optional; a lunch-only point. */
-    j = s_parse("{\"name\":\"x\",\"district_id\":0,\"lat\":0,\"lon\":0,"
+    j = s_parse("{\"name\":\"x\",\"district_id\":1,\"lat\":0,\"lon\":0,"
                 "\"slots\":[{\"slot\":\"lunch\",\"capacity\":1,\"cutoff\":\"00:00\"}],"
                 "\"extra\":true}");
     assert_int_equal(md_req_point(j, &p, &err), 0);
@@ -72,6 +72,9 @@ static void test_point_bad(void **state)
 {
     (void)state;
     s_bad_point("[1,2]", "not_an_object", "");
+    /* District ids are 1..INT32_MAX (cc_limits.h), as in every daemon. */
+    s_bad_point("{\"name\":\"a\",\"district_id\":0,\"lat\":1,\"lon\":1}", "invalid_value",
+                "district_id");
     s_bad_point("{\"district_id\":1,\"lat\":1,\"lon\":1,\"slots\":[]}", "missing_field", "name");
     s_bad_point("{\"name\":7,\"district_id\":1}", "wrong_type", "name");
     s_bad_point("{\"name\":\"\",\"district_id\":1,\"lat\":1,\"lon\":1}", "invalid_value", "name");

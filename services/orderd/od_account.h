@@ -10,7 +10,7 @@
 #include "cc_jwt.h"
 #include "cc_util.h"
 
-#define OD_USERNAME_MAX 64       /* bytes; the store's CHECK says the same */
+#define OD_USERNAME_MAX CC_USERNAME_MAX   /* cc_limits.h; the store's CHECK says the same */
 #define OD_PASSWORD_MIN 12       /* bytes, for new passwords only */
 
 /* {username, password}: username lower-cased (1..64 bytes, any text: an

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include "od_states.h"
 #include "cc_time.h"
+#include "cc_limits.h"
 
 /* ---- enumerations (text forms are the API and the SQL CHECKs) ------------ */
 /* Order states: generated from OD_STATES (od_states.h), in its order. */
@@ -119,13 +120,16 @@ bool od_phone_valid(const char *s);
 bool od_idem_key_valid(const char *s);
 
 /* ---- orders ----------------------------------------------------------- */
-#define OD_NOTES_MAX 500
-#define OD_WINDOW_MAX_US (7 * CC_US_PER_DAY)  /* one week */
+#define OD_WINDOW_MAX_US CC_WINDOW_SPAN_MAX_US       /* one week (cc_limits.h) */
 #define OD_EMERGENCY_WINDOW_US (2 * CC_US_PER_HOUR) /* default: now .. +2 h */
 
-/* Window rule: end > start, at most a week long, end not in the past.
- * Returns 0 or -1 with *field = "window_end" and *why naming the rule. */
-int od_window_check(int64_t start_us, int64_t end_us, int64_t now_us, const char **why);
+/* Window rule: both ends in CC_TIME_MIN_US..CC_TIME_MAX_US, end > start, at
+ * most CC_WINDOW_SPAN_MAX_US long, end not in the past, start at most
+ * CC_ORDER_HORIZON_US ahead of now (cc_limits.h). Any int64 values are safe
+ * (nothing overflows). Returns 0, or -1 with *field ("window_start" or
+ * "window_end") and *why naming the rule; field and why may be NULL. */
+int od_window_check(int64_t start_us, int64_t end_us, int64_t now_us, const char **field,
+                    const char **why);
 
 /* Dispatch priority for OrderReleased.priority (higher is more urgent):
  * every emergency ranks above every other order; among equals the earlier

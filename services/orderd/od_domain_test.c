@@ -240,24 +240,45 @@ static void test_window(void **state)
     (void)state;
     const int64_t now = 1795000000LL * 1000000, h = 3600LL * 1000000;
     const char *why = NULL;
-    assert_int_equal(od_window_check(now + h, now + 2 * h, now, &why), 0);
+    assert_int_equal(od_window_check(now + h, now + 2 * h, now, NULL, &why), 0);
     assert_null(why);
     /* A window already begun but not ended is fine (urgent same-day orders). */
-    assert_int_equal(od_window_check(now - h, now + h, now, &why), 0);
-    assert_int_equal(od_window_check(now + h, now + h, now, &why), -1);
+    assert_int_equal(od_window_check(now - h, now + h, now, NULL, &why), 0);
+    assert_int_equal(od_window_check(now + h, now + h, now, NULL, &why), -1);
     assert_non_null(strstr(why, "after"));
-    assert_int_equal(od_window_check(now + 2 * h, now + h, now, &why), -1);
-    assert_int_equal(od_window_check(now - 2 * h, now - h, now, &why), -1);
+    assert_int_equal(od_window_check(now + 2 * h, now + h, now, NULL, &why), -1);
+    assert_int_equal(od_window_check(now - 2 * h, now - h, now, NULL, &why), -1);
     assert_non_null(strstr(why, "past"));
-    assert_int_equal(od_window_check(now, now + 8 * 24 * h, now, &why), -1);
+    assert_int_equal(od_window_check(now, now + 8 * 24 * h, now, NULL, &why), -1);
     assert_non_null(strstr(why, "7 days"));
-    /* Spans that overflow int64_t and times no event can carry (issue 11): the first
-     * overflowed end - start and passed. */
-    assert_int_equal(od_window_check(-5000000000000000000LL, 5000000000000000000LL, now, &why),
+    /* Absolute range and horizon, naming the end at fault; values near the
+     * int64 limits neither overflow nor pass (issue 11). */
+    const char *field = NULL;
+    const int64_t d = 24 * h;
+    assert_int_equal(od_window_check(now + 90 * d - h, now + 90 * d, now, &field, &why), 0);
+    assert_null(field);
+    assert_int_equal(od_window_check(now + 90 * d + 1, now + 90 * d + h, now, &field, &why), -1);
+    assert_string_equal(field, "window_start");
+    assert_non_null(strstr(why, "90 days"));
+    assert_int_equal(od_window_check(now + 400 * d, now + 400 * d + h, now, &field, &why), -1);
+    assert_string_equal(field, "window_start");
+    assert_int_equal(od_window_check(-5000000000000000000LL, 5000000000000000000LL, now, &field,
+                                     &why), -1);
+    assert_string_equal(field, "window_start");
+    assert_int_equal(od_window_check(INT64_MAX - h, INT64_MAX, now, &field, &why), -1);
+    assert_string_equal(field, "window_start");
+    assert_int_equal(od_window_check(now + h, INT64_MAX, now, &field, &why), -1);
+    assert_string_equal(field, "window_end");
+    assert_int_equal(od_window_check(INT64_MIN, now + h, now, &field, &why), -1);
+    assert_string_equal(field, "window_start");
+    assert_int_equal(od_window_check(CC_TIME_MIN_US - 1, now + h, now, &field, &why), -1);
+    assert_int_equal(od_window_check(CC_TIME_MAX_US - h, CC_TIME_MAX_US + 1, now, &field, &why),
                      -1);
-    assert_int_equal(od_window_check(INT64_MAX - h, INT64_MAX, now, &why), -1);
-    assert_non_null(strstr(why, "1970"));
-    assert_int_equal(od_window_check(INT64_MIN, now + h, now, &why), -1);
+    assert_string_equal(field, "window_end");
+    /* The last instants of the range, with "now" there too: no overflow. */
+    assert_int_equal(od_window_check(CC_TIME_MAX_US - h, CC_TIME_MAX_US, CC_TIME_MAX_US - 2 * h,
+                                     &field, &why), 0);
+    assert_int_equal(od_window_check(now + h, now + 2 * h, INT64_MAX, &field, &why), -1);
 }
 
 static void test_phone_and_key(void **state)

@@ -597,7 +597,7 @@ static void s_post_cancel(cc_http_req_t *req, void *arg)
         if (!body)
             return;
         cc_err_t err;
-        if (cc_json_str(body, "reason", 0, 200, &reason, &err) != 0) {
+        if (cc_json_str(body, "reason", 0, CC_TEXT_MAX, &reason, &err) != 0) {
             json_decref(body);
             cc_http_reply_err(&req, &err);
             return;

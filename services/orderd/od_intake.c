@@ -191,7 +191,9 @@ static void s_on_msg(cc_zsock_t *sock, const void *const *frames, const size_t *
     }
     cc__place_order__free_unpacked(po, NULL);
     if (bad) {
-        s_reject(self, self->m_invalid, "invalid");
+        /* The field's name, never its value (which may be personal data). */
+        cc_metric_inc(self->m_invalid);
+        cc_warn("zmq_rejected", "socket", "orderd-intake", "reason", "invalid", "field", err.field);
         od_app_count_invalid();
         s_send_reply(p, err.status, NULL, NULL, err.error, err.field);
         free(p);

@@ -22,9 +22,9 @@ int od_order_req_check(od_order_req_t *req, int64_t now_us, cc_err_t *err)
         return cc_err_set(err, 400, "invalid_value", "card_id", "card_id must be a UUID");
     if (!od_service_name(req->service))
         return cc_err_set(err, 400, "invalid_value", "service", "unknown service");
-    const char *why = NULL;
-    if (od_window_check(req->window_start_us, req->window_end_us, now_us, &why) != 0)
-        return cc_err_set(err, 422, "invalid_value", "window_end", "%s", why);
+    const char *why = NULL, *field = NULL;
+    if (od_window_check(req->window_start_us, req->window_end_us, now_us, &field, &why) != 0)
+        return cc_err_set(err, 422, "invalid_value", field, "%s", why);
     return 0;
 }
 
@@ -49,7 +49,7 @@ int od_order_req_from_json(json_t *body, const char *key, int64_t now_us,
 
     const char *card = NULL, *notes = NULL;
     int svc = -1;
-    if (cc_json_str(body, "card_id", 1, 36, &card, err) != 0)
+    if (cc_json_str(body, "card_id", 1, CC_UUID_TEXT_LEN, &card, err) != 0)
         return -1;
     snprintf(req->card_id, sizeof req->card_id, "%s", card);
     if (cc_json_enum(body, "service", 1, od_service_names, &svc, err) != 0)
@@ -75,29 +75,30 @@ int od_elder_req_from_json(json_t *body, int64_t now_us, od_elder_req_t *req, cc
 {
     memset(req, 0, sizeof *req);
     const char *birth = NULL, *why = NULL;
-    if (cc_json_str(body, "name", 1, 200, &req->name, err) != 0)
+    if (cc_json_str(body, "name", 1, CC_NAME_MAX, &req->name, err) != 0)
         return -1;
     if (s_blank(req->name))
         return cc_err_set(err, 400, "invalid_value", "name", "name is empty");
-    if (cc_json_str(body, "id_number", 1, 18, &req->id_number, err) != 0)
+    if (cc_json_str(body, "id_number", 1, CC_ID_NUMBER_LEN, &req->id_number, err) != 0)
         return -1;
     if (od_id_number_check(req->id_number, &why) != 0)
         return cc_err_set(err, 400, "invalid_value", "id_number",
                           "id_number is not a valid 18-character resident ID (%s)", why);
-    if (cc_json_str(body, "phone", 1, 20, &req->phone, err) != 0)
+    if (cc_json_str(body, "phone", 1, CC_PHONE_MAX, &req->phone, err) != 0)
         return -1;
     if (!od_phone_valid(req->phone))
         return cc_err_set(err, 400, "invalid_value", "phone",
                           "phone must be 5..20 digits, optionally with +, - or spaces");
-    if (cc_json_str(body, "address", 1, 500, &req->address, err) != 0)
+    if (cc_json_str(body, "address", 1, CC_ADDRESS_MAX, &req->address, err) != 0)
         return -1;
     if (s_blank(req->address))
         return cc_err_set(err, 400, "invalid_value", "address", "address is empty");
-    if (cc_json_int(body, "district_id", 1, 1, INT32_MAX, &req->district_id, err) != 0)
+    if (cc_json_int(body, "district_id", 1, CC_DISTRICT_MIN, CC_DISTRICT_MAX,
+                    &req->district_id, err) != 0)
         return -1;
-    if (cc_json_num(body, "lat", 1, -90.0, 90.0, &req->lat, err) != 0)
+    if (cc_json_num(body, "lat", 1, -CC_LAT_MAX, CC_LAT_MAX, &req->lat, err) != 0)
         return -1;
-    if (cc_json_num(body, "lon", 1, -180.0, 180.0, &req->lon, err) != 0)
+    if (cc_json_num(body, "lon", 1, -CC_LON_MAX, CC_LON_MAX, &req->lon, err) != 0)
         return -1;
     if (cc_json_str(body, "birth_date", 1, 10, &birth, err) != 0)
         return -1;
@@ -125,7 +126,7 @@ int od_elder_req_from_json(json_t *body, int64_t now_us, od_elder_req_t *req, cc
     if (cc_json_int(body, "disability_grade", 0, 1, 4, &req->disability_grade, err) != 0)
         return -1;
     req->diet = "";
-    if (cc_json_str(body, "diet", 0, 200, &req->diet, err) != 0)
+    if (cc_json_str(body, "diet", 0, CC_TEXT_MAX, &req->diet, err) != 0)
         return -1;
     return 0;
 }

@@ -11,8 +11,8 @@
 #include "cc_util.h"
 #include "od_domain.h"
 
-#define OD_KEY_MAX 128
-#define OD_NOTES_MAX_BYTES 1000
+#define OD_KEY_MAX CC_IDEM_KEY_MAX          /* cc_limits.h */
+#define OD_NOTES_MAX_BYTES CC_NOTES_MAX
 
 typedef struct {
     char key[OD_KEY_MAX + 1];          /* Idempotency-Key */
