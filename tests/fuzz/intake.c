@@ -64,6 +64,7 @@ static void s_accepted(const uint8_t *env, size_t elen)
         m.window_end_us = m.window_start_us + OD_EMERGENCY_WINDOW_US;
     }
     m.emergency = emergency;
+    m.district_id = 1;   /* the elder's stored district, bounded when the elder was created */
     const char *field = NULL;
     if (cc_event_check(&m.base, &field) != 0) {
         fprintf(stderr, "intake accepted a PlaceOrder whose OrderPlaced fails at %s\n", field);
