@@ -101,13 +101,7 @@ cc_stmt_t bd_stmts[BD_ST_COUNT + 1] = {
 
 void bd_fatal_sql(const char *stmt, PGresult *res)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
-    cc_error("sql_failed", "stmt", stmt, "sqlstate", state ? state : "",
-             "constraint", constraint ? constraint : "",
-             "status", res ? PQresStatus(PQresultStatus(res)) : "none",
-             "action", "exit: memory and store may disagree; restart reloads");
-    exit(1);
+    cc_db_fatal(stmt, res);     /* the one rule (cc_db.h) */
 }
 
 int bd_res_ok(PGresult *res)
