@@ -76,7 +76,8 @@ cc_stmt_t bd_stmts[BD_ST_COUNT + 1] = {
         { { "card", CC_T_UUID }, { "limit", CC_T_INT4 } }, NULL },
     /* One statement, one snapshot: the invariants and the balances that the
      * daemon compares with its memory. */
-    [BD_ST_CHECK] = { "bd_ledger_check", R, NULL, NULL,
+    /* Also on the reader, so that the runtime checks it against the catalogue. */
+    [BD_ST_CHECK] = { "bd_ledger_check", R | BD_STMT_CHECKER, NULL, NULL,
         "SELECT c.r_transfers, c.r_unbalanced::text, c.r_negative::text, c.r_stale::text, "
         "c.r_holds::text, (SELECT coalesce(jsonb_object_agg(b.account, b.balance), '{}') "
         "FROM bd_balances_from_postings() b)::text FROM bd_ledger_check() c", S_NONE, NULL },
