@@ -2,6 +2,7 @@
 #include "bd_app.h"
 #include "bd_http.h"
 #include "bd_recon.h"
+#include "bd_store.h"
 #include "cc_log.h"
 
 void bd_app_update_gauges(bd_app_t *app)
@@ -60,6 +61,10 @@ int bd_app_init(void *arg)
     app->ev_tick = event_new(app->rt.base, -1, EV_PERSIST, s_on_tick, app);
     if (!app->ledger || !app->pricing || !app->topups || !app->ev_tick)
         return -1;
+    app->checker = cc_db_new(app->rt.base, app->rt.db, "billingd-check");
+    if (!app->checker || cc_stmt_prepare(app->checker, bd_stmts, BD_STMT_CHECKER) != 0)
+        return -1;
+    cc_db_set_statement_timeout(app->checker, (int)app->check_timeout_ms);
     return 0;
 }
 
@@ -90,6 +95,7 @@ void bd_app_fini(void *arg)
         event_free(app->ev_tick);
     app->ev_tick = NULL;
     bd_http_shutdown(app);
+    cc_db_destroy(&app->checker);
     bd_ledger_destroy(&app->ledger);
     bd_pricing_destroy(&app->pricing);
 }

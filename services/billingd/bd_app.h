@@ -32,6 +32,12 @@ typedef struct {
     struct event *ev_tick;       /* gauges */
     struct event *ev_recon;      /* reconciliation timer (bd_recon) */
     int recon_busy;              /* a reconciliation query is in flight */
+    /* GET /v1/ledger/check scans every posting: on a connection of its own,
+     * one at a time, under its own statement timeout, so that it never
+     * delays the reader and writer billing runs on. */
+    cc_db_t *checker;
+    int check_busy;
+    int64_t check_timeout_ms;
 
     int load_left;               /* start-up queries outstanding */
     uint64_t writes_issued;      /* own writer statements queued ... */

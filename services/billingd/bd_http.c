@@ -689,14 +689,20 @@ static json_t *s_parse_list(PGresult *res, int col)
     return j ? j : json_array();
 }
 
+static void s_check_free(s_check_t *c)
+{
+    c->app->check_busy = 0;
+    event_free(c->ev_retry);
+    free(c);
+}
+
 static void s_on_check(PGresult *res, void *arg)
 {
     s_check_t *c = arg;
     bd_app_t *app = c->app;
     if (!bd_res_ok(res)) {
         cc_http_reply_error(&c->req, 503, "unavailable", NULL, "database unavailable, retry");
-        event_free(c->ev_retry);
-        free(c);
+        s_check_free(c);
         return;
     }
     int quiet = c->writes_at_issue == app->writes_done && s_writer_quiet(app);
@@ -750,8 +756,7 @@ static void s_on_check(PGresult *res, void *arg)
     if (!ok)
         cc_warn("ledger_check_failed");
     cc_http_reply_json(&c->req, 200, o);
-    event_free(c->ev_retry);
-    free(c);
+    s_check_free(c);
 }
 
 static void s_check_retry(evutil_socket_t fd, short what, void *arg)
@@ -766,16 +771,20 @@ static void s_check_issue(s_check_t *c)
     c->writes_at_issue = s_writer_quiet(c->app) ? c->app->writes_done : UINT64_MAX;
     cc_args_t a;
     cc_args_init(&a, &bd_stmts[BD_ST_CHECK]);
-    if (cc_db_call(c->app->rt.reader, &a, s_on_check, c) != 0) {
+    if (cc_db_call(c->app->checker, &a, s_on_check, c) != 0) {
         cc_http_reply_error(&c->req, 503, "unavailable", NULL, "database queue full");
-        event_free(c->ev_retry);
-        free(c);
+        s_check_free(c);
     }
 }
 
 static void s_get_check(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
+    if (app->check_busy) {
+        cc_http_reply_error_hdr(&req, 503, "busy", NULL, "a ledger check is running; try again",
+                                "Retry-After", "5");
+        return;
+    }
     s_check_t *c = calloc(1, sizeof *c);
     if (!c || !(c->ev_retry = evtimer_new(app->rt.base, s_check_retry, c))) {
         free(c);
@@ -784,6 +793,8 @@ static void s_get_check(cc_http_req_t *req, void *arg)
     }
     c->app = app;
     c->req = req;
+    app->check_busy = 1;
+    cc_http_set_deadline(req, (int)app->check_timeout_ms + 2000);
     s_check_issue(c);
 }
 

@@ -76,7 +76,8 @@ cc_stmt_t bd_stmts[BD_ST_COUNT + 1] = {
         { { "card", CC_T_UUID }, { "limit", CC_T_INT4 } }, NULL },
     /* One statement, one snapshot: the invariants and the balances that the
      * daemon compares with its memory. */
-    [BD_ST_CHECK] = { "bd_ledger_check", R, NULL, NULL,
+    /* Also on the reader, so that the runtime checks it against the catalogue. */
+    [BD_ST_CHECK] = { "bd_ledger_check", R | BD_STMT_CHECKER, NULL, NULL,
         "SELECT c.r_transfers, c.r_unbalanced::text, c.r_negative::text, c.r_stale::text, "
         "c.r_holds::text, (SELECT coalesce(jsonb_object_agg(b.account, b.balance), '{}') "
         "FROM bd_balances_from_postings() b)::text FROM bd_ledger_check() c", S_NONE, NULL },
@@ -101,13 +102,7 @@ cc_stmt_t bd_stmts[BD_ST_COUNT + 1] = {
 
 void bd_fatal_sql(const char *stmt, PGresult *res)
 {
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *constraint = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
-    cc_error("sql_failed", "stmt", stmt, "sqlstate", state ? state : "",
-             "constraint", constraint ? constraint : "",
-             "status", res ? PQresStatus(PQresultStatus(res)) : "none",
-             "action", "exit: memory and store may disagree; restart reloads");
-    exit(1);
+    cc_db_fatal(stmt, res);     /* the one rule (cc_db.h) */
 }
 
 int bd_res_ok(PGresult *res)

@@ -21,6 +21,8 @@ typedef enum {
     BD_ST_COUNT
 } bd_st_t;
 extern cc_stmt_t bd_stmts[BD_ST_COUNT + 1];
+/* Prepared also on the ledger check's own connection (bd_app.h checker). */
+#define BD_STMT_CHECKER 0x4u
 
 /* Load hook: queue the start-up load on the reader; calls cc_rt_loaded()
  * once everything is in memory. A failed load query logs and exits 1 (the

@@ -22,6 +22,9 @@ static cc_cfg_param_t s_params[] = {
     { "recon-interval-s", CC_CFG_INT, &s_app.recon_interval_s, "60",
       "seconds between reconciliation runs of captures against deliveries (0: off)",
       .min = 0, .max = CC_S_PER_DAY },
+    { "check-timeout", CC_CFG_INT, &s_app.check_timeout_ms, "60000",
+      "ms GET /v1/ledger/check may scan the postings (its own connection)",
+      .min = 1000, .max = 3600000 },
     { "revoke-refresh-s", CC_CFG_INT, &s_revoke_refresh_s, "30",
       "reload the revoked token generations (account_gens) at least this often; "
       "AccountChanged events apply at once", .min = 1, .max = 3600 },

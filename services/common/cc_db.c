@@ -18,6 +18,9 @@
 
 #define S_BACKOFF_MIN_MS 100
 #define S_BACKOFF_MAX_MS 5000
+#define S_RETRY_MIN_MS 50        /* transient errors: first wait */
+#define S_RETRY_MAX_MS 2000
+#define S_SWEEP_MS 200           /* how often queued statements' deadlines are checked */
 #define S_BATCH_MAX_DEFAULT 256
 #define S_HOOKS_MAX 4
 
@@ -38,6 +41,7 @@ typedef struct s_item {
     int solo;                  /* run alone in its own segment (retry after a failure) */
     PGresult *res;             /* result held until the segment's Sync */
     int64_t queued_us;         /* for the latency histogram */
+    int64_t deadline_us;       /* monotonic; 0: none (retried until it commits) */
 } s_item_t;
 
 /* One thing we expect results for, in send order. */
@@ -86,6 +90,14 @@ struct cc_db {
     int inflight;                  /* statements in ops */
 
     int batch_max;
+    int queue_max;                 /* queued + inflight bound for cc_db_exec; 0 none */
+    int64_t item_timeout_us;       /* deadline given to statements queued; 0 none */
+    int stmt_timeout_ms;           /* SET statement_timeout on connect; 0 none */
+    struct event *ev_hold;         /* waiting out a transient error before sending */
+    int hold;                      /* ev_hold pending: send nothing */
+    int retry_ms;                  /* next transient wait (before jitter) */
+    s_item_t *rq_last;             /* last statement put back during this hold (in q) */
+    struct event *ev_sweep;        /* deadline sweep of queued statements */
     s_prep_t *preps;
     s_listen_t *listens;
     cc_db_event_fn *on_connect_fn[S_HOOKS_MAX]; void *on_connect_arg[S_HOOKS_MAX];
@@ -96,9 +108,11 @@ struct cc_db {
     s_item_t *delivering;          /* rest of the segment being delivered */
 
     cc_metric_t *m_batches, *m_stmts, *m_errors, *m_reconnects, *m_latency;
+    cc_metric_t *m_transient, *m_expired, *m_full;
 };
 
 static void s_connect_start(cc_db_t *self);
+static void s_destroy_now(cc_db_t *self);
 static void s_on_sock(evutil_socket_t fd, short what, void *arg);
 static void s_maybe_send(cc_db_t *self);
 static void s_prepare_now(cc_db_t *self, const s_prep_t *p);
@@ -281,8 +295,27 @@ static int s_setup_sync(cc_db_t *self, int last)
 /* Queue prepares and LISTENs, each in its own segment: in one segment a
  * failed PREPARE (a function the schema lacks yet) would abort every
  * prepare and LISTEN after it (PGRES_PIPELINE_ABORTED), silently. */
+/* One setup SQL text (no parameters) in its own segment. */
+static int s_send_setup_sql(cc_db_t *self, const char *sql)
+{
+    if (!PQsendQueryParams(self->conn, sql, 0, NULL, NULL, NULL, NULL, 0))
+        return -1;
+    s_op_t *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    op->kind = S_OP_SETUP;
+    s_append_op(self, op);
+    return s_setup_sync(self, 0);
+}
+
 static int s_send_setup(cc_db_t *self)
 {
+    if (self->stmt_timeout_ms > 0) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %d", self->stmt_timeout_ms);
+        if (s_send_setup_sql(self, sql) != 0)
+            return -1;
+    }
     for (s_prep_t *p = self->preps; p; p = p->next) {
         if (!PQsendPrepare(self->conn, p->name, p->sql, 0, NULL))
             return -1;
@@ -400,6 +433,85 @@ static void s_connect_start(cc_db_t *self)
     s_connect_step(self);
 }
 
+/* ------------------------------------------------------- error classes */
+
+cc_db_err_t cc_db_err_class(const char *st)
+{
+    if (!st || strlen(st) != 5)
+        return CC_DB_ERR_OTHER;
+    if (strcmp(st, "XX001") == 0 || strcmp(st, "XX002") == 0)
+        return CC_DB_ERR_CORRUPT;
+    /* Each rolls back the statement's transaction and says nothing about
+     * the statement itself: run as it was, later, it may well commit. */
+    static const char *const transient[] = {
+        "40001",    /* serialization_failure */
+        "40P01",    /* deadlock_detected */
+        "55P03",    /* lock_not_available */
+        "57014",    /* query_canceled (statement_timeout) */
+        "57P01",    /* admin_shutdown */
+        "57P02",    /* crash_shutdown */
+        "57P03",    /* cannot_connect_now (starting, recovering) */
+        "25006",    /* read_only_sql_transaction (a standby after failover) */
+        NULL
+    };
+    for (int i = 0; transient[i]; i++)
+        if (strcmp(st, transient[i]) == 0)
+            return CC_DB_ERR_TRANSIENT;
+    /* 08: connection exceptions; 53: insufficient resources (53100 disk
+     * full, 53200 out of memory, 53300 too many connections). */
+    if (strncmp(st, "08", 2) == 0 || strncmp(st, "53", 2) == 0)
+        return CC_DB_ERR_TRANSIENT;
+    return CC_DB_ERR_OTHER;
+}
+
+cc_db_err_t cc_db_res_class(const PGresult *res)
+{
+    if (!res)
+        return CC_DB_ERR_TRANSIENT;
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return CC_DB_OK;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return state ? cc_db_err_class(state) : CC_DB_ERR_TRANSIENT;
+}
+
+void cc_db_fatal(const char *what, const PGresult *res)
+{
+    static const char *const names[] = { "ok", "transient", "corrupt", "other" };
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    cc_error("fatal", "what", what ? what : "", "sqlstate", state ? state : "",
+             "class", names[res ? cc_db_res_class(res) : CC_DB_ERR_OTHER],
+             "constraint", cons ? cons : "",
+             "status", res ? PQresStatus(PQresultStatus(res)) : "none",
+             "action", "exit 1: restart reloads memory from the store");
+    exit(1);
+}
+
+/* Jitter: waits of many daemons hit by the same failure spread out. */
+static int s_jitter(int ms)
+{
+    static uint64_t x;
+    if (!x)
+        x = (uint64_t) cc_mono_us() | 1;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return ms / 2 + (int) (x % (uint64_t) (ms / 2 + 1));
+}
+
+/* Send nothing until the wait for a transient error is over. */
+static void s_hold(cc_db_t *self)
+{
+    if (self->hold)
+        return;
+    int ms = s_jitter(self->retry_ms);
+    self->retry_ms = self->retry_ms * 2 > S_RETRY_MAX_MS ? S_RETRY_MAX_MS : self->retry_ms * 2;
+    struct timeval tv = { ms / CC_MS_PER_S, (ms % CC_MS_PER_S) * CC_US_PER_MS };
+    self->hold = 1;
+    event_add(self->ev_hold, &tv);
+}
+
 /* ------------------------------------------------------------ results */
 
 static void s_deliver_segment(cc_db_t *self, s_item_t *seg, int ok)
@@ -485,15 +597,50 @@ static void s_on_sync(cc_db_t *self, s_op_t *op)
         op->commit_err = NULL;
     }
     if (!bad) {
+        if (n > 0)
+            self->retry_ms = S_RETRY_MIN_MS;
         cc_metric_inc(self->m_batches);
         s_deliver_segment(self, seg, 1);
         s_hooks_run(self, self->on_commit_fn, self->on_commit_arg);
         return;
     }
     if (n == 1) {
+        const char *state = PQresultErrorField(seg->res, PG_DIAG_SQLSTATE);
+        cc_db_err_t cls = cc_db_res_class(seg->res);
+        if (cls == CC_DB_ERR_CORRUPT)
+            cc_db_fatal(seg->stmt, seg->res);   /* nothing more may be written */
+        if (cls == CC_DB_ERR_TRANSIENT && (!seg->deadline_us || cc_mono_us() < seg->deadline_us)) {
+            /* Rolled back, so running it again cannot apply it twice; a
+             * write whose earlier COMMIT did go through (connection lost
+             * after it) is made harmless by its own key: every write is one
+             * SQL function call that first looks up its idempotency key,
+             * event id (cc_consume's inbox) or target state, and answers
+             * "existing" rather than applying again. */
+            cc_metric_inc(self->m_transient);
+            cc_warn("db_transient", "db", self->name, "stmt", seg->stmt,
+                    "sqlstate", state ? state : "");
+            if (seg->res) {
+                PQclear(seg->res);
+                seg->res = NULL;
+            }
+            /* Back in the queue in their original order, ahead of the rest:
+             * consumers' effects must apply in log order. */
+            self->inflight--;
+            if (self->rq_last) {
+                seg->next = self->rq_last->next;
+                self->rq_last->next = seg;
+                if (self->q_tail == self->rq_last)
+                    self->q_tail = seg;
+                self->queued++;
+            } else {
+                s_queue_push_front_list(self, seg, seg, 1);
+            }
+            self->rq_last = seg;
+            s_hold(self);
+            return;
+        }
         /* The statement itself is at fault: its caller gets the error. */
         cc_metric_inc(self->m_errors);
-        const char *state = PQresultErrorField(seg->res, PG_DIAG_SQLSTATE);
         cc_warn("db_statement_failed", "db", self->name, "stmt", seg->stmt,
                 "sqlstate", state ? state : "");
         /* 26000: the statement is not prepared on this connection (its
@@ -601,8 +748,6 @@ static void s_maybe_idle(cc_db_t *self)
         self->on_idle_fn(self->on_idle_arg);
 }
 
-static void s_destroy_now(cc_db_t *self);
-
 static void s_on_sock_inner(cc_db_t *self, short what)
 {
     if (self->state == S_CONNECTING) {
@@ -681,7 +826,8 @@ static int s_send_sync(cc_db_t *self, s_item_t *seg)
  * arrives meanwhile, so batches grow with load (group commit). */
 static void s_maybe_send(cc_db_t *self)
 {
-    if (self->destroying || self->state != S_READY || self->ops_head || !self->q_head)
+    if (self->destroying || self->state != S_READY || self->ops_head || !self->q_head
+        || self->hold)
         return;
     int sent = 0;
     s_item_t *seg = NULL, *seg_tail = NULL;
@@ -749,6 +895,68 @@ lost:
         s_queue_push_front_list(self, seg, seg_tail, n);
     }
     s_lost(self, "send");
+}
+
+static void s_on_hold(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_db_t *self = arg;
+    self->hold = 0;
+    self->rq_last = NULL;
+    s_maybe_send(self);
+}
+
+/* Answer, with an error result, every queued statement past its deadline:
+ * its request has been answered already (cc_http's deadline), and one
+ * waiting for a database that does not come back must not be kept. */
+static void s_sweep(cc_db_t *self)
+{
+    int64_t now = cc_mono_us();
+    s_item_t *gone = NULL, **gone_tail = &gone, *prev = NULL;
+    for (s_item_t *it = self->q_head, *next; it; it = next) {
+        next = it->next;
+        if (!it->deadline_us || now < it->deadline_us) {
+            prev = it;
+            continue;
+        }
+        if (prev)
+            prev->next = next;
+        else
+            self->q_head = next;
+        if (self->q_tail == it)
+            self->q_tail = prev;
+        if (self->rq_last == it)
+            self->rq_last = prev;
+        self->queued--;
+        it->next = NULL;
+        *gone_tail = it;
+        gone_tail = &it->next;
+    }
+    if (!gone)
+        return;
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
+    self->busy++;
+    for (s_item_t *it = gone, *next; it; it = next) {
+        next = it->next;
+        self->delivering = next;   /* reachable by cc_db_forget() from fn */
+        cc_metric_inc(self->m_expired);
+        if (it->fn && r && !self->destroying)
+            it->fn(r, it->arg);
+        s_item_free(it);
+    }
+    self->delivering = NULL;
+    if (r)
+        PQclear(r);
+    if (--self->busy == 0 && self->destroying)
+        s_destroy_now(self);
+}
+
+static void s_on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    s_sweep(arg);
 }
 
 static void s_on_kick(evutil_socket_t fd, short what, void *arg)
@@ -820,7 +1028,9 @@ cc_db_t *cc_db_new(struct event_base *base, const char *conninfo, const char *na
     self->connect_timeout_ms = s_connect_timeout_ms(self->conninfo);
     self->ev_retry = evtimer_new(base, s_on_retry, self);
     self->ev_kick = event_new(base, -1, 0, s_on_kick, self);
-    if (!self->conninfo || !self->ev_retry || !self->ev_kick) {
+    self->ev_hold = evtimer_new(base, s_on_hold, self);
+    self->retry_ms = S_RETRY_MIN_MS;
+    if (!self->conninfo || !self->ev_retry || !self->ev_kick || !self->ev_hold) {
         cc_db_destroy(&self);
         return NULL;
     }
@@ -835,6 +1045,12 @@ cc_db_t *cc_db_new(struct event_base *base, const char *conninfo, const char *na
     self->m_reconnects = cc_metrics_counter(m, "Connections lost and re-established");
     snprintf(m, sizeof m, "db_statement_seconds{db=\"%s\"}", self->name);
     self->m_latency = cc_metrics_histogram(m, "Queue to commit latency of a statement");
+    snprintf(m, sizeof m, "db_transient_retries_total{db=\"%s\"}", self->name);
+    self->m_transient = cc_metrics_counter(m, "Statements run again after a transient error");
+    snprintf(m, sizeof m, "db_statements_expired_total{db=\"%s\"}", self->name);
+    self->m_expired = cc_metrics_counter(m, "Statements given up at their deadline");
+    snprintf(m, sizeof m, "db_queue_full_total{db=\"%s\"}", self->name);
+    self->m_full = cc_metrics_counter(m, "Statements refused: the queue was at its bound");
     s_connect_start(self);
     return self;
 }
@@ -932,6 +1148,10 @@ static void s_destroy_now(cc_db_t *self)
         event_free(self->ev_retry);
     if (self->ev_kick)
         event_free(self->ev_kick);
+    if (self->ev_hold)
+        event_free(self->ev_hold);
+    if (self->ev_sweep)
+        event_free(self->ev_sweep);
     free(self->conninfo);
     free(self);
 }
@@ -1051,6 +1271,10 @@ int cc_db_listen(cc_db_t *self, const char *channel, cc_db_notify_fn *fn, void *
 int cc_db_exec(cc_db_t *self, const char *stmt, int nparams, const char *const *values,
                const int *lengths, const int *formats, cc_db_fn *fn, void *arg)
 {
+    if (self->queue_max > 0 && self->queued + self->inflight >= self->queue_max) {
+        cc_metric_inc(self->m_full);
+        return -1;
+    }
     s_item_t *it = calloc(1, sizeof *it);
     if (!it)
         return -1;
@@ -1059,6 +1283,8 @@ int cc_db_exec(cc_db_t *self, const char *stmt, int nparams, const char *const *
     it->fn = fn;
     it->arg = arg;
     it->queued_us = cc_mono_us();
+    if (self->item_timeout_us)
+        it->deadline_us = it->queued_us + self->item_timeout_us;
     if (nparams > 0) {
         it->values = calloc((size_t) nparams, sizeof *it->values);
         it->lengths = calloc((size_t) nparams, sizeof *it->lengths);
@@ -1109,4 +1335,34 @@ int cc_db_pending(const cc_db_t *self)
 void cc_db_set_batch_max(cc_db_t *self, int max)
 {
     self->batch_max = max > 0 ? max : S_BATCH_MAX_DEFAULT;
+}
+
+void cc_db_set_queue_max(cc_db_t *self, int max)
+{
+    self->queue_max = max > 0 ? max : 0;
+}
+
+void cc_db_set_item_timeout(cc_db_t *self, int ms)
+{
+    self->item_timeout_us = ms > 0 ? (int64_t) ms * CC_US_PER_MS : 0;
+    if (self->item_timeout_us && !self->ev_sweep) {
+        self->ev_sweep = event_new(self->base, -1, EV_PERSIST, s_on_sweep, self);
+        struct timeval tv = { 0, S_SWEEP_MS * CC_US_PER_MS };
+        if (self->ev_sweep)
+            event_add(self->ev_sweep, &tv);
+    }
+}
+
+void cc_db_set_statement_timeout(cc_db_t *self, int ms)
+{
+    self->stmt_timeout_ms = ms > 0 ? ms : 0;
+    if (self->state != S_READY && self->state != S_SETUP)
+        return;     /* the setup of the next connect sends it */
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET statement_timeout = %d", self->stmt_timeout_ms);
+    if (s_send_setup_sql(self, sql) != 0) {
+        s_lost(self, "setup");
+        return;
+    }
+    s_flush(self);
 }

@@ -15,6 +15,19 @@
  *   re-send the batch in flight and everything queued. A batch whose COMMIT
  *   was sent may have committed, so statements must be idempotent (use event
  *   ids / idempotency keys); nothing accepted is dropped.
+ * - Errors are classified by SQLSTATE (cc_db_err_class), one rule for every
+ *   daemon:
+ *   transient (serialization failure, deadlock, lock or statement timeout,
+ *   shutdown, connection, read-only, insufficient resources): the statement
+ *   rolled back, so it is run again after a backoff (50 ms doubling to 2 s,
+ *   with jitter; the whole connection waits, as such errors rarely come
+ *   alone). Until its deadline (cc_db_set_item_timeout) if it has one,
+ *   otherwise until it commits: a writer's statement carries a change the
+ *   daemon's memory already holds, and giving it up would make memory and
+ *   store disagree. Only then does its caller see the error;
+ *   corruption (XX001 data_corrupted, XX002 index_corrupted): the process
+ *   logs db_corrupt and exits 1 at once, before any caller sees it;
+ *   anything else goes to its caller, who answers its request with an error.
  * Statements are prepared by name on every (re)connect. */
 #ifndef CC_DB_H
 #define CC_DB_H
@@ -47,6 +60,37 @@ int cc_db_listen(cc_db_t *self, const char *channel, cc_db_notify_fn *fn, void *
  * lengths/formats may be NULL (all text). fn may be NULL. */
 int cc_db_exec(cc_db_t *self, const char *stmt, int nparams, const char *const *values,
                const int *lengths, const int *formats, cc_db_fn *fn, void *arg);
+
+/* Classes of SQLSTATE, see the failure rules above. */
+typedef enum {
+    CC_DB_OK = 0,           /* no error */
+    CC_DB_ERR_TRANSIENT,    /* retry: 40001 40P01 55P03 57014 57P01..03 08xxx 25006 53xxx */
+    CC_DB_ERR_CORRUPT,      /* stop the process: XX001 XX002 */
+    CC_DB_ERR_OTHER,        /* the statement is at fault: its caller fails the request */
+} cc_db_err_t;
+cc_db_err_t cc_db_err_class(const char *sqlstate);
+/* Of a result: CC_DB_OK for PGRES_TUPLES_OK/COMMAND_OK; an error result
+ * without SQLSTATE (a synthetic one: expired, connection gone) is transient. */
+cc_db_err_t cc_db_res_class(const PGresult *res);
+/* A result a caller cannot go on from: log it (SQLSTATE, constraint and
+ * status only: messages may quote personal data) with what, and exit 1.
+ * The one fatal rule of the daemons (cc_rt_fatal and theirs call it). */
+void cc_db_fatal(const char *what, const PGresult *res) __attribute__((noreturn));
+
+/* Back-pressure. Statements queued or in flight are at most max (0: no
+ * bound, the default): cc_db_exec returns -1 beyond it, counted in
+ * db_queue_full_total. */
+void cc_db_set_queue_max(cc_db_t *self, int max);
+/* Every statement queued from now on must be answered within ms (0: none,
+ * the default): one still queued (disconnected, or waiting out a transient
+ * error) at its deadline gets an error result without SQLSTATE, and a
+ * transient error past it is no longer retried. For a reader serving
+ * requests that have their own deadline; never for a writer. Counted in
+ * db_statements_expired_total. */
+void cc_db_set_item_timeout(cc_db_t *self, int ms);
+/* The server cancels a statement running longer than ms (57014, transient;
+ * 0: no limit). Set on this and every later connection. */
+void cc_db_set_statement_timeout(cc_db_t *self, int ms);
 
 int cc_db_connected(const cc_db_t *self);
 /* Statements queued or in flight. */

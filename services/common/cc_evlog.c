@@ -18,6 +18,7 @@
 /* Long polls parked at once. A consumer has one Fetch outstanding (a re-sent
  * one replaces its earlier one), so this bounds only a flood of peers. */
 #define S_WAITERS_MAX 256
+#define S_CATCHUPS_MAX 32          /* table reads in flight (one per consumer at most) */
 #define S_SCAN_LIMIT "1000"
 
 /* Statement names are prefixed to stay clear of the daemons' own. */
@@ -91,6 +92,8 @@ struct cc_evlog {
     s_waiter_t *fresh;
     uint64_t scans_sent;       /* scans queued so far; the one in flight is the last */
     s_catchup_t *catchups;     /* table reads in flight on the reader */
+    int ncatchups;             /* on that list, at most S_CATCHUPS_MAX */
+    cc_metric_t *m_catchup_refused;
     struct event *ev_tick;     /* periodic scan: a safety net for lost notifications */
     cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup, *m_evicted;
     cc_metric_t *m_fresh;
@@ -257,6 +260,7 @@ static void s_catchup_unlink(cc_evlog_t *self, s_catchup_t *c)
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+    self->ncatchups--;
 }
 
 /* Read up to max events after after_seq from the table for a consumer.
@@ -264,6 +268,15 @@ static void s_catchup_unlink(cc_evlog_t *self, s_catchup_t *c)
 static void s_catchup_start(cc_evlog_t *self, uint8_t *ident, size_t ident_len,
                             const char *req_id, uint64_t after_seq, uint32_t max)
 {
+    /* Bounded: a slow or paused database must not let re-sent Fetches pile
+     * up reads. Over the bound a Fetch is dropped unanswered and re-sent by
+     * its consumer's own timeout. (No joining of a peer's read in flight: it
+     * may have started before commits a fresh Fetch must see.) */
+    if (self->ncatchups >= S_CATCHUPS_MAX) {
+        cc_metric_inc(self->m_catchup_refused);
+        free(ident);
+        return;
+    }
     s_catchup_t *c = calloc(1, sizeof *c);
     if (!c) {
         free(ident);
@@ -287,6 +300,7 @@ static void s_catchup_start(cc_evlog_t *self, uint8_t *ident, size_t ident_len,
     if (c->next)
         c->next->prev = c;
     self->catchups = c;
+    self->ncatchups++;
 }
 
 static void s_on_catchup(PGresult *res, void *arg)
@@ -701,6 +715,9 @@ cc_evlog_t *cc_evlog_new_curve(struct event_base *base, void *zctx, cc_db_t *rea
     snprintf(m, sizeof m, "evlog_fresh_fetch_total{log=\"%s\"}", producer);
     self->m_fresh = cc_metrics_counter(m, "Fetches with wait_ms 0, answered after a fresh "
                                           "read of the table (read your writes)");
+    snprintf(m, sizeof m, "evlog_catchup_refused_total{log=\"%s\"}", producer);
+    self->m_catchup_refused = cc_metrics_counter(m, "Fetches dropped: table reads in flight "
+                                                 "at their bound");
     char sname[48];
     snprintf(sname, sizeof sname, "%s-log", producer);
     self->router = cc_zsock_new(base, zctx, ZMQ_ROUTER, CC_EVLOG_MAX_REQUEST, sname,

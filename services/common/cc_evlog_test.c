@@ -146,6 +146,135 @@ static void test_db_reconnect_keeps_work(void **state)
     event_base_free(base);
 }
 
+/* One rule for SQL errors: which SQLSTATEs are retried, which stop the
+ * process, which fail only their statement. */
+static void test_db_err_class(void **state)
+{
+    (void) state;
+    static const char *const transient[] = { "40001", "40P01", "55P03", "57014", "57P01",
+                                             "57P02", "57P03", "25006", "08006", "08001",
+                                             "53100", "53200", "53300", NULL };
+    for (int i = 0; transient[i]; i++)
+        assert_int_equal(cc_db_err_class(transient[i]), CC_DB_ERR_TRANSIENT);
+    assert_int_equal(cc_db_err_class("XX001"), CC_DB_ERR_CORRUPT);
+    assert_int_equal(cc_db_err_class("XX002"), CC_DB_ERR_CORRUPT);
+    static const char *const other[] = { "23505", "23514", "22003", "P0001", "42883", "XX000",
+                                         "26000", "40002", "", "4000", NULL };
+    for (int i = 0; other[i]; i++)
+        assert_int_equal(cc_db_err_class(other[i]), CC_DB_ERR_OTHER);
+    assert_int_equal(cc_db_err_class(NULL), CC_DB_ERR_OTHER);
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
+    assert_int_equal(cc_db_res_class(r), CC_DB_ERR_TRANSIENT);   /* no SQLSTATE: synthetic */
+    PQclear(r);
+    r = PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK);
+    assert_int_equal(cc_db_res_class(r), CC_DB_OK);
+    PQclear(r);
+}
+
+/* Two inserts of a batch fail with serialization_failure (a trigger, its
+ * count in a sequence, which a rollback does not undo): they are run again
+ * after a backoff and every statement is answered once, successfully, with
+ * one row each. Before the rule the two callers got the error. */
+static void test_db_transient_retried(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    PGconn *pc = s_connect();
+    s_sql(pc, "CREATE SEQUENCE evt.flaky");
+    s_sql(pc, "CREATE FUNCTION evt.flaky() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+              "IF nextval('evt.flaky') <= 2 THEN RAISE EXCEPTION 'injected' "
+              "USING ERRCODE = '40001'; END IF; RETURN NEW; END $$");
+    s_sql(pc, "CREATE TRIGGER flaky BEFORE INSERT ON evt.t FOR EACH ROW "
+              "EXECUTE FUNCTION evt.flaky()");
+    struct event_base *base = event_base_new();
+    cc_db_t *db = s_db_ready(base);
+    s_counts_t c = { .base = base, .stop_at = 30 };
+    for (int i = 0; i < 30; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        const char *vals[1] = { v };
+        assert_int_equal(cc_db_exec(db, "ins", 1, vals, NULL, NULL, s_count_cb, &c), 0);
+    }
+    s_run_for(base, 10000);
+    assert_int_equal(c.calls, 30);
+    assert_int_equal(c.ok, 30);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.t"), 30);
+    assert_int_equal(s_scalar(pc, "SELECT count(DISTINCT v) FROM evt.t"), 30);
+    assert_true(s_scalar(pc, "SELECT last_value FROM evt.flaky") > 30);   /* it did fail */
+    PQfinish(pc);
+    cc_db_destroy(&db);
+    event_base_free(base);
+}
+
+/* A lock held elsewhere: the statement_timeout cancels the writer's
+ * statements (57014), which wait and try again, as long as it takes, and
+ * commit once each when the lock goes. A reader's statements, with a
+ * deadline, are answered with an error at it instead (queued or not). */
+static void test_db_statement_timeout_retried(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    cc_db_t *db = s_db_ready(base);
+    cc_db_t *rd = s_db_ready(base);    /* before the lock, which PREPARE waits for */
+    PGconn *pc = s_connect();
+    s_sql(pc, "BEGIN");
+    s_sql(pc, "LOCK TABLE evt.t IN ACCESS EXCLUSIVE MODE");
+    cc_db_set_statement_timeout(db, 100);
+    s_counts_t c = { .base = base, .stop_at = 3 };
+    for (int i = 0; i < 3; i++) {
+        const char *vals[1] = { "5" };
+        assert_int_equal(cc_db_exec(db, "ins", 1, vals, NULL, NULL, s_count_cb, &c), 0);
+    }
+    s_run_for(base, 1500);
+    assert_int_equal(c.calls, 0);               /* still trying */
+    assert_int_equal(cc_db_pending(db), 3);
+
+    cc_db_set_statement_timeout(rd, 100);
+    cc_db_set_item_timeout(rd, 400);
+    s_counts_t r = { .base = base, .stop_at = 4 };
+    for (int i = 0; i < 4; i++) {
+        const char *vals[1] = { "6" };
+        assert_int_equal(cc_db_exec(rd, "ins", 1, vals, NULL, NULL, s_count_cb, &r), 0);
+    }
+    s_run_for(base, 3000);
+    assert_int_equal(r.calls, 4);
+    assert_int_equal(r.failed, 4);
+    assert_int_equal(cc_db_pending(rd), 0);
+
+    s_sql(pc, "COMMIT");
+    s_run_for(base, 5000);
+    assert_int_equal(c.calls, 3);
+    assert_int_equal(c.ok, 3);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.t WHERE v = 5"), 3);
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.t WHERE v = 6"), 0);
+    PQfinish(pc);
+    cc_db_destroy(&rd);
+    cc_db_destroy(&db);
+    event_base_free(base);
+}
+
+/* The queue is bounded: beyond the bound cc_db_exec refuses. */
+static void test_db_queue_bounded(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    cc_db_t *db = s_db_ready(base);
+    cc_db_set_queue_max(db, 4);
+    s_counts_t c = { .base = base, .stop_at = 4 };
+    const char *vals[1] = { "1" };
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(cc_db_exec(db, "ins", 1, vals, NULL, NULL, s_count_cb, &c), 0);
+    assert_int_equal(cc_db_exec(db, "ins", 1, vals, NULL, NULL, s_count_cb, &c), -1);
+    s_run_for(base, 5000);
+    assert_int_equal(c.ok, 4);
+    assert_int_equal(cc_db_exec(db, "ins", 1, vals, NULL, NULL, NULL, NULL), 0);
+    s_run_for(base, 300);
+    cc_db_destroy(&db);
+    event_base_free(base);
+}
+
 typedef struct {
     cc_db_t *db;
     int calls;
@@ -901,6 +1030,10 @@ int main(void)
         cmocka_unit_test_setup(test_db_batch_isolates_failure, s_setup),
         cmocka_unit_test_setup(test_db_reconnect_keeps_work, s_setup),
         cmocka_unit_test_setup(test_db_destroy_from_callback, s_setup),
+        cmocka_unit_test(test_db_err_class),
+        cmocka_unit_test_setup(test_db_transient_retried, s_setup),
+        cmocka_unit_test_setup(test_db_statement_timeout_retried, s_setup),
+        cmocka_unit_test_setup(test_db_queue_bounded, s_setup),
         cmocka_unit_test_setup(test_evlog_concurrent_writers_no_skip, s_setup),
         cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
         cmocka_unit_test_setup(test_evlog_parked_fetches_bounded, s_setup),

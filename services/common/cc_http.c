@@ -86,6 +86,10 @@ struct cc_http {
     cc_http_audit_fn *audit_fn; /* NULL: nothing audited */
     void *audit_arg;
     struct s_tok *tokens;       /* verified tokens (S_TOK_SLOTS), NULL: none yet */
+    int max_open;               /* open requests beyond: 503 overloaded; 0 no bound */
+    int64_t deadline_us;        /* a request unanswered this long: 503 timeout; 0 none */
+    cc_http_admit_fn *admit_fn; /* table routes: 503 overloaded when it says why */
+    void *admit_arg;
 };
 
 /* Verified tokens, so that a client's token costs one signature check
@@ -116,6 +120,11 @@ struct cc_http_req {
     struct evhttp_connection *conn; /* NULL once closed */
     struct event *close_ev;         /* EV_CLOSED watch while deferred */
     int dead;                       /* client gone: the reply is dropped */
+    struct event *deadline_ev;      /* armed while deferred (cc_http_set_limits) */
+    int64_t deadline_us;            /* cc_http_set_deadline; 0: the server's */
+    int keep;                       /* s_finish must not free r (the deadline's reply) */
+    int expired;                    /* answered at its deadline: the handler's reply
+                                       is dropped and frees r */
     int *answered_p;                /* set to 1 on reply during dispatch */
     const char *method;             /* static text */
     char *path;                     /* raw (undecoded) path */
@@ -203,6 +212,8 @@ s_req_free(cc_http_req_t *r)
 {
     if (r->close_ev)
         event_free(r->close_ev);
+    if (r->deadline_ev)
+        event_free(r->deadline_ev);
     s_pairs_free(r->params, r->nparams);
     if (r->query) {
         s_pairs_free(r->query, r->nquery);
@@ -308,8 +319,25 @@ static void
 s_finish(cc_http_req_t *r, int status, const char *ctype, const char *data, size_t len,
          const char *extra_name, const char *extra_value)
 {
+    if (r->expired) {
+        /* Its deadline answered already; the handler has now finished. */
+        cc_metric_inc(cc_metrics_counter("http_late_replies_total",
+                                         "Replies dropped: the request had been answered "
+                                         "503 timeout at its deadline."));
+        s_req_free(r);
+        return;
+    }
+    if (r->deadline_ev) {
+        event_free(r->deadline_ev);
+        r->deadline_ev = NULL;
+    }
     if (status < 100 || status > 599)
         status = 500;       /* API misuse; still answer */
+    /* Every 503 says when to come back (RFC 9110 15.6.4). */
+    if (status == 503 && !extra_name) {
+        extra_name = "Retry-After";
+        extra_value = "1";
+    }
     if (r->audit == S_AUDIT_READ) {
         /* Personal data leaves only once its reading is on record. */
         if (s_hold(r, status, ctype, data, len, extra_name, extra_value) == 0)
@@ -340,7 +368,9 @@ s_finish(cc_http_req_t *r, int status, const char *ctype, const char *data, size
                                          "Replies dropped because the client had gone."));
         if (r->req)
             evhttp_request_free(r->req);   /* detached from its connection: ours */
-        s_req_free(r);
+        r->req = NULL;
+        if (!r->keep)
+            s_req_free(r);
         return;
     }
     struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
@@ -363,7 +393,53 @@ s_finish(cc_http_req_t *r, int status, const char *ctype, const char *data, size
         evhttp_send_reply(r->req, status, NULL, buf);
         evbuffer_free(buf);
     }
-    s_req_free(r);
+    r->req = NULL;      /* libevent's again once sent */
+    if (!r->keep)
+        s_req_free(r);
+}
+
+static void s_error_ex(cc_http_req_t *r, int status, const char *error, const char *field,
+                       const char *message, const char *extra_name, const char *extra_value);
+
+/* A deferred request reached its deadline: answer 503 now and keep r for
+ * its handler, whose reply (still to come, after its statement's result)
+ * then only frees it. A write may yet commit: the client retries with the
+ * same Idempotency-Key and learns the outcome. */
+static void
+s_on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_http_req_t *r = arg;
+    event_free(r->deadline_ev);
+    r->deadline_ev = NULL;
+    cc_metric_inc(cc_metrics_counter("http_deadline_exceeded_total",
+                                     "Requests answered 503 timeout at their deadline."));
+    if (r->audit == S_AUDIT_READ)
+        r->audit = S_AUDIT_DONE;    /* an error carries no personal data to record */
+    r->keep = 1;
+    s_error_ex(r, 503, "timeout", NULL,
+               "no answer within the request's deadline; the database is slow or away. "
+               "Retry (a write with the same Idempotency-Key)", "Retry-After", "1");
+    r->keep = 0;
+    r->expired = 1;
+}
+
+static void
+s_arm_deadline(cc_http_req_t *r)
+{
+    int64_t limit = r->deadline_us ? r->deadline_us : r->owner ? r->owner->deadline_us : 0;
+    if (!r->owner || !limit || r->deadline_ev)
+        return;
+    int64_t left = r->start_us + limit - cc_mono_us();
+    if (left < 0)
+        left = 0;
+    r->deadline_ev = evtimer_new(r->owner->base, s_on_deadline, r);
+    struct timeval tv = { (time_t) (left / 1000000), (suseconds_t) (left % 1000000) };
+    if (r->deadline_ev && evtimer_add(r->deadline_ev, &tv) != 0) {
+        event_free(r->deadline_ev);
+        r->deadline_ev = NULL;
+    }
 }
 
 /* An elder id (a UUID, lower case) into ids[key], if not there yet. */
@@ -765,6 +841,15 @@ s_authorize(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
     return -1;
 }
 
+/* A request refused for load (back-pressure), by reason. */
+static void
+s_reject(const char *reason)
+{
+    char name[128];
+    snprintf(name, sizeof name, "http_rejected_total{reason=\"%.80s\"}", reason);
+    cc_metric_inc(cc_metrics_counter(name, "Requests refused 503 overloaded, by bound."));
+}
+
 static int
 s_guard(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
 {
@@ -801,6 +886,12 @@ s_guard(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
     if (self->gate_fn && !self->gate_fn(self->gate_arg)) {
         s_error_ex(r, 503, "starting", NULL, "loading the working set, try again",
                    "Retry-After", "1");
+        return -1;
+    }
+    const char *why = self->admit_fn ? self->admit_fn(r->method, self->admit_arg) : NULL;
+    if (why) {
+        s_reject(why);
+        s_error_ex(r, 503, "overloaded", NULL, why, "Retry-After", "1");
         return -1;
     }
     if (route->flags & (CC_ROUTE_IDEM | CC_ROUTE_IDEM_OPT)) {
@@ -930,6 +1021,18 @@ s_on_request(struct evhttp_request *req, void *arg)
         s_error_ex(r, 503, "draining", NULL, "server is shutting down", "Retry-After", "1");
         return;
     }
+    /* libevent 2.1 reads no further request from a connection while one is
+     * open, so this bounds busy connections too; Connection: close sheds
+     * the refused ones. Health and metrics stay answerable. */
+    if (self->max_open && self->pending > self->max_open && !s_exempt_from_drain(r->path)
+        && strcmp(r->path, "/readyz") != 0) {
+        s_reject("open_requests");
+        if (r->req)
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "Connection", "close");
+        s_error_ex(r, 503, "overloaded", NULL, "too many requests in progress, try again",
+                   "Retry-After", "1");
+        return;
+    }
     if (r->body_len > self->max_body) {
         char msg[96];
         snprintf(msg, sizeof msg, "body exceeds %zu bytes", self->max_body);
@@ -968,6 +1071,7 @@ s_on_request(struct evhttp_request *req, void *arg)
         /* Deferred: r is still live. */
         r->answered_p = NULL;
         s_watch_close(r);
+        s_arm_deadline(r);
     }
 }
 
@@ -1078,12 +1182,18 @@ cc_http_destroy(cc_http_t **self_p)
     if (!self_p || !*self_p)
         return;
     cc_http_t *self = *self_p;
-    /* The watches use fds that evhttp_free closes. */
-    for (cc_http_req_t *r = self->live; r; r = r->next)
+    /* The watches use fds that evhttp_free closes; no deadline fires for
+     * a server that is gone. */
+    for (cc_http_req_t *r = self->live; r; r = r->next) {
         if (r->close_ev) {
             event_free(r->close_ev);
             r->close_ev = NULL;
         }
+        if (r->deadline_ev) {
+            event_free(r->deadline_ev);
+            r->deadline_ev = NULL;
+        }
+    }
     /* Frees every connection: s_on_conn_close marks their requests dead. */
     evhttp_free(self->http);
     /* Unanswered requests outlive us; their replies are dropped. */
@@ -1389,6 +1499,26 @@ cc_http_drain(cc_http_t *self)
 {
     if (self)
         self->draining = 1;
+}
+
+void
+cc_http_set_limits(cc_http_t *self, int max_open, int deadline_ms)
+{
+    self->max_open = max_open > 0 ? max_open : 0;
+    self->deadline_us = deadline_ms > 0 ? (int64_t) deadline_ms * 1000 : 0;
+}
+
+void
+cc_http_set_deadline(cc_http_req_t *req, int deadline_ms)
+{
+    req->deadline_us = deadline_ms > 0 ? (int64_t) deadline_ms * 1000 : 0;
+}
+
+void
+cc_http_set_admit(cc_http_t *self, cc_http_admit_fn *fn, void *arg)
+{
+    self->admit_fn = fn;
+    self->admit_arg = arg;
 }
 
 int

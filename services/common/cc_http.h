@@ -167,6 +167,27 @@ const char *cc_http_query_id(cc_http_req_t *req, const char *name, int *bad);
 void cc_http_drain(cc_http_t *self);
 /* Requests accepted but not yet answered. */
 int cc_http_pending(const cc_http_t *self);
+/* Back-pressure and deadlines (0: none, the default for both):
+ * - more than max_open requests accepted and unanswered: a new one is
+ *   answered 503 overloaded, Retry-After: 1, Connection: close
+ *   (http_rejected_total{reason="open_requests"}); /healthz, /readyz and
+ *   /metrics are always served;
+ * - a request its handler has not answered deadline_ms after it arrived
+ *   (monotonic clock) is answered 503 timeout, Retry-After: 1
+ *   (http_deadline_exceeded_total). The handler's cc_http_req_t stays
+ *   valid: its reply, when it comes, is dropped
+ *   (http_late_replies_total). A write may still commit after that 503:
+ *   retried with the same Idempotency-Key it answers as committed.
+ * Every 503 without another header carries Retry-After: 1. */
+void cc_http_set_limits(cc_http_t *self, int max_open, int deadline_ms);
+/* A handler whose work is known to be long (a full ledger scan) gives its
+ * request deadline_ms instead of the server's; call before returning. */
+void cc_http_set_deadline(cc_http_req_t *req, int deadline_ms);
+/* Admission of table routes, after the gate: fn(method, arg) returns NULL
+ * to admit, or why not (static text): 503 overloaded with that message,
+ * counted in http_rejected_total{reason=<why>}. */
+typedef const char *(cc_http_admit_fn)(const char *method, void *arg);
+void cc_http_set_admit(cc_http_t *self, cc_http_admit_fn *fn, void *arg);
 
 /* Request accessors; returned strings live as long as the request. */
 const char *cc_http_method(cc_http_req_t *req);

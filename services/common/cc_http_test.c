@@ -515,6 +515,86 @@ test_deferred_reply(void **state)
     s_client_free(c);
 }
 
+/* A deferred request unanswered at its deadline is answered 503 timeout
+ * with Retry-After; its handler's reply, when it comes, is dropped (and
+ * frees the request: ASan). */
+static void
+test_deadline(void **state)
+{
+    (void) state;
+    cc_http_set_limits(s_http, 0, 200);
+    const char *raw = "POST /v1/orders/o8/cancel HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    s_resp_t r = s_exchange(raw, strlen(raw));
+    s_assert_error(&r, 503, "timeout");
+    assert_non_null(strcasestr(r.head, "Retry-After: 1"));
+    s_resp_free(&r);
+    assert_non_null(s_held);
+    assert_int_equal(cc_http_pending(s_http), 0);
+    assert_string_equal(cc_http_path_param(s_held, "id"), "o8");   /* still valid */
+    cc_http_reply_json(&s_held, 202, json_pack("{s:s}", "state", "cancelled"));
+    assert_null(s_held);
+    assert_true(s_metric("http_deadline_exceeded_total") == 1);
+    assert_true(s_metric("http_late_replies_total") == 1);
+    assert_true(s_metric("http_requests_total{code=\"202\"}") == 0);
+    /* Answered in time: no timeout. */
+    s_client_t *c = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && !s_held; i++)
+        s_run(20);
+    cc_http_reply_json(&s_held, 202, json_pack("{s:s}", "state", "cancelled"));
+    for (int i = 0; i < 100 && !c->done; i++)
+        s_run(50);
+    s_run(300);
+    assert_true(s_metric("http_deadline_exceeded_total") == 1);
+    assert_true(s_metric("http_requests_total{code=\"202\"}") == 1);
+    s_client_free(c);
+}
+
+static cc_http_req_t *s_holds[4];
+static int s_nholds;
+
+static void
+h_hold(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_holds[s_nholds++] = req;
+}
+
+/* Beyond max_open unanswered requests a new one is refused 503 overloaded
+ * (Retry-After, Connection: close), counted; health stays served; and
+ * once answered there is room again. */
+static void
+test_open_requests_bounded(void **state)
+{
+    (void) state;
+    assert_int_equal(cc_http_route(s_http, "POST", "/v1/hold", h_hold, NULL), 0);
+    cc_http_set_limits(s_http, 2, 0);
+    s_nholds = 0;
+    const char *raw = "POST /v1/hold HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+    s_client_t *a = s_client_send(raw, strlen(raw));
+    s_client_t *b = s_client_send(raw, strlen(raw));
+    for (int i = 0; i < 100 && s_nholds < 2; i++)
+        s_run(20);
+    assert_int_equal(s_nholds, 2);
+    s_resp_t r = s_get("POST", "/v1/hold", NULL, NULL);
+    s_assert_error(&r, 503, "overloaded");
+    assert_non_null(strcasestr(r.head, "Retry-After: 1"));
+    assert_non_null(strcasestr(r.head, "Connection: close"));
+    s_resp_free(&r);
+    assert_int_equal(s_nholds, 2);      /* the handler never saw it */
+    assert_true(s_metric("http_rejected_total{reason=\"open_requests\"}") == 1);
+    r = s_get("GET", "/healthz", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    cc_http_reply_json(&s_holds[0], 200, json_object());
+    cc_http_reply_json(&s_holds[1], 200, json_object());
+    r = s_get("GET", "/v1/orders/x", NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    s_client_free(a);
+    s_client_free(b);
+}
+
 static void
 test_client_gone_before_reply(void **state)
 {
@@ -713,6 +793,31 @@ s_assert_field(const s_resp_t *r, int status, const char *error, const char *fie
     else
         assert_true(json_is_null(json_object_get(o, "field")));
     json_decref(o);
+}
+
+static const char *
+s_admit_fn(const char *method, void *arg)
+{
+    (void) arg;
+    return strcmp(method, "POST") == 0 ? "test_bound" : NULL;
+}
+
+/* Admission: a table route the hook refuses is answered 503 overloaded
+ * with the hook's reason, counted, before the handler. */
+static void
+test_table_admit(void **state)
+{
+    (void) state;
+    cc_http_set_admit(s_http, s_admit_fn, NULL);
+    s_resp_t r = s_get("POST", "/v2/orders", NULL, "{}");
+    s_assert_field(&r, 503, "overloaded", NULL);
+    assert_non_null(strstr(r.body, "test_bound"));
+    assert_non_null(strcasestr(r.head, "Retry-After: 1"));
+    s_resp_free(&r);
+    assert_true(s_metric("http_rejected_total{reason=\"test_bound\"}") == 1);
+    r = s_get("GET", "/v2/orders/" LOWER_ID, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
 }
 
 static void
@@ -1339,6 +1444,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_builtins, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_drain, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_deferred_reply, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_deadline, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_open_requests_bounded, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_table_admit, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_before_reply, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_reply_at_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_pending, s_setup, s_teardown),

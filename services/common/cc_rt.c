@@ -93,6 +93,15 @@ s_params(cc_rt_t *rt, const cc_rt_spec_t *spec)
     p[n++] = (cc_cfg_param_t) { "stop-timeout", CC_CFG_INT, &rt->stop_timeout_s, "8",
                                 "seconds SIGTERM waits for work in flight (keep below the "
                                 "unit's TimeoutStopSec)", .min = 1, .max = 300 };
+    p[n++] = (cc_cfg_param_t) { "request-timeout", CC_CFG_INT, &rt->request_timeout_ms, "5000",
+                                "ms an HTTP request may take before 503 timeout; also the "
+                                "database statement_timeout", .min = 100, .max = 600000 };
+    p[n++] = (cc_cfg_param_t) { "max-requests", CC_CFG_INT, &rt->max_requests, "1024",
+                                "open HTTP requests (503 overloaded beyond)",
+                                .min = 1, .max = 100000 };
+    p[n++] = (cc_cfg_param_t) { "db-queue-max", CC_CFG_INT, &rt->db_queue_max, "10000",
+                                "statements queued per database connection (writes refused "
+                                "503 overloaded beyond)", .min = 64, .max = 1000000 };
     p[n++] = (cc_cfg_param_t) { "curve-keys-dir", CC_CFG_STR, &rt->curve_keys_dir, "var/keys",
                                 "CURVE keys: <name>.key (ours, mode 0600) and <name>.pub "
                                 "(every party's public key)", .flags = CC_CFG_NONEMPTY };
@@ -166,12 +175,26 @@ s_open(void *arg)
     return rt->loaded;
 }
 
+const char *
+cc_rt_admit_write(cc_rt_t *rt)
+{
+    if (rt->writer && cc_db_pending(rt->writer) >= rt->db_queue_max)
+        return "database_behind";
+    return NULL;
+}
+
+static const char *
+s_admit(const char *method, void *arg)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+        return NULL;    /* answered from memory or by the reader, itself bounded */
+    return cc_rt_admit_write(arg);
+}
+
 void
 cc_rt_fatal(const char *what, PGresult *res)
 {
-    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    cc_error("fatal", "what", what, "sqlstate", st ? st : "");
-    exit(1);
+    cc_db_fatal(what, res);
 }
 
 /* ---- audit trail (docs/SECURITY.md "Audit trail") ---------------------- */
@@ -537,6 +560,12 @@ cc_rt_loaded(cc_rt_t *rt)
     if (rt->loaded)
         return;
     rt->loaded = 1;
+    /* Serving from now on: every statement is bounded by the request
+     * deadline (the loads before it read whole tables and are not). The
+     * writer's statements are retried after a timeout, never given up. */
+    cc_db_set_statement_timeout(rt->writer, (int) rt->request_timeout_ms);
+    cc_db_set_statement_timeout(rt->reader, (int) rt->request_timeout_ms);
+    cc_db_set_item_timeout(rt->reader, (int) rt->request_timeout_ms);
     if (rt->stopping)
         return;
     int i = 0;
@@ -905,6 +934,7 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
         || cc_stmt_prepare(rt->reader, s_rt_stmts, CC_STMT_READER) != 0)
         return s_fail("db");
     cc_db_set_batch_max(rt->writer, (int) rt->batch_max);
+    cc_db_set_queue_max(rt->reader, (int) rt->db_queue_max);
     rt->checks_pending = 4;
     cc_db_on_connect(rt->writer, s_check_writer, rt);
     cc_db_on_connect(rt->reader, s_check_reader, rt);
@@ -931,6 +961,8 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
         || cc_http_routes(rt->http, s_rt_routes, rt) != 0)
         return s_fail("http");
     cc_http_set_audit(rt->http, s_audit, rt);
+    cc_http_set_limits(rt->http, (int) rt->max_requests, (int) rt->request_timeout_ms);
+    cc_http_set_admit(rt->http, s_admit, rt);
     cc_jwt_policy_t policy = { rt->token_issuer, rt->token_audience, (int) rt->token_skew_s };
     if (cc_http_set_auth(rt->http, rt->jwks, &policy) != 0
         || cc_http_set_hosts(rt->http, rt->allowed_hosts) != 0)

@@ -88,6 +88,10 @@ struct cc_rt {
     /* Common config, readable by the daemon. */
     char *db, *http_addr, *log_endpoint, *log_level, *pidfile;
     int64_t http_port, max_body, batch_max, log_ring, stop_timeout_s;
+    /* Back-pressure (docs/ARCHITECTURE.md "Back-pressure"): a request's
+     * deadline (ms, also the statements' statement_timeout once loaded),
+     * open HTTP requests, statements queued per connection. */
+    int64_t request_timeout_ms, max_requests, db_queue_max;
     char *consumer_ep[CC_RT_MAX_CONSUMERS];
     char *curve_keys_dir, *log_clients;
     /* Tokens (docs/SECURITY.md): the issuers' public keys, re-read when the
@@ -127,8 +131,16 @@ struct cc_rt {
 int cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **argv);
 /* The working set is in memory: start the consumers, spec.start, READY=1. */
 void cc_rt_loaded(cc_rt_t *rt);
-/* A failure the daemon cannot go on from (crash-only): log what, exit 1. */
+/* A failure the daemon cannot go on from (crash-only): log what, exit 1
+ * (cc_db_fatal, the one rule). */
 void cc_rt_fatal(const char *what, PGresult *res) __attribute__((noreturn));
+/* Admission of new work that writes (an HTTP write, a ZeroMQ PlaceOrder):
+ * NULL to take it, or why not (static text) when the writer has
+ * --db-queue-max statements queued or in flight (the database is slow or
+ * away): the caller answers 503 with it. Taking no more work at the edge is
+ * what bounds the writer's queue: a statement once queued is kept until it
+ * commits, as the daemon's memory already holds its change. */
+const char *cc_rt_admit_write(cc_rt_t *rt);
 /* The statement named name in the daemon's table (asserts it exists). */
 const cc_stmt_t *cc_rt_stmt(const cc_rt_t *rt, const char *name);
 /* Queue a consumer's effect with named arguments (cc_consumer_exec). */

@@ -51,13 +51,7 @@ static const char *const s_place_names[6] = {
 /* ---- errors --------------------------------------------------------------- */
 void od_app_db_fatal(const char *what, PGresult *res)
 {
-    /* SQLSTATE and constraint only: messages may quote personal data. */
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
-    cc_error("db_write_failed", "what", what, "sqlstate", state ? state : "",
-             "constraint", cons ? cons : "", "status",
-             res ? PQresStatus(PQresultStatus(res)) : "none");
-    exit(1);
+    cc_db_fatal(what, res);     /* the one rule (cc_db.h) */
 }
 
 void od_app_db_check(const char *what, PGresult *res)

@@ -6,7 +6,8 @@
  * Rejections are counted as zmq_rejected_total{reason=...} and logged
  * without payload: garbage (no envelope) and oversize frames are dropped;
  * a parsed envelope of the wrong type or with a bad PlaceOrder is answered
- * with status 400. libzmq's own ZMQ_MAXMSGSIZE is set at a hard cap above
+ * with status 400; over the bounds (cc_rt_admit_write, --max-requests in
+ * flight) with status 503 "overloaded". libzmq's own ZMQ_MAXMSGSIZE is set at a hard cap above
  * our 64 KiB policy so that an oversize frame reaches us to be counted
  * (beyond the hard cap libzmq disconnects the peer unseen). */
 #include "od_intake.h"
@@ -27,6 +28,7 @@ struct od_intake {
     int live;                             /* replies still pending */
     int closing;
     cc_metric_t *m_garbage, *m_oversize, *m_type, *m_invalid, *m_frames, *m_latency;
+    cc_metric_t *m_overloaded;
 };
 
 typedef struct {
@@ -204,6 +206,19 @@ static void s_on_msg(cc_zsock_t *sock, const void *const *frames, const size_t *
         free(p);
         return;
     }
+    /* Back-pressure as over HTTP: placements in flight are at most
+     * --max-requests, and none is taken while the writer is behind. The
+     * reply says 503 so the caller retries later with the same key. */
+    const char *why = cc_rt_admit_write(&self->app->rt);
+    if (!why && self->live >= self->app->rt.max_requests)
+        why = "open_requests";
+    if (why) {
+        cc_metric_inc(self->m_overloaded);
+        cc_warn("zmq_rejected", "socket", "orderd-intake", "reason", "overloaded", "bound", why);
+        s_send_reply(p, 503, NULL, NULL, "overloaded", NULL);
+        free(p);
+        return;
+    }
     self->live++;
     od_app_place(self->app, &r, "zmq", s_on_placed, p);
 }
@@ -224,6 +239,9 @@ od_intake_t *od_intake_new(od_app_t *app, const char *endpoint)
         "zmq_rejected_total{socket=\"orderd-intake\",reason=\"invalid\"}", "ZeroMQ messages rejected");
     self->m_frames = cc_metrics_counter(
         "zmq_rejected_total{socket=\"orderd-intake\",reason=\"frames\"}", "ZeroMQ messages rejected");
+    self->m_overloaded = cc_metrics_counter(
+        "zmq_rejected_total{socket=\"orderd-intake\",reason=\"overloaded\"}",
+        "ZeroMQ messages rejected");
     self->m_latency = cc_metrics_histogram("orderd_intake_seconds{via=\"zmq\"}",
                                            "Order placement latency, request to committed reply");
     self->router = cc_zsock_new(app->rt.base, app->rt.zctx, ZMQ_ROUTER, S_HARD_MAX, "orderd-intake",
