@@ -365,7 +365,7 @@ static void s_deliver(cc_http_req_t *req, void *arg)
     }
     if (m->status == MD_MEAL_DELIVERED) {
         /* Idempotent: the stored delivery, whatever this call carried. */
-        cc_http_reply_json(&req, 200, md_json_meal(m));
+        cc_http_reply_json(&req, 200, s_meal_json(app, m, cc_now_us()));
         return;
     }
     if (m->status != MD_MEAL_SCHEDULED) {
