@@ -22,7 +22,7 @@ static const struct {
     S_M(m_declines, S_COUNTER, "dispatchd_declines_total", "offers declined"),
     S_M(m_timeouts, S_COUNTER, "dispatchd_accept_timeouts_total", "offers not accepted in time"),
     S_M(m_failures, S_COUNTER, "dispatchd_failures_total",
-        "VisitFailed appended (no caregiver in time)"),
+        "VisitFailed appended (a deadline passed, or a dispatcher rejected)"),
     S_M(m_preempted, S_COUNTER, "dispatchd_preemptions_total",
         "unaccepted routine offers moved for an emergency"),
     S_M(m_accepted, S_COUNTER, "dispatchd_visit_steps_total{step=\"accepted\"}",
@@ -46,8 +46,45 @@ static const struct {
         "orderd events by outcome"),
     S_M(m_events_skipped, S_COUNTER, "dispatchd_events_total{outcome=\"skipped\"}",
         "orderd events by outcome"),
+    S_M(m_resolved[DD_STAGE_UNACCEPTED], S_COUNTER,
+        "dispatchd_deadlines_resolved_total{stage=\"unaccepted\"}",
+        "open visits resolved by their deadline, by stage"),
+    S_M(m_resolved[DD_STAGE_NOT_CHECKED_IN], S_COUNTER,
+        "dispatchd_deadlines_resolved_total{stage=\"not_checked_in\"}",
+        "open visits resolved by their deadline, by stage"),
+    S_M(m_resolved[DD_STAGE_NOT_CHECKED_OUT], S_COUNTER,
+        "dispatchd_deadlines_resolved_total{stage=\"not_checked_out\"}",
+        "open visits resolved by their deadline, by stage"),
+    S_M(m_resolved[DD_STAGE_UNCONFIRMED], S_COUNTER,
+        "dispatchd_deadlines_resolved_total{stage=\"unconfirmed\"}",
+        "open visits resolved by their deadline, by stage"),
+    S_M(m_confirmed, S_COUNTER, "dispatchd_exceptions_total{decision=\"confirm\"}",
+        "unconfirmed visits decided by a dispatcher"),
+    S_M(m_rejected, S_COUNTER, "dispatchd_exceptions_total{decision=\"reject\"}",
+        "unconfirmed visits decided by a dispatcher"),
+    S_M(m_overdue, S_GAUGE, "dispatchd_overdue_visits",
+        "open visits past their due time (shown first on the board)"),
+    S_M(m_unconfirmed, S_GAUGE, "dispatchd_unconfirmed_visits",
+        "visits not checked out in time, awaiting a dispatcher"),
 #undef S_M
 };
+
+void dd_app_set_deadlines(dd_app_t *app, const dd_deadlines_t *table)
+{
+    app->deadlines = *table;
+    for (int s = 0; s <= DD_SVC_MAX; s++) {
+        if (app->accept_timeout_s > 0)
+            app->deadlines.svc[s].offer_s = app->accept_timeout_s;
+        if (app->assign_deadline_s > 0)
+            app->deadlines.svc[s].assign_s = app->assign_deadline_s;
+    }
+}
+
+const dd_deadline_rule_t *dd_app_rule(const dd_app_t *app, const dd_visit_t *v)
+{
+    int s = v->service >= 0 && v->service <= DD_SVC_MAX ? v->service : 0;
+    return &app->deadlines.svc[s];
+}
 
 int dd_app_init(void *arg)
 {

@@ -10,13 +10,15 @@
 
 #include "cc_metrics.h"
 #include "cc_rt.h"
+#include "dd_deadline.h"
 #include "dd_state.h"
 
 typedef struct {
     cc_rt_t rt;                  /* first: handles and common config */
     /* configuration (main.c) */
-    int64_t accept_timeout_s;
-    int64_t assign_deadline_s;
+    int64_t accept_timeout_s;    /* > 0: overrides every service's offer_s */
+    int64_t assign_deadline_s;   /* > 0: overrides every service's assign_s */
+    int64_t deadlines_refresh_s; /* re-read table deadlines this often */
     int64_t retry_interval_s;
     int64_t max_travel_s;
     int64_t keep_finished_s;
@@ -30,6 +32,9 @@ typedef struct {
     uint64_t retry_gen;          /* world generation of the snapshot */
     int64_t last_prune_us;
     int64_t last_retry_us;
+    dd_deadlines_t deadlines;    /* table deadlines with the flags' overrides */
+    int64_t last_deadlines_mono_us;  /* last refresh asked (monotonic clock) */
+    int deadlines_reading;       /* a refresh is in flight */
 
     /* metrics */
     cc_metric_t *m_assigned;         /* VisitAssigned appended */
@@ -46,7 +51,17 @@ typedef struct {
     cc_metric_t *m_match_latency;    /* histogram: one dd_match call */
     cc_metric_t *m_lag;              /* gauge: seconds behind orderd's log */
     cc_metric_t *m_events_applied, *m_events_skipped;
+    cc_metric_t *m_resolved[DD_STAGE_N]; /* deadlines resolved, by stage */
+    cc_metric_t *m_confirmed, *m_rejected;   /* a dispatcher's decisions */
+    cc_metric_t *m_overdue;          /* gauge: open visits past their due time */
+    cc_metric_t *m_unconfirmed;      /* gauge: visits awaiting a dispatcher */
 } dd_app_t;
+
+/* Take table (a DD_ST_LOAD_DEADLINES read) as the deadlines, with the
+ * --accept-timeout-s / --assign-deadline-s overrides applied. */
+void dd_app_set_deadlines(dd_app_t *app, const dd_deadlines_t *table);
+/* The deadline rule of v's service (borrowed). */
+const dd_deadline_rule_t *dd_app_rule(const dd_app_t *app, const dd_visit_t *v);
 
 /* Runtime hooks (cc_rt_spec_t), app a dd_app_t: metrics and the empty
  * working set; once loaded, accept timers and the sweep; stop the sweep;

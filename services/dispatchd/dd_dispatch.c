@@ -17,6 +17,7 @@
 #define S_SWEEP_MS 250          /* sweep tick */
 #define S_RETRY_BUDGET_US 20000 /* time for queue retries per sweep */
 #define S_PRUNE_EVERY_US (60 * CC_US_PER_S)
+#define S_RESOLVE_PER_TICK 64   /* deadline resolutions written per sweep tick */
 
 const char *dd_result_text(PGresult *res)
 {
@@ -99,7 +100,7 @@ void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us)
         free(t);
         return;
     }
-    int64_t due = v->assigned_us + app->accept_timeout_s * CC_US_PER_S - now_us;
+    int64_t due = v->assigned_us + dd_app_rule(app, v)->offer_s * CC_US_PER_S - now_us;
     if (due < 0)
         due = 0;
     struct timeval tv = {(time_t) (due / CC_US_PER_S), (suseconds_t) (due % CC_US_PER_S)};
@@ -285,10 +286,10 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
     (void) dd_world_decline(app->world, v, now);
     app->dirty = 1;   /* the decliner's slot is free for other visits */
 
-    /* Re-offer at once unless the visit is past its window or deadline (the
-     * sweep then fails it). */
+    /* Re-offer at once, also while overdue (someone may still come), unless
+     * the deadline is resolved (the sweep then fails it). */
     int next = 0;
-    if (now <= v->window_end_us && now - v->created_us <= app->assign_deadline_s * CC_US_PER_S) {
+    if (dd_deadline_due(v, dd_app_rule(app, v), now, NULL) != DD_DUE_RESOLVE) {
         dd_match_params_t p;
         dd_app_match_params(app, now, &p);
         size_t n;
@@ -347,46 +348,111 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
     }
 }
 
-static void s_on_fail_done(PGresult *res, void *arg)
+/* ---- deadlines and a dispatcher's decisions ------------------------------- */
+
+typedef struct {
+    dd_app_t *app;
+    cc_http_req_t *req;             /* a dispatcher's decision: answered after commit */
+    char visit_id[DD_ID_LEN];
+    char state[16];
+    int failed;
+} s_resolve_t;
+
+static void s_on_resolve_done(PGresult *res, void *arg)
 {
-    dd_app_t *app = arg;
+    s_resolve_t *w = arg;
     const char *r = dd_result_text(res);
     if (!r)
-        cc_rt_fatal(dd_stmts[DD_ST_FAIL].name, res);
-    if (strcmp(r, "applied") == 0)
-        cc_metric_inc(app->m_failures);
+        cc_rt_fatal(dd_stmts[DD_ST_RESOLVE].name, res);
+    if (strcmp(r, "applied") == 0 && w->failed)
+        cc_metric_inc(w->app->m_failures);
+    if (w->req)
+        cc_http_reply_json(&w->req, 200, json_pack("{s:s, s:s}", "visit_id", w->visit_id,
+                                                   "state", w->state));
+    free(w);
 }
 
-static void s_fail(dd_app_t *app, dd_visit_t *v, const char *reason, int64_t now)
+/* The event of a resolution to `to`, packed (NULL: none, for unconfirmed). */
+static uint8_t *s_pack_resolution(const dd_visit_t *v, dd_visit_state_t to, const char *reason,
+                                  const char **type, size_t *len)
 {
-    dd_timer_cancel(v);
-    Cc__VisitFailed f = CC__VISIT_FAILED__INIT;
-    f.visit_id = v->id;
-    f.order_id = v->order_id;
-    f.reason = (char *) reason;
+    *type = NULL;
+    if (to == DD_VISIT_FAILED) {
+        Cc__VisitFailed f = CC__VISIT_FAILED__INIT;
+        f.visit_id = (char *) v->id;
+        f.order_id = (char *) v->order_id;
+        f.reason = (char *) reason;
+        *type = "VisitFailed";
+        return cc_event_pack(&f.base, len);
+    }
+    if (to == DD_VISIT_COMPLETED) {
+        /* Confirmed by a dispatcher: no check-out evidence. checked_out_us 0
+         * lets orderd and billingd take the event's time; distance -1 is
+         * "not known" (cc_event.h). */
+        Cc__VisitCompleted m = CC__VISIT_COMPLETED__INIT;
+        m.visit_id = (char *) v->id;
+        m.order_id = (char *) v->order_id;
+        m.caregiver_id = (char *) v->caregiver_id;
+        m.provider_id = (char *) v->provider_id;
+        m.checked_in_us = v->checked_in_us;
+        m.checked_out_us = 0;
+        m.distance_m = -1;
+        *type = "VisitCompleted";
+        return cc_event_pack(&m.base, len);
+    }
+    return NULL;
+}
+
+void dd_dispatch_resolve(dd_app_t *app, dd_visit_t *v, dd_visit_state_t to, const char *reason,
+                         const char *by, cc_http_req_t *req)
+{
+    int64_t now = cc_now_us();
+    dd_visit_state_t from = v->state;
+    const char *type = NULL;
     size_t len = 0;
-    uint8_t *pay = cc_event_pack(&f.base, &len);
-    if (!pay) {
-        cc_error("out_of_memory", "where", "dispatch_fail");
+    uint8_t *pay = s_pack_resolution(v, to, reason, &type, &len);
+    s_resolve_t *w = calloc(1, sizeof *w);
+    if (!w || (type && !pay)) {
+        cc_error("out_of_memory", "where", "dispatch_resolve");
         exit(1);
     }
-    snprintf(v->fail_reason, sizeof v->fail_reason, "%s", reason);
-    dd_world_set_state(app->world, v, DD_VISIT_FAILED, now);
+    dd_timer_cancel(v);
+    if (to == DD_VISIT_FAILED)
+        snprintf(v->fail_reason, sizeof v->fail_reason, "%s", reason);
+    if (to == DD_VISIT_UNCONFIRMED)
+        v->unconfirmed_us = now;
+    if (dd_visit_state_planned(from))
+        app->dirty = 1;   /* the caregiver's slot is free */
+    dd_world_set_state(app->world, v, to, now);
+    w->app = app;
+    w->req = req;
+    w->failed = to == DD_VISIT_FAILED;
+    snprintf(w->visit_id, sizeof w->visit_id, "%s", v->id);
+    snprintf(w->state, sizeof w->state, "%s", dd_visit_state_name(to));
     char ev[CC_UUID_LEN];
     cc_uuid(ev);
     cc_args_t a;
-    cc_args_init(&a, &dd_stmts[DD_ST_FAIL]);
+    cc_args_init(&a, &dd_stmts[DD_ST_RESOLVE]);
     cc_args_int(&a, "district", v->district_id);
     cc_args_text(&a, "id", v->id);
-    cc_args_text(&a, "reason", reason);
+    cc_args_text(&a, "from", dd_visit_state_name(from));
+    cc_args_text(&a, "to", dd_visit_state_name(to));
+    cc_args_text(&a, "reason", to == DD_VISIT_FAILED ? reason : NULL);
+    cc_args_text(&a, "by", by);
     cc_args_int(&a, "at", now);
     cc_args_text(&a, "order", v->order_id);
-    cc_args_text(&a, "ev", ev);
-    cc_args_bytes(&a, "payload", pay, len);
-    if (cc_db_call(app->rt.writer, &a, s_on_fail_done, app) != 0)
+    cc_args_text(&a, "type", type);
+    cc_args_text(&a, "ev", type ? ev : NULL);
+    if (pay)
+        cc_args_bytes(&a, "payload", pay, len);
+    else
+        cc_args_null(&a, "payload");
+    if (cc_db_call(app->rt.writer, &a, s_on_resolve_done, w) != 0)
         cc_rt_fatal(a.st->name, NULL);
     free(pay);
-    cc_warn("visit_failed", "visit_id", v->id, "order_id", v->order_id, "reason", reason);
+    cc_warn("visit_resolved", "visit_id", v->id, "order_id", v->order_id, "from",
+            dd_visit_state_name(from), "to", dd_visit_state_name(to), "reason",
+            to == DD_VISIT_FAILED ? reason : NULL, "by", by ? "dispatcher" : "deadline");
 }
 
 /* ---- sweep -------------------------------------------------------------- */
@@ -413,26 +479,82 @@ static void s_retry_snapshot(dd_app_t *app)
     app->retry_gen = dd_world_generation(app->world);
 }
 
-static void s_sweep(dd_app_t *app, int64_t now)
+static void s_on_deadlines(PGresult *res, void *arg)
 {
-    /* Deadlines: a waiting visit past its window or its assignment deadline
-     * fails; offers whose timer could not be armed get one. No sorting here:
-     * this runs every tick over the active list. */
-    size_t nactive;
+    dd_app_t *app = arg;
+    app->deadlines_reading = 0;
+    const char *what = NULL;
+    dd_deadlines_t d;
+    if (dd_store_load_deadlines(&d, res, &what) != 0) {
+        /* A bad edit or a lost connection: keep the rules we have. */
+        cc_warn("deadlines_not_reloaded", "what", what, "status",
+                PQresStatus(PQresultStatus(res)));
+        return;
+    }
+    dd_app_set_deadlines(app, &d);
+}
+
+/* Re-read table deadlines every --deadlines-refresh-s (an operator's
+ * UPDATE applies without a restart), one read at a time. */
+static void s_deadlines_refresh(dd_app_t *app)
+{
+    int64_t mono = cc_mono_us();
+    if (app->deadlines_reading
+        || mono - app->last_deadlines_mono_us < app->deadlines_refresh_s * CC_US_PER_S)
+        return;
+    app->last_deadlines_mono_us = mono;
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_LOAD_DEADLINES]);
+    if (cc_db_call(app->rt.reader, &a, s_on_deadlines, app) == 0)
+        app->deadlines_reading = 1;
+}
+
+/* Deadlines (dd_deadline.h), every tick over the active list (no sorting):
+ * each open visit past its resolution is resolved, at most
+ * S_RESOLVE_PER_TICK a tick so that a backlog (a restart after a long
+ * outage) does not stall the loop; the rest wait for the next tick, still
+ * shown overdue. Offers whose timer could not be armed get one. */
+static void s_deadlines(dd_app_t *app, int64_t now)
+{
+    size_t nactive, budget = S_RESOLVE_PER_TICK, overdue = 0, unconfirmed = 0;
     dd_visit_t *const *active = dd_world_active(app->world, &nactive);
     for (size_t i = 0; i < nactive;) {
         dd_visit_t *v = active[i];
-        if (v->state == DD_VISIT_WAITING
-            && (now > v->window_end_us
-                || now - v->created_us > app->assign_deadline_s * CC_US_PER_S)) {
-            s_fail(app, v, "no_caregiver", now);   /* leaves the active list: same i */
+        dd_deadline_t d;
+        dd_due_t due = dd_deadline_due(v, dd_app_rule(app, v), now, &d);
+        if (due == DD_DUE_RESOLVE && budget > 0) {
+            budget--;
+            cc_metric_inc(app->m_resolved[d.stage]);
+            dd_dispatch_resolve(app, v, d.to, d.reason, NULL, NULL);
+            /* A final state leaves the active list (the last one moves to
+             * i); unconfirmed stays in it, a stage further. */
             active = dd_world_active(app->world, &nactive);
+            if (i < nactive && active[i] == v)
+                i++;
             continue;
         }
+        if (due == DD_DUE_OVERDUE || due == DD_DUE_RESOLVE) {
+            overdue++;
+            if (v->overdue_logged != (int) d.stage) {   /* once per stage */
+                v->overdue_logged = (int) d.stage;
+                cc_warn("visit_overdue", "visit_id", v->id, "order_id", v->order_id,
+                        "stage", dd_stage_name(d.stage));
+            }
+        }
+        if (v->state == DD_VISIT_UNCONFIRMED)
+            unconfirmed++;
         if (v->state == DD_VISIT_ASSIGNED && !v->timer)
             dd_timer_arm(app, v, now);
         i++;
     }
+    cc_metric_set(app->m_overdue, (double) overdue);
+    cc_metric_set(app->m_unconfirmed, (double) unconfirmed);
+}
+
+static void s_sweep(dd_app_t *app, int64_t now)
+{
+    s_deadlines_refresh(app);
+    s_deadlines(app, now);
     /* The queue, most urgent first: when capacity changed, and now and then
      * (time passing opens shifts). A pass is bounded in time so the loop
      * stays responsive; it resumes at the next tick where it stopped. */

@@ -51,7 +51,16 @@ void dd_offer_args(cc_args_t *a, const dd_visit_t *v);
 void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason,
                          cc_http_req_t *req);
 
-/* Arm v's accept timer (fires accept_timeout_s after v->assigned_us),
+/* Resolve v (dd_deadline.h): to failed (VisitFailed{reason}), unconfirmed
+ * (no event) or completed (VisitCompleted without check-out evidence), in
+ * memory now and in the store by one dd_visit_resolve call. by (may be
+ * NULL: the sweep) is the deciding dispatcher's account id, kept in the
+ * store. req (may be NULL) is taken over and answered after commit with
+ * {visit_id, state}. Exits on out of memory. */
+void dd_dispatch_resolve(dd_app_t *app, dd_visit_t *v, dd_visit_state_t to, const char *reason,
+                         const char *by, cc_http_req_t *req);
+
+/* Arm v's accept timer (fires its service's offer_s after v->assigned_us),
  * replacing any armed one. On out of memory v stays without a timer and the
  * sweep arms one later. */
 void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us);

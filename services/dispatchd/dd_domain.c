@@ -47,7 +47,8 @@ const char *dd_ability_name(dd_ability_t a)
 }
 
 static const char *const s_states[DD_VISIT_NSTATES] = {
-    "waiting", "assigned", "accepted", "checked_in", "completed", "failed", "cancelled",
+    "waiting", "assigned", "accepted", "checked_in", "unconfirmed", "completed", "failed",
+    "cancelled",
 };
 
 const char *dd_visit_state_name(dd_visit_state_t s)

@@ -59,6 +59,7 @@ typedef enum {
     DD_VISIT_ASSIGNED,      /* offered to a caregiver, not accepted yet */
     DD_VISIT_ACCEPTED,
     DD_VISIT_CHECKED_IN,
+    DD_VISIT_UNCONFIRMED,   /* not checked out in time: a dispatcher confirms or rejects */
     DD_VISIT_COMPLETED,
     DD_VISIT_FAILED,
     DD_VISIT_CANCELLED,
@@ -133,6 +134,7 @@ struct dd_visit {
     int64_t created_us;         /* entered dispatch (OrderReleased seen) */
     int64_t assigned_us;        /* last offer */
     int64_t accepted_us, checked_in_us, checked_out_us, finished_us;
+    int64_t unconfirmed_us;     /* became unconfirmed (dd_deadline.h) */
     double in_lat, in_lon, out_lat, out_lon;
     int in_distance_m, out_distance_m;
     char fail_reason[32];
@@ -142,6 +144,7 @@ struct dd_visit {
 
     size_t active_ix;           /* index in the world's active list (dd_state) */
     void *timer;                /* accept timer, owned by the daemon layer */
+    int overdue_logged;         /* the daemon's: deadline stage last logged overdue */
 };
 
 /* ---- caregivers ---------------------------------------------------------- */

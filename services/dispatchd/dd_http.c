@@ -4,6 +4,7 @@
  * SQL call on the writer and answer from its result callback, i.e. after
  * COMMIT. Bad input is a 4xx naming the field; nothing is stored then. */
 #include "dd_http.h"
+#include "dd_deadline.h"
 #include "dd_dispatch.h"
 #include "dd_store.h"
 #include "dd_visit.h"
@@ -91,6 +92,28 @@ json_t *dd_http_visit_json(const dd_visit_t *v, int64_t now)
     json_object_set_new(o, "fail_reason", s_str_or_null(v->fail_reason));
     if (v->state == DD_VISIT_WAITING || v->state == DD_VISIT_ASSIGNED)
         json_object_set_new(o, "waiting_s", json_integer((now - v->created_us) / CC_US_PER_S));
+    json_object_set_new(o, "unconfirmed_at", s_time(v->unconfirmed_us));
+    return o;
+}
+
+json_t *dd_http_deadline_json(const dd_visit_t *v, const dd_deadline_rule_t *r, int64_t now_us)
+{
+    dd_deadline_t d;
+    dd_due_t due = dd_deadline_due(v, r, now_us, &d);
+    if (due == DD_DUE_NONE)
+        return json_null();
+    return json_pack("{s:s, s:o, s:o, s:b, s:s, s:o}", "stage", dd_stage_name(d.stage), "due",
+                     s_time(d.due_us), "resolve_at", s_time(d.resolve_us), "overdue",
+                     due != DD_DUE_ON_TIME, "resolution", dd_visit_state_name(d.to), "reason",
+                     d.reason[0] ? json_string(d.reason) : json_null());
+}
+
+/* The visit object with its deadline (the app knows the rules). */
+static json_t *s_visit_json(dd_app_t *app, const dd_visit_t *v, int64_t now)
+{
+    json_t *o = dd_http_visit_json(v, now);
+    if (o)
+        json_object_set_new(o, "deadline", dd_http_deadline_json(v, dd_app_rule(app, v), now));
     return o;
 }
 
@@ -322,7 +345,7 @@ static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
     int64_t now = cc_now_us();
     json_t *list = json_array();
     for (size_t i = 0; i < c->nplan; i++)   /* plan order: by planned start */
-        json_array_append_new(list, dd_http_visit_json(c->plan[i], now));
+        json_array_append_new(list, s_visit_json(app, c->plan[i], now));
     cc_http_reply_json(&req, 200, json_pack("{s:s, s:o}", "caregiver_id", c->id, "visits",
                                             list));
 }
@@ -330,12 +353,14 @@ static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
 /* ---- visits ------------------------------------------------------------- */
 
 typedef struct {
+    dd_app_t *app;
     cc_http_req_t *req;
 } s_lookup_t;
 
 static void s_on_visit_read(PGresult *res, void *arg)
 {
     s_lookup_t *l = arg;
+    dd_app_t *app = l->app;
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
         cc_http_reply_error(&l->req, 503, "unavailable", NULL, "the store is unavailable");
         free(l);
@@ -349,7 +374,7 @@ static void s_on_visit_read(PGresult *res, void *arg)
     if (!v)
         cc_http_reply_error(&l->req, 404, "not_found", "visit_id", "no such visit");
     else if (cc_http_scope(&l->req, &scope) == 0)
-        cc_http_reply_json(&l->req, 200, dd_http_visit_json(v, cc_now_us()));
+        cc_http_reply_json(&l->req, 200, s_visit_json(app, v, cc_now_us()));
     dd_world_destroy(&tmp);
     free(l);
 }
@@ -380,7 +405,7 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
     if (v) {
         cc_scope_t scope = s_visit_scope(v);
         if (cc_http_scope(&req, &scope) == 0)
-            cc_http_reply_json(&req, 200, dd_http_visit_json(v, cc_now_us()));
+            cc_http_reply_json(&req, 200, s_visit_json(app, v, cc_now_us()));
         return;
     }
     /* Open visits are all in memory; a finished one pruned from it (see
@@ -390,6 +415,7 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
         cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
         return;
     }
+    l->app = app;
     l->req = req;
     cc_args_t a;
     cc_args_init(&a, &dd_stmts[DD_ST_GET_VISIT]);
@@ -445,29 +471,80 @@ static void s_get_queue(cc_http_req_t *req, void *arg)
     if (district && cc_http_scope_district(&req, district) != 0)
         return;
     const cc_jwt_claims_t *who = cc_http_claims(req);
+    int64_t now = cc_now_us();
+    size_t nactive, noverdue = 0;
+    dd_visit_t *const *active = dd_world_active(app->world, &nactive);
     dd_visit_t **q = NULL;
-    size_t n = dd_world_queue(app->world, district, &q);
+    /* Overdue visits of any open state first (dd_deadline_board), then the
+     * queue proper: waiting and unaccepted. */
+    size_t n = dd_deadline_board(active, nactive, &app->deadlines, district, now, &q,
+                                 &noverdue);
     if (n == (size_t) -1) {
         cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
         return;
     }
-    size_t kept = 0;
+    size_t kept = 0, kept_overdue = 0, depth = 0;
     for (size_t i = 0; i < n; i++) {
         cc_scope_t scope = { .district_id = q[i]->district_id };
-        if (!who || who->role != CC_ROLE_DISPATCHER || !cc_jwt_scope_check(who, &scope))
-            q[kept++] = q[i];
+        if (who && who->role == CC_ROLE_DISPATCHER && cc_jwt_scope_check(who, &scope))
+            continue;
+        kept_overdue += i < noverdue;
+        depth += q[i]->state == DD_VISIT_WAITING || q[i]->state == DD_VISIT_ASSIGNED;
+        q[kept++] = q[i];
     }
-    n = kept;
-    int64_t now = cc_now_us();
     json_t *list = json_array();
-    for (size_t i = 0; i < n && i < (size_t) limit; i++)
-        json_array_append_new(list, dd_http_visit_json(q[i], now));
+    for (size_t i = 0; i < kept && i < (size_t) limit; i++)
+        json_array_append_new(list, s_visit_json(app, q[i], now));
     free(q);
     json_t *o = json_object();
     json_object_set_new(o, "district_id", district ? json_integer(district) : json_null());
-    json_object_set_new(o, "depth", json_integer((json_int_t) n));
+    json_object_set_new(o, "depth", json_integer((json_int_t) depth));
+    json_object_set_new(o, "overdue", json_integer((json_int_t) kept_overdue));
     json_object_set_new(o, "visits", list);
     cc_http_reply_json(&req, 200, o);
+}
+
+/* POST /v1/visits/{visit_id}/confirm|reject: a dispatcher decides a visit
+ * nobody checked out (dd_deadline.h). Body: a JSON object, no fields. */
+static void s_decide(cc_http_req_t *req, dd_app_t *app, dd_decide_t d)
+{
+    dd_visit_t *v = dd_world_visit(app->world, cc_http_path_param(req, "visit_id"));
+    if (!v) {
+        /* Open visits are all in memory; a finished one is not decided
+         * again. */
+        cc_http_reply_error(&req, 404, "not_found", "visit_id", "no such open visit");
+        return;
+    }
+    cc_scope_t scope = s_visit_scope(v);
+    if (cc_http_scope(&req, &scope) != 0)
+        return;
+    cc_err_t err = {0};
+    dd_visit_state_t to;
+    switch (dd_deadline_decide(v, d, &to, &err)) {
+    case DD_DECIDE_REFUSED:
+        cc_http_reply_err(&req, &err);
+        return;
+    case DD_DECIDE_REPEAT:
+        cc_http_reply_json(&req, 200, json_pack("{s:s, s:s}", "visit_id", v->id, "state",
+                                                dd_visit_state_name(v->state)));
+        return;
+    case DD_DECIDE_DO:
+        break;
+    }
+    const cc_jwt_claims_t *who = cc_http_claims(req);
+    cc_metric_inc(d == DD_DECIDE_CONFIRM ? app->m_confirmed : app->m_rejected);
+    dd_dispatch_resolve(app, v, to, DD_REASON_REJECTED, who && who->sub[0] ? who->sub : "",
+                        req);
+}
+
+static void s_confirm(cc_http_req_t *req, void *arg)
+{
+    s_decide(req, arg, DD_DECIDE_CONFIRM);
+}
+
+static void s_reject(cc_http_req_t *req, void *arg)
+{
+    s_decide(req, arg, DD_DECIDE_REJECT);
 }
 
 typedef struct {
@@ -666,5 +743,7 @@ const cc_http_route_t dd_http_routes[] = {
     { "POST", "/v1/visits/{visit_id}/check-in", s_check_in, CC_ROUTE_JSON, CAREGIVER },
     { "POST", "/v1/visits/{visit_id}/check-out", s_check_out, CC_ROUTE_JSON, CAREGIVER },
     { "GET", "/v1/queue", s_get_queue, CC_ROUTE_PII, DISPATCHER },
+    { "POST", "/v1/visits/{visit_id}/confirm", s_confirm, CC_ROUTE_JSON, DISPATCHER },
+    { "POST", "/v1/visits/{visit_id}/reject", s_reject, CC_ROUTE_JSON, DISPATCHER },
     { NULL, NULL, NULL, 0, 0 },
 };

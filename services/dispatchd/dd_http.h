@@ -7,6 +7,7 @@
 #include "cc_http.h"
 #include "cc_json.h"
 #include "dd_app.h"
+#include "dd_deadline.h"
 
 /* The /v1 routes (cc_rt_spec_t.routes); handlers' arg is the dd_app_t. */
 extern const cc_http_route_t dd_http_routes[];
@@ -14,6 +15,10 @@ extern const cc_http_route_t dd_http_routes[];
 /* The API's visit object (docs/API-dispatchd.md, "Visits") as of now_us
  * (for waiting_s). v is borrowed; returns a new reference, the caller's. */
 json_t *dd_http_visit_json(const dd_visit_t *v, int64_t now_us);
+/* The visit's "deadline" object under rule r at now_us ({stage, due,
+ * resolve_at, overdue, resolution, reason}), or JSON null for a final
+ * visit. A new reference, the caller's. */
+json_t *dd_http_deadline_json(const dd_visit_t *v, const dd_deadline_rule_t *r, int64_t now_us);
 /* Read body's "skills", 1 to 16 visit service names, into skill bits
  * (1u << service). 0, or -1 with err set (400, field "skills"); body is
  * borrowed. */

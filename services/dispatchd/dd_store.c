@@ -22,7 +22,7 @@
     " coalesce(checkin_distance_m, 0), coalesce(dd_us(checked_out_at), 0)," \
     " coalesce(checkout_lat, 0), coalesce(checkout_lon, 0), coalesce(checkout_distance_m, 0)," \
     " array_to_string(declined, ','), coalesce(fail_reason, '')," \
-    " coalesce(dd_us(finished_at), 0)"
+    " coalesce(dd_us(finished_at), 0), coalesce(dd_us(unconfirmed_at), 0)"
 
 #define W CC_STMT_WRITER
 #define R CC_STMT_READER
@@ -78,18 +78,24 @@ cc_stmt_t dd_stmts[DD_ST_COUNT + 1] = {
         { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID },
           { "out", CC_T_BOOL }, { "at", CC_T_INT8 }, { "lat", CC_T_FLOAT8 },
           { "lon", CC_T_FLOAT8 }, { "distance", CC_T_INT4 }, S_EVENT }, NULL },
-    [DD_ST_FAIL] = { "dd_visit_fail", W, "dd_visit_fail", NULL, NULL,
-        { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "reason", CC_T_TEXT },
-          { "at", CC_T_INT8 }, S_EVENT }, NULL },
+    [DD_ST_RESOLVE] = { "dd_visit_resolve", W, "dd_visit_resolve", NULL, NULL,
+        { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "from", CC_T_TEXT },
+          { "to", CC_T_TEXT }, { "reason", CC_T_TEXT }, { "by", CC_T_TEXT },
+          { "at", CC_T_INT8 }, { "order", CC_T_TEXT }, { "type", CC_T_TEXT },
+          { "ev", CC_T_UUID }, { "payload", CC_T_BYTEA } }, NULL },
     [DD_ST_LOAD_CGS] = { "dd_load_caregivers", R, NULL, NULL,
         "SELECT id, provider_id, district_id, name, lat, lon, array_to_string(skills, ','),"
         " level, first_aid, shift_start, shift_end, coalesce(idempotency_key, '')"
         " FROM caregivers ORDER BY created_at, id", S_NONE, NULL },
     [DD_ST_LOAD_VISITS] = { "dd_load_visits", R, NULL, NULL,
         S_VISIT_COLUMNS
-        " FROM visits WHERE state IN ('waiting', 'assigned', 'accepted', 'checked_in')"
+        " FROM visits WHERE state IN ('waiting', 'assigned', 'accepted', 'checked_in',"
+        "                             'unconfirmed')"
         "    OR finished_at > now() - $1::bigint * interval '1 second'"
         " ORDER BY created_at, id", { { "keep_s", CC_T_INT8 } }, NULL },
+    [DD_ST_LOAD_DEADLINES] = { "dd_load_deadlines", R, NULL, NULL,
+        "SELECT service, offer_s, assign_s, checkin_s, checkout_s, confirm_s, overdue_s"
+        " FROM deadlines", S_NONE, NULL },
     [DD_ST_GET_VISIT] = { "dd_get_visit", R, NULL, NULL,
         S_VISIT_COLUMNS " FROM visits WHERE id = $1::uuid", { { "id", CC_T_UUID } }, NULL },
     [DD_ST_ACCOUNT_CHANGED] = CC_REVOKE_STMT_APPLY,
@@ -185,7 +191,7 @@ int dd_store_load_caregivers(dd_world_t *world, PGresult *res)
 
 int dd_store_load_visits(dd_world_t *world, PGresult *res)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 34)
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 35)
         return -1;
     int rows = PQntuples(res);
     for (int r = 0; r < rows; r++) {
@@ -243,6 +249,7 @@ int dd_store_load_visits(dd_world_t *world, PGresult *res)
         }
         s_copy(v->fail_reason, sizeof v->fail_reason, res, r, 32);
         v->finished_us = s_i64(res, r, 33);
+        v->unconfirmed_us = s_i64(res, r, 34);
         if (dd_visit_state_planned(v->state)) {
             v->caregiver = dd_world_caregiver(world, v->caregiver_id);
             if (!v->caregiver)
@@ -256,6 +263,37 @@ int dd_store_load_visits(dd_world_t *world, PGresult *res)
         return -1;
     }
     return rows;
+}
+
+int dd_store_load_deadlines(dd_deadlines_t *out, PGresult *res, const char **what)
+{
+    *what = "result";
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 7)
+        return -1;
+    dd_deadlines_t d;
+    memset(&d, 0, sizeof d);
+    for (int r = 0; r < PQntuples(res); r++) {
+        int svc = cc_service_parse(PQgetvalue(res, r, 0));
+        if (!dd_service_is_visit(svc))
+            continue;   /* a service this build does not dispatch */
+        dd_deadline_rule_t *rule = &d.svc[svc];
+        rule->offer_s = s_i64(res, r, 1);
+        rule->assign_s = s_i64(res, r, 2);
+        rule->checkin_s = s_i64(res, r, 3);
+        rule->checkout_s = s_i64(res, r, 4);
+        rule->confirm_s = s_i64(res, r, 5);
+        rule->overdue_s = s_i64(res, r, 6);
+        if (dd_deadline_rule_check(rule, what) != 0)
+            return -1;
+        d.loaded[svc] = 1;
+    }
+    for (int svc = 1; svc <= DD_SVC_MAX; svc++)
+        if (dd_service_is_visit(svc) && !d.loaded[svc]) {
+            *what = cc_service_name(svc);   /* every visit service needs its row */
+            return -1;
+        }
+    *out = d;
+    return 0;
 }
 
 /* ---- load ---------------------------------------------------------------- */
@@ -275,6 +313,21 @@ static void s_load_failed(const char *what, PGresult *res)
     exit(1);
 }
 
+static void s_on_deadlines(PGresult *res, void *arg)
+{
+    dd_app_t *app = arg;
+    const char *what = NULL;
+    dd_deadlines_t d;
+    if (dd_store_load_deadlines(&d, res, &what) != 0) {
+        cc_error("deadlines_invalid", "what", what);
+        s_load_failed("load_deadlines", res);
+    }
+    dd_app_set_deadlines(app, &d);
+    app->dirty = 1;
+    dd_update_gauges(app);
+    cc_rt_loaded(&app->rt);
+}
+
 static void s_on_visits(PGresult *res, void *arg)
 {
     dd_app_t *app = arg;
@@ -282,9 +335,11 @@ static void s_on_visits(PGresult *res, void *arg)
     if (n < 0)
         s_load_failed("load_visits", res);
     s_loaded("visits", n);
-    app->dirty = 1;
-    dd_update_gauges(app);
-    cc_rt_loaded(&app->rt);
+    /* The deadlines last: the sweep needs them from its first tick. */
+    cc_args_t a;
+    cc_args_init(&a, &dd_stmts[DD_ST_LOAD_DEADLINES]);
+    if (cc_db_call(app->rt.reader, &a, s_on_deadlines, app) != 0)
+        s_load_failed("load_deadlines", NULL);
 }
 
 static void s_on_caregivers(PGresult *res, void *arg)

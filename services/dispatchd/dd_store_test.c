@@ -1,4 +1,5 @@
-/* Unit tests for dd_store's pure parts: skills text and the statement table. */
+/* Unit tests for dd_store's pure parts: skills text, the statement table and
+ * the deadlines' parse (from results built in memory). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -57,11 +58,80 @@ static void test_stmts(void **state)
     assert_int_equal(cc_stmt_nparams(&dd_stmts[DD_ST_RELEASED_BUMP]), 31);
 }
 
+/* A result as dd_load_deadlines answers: rows of {service, 6 numbers}. */
+static PGresult *s_deadlines(const char *const (*rows)[7], int n)
+{
+    static const char *const names[7] = {"service", "offer_s", "assign_s", "checkin_s",
+                                         "checkout_s", "confirm_s", "overdue_s"};
+    PGresAttDesc att[7];
+    memset(att, 0, sizeof att);
+    for (int c = 0; c < 7; c++)
+        att[c].name = (char *) names[c];
+    PGresult *res = PQmakeEmptyPGresult(NULL, PGRES_TUPLES_OK);
+    assert_non_null(res);
+    assert_true(PQsetResultAttrs(res, 7, att));
+    for (int r = 0; r < n; r++)
+        for (int c = 0; c < 7; c++)
+            assert_true(PQsetvalue(res, r, c, (char *) rows[r][c], (int) strlen(rows[r][c])));
+    return res;
+}
+
+/* Every visit service needs its row; each value is range-checked again in
+ * C (the table's CHECKs are the first guard); unknown services are
+ * skipped; on failure nothing is taken. */
+static void test_load_deadlines(void **state)
+{
+    (void) state;
+    const char *rows[8][7] = {
+        {"bath", "300", "1800", "1800", "3600", "86400", "900"},
+        {"cleaning", "301", "1801", "1801", "3601", "86401", "901"},
+        {"escort", "1", "1", "0", "0", "1", "0"},
+        {"medical_escort", "86400", "604800", "86400", "86400", "604800", "86400"},
+        {"emergency", "60", "900", "900", "3600", "86400", "300"},
+        {"visit", "300", "1800", "1800", "3600", "86400", "900"},
+        {"assessment", "300", "1800", "1800", "3600", "86400", "900"},
+        {"teleport", "0", "0", "0", "0", "0", "0"},   /* not ours: ignored */
+    };
+    dd_deadlines_t d;
+    memset(&d, 0xab, sizeof d);
+    const char *what = NULL;
+    PGresult *res = s_deadlines(rows, 8);
+    assert_int_equal(dd_store_load_deadlines(&d, res, &what), 0);
+    PQclear(res);
+    assert_int_equal(d.svc[DD_SVC_CLEANING].offer_s, 301);
+    assert_int_equal(d.svc[DD_SVC_CLEANING].overdue_s, 901);
+    assert_int_equal(d.svc[DD_SVC_MEDICAL_ESCORT].assign_s, 604800);
+    assert_int_equal(d.svc[DD_SVC_ESCORT].checkin_s, 0);
+    for (int s = DD_SVC_BATH; s <= DD_SVC_MAX; s++)
+        assert_true(d.loaded[s]);
+    assert_false(d.loaded[DD_SVC_MEAL]);
+
+    /* A missing service refuses the whole read, naming it. */
+    dd_deadlines_t before = d;
+    res = s_deadlines(rows, 6);
+    assert_int_equal(dd_store_load_deadlines(&d, res, &what), -1);
+    PQclear(res);
+    assert_string_equal(what, "assessment");
+    assert_memory_equal(&d, &before, sizeof d);
+    /* So does a value out of range, naming the field. */
+    rows[3][4] = "86401";
+    res = s_deadlines(rows, 7);
+    assert_int_equal(dd_store_load_deadlines(&d, res, &what), -1);
+    PQclear(res);
+    assert_string_equal(what, "checkout_s");
+    assert_memory_equal(&d, &before, sizeof d);
+    /* And a result of another shape. */
+    res = PQmakeEmptyPGresult(NULL, PGRES_FATAL_ERROR);
+    assert_int_equal(dd_store_load_deadlines(&d, res, &what), -1);
+    PQclear(res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_skills_csv),
         cmocka_unit_test(test_stmts),
+        cmocka_unit_test(test_load_deadlines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,7 +37,7 @@ static void s_visit(dd_visit_t *v, dd_visit_state_t s)
     v->lat = 31.2304;
     v->lon = 121.4737;
     v->state = s;
-    if (s == DD_VISIT_CHECKED_IN || s == DD_VISIT_COMPLETED)
+    if (s == DD_VISIT_CHECKED_IN || s == DD_VISIT_UNCONFIRMED || s == DD_VISIT_COMPLETED)
         v->checked_in_us = NOW_US - 30 * MIN_US;
 }
 
@@ -56,6 +56,8 @@ static const char *const s_table[DD_VISIT_NSTATES][DD_STEP_N] = {
     [DD_VISIT_ASSIGNED]   = {"D3", "D3", "99", "99"},
     [DD_VISIT_ACCEPTED]   = {"R9", "D3", "D3", "99"},
     [DD_VISIT_CHECKED_IN] = {"99", "99", "R9", "D3"},
+    /* Not checked out in time: the dispatcher decides (dd_deadline), not the app. */
+    [DD_VISIT_UNCONFIRMED] = {"99", "99", "99", "99"},
     [DD_VISIT_COMPLETED]  = {"99", "99", "99", "R9"},
     [DD_VISIT_FAILED]     = {"99", "99", "99", "99"},
     [DD_VISIT_CANCELLED]  = {"99", "99", "99", "99"},

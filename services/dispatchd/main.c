@@ -14,12 +14,15 @@ static dd_app_t s_app;
 static int64_t s_revoke_refresh_s;      /* cc_revoke: reload account_gens this often */
 
 static cc_cfg_param_t s_params[] = {
-    { "accept-timeout-s", CC_CFG_INT, &s_app.accept_timeout_s, "300",
-      "seconds a caregiver has to accept an offer before it moves on",
-      .min = 1, .max = CC_S_PER_DAY },
-    { "assign-deadline-s", CC_CFG_INT, &s_app.assign_deadline_s, "1800",
-      "seconds a visit may wait unassigned before VisitFailed(no_caregiver)",
-      .min = 1, .max = 7 * CC_S_PER_DAY },
+    { "accept-timeout-s", CC_CFG_INT, &s_app.accept_timeout_s, "0",
+      "seconds a caregiver has to accept an offer before it moves on, for every service "
+      "(0: each service's offer_s in table deadlines)", .min = 0, .max = CC_S_PER_DAY },
+    { "assign-deadline-s", CC_CFG_INT, &s_app.assign_deadline_s, "0",
+      "seconds after release with nobody accepted before a visit is overdue, for every "
+      "service (0: each service's assign_s in table deadlines)",
+      .min = 0, .max = 7 * CC_S_PER_DAY },
+    { "deadlines-refresh-s", CC_CFG_INT, &s_app.deadlines_refresh_s, "60",
+      "re-read table deadlines at least this often", .min = 1, .max = 3600 },
     { "retry-interval-s", CC_CFG_INT, &s_app.retry_interval_s, "10",
       "retry the waiting queue at least this often (also at once on new capacity)",
       .min = 1, .max = 3600 },

@@ -19,6 +19,9 @@ static cc_cfg_param_t s_params[] = {
       "farthest meal point for an elder, metres (0: no limit)", .min = 0, .max = 20000000 },
     { "retain-days", CC_CFG_INT, &s_app.retain_days, "14",
       "days of past meals kept in memory (kitchen lists, deliveries)", .min = 1, .max = 3650 },
+    { "deadlines-refresh-s", CC_CFG_INT, &s_app.deadlines_refresh_s, "60",
+      "re-read table deadlines (delivery deadlines by slot) at least this often",
+      .min = 1, .max = 3600 },
     { "revoke-refresh-s", CC_CFG_INT, &s_revoke_refresh_s, "30",
       "reload the revoked token generations (account_gens) at least this often; "
       "AccountChanged events apply at once", .min = 1, .max = 3600 },

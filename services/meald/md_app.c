@@ -6,6 +6,7 @@
 #include "cc_log.h"
 #include "cc_time.h"
 #include "cc_util.h"
+#include "md_sweep.h"
 
 #define S_PRUNE_EVERY_S CC_S_PER_HOUR
 
@@ -28,6 +29,10 @@ static void s_metrics(md_app_t *app)
     app->m_cancelled = cc_metrics_counter("meald_meals_cancelled_total",
                                           "Scheduled meals cancelled (place freed)");
     app->m_delivered = cc_metrics_counter("meald_meals_delivered_total", "Meals delivered");
+    app->m_expired = cc_metrics_counter("meald_meals_undelivered_total",
+                                        "Scheduled meals past their delivery deadline");
+    app->m_overdue = cc_metrics_gauge("meald_meals_overdue",
+                                      "Scheduled meals past their due time, not yet resolved");
     app->m_points_created = cc_metrics_counter("meald_meal_points_created_total",
                                                "Meal points created");
     app->m_ignored = cc_metrics_counter("meald_orderd_events_ignored_total",
@@ -63,7 +68,8 @@ int md_app_init(void *arg)
     s_metrics(app);
     app->state = md_state_new();
     app->ev_prune = event_new(app->rt.base, -1, EV_PERSIST, s_on_prune, app);
-    return app->state && app->ev_prune ? 0 : -1;
+    app->ev_sweep = event_new(app->rt.base, -1, EV_PERSIST, md_sweep_on_timer, app);
+    return app->state && app->ev_prune && app->ev_sweep ? 0 : -1;
 }
 
 int md_app_start(void *arg)
@@ -71,7 +77,8 @@ int md_app_start(void *arg)
     md_app_t *app = arg;
     md_app_gauges(app);
     struct timeval tv = { S_PRUNE_EVERY_S, 0 };
-    return event_add(app->ev_prune, &tv);
+    struct timeval sweep = { 0, MD_SWEEP_MS * 1000 };
+    return event_add(app->ev_prune, &tv) || event_add(app->ev_sweep, &sweep) ? -1 : 0;
 }
 
 void md_app_stop(void *arg)
@@ -79,6 +86,8 @@ void md_app_stop(void *arg)
     md_app_t *app = arg;
     if (app->ev_prune)
         event_del(app->ev_prune);
+    if (app->ev_sweep)
+        event_del(app->ev_sweep);
 }
 
 void md_app_fini(void *arg)
@@ -87,5 +96,8 @@ void md_app_fini(void *arg)
     if (app->ev_prune)
         event_free(app->ev_prune);
     app->ev_prune = NULL;
+    if (app->ev_sweep)
+        event_free(app->ev_sweep);
+    app->ev_sweep = NULL;
     md_state_destroy(&app->state);
 }

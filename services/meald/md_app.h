@@ -14,14 +14,21 @@ typedef struct {
     cc_rt_t rt;               /* first: handles and common config */
     int64_t max_distance_m;   /* config; 0: no limit on the point's distance */
     int64_t retain_days;      /* config: days of past meals kept in memory */
+    int64_t deadlines_refresh_s;  /* config: re-read table deadlines this often */
     md_state_t *state;
     struct event *ev_prune;   /* hourly memory prune */
+    struct event *ev_sweep;   /* delivery deadlines (md_sweep.h) */
+    md_deadline_rule_t deadlines[MD_NSLOTS];   /* table deadlines, by slot */
+    int64_t last_deadlines_mono_us;            /* last refresh asked (monotonic) */
+    int deadlines_reading;                     /* a refresh is in flight */
 
     /* metrics */
     cc_metric_t *m_scheduled;
     cc_metric_t *m_refused[MD_REFUSE_COUNT];
     cc_metric_t *m_cancelled;
     cc_metric_t *m_delivered;
+    cc_metric_t *m_expired;       /* scheduled meals past their deadline: undelivered */
+    cc_metric_t *m_overdue;       /* gauge: scheduled meals past their due time */
     cc_metric_t *m_points_created;
     cc_metric_t *m_ignored;       /* orderd events not for meald */
     cc_metric_t *m_open;          /* gauge: scheduled, not delivered */
@@ -31,9 +38,9 @@ typedef struct {
     cc_metric_t *m_http_s;        /* histogram: write request -> reply */
 } md_app_t;
 
-/* Runtime hooks (cc_rt_spec_t), app an md_app_t: metrics, state and the
- * prune timer; arm the timer once loaded; disarm it on stop; free what
- * init made (after the loop). */
+/* Runtime hooks (cc_rt_spec_t), app an md_app_t: metrics, state, the prune
+ * and sweep timers; arm the timers once loaded; disarm them on stop; free
+ * what init made (after the loop). */
 int md_app_init(void *app);
 int md_app_start(void *app);
 void md_app_stop(void *app);

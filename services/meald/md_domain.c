@@ -17,7 +17,7 @@ static const char *const s_slot_names[MD_NSLOTS] = {"lunch", "dinner"};
 static const char *const s_refusal_names[MD_REFUSE_COUNT] = {
     "", "past_cutoff", "no_capacity", "no_meal_point"};
 static const char *const s_status_names[] = {"scheduled", "refused", "cancelled",
-                                             "delivered"};
+                                             "delivered", "undelivered"};
 
 const char *md_slot_name(md_slot_t slot)
 {
@@ -47,13 +47,13 @@ int md_refusal_parse(const char *name)
 
 const char *md_status_name(md_meal_status_t status)
 {
-    return (status >= MD_MEAL_SCHEDULED && status <= MD_MEAL_DELIVERED)
+    return (status >= MD_MEAL_SCHEDULED && status <= MD_MEAL_UNDELIVERED)
                ? s_status_names[status] : "";
 }
 
 int md_status_parse(const char *name)
 {
-    for (int i = 0; name && i <= MD_MEAL_DELIVERED; i++)
+    for (int i = 0; name && i <= MD_MEAL_UNDELIVERED; i++)
         if (strcmp(name, s_status_names[i]) == 0)
             return i;
     return -1;
@@ -163,8 +163,30 @@ struct md_state {
     cc_map_t *point_by_idem; /* idempotency key -> md_point_t * (borrowed) */
     cc_map_t *meals;         /* order id -> md_meal_t * (owned) */
     cc_map_t *buckets;       /* "point/day/slot" -> s_bucket_t * (owned) */
-    size_t open;             /* scheduled, not delivered */
+    md_meal_t **open;        /* scheduled meals (borrowed); meal->open_ix is the index */
+    size_t nopen, capopen;
 };
+
+/* The open list: scheduled meals, for the deadline sweep. */
+static int s_open_add(md_state_t *self, md_meal_t *m)
+{
+    if (cc_grow(&self->open, &self->capopen, self->nopen + 1, sizeof *self->open, 64) != 0)
+        return -1;
+    m->open_ix = self->nopen;
+    self->open[self->nopen++] = m;
+    return 0;
+}
+
+static void s_open_remove(md_state_t *self, md_meal_t *m)
+{
+    size_t i = m->open_ix;
+    if (i >= self->nopen || self->open[i] != m)
+        return;
+    md_meal_t *last = self->open[--self->nopen];
+    self->open[i] = last;
+    last->open_ix = i;
+    m->open_ix = (size_t)-1;
+}
 
 md_state_t *md_state_new(void)
 {
@@ -198,6 +220,7 @@ void md_state_destroy(md_state_t **self_p)
     cc_map_destroy(&self->meals, free);
     cc_map_destroy(&self->point_by_idem, NULL);
     cc_map_destroy(&self->point_by_id, NULL);
+    free(self->open);
     for (size_t i = 0; i < self->npoints; i++)
         free(self->points[i]);
     free(self->points);
@@ -350,7 +373,8 @@ static md_meal_t *s_meal_insert(md_state_t *self, const md_meal_t *m, int check_
 {
     if (cc_map_get(self->meals, m->order_id))
         return NULL;
-    int holds = m->status == MD_MEAL_SCHEDULED || m->status == MD_MEAL_DELIVERED;
+    int holds = m->status == MD_MEAL_SCHEDULED || m->status == MD_MEAL_DELIVERED
+                || m->status == MD_MEAL_UNDELIVERED;
     s_bucket_t *b = NULL;
     if (holds) {
         if (!m->point || m->slot < 0 || m->slot >= MD_NSLOTS)
@@ -378,8 +402,12 @@ static md_meal_t *s_meal_insert(md_state_t *self, const md_meal_t *m, int check_
         free(copy);
         return NULL;
     }
-    if (copy->status == MD_MEAL_SCHEDULED)
-        self->open++;
+    if (copy->status == MD_MEAL_SCHEDULED && s_open_add(self, copy)) {
+        s_bucket_remove(self, copy);
+        cc_map_remove(self->meals, copy->order_id);
+        free(copy);
+        return NULL;
+    }
     return copy;
 }
 
@@ -407,7 +435,7 @@ int md_meal_cancel(md_state_t *self, md_meal_t *meal)
         return -1;
     s_bucket_remove(self, meal);
     meal->status = MD_MEAL_CANCELLED;
-    self->open--;
+    s_open_remove(self, meal);
     return 0;
 }
 
@@ -418,7 +446,17 @@ int md_meal_deliver(md_state_t *self, md_meal_t *meal, int64_t at_us, const char
     meal->status = MD_MEAL_DELIVERED;
     meal->delivered_us = at_us;
     snprintf(meal->courier_id, sizeof meal->courier_id, "%s", courier_id ? courier_id : "");
-    self->open--;
+    s_open_remove(self, meal);
+    return 0;
+}
+
+int md_meal_expire(md_state_t *self, md_meal_t *meal, int64_t at_us)
+{
+    if (meal->status != MD_MEAL_SCHEDULED)
+        return -1;
+    meal->status = MD_MEAL_UNDELIVERED;
+    meal->expired_us = at_us;
+    s_open_remove(self, meal);
     return 0;
 }
 
@@ -427,10 +465,11 @@ void md_meal_forget(md_state_t *self, md_meal_t **meal_p)
     if (!meal_p || !*meal_p)
         return;
     md_meal_t *meal = *meal_p;
-    if (meal->status == MD_MEAL_SCHEDULED || meal->status == MD_MEAL_DELIVERED)
+    if (meal->status == MD_MEAL_SCHEDULED || meal->status == MD_MEAL_DELIVERED
+        || meal->status == MD_MEAL_UNDELIVERED)
         s_bucket_remove(self, meal);
     if (meal->status == MD_MEAL_SCHEDULED)
-        self->open--;
+        s_open_remove(self, meal);
     cc_map_remove(self->meals, meal->order_id);
     free(meal);
     *meal_p = NULL;
@@ -443,7 +482,46 @@ size_t md_meal_count(const md_state_t *self)
 
 size_t md_open_count(const md_state_t *self)
 {
+    return self->nopen;
+}
+
+md_meal_t *const *md_open_meals(const md_state_t *self, size_t *n)
+{
+    *n = self->nopen;
     return self->open;
+}
+
+int md_deadline_rule_check(const md_deadline_rule_t *r, const char **field)
+{
+    const char *bad = r->deliver_s < 0 || r->deliver_s > CC_S_PER_DAY   ? "deliver_s"
+                      : r->overdue_s < 0 || r->overdue_s > CC_S_PER_DAY ? "overdue_s"
+                                                                          : NULL;
+    if (bad && field)
+        *field = bad;
+    return bad ? -1 : 0;
+}
+
+static int64_t s_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b > 0 ? INT64_MAX : INT64_MIN;
+    return r;
+}
+
+md_due_t md_meal_due(const md_meal_t *m, const md_deadline_rule_t *r, int64_t now_us,
+                     int64_t *due_us, int64_t *resolve_us)
+{
+    if (m->status != MD_MEAL_SCHEDULED)
+        return MD_DUE_NONE;
+    /* Rules are at most a day (md_deadline_rule_check): no overflow there. */
+    int64_t due = s_add(m->window_end_us, r->deliver_s * CC_US_PER_S);
+    int64_t resolve = s_add(due, r->overdue_s * CC_US_PER_S);
+    if (due_us)
+        *due_us = due;
+    if (resolve_us)
+        *resolve_us = resolve;
+    return now_us >= resolve ? MD_DUE_RESOLVE : now_us >= due ? MD_DUE_OVERDUE : MD_DUE_ON_TIME;
 }
 
 md_meal_t *const *md_bucket_meals(md_state_t *self, const md_point_t *point, int32_t day,
@@ -494,10 +572,10 @@ static int s_prune_meal(const char *key, void *value, void *arg)
     (void)key;
     s_prune_t *p = arg;
     md_meal_t *m = value;
-    if (m->day >= p->before_day)
+    /* A scheduled meal stays until its deadline is resolved (its bucket may
+     * go: s_bucket_remove tolerates that). */
+    if (m->day >= p->before_day || m->status == MD_MEAL_SCHEDULED)
         return 0;
-    if (m->status == MD_MEAL_SCHEDULED)
-        p->self->open--;
     free(m);
     p->dropped++;
     return 1;

@@ -35,7 +35,8 @@ typedef enum {
     MD_MEAL_SCHEDULED = 0,
     MD_MEAL_REFUSED,
     MD_MEAL_CANCELLED,
-    MD_MEAL_DELIVERED
+    MD_MEAL_DELIVERED,
+    MD_MEAL_UNDELIVERED      /* not reported delivered by its deadline */
 } md_meal_status_t;
 
 /* Local time of day (minutes) from which a window is a dinner, not a lunch. */
@@ -103,6 +104,10 @@ typedef struct {
     int64_t window_start_us, window_end_us;
     int64_t delivered_us;    /* when delivered */
     char courier_id[MD_COURIER_MAX + 1];
+    int64_t expired_us;      /* when it became undelivered */
+    size_t open_ix;          /* the state's: index in the open list while scheduled */
+    int overdue_logged;      /* the daemon's: logged overdue once */
+    int expiring;            /* the daemon's: md_expire queued, not yet committed */
 } md_meal_t;
 
 typedef struct md_state md_state_t;
@@ -146,6 +151,9 @@ md_meal_t *md_meal_find(md_state_t *self, const char *order_id);
 int md_meal_cancel(md_state_t *self, md_meal_t *meal);
 /* scheduled -> delivered (keeps the place). -1 if not scheduled. */
 int md_meal_deliver(md_state_t *self, md_meal_t *meal, int64_t at_us, const char *courier_id);
+/* scheduled -> undelivered at at_us (keeps the place: the food was made).
+ * -1 if not scheduled. */
+int md_meal_expire(md_state_t *self, md_meal_t *meal, int64_t at_us);
 /* Forget a meal entirely (undo of a decision the store did not take);
  * frees its place if it held one. *meal_p is set to NULL. */
 void md_meal_forget(md_state_t *self, md_meal_t **meal_p);
@@ -153,6 +161,34 @@ void md_meal_forget(md_state_t *self, md_meal_t **meal_p);
 size_t md_meal_count(const md_state_t *self);
 /* Meals holding a place and not yet delivered. */
 size_t md_open_count(const md_state_t *self);
+/* Those meals (scheduled), unordered; borrowed, valid until the next
+ * change to the state. */
+md_meal_t *const *md_open_meals(const md_state_t *self, size_t *n);
+
+/* ---- delivery deadline (docs/ARCHITECTURE.md "Deadlines") -----------------
+ * A scheduled meal is due deliver_s after its window's end; until overdue_s
+ * later it is overdue (GET /v1/meals/overdue lists it), then the sweep makes
+ * it undelivered (MealRefused{reason: not_delivered}: orderd fails the order
+ * and billing releases the hold). One rule per slot: table meald.deadlines
+ * (sql/meald/004_deadlines.sql). */
+typedef struct {
+    int64_t deliver_s;       /* 0..86400 */
+    int64_t overdue_s;       /* 0..86400 */
+} md_deadline_rule_t;
+#define MD_REASON_NOT_DELIVERED "not_delivered"
+/* 0 if both fields are in range, else -1 and *field (may be NULL) names it. */
+int md_deadline_rule_check(const md_deadline_rule_t *r, const char **field);
+
+typedef enum {
+    MD_DUE_NONE = 0,         /* not scheduled: no deadline */
+    MD_DUE_ON_TIME,
+    MD_DUE_OVERDUE,          /* due <= now < resolve */
+    MD_DUE_RESOLVE           /* now >= resolve: the sweep expires it */
+} md_due_t;
+/* Where meal m stands at now_us under r; *due_us and *resolve_us (may be
+ * NULL) get its times. Saturating: any stored window gives an answer. */
+md_due_t md_meal_due(const md_meal_t *m, const md_deadline_rule_t *r, int64_t now_us,
+                     int64_t *due_us, int64_t *resolve_us);
 
 /* Meals holding a place at (point, day, slot) (scheduled or delivered),
  * in booking order. *n gets the count; the array is valid until the next
@@ -170,7 +206,8 @@ typedef struct {
 size_t md_diet_tally(md_meal_t *const *meals, size_t n, md_diet_count_t *out, size_t max);
 
 /* Forget meals and buckets of days before before_day (memory bound for a
- * long-running daemon; the store keeps them). Returns meals dropped. */
+ * long-running daemon; the store keeps them). Scheduled meals stay: their
+ * deadline must still be resolved. Returns meals dropped. */
 size_t md_state_prune(md_state_t *self, int32_t before_day);
 
 #endif

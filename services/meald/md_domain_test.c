@@ -389,14 +389,111 @@ static void test_load_and_prune(void **state)
                                s_local(DAY_20261126, 7, 0), 0, &ch), -1);
     assert_int_equal(ch.reason, MD_REFUSE_NO_CAPACITY);
 
-    /* Prune before tomorrow: the three meals of today go, the refused one of
-     * tomorrow stays. */
-    assert_int_equal(md_state_prune(st, DAY_20261126 + 1), 3);
-    assert_int_equal(md_meal_count(st), 1);
-    assert_int_equal(md_open_count(st), 0);
+    /* Prune before tomorrow: the delivered and cancelled meals of today go,
+     * the refused one of tomorrow stays, and so does today's scheduled one:
+     * its delivery deadline is still to be resolved (its bucket goes). */
+    assert_int_equal(md_state_prune(st, DAY_20261126 + 1), 2);
+    assert_int_equal(md_meal_count(st), 2);
+    assert_int_equal(md_open_count(st), 1);
     assert_int_equal(md_used(st, pa, DAY_20261126, MD_LUNCH), 0);
     assert_non_null(md_meal_find(st, m4.order_id));
+    md_meal_t *k1 = md_meal_find(st, m1.order_id);
+    assert_non_null(k1);
+    /* Once undelivered it goes at the next prune. */
+    assert_int_equal(md_meal_expire(st, k1, s_local(DAY_20261126, 15, 0)), 0);
+    assert_int_equal(md_open_count(st), 0);
+    assert_int_equal(md_state_prune(st, DAY_20261126 + 1), 1);
     assert_null(md_meal_find(st, m1.order_id));
+    md_state_destroy(&st);
+}
+
+/* The delivery deadline: due deliver_s after the window's end, resolved
+ * overdue_s later; only scheduled meals have one; no overflow. */
+static void test_delivery_deadline(void **state)
+{
+    (void)state;
+    md_state_t *st = md_state_new();
+    md_point_t a = s_point("aaaaaaaa-0000-4000-8000-000000000001", 30.0, 120.0, 10, 600, 0, 0);
+    md_point_t *pa = md_point_add(st, &a);
+    md_meal_t m = s_meal("00000000-0000-4000-8000-000000000001", pa, DAY_20261126, MD_LUNCH,
+                         "");
+    int64_t end = s_local(DAY_20261126, 12, 30);
+    m.window_end_us = end;
+    md_meal_t *got = md_meal_schedule(st, &m);
+    assert_non_null(got);
+    md_deadline_rule_t r = { .deliver_s = 3600, .overdue_s = 1800 };
+    int64_t due, resolve, min = 60LL * 1000000;
+    assert_int_equal(md_meal_due(got, &r, end, &due, &resolve), MD_DUE_ON_TIME);
+    assert_true(due == end + 60 * min && resolve == end + 90 * min);
+    assert_int_equal(md_meal_due(got, &r, due - 1, NULL, NULL), MD_DUE_ON_TIME);
+    assert_int_equal(md_meal_due(got, &r, due, NULL, NULL), MD_DUE_OVERDUE);
+    assert_int_equal(md_meal_due(got, &r, resolve - 1, NULL, NULL), MD_DUE_OVERDUE);
+    assert_int_equal(md_meal_due(got, &r, resolve, NULL, NULL), MD_DUE_RESOLVE);
+    /* The open list is what the sweep walks. */
+    size_t n;
+    md_meal_t *const *open = md_open_meals(st, &n);
+    assert_int_equal(n, 1);
+    assert_ptr_equal(open[0], got);
+    /* Expired: no deadline any more, the place stays taken, no second expiry. */
+    assert_int_equal(md_meal_expire(st, got, resolve), 0);
+    assert_int_equal(got->status, MD_MEAL_UNDELIVERED);
+    assert_string_equal(md_status_name(got->status), "undelivered");
+    assert_int_equal(md_status_parse("undelivered"), MD_MEAL_UNDELIVERED);
+    assert_int_equal(md_meal_due(got, &r, resolve, NULL, NULL), MD_DUE_NONE);
+    assert_int_equal(md_used(st, pa, DAY_20261126, MD_LUNCH), 1);
+    assert_int_equal(md_meal_expire(st, got, resolve), -1);
+    assert_int_equal(md_meal_deliver(st, got, resolve, "c"), -1);
+    assert_int_equal(md_meal_cancel(st, got), -1);
+    md_open_meals(st, &n);
+    assert_int_equal(n, 0);
+    /* Stored windows at the ends of int64 give an answer, not an overflow. */
+    md_meal_t x = m;
+    x.status = MD_MEAL_SCHEDULED;
+    x.window_end_us = INT64_MAX - 1;
+    assert_int_equal(md_meal_due(&x, &r, end, &due, &resolve), MD_DUE_ON_TIME);
+    assert_true(resolve == INT64_MAX);
+    x.window_end_us = INT64_MIN + 1;
+    assert_int_equal(md_meal_due(&x, &r, end, NULL, NULL), MD_DUE_RESOLVE);
+    /* Ranges: each field, both edges. */
+    const char *field = NULL;
+    md_deadline_rule_t e = { 0, 0 };
+    assert_int_equal(md_deadline_rule_check(&e, NULL), 0);
+    e = (md_deadline_rule_t) { 86400, 86400 };
+    assert_int_equal(md_deadline_rule_check(&e, NULL), 0);
+    e = (md_deadline_rule_t) { -1, 0 };
+    assert_int_equal(md_deadline_rule_check(&e, &field), -1);
+    assert_string_equal(field, "deliver_s");
+    e = (md_deadline_rule_t) { 0, 86401 };
+    assert_int_equal(md_deadline_rule_check(&e, &field), -1);
+    assert_string_equal(field, "overdue_s");
+    md_state_destroy(&st);
+}
+
+/* The open list follows every way out of scheduled, whatever the order. */
+static void test_open_list(void **state)
+{
+    (void)state;
+    md_state_t *st = md_state_new();
+    md_point_t a = s_point("aaaaaaaa-0000-4000-8000-000000000001", 30.0, 120.0, 10, 600, 0, 0);
+    md_point_t *pa = md_point_add(st, &a);
+    md_meal_t *m[5];
+    for (int i = 0; i < 5; i++) {
+        char id[MD_ID_LEN];
+        snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", i);
+        md_meal_t x = s_meal(id, pa, DAY_20261126, MD_LUNCH, "");
+        m[i] = md_meal_schedule(st, &x);
+        assert_non_null(m[i]);
+    }
+    assert_int_equal(md_meal_deliver(st, m[0], 1, ""), 0);
+    assert_int_equal(md_meal_cancel(st, m[4]), 0);
+    assert_int_equal(md_meal_expire(st, m[2], 1), 0);
+    md_meal_forget(st, &m[3]);
+    size_t n;
+    md_meal_t *const *open = md_open_meals(st, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(md_open_count(st), 1);
+    assert_ptr_equal(open[0], m[1]);
+    assert_int_equal(open[0]->open_ix, 0);
     md_state_destroy(&st);
 }
 
@@ -438,6 +535,8 @@ int main(void)
         cmocka_unit_test(test_choose_no_points_and_ties),
         cmocka_unit_test(test_capacity_and_cancel),
         cmocka_unit_test(test_load_and_prune),
+        cmocka_unit_test(test_delivery_deadline),
+        cmocka_unit_test(test_open_list),
         cmocka_unit_test(test_many_meals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

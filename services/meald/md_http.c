@@ -227,12 +227,72 @@ static md_meal_t *s_meal_param(md_app_t *app, cc_http_req_t **req_p, cc_http_fn 
     return cc_http_scope(req_p, &scope) == 0 ? m : NULL;
 }
 
+/* The meal with its delivery deadline (the app knows the rules). */
+static json_t *s_meal_json(md_app_t *app, const md_meal_t *m, int64_t now)
+{
+    json_t *o = md_json_meal(m);
+    if (o)
+        json_object_set_new(o, "deadline",
+                            md_json_deadline(m, &app->deadlines[m->slot], now));
+    return o;
+}
+
 static void s_get_meal(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
     md_meal_t *m = s_meal_param(app, &req, s_get_meal);
     if (m)
-        cc_http_reply_json(&req, 200, md_json_meal(m));
+        cc_http_reply_json(&req, 200, s_meal_json(app, m, cc_now_us()));
+}
+
+/* ---- GET /v1/meals/overdue ------------------------------------------------
+ * Scheduled meals past their due time, the soonest resolution first: the
+ * warning stage before the sweep makes them undelivered. A meal point sees
+ * its own, a dispatcher their districts. */
+typedef struct {
+    md_meal_t *m;
+    int64_t resolve_us;
+} s_overdue_t;
+
+static int s_overdue_cmp(const void *a, const void *b)
+{
+    const s_overdue_t *x = a, *y = b;
+    if (x->resolve_us != y->resolve_us)
+        return x->resolve_us < y->resolve_us ? -1 : 1;
+    return strcmp(x->m->order_id, y->m->order_id);
+}
+
+static void s_overdue(cc_http_req_t *req, void *arg)
+{
+    md_app_t *app = arg;
+    const cc_jwt_claims_t *who = cc_http_claims(req);
+    int64_t now = cc_now_us();
+    size_t n;
+    md_meal_t *const *open = md_open_meals(app->state, &n);
+    s_overdue_t *list = n ? malloc(n * sizeof *list) : NULL;
+    if (n && !list) {
+        cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        md_meal_t *m = open[i];
+        int64_t resolve;
+        if (md_meal_due(m, &app->deadlines[m->slot], now, NULL, &resolve) < MD_DUE_OVERDUE)
+            continue;
+        cc_scope_t scope = { .district_id = m->district_id,
+                             .meal_point_id = m->point ? m->point->id : NULL };
+        if (cc_jwt_scope_check(who, &scope))
+            continue;
+        list[k++] = (s_overdue_t) { m, resolve };
+    }
+    if (k)
+        qsort(list, k, sizeof *list, s_overdue_cmp);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < k && i < 1000; i++)   /* a bounded answer */
+        json_array_append_new(arr, s_meal_json(app, list[i].m, now));
+    free(list);
+    cc_http_reply_json(&req, 200, json_pack("{s:I, s:o}", "count", (json_int_t)k, "meals", arr));
 }
 
 typedef struct {
@@ -259,7 +319,7 @@ static void s_on_delivered(PGresult *res, void *arg)
         }
         md_app_gauges(app);
         if (m) {
-            cc_http_reply_json(&d->req, 200, md_json_meal(m));
+            cc_http_reply_json(&d->req, 200, s_meal_json(app, m, cc_now_us()));
         } else {
             char buf[48];
             cc_http_reply_json(&d->req, 200,
@@ -270,7 +330,8 @@ static void s_on_delivered(PGresult *res, void *arg)
     } else if (strcmp(outcome, "not_scheduled") == 0) {
         cc_warn("meal_deliver_disagrees", "order_id", d->order_id);
         cc_http_reply_error(&d->req, 409, "not_scheduled", "order_id",
-                            "the meal is not scheduled (refused or cancelled)");
+                            "the meal is not scheduled (refused, cancelled or past its "
+                            "delivery deadline)");
     } else {
         cc_http_reply_error(&d->req, 404, "unknown_order", "order_id",
                             "no meal for this order");
@@ -304,15 +365,17 @@ static void s_deliver(cc_http_req_t *req, void *arg)
     }
     if (m->status == MD_MEAL_DELIVERED) {
         /* Idempotent: the stored delivery, whatever this call carried. */
-        cc_http_reply_json(&req, 200, md_json_meal(m));
+        cc_http_reply_json(&req, 200, s_meal_json(app, m, cc_now_us()));
         return;
     }
     if (m->status != MD_MEAL_SCHEDULED) {
         cc_http_reply_error(&req, 409,
                             m->status == MD_MEAL_CANCELLED ? "cancelled" : "not_scheduled",
                             "order_id",
-                            m->status == MD_MEAL_CANCELLED ? "the meal order was cancelled"
-                                                           : "the meal order was refused");
+                            m->status == MD_MEAL_CANCELLED     ? "the meal order was cancelled"
+                            : m->status == MD_MEAL_UNDELIVERED ? "the meal passed its "
+                                                                 "delivery deadline"
+                                                               : "the meal order was refused");
         return;
     }
     s_deliver_t *d = calloc(1, sizeof *d);
@@ -347,6 +410,7 @@ static void s_deliver(cc_http_req_t *req, void *arg)
 }
 
 #define OPERATOR CC_ROLE_OPERATOR
+#define DISPATCHER CC_ROLE_DISPATCHER
 #define MEAL_POINT CC_ROLE_MEAL_POINT
 #define ADMIN CC_ROLE_ADMIN
 
@@ -358,6 +422,7 @@ const cc_http_route_t md_http_routes[] = {
     { "GET", "/v1/meal-points", s_list_points, 0, OPERATOR | MEAL_POINT | ADMIN },
     { "GET", "/v1/meal-points/{id}", s_get_point, 0, OPERATOR | MEAL_POINT | ADMIN },
     { "GET", "/v1/meal-points/{id}/kitchen-list", s_kitchen, CC_ROUTE_PII, MEAL_POINT },
+    { "GET", "/v1/meals/overdue", s_overdue, 0, OPERATOR | DISPATCHER | MEAL_POINT },
     { "GET", "/v1/meals/{order_id}", s_get_meal, CC_ROUTE_PII, OPERATOR | MEAL_POINT },
     /* Not CC_ROUTE_JSON: the body is optional (empty means "now, no courier"). */
     { "POST", "/v1/meals/{order_id}/delivered", s_deliver, 0, MEAL_POINT },

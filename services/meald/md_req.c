@@ -161,6 +161,19 @@ json_t *md_json_point(const md_point_t *p)
                      (json_int_t)p->district_id, "lat", p->lat, "lon", p->lon, "slots", slots);
 }
 
+json_t *md_json_deadline(const md_meal_t *m, const md_deadline_rule_t *r, int64_t now_us)
+{
+    int64_t due, resolve;
+    md_due_t d = md_meal_due(m, r, now_us, &due, &resolve);
+    if (d == MD_DUE_NONE)
+        return json_null();
+    char a[48], b[48];
+    return json_pack("{s:s, s:s, s:b, s:s, s:s}", "due", cc_time_format(due, a, sizeof a),
+                     "resolve_at", cc_time_format(resolve, b, sizeof b), "overdue",
+                     d != MD_DUE_ON_TIME, "resolution", md_status_name(MD_MEAL_UNDELIVERED),
+                     "reason", MD_REASON_NOT_DELIVERED);
+}
+
 json_t *md_json_kitchen(const md_point_t *p, int32_t day, md_slot_t slot,
                         md_meal_t *const *meals, size_t n, int64_t now_us)
 {
@@ -202,6 +215,12 @@ json_t *md_json_meal(const md_meal_t *m)
     } else if (m->point) {
         json_object_set_new(o, "meal_point_id", json_string(m->point->id));
         json_object_set_new(o, "provider_id", json_string(m->point->provider_id));
+    }
+    if (m->status == MD_MEAL_UNDELIVERED) {
+        char at[48];
+        json_object_set_new(o, "reason", json_string(MD_REASON_NOT_DELIVERED));
+        json_object_set_new(o, "expired_at",
+                            json_string(cc_time_format(m->expired_us, at, sizeof at)));
     }
     if (m->status == MD_MEAL_DELIVERED) {
         char at[48];

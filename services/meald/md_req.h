@@ -41,6 +41,9 @@ json_t *md_json_point(const md_point_t *p);
  * except for cancellations). */
 json_t *md_json_kitchen(const md_point_t *p, int32_t day, md_slot_t slot,
                         md_meal_t *const *meals, size_t n, int64_t now_us);
+/* A scheduled meal's "deadline" object under r at now_us ({due,
+ * resolve_at, overdue, resolution, reason}), JSON null for other meals. */
+json_t *md_json_deadline(const md_meal_t *m, const md_deadline_rule_t *r, int64_t now_us);
 /* A meal as GET /v1/meals/{order_id} shows it (no diet, no location). */
 json_t *md_json_meal(const md_meal_t *m);
 

@@ -34,6 +34,7 @@ cc_stmt_t md_stmts[MD_ST_COUNT + 1] = {
         "       coalesce(ts_us(delivered_at), 0), coalesce(courier_id, '')"
         "  FROM meals"
         " WHERE coalesce(date, (window_start AT TIME ZONE 'Asia/Shanghai')::date) >= $1::date"
+        "    OR status = 'scheduled'"
         " ORDER BY decided_at, order_id", { { "since", CC_T_DATE } }, NULL },
     /* Plain text, not fn: the slots go as array literals ("{lunch,dinner}"),
      * and cc_type_t has no array types; $n::text keeps them text to the
@@ -62,10 +63,42 @@ cc_stmt_t md_stmts[MD_ST_COUNT + 1] = {
         "outcome, coalesce(delivered_us, 0), coalesce(courier_id, '')", NULL,
         { { "order_id", CC_T_UUID }, { "courier", CC_T_TEXT }, { "at_us", CC_T_INT8 },
           { "out_id", CC_T_UUID }, { "payload", CC_T_BYTEA } }, NULL },
+    [MD_ST_EXPIRE] = { "md_expire", W, "md_expire", "outcome", NULL,
+        { { "order_id", CC_T_UUID }, { "at_us", CC_T_INT8 }, { "out_id", CC_T_UUID },
+          { "payload", CC_T_BYTEA } }, NULL },
+    [MD_ST_LOAD_DEADLINES] = { "md_load_deadlines", R, NULL, NULL,
+        "SELECT slot, deliver_s, overdue_s FROM deadlines", { { NULL, CC_T_NONE } }, NULL },
     [MD_ST_ACCOUNT_CHANGED] = CC_REVOKE_STMT_APPLY,
     [MD_ST_ACCOUNT_GENS] = CC_REVOKE_STMT_LOAD,
     [MD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
+
+int md_store_load_deadlines(md_deadline_rule_t out[MD_NSLOTS], PGresult *res,
+                            const char **what)
+{
+    *what = "result";
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 3)
+        return -1;
+    md_deadline_rule_t d[MD_NSLOTS];
+    int seen[MD_NSLOTS] = {0};
+    for (int i = 0; i < PQntuples(res); i++) {
+        int slot = md_slot_parse(PQgetvalue(res, i, 0));
+        if (slot < 0)
+            continue;
+        d[slot].deliver_s = strtoll(PQgetvalue(res, i, 1), NULL, 10);
+        d[slot].overdue_s = strtoll(PQgetvalue(res, i, 2), NULL, 10);
+        if (md_deadline_rule_check(&d[slot], what) != 0)
+            return -1;
+        seen[slot] = 1;
+    }
+    for (int slot = 0; slot < MD_NSLOTS; slot++)
+        if (!seen[slot]) {
+            *what = md_slot_name((md_slot_t)slot);   /* every slot needs its row */
+            return -1;
+        }
+    memcpy(out, d, sizeof d);
+    return 0;
+}
 
 int md_store_ok(PGresult *res)
 {
@@ -169,7 +202,17 @@ static void s_on_meals(PGresult *res, void *arg)
     snprintf(ns, sizeof ns, "%zu", l->slots);
     snprintf(nm, sizeof nm, "%zu", l->meals);
     cc_info("working_set_loaded", "meal_points", np, "slots", ns, "meals", nm);
-    cc_rt_loaded(&app->rt);
+}
+
+static void s_on_deadlines(PGresult *res, void *arg)
+{
+    s_load_t *l = arg;
+    const char *what = NULL;
+    if (md_store_load_deadlines(l->app->deadlines, res, &what) != 0) {
+        cc_error("deadlines_invalid", "what", what);
+        cc_rt_fatal("md_load_deadlines", res);
+    }
+    cc_rt_loaded(&l->app->rt);
 }
 
 int md_store_load(void *arg)
@@ -183,14 +226,16 @@ int md_store_load(void *arg)
     md_day_format(md_day_of_us(cc_now_us()) - (int32_t)app->retain_days, since, sizeof since);
     /* In queue order on one connection: points before the slots and meals
      * that refer to them; the last callback finishes. */
-    cc_args_t points, slots, meals;
+    cc_args_t points, slots, meals, deadlines;
     cc_args_init(&points, &md_stmts[MD_ST_LOAD_POINTS]);
     cc_args_init(&slots, &md_stmts[MD_ST_LOAD_SLOTS]);
     cc_args_init(&meals, &md_stmts[MD_ST_LOAD_MEALS]);
     cc_args_text(&meals, "since", since);
+    cc_args_init(&deadlines, &md_stmts[MD_ST_LOAD_DEADLINES]);
     if (cc_db_call(app->rt.reader, &points, s_on_points, &s_load)
         || cc_db_call(app->rt.reader, &slots, s_on_slots, &s_load)
-        || cc_db_call(app->rt.reader, &meals, s_on_meals, &s_load))
+        || cc_db_call(app->rt.reader, &meals, s_on_meals, &s_load)
+        || cc_db_call(app->rt.reader, &deadlines, s_on_deadlines, &s_load))
         return -1;
     return 0;
 }

@@ -8,7 +8,8 @@
  *   md_schedule / md_refuse -> (outcome applied|duplicate|exists)
  *   md_cancel -> (outcome applied|duplicate|noop)
  *   md_deliver -> (outcome applied|already|not_scheduled|unknown,
- *                  delivered_us, courier_id) */
+ *                  delivered_us, courier_id)
+ *   md_expire -> (outcome applied|noop) */
 #ifndef MD_STORE_H
 #define MD_STORE_H
 #include <libpq-fe.h>
@@ -20,16 +21,24 @@
 typedef enum {
     MD_ST_LOAD_POINTS, MD_ST_LOAD_SLOTS, MD_ST_LOAD_MEALS,
     MD_ST_CREATE_POINT, MD_ST_SCHEDULE, MD_ST_REFUSE, MD_ST_CANCEL, MD_ST_DELIVER,
+    MD_ST_EXPIRE,               /* the deadline sweep (md_sweep.h) */
+    MD_ST_LOAD_DEADLINES,       /* table deadlines, at start and refresh */
     /* Token revocation (cc_revoke.h): AccountChanged from orderd's log. */
     MD_ST_ACCOUNT_CHANGED, MD_ST_ACCOUNT_GENS,
     MD_ST_COUNT
 } md_st_t;
 extern cc_stmt_t md_stmts[MD_ST_COUNT + 1];
 
-/* Load points, slots and meals of the last retain_days days from the
- * reader into app->state (empty); calls cc_rt_loaded() when all have
- * arrived. A failed load exits (crash-only). 0/-1 (could not queue). */
+/* Load points, slots, meals of the last retain_days days (and every
+ * scheduled one: its deadline is still to be resolved) and the deadlines
+ * from the reader into app->state (empty); calls cc_rt_loaded() when all
+ * have arrived. A failed load exits (crash-only). 0/-1 (could not queue). */
 int md_store_load(void *app);
+
+/* Parse an MD_ST_LOAD_DEADLINES result into out[MD_NSLOTS]. 0, or -1 when
+ * a slot has no row or a value is out of range (*what names it). */
+int md_store_load_deadlines(md_deadline_rule_t out[MD_NSLOTS], PGresult *res,
+                            const char **what);
 
 /* 1 if res is a TUPLES_OK result with at least one row. */
 int md_store_ok(PGresult *res);

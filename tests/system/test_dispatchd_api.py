@@ -367,6 +367,8 @@ def test_accept_timeout_redispatches_then_fails(need_daemons, pg, fresh_db):
     s = harness.System(pg, fresh_db, extra_args={"dispatchd": {
         "accept-timeout-s": "1", "assign-deadline-s": "6", "retry-interval-s": "1",
         "keep-finished-s": "0"}})
+    # Overdue for a second, then failed (table deadlines: test_deadlines.py).
+    s.sql("dispatchd", "UPDATE dispatchd.deadlines SET overdue_s = 1")
     try:
         s.start()
         elder = new_elder(s, lat=ELDER[0], lon=ELDER[1])

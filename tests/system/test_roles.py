@@ -219,6 +219,9 @@ def test_wrong_scope_is_403(w):
     call("GET", "dispatchd", "/v1/queue?district_id=1", "dispatcher", d2, field="district_id")
     call("GET", "dispatchd", "/v1/caregivers?district_id=1", "dispatcher", d2,
          field="district_id")
+    for what in ("confirm", "reject"):   # a dispatcher decides their districts' visits
+        call("POST", "dispatchd", "/v1/visits/%s/%s" % (w["v1"], what), "dispatcher", d2,
+             body={}, field="district_id")
     st, q = s.http("GET", "dispatchd", "/v1/queue", role="dispatcher", scope=d2)
     assert st == 200 and all(v["district_id"] == 2 for v in q["visits"]), q
     st, cgs = s.http("GET", "dispatchd", "/v1/caregivers", role="dispatcher", scope=d2)
