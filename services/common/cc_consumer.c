@@ -34,6 +34,10 @@ struct cc_consumer {
     int caught_up;
     int ahead;                    /* the producer's head is behind our position */
     int stopping;
+    int held;                     /* cc_consumer_hold: no fetch, replies dropped */
+    uint64_t fail_pos;            /* position at the last failed apply */
+    int fails;                    /* failed applies in a row at fail_pos */
+    int stuck;                    /* fails reached CC_CONSUMER_STUCK_AFTER */
     uint64_t req_no;              /* id of the Fetch in flight */
     int awaiting;                 /* a Fetch is in flight */
     int applying;                 /* statements of the current batch outstanding */
@@ -53,6 +57,7 @@ struct cc_consumer {
     int fresh_inflight;           /* the Fetch in flight has wait_ms 0 */
     uint64_t reply_no;            /* request number the reply being handled answers */
     cc_metric_t *m_applied, *m_skipped, *m_malformed, *m_lag, *m_errors, *m_ahead;
+    cc_metric_t *m_stuck, *m_stuck_total;
 };
 
 /* One effect statement in flight; on the consumer's list so that a
@@ -79,6 +84,7 @@ typedef struct s_sync {
 } s_sync_t;
 
 static void s_fetch(cc_consumer_t *self);
+#define S_STUCK_RETRY_MAX_S 30   /* retries of a stuck event back off to this */
 
 /* Call and free an unlinked sync. */
 static void s_sync_fire(s_sync_t *y, int reached)
@@ -122,10 +128,48 @@ static void s_apply_done(cc_consumer_t *self, int ok)
     if (self->apply_failed) {
         self->apply_failed = 0;
         cc_metric_inc(self->m_errors);
-        cc_error("consumer_apply_failed", "consumer", self->me, "producer", self->producer);
-        struct timeval tv = { 1, 0 };
+        /* The same events again and again: counted, and after
+         * CC_CONSUMER_STUCK_AFTER tries in a row logged and shown as stuck
+         * (never skipped: the money they carry must not be lost). From then
+         * on the retries back off to S_STUCK_RETRY_MAX_S, as each may cost
+         * the daemon a reload of its working set. */
+        if (self->fails > 0 && self->fail_pos == self->position) {
+            self->fails++;
+        } else {
+            self->fail_pos = self->position;
+            self->fails = 1;
+        }
+        char seq[24], n[16];
+        snprintf(seq, sizeof seq, "%" PRIu64, self->position + 1);
+        snprintf(n, sizeof n, "%d", self->fails);
+        cc_error("consumer_apply_failed", "consumer", self->me, "producer", self->producer,
+                 "seq", seq, "attempts", n);
+        int wait_s = 1;
+        if (self->fails >= CC_CONSUMER_STUCK_AFTER) {
+            if (!self->stuck) {
+                self->stuck = 1;
+                cc_metric_inc(self->m_stuck_total);
+                cc_metric_set(self->m_stuck, 1.0);
+                cc_error("consumer_stuck", "consumer", self->me, "producer", self->producer,
+                         "seq", seq, "attempts", n, "action",
+                         "retrying; an operator must fix the cause (the event is never skipped)");
+            }
+            int k = self->fails - CC_CONSUMER_STUCK_AFTER;
+            wait_s = k >= 5 ? S_STUCK_RETRY_MAX_S : 1 << k;
+            if (wait_s > S_STUCK_RETRY_MAX_S)
+                wait_s = S_STUCK_RETRY_MAX_S;
+        }
+        struct timeval tv = { wait_s, 0 };
         evtimer_add(self->ev_retry, &tv);
         return;
+    }
+    if (self->batch_last > self->position) {
+        self->fails = 0;
+        if (self->stuck) {
+            self->stuck = 0;
+            cc_metric_set(self->m_stuck, 0.0);
+            cc_info("consumer_unstuck", "consumer", self->me, "producer", self->producer);
+        }
     }
     self->position = self->batch_last;
     cc_metric_set(self->m_lag, self->head_seen > self->position
@@ -429,7 +473,7 @@ static void s_on_reply(cc_zsock_t *sock, const void *const *frames, const size_t
     }
     char want[24];
     snprintf(want, sizeof want, "%" PRIu64, self->req_no);
-    if (!self->awaiting ||
+    if (self->held || !self->awaiting ||
         (strcmp(env->id, want) != 0 && !s_continues(self, env))) {
         cc__envelope__free_unpacked(env, NULL);   /* stale reply to a resent Fetch */
         return;
@@ -450,7 +494,7 @@ static void s_on_reply(cc_zsock_t *sock, const void *const *frames, const size_t
 
 static void s_fetch(cc_consumer_t *self)
 {
-    if (self->stopping || !self->loaded || self->awaiting || self->applying)
+    if (self->stopping || self->held || !self->loaded || self->awaiting || self->applying)
         return;
     Cc__Fetch f = CC__FETCH__INIT;
     f.after_seq = self->position;
@@ -601,6 +645,12 @@ static cc_consumer_t *s_new(struct event_base *base, void *zctx, cc_db_t *writer
     snprintf(m, sizeof m, "consumer_ahead_events{consumer=\"%s\",log=\"%s\"}", me, producer);
     self->m_ahead = cc_metrics_gauge(m, "Events applied here beyond the producer's head "
                                         "(producer restored from an older state)");
+    snprintf(m, sizeof m, "consumer_stuck{consumer=\"%s\",log=\"%s\"}", me, producer);
+    self->m_stuck = cc_metrics_gauge(m, "1 while the same events failed to apply "
+                                        CC_CONSUMER_STUCK_AFTER_TEXT " times in a row or more");
+    snprintf(m, sizeof m, "consumer_stuck_total{consumer=\"%s\",log=\"%s\"}", me, producer);
+    self->m_stuck_total = cc_metrics_counter(m, "Times events failed to apply "
+                                                CC_CONSUMER_STUCK_AFTER_TEXT " times in a row");
     return self;
 }
 
@@ -681,6 +731,24 @@ void cc_consumer_stop(cc_consumer_t *self)
         self->nsyncs--;
         s_sync_fire(y, 0);
     }
+}
+
+void cc_consumer_hold(cc_consumer_t *self, int on)
+{
+    if (self->held == !!on)
+        return;
+    self->held = !!on;
+    if (self->held)
+        return;
+    /* A reply dropped while held leaves its Fetch unanswered: ask again. */
+    self->awaiting = 0;
+    event_del(self->ev_timeout);
+    s_fetch(self);
+}
+
+int cc_consumer_stuck(const cc_consumer_t *self)
+{
+    return self->stuck;
 }
 
 uint64_t cc_consumer_position(const cc_consumer_t *self)

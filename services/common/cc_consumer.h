@@ -28,7 +28,10 @@ typedef struct cc_consumer cc_consumer_t;
  * An effect that fails (any statement of the batch) is retried from the
  * position a second later, for ever: cc_consume() refuses later events
  * meanwhile, so it is never skipped, also across restarts; a poison event
- * stops the log (consumer_apply_errors_total) until someone fixes it. A
+ * stops the log (consumer_apply_errors_total) until someone fixes it: after
+ * CC_CONSUMER_STUCK_AFTER failures in a row at one position it is logged
+ * (consumer_stuck, with its seq) and shown (gauge consumer_stuck 1,
+ * consumer_stuck_total), and the retries back off to one every 30 s. A
  * gap or an unreadable event at the position stops the log the same way
  * (consumer_gap / consumer_rejected_total), re-asked once a second.
  * Do not destroy the consumer from this callback. */
@@ -111,6 +114,16 @@ int cc_consumer_exec(cc_consumer_t *self, const char *stmt, int nparams,
                      const char *const *values, const int *lengths, const int *formats,
                      cc_db_fn *fn, void *arg);
 uint64_t cc_consumer_position(const cc_consumer_t *self);
+/* Failed applies in a row at one position before it counts as stuck. */
+#define CC_CONSUMER_STUCK_AFTER 5
+#define CC_CONSUMER_STUCK_AFTER_TEXT "5"
+/* 1 while stuck (see cc_consumer_fn). */
+int cc_consumer_stuck(const cc_consumer_t *self);
+/* Hold the consumer still (on 1) or let it go on (0). While held no event
+ * reaches a handler: nothing is fetched and a reply that comes is dropped
+ * (the events are fetched again once let go); effects already queued run
+ * to their end. For a daemon reloading its working set (cc_rt_reload). */
+void cc_consumer_hold(cc_consumer_t *self, int on);
 /* 1 once the position is loaded and the first fetch has been answered. */
 int cc_consumer_caught_up(const cc_consumer_t *self);
 

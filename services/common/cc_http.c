@@ -76,6 +76,8 @@ struct cc_http {
     int draining;               /* cc_http_drain called */
     cc_http_ready_fn *gate_fn;  /* table routes: 503 while it returns 0 */
     void *gate_arg;
+    const char *gate_error;     /* what a closed gate answers (NULL: "starting") */
+    const char *gate_message;
     int pending;                /* accepted, not answered */
     cc_http_req_t *live;        /* unanswered requests (for destroy) */
     const cc_jwks_t *keys;      /* borrowed; NULL: every token refused */
@@ -884,7 +886,8 @@ s_guard(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
         }
     }
     if (self->gate_fn && !self->gate_fn(self->gate_arg)) {
-        s_error_ex(r, 503, "starting", NULL, "loading the working set, try again",
+        s_error_ex(r, 503, self->gate_error ? self->gate_error : "starting", NULL,
+                   self->gate_error ? self->gate_message : "loading the working set, try again",
                    "Retry-After", "1");
         return -1;
     }
@@ -1452,6 +1455,13 @@ cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg)
 {
     self->gate_fn = fn;
     self->gate_arg = arg;
+}
+
+void
+cc_http_set_gate_error(cc_http_t *self, const char *error, const char *message)
+{
+    self->gate_error = error;
+    self->gate_message = message ? message : "";
 }
 
 const char *

@@ -151,6 +151,9 @@ const char *cc_http_request_id(cc_http_req_t *req);
 
 /* Table routes answer 503 starting while fn(arg) returns 0. */
 void cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
+/* What the closed gate answers from now on: 503 error (static text) with
+ * message; error NULL: "starting" again. */
+void cc_http_set_gate_error(cc_http_t *self, const char *error, const char *message);
 /* cc_idem_key_valid (cc_util.h): kept for the route guards' readers. */
 #define cc_http_idem_key_valid cc_idem_key_valid
 /* The checked Idempotency-Key of a table route, or NULL when absent. */

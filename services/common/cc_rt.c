@@ -159,7 +159,7 @@ static int
 s_ready(void *arg)
 {
     cc_rt_t *rt = arg;
-    if (rt->stopping || !rt->loaded || !cc_db_connected(rt->writer)
+    if (rt->stopping || !rt->loaded || rt->reloading || !cc_db_connected(rt->writer)
         || !cc_db_connected(rt->reader) || !rt->log || !cc_evlog_ready(rt->log))
         return 0;
     for (int i = 0; i < rt->nconsumers; i++)
@@ -172,12 +172,14 @@ static int
 s_open(void *arg)
 {
     cc_rt_t *rt = arg;
-    return rt->loaded;
+    return rt->loaded && !rt->reloading;
 }
 
 const char *
 cc_rt_admit_write(cc_rt_t *rt)
 {
+    if (rt->reloading)
+        return "reloading";
     if (rt->writer && cc_db_pending(rt->writer) >= rt->db_queue_max)
         return "database_behind";
     return NULL;
@@ -195,6 +197,135 @@ void
 cc_rt_fatal(const char *what, PGresult *res)
 {
     cc_db_fatal(what, res);
+}
+
+/* ---- SQL errors on writes, reload ------------------------------------------- */
+
+int
+cc_rt_write_failed(cc_rt_t *rt, const char *what, const PGresult *res, int reload,
+                   cc_err_t *err)
+{
+    if (res && cc_db_res_class(res) == CC_DB_ERR_CORRUPT)
+        cc_db_fatal(what, res);     /* cc_db exits first; be safe */
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *cons = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    const char *col = res ? PQresultErrorField(res, PG_DIAG_COLUMN_NAME) : NULL;
+    cc_err_t e;
+    if (state && (strcmp(state, "23505") == 0 || strcmp(state, "23P01") == 0))
+        cc_err_set(&e, 409, "conflict", col ? col : "", "the store refused the change: %s",
+                   cons ? cons : "it conflicts with what is stored");
+    else if (state && (strncmp(state, "23", 2) == 0 || strncmp(state, "22", 2) == 0))
+        cc_err_set(&e, 422, "invalid_value", col ? col : "",
+                   "the store refused the change: %s",
+                   cons ? cons : "a value is out of its range");
+    else
+        cc_err_set(&e, 500, "internal", "", "the store refused the change (SQLSTATE %s); "
+                   "nothing was applied", state ? state : "none");
+    char st[8];
+    snprintf(st, sizeof st, "%d", e.status);
+    cc_error("write_failed", "what", what ? what : "", "sqlstate", state ? state : "",
+             "constraint", cons ? cons : "", "column", col ? col : "", "status", st,
+             "action", reload ? "reload the working set" : "answered, memory unchanged");
+    char m[160];
+    snprintf(m, sizeof m, "db_write_errors_total{stmt=\"%s\"}", what ? what : "");
+    cc_metric_inc(cc_metrics_counter(m, "Writes the store refused with an error that is "
+                                        "neither transient nor corruption"));
+    if (err)
+        *err = e;
+    if (reload)
+        cc_rt_reload(rt, what);
+    return e.status;
+}
+
+int
+cc_rt_reloading(const cc_rt_t *rt)
+{
+    return rt->reloading != 0;
+}
+
+static void
+s_consumers_hold(cc_rt_t *rt, int on)
+{
+    for (int i = 0; i < CC_RT_MAX_CONSUMERS; i++)
+        if (rt->consumers[i])
+            cc_consumer_hold(rt->consumers[i], on);
+}
+
+/* Draining: once the writer has answered everything it held (their
+ * callbacks saw the memory they were decided against), free and load. */
+static void
+s_on_reload_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_rt_t *rt = arg;
+    if (rt->stopping) {
+        /* Nothing new is taken any more and memory dies with us. */
+        rt->reloading = 0;
+        return;
+    }
+    if (cc_db_pending(rt->writer) > 0) {
+        struct timeval tv = { 0, 5000 };
+        evtimer_add(rt->ev_reload, &tv);
+        return;
+    }
+    rt->reloading = 2;
+    rt->loaded = 0;
+    rt->spec->reset(rt->app);
+    if (rt->spec->load(rt->app) != 0) {
+        cc_error("reload_failed", "what", "load");
+        exit(1);
+    }
+}
+
+void
+cc_rt_reload(cc_rt_t *rt, const char *why)
+{
+    if (rt->reloading) {
+        rt->reload_again |= rt->reloading == 2;   /* draining: this one covers it */
+        return;
+    }
+    if (!rt->spec->reset || !rt->spec->load || !rt->loaded) {
+        cc_error("fatal", "what", why ? why : "", "action",
+                 "exit 1: restart reloads memory from the store");
+        exit(1);
+    }
+    cc_metric_inc(cc_metrics_counter("working_set_reloads_total",
+                                     "In-process reloads of the working set after a write "
+                                     "the store refused"));
+    cc_warn("reload_started", "why", why ? why : "");
+    rt->reloading = 1;
+    rt->reload_again = 0;
+    rt->reload_t0_us = cc_mono_us();
+    cc_http_set_gate_error(rt->http, "reloading",
+                           "reloading the working set after a store error, try again");
+    s_consumers_hold(rt, 1);
+    if (!rt->ev_reload && !(rt->ev_reload = evtimer_new(rt->base, s_on_reload_poll, rt))) {
+        cc_error("out_of_memory", "what", "reload");
+        exit(1);
+    }
+    struct timeval tv = { 0, 0 };
+    evtimer_add(rt->ev_reload, &tv);
+}
+
+/* The load called cc_rt_loaded: go on. */
+static void
+s_reload_done(cc_rt_t *rt)
+{
+    rt->reloading = 0;
+    if (rt->stopping)
+        return;
+    if (rt->spec->start && rt->spec->start(rt->app) != 0) {
+        cc_error("reload_failed", "what", "start");
+        exit(1);
+    }
+    char ms[24];
+    snprintf(ms, sizeof ms, "%" PRId64, (cc_mono_us() - rt->reload_t0_us) / 1000);
+    cc_info("reloaded", "ms", ms);
+    cc_http_set_gate_error(rt->http, NULL, NULL);
+    s_consumers_hold(rt, 0);
+    if (rt->reload_again)
+        cc_rt_reload(rt, "asked for again while reloading");
 }
 
 /* ---- audit trail (docs/SECURITY.md "Audit trail") ---------------------- */
@@ -384,6 +515,13 @@ s_on_awaited(void *arg, int reached)
     cc_http_req_t *req = w->req;
     cc_http_fn *handler = w->handler;
     free(w);
+    if (rt->reloading) {
+        /* The working set is being read again: its answer would be wrong. */
+        cc_http_reply_error_hdr(&req, 503, "reloading", NULL,
+                                "reloading the working set after a store error, try again",
+                                "Retry-After", "1");
+        return;
+    }
     const cc_http_req_t *outer = rt->rerun;
     rt->rerun = req;
     handler(req, rt->app);
@@ -560,6 +698,10 @@ cc_rt_loaded(cc_rt_t *rt)
     if (rt->loaded)
         return;
     rt->loaded = 1;
+    if (rt->reloading) {
+        s_reload_done(rt);
+        return;
+    }
     /* Serving from now on: every statement is bounded by the request
      * deadline (the loads before it read whole tables and are not). The
      * writer's statements are retried after a timeout, never given up. */
@@ -1006,6 +1148,8 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     if (rt->ev_watchdog)
         event_free(rt->ev_watchdog);
     event_free(rt->ev_stop);
+    if (rt->ev_reload)
+        event_free(rt->ev_reload);
     cc_signals_teardown();
     zmq_ctx_term(rt->zctx);
     event_base_free(rt->base);

@@ -73,6 +73,11 @@ typedef struct {
     void (*stop)(void *app);        /* stopping: stop own intake and timers */
     int (*ready)(void *app);        /* extra readiness (1 ready) */
     void (*fini)(void *app);        /* after the loop: free what init made */
+    /* Reload (cc_rt_reload): free the working set and everything that
+     * points into it (timers, queues) and leave it as init made it; load
+     * and start run again next. NULL: the daemon never reloads (a reload
+     * asked for exits 1, as cc_rt_fatal). */
+    void (*reset)(void *app);
 } cc_rt_spec_t;
 
 /* The handles every daemon uses. A daemon embeds one as the first member
@@ -121,6 +126,10 @@ struct cc_rt {
     int load_started;
     int64_t awaiting;               /* requests parked by cc_rt_await */
     const cc_http_req_t *rerun;     /* the request whose handler runs again now */
+    int reloading;                  /* cc_rt_reload: 1 draining the writer, 2 loading */
+    int reload_again;               /* asked for once more during one */
+    int64_t reload_t0_us;
+    struct event *ev_reload;        /* polls the writer while draining */
 };
 
 /* Run the daemon; returns its exit status (0/1/2). rt is embedded in app.
@@ -134,6 +143,35 @@ void cc_rt_loaded(cc_rt_t *rt);
 /* A failure the daemon cannot go on from (crash-only): log what, exit 1
  * (cc_db_fatal, the one rule). */
 void cc_rt_fatal(const char *what, PGresult *res) __attribute__((noreturn));
+/* ---- SQL errors on writes (docs/ARCHITECTURE.md "SQL errors, one rule") --
+ * A write's statement came back with an error the writer does not retry
+ * (neither transient nor corruption: cc_db retries the one and exits on the
+ * other before any callback). Logs it (write_failed: what, SQLSTATE,
+ * constraint; never the message, which may quote personal data), counts it
+ * in db_write_errors_total{stmt}, and fills *err (may be NULL) with the
+ * answer for the request that caused it: 409 conflict for a unique or
+ * exclusion violation (23505, 23P01), 422 invalid_value for another
+ * integrity violation (class 23) or a value the store refuses (class 22),
+ * naming the column the server reports (else the constraint), otherwise
+ * 500 internal. reload 1: the daemon's memory took the change before the
+ * store refused it, and cannot take it back by itself: cc_rt_reload.
+ * Returns the status. */
+int cc_rt_write_failed(cc_rt_t *rt, const char *what, const PGresult *res, int reload,
+                       cc_err_t *err);
+/* Reload the working set without stopping (memory no longer matches the
+ * store). New work is held off: HTTP routes answer 503 "reloading" with
+ * Retry-After: 1, cc_rt_admit_write says "reloading", requests waiting in
+ * cc_rt_await get the same 503, consumers are held (cc_consumer_hold).
+ * The statements the writer holds still commit and answer; once it is
+ * idle spec.reset frees the working set, spec.load reads it again (its
+ * queries bounded by --request-timeout; a load that fails exits 1, as at
+ * start) and spec.start runs again; then all goes on. Asked for during a
+ * reload, it runs once more after it. Logged (reload_started, reloaded)
+ * and counted in working_set_reloads_total. why: static text. */
+void cc_rt_reload(cc_rt_t *rt, const char *why);
+/* 1 from cc_rt_reload until the working set is in memory again: a callback
+ * queued before (a reader's reply) must not use the working set then. */
+int cc_rt_reloading(const cc_rt_t *rt);
 /* Admission of new work that writes (an HTTP write, a ZeroMQ PlaceOrder):
  * NULL to take it, or why not (static text) when the writer has
  * --db-queue-max statements queued or in flight (the database is slow or
