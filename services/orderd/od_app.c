@@ -54,11 +54,13 @@ void od_app_db_fatal(const char *what, PGresult *res)
     cc_db_fatal(what, res);     /* the one rule (cc_db.h) */
 }
 
-void od_app_db_check(const char *what, PGresult *res)
+int od_app_write_ok(od_app_t *app, const char *what, PGresult *res, cc_err_t *err)
 {
     ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        od_app_db_fatal(what, res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return 0;
+    cc_rt_write_failed(&app->rt, what, res, 0, err);
+    return -1;
 }
 
 /* ---- working set -------------------------------------------------------------- */
@@ -421,14 +423,27 @@ static void s_on_placed(PGresult *res, void *arg)
 {
     s_place_t *p = arg;
     od_app_t *app = p->app;
-    od_app_db_check("od_order_place", res);
+    cc_err_t err;
+    if (od_app_write_ok(app, "od_order_place", res, &err) != 0) {
+        /* Nothing committed: the key and the order leave memory, so the
+         * same key retried is placed afresh (cancels queued meanwhile
+         * find no order by its id). */
+        cc_map_remove(app->idem, p->key);
+        s_answer_all(p->idem, err.status, NULL, NULL, &err);
+        s_idem_free(p->idem);
+        if (p->order) {
+            cc_map_remove(app->orders, p->order->id);
+            s_order_free(p->order);
+        }
+        free(p);
+        return;
+    }
     if (PQntuples(res) != 1)
         od_app_db_fatal("od_order_place", res);
     const char *outcome = PQgetvalue(res, 0, 0);
     const char *order_id = PQgetvalue(res, 0, 1);
     const char *state = PQgetvalue(res, 0, 2);
     s_idem_t *idem = p->idem;
-    cc_err_t err;
     if (strcmp(outcome, "created") == 0 || strcmp(outcome, "existing") == 0) {
         /* "existing" with our own id: the batch was re-sent after its
          * COMMIT went through (reconnect), so we did create it. */

@@ -140,9 +140,15 @@ void od_app_count_invalid(void);
  * continuity of care). Caller frees. */
 uint8_t *od_app_pack_released(const od_order_t *o, size_t *len);
 
-/* Fatal store error on a write: log and exit(1) (crash-only). */
+/* A result that cannot be (a successful one of the wrong shape): log and
+ * exit(1), cc_db_fatal. */
 void od_app_db_fatal(const char *what, PGresult *res) __attribute__((noreturn));
-/* 1 if res is a successful result, else exits via od_app_db_fatal. */
-void od_app_db_check(const char *what, PGresult *res);
+/* A write's result: 0 when it succeeded; else -1, logged and counted
+ * (cc_rt_write_failed) with *err (may be NULL) the answer for its request.
+ * Never a reload: orderd's memory changes only with what the store reports
+ * (an order's `state`; its `next` is dropped when nothing is pending, a
+ * placement not committed leaves memory), so the caller just forgets what
+ * it had decided. */
+int od_app_write_ok(od_app_t *app, const char *what, PGresult *res, cc_err_t *err);
 
 #endif

@@ -28,6 +28,10 @@ typedef struct {
     char provider_id[CC_UUID_LEN];     /* "" if none */
     int64_t gen;                       /* including changes queued */
     int disabled;
+    /* The last change failed in the store: memory stays revoked (a gen
+     * never goes back, fail-safe) and the next change is written even if
+     * memory already says disabled. */
+    int unsaved;
 } s_account_t;
 
 struct od_auth {
@@ -311,7 +315,12 @@ static void s_run_hash(void *arg)
 static void s_on_login_failed(PGresult *res, void *arg)
 {
     s_job_t *j = arg;
-    od_app_db_check("od_login_failed", res);
+    cc_err_t err;
+    if (od_app_write_ok(j->app, "od_login_failed", res, &err) != 0) {
+        cc_http_reply_err(&j->req, &err);
+        s_job_free(j);
+        return;
+    }
     cc_metric_inc(s_auth.m_login_failed);
     /* One answer for an unknown name, a wrong password and a disabled
      * account: the caller learns nothing about which accounts exist. */
@@ -336,7 +345,12 @@ static void s_issue_free(s_issue_t *x)
 static void s_on_login_ok(PGresult *res, void *arg)
 {
     s_issue_t *x = arg;
-    od_app_db_check("od_login_ok", res);
+    cc_err_t err;
+    if (od_app_write_ok(x->app, "od_login_ok", res, &err) != 0) {
+        cc_http_reply_err(&x->req, &err);   /* no tokens: their refresh row is not stored */
+        s_issue_free(x);
+        return;
+    }
     cc_metric_inc(s_auth.m_login_ok);
     cc_info("login", "account_id", x->claims.sub, "role", cc_role_name(x->claims.role));
     s_reply_tokens(x->app, &x->req, &x->claims, x->refresh);
@@ -467,7 +481,12 @@ void od_auth_login(cc_http_req_t *req, void *arg)
 static void s_on_rotated(PGresult *res, void *arg)
 {
     s_issue_t *x = arg;
-    od_app_db_check("od_refresh_rotate", res);
+    cc_err_t err;
+    if (od_app_write_ok(x->app, "od_refresh_rotate", res, &err) != 0) {
+        cc_http_reply_err(&x->req, &err);
+        s_issue_free(x);
+        return;
+    }
     const char *outcome = PQgetvalue(res, 0, 0);
     if (strcmp(outcome, "rotated") == 0
         && od_account_claims(PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3),
@@ -527,6 +546,7 @@ void od_auth_refresh(cc_http_req_t *req, void *arg)
 
 /* ---- logout ----------------------------------------------------------------------- */
 typedef struct {
+    od_app_t *app;
     cc_http_req_t *req;
     char account_id[CC_JWT_SUB_MAX + 1];
     int64_t gen;
@@ -537,7 +557,12 @@ typedef struct {
 static void s_on_logged_out(PGresult *res, void *arg)
 {
     s_change_ctx_t *x = arg;
-    od_app_db_check("od_logout", res);
+    cc_err_t err;
+    if (od_app_write_ok(x->app, "od_logout", res, &err) != 0) {
+        cc_http_reply_err(&x->req, &err);
+        free(x);
+        return;
+    }
     json_t *b = json_pack("{s:s,s:b}", "logged_out", "session", "revoked",
                           strcmp(PQgetvalue(res, 0, 0), "revoked") == 0);
     cc_http_reply_json(&x->req, 200, b);
@@ -547,7 +572,17 @@ static void s_on_logged_out(PGresult *res, void *arg)
 static void s_on_changed(PGresult *res, void *arg)
 {
     s_change_ctx_t *x = arg;
-    od_app_db_check("od_account_change", res);
+    cc_err_t err;
+    s_account_t *a = cc_map_get(s_auth.accounts, x->account_id);
+    if (od_app_write_ok(x->app, "od_account_change", res, &err) != 0) {
+        if (a)
+            a->unsaved = 1;
+        cc_http_reply_err(&x->req, &err);
+        free(x);
+        return;
+    }
+    if (a && a->gen == x->gen)
+        a->unsaved = 0;
     json_t *b = x->everywhere
                     ? json_pack("{s:s,s:I}", "logged_out", "everywhere", "gen", (json_int_t)x->gen)
                     : json_pack("{s:s,s:b,s:I}", "account_id", x->account_id, "disabled",
@@ -576,6 +611,7 @@ void od_auth_logout(cc_http_req_t *req, void *arg)
         return;
     }
     s_change_ctx_t *x = cc_xcalloc(sizeof *x, "logout");
+    x->app = app;
     x->req = req;
     snprintf(x->account_id, sizeof x->account_id, "%s", c->sub);
     s_account_t *a = cc_map_get(s_auth.accounts, c->sub);
@@ -607,7 +643,14 @@ static void s_seed_next(od_app_t *app);
 static void s_on_account_created(PGresult *res, void *arg)
 {
     s_job_t *j = arg;
-    od_app_db_check("od_account_create", res);
+    cc_err_t err;
+    if (!j->req && PQresultStatus(res) != PGRES_TUPLES_OK)
+        od_app_db_fatal("od_account_create", res);   /* seeding: a start-up step */
+    if (od_app_write_ok(j->app, "od_account_create", res, &err) != 0) {
+        cc_http_reply_err(&j->req, &err);   /* memory takes an account once stored */
+        s_job_free(j);
+        return;
+    }
     int created = strcmp(PQgetvalue(res, 0, 0), "created") == 0;
     if (created) {
         s_account_put(j->account_id, j->new_role, j->provider_id, 0, 0);
@@ -726,10 +769,11 @@ void od_auth_account_disable(cc_http_req_t *req, void *arg)
         return;
     }
     s_change_ctx_t *x = cc_xcalloc(sizeof *x, "disable");
+    x->app = app;
     x->req = req;
     snprintf(x->account_id, sizeof x->account_id, "%s", a->id);
     x->disabled = 1;
-    if (a->disabled) {
+    if (a->disabled && !a->unsaved) {
         x->gen = a->gen;
         json_t *b = json_pack("{s:s,s:b,s:I}", "account_id", a->id, "disabled", 1, "gen",
                               (json_int_t)a->gen);

@@ -33,11 +33,13 @@ static void s_on_applied(PGresult *res, void *arg)
 {
     s_applied_t *a = arg;
     od_app_t *app = a->app;
-    od_app_db_check(od_event_name(a->ev), res);
+    /* Failed: nothing moved, as for an event that does not apply; the
+     * consumer retries it from its position (cc_consumer.h). */
+    int failed = od_app_write_ok(app, od_event_name(a->ev), res, NULL) != 0;
     od_order_t *o = cc_map_get(app->orders, a->order_id);
     /* The store answers with the order's state after the event (also when
      * it had been applied before: a re-sent batch); NULL: not our order. */
-    int applied = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+    int applied = !failed && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
     if (o) {
         if (a->stepped)
             o->pending--;

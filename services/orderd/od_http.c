@@ -38,7 +38,13 @@ typedef struct {
 static void s_on_elder_created(PGresult *res, void *arg)
 {
     s_elder_ctx_t *x = arg;
-    od_app_db_check("od_elder_create", res);
+    cc_err_t err;
+    if (od_app_write_ok(x->app, "od_elder_create", res, &err) != 0) {
+        cc_http_reply_err(&x->req, &err);   /* memory takes an elder only once stored */
+        free(x->diet);
+        free(x);
+        return;
+    }
     if (PQntuples(res) != 1)
         od_app_db_fatal("od_elder_create", res);
     if (strcmp(PQgetvalue(res, 0, 0), "created") == 0) {
@@ -305,7 +311,12 @@ static void s_on_card_token(void *arg, const char *token)
 static void s_on_card_issued(PGresult *res, void *arg)
 {
     s_card_ctx_t *x = arg;
-    od_app_db_check("od_card_issue", res);
+    cc_err_t err;
+    if (od_app_write_ok(x->app, "od_card_issue", res, &err) != 0) {
+        cc_http_reply_err(&x->req, &err);   /* memory takes a card only once stored */
+        free(x);
+        return;
+    }
     if (PQntuples(res) != 1)
         od_app_db_fatal("od_card_issue", res);
     od_elder_t *e = cc_map_get(x->app->elders, x->elder_id);
@@ -385,7 +396,12 @@ static void s_post_card(cc_http_req_t *req, void *arg)
 static void s_on_card_status(PGresult *res, void *arg)
 {
     s_card_ctx_t *x = arg;
-    od_app_db_check("od_card_set_status", res);
+    cc_err_t err;
+    if (od_app_write_ok(x->app, "od_card_set_status", res, &err) != 0) {
+        cc_http_reply_err(&x->req, &err);   /* the status changes in memory once stored */
+        free(x);
+        return;
+    }
     if (PQntuples(res) != 1)
         od_app_db_fatal("od_card_set_status", res);
     if (strcmp(PQgetvalue(res, 0, 0), "unknown_card") == 0) {
@@ -554,7 +570,16 @@ static void s_cancel_reply(cc_http_req_t **req, const char *order_id, const char
 static void s_on_cancelled(PGresult *res, void *arg)
 {
     s_cancel_ctx_t *x = arg;
-    od_app_db_check("od_order_cancel", res);
+    cc_err_t err;
+    if (od_app_write_ok(x->app, "od_order_cancel", res, &err) != 0) {
+        /* Not cancelled: forget the step decided (state is what committed). */
+        od_order_t *o = cc_map_get(x->app->orders, x->order_id);
+        if (o && x->stepped && --o->pending == 0)
+            o->next = o->state;
+        cc_http_reply_err(&x->req, &err);
+        free(x);
+        return;
+    }
     if (PQntuples(res) != 1)
         od_app_db_fatal("od_order_cancel", res);
     const char *outcome = PQgetvalue(res, 0, 0);

@@ -44,8 +44,14 @@ static void s_on_tick(evutil_socket_t fd, short what, void *arg)
 static void s_on_resealed(PGresult *res, void *arg)
 {
     od_reseal_t *r = arg;
-    od_app_db_check("od_elder_reseal", res);
-    r->rows += PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "resealed") == 0;
+    if (od_app_write_ok(r->app, "od_elder_reseal", res, NULL) != 0) {
+        /* The row keeps its old seal, which still opens; stop rather than
+         * loop on it (the next start tries again). */
+        r->failed = 1;
+        r->stopping = 1;
+    } else {
+        r->rows += PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "resealed") == 0;
+    }
     if (--r->inflight > 0)
         return;
     if (r->rotating)
