@@ -112,8 +112,19 @@ static void s_on_decided(PGresult *res, void *arg)
 {
     s_ctx_t *ctx = arg;
     md_app_t *app = ctx->app;
+    const char *what = ctx->reason == MD_REFUSE_NONE ? "md_schedule" : "md_refuse";
+    if (md_store_failed(&app->rt, what, res, NULL)) {
+        /* Not stored: the meal decided into memory (with its place in the
+         * slot) goes, so the retried event is decided afresh rather than
+         * taken for a repeat and skipped. */
+        md_meal_t *m = md_meal_find(app->state, ctx->order_id);
+        md_meal_forget(app->state, &m);
+        md_app_gauges(app);
+        free(ctx);
+        return;
+    }
     if (!md_store_ok(res))
-        cc_rt_fatal(ctx->reason == MD_REFUSE_NONE ? "md_schedule" : "md_refuse", res);
+        cc_rt_fatal(what, res);
     const char *outcome = PQgetvalue(res, 0, 0);
     if (strcmp(outcome, "applied") == 0) {
         if (ctx->reason == MD_REFUSE_NONE) {
@@ -228,6 +239,10 @@ static void s_on_cancelled(PGresult *res, void *arg)
 {
     s_ctx_t *ctx = arg;
     md_app_t *app = ctx->app;
+    if (md_store_failed(&app->rt, "md_cancel", res, NULL)) {
+        free(ctx);   /* memory cancels only once stored; the consumer retries */
+        return;
+    }
     if (!md_store_ok(res))
         cc_rt_fatal("md_cancel", res);
     const char *outcome = PQgetvalue(res, 0, 0);

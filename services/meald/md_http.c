@@ -33,6 +33,13 @@ static void s_on_point_created(PGresult *res, void *arg)
 {
     s_create_t *c = arg;
     md_app_t *app = c->app;
+    cc_err_t err;
+    if (md_store_failed(&app->rt, "md_create_point", res, &err)) {
+        s_observe(app, c->req);
+        cc_http_reply_err(&c->req, &err);   /* memory takes a point once stored */
+        free(c);
+        return;
+    }
     if (!md_store_ok(res))
         cc_rt_fatal("md_create_point", res);
     const char *outcome = PQgetvalue(res, 0, 0);
@@ -305,6 +312,13 @@ static void s_on_delivered(PGresult *res, void *arg)
 {
     s_deliver_t *d = arg;
     md_app_t *app = d->app;
+    cc_err_t err;
+    if (md_store_failed(&app->rt, "md_deliver", res, &err)) {
+        s_observe(app, d->req);
+        cc_http_reply_err(&d->req, &err);   /* memory delivers once stored */
+        free(d);
+        return;
+    }
     if (!md_store_ok(res))
         cc_rt_fatal("md_deliver", res);
     const char *outcome = PQgetvalue(res, 0, 0);

@@ -105,6 +105,14 @@ int md_store_ok(PGresult *res)
     return res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) >= 1;
 }
 
+int md_store_failed(cc_rt_t *rt, const char *what, PGresult *res, cc_err_t *err)
+{
+    if (res && cc_db_res_class(res) == CC_DB_OK)
+        return 0;
+    cc_rt_write_failed(rt, what, res, 0, err);
+    return 1;
+}
+
 /* ---- load ---------------------------------------------------------------- */
 typedef struct {
     md_app_t *app;

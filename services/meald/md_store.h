@@ -42,5 +42,11 @@ int md_store_load_deadlines(md_deadline_rule_t out[MD_NSLOTS], PGresult *res,
 
 /* 1 if res is a TUPLES_OK result with at least one row. */
 int md_store_ok(PGresult *res);
+/* A write's result is an error (not a success of the wrong shape, which
+ * stays fatal): logged and counted by cc_rt_write_failed, *err (may be
+ * NULL) the answer for its request; 1. Else 0. meald never reloads: its
+ * memory takes a write's change after the store reports it, except a
+ * meal decided from OrderReleased, which its callback forgets. */
+int md_store_failed(cc_rt_t *rt, const char *what, PGresult *res, cc_err_t *err);
 
 #endif
