@@ -120,9 +120,9 @@ void dd_app_stop(void *arg)
         event_del(app->sweep);
 }
 
-void dd_app_fini(void *arg)
+/* The sweep, the retry snapshot and the accept timers point into the world. */
+static void s_drop_world(dd_app_t *app)
 {
-    dd_app_t *app = arg;
     if (app->sweep)
         event_free(app->sweep);
     app->sweep = NULL;
@@ -134,4 +134,21 @@ void dd_app_fini(void *arg)
             dd_timer_cancel(active[i]);
     }
     dd_world_destroy(&app->world);
+}
+
+void dd_app_reset(void *arg)
+{
+    dd_app_t *app = arg;
+    s_drop_world(app);
+    app->dirty = 0;
+    app->world = dd_world_new();
+    if (!app->world) {
+        cc_error("out_of_memory", "where", "reset");
+        exit(1);
+    }
+}
+
+void dd_app_fini(void *arg)
+{
+    s_drop_world(arg);
 }

@@ -71,5 +71,8 @@ int dd_app_init(void *app);
 int dd_app_start(void *app);
 void dd_app_stop(void *app);
 void dd_app_fini(void *app);
+/* Reload (cc_rt_reload): the sweep, the accept timers and the world go;
+ * an empty world is made for dd_store_load, and dd_app_start runs again. */
+void dd_app_reset(void *app);
 
 #endif

@@ -26,6 +26,14 @@ const char *dd_result_text(PGresult *res)
     return PQgetvalue(res, 0, 0);
 }
 
+int dd_write_failed(dd_app_t *app, const char *what, PGresult *res, cc_err_t *err)
+{
+    if (res && cc_db_res_class(res) == CC_DB_OK)
+        return 0;
+    cc_rt_write_failed(&app->rt, what, res, 1, err);
+    return 1;
+}
+
 static int s_travel(double lat1, double lon1, double lat2, double lon2)
 {
     return cc_geo_travel_s(lat1, lon1, lat2, lon2);
@@ -137,6 +145,10 @@ typedef struct {
 static void s_on_assign_done(PGresult *res, void *arg)
 {
     s_write_t *w = arg;
+    if (dd_write_failed(w->app, dd_stmts[DD_ST_ASSIGN].name, res, NULL)) {
+        free(w);
+        return;
+    }
     const char *r = dd_result_text(res);
     if (!r)
         cc_rt_fatal(dd_stmts[DD_ST_ASSIGN].name, res);
@@ -248,6 +260,13 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
 static void s_on_decline_done(PGresult *res, void *arg)
 {
     s_write_t *w = arg;
+    cc_err_t err;
+    if (dd_write_failed(w->app, dd_stmts[DD_ST_DECLINE].name, res, &err)) {
+        if (w->req)
+            cc_http_reply_err(&w->req, &err);
+        free(w);
+        return;
+    }
     const char *r = dd_result_text(res);
     if (!r)
         cc_rt_fatal(dd_stmts[DD_ST_DECLINE].name, res);
@@ -361,6 +380,13 @@ typedef struct {
 static void s_on_resolve_done(PGresult *res, void *arg)
 {
     s_resolve_t *w = arg;
+    cc_err_t err;
+    if (dd_write_failed(w->app, dd_stmts[DD_ST_RESOLVE].name, res, &err)) {
+        if (w->req)
+            cc_http_reply_err(&w->req, &err);
+        free(w);
+        return;
+    }
     const char *r = dd_result_text(res);
     if (!r)
         cc_rt_fatal(dd_stmts[DD_ST_RESOLVE].name, res);

@@ -77,5 +77,11 @@ void dd_update_gauges(dd_app_t *app);
 /* Text of a one-row, one-column result (borrowed from res), or NULL when
  * res is anything else. */
 const char *dd_result_text(PGresult *res);
+/* A write's result is an error: logged and counted, *err (may be NULL) the
+ * answer for its request, and the working set reloaded (cc_rt_reload):
+ * every dispatchd write is decided into memory before it is queued (an
+ * offer, a bump, a caregiver's plan), and one refused cannot be taken back
+ * alone, as later decisions built on it. 1; else 0. */
+int dd_write_failed(dd_app_t *app, const char *what, PGresult *res, cc_err_t *err);
 
 #endif

@@ -41,6 +41,10 @@ static void s_on_released_done(PGresult *res, void *arg)
 {
     s_released_t *r = arg;
     dd_app_t *app = r->app;
+    if (dd_write_failed(app, dd_stmts[DD_ST_RELEASED].name, res, NULL)) {
+        free(r);   /* the consumer retries the event after the reload */
+        return;
+    }
     const char *t = dd_result_text(res);
     if (!t)
         cc_rt_fatal(dd_stmts[DD_ST_RELEASED].name, res);
@@ -54,9 +58,11 @@ static void s_on_released_done(PGresult *res, void *arg)
     } else {
         if (r->bumped) {
             /* The bump was decided in memory but not applied with the
-             * release: memory and store disagree; reload (crash-only). */
+             * release: memory and store disagree; reload. */
             cc_error("release_not_applied", "visit_id", r->visit_id, "result", t);
-            exit(1);
+            cc_rt_reload(&app->rt, "release_not_applied");
+            free(r);
+            return;
         }
         /* Seen before with another visit, or the order is known: take the
          * tentative one back. (A re-sent batch that had committed reports
@@ -234,6 +240,8 @@ static int s_on_released(cc_consumer_t *c, const Cc__Envelope *env, const Protob
 static void s_on_cancelled_done(PGresult *res, void *arg)
 {
     dd_app_t *app = arg;
+    if (dd_write_failed(app, dd_stmts[DD_ST_CANCELLED].name, res, NULL))
+        return;
     const char *t = dd_result_text(res);
     if (!t)
         cc_rt_fatal(dd_stmts[DD_ST_CANCELLED].name, res);

@@ -167,6 +167,12 @@ typedef struct {
 static void s_on_cg_created(PGresult *res, void *arg)
 {
     s_cg_write_t *w = arg;
+    cc_err_t err;
+    if (dd_write_failed(w->app, dd_stmts[DD_ST_CG_CREATE].name, res, &err)) {
+        cc_http_reply_err(&w->req, &err);   /* the caregiver leaves memory with the reload */
+        free(w);
+        return;
+    }
     const char *r = dd_result_text(res);
     if (!r)
         cc_rt_fatal(dd_stmts[DD_ST_CG_CREATE].name, res);
@@ -559,6 +565,13 @@ typedef struct {
 static void s_on_action_done(PGresult *res, void *arg)
 {
     s_act_t *w = arg;
+    cc_err_t err;
+    if (dd_write_failed(w->app, dd_stmts[w->step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK].name,
+                        res, &err)) {
+        cc_http_reply_err(&w->req, &err);
+        free(w);
+        return;
+    }
     const char *r = dd_result_text(res);
     if (!r)
         cc_rt_fatal(dd_stmts[w->step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK].name, res);

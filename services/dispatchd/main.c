@@ -76,6 +76,7 @@ static const cc_rt_spec_t s_spec = {
     .start = dd_app_start,
     .stop = dd_app_stop,
     .fini = s_fini,
+    .reset = dd_app_reset,
 };
 
 int main(int argc, char **argv)
