@@ -4,6 +4,7 @@
 #include "bd_recon.h"
 #include "bd_store.h"
 #include "cc_log.h"
+#include <stdlib.h>
 
 void bd_app_update_gauges(bd_app_t *app)
 {
@@ -85,6 +86,21 @@ void bd_app_stop(void *arg)
     bd_recon_stop(app);
     if (app->ev_tick)
         event_del(app->ev_tick);
+}
+
+void bd_app_reset(void *arg)
+{
+    bd_app_t *app = arg;
+    bd_recon_stop(app);
+    event_del(app->ev_tick);
+    bd_ledger_destroy(&app->ledger);
+    bd_pricing_destroy(&app->pricing);
+    app->ledger = bd_ledger_new();
+    app->pricing = bd_pricing_new();
+    if (!app->ledger || !app->pricing) {
+        cc_error("out_of_memory", "where", "reset");
+        exit(1);
+    }
 }
 
 void bd_app_fini(void *arg)

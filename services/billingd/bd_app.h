@@ -6,8 +6,9 @@
  * usage live in bd_ledger, loaded from the store at start. A decision is
  * applied to memory when its SQL statement is queued (so the next decision
  * in the same batch sees it) and reverted if the store reports it was not
- * applied (a replay); an SQL error on a write means memory and store
- * disagree, and the daemon exits for the supervisor to restart it. */
+ * applied (a replay); an SQL error on an event's effect means memory and
+ * store disagree: the working set is reloaded (cc_rt_reload). A top-up
+ * refused takes its postings back (bd_ledger_revert). */
 #ifndef BD_APP_H
 #define BD_APP_H
 #include <stdint.h>
@@ -57,6 +58,9 @@ int bd_app_init(void *app);
 int bd_app_start(void *app);
 void bd_app_stop(void *app);
 void bd_app_fini(void *app);
+/* Reload (cc_rt_reload): stop the timers, and a new empty ledger and
+ * pricing for bd_store_load; bd_app_start runs again. */
+void bd_app_reset(void *app);
 
 /* Refresh the money / holds gauges from memory. */
 void bd_app_update_gauges(bd_app_t *app);

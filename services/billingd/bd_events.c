@@ -37,7 +37,11 @@ static void s_count(const char *name, const char *label, const char *value, cons
     cc_metric_inc(cc_metrics_counter(full, help));
 }
 
-/* The result of an effect function: 'applied', or why not. Errors are fatal.
+/* The result of an effect function: 'applied', or why not; NULL for an
+ * error (logged and counted, the working set reloaded: memory took the
+ * decision ahead of the store, and later decisions of the batch built on
+ * it, so it cannot be taken back alone; the consumer then retries the
+ * event from its position against the store's state).
  *
  * 'duplicate' (cc_consume saw the event id) counts as applied: this process
  * hands a handler only events after the stored position, so the one way to
@@ -48,6 +52,10 @@ static void s_count(const char *name, const char *label, const char *value, cons
 static const char *s_status(s_ctx_t *x, PGresult *res)
 {
     x->app->writes_done++;
+    if (cc_db_res_class(res) != CC_DB_OK) {
+        cc_rt_write_failed(&x->app->rt, x->stmt, res, 1, NULL);
+        return NULL;
+    }
     if (!bd_res_ok(res))
         bd_fatal_sql(x->stmt, res);
     cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / CC_US_PER_S);
@@ -63,6 +71,10 @@ static void s_on_card(PGresult *res, void *arg)
 {
     s_ctx_t *x = arg;
     const char *st = s_status(x, res);
+    if (!st) {
+        free(x);
+        return;
+    }
     /* The card was opened in memory when queued; 'exists' or 'duplicate' mean
      * the store already had it, so memory and store agree either way. */
     if (strcmp(st, "applied") == 0)
@@ -76,6 +88,10 @@ static void s_on_status(PGresult *res, void *arg)
 {
     s_ctx_t *x = arg;
     const char *st = s_status(x, res);
+    if (!st) {
+        free(x);
+        return;
+    }
     if (strcmp(st, "applied") != 0) {
         bd_card_t *c = bd_ledger_card(x->app->ledger, x->card_id);
         if (c && c->status == x->new_status)
@@ -90,6 +106,10 @@ static void s_on_placed(PGresult *res, void *arg)
     s_ctx_t *x = arg;
     bd_app_t *app = x->app;
     const char *st = s_status(x, res);
+    if (!st) {
+        free(x);
+        return;
+    }
     if (strcmp(st, "applied") == 0) {
         if (x->hd.held)
             cc_metric_inc(app->m_holds);
@@ -111,6 +131,10 @@ static void s_on_closed(PGresult *res, void *arg)
     s_ctx_t *x = arg;
     bd_app_t *app = x->app;
     const char *st = s_status(x, res);
+    if (!st) {
+        free(x);
+        return;
+    }
     if (strcmp(st, "applied") == 0) {
         cc_metric_inc(x->cd.capture ? app->m_captures : app->m_releases);
     } else {
@@ -409,6 +433,13 @@ static void s_on_delivered(PGresult *res, void *arg)
 {
     s_delivery_ctx_t *x = arg;
     x->app->writes_done++;
+    if (cc_db_res_class(res) != CC_DB_OK) {
+        /* Memory keeps no delivery record: nothing to take back; the
+         * consumer retries the event. */
+        cc_rt_write_failed(&x->app->rt, bd_stmts[BD_ST_DELIVERED].name, res, 0, NULL);
+        free(x);
+        return;
+    }
     if (!bd_res_ok(res))
         bd_fatal_sql(bd_stmts[BD_ST_DELIVERED].name, res);
     cc_metric_observe(x->app->m_apply_seconds, (double)(cc_mono_us() - x->t0_us) / CC_US_PER_S);

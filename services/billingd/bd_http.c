@@ -60,6 +60,14 @@ static void s_on_set_price(PGresult *res, void *arg)
 {
     s_price_job_t *j = arg;
     j->app->writes_done++;
+    cc_err_t err;
+    if (cc_db_res_class(res) != CC_DB_OK) {
+        /* The price changes in memory once stored. */
+        cc_rt_write_failed(&j->app->rt, bd_stmts[BD_ST_SET_PRICE].name, res, 0, &err);
+        cc_http_reply_err(&j->req, &err);
+        free(j);
+        return;
+    }
     if (!bd_res_ok(res))
         bd_fatal_sql(bd_stmts[BD_ST_SET_PRICE].name, res);
     const char *st = PQgetvalue(res, 0, 0);
@@ -228,6 +236,18 @@ static void s_on_topup_written(PGresult *res, void *arg)
     s_topup_t *j = arg;
     bd_app_t *app = j->app;
     app->writes_done++;
+    if (cc_db_res_class(res) != CC_DB_OK) {
+        /* Not stored: take its postings back out of memory, as for a
+         * top-up the store refused as a replay. Balances are sums, so
+         * this is exact whatever was decided since. */
+        cc_err_t err;
+        cc_rt_write_failed(&app->rt, bd_stmts[BD_ST_TOPUP].name, res, 0, &err);
+        bd_ledger_revert(app->ledger, &j->d.postings);
+        s_topup_reply_err(j, err.status, err.error, err.field[0] ? err.field : NULL,
+                          err.message);
+        s_topup_free(j);
+        return;
+    }
     if (!bd_res_ok(res))
         bd_fatal_sql(bd_stmts[BD_ST_TOPUP].name, res);
     const char *st = PQgetvalue(res, 0, 0);
@@ -254,6 +274,14 @@ static void s_on_topup_written(PGresult *res, void *arg)
 static void s_topup_write(s_topup_t *j)
 {
     bd_app_t *app = j->app;
+    if (cc_rt_reloading(&app->rt)) {
+        /* The lookup was queued before a reload began: the ledger is not
+         * the store's yet. */
+        s_topup_reply_err(j, 503, "reloading", NULL,
+                          "reloading the working set after a store error, try again");
+        s_topup_free(j);
+        return;
+    }
     const bd_card_t *card = bd_ledger_card(app->ledger, j->card_id);
     if (!card) {
         s_topup_reply_err(j, 404, "unknown_card", "card_id", "no such love card");
@@ -705,7 +733,8 @@ static void s_on_check(PGresult *res, void *arg)
         s_check_free(c);
         return;
     }
-    int quiet = c->writes_at_issue == app->writes_done && s_writer_quiet(app);
+    int quiet = c->writes_at_issue == app->writes_done && s_writer_quiet(app)
+                && !cc_rt_reloading(&app->rt);
     if (!quiet && ++c->attempts < S_CHECK_ATTEMPTS) {
         /* Writes committed around the read: memory and snapshot may differ in
          * time, not in truth. Try again when the writer is idle. */

@@ -73,6 +73,7 @@ static const cc_rt_spec_t s_spec = {
     .start = bd_app_start,
     .stop = bd_app_stop,
     .fini = s_fini,
+    .reset = bd_app_reset,
 };
 
 int main(int argc, char **argv)
