@@ -20,9 +20,16 @@ static void s_on_expired(PGresult *res, void *arg)
 {
     s_expire_t *x = arg;
     md_app_t *app = x->app;
+    md_meal_t *m = md_meal_find(app->state, x->order_id);
+    if (md_store_failed(&app->rt, "md_expire", res, NULL)) {
+        /* Memory expires a meal only once stored: the next sweep tries again. */
+        if (m)
+            m->expiring = 0;
+        free(x);
+        return;
+    }
     if (!md_store_ok(res))
         cc_rt_fatal("md_expire", res);
-    md_meal_t *m = md_meal_find(app->state, x->order_id);
     if (m)
         m->expiring = 0;
     /* noop: delivered or cancelled first (same connection, in order): their
