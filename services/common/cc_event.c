@@ -54,6 +54,17 @@ static const cc_event_field_t s_order_released[] = {
     S_INT("priority", INT32_MIN, INT32_MAX), S_TEXT("diet", CC_EVENT_TEXT_MAX),
     S_TEXT("notes", CC_EVENT_NOTES_MAX), S_UUID_OPT("preferred_caregiver_id"),
 };
+static const cc_event_field_t s_visit_released[] = {
+    S_UUID("order_id"), S_UUID_OPT("elder_id"), S_ENUM("service"), S_TIME("window_start_us"),
+    S_TIME("window_end_us"), S_DISTRICT, S_LAT, S_LON,
+    S_TEXT("ability_level", CC_EVENT_WORD_MAX), S_BOOL("emergency"),
+    S_INT("priority", INT32_MIN, INT32_MAX), S_TEXT("notes", CC_EVENT_NOTES_MAX),
+    S_UUID_OPT("preferred_caregiver_id"),
+};
+static const cc_event_field_t s_meal_released[] = {
+    S_UUID("order_id"), S_TIME("window_start_us"), S_TIME("window_end_us"), S_DISTRICT, S_LAT,
+    S_LON, S_TEXT("diet", CC_EVENT_TEXT_MAX),
+};
 static const cc_event_field_t s_order_cancelled[] = {
     S_UUID("order_id"), S_TEXT("reason", CC_EVENT_TEXT_MAX), S_UUID_OPT("card_id"),
 };
@@ -126,6 +137,8 @@ static const cc_event_schema_t s_schemas[] = {
     S_SCHEMA(cc__account_changed__descriptor, s_account_changed),
     S_SCHEMA(cc__order_placed__descriptor, s_order_placed),
     S_SCHEMA(cc__order_released__descriptor, s_order_released),
+    S_SCHEMA(cc__visit_released__descriptor, s_visit_released),
+    S_SCHEMA(cc__meal_released__descriptor, s_meal_released),
     S_SCHEMA(cc__order_cancelled__descriptor, s_order_cancelled),
     S_SCHEMA(cc__order_completed__descriptor, s_order_completed),
     S_SCHEMA(cc__order_failed__descriptor, s_order_failed),
