@@ -1,7 +1,9 @@
 /* dd_events: what dispatchd does with orderd's log.
  *
- * OrderReleased (a visit service): the visit enters dispatch and is offered
- * at once to the best caregiver (VisitAssigned), or waits in the queue.
+ * VisitReleased: the visit enters dispatch and is offered at once to the
+ * best caregiver (VisitAssigned), or waits in the queue. OrderReleased (the
+ * release before it was split per reader, still in older logs) the same
+ * for a visit service, reading only VisitReleased's fields (never diet).
  * OrderCancelled: the visit is dropped from its caregiver's plan and the
  * queue; no event (orderd already told everyone).
  * Other types: skipped (the consumer advances the position).
@@ -96,13 +98,22 @@ static void s_consumed(cc_args_t *a, dd_st_t st, const Cc__Envelope *env)
     cc_args_text(a, "event_id", env->id);
 }
 
+/* What dispatch reads of a release, from either release type. */
+typedef struct {
+    const char *order_id, *elder_id, *ability_level, *notes, *preferred_caregiver_id;
+    Cc__Service service;
+    int64_t window_start_us, window_end_us;
+    uint32_t district_id;
+    double lat, lon;
+    protobuf_c_boolean emergency;
+    int32_t priority;
+} s_release_t;
+
 /* The schema (cc_event.h) has checked the ids (UUIDs, which fit DD_ID_LEN)
  * and the coordinates; the consumer checked env->id. */
-static int s_on_released(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
-                         void *arg)
+static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release_t *m,
+                      dd_app_t *app)
 {
-    dd_app_t *app = arg;
-    const Cc__OrderReleased *m = (const Cc__OrderReleased *) msg;
     s_lag(app, env);
     if (!dd_service_is_visit((int) m->service)) {
         cc_metric_inc(app->m_events_skipped);   /* meals are meald's */
@@ -276,9 +287,39 @@ static int s_on_cancelled(cc_consumer_t *c, const Cc__Envelope *env,
     return 0;
 }
 
+static int s_on_visit_released(cc_consumer_t *c, const Cc__Envelope *env,
+                               const ProtobufCMessage *msg, void *arg)
+{
+    const Cc__VisitReleased *m = (const Cc__VisitReleased *) msg;
+    s_release_t r = {
+        .order_id = m->order_id, .elder_id = m->elder_id, .ability_level = m->ability_level,
+        .notes = m->notes, .preferred_caregiver_id = m->preferred_caregiver_id,
+        .service = m->service, .window_start_us = m->window_start_us,
+        .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
+        .lon = m->lon, .emergency = m->emergency, .priority = m->priority,
+    };
+    return s_released(c, env, &r, arg);
+}
+
+/* Logs written before the split: the same fields; diet is not read. */
+static int s_on_order_released(cc_consumer_t *c, const Cc__Envelope *env,
+                               const ProtobufCMessage *msg, void *arg)
+{
+    const Cc__OrderReleased *m = (const Cc__OrderReleased *) msg;
+    s_release_t r = {
+        .order_id = m->order_id, .elder_id = m->elder_id, .ability_level = m->ability_level,
+        .notes = m->notes, .preferred_caregiver_id = m->preferred_caregiver_id,
+        .service = m->service, .window_start_us = m->window_start_us,
+        .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
+        .lon = m->lon, .emergency = m->emergency, .priority = m->priority,
+    };
+    return s_released(c, env, &r, arg);
+}
+
 /* Other types: skipped by the consumer. */
 const cc_consumer_entry_t dd_events_from_orderd[] = {
-    { "OrderReleased", &cc__order_released__descriptor, s_on_released },
+    { "VisitReleased", &cc__visit_released__descriptor, s_on_visit_released },
+    { "OrderReleased", &cc__order_released__descriptor, s_on_order_released },
     { "OrderCancelled", &cc__order_cancelled__descriptor, s_on_cancelled },
     CC_REVOKE_CONSUMER_ENTRY,
     { NULL, NULL, NULL },

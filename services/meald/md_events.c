@@ -151,15 +151,17 @@ static void s_on_decided(PGresult *res, void *arg)
     free(ctx);
 }
 
-static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
-                      void *arg)
+/* What meald reads of a release, from either release type. */
+typedef struct {
+    const char *order_id, *diet;
+    int64_t window_start_us, window_end_us;
+    uint32_t district_id;
+    double lat, lon;
+} s_release_t;
+
+static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release_t *ev,
+                      md_app_t *app)
 {
-    md_app_t *app = arg;
-    const Cc__OrderReleased *ev = (const Cc__OrderReleased *)msg;
-    if (ev->service != CC__SERVICE__MEAL) {
-        cc_metric_inc(app->m_ignored);
-        return 0;
-    }
     if (md_meal_find(app->state, ev->order_id)) {
         /* Released twice: the first decision stands. */
         cc_warn("meal_release_repeated", "order_id", ev->order_id);
@@ -235,6 +237,36 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufC
     return 0;
 }
 
+static int s_meal_released(cc_consumer_t *c, const Cc__Envelope *env,
+                           const ProtobufCMessage *msg, void *arg)
+{
+    const Cc__MealReleased *m = (const Cc__MealReleased *)msg;
+    s_release_t r = {
+        .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
+        .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
+        .lon = m->lon,
+    };
+    return s_released(c, env, &r, arg);
+}
+
+/* Logs written before the split: a meal's fields only. */
+static int s_order_released(cc_consumer_t *c, const Cc__Envelope *env,
+                            const ProtobufCMessage *msg, void *arg)
+{
+    md_app_t *app = arg;
+    const Cc__OrderReleased *m = (const Cc__OrderReleased *)msg;
+    if (m->service != CC__SERVICE__MEAL) {
+        cc_metric_inc(app->m_ignored);
+        return 0;
+    }
+    s_release_t r = {
+        .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
+        .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
+        .lon = m->lon,
+    };
+    return s_released(c, env, &r, app);
+}
+
 static void s_on_cancelled(PGresult *res, void *arg)
 {
     s_ctx_t *ctx = arg;
@@ -286,7 +318,8 @@ static int s_cancelled(cc_consumer_t *c, const Cc__Envelope *env, const Protobuf
 
 /* Other types are skipped by the consumer (consumer_events_skipped_total). */
 const cc_consumer_entry_t md_events_from_orderd[] = {
-    { "OrderReleased", &cc__order_released__descriptor, s_released },
+    { "MealReleased", &cc__meal_released__descriptor, s_meal_released },
+    { "OrderReleased", &cc__order_released__descriptor, s_order_released },
     { "OrderCancelled", &cc__order_cancelled__descriptor, s_cancelled },
     CC_REVOKE_CONSUMER_ENTRY,
     { NULL, NULL, NULL },

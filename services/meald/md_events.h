@@ -1,6 +1,8 @@
 /* md_events: meald's side of orderd's log.
  *
- * OrderReleased(service meal): decide the meal point in C (md_choose at the
+ * MealReleased (and OrderReleased of service meal, the release before it
+ * was split per reader, still in older logs: its ability level, elder id,
+ * caregiver and notes are not read): decide the meal point in C (md_choose at the
  * processing time, cc_now_us), take the place in memory at once (so the
  * next event of the same batch sees it), then one SQL call that records the
  * meal and appends MealScheduled or MealRefused with cc_consume in the same

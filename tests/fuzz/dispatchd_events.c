@@ -126,7 +126,25 @@ static void s_released(const Cc__OrderReleased *m)
 static void s_apply(const fz_log_t *log, const Cc__Envelope *env, const ProtobufCMessage *msg)
 {
     (void) log;
-    if (strcmp(env->type, "OrderReleased") == 0) {
+    if (strcmp(env->type, "VisitReleased") == 0) {
+        /* The same fields as OrderReleased (dd_events.c reads either). */
+        const Cc__VisitReleased *m = (const Cc__VisitReleased *) msg;
+        Cc__OrderReleased o = CC__ORDER_RELEASED__INIT;
+        o.order_id = m->order_id;
+        o.elder_id = m->elder_id;
+        o.service = m->service;
+        o.window_start_us = m->window_start_us;
+        o.window_end_us = m->window_end_us;
+        o.district_id = m->district_id;
+        o.lat = m->lat;
+        o.lon = m->lon;
+        o.ability_level = m->ability_level;
+        o.emergency = m->emergency;
+        o.priority = m->priority;
+        o.notes = m->notes;
+        o.preferred_caregiver_id = m->preferred_caregiver_id;
+        s_released(&o);
+    } else if (strcmp(env->type, "OrderReleased") == 0) {
         s_released((const Cc__OrderReleased *) msg);
     } else if (strcmp(env->type, "OrderCancelled") == 0) {
         const Cc__OrderCancelled *m = (const Cc__OrderCancelled *) msg;

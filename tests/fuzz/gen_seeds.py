@@ -232,17 +232,37 @@ def events_seeds(ev_pb):
         order_id=oid, elder_id=U[9], service=svc, window_start_us=start,
         window_end_us=start + 2 * H if start else 0, district_id=1, lat=31.231, lon=121.471,
         ability_level="partial", **kw).SerializeToString()
+    # Their tables: 0 the reader's own release (VisitReleased, MealReleased),
+    # 1 OrderReleased (older logs), 2 OrderCancelled, 3 AccountChanged,
+    # 4 the target's extra record.
     for t in ("dispatchd_events", "meald_events"):
         write(t, "release_cancel", b"".join([
-            record(0, 0, released(U[1], 2, NOW_US + 2 * H, notes="key under mat",
+            record(0, 1, released(U[1], 2, NOW_US + 2 * H, notes="key under mat",
                                   preferred_caregiver_id=CG)),
-            record(0, 0, released(U[2], 6, 0, emergency=True, priority=9)),
-            record(0, 0, released(U[3], 1, NOW_US + 27 * H + 30 * 60000000, diet="软食")),
-            record(0, 0, released(U[4], 1, NOW_US + 34 * H)),
-            record(0, 3, U[3].encode()),
-            record(0, 1, E.OrderCancelled(order_id=U[1], reason="moved").SerializeToString()),
-            record(0, 1, E.OrderCancelled(order_id=U[4]).SerializeToString()),
-            record(0, 2, E.AccountChanged(account_id=U[7], gen=3).SerializeToString())]))
+            record(0, 1, released(U[2], 6, 0, emergency=True, priority=9)),
+            record(0, 1, released(U[3], 1, NOW_US + 27 * H + 30 * 60000000, diet="软食")),
+            record(0, 1, released(U[4], 1, NOW_US + 34 * H)),
+            record(0, 4, U[3].encode()),
+            record(0, 2, E.OrderCancelled(order_id=U[1], reason="moved").SerializeToString()),
+            record(0, 2, E.OrderCancelled(order_id=U[4]).SerializeToString()),
+            record(0, 3, E.AccountChanged(account_id=U[7], gen=3).SerializeToString())]))
+    visit = lambda oid, svc, start, **kw: E.VisitReleased(
+        order_id=oid, elder_id=U[9], service=svc, window_start_us=start,
+        window_end_us=start + 2 * H if start else 0, district_id=1, lat=31.231, lon=121.471,
+        ability_level="severe", **kw).SerializeToString()
+    write("dispatchd_events", "visit_released", b"".join([
+        record(0, 0, visit(U[1], 2, NOW_US + 2 * H, notes="key under mat",
+                           preferred_caregiver_id=CG)),
+        record(0, 0, visit(U[2], 6, 0, emergency=True, priority=9)),
+        record(0, 2, E.OrderCancelled(order_id=U[1], reason="moved").SerializeToString())]))
+    meal = lambda oid, start, **kw: E.MealReleased(
+        order_id=oid, window_start_us=start, window_end_us=start + H, district_id=1,
+        lat=31.231, lon=121.471, **kw).SerializeToString()
+    write("meald_events", "meal_released", b"".join([
+        record(0, 0, meal(U[3], NOW_US + 27 * H + 30 * 60000000, diet="软食")),
+        record(0, 0, meal(U[4], NOW_US + 34 * H)),
+        record(0, 4, U[3].encode()),
+        record(0, 2, E.OrderCancelled(order_id=U[4]).SerializeToString())]))
 
 
 def solver_seeds():

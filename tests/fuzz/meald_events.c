@@ -115,7 +115,20 @@ static void s_released(const Cc__OrderReleased *ev)
 static void s_apply(const fz_log_t *log, const Cc__Envelope *env, const ProtobufCMessage *msg)
 {
     (void) log;
-    if (strcmp(env->type, "OrderReleased") == 0) {
+    if (strcmp(env->type, "MealReleased") == 0) {
+        /* The fields md_events.c reads of either release. */
+        const Cc__MealReleased *m = (const Cc__MealReleased *) msg;
+        Cc__OrderReleased o = CC__ORDER_RELEASED__INIT;
+        o.order_id = m->order_id;
+        o.service = CC__SERVICE__MEAL;
+        o.window_start_us = m->window_start_us;
+        o.window_end_us = m->window_end_us;
+        o.district_id = m->district_id;
+        o.lat = m->lat;
+        o.lon = m->lon;
+        o.diet = m->diet;
+        s_released(&o);
+    } else if (strcmp(env->type, "OrderReleased") == 0) {
         s_released((const Cc__OrderReleased *) msg);
     } else if (strcmp(env->type, "OrderCancelled") == 0) {
         md_meal_t *m = md_meal_find(s_state, ((const Cc__OrderCancelled *) msg)->order_id);
