@@ -333,7 +333,21 @@ int od_app_age_years(const od_elder_t *e, int64_t now_us)
 uint8_t *od_app_pack_released(const od_order_t *o, size_t *len)
 {
     const od_elder_t *e = o->card->elder;
-    Cc__OrderReleased m = CC__ORDER_RELEASED__INIT;
+    /* Each release goes to one reader with what it needs (docs/SECURITY.md,
+     * "What events carry"); the store names it by the same rule
+     * (od_released_type in sql/orderd/012_released_per_consumer.sql). */
+    if (o->service == CC__SERVICE__MEAL) {
+        Cc__MealReleased m = CC__MEAL_RELEASED__INIT;
+        m.order_id = (char *)o->id;
+        m.window_start_us = o->window_start_us;
+        m.window_end_us = o->window_end_us;
+        m.district_id = (uint32_t)e->district_id;
+        m.lat = e->lat;
+        m.lon = e->lon;
+        m.diet = e->diet;
+        return cc_event_pack(&m.base, len);
+    }
+    Cc__VisitReleased m = CC__VISIT_RELEASED__INIT;
     m.order_id = (char *)o->id;
     m.elder_id = (char *)e->id;
     m.service = (Cc__Service)o->service;
@@ -345,7 +359,6 @@ uint8_t *od_app_pack_released(const od_order_t *o, size_t *len)
     m.ability_level = (char *)od_ability_names[e->ability];
     m.emergency = o->emergency;
     m.priority = od_priority(o->emergency, o->window_start_us);
-    m.diet = (char *)(o->service == CC__SERVICE__MEAL ? e->diet : "");
     m.notes = o->notes;
     m.preferred_caregiver_id = (char *)e->last_caregiver[o->service];
     return cc_event_pack(&m.base, len);

@@ -136,8 +136,10 @@ void od_app_sweep(od_app_t *app);
 /* Count a placement refused before it reached the store (bad input). */
 void od_app_count_invalid(void);
 
-/* Build and pack OrderReleased for an order (priority, diet for meals,
- * continuity of care). Caller frees. */
+/* Build and pack the release of an order for its one reader: MealReleased
+ * (meald: where, when, diet) for a meal, else VisitReleased (dispatchd:
+ * where, when, ability level, priority, notes, continuity of care). The
+ * store appends it under the matching type. Caller frees. */
 uint8_t *od_app_pack_released(const od_order_t *o, size_t *len);
 
 /* A result that cannot be (a successful one of the wrong shape): log and

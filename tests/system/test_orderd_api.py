@@ -262,16 +262,16 @@ def test_emergency_is_released_at_once(od, pb):
                key=str(uuid.uuid4()), expect=(202,))
     assert out["state"] == "released"
     rows = events_for(od, out["order_id"])
-    assert [r[0] for r in rows] == ["OrderPlaced", "OrderReleased"]
+    assert [r[0] for r in rows] == ["OrderPlaced", "VisitReleased"]
     placed = ev.OrderPlaced()
     placed.ParseFromString(bytes(rows[0][1]))
     assert placed.emergency
-    rel = ev.OrderReleased()
+    rel = ev.VisitReleased()
     rel.ParseFromString(bytes(rows[1][1]))
     assert (rel.order_id, rel.elder_id, rel.service, rel.emergency) == (
         out["order_id"], e, ev.EMERGENCY, True)
     assert abs(rel.lat - 30.25) < 1e-9 and abs(rel.lon - 120.17) < 1e-9
-    assert rel.notes == "fell" and rel.diet == ""        # diet goes with meals only
+    assert rel.notes == "fell" and rel.ability_level     # no diet field: meald's only
     assert rel.window_end_us - rel.window_start_us == 2 * 3600 * 10**6
     assert rel.priority >= 2 ** 30                        # above every non-emergency
     st, o = od.http("GET", "orderd", "/v1/orders/%s" % out["order_id"])

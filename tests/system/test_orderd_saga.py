@@ -45,9 +45,9 @@ def ev():
 
 def released_payload(s, ev, oid):
     rows = s.sql("orderd", "SELECT payload FROM events WHERE key = %s AND type = "
-                 "'OrderReleased'", (oid,))
+                 "'VisitReleased'", (oid,))
     assert len(rows) == 1, rows
-    m = ev.OrderReleased()
+    m = ev.VisitReleased()
     m.ParseFromString(bytes(rows[0][0]))
     return m
 
@@ -71,7 +71,7 @@ def test_continuity_of_care(saga, ev):
     card = new_card(s, elder, topup_fen=500000)
     first_cg = new_caregiver(s, ["cleaning"], level=1)
     o1 = order(s, card, "cleaning")["order_id"]
-    wait_state(s, o1, ("released", "assigned"))       # OrderReleased follows FundsHeld
+    wait_state(s, o1, ("released", "assigned"))       # VisitReleased follows FundsHeld
     assert released_payload(s, ev, o1).preferred_caregiver_id == ""
     done = run_visit(s, o1)
     assert done["caregiver_id"] == first_cg
@@ -81,7 +81,7 @@ def test_continuity_of_care(saga, ev):
     wait_state(s, o2, ("released", "assigned"))
     r2 = released_payload(s, ev, o2)
     assert r2.preferred_caregiver_id == first_cg
-    assert r2.diet == ""                       # diet travels with meals only
+    assert "diet" not in r2.DESCRIPTOR.fields_by_name  # diet is meald's only
     o3 = order(s, card, "escort")["order_id"]
     wait_state(s, o3, ("released", "assigned", "failed"))
     assert released_payload(s, ev, o3).preferred_caregiver_id == ""
@@ -124,7 +124,7 @@ def test_no_caregiver_in_time_fails_and_releases_the_hold(saga, ev):
     o = wait_state(s, oid, "failed", timeout=30)
     assert o["reason"] == "no_caregiver"
     rows = s.sql("orderd", "SELECT type, payload FROM events WHERE key = %s ORDER BY seq", (oid,))
-    assert [r[0] for r in rows] == ["OrderPlaced", "OrderReleased", "OrderFailed"]
+    assert [r[0] for r in rows] == ["OrderPlaced", "VisitReleased", "OrderFailed"]
     f = ev.OrderFailed()
     f.ParseFromString(bytes(rows[2][1]))
     assert (f.order_id, f.card_id, f.reason) == (oid, card, "no_caregiver")
@@ -179,7 +179,7 @@ def test_malformed_inbound_events_are_counted_and_skipped(saga, ev):
     run_visit(s, oid)
     assert s.metrics("orderd").get(name, 0.0) == before + 2
     assert s.sql("orderd", "SELECT count(*) FROM events WHERE key = %s AND type = "
-                 "'OrderReleased'", (oid,)) == [(1,)]
+                 "'VisitReleased'", (oid,)) == [(1,)]
 
 
 def test_orderd_kill9_mid_visit_loses_nothing(saga):

@@ -87,7 +87,7 @@ def test_place_emergency_is_released_at_once(pg, odb):
     outcome, order, state = place(pg, db, card, "e1", service="emergency", emergency=True)
     assert (outcome, state) == ("created", "released")
     assert history(pg, db, order) == [("placed", "placed"), ("released", "released")]
-    assert events(pg, db, order) == ["OrderPlaced", "OrderReleased"]
+    assert events(pg, db, order) == ["OrderPlaced", "VisitReleased"]
 
 
 def test_funds_held_releases_in_one_step(pg, odb):
@@ -97,13 +97,25 @@ def test_funds_held_releases_in_one_step(pg, odb):
     assert funds_held(pg, db, 1, order, ev) == "released"
     assert history(pg, db, order) == [("placed", "placed"), ("FundsHeld", "funds_held"),
                                       ("released", "released")]
-    assert events(pg, db, order) == ["OrderPlaced", "OrderReleased"]
+    assert events(pg, db, order) == ["OrderPlaced", "VisitReleased"]
     assert q(pg, db, "SELECT price_fen, held_fen, state FROM orders WHERE id = %s",
              (order,)) == [(3000, 3000, "released")]
     # The same event again: the state is reported, nothing changes.
     assert funds_held(pg, db, 1, order, ev) == "released"
     assert len(history(pg, db, order)) == 3
-    assert events(pg, db, order) == ["OrderPlaced", "OrderReleased"]
+    assert events(pg, db, order) == ["OrderPlaced", "VisitReleased"]
+
+
+def test_a_release_is_typed_for_its_one_reader(pg, odb):
+    """A meal is released as MealReleased (meald's), every other service as
+    VisitReleased (dispatchd's); orderd packs the payload by the same rule."""
+    db, card, _ = odb
+    _, meal, _ = place(pg, db, card, "m1", service="meal")
+    assert funds_held(pg, db, 1, meal) == "released"
+    assert events(pg, db, meal) == ["OrderPlaced", "MealReleased"]
+    _, bath, _ = place(pg, db, card, "b1", service="bath")
+    assert funds_held(pg, db, 2, bath) == "released"
+    assert events(pg, db, bath) == ["OrderPlaced", "VisitReleased"]
 
 
 def test_funds_held_after_cancel_records_only(pg, odb):
