@@ -58,6 +58,7 @@ struct cc_consumer {
     uint64_t reply_no;            /* request number the reply being handled answers */
     cc_metric_t *m_applied, *m_skipped, *m_malformed, *m_lag, *m_errors, *m_ahead;
     cc_metric_t *m_stuck, *m_stuck_total;
+    cc_metric_t *m_withheld;
 };
 
 /* One effect statement in flight; on the consumer's list so that a
@@ -398,6 +399,15 @@ static void s_on_events(cc_consumer_t *self, const Cc__Envelope *outer)
             cc__envelope__free_unpacked(env, NULL);
             break;
         }
+        if (strcmp(env->type, CC_EVLOG_WITHHELD) == 0) {
+            /* The producer does not serve us this event (cc_grant.h): a
+             * place in the log, recorded as skipped like any we ignore. */
+            cc_metric_inc(self->m_withheld);
+            s_skip(self, env);
+            self->batch_last = env->seq;
+            cc__envelope__free_unpacked(env, NULL);
+            continue;
+        }
         self->cur = env;
         self->cur_execs = 0;
         int rc = 0;
@@ -636,6 +646,10 @@ static cc_consumer_t *s_new(struct event_base *base, void *zctx, cc_db_t *writer
     snprintf(m, sizeof m, "consumer_events_skipped_total{consumer=\"%s\",log=\"%s\"}", me,
              producer);
     self->m_skipped = cc_metrics_counter(m, "Events of types this daemon ignores");
+    snprintf(m, sizeof m, "consumer_events_withheld_total{consumer=\"%s\",log=\"%s\"}", me,
+             producer);
+    self->m_withheld = cc_metrics_counter(m, "Events the producer did not grant us: "
+                                             "Withheld markers, skipped");
     snprintf(m, sizeof m, "consumer_rejected_total{consumer=\"%s\",log=\"%s\"}", me, producer);
     self->m_malformed = cc_metrics_counter(m, "Malformed messages or events rejected");
     snprintf(m, sizeof m, "consumer_lag_events{consumer=\"%s\",log=\"%s\"}", me, producer);

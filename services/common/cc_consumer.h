@@ -34,6 +34,9 @@ typedef struct cc_consumer cc_consumer_t;
  * consumer_stuck_total), and the retries back off to one every 30 s. A
  * gap or an unreadable event at the position stops the log the same way
  * (consumer_gap / consumer_rejected_total), re-asked once a second.
+ * Events the producer does not grant us arrive as Withheld markers
+ * (cc_evlog_filter): they are recorded as skipped without reaching fn or a
+ * table (consumer_events_withheld_total), so filtering leaves no gap.
  * Do not destroy the consumer from this callback. */
 typedef int (cc_consumer_fn)(cc_consumer_t *c, const Cc__Envelope *env, void *arg);
 

@@ -1,5 +1,6 @@
 /* cc_evlog: event log producer (Fetch server). See cc_evlog.h. */
 #include "cc_evlog.h"
+#include "cc_grant.h"
 #include "cc_log.h"
 #include "cc_time.h"
 #include "cc_metrics.h"
@@ -43,6 +44,10 @@ typedef struct {
     uint64_t seq;
     uint8_t *bytes;            /* serialised Envelope */
     size_t len;
+    char *type;                /* its Envelope.type, for the grants */
+    char id[40];               /* its event id, for its marker */
+    uint8_t *marker;           /* its Withheld marker, built when first needed */
+    size_t marker_len;
 } s_entry_t;
 
 typedef struct s_waiter {
@@ -51,6 +56,7 @@ typedef struct s_waiter {
     uint8_t *ident;            /* ROUTER identity frame */
     size_t ident_len;
     char req_id[64];           /* echoed so the consumer can match replies */
+    const cc_grant_t *grant;   /* what this reader is served (filtered logs) */
     uint64_t after_seq;
     uint32_t max_events;
     struct event *timer;       /* wait_ms expiry */
@@ -67,6 +73,7 @@ typedef struct s_catchup {
     uint8_t *ident;
     size_t ident_len;
     char req_id[64];
+    const cc_grant_t *grant;
 } s_catchup_t;
 
 struct cc_evlog {
@@ -94,6 +101,7 @@ struct cc_evlog {
     s_catchup_t *catchups;     /* table reads in flight on the reader */
     int ncatchups;             /* on that list, at most S_CATCHUPS_MAX */
     cc_metric_t *m_catchup_refused;
+    const cc_grant_t *grants;  /* borrowed; NULL: every reader gets every event */
     struct event *ev_tick;     /* periodic scan: a safety net for lost notifications */
     cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup, *m_evicted;
     cc_metric_t *m_fresh;
@@ -125,6 +133,35 @@ static uint8_t *s_row_envelope(const char *producer, PGresult *res, int row, uin
     uint8_t *out = cc_pb_pack(&env.base, len);
     PQfreemem(payload);
     return out;
+}
+
+/* A Withheld marker for event seq: its seq and id only (the consumer records
+ * it as skipped, so its position stays gapless), nothing of what it was. */
+static uint8_t *s_marker(const char *producer, uint64_t seq, const char *id, size_t *len)
+{
+    Cc__Envelope env = CC__ENVELOPE__INIT;
+    env.type = CC_EVLOG_WITHHELD;
+    env.id = (char *) id;
+    env.producer = (char *) producer;
+    env.seq = seq;
+    return cc_pb_pack(&env.base, len);
+}
+
+/* May the reader of grant (NULL: none) receive an event of type? */
+static int s_served(const cc_evlog_t *self, const cc_grant_t *grant, const char *type)
+{
+    return !self->grants || cc_grant_allows(grant, type);
+}
+
+static void s_count_withheld(cc_evlog_t *self, const cc_grant_t *grant, size_t n)
+{
+    if (n == 0)
+        return;
+    char m[160];
+    snprintf(m, sizeof m, "evlog_events_withheld_total{log=\"%s\",reader=\"%s\"}",
+             self->producer, grant ? grant->reader : "none");
+    cc_metric_add(cc_metrics_counter(m, "Events a reader was not granted, served as "
+                                        "Withheld markers"), (double) n);
 }
 
 static void s_send_events(cc_evlog_t *self, const uint8_t *ident, size_t ident_len,
@@ -164,8 +201,9 @@ static void s_send_events(cc_evlog_t *self, const uint8_t *ident, size_t ident_l
 /* Entries after after_seq from the ring; returns how many (0 if the ring
  * does not reach back far enough: *covered = 0). */
 static size_t s_ring_collect(cc_evlog_t *self, uint64_t after_seq, uint32_t max,
-                             ProtobufCBinaryData *items, int *covered)
+                             const cc_grant_t *grant, ProtobufCBinaryData *items, int *covered)
 {
+    size_t withheld = 0;
     *covered = 1;
     if (after_seq >= self->head)
         return 0;
@@ -180,13 +218,25 @@ static size_t s_ring_collect(cc_evlog_t *self, uint64_t after_seq, uint32_t max,
             *covered = 0;
             return 0;
         }
-        if (n > 0 && bytes + e->len > S_REPLY_MAX_BYTES)
+        const uint8_t *b = e->bytes;
+        size_t len = e->len;
+        if (!s_served(self, grant, e->type)) {
+            if (!e->marker)
+                e->marker = s_marker(self->producer, e->seq, e->id, &e->marker_len);
+            if (!e->marker)
+                break;   /* out of memory: serve what we have */
+            b = e->marker;
+            len = e->marker_len;
+            withheld++;
+        }
+        if (n > 0 && bytes + len > S_REPLY_MAX_BYTES)
             break;
-        items[n].data = e->bytes;
-        items[n].len = e->len;
-        bytes += e->len;
+        items[n].data = (uint8_t *) b;
+        items[n].len = len;
+        bytes += len;
         n++;
     }
+    s_count_withheld(self, grant, withheld);
     return n;
 }
 
@@ -266,7 +316,8 @@ static void s_catchup_unlink(cc_evlog_t *self, s_catchup_t *c)
 /* Read up to max events after after_seq from the table for a consumer.
  * Takes ownership of ident (malloc'd). */
 static void s_catchup_start(cc_evlog_t *self, uint8_t *ident, size_t ident_len,
-                            const char *req_id, uint64_t after_seq, uint32_t max)
+                            const char *req_id, const cc_grant_t *grant, uint64_t after_seq,
+                            uint32_t max)
 {
     /* Bounded: a slow or paused database must not let re-sent Fetches pile
      * up reads. Over the bound a Fetch is dropped unanswered and re-sent by
@@ -285,6 +336,7 @@ static void s_catchup_start(cc_evlog_t *self, uint8_t *ident, size_t ident_len,
     c->log = self;
     c->ident = ident;
     c->ident_len = ident_len;
+    c->grant = grant;
     snprintf(c->req_id, sizeof c->req_id, "%s", req_id);
     char after[24], lim[16];
     snprintf(after, sizeof after, "%" PRIu64, after_seq);
@@ -311,22 +363,31 @@ static void s_on_catchup(PGresult *res, void *arg)
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         int rows = PQntuples(res);
         ProtobufCBinaryData *items = calloc((size_t) rows + 1, sizeof *items);
-        size_t n = 0, bytes = 0;
+        size_t n = 0, bytes = 0, withheld = 0;
         for (int i = 0; items && i < rows; i++) {
             uint64_t seq;
             size_t len;
-            uint8_t *b = s_row_envelope(self->producer, res, i, &seq, &len);
+            uint8_t *b;
+            int served = s_served(self, c->grant, PQgetvalue(res, i, 2));
+            if (served) {
+                b = s_row_envelope(self->producer, res, i, &seq, &len);
+            } else {
+                seq = strtoull(PQgetvalue(res, i, 0), NULL, 10);
+                b = s_marker(self->producer, seq, PQgetvalue(res, i, 1), &len);
+            }
             if (!b)
                 break;
             if (n > 0 && bytes + len > S_REPLY_MAX_BYTES) {
                 free(b);
                 break;
             }
+            withheld += !served;
             items[n].data = b;
             items[n].len = len;
             bytes += len;
             n++;
         }
+        s_count_withheld(self, c->grant, withheld);
         s_send_events(self, c->ident, c->ident_len, c->req_id, items, n);
         for (size_t i = 0; i < n; i++)
             free(items[i].data);
@@ -346,13 +407,14 @@ static void s_wake_waiters(cc_evlog_t *self)
             *pp = w->next;
             ProtobufCBinaryData items[S_REPLY_MAX_EVENTS];
             int covered;
-            size_t n = s_ring_collect(self, w->after_seq, w->max_events, items, &covered);
+            size_t n = s_ring_collect(self, w->after_seq, w->max_events, w->grant, items,
+                                      &covered);
             if (covered) {
                 s_send_events(self, w->ident, w->ident_len, w->req_id, items, n);
             } else {
                 /* Fell out of the ring while waiting: read the table. */
-                s_catchup_start(self, w->ident, w->ident_len, w->req_id, w->after_seq,
-                                w->max_events);
+                s_catchup_start(self, w->ident, w->ident_len, w->req_id, w->grant,
+                                w->after_seq, w->max_events);
                 w->ident = NULL;
             }
             s_waiter_free(w);
@@ -387,12 +449,13 @@ static void s_wake_fresh(cc_evlog_t *self)
         } else {
             ProtobufCBinaryData items[S_REPLY_MAX_EVENTS];
             int covered;
-            size_t n = s_ring_collect(self, w->after_seq, w->max_events, items, &covered);
+            size_t n = s_ring_collect(self, w->after_seq, w->max_events, w->grant, items,
+                                      &covered);
             if (covered) {
                 s_send_events(self, w->ident, w->ident_len, w->req_id, items, n);
             } else {
-                s_catchup_start(self, w->ident, w->ident_len, w->req_id, w->after_seq,
-                                w->max_events);
+                s_catchup_start(self, w->ident, w->ident_len, w->req_id, w->grant,
+                                w->after_seq, w->max_events);
                 w->ident = NULL;
             }
         }
@@ -425,10 +488,20 @@ static void s_on_scan(PGresult *res, void *arg)
             break;
         }
         s_entry_t *slot = &self->ring[seq % self->ring_size];
+        char *type = strdup(PQgetvalue(res, i, 2));
+        if (!type) {
+            free(b);
+            break;   /* out of memory: the next scan tries again */
+        }
         free(slot->bytes);
+        free(slot->type);
+        free(slot->marker);
+        slot->marker = NULL;
         slot->seq = seq;
         slot->bytes = b;
         slot->len = len;
+        slot->type = type;
+        snprintf(slot->id, sizeof slot->id, "%s", PQgetvalue(res, i, 1));
         self->head = seq;
         if (self->ring_first == 0)
             self->ring_first = seq;
@@ -549,7 +622,8 @@ static void s_on_writer_commit(void *arg)
  * replies would be dropped as stale); beyond S_WAITERS_MAX the oldest is
  * dropped unanswered, as parked ones are. */
 static void s_fetch_fresh(cc_evlog_t *self, const uint8_t *ident, size_t ident_len,
-                          const char *req_id, uint64_t after, uint32_t max)
+                          const char *req_id, const cc_grant_t *grant, uint64_t after,
+                          uint32_t max)
 {
     s_make_room(self, ident, ident_len);
     size_t n = 0;
@@ -580,6 +654,7 @@ static void s_fetch_fresh(cc_evlog_t *self, const uint8_t *ident, size_t ident_l
     memcpy(w->ident, ident, ident_len);
     w->ident_len = ident_len;
     w->log = self;
+    w->grant = grant;
     w->after_seq = after;
     w->max_events = max;
     snprintf(w->req_id, sizeof w->req_id, "%s", req_id);
@@ -606,7 +681,6 @@ int cc_evlog_sync(cc_evlog_t *self, cc_evlog_sync_fn *fn, void *arg)
 static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t *lens,
                        int nframes, void *arg)
 {
-    (void) sock;
     cc_evlog_t *self = arg;
     cc_metric_inc(self->m_fetch);
     if (nframes != 2) {
@@ -638,15 +712,19 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
     snprintf(req_id, sizeof req_id, "%s", env->id);
     cc__fetch__free_unpacked(f, NULL);
     cc__envelope__free_unpacked(env, NULL);
+    /* Who asks is who the handshake proved (the ZAP User-Id), never what
+     * the Fetch claims (Fetch.consumer is for logs only). */
+    const cc_grant_t *grant = self->grants
+        ? cc_grant_find(self->grants, self->producer, cc_zsock_user_id(sock)) : NULL;
 
     if (wait_ms == 0) {
-        s_fetch_fresh(self, frames[0], lens[0], req_id, after, max);
+        s_fetch_fresh(self, frames[0], lens[0], req_id, grant, after, max);
         return;
     }
     if (self->head_loaded && after < self->head) {
         ProtobufCBinaryData items[S_REPLY_MAX_EVENTS];
         int covered;
-        size_t n = s_ring_collect(self, after, max, items, &covered);
+        size_t n = s_ring_collect(self, after, max, grant, items, &covered);
         if (covered) {
             s_send_events(self, frames[0], lens[0], req_id, items, n);
             return;
@@ -655,7 +733,7 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
         if (!ident)
             return;
         memcpy(ident, frames[0], lens[0]);
-        s_catchup_start(self, ident, lens[0], req_id, after, max);
+        s_catchup_start(self, ident, lens[0], req_id, grant, after, max);
         return;
     }
     /* Nothing new yet, or the head is not loaded yet (database down at
@@ -670,6 +748,7 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
     w->ident_len = lens[0];
     s_make_room(self, w->ident, w->ident_len);
     w->log = self;
+    w->grant = grant;
     w->after_seq = after;
     w->max_events = max;
     snprintf(w->req_id, sizeof w->req_id, "%s", req_id);
@@ -780,8 +859,11 @@ void cc_evlog_destroy(cc_evlog_t **self_p)
     if (self->ev_tick)
         event_free(self->ev_tick);
     if (self->ring)
-        for (size_t i = 0; i < self->ring_size; i++)
+        for (size_t i = 0; i < self->ring_size; i++) {
             free(self->ring[i].bytes);
+            free(self->ring[i].type);
+            free(self->ring[i].marker);
+        }
     free(self->ring);
     cc_zsock_destroy(&self->router);
     free(self);
@@ -798,6 +880,11 @@ int cc_evlog_ready(const cc_evlog_t *self)
 uint64_t cc_evlog_head(const cc_evlog_t *self)
 {
     return self->head;
+}
+
+void cc_evlog_filter(cc_evlog_t *self, const cc_grant_t *grants)
+{
+    self->grants = grants;
 }
 
 void cc_evlog_poke(cc_evlog_t *self)

@@ -35,6 +35,7 @@
 #include "envelope.pb-c.h"
 #include "events.pb-c.h"
 #include "cc_consumer.h"
+#include "cc_grant.h"
 
 /* Inbound size caps (ZMQ_MAXMSGSIZE): a producer reads requests, a consumer
  * reads replies. */
@@ -58,6 +59,18 @@ cc_evlog_t *cc_evlog_new_curve(struct event_base *base, void *zctx, cc_db_t *rea
                                cc_db_t *writer, const char *producer, const char *endpoint,
                                size_t ring_size, const char *secret_key);
 void cc_evlog_destroy(cc_evlog_t **self_p);
+/* Envelope.type of a marker that stands for an event the reader is not
+ * granted: seq, id and producer only. Consumers record it as skipped. */
+#define CC_EVLOG_WITHHELD "Withheld"
+
+/* Serve each reader only the types grants allows it (cc_grant.h); every
+ * other event goes to it as a CC_EVLOG_WITHHELD marker in its place, so
+ * seqs stay gapless. The reader is the ZAP User-Id of the Fetch (its CURVE
+ * key's party name); a reader without one, or without a row, gets markers
+ * only. grants is borrowed (static). Without this call (unit tests) every
+ * reader gets every event. Counted in
+ * evlog_events_withheld_total{log,reader}. */
+void cc_evlog_filter(cc_evlog_t *self, const cc_grant_t *grants);
 /* 1 once the head seq is loaded and the socket is bound. */
 int cc_evlog_ready(const cc_evlog_t *self);
 uint64_t cc_evlog_head(const cc_evlog_t *self);

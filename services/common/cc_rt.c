@@ -997,6 +997,34 @@ s_fail(const char *what)
     return 1;
 }
 
+/* Each consumer table names exactly the types its log grants us
+ * (cc_grant.h): a type we apply but are not served would never arrive, and
+ * one served but not applied is personal data sent for nothing. A build
+ * where the two differ is a bug: refuse to start, naming the type. */
+int
+cc_rt_check_grants(const cc_rt_spec_t *spec)
+{
+    int bad = 0;
+    for (const cc_rt_consumer_t *k = spec->consumers; k && k->producer; k++) {
+        const cc_grant_t *g = cc_grant_find(cc_grants, k->producer, spec->name);
+        for (const cc_consumer_entry_t *e = k->table; e && e->type; e++)
+            if (!cc_grant_allows(g, e->type)) {
+                cc_error("consumer_type_not_granted", "producer", k->producer, "type", e->type);
+                bad = 1;
+            }
+        for (const char *const *t = g ? g->types : NULL; t && *t; t++) {
+            const cc_consumer_entry_t *e = k->table;
+            while (e && e->type && strcmp(e->type, *t) != 0)
+                e++;
+            if (!e || !e->type) {
+                cc_error("granted_type_not_consumed", "producer", k->producer, "type", *t);
+                bad = 1;
+            }
+        }
+    }
+    return bad ? -1 : 0;
+}
+
 /* --help (or -h) or --routes among the flags, before a "--" (as cc_config_load reads them). */
 static int
 s_wants_help(int argc, char **argv)
@@ -1044,6 +1072,8 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
         return text ? 0 : 1;
     }
     cc_log_init(spec->name, rt->log_level);
+    if (cc_rt_check_grants(spec) != 0)
+        return s_fail("consumer_grants");
 
     rt->base = event_base_new();
     if (!rt->base || !(rt->ev_stop = evtimer_new(rt->base, s_on_stop_poll, rt))
@@ -1096,6 +1126,7 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
                                  rt->curve.secret_key);
     if (!rt->log)
         return s_fail("event_log");
+    cc_evlog_filter(rt->log, cc_grants);
     snprintf(port, sizeof port, "%zu", cc_zap_allowed(rt->zap, name));
     cc_info("zmq_curve_server", "socket", name, "clients", rt->log_clients, "keys", port);
     rt->http = cc_http_new(rt->base, rt->http_addr, (int) rt->http_port, (size_t) rt->max_body);

@@ -138,6 +138,11 @@ struct cc_rt {
  * table (cc_http_routes_json) and returns 0. A missing or bad --jwks-file
  * at start returns 2 naming the flag. */
 int cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **argv);
+/* 0 if each consumer table of spec names exactly the types its log grants
+ * spec->name (cc_grants), else -1, each difference logged
+ * (consumer_type_not_granted, granted_type_not_consumed). cc_rt_main
+ * refuses to start on -1 (exit 1). */
+int cc_rt_check_grants(const cc_rt_spec_t *spec);
 /* The working set is in memory: start the consumers, spec.start, READY=1. */
 void cc_rt_loaded(cc_rt_t *rt);
 /* A failure the daemon cannot go on from (crash-only): log what, exit 1

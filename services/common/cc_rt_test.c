@@ -1,6 +1,7 @@
 /* Tests for cc_rt. cc_rt_main runs a loop until a signal, so the daemon
  * life cycle is left to the system tests; here: cc_sd_notify against a real
- * AF_UNIX datagram socket, by path and in the abstract namespace. */
+ * AF_UNIX datagram socket, by path and in the abstract namespace, and the
+ * start-up check of consumer tables against the log grants. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cc_log.h"
 #include "cc_rt.h"
 
 /* A bound datagram socket: path ("/...") or abstract ("@..."). */
@@ -129,14 +131,66 @@ test_notify_bad_address(void **state)
     assert_int_equal(cc_sd_notify("READY=1"), -1);
 }
 
+static int
+s_nop(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg, void *arg)
+{
+    (void) c;
+    (void) env;
+    (void) msg;
+    (void) arg;
+    return 0;
+}
+
+/* meald's table as it is, then with a type it is not granted, then with
+ * a granted type missing: only the first may start. */
+static void
+test_consumer_tables_match_grants(void **state)
+{
+    (void) state;
+    const cc_consumer_entry_t good[] = {
+        { "MealReleased", &cc__meal_released__descriptor, s_nop },
+        { "OrderReleased", &cc__order_released__descriptor, s_nop },
+        { "OrderCancelled", &cc__order_cancelled__descriptor, s_nop },
+        { "AccountChanged", &cc__account_changed__descriptor, s_nop },
+        { NULL, NULL, NULL },
+    };
+    const cc_consumer_entry_t extra[] = {
+        { "MealReleased", &cc__meal_released__descriptor, s_nop },
+        { "OrderReleased", &cc__order_released__descriptor, s_nop },
+        { "OrderCancelled", &cc__order_cancelled__descriptor, s_nop },
+        { "AccountChanged", &cc__account_changed__descriptor, s_nop },
+        { "VisitReleased", &cc__visit_released__descriptor, s_nop },
+        { NULL, NULL, NULL },
+    };
+    const cc_consumer_entry_t missing[] = {
+        { "MealReleased", &cc__meal_released__descriptor, s_nop },
+        { "OrderCancelled", &cc__order_cancelled__descriptor, s_nop },
+        { NULL, NULL, NULL },
+    };
+    cc_rt_consumer_t cons[] = { { "orderd", "tcp://127.0.0.1:9081", 0, good },
+                                { NULL, NULL, 0, NULL } };
+    cc_rt_spec_t spec = { .name = "meald", .consumers = cons };
+    assert_int_equal(cc_rt_check_grants(&spec), 0);
+    cons[0].table = extra;
+    assert_int_equal(cc_rt_check_grants(&spec), -1);
+    cons[0].table = missing;
+    assert_int_equal(cc_rt_check_grants(&spec), -1);
+    /* A daemon no log grants anything to may consume nothing. */
+    cons[0].table = good;
+    spec.name = "telephony";
+    assert_int_equal(cc_rt_check_grants(&spec), -1);
+}
+
 int
 main(void)
 {
+    cc_log_init("test", "error");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_notify_no_socket, s_teardown),
         cmocka_unit_test_teardown(test_notify_path, s_teardown),
         cmocka_unit_test_teardown(test_notify_abstract, s_teardown),
         cmocka_unit_test_teardown(test_notify_bad_address, s_teardown),
+        cmocka_unit_test(test_consumer_tables_match_grants),
     };
     return cmocka_run_group_tests_name("cc_rt", tests, NULL, NULL);
 }

@@ -32,6 +32,7 @@ struct cc_zsock {
     cc_metric_t *m_handshake;  /* handshakes failed on our side */
     int64_t last_log_us;       /* rate limit of handshake failure lines */
     int64_t unlogged;          /* failures since the last line */
+    zmq_msg_t *cur;            /* last frame of the message being handled, or NULL */
 };
 
 /* One line a second at most per socket: a peer retrying a bad handshake
@@ -88,7 +89,9 @@ static void s_drain(cc_zsock_t *self)
         }
         if (!failed && !too_many) {
             cc_metric_inc(self->m_in);
+            self->cur = &parts[n - 1];   /* a frame from the wire: it has the metadata */
             self->fn(self, frames, lens, n, self->arg);
+            self->cur = NULL;
         } else if (too_many) {
             cc_metric_inc(self->m_rejected);
             cc_warn("zmq_rejected", "socket", self->name, "reason", "too_many_frames");
@@ -351,4 +354,12 @@ int cc_zsock_curve_client(cc_zsock_t *self, const char *public_key, const char *
 double cc_zsock_handshake_failures(const cc_zsock_t *self)
 {
     return self->m_handshake ? cc_metric_value(self->m_handshake) : 0;
+}
+
+const char *cc_zsock_user_id(const cc_zsock_t *self)
+{
+    if (!self->cur)
+        return NULL;
+    const char *who = zmq_msg_gets(self->cur, "User-Id");
+    return who && *who ? who : NULL;
 }

@@ -47,6 +47,11 @@ const char *cc_zsock_name(const cc_zsock_t *self);
 int cc_zsock_curve_server(cc_zsock_t *self, const char *secret_key);
 int cc_zsock_curve_client(cc_zsock_t *self, const char *public_key, const char *secret_key,
                           const char *server_key);
+/* The ZAP User-Id of the peer that sent the message being handled (the
+ * party name cc_zap answered for its CURVE key), valid during the callback
+ * only; NULL outside it, on a plaintext socket or when the handler named
+ * nobody. It identifies the peer: the handshake proved its key. */
+const char *cc_zsock_user_id(const cc_zsock_t *self);
 /* Handshakes that failed on this socket so far (tests). */
 double cc_zsock_handshake_failures(const cc_zsock_t *self);
 
