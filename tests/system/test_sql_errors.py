@@ -156,7 +156,7 @@ def test_dispatchd_refused_accept_reloads(system):
 
 
 def test_meald_refused_effect_is_retried_never_skipped(system):
-    """OrderReleased's effect refused (23514 on meals): retried, counted,
+    """MealReleased's effect refused (23514 on meals): retried, counted,
     shown as stuck after 5 tries, the meal neither in memory nor stored;
     applied once when the fault goes, and the order goes on to billed. A
     delivery refused (P0001): 500, the meal as stored, delivered once after."""
