@@ -60,8 +60,8 @@ PLANTS = {
         "UPDATE billingd.holds SET state = 'held' WHERE order_id = '{cancelled}'",
         {"hold_outlived_order", "ledger_holds_mismatch"}),   # (the card's part > 0)
     "hold_without_order": (
-        "INSERT INTO billingd.holds (order_id, card_id, service, state, price_fen, held_fen) "
-        "VALUES ('%s', '{card}', 'bath', 'captured', 6000, 6000)" % uuid.uuid4(),
+        "INSERT INTO billingd.holds (order_id, card_id, district_id, service, state, price_fen, "
+        "held_fen) VALUES ('%s', '{card}', 1, 'bath', 'captured', 6000, 6000)" % uuid.uuid4(),
         {"hold_without_order"}),
     "capture_twice": (
         "INSERT INTO billingd.transfers (transfer_id, kind, card_id, order_id) "
