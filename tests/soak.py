@@ -405,6 +405,13 @@ class Soak:
         self.check("every inbox pruned to one row per log read",
                    all(end[d][1] <= len(harness.CONSUMES[d]) for d in harness.DAEMONS),
                    str({d: end[d][1] for d in harness.DAEMONS}))
+        # Each producer knew its readers by their CURVE names (User-Id).
+        readers = {d: sorted(r[0] for r in self.s.sql(
+            "postgres", "SELECT reader FROM %s.log_readers" % d)) for d in harness.DAEMONS}
+        want = {d: sorted(x for x in harness.DAEMONS if d in harness.CONSUMES[x])
+                for d in harness.DAEMONS}
+        self.check("every producer knows where each of its readers stands", readers == want,
+                   "%s, expected %s" % (readers, want))
         # Bounded while flowing: never more than half of what was appended
         # held at once (without pruning every row appended stays: all of it).
         total = sum(appended.values())
