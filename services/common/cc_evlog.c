@@ -134,7 +134,7 @@ struct cc_evlog {
     int floor_known;           /* the last pass knew every reader's position */
     struct event *ev_prune;
     int64_t pruned_logged_us;  /* last evlog_fetch_pruned line */
-    cc_metric_t *m_pruned_events, *m_pruned_inbox, *m_floor, *m_pruned_past;
+    cc_metric_t *m_pruned_events, *m_pruned_inbox, *m_floor, *m_pruned_past, *m_passes;
 };
 
 static void s_scan(cc_evlog_t *self);
@@ -876,6 +876,8 @@ cc_evlog_t *cc_evlog_new_curve(struct event_base *base, void *zctx, cc_db_t *rea
     snprintf(m, sizeof m, "evlog_prune_floor_seq{log=\"%s\"}", producer);
     self->m_floor = cc_metrics_gauge(m, "Every reader of the log is past this seq (-1: "
                                         "a reader has not reported)");
+    snprintf(m, sizeof m, "evlog_prune_passes_total{log=\"%s\"}", producer);
+    self->m_passes = cc_metrics_counter(m, "Pruning passes done (failed ones included)");
     snprintf(m, sizeof m, "evlog_fetch_pruned_total{log=\"%s\"}", producer);
     self->m_pruned_past = cc_metrics_counter(m, "Fetches asking for events already pruned");
     char sname[48];
@@ -1037,6 +1039,7 @@ static void s_on_prune(PGresult *res, void *arg)
 {
     cc_evlog_t *self = arg;
     self->pruning = 0;
+    cc_metric_inc(self->m_passes);
     int64_t next_ms = self->interval_s * CC_MS_PER_S;
     if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
