@@ -1,9 +1,20 @@
 #!/usr/bin/python3
 """soak.py: orders flow while every daemon is killed with SIGKILL in turn and
-restarted; afterwards every acknowledged order must reach a final state, no
-event may have been applied twice, and the ledger check must pass.
+restarted; afterwards every acknowledged order must reach a final state,
+nothing may have happened twice to an order in any daemon, money must
+reconcile across the daemons, the ledger check
+must pass and the event logs must have been pruned to what some reader
+still needs.
 
     tests/soak.py [--orders 500] [--rounds 1] [--concurrency 8] [--timeout 300]
+                  [--log-retention 0] [--log-prune-interval 1]
+
+Duplicates are counted per order across sources the schema does not tie
+together (duplicate_checks): what each producer appended to its log
+(recorded by a trigger of the test's own, since pruning deletes the rows),
+billingd's transfers against orderd's final states, and the client's
+acknowledged Idempotency-Keys against orderd's orders. Table sizes are
+sampled while the orders flow (size_checks).
 
 Starts its own throwaway PostgreSQL and the four daemons (tests/system/harness.py).
 Prints "N passed, N failed" over its checks; exit 1 when a check fails.
@@ -28,6 +39,113 @@ import reconcile  # noqa: E402
 import demo       # noqa: E402
 
 SERVICES = ["bath", "cleaning", "escort", "meal", "emergency", "medical_escort"]
+
+# Events a producer appends at most once per order (envelope key = order id).
+# Assignments may repeat (a decline or timeout re-dispatches), so they are
+# not here. Each group: at most one event of any of its types per order.
+ONCE_PER_ORDER = [
+    ("orderd", ("OrderPlaced",)),
+    ("orderd", ("OrderCompleted", "OrderCancelled", "OrderFailed")),
+    ("billingd", ("FundsHeld", "FundsDenied")),
+    ("billingd", ("HoldCaptured", "HoldReleased")),
+    ("dispatchd", ("VisitCompleted",)),
+    ("meald", ("MealDelivered",)),
+]
+
+WITNESS_SQL = """
+CREATE SCHEMA IF NOT EXISTS soak_witness;
+CREATE TABLE IF NOT EXISTS soak_witness.appended (
+    producer text NOT NULL, seq bigint NOT NULL, id uuid NOT NULL, type text NOT NULL,
+    key text NOT NULL);
+CREATE OR REPLACE FUNCTION soak_witness.record() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+BEGIN
+    INSERT INTO soak_witness.appended VALUES (TG_TABLE_SCHEMA, NEW.seq, NEW.id, NEW.type,
+                                              NEW.key);
+    RETURN NULL;
+END $$;
+"""
+
+
+def install_witness(sql):
+    """Record every event appended from now on, in a table of the test's own
+    (the superuser's): the logs are pruned, this evidence is not."""
+    sql("postgres", WITNESS_SQL)
+    for d in harness.DAEMONS:
+        sql("postgres", "DROP TRIGGER IF EXISTS soak_witness ON %s.events; "
+            "CREATE TRIGGER soak_witness AFTER INSERT ON %s.events FOR EACH ROW "
+            "EXECUTE FUNCTION soak_witness.record()" % (d, d))
+
+
+def duplicate_checks(sql, acked):
+    """[(name, ok, detail)]: nothing happened twice to an order, judged by
+    evidence no key or constraint already guarantees. acked: {Idempotency-Key:
+    order id} the client was answered with."""
+    out = []
+    # Each producer's log, everything it ever appended (the witness).
+    for producer, types in ONCE_PER_ORDER:
+        rows = sql("postgres", "SELECT key, count(*) FROM soak_witness.appended "
+                   "WHERE producer = %s AND type = ANY (%s) GROUP BY key "
+                   "HAVING count(*) > 1 ORDER BY key LIMIT 5", (producer, list(types)))
+        out.append(("%s appended %s at most once per order" % (producer, "/".join(types)),
+                    not rows, ", ".join("%s x%d" % (k[:8], n) for k, n in rows)))
+    # Each producer's log: numbered without a gap or a repeat, whatever pruned.
+    for d in harness.DAEMONS:
+        cnt, distinct, lo, hi = sql("postgres", "SELECT count(*), count(DISTINCT id), "
+                                    "coalesce(min(seq), 0), coalesce(max(seq), 0) "
+                                    "FROM soak_witness.appended WHERE producer = %s", (d,))[0]
+        out.append(("%s log numbered without gap or repeat" % d,
+                    cnt == distinct and (cnt == 0 or hi - lo + 1 == cnt),
+                    "appended %d, distinct ids %d, seq %d..%d" % (cnt, distinct, lo, hi)))
+    # Money: billingd moves it once per order and kind, and its captures are
+    # exactly orderd's billed orders (two daemons, two schemas, no key
+    # between them).
+    rows = sql("postgres", "SELECT order_id, kind, count(*) FROM billingd.transfers "
+               "WHERE order_id IS NOT NULL GROUP BY order_id, kind HAVING count(*) > 1 "
+               "LIMIT 5")
+    out.append(("billingd: one hold, capture or release transfer per order and kind",
+                not rows, ", ".join("%s %s x%d" % (str(o)[:8], k, n) for o, k, n in rows)))
+    rows = sql("postgres", "SELECT order_id FROM billingd.transfers WHERE order_id IS NOT NULL "
+               "GROUP BY order_id HAVING count(*) FILTER (WHERE kind = 'capture') > 0 "
+               "AND count(*) FILTER (WHERE kind = 'release') > 0 LIMIT 5")
+    out.append(("billingd: no order both captured and released", not rows,
+                ", ".join(str(r[0])[:8] for r in rows)))
+    rows = sql("postgres", "SELECT o.id, o.state, count(t.transfer_id) FROM orderd.orders o "
+               "LEFT JOIN billingd.transfers t ON t.order_id = o.id AND t.kind = 'capture' "
+               "GROUP BY o.id, o.state "
+               "HAVING count(t.transfer_id) <> CASE WHEN o.state = 'billed' THEN 1 ELSE 0 END "
+               "AND o.state IN ('billed', 'cancelled', 'denied', 'failed') LIMIT 5")
+    out.append(("one capture per billed order, none for the others", not rows,
+                ", ".join("%s %s x%d" % (str(i)[:8], st, n) for i, st, n in rows)))
+    # The client's acknowledgements against orderd's store: each key
+    # answered with the order stored under it, and no two keys one order.
+    ids = list(acked.values())
+    stored = dict(sql("postgres", "SELECT idem_key, id::text FROM orderd.orders "
+                      "WHERE idem_key = ANY (%s)", (list(acked),)))
+    wrong = [k for k, oid in acked.items() if stored.get(k) != oid]
+    out.append(("each Idempotency-Key answered with the one order stored under it",
+                not wrong and len(set(ids)) == len(ids),
+                "%d keys answered otherwise, %d ids for %d keys"
+                % (len(wrong), len(set(ids)), len(ids))))
+    # orderd recorded each once-only step of an order once.
+    dup = sql("postgres", "SELECT count(*) FROM (SELECT order_id, event "
+              "FROM orderd.order_history WHERE event ~* "
+              "'(placed|held|denied|captured|completed|delivered|billed)' "
+              "GROUP BY order_id, event HAVING count(*) > 1) x")[0][0]
+    out.append(("no order history entry recorded twice", dup == 0,
+                "%d (order, event) pairs repeated" % dup))
+    return out
+
+
+SIZE_SQL = " UNION ALL ".join(
+    "SELECT '%(d)s', (SELECT count(*) FROM %(d)s.events), (SELECT count(*) FROM %(d)s.inbox), "
+    "pg_total_relation_size('%(d)s.events') + pg_total_relation_size('%(d)s.inbox')"
+    % {"d": d} for d in harness.DAEMONS)
+
+
+def log_sizes(sql):
+    """{daemon: (events rows, inbox rows, bytes of both tables)}."""
+    return {d: (e, i, b) for d, e, i, b in sql("postgres", SIZE_SQL)}
 
 
 def log(msg):
@@ -54,6 +172,7 @@ class Soak:
         self.stop_flow = threading.Event()
         self.flow_done = threading.Event()
         self.checks = []            # (name, ok, detail)
+        self.sizes = []             # (seconds into the run, log_sizes())
         self.t_flow = time.monotonic()
         # Placing takes as long as the kills (plus a little), unless told.
         self.place_s = getattr(args, "place_seconds", None) or (
@@ -167,6 +286,11 @@ class Soak:
             with self.lock:
                 self.unacked += 1
 
+    def acked(self):
+        """{Idempotency-Key: order id} as the client was answered."""
+        with self.lock:
+            return {o.key: o.id for o in self.orders}
+
     def flow(self):
         self.t_flow = time.monotonic()
         try:
@@ -240,6 +364,69 @@ class Soak:
                         log("restart %s: %r" % (name, e))
             self.run_done.wait(0.5)
 
+    def sampler(self):
+        """Log table sizes every few seconds until the orders are final."""
+        t0 = time.monotonic()
+        while not self.stop_flow.is_set():
+            try:
+                self.sizes.append((time.monotonic() - t0, log_sizes(self.s.sql)))
+            except Exception as e:  # a daemon restarting must not end the sampling
+                log("size sample: %r" % e)
+            self.stop_flow.wait(getattr(self.args, "sample_every", 2.0))
+
+    def size_checks(self):
+        """The logs were pruned: once the readers are past the head, each
+        events table keeps only what is younger than the retention, at least
+        its newest event, and each inbox one row per log it reads."""
+        retention = getattr(self.args, "log_retention", None)
+        interval = getattr(self.args, "log_prune_interval", None)
+        if retention is None or retention > 0:
+            log("size check skipped: a retention keeps rows (--log-retention > 0)")
+            return
+        appended = {d: self.s.sql("postgres", "SELECT coalesce(max(seq), 0) FROM %s.events"
+                                  % d)[0][0] for d in harness.DAEMONS}
+
+        def pruned():
+            now = log_sizes(self.s.sql)
+            return now if all(now[d][0] <= 1 and now[d][1] <= len(harness.CONSUMES[d])
+                              for d in harness.DAEMONS) else None
+        try:
+            end = harness.wait_until(pruned, 5 * (interval or 1) + 10, 0.5, what="logs pruned")
+        except AssertionError:
+            end = log_sizes(self.s.sql)
+        peak = {d: max((sz[d][0] for _, sz in self.sizes), default=0) for d in harness.DAEMONS}
+        for d in harness.DAEMONS:
+            e, i, b = end[d]
+            log("%s: appended %d events; rows at the end: events %d, inbox %d (%d kB); "
+                "peak events rows while flowing %d" % (d, appended[d], e, i, b // 1024, peak[d]))
+        self.check("every events table pruned to its newest event",
+                   all(end[d][0] <= 1 for d in harness.DAEMONS),
+                   str({d: end[d][0] for d in harness.DAEMONS}))
+        self.check("every inbox pruned to one row per log read",
+                   all(end[d][1] <= len(harness.CONSUMES[d]) for d in harness.DAEMONS),
+                   str({d: end[d][1] for d in harness.DAEMONS}))
+        # Each producer knew its readers by their CURVE names (User-Id).
+        readers = {d: sorted(r[0] for r in self.s.sql(
+            "postgres", "SELECT reader FROM %s.log_readers" % d)) for d in harness.DAEMONS}
+        want = {d: sorted(x for x in harness.DAEMONS if d in harness.CONSUMES[x])
+                for d in harness.DAEMONS}
+        self.check("every producer knows where each of its readers stands", readers == want,
+                   "%s, expected %s" % (readers, want))
+        # Bounded while flowing: never more than half of what was appended
+        # held at once (without pruning every row appended stays: all of it).
+        total = sum(appended.values())
+        held = max((sum(v[0] for v in sz.values()) for _, sz in self.sizes), default=0)
+        if self.sizes:
+            half = len(self.sizes) // 2 or 1
+            first = max(sum(v[0] + v[1] for v in sz.values()) for _, sz in self.sizes[:half])
+            second = max((sum(v[0] + v[1] for v in sz.values()) for _, sz in self.sizes[half:]),
+                         default=0)
+            log("log rows (events + inbox, all daemons): peak %d in the first half of the "
+                "run, %d in the second; %d samples" % (first, second, len(self.sizes)))
+        self.check("events rows held at once stay below half of those appended",
+                   total > 0 and held <= total // 2,
+                   "peak %d rows held, %d appended" % (held, total))
+
     def killer(self):
         if self.faults is not None:
             return self.injector()
@@ -277,16 +464,19 @@ class Soak:
         return rep
 
     def run(self):
+        install_witness(self.s.sql)
         self.setup()
         t0 = time.monotonic()
         flow = threading.Thread(target=self.flow)
         kill = threading.Thread(target=self.killer)
+        sample = threading.Thread(target=self.sampler)
         self.run_done = threading.Event()
         sup = threading.Thread(target=self.supervisor) if self.supervise else None
         if sup:
             sup.start()
         flow.start()
         kill.start()
+        sample.start()
         try:
             done = self.drive_all(time.monotonic() + self.args.timeout)
             flow.join()
@@ -294,6 +484,8 @@ class Soak:
             if not done:
                 done = self.drive_all(time.monotonic() + 30)
         finally:
+            self.stop_flow.set()
+            sample.join()
             self.run_done.set()
             if sup:
                 sup.join()
@@ -313,35 +505,9 @@ class Soak:
         self.check("no acknowledged order denied or failed",
                    all(o.state in ("billed", "cancelled") for o in self.orders),
                    str(states))
-        ids = [o.id for o in self.orders]
-        self.check("one order per idempotency key", len(set(ids)) == len(ids))
-        for d in harness.DAEMONS:
-            rows = self.s.sql("postgres", "SELECT count(*) FROM (SELECT 1 FROM %s.inbox "
-                              "GROUP BY producer, seq HAVING count(*) > 1) x" % d)
-            self.check("%s applied no event twice" % d, rows[0][0] == 0,
-                       "%d seqs applied more than once" % rows[0][0])
-            rows = self.s.sql("postgres", "SELECT count(*), count(DISTINCT id), "
-                              "coalesce(max(seq), 0) FROM %s.events" % d)
-            cnt, distinct, top = rows[0]
-            self.check("%s event log gapless and unique" % d, cnt == distinct == top,
-                       "count %d, distinct ids %d, max seq %d" % (cnt, distinct, top))
-        # Entries that happen once per order whatever is redelivered
-        # (assignments may repeat legitimately after a decline or timeout).
-        dup = self.s.sql("postgres", "SELECT count(*) FROM (SELECT order_id, event "
-                         "FROM orderd.order_history WHERE event ~* "
-                         "'(placed|held|denied|captured|completed|delivered|billed)' "
-                         "GROUP BY order_id, event HAVING count(*) > 1) x")
-        self.check("no order history entry recorded twice", dup[0][0] == 0,
-                   "%d (order, event) pairs repeated" % dup[0][0])
-        # Money moves once per order and kind, whatever was redelivered.
-        try:
-            dup = self.s.sql("postgres", "SELECT count(*) FROM (SELECT order_id, kind "
-                             "FROM billingd.transfers WHERE order_id IS NOT NULL "
-                             "GROUP BY order_id, kind HAVING count(*) > 1) x")[0][0]
-            self.check("one hold and one capture per order in the ledger", dup == 0,
-                       "%d (order, kind) pairs with several transfers" % dup)
-        except Exception as e:  # billingd's schema changed: say so, do not fail
-            log("skip ledger transfer check: %s" % e)
+        for name, ok, detail in duplicate_checks(self.s.sql, self.acked()):
+            self.check(name, ok, detail)
+        self.size_checks()
         st, chk = self.s.http("GET", "billingd", "/v1/ledger/check")
         self.check("ledger check passes", st == 200 and not (
             isinstance(chk, dict) and chk.get("ok") is False), "%s %s" % (st, chk))
@@ -352,6 +518,13 @@ class Soak:
         failed = sum(1 for c in self.checks if not c[1])
         print("%d passed, %d failed" % (len(self.checks) - failed, failed), flush=True)
         return failed == 0
+
+
+def prune_args(args):
+    """extra_args for harness.System: every daemon prunes as args say."""
+    flags = {"log-retention": str(args.log_retention),
+             "log-prune-interval": str(args.log_prune_interval)}
+    return {d: dict(flags) for d in harness.DAEMONS}
 
 
 def main(argv=None):
@@ -365,6 +538,12 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--place-seconds", type=float, default=None,
                     help="spread placements over this long (default: the kill sequence)")
+    ap.add_argument("--log-retention", type=int, default=0,
+                    help="the daemons' --log-retention (seconds)")
+    ap.add_argument("--log-prune-interval", type=int, default=1,
+                    help="the daemons' --log-prune-interval (seconds; 0: no pruning)")
+    ap.add_argument("--sample-every", type=float, default=2.0,
+                    help="seconds between table size samples")
     args = ap.parse_args(argv)
     missing = harness.missing_binaries()
     if missing:
@@ -376,7 +555,8 @@ def main(argv=None):
     try:
         pg.create_db("soak")
         pg.migrate("soak")
-        s = harness.System(pg, "soak", log_level="info").start()
+        s = harness.System(pg, "soak", log_level="info",
+                           extra_args=prune_args(args)).start()
         ok = Soak(s, args).run()
         if not ok:
             for name, text in s.logs(tail=40).items():

@@ -4,8 +4,12 @@
 # synchronous_commit, full_page_writes on); each prints FIGURE lines
 # (docs/RELIABILITY.md):
 #  1. tests/soak.py: orders flow while each daemon is killed with SIGKILL
-#     and restarted, several rounds; then every acknowledged order must be
-#     final and present once, the ledger balanced, money reconciled;
+#     and restarted, several rounds, every daemon pruning its event log each
+#     second (retention 0); then every acknowledged order must be final and
+#     present once, nothing done twice to an order (counted per order across
+#     the logs, billingd's ledger and orderd's orders: soak.py
+#     duplicate_checks), the ledger balanced, money reconciled, and events
+#     and inbox pruned to their newest rows (sizes sampled every 2 s);
 #  2. the fault tests, larger: PostgreSQL crashes (test_pg_crash.py), disk
 #     full (test_disk_full.py, root only), network faults between daemons
 #     (test_netfault.py), wall-clock steps (test_clock_step.py).

@@ -746,6 +746,8 @@ static void s_on_check(PGresult *res, void *arg)
     json_t *negative = s_parse_list(res, 2);
     json_t *stale = s_parse_list(res, 3);
     json_t *holds = s_parse_list(res, 4);
+    json_t *orphans = s_parse_list(res, 6);
+    json_t *amounts = s_parse_list(res, 7);
     json_t *memory = json_array();
     if (quiet) {
         json_t *store = json_loads(PQgetvalue(res, 0, 5), 0, NULL);
@@ -767,6 +769,7 @@ static void s_on_check(PGresult *res, void *arg)
     }
     int ok = json_array_size(unbalanced) == 0 && json_array_size(negative) == 0
              && json_array_size(stale) == 0 && json_array_size(holds) == 0
+             && json_array_size(orphans) == 0 && json_array_size(amounts) == 0
              && json_array_size(memory) == 0;
     bd_totals_t t;
     bd_ledger_totals(app->ledger, &t);
@@ -774,6 +777,8 @@ static void s_on_check(PGresult *res, void *arg)
                           s_int(res, 0, 0), "unbalanced", unbalanced, "negative", negative,
                           "stale_balances", stale, "holds_mismatch", holds,
                           "memory_mismatch", memory, "memory_checked", quiet);
+    json_object_set_new(o, "holds_without_order", orphans);
+    json_object_set_new(o, "hold_amount_mismatch", amounts);
     json_object_set_new(o, "totals",
                         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "available_fen",
                                   (json_int_t)t.available_fen, "held_fen",

@@ -80,7 +80,8 @@ cc_stmt_t bd_stmts[BD_ST_COUNT + 1] = {
     [BD_ST_CHECK] = { "bd_ledger_check", R | BD_STMT_CHECKER, NULL, NULL,
         "SELECT c.r_transfers, c.r_unbalanced::text, c.r_negative::text, c.r_stale::text, "
         "c.r_holds::text, (SELECT coalesce(jsonb_object_agg(b.account, b.balance), '{}') "
-        "FROM bd_balances_from_postings() b)::text FROM bd_ledger_check() c", S_NONE, NULL },
+        "FROM bd_balances_from_postings() b)::text, c.r_orphan_holds::text, "
+        "c.r_hold_amounts::text FROM bd_ledger_check() c", S_NONE, NULL },
     [BD_ST_HOLD] = { "bd_hold_get", R, NULL, NULL,
         "SELECT h.order_id, h.card_id, h.service, h.emergency, h.state, coalesce(h.reason, ''), "
         "h.price_fen, h.subsidy_fen, h.held_fen, h.arrears_fen, coalesce(h.provider_id, ''), "

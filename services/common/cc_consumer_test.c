@@ -752,6 +752,249 @@ static void test_consumer_table_rejects_bad_payloads(void **state)
     s_fx_down(&fx, &c);
 }
 
+/* ------------------------------------------------------------ pruning */
+
+/* A reader that sends one Fetch by hand (as party `who`) and records the
+ * reply: how many events, the first and last seq. */
+typedef struct {
+    struct event_base *base;
+    cc_zsock_t *dealer;
+    int replied;
+    size_t n;
+    uint64_t first, last;
+} s_peek_t;
+
+static void s_peek_cb(cc_zsock_t *sock, const void *const *frames, const size_t *lens, int n,
+                      void *arg)
+{
+    (void) sock;
+    s_peek_t *p = arg;
+    assert_int_equal(n, 1);
+    Cc__Envelope *env = cc__envelope__unpack(NULL, lens[0], frames[0]);
+    assert_non_null(env);
+    Cc__Events *evs = cc__events__unpack(NULL, env->payload.len, env->payload.data);
+    assert_non_null(evs);
+    p->n = evs->n_events;
+    p->first = p->last = 0;
+    for (size_t i = 0; i < evs->n_events; i++) {
+        Cc__Envelope *e = cc__envelope__unpack(NULL, evs->events[i].len, evs->events[i].data);
+        assert_non_null(e);
+        if (i == 0)
+            p->first = e->seq;
+        assert_true(i == 0 || e->seq == p->last + 1);   /* never a hole inside a reply */
+        p->last = e->seq;
+        cc__envelope__free_unpacked(e, NULL);
+    }
+    cc__events__free_unpacked(evs, NULL);
+    cc__envelope__free_unpacked(env, NULL);
+    p->replied = 1;
+    event_base_loopbreak(p->base);
+}
+
+/* Fetch after `after` as `who` from log; returns the reply's count. */
+static size_t s_peek(s_fx_t *fx, cc_evlog_t *log, const char *who, uint64_t after, s_peek_t *p)
+{
+    memset(p, 0, sizeof *p);
+    p->base = fx->base;
+    p->dealer = cc_zsock_new(fx->base, fx->zctx, ZMQ_DEALER, 0, "peek", s_peek_cb, p);
+    assert_non_null(p->dealer);
+    assert_int_equal(cc_zsock_connect(p->dealer, cc_evlog_endpoint(log)), 0);
+    Cc__Fetch f = CC__FETCH__INIT;
+    f.after_seq = after;
+    f.max_events = 1000;
+    f.wait_ms = 0;
+    f.consumer = (char *) who;
+    size_t ilen;
+    uint8_t *inner = cc_pb_pack(&f.base, &ilen);
+    Cc__Envelope env = CC__ENVELOPE__INIT;
+    env.type = "Fetch";
+    env.id = "1";
+    env.payload.data = inner;
+    env.payload.len = ilen;
+    size_t len;
+    uint8_t *out = cc_pb_pack(&env.base, &len);
+    const void *fr[1] = { out };
+    size_t lens[1] = { len };
+    for (int i = 0; i < 50 && cc_zsock_sendv(p->dealer, fr, lens, 1) != 0; i++)
+        s_run_for(fx->base, 20);   /* ZMQ_IMMEDIATE-like: not connected yet */
+    free(inner);
+    free(out);
+    for (int i = 0; i < 100 && !p->replied; i++)
+        s_run_for(fx->base, 20);
+    assert_true(p->replied);
+    cc_zsock_destroy(&p->dealer);
+    return p->n;
+}
+
+/* One pass, waited for (evlog_prune_passes_total moves when it is done). */
+static void s_prune(s_fx_t *fx, cc_evlog_t *log)
+{
+    cc_metric_t *passes = cc_metrics_counter("evlog_prune_passes_total{log=\"evt\"}", "t");
+    double before = cc_metric_value(passes);
+    int queued = 0;
+    for (int i = 0; i < 250 && !queued; i++)
+        if (!(queued = cc_evlog_prune_now(log) == 0))
+            s_run_for(fx->base, 20);   /* a pass in flight, or the log not serving yet */
+    assert_true(queued);
+    for (int i = 0; i < 250 && cc_metric_value(passes) <= before; i++)
+        s_run_for(fx->base, 20);
+    assert_true(cc_metric_value(passes) > before);
+}
+
+static long long s_count(PGconn *pc, const char *sql)
+{
+    return s_scalar(pc, sql);
+}
+
+/* Events go only once every listed reader has passed them, the newest
+ * never; inbox rows below the position go; a lagging reader still gets
+ * every event it has not passed; a reader that has not fetched since the
+ * producer restarted still holds its events back (its position persisted);
+ * a restarted producer serves on from the newest event. */
+static void test_prune_only_what_every_reader_passed(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    s_fx_t fx;
+    s_fx_up(&fx, 100);
+    PGconn *pc = fx.pc;
+    const char *ev_min = "SELECT coalesce(min(seq), 0) FROM evt.events";
+    const char *ev_max = "SELECT coalesce(max(seq), 0) FROM evt.events";
+    const char *ev_n = "SELECT count(*) FROM evt.events";
+    assert_int_equal(cc_evlog_prune_set(fx.log, "r1, r2", "evt", 0, 0), 0);
+    /* r1: a real consumer, applies all 100 (its inbox rows: 100). */
+    s_app_t app = { 0 };
+    cc_consumer_t *c = cc_consumer_new(fx.base, fx.zctx, fx.writer, "r1", "evt",
+                                       cc_evlog_endpoint(fx.log), s_apply_poison_fn, &app);
+    cc_consumer_start(c);
+    for (int i = 0; i < 100 && cc_consumer_position(c) < 100; i++)
+        s_run_for(fx.base, 50);
+    assert_int_equal(cc_consumer_position(c), 100);
+    assert_int_equal(s_count(pc, "SELECT count(*) FROM evt.inbox"), 100);
+
+    /* r2 has never fetched: no event goes; the inbox keeps only its newest row. */
+    s_prune(&fx, fx.log);
+    assert_int_equal(s_count(pc, ev_n), 100);
+    assert_int_equal(s_count(pc, "SELECT count(*) FROM evt.inbox"), 1);
+    assert_int_equal(s_count(pc, "SELECT cc_position('evt')"), 100);
+    assert_true(cc_metric_value(cc_metrics_gauge("evlog_prune_floor_seq{log=\"evt\"}", "t"))
+                == -1.0);
+
+    /* r2 reports 40: 1..40 go, 41..100 stay; it still gets all it lacks. */
+    s_peek_t p;
+    assert_int_equal(s_peek(&fx, fx.log, "r2", 40, &p), 60);
+    s_prune(&fx, fx.log);
+    assert_int_equal(s_count(pc, ev_min), 41);
+    assert_int_equal(s_count(pc, ev_n), 60);
+    assert_int_equal(s_peek(&fx, fx.log, "r2", 40, &p), 60);
+    assert_true(p.first == 41 && p.last == 100);
+    /* Someone not on the list reporting 100 changes nothing. */
+    s_peek(&fx, fx.log, "stranger", 100, &p);
+    s_prune(&fx, fx.log);
+    assert_int_equal(s_count(pc, ev_min), 41);
+
+    /* The producer restarts; r2 stays silent: its persisted 40 still
+     * holds 41.. back although r1 reports 100 again. */
+    cc_evlog_destroy(&fx.log);
+    cc_consumer_destroy(&c);
+    fx.log = cc_evlog_new(fx.base, fx.zctx, fx.reader, fx.writer, "evt", "tcp://127.0.0.1:*",
+                          64);
+    assert_int_equal(cc_evlog_prune_set(fx.log, "r1,r2", "evt", 0, 0), 0);
+    s_run_for(fx.base, 300);
+    c = cc_consumer_new(fx.base, fx.zctx, fx.writer, "r1", "evt", cc_evlog_endpoint(fx.log),
+                        s_apply_poison_fn, &app);
+    cc_consumer_start(c);
+    s_run_for(fx.base, 500);
+    s_prune(&fx, fx.log);
+    assert_int_equal(s_count(pc, ev_min), 41);
+
+    /* Both at 100: everything goes but the newest, which numbering needs. */
+    s_peek(&fx, fx.log, "r2", 100, &p);
+    s_prune(&fx, fx.log);
+    assert_int_equal(s_count(pc, ev_n), 1);
+    assert_int_equal(s_count(pc, ev_max), 100);
+    assert_true(cc_metric_value(cc_metrics_gauge("evlog_prune_floor_seq{log=\"evt\"}", "t"))
+                == 100.0);
+
+    /* Restarted after pruning: serves on from the newest, numbering goes on. */
+    cc_evlog_destroy(&fx.log);
+    fx.log = cc_evlog_new(fx.base, fx.zctx, fx.reader, fx.writer, "evt", "tcp://127.0.0.1:*",
+                          64);
+    assert_int_equal(cc_evlog_prune_set(fx.log, "r1,r2", "evt", 0, 0), 0);
+    cc_consumer_destroy(&c);
+    c = cc_consumer_new(fx.base, fx.zctx, fx.writer, "r1", "evt", cc_evlog_endpoint(fx.log),
+                        s_apply_poison_fn, &app);
+    cc_consumer_start(c);
+    for (int i = 0; i < 250 && !cc_evlog_ready(fx.log); i++)
+        s_run_for(fx.base, 20);
+    assert_true(cc_evlog_ready(fx.log));
+    assert_int_equal(cc_evlog_head(fx.log), 100);
+    s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263') "
+              "FROM generate_series(1, 5)");
+    for (int i = 0; i < 100 && cc_consumer_position(c) < 105; i++)
+        s_run_for(fx.base, 50);
+    assert_int_equal(cc_consumer_position(c), 105);
+    assert_int_equal(s_count(pc, "SELECT count(*) FROM evt.applied"), 105);
+    assert_int_equal(s_peek(&fx, fx.log, "r2", 100, &p), 5);
+    assert_true(p.first == 101 && p.last == 105);
+    /* Asking for what is gone gets the gap, counted and logged. */
+    double past = cc_metric_value(cc_metrics_counter("evlog_fetch_pruned_total{log=\"evt\"}",
+                                                     "t"));
+    s_peek(&fx, fx.log, "r2", 10, &p);
+    assert_int_equal(p.first, 100);
+    assert_true(cc_metric_value(cc_metrics_counter("evlog_fetch_pruned_total{log=\"evt\"}",
+                                                   "t")) == past + 1);
+    s_fx_down(&fx, &c);
+}
+
+/* Nothing younger than the retention goes, whoever has passed it; the
+ * timer runs passes by itself, and a pass that hits its row limit is
+ * followed by the next at once. */
+static void test_prune_keeps_retention_and_runs_on_its_timer(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    s_fx_t fx;
+    s_fx_up(&fx, 12000);
+    PGconn *pc = fx.pc;
+    /* Not listed readers: nobody to wait for. */
+    assert_int_equal(cc_evlog_prune_set(fx.log, "", "evt", 3600, 0), 0);
+    for (int i = 0; i < 200 && !cc_evlog_ready(fx.log); i++)
+        s_run_for(fx.base, 50);
+    s_prune(&fx, fx.log);
+    assert_int_equal(s_count(pc, "SELECT count(*) FROM evt.events"), 12000);
+    /* Age them all but the last 1000 by two hours. */
+    s_sql(pc, "UPDATE evt.events SET time = time - interval '2 hours' WHERE seq <= 11000");
+    assert_int_equal(cc_evlog_prune_set(fx.log, "", "evt", 3600, 1), 0);
+    for (int i = 0; i < 200 && s_count(pc, "SELECT min(seq) FROM evt.events") < 11001; i++)
+        s_run_for(fx.base, 100);
+    /* 11000 rows in passes of at most 5000, the first after one second. */
+    assert_int_equal(s_count(pc, "SELECT min(seq) FROM evt.events"), 11001);
+    assert_int_equal(s_count(pc, "SELECT count(*) FROM evt.events"), 1000);
+    assert_true(cc_metric_value(cc_metrics_counter(
+                    "evlog_pruned_total{log=\"evt\",table=\"events\"}", "t")) >= 11000.0);
+    cc_consumer_t *none = NULL;
+    s_fx_down(&fx, &none);
+}
+
+/* Names that are not a party's are refused, as are too many. */
+static void test_prune_set_refuses_bad_names(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    s_fx_t fx;
+    s_fx_up(&fx, 1);
+    assert_int_equal(cc_evlog_prune_set(fx.log, "a\"b", "evt", 0, 0), -1);
+    assert_int_equal(cc_evlog_prune_set(fx.log, "a", "x}", 0, 0), -1);
+    assert_int_equal(cc_evlog_prune_set(fx.log, "a,b,c,d,e,f,g,h,i", "evt", 0, 0), -1);
+    assert_int_equal(cc_evlog_prune_set(fx.log,
+                                        "a-name-that-is-much-too-long-for-a-party", "", 0, 0),
+                     -1);
+    assert_int_equal(cc_evlog_prune_set(fx.log, " a , b ,", "", 0, 0), 0);
+    cc_consumer_t *none = NULL;
+    s_fx_down(&fx, &none);
+}
+
 /* The Nth allocation of cc_consumer_new fails, for N = 0, 1, ... until one
  * needs no more: it must return NULL and leak nothing (ASan, valgrind), or
  * return a whole object only when nothing failed. Needs no database: the
@@ -818,6 +1061,9 @@ int main(void)
         cmocka_unit_test_setup(test_consumer_table_rejects_bad_payloads, s_setup),
         cmocka_unit_test_setup(test_consumer_sync_fresh_head, s_setup),
         cmocka_unit_test_setup(test_consumer_sync_seq_timeout_stop, s_setup),
+        cmocka_unit_test_setup(test_prune_only_what_every_reader_passed, s_setup),
+        cmocka_unit_test_setup(test_prune_keeps_retention_and_runs_on_its_timer, s_setup),
+        cmocka_unit_test_setup(test_prune_set_refuses_bad_names, s_setup),
     };
     int rc = cmocka_run_group_tests_name("cc_consumer", tests, NULL, NULL);
     cc_metrics_reset();

@@ -21,9 +21,19 @@
 #define S_WAITERS_MAX 256
 #define S_CATCHUPS_MAX 32          /* table reads in flight (one per consumer at most) */
 #define S_SCAN_LIMIT "1000"
+/* Pruning: readers a log waits for, rows per table per pass, and how soon
+ * a pass that hit the limit is followed by the next. */
+#define S_READERS_MAX 8
+#define S_PRUNE_BATCH "5000"
+#define S_PRUNE_AGAIN_MS 200
+/* A catch-up below the oldest stored event: logged at most this often. */
+#define S_PRUNED_LOG_EVERY_US (60 * CC_US_PER_S)
 
 /* Statement names are prefixed to stay clear of the daemons' own. */
-#define S_SQL_HEAD "SELECT coalesce(max(seq), 0) FROM events"
+#define S_SQL_HEAD "SELECT coalesce(max(seq), 0), coalesce(min(seq), 0) FROM events"
+#define S_SQL_PRUNE                                                                    \
+    "SELECT r_floor, r_events, r_inbox, r_more FROM cc_log_prune($1::text[], "          \
+    "$2::bigint[], $3::text[], $4::text[], $5::int, $6::int, $7::bigint)"
 #define S_SQL_SCAN                                                                    \
     "SELECT seq, id::text, type, key, district_id, "                                  \
     "(extract(epoch FROM time) * 1000000)::bigint, payload "                          \
@@ -74,7 +84,16 @@ typedef struct s_catchup {
     size_t ident_len;
     char req_id[64];
     const cc_grant_t *grant;
+    uint64_t after_seq;
 } s_catchup_t;
+
+/* A reader named in the log's reader list, and where its last Fetch said
+ * it stands (after_seq). */
+typedef struct {
+    char name[32];
+    uint64_t seq;
+    int reported;              /* a Fetch came since we started */
+} s_reader_t;
 
 struct cc_evlog {
     struct event_base *base;
@@ -105,6 +124,17 @@ struct cc_evlog {
     struct event *ev_tick;     /* periodic scan: a safety net for lost notifications */
     cc_metric_t *m_fetch, *m_rejected, *m_served, *m_head, *m_catchup, *m_evicted;
     cc_metric_t *m_fresh;
+    /* Pruning (cc_evlog_prune_set); off while interval_s is 0. */
+    s_reader_t readers[S_READERS_MAX];
+    int nreaders;
+    char *clients_arr;         /* the readers as an SQL array literal */
+    char *logs_arr;            /* the logs whose inbox rows go, likewise */
+    int64_t keep_s, interval_s;
+    int pruning;               /* a pass is in flight */
+    int floor_known;           /* the last pass knew every reader's position */
+    struct event *ev_prune;
+    int64_t pruned_logged_us;  /* last evlog_fetch_pruned line */
+    cc_metric_t *m_pruned_events, *m_pruned_inbox, *m_floor, *m_pruned_past, *m_passes;
 };
 
 static void s_scan(cc_evlog_t *self);
@@ -301,6 +331,24 @@ static void s_on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
 
 static void s_on_catchup(PGresult *res, void *arg);
 
+/* The oldest stored event is past what the reader asks for: pruned while it
+ * was not listed (or a reader restored from an old backup). It gets the gap
+ * and its consumer stops (consumer_gap); say so here too. */
+static void s_check_pruned_past(cc_evlog_t *self, uint64_t after, uint64_t first)
+{
+    if (first <= after + 1)
+        return;
+    cc_metric_inc(self->m_pruned_past);
+    int64_t now = cc_now_us();
+    if (self->pruned_logged_us && now - self->pruned_logged_us < S_PRUNED_LOG_EVERY_US)
+        return;
+    self->pruned_logged_us = now;
+    char a[24], f[24];
+    snprintf(a, sizeof a, "%" PRIu64, after);
+    snprintf(f, sizeof f, "%" PRIu64, first);
+    cc_warn("evlog_fetch_pruned", "producer", self->producer, "after_seq", a, "oldest", f);
+}
+
 static void s_catchup_unlink(cc_evlog_t *self, s_catchup_t *c)
 {
     if (c->prev)
@@ -338,6 +386,7 @@ static void s_catchup_start(cc_evlog_t *self, uint8_t *ident, size_t ident_len,
     c->ident_len = ident_len;
     c->grant = grant;
     snprintf(c->req_id, sizeof c->req_id, "%s", req_id);
+    c->after_seq = after_seq;
     char after[24], lim[16];
     snprintf(after, sizeof after, "%" PRIu64, after_seq);
     snprintf(lim, sizeof lim, "%u", max);
@@ -362,6 +411,8 @@ static void s_on_catchup(PGresult *res, void *arg)
     s_catchup_unlink(self, c);
     if (PQresultStatus(res) == PGRES_TUPLES_OK) {
         int rows = PQntuples(res);
+        if (rows > 0)
+            s_check_pruned_past(self, c->after_seq, strtoull(PQgetvalue(res, 0, 0), NULL, 10));
         ProtobufCBinaryData *items = calloc((size_t) rows + 1, sizeof *items);
         size_t n = 0, bytes = 0, withheld = 0;
         for (int i = 0; items && i < rows; i++) {
@@ -562,12 +613,16 @@ static void s_on_head(PGresult *res, void *arg)
         return;
     }
     uint64_t head = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    uint64_t oldest = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
     self->db_head = head;
     if (!self->head_loaded) {
         /* Start the ring a little behind the head so recent catch-ups are
-         * served from memory. */
+         * served from memory, but not below the oldest stored event: the
+         * scan would see the pruned ones as a gap and serve nothing. */
         uint64_t back = self->ring_size / 2;
         self->head = head > back ? head - back : 0;
+        if (oldest > 0 && self->head < oldest - 1)
+            self->head = oldest - 1;
         self->head_loaded = 1;
     }
     s_scan(self);
@@ -678,6 +733,18 @@ int cc_evlog_sync(cc_evlog_t *self, cc_evlog_sync_fn *fn, void *arg)
     return 0;
 }
 
+static void s_reader_saw(cc_evlog_t *self, const char *who, uint64_t after)
+{
+    if (!who)
+        return;
+    for (int i = 0; i < self->nreaders; i++)
+        if (strcmp(self->readers[i].name, who) == 0) {
+            self->readers[i].seq = after;
+            self->readers[i].reported = 1;
+            return;
+        }
+}
+
 static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t *lens,
                        int nframes, void *arg)
 {
@@ -710,6 +777,11 @@ static void s_on_fetch(cc_zsock_t *sock, const void *const *frames, const size_t
     uint64_t after = f->after_seq;
     char req_id[64];
     snprintf(req_id, sizeof req_id, "%s", env->id);
+    /* Where the reader stands, for pruning: known by the CURVE User-Id
+     * when there is one (authenticated), else what the Fetch says
+     * (plaintext: unit tests). */
+    const char *who = cc_zsock_user_id(sock);
+    s_reader_saw(self, who ? who : f->consumer, after);
     cc__fetch__free_unpacked(f, NULL);
     cc__envelope__free_unpacked(env, NULL);
     /* Who asks is who the handshake proved (the ZAP User-Id), never what
@@ -797,6 +869,17 @@ cc_evlog_t *cc_evlog_new_curve(struct event_base *base, void *zctx, cc_db_t *rea
     snprintf(m, sizeof m, "evlog_catchup_refused_total{log=\"%s\"}", producer);
     self->m_catchup_refused = cc_metrics_counter(m, "Fetches dropped: table reads in flight "
                                                  "at their bound");
+    snprintf(m, sizeof m, "evlog_pruned_total{log=\"%s\",table=\"events\"}", producer);
+    self->m_pruned_events = cc_metrics_counter(m, "Log rows pruned");
+    snprintf(m, sizeof m, "evlog_pruned_total{log=\"%s\",table=\"inbox\"}", producer);
+    self->m_pruned_inbox = cc_metrics_counter(m, "Log rows pruned");
+    snprintf(m, sizeof m, "evlog_prune_floor_seq{log=\"%s\"}", producer);
+    self->m_floor = cc_metrics_gauge(m, "Every reader of the log is past this seq (-1: "
+                                        "a reader has not reported)");
+    snprintf(m, sizeof m, "evlog_prune_passes_total{log=\"%s\"}", producer);
+    self->m_passes = cc_metrics_counter(m, "Pruning passes done (failed ones included)");
+    snprintf(m, sizeof m, "evlog_fetch_pruned_total{log=\"%s\"}", producer);
+    self->m_pruned_past = cc_metrics_counter(m, "Fetches asking for events already pruned");
     char sname[48];
     snprintf(sname, sizeof sname, "%s-log", producer);
     self->router = cc_zsock_new(base, zctx, ZMQ_ROUTER, CC_EVLOG_MAX_REQUEST, sname,
@@ -816,6 +899,7 @@ cc_evlog_t *cc_evlog_new_curve(struct event_base *base, void *zctx, cc_db_t *rea
     struct timeval tv = { 1, 0 };
     if (cc_db_prepare(reader, "cc_evlog_head", S_SQL_HEAD) != 0 ||
         cc_db_prepare(reader, "cc_evlog_scan", S_SQL_SCAN) != 0 ||
+        cc_db_prepare(reader, "cc_evlog_prune", S_SQL_PRUNE) != 0 ||
         cc_db_listen(reader, chan, s_on_notify, self) != 0 || !self->ev_tick ||
         event_add(self->ev_tick, &tv) != 0) {
         cc_evlog_destroy(&self);
@@ -858,6 +942,10 @@ void cc_evlog_destroy(cc_evlog_t **self_p)
     }
     if (self->ev_tick)
         event_free(self->ev_tick);
+    if (self->ev_prune)
+        event_free(self->ev_prune);
+    free(self->clients_arr);
+    free(self->logs_arr);
     if (self->ring)
         for (size_t i = 0; i < self->ring_size; i++) {
             free(self->ring[i].bytes);
@@ -895,4 +983,194 @@ void cc_evlog_poke(cc_evlog_t *self)
 const char *cc_evlog_endpoint(const cc_evlog_t *self)
 {
     return cc_zsock_endpoint(self->router);
+}
+
+/* ---- pruning (sql/common/012_log_prune.sql) -------------------------------- */
+
+/* The comma-separated names in list as an SQL array literal ("{"a","b"}"),
+ * each double-quoted; NULL when out of memory or a name is unfit (quotes,
+ * backslashes, braces or longer than 31 bytes: not a party's name). */
+static char *s_sql_array(const char *list)
+{
+    size_t cap = 3 + (list ? strlen(list) * 3 + 3 : 0);
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    out[n++] = '{';
+    const char *p = list ? list : "";
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *name = p;
+        p += len;
+        if (*p == ',')
+            p++;
+        while (len > 0 && (*name == ' ' || *name == '\t')) {
+            name++;
+            len--;
+        }
+        while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+            len--;
+        if (len == 0)
+            continue;
+        if (len > 31 || strcspn(name, "\"\\{}") < len) {
+            free(out);
+            return NULL;
+        }
+        if (n > 1)
+            out[n++] = ',';
+        out[n++] = '"';
+        memcpy(out + n, name, len);
+        n += len;
+        out[n++] = '"';
+    }
+    out[n++] = '}';
+    out[n] = 0;
+    return out;
+}
+
+static void s_prune_arm(cc_evlog_t *self, int64_t ms)
+{
+    struct timeval tv = { (time_t) (ms / CC_MS_PER_S), (suseconds_t) (ms % CC_MS_PER_S) * 1000 };
+    evtimer_add(self->ev_prune, &tv);
+}
+
+static void s_on_prune(PGresult *res, void *arg)
+{
+    cc_evlog_t *self = arg;
+    self->pruning = 0;
+    cc_metric_inc(self->m_passes);
+    int64_t next_ms = self->interval_s * CC_MS_PER_S;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        cc_warn("evlog_prune_failed", "producer", self->producer, "sqlstate", st ? st : "");
+    } else {
+        int known = !PQgetisnull(res, 0, 0);
+        double ev = strtod(PQgetvalue(res, 0, 1), NULL);
+        double in = strtod(PQgetvalue(res, 0, 2), NULL);
+        cc_metric_add(self->m_pruned_events, ev);
+        cc_metric_add(self->m_pruned_inbox, in);
+        cc_metric_set(self->m_floor, known ? strtod(PQgetvalue(res, 0, 0), NULL) : -1.0);
+        if (!known && self->floor_known)
+            cc_info("evlog_prune_waiting", "producer", self->producer,
+                    "why", "a reader of the log has not reported its position");
+        self->floor_known = known;
+        if (ev > 0 || in > 0) {
+            char e[24], i[24];
+            snprintf(e, sizeof e, "%.0f", ev);
+            snprintf(i, sizeof i, "%.0f", in);
+            cc_debug("evlog_pruned", "producer", self->producer, "events", e, "inbox", i);
+        }
+        if (*PQgetvalue(res, 0, 3) == 't')
+            next_ms = S_PRUNE_AGAIN_MS;
+    }
+    if (self->interval_s > 0)
+        s_prune_arm(self, next_ms);
+}
+
+int cc_evlog_prune_now(cc_evlog_t *self)
+{
+    if (self->pruning || !self->clients_arr || !self->head_loaded || !self->scanned)
+        return -1;
+    /* The readers heard from: names and positions as two arrays. */
+    size_t cap = 3 + (size_t) self->nreaders * 40;
+    char *names = malloc(cap), *seqs = malloc(cap);
+    if (!names || !seqs) {
+        free(names);
+        free(seqs);
+        return -1;
+    }
+    size_t nn = 0, ns = 0;
+    names[nn++] = '{';
+    seqs[ns++] = '{';
+    const char *sep = "";
+    for (int i = 0; i < self->nreaders; i++) {
+        const s_reader_t *r = &self->readers[i];
+        if (!r->reported)
+            continue;
+        nn += (size_t) snprintf(names + nn, cap - nn, "%s\"%s\"", sep, r->name);
+        ns += (size_t) snprintf(seqs + ns, cap - ns, "%s%" PRIu64, sep, r->seq);
+        sep = ",";
+    }
+    snprintf(names + nn, cap - nn, "}");
+    snprintf(seqs + ns, cap - ns, "}");
+    char keep[24], upto[24];
+    snprintf(keep, sizeof keep, "%" PRId64, self->keep_s);
+    /* Never past what the ring has scanned: a scan in flight reads on from
+     * there and must not meet a hole. */
+    snprintf(upto, sizeof upto, "%" PRIu64, self->head);
+    const char *v[7] = { names, seqs, self->clients_arr, self->logs_arr, keep, S_PRUNE_BATCH,
+                         upto };
+    int rc = cc_db_exec(self->reader, "cc_evlog_prune", 7, v, NULL, NULL, s_on_prune, self);
+    free(names);
+    free(seqs);
+    if (rc != 0)
+        return -1;
+    self->pruning = 1;
+    return 0;
+}
+
+static void s_on_prune_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    cc_evlog_t *self = arg;
+    if (cc_evlog_prune_now(self) != 0 && !self->pruning)
+        s_prune_arm(self, self->interval_s * CC_MS_PER_S);   /* not ready yet: later */
+}
+
+int cc_evlog_prune_set(cc_evlog_t *self, const char *readers, const char *inbox_logs,
+                       int64_t keep_s, int64_t interval_s)
+{
+    char *clients = s_sql_array(readers);
+    char *logs = s_sql_array(inbox_logs);
+    if (!clients || !logs) {
+        free(clients);
+        free(logs);
+        return -1;
+    }
+    s_reader_t rd[S_READERS_MAX];
+    int n = 0;
+    const char *p = readers ? readers : "";
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *name = p;
+        p += len;
+        if (*p == ',')
+            p++;
+        while (len > 0 && (*name == ' ' || *name == '\t')) {
+            name++;
+            len--;
+        }
+        while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+            len--;
+        if (len == 0)
+            continue;
+        if (n == S_READERS_MAX) {
+            free(clients);
+            free(logs);
+            return -1;
+        }
+        memset(&rd[n], 0, sizeof rd[n]);
+        memcpy(rd[n].name, name, len);   /* len <= 31: s_sql_array checked */
+        n++;
+    }
+    if (!self->ev_prune && !(self->ev_prune = evtimer_new(self->base, s_on_prune_timer, self))) {
+        free(clients);
+        free(logs);
+        return -1;
+    }
+    free(self->clients_arr);
+    free(self->logs_arr);
+    self->clients_arr = clients;
+    self->logs_arr = logs;
+    memcpy(self->readers, rd, sizeof rd);
+    self->nreaders = n;
+    self->keep_s = keep_s < 0 ? 0 : keep_s;
+    self->interval_s = interval_s < 0 ? 0 : interval_s;
+    self->floor_known = 1;
+    evtimer_del(self->ev_prune);
+    if (self->interval_s > 0)
+        s_prune_arm(self, self->interval_s * CC_MS_PER_S);
+    return 0;
 }

@@ -14,6 +14,8 @@
  *   cc_append(type, id, key, district_id, payload) -> seq
  *   cc_skip(producer, first, last, last_id) -- records a run of events the
  *       consumer ignores (same in-order rule as cc_consume)
+ *   log_readers(reader, seq)  -- where each reader of our log stands
+ *   cc_log_prune(...)      -- deletes what every reader passed (below)
  *   cc_consume(producer, seq, event_id) -> bool: true once per event (apply
  *       it now), false when at or below the position (applied or skipped
  *       before); advances the position. It
@@ -85,6 +87,25 @@ int cc_evlog_sync(cc_evlog_t *self, cc_evlog_sync_fn *fn, void *arg);
 /* New events may have committed: scan the table now. */
 void cc_evlog_poke(cc_evlog_t *self);
 const char *cc_evlog_endpoint(const cc_evlog_t *self);
+
+/* Log growth (sql/common/012_log_prune.sql, docs/ARCHITECTURE.md "Log
+ * growth"): every interval_s seconds (0: never), delete the events that every
+ * party in readers (comma-separated: the log's --log-clients) has passed and
+ * that are older than keep_s seconds, never the newest; and the inbox rows of
+ * the logs in inbox_logs (comma-separated: the logs this daemon consumes)
+ * below their position and older than keep_s. A reader's position is the
+ * after_seq of its last Fetch, persisted by each pass (log_readers), so one
+ * that has not fetched since a restart still holds its events back; a
+ * listed reader that never reported holds back all of them. A reader is
+ * known by its CURVE User-Id (cc_zap: the party's name), on a plaintext
+ * socket by Fetch.consumer. Passes start once the log serves; one that hits
+ * the row limit is followed by the next at once. At most 8 readers.
+ * 0, or -1 (a name unfit, too many, no memory). */
+int cc_evlog_prune_set(cc_evlog_t *self, const char *readers, const char *inbox_logs,
+                       int64_t keep_s, int64_t interval_s);
+/* One pass now (tests; the timer runs them otherwise). 0 queued, -1 not
+ * set, not serving yet, or a pass in flight. */
+int cc_evlog_prune_now(cc_evlog_t *self);
 
 /* Serialise any protobuf-c message; malloc'd, caller frees. */
 uint8_t *cc_pb_pack(const ProtobufCMessage *msg, size_t *len);

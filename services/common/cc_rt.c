@@ -109,6 +109,13 @@ s_params(cc_rt_t *rt, const cc_rt_spec_t *spec)
                                 spec->log_clients ? spec->log_clients : "",
                                 "parties (comma-separated, keys <name>.pub) that may Fetch "
                                 "our event log", .flags = 0 };
+    p[n++] = (cc_cfg_param_t) { "log-retention", CC_CFG_INT, &rt->log_retention_s, "604800",
+                                "seconds events and inbox rows are kept at least; older ones "
+                                "that every reader has passed are pruned", .min = 0,
+                                .max = 366 * 24 * 3600 };
+    p[n++] = (cc_cfg_param_t) { "log-prune-interval", CC_CFG_INT, &rt->log_prune_interval_s,
+                                "300", "seconds between pruning passes over events and inbox "
+                                "(0: never prune)", .min = 0, .max = 24 * 3600 };
     p[n++] = (cc_cfg_param_t) { "jwks-file", CC_CFG_STR, &rt->jwks_file, "var/keys/jwks.json",
                                 "public keys (JWKS) of the token issuer(s); re-read when it "
                                 "changes or on SIGHUP", .flags = CC_CFG_NONEMPTY };
@@ -1127,6 +1134,16 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     if (!rt->log)
         return s_fail("event_log");
     cc_evlog_filter(rt->log, cc_grants);
+    /* The logs we consume: their inbox rows below our position go too. */
+    char logs[CC_RT_MAX_CONSUMERS * 32 + 1] = "";
+    for (const cc_rt_consumer_t *k = spec->consumers; k && k->producer; k++)
+        snprintf(logs + strlen(logs), sizeof logs - strlen(logs), "%s%s", *logs ? "," : "",
+                 k->producer);
+    if (cc_evlog_prune_set(rt->log, rt->log_clients, logs, rt->log_retention_s,
+                           rt->log_prune_interval_s) != 0) {
+        cc_error("startup_failed", "what", "log_prune", "log_clients", rt->log_clients);
+        return 2;
+    }
     snprintf(port, sizeof port, "%zu", cc_zap_allowed(rt->zap, name));
     cc_info("zmq_curve_server", "socket", name, "clients", rt->log_clients, "keys", port);
     rt->http = cc_http_new(rt->base, rt->http_addr, (int) rt->http_port, (size_t) rt->max_body);

@@ -99,6 +99,7 @@ struct cc_rt {
     int64_t request_timeout_ms, max_requests, db_queue_max;
     char *consumer_ep[CC_RT_MAX_CONSUMERS];
     char *curve_keys_dir, *log_clients;
+    int64_t log_retention_s, log_prune_interval_s;   /* log growth (cc_evlog_prune_set) */
     /* Tokens (docs/SECURITY.md): the issuers' public keys, re-read when the
      * file changes (checked every CC_RT_JWKS_CHECK_S) or on SIGHUP; a bad
      * file keeps the old set. Host/Origin allow-list ("": our own address). */

@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
     int got;            /* messages received */
     char last[64];      /* last first frame (client) / routed payload (server) */
+    char user[64];      /* server: the sender's User-Id (cc_zsock_user_id) */
 } s_box_t;
 
 /* Server: echo the payload back to the sender. */
@@ -43,6 +44,8 @@ static void s_echo(cc_zsock_t *sock, const void *const *frames, const size_t *le
 {
     s_box_t *box = arg;
     box->got++;
+    const char *u = cc_zsock_user_id(sock);
+    snprintf(box->user, sizeof box->user, "%s", u ? u : "(none)");
     if (n == 2)
         cc_zsock_sendv(sock, frames, lens, 2);
 }
@@ -145,6 +148,10 @@ static void test_listed_client_is_served(void **state)
     assert_true(s_spin(fx, &cbox.got, 5000));
     assert_string_equal(cbox.last, "ping");
     assert_int_equal(sbox.got, 1);
+    /* The server knows who sent it: the name its key is listed under (the
+     * event log tells its readers apart by this). Only during the call. */
+    assert_string_equal(sbox.user, "client");
+    assert_null(cc_zsock_user_id(srv));
     assert_true(s_metric("zmq_auth_accepted_total{socket=\"srv\"}") >= 1);
     assert_true(s_metric("zmq_auth_rejected_total{socket=\"srv\",reason=\"key\"}") == 0);
     assert_true(cc_zsock_handshake_failures(srv) == 0);

@@ -545,3 +545,59 @@ def test_reconciliation_timer_flags_a_delivery_never_captured(s):
     s.sql("postgres", "DELETE FROM billingd.deliveries WHERE order_id = %s", (oid,))
     harness.wait_until(lambda: s.metrics("billingd").get(key) == 0, 10,
                        what="timer clears the gauge")
+
+
+def test_ledger_check_reports_planted_violations_by_kind(s):
+    """GET /v1/ledger/check names each kind of violation planted under the
+    running daemon (past the triggers, as the superuser), and is clean again
+    once they are taken out."""
+    card = new_card(s)
+    topup(s, card, 9000)
+    oid = order(s, card, "bath")
+    hold(s, oid, ("held",))
+    ledger_ok(s)
+    avail, held = "card:%s:available" % card, "card:%s:held" % card
+    unbal, ghost_t, ghost = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    plant = [
+        # an unbalanced transfer
+        "INSERT INTO transfers (transfer_id, kind, card_id) VALUES ('%s', 'topup', '%s')"
+        % (unbal, card),
+        "INSERT INTO postings VALUES ('%s', 'source:family', -10)" % unbal,
+        # money held for an order billingd never opened, overdrawing the card
+        "INSERT INTO transfers (transfer_id, kind, card_id, order_id) "
+        "VALUES ('%s', 'hold', '%s', '%s')" % (ghost_t, card, ghost),
+        "INSERT INTO postings VALUES ('%s', '%s', -5000), ('%s', '%s', 5000)"
+        % (ghost_t, avail, ghost_t, held),
+        # a stored balance that is not its postings' sum
+        "UPDATE accounts SET balance = balance + 7 WHERE account = '%s'" % held,
+        # an open hold whose amount is not what its order holds
+        "UPDATE holds SET held_fen = held_fen + 1, price_fen = price_fen + 1 "
+        "WHERE order_id = '%s'" % oid,
+    ]
+    s.sql("postgres", "SET search_path = billingd; SET session_replication_role = replica; "
+          + "; ".join(plant))
+    try:
+        st, chk = s.http("GET", "billingd", "/v1/ledger/check")
+        assert st == 200 and chk["ok"] is False, chk
+        assert chk["unbalanced"] == [{"transfer_id": unbal, "sum_fen": -10}], chk
+        assert {(n["account"], n["balance_fen"]) for n in chk["negative"]} == {
+            (avail, 9000 - 6000 - 5000)}, chk
+        assert {(x["account"], x["stored_fen"] - x["postings_fen"])
+                for x in chk["stale_balances"]} == {
+            (avail, 5000), (held, 7 - 5000), ("source:family", 10)}, chk
+        assert [(x["order_id"], x["held_fen"], x["hold_state"])
+                for x in chk["holds_without_order"]] == [(ghost, 5000, None)], chk
+        assert [(x["order_id"], x["hold_fen"], x["held_account_fen"])
+                for x in chk["hold_amount_mismatch"]] == [(oid, 6001, 6000)], chk
+        assert chk["holds_mismatch"] == [{"card_id": card, "open_holds_fen": 6001,
+                                          "held_account_fen": 11000}], chk
+        # memory never saw the planted postings
+        assert {x["account"] for x in chk["memory_mismatch"]} >= {avail, held}, chk
+    finally:
+        s.sql("postgres", "SET search_path = billingd; SET session_replication_role = replica; "
+              "DELETE FROM postings WHERE transfer_id IN ('%s', '%s'); "
+              "DELETE FROM transfers WHERE transfer_id IN ('%s', '%s'); "
+              "UPDATE accounts SET balance = balance - 7 WHERE account = '%s'; "
+              "UPDATE holds SET held_fen = held_fen - 1, price_fen = price_fen - 1 "
+              "WHERE order_id = '%s'" % (unbal, ghost_t, unbal, ghost_t, held, oid))
+    ledger_ok(s)

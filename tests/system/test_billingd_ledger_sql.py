@@ -48,10 +48,19 @@ def counts(q):
              "(SELECT count(*) FROM inbox), (SELECT count(*) FROM accounts)")[0]
 
 
+KINDS = ("unbalanced", "negative", "stale", "holds", "orphan_holds", "hold_amounts")
+
+
+def ledger_report(q):
+    """bd_ledger_check() as {kind: list}, and the number of transfers."""
+    row = q("SELECT r_transfers, r_unbalanced, r_negative, r_stale, r_holds, "
+            "r_orphan_holds, r_hold_amounts FROM bd_ledger_check()")[0]
+    return row[0], dict(zip(KINDS, row[1:]))
+
+
 def ledger_clean(q):
-    n, unbalanced, negative, stale, holds = q("SELECT * FROM bd_ledger_check()")[0]
-    assert (unbalanced, negative, stale, holds) == ([], [], [], []), (
-        unbalanced, negative, stale, holds)
+    n, found = ledger_report(q)
+    assert all(v == [] for v in found.values()), found
     return n
 
 
@@ -259,3 +268,154 @@ def test_closed_statuses_and_replays(q):
                   100) == "exists"
     assert balance(q, acc(c, "available")) == 900
     ledger_clean(q)
+
+
+# ---- the check catches each kind of planted violation ---------------------------
+# The database refuses these from bd_post and from plain INSERTs (above), so
+# each is planted past the guards: as the superuser with triggers off
+# (session_replication_role = replica), or by the owner where no guard
+# stands (accounts.balance and holds are not append-only). Each test shows
+# the check names the violation by its kind, and only the kinds it implies.
+
+@pytest.fixture
+def su(pg, fresh_db):
+    """Superuser connection on the same database, triggers off, billingd first."""
+    conn = pg.connect(fresh_db)
+    cur = conn.cursor()
+    cur.execute("SET search_path = billingd")
+    cur.execute("SET session_replication_role = replica")
+
+    def run(sql, *args):
+        cur.execute(sql, args)
+        return cur.fetchall() if cur.description else None
+    yield run
+    conn.close()
+
+
+def a_busy_ledger(q):
+    """Cards with top-ups, open, captured and released holds and an emergency
+    with arrears: everything the check must find consistent."""
+    c = card(q, 10_000)
+    open_order = hold(q, c, 2000)
+    done = hold(q, c, 3000)
+    assert closed(q, done, "captured", 3000, [acc(c, "held"), "provider:p9"], [-3000, 3000],
+                  provider="p9") == "applied"
+    gone = hold(q, c, 1000)
+    assert closed(q, gone, "released", 1000, [acc(c, "held"), acc(c, "available")],
+                  [-1000, 1000]) == "applied"
+    poor = card(q, 100)
+    assert placed(q, new_id(), poor, [acc(poor, "available"), acc(poor, "arrears"),
+                                      acc(poor, "held")], [-100, -400, 500], 500, arrears=400,
+                  emergency=True) == "applied"
+    assert ledger_clean(q) == 8
+    return c, open_order, done
+
+
+def kinds_found(q):
+    return {k for k, v in ledger_report(q)[1].items() if v}
+
+
+def test_check_of_a_busy_ledger_reports_nothing(q):
+    a_busy_ledger(q)
+
+
+def test_check_catches_a_planted_unbalanced_transfer(q, su):
+    c, _, _ = a_busy_ledger(q)
+    t = new_id()
+    su("INSERT INTO transfers (transfer_id, kind, card_id) VALUES (%s, 'topup', %s)", t, c)
+    su("INSERT INTO postings VALUES (%s, 'source:family', -700), (%s, %s, 650)",
+       t, t, acc(c, "available"))
+    _, found = ledger_report(q)
+    assert found["unbalanced"] == [{"transfer_id": t, "sum_fen": -50}]
+    # the postings moved two accounts that accounts.balance never heard of
+    assert kinds_found(q) == {"unbalanced", "stale"}
+
+
+def test_check_catches_a_planted_negative_balance(q, su):
+    c, _, _ = a_busy_ledger(q)
+    # A balanced transfer that overdraws the card. The balance_sign CHECK
+    # keeps the stored balance from following (a CHECK is not a trigger), so
+    # the stored balances are stale too.
+    t = new_id()
+    su("INSERT INTO transfers (transfer_id, kind, card_id) VALUES (%s, 'topup', %s)", t, c)
+    su("INSERT INTO postings VALUES (%s, %s, -9000), (%s, 'provider:p9', 9000)",
+       t, acc(c, "available"), t)
+    # 10000 - 2000 - 3000 = 5000 on the card: 9000 out leaves -4000
+    _, found = ledger_report(q)
+    assert found["negative"] == [{"account": acc(c, "available"), "kind": "card_available",
+                                  "balance_fen": -4000}], found
+    assert kinds_found(q) == {"negative", "stale"}
+    # accounts that may be negative (external sources, the subsidy fund,
+    # arrears) are not reported: the planted provider:p9 went up, and
+    # source:family has been negative all along
+    assert all(n["kind"] not in ("source_family", "subsidy_fund", "card_arrears")
+               for n in found["negative"])
+
+
+def test_check_catches_a_planted_positive_arrears_and_negative_payable(q, su):
+    c, _, _ = a_busy_ledger(q)
+    t = new_id()
+    su("INSERT INTO transfers (transfer_id, kind, card_id) VALUES (%s, 'topup', %s)", t, c)
+    su("INSERT INTO postings VALUES (%s, %s, 50), (%s, 'provider:p9', -3050)"
+       ", (%s, 'source:family', 3000)", t, acc(c, "arrears"), t, t)
+    _, found = ledger_report(q)
+    assert sorted((n["account"], n["balance_fen"]) for n in found["negative"]) == [
+        (acc(c, "arrears"), 50), ("provider:p9", -50)]
+
+
+def test_check_catches_a_planted_stale_balance(q):
+    c, _, _ = a_busy_ledger(q)
+    # no trigger guards accounts.balance: the owner can plant this directly
+    q("UPDATE accounts SET balance = balance + 1 WHERE account = %s", acc(c, "available"))
+    _, found = ledger_report(q)
+    assert found["stale"] == [{"account": acc(c, "available"), "stored_fen": 5001,
+                               "postings_fen": 5000}]
+    assert kinds_found(q) == {"stale"}
+
+
+def test_check_catches_money_held_for_an_order_billingd_never_opened(q, su):
+    c, _, _ = a_busy_ledger(q)
+    ghost, t = new_id(), new_id()
+    su("INSERT INTO transfers (transfer_id, kind, card_id, order_id) "
+       "VALUES (%s, 'hold', %s, %s)", t, c, ghost)
+    su("INSERT INTO postings VALUES (%s, %s, -400), (%s, %s, 400)",
+       t, acc(c, "available"), t, acc(c, "held"))
+    su("UPDATE accounts SET balance = balance + v FROM (VALUES (%s, -400), (%s, 400)) x (a, v) "
+       "WHERE account = a", acc(c, "available"), acc(c, "held"))
+    _, found = ledger_report(q)
+    assert found["orphan_holds"] == [{"order_id": ghost, "card_id": c, "held_fen": 400,
+                                      "hold_state": None}]
+    assert kinds_found(q) == {"orphan_holds", "holds"}
+
+
+def test_check_catches_money_held_for_a_closed_order(q):
+    c, open_order, done = a_busy_ledger(q)
+    # the hold says captured, but no capture transfer took the money out
+    q("UPDATE holds SET state = 'captured' WHERE order_id = %s", open_order)
+    _, found = ledger_report(q)
+    assert found["orphan_holds"] == [{"order_id": open_order, "card_id": c, "held_fen": 2000,
+                                      "hold_state": "captured"}]
+    assert kinds_found(q) == {"orphan_holds", "holds"}
+
+
+def test_check_per_order_sees_what_per_card_sums_hide(q, su):
+    """Two plants that cancel out in the card's sums: money held for an
+    order billingd never opened, and an open hold raised by as much. The
+    per-card comparison sees nothing; the per-order lists see both."""
+    c, open_order, _ = a_busy_ledger(q)
+    ghost, t = new_id(), new_id()
+    su("INSERT INTO transfers (transfer_id, kind, card_id, order_id) "
+       "VALUES (%s, 'hold', %s, %s)", t, c, ghost)
+    su("INSERT INTO postings VALUES (%s, %s, -300), (%s, %s, 300)",
+       t, acc(c, "available"), t, acc(c, "held"))
+    su("UPDATE accounts SET balance = balance + v FROM (VALUES (%s, -300), (%s, 300)) x (a, v) "
+       "WHERE account = a", acc(c, "available"), acc(c, "held"))
+    q("UPDATE holds SET held_fen = held_fen + 300, price_fen = price_fen + 300 "
+      "WHERE order_id = %s", open_order)
+    _, found = ledger_report(q)
+    assert found["holds"] == []
+    assert found["orphan_holds"] == [{"order_id": ghost, "card_id": c, "held_fen": 300,
+                                      "hold_state": None}]
+    assert found["hold_amounts"] == [{"order_id": open_order, "card_id": c, "hold_fen": 2300,
+                                      "held_account_fen": 2000}]
+    assert kinds_found(q) == {"orphan_holds", "hold_amounts"}

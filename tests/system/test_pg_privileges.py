@@ -189,9 +189,13 @@ def test_catalog_grants_the_runtime_role_no_more(pg, db, d):
     for name, create, usage in schemas:
         assert not create, (role, name)
         assert usage == (name == d), (role, name, usage)
-    # No SECURITY DEFINER function: the runtime role's grants are all it can do.
-    assert pg.execute("SELECT proname FROM pg_proc WHERE pronamespace = %s::regnamespace "
-                      "AND prosecdef", dbname=db, params=(d,)) == []
+    # No SECURITY DEFINER function but the log's pruning (its own test
+    # below), pinned to the schema: the runtime role's grants are all it can
+    # do otherwise.
+    assert pg.execute("SELECT proname, proconfig FROM pg_proc "
+                      "WHERE pronamespace = %s::regnamespace AND prosecdef",
+                      dbname=db, params=(d,)) == [
+        ("cc_log_prune", ["search_path=%s, pg_temp" % d])]
     c = pg.connect(db, role)
     try:
         with c.cursor() as cur:
@@ -221,3 +225,38 @@ def test_daemons_log_in_as_their_runtime_roles(system):
         assert "user=%s " % rt(d) in argv, argv
         for role in harness.PG_ROLES:
             assert pg.password(role) not in argv, (d, role)
+
+
+@pytest.mark.parametrize("d", DAEMONS)
+def test_runtime_role_removes_log_rows_only_through_the_pruning(pg, fresh_db, d):
+    """events and inbox have no DELETE for the runtime role; cc_log_prune()
+    (SECURITY DEFINER) removes only what every listed reader passed and never
+    the newest event (sql/common/012_log_prune.sql)."""
+    c = pg.connect(fresh_db, rt(d))
+    try:
+        with c.cursor() as cur:
+            for i in range(5):
+                cur.execute("SELECT cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x00')")
+            for t in ("events", "inbox", "log_readers"):
+                assert refused(pg, fresh_db, rt(d), "DELETE FROM %s.%s" % (d, t)) == \
+                    INSUFFICIENT_PRIVILEGE, t
+            assert refused(pg, fresh_db, rt(d), "UPDATE %s.log_readers SET seq = 0" % d) == \
+                INSUFFICIENT_PRIVILEGE
+            # a reader that claims more than the head is clamped to it
+            cur.execute("SELECT r_floor, r_events FROM cc_log_prune(ARRAY['r'], ARRAY[99]::bigint[], "
+                        "ARRAY['r', 'q'], '{}', 0, 100, 1000)")
+            assert cur.fetchone() == (None, 0)          # q never reported
+            cur.execute("SELECT r_floor, r_events FROM cc_log_prune(ARRAY['q'], ARRAY[2]::bigint[], "
+                        "ARRAY['r', 'q'], '{}', 0, 100, 1000)")
+            assert cur.fetchone() == (2, 2)
+            cur.execute("SELECT r_floor, r_events FROM cc_log_prune(ARRAY['q'], ARRAY[99]::bigint[], "
+                        "ARRAY['r', 'q'], '{}', 0, 100, 1000)")
+            assert cur.fetchone() == (5, 2)             # 3, 4; 5 is the head
+            cur.execute("SELECT min(seq), max(seq) FROM events")
+            assert cur.fetchone() == (5, 5)
+            cur.execute("SELECT reader, seq FROM log_readers ORDER BY 1")
+            assert cur.fetchall() == [("q", 5), ("r", 5)]
+            cur.execute("SELECT cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x00')")
+            assert cur.fetchone() == (6,)               # numbering goes on
+    finally:
+        c.close()
