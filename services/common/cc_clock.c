@@ -2,6 +2,13 @@
 #include "cc_clock.h"
 
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "cc_log.h"
+#include "cc_metrics.h"
+#include "cc_time.h"
+#include "cc_util.h"
 
 static int64_t s_sub(int64_t a, int64_t b)
 {
@@ -39,5 +46,18 @@ int64_t cc_clock_step(cc_clock_watch_t *w, int64_t wall_now_us, int64_t mono_now
     }
     w->wall_us = wall_now_us;
     w->mono_us = mono_now_us != 0 ? mono_now_us : 1;
+    return step;
+}
+
+int64_t cc_clock_watch(cc_clock_watch_t *w, struct cc_metric *steps)
+{
+    int64_t step = cc_clock_step(w, cc_now_us(), cc_mono_us());
+    if (step != 0) {
+        char s[24];
+        snprintf(s, sizeof s, "%" PRId64, step / CC_US_PER_S);
+        cc_warn("clock_step", "step_s", s);
+        if (steps)
+            cc_metric_inc(steps);
+    }
     return step;
 }

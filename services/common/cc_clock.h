@@ -43,4 +43,10 @@ typedef struct {
  * call). Records the clocks for the next call. */
 int64_t cc_clock_step(cc_clock_watch_t *w, int64_t wall_now_us, int64_t mono_now_us);
 
+/* A sweep's tick: cc_clock_step on the clocks now; a step is logged
+ * (`clock_step`, step_s signed) and counted in steps (may be NULL).
+ * Returns the step. */
+struct cc_metric;
+int64_t cc_clock_watch(cc_clock_watch_t *w, struct cc_metric *steps);
+
 #endif

@@ -64,6 +64,8 @@ static const struct {
         "unconfirmed visits decided by a dispatcher"),
     S_M(m_overdue, S_GAUGE, "dispatchd_overdue_visits",
         "open visits past their due time (shown first on the board)"),
+    S_M(m_clock_steps, S_COUNTER, "dispatchd_clock_steps_total",
+        "wall-clock steps of 2 s or more seen between sweeps"),
     S_M(m_unconfirmed, S_GAUGE, "dispatchd_unconfirmed_visits",
         "visits not checked out in time, awaiting a dispatcher"),
 #undef S_M

@@ -35,6 +35,7 @@ typedef struct {
     dd_deadlines_t deadlines;    /* table deadlines with the flags' overrides */
     int64_t last_deadlines_mono_us;  /* last refresh asked (monotonic clock) */
     int deadlines_reading;       /* a refresh is in flight */
+    cc_clock_watch_t clock;      /* wall-clock steps between sweeps (cc_clock.h) */
 
     /* metrics */
     cc_metric_t *m_assigned;         /* VisitAssigned appended */
@@ -53,6 +54,7 @@ typedef struct {
     cc_metric_t *m_events_applied, *m_events_skipped;
     cc_metric_t *m_resolved[DD_STAGE_N]; /* deadlines resolved, by stage */
     cc_metric_t *m_confirmed, *m_rejected;   /* a dispatcher's decisions */
+    cc_metric_t *m_clock_steps;      /* wall-clock steps seen */
     cc_metric_t *m_overdue;          /* gauge: open visits past their due time */
     cc_metric_t *m_unconfirmed;      /* gauge: visits awaiting a dispatcher */
 } dd_app_t;

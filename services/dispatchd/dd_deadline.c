@@ -101,6 +101,9 @@ dd_stage_t dd_deadline_of(const dd_visit_t *v, const dd_deadline_rule_t *r, dd_d
         return DD_STAGE_NONE;
     }
     out->resolve_us = s_add(out->due_us, grace);
+    /* The unconfirmed stage is long (a day): it is held only for its last
+     * overdue_s, so that a restart does not restart the dispatcher's day. */
+    out->hold_us = grace < s_secs(r->overdue_s) ? grace : s_secs(r->overdue_s);
     return out->stage;
 }
 
@@ -115,6 +118,17 @@ dd_due_t dd_deadline_due(const dd_visit_t *v, const dd_deadline_rule_t *r, int64
     if (now_us >= out->resolve_us)
         return DD_DUE_RESOLVE;
     return now_us >= out->due_us ? DD_DUE_OVERDUE : DD_DUE_ON_TIME;
+}
+
+int dd_deadline_ripe(dd_visit_t *v, const dd_deadline_rule_t *r, int64_t now_us,
+                     int64_t mono_us, dd_deadline_t *out)
+{
+    dd_deadline_t d;
+    if (!out)
+        out = &d;
+    if (dd_deadline_of(v, r, out) == DD_STAGE_NONE)
+        return 0;
+    return cc_hold_ripe(&v->hold, now_us, mono_us, out->resolve_us, out->hold_us);
 }
 
 dd_decide_verdict_t dd_deadline_decide(const dd_visit_t *v, dd_decide_t d, dd_visit_state_t *to,

@@ -19,7 +19,10 @@
  *   window_end + checkin_s + overdue_s + service + checkout_s + overdue_s + confirm_s
  * (a check-in comes at the latest at window_end + checkin_s + overdue_s).
  * Times are stored (timestamptz), so a restart finds what expired while the
- * daemon was down and resolves it at once. */
+ * daemon was down. A wall-clock step must not fail a visit: the sweep
+ * resolves a visit only once it has also seen it, in monotonic time, for
+ * hold_us before or past its resolution (dd_deadline_ripe, cc_clock.h), so
+ * a restart resolves what expired meanwhile hold_us after it starts. */
 #ifndef DD_DEADLINE_H
 #define DD_DEADLINE_H
 #include <stdint.h>
@@ -62,6 +65,8 @@ typedef struct {
     dd_stage_t stage;
     int64_t due_us;             /* overdue from */
     int64_t resolve_us;         /* resolved at (>= due_us) */
+    int64_t hold_us;            /* seen this long (monotonic) first: overdue_s,
+                                 * for unconfirmed min(confirm_s, overdue_s) */
     dd_visit_state_t to;        /* the resolution: failed or unconfirmed */
     const char *reason;         /* VisitFailed reason (static), or "" for unconfirmed */
 } dd_deadline_t;
@@ -79,6 +84,13 @@ typedef enum {
 /* Where v stands at now_us (out, may be NULL, gets its deadline). */
 dd_due_t dd_deadline_due(const dd_visit_t *v, const dd_deadline_rule_t *r, int64_t now_us,
                          dd_deadline_t *out);
+
+/* Whether the sweep resolves v now: past its wall-clock resolution and seen
+ * for d.hold_us of monotonic time in the stretch before it or past it
+ * (cc_hold_ripe; updates v->hold, so call it every tick for every open
+ * visit). out (may be NULL) gets the deadline. */
+int dd_deadline_ripe(dd_visit_t *v, const dd_deadline_rule_t *r, int64_t now_us,
+                     int64_t mono_us, dd_deadline_t *out);
 
 /* ---- a dispatcher's decision on an unconfirmed visit ---------------------
  *

@@ -306,9 +306,9 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
     app->dirty = 1;   /* the decliner's slot is free for other visits */
 
     /* Re-offer at once, also while overdue (someone may still come), unless
-     * the deadline is resolved (the sweep then fails it). */
+     * the sweep would resolve the deadline now (it then fails it). */
     int next = 0;
-    if (dd_deadline_due(v, dd_app_rule(app, v), now, NULL) != DD_DUE_RESOLVE) {
+    if (!dd_deadline_ripe(v, dd_app_rule(app, v), now, cc_mono_us(), NULL)) {
         dd_match_params_t p;
         dd_app_match_params(app, now, &p);
         size_t n;
@@ -536,19 +536,22 @@ static void s_deadlines_refresh(dd_app_t *app)
 }
 
 /* Deadlines (dd_deadline.h), every tick over the active list (no sorting):
- * each open visit past its resolution is resolved, at most
+ * each open visit past its resolution, and seen so in monotonic time
+ * (dd_deadline_ripe: a wall-clock step fails nothing), is resolved, at most
  * S_RESOLVE_PER_TICK a tick so that a backlog (a restart after a long
  * outage) does not stall the loop; the rest wait for the next tick, still
  * shown overdue. Offers whose timer could not be armed get one. */
 static void s_deadlines(dd_app_t *app, int64_t now)
 {
     size_t nactive, budget = S_RESOLVE_PER_TICK, overdue = 0, unconfirmed = 0;
+    int64_t mono = cc_mono_us();
     dd_visit_t *const *active = dd_world_active(app->world, &nactive);
     for (size_t i = 0; i < nactive;) {
         dd_visit_t *v = active[i];
         dd_deadline_t d;
         dd_due_t due = dd_deadline_due(v, dd_app_rule(app, v), now, &d);
-        if (due == DD_DUE_RESOLVE && budget > 0) {
+        int ripe = dd_deadline_ripe(v, dd_app_rule(app, v), now, mono, NULL);
+        if (ripe && budget > 0) {
             budget--;
             cc_metric_inc(app->m_resolved[d.stage]);
             dd_dispatch_resolve(app, v, d.to, d.reason, NULL, NULL);
@@ -579,6 +582,8 @@ static void s_deadlines(dd_app_t *app, int64_t now)
 
 static void s_sweep(dd_app_t *app, int64_t now)
 {
+    /* Deadlines hold against a step (dd_deadline_ripe); shown for operators. */
+    (void) cc_clock_watch(&app->clock, app->m_clock_steps);
     s_deadlines_refresh(app);
     s_deadlines(app, now);
     /* The queue, most urgent first: when capacity changed, and now and then

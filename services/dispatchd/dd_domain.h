@@ -27,6 +27,7 @@
 #define DD_DOMAIN_H
 #include <stddef.h>
 #include <stdint.h>
+#include "cc_clock.h"
 #include "cc_time.h"
 #include "cc_util.h"
 
@@ -145,6 +146,7 @@ struct dd_visit {
     size_t active_ix;           /* index in the world's active list (dd_state) */
     void *timer;                /* accept timer, owned by the daemon layer */
     int overdue_logged;         /* the daemon's: deadline stage last logged overdue */
+    cc_hold_t hold;             /* the daemon's: deadline seen in monotonic time (cc_clock.h) */
 };
 
 /* ---- caregivers ---------------------------------------------------------- */

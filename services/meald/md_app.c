@@ -31,6 +31,8 @@ static void s_metrics(md_app_t *app)
     app->m_delivered = cc_metrics_counter("meald_meals_delivered_total", "Meals delivered");
     app->m_expired = cc_metrics_counter("meald_meals_undelivered_total",
                                         "Scheduled meals past their delivery deadline");
+    app->m_clock_steps = cc_metrics_counter("meald_clock_steps_total",
+                                            "Wall-clock steps of 2 s or more seen between sweeps");
     app->m_overdue = cc_metrics_gauge("meald_meals_overdue",
                                       "Scheduled meals past their due time, not yet resolved");
     app->m_points_created = cc_metrics_counter("meald_meal_points_created_total",

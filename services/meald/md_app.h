@@ -21,6 +21,7 @@ typedef struct {
     md_deadline_rule_t deadlines[MD_NSLOTS];   /* table deadlines, by slot */
     int64_t last_deadlines_mono_us;            /* last refresh asked (monotonic) */
     int deadlines_reading;                     /* a refresh is in flight */
+    cc_clock_watch_t clock;                    /* wall-clock steps between sweeps */
 
     /* metrics */
     cc_metric_t *m_scheduled;
@@ -28,6 +29,7 @@ typedef struct {
     cc_metric_t *m_cancelled;
     cc_metric_t *m_delivered;
     cc_metric_t *m_expired;       /* scheduled meals past their deadline: undelivered */
+    cc_metric_t *m_clock_steps;   /* wall-clock steps seen by the sweep */
     cc_metric_t *m_overdue;       /* gauge: scheduled meals past their due time */
     cc_metric_t *m_points_created;
     cc_metric_t *m_ignored;       /* orderd events not for meald */

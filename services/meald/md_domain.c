@@ -524,6 +524,14 @@ md_due_t md_meal_due(const md_meal_t *m, const md_deadline_rule_t *r, int64_t no
     return now_us >= resolve ? MD_DUE_RESOLVE : now_us >= due ? MD_DUE_OVERDUE : MD_DUE_ON_TIME;
 }
 
+int md_meal_ripe(md_meal_t *m, const md_deadline_rule_t *r, int64_t now_us, int64_t mono_us)
+{
+    int64_t resolve;
+    if (md_meal_due(m, r, now_us, NULL, &resolve) == MD_DUE_NONE)
+        return 0;
+    return cc_hold_ripe(&m->hold, now_us, mono_us, resolve, r->overdue_s * CC_US_PER_S);
+}
+
 md_meal_t *const *md_bucket_meals(md_state_t *self, const md_point_t *point, int32_t day,
                                   md_slot_t slot, size_t *n)
 {

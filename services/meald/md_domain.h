@@ -18,6 +18,7 @@
 #define MD_DOMAIN_H
 #include <stddef.h>
 #include <stdint.h>
+#include "cc_clock.h"
 #include "cc_event.h"
 #include "cc_limits.h"   /* one definition of each limit, for every daemon */
 
@@ -107,6 +108,7 @@ typedef struct {
     int64_t expired_us;      /* when it became undelivered */
     size_t open_ix;          /* the state's: index in the open list while scheduled */
     int overdue_logged;      /* the daemon's: logged overdue once */
+    cc_hold_t hold;          /* the daemon's: deadline seen in monotonic time (cc_clock.h) */
     int expiring;            /* the daemon's: md_expire queued, not yet committed */
 } md_meal_t;
 
@@ -189,6 +191,11 @@ typedef enum {
  * NULL) get its times. Saturating: any stored window gives an answer. */
 md_due_t md_meal_due(const md_meal_t *m, const md_deadline_rule_t *r, int64_t now_us,
                      int64_t *due_us, int64_t *resolve_us);
+/* Whether the sweep expires m now: past its wall-clock resolution and seen
+ * overdue for overdue_s of monotonic time (cc_hold_ripe: a wall-clock step
+ * expires nothing; a restart expires what passed meanwhile overdue_s after
+ * it starts). Updates m->hold: call it every tick for every open meal. */
+int md_meal_ripe(md_meal_t *m, const md_deadline_rule_t *r, int64_t now_us, int64_t mono_us);
 
 /* Meals holding a place at (point, day, slot) (scheduled or delivered),
  * in booking order. *n gets the count; the array is valid until the next

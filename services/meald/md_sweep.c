@@ -108,16 +108,20 @@ void md_sweep_on_timer(evutil_socket_t fd, short what, void *arg)
     if (app->rt.stopping)
         return;
     s_refresh(app);
-    /* Deadlines are stored times: the wall clock. The tick is libevent's
-     * (monotonic). The open list does not change here (memory follows the
-     * commit), so it is walked as is. */
-    int64_t now = cc_now_us();
+    /* Deadlines are stored times: the wall clock; a meal expires only once
+     * also seen overdue in monotonic time (md_meal_ripe), so a wall-clock
+     * step expires nothing. The tick is libevent's (monotonic). The open
+     * list does not change here (memory follows the commit), so it is
+     * walked as is. */
+    (void) cc_clock_watch(&app->clock, app->m_clock_steps);
+    int64_t now = cc_now_us(), mono = cc_mono_us();
     size_t n, budget = MD_SWEEP_BUDGET, overdue = 0;
     md_meal_t *const *open = md_open_meals(app->state, &n);
     for (size_t i = 0; i < n; i++) {
         md_meal_t *m = open[i];
         md_due_t due = md_meal_due(m, &app->deadlines[m->slot], now, NULL, NULL);
-        if (due == MD_DUE_RESOLVE && !m->expiring && budget > 0) {
+        int ripe = md_meal_ripe(m, &app->deadlines[m->slot], now, mono);
+        if (ripe && !m->expiring && budget > 0) {
             budget--;
             s_expire(app, m, now);
         }
