@@ -17,6 +17,7 @@ docs/RELIABILITY.md).
 
 CLOCK_ORDERS sets the load (make soak: tests/soak.sh runs it larger)."""
 
+import datetime
 import os
 import sys
 import time
@@ -105,5 +106,131 @@ def test_wall_clock_steps_fail_no_visit(need_daemons, durable_pg, durable_db, mo
         assert ok, "clock-step checks failed:\n" + "\n".join(
             "%s: %s" % (name, detail) for name, _, detail in failed)
         assert steps == ["+1h", "+0", "-1h", "+0"]
+    finally:
+        s.cleanup()
+
+
+# The open-state deadlines (docs/ARCHITECTURE.md "Deadlines") come from
+# stored wall-clock times: a +1 h step puts every open visit and meal past
+# its resolution at once. Short enough here that the step is larger than
+# every due time, while each is held overdue_s of monotonic time first.
+OVERDUE_S = 8
+STEP_DEADLINES = [
+    "UPDATE dispatchd.deadlines SET overdue_s = %d, checkout_s = 0" % OVERDUE_S,
+    "UPDATE meald.deadlines SET deliver_s = 60, overdue_s = %d" % OVERDUE_S,
+]
+
+
+def test_clock_step_fails_no_waiting_visit_or_meal(need_daemons, pg, db):
+    """Visits nobody can take (escort: no caregiver has the skill), visits
+    accepted and checked in, and meals scheduled, each due within the hour.
+    The wall clock jumps +1 h: all are overdue (a warning) but none is
+    resolved before it has been seen so for overdue_s of monotonic time;
+    the clock comes back within that, then -1 h and back: nothing failed.
+    Then a +1 h step that stays (the clock was wrong, now it is right): all
+    are resolved, overdue_s of real time later, not at once. Before the
+    monotonic hold the first step failed every one of them at once."""
+    if LIBFAKETIME is None:
+        pytest.skip("libfaketime is not installed (Debian package libfaketime)")
+    from test_deadlines import caregiver, place, visit_of, get_visit, step as vstep
+    from test_deadlines import wait_before_midnight, HOME
+    from test_journeys import TZ, new_elder, new_card, post, wait_state
+    s = harness.System(pg, db, log_level="info")
+    for q in STEP_DEADLINES:
+        s.sql("postgres", q)
+    offset_file = os.path.join(s.workdir, "faketime")
+    with open(offset_file, "w") as f:
+        f.write("+0\n")
+    env = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": offset_file,
+           "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    s.extra_env = {d: env for d in ("dispatchd", "meald")}
+
+    def jump(offset):
+        tmp = offset_file + ".new"
+        with open(tmp, "w") as f:
+            f.write(offset + "\n")
+        os.rename(tmp, offset_file)
+
+    def m(daemon, name):
+        return s.metrics(daemon).get(name, 0)
+
+    def steps_seen(n):
+        harness.wait_until(lambda: m("dispatchd", "dispatchd_clock_steps_total") >= n
+                           and m("meald", "meald_clock_steps_total") >= n,
+                           timeout=10, what="%d clock steps seen by dispatchd and meald" % n)
+
+    def resolved():
+        d = s.metrics("dispatchd")
+        return (sum(v for k, v in d.items() if k.startswith("dispatchd_deadlines_resolved_total"))
+                + m("meald", "meald_meals_undelivered_total"))
+
+    try:
+        s.start()
+        wait_before_midnight()
+        elder = new_elder(s, lat=HOME[0], lon=HOME[1])
+        card = new_card(s, elder, topup_fen=200000)
+        caregiver(s, "bath")
+        caregiver(s, "bath")
+        post(s, "meald", "/v1/meal-points", {
+            "name": "食堂", "provider_id": "kitchen-1", "district_id": 1,
+            "lat": HOME[0] + 0.0005, "lon": HOME[1],
+            "slots": [{"slot": "lunch", "capacity": 50, "cutoff": "23:59"},
+                      {"slot": "dinner", "capacity": 50, "cutoff": "23:59"}]})
+        t0 = datetime.datetime.now(TZ)
+        at = lambda **kw: t0 + datetime.timedelta(**kw)   # noqa: E731
+        # Due (wall clock): escort created + 30 min; accepted: window end +
+        # 30 min; checked in: check-in + 60 min service; meals window end + 1 min.
+        o = {"wait1": place(s, card, "escort", at(minutes=-10), at(hours=2)),
+             "wait2": place(s, card, "escort", at(minutes=-10), at(hours=3)),
+             "accepted": place(s, card, "bath", at(minutes=-10), at(minutes=10)),
+             "checked_in": place(s, card, "bath", at(minutes=-40), at(minutes=20)),
+             "meal1": place(s, card, "meal", at(minutes=-1), at(minutes=10)),
+             "meal2": place(s, card, "meal", at(minutes=-1), at(minutes=20))}
+        for k in ("accepted", "checked_in", "meal1", "meal2"):
+            wait_state(s, o[k], "assigned")
+        v = {k: visit_of(s, o[k]) for k in ("wait1", "wait2", "accepted", "checked_in")}
+        for k in ("accepted", "checked_in"):
+            vstep(s, v[k], "accept", get_visit(s, v[k])["caregiver_id"])
+        vstep(s, v["checked_in"], "check-in", get_visit(s, v["checked_in"])["caregiver_id"],
+              lat=HOME[0], lon=HOME[1], at=(t0 - datetime.timedelta(minutes=30)).isoformat())
+        assert [get_visit(s, v[k])["state"] for k in v] == [
+            "waiting", "waiting", "accepted", "checked_in"]
+        assert m("dispatchd", "dispatchd_overdue_visits") == 0
+        open_states = {k: wait_state(s, x, ("assigned", "released", "in_progress"))["state"]
+                       for k, x in o.items()}
+
+        # +1 h, back within overdue_s; -1 h and back.
+        jump("+1h")
+        steps_seen(1)
+        harness.wait_until(lambda: m("dispatchd", "dispatchd_overdue_visits") == 4
+                           and m("meald", "meald_meals_overdue") == 2, timeout=5,
+                           what="all overdue under +1 h")
+        jump("+0")
+        steps_seen(2)
+        jump("-1h")
+        steps_seen(3)
+        jump("+0")
+        steps_seen(4)
+        time.sleep(OVERDUE_S + 2)   # a sighting that survived would ripen now
+        assert resolved() == 0, (s.metrics("dispatchd"), s.metrics("meald"))
+        assert [get_visit(s, v[k])["state"] for k in v] == [
+            "waiting", "waiting", "accepted", "checked_in"]
+        for k in ("meal1", "meal2"):
+            st, meal = s.http("GET", "meald", "/v1/meals/%s" % o[k])
+            assert st == 200 and meal["status"] == "scheduled", meal
+        for k, x in o.items():
+            assert wait_state(s, x, open_states[k])["state"] == open_states[k], k
+        assert "clock_step" in s.logs()["dispatchd"]
+
+        # A step that stays: resolved overdue_s later, not at once.
+        jump("+1h")
+        steps_seen(5)
+        t_step = time.monotonic()
+        harness.wait_until(lambda: resolved() == 6, timeout=OVERDUE_S + 15,
+                           what="every deadline resolved under a kept +1 h step")
+        took = time.monotonic() - t_step
+        print("FIGURE clock-step kept +1 h: 6 deadlines resolved after %.1f s (overdue_s %d)"
+              % (took, OVERDUE_S))
+        assert took >= OVERDUE_S - 2, took
     finally:
         s.cleanup()
