@@ -4,7 +4,8 @@
  * scheduled meals whose deadline is resolved, at most MD_SWEEP_BUDGET a
  * tick, each by one md_expire call (MealRefused{reason: not_delivered});
  * memory follows after COMMIT, as for deliveries. Deadlines come from
- * stored windows, so a restart expires what passed while meald was down. */
+ * stored windows, so a restart expires what passed while meald was down
+ * (overdue_s after it starts: md_meal_ripe). */
 #ifndef MD_SWEEP_H
 #define MD_SWEEP_H
 #include <event2/event.h>
