@@ -328,6 +328,35 @@ static void test_bound(void **state)
     assert_true(d.resolve_us >= bound - 1);   /* the bound is tight: it can fail */
 }
 
+/* The sweep's rule (dd_deadline_ripe): every open state is held overdue_s
+ * of monotonic time (unconfirmed: its last overdue_s of confirm_s), so a
+ * +1 h step resolves nothing at once; seen that long, it resolves. */
+static void test_ripe_holds_against_a_step(void **state)
+{
+    (void) state;
+    const int64_t mono0 = 7000 * S_US, step = 3600 * S_US + 200 * MIN_US + 86400 * S_US;
+    for (int s = 0; s < DD_VISIT_NSTATES; s++) {
+        dd_visit_t v;
+        s_visit(&v, (dd_visit_state_t) s);
+        dd_deadline_t d;
+        int open = dd_deadline_of(&v, &RULE, &d) != DD_STAGE_NONE;
+        assert_false(dd_deadline_ripe(&v, &RULE, NOW_US, mono0, NULL));
+        if (!open)
+            continue;
+        assert_int_equal(d.hold_us, 900 * S_US);   /* overdue_s, also for unconfirmed */
+        /* The wall clock jumps past every resolution; monotonic time does not. */
+        assert_true(dd_deadline_due(&v, &RULE, NOW_US + step, NULL) == DD_DUE_RESOLVE);
+        assert_false(dd_deadline_ripe(&v, &RULE, NOW_US + step, mono0 + S_US, NULL));
+        assert_false(dd_deadline_ripe(&v, &RULE, NOW_US + step + 899 * S_US,
+                                      mono0 + 900 * S_US, NULL));
+        assert_true(dd_deadline_ripe(&v, &RULE, NOW_US + step + 900 * S_US,
+                                     mono0 + S_US + 900 * S_US, NULL));
+        /* Back before the stretch: forgotten. */
+        assert_false(dd_deadline_ripe(&v, &RULE, NOW_US, mono0 + 1000 * S_US, NULL));
+        assert_false(dd_deadline_ripe(&v, &RULE, NOW_US + step, mono0 + 1001 * S_US, NULL));
+    }
+}
+
 static void test_names(void **state)
 {
     (void) state;
@@ -352,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_every_decide_cell),
         cmocka_unit_test(test_board),
         cmocka_unit_test(test_bound),
+        cmocka_unit_test(test_ripe_holds_against_a_step),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
