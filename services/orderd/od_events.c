@@ -330,6 +330,21 @@ static void s_decide_service(const Cc__Envelope *env, const char *order_id, od_o
     s_out(a, out_type, e->out_id, e->out, e->out_len);
 }
 
+/* Cut an incomplete UTF-8 sequence off the end of s: snprintf may have cut
+ * a long reason mid-character, and PostgreSQL refuses such text. */
+static void s_trim_utf8(char *s)
+{
+    size_t len = strlen(s), j = len;
+    while (j > 0 && len - j < 4 && ((unsigned char) s[j - 1] & 0xC0) == 0x80)
+        j--;
+    if (j == 0)
+        return;
+    unsigned char lead = (unsigned char) s[j - 1];
+    size_t n = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
+    if (j - 1 + n > len)
+        s[j - 1] = '\0';
+}
+
 int od_events_decide(od_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg,
                      od_effect_t *e)
 {
@@ -345,6 +360,7 @@ int od_events_decide(od_app_t *app, const Cc__Envelope *env, const ProtobufCMess
     if (e->ev <= OD_EV_HOLD_RELEASED) {
         e->step = s_decide(o, e->ev, e->ctx);
         s_decide_billingd(env, msg, order_id, o, e);
+        s_trim_utf8(e->detail);
         return 0;
     }
     s_facts_t f;
@@ -353,6 +369,7 @@ int od_events_decide(od_app_t *app, const Cc__Envelope *env, const ProtobufCMess
         snprintf(e->ctx->caregiver_id, sizeof e->ctx->caregiver_id, "%s", f.caregiver_id);
     e->step = s_decide(o, e->ev, e->ctx);
     s_decide_service(env, order_id, o, e->ev >= OD_EV_MEAL_SCHEDULED, &f, e);
+    s_trim_utf8(e->detail);
     return 0;
 }
 
