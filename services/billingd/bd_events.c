@@ -12,10 +12,10 @@
 
 #define S_PRODUCER "orderd"
 
-typedef enum { S_CARD, S_STATUS, S_PLACED, S_CLOSED } s_kind_t;
+typedef enum { S_CARD, S_STATUS, S_PLACED, S_CLOSED, S_DELIVERED } s_kind_t;
 
 /* One queued effect, for its result callback. */
-typedef struct {
+struct bd_effect_ctx {
     bd_app_t *app;
     s_kind_t kind;
     const char *stmt;
@@ -25,7 +25,8 @@ typedef struct {
     char card_id[BD_ID_LEN];     /* S_STATUS */
     bd_card_status_t prev_status;
     bd_card_status_t new_status;
-} s_ctx_t;
+};
+typedef struct bd_effect_ctx s_ctx_t;
 
 static void s_count(const char *name, const char *label, const char *value, const char *help)
 {
@@ -176,10 +177,9 @@ static void s_args(cc_args_t *a, bd_st_t st, const char *producer, const Cc__Env
     cc_args_text(a, "event_id", env->id);
 }
 
-static int s_card_issued(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
-                         void *arg)
+static int s_card_issued(bd_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                         bd_effect_t *e)
 {
-    bd_app_t *app = arg;
     const Cc__CardIssued *m = (const Cc__CardIssued *)msg;
     if (bd_ledger_card(app->ledger, m->card_id))   /* already known: nothing to do */
         return 0;
@@ -191,21 +191,20 @@ static int s_card_issued(cc_consumer_t *c, const Cc__Envelope *env, const Protob
         exit(1);
     }
     snprintf(card->elder_id, sizeof card->elder_id, "%s", m->elder_id);
-    cc_args_t a;
-    s_args(&a, BD_ST_CARD_ISSUED, S_PRODUCER, env);
-    cc_args_text(&a, "card", m->card_id);
-    cc_args_text(&a, "elder", m->elder_id);
-    cc_args_int(&a, "district", m->district_id);
-    cc_args_text(&a, "household", household);
-    cc_args_int(&a, "age", m->age_years);
-    s_exec(c, s_ctx(app, S_CARD, BD_ST_CARD_ISSUED), &a, s_on_card);
+    cc_args_t *a = &e->args;
+    s_args(a, BD_ST_CARD_ISSUED, S_PRODUCER, env);
+    cc_args_text(a, "card", m->card_id);
+    cc_args_text(a, "elder", m->elder_id);
+    cc_args_int(a, "district", m->district_id);
+    cc_args_text(a, "household", household);
+    cc_args_int(a, "age", m->age_years);
+    e->ctx = s_ctx(app, S_CARD, BD_ST_CARD_ISSUED);
     return 0;
 }
 
-static int s_card_status(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
-                         void *arg)
+static int s_card_status(bd_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                         bd_effect_t *e)
 {
-    bd_app_t *app = arg;
     const Cc__CardStatusChanged *m = (const Cc__CardStatusChanged *)msg;
     int st = bd_card_status_parse(m->status);   /* the schema allows only these */
     bd_card_t *card = bd_ledger_card(app->ledger, m->card_id);
@@ -216,20 +215,19 @@ static int s_card_status(cc_consumer_t *c, const Cc__Envelope *env, const Protob
     x->prev_status = card->status;
     x->new_status = (bd_card_status_t)st;
     card->status = (bd_card_status_t)st;
-    cc_args_t a;
-    s_args(&a, BD_ST_CARD_STATUS, S_PRODUCER, env);
-    cc_args_text(&a, "card", card->card_id);
-    cc_args_text(&a, "status", bd_card_status_name(st));
-    s_exec(c, x, &a, s_on_status);
+    cc_args_t *a = &e->args;
+    s_args(a, BD_ST_CARD_STATUS, S_PRODUCER, env);
+    cc_args_text(a, "card", x->card_id);
+    cc_args_text(a, "status", bd_card_status_name(st));
+    e->ctx = x;
     return 0;
 }
 
 /* ---- OrderPlaced ------------------------------------------------------------------ */
 
-static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
-                          const ProtobufCMessage *msg, void *arg)
+static int s_order_placed(bd_app_t *app, const Cc__Envelope *env,
+                          const ProtobufCMessage *msg, bd_effect_t *e)
 {
-    bd_app_t *app = arg;
     const Cc__OrderPlaced *m = (const Cc__OrderPlaced *)msg;
     if (bd_ledger_hold(app->ledger, m->order_id))   /* held already: nothing to do */
         return 0;
@@ -245,7 +243,7 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
         .age_years = m->age_years,
         .placed_us = env->time_us ? env->time_us : cc_now_us(),
     };
-    s_ctx_t *x = s_ctx(app, S_PLACED, BD_ST_ORDER_PLACED);
+    s_ctx_t *x = e->ctx = s_ctx(app, S_PLACED, BD_ST_ORDER_PLACED);
     bd_ledger_decide_hold(app->ledger, app->pricing, &o, &x->hd);
     bd_hold_decision_t *d = &x->hd;
     if (!d->held)   /* keep the order id for logs and the callback */
@@ -256,8 +254,6 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
     }
 
     /* The event billingd appends, built here and stored as bytea. */
-    uint8_t *payload = NULL;
-    size_t plen = 0;
     const char *type;
     if (d->held) {
         Cc__FundsHeld fh = CC__FUNDS_HELD__INIT;
@@ -267,7 +263,7 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
         fh.subsidy_fen = d->hold.subsidy_fen;
         fh.held_fen = d->hold.held_fen;
         fh.arrears_fen = d->hold.arrears_fen;
-        payload = cc_event_pack(&fh.base, &plen);
+        e->payload = cc_event_pack(&fh.base, &e->plen);
         type = "FundsHeld";
     } else {
         Cc__FundsDenied fd = CC__FUNDS_DENIED__INIT;
@@ -276,72 +272,61 @@ static int s_order_placed(cc_consumer_t *c, const Cc__Envelope *env,
         fd.price_fen = d->quote.price_fen;
         fd.available_fen = d->available_fen;
         fd.reason = (char *)d->reason;
-        payload = cc_event_pack(&fd.base, &plen);
+        e->payload = cc_event_pack(&fd.base, &e->plen);
         type = "FundsDenied";
     }
-    if (!payload) {
+    if (!e->payload) {
         cc_error("out_of_memory", "where", "pack");
         exit(1);
     }
-    char transfer[CC_UUID_LEN], out_id[CC_UUID_LEN], *accounts, *amounts;
-    cc_uuid(transfer);
-    cc_uuid(out_id);
     const char *svc = bd_service_name(service);
-    cc_args_t a;
-    s_args(&a, BD_ST_ORDER_PLACED, S_PRODUCER, env);
-    cc_args_text(&a, "order", m->order_id);
-    cc_args_text(&a, "card", m->card_id);
-    cc_args_int(&a, "district", m->district_id);
-    cc_args_text(&a, "service", svc ? svc : "unknown");
-    cc_args_bool(&a, "emergency", o.emergency);
-    cc_args_text(&a, "state", d->held ? "held" : "denied");
-    cc_args_text(&a, "reason", d->held ? NULL : d->reason);
-    cc_args_int(&a, "price", d->held ? d->hold.price_fen : d->quote.price_fen);
-    cc_args_int(&a, "subsidy", d->held ? d->hold.subsidy_fen : 0);
-    cc_args_int(&a, "held", d->held ? d->hold.held_fen : 0);
-    cc_args_int(&a, "arrears", d->held ? d->hold.arrears_fen : 0);
+    cc_args_t *a = &e->args;
+    s_args(a, BD_ST_ORDER_PLACED, S_PRODUCER, env);
+    cc_args_text(a, "order", m->order_id);
+    cc_args_text(a, "card", m->card_id);
+    cc_args_int(a, "district", m->district_id);
+    cc_args_text(a, "service", svc ? svc : "unknown");
+    cc_args_bool(a, "emergency", o.emergency);
+    cc_args_text(a, "state", d->held ? "held" : "denied");
+    cc_args_text(a, "reason", d->held ? NULL : d->reason);
+    cc_args_int(a, "price", d->held ? d->hold.price_fen : d->quote.price_fen);
+    cc_args_int(a, "subsidy", d->held ? d->hold.subsidy_fen : 0);
+    cc_args_int(a, "held", d->held ? d->hold.held_fen : 0);
+    cc_args_int(a, "arrears", d->held ? d->hold.arrears_fen : 0);
     if (d->held && d->hold.rule_id)
-        cc_args_int(&a, "rule", d->hold.rule_id);
+        cc_args_int(a, "rule", d->hold.rule_id);
     else
-        cc_args_null(&a, "rule");
-    cc_args_int(&a, "month", d->held ? d->hold.month : bd_month_of(o.placed_us));
-    cc_args_text(&a, "transfer", transfer);
-    if (bd_store_postings(&a, &d->postings, &accounts, &amounts) != 0) {
+        cc_args_null(a, "rule");
+    cc_args_int(a, "month", d->held ? d->hold.month : bd_month_of(o.placed_us));
+    cc_args_text(a, "transfer", e->transfer);
+    if (bd_store_postings(a, &d->postings, &e->accounts, &e->amounts) != 0) {
         cc_error("out_of_memory", "where", "arrays");
         exit(1);
     }
-    cc_args_text(&a, "out_type", type);
-    cc_args_text(&a, "out_id", out_id);
-    cc_args_bytes(&a, "payload", payload, plen);
-    s_exec(c, x, &a, s_on_placed);
-    free(accounts);
-    free(amounts);
-    free(payload);
+    cc_args_text(a, "out_type", type);
+    cc_args_text(a, "out_id", e->out_id);
+    cc_args_bytes(a, "payload", e->payload, e->plen);
     return 0;
 }
 
 /* ---- OrderCompleted / OrderCancelled / OrderFailed ------------------------------- */
 
-static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
+static int s_order_closed(bd_app_t *app, bd_effect_t *e, const Cc__Envelope *env,
                           const char *order_id, int capture,
                           const char *provider_id, const char *reason)
 {
     if (!bd_ledger_hold(app->ledger, order_id))
         return 0;   /* denied, never placed here, or closed already: nothing to do */
-    s_ctx_t *x = s_ctx(app, S_CLOSED, BD_ST_ORDER_CLOSED);
+    s_ctx_t *x = e->ctx = s_ctx(app, S_CLOSED, BD_ST_ORDER_CLOSED);
     bd_close_decision_t *d = &x->cd;
     int rc = capture ? bd_ledger_decide_capture(app->ledger, order_id, provider_id, d)
                      : bd_ledger_decide_release(app->ledger, order_id, d);
-    if (rc < 0) {
-        free(x);
+    if (rc < 0)
         return -1;   /* the hold's card is gone: cannot happen */
-    }
     if (bd_ledger_commit_close(app->ledger, d) < 0) {
         cc_error("close_commit_failed", "order_id", order_id);
         exit(1);
     }
-    uint8_t *payload;
-    size_t plen = 0;
     const char *type;
     if (capture) {
         Cc__HoldCaptured hc = CC__HOLD_CAPTURED__INIT;
@@ -350,7 +335,7 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         hc.charged_fen = d->charged_fen;
         hc.subsidy_fen = d->hold.subsidy_fen;
         hc.provider_id = d->provider_id;
-        payload = cc_event_pack(&hc.base, &plen);
+        e->payload = cc_event_pack(&hc.base, &e->plen);
         type = "HoldCaptured";
     } else {
         Cc__HoldReleased hr = CC__HOLD_RELEASED__INIT;
@@ -358,80 +343,56 @@ static int s_order_closed(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *e
         hr.card_id = d->hold.card_id;
         hr.released_fen = d->released_fen;
         hr.arrears_paid_fen = d->arrears_paid_fen;
-        payload = cc_event_pack(&hr.base, &plen);
+        e->payload = cc_event_pack(&hr.base, &e->plen);
         type = "HoldReleased";
     }
-    char transfer[CC_UUID_LEN], out_id[CC_UUID_LEN], *accounts = NULL, *amounts = NULL;
-    cc_uuid(transfer);
-    cc_uuid(out_id);
-    cc_args_t a;
-    s_args(&a, BD_ST_ORDER_CLOSED, S_PRODUCER, env);
-    cc_args_text(&a, "order", order_id);
-    cc_args_text(&a, "state", capture ? "captured" : "released");
-    cc_args_text(&a, "reason", reason && reason[0] ? reason : NULL);
-    cc_args_text(&a, "provider", capture ? d->provider_id : NULL);
-    cc_args_int(&a, "held", d->hold.held_fen);
-    cc_args_text(&a, "transfer", transfer);
-    if (!payload || bd_store_postings(&a, &d->postings, &accounts, &amounts) != 0) {
+    cc_args_t *a = &e->args;
+    s_args(a, BD_ST_ORDER_CLOSED, S_PRODUCER, env);
+    cc_args_text(a, "order", order_id);
+    cc_args_text(a, "state", capture ? "captured" : "released");
+    cc_args_text(a, "reason", reason && reason[0] ? reason : NULL);
+    cc_args_text(a, "provider", capture ? d->provider_id : NULL);
+    cc_args_int(a, "held", d->hold.held_fen);
+    cc_args_text(a, "transfer", e->transfer);
+    if (!e->payload || bd_store_postings(a, &d->postings, &e->accounts, &e->amounts) != 0) {
         cc_error("out_of_memory", "where", "close");
         exit(1);
     }
-    cc_args_text(&a, "out_type", type);
-    cc_args_text(&a, "out_id", out_id);
-    cc_args_int(&a, "district", d->hold.district_id);
-    cc_args_bytes(&a, "payload", payload, plen);
-    s_exec(c, x, &a, s_on_closed);
-    free(accounts);
-    free(amounts);
-    free(payload);
+    cc_args_text(a, "out_type", type);
+    cc_args_text(a, "out_id", e->out_id);
+    cc_args_int(a, "district", d->hold.district_id);
+    cc_args_bytes(a, "payload", e->payload, e->plen);
     return 0;
 }
 
-static int s_order_completed(cc_consumer_t *c, const Cc__Envelope *env,
-                             const ProtobufCMessage *msg, void *arg)
+static int s_order_completed(bd_app_t *app, const Cc__Envelope *env,
+                             const ProtobufCMessage *msg, bd_effect_t *e)
 {
     const Cc__OrderCompleted *m = (const Cc__OrderCompleted *)msg;
-    return s_order_closed(arg, c, env, m->order_id, 1, m->provider_id, NULL);
+    return s_order_closed(app, e, env, m->order_id, 1, m->provider_id, NULL);
 }
 
-static int s_order_cancelled(cc_consumer_t *c, const Cc__Envelope *env,
-                             const ProtobufCMessage *msg, void *arg)
+static int s_order_cancelled(bd_app_t *app, const Cc__Envelope *env,
+                             const ProtobufCMessage *msg, bd_effect_t *e)
 {
     const Cc__OrderCancelled *m = (const Cc__OrderCancelled *)msg;
-    return s_order_closed(arg, c, env, m->order_id, 0, NULL,
+    return s_order_closed(app, e, env, m->order_id, 0, NULL,
                           m->reason[0] ? m->reason : "cancelled");
 }
 
-static int s_order_failed(cc_consumer_t *c, const Cc__Envelope *env,
-                          const ProtobufCMessage *msg, void *arg)
+static int s_order_failed(bd_app_t *app, const Cc__Envelope *env,
+                          const ProtobufCMessage *msg, bd_effect_t *e)
 {
     const Cc__OrderFailed *m = (const Cc__OrderFailed *)msg;
-    return s_order_closed(arg, c, env, m->order_id, 0, NULL,
+    return s_order_closed(app, e, env, m->order_id, 0, NULL,
                           m->reason[0] ? m->reason : "failed");
 }
 
-/* OrderReleased and other types: not billing's business (skipped). */
-const cc_consumer_entry_t bd_events_from_orderd[] = {
-    { "CardIssued", &cc__card_issued__descriptor, s_card_issued },
-    { "CardStatusChanged", &cc__card_status_changed__descriptor, s_card_status },
-    { "OrderPlaced", &cc__order_placed__descriptor, s_order_placed },
-    { "OrderCompleted", &cc__order_completed__descriptor, s_order_completed },
-    { "OrderCancelled", &cc__order_cancelled__descriptor, s_order_cancelled },
-    { "OrderFailed", &cc__order_failed__descriptor, s_order_failed },
-    CC_REVOKE_CONSUMER_ENTRY,
-    { NULL, NULL, NULL },
-};
-
 /* ---- dispatchd's and meald's logs: delivery evidence ----------------------------- */
-
-typedef struct {
-    bd_app_t *app;
-    int64_t t0_us;
-} s_delivery_ctx_t;
 
 static void s_on_delivered(PGresult *res, void *arg)
 {
-    s_delivery_ctx_t *x = arg;
+    s_ctx_t *x = arg;
     x->app->writes_done++;
     if (cc_db_res_class(res) != CC_DB_OK) {
         /* Memory keeps no delivery record: nothing to take back; the
@@ -451,59 +412,121 @@ static void s_on_delivered(PGresult *res, void *arg)
     free(x);
 }
 
-static int s_delivered(bd_app_t *app, cc_consumer_t *c, const Cc__Envelope *env,
+static int s_delivered(bd_app_t *app, bd_effect_t *e, const Cc__Envelope *env,
                        const char *producer, const char *order_id, const char *provider_id,
                        const char *visit_id, const char *caregiver_id,
                        const char *meal_point_id, int64_t started_us, int64_t completed_us,
                        int distance_m)
 {
-    s_delivery_ctx_t *x = cc_xcalloc(sizeof *x, "delivered");
-    x->app = app;
-    x->t0_us = cc_mono_us();
-    cc_args_t a;
-    s_args(&a, BD_ST_DELIVERED, producer, env);
-    cc_args_text(&a, "order", order_id);
-    cc_args_text(&a, "provider", provider_id ? provider_id : "");
-    cc_args_text(&a, "visit", visit_id && visit_id[0] ? visit_id : NULL);
-    cc_args_text(&a, "caregiver", caregiver_id && caregiver_id[0] ? caregiver_id : NULL);
-    cc_args_text(&a, "meal_point", meal_point_id && meal_point_id[0] ? meal_point_id : NULL);
-    cc_args_int(&a, "started_us", started_us);
-    cc_args_int(&a, "completed_us", completed_us);
+    e->ctx = s_ctx(app, S_DELIVERED, BD_ST_DELIVERED);
+    cc_args_t *a = &e->args;
+    s_args(a, BD_ST_DELIVERED, producer, env);
+    cc_args_text(a, "order", order_id);
+    cc_args_text(a, "provider", provider_id ? provider_id : "");
+    cc_args_text(a, "visit", visit_id && visit_id[0] ? visit_id : NULL);
+    cc_args_text(a, "caregiver", caregiver_id && caregiver_id[0] ? caregiver_id : NULL);
+    cc_args_text(a, "meal_point", meal_point_id && meal_point_id[0] ? meal_point_id : NULL);
+    cc_args_int(a, "started_us", started_us);
+    cc_args_int(a, "completed_us", completed_us);
     if (distance_m >= 0)
-        cc_args_int(&a, "distance", distance_m);
+        cc_args_int(a, "distance", distance_m);
     else
-        cc_args_null(&a, "distance");
-    if (cc_consumer_call(c, &a, s_on_delivered, x) != 0) {
-        cc_error("queue_failed", "stmt", a.st->name);
-        exit(1);
-    }
-    app->writes_issued++;
+        cc_args_null(a, "distance");
     return 0;
 }
 
-static int s_visit_completed(cc_consumer_t *c, const Cc__Envelope *env,
-                             const ProtobufCMessage *msg, void *arg)
+static int s_visit_completed(bd_app_t *app, const Cc__Envelope *env,
+                             const ProtobufCMessage *msg, bd_effect_t *e)
 {
     const Cc__VisitCompleted *m = (const Cc__VisitCompleted *)msg;
-    return s_delivered(arg, c, env, "dispatchd", m->order_id, m->provider_id, m->visit_id,
+    return s_delivered(app, e, env, "dispatchd", m->order_id, m->provider_id, m->visit_id,
                        m->caregiver_id, NULL, m->checked_in_us, m->checked_out_us,
                        m->distance_m);
 }
 
-static int s_meal_delivered(cc_consumer_t *c, const Cc__Envelope *env,
-                            const ProtobufCMessage *msg, void *arg)
+static int s_meal_delivered(bd_app_t *app, const Cc__Envelope *env,
+                            const ProtobufCMessage *msg, bd_effect_t *e)
 {
     const Cc__MealDelivered *m = (const Cc__MealDelivered *)msg;
-    return s_delivered(arg, c, env, "meald", m->order_id, m->provider_id, NULL, NULL,
+    return s_delivered(app, e, env, "meald", m->order_id, m->provider_id, NULL, NULL,
                        m->meal_point_id, 0, m->delivered_us, -1);
 }
 
+/* ---- one entry point: decide, then queue ----------------------------------------- */
+
+typedef int (s_decide_fn)(bd_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                          bd_effect_t *e);
+static const struct {
+    const char *type;
+    s_decide_fn *fn;
+    cc_db_fn *done;
+} s_types[] = {
+    { "CardIssued", s_card_issued, s_on_card },
+    { "CardStatusChanged", s_card_status, s_on_status },
+    { "OrderPlaced", s_order_placed, s_on_placed },
+    { "OrderCompleted", s_order_completed, s_on_closed },
+    { "OrderCancelled", s_order_cancelled, s_on_closed },
+    { "OrderFailed", s_order_failed, s_on_closed },
+    { "VisitCompleted", s_visit_completed, s_on_delivered },
+    { "MealDelivered", s_meal_delivered, s_on_delivered },
+};
+
+int bd_events_decide(bd_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                     bd_effect_t *e)
+{
+    memset(e, 0, sizeof *e);
+    cc_uuid(e->transfer);
+    cc_uuid(e->out_id);
+    for (size_t i = 0; i < sizeof s_types / sizeof s_types[0]; i++)
+        if (strcmp(env->type, s_types[i].type) == 0) {
+            e->done = s_types[i].done;
+            return s_types[i].fn(app, env, msg, e);
+        }
+    return -1;
+}
+
+void bd_effect_free(bd_effect_t *e)
+{
+    free(e->ctx);
+    free(e->payload);
+    free(e->accounts);
+    free(e->amounts);
+    e->ctx = NULL;
+    e->payload = NULL;
+    e->accounts = e->amounts = NULL;
+}
+
+static int s_on_event(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                      void *arg)
+{
+    bd_effect_t e;
+    int rc = bd_events_decide(arg, env, msg, &e);
+    if (rc == 0 && e.ctx) {
+        s_exec(c, e.ctx, &e.args, e.done);
+        e.ctx = NULL;   /* the result callback owns it */
+    }
+    bd_effect_free(&e);
+    return rc;
+}
+
+/* OrderReleased and other types: not billing's business (skipped). */
+const cc_consumer_entry_t bd_events_from_orderd[] = {
+    { "CardIssued", &cc__card_issued__descriptor, s_on_event },
+    { "CardStatusChanged", &cc__card_status_changed__descriptor, s_on_event },
+    { "OrderPlaced", &cc__order_placed__descriptor, s_on_event },
+    { "OrderCompleted", &cc__order_completed__descriptor, s_on_event },
+    { "OrderCancelled", &cc__order_cancelled__descriptor, s_on_event },
+    { "OrderFailed", &cc__order_failed__descriptor, s_on_event },
+    CC_REVOKE_CONSUMER_ENTRY,
+    { NULL, NULL, NULL },
+};
+
 const cc_consumer_entry_t bd_events_from_dispatchd[] = {
-    { "VisitCompleted", &cc__visit_completed__descriptor, s_visit_completed },
+    { "VisitCompleted", &cc__visit_completed__descriptor, s_on_event },
     { NULL, NULL, NULL },
 };
 
 const cc_consumer_entry_t bd_events_from_meald[] = {
-    { "MealDelivered", &cc__meal_delivered__descriptor, s_meal_delivered },
+    { "MealDelivered", &cc__meal_delivered__descriptor, s_on_event },
     { NULL, NULL, NULL },
 };

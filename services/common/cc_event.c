@@ -192,6 +192,42 @@ static int s_uuid_lower(const char *s)
     return s[36] == '\0';
 }
 
+/* 1 if s is valid UTF-8 (no overlongs, surrogates or code points past
+ * U+10FFFF): protobuf-c does not check string fields, and PostgreSQL
+ * refuses any other text, which would stop a consumer at the event. */
+static int s_utf8_ok(const unsigned char *p)
+{
+    static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
+    while (*p) {
+        size_t n;
+        uint32_t cp;
+        if (p[0] < 0x80) {
+            p++;
+            continue;
+        } else if ((p[0] & 0xE0) == 0xC0) {
+            n = 2;
+            cp = p[0] & 0x1F;
+        } else if ((p[0] & 0xF0) == 0xE0) {
+            n = 3;
+            cp = p[0] & 0x0F;
+        } else if ((p[0] & 0xF8) == 0xF0) {
+            n = 4;
+            cp = p[0] & 0x07;
+        } else {
+            return 0;
+        }
+        for (size_t i = 1; i < n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = cp << 6 | (p[i] & 0x3F);
+        }
+        if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        p += n;
+    }
+    return 1;
+}
+
 /* The integer in field f of msg, widened; 0 and *ok = 0 if f is no integer. */
 static int64_t s_int(const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f, int *ok)
 {
@@ -249,7 +285,8 @@ static int s_field_ok(const ProtobufCMessage *msg, const ProtobufCFieldDescripto
             return 0;
         }
         size_t n = strnlen(s, (size_t) r->max + 1);
-        return (int64_t) n >= r->min && (int64_t) n <= r->max;
+        return (int64_t) n >= r->min && (int64_t) n <= r->max
+               && s_utf8_ok((const unsigned char *) s);
     }
     case CC_EVENT_INT: {
         int64_t v = s_int(msg, f, &ok);

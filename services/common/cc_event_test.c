@@ -216,6 +216,19 @@ static void test_each_rule_refuses_bad_values(void **state)
                 *sp = s_long_text;
                 s_expect_bad(msg, r->name, "an over-long text");
                 s_long_text[r->max + 1] = 'x';
+                if (r->max >= 4) {
+                    /* PostgreSQL refuses text that is not UTF-8. */
+                    static const char *bad_utf8[] = { "l\xf5nch", "a\xe4\xb8", "\xc0\xaf",
+                                                      "\xed\xa0\x80" };
+                    for (size_t k = 0; k < sizeof bad_utf8 / sizeof bad_utf8[0]; k++) {
+                        *sp = bad_utf8[k];
+                        s_expect_bad(msg, r->name, "text that is not UTF-8");
+                    }
+                    *sp = "\xe5\x8d\x88\xe9\xa4\x90";   /* lunch in Chinese: fits */
+                    if ((int64_t) strlen(*sp) >= r->min && (int64_t) strlen(*sp) <= r->max)
+                        assert_int_equal(cc_event_check(msg, NULL), 0);
+                }
+                *sp = s_long_text;
                 break;
             case CC_EVENT_WORD:
                 for (const char *const *w = r->words; *w; w++) {

@@ -18,13 +18,14 @@
 #include <stdio.h>
 #include <inttypes.h>
 
-typedef struct {
+struct od_applied {
     od_app_t *app;
     char order_id[CC_UUID_LEN];
     od_event_t ev;
     int stepped;                          /* counted in order->pending */
     char caregiver_id[CC_UUID_LEN];       /* VisitAssigned: who, for continuity */
-} s_applied_t;
+};
+typedef struct od_applied s_applied_t;
 
 static cc_metric_t *s_m_events[OD_EV_COUNT];
 static cc_metric_t *s_m_unknown_order;
@@ -134,88 +135,13 @@ static uint8_t *s_pack_failed(const od_order_t *o, const char *reason, size_t *l
 }
 
 
-/* One inbound event, unpacked by the consumer, with the order it names and
- * the step decided. */
-typedef struct {
-    od_event_t ev;
-    const ProtobufCMessage *msg;   /* the payload, borrowed from the consumer */
-    const char *order_id;          /* in msg */
-    od_order_t *o;                 /* NULL: not open in memory */
-    s_applied_t *a;
-} s_in_t;
-
-/* Fill in for an event of one of the tables below: the consumer has
- * unpacked it and checked its schema, so its order_id is a valid UUID. */
-static void s_in(od_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg, s_in_t *in)
+/* Every message orderd applies names its order in a field order_id; the
+ * consumer has checked its schema, so it is a valid UUID. */
+static const char *s_order_id(const ProtobufCMessage *msg)
 {
-    memset(in, 0, sizeof *in);
-    in->ev = (od_event_t) od_event_parse(env->type);
-    in->msg = msg;
-    /* Every message orderd applies names its order in a field order_id. */
     const ProtobufCFieldDescriptor *f =
         protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, "order_id");
-    in->order_id = *(const char *const *) ((const char *) msg + f->offset);
-    in->o = cc_map_get(app->orders, in->order_id);
-    in->a = s_applied_new(app, in->order_id, in->ev);
-}
-
-/* ---- billingd ------------------------------------------------------------------ */
-static int s_on_billingd(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
-                   void *arg)
-{
-    s_in_t in;
-    s_in(arg, env, msg, &in);
-    od_step_t st = s_decide(in.o, in.ev, in.a);
-    const char *to = st.changes ? od_state_name(st.to) : NULL;
-    char detail[160], out_id[CC_UUID_LEN];
-    cc_args_t a;
-    if (in.ev == OD_EV_FUNDS_HELD) {
-        const Cc__FundsHeld *m = (const Cc__FundsHeld *) in.msg;
-        snprintf(detail, sizeof detail,
-                 "price %" PRId64 " fen, subsidy %" PRId64 ", held %" PRId64 ", arrears %" PRId64,
-                 m->price_fen, m->subsidy_fen, m->held_fen, m->arrears_fen);
-        size_t len = 0;
-        uint8_t *rel = st.out == OD_OUT_RELEASED ? od_app_pack_released(in.o, &len) : NULL;
-        cc_uuid(out_id);
-        s_args(&a, OD_ST_ON_FUNDS_HELD, "billingd", env, in.order_id);
-        cc_args_int(&a, "price", m->price_fen);
-        cc_args_int(&a, "held", m->held_fen);
-        cc_args_text(&a, "to", to);
-        cc_args_text(&a, "detail", detail);
-        cc_args_text(&a, "out_id", rel ? out_id : NULL);
-        if (rel)
-            cc_args_bytes(&a, "out", rel, len);
-        else
-            cc_args_null(&a, "out");
-        s_exec(c, &a, in.a);
-        free(rel);
-    } else if (in.ev == OD_EV_FUNDS_DENIED) {
-        const Cc__FundsDenied *m = (const Cc__FundsDenied *) in.msg;
-        snprintf(detail, sizeof detail, "%s: price %" PRId64 " fen, available %" PRId64,
-                 m->reason, m->price_fen, m->available_fen);
-        s_args(&a, OD_ST_ON_FUNDS_DENIED, "billingd", env, in.order_id);
-        cc_args_int(&a, "price", m->price_fen);
-        cc_args_text(&a, "reason", m->reason);
-        cc_args_text(&a, "to", to);
-        cc_args_text(&a, "detail", detail);
-        s_exec(c, &a, in.a);
-    } else {
-        int captured = in.ev == OD_EV_HOLD_CAPTURED;
-        int64_t amount = captured ? ((const Cc__HoldCaptured *) in.msg)->charged_fen
-                                  : ((const Cc__HoldReleased *) in.msg)->released_fen;
-        snprintf(detail, sizeof detail, "%s %" PRId64 " fen", captured ? "charged" : "released",
-                 amount);
-        s_args(&a, OD_ST_ON_HOLD, "billingd", env, in.order_id);
-        cc_args_text(&a, "event", env->type);
-        if (captured)
-            cc_args_int(&a, "charged", amount);
-        else
-            cc_args_null(&a, "charged");
-        cc_args_text(&a, "to", to);
-        cc_args_text(&a, "detail", detail);
-        s_exec(c, &a, in.a);
-    }
-    return 0;
+    return *(const char *const *) ((const char *) msg + f->offset);
 }
 
 /* The event an effect appends, if any (out_type, out_id, out). */
@@ -229,178 +155,265 @@ static void s_out(cc_args_t *a, const char *type, const char *id, const uint8_t 
         cc_args_null(a, "out");
 }
 
-/* ---- dispatchd ------------------------------------------------------------------ */
-typedef struct {
-    const char *order_id, *visit_id, *caregiver_id, *provider_id, *reason;
-    int64_t at_us;
-    char detail[200];
-} s_visit_t;
-
-static int s_on_dispatchd(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
-                   void *arg)
+static void s_decide_billingd(const Cc__Envelope *env, const ProtobufCMessage *msg,
+                              const char *order_id, od_order_t *o, od_effect_t *e)
 {
-    s_in_t in;
-    s_in(arg, env, msg, &in);
-    s_visit_t vi;
-    memset(&vi, 0, sizeof vi);
-    vi.order_id = in.order_id;
+    const char *to = e->step.changes ? od_state_name(e->step.to) : NULL;
+    cc_args_t *a = &e->args;
+    if (e->ev == OD_EV_FUNDS_HELD) {
+        const Cc__FundsHeld *m = (const Cc__FundsHeld *) msg;
+        snprintf(e->detail, sizeof e->detail,
+                 "price %" PRId64 " fen, subsidy %" PRId64 ", held %" PRId64 ", arrears %" PRId64,
+                 m->price_fen, m->subsidy_fen, m->held_fen, m->arrears_fen);
+        if (e->step.out == OD_OUT_RELEASED) {
+            e->out = od_app_pack_released(o, &e->out_len);
+            if (!e->out) {
+                cc_error("out_of_memory", "what", "pack");
+                exit(1);
+            }
+        }
+        s_args(a, OD_ST_ON_FUNDS_HELD, "billingd", env, order_id);
+        cc_args_int(a, "price", m->price_fen);
+        cc_args_int(a, "held", m->held_fen);
+        cc_args_text(a, "to", to);
+        cc_args_text(a, "detail", e->detail);
+        cc_args_text(a, "out_id", e->out ? e->out_id : NULL);
+        if (e->out)
+            cc_args_bytes(a, "out", e->out, e->out_len);
+        else
+            cc_args_null(a, "out");
+    } else if (e->ev == OD_EV_FUNDS_DENIED) {
+        const Cc__FundsDenied *m = (const Cc__FundsDenied *) msg;
+        snprintf(e->detail, sizeof e->detail, "%s: price %" PRId64 " fen, available %" PRId64,
+                 m->reason, m->price_fen, m->available_fen);
+        s_args(a, OD_ST_ON_FUNDS_DENIED, "billingd", env, order_id);
+        cc_args_int(a, "price", m->price_fen);
+        cc_args_text(a, "reason", m->reason);
+        cc_args_text(a, "to", to);
+        cc_args_text(a, "detail", e->detail);
+    } else {
+        int captured = e->ev == OD_EV_HOLD_CAPTURED;
+        int64_t amount = captured ? ((const Cc__HoldCaptured *) msg)->charged_fen
+                                  : ((const Cc__HoldReleased *) msg)->released_fen;
+        snprintf(e->detail, sizeof e->detail, "%s %" PRId64 " fen",
+                 captured ? "charged" : "released", amount);
+        s_args(a, OD_ST_ON_HOLD, "billingd", env, order_id);
+        cc_args_text(a, "event", env->type);
+        if (captured)
+            cc_args_int(a, "charged", amount);
+        else
+            cc_args_null(a, "charged");
+        cc_args_text(a, "to", to);
+        cc_args_text(a, "detail", e->detail);
+    }
+}
+
+/* What a visit or meal event says, for the history and the closing event. */
+typedef struct {
+    const char *visit_id, *caregiver_id, *provider_id, *meal_point, *reason;
+    int64_t at_us;
+} s_facts_t;
+
+static void s_facts(const Cc__Envelope *env, const ProtobufCMessage *msg, od_effect_t *e,
+                    s_facts_t *f)
+{
     char tbuf[48];
-    switch (in.ev) {
+    memset(f, 0, sizeof *f);
+    f->at_us = env->time_us;
+    switch (e->ev) {
     case OD_EV_VISIT_ASSIGNED: {
-        const Cc__VisitAssigned *m = (const Cc__VisitAssigned *) in.msg;
-        vi.visit_id = m->visit_id;
-        vi.caregiver_id = m->caregiver_id;
-        vi.provider_id = m->provider_id;
-        snprintf(vi.detail, sizeof vi.detail, "caregiver %s, eta %s, travel %d s",
+        const Cc__VisitAssigned *m = (const Cc__VisitAssigned *) msg;
+        f->visit_id = m->visit_id;
+        f->caregiver_id = m->caregiver_id;
+        f->provider_id = m->provider_id;
+        f->at_us = 0;
+        snprintf(e->detail, sizeof e->detail, "caregiver %s, eta %s, travel %d s",
                  m->caregiver_id, m->eta_us ? cc_time_format(m->eta_us, tbuf, sizeof tbuf) : "-",
                  m->travel_s);
         break;
     }
     case OD_EV_VISIT_ACCEPTED: {
-        const Cc__VisitAccepted *m = (const Cc__VisitAccepted *) in.msg;
-        snprintf(vi.detail, sizeof vi.detail, "caregiver %s accepted", m->caregiver_id);
+        const Cc__VisitAccepted *m = (const Cc__VisitAccepted *) msg;
+        f->at_us = 0;
+        snprintf(e->detail, sizeof e->detail, "caregiver %s accepted", m->caregiver_id);
         break;
     }
     case OD_EV_VISIT_DECLINED: {
-        const Cc__VisitDeclined *m = (const Cc__VisitDeclined *) in.msg;
-        snprintf(vi.detail, sizeof vi.detail, "caregiver %s: %s; dispatch finds another",
+        const Cc__VisitDeclined *m = (const Cc__VisitDeclined *) msg;
+        f->at_us = 0;
+        snprintf(e->detail, sizeof e->detail, "caregiver %s: %s; dispatch finds another",
                  m->caregiver_id, m->reason[0] ? m->reason : "declined");
         break;
     }
     case OD_EV_VISIT_CHECKED_IN: {
-        const Cc__VisitCheckedIn *m = (const Cc__VisitCheckedIn *) in.msg;
-        snprintf(vi.detail, sizeof vi.detail, "checked in %s, %d m from home",
+        const Cc__VisitCheckedIn *m = (const Cc__VisitCheckedIn *) msg;
+        f->at_us = 0;
+        snprintf(e->detail, sizeof e->detail, "checked in %s, %d m from home",
                  cc_time_format(m->at_us ? m->at_us : env->time_us, tbuf, sizeof tbuf),
                  m->distance_m);
         break;
     }
     case OD_EV_VISIT_COMPLETED: {
-        const Cc__VisitCompleted *m = (const Cc__VisitCompleted *) in.msg;
-        vi.provider_id = m->provider_id;
-        vi.at_us = m->checked_out_us ? m->checked_out_us : env->time_us;
-        snprintf(vi.detail, sizeof vi.detail, "checked out %s, %d m from home",
-                 cc_time_format(vi.at_us, tbuf, sizeof tbuf), m->distance_m);
+        const Cc__VisitCompleted *m = (const Cc__VisitCompleted *) msg;
+        f->provider_id = m->provider_id;
+        f->at_us = m->checked_out_us ? m->checked_out_us : env->time_us;
+        snprintf(e->detail, sizeof e->detail, "checked out %s, %d m from home",
+                 cc_time_format(f->at_us, tbuf, sizeof tbuf), m->distance_m);
         break;
     }
-    default: {   /* OD_EV_VISIT_FAILED */
-        const Cc__VisitFailed *m = (const Cc__VisitFailed *) in.msg;
-        vi.reason = m->reason[0] ? m->reason : "visit_failed";
-        snprintf(vi.detail, sizeof vi.detail, "%s", vi.reason);
+    case OD_EV_VISIT_FAILED: {
+        const Cc__VisitFailed *m = (const Cc__VisitFailed *) msg;
+        f->at_us = 0;
+        f->reason = m->reason[0] ? m->reason : "visit_failed";
+        snprintf(e->detail, sizeof e->detail, "%s", f->reason);
         break;
     }
-    }
-    if (vi.caregiver_id)
-        snprintf(in.a->caregiver_id, sizeof in.a->caregiver_id, "%s", vi.caregiver_id);
-    od_step_t st = s_decide(in.o, in.ev, in.a);
-    char out_id[CC_UUID_LEN];
-    cc_uuid(out_id);
-    uint8_t *out = NULL;
-    size_t len = 0;
-    const char *out_type = NULL;
-    if (st.out == OD_OUT_COMPLETED) {
-        out = s_pack_completed(in.o, vi.provider_id ? vi.provider_id : "", vi.at_us, &len);
-        out_type = "OrderCompleted";
-    } else if (st.out == OD_OUT_FAILED) {
-        out = s_pack_failed(in.o, vi.reason ? vi.reason : "visit_failed", &len);
-        out_type = "OrderFailed";
-    }
-    cc_args_t a;
-    s_args(&a, OD_ST_ON_VISIT, "dispatchd", env, vi.order_id);
-    cc_args_text(&a, "event", env->type);
-    cc_args_text(&a, "to", st.changes ? od_state_name(st.to) : NULL);
-    cc_args_text(&a, "detail", vi.detail);
-    cc_args_text(&a, "caregiver", vi.caregiver_id);
-    cc_args_text(&a, "visit", vi.visit_id);
-    cc_args_text(&a, "provider", vi.provider_id);
-    cc_args_text(&a, "reason", vi.reason);
-    s_out(&a, out_type, out_id, out, len);
-    s_exec(c, &a, in.a);
-    free(out);
-    return 0;
-}
-
-/* ---- meald ------------------------------------------------------------------------ */
-static int s_on_meald(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
-                   void *arg)
-{
-    s_in_t in;
-    s_in(arg, env, msg, &in);
-    const char *meal_point = NULL, *provider = NULL, *reason = NULL;
-    int64_t at_us = env->time_us;
-    char detail[200], tbuf[48];
-    switch (in.ev) {
     case OD_EV_MEAL_SCHEDULED: {
-        const Cc__MealScheduled *m = (const Cc__MealScheduled *) in.msg;
-        meal_point = m->meal_point_id;
-        provider = m->provider_id;
-        snprintf(detail, sizeof detail, "%s %s at meal point %s", m->slot, m->date,
+        const Cc__MealScheduled *m = (const Cc__MealScheduled *) msg;
+        f->meal_point = m->meal_point_id;
+        f->provider_id = m->provider_id;
+        snprintf(e->detail, sizeof e->detail, "%s %s at meal point %s", m->slot, m->date,
                  m->meal_point_id);
         break;
     }
     case OD_EV_MEAL_REFUSED: {
-        const Cc__MealRefused *m = (const Cc__MealRefused *) in.msg;
-        reason = m->reason[0] ? m->reason : "meal_refused";
-        snprintf(detail, sizeof detail, "%s", reason);
+        const Cc__MealRefused *m = (const Cc__MealRefused *) msg;
+        f->reason = m->reason[0] ? m->reason : "meal_refused";
+        snprintf(e->detail, sizeof e->detail, "%s", f->reason);
         break;
     }
     default: {   /* OD_EV_MEAL_DELIVERED */
-        const Cc__MealDelivered *m = (const Cc__MealDelivered *) in.msg;
-        provider = m->provider_id;
+        const Cc__MealDelivered *m = (const Cc__MealDelivered *) msg;
+        f->provider_id = m->provider_id;
         if (m->delivered_us)
-            at_us = m->delivered_us;
-        snprintf(detail, sizeof detail, "delivered %s",
-                 cc_time_format(at_us, tbuf, sizeof tbuf));
+            f->at_us = m->delivered_us;
+        snprintf(e->detail, sizeof e->detail, "delivered %s",
+                 cc_time_format(f->at_us, tbuf, sizeof tbuf));
         break;
     }
     }
-    od_step_t st = s_decide(in.o, in.ev, in.a);
-    char out_id[CC_UUID_LEN];
-    cc_uuid(out_id);
-    uint8_t *out = NULL;
-    size_t len = 0;
+}
+
+/* Dispatchd's and meald's events: history, and the closing event. */
+static void s_decide_service(const Cc__Envelope *env, const char *order_id, od_order_t *o,
+                             int meal, const s_facts_t *f, od_effect_t *e)
+{
     const char *out_type = NULL;
-    if (st.out == OD_OUT_COMPLETED) {
-        out = s_pack_completed(in.o, provider ? provider : "", at_us, &len);
+    if (e->step.out == OD_OUT_COMPLETED) {
+        e->out = s_pack_completed(o, f->provider_id ? f->provider_id : "", f->at_us,
+                                  &e->out_len);
         out_type = "OrderCompleted";
-    } else if (st.out == OD_OUT_FAILED) {
-        out = s_pack_failed(in.o, reason ? reason : "meal_refused", &len);
+    } else if (e->step.out == OD_OUT_FAILED) {
+        e->out = s_pack_failed(o, f->reason ? f->reason : meal ? "meal_refused"
+                                                                : "visit_failed",
+                               &e->out_len);
         out_type = "OrderFailed";
     }
-    cc_args_t a;
-    s_args(&a, OD_ST_ON_MEAL, "meald", env, in.order_id);
-    cc_args_text(&a, "event", env->type);
-    cc_args_text(&a, "to", st.changes ? od_state_name(st.to) : NULL);
-    cc_args_text(&a, "detail", detail);
-    cc_args_text(&a, "meal_point", meal_point);
-    cc_args_text(&a, "provider", provider);
-    cc_args_text(&a, "reason", reason);
-    s_out(&a, out_type, out_id, out, len);
-    s_exec(c, &a, in.a);
-    free(out);
+    if (out_type && !e->out) {
+        cc_error("out_of_memory", "what", "pack");
+        exit(1);
+    }
+    cc_args_t *a = &e->args;
+    s_args(a, meal ? OD_ST_ON_MEAL : OD_ST_ON_VISIT, meal ? "meald" : "dispatchd", env,
+           order_id);
+    cc_args_text(a, "event", env->type);
+    cc_args_text(a, "to", e->step.changes ? od_state_name(e->step.to) : NULL);
+    cc_args_text(a, "detail", e->detail);
+    if (meal) {
+        cc_args_text(a, "meal_point", f->meal_point);
+    } else {
+        cc_args_text(a, "caregiver", f->caregiver_id);
+        cc_args_text(a, "visit", f->visit_id);
+    }
+    cc_args_text(a, "provider", f->provider_id);
+    cc_args_text(a, "reason", f->reason);
+    s_out(a, out_type, e->out_id, e->out, e->out_len);
+}
+
+/* Cut an incomplete UTF-8 sequence off the end of s: snprintf may have cut
+ * a long reason mid-character, and PostgreSQL refuses such text. */
+static void s_trim_utf8(char *s)
+{
+    size_t len = strlen(s), j = len;
+    while (j > 0 && len - j < 4 && ((unsigned char) s[j - 1] & 0xC0) == 0x80)
+        j--;
+    if (j == 0)
+        return;
+    unsigned char lead = (unsigned char) s[j - 1];
+    size_t n = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : 4;
+    if (j - 1 + n > len)
+        s[j - 1] = '\0';
+}
+
+int od_events_decide(od_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                     od_effect_t *e)
+{
+    memset(e, 0, sizeof *e);
+    int ev = od_event_parse(env->type);
+    if (ev < 0)
+        return -1;   /* not a type of our tables */
+    e->ev = (od_event_t) ev;
+    const char *order_id = s_order_id(msg);
+    od_order_t *o = cc_map_get(app->orders, order_id);
+    e->ctx = s_applied_new(app, order_id, e->ev);
+    cc_uuid(e->out_id);
+    if (e->ev <= OD_EV_HOLD_RELEASED) {
+        e->step = s_decide(o, e->ev, e->ctx);
+        s_decide_billingd(env, msg, order_id, o, e);
+        s_trim_utf8(e->detail);
+        return 0;
+    }
+    s_facts_t f;
+    s_facts(env, msg, e, &f);
+    if (f.caregiver_id)
+        snprintf(e->ctx->caregiver_id, sizeof e->ctx->caregiver_id, "%s", f.caregiver_id);
+    e->step = s_decide(o, e->ev, e->ctx);
+    s_decide_service(env, order_id, o, e->ev >= OD_EV_MEAL_SCHEDULED, &f, e);
+    s_trim_utf8(e->detail);
+    return 0;
+}
+
+void od_effect_free(od_effect_t *e)
+{
+    free(e->out);
+    free(e->ctx);
+    e->out = NULL;
+    e->ctx = NULL;
+}
+
+static int s_on_event(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                      void *arg)
+{
+    od_effect_t e;
+    if (od_events_decide(arg, env, msg, &e) != 0)
+        return -1;
+    s_exec(c, &e.args, e.ctx);
+    e.ctx = NULL;   /* the result callback owns it */
+    od_effect_free(&e);
     return 0;
 }
 
 /* The events orderd applies, per log: each payload's type and handler. */
 const cc_consumer_entry_t od_events_from_billingd[] = {
-    { "FundsHeld", &cc__funds_held__descriptor, s_on_billingd },
-    { "FundsDenied", &cc__funds_denied__descriptor, s_on_billingd },
-    { "HoldCaptured", &cc__hold_captured__descriptor, s_on_billingd },
-    { "HoldReleased", &cc__hold_released__descriptor, s_on_billingd },
+    { "FundsHeld", &cc__funds_held__descriptor, s_on_event },
+    { "FundsDenied", &cc__funds_denied__descriptor, s_on_event },
+    { "HoldCaptured", &cc__hold_captured__descriptor, s_on_event },
+    { "HoldReleased", &cc__hold_released__descriptor, s_on_event },
     { NULL, NULL, NULL },
 };
 const cc_consumer_entry_t od_events_from_dispatchd[] = {
-    { "VisitAssigned", &cc__visit_assigned__descriptor, s_on_dispatchd },
-    { "VisitAccepted", &cc__visit_accepted__descriptor, s_on_dispatchd },
-    { "VisitDeclined", &cc__visit_declined__descriptor, s_on_dispatchd },
-    { "VisitCheckedIn", &cc__visit_checked_in__descriptor, s_on_dispatchd },
-    { "VisitCompleted", &cc__visit_completed__descriptor, s_on_dispatchd },
-    { "VisitFailed", &cc__visit_failed__descriptor, s_on_dispatchd },
+    { "VisitAssigned", &cc__visit_assigned__descriptor, s_on_event },
+    { "VisitAccepted", &cc__visit_accepted__descriptor, s_on_event },
+    { "VisitDeclined", &cc__visit_declined__descriptor, s_on_event },
+    { "VisitCheckedIn", &cc__visit_checked_in__descriptor, s_on_event },
+    { "VisitCompleted", &cc__visit_completed__descriptor, s_on_event },
+    { "VisitFailed", &cc__visit_failed__descriptor, s_on_event },
     { NULL, NULL, NULL },
 };
 const cc_consumer_entry_t od_events_from_meald[] = {
-    { "MealScheduled", &cc__meal_scheduled__descriptor, s_on_meald },
-    { "MealRefused", &cc__meal_refused__descriptor, s_on_meald },
-    { "MealDelivered", &cc__meal_delivered__descriptor, s_on_meald },
+    { "MealScheduled", &cc__meal_scheduled__descriptor, s_on_event },
+    { "MealRefused", &cc__meal_refused__descriptor, s_on_event },
+    { "MealDelivered", &cc__meal_delivered__descriptor, s_on_event },
     { NULL, NULL, NULL },
 };
 
