@@ -84,6 +84,15 @@ static void s_on_set_price(PGresult *res, void *arg)
     free(j);
 }
 
+int bd_http_read_price(json_t *body, int64_t *price, cc_err_t *err)
+{
+    static const char *const known[] = { "price_fen", NULL };
+    if (cc_json_only(body, known, err) < 0
+        || cc_json_int(body, "price_fen", 1, 0, BD_PRICE_MAX_FEN, price, err) < 0)
+        return -1;
+    return 0;
+}
+
 static void s_put_price(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
@@ -94,12 +103,9 @@ static void s_put_price(cc_http_req_t *req, void *arg)
                             "medical_escort, emergency, visit, assessment");
         return;
     }
-    json_t *body = cc_http_json(req);
-    static const char *const known[] = { "price_fen", NULL };
     cc_err_t err;
     int64_t price = 0;
-    if (cc_json_only(body, known, &err) < 0
-        || cc_json_int(body, "price_fen", 1, 0, BD_PRICE_MAX_FEN, &price, &err) < 0) {
+    if (bd_http_read_price(cc_http_json(req), &price, &err) < 0) {
         cc_http_reply_err(&req, &err);
         return;
     }
@@ -352,6 +358,19 @@ static void s_on_topup_lookup(PGresult *res, void *arg)
     s_topup_free(j);
 }
 
+int bd_http_read_topup(json_t *body, int64_t max_fen, int64_t *amount, int *source,
+                       const char **reference, cc_err_t *err)
+{
+    static const char *const known[] = { "amount_fen", "source", "reference", NULL };
+    static const char *const sources[] = { "family", "subsidy", "allowance", NULL };
+    if (cc_json_only(body, known, err) < 0
+        || cc_json_int(body, "amount_fen", 1, 1, max_fen, amount, err) < 0
+        || cc_json_enum(body, "source", 1, sources, source, err) < 0
+        || cc_json_str(body, "reference", 0, BD_REFERENCE_MAX, reference, err) < 0)
+        return -1;
+    return 0;
+}
+
 static void s_post_topup(cc_http_req_t *req, void *arg)
 {
     bd_app_t *app = arg;
@@ -359,17 +378,12 @@ static void s_post_topup(cc_http_req_t *req, void *arg)
     if (!card)
         return;
     const char *key = cc_http_idem_key(req);   /* required and checked by the guard */
-    json_t *body = cc_http_json(req);
-    static const char *const known[] = { "amount_fen", "source", "reference", NULL };
-    static const char *const sources[] = { "family", "subsidy", "allowance", NULL };
     cc_err_t err;
     int64_t amount = 0;
     int source = -1;
     const char *reference = NULL;
-    if (cc_json_only(body, known, &err) < 0
-        || cc_json_int(body, "amount_fen", 1, 1, app->max_topup_fen, &amount, &err) < 0
-        || cc_json_enum(body, "source", 1, sources, &source, &err) < 0
-        || cc_json_str(body, "reference", 0, BD_REFERENCE_MAX, &reference, &err) < 0) {
+    if (bd_http_read_topup(cc_http_json(req), app->max_topup_fen, &amount, &source, &reference,
+                           &err) < 0) {
         cc_http_reply_err(&req, &err);
         return;
     }

@@ -18,5 +18,13 @@
 extern const cc_http_route_t bd_http_routes[];
 /* Answer or fail every top-up still waiting (shutdown); frees the jobs. */
 void bd_http_shutdown(bd_app_t *app);
+/* The request readers the handlers run (tests/fuzz/billingd_json.c calls
+ * the same). 0, or -1 with err set (400 naming the field). */
+/* PUT /v1/prices/{service}: {price_fen}, 0..BD_PRICE_MAX_FEN. */
+int bd_http_read_price(json_t *body, int64_t *price, cc_err_t *err);
+/* POST /v1/cards/{id}/topups: {amount_fen 1..max_fen, source (a bd_source_t:
+ * family, subsidy, allowance), reference? (borrowed from body)}. */
+int bd_http_read_topup(json_t *body, int64_t max_fen, int64_t *amount, int *source,
+                       const char **reference, cc_err_t *err);
 
 #endif

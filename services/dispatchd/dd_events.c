@@ -31,7 +31,7 @@
 /* Window used when OrderReleased carries none (emergencies "now"). */
 #define S_DEFAULT_WINDOW_US (2 * CC_US_PER_HOUR)
 
-typedef struct {
+typedef struct dd_released {
     dd_app_t *app;
     char visit_id[DD_ID_LEN];
     int assigned;
@@ -81,10 +81,10 @@ static void s_on_released_done(PGresult *res, void *arg)
 }
 
 /* orderd's commit time of env: how far behind its log we are. */
-static void s_lag(dd_app_t *app, const Cc__Envelope *env)
+static void s_lag(dd_app_t *app, const Cc__Envelope *env, int64_t now)
 {
     if (env->time_us > 0) {
-        double lag = (double) (cc_now_us() - env->time_us) / 1e6;
+        double lag = (double) (now - env->time_us) / 1e6;
         cc_metric_set(app->m_lag, lag > 0 ? lag : 0);
     }
 }
@@ -111,19 +111,18 @@ typedef struct {
 
 /* The schema (cc_event.h) has checked the ids (UUIDs, which fit DD_ID_LEN)
  * and the coordinates; the consumer checked env->id. */
-static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release_t *m,
-                      dd_app_t *app)
+static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *app,
+                       int64_t now, dd_effect_t *e)
 {
-    s_lag(app, env);
+    s_lag(app, env, now);
     if (!dd_service_is_visit((int) m->service)) {
         cc_metric_inc(app->m_events_skipped);   /* meals are meald's */
-        return 0;
+        return;
     }
     if (dd_world_visit_by_order(app->world, m->order_id)) {
         cc_metric_inc(app->m_events_skipped);   /* redelivered: applied already */
-        return 0;
+        return;
     }
-    int64_t now = cc_now_us();
     dd_visit_t *v = dd_visit_new();
     if (!v) {
         cc_error("out_of_memory", "where", "order_released");
@@ -155,6 +154,7 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release
         exit(1);
     }
     v = keep;
+    e->visit = v;
 
     /* Offer at once when someone qualifies and fits. */
     dd_match_params_t p;
@@ -166,9 +166,9 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release
     dd_visit_t *bumped = NULL;   /* emergencies go first (dd_match_urgent) */
     int found = dd_match_urgent(cgs, n, v, &p, &match, &bumped) == 0;
     cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
-    dd_bump_t bump = {0};
     if (bumped)
-        dd_bump_apply(app, bumped, &bump, now);
+        dd_bump_apply(app, bumped, &e->bump, now);
+    e->bumped = bumped;
     if (found && dd_world_assign(app->world, v, &match, now) != 0) {
         if (bumped) {
             cc_error("out_of_memory", "where", "order_released");
@@ -178,11 +178,9 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release
     }
     if (!found)
         cc_metric_inc(app->m_assign_none);
+    e->assigned = found;
 
-    uint8_t *payload = NULL;
-    size_t plen = 0;
-    char ev[CC_UUID_LEN];
-    cc_uuid(ev);
+    cc_uuid(e->ev);
     if (found) {
         Cc__VisitAssigned a = CC__VISIT_ASSIGNED__INIT;
         a.visit_id = v->id;
@@ -191,10 +189,10 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release
         a.provider_id = v->provider_id;
         a.eta_us = v->eta_us;
         a.travel_s = v->travel_s;
-        payload = cc_event_pack(&a.base, &plen);
+        e->payload = cc_event_pack(&a.base, &e->plen);
     }
     s_released_t *r = calloc(1, sizeof *r);
-    if (!r || (found && !payload)) {
+    if (!r || (found && !e->payload)) {
         cc_error("out_of_memory", "where", "order_released");
         exit(1);
     }
@@ -203,49 +201,40 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release
     r->bumped = bumped != NULL;
     r->released_us = env->time_us > 0 ? env->time_us : now;
     snprintf(r->visit_id, sizeof r->visit_id, "%s", v->id);
+    e->released = r;
+    e->done = s_on_released_done;
+    e->arg = r;
 
-    cc_args_t a;
-    s_consumed(&a, bumped ? DD_ST_RELEASED_BUMP : DD_ST_RELEASED, env);
-    cc_args_text(&a, "id", v->id);
-    cc_args_text(&a, "order", v->order_id);
-    cc_args_text(&a, "elder", v->elder_id);
-    cc_args_text(&a, "service", cc_service_name(v->service));
-    cc_args_text(&a, "ability", dd_ability_name(v->ability));
-    cc_args_bool(&a, "emergency", v->emergency);
-    cc_args_int(&a, "priority", v->priority);
-    cc_args_int(&a, "district", v->district_id);
-    cc_args_float(&a, "lat", v->lat);
-    cc_args_float(&a, "lon", v->lon);
-    cc_args_int(&a, "ws", v->window_start_us);
-    cc_args_int(&a, "we", v->window_end_us);
-    cc_args_text(&a, "pref", v->preferred_caregiver_id);
-    cc_args_text(&a, "notes", v->notes ? v->notes : "");
-    cc_args_int(&a, "created", v->created_us);
+    cc_args_t *a = &e->args;
+    s_consumed(a, bumped ? DD_ST_RELEASED_BUMP : DD_ST_RELEASED, env);
+    cc_args_text(a, "id", v->id);
+    cc_args_text(a, "order", v->order_id);
+    cc_args_text(a, "elder", v->elder_id);
+    cc_args_text(a, "service", cc_service_name(v->service));
+    cc_args_text(a, "ability", dd_ability_name(v->ability));
+    cc_args_bool(a, "emergency", v->emergency);
+    cc_args_int(a, "priority", v->priority);
+    cc_args_int(a, "district", v->district_id);
+    cc_args_float(a, "lat", v->lat);
+    cc_args_float(a, "lon", v->lon);
+    cc_args_int(a, "ws", v->window_start_us);
+    cc_args_int(a, "we", v->window_end_us);
+    cc_args_text(a, "pref", v->preferred_caregiver_id);
+    cc_args_text(a, "notes", v->notes ? v->notes : "");
+    cc_args_int(a, "created", v->created_us);
     if (found) {
-        cc_args_text(&a, "caregiver", v->caregiver_id);
-        dd_offer_args(&a, v);
-        cc_args_text(&a, "ev", ev);
-        cc_args_bytes(&a, "payload", payload, plen);
+        cc_args_text(a, "caregiver", v->caregiver_id);
+        dd_offer_args(a, v);
+        cc_args_text(a, "ev", e->ev);
+        cc_args_bytes(a, "payload", e->payload, e->plen);
     } else {
         static const char *const offer[] = { "caregiver", "provider", "eta", "end", "travel",
                                              "ev", "payload" };
         for (size_t i = 0; i < sizeof offer / sizeof *offer; i++)
-            cc_args_null(&a, offer[i]);   /* the visit waits: no offer */
+            cc_args_null(a, offer[i]);   /* the visit waits: no offer */
     }
     if (bumped)
-        dd_bump_args(&a, bumped, &bump);
-    if (cc_consumer_call(c, &a, s_on_released_done, r) != 0)
-        cc_rt_fatal(a.st->name, NULL);
-    free(payload);
-    free(bump.pay);
-    if (found) {
-        dd_timer_arm(app, v, now);
-        cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",
-                v->caregiver_id, "from", "release");
-    } else {
-        cc_info("visit_queued", "visit_id", v->id, "order_id", v->order_id);
-    }
-    return 0;
+        dd_bump_args(a, bumped, &e->bump);
 }
 
 static void s_on_cancelled_done(PGresult *res, void *arg)
@@ -259,68 +248,100 @@ static void s_on_cancelled_done(PGresult *res, void *arg)
     cc_metric_inc(strcmp(t, "applied") == 0 ? app->m_events_applied : app->m_events_skipped);
 }
 
-static int s_on_cancelled(cc_consumer_t *c, const Cc__Envelope *env,
-                          const ProtobufCMessage *msg, void *arg)
+static void s_cancelled(const Cc__Envelope *env, const Cc__OrderCancelled *m, dd_app_t *app,
+                        int64_t now, dd_effect_t *e)
 {
-    dd_app_t *app = arg;
-    const Cc__OrderCancelled *m = (const Cc__OrderCancelled *) msg;
-    s_lag(app, env);
+    s_lag(app, env, now);
     dd_visit_t *v = dd_world_visit_by_order(app->world, m->order_id);
     if (!v || dd_visit_state_final(v->state)) {
         /* Not ours (a meal, cancelled before release) or done already. */
         cc_metric_inc(app->m_events_skipped);
-        return 0;
+        return;
     }
-    int64_t now = cc_now_us();
     dd_timer_cancel(v);
     dd_world_set_state(app->world, v, DD_VISIT_CANCELLED, now);
     app->dirty = 1;   /* the caregiver's slot is free again */
     cc_metric_inc(app->m_cancelled);
-    cc_args_t a;
-    s_consumed(&a, DD_ST_CANCELLED, env);
-    cc_args_int(&a, "district", v->district_id);
-    cc_args_text(&a, "id", v->id);
-    cc_args_int(&a, "at", now);
-    if (cc_consumer_call(c, &a, s_on_cancelled_done, app) != 0)
-        cc_rt_fatal(a.st->name, NULL);
-    cc_info("visit_cancelled", "visit_id", v->id, "order_id", v->order_id);
+    e->visit = v;
+    e->done = s_on_cancelled_done;
+    e->arg = app;
+    s_consumed(&e->args, DD_ST_CANCELLED, env);
+    cc_args_int(&e->args, "district", v->district_id);
+    cc_args_text(&e->args, "id", v->id);
+    cc_args_int(&e->args, "at", now);
+}
+
+/* OrderReleased (logs written before the split) has VisitReleased's fields;
+ * diet is not read. */
+#define S_RELEASE_OF(m)                                                                      \
+    ((s_release_t) {                                                                         \
+        .order_id = (m)->order_id, .elder_id = (m)->elder_id,                                \
+        .ability_level = (m)->ability_level, .notes = (m)->notes,                            \
+        .preferred_caregiver_id = (m)->preferred_caregiver_id, .service = (m)->service,      \
+        .window_start_us = (m)->window_start_us, .window_end_us = (m)->window_end_us,        \
+        .district_id = (m)->district_id, .lat = (m)->lat, .lon = (m)->lon,                   \
+        .emergency = (m)->emergency, .priority = (m)->priority,                              \
+    })
+
+int dd_events_decide(dd_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                     int64_t now, dd_effect_t *e)
+{
+    memset(e, 0, sizeof *e);
+    if (strcmp(env->type, "VisitReleased") == 0) {
+        s_release_t r = S_RELEASE_OF((const Cc__VisitReleased *) msg);
+        s_released(env, &r, app, now, e);
+    } else if (strcmp(env->type, "OrderReleased") == 0) {
+        s_release_t r = S_RELEASE_OF((const Cc__OrderReleased *) msg);
+        s_released(env, &r, app, now, e);
+    } else if (strcmp(env->type, "OrderCancelled") == 0) {
+        s_cancelled(env, (const Cc__OrderCancelled *) msg, app, now, e);
+    } else {
+        return -1;
+    }
     return 0;
 }
 
-static int s_on_visit_released(cc_consumer_t *c, const Cc__Envelope *env,
-                               const ProtobufCMessage *msg, void *arg)
+void dd_effect_free(dd_effect_t *e)
 {
-    const Cc__VisitReleased *m = (const Cc__VisitReleased *) msg;
-    s_release_t r = {
-        .order_id = m->order_id, .elder_id = m->elder_id, .ability_level = m->ability_level,
-        .notes = m->notes, .preferred_caregiver_id = m->preferred_caregiver_id,
-        .service = m->service, .window_start_us = m->window_start_us,
-        .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
-        .lon = m->lon, .emergency = m->emergency, .priority = m->priority,
-    };
-    return s_released(c, env, &r, arg);
+    free(e->released);
+    free(e->payload);
+    free(e->bump.pay);
+    e->released = NULL;
+    e->payload = e->bump.pay = NULL;
 }
 
-/* Logs written before the split: the same fields; diet is not read. */
-static int s_on_order_released(cc_consumer_t *c, const Cc__Envelope *env,
-                               const ProtobufCMessage *msg, void *arg)
+static int s_on_event(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                      void *arg)
 {
-    const Cc__OrderReleased *m = (const Cc__OrderReleased *) msg;
-    s_release_t r = {
-        .order_id = m->order_id, .elder_id = m->elder_id, .ability_level = m->ability_level,
-        .notes = m->notes, .preferred_caregiver_id = m->preferred_caregiver_id,
-        .service = m->service, .window_start_us = m->window_start_us,
-        .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
-        .lon = m->lon, .emergency = m->emergency, .priority = m->priority,
-    };
-    return s_released(c, env, &r, arg);
+    dd_app_t *app = arg;
+    int64_t now = cc_now_us();
+    dd_effect_t e;
+    if (dd_events_decide(app, env, msg, now, &e) != 0)
+        return 0;   /* not in the table below */
+    if (e.done) {
+        if (cc_consumer_call(c, &e.args, e.done, e.arg) != 0)
+            cc_rt_fatal(e.args.st->name, NULL);
+        e.released = NULL;   /* the result callback owns it */
+    }
+    dd_visit_t *v = e.visit;
+    if (e.done == s_on_cancelled_done) {
+        cc_info("visit_cancelled", "visit_id", v->id, "order_id", v->order_id);
+    } else if (e.assigned) {
+        dd_timer_arm(app, v, now);
+        cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",
+                v->caregiver_id, "from", "release");
+    } else if (v) {
+        cc_info("visit_queued", "visit_id", v->id, "order_id", v->order_id);
+    }
+    dd_effect_free(&e);
+    return 0;
 }
 
 /* Other types: skipped by the consumer. */
 const cc_consumer_entry_t dd_events_from_orderd[] = {
-    { "VisitReleased", &cc__visit_released__descriptor, s_on_visit_released },
-    { "OrderReleased", &cc__order_released__descriptor, s_on_order_released },
-    { "OrderCancelled", &cc__order_cancelled__descriptor, s_on_cancelled },
+    { "VisitReleased", &cc__visit_released__descriptor, s_on_event },
+    { "OrderReleased", &cc__order_released__descriptor, s_on_event },
+    { "OrderCancelled", &cc__order_cancelled__descriptor, s_on_event },
     CC_REVOKE_CONSUMER_ENTRY,
     { NULL, NULL, NULL },
 };

@@ -242,57 +242,70 @@ static void s_exec_cg_create(dd_app_t *app, const dd_caregiver_t *c, cc_http_req
         cc_rt_fatal(a.st->name, NULL);
 }
 
+int dd_http_read_caregiver(json_t *body, dd_cg_req_t *out, cc_err_t *err)
+{
+    memset(out, 0, sizeof *out);
+    out->shift_start_min = out->shift_end_min = -1;
+    if (cc_json_str(body, "name", 1, CC_NAME_MAX, &out->name, err)
+        || cc_json_str(body, "provider_id", 1, CC_PROVIDER_ID_MAX, &out->provider_id, err)
+        || cc_json_int(body, "district_id", 1, CC_DISTRICT_MIN, CC_DISTRICT_MAX,
+                       &out->district_id, err)
+        || cc_json_num(body, "lat", 1, -CC_LAT_MAX, CC_LAT_MAX, &out->lat, err)
+        || cc_json_num(body, "lon", 1, -CC_LON_MAX, CC_LON_MAX, &out->lon, err)
+        || dd_http_parse_skills(body, &out->skills, err)
+        || cc_json_int(body, "level", 1, 1, 3, &out->level, err)
+        || cc_json_bool(body, "first_aid", 0, &out->first_aid, err)
+        || cc_json_hhmm(body, "shift_start", 1, &out->shift_start_min, err)
+        || cc_json_hhmm(body, "shift_end", 1, &out->shift_end_min, err))
+        return -1;
+    if (!out->name[0] || !out->provider_id[0])
+        return cc_err_set(err, 400, "invalid_value", !out->name[0] ? "name" : "provider_id",
+                          "must not be empty");
+    return 0;
+}
+
+dd_caregiver_t *dd_http_caregiver_new(const dd_cg_req_t *r)
+{
+    dd_caregiver_t *c = dd_caregiver_new();
+    if (!c || !(c->name = strdup(r->name))) {
+        dd_caregiver_free(&c);
+        return NULL;
+    }
+    snprintf(c->provider_id, sizeof c->provider_id, "%s", r->provider_id);
+    c->district_id = (uint32_t) r->district_id;
+    c->lat = r->lat;
+    c->lon = r->lon;
+    c->skills = r->skills;
+    c->level = (int) r->level;
+    c->first_aid = r->first_aid;
+    c->shift_start_min = r->shift_start_min;
+    c->shift_end_min = r->shift_end_min;
+    return c;
+}
+
 static void s_post_caregiver(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
     json_t *body = cc_http_json(req);   /* borrowed: name and provider point into it */
     cc_err_t err = {0};
-    const char *name = NULL, *provider = NULL;
-    int64_t district = 0, level = 0;
-    double lat = 0, lon = 0;
-    int first_aid = 0, ss = -1, se = -1;
-    uint32_t skills = 0;
+    dd_cg_req_t in;
     const char *key = cc_http_idem_key(req);   /* checked by the route guard */
-    if (cc_json_str(body, "name", 1, CC_NAME_MAX, &name, &err)
-        || cc_json_str(body, "provider_id", 1, CC_PROVIDER_ID_MAX, &provider, &err)
-        || cc_json_int(body, "district_id", 1, CC_DISTRICT_MIN, CC_DISTRICT_MAX, &district, &err)
-        || cc_json_num(body, "lat", 1, -CC_LAT_MAX, CC_LAT_MAX, &lat, &err)
-        || cc_json_num(body, "lon", 1, -CC_LON_MAX, CC_LON_MAX, &lon, &err)
-        || dd_http_parse_skills(body, &skills, &err)
-        || cc_json_int(body, "level", 1, 1, 3, &level, &err)
-        || cc_json_bool(body, "first_aid", 0, &first_aid, &err)
-        || cc_json_hhmm(body, "shift_start", 1, &ss, &err)
-        || cc_json_hhmm(body, "shift_end", 1, &se, &err)) {
+    if (dd_http_read_caregiver(body, &in, &err) != 0) {
         cc_http_reply_err(&req, &err);
         return;
     }
-    if (!name[0] || !provider[0]) {
-        cc_http_reply_error(&req, 400, "invalid_value", !name[0] ? "name" : "provider_id",
-                            "must not be empty");
-        return;
-    }
     /* A provider_admin registers their own provider's caregivers only. */
-    if (cc_http_scope(&req, &(cc_scope_t) { .provider_id = provider,
-                                           .district_id = (uint32_t) district }) != 0)
+    if (cc_http_scope(&req, &(cc_scope_t) { .provider_id = in.provider_id,
+                                           .district_id = (uint32_t) in.district_id }) != 0)
         return;
-    dd_caregiver_t *c = dd_caregiver_new();
-    if (!c || !(c->name = strdup(name))) {
-        dd_caregiver_free(&c);
+    dd_caregiver_t *c = dd_http_caregiver_new(&in);
+    if (!c) {
         cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
         return;
     }
     cc_uuid(c->id);
-    snprintf(c->provider_id, sizeof c->provider_id, "%s", provider);
     if (key)
         snprintf(c->idem_key, sizeof c->idem_key, "%s", key);
-    c->district_id = (uint32_t) district;
-    c->lat = lat;
-    c->lon = lon;
-    c->skills = skills;
-    c->level = (int) level;
-    c->first_aid = first_aid;
-    c->shift_start_min = ss;
-    c->shift_end_min = se;
 
     dd_caregiver_t *prior = key ? dd_world_caregiver_by_key(app->world, key) : NULL;
     if (prior) {
@@ -582,39 +595,42 @@ static void s_on_action_done(PGresult *res, void *arg)
     free(w);
 }
 
+int dd_http_read_step(json_t *body, dd_step_t step, const char *who, char cg[DD_ID_LEN],
+                      dd_step_req_t *out, cc_err_t *err)
+{
+    const char *reason = NULL;
+    cg[0] = '\0';
+    int rc = cc_json_uuid(body, "caregiver_id", 0, cg, err);
+    if (rc == 0 && cg[0] && who && strcmp(cg, who) != 0)
+        return cc_err_set(err, 403, "forbidden", "caregiver_id",
+                          "caregiver_id is not the caller's (the token says who acts)");
+    if (rc == 0 && who)
+        snprintf(cg, DD_ID_LEN, "%s", who);
+    if (rc == 0 && step == DD_STEP_DECLINE)   /* free text, checked but not stored */
+        rc = cc_json_str(body, "reason", 0, CC_TEXT_MAX, &reason, err);
+    if (rc == 0 && (step == DD_STEP_CHECK_IN || step == DD_STEP_CHECK_OUT)) {
+        rc = cc_json_num(body, "lat", 1, -CC_LAT_MAX, CC_LAT_MAX, &out->lat, err);
+        if (rc == 0)
+            rc = cc_json_num(body, "lon", 1, -CC_LON_MAX, CC_LON_MAX, &out->lon, err);
+        if (rc == 0)
+            rc = cc_json_time(body, "at", 0, &out->at_us, err);
+        if (rc == 0 && out->at_us == 0)   /* "time" is accepted as an alias of "at" */
+            rc = cc_json_time(body, "time", 0, &out->at_us, err);
+    }
+    out->caregiver_id = cg;
+    return rc;
+}
+
 /* Parse a step's body into *out (caregiver_id copied into cg). 0, or -1
- * having answered 400. */
+ * having answered 4xx. Who acts is the token's caregiver; a caregiver_id in
+ * the body (older apps send it) must be that one. */
 static int s_step_body(cc_http_req_t **req, dd_step_t step, char cg[DD_ID_LEN],
                        dd_step_req_t *out)
 {
-    json_t *body = cc_http_json(*req);
     cc_err_t err = {0};
-    const char *reason = NULL;
-    /* Who acts is the token's caregiver; a caregiver_id in the body (older
-     * apps send it) must be that one. Lower case, as the ids in memory. */
     const cc_jwt_claims_t *who = cc_http_claims(*req);
-    cg[0] = '\0';
-    int rc = cc_json_uuid(body, "caregiver_id", 0, cg, &err);
-    if (rc == 0 && cg[0] && who && strcmp(cg, who->caregiver_id) != 0) {
-        cc_http_reply_error(req, 403, "forbidden", "caregiver_id",
-                            "caregiver_id is not the caller's (the token says who acts)");
-        return -1;
-    }
-    if (rc == 0 && who)
-        snprintf(cg, DD_ID_LEN, "%s", who->caregiver_id);
-    if (rc == 0 && step == DD_STEP_DECLINE)   /* free text, checked but not stored */
-        rc = cc_json_str(body, "reason", 0, CC_TEXT_MAX, &reason, &err);
-    if (rc == 0 && (step == DD_STEP_CHECK_IN || step == DD_STEP_CHECK_OUT)) {
-        rc = cc_json_num(body, "lat", 1, -CC_LAT_MAX, CC_LAT_MAX, &out->lat, &err);
-        if (rc == 0)
-            rc = cc_json_num(body, "lon", 1, -CC_LON_MAX, CC_LON_MAX, &out->lon, &err);
-        if (rc == 0)
-            rc = cc_json_time(body, "at", 0, &out->at_us, &err);
-        if (rc == 0 && out->at_us == 0)   /* "time" is accepted as an alias of "at" */
-            rc = cc_json_time(body, "time", 0, &out->at_us, &err);
-    }
-    out->caregiver_id = cg;
-    if (rc != 0) {
+    if (dd_http_read_step(cc_http_json(*req), step, who ? who->caregiver_id : NULL, cg, out,
+                          &err) != 0) {
         cc_http_reply_err(req, &err);
         return -1;
     }

@@ -13,7 +13,7 @@
 
 /* Context of one queued effect, resolved by order id in the callback (the
  * meal may have been pruned meanwhile, so no pointer is kept). */
-typedef struct {
+typedef struct md_effect_ctx {
     md_app_t *app;
     char order_id[MD_ID_LEN];
     int64_t event_us;          /* orderd's commit time, for the lag gauge */
@@ -159,13 +159,13 @@ typedef struct {
     double lat, lon;
 } s_release_t;
 
-static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release_t *ev,
-                      md_app_t *app)
+static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t *app,
+                       int64_t now, md_effect_t *e)
 {
     if (md_meal_find(app->state, ev->order_id)) {
         /* Released twice: the first decision stands. */
         cc_warn("meal_release_repeated", "order_id", ev->order_id);
-        return 0;
+        return;
     }
     md_meal_t m;
     memset(&m, 0, sizeof m);
@@ -179,92 +179,57 @@ static int s_released(cc_consumer_t *c, const Cc__Envelope *env, const s_release
     md_slot_for_window(ev->window_start_us, &m.slot, &m.day);
 
     md_choice_t ch;
-    md_choose(app->state, m.lat, m.lon, m.slot, m.day, cc_now_us(),
-              (double)app->max_distance_m, &ch);
+    md_choose(app->state, m.lat, m.lon, m.slot, m.day, now, (double)app->max_distance_m, &ch);
     s_ctx_t *ctx = s_ctx(app, m.order_id, env);
     if (!ctx)
         cc_rt_fatal("out_of_memory", NULL);
     ctx->reason = ch.point ? MD_REFUSE_NONE : ch.reason;
+    e->ctx = ctx;
+    e->done = s_on_decided;
     Cc__MealScheduled sched = CC__MEAL_SCHEDULED__INIT;
     Cc__MealRefused refused = CC__MEAL_REFUSED__INIT;
-    char date[16];
-    md_day_format(m.day, date, sizeof date);
+    md_day_format(m.day, e->date, sizeof e->date);
+    md_meal_t *kept;   /* the meal in memory: the args borrow from it */
     if (ch.point) {
         m.point = ch.point;
-        if (!md_meal_schedule(app->state, &m))
+        if (!(kept = md_meal_schedule(app->state, &m)))
             cc_rt_fatal("out_of_memory", NULL);
-        sched.order_id = m.order_id;
+        sched.order_id = kept->order_id;
         sched.meal_point_id = ch.point->id;
-        sched.slot = (char *)md_slot_name(m.slot);
-        sched.date = date;
+        sched.slot = (char *)md_slot_name(kept->slot);
+        sched.date = e->date;
         sched.provider_id = ch.point->provider_id;
     } else {
         m.status = MD_MEAL_REFUSED;
         m.reason = ch.reason;
-        if (!md_meal_load(app->state, &m))
+        if (!(kept = md_meal_load(app->state, &m)))
             cc_rt_fatal("out_of_memory", NULL);
-        refused.order_id = m.order_id;
+        refused.order_id = kept->order_id;
         refused.reason = (char *)md_refusal_name(ch.reason);
     }
-    size_t len = 0;
-    uint8_t *payload = cc_event_pack(ch.point ? &sched.base : &refused.base, &len);
-    if (!payload)
+    e->meal = kept;
+    e->payload = cc_event_pack(ch.point ? &sched.base : &refused.base, &e->plen);
+    if (!e->payload)
         cc_rt_fatal("out_of_memory", NULL);
-    char out_id[CC_UUID_LEN];
-    cc_uuid(out_id);
+    cc_uuid(e->out_id);
     /* md_schedule and md_refuse share their head and their tail. */
-    cc_args_t a;
-    s_args(&a, ch.point ? MD_ST_SCHEDULE : MD_ST_REFUSE, env, m.order_id);
-    cc_args_int(&a, "district", m.district_id);
+    cc_args_t *a = &e->args;
+    s_args(a, ch.point ? MD_ST_SCHEDULE : MD_ST_REFUSE, env, kept->order_id);
+    cc_args_int(a, "district", kept->district_id);
     if (ch.point) {
-        cc_args_text(&a, "point", ch.point->id);
-        cc_args_text(&a, "date", date);
-        cc_args_text(&a, "slot", md_slot_name(m.slot));
+        cc_args_text(a, "point", ch.point->id);
+        cc_args_text(a, "date", e->date);
+        cc_args_text(a, "slot", md_slot_name(kept->slot));
     } else {
-        cc_args_text(&a, "reason", md_refusal_name(ch.reason));
+        cc_args_text(a, "reason", md_refusal_name(ch.reason));
     }
-    cc_args_int(&a, "window_start_us", m.window_start_us);
-    cc_args_int(&a, "window_end_us", m.window_end_us);
-    cc_args_text(&a, "diet", m.diet);
-    cc_args_float(&a, "lat", m.lat);
-    cc_args_float(&a, "lon", m.lon);
-    cc_args_text(&a, "out_id", out_id);
-    cc_args_bytes(&a, "payload", payload, len);
-    if (cc_consumer_call(c, &a, s_on_decided, ctx) != 0)
-        cc_rt_fatal("queue_failed", NULL);
-    free(payload);
-    md_app_gauges(app);
-    return 0;
-}
-
-static int s_meal_released(cc_consumer_t *c, const Cc__Envelope *env,
-                           const ProtobufCMessage *msg, void *arg)
-{
-    const Cc__MealReleased *m = (const Cc__MealReleased *)msg;
-    s_release_t r = {
-        .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
-        .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
-        .lon = m->lon,
-    };
-    return s_released(c, env, &r, arg);
-}
-
-/* Logs written before the split: a meal's fields only. */
-static int s_order_released(cc_consumer_t *c, const Cc__Envelope *env,
-                            const ProtobufCMessage *msg, void *arg)
-{
-    md_app_t *app = arg;
-    const Cc__OrderReleased *m = (const Cc__OrderReleased *)msg;
-    if (m->service != CC__SERVICE__MEAL) {
-        cc_metric_inc(app->m_ignored);
-        return 0;
-    }
-    s_release_t r = {
-        .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
-        .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
-        .lon = m->lon,
-    };
-    return s_released(c, env, &r, app);
+    cc_args_int(a, "window_start_us", kept->window_start_us);
+    cc_args_int(a, "window_end_us", kept->window_end_us);
+    cc_args_text(a, "diet", kept->diet);
+    cc_args_float(a, "lat", kept->lat);
+    cc_args_float(a, "lon", kept->lon);
+    cc_args_text(a, "out_id", e->out_id);
+    cc_args_bytes(a, "payload", e->payload, e->plen);
 }
 
 static void s_on_cancelled(PGresult *res, void *arg)
@@ -294,33 +259,89 @@ static void s_on_cancelled(PGresult *res, void *arg)
     free(ctx);
 }
 
-static int s_cancelled(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
-                       void *arg)
+static void s_cancelled(const Cc__Envelope *env, const Cc__OrderCancelled *ev, md_app_t *app,
+                        md_effect_t *e)
 {
-    md_app_t *app = arg;
-    const Cc__OrderCancelled *ev = (const Cc__OrderCancelled *)msg;
     md_meal_t *m = md_meal_find(app->state, ev->order_id);
     if (!m || m->status != MD_MEAL_SCHEDULED) {
         /* Not a meal of ours, refused, already cancelled or delivered:
          * nothing to free (the consumer records the position). */
         cc_metric_inc(app->m_ignored);
-        return 0;
+        return;
     }
     s_ctx_t *ctx = s_ctx(app, ev->order_id, env);
     if (!ctx)
         cc_rt_fatal("out_of_memory", NULL);
-    cc_args_t a;
-    s_args(&a, MD_ST_CANCEL, env, ctx->order_id);
-    if (cc_consumer_call(c, &a, s_on_cancelled, ctx) != 0)
-        cc_rt_fatal("queue_failed", NULL);
+    e->ctx = ctx;
+    e->done = s_on_cancelled;
+    e->meal = m;
+    s_args(&e->args, MD_ST_CANCEL, env, ctx->order_id);
+}
+
+int md_events_decide(md_app_t *app, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                     int64_t now, md_effect_t *e)
+{
+    memset(e, 0, sizeof *e);
+    if (strcmp(env->type, "MealReleased") == 0) {
+        const Cc__MealReleased *m = (const Cc__MealReleased *)msg;
+        s_release_t r = {
+            .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
+            .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
+            .lon = m->lon,
+        };
+        s_released(env, &r, app, now, e);
+    } else if (strcmp(env->type, "OrderReleased") == 0) {
+        /* Logs written before the split: a meal's fields only. */
+        const Cc__OrderReleased *m = (const Cc__OrderReleased *)msg;
+        if (m->service != CC__SERVICE__MEAL) {
+            cc_metric_inc(app->m_ignored);
+            return 0;
+        }
+        s_release_t r = {
+            .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
+            .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
+            .lon = m->lon,
+        };
+        s_released(env, &r, app, now, e);
+    } else if (strcmp(env->type, "OrderCancelled") == 0) {
+        s_cancelled(env, (const Cc__OrderCancelled *)msg, app, e);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+void md_effect_free(md_effect_t *e)
+{
+    free(e->ctx);
+    free(e->payload);
+    e->ctx = NULL;
+    e->payload = NULL;
+}
+
+static int s_on_event(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                      void *arg)
+{
+    md_app_t *app = arg;
+    md_effect_t e;
+    if (md_events_decide(app, env, msg, cc_now_us(), &e) != 0)
+        return 0;   /* not in the table below */
+    if (e.done) {
+        if (cc_consumer_call(c, &e.args, e.done, e.ctx) != 0)
+            cc_rt_fatal("queue_failed", NULL);
+        e.ctx = NULL;   /* the result callback owns it */
+        if (e.payload)
+            md_app_gauges(app);   /* a release decided into memory */
+    }
+    md_effect_free(&e);
     return 0;
 }
 
 /* Other types are skipped by the consumer (consumer_events_skipped_total). */
 const cc_consumer_entry_t md_events_from_orderd[] = {
-    { "MealReleased", &cc__meal_released__descriptor, s_meal_released },
-    { "OrderReleased", &cc__order_released__descriptor, s_order_released },
-    { "OrderCancelled", &cc__order_cancelled__descriptor, s_cancelled },
+    { "MealReleased", &cc__meal_released__descriptor, s_on_event },
+    { "OrderReleased", &cc__order_released__descriptor, s_on_event },
+    { "OrderCancelled", &cc__order_cancelled__descriptor, s_on_event },
     CC_REVOKE_CONSUMER_ENTRY,
     { NULL, NULL, NULL },
 };

@@ -347,13 +347,8 @@ static void s_post_card(cc_http_req_t *req, void *arg)
     json_t *body = cc_http_json(req);
     char elder_id[CC_UUID_LEN];
     cc_err_t err;
-    if (cc_json_uuid(body, "elder_id", 1, elder_id, &err) != 0) {
-        /* Not an id names no elder, as before. */
-        if (strcmp(err.error, "invalid_value") == 0)
-            cc_http_reply_error(&req, 422, "unknown_elder", "elder_id",
-                                "no elder with this elder_id");
-        else
-            cc_http_reply_err(&req, &err);
+    if (od_card_req_from_json(body, elder_id, &err) != 0) {
+        cc_http_reply_err(&req, &err);
         return;
     }
     od_elder_t *e = cc_map_get(app->elders, elder_id);
@@ -429,7 +424,7 @@ static void s_post_card_status(cc_http_req_t *req, void *arg)
     }
     int status = 0;
     cc_err_t err;
-    if (cc_json_enum(cc_http_json(req), "status", 1, od_card_status_names, &status, &err) != 0) {
+    if (od_card_status_from_json(cc_http_json(req), &status, &err) != 0) {
         cc_http_reply_err(&req, &err);
         return;
     }
@@ -613,7 +608,6 @@ static void s_post_cancel(cc_http_req_t *req, void *arg)
 {
     od_app_t *app = arg;
     const char *id = cc_http_path_param(req, "id");
-    const char *reason = NULL;
     json_t *body = NULL;
     size_t blen = 0;
     cc_http_body(req, &blen);
@@ -621,16 +615,15 @@ static void s_post_cancel(cc_http_req_t *req, void *arg)
         body = cc_http_json_body(req);
         if (!body)
             return;
-        cc_err_t err;
-        if (cc_json_str(body, "reason", 0, CC_TEXT_MAX, &reason, &err) != 0) {
-            json_decref(body);
-            cc_http_reply_err(&req, &err);
-            return;
-        }
     }
     char why[208];
-    snprintf(why, sizeof why, "%s", reason && *reason ? reason : "cancelled by operator");
+    cc_err_t err;
+    int rc = od_cancel_req_from_json(body, why, sizeof why, &err);
     json_decref(body);
+    if (rc != 0) {
+        cc_http_reply_err(&req, &err);
+        return;
+    }
 
     s_cancel_ctx_t *x = cc_xcalloc(sizeof *x, "cancel");
     x->app = app;

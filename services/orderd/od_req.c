@@ -1,5 +1,6 @@
 /* od_req: see od_req.h. */
 #include "od_req.h"
+#include "od_app.h"
 #include <string.h>
 #include <stdio.h>
 #include <ctype.h>
@@ -128,5 +129,30 @@ int od_elder_req_from_json(json_t *body, int64_t now_us, od_elder_req_t *req, cc
     req->diet = "";
     if (cc_json_str(body, "diet", 0, CC_TEXT_MAX, &req->diet, err) != 0)
         return -1;
+    return 0;
+}
+
+int od_card_req_from_json(json_t *body, char elder_id[CC_UUID_LEN], cc_err_t *err)
+{
+    if (cc_json_uuid(body, "elder_id", 1, elder_id, err) != 0) {
+        /* Not an id names no elder, as before. */
+        if (strcmp(err->error, "invalid_value") == 0)
+            cc_err_set(err, 422, "unknown_elder", "elder_id", "no elder with this elder_id");
+        return -1;
+    }
+    return 0;
+}
+
+int od_card_status_from_json(json_t *body, int *status, cc_err_t *err)
+{
+    return cc_json_enum(body, "status", 1, od_card_status_names, status, err) != 0 ? -1 : 0;
+}
+
+int od_cancel_req_from_json(json_t *body, char *why, size_t size, cc_err_t *err)
+{
+    const char *reason = NULL;
+    if (body && cc_json_str(body, "reason", 0, CC_TEXT_MAX, &reason, err) != 0)
+        return -1;
+    snprintf(why, size, "%s", reason && *reason ? reason : "cancelled by operator");
     return 0;
 }

@@ -53,4 +53,15 @@ typedef struct {
 /* POST /v1/elders body -> req (strings valid while body is). 0 or -1. */
 int od_elder_req_from_json(json_t *body, int64_t now_us, od_elder_req_t *req, cc_err_t *err);
 
+/* POST /v1/cards body {elder_id} -> elder_id, lower case. 0, or -1 with err
+ * set (a value that is not an id names no elder: 422 unknown_elder). */
+int od_card_req_from_json(json_t *body, char elder_id[CC_UUID_LEN], cc_err_t *err);
+/* POST /v1/cards/{id}/status body {status} -> its index in
+ * od_card_status_names. 0, or -1 with err set. */
+int od_card_status_from_json(json_t *body, int *status, cc_err_t *err);
+/* POST /v1/orders/{id}/cancel body {reason?} (body NULL: none sent) -> the
+ * reason recorded, "cancelled by operator" when none. 0, or -1 with err
+ * set. */
+int od_cancel_req_from_json(json_t *body, char *why, size_t size, cc_err_t *err);
+
 #endif

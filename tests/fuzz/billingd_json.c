@@ -1,7 +1,7 @@
 /* billingd_json: billingd's HTTP request bodies through the readers of its
- * handlers (bd_http.c, inline cc_json_* calls, in their order and with
- * their limits): PUT /v1/prices/{service} {price_fen} and POST
- * /v1/cards/{id}/topups {amount_fen, source, reference?}; then what the
+ * handlers (bd_http.c): PUT /v1/prices/{service} {price_fen}
+ * (bd_http_read_price) and POST /v1/cards/{id}/topups {amount_fen, source,
+ * reference?} (bd_http_read_topup); then what the
  * handlers do with an accepted body in memory: the price set and quoted,
  * the top-up decided and applied to a card (twice, with the largest
  * configurable top-up limit, so that balances grow towards their bounds).
@@ -26,12 +26,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static void s_price(json_t *body)
 {
-    static const char *const known[] = { "price_fen", NULL };
     cc_err_t err;
     int64_t price = 0;
-    if (cc_json_only(body, known, &err) < 0
-        || cc_json_int(body, "price_fen", 1, 0, BD_PRICE_MAX_FEN, &price, &err) < 0)
+    if (bd_http_read_price(body, &price, &err) < 0) {
+        if (err.status != 400)
+            abort();
         return;
+    }
     bd_pricing_t *p = bd_pricing_new();
     if (!p)
         abort();
@@ -48,17 +49,15 @@ static void s_price(json_t *body)
 
 static void s_topup(json_t *body)
 {
-    static const char *const known[] = { "amount_fen", "source", "reference", NULL };
-    static const char *const sources[] = { "family", "subsidy", "allowance", NULL };
     cc_err_t err;
     int64_t amount = 0;
     int source = -1;
     const char *reference = NULL;
-    if (cc_json_only(body, known, &err) < 0
-        || cc_json_int(body, "amount_fen", 1, 1, S_MAX_TOPUP, &amount, &err) < 0
-        || cc_json_enum(body, "source", 1, sources, &source, &err) < 0
-        || cc_json_str(body, "reference", 0, BD_REFERENCE_MAX, &reference, &err) < 0)
+    if (bd_http_read_topup(body, S_MAX_TOPUP, &amount, &source, &reference, &err) < 0) {
+        if (err.status != 400)
+            abort();
         return;
+    }
     bd_ledger_t *l = bd_ledger_new();
     if (!l || !bd_ledger_open_card(l, S_CARD, 1, "alone", 80))
         abort();

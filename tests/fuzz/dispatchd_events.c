@@ -1,23 +1,23 @@
 /* dispatchd_events: the events dispatchd consumes from orderd's log
- * (dd_events.c table) through the consumer's checks, then what its
- * handlers decide in memory, in a world that lives for one input and has
- * two caregivers: a released visit order becomes a visit (the handler's
- * defaults for a missing window), is matched at once (dd_match_urgent) and
- * assigned, and the VisitAssigned event dispatchd appends is packed as the
- * handler does (cc_event_pack asserts its schema: eta and travel time must
- * fit it whatever the window said); a cancellation moves an open visit to
- * cancelled; accounts changed go to the revocation table. A bump of a
- * planned visit by an emergency (dd_bump_apply) needs the daemon and is
- * left out: a bumping match is not assigned here. The extra record does
- * nothing. Input: see fuzz_events.h. */
+ * (dd_events.c table) through the consumer's checks, then
+ * dd_events_decide, the function the handlers run before queuing their SQL
+ * (the handler then arms the accept timer and logs), on an app that holds
+ * only a world, which lives for one input and has two caregivers: a
+ * released visit order becomes a visit (the handler's defaults for a
+ * missing window), is matched at once (dd_match_urgent; an emergency may
+ * bump an unaccepted routine offer, dd_bump_apply, with its VisitDeclined)
+ * and assigned, with the VisitAssigned event packed (cc_event_pack asserts
+ * its schema: eta and travel time must fit it whatever the window said); a
+ * cancellation moves an open visit to cancelled; the effect call's
+ * arguments are checked by fuzz_args.h. Offers are never accepted here, so
+ * a later emergency can bump them. Accounts changed go to the revocation
+ * table. The extra record does nothing. Input: see fuzz_events.h. */
 #include "fuzz_events.h"
+#include "fuzz_args.h"
 #include "cc_revoke.h"
-#include "cc_time.h"
 #include "dd_domain.h"
 #include "dd_events.h"
 #include "dd_state.h"
-
-#define S_DEFAULT_WINDOW_US (2 * CC_US_PER_HOUR)   /* dd_events.c */
 
 static const fz_log_t s_tab[] = {
     { "orderd", dd_events_from_orderd },
@@ -29,6 +29,8 @@ static const fz_log_t *s_logs(size_t *n)
     return s_tab;
 }
 
+/* Zeroed but for the world: no metrics (NULL is accepted), no loop. */
+static dd_app_t s_app;
 static dd_world_t *s_world;
 
 static void s_begin(void)
@@ -55,11 +57,14 @@ static void s_begin(void)
         if (dd_world_add_caregiver(s_world, &c) != 0)
             abort();
     }
+    memset(&s_app, 0, sizeof s_app);
+    s_app.world = s_world;
 }
 
 static void s_end(void)
 {
     dd_world_destroy(&s_world);
+    s_app.world = NULL;
 }
 
 static void s_extra(const fz_log_t *log, const uint8_t *data, size_t len)
@@ -69,90 +74,35 @@ static void s_extra(const fz_log_t *log, const uint8_t *data, size_t len)
     (void) len;
 }
 
-/* s_on_released of dd_events.c, without its SQL and timers. */
-static void s_released(const Cc__OrderReleased *m)
-{
-    if (!dd_service_is_visit((int) m->service) || dd_world_visit_by_order(s_world, m->order_id))
-        return;
-    int64_t now = FZ_NOW_US;
-    dd_visit_t *v = dd_visit_new();
-    if (!v)
-        abort();
-    snprintf(v->id, sizeof v->id, "%s", m->order_id);   /* unique per order, as cc_uuid is */
-    snprintf(v->order_id, sizeof v->order_id, "%s", m->order_id);
-    snprintf(v->elder_id, sizeof v->elder_id, "%s", m->elder_id);
-    snprintf(v->preferred_caregiver_id, sizeof v->preferred_caregiver_id, "%s",
-             m->preferred_caregiver_id);
-    v->service = (int) m->service;
-    v->ability = dd_ability_parse(m->ability_level);
-    v->emergency = m->emergency || m->service == CC__SERVICE__EMERGENCY;
-    v->priority = m->priority;
-    v->district_id = m->district_id;
-    v->lat = m->lat;
-    v->lon = m->lon;
-    v->window_start_us = m->window_start_us > 0 ? m->window_start_us : now;
-    v->window_end_us = m->window_end_us > v->window_start_us
-                           ? m->window_end_us : v->window_start_us + S_DEFAULT_WINDOW_US;
-    if (m->notes && m->notes[0])
-        v->notes = strndup(m->notes, 1000);
-    v->created_us = now;
-    v->state = DD_VISIT_WAITING;
-    dd_visit_t *keep = v;
-    if (dd_world_add_visit(s_world, &v) != 0)
-        abort();
-    v = keep;
-    dd_match_params_t p = { now, 0, cc_geo_travel_s, dd_geo_travel_lb };
-    size_t n;
-    dd_caregiver_t *const *cgs = dd_world_caregivers(s_world, &n);
-    dd_match_t match;
-    dd_visit_t *bumped = NULL;
-    int found = dd_match_urgent(cgs, n, v, &p, &match, &bumped) == 0;
-    if (!found || bumped || dd_world_assign(s_world, v, &match, now) != 0)
-        return;
-    Cc__VisitAssigned a = CC__VISIT_ASSIGNED__INIT;
-    a.visit_id = v->id;
-    a.order_id = v->order_id;
-    a.caregiver_id = v->caregiver_id;
-    a.provider_id = v->provider_id;
-    a.eta_us = v->eta_us;
-    a.travel_s = v->travel_s;
-    size_t plen = 0;
-    uint8_t *payload = cc_event_pack(&a.base, &plen);
-    if (!payload)
-        abort();
-    free(payload);
-}
-
 static void s_apply(const fz_log_t *log, const Cc__Envelope *env, const ProtobufCMessage *msg)
 {
     (void) log;
-    if (strcmp(env->type, "VisitReleased") == 0) {
-        /* The same fields as OrderReleased (dd_events.c reads either). */
-        const Cc__VisitReleased *m = (const Cc__VisitReleased *) msg;
-        Cc__OrderReleased o = CC__ORDER_RELEASED__INIT;
-        o.order_id = m->order_id;
-        o.elder_id = m->elder_id;
-        o.service = m->service;
-        o.window_start_us = m->window_start_us;
-        o.window_end_us = m->window_end_us;
-        o.district_id = m->district_id;
-        o.lat = m->lat;
-        o.lon = m->lon;
-        o.ability_level = m->ability_level;
-        o.emergency = m->emergency;
-        o.priority = m->priority;
-        o.notes = m->notes;
-        o.preferred_caregiver_id = m->preferred_caregiver_id;
-        s_released(&o);
-    } else if (strcmp(env->type, "OrderReleased") == 0) {
-        s_released((const Cc__OrderReleased *) msg);
-    } else if (strcmp(env->type, "OrderCancelled") == 0) {
-        const Cc__OrderCancelled *m = (const Cc__OrderCancelled *) msg;
-        dd_visit_t *v = dd_world_visit_by_order(s_world, m->order_id);
-        if (v && !dd_visit_state_final(v->state))
-            dd_world_set_state(s_world, v, DD_VISIT_CANCELLED, FZ_NOW_US);
-    } else if (strcmp(env->type, "AccountChanged") == 0) {
+    if (strcmp(env->type, "AccountChanged") == 0) {
         if (cc_revoke_on_account_changed(NULL, env, msg, NULL) != 0)
             abort();
+        return;
     }
+    dd_effect_t e;
+    if (dd_events_decide(&s_app, env, msg, FZ_NOW_US, &e) != 0)
+        abort();   /* a table type the handlers do not decide */
+    if (e.done) {
+        static const char *const ids[] = { "order", "b_order", "elder", "pref", NULL };
+        fz_args_check(&e.args, ids);
+        dd_visit_t *v = e.visit;
+        if (!v || dd_world_visit(s_world, v->id) != v)
+            abort();   /* the effect names a visit of the world */
+        if (strcmp(env->type, "OrderCancelled") == 0) {
+            if (v->state != DD_VISIT_CANCELLED)
+                abort();
+        } else {
+            if (e.assigned != (e.payload != NULL) || (e.assigned && !v->caregiver_id[0]))
+                abort();   /* an offer made at once appends its VisitAssigned */
+            if (e.bumped && (e.bumped->state != DD_VISIT_WAITING || !e.bump.pay))
+                abort();   /* the bumped visit waits again, with its VisitDeclined */
+        }
+    } else if (e.visit || e.payload || e.bumped) {
+        abort();   /* a skipped event changes nothing */
+    }
+    /* The store applies the effect: memory stays as decided. */
+    dd_effect_free(&e);
 }

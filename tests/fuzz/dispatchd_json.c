@@ -1,9 +1,9 @@
 /* dispatchd_json: dispatchd's HTTP request bodies through its readers
  * (dd_http.c), as the handlers run them after the route guards: POST
- * /v1/caregivers (the handler's cc_json_* readers, inline in
- * s_post_caregiver, and dd_http_parse_skills), then the visit steps
- * (accept, decline, check-in, check-out: the readers of s_step_body) with
- * the parsed request decided by dd_visit_step on a visit in each state.
+ * /v1/caregivers (dd_http_read_caregiver, the caregiver it builds), then
+ * the visit steps (accept, decline, check-in, check-out:
+ * dd_http_read_step, with and without a caregiver's token) with the
+ * parsed request decided by dd_visit_step on a visit in each state.
  * Input: a request body (JSON text). */
 #include "fuzz.h"
 #include <stdio.h>
@@ -23,38 +23,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-/* The readers of s_post_caregiver, in its order and with its limits. */
+/* POST /v1/caregivers: the handler's reader and the caregiver it builds. */
 static void s_caregiver(json_t *body)
 {
     cc_err_t err;
-    const char *name = NULL, *provider = NULL;
-    int64_t district = 0, level = 0;
-    double lat = 0, lon = 0;
-    int first_aid = 0, ss = -1, se = -1;
-    uint32_t skills = 0;
-    if (cc_json_str(body, "name", 1, 200, &name, &err)
-        || cc_json_str(body, "provider_id", 1, DD_ID_LEN - 1, &provider, &err)
-        || cc_json_int(body, "district_id", 1, 1, INT32_MAX, &district, &err)
-        || cc_json_num(body, "lat", 1, -90, 90, &lat, &err)
-        || cc_json_num(body, "lon", 1, -180, 180, &lon, &err)
-        || dd_http_parse_skills(body, &skills, &err)
-        || cc_json_int(body, "level", 1, 1, 3, &level, &err)
-        || cc_json_bool(body, "first_aid", 0, &first_aid, &err)
-        || cc_json_hhmm(body, "shift_start", 1, &ss, &err)
-        || cc_json_hhmm(body, "shift_end", 1, &se, &err))
+    dd_cg_req_t in;
+    if (dd_http_read_caregiver(body, &in, &err) != 0) {
+        if (err.status != 400 || !err.field[0])
+            abort();   /* a refused body is a 400 naming its field */
         return;
-    dd_caregiver_t *c = dd_caregiver_new();
-    if (!c || !(c->name = strdup(name)))
+    }
+    dd_caregiver_t *c = dd_http_caregiver_new(&in);
+    if (!c)
         abort();
-    snprintf(c->provider_id, sizeof c->provider_id, "%s", provider);
-    c->district_id = (uint32_t) district;
-    c->lat = lat;
-    c->lon = lon;
-    c->skills = skills;
-    c->level = (int) level;
-    c->first_aid = first_aid;
-    c->shift_start_min = ss;
-    c->shift_end_min = se;
     if (!dd_caregiver_same(c, c))
         abort();
     char csv[160];
@@ -62,32 +43,23 @@ static void s_caregiver(json_t *body)
     dd_caregiver_free(&c);
 }
 
-/* The readers of s_step_body for step, then the decision on each state. */
-static void s_step(json_t *body, dd_step_t step)
+/* A step's reader (the token's caregiver acting, or no token), then the
+ * decision on a visit in each state. */
+static void s_step(json_t *body, dd_step_t step, const char *who)
 {
     cc_err_t err;
-    char cg[DD_ID_LEN] = "";
-    const char *reason = NULL;
+    char cg[DD_ID_LEN];
     dd_step_req_t in;
     memset(&in, 0, sizeof in);
-    int rc = cc_json_uuid(body, "caregiver_id", 0, cg, &err);
-    if (rc == 0 && step == DD_STEP_DECLINE)
-        rc = cc_json_str(body, "reason", 0, 200, &reason, &err);
-    if (rc == 0 && (step == DD_STEP_CHECK_IN || step == DD_STEP_CHECK_OUT)) {
-        rc = cc_json_num(body, "lat", 1, -90, 90, &in.lat, &err);
-        if (rc == 0)
-            rc = cc_json_num(body, "lon", 1, -180, 180, &in.lon, &err);
-        if (rc == 0)
-            rc = cc_json_time(body, "at", 0, &in.at_us, &err);
-        if (rc == 0 && in.at_us == 0)
-            rc = cc_json_time(body, "time", 0, &in.at_us, &err);
+    if (dd_http_read_step(body, step, who, cg, &in, &err) != 0) {
+        if ((err.status != 400 && err.status != 403) || !err.field[0])
+            abort();
+        return;
     }
-    if (rc != 0)
-        return;
-    /* The token says who acts; a body naming someone else is refused. */
-    if (cg[0] && strcmp(cg, S_CG) != 0)
-        return;
-    in.caregiver_id = S_CG;
+    if (in.caregiver_id != cg || (who && strcmp(cg, who) != 0))
+        abort();   /* the token says who acts */
+    if (strcmp(cg, S_CG) != 0)
+        return;   /* not the visit's caregiver: the handler answers 403 */
     static const dd_visit_state_t states[] = {
         DD_VISIT_ASSIGNED, DD_VISIT_ACCEPTED, DD_VISIT_CHECKED_IN, DD_VISIT_COMPLETED,
     };
@@ -116,7 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     s_caregiver(body);
     for (int s = 0; s < DD_STEP_N; s++)
-        s_step(body, (dd_step_t) s);
+        for (int t = 0; t < 2; t++)
+            s_step(body, (dd_step_t) s, t ? S_CG : NULL);
     json_decref(body);
     return 0;
 }

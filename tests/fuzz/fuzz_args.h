@@ -15,7 +15,7 @@
 #include "cc_limits.h"
 #include "cc_stmt.h"
 
-static int fz_uuid_lower(const char *s)
+static inline int fz_uuid_lower(const char *s)
 {
     for (int i = 0; i < 36; i++) {
         char c = s[i];
@@ -26,7 +26,7 @@ static int fz_uuid_lower(const char *s)
     return s[36] == '\0';
 }
 
-static int fz_utf8_ok(const unsigned char *p)
+static inline int fz_utf8_ok(const unsigned char *p)
 {
     while (*p) {
         size_t n;
@@ -59,7 +59,7 @@ static int fz_utf8_ok(const unsigned char *p)
     return 1;
 }
 
-static int fz_in(const char *name, const char *const *list)
+static inline int fz_in(const char *name, const char *const *list)
 {
     for (; list && *list; list++)
         if (strcmp(name, *list) == 0)
@@ -67,7 +67,7 @@ static int fz_in(const char *name, const char *const *list)
     return 0;
 }
 
-static void fz_args_fail(const cc_args_t *a, int i, const char *why)
+static inline void fz_args_fail(const cc_args_t *a, int i, const char *why)
 {
     fprintf(stderr, "fuzz_args: statement %s parameter %s: %s\n", a->st->name,
             a->st->params[i].name, why);
@@ -75,7 +75,7 @@ static void fz_args_fail(const cc_args_t *a, int i, const char *why)
 }
 
 /* Text parameters' longest value, by name (cc_limits.h); others CC_NOTES_MAX. */
-static size_t fz_text_max(const char *name)
+static inline size_t fz_text_max(const char *name)
 {
     static const char *const words[] = { "producer", "to", "status", "state", "event", "service",
                                          "ability", "slot", "out_type", "date", "household",
@@ -91,7 +91,7 @@ static size_t fz_text_max(const char *name)
 }
 
 /* ids: text parameters (NULL-terminated names) that carry one of our ids. */
-static void fz_args_check(const cc_args_t *a, const char *const *ids)
+static inline void fz_args_check(const cc_args_t *a, const char *const *ids)
 {
     for (int i = 0; i < a->n; i++) {
         const cc_sparam_t *p = &a->st->params[i];

@@ -1,15 +1,18 @@
 /* meald_events: the events meald consumes from orderd's log (md_events.c
- * table) through the consumer's checks, then what its handlers decide in
- * memory, in a state that lives for one input and holds two meal points:
- * a released meal order placed at the nearest point with room before the
+ * table) through the consumer's checks, then md_events_decide, the
+ * function the handlers run before queuing their SQL, on an app that holds
+ * only a state, which lives for one input and holds two meal points: a
+ * released meal order placed at the nearest point with room before the
  * cut-off (md_choose, then md_meal_schedule, which the handler treats as
- * certain: it stops meald if it fails) or refused (md_meal_load), and the
- * event meald appends (MealScheduled or MealRefused) packed as the handler
- * does (cc_event_pack asserts its schema); a cancellation of a scheduled
- * meal; accounts changed (the revocation table). The extra record
- * delivers the meal whose order id is its payload.
- * Input: see fuzz_events.h. */
+ * certain: it stops meald if it fails) or refused (md_meal_load), with the
+ * event meald appends (MealScheduled or MealRefused, packed: cc_event_pack
+ * asserts its schema); a cancellation of a scheduled meal, which memory
+ * follows once the store agrees (done here as the result callback does);
+ * the effect call's arguments checked by fuzz_args.h; accounts changed
+ * (the revocation table). The extra record delivers the meal whose order
+ * id is its payload. Input: see fuzz_events.h. */
 #include "fuzz_events.h"
+#include "fuzz_args.h"
 #include "cc_revoke.h"
 #include "md_domain.h"
 #include "md_events.h"
@@ -24,6 +27,10 @@ static const fz_log_t *s_logs(size_t *n)
     return s_tab;
 }
 
+/* Zeroed but for the state and a 5 km distance limit (the daemon's default
+ * is none; with one, refusals for distance are reached): no metrics (NULL
+ * is accepted). */
+static md_app_t s_app;
 static md_state_t *s_state;
 
 static void s_begin(void)
@@ -49,6 +56,9 @@ static void s_begin(void)
         if (!md_point_add(s_state, &p))
             abort();
     }
+    memset(&s_app, 0, sizeof s_app);
+    s_app.state = s_state;
+    s_app.max_distance_m = 5000;
 }
 
 static void s_end(void)
@@ -67,76 +77,32 @@ static void s_extra(const fz_log_t *log, const uint8_t *data, size_t len)
         abort();
 }
 
-/* s_released of md_events.c, without its SQL. */
-static void s_released(const Cc__OrderReleased *ev)
-{
-    if (ev->service != CC__SERVICE__MEAL || md_meal_find(s_state, ev->order_id))
-        return;
-    md_meal_t m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.order_id, sizeof m.order_id, "%s", ev->order_id);
-    m.district_id = ev->district_id;
-    md_text_clean(m.diet, sizeof m.diet, ev->diet);
-    m.lat = ev->lat;
-    m.lon = ev->lon;
-    m.window_start_us = ev->window_start_us;
-    m.window_end_us = ev->window_end_us;
-    md_slot_for_window(ev->window_start_us, &m.slot, &m.day);
-    md_choice_t ch;
-    md_choose(s_state, m.lat, m.lon, m.slot, m.day, FZ_NOW_US, 5000.0, &ch);
-    Cc__MealScheduled sched = CC__MEAL_SCHEDULED__INIT;
-    Cc__MealRefused refused = CC__MEAL_REFUSED__INIT;
-    char date[16];
-    md_day_format(m.day, date, sizeof date);
-    if (ch.point) {
-        m.point = ch.point;
-        if (!md_meal_schedule(s_state, &m))
-            abort();   /* the handler stops meald: cc_rt_fatal */
-        sched.order_id = m.order_id;
-        sched.meal_point_id = ch.point->id;
-        sched.slot = (char *) md_slot_name(m.slot);
-        sched.date = date;
-        sched.provider_id = ch.point->provider_id;
-    } else {
-        m.status = MD_MEAL_REFUSED;
-        m.reason = ch.reason;
-        if (!md_meal_load(s_state, &m))
-            abort();
-        refused.order_id = m.order_id;
-        refused.reason = (char *) md_refusal_name(ch.reason);
-    }
-    size_t len = 0;
-    uint8_t *payload = cc_event_pack(ch.point ? &sched.base : &refused.base, &len);
-    if (!payload)
-        abort();
-    free(payload);
-}
-
 static void s_apply(const fz_log_t *log, const Cc__Envelope *env, const ProtobufCMessage *msg)
 {
     (void) log;
-    if (strcmp(env->type, "MealReleased") == 0) {
-        /* The fields md_events.c reads of either release. */
-        const Cc__MealReleased *m = (const Cc__MealReleased *) msg;
-        Cc__OrderReleased o = CC__ORDER_RELEASED__INIT;
-        o.order_id = m->order_id;
-        o.service = CC__SERVICE__MEAL;
-        o.window_start_us = m->window_start_us;
-        o.window_end_us = m->window_end_us;
-        o.district_id = m->district_id;
-        o.lat = m->lat;
-        o.lon = m->lon;
-        o.diet = m->diet;
-        s_released(&o);
-    } else if (strcmp(env->type, "OrderReleased") == 0) {
-        s_released((const Cc__OrderReleased *) msg);
-    } else if (strcmp(env->type, "OrderCancelled") == 0) {
-        md_meal_t *m = md_meal_find(s_state, ((const Cc__OrderCancelled *) msg)->order_id);
-        /* After the store agrees (s_on_cancelled): scheduled -> cancelled. */
-        if (m && m->status == MD_MEAL_SCHEDULED && md_meal_cancel(s_state, m) != 0)
-            abort();
-    } else if (strcmp(env->type, "AccountChanged") == 0) {
+    if (strcmp(env->type, "AccountChanged") == 0) {
         if (cc_revoke_on_account_changed(NULL, env, msg, NULL) != 0)
             abort();
+        return;
     }
+    md_effect_t e;
+    if (md_events_decide(&s_app, env, msg, FZ_NOW_US, &e) != 0)
+        abort();   /* a table type the handlers do not decide */
+    if (e.done) {
+        static const char *const ids[] = { "order_id", "point", NULL };
+        fz_args_check(&e.args, ids);
+        md_meal_t *m = e.meal;
+        if (!m || md_meal_find(s_state, m->order_id) != m)
+            abort();   /* the effect names a meal in memory */
+        if (strcmp(env->type, "OrderCancelled") == 0) {
+            /* After the store agrees (s_on_cancelled): scheduled -> cancelled. */
+            if (e.payload || md_meal_cancel(s_state, m) != 0)
+                abort();
+        } else if (!e.payload || (m->status == MD_MEAL_SCHEDULED) != (m->point != NULL)) {
+            abort();   /* a release appends its event; scheduled at a point or refused */
+        }
+    } else if (e.meal || e.payload) {
+        abort();   /* a skipped event changes nothing */
+    }
+    md_effect_free(&e);
 }

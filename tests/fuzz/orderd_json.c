@@ -3,10 +3,11 @@
  * /v1/orders (od_order_req_from_json, with the Idempotency-Key taken from
  * the body's "_key" member when a string), POST /v1/elders
  * (od_elder_req_from_json), POST /v1/cards, POST /v1/cards/{id}/status and
- * POST /v1/orders/{id}/cancel (their cc_json_* readers, written inline in
- * the handlers), then the pure domain functions a handler feeds an
+ * POST /v1/orders/{id}/cancel (od_card_req_from_json,
+ * od_card_status_from_json, od_cancel_req_from_json), then the pure domain functions a handler feeds an
  * accepted request to. Input: a request body (JSON text). */
 #include "fuzz.h"
+#include "fuzz_args.h"
 #include "cc_log.h"
 #include "od_app.h"
 #include "od_domain.h"
@@ -52,15 +53,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* POST /v1/cards: {elder_id} */
     char elder_id[CC_UUID_LEN];
-    (void) cc_json_uuid(body, "elder_id", 1, elder_id, &err);
+    if (od_card_req_from_json(body, elder_id, &err) == 0) {
+        if (!fz_uuid_lower(elder_id))
+            abort();   /* ids in memory are lower case */
+    } else if (err.status != 400 && err.status != 422) {
+        abort();
+    }
     /* POST /v1/cards/{id}/status: {status} */
     int status = 0;
-    if (cc_json_enum(body, "status", 1, od_card_status_names, &status, &err) == 0
-        && !od_card_status_names[status])
+    if (od_card_status_from_json(body, &status, &err) == 0 && !od_card_status_names[status])
         abort();
-    /* POST /v1/orders/{id}/cancel: {reason?} */
-    const char *reason = NULL;
-    (void) cc_json_str(body, "reason", 0, 200, &reason, &err);
+    /* POST /v1/orders/{id}/cancel: {reason?} (and the body-less request) */
+    char why[208];
+    if (od_cancel_req_from_json(body, why, sizeof why, &err) == 0
+        && (!why[0] || !fz_utf8_ok((const unsigned char *) why)))
+        abort();   /* a reason is recorded, as text PostgreSQL takes */
+    if (od_cancel_req_from_json(NULL, why, sizeof why, &err) != 0)
+        abort();
 
     json_decref(body);
     return 0;
