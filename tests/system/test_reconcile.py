@@ -70,7 +70,8 @@ PLANTS = {
     "unbalanced_posting": (
         "INSERT INTO billingd.postings (transfer_id, account, amount) SELECT transfer_id, "
         "'subsidy_fund', 1 FROM billingd.transfers WHERE order_id = '{billed}' "
-        "AND kind = 'capture'",
+        "AND kind = 'capture' ON CONFLICT (transfer_id, account) "
+        "DO UPDATE SET amount = billingd.postings.amount + 1",   # a subsidised capture has one
         {"ledger_unbalanced", "ledger_stale_balance", "ledger_not_zero_sum"}),
     "orderd_held_differs": (
         "UPDATE orderd.orders SET held_fen = held_fen + 100 WHERE id = '{billed}'",
