@@ -111,6 +111,18 @@ s_cgctl() {
     "${run[@]}" callgrind_control "$@" "$p" 2>&1 | grep -q 'OK\.$'
 }
 
+# The daemon a role is: <daemon>_rt (issue 10 on) or <daemon> (before it,
+# the daemons logged in as the schema's owner); anything else is "other".
+s_pg_daemon() {
+    case $1 in
+    orderd | orderd_rt) echo orderd ;;
+    billingd | billingd_rt) echo billingd ;;
+    dispatchd | dispatchd_rt) echo dispatchd ;;
+    meald | meald_rt) echo meald ;;
+    *) echo other ;;
+    esac
+}
+
 # CPU ticks so far of every process of the cluster, by role (background
 # processes and connections without a role: "other"), one "role ticks" line
 # per process. Run inside s_run (bench_sql).
@@ -119,7 +131,7 @@ s_pg_cpu() {
     bench_sql "SELECT pid, coalesce(usename, 'other') FROM pg_stat_activity
                WHERE pid <> pg_backend_pid()" | while IFS='|' read -r pid who; do
         [ -r "/proc/$pid/stat" ] || continue
-        case $who in *_rt | other) ;; *) who=other ;; esac
+        who=$(s_pg_daemon "$who")
         sed 's/^.*) //' "/proc/$pid/stat" | awk -v w="$who" -v p="$pid" '{print w, p, $12 + $13}'
     done
 }
@@ -129,11 +141,13 @@ s_pg_cpu() {
 # top.txt: the statements themselves.
 s_pg_stats() {
     local o=$1
-    bench_sql "SELECT u.rolname, sum(s.calls) FILTER (WHERE s.toplevel),
+    bench_sql "SELECT regexp_replace(u.rolname, '_rt\$', ''),
+                      coalesce(sum(s.calls) FILTER (WHERE s.toplevel), 0),
                       coalesce(sum(s.calls) FILTER (WHERE NOT s.toplevel), 0), sum(s.rows),
                       sum(s.wal_bytes)
                  FROM pg_stat_statements s JOIN pg_roles u ON u.oid = s.userid
-                WHERE u.rolname LIKE '%\_rt' GROUP BY 1 ORDER BY 1" | tr '|' ' ' >"$o/pgss"
+                WHERE u.rolname ~ '^(orderd|billingd|dispatchd|meald)(_rt)?\$'
+                GROUP BY 1 ORDER BY 1" | tr '|' ' ' >"$o/pgss"
     awk 'FNR == 1 {f++} f == 1 {a[$2] = $3; next} {if ($2 in a) c[$1] += $3 - a[$2]}
          END {for (w in c) print w, c[w]}' "$o/pgcpu0" "$o/pgcpu1" >"$o/pgcpu"
     local lsn0
@@ -145,7 +159,7 @@ s_pg_stats() {
                round((s.total_exec_time / greatest(s.calls, 1))::numeric, 3) AS mean_ms,
                left(regexp_replace(s.query, '\s+', ' ', 'g'), 100) AS query
           FROM pg_stat_statements s JOIN pg_roles u ON u.oid = s.userid
-         WHERE u.rolname LIKE '%\_rt'
+         WHERE u.rolname ~ '^(orderd|billingd|dispatchd|meald)(_rt)?\$'
          ORDER BY u.rolname, s.toplevel DESC, s.calls DESC" >"$o/top.txt"
 }
 
@@ -260,13 +274,13 @@ for run in $(seq 1 "$RUNS"); do
              printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\n", run, rev, $1, $2, $3, rs, is, $2 / n, net / n}' \
             "$o/counts" | tee -a "$OUT/runs.tsv" | awk -F'\t' '{printf "callgrind:   %-9s net %d Ir/order\n", $3, $9}' >&2
         if [ -f "$o/pgss" ]; then
-            # Per order: statements, rows, WAL bytes; backend CPU in µs
+            # Per order: statements, rows, WAL bytes; backend CPU in us
             # (ticks of 1/CLK_TCK s). "other": the cluster's own processes;
             # "cluster": WAL of everything.
             awk -v run="$run" -v rev="$rev" -v n="$N" -v tck="$(getconf CLK_TCK)" \
                 -v wal="$(cat "$o/walbytes")" '
-                FNR == 1 {f++}
-                f == 1 {top[$1] = $2; fn[$1] = $3; rows[$1] = $4; wb[$1] = $5; seen[$1] = 1; next}
+                FILENAME ~ /pgss$/ {top[$1] = $2; fn[$1] = $3; rows[$1] = $4; wb[$1] = $5
+                                    seen[$1] = 1; next}
                 {cpu[$1] = $2; seen[$1] = 1}
                 END {
                     for (r in seen)
