@@ -397,11 +397,12 @@ s_audit_oom(void)
     exit(1);
 }
 
-static void
-s_col_put(s_audit_batch_t *b, int c, const char *s, size_t n)
+/* Room for n more bytes in column c (and its closing brace and NUL). */
+static char *
+s_col_room(s_audit_batch_t *b, int c, size_t n)
 {
     if (b->len[c] + n + 2 > b->cap[c]) {
-        size_t cap = b->cap[c] ? b->cap[c] : 256;
+        size_t cap = b->cap[c] ? b->cap[c] : 512;
         while (b->len[c] + n + 2 > cap)
             cap *= 2;
         char *p = realloc(b->col[c], cap);
@@ -410,8 +411,7 @@ s_col_put(s_audit_batch_t *b, int c, const char *s, size_t n)
         b->col[c] = p;
         b->cap[c] = cap;
     }
-    memcpy(b->col[c] + b->len[c], s, n);
-    b->len[c] += n;
+    return b->col[c] + b->len[c];
 }
 
 /* One element of column c's array literal: NULL, or v quoted with its
@@ -419,22 +419,22 @@ s_col_put(s_audit_batch_t *b, int c, const char *s, size_t n)
 static void
 s_col_add(s_audit_batch_t *b, int c, const char *v)
 {
-    s_col_put(b, c, b->nrows ? "," : "{", 1);
+    size_t n = v ? strlen(v) : 0;
+    char *o = s_col_room(b, c, 1 + 2 + 2 * n + 4), *start = o;
+    *o++ = b->nrows ? ',' : '{';
     if (!v) {
-        s_col_put(b, c, "NULL", 4);
-        return;
-    }
-    s_col_put(b, c, "\"", 1);
-    for (const char *p = v; *p;) {
-        size_t run = strcspn(p, "\"\\");
-        s_col_put(b, c, p, run);
-        p += run;
-        if (*p) {
-            char esc[2] = { '\\', *p++ };
-            s_col_put(b, c, esc, 2);
+        memcpy(o, "NULL", 4);
+        o += 4;
+    } else {
+        *o++ = '"';
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] == '"' || v[i] == '\\')
+                *o++ = '\\';
+            *o++ = v[i];
         }
+        *o++ = '"';
     }
-    s_col_put(b, c, "\"", 1);
+    b->len[c] += (size_t) (o - start);
 }
 
 static void
@@ -444,7 +444,8 @@ s_audit_fill(void *arg, char **values)
     if (s_audit_open == b)
         s_audit_open = NULL;    /* rows from now on: the next statement */
     for (int c = 0; c < S_AUDIT_COLS; c++) {
-        s_col_put(b, c, "}", 1);
+        s_col_room(b, c, 1)[0] = '}';
+        b->len[c]++;
         b->col[c][b->len[c]] = '\0';
         values[c] = b->col[c];  /* cc_db's now */
         b->col[c] = NULL;
@@ -502,7 +503,10 @@ s_audit(cc_http_req_t *req, int status, int hold, void *arg)
         b->held_cap = cap;
     }
     const cc_jwt_claims_t *who = cc_http_claims(req);
-    char *ids = json_dumps(cc_http_audit_ids(req), JSON_COMPACT | JSON_SORT_KEYS);
+    /* Most writes name no id (POST /v1/orders): no encoder for "{}". */
+    json_t *idj = cc_http_audit_ids(req);
+    char *ids = json_object_size(idj) ? json_dumps(idj, JSON_COMPACT | JSON_SORT_KEYS)
+                                      : strdup("{}");
     if (!ids)
         return -1;
     char st[16];
