@@ -46,7 +46,8 @@ def rows(s, daemon, account):
 
 def write_rows(s, daemon, account):
     """rows() once a write's outcome row is there too: it is appended after
-    the reply has gone, so a busy machine can read between the two."""
+    the reply has gone (with the writer's next batch, or 20 ms later), so a
+    reader can come between the two."""
     harness.wait_until(lambda: len(rows(s, daemon, account)) >= 2, timeout=10,
                        what="%s audit outcome row" % daemon)
     return rows(s, daemon, account)
