@@ -506,8 +506,10 @@ s_audit_flush(cc_rt_t *rt)
     if (s_audit_timer)
         event_del(s_audit_timer);
     if (s_audit_queue(rt, b) != 0) {
-        cc_error("db_queue_failed", "what", "audit");
-        exit(1);    /* out of memory: crash-only */
+        /* No memory for the item: keep them waiting, try again later. */
+        s_audit_later = b;
+        struct timeval tv = { 0, S_AUDIT_LATER_MS * 1000 };
+        evtimer_add(s_audit_timer, &tv);
     }
 }
 
