@@ -551,10 +551,13 @@ s_audit(cc_http_req_t *req, int status, int hold, void *arg)
             return -1;
         }
         if (s_audit_queue(rt, b) != 0) {
-            if (b->nrows)
-                s_audit_later = b;      /* still waiting; the timer is gone */
-            else
+            if (b->nrows) {
+                s_audit_later = b;      /* still waiting: arm the timer again */
+                struct timeval tv = { 0, S_AUDIT_LATER_MS * 1000 };
+                evtimer_add(s_audit_timer, &tv);
+            } else {
                 free(b);
+            }
             return -1;
         }
     }
