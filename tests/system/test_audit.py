@@ -125,7 +125,7 @@ def test_writes_through_each_daemon_are_audited(need_daemons, system):
     op3, h = who(s, "operator")
     st, _ = s.http("POST", "orderd", "/v1/orders/%s/cancel" % uuid.uuid4(), headers=h)
     assert st == 404
-    rs = rows(s, "orderd", op3)
+    rs = write_rows(s, "orderd", op3)
     assert [r["status"] for r in rs] == [None, 404], rs
     no_personal_data(s, secrets, tokens)
 
