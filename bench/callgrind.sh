@@ -41,6 +41,18 @@
 # included (libpq, libzmq, libc). Not counted: PostgreSQL's backends (see
 # bench/sqlcpu.py for those), the kernel, the load generator.
 #
+# PostgreSQL's side of the same run (BENCH_PGSS=1, passed to the revision's
+# bench/sys.sh, which loads pg_stat_statements with track = all): reset when
+# instrumentation goes on, read when the run is dumped. Per role (orderd_rt,
+# ...; "other" = the cluster's own processes) and order: statements sent by
+# the daemon (pg_stat_statements toplevel calls, BEGIN and COMMIT included:
+# what crosses the wire), statements run inside functions, rows those
+# statements returned or wrote, WAL bytes they wrote, and the backends' CPU
+# (utime + stime from /proc of every process in pg_stat_activity; a CPU
+# time, so it moves somewhat with the load, unlike the counts). Whole-cluster
+# WAL per order from pg_current_wal_lsn(). Figures in <out>/<run>/pg.tsv and
+# in the result as a second table.
+#
 # Prints per run and daemon the instructions per order, per revision the
 # mean of its runs and their spread, and last revision / first.
 #
@@ -99,6 +111,58 @@ s_cgctl() {
     "${run[@]}" callgrind_control "$@" "$p" 2>&1 | grep -q 'OK\.$'
 }
 
+# The daemon a role is: <daemon>_rt (issue 10 on) or <daemon> (before it,
+# the daemons logged in as the schema's owner); anything else is "other".
+s_pg_daemon() {
+    case $1 in
+    orderd | orderd_rt) echo orderd ;;
+    billingd | billingd_rt) echo billingd ;;
+    dispatchd | dispatchd_rt) echo dispatchd ;;
+    meald | meald_rt) echo meald ;;
+    *) echo other ;;
+    esac
+}
+
+# CPU ticks so far of every process of the cluster, by role (background
+# processes and connections without a role: "other"), one "role ticks" line
+# per process. Run inside s_run (bench_sql).
+s_pg_cpu() {
+    local pid who
+    bench_sql "SELECT pid, coalesce(usename, 'other') FROM pg_stat_activity
+               WHERE pid <> pg_backend_pid()" | while IFS='|' read -r pid who; do
+        [ -r "/proc/$pid/stat" ] || continue
+        who=$(s_pg_daemon "$who")
+        sed 's/^.*) //' "/proc/$pid/stat" | awk -v w="$who" -v p="$pid" '{print w, p, $12 + $13}'
+    done
+}
+
+# pg.tsv: per role, statements sent and run inside functions, rows, WAL
+# bytes (pg_stat_statements) and backend CPU ticks (pgcpu0 -> pgcpu1);
+# top.txt: the statements themselves.
+s_pg_stats() {
+    local o=$1
+    bench_sql "SELECT regexp_replace(u.rolname, '_rt\$', ''),
+                      coalesce(sum(s.calls) FILTER (WHERE s.toplevel), 0),
+                      coalesce(sum(s.calls) FILTER (WHERE NOT s.toplevel), 0), sum(s.rows),
+                      sum(s.wal_bytes)
+                 FROM pg_stat_statements s JOIN pg_roles u ON u.oid = s.userid
+                WHERE u.rolname ~ '^(orderd|billingd|dispatchd|meald)(_rt)?\$'
+                GROUP BY 1 ORDER BY 1" | tr '|' ' ' >"$o/pgss"
+    awk 'FNR == 1 {f++} f == 1 {a[$2] = $3; next} {if ($2 in a) c[$1] += $3 - a[$2]}
+         END {for (w in c) print w, c[w]}' "$o/pgcpu0" "$o/pgcpu1" >"$o/pgcpu"
+    local lsn0
+    lsn0=$(cat "$o/lsn0")
+    bench_sql "SELECT pg_current_wal_lsn() - '$lsn0'::pg_lsn" >"$o/walbytes"
+    bench_psql -P pager=off -c "
+        SELECT u.rolname AS role, s.toplevel AS top, s.calls, s.rows,
+               s.wal_bytes / greatest(s.calls, 1) AS wal_b_per_call,
+               round((s.total_exec_time / greatest(s.calls, 1))::numeric, 3) AS mean_ms,
+               left(regexp_replace(s.query, '\s+', ' ', 'g'), 100) AS query
+          FROM pg_stat_statements s JOIN pg_roles u ON u.oid = s.userid
+         WHERE u.rolname ~ '^(orderd|billingd|dispatchd|meald)(_rt)?\$'
+         ORDER BY u.rolname, s.toplevel DESC, s.calls DESC" >"$o/top.txt"
+}
+
 # One measured run of the revision in TREE, results in O (a subshell: the
 # revision's sys.sh sets its own variables, functions and traps).
 s_run() {  # TREE O
@@ -143,6 +207,11 @@ s_run() {  # TREE O
             --out "$o/cards.txt"
         bench_drain 300 || true
         restarts0=$(bench_restarts)
+        if [ "${BENCH_PGSS:-0}" = 1 ]; then
+            bench_sql "SELECT pg_stat_statements_reset()" >/dev/null
+            s_pg_cpu >"$o/pgcpu0"
+            bench_sql "SELECT pg_current_wal_lsn()" >"$o/lsn0"
+        fi
         for p in "${pids[@]}"; do s_cgctl "$p" -i on || bench_die "callgrind_control -i on $p"; done
         t0=$(date +%s.%N)
         bench_log "instrumentation on; placing $N orders at $RATE/s"
@@ -163,6 +232,10 @@ s_run() {  # TREE O
         bench_drain 300 || bench_die "consumers did not catch up"
         t1=$(date +%s.%N)
         for p in "${pids[@]}"; do s_cgctl "$p" -d || bench_die "callgrind_control -d $p"; done
+        if [ "${BENCH_PGSS:-0}" = 1 ]; then
+            s_pg_cpu >"$o/pgcpu1"
+            s_pg_stats "$o"
+        fi
         bench_log "run dumped ($(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.0f", b - a}') s); idle ${IDLE} s"
         sleep "$IDLE"
         for p in "${pids[@]}"; do s_cgctl "$p" -d || bench_die "callgrind_control -d $p"; done
@@ -185,6 +258,7 @@ s_run() {  # TREE O
 
 printf 'run\trev\tdaemon\tIr_run\tIr_idle\trun_s\tidle_s\tgross_per_order\tnet_per_order\n' \
     >"$OUT/runs.tsv"
+printf 'run\trev\trole\tsent\tin_functions\trows\twal_bytes\tcpu_us\n' >"$OUT/pg.tsv"
 for run in $(seq 1 "$RUNS"); do
     for rev in $REVS; do
         tree=${TREE[$rev]}
@@ -199,6 +273,23 @@ for run in $(seq 1 "$RUNS"); do
             {net = $2 - $3 / is * rs
              printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f\n", run, rev, $1, $2, $3, rs, is, $2 / n, net / n}' \
             "$o/counts" | tee -a "$OUT/runs.tsv" | awk -F'\t' '{printf "callgrind:   %-9s net %d Ir/order\n", $3, $9}' >&2
+        if [ -f "$o/pgss" ]; then
+            # Per order: statements, rows, WAL bytes; backend CPU in us
+            # (ticks of 1/CLK_TCK s). "other": the cluster's own processes;
+            # "cluster": WAL of everything.
+            awk -v run="$run" -v rev="$rev" -v n="$N" -v tck="$(getconf CLK_TCK)" \
+                -v wal="$(cat "$o/walbytes")" '
+                FILENAME ~ /pgss$/ {top[$1] = $2; fn[$1] = $3; rows[$1] = $4; wb[$1] = $5
+                                    seen[$1] = 1; next}
+                {cpu[$1] = $2; seen[$1] = 1}
+                END {
+                    for (r in seen)
+                        printf "%s\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\n", run, rev, r,
+                            top[r] / n, fn[r] / n, rows[r] / n, wb[r] / n, cpu[r] * 1e6 / tck / n
+                    printf "%s\t%s\tcluster\t\t\t\t%.0f\t\n", run, rev, wal / n
+                }' "$o/pgss" "$o/pgcpu" | sort -t $'\t' -k3,3 | tee -a "$OUT/pg.tsv" \
+                | awk -F'\t' '{printf "callgrind:   pg %-12s %s sent, %s in functions, %s rows, %s WAL B, %s us CPU per order\n", $3, $4, $5, $6, $7, $8}' >&2
+        fi
     done
 done
 
@@ -242,5 +333,29 @@ done
             }
             printf "(mean of the runs; spread = (max - min) / mean; ratio = %s / %s)\n", last, first
         }' "$OUT/runs.tsv"
+    if [ "$(wc -l <"$OUT/pg.tsv")" -gt 1 ]; then
+        echo
+        echo "PostgreSQL per order (BENCH_PGSS=1; means of the runs): statements sent by the daemon"
+        echo "(BEGIN/COMMIT included), statements inside functions, rows, WAL bytes, backend CPU us"
+        awk -F'\t' -v revs="$REVS" '
+            NR == 1 {next}
+            {k = $2 SUBSEP $3; c[k]++; for (i = 4; i <= 8; i++) s[k, i] += $i; roles[$3] = 1}
+            END {
+                nr = split(revs, rv, " ")
+                printf "%-12s", "role"
+                for (i = 1; i <= nr; i++) printf "  %-44s", rv[i] " sent/func/rows/WAL/CPU"
+                printf "\n"
+                for (r in roles) {
+                    printf "%-12s", r
+                    for (i = 1; i <= nr; i++) {
+                        k = rv[i] SUBSEP r
+                        if (!c[k]) {printf "  %-44s", "-"; continue}
+                        printf "  %-44s", sprintf("%.2f / %.2f / %.2f / %.0f / %.0f", s[k, 4] / c[k],
+                            s[k, 5] / c[k], s[k, 6] / c[k], s[k, 7] / c[k], s[k, 8] / c[k])
+                    }
+                    printf "\n"
+                }
+            }' "$OUT/pg.tsv" | sort
+    fi
 } | tee "$OUT/result.txt"
 log "results in $OUT"

@@ -7,7 +7,7 @@
 
 Processes: the four daemons (var/bench/root/var/run/<daemon>.pid), the
 bench PostgreSQL's processes grouped by role (pg:orderd is the backends
-orderd is connected to, pg:postgres pgbench's or psql's, pg:other walwriter,
+orderd is connected to, as orderd_rt or orderd, pg:postgres pgbench's or psql's, pg:other walwriter,
 checkpointer, ...),
 any NAME=PID given (wrk, pgbench: their ticks are read at the second snap, so
 pass the same pid to both), and "other": everything else on the machine
@@ -66,9 +66,12 @@ def s_pg_group(pid):
     except OSError:
         return "pg:other"
     words = title.split()
-    if len(words) >= 3 and words[0] == "postgres:" and words[1] in (
+    # The daemons log in as <daemon>_rt since issue 10, as <daemon> before.
+    role = words[1][:-3] if len(words) >= 3 and words[1].endswith("_rt") else \
+        words[1] if len(words) >= 2 else ""
+    if len(words) >= 3 and words[0] == "postgres:" and role in (
             "orderd", "billingd", "dispatchd", "meald", "postgres"):
-        return "pg:" + words[1]
+        return "pg:" + role
     return "pg:other"
 
 

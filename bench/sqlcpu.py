@@ -10,6 +10,13 @@ schema of one throwaway cluster (fsync off: commit cost is not measured).
 
 Per order, in saga order:
   place      od_order_place        (intake: order, history, OrderPlaced)
+  audit      the runtime's audit rows of that POST /v1/orders, in the shape
+             the revision's services/common/cc_rt.c writes them (issue 10
+             on): an accepted row (status NULL) and a status row, either one
+             INSERT each ("cc_audit_add") or every row of a batch in one
+             INSERT ... unnest ("cc_audit_rows"); a batch holds the previous
+             batch's status rows and its own accepted rows, as under load;
+             0 for a revision without an audit trail
   funds_held od_on_funds_held      (billingd's FundsHeld: -> released)
   assigned   od_on_visit           (dispatchd's VisitAssigned)
 
@@ -37,6 +44,38 @@ import psycopg2  # noqa: E402
 TCK = os.sysconf("SC_CLK_TCK")
 BATCH = 32
 PAYLOAD = "decode(repeat('ab', 160), 'hex')"
+
+
+# The runtime's audit statements (services/common/cc_rt.c) by revision shape.
+AUDIT_ADD = ("INSERT INTO audit (request, account, role, method, route, ids, status, peer) "
+             "VALUES ($1::uuid, $2::text, $3::text, $4::text, $5::text, $6::jsonb, $7::integer, "
+             "$8::text)")
+AUDIT_ROWS = ("INSERT INTO audit (request, account, role, method, route, ids, status, peer) "
+              "SELECT r::uuid, a, ro, m, rt, i::jsonb, st::integer, p FROM unnest($1::text[], "
+              "$2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
+              "WITH ORDINALITY AS x(r, a, ro, m, rt, i, st, p, n) ORDER BY n")
+
+
+def git_text(rev, path):
+    """A file at a git revision (None/'worktree': the working tree), or None."""
+    try:
+        if rev in (None, "worktree"):
+            with open(os.path.join(ROOT, path)) as f:
+                return f.read()
+        return subprocess.run(["git", "-C", ROOT, "show", "%s:%s" % (rev, path)],
+                              check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def audit_shape(rev):
+    """How the revision's runtime writes audit rows: rows, row or None."""
+    text = git_text(rev, "services/common/cc_rt.c") or ""
+    if '"cc_audit_rows"' in text:
+        return "rows"
+    if '"cc_audit_add"' in text:
+        return "row"
+    return None
 
 
 def sql_files(rev):
@@ -74,23 +113,69 @@ def sql_files(rev):
 
 
 class Variant:
-    def __init__(self, cur, schema, files):
-        self.cur, self.schema = cur, schema
+    def __init__(self, cur, schema, files, audit=None):
+        self.cur, self.schema, self.audit = cur, schema, audit
         cur.execute("DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s" % (schema, schema))
         cur.execute("SET search_path = %s" % schema)
+        # Migrations since issue 10 grant to <schema>_rt and orderd_rt.
+        for role in (schema + "_rt", "orderd_rt"):
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            if not cur.fetchone():
+                cur.execute('CREATE ROLE "%s" NOLOGIN' % role)
         for text in files:
             cur.execute(text)
+        cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s "
+                    "AND table_name = 'elders' AND column_name = 'pii_key'", (schema,))
+        sealed = cur.fetchone() is not None
         self.cards = []
         for i in range(50):
             e, c = str(uuid.uuid4()), str(uuid.uuid4())
-            cur.execute("INSERT INTO elders (id, district_id, name, id_number, phone, address, lat,"
-                        " lon, birth_date, ability_level, household, living) VALUES (%s, 1, 'x', %s,"
-                        " '1', 'a', 0, 0, '1940-01-01', 'mild', 'none', 'alone')",
-                        (e, "%s-%d" % (schema, i)))
+            if sealed:   # personal data sealed at rest (orderd/011): stand-in bytes
+                cur.execute("INSERT INTO elders (id, district_id, pii_key, name_enc, id_number_enc,"
+                            " id_number_idx, phone_enc, phone_idx, address_enc, lat, lon,"
+                            " birth_date, ability_level, household, living) VALUES (%s, 1, 1,"
+                            " '\\x00', '\\x00', convert_to(%s, 'UTF8'), '\\x00', '\\x01',"
+                            " '\\x00', 0, 0, '1940-01-01', 'mild', 'none', 'alone')",
+                            (e, "%s-%d" % (schema, i)))
+            else:
+                cur.execute("INSERT INTO elders (id, district_id, name, id_number, phone, address,"
+                            " lat, lon, birth_date, ability_level, household, living) VALUES (%s,"
+                            " 1, 'x', %s, '1', 'a', 0, 0, '1940-01-01', 'mild', 'none', 'alone')",
+                            (e, "%s-%d" % (schema, i)))
             cur.execute("INSERT INTO cards (id, elder_id, district_id) VALUES (%s, %s, 1)", (c, e))
             self.cards.append(c)
+        if audit == "row":
+            cur.execute("PREPARE %s_audit_add AS %s" % (schema, AUDIT_ADD))
+        elif audit == "rows":
+            cur.execute("PREPARE %s_audit_rows AS %s" % (schema, AUDIT_ROWS))
+        self.status_rows = []          # the previous batch's replies
         self.seq = {"billingd": 0, "dispatchd": 0}   # each producer's log
         self.placed, self.released = [], []
+
+    def audit_rows(self, n):
+        """The audit rows of n order requests, BATCH per transaction: each
+        batch the previous one's status rows, then its accepted rows."""
+        if not self.audit:
+            return
+        row = ("bench", "operator", "POST", "/v1/orders", "{}")
+        for k in range(0, n, BATCH):
+            reqs = [str(uuid.uuid4()) for _ in range(min(BATCH, n - k))]
+            rows = [(r, "202") for r in self.status_rows] + [(r, None) for r in reqs]
+            self.cur.execute("BEGIN")
+            if self.audit == "row":
+                for r, st in rows:
+                    self.cur.execute("EXECUTE %s_audit_add (%%s, %%s, %%s, %%s, %%s, %%s, %%s, "
+                                     "'127.0.0.1')" % self.schema, (r,) + row + (st,))
+            else:
+                def lit(vals):
+                    return "{" + ",".join("NULL" if v is None else '"%s"' % v.replace(
+                        "\\", "\\\\").replace('"', '\\"') for v in vals) + "}"
+                cols = [[r for r, _ in rows]] + [[v] * len(rows) for v in row] + \
+                    [[st for _, st in rows], ["127.0.0.1"] * len(rows)]
+                self.cur.execute("EXECUTE %s_audit_rows (%s)" % (
+                    self.schema, ", ".join(["%s"] * 8)), [lit(c) for c in cols])
+            self.cur.execute("COMMIT")
+            self.status_rows = reqs
 
     def _batches(self, items, stmt):
         """Run stmt for each item, BATCH per transaction (server-side loop)."""
@@ -159,8 +244,9 @@ def main():
 
         variants = []
         for i, rev in enumerate(revs):
-            variants.append((rev or "worktree", Variant(cur, "v%d" % i, sql_files(rev))))
-        steps = ("place", "funds_held", "assigned")
+            variants.append((rev or "worktree", Variant(cur, "v%d" % i, sql_files(rev),
+                                                        audit_shape(rev))))
+        steps = ("place", "audit", "funds_held", "assigned")
         res = {(name, s): [] for name, _ in variants for s in steps}
         for rep in range(a.reps + 1):          # the first is a warm-up
             for name, v in variants:
@@ -169,6 +255,8 @@ def main():
                     t0 = cpu()
                     if s == "place":
                         v.place(a.orders)
+                    elif s == "audit":
+                        v.audit_rows(a.orders)
                     else:
                         getattr(v, s)()
                     if rep > 0:

@@ -39,6 +39,8 @@ typedef struct s_item {
     cc_db_fn *fn;
     void *arg;
     int solo;                  /* run alone in its own segment (retry after a failure) */
+    cc_db_fill_fn *fill;       /* cc_db_exec_fill: makes values when first sent */
+    void *fill_arg;
     PGresult *res;             /* result held until the segment's Sync */
     int64_t queued_us;         /* for the latency histogram */
     int64_t deadline_us;       /* monotonic; 0: none (retried until it commits) */
@@ -795,6 +797,14 @@ static void s_on_sock(evutil_socket_t fd, short what, void *arg)
 
 static int s_send_item(cc_db_t *self, s_item_t *it)
 {
+    if (it->fill) {
+        /* Once: a batch re-sent after a failure or reconnect sends the
+         * same values. */
+        it->fill(it->fill_arg, it->values);
+        it->fill = NULL;
+        for (int i = 0; i < it->nparams; i++)
+            it->lengths[i] = it->values[i] ? (int) strlen(it->values[i]) : 0;
+    }
     if (!PQsendQueryPrepared(self->conn, it->stmt, it->nparams,
                              (const char *const *) it->values, it->lengths, it->formats, 0))
         return -1;
@@ -1295,7 +1305,7 @@ int cc_db_exec(cc_db_t *self, const char *stmt, int nparams, const char *const *
         return -1;
     }
     for (int i = 0; i < nparams; i++) {
-        if (!values[i])
+        if (!values || !values[i])
             continue;
         int bin = formats && formats[i] == 1;
         size_t len = bin ? (size_t) lengths[i] : strlen(values[i]);
@@ -1319,6 +1329,19 @@ int cc_db_exec(cc_db_t *self, const char *stmt, int nparams, const char *const *
      * their chance to queue: that is what makes batches. */
     if (self->state == S_READY && !self->ops_head)
         event_active(self->ev_kick, 0, 0);
+    return 0;
+}
+
+int cc_db_exec_fill(cc_db_t *self, const char *stmt, int nparams, cc_db_fill_fn *fill,
+                    void *fill_arg, cc_db_fn *fn, void *arg)
+{
+    if (nparams < 1 || !fill)
+        return -1;
+    /* All NULL for now: queued in its place, filled by s_send_item. */
+    if (cc_db_exec(self, stmt, nparams, (const char *const *) NULL, NULL, NULL, fn, arg) != 0)
+        return -1;
+    self->q_tail->fill = fill;
+    self->q_tail->fill_arg = fill_arg;
     return 0;
 }
 

@@ -92,6 +92,17 @@ void cc_db_set_item_timeout(cc_db_t *self, int ms);
  * 0: no limit). Set on this and every later connection. */
 void cc_db_set_statement_timeout(cc_db_t *self, int ms);
 
+/* Queue a prepared statement whose nparams text values are made only when
+ * its batch is sent: many callers add to one statement while it waits (the
+ * audit trail's rows), yet it keeps the place in the queue it has now,
+ * ahead of what is queued after it. fill(fill_arg, values) runs once, just
+ * before the statement goes out, and stores malloc'ed strings (NULL: SQL
+ * NULL) in values[0..nparams-1], which cc_db then owns; a re-sent batch
+ * sends the same values. A statement never sent never calls fill. */
+typedef void (cc_db_fill_fn)(void *fill_arg, char **values);
+int cc_db_exec_fill(cc_db_t *self, const char *stmt, int nparams, cc_db_fill_fn *fill,
+                    void *fill_arg, cc_db_fn *fn, void *arg);
+
 int cc_db_connected(const cc_db_t *self);
 /* Statements queued or in flight. */
 int cc_db_pending(const cc_db_t *self);

@@ -108,6 +108,73 @@ static void test_db_batch_isolates_failure(void **state)
     event_base_free(base);
 }
 
+/* cc_db_exec_fill: values made at send time, once, for a statement that
+ * keeps the place it was queued in. */
+typedef struct {
+    char list[64];          /* the int[] literal's elements, e.g. "1,2" */
+    int fills;
+} s_fill_t;
+
+static void s_fill(void *arg, char **values)
+{
+    s_fill_t *f = arg;
+    f->fills++;
+    size_t n = strlen(f->list) + 3;
+    values[0] = malloc(n);
+    assert_non_null(values[0]);
+    snprintf(values[0], n, "{%s}", f->list);
+}
+
+static void s_count_rows_cb(PGresult *res, void *arg)
+{
+    int *n = arg;
+    *n = PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : -1;
+}
+
+/* Values added after queueing are sent; a statement queued after it sees
+ * its rows (its place is kept); a batch re-run after a failure re-sends
+ * the same values without calling fill again. */
+static void test_db_exec_fill(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    struct event_base *base = event_base_new();
+    cc_db_t *db = s_db_ready(base);
+    cc_db_prepare(db, "insarr", "INSERT INTO t (v) SELECT unnest($1::integer[])");
+    cc_db_prepare(db, "cnt", "SELECT count(*) FROM t");
+    s_fill_t f = { "1", 0 };
+    s_counts_t c = { .base = base, .stop_at = 2 };
+    int seen = 0;
+    assert_int_equal(cc_db_exec_fill(db, "insarr", 1, s_fill, &f, s_count_cb, &c), 0);
+    assert_int_equal(cc_db_exec(db, "cnt", 0, NULL, NULL, NULL, s_count_rows_cb, &seen), 0);
+    snprintf(f.list, sizeof f.list, "1,2,3");   /* still unsent: these go */
+    const char *ok[1] = { "4" };
+    assert_int_equal(cc_db_exec(db, "ins", 1, ok, NULL, NULL, s_count_cb, &c), 0);
+    s_run_for(base, 10000);
+    assert_int_equal(f.fills, 1);
+    assert_int_equal(c.ok, 2);
+    assert_int_equal(seen, 3);      /* after the fill statement, before "ins" */
+
+    /* A bad statement after it: the batch fails and is re-run alone. */
+    s_fill_t g = { "10,11", 0 };
+    s_counts_t d = { .base = base, .stop_at = 2 };
+    const char *bad[1] = { "-1" };
+    assert_int_equal(cc_db_exec_fill(db, "insarr", 1, s_fill, &g, s_count_cb, &d), 0);
+    assert_int_equal(cc_db_exec(db, "ins", 1, bad, NULL, NULL, s_count_cb, &d), 0);
+    s_run_for(base, 10000);
+    assert_int_equal(g.fills, 1);
+    assert_int_equal(d.ok, 1);
+    assert_int_equal(d.failed, 1);
+    assert_int_equal(cc_db_exec_fill(db, "insarr", 0, s_fill, &g, NULL, NULL), -1);
+    PGconn *pc = s_connect();
+    assert_int_equal(s_scalar(pc, "SELECT count(*) FROM evt.t"), 6);
+    assert_int_equal(s_scalar(pc, "SELECT sum(v) FROM evt.t"), 1 + 2 + 3 + 4 + 10 + 11);
+    s_sql(pc, "TRUNCATE evt.t");
+    PQfinish(pc);
+    cc_db_destroy(&db);
+    event_base_free(base);
+}
+
 static void s_pid_cb(PGresult *res, void *arg)
 {
     int *pid = arg;
@@ -1028,6 +1095,7 @@ int main(void)
         cmocka_unit_test_setup(test_db_bad_prepare_alone, s_setup),
         cmocka_unit_test_setup(test_db_commit_time_error, s_setup),
         cmocka_unit_test_setup(test_db_batch_isolates_failure, s_setup),
+        cmocka_unit_test_setup(test_db_exec_fill, s_setup),
         cmocka_unit_test_setup(test_db_reconnect_keeps_work, s_setup),
         cmocka_unit_test_setup(test_db_destroy_from_callback, s_setup),
         cmocka_unit_test(test_db_err_class),

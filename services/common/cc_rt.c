@@ -340,14 +340,22 @@ s_reload_done(cc_rt_t *rt)
 /* The runtime's own statements, on the audit table of every daemon schema
  * (sql/common/010_audit.sql), checked against the catalogue as the
  * daemon's are. */
-enum { S_ST_AUDIT_ADD, S_ST_AUDIT_LIST, S_ST_COUNT };
+enum { S_ST_AUDIT_ROWS, S_ST_AUDIT_LIST, S_ST_COUNT };
+#define S_AUDIT_COLS 8
 static cc_stmt_t s_rt_stmts[S_ST_COUNT + 1] = {
-    [S_ST_AUDIT_ADD] = { "cc_audit_add", CC_STMT_WRITER, NULL, NULL,
+    /* Every row queued on the writer until its batch goes, in one statement
+     * (s_audit): one executor run per batch, not one per row. Each column is
+     * a text[] of the rows' values, NULL for SQL NULL; rows keep their order
+     * (seq). */
+    [S_ST_AUDIT_ROWS] = { "cc_audit_rows", CC_STMT_WRITER, NULL, NULL,
         "INSERT INTO audit (request, account, role, method, route, ids, status, peer) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        { { "request", CC_T_UUID }, { "account", CC_T_TEXT }, { "role", CC_T_TEXT },
-          { "method", CC_T_TEXT }, { "route", CC_T_TEXT }, { "ids", CC_T_JSONB },
-          { "status", CC_T_INT4 }, { "peer", CC_T_TEXT } }, NULL },
+        "SELECT r::uuid, a, ro, m, rt, i::jsonb, st::integer, p FROM unnest($1::text[], "
+        "$2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
+        "WITH ORDINALITY AS x(r, a, ro, m, rt, i, st, p, n) ORDER BY n",
+        { { "request", CC_T_TEXT_ARRAY }, { "account", CC_T_TEXT_ARRAY },
+          { "role", CC_T_TEXT_ARRAY }, { "method", CC_T_TEXT_ARRAY },
+          { "route", CC_T_TEXT_ARRAY }, { "ids", CC_T_TEXT_ARRAY },
+          { "status", CC_T_TEXT_ARRAY }, { "peer", CC_T_TEXT_ARRAY } }, NULL },
     /* Newest first; elder: the request named it or its reply showed it. */
     [S_ST_AUDIT_LIST] = { "cc_audit_list", CC_STMT_READER, NULL, NULL,
         "SELECT coalesce(jsonb_agg(jsonb_build_object('seq', seq, 'at', at, "
@@ -363,60 +371,232 @@ static cc_stmt_t s_rt_stmts[S_ST_COUNT + 1] = {
     { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 
+/* The rows of one cc_audit_rows statement, as the array literals being
+ * built, and the held replies (personal-data reads) waiting for its COMMIT.
+ * Queued with cc_db_exec_fill when its first row comes, so it sits ahead
+ * of the statement of that row's handler: a write's accepted row commits
+ * in the same batch as the write, or an earlier one. */
+typedef struct s_audit_batch {
+    char *col[S_AUDIT_COLS];
+    size_t len[S_AUDIT_COLS], cap[S_AUDIT_COLS];
+    int nrows;
+    cc_http_req_t **held;
+    int nheld, held_cap;
+} s_audit_batch_t;
+
+/* The batch still open for rows (queued, not yet sent); one per process.
+ * At S_AUDIT_ROWS_MAX rows it closes and the next row opens another (while
+ * the writer is away, rows pile up in statements of bounded size). */
+static s_audit_batch_t *s_audit_open;
+#define S_AUDIT_ROWS_MAX 1024
+/* Status rows of writes, not queued yet: they wait for the next row that
+ * must go now (an accepted row, a held read) or S_AUDIT_LATER_MS, so that
+ * they do not start a batch, and its commit, of their own between two
+ * batches of writes (it halved intake under load). A daemon stopping
+ * queues them at once (s_audit_flush). */
+static s_audit_batch_t *s_audit_later;
+static struct event *s_audit_timer;
+#define S_AUDIT_LATER_MS 20
+
 static void
-s_audit_failed(const char *what, PGresult *res)
+s_audit_oom(void)
 {
-    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    cc_metric_inc(cc_metrics_counter("audit_failed_total",
-                                     "Audit rows the store refused."));
-    cc_error("audit_failed", "what", what, "sqlstate", st ? st : "");
+    cc_error("out_of_memory", "what", "audit");
+    exit(1);
+}
+
+/* Room for n more bytes in column c (and its closing brace and NUL). */
+static char *
+s_col_room(s_audit_batch_t *b, int c, size_t n)
+{
+    if (b->len[c] + n + 2 > b->cap[c]) {
+        size_t cap = b->cap[c] ? b->cap[c] : 512;
+        while (b->len[c] + n + 2 > cap)
+            cap *= 2;
+        char *p = realloc(b->col[c], cap);
+        if (!p)
+            s_audit_oom();
+        b->col[c] = p;
+        b->cap[c] = cap;
+    }
+    return b->col[c] + b->len[c];
+}
+
+/* One element of column c's array literal: NULL, or v quoted with its
+ * backslashes and double quotes escaped. */
+static void
+s_col_add(s_audit_batch_t *b, int c, const char *v)
+{
+    size_t n = v ? strlen(v) : 0;
+    char *o = s_col_room(b, c, 1 + 2 + 2 * n + 4), *start = o;
+    *o++ = b->nrows ? ',' : '{';
+    if (!v) {
+        memcpy(o, "NULL", 4);
+        o += 4;
+    } else {
+        *o++ = '"';
+        for (size_t i = 0; i < n; i++) {
+            if (v[i] == '"' || v[i] == '\\')
+                *o++ = '\\';
+            *o++ = v[i];
+        }
+        *o++ = '"';
+    }
+    b->len[c] += (size_t) (o - start);
 }
 
 static void
-s_on_audit_added(PGresult *res, void *arg)
+s_audit_fill(void *arg, char **values)
 {
-    (void) arg;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        s_audit_failed("row", res);
+    s_audit_batch_t *b = arg;
+    if (s_audit_open == b)
+        s_audit_open = NULL;    /* rows from now on: the next statement */
+    for (int c = 0; c < S_AUDIT_COLS; c++) {
+        s_col_room(b, c, 1)[0] = '}';
+        b->len[c]++;
+        b->col[c][b->len[c]] = '\0';
+        values[c] = b->col[c];  /* cc_db's now */
+        b->col[c] = NULL;
+    }
 }
 
-/* A held reply goes once its audit row is committed; else 503. */
 static void
-s_on_audit_held(PGresult *res, void *arg)
+s_on_audit_rows(PGresult *res, void *arg)
 {
+    s_audit_batch_t *b = arg;
     int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    if (!ok)
-        s_audit_failed("read", res);
-    cc_http_audit_done(arg, ok);
+    if (!ok) {
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        char n[16];
+        snprintf(n, sizeof n, "%d", b->nrows);
+        cc_metric_add(cc_metrics_counter("audit_failed_total",
+                                         "Audit rows the store refused."), b->nrows);
+        cc_error("audit_failed", "rows", n, "held", b->nheld ? "yes" : "no", "sqlstate",
+                 st ? st : "");
+    }
+    /* A held reply goes once its row is committed; else 503. */
+    for (int i = 0; i < b->nheld; i++)
+        cc_http_audit_done(b->held[i], ok);
+    for (int c = 0; c < S_AUDIT_COLS; c++)
+        free(b->col[c]);
+    free(b->held);
+    free(b);
 }
 
-/* cc_http_audit_fn: one row on the writer. Who comes from the verified
- * token; what from the route pattern and ids (never bodies or queries). */
+/* Queue b on the writer: it takes its place in the queue now and its
+ * values when its batch goes. 0/-1. */
+static int
+s_audit_queue(cc_rt_t *rt, s_audit_batch_t *b)
+{
+    if (cc_db_exec_fill(rt->writer, s_rt_stmts[S_ST_AUDIT_ROWS].name, S_AUDIT_COLS,
+                        s_audit_fill, b, s_on_audit_rows, b) != 0)
+        return -1;
+    s_audit_open = b->nrows < S_AUDIT_ROWS_MAX ? b : NULL;
+    return 0;
+}
+
+/* The status rows waiting (if any) go now. */
+static void
+s_audit_flush(cc_rt_t *rt)
+{
+    s_audit_batch_t *b = s_audit_later;
+    if (!b)
+        return;
+    s_audit_later = NULL;
+    if (s_audit_timer)
+        event_del(s_audit_timer);
+    if (s_audit_queue(rt, b) != 0) {
+        /* No memory for the item: keep them waiting, try again later. */
+        s_audit_later = b;
+        struct timeval tv = { 0, S_AUDIT_LATER_MS * 1000 };
+        evtimer_add(s_audit_timer, &tv);
+    }
+}
+
+static void
+s_on_audit_later(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    s_audit_flush(arg);
+}
+
+/* cc_http_audit_fn: one row, added to the open statement on the writer (or
+ * a new one; a write's status row to those waiting, s_audit_later). Who
+ * comes from the verified token; what from the route pattern and ids
+ * (never bodies or queries). */
 static int
 s_audit(cc_http_req_t *req, int status, int hold, void *arg)
 {
     cc_rt_t *rt = arg;
+    s_audit_batch_t *b = s_audit_open;
+    if (!b && status && !hold && !rt->stopping) {
+        /* A write's outcome: with the next batch that goes anyway. */
+        if (!s_audit_timer && !(s_audit_timer = evtimer_new(rt->base, s_on_audit_later, rt)))
+            return -1;
+        if (!s_audit_later) {
+            if (!(s_audit_later = calloc(1, sizeof *s_audit_later)))
+                return -1;
+            struct timeval tv = { 0, S_AUDIT_LATER_MS * 1000 };
+            evtimer_add(s_audit_timer, &tv);
+        }
+        b = s_audit_later;
+    } else if (!b) {
+        /* Must go now; the waiting status rows go with it. */
+        b = s_audit_later;
+        if (b) {
+            s_audit_later = NULL;
+            event_del(s_audit_timer);
+        } else if (!(b = calloc(1, sizeof *b))) {
+            return -1;
+        }
+        if (s_audit_queue(rt, b) != 0) {
+            if (b->nrows) {
+                s_audit_later = b;      /* still waiting: arm the timer again */
+                struct timeval tv = { 0, S_AUDIT_LATER_MS * 1000 };
+                evtimer_add(s_audit_timer, &tv);
+            } else {
+                free(b);
+            }
+            return -1;
+        }
+    }
+    if (hold && b->nheld == b->held_cap) {
+        int cap = b->held_cap ? 2 * b->held_cap : 8;
+        cc_http_req_t **p = realloc(b->held, (size_t) cap * sizeof *p);
+        if (!p)
+            return -1;
+        b->held = p;
+        b->held_cap = cap;
+    }
     const cc_jwt_claims_t *who = cc_http_claims(req);
-    char *ids = json_dumps(cc_http_audit_ids(req), JSON_COMPACT | JSON_SORT_KEYS);
+    /* Most writes name no id (POST /v1/orders): no encoder for "{}". */
+    json_t *idj = cc_http_audit_ids(req);
+    char *ids = json_object_size(idj) ? json_dumps(idj, JSON_COMPACT | JSON_SORT_KEYS)
+                                      : strdup("{}");
     if (!ids)
         return -1;
-    cc_args_t a;
-    cc_args_init(&a, &s_rt_stmts[S_ST_AUDIT_ADD]);
-    cc_args_text(&a, "request", cc_http_request_id(req));
-    cc_args_text(&a, "account", who ? who->sub : NULL);
-    cc_args_text(&a, "role", who ? cc_role_name(who->role) : NULL);
-    cc_args_text(&a, "method", cc_http_method(req));
-    cc_args_text(&a, "route", cc_http_route_pattern(req));
-    cc_args_text(&a, "ids", ids);
-    if (status)
-        cc_args_int(&a, "status", status);
-    else
-        cc_args_null(&a, "status");
-    cc_args_text(&a, "peer", cc_http_peer(req));
-    int rc = cc_db_call(rt->writer, &a, hold ? s_on_audit_held : s_on_audit_added,
-                        hold ? req : NULL);
+    char st[16];
+    snprintf(st, sizeof st, "%d", status);
+    s_col_add(b, 0, cc_http_request_id(req));
+    s_col_add(b, 1, who ? who->sub : NULL);
+    s_col_add(b, 2, who ? cc_role_name(who->role) : NULL);
+    s_col_add(b, 3, cc_http_method(req));
+    s_col_add(b, 4, cc_http_route_pattern(req));
+    s_col_add(b, 5, ids);
+    s_col_add(b, 6, status ? st : NULL);
+    s_col_add(b, 7, cc_http_peer(req));
+    b->nrows++;
     free(ids);
-    return rc;
+    if (hold)
+        b->held[b->nheld++] = req;
+    if (b->nrows >= S_AUDIT_ROWS_MAX) {
+        if (b == s_audit_open)
+            s_audit_open = NULL;
+        else
+            s_audit_flush(rt);
+    }
+    return 0;
 }
 
 static void
@@ -816,6 +996,7 @@ s_stop(void *arg)
     rt->stopping = 1;
     cc_sd_notify("STOPPING=1");
     cc_http_drain(rt->http);
+    s_audit_flush(rt);      /* the status rows waiting: before the writer drains */
     for (int i = 0; i < rt->nconsumers; i++)
         if (rt->consumers[i])
             cc_consumer_stop(rt->consumers[i]);
@@ -1198,6 +1379,9 @@ cc_rt_main(cc_rt_t *rt, const cc_rt_spec_t *spec, void *app, int argc, char **ar
     event_free(rt->ev_stop);
     if (rt->ev_reload)
         event_free(rt->ev_reload);
+    if (s_audit_timer)
+        event_free(s_audit_timer);
+    s_audit_timer = NULL;
     cc_signals_teardown();
     zmq_ctx_term(rt->zctx);
     event_base_free(rt->base);

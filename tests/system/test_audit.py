@@ -46,7 +46,8 @@ def rows(s, daemon, account):
 
 def write_rows(s, daemon, account):
     """rows() once a write's outcome row is there too: it is appended after
-    the reply has gone, so a busy machine can read between the two."""
+    the reply has gone (with the writer's next batch, or 20 ms later), so a
+    reader can come between the two."""
     harness.wait_until(lambda: len(rows(s, daemon, account)) >= 2, timeout=10,
                        what="%s audit outcome row" % daemon)
     return rows(s, daemon, account)
@@ -124,7 +125,7 @@ def test_writes_through_each_daemon_are_audited(need_daemons, system):
     op3, h = who(s, "operator")
     st, _ = s.http("POST", "orderd", "/v1/orders/%s/cancel" % uuid.uuid4(), headers=h)
     assert st == 404
-    rs = rows(s, "orderd", op3)
+    rs = write_rows(s, "orderd", op3)
     assert [r["status"] for r in rs] == [None, 404], rs
     no_personal_data(s, secrets, tokens)
 
