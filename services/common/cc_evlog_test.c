@@ -805,6 +805,114 @@ static double s_metric(const char *name)
     return cc_metric_value(cc_metrics_counter(name, "test"));
 }
 
+/* Seq of the first event in the Events reply waiting on sock and how many
+ * it carries; returns 0 when no reply is waiting. */
+static int s_raw_events(void *sock, uint64_t *first, size_t *n)
+{
+    uint8_t buf[65536];
+    int len = zmq_recv(sock, buf, sizeof buf, ZMQ_DONTWAIT);
+    if (len < 0)
+        return 0;
+    assert_true(len < (int) sizeof buf);
+    Cc__Envelope *env = cc__envelope__unpack(NULL, (size_t) len, buf);
+    assert_non_null(env);
+    assert_string_equal(env->type, "Events");
+    Cc__Events *evs = cc__events__unpack(NULL, env->payload.len, env->payload.data);
+    assert_non_null(evs);
+    *n = evs->n_events;
+    *first = 0;
+    if (evs->n_events > 0) {
+        Cc__Envelope *e = cc__envelope__unpack(NULL, evs->events[0].len, evs->events[0].data);
+        assert_non_null(e);
+        *first = e->seq;
+        cc__envelope__free_unpacked(e, NULL);
+    }
+    cc__events__free_unpacked(evs, NULL);
+    cc__envelope__free_unpacked(env, NULL);
+    return 1;
+}
+
+/* Catch-up reads from the table are bounded: with the table locked (a slow
+ * database), 60 consumers asking at once for events long out of the ring
+ * start 32 reads; the other 28 Fetches are dropped unanswered and counted.
+ * Once the lock goes, the 32 are answered; the 28 re-send (as their own
+ * timeout would) and are answered too: every consumer gets its events. */
+static void test_evlog_catchup_reads_bounded(void **state)
+{
+    (void) state;
+    SKIP_WITHOUT_DB();
+    enum { PEERS = 60, CAP = 32, EVENTS = 20 };
+    PGconn *pc = s_connect();
+    for (int i = 0; i < EVENTS; i++)
+        s_sql(pc, "SELECT evt.cc_append('Tick', gen_random_uuid(), 'k', 1, '\\x616263')");
+    struct event_base *base = event_base_new();
+    void *zctx = zmq_ctx_new();
+    cc_db_t *reader = s_db_ready(base);
+    /* A ring of 4: seq 2 onwards is read from the table. */
+    cc_evlog_t *log = cc_evlog_new(base, zctx, reader, NULL, "evt", "inproc://evt-catchup", 4);
+    s_run_for(base, 500);
+    assert_true(cc_evlog_ready(log));
+    assert_int_equal(cc_evlog_head(log), EVENTS);
+    double reads0 = s_metric("evlog_catchup_reads_total{log=\"evt\"}");
+    double refused0 = s_metric("evlog_catchup_refused_total{log=\"evt\"}");
+
+    s_sql(pc, "BEGIN");
+    s_sql(pc, "LOCK TABLE evt.events IN ACCESS EXCLUSIVE MODE");
+    void *peers[PEERS];
+    for (int i = 0; i < PEERS; i++) {
+        peers[i] = zmq_socket(zctx, ZMQ_DEALER);
+        assert_int_equal(zmq_connect(peers[i], "inproc://evt-catchup"), 0);
+        s_raw_fetch(peers[i], 1, 20000, "c");
+    }
+    s_run_for(base, 500);
+    assert_int_equal(s_metric("evlog_catchup_reads_total{log=\"evt\"}") - reads0, CAP);
+    assert_int_equal(s_metric("evlog_catchup_refused_total{log=\"evt\"}") - refused0,
+                     PEERS - CAP);
+    uint64_t first;
+    size_t n;
+    for (int i = 0; i < PEERS; i++)
+        assert_false(s_raw_events(peers[i], &first, &n));   /* all wait on the lock */
+
+    s_sql(pc, "COMMIT");
+    s_run_for(base, 2000);
+    int served[PEERS] = { 0 }, nserved = 0;
+    for (int i = 0; i < PEERS; i++) {
+        if (s_raw_events(peers[i], &first, &n)) {
+            assert_int_equal(first, 2);
+            assert_int_equal(n, 10);
+            served[i] = 1;
+            nserved++;
+        }
+    }
+    assert_int_equal(nserved, CAP);
+    for (int i = 0; i < PEERS; i++)
+        if (!served[i])
+            s_raw_fetch(peers[i], 1, 20000, "c2");
+    s_run_for(base, 2000);
+    for (int i = 0; i < PEERS; i++) {
+        if (served[i])
+            continue;
+        assert_true(s_raw_events(peers[i], &first, &n));
+        assert_int_equal(first, 2);
+        assert_int_equal(n, 10);
+        nserved++;
+    }
+    assert_int_equal(nserved, PEERS);
+    assert_int_equal(s_metric("evlog_catchup_refused_total{log=\"evt\"}") - refused0,
+                     PEERS - CAP);
+
+    int linger = 0;
+    for (int i = 0; i < PEERS; i++) {
+        zmq_setsockopt(peers[i], ZMQ_LINGER, &linger, sizeof linger);
+        zmq_close(peers[i]);
+    }
+    PQfinish(pc);
+    cc_evlog_destroy(&log);
+    cc_db_destroy(&reader);
+    zmq_ctx_term(zctx);
+    event_base_free(base);
+}
+
 
 typedef struct {
     int called;
@@ -1105,6 +1213,7 @@ int main(void)
         cmocka_unit_test_setup(test_evlog_concurrent_writers_no_skip, s_setup),
         cmocka_unit_test_setup(test_evlog_rejects_garbage, s_setup),
         cmocka_unit_test_setup(test_evlog_parked_fetches_bounded, s_setup),
+        cmocka_unit_test_setup(test_evlog_catchup_reads_bounded, s_setup),
         cmocka_unit_test_setup(test_evlog_destroy_before_db, s_setup),
         cmocka_unit_test_setup(test_evlog_head_retried, s_setup),
         cmocka_unit_test_setup(test_evlog_sync_counts_prior_commits, s_setup),
