@@ -47,8 +47,12 @@ run: bootstrap
 stop:
 	@tools/stop.sh
 
+# The test build uses every core unless make was given -j (then its jobserver
+# rules): the plain, sanitizer and fuzz builds are most of a clean run's time.
+TEST_JOBS = $(if $(findstring jobserver,$(MAKEFLAGS))$(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
+
 test: bootstrap
-	@$(MAKE) --no-print-directory all $(UNIT_TESTS_ASAN) $(FUZZ_BINS)
+	@$(MAKE) --no-print-directory $(TEST_JOBS) all $(UNIT_TESTS_ASAN) $(FUZZ_BINS)
 	@tests/run.sh
 
 bench: bootstrap
