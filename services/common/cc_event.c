@@ -195,7 +195,7 @@ static int s_uuid_lower(const char *s)
 /* 1 if s is valid UTF-8 (no overlongs, surrogates or code points past
  * U+10FFFF): protobuf-c does not check string fields, and PostgreSQL
  * refuses any other text, which would stop a consumer at the event. */
-static int s_utf8_ok(const unsigned char *p)
+int cc_utf8_ok(const unsigned char *p)
 {
     static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
     while (*p) {
@@ -286,7 +286,7 @@ static int s_field_ok(const ProtobufCMessage *msg, const ProtobufCFieldDescripto
         }
         size_t n = strnlen(s, (size_t) r->max + 1);
         return (int64_t) n >= r->min && (int64_t) n <= r->max
-               && s_utf8_ok((const unsigned char *) s);
+               && cc_utf8_ok((const unsigned char *) s);
     }
     case CC_EVENT_INT: {
         int64_t v = s_int(msg, f, &ok);

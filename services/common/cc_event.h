@@ -65,6 +65,10 @@ const cc_event_schema_t *cc_event_schemas(size_t *n);
  * type has no schema). */
 int cc_event_check(const ProtobufCMessage *msg, const char **field);
 
+/* 1 if the NUL-terminated p is valid UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF): what every event text rule requires. */
+int cc_utf8_ok(const unsigned char *p);
+
 /* Serialise an event (malloc'd, the caller frees; NULL only when out of
  * memory). Asserts that msg is an event and passes its schema: a daemon
  * that builds an invalid event has a bug, and appending it would hand the

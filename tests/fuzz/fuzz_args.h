@@ -14,49 +14,12 @@
 #include "cc_event.h"
 #include "cc_limits.h"
 #include "cc_stmt.h"
+#include "cc_util.h"
 
 static inline int fz_uuid_lower(const char *s)
 {
-    for (int i = 0; i < 36; i++) {
-        char c = s[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23 ? c != '-'
-                                                    : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
-    }
-    return s[36] == '\0';
-}
-
-static inline int fz_utf8_ok(const unsigned char *p)
-{
-    while (*p) {
-        size_t n;
-        uint32_t cp;
-        if (p[0] < 0x80) {
-            p++;
-            continue;
-        } else if ((p[0] & 0xE0) == 0xC0) {
-            n = 2;
-            cp = p[0] & 0x1F;
-        } else if ((p[0] & 0xF0) == 0xE0) {
-            n = 3;
-            cp = p[0] & 0x0F;
-        } else if ((p[0] & 0xF8) == 0xF0) {
-            n = 4;
-            cp = p[0] & 0x07;
-        } else {
-            return 0;
-        }
-        for (size_t i = 1; i < n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (p[i] & 0x3F);
-        }
-        static const uint32_t min[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-        if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        p += n;
-    }
-    return 1;
+    char norm[CC_UUID_LEN];   /* canonical: what cc_uuid_norm makes of it */
+    return cc_uuid_norm(s, norm) == 0 && strcmp(norm, s) == 0;
 }
 
 static inline int fz_in(const char *name, const char *const *list)
@@ -106,7 +69,7 @@ static inline void fz_args_check(const cc_args_t *a, const char *const *ids)
                 fz_args_fail(a, i, "not a lower-case UUID");
             break;
         case CC_T_TEXT:
-            if (!fz_utf8_ok((const unsigned char *) v))
+            if (!cc_utf8_ok((const unsigned char *) v))
                 fz_args_fail(a, i, "not UTF-8");
             if (strlen(v) > fz_text_max(p->name))
                 fz_args_fail(a, i, "too long");

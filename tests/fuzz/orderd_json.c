@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* POST /v1/orders/{id}/cancel: {reason?} (and the body-less request) */
     char why[208];
     if (od_cancel_req_from_json(body, why, sizeof why, &err) == 0
-        && (!why[0] || !fz_utf8_ok((const unsigned char *) why)))
+        && (!why[0] || !cc_utf8_ok((const unsigned char *) why)))
         abort();   /* a reason is recorded, as text PostgreSQL takes */
     if (od_cancel_req_from_json(NULL, why, sizeof why, &err) != 0)
         abort();
