@@ -984,6 +984,34 @@ const char *cc_evlog_endpoint(const cc_evlog_t *self)
 {
     return cc_zsock_endpoint(self->router);
 }
+/* The next non-empty name of a comma-separated list, blanks trimmed;
+ * 0 at the end. */
+static int s_list_next(const char **pp, const char **name, size_t *len)
+{
+    const char *p = *pp;
+    while (*p) {
+        size_t l = strcspn(p, ",");
+        const char *n = p;
+        p += l;
+        if (*p == ',')
+            p++;
+        while (l > 0 && (*n == ' ' || *n == '\t')) {
+            n++;
+            l--;
+        }
+        while (l > 0 && (n[l - 1] == ' ' || n[l - 1] == '\t'))
+            l--;
+        if (l > 0) {
+            *pp = p;
+            *name = n;
+            *len = l;
+            return 1;
+        }
+    }
+    *pp = p;
+    return 0;
+}
+
 
 /* ---- pruning (sql/common/012_log_prune.sql) -------------------------------- */
 
@@ -999,20 +1027,9 @@ static char *s_sql_array(const char *list)
     size_t n = 0;
     out[n++] = '{';
     const char *p = list ? list : "";
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        const char *name = p;
-        p += len;
-        if (*p == ',')
-            p++;
-        while (len > 0 && (*name == ' ' || *name == '\t')) {
-            name++;
-            len--;
-        }
-        while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
-            len--;
-        if (len == 0)
-            continue;
+    const char *name;
+    size_t len;
+    while (s_list_next(&p, &name, &len)) {
         if (len > 31 || strcspn(name, "\"\\{}") < len) {
             free(out);
             return NULL;
@@ -1132,20 +1149,9 @@ int cc_evlog_prune_set(cc_evlog_t *self, const char *readers, const char *inbox_
     s_reader_t rd[S_READERS_MAX];
     int n = 0;
     const char *p = readers ? readers : "";
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        const char *name = p;
-        p += len;
-        if (*p == ',')
-            p++;
-        while (len > 0 && (*name == ' ' || *name == '\t')) {
-            name++;
-            len--;
-        }
-        while (len > 0 && (name[len - 1] == ' ' || name[len - 1] == '\t'))
-            len--;
-        if (len == 0)
-            continue;
+    const char *name;
+    size_t len;
+    while (s_list_next(&p, &name, &len)) {
         if (n == S_READERS_MAX) {
             free(clients);
             free(logs);
