@@ -61,6 +61,9 @@ typedef struct {
     double max_duration;       //  0: none. Arrival at end minus departure from start
     double max_ride;           //  0: none. Max time from leaving the start to arriving at a job
     double fixed_cost;         //  cost objective: added when the vehicle is used
+    double time_factor;        //  this vehicle's travel time = problem time x factor (a slower
+                               //  or faster mode on one shared matrix); 0 means 1. Distances
+                               //  are not scaled
 } vrp_vehicle_t;
 
 typedef enum {
@@ -78,6 +81,9 @@ typedef enum {
     VRP_REASON_MAX_DURATION,   //  only infeasible because of max_duration / max_ride
     VRP_REASON_NO_ROOM,        //  feasible alone, but the vehicles are full
     VRP_REASON_NOT_PLANNED,    //  not yet offered to the plan
+    VRP_REASON_EXCLUDED,       //  only vehicles it is forbidden / not pinned to, or disabled
+                               //  ones, could take it
+    VRP_REASON_DISABLED,       //  the job itself is disabled (vrp_problem_job_disable)
 } vrp_reason_t;
 
 //  Cost weights (VRP_OBJ_DISTANCE): cost = per_distance * distance + per_time * travel time
@@ -118,10 +124,27 @@ vrp_problem_t *vrp_problem_new(int n_locations, const double *time, const double
 //  Matrices from planar coordinates xy[2*i], xy[2*i+1]: Euclidean, time = distance / speed.
 vrp_problem_t *vrp_problem_new_euclidean(int n_locations, const double *xy, double speed);
 
-//  Matrices from latitude/longitude in degrees: great-circle metres x detour, time in seconds
-//  at speed_mps. Typical urban detour 1.3.
+//  Matrices from latitude/longitude in degrees: vrp_geo_metres x detour, time in seconds
+//  at speed_mps (time = distance / speed_mps). Typical urban detour 1.3.
 vrp_problem_t *vrp_problem_new_geo(int n_locations, const double *latlon, double detour,
                                    double speed_mps);
+
+//  A growable "points" problem: no matrix; travel is computed when needed from each place's
+//  precomputed unit vector: distance = vrp_geo_metres x detour, time = distance / speed_mps,
+//  the same numbers vrp_problem_new_geo would store. Starts with no locations.
+vrp_problem_t *vrp_problem_new_points(double detour, double speed_mps);
+
+//  Append a place (degrees) to a points problem. Returns its location index, or -1 on bad
+//  coordinates (not finite, |lat| > 90, |lon| > 180), allocation failure or a matrix problem.
+int vrp_problem_add_location(vrp_problem_t *self, double lat, double lon);
+
+//  Number of locations (matrix side, or places added so far).
+int vrp_problem_locations(const vrp_problem_t *self);
+
+//  Straight line between two points in metres: the chord through the sphere of radius
+//  6371008.8 m (cheaper than haversine: one square root; it is shorter than the great
+//  circle by a relative d^2 / 24R^2, under 1e-6 below 20 km).
+double vrp_geo_metres(double lat1, double lon1, double lat2, double lon2);
 
 void vrp_problem_destroy(vrp_problem_t **self_p);
 
@@ -130,12 +153,38 @@ void vrp_problem_destroy(vrp_problem_t **self_p);
 int vrp_problem_add_job(vrp_problem_t *self, const vrp_job_t *job);
 int vrp_problem_add_vehicle(vrp_problem_t *self, const vrp_vehicle_t *vehicle);
 
+//  Deep copy (jobs, vehicles, locations, exclusions): a worker thread can solve the copy while
+//  the owner keeps appending to the original. Indices are equal in both. NULL on allocation
+//  failure.
+vrp_problem_t *vrp_problem_dup(const vrp_problem_t *self);
+
+//  Hard exclusions, honoured by every insertion, vrp_plan_check and vrp_solve. Each returns 0,
+//  or -1 on an index out of range or allocation failure.
+//  - forbid: the job may never be on this vehicle (e.g. a caregiver declined the visit).
+//  - pin: the job may only be on this vehicle (vehicle -1 unpins); the solver may reorder it
+//    within that route, never move it to another. Pin and forbids both hold: a job pinned to
+//    a vehicle it is forbidden on can go nowhere (VRP_REASON_EXCLUDED).
+//  - job_disable: never inserted again (cancelled); not counted as unassigned nor charged in
+//    the cost. Remove it from plans first (a plan holding it fails vrp_plan_check).
+//  - vehicle_disable: nothing may be on it (off sick); plans holding jobs on it fail
+//    vrp_plan_check and vrp_solve moves those jobs off.
+//  All are permanent but the pin; plans created earlier see them at once.
+int vrp_problem_forbid(vrp_problem_t *self, int job, int vehicle);
+int vrp_problem_pin(vrp_problem_t *self, int job, int vehicle);
+int vrp_problem_job_disable(vrp_problem_t *self, int job);
+int vrp_problem_vehicle_disable(vrp_problem_t *self, int vehicle);
+
+//  1 if the job may be on the vehicle under the exclusions above, else 0 (also on bad indices).
+int vrp_problem_allowed(const vrp_problem_t *self, int job, int vehicle);
+
 void vrp_problem_set_costs(vrp_problem_t *self, const vrp_costs_t *costs);
 int vrp_problem_jobs(const vrp_problem_t *self);
 int vrp_problem_vehicles(const vrp_problem_t *self);
 const vrp_job_t *vrp_problem_job(const vrp_problem_t *self, int job);
 double vrp_problem_time(const vrp_problem_t *self, int from, int to);
 double vrp_problem_distance(const vrp_problem_t *self, int from, int to);
+//  Travel time of one vehicle (problem time x its time_factor).
+double vrp_problem_vehicle_time(const vrp_problem_t *self, int vehicle, int from, int to);
 
 //  Fill defaults: one window-less job / one vehicle with infinite shift and capacity.
 void vrp_job_init(vrp_job_t *job, int location);

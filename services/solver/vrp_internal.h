@@ -9,18 +9,38 @@
 
 #define VRP_INF HUGE_VAL
 
+//  Per-job exclusions (kept apart from vrp_job_t, which callers copy by value).
+typedef struct {
+    int pin;                   //  only vehicle allowed, -1 none
+    int n_forbid;
+    int forbid_cap;
+    int *forbid;               //  forbidden vehicles, unsorted (decline lists are short)
+    bool off;                  //  disabled
+} vrp_jobx_t;
+
+#define VRP_EARTH_M 6371008.8
+
 struct _vrp_problem_t {
-    int n_loc;                 //  matrix side
+    int n_loc;                 //  matrix side, or places in a points problem
     double *td;                //  n_loc * n_loc cells, row-major, each {time, distance}:
                                //  one cache line serves both (the online insertion is
-                               //  bound by matrix cache misses)
+                               //  bound by matrix cache misses). NULL for a points problem
+    double *xyz;               //  points problem: unit vector per place, 4 doubles each
+                               //  (x, y, z, pad: 32-byte aligned rows)
+    int loc_cap;               //  places allocated in xyz
+    double detour;             //  points problem: distance = chord metres x detour
+    double speed;              //  points problem: time = distance / speed
     int n_jobs;                //  jobs in use
     int jobs_cap;              //  jobs allocated
     vrp_job_t *jobs;
+    vrp_jobx_t *jx;            //  per job, jobs_cap allocated
+    bool has_excl;             //  some pin, forbid or disable exists: check vrp_job_ok
     int n_veh;
     int veh_cap;
     vrp_vehicle_t *veh;
-    int *veh_class;            //  equal for interchangeable vehicles (first such index)
+    int *veh_class;            //  equal for interchangeable vehicles (first such index);
+                               //  a disabled vehicle is alone in its class
+    unsigned char *veh_off;    //  per vehicle: disabled
     bool has_extra;            //  some vehicle has max_duration/max_ride: needs full checks
     bool has_soft;             //  some job has a soft window (lateness costs are O(n))
     vrp_costs_t costs;
@@ -66,13 +86,66 @@ typedef struct {
 } vrp_sim_t;
 
 //  vrp_problem.c
+//  Unit vector of a point given in degrees (x, y, z).
+void vrp_geo_unit(double lat, double lon, double *u);
+
+//  Chord metres between two unit vectors. Symmetric bit for bit (the differences only change
+//  sign), which the online insertion relies on to evaluate d(a, l) as d(l, a).
+static inline double vrp_geo_chord(const double *u, const double *w)
+{
+    double dx = u[0] - w[0], dy = u[1] - w[1], dz = u[2] - w[2];
+    return sqrt(dx * dx + dy * dy + dz * dz) * VRP_EARTH_M;
+}
+
+static inline double vrp_pts_d(const vrp_problem_t *p, int a, int b)
+{
+    return vrp_geo_chord(p->xyz + 4 * (size_t) a, p->xyz + 4 * (size_t) b) * p->detour;
+}
+
+//  Problem (factor 1) travel time and distance.
 static inline double vrp_t(const vrp_problem_t *p, int a, int b)
 {
+    if (p->xyz)
+        return vrp_pts_d(p, a, b) / p->speed;
     return p->td[2 * ((size_t) a * p->n_loc + b)];
 }
 static inline double vrp_d(const vrp_problem_t *p, int a, int b)
 {
+    if (p->xyz)
+        return vrp_pts_d(p, a, b);
     return p->td[2 * ((size_t) a * p->n_loc + b) + 1];
+}
+
+//  Travel time of vehicle v: the problem's time x its factor (1 exactly when unset, so
+//  matrix results do not change by a bit).
+static inline double vrp_tv(const vrp_problem_t *p, int v, int a, int b)
+{
+    return vrp_t(p, a, b) * p->veh[v].time_factor;
+}
+
+//  May job be on vehicle v (pins, forbids, disabled jobs and vehicles)?
+static inline bool vrp_job_ok(const vrp_problem_t *p, int job, int v)
+{
+    if (!p->has_excl)
+        return true;
+    const vrp_jobx_t *x = &p->jx[job];
+    if (x->off || p->veh_off[v] || (x->pin >= 0 && x->pin != v))
+        return false;
+    for (int i = 0; i < x->n_forbid; i++)
+        if (x->forbid[i] == v)
+            return false;
+    return true;
+}
+
+//  Does job have a restriction that makes vehicles of one class not interchangeable for it?
+static inline bool vrp_job_restricted(const vrp_problem_t *p, int job)
+{
+    return p->has_excl && (p->jx[job].pin >= 0 || p->jx[job].n_forbid > 0);
+}
+
+static inline bool vrp_job_off(const vrp_problem_t *p, int job)
+{
+    return p->has_excl && p->jx[job].off;
 }
 
 //  Earliest service start at or after arrival a, or VRP_INF if every window has closed.

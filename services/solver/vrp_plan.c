@@ -98,7 +98,7 @@ void vrp_route_update(const vrp_problem_t *p, int v, vrp_route_t *r)
         if (i <= n)
             r->loc[i] = p->jobs[r->job[i]].location;
         int here = r->loc[i];
-        double t = vrp_t(p, prev, here);
+        double t = vrp_tv(p, v, prev, here);
         dist += vrp_d(p, prev, here);
         ttime += t;
         double a = r->dep[i - 1] + t;
@@ -122,7 +122,7 @@ void vrp_route_update(const vrp_problem_t *p, int v, vrp_route_t *r)
     }
     r->lat[n + 1] = veh->shift_end;
     for (int i = n; i >= 0; i--) {
-        double t = r->lat[i + 1] - vrp_t(p, r->loc[i], r->loc[i + 1]);
+        double t = r->lat[i + 1] - vrp_tv(p, v, r->loc[i], r->loc[i + 1]);
         if (i > 0) {
             const vrp_job_t *j = &p->jobs[r->job[i]];
             r->lat[i] = vrp_tw_latest(j, t - j->service);
@@ -146,10 +146,16 @@ static double s_start_tolerant(const vrp_job_t *j, double a)
     return s;
 }
 
-void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *out)
+static void s_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *out,
+                  bool excl)
 {
     const vrp_vehicle_t *veh = &p->veh[v];
     memset(out, 0, sizeof *out);
+    for (int i = 0; excl && p->has_excl && i < n; i++)
+        if (!vrp_job_ok(p, jobs[i], v)) {
+            out->why = "excluded (forbidden, pinned elsewhere or disabled)";
+            return;
+        }
     long load[VRP_DIMS] = {0};
     int prev = veh->start_location;
     double t = veh->shift_start;
@@ -161,9 +167,9 @@ void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *o
         }
         for (int d = 0; d < VRP_DIMS; d++)
             load[d] += j->demand[d];
-        double a = t + vrp_t(p, prev, j->location);
+        double a = t + vrp_tv(p, v, prev, j->location);
         out->dist += vrp_d(p, prev, j->location);
-        out->ttime += vrp_t(p, prev, j->location);
+        out->ttime += vrp_tv(p, v, prev, j->location);
         double s = vrp_tw_earliest(j, a);
         if (s == VRP_INF) {
             out->why = "time window";
@@ -180,9 +186,9 @@ void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *o
             return;
         }
     out->dist += vrp_d(p, prev, veh->end_location);
-    out->ttime += vrp_t(p, prev, veh->end_location);
+    out->ttime += vrp_tv(p, v, prev, veh->end_location);
     out->work += out->ttime;
-    double end = t + vrp_t(p, prev, veh->end_location);
+    double end = t + vrp_tv(p, v, prev, veh->end_location);
     if (end > veh->shift_end) {
         out->why = "shift end";
         return;
@@ -193,17 +199,17 @@ void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *o
     int next = veh->end_location;
     for (int i = n - 1; i >= 0; i--) {
         const vrp_job_t *j = &p->jobs[jobs[i]];
-        lat = vrp_tw_latest(j, lat - vrp_t(p, j->location, next) - j->service);
+        lat = vrp_tw_latest(j, lat - vrp_tv(p, v, j->location, next) - j->service);
         next = j->location;
     }
-    lat -= vrp_t(p, veh->start_location, next);
+    lat -= vrp_tv(p, v, veh->start_location, next);
     double depart = lat == VRP_INF || lat < veh->shift_start ? veh->shift_start : lat;
     out->depart = depart;
     t = depart;
     prev = veh->start_location;
     for (int i = 0; i < n; i++) {
         const vrp_job_t *j = &p->jobs[jobs[i]];
-        double a = t + vrp_t(p, prev, j->location);
+        double a = t + vrp_tv(p, v, prev, j->location);
         if (veh->max_ride > 0 && a - depart > veh->max_ride + S_EPS) {
             out->why = "max ride";
             return;
@@ -211,12 +217,17 @@ void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *o
         t = s_start_tolerant(j, a) + j->service;
         prev = j->location;
     }
-    out->end = t + vrp_t(p, prev, veh->end_location);
+    out->end = t + vrp_tv(p, v, prev, veh->end_location);
     if (veh->max_duration > 0 && n > 0 && out->end - depart > veh->max_duration + S_EPS) {
         out->why = "max duration";
         return;
     }
     out->feasible = true;
+}
+
+void vrp_sim(const vrp_problem_t *p, int v, const int *jobs, int n, vrp_sim_t *out)
+{
+    s_sim(p, v, jobs, n, out, true);
 }
 
 static int s_sync_jobs(vrp_plan_t *self)
@@ -360,8 +371,8 @@ double vrp_insert_route_terms(const vrp_plan_t *self, int job, int v, int pos, d
     if (p->costs.balance != 0) {
         //  An empty route has no cost, so its work counts from zero.
         double old = r->n > 0 ? r->work : 0;
-        double now = vrp_t(p, a, l) + vrp_t(p, l, b) + j->service
-                     + (r->n > 0 ? r->work - vrp_t(p, a, b) : 0);
+        double now = vrp_tv(p, v, a, l) + vrp_tv(p, v, l, b) + j->service
+                     + (r->n > 0 ? r->work - vrp_tv(p, v, a, b) : 0);
         delta += p->costs.balance * (now * now - old * old);
     }
     if (p->has_soft) {
@@ -372,7 +383,7 @@ double vrp_insert_route_terms(const vrp_plan_t *self, int job, int v, int pos, d
         for (int i = pos; i <= r->n; i++) {
             const vrp_job_t *k = &p->jobs[r->job[i]];
             double old_s = r->dep[i] - k->service;
-            double new_s = vrp_tw_earliest(k, t + vrp_t(p, prev, r->loc[i]));
+            double new_s = vrp_tw_earliest(k, t + vrp_tv(p, v, prev, r->loc[i]));
             if (new_s <= old_s)
                 break;
             delta += vrp_late_cost(k, new_s) - vrp_late_cost(k, old_s);
@@ -412,15 +423,15 @@ double vrp_insert_delta(const vrp_plan_t *self, int job, int v, int pos)
     const vrp_route_t *r = &self->routes[v];
     const vrp_vehicle_t *veh = &p->veh[v];
     const vrp_job_t *j = &p->jobs[job];
-    if (j->skills & ~veh->skills)
+    if ((j->skills & ~veh->skills) || !vrp_job_ok(p, job, v))
         return VRP_INF;
     const int *tot = r->cum + (size_t) (r->n + 1) * VRP_DIMS;
     for (int d = 0; d < VRP_DIMS; d++)
         if (tot[d] + j->demand[d] > veh->capacity[d])
             return VRP_INF;
     int a = r->loc[pos - 1], b = r->loc[pos], l = j->location;
-    double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_t(p, a, l));
-    if (s == VRP_INF || s + j->service + vrp_t(p, l, b) > r->lat[pos])
+    double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_tv(p, v, a, l));
+    if (s == VRP_INF || s + j->service + vrp_tv(p, v, l, b) > r->lat[pos])
         return VRP_INF;
     const vrp_costs_t *c = &p->costs;
     //  An empty route costs nothing (the vehicle stays home), so its start-end arc is not
@@ -428,7 +439,7 @@ double vrp_insert_delta(const vrp_plan_t *self, int job, int v, int pos)
     double keep = r->n > 0;
     double delta = c->per_distance * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
     if (c->per_time != 0)
-        delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - keep * vrp_t(p, a, b));
+        delta += c->per_time * (vrp_tv(p, v, a, l) + vrp_tv(p, v, l, b) - keep * vrp_tv(p, v, a, b));
     if (r->n == 0)
         delta += veh->fixed_cost;
     if (c->non_preferred_penalty != 0 && vrp_nonpref(j, v))
@@ -450,7 +461,7 @@ static void s_route_update_insert(const vrp_problem_t *p, int v, vrp_route_t *r,
     int a = r->loc[pos - 1], l = j->location, b = r->loc[pos + 1];
     r->loc[pos] = l;
     r->dist += vrp_d(p, a, l) + vrp_d(p, l, b) - vrp_d(p, a, b);
-    double dt = vrp_t(p, a, l) + vrp_t(p, l, b) - vrp_t(p, a, b);
+    double dt = vrp_tv(p, v, a, l) + vrp_tv(p, v, l, b) - vrp_tv(p, v, a, b);
     r->ttime += dt;
     r->work += dt + j->service;
     r->n_nonpref += vrp_nonpref(j, v);
@@ -461,7 +472,7 @@ static void s_route_update_insert(const vrp_problem_t *p, int v, vrp_route_t *r,
         for (int d = 0; d < VRP_DIMS; d++)
             r->cum[(size_t) i * VRP_DIMS + d] += j->demand[d];
     for (int i = pos; i <= n + 1; i++) {
-        double at = r->dep[i - 1] + vrp_t(p, r->loc[i - 1], r->loc[i]);
+        double at = r->dep[i - 1] + vrp_tv(p, v, r->loc[i - 1], r->loc[i]);
         if (i <= n) {
             const vrp_job_t *k = &p->jobs[r->job[i]];
             r->dep[i] = vrp_tw_earliest(k, at) + k->service;
@@ -470,7 +481,7 @@ static void s_route_update_insert(const vrp_problem_t *p, int v, vrp_route_t *r,
             r->dep[i] = at;
     }
     for (int i = pos; i >= 0; i--) {
-        double t = r->lat[i + 1] - vrp_t(p, r->loc[i], r->loc[i + 1]);
+        double t = r->lat[i + 1] - vrp_tv(p, v, r->loc[i], r->loc[i + 1]);
         if (i > 0) {
             const vrp_job_t *k = &p->jobs[r->job[i]];
             r->lat[i] = vrp_tw_latest(k, t - k->service);
@@ -535,12 +546,17 @@ int vrp_route_set(vrp_plan_t *self, int v, const int *jobs, int n)
     return 0;
 }
 
-vrp_reason_t vrp_reason_alone(const vrp_problem_t *p, int job)
+//  Most hopeful reason over the vehicles (only the allowed ones if excl).
+static int s_reason_level(const vrp_problem_t *p, int job, bool excl)
 {
     const vrp_job_t *j = &p->jobs[job];
+    //  Vehicles of one class are interchangeable unless the job names some of them.
+    bool each = excl && vrp_job_restricted(p, job);
     int best = VRP_REASON_SKILLS;
     for (int v = 0; v < p->n_veh && best != VRP_REASON_NO_ROOM; v++) {
-        if (p->veh_class[v] != v)
+        if (excl && !vrp_job_ok(p, job, v))
+            continue;
+        if (!each && p->veh_class[v] != v)
             continue;   //  an identical vehicle was already tried
         const vrp_vehicle_t *veh = &p->veh[v];
         if (j->skills & ~veh->skills)
@@ -551,7 +567,7 @@ vrp_reason_t vrp_reason_alone(const vrp_problem_t *p, int job)
             cap_ok &= j->demand[d] <= veh->capacity[d];
         if (cap_ok) {
             vrp_sim_t sim;
-            vrp_sim(p, v, &job, 1, &sim);
+            s_sim(p, v, &job, 1, &sim, false);
             if (sim.feasible)
                 level = VRP_REASON_NO_ROOM;
             else if (strcmp(sim.why, "max ride") == 0 || strcmp(sim.why, "max duration") == 0)
@@ -563,7 +579,19 @@ vrp_reason_t vrp_reason_alone(const vrp_problem_t *p, int job)
         if (level > best)
             best = level;
     }
-    return (vrp_reason_t) best;
+    return best;
+}
+
+vrp_reason_t vrp_reason_alone(const vrp_problem_t *p, int job)
+{
+    if (vrp_job_off(p, job))
+        return VRP_REASON_DISABLED;
+    int all = s_reason_level(p, job, false);
+    if (!p->has_excl)
+        return (vrp_reason_t) all;
+    //  Worse with the exclusions than without: the vehicles that could take it are excluded.
+    int allowed = s_reason_level(p, job, true);
+    return allowed < all ? VRP_REASON_EXCLUDED : (vrp_reason_t) allowed;
 }
 
 int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *out)
@@ -580,6 +608,10 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
         return -1;
     if (job < self->n_jobs && self->route_of[job] >= 0) {
         out->reason = VRP_REASON_NONE;   //  already planned: -1 with reason "assigned"
+        return -1;
+    }
+    if (vrp_job_off(p, job)) {
+        out->reason = VRP_REASON_DISABLED;
         return -1;
     }
     const vrp_job_t *j = &p->jobs[job];
@@ -615,8 +647,8 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
     for (int v = 0; v < self->n_veh; v++) {
         const vrp_route_t *r = &self->routes[v];
         const vrp_vehicle_t *veh = &p->veh[v];
-        if (j->skills & ~veh->skills)
-            continue;
+        if ((j->skills & ~veh->skills) || !vrp_job_ok(p, job, v))
+            continue;   //  before the class mark: a forbidden vehicle stands for no other
         if (r->n == 0) {
             if (tried[p->veh_class[v]])
                 continue;
@@ -635,12 +667,16 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
             hi--;
         if (lo > hi)
             continue;
-        for (int pos = lo; pos <= hi; pos++) {
-            size_t a = (size_t) r->loc[pos - 1], b = (size_t) r->loc[pos];
-            __builtin_prefetch(p->td + 2 * (a * n + (size_t) l));
-            __builtin_prefetch(p->td + 2 * ((size_t) l * n + b));
-            __builtin_prefetch(p->td + 2 * (a * n + b));
-        }
+        if (p->td)
+            for (int pos = lo; pos <= hi; pos++) {
+                size_t a = (size_t) r->loc[pos - 1], b = (size_t) r->loc[pos];
+                __builtin_prefetch(p->td + 2 * (a * n + (size_t) l));
+                __builtin_prefetch(p->td + 2 * ((size_t) l * n + b));
+                __builtin_prefetch(p->td + 2 * (a * n + b));
+            }
+        else
+            for (int pos = lo - 1; pos <= hi; pos++)
+                __builtin_prefetch(p->xyz + 4 * (size_t) r->loc[pos]);
         ranges[n_ranges++] = (s_range_t) {v, lo, hi};
     }
     //  Pass 2: the window test (one matrix read) before the cost delta.
@@ -654,15 +690,45 @@ int vrp_plan_best_insertion(const vrp_plan_t *self, int job, vrp_insertion_t *ou
         if (c->non_preferred_penalty != 0 && vrp_nonpref(j, v))
             fixed += c->non_preferred_penalty;
         double keep = r->n > 0;
+        if (p->xyz) {
+            //  Points: each distance costs a square root. d(a, l) at one position is
+            //  d(l, b) of the one before (the chord is symmetric bit for bit), so each place
+            //  of the range is measured once, and d(a, b) only where the windows allow.
+            const double *ul = p->xyz + 4 * (size_t) l;
+            double det = p->detour, spd = p->speed, f = veh->time_factor;
+            int lo = ranges[k].lo;
+            double d_al = vrp_geo_chord(p->xyz + 4 * (size_t) r->loc[lo - 1], ul) * det;
+            for (int pos = lo; pos <= ranges[k].hi; pos++) {
+                int a = r->loc[pos - 1], b = r->loc[pos];
+                double d_lb = vrp_geo_chord(ul, p->xyz + 4 * (size_t) b) * det;
+                double t_al = d_al / spd * f, t_lb = d_lb / spd * f, d_la = d_al;
+                d_al = d_lb;
+                double s = vrp_tw_earliest(j, r->dep[pos - 1] + t_al);
+                if (s == VRP_INF || s + j->service + t_lb > r->lat[pos])
+                    continue;
+                double d_ab = vrp_pts_d(p, a, b);
+                double delta = fixed + c->per_distance * (d_la + d_lb - keep * d_ab);
+                if (c->per_time != 0)
+                    delta += c->per_time * (t_al + t_lb - keep * (d_ab / spd * f));
+                if (terms)
+                    delta += vrp_insert_route_terms(self, job, v, pos, s);
+                if (delta >= best || (extra && vrp_insert_delta(self, job, v, pos) == VRP_INF))
+                    continue;
+                best = delta;
+                out->vehicle = v;
+                out->position = pos - 1;
+            }
+            continue;
+        }
         for (int pos = ranges[k].lo; pos <= ranges[k].hi; pos++) {
             int a = r->loc[pos - 1], b = r->loc[pos];
-            double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_t(p, a, l));
-            if (s == VRP_INF || s + j->service + vrp_t(p, l, b) > r->lat[pos])
+            double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_tv(p, v, a, l));
+            if (s == VRP_INF || s + j->service + vrp_tv(p, v, l, b) > r->lat[pos])
                 continue;
             double delta = fixed + c->per_distance
                                    * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
             if (c->per_time != 0)
-                delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - keep * vrp_t(p, a, b));
+                delta += c->per_time * (vrp_tv(p, v, a, l) + vrp_tv(p, v, l, b) - keep * vrp_tv(p, v, a, b));
             if (terms)
                 delta += vrp_insert_route_terms(self, job, v, pos, s);
             if (delta >= best || (extra && vrp_insert_delta(self, job, v, pos) == VRP_INF))
@@ -784,7 +850,7 @@ int vrp_plan_stop_times(const vrp_plan_t *self, int vehicle, int index, double *
     double a = t, s = t;
     for (int i = 1; i <= index + 1; i++) {
         const vrp_job_t *j = &p->jobs[r->job[i]];
-        a = t + vrp_t(p, r->loc[i - 1], r->loc[i]);
+        a = t + vrp_tv(p, vehicle, r->loc[i - 1], r->loc[i]);
         s = s_start_tolerant(j, a);
         t = s + j->service;
     }
@@ -807,9 +873,10 @@ int vrp_plan_vehicles_used(const vrp_plan_t *self)
 int vrp_plan_unassigned(const vrp_plan_t *self)
 {
     assert(self);
-    int count = self->prob->n_jobs - self->n_jobs;
-    for (int j = 0; j < self->n_jobs; j++)
-        count += self->route_of[j] < 0;
+    const vrp_problem_t *p = self->prob;
+    int count = 0;
+    for (int j = 0; j < p->n_jobs; j++)
+        count += (j >= self->n_jobs || self->route_of[j] < 0) && !vrp_job_off(p, j);
     return count;
 }
 
@@ -818,6 +885,9 @@ vrp_reason_t vrp_plan_reason(const vrp_plan_t *self, int job)
     assert(self);
     if (job < 0 || job >= self->prob->n_jobs)
         return VRP_REASON_NOT_PLANNED;
+    bool assigned = job < self->n_jobs && self->route_of[job] >= 0;
+    if (!assigned && vrp_job_off(self->prob, job))
+        return VRP_REASON_DISABLED;
     if (job >= self->n_jobs)
         return VRP_REASON_NOT_PLANNED;
     return (vrp_reason_t) self->reason[job];
@@ -841,7 +911,7 @@ double vrp_plan_cost(const vrp_plan_t *self)
     for (int v = 0; v < self->n_veh; v++)
         cost += vrp_route_cost(p, v, &self->routes[v]);
     for (int j = 0; j < p->n_jobs; j++)
-        if (j >= self->n_jobs || self->route_of[j] < 0)
+        if ((j >= self->n_jobs || self->route_of[j] < 0) && !vrp_job_off(p, j))
             cost += vrp_job_penalty(p, j);
     return cost;
 }

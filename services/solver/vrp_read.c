@@ -514,7 +514,8 @@ vrp_instance_t *vrp_read_json(const char *text, char *err, size_t err_size)
         int n_cap = 0;
         ok = ok && s_int_array(x, "capacity", veh.capacity, VRP_DIMS, &n_cap)
              && s_skills(x, &veh.skills) && s_num(x, "max_duration", &veh.max_duration)
-             && s_num(x, "max_ride", &veh.max_ride) && s_num(x, "fixed_cost", &veh.fixed_cost);
+             && s_num(x, "max_ride", &veh.max_ride) && s_num(x, "fixed_cost", &veh.fixed_cost)
+             && s_num(x, "time_factor", &veh.time_factor);
         //  An absent skills list means "no skills", not "all skills": be explicit in the file.
         if (ok && !json_object_get(x, "skills"))
             veh.skills = 0;

@@ -163,7 +163,7 @@ static void s_refresh_unassigned(s_search_t *st)
     st->n_unassigned = 0;
     st->pen_unassigned = 0;
     for (int j = 0; j < st->n; j++)
-        if (st->cur->route_of[j] < 0) {
+        if (st->cur->route_of[j] < 0 && !vrp_job_off(st->p, j)) {
             st->unassigned[st->n_unassigned++] = j;
             st->pen_unassigned += vrp_job_penalty(st->p, j);
         }
@@ -321,8 +321,8 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
     for (int v = 0; v < st->nv; v++) {
         const vrp_route_t *r = &pl->routes[v];
         const vrp_vehicle_t *veh = &p->veh[v];
-        if (j->skills & ~veh->skills)
-            continue;
+        if ((j->skills & ~veh->skills) || !vrp_job_ok(p, job, v))
+            continue;   //  before the class stamp: a forbidden vehicle stands for no other
         if (r->n == 0) {
             if (st->used >= st->max_routes || st->cls_stamp[p->veh_class[v]] == st->cls_tick)
                 continue;
@@ -357,11 +357,11 @@ static int s_best_position(s_search_t *st, int job, double blink, int *pos_out, 
             double delta = fixed + c->per_distance
                                    * (vrp_d(p, a, l) + vrp_d(p, l, b) - keep * vrp_d(p, a, b));
             if (c->per_time != 0)
-                delta += c->per_time * (vrp_t(p, a, l) + vrp_t(p, l, b) - keep * vrp_t(p, a, b));
+                delta += c->per_time * (vrp_tv(p, v, a, l) + vrp_tv(p, v, l, b) - keep * vrp_tv(p, v, a, b));
             if (delta >= best && !terms)
                 continue;
-            double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_t(p, a, l));
-            if (s == VRP_INF || s + j->service + vrp_t(p, l, b) > r->lat[pos])
+            double s = vrp_tw_earliest(j, r->dep[pos - 1] + vrp_tv(p, v, a, l));
+            if (s == VRP_INF || s + j->service + vrp_tv(p, v, l, b) > r->lat[pos])
                 continue;
             if (terms) {
                 delta += vrp_insert_route_terms(pl, job, v, pos, s);
@@ -428,6 +428,17 @@ static int s_recreate(s_search_t *st, double blink)
         }
         s_sort_desc(list, n, st->key);
     }
+    if (p->has_excl) {
+        //  Pinned and forbidding jobs first, keeping the order otherwise: they have the fewest
+        //  places, and a pinned job left out would leave the route its caller promised.
+        int w = 0;
+        for (int i = 0; i < n; i++)
+            if (vrp_job_restricted(p, list[i])) {
+                int x = list[i];
+                memmove(list + w + 1, list + w, (size_t) (i - w) * sizeof *list);
+                list[w++] = x;
+            }
+    }
     st->n_absent = 0;
     for (int i = 0; i < n; i++) {
         int job = list[i], pos;
@@ -480,11 +491,11 @@ static double s_cost_of_list(const s_search_t *st, const int *list, int n)
 //  ---------------------------------------------------------------------------------------------
 //  Granular local search on a plan (inter-route relocate, swap, 2-opt*), first improvement.
 
-static inline double s_arc(const vrp_problem_t *p, int a, int b)
+static inline double s_arc(const vrp_problem_t *p, int v, int a, int b)
 {
     double c = p->costs.per_distance * vrp_d(p, a, b);
     if (p->costs.per_time != 0)
-        c += p->costs.per_time * vrp_t(p, a, b);
+        c += p->costs.per_time * vrp_tv(p, v, a, b);
     return c;
 }
 
@@ -501,6 +512,28 @@ static bool s_fits(const vrp_problem_t *p, int v, const int *load)
     return true;
 }
 
+//  May every job of seg[0..n) be on vehicle v?
+static bool s_seg_ok(const vrp_problem_t *p, const int *seg, int n, int v)
+{
+    for (int x = 0; p->has_excl && x < n; x++)
+        if (!vrp_job_ok(p, seg[x], v))
+            return false;
+    return true;
+}
+
+//  Travel cost of the arcs inside seg[0..n) on vehicle v minus on vehicle u: what moving the
+//  segment between vehicles with different time factors changes besides its end arcs.
+static double s_seg_time_cost(const vrp_problem_t *p, const int *seg, int n, int u, int v)
+{
+    double f = p->veh[v].time_factor - p->veh[u].time_factor;
+    if (p->costs.per_time == 0 || f == 0)
+        return 0;
+    double t = 0;
+    for (int x = 1; x < n; x++)
+        t += vrp_t(p, p->jobs[seg[x - 1]].location, p->jobs[seg[x]].location);
+    return p->costs.per_time * f * t;
+}
+
 //  Or-opt: move the segment u[i .. i+len-1] into v before position k or k+1 if it improves.
 static int s_oropt(s_search_t *st, vrp_plan_t *pl, int u, int i, int len, int v, int k,
                    bool *moved)
@@ -512,7 +545,7 @@ static int s_oropt(s_search_t *st, vrp_plan_t *pl, int u, int i, int len, int v,
     int first = ru->loc[i], last = ru->loc[i + len - 1];
     int pu = ru->loc[i - 1], nu = ru->loc[i + len];
     bool empties = len == ru->n;
-    if (!empties && ru->dep[i - 1] + vrp_t(p, pu, nu) > ru->lat[i + len])
+    if (!empties && ru->dep[i - 1] + vrp_tv(p, u, pu, nu) > ru->lat[i + len])
         return 0;
     const int *c0 = ru->cum + (size_t) (i - 1) * VRP_DIMS;
     const int *c1 = ru->cum + (size_t) (i + len - 1) * VRP_DIMS;
@@ -527,11 +560,14 @@ static int s_oropt(s_search_t *st, vrp_plan_t *pl, int u, int i, int len, int v,
             return 0;
         pref += c->non_preferred_penalty * (vrp_nonpref(j, v) - vrp_nonpref(j, u));
     }
-    double gain = s_arc(p, pu, first) + s_arc(p, last, nu) - pref
-                  + (empties ? p->veh[u].fixed_cost : -s_arc(p, pu, nu));
+    if (!s_seg_ok(p, ru->job + i, len, v))
+        return 0;
+    double gain = s_arc(p, u, pu, first) + s_arc(p, u, last, nu) - pref
+                  + (empties ? p->veh[u].fixed_cost : -s_arc(p, u, pu, nu))
+                  - s_seg_time_cost(p, ru->job + i, len, u, v);
     for (int q = k; q <= k + 1; q++) {
         int pv = rv->loc[q - 1], nv = rv->loc[q];
-        double d = s_arc(p, pv, first) + s_arc(p, last, nv) - s_arc(p, pv, nv);
+        double d = s_arc(p, v, pv, first) + s_arc(p, v, last, nv) - s_arc(p, v, pv, nv);
         if (d >= gain - 1e-9)
             continue;
         double t = rv->dep[q - 1];
@@ -539,12 +575,12 @@ static int s_oropt(s_search_t *st, vrp_plan_t *pl, int u, int i, int len, int v,
         bool ok = true;
         for (int x = i; x < i + len && ok; x++) {
             const vrp_job_t *j = &p->jobs[ru->job[x]];
-            double s0 = vrp_tw_earliest(j, t + vrp_t(p, prev, j->location));
+            double s0 = vrp_tw_earliest(j, t + vrp_tv(p, v, prev, j->location));
             ok = s0 != VRP_INF;
             t = s0 + j->service;
             prev = j->location;
         }
-        if (!ok || t + vrp_t(p, prev, nv) > rv->lat[q])
+        if (!ok || t + vrp_tv(p, v, prev, nv) > rv->lat[q])
             continue;
         int nu_len = 0, nv_len = 0;
         for (int x = 1; x <= ru->n; x++)
@@ -566,12 +602,12 @@ static int s_oropt(s_search_t *st, vrp_plan_t *pl, int u, int i, int len, int v,
 
 //  Walk jobs seg[0..len) from departure t at location prev; return the departure from the
 //  last one and its location in *last, or VRP_INF if a window is missed.
-static double s_walk(const vrp_problem_t *p, const int *seg, int len, double t, int prev,
+static double s_walk(const vrp_problem_t *p, int v, const int *seg, int len, double t, int prev,
                      int *last)
 {
     for (int x = 0; x < len; x++) {
         const vrp_job_t *j = &p->jobs[seg[x]];
-        double s0 = vrp_tw_earliest(j, t + vrp_t(p, prev, j->location));
+        double s0 = vrp_tw_earliest(j, t + vrp_tv(p, v, prev, j->location));
         if (s0 == VRP_INF)
             return VRP_INF;
         t = s0 + j->service;
@@ -593,8 +629,12 @@ static int s_cross(s_search_t *st, vrp_plan_t *pl, int u, int i, int la, int v, 
     const int *sa = ru->job + i, *sb = rv->job + k;
     int pu = ru->loc[i - 1], nu = ru->loc[i + la], pv = rv->loc[k - 1], nv = rv->loc[k + lb];
     int fa = ru->loc[i], ea = ru->loc[i + la - 1], fb = rv->loc[k], eb = rv->loc[k + lb - 1];
-    double d = s_arc(p, pu, fb) + s_arc(p, eb, nu) - s_arc(p, pu, fa) - s_arc(p, ea, nu)
-               + s_arc(p, pv, fa) + s_arc(p, ea, nv) - s_arc(p, pv, fb) - s_arc(p, eb, nv);
+    if (!s_seg_ok(p, sa, la, v) || !s_seg_ok(p, sb, lb, u))
+        return 0;
+    double d = s_arc(p, u, pu, fb) + s_arc(p, u, eb, nu) - s_arc(p, u, pu, fa)
+               - s_arc(p, u, ea, nu) + s_arc(p, v, pv, fa) + s_arc(p, v, ea, nv)
+               - s_arc(p, v, pv, fb) - s_arc(p, v, eb, nv) + s_seg_time_cost(p, sa, la, u, v)
+               + s_seg_time_cost(p, sb, lb, v, u);
     if (c->non_preferred_penalty != 0) {
         for (int x = 0; x < la; x++)
             d += c->non_preferred_penalty * (vrp_nonpref(&p->jobs[sa[x]], v)
@@ -625,11 +665,11 @@ static int s_cross(s_search_t *st, vrp_plan_t *pl, int u, int i, int la, int v, 
         if (p->jobs[sb[x]].skills & ~vu->skills)
             return 0;
     int last;
-    double t = s_walk(p, sb, lb, ru->dep[i - 1], pu, &last);
-    if (t == VRP_INF || t + vrp_t(p, last, nu) > ru->lat[i + la])
+    double t = s_walk(p, u, sb, lb, ru->dep[i - 1], pu, &last);
+    if (t == VRP_INF || t + vrp_tv(p, u, last, nu) > ru->lat[i + la])
         return 0;
-    t = s_walk(p, sa, la, rv->dep[k - 1], pv, &last);
-    if (t == VRP_INF || t + vrp_t(p, last, nv) > rv->lat[k + lb])
+    t = s_walk(p, v, sa, la, rv->dep[k - 1], pv, &last);
+    if (t == VRP_INF || t + vrp_tv(p, v, last, nv) > rv->lat[k + lb])
         return 0;
     int nu_len = 0, nv_len = 0;
     for (int x = 1; x < i; x++)
@@ -666,9 +706,9 @@ static int s_intra(s_search_t *st, vrp_plan_t *pl, int u, int a, int b, bool *mo
             int q = k + m;   //  a goes before the job now at position q
             if (q == i || q == i + 1)
                 continue;
-            double est = s_arc(p, loc[q - 1], la) + s_arc(p, la, loc[q])
-                         - s_arc(p, loc[q - 1], loc[q]) - s_arc(p, loc[i - 1], la)
-                         - s_arc(p, la, loc[i + 1]) + s_arc(p, loc[i - 1], loc[i + 1]);
+            double est = s_arc(p, u, loc[q - 1], la) + s_arc(p, u, la, loc[q])
+                         - s_arc(p, u, loc[q - 1], loc[q]) - s_arc(p, u, loc[i - 1], la)
+                         - s_arc(p, u, la, loc[i + 1]) + s_arc(p, u, loc[i - 1], loc[i + 1]);
             if (est >= -1e-9)
                 continue;
             for (int x = 1; x <= n + 1; x++) {
@@ -680,8 +720,8 @@ static int s_intra(s_search_t *st, vrp_plan_t *pl, int u, int a, int b, bool *mo
         }
         else {
             int lo = i < k ? i : k, hi = i < k ? k : i;
-            double est = s_arc(p, loc[lo - 1], loc[hi]) + s_arc(p, loc[lo], loc[hi + 1])
-                         - s_arc(p, loc[lo - 1], loc[lo]) - s_arc(p, loc[hi], loc[hi + 1]);
+            double est = s_arc(p, u, loc[lo - 1], loc[hi]) + s_arc(p, u, loc[lo], loc[hi + 1])
+                         - s_arc(p, u, loc[lo - 1], loc[lo]) - s_arc(p, u, loc[hi], loc[hi + 1]);
             if (est >= -1e-9)
                 continue;
             for (int x = 1; x < lo; x++)
@@ -741,10 +781,10 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
         double pref_b_v = c->non_preferred_penalty * vrp_nonpref(jb, v);
         //  Relocate a next to b (before or after), if a's route stays feasible without it.
         bool rm_ok = ru->n == 1
-                     || ru->dep[i - 1] + vrp_t(p, pu, nu) <= ru->lat[i + 1];
+                     || ru->dep[i - 1] + vrp_tv(p, u, pu, nu) <= ru->lat[i + 1];
         if (rm_ok) {
-            double gain = s_arc(p, pu, la) + s_arc(p, la, nu) + pref_a_u
-                          + (ru->n == 1 ? p->veh[u].fixed_cost : -s_arc(p, pu, nu));
+            double gain = s_arc(p, u, pu, la) + s_arc(p, u, la, nu) + pref_a_u
+                          + (ru->n == 1 ? p->veh[u].fixed_cost : -s_arc(p, u, pu, nu));
             for (int side = 0; side < 2; side++) {
                 double d = vrp_insert_delta(pl, a, v, k + side);
                 if (d < gain - eps) {
@@ -763,9 +803,10 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
                 return moved_rc;
         }
         //  Swap a and b.
-        if (!(ja->skills & ~p->veh[v].skills) && !(jb->skills & ~p->veh[u].skills)) {
-            double d = s_arc(p, pu, lb) + s_arc(p, lb, nu) - s_arc(p, pu, la) - s_arc(p, la, nu)
-                       + s_arc(p, pv, la) + s_arc(p, la, nv) - s_arc(p, pv, lb) - s_arc(p, lb, nv)
+        if (!(ja->skills & ~p->veh[v].skills) && !(jb->skills & ~p->veh[u].skills)
+            && vrp_job_ok(p, a, v) && vrp_job_ok(p, b, u)) {
+            double d = s_arc(p, u, pu, lb) + s_arc(p, u, lb, nu) - s_arc(p, u, pu, la) - s_arc(p, u, la, nu)
+                       + s_arc(p, v, pv, la) + s_arc(p, v, la, nv) - s_arc(p, v, pv, lb) - s_arc(p, v, lb, nv)
                        + pref_b_u + pref_a_v - pref_a_u - pref_b_v;
             if (d < -eps) {
                 int lu[VRP_DIMS], lv[VRP_DIMS];
@@ -775,11 +816,11 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
                     lu[x] = tu[x] - ja->demand[x] + jb->demand[x];
                     lv[x] = tv[x] - jb->demand[x] + ja->demand[x];
                 }
-                double sb = vrp_tw_earliest(jb, ru->dep[i - 1] + vrp_t(p, pu, lb));
-                double sa = vrp_tw_earliest(ja, rv->dep[k - 1] + vrp_t(p, pv, la));
+                double sb = vrp_tw_earliest(jb, ru->dep[i - 1] + vrp_tv(p, u, pu, lb));
+                double sa = vrp_tw_earliest(ja, rv->dep[k - 1] + vrp_tv(p, v, pv, la));
                 if (s_fits(p, u, lu) && s_fits(p, v, lv) && sb != VRP_INF && sa != VRP_INF
-                    && sb + jb->service + vrp_t(p, lb, nu) <= ru->lat[i + 1]
-                    && sa + ja->service + vrp_t(p, la, nv) <= rv->lat[k + 1]) {
+                    && sb + jb->service + vrp_tv(p, u, lb, nu) <= ru->lat[i + 1]
+                    && sa + ja->service + vrp_tv(p, v, la, nv) <= rv->lat[k + 1]) {
                     vrp_route_remove_at(pl, u, i);
                     vrp_route_remove_at(pl, v, k);
                     if (vrp_route_insert(pl, u, i, b) || vrp_route_insert(pl, v, k, a))
@@ -802,14 +843,19 @@ static int s_ls_job(s_search_t *st, vrp_plan_t *pl, int a, bool *moved)
         //  2-opt*: u keeps 1..i then takes v's k..; v keeps 1..k-1 then takes u's i+1...
         //  Only between vehicles that end alike, so the cached latest times stay valid.
         const vrp_vehicle_t *vu = &p->veh[u], *vv = &p->veh[v];
+        //  And with one time factor: the tails' cached latest times are in vehicle time.
         if (vu->end_location == vv->end_location && vu->shift_end == vv->shift_end
-            && vu->skills == vv->skills && c->non_preferred_penalty == 0) {
-            double d = s_arc(p, la, lb) + s_arc(p, pv, nu) - s_arc(p, la, nu) - s_arc(p, pv, lb);
+            && vu->skills == vv->skills && c->non_preferred_penalty == 0
+            && vu->time_factor == vv->time_factor
+            && s_seg_ok(p, rv->job + k, rv->n - k + 1, u)
+            && s_seg_ok(p, ru->job + i + 1, ru->n - i, v)) {
+            double d = s_arc(p, u, la, lb) + s_arc(p, v, pv, nu) - s_arc(p, u, la, nu)
+                       - s_arc(p, v, pv, lb);
             bool v_empty = k == 1 && i == ru->n;
             if (v_empty)
-                d -= vv->fixed_cost + s_arc(p, pv, nu);
-            if (d < -eps && ru->dep[i] + vrp_t(p, la, lb) <= rv->lat[k]
-                && rv->dep[k - 1] + vrp_t(p, pv, nu) <= ru->lat[i + 1]) {
+                d -= vv->fixed_cost + s_arc(p, v, pv, nu);
+            if (d < -eps && ru->dep[i] + vrp_tv(p, u, la, lb) <= rv->lat[k]
+                && rv->dep[k - 1] + vrp_tv(p, v, pv, nu) <= ru->lat[i + 1]) {
                 int lu[VRP_DIMS], lv[VRP_DIMS];
                 const int *tu = ru->cum + (size_t) (ru->n + 1) * VRP_DIMS;
                 const int *tv = rv->cum + (size_t) (rv->n + 1) * VRP_DIMS;
@@ -891,10 +937,12 @@ static int s_construct(s_search_t *st)
         goto done;
     int n_todo = 0;
     for (int j = 0; j < n; j++)
-        if (pl->route_of[j] < 0)
+        if (pl->route_of[j] < 0 && !vrp_job_off(p, j))
             todo[n_todo++] = j;
-    //  A vehicle is a candidate if it has jobs or is the first empty one of its class.
-    #define S_CAND(v) (pl->routes[v].n > 0 || rep[p->veh_class[v]] == (v))
+    //  A vehicle is a candidate if it has jobs or is the first empty one of its class; for a
+    //  job that is pinned or forbids vehicles, every vehicle is.
+    #define S_CAND(v, job) (pl->routes[v].n > 0 || rep[p->veh_class[v]] == (v) \
+                            || vrp_job_restricted(p, job))
     for (int v = 0; v < nv; v++)
         rep[v] = -1;
     for (int v = nv - 1; v >= 0; v--)
@@ -904,7 +952,7 @@ static int s_construct(s_search_t *st)
         for (int v = 0; v < nv; v++) {
             size_t k = (size_t) todo[x] * nv + v;
             cache[k] = VRP_INF;
-            if (!S_CAND(v))
+            if (!S_CAND(v, todo[x]))
                 continue;
             for (int pos = 1; pos <= pl->routes[v].n + 1; pos++) {
                 double d = vrp_insert_delta(pl, todo[x], v, pos);
@@ -1169,6 +1217,15 @@ static long s_sum_absences(const s_search_t *st, const int *list, int n)
 //  less often. When nothing is absent the fleet shrank by one. Runs until `until` (fraction
 //  of the budget), the capacity bound, or an attempt that failed for S_FLEET_STALL of the
 //  budget. Leaves the smallest complete fleet in cur.
+static bool s_has_pinned(const s_search_t *st, int v)
+{
+    const vrp_route_t *r = &st->cur->routes[v];
+    for (int i = 1; st->p->has_excl && i <= r->n; i++)
+        if (st->p->jx[r->job[i]].pin >= 0)
+            return true;
+    return false;
+}
+
 static int s_fleet_min(s_search_t *st, double until, int lower_bound)
 {
     vrp_plan_t *fleet_best = vrp_plan_dup(st->cur);
@@ -1177,10 +1234,11 @@ static int s_fleet_min(s_search_t *st, double until, int lower_bound)
     int rc = -1;
     while (!st->stop && st->used > lower_bound && s_progress(st) < until) {
         //  remove the route with the fewest jobs (ties: the lowest index)
+        //  (not one with pinned jobs: they could only go back to it)
         int rv = -1;
         for (int v = 0; v < st->nv; v++) {
             int n = st->cur->routes[v].n;
-            if (n > 0 && (rv < 0 || n < st->cur->routes[rv].n))
+            if (n > 0 && (rv < 0 || n < st->cur->routes[rv].n) && !s_has_pinned(st, v))
                 rv = v;
         }
         if (rv < 0)
@@ -1251,6 +1309,30 @@ static int s_capacity_bound(const vrp_problem_t *p)
     return bound;
 }
 
+//  Take out of cur the jobs the exclusions no longer allow where they are (a vehicle disabled
+//  or a job forbidden, pinned elsewhere or disabled since the caller's plan was made).
+static int s_strip_excluded(s_search_t *st)
+{
+    const vrp_problem_t *p = st->p;
+    if (!p->has_excl)
+        return 0;
+    vrp_plan_t *pl = st->cur;
+    for (int v = 0; v < st->nv; v++) {
+        vrp_route_t *r = &pl->routes[v];
+        int n = 0;
+        for (int i = 1; i <= r->n; i++) {
+            int j = r->job[i];
+            if (vrp_job_ok(p, j, v))
+                st->seq[n++] = j;
+            else
+                pl->route_of[j] = -1;
+        }
+        if (n < r->n && vrp_route_set(pl, v, st->seq, n))
+            return -1;
+    }
+    return 0;
+}
+
 int vrp_solve(const vrp_problem_t *problem, const vrp_params_t *params, vrp_plan_t **plan_p)
 {
     assert(problem);
@@ -1266,6 +1348,8 @@ int vrp_solve(const vrp_problem_t *problem, const vrp_params_t *params, vrp_plan
             goto done;
         for (int j = (*plan_p)->n_jobs; j < st.n; j++)
             st.cur->route_of[j] = -1;
+        if (s_strip_excluded(&st))
+            goto done;
     }
     if (s_construct(&st))
         goto done;
