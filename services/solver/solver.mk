@@ -7,7 +7,7 @@ SOLVER_LIB_OBJ  := $(patsubst $(SOLVER_DIR)/%.c,build/obj/solver/%.o,$(SOLVER_LI
 SOLVER_ASAN_OBJ := $(patsubst $(SOLVER_DIR)/%.c,build/asan/obj/solver/%.o,$(SOLVER_LIB_SRC))
 SOLVER_ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -g \
                      -fno-sanitize-recover=all -U_FORTIFY_SOURCE
-SOLVER_TEST_NAMES := plan search read alloc
+SOLVER_TEST_NAMES := plan search read alloc ext
 SOLVER_TESTS      := $(foreach t,$(SOLVER_TEST_NAMES),build/test/solver_$(t)_test)
 SOLVER_TESTS_ASAN := $(foreach t,$(SOLVER_TEST_NAMES),build/asan/test/solver_$(t)_test)
 SOLVER_BENCH_TIME ?= 1
