@@ -34,17 +34,10 @@ int dd_write_failed(dd_app_t *app, const char *what, PGresult *res, cc_err_t *er
     return 1;
 }
 
-static int s_travel(double lat1, double lon1, double lat2, double lon2)
+void dd_app_model_params(dd_app_t *app, int64_t now_us, dd_model_params_t *p)
 {
-    return cc_geo_travel_s(lat1, lon1, lat2, lon2);
-}
-
-void dd_app_match_params(dd_app_t *app, int64_t now_us, dd_match_params_t *p)
-{
-    p->now_us = now_us;
+    dd_model_params_init(p, now_us);
     p->max_travel_s = (int) app->max_travel_s;
-    p->travel = s_travel;
-    p->travel_lb = dd_geo_travel_lb;   /* its lower bound: prunes the search */
 }
 
 void dd_update_gauges(dd_app_t *app)
@@ -205,14 +198,14 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
 {
     if (v->state != DD_VISIT_WAITING)
         return 0;
-    dd_match_params_t p;
-    dd_app_match_params(app, now_us, &p);
+    dd_model_params_t p;
+    dd_app_model_params(app, now_us, &p);
     size_t n;
     dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
     dd_match_t m;
     int64_t t0 = cc_mono_us();
     dd_visit_t *bumped = NULL;
-    int rc = dd_match_urgent(cgs, n, v, &p, &m, &bumped);
+    int rc = dd_model_match_urgent(cgs, n, v, &p, &m, &bumped);
     cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
     if (rc != 0)
         return 0;
@@ -309,12 +302,12 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
      * the sweep would resolve the deadline now (it then fails it). */
     int next = 0;
     if (!dd_deadline_ripe(v, dd_app_rule(app, v), now, cc_mono_us(), NULL)) {
-        dd_match_params_t p;
-        dd_app_match_params(app, now, &p);
+        dd_model_params_t p;
+        dd_app_model_params(app, now, &p);
         size_t n;
         dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
         dd_match_t m;
-        if (dd_match(cgs, n, v, &p, &m) == 0 && dd_world_assign(app->world, v, &m, now) == 0)
+        if (dd_model_match(cgs, n, v, &p, &m) == 0 && dd_world_assign(app->world, v, &m, now) == 0)
             next = 1;
     }
     size_t alen = 0;

@@ -12,11 +12,11 @@
 #include "cc_http.h"
 #include "cc_util.h"
 #include "dd_app.h"
+#include "dd_model.h"
 #include "dd_store.h"
 
-/* Fill *p with the matching parameters for now_us (app's travel limit, the
- * cc_geo travel estimate and its lower bound). */
-void dd_app_match_params(dd_app_t *app, int64_t now_us, dd_match_params_t *p);
+/* Fill *p with the model's parameters for now_us (the app's travel limit). */
+void dd_app_model_params(dd_app_t *app, int64_t now_us, dd_model_params_t *p);
 
 /* Offer v, if still waiting, to the best caregiver (an emergency may bump an
  * unaccepted routine offer) and queue the write. Returns 1 when offered, 0

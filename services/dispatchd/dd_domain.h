@@ -1,28 +1,14 @@
-/* dd_domain: dispatch rules as pure C (no I/O, no clock, no allocation
- * except the visit's decliner list, a caregiver's plan array and a scratch
- * array per dd_match / dd_match_preempt call).
+/* dd_domain: dispatch's data and the rules that need no model, as pure C
+ * (no I/O, no clock, no allocation except the visit's decliner list and a
+ * caregiver's plan array).
  *
  * A caregiver has skills (services), a certificate level 1-3, a first-aid
  * flag, a home and a daily shift in local time. A visit is one order of a
  * visit service (everything but meal) with a place, a window for the start
- * of service and a duration by service. Matching picks, for one visit, the
- * best qualified caregiver who can fit it into their day plan:
- *
- * qualified   skill for the service; bathing an elder whose ability is severe
- *             or total needs level >= 2; an emergency needs first aid; never
- *             someone who declined (or let time out on) this visit.
- * fits        the visit starts inside its window, at the earliest when the
- *             caregiver can be there: travel from where they will be (the
- *             planned visit before it, else home), no earlier than now +
- *             travel; it ends before the next planned visit minus the travel
- *             there (no double booking) and inside the shift.
- * best        the elder's preferred caregiver (continuity of care) if they
- *             qualify and fit; otherwise the shortest travel time (for
- *             emergencies the earliest arrival), then earliest arrival, then
- *             the lighter plan, then the smaller id (deterministic).
- * emergencies if nobody fits inside their shift, a second pass ignores
- *             shifts: an off-shift first-aider is better than no help.
- */
+ * of service and a duration by service. Who takes a visit, and when, is
+ * decided by the day model (dd_model.h, through libvrp); the rules that do
+ * not depend on time (dd_qualified) and the shift calendar (dd_shift_at)
+ * live here. */
 #ifndef DD_DOMAIN_H
 #define DD_DOMAIN_H
 #include <stddef.h>
@@ -76,14 +62,6 @@ int dd_visit_state_final(dd_visit_state_t s);
 
 typedef struct dd_visit dd_visit_t;
 
-/* A latitude/longitude box in degrees (lat_min <= lat_max, lon_min <= lon_max),
- * or unbounded (a coordinate was not a valid one). */
-typedef struct {
-    double lat_min, lat_max, lon_min, lon_max;
-    int unbounded;
-    double cos_lb;      /* dd_domain's cache: <= cos of its latitudes */
-} dd_box_t;
-
 typedef struct {
     char id[DD_ID_LEN];
     char provider_id[DD_PROVIDER_LEN];
@@ -98,15 +76,6 @@ typedef struct {
     int shift_end_min;          /* <= start means the shift ends the next day */
     dd_visit_t **plan;          /* planned visits sorted by planned start; borrowed */
     size_t nplan, capplan;
-    /* dd_match's cache: a box around home and every planned visit, i.e. every
-     * place a trip to a new visit can start from. dd_plan_add widens it,
-     * dd_plan_remove marks it stale; dd_match recomputes it when stale or
-     * when home or nplan no longer match. Change plans only through those
-     * two functions (or restore them, as dd_match_preempt does). */
-    dd_box_t reach;
-    int reach_ok;
-    size_t reach_nplan;
-    double reach_lat, reach_lon;
 } dd_caregiver_t;
 
 struct dd_visit {
@@ -168,30 +137,7 @@ int dd_visit_add_declined(dd_visit_t *v, const char *caregiver_id);
  * priority, then first come. qsort comparator over dd_visit_t *. */
 int dd_visit_urgency_cmp(const void *a, const void *b);
 
-/* ---- matching ------------------------------------------------------------ */
-/* Estimated travel seconds between two points (cc_geo_travel_s in the
- * daemon; tests use a predictable metric). */
-typedef int (dd_travel_fn)(double lat1, double lon1, double lat2, double lon2);
-/* A lower bound of travel(a, b) for every point a in box and b = (lat, lon):
- * never more than the travel function returns for any such pair. */
-typedef int (dd_travel_lb_fn)(const dd_box_t *box, double lat, double lon);
-
-typedef struct {
-    int64_t now_us;
-    int max_travel_s;           /* 0: no limit */
-    dd_travel_fn *travel;
-    /* Optional, for travel's lower bounds. With it dd_match tries caregivers
-     * in order of their lower bound and stops once no one left can be
-     * better; without it, it tries every caregiver. Same choice either way. */
-    dd_travel_lb_fn *travel_lb;
-} dd_match_params_t;
-
-/* dd_travel_lb_fn for cc_geo_travel_s (haversine x 1.3 at 15 km/h,
- * services/common/cc_util.c): polynomial bounds of sin and cos, no
- * trigonometry; -1 (cc_geo_travel_s's minimum) when anything is not finite.
- * Keep it in step with cc_geo_travel_s (dd_match_test checks it). */
-int dd_geo_travel_lb(const dd_box_t *box, double lat, double lon);
-
+/* ---- rules --------------------------------------------------------------- */
 typedef enum {
     DD_FIT_OK = 0,
     DD_FIT_SKILL,               /* lacks the service skill */
@@ -199,10 +145,11 @@ typedef enum {
     DD_FIT_FIRST_AID,           /* emergency needs first aid */
     DD_FIT_DECLINED,            /* declined or timed out on this visit before */
     DD_FIT_TOO_FAR,             /* travel over max_travel_s */
-    DD_FIT_NO_TIME              /* no gap in the plan / shift / window */
+    DD_FIT_NO_TIME              /* no room in the day, the shift or the window */
 } dd_fit_t;
 const char *dd_fit_name(dd_fit_t f);
 
+/* A decision: who and when (dd_model.h). */
 typedef struct {
     dd_caregiver_t *caregiver;
     int64_t eta_us;             /* arrival = start of service */
@@ -217,35 +164,8 @@ dd_fit_t dd_qualified(const dd_caregiver_t *c, const dd_visit_t *v);
 /* The shift occurrence that ends after t_us: [*start, *end) in us.
  * end <= start in minutes means an overnight shift; equal means 24 h. */
 void dd_shift_at(int start_min, int end_min, int64_t t_us, int64_t *start_us, int64_t *end_us);
-/* Can c take v (qualified and a time slot)? Fills *out when DD_FIT_OK.
- * ignore_shift: emergency fallback. v must not be in c's plan. */
-dd_fit_t dd_fit(const dd_caregiver_t *c, const dd_visit_t *v, const dd_match_params_t *p,
-                int ignore_shift, dd_match_t *out);
-/* Best of n caregivers for v (rules in the header comment). 0 and *out, or
- * -1 when nobody qualifies and fits. With p->travel_lb it tries the
- * caregivers nearest (by the bound) first and stops early; the choice is
- * the same (dd_match_test compares it with a plain scan). Refreshes the
- * caregivers' reach boxes. */
-int dd_match(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
-             const dd_match_params_t *p, dd_match_t *out);
-
-/* Emergencies go first: when dd_match finds nobody for an emergency, the
- * best qualified caregiver who could come if one visit offered to them but
- * not yet accepted (and not itself an emergency) were moved to someone else.
- * Earliest arrival wins; within shifts before outside them. 0 with *out and
- * *bumped (still in the plan: the caller moves it), or -1. Plans are left as
- * they were. */
-int dd_match_preempt(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
-                     const dd_match_params_t *p, dd_match_t *out, dd_visit_t **bumped);
-
 /* An emergency takes an unaccepted routine slot only when that brings help
  * this much sooner than the best free slot (or there is none). */
 #define DD_PREEMPT_GAIN_US (15 * CC_US_PER_MIN)
-
-/* What dispatch uses: dd_match, and for an emergency dd_match_preempt when
- * it arrives DD_PREEMPT_GAIN_US sooner. 0 with *out and *bumped (NULL when
- * nothing is bumped), or -1. */
-int dd_match_urgent(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
-                    const dd_match_params_t *p, dd_match_t *out, dd_visit_t **bumped);
 
 #endif

@@ -1,4 +1,5 @@
-/* Unit tests for dd_domain: qualification, shifts, slots and choice. */
+/* Unit tests for dd_domain: services, qualification, shifts, plans, queue
+ * order. The choice of caregiver is dd_model_test's. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +11,6 @@
 #include <string.h>
 
 #include "dd_domain.h"
-#include "dd_test_grid.h"
 
 /* 2026-11-26 00:00 Asia/Shanghai. */
 #define DAY0_US (1795622400LL * 1000000)
@@ -19,21 +19,6 @@ static int64_t s_at(int h, int m)
 {
     return DAY0_US + (int64_t) (h * 60 + m) * MIN_US;
 }
-
-/* Grid travel: one coordinate unit is one minute, Manhattan distance. */
-static int s_grid(double lat1, double lon1, double lat2, double lon2)
-{
-    return dd_test_grid(60.0, lat1, lon1, lat2, lon2);
-}
-
-static int s_grid_lb(const dd_box_t *b, double lat, double lon)
-{
-    return dd_test_grid_lb(60.0, b, lat, lon);
-}
-
-/* Every scenario runs twice: with the plain scan (NULL) and with the pruned
- * search the daemon uses (s_grid_lb). */
-static dd_travel_lb_fn *s_lb;
 
 static dd_caregiver_t s_cg(const char *id, double lat, double lon, uint32_t skills, int level,
                            int first_aid)
@@ -68,13 +53,6 @@ static dd_visit_t s_visit(const char *id, int service, int64_t ws, int64_t we)
 }
 
 #define SK(s) (1u << (s))
-static dd_match_params_t s_params(int64_t now)
-{
-    dd_match_params_t p = {.now_us = now, .max_travel_s = 0, .travel = s_grid,
-                           .travel_lb = s_lb};
-    return p;
-}
-
 static void test_service_table(void **state)
 {
     (void) state;
@@ -193,229 +171,6 @@ static void test_shift_occurrence(void **state)
     assert_true(e - s == 24 * 60 * MIN_US);
 }
 
-static void test_shift_bounds(void **state)
-{
-    (void) state;
-    dd_caregiver_t c = s_cg("a", 0, 0, SK(DD_SVC_VISIT), 1, 0);
-    dd_match_params_t p = s_params(s_at(6, 0));
-    dd_match_t m;
-    /* 45 min visit 17:30..18:15 would end after the 18:00 shift end */
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(17, 30), s_at(17, 40));
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_NO_TIME);
-    v.window_start_us = s_at(17, 0);
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_OK);
-    assert_true(m.eta_us == s_at(17, 0));
-    assert_true(m.end_us == s_at(17, 45));
-    /* window before the shift: earliest start is shift start + travel from home */
-    c.lat = 10;   /* 10 minutes away */
-    v = s_visit("v", DD_SVC_VISIT, s_at(7, 0), s_at(9, 0));
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_OK);
-    assert_true(m.eta_us == s_at(8, 10));
-    assert_int_equal(m.travel_s, 600);
-    /* window wholly before the shift start + travel: no time */
-    v = s_visit("v", DD_SVC_VISIT, s_at(6, 0), s_at(8, 5));
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_NO_TIME);
-    /* ignoring shifts (emergency fallback) it fits at now + travel */
-    assert_int_equal(dd_fit(&c, &v, &p, 1, &m), DD_FIT_OK);
-    assert_true(m.eta_us == s_at(6, 10));
-    assert_true(m.off_shift);
-}
-
-static void test_now_plus_travel(void **state)
-{
-    (void) state;
-    dd_caregiver_t c = s_cg("a", 0, 20, SK(DD_SVC_VISIT), 1, 0);
-    dd_match_params_t p = s_params(s_at(10, 0));
-    dd_match_t m;
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(9, 0), s_at(12, 0));
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_OK);
-    assert_true(m.eta_us == s_at(10, 20));
-    /* window closes before they can arrive */
-    v.window_end_us = s_at(10, 15);
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_NO_TIME);
-}
-
-static void test_no_double_booking(void **state)
-{
-    (void) state;
-    dd_caregiver_t c = s_cg("a", 0, 0, SK(DD_SVC_CLEANING) | SK(DD_SVC_VISIT), 1, 0);
-    dd_match_params_t p = s_params(s_at(7, 0));
-    dd_match_t m;
-    /* Planned: cleaning at elder (0,5) 09:00..10:30 */
-    dd_visit_t busy = s_visit("busy", DD_SVC_CLEANING, s_at(9, 0), s_at(9, 0));
-    busy.lon = 5;
-    busy.eta_us = s_at(9, 0);
-    busy.planned_end_us = s_at(10, 30);
-    busy.state = DD_VISIT_ACCEPTED;
-    assert_int_equal(dd_plan_add(&c, &busy), 0);
-
-    /* Same place, window 09:30..10:00: overlaps, cannot start before 10:30 */
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(9, 30), s_at(10, 0));
-    v.lon = 5;
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_NO_TIME);
-    /* Window until 11:00: fits right after, from the last visit's place */
-    v.window_end_us = s_at(11, 0);
-    v.lon = 8;
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_OK);
-    assert_true(m.eta_us == s_at(10, 33));
-    assert_int_equal(m.travel_s, 180);   /* from (0,5), not from home (0,0) */
-    /* Before it: 08:00 start at (0,5)... 45 min + travel back 0 must end by 09:00 */
-    v = s_visit("v2", DD_SVC_VISIT, s_at(8, 0), s_at(8, 20));
-    v.lon = 5;
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_OK);
-    assert_true(m.eta_us == s_at(8, 5));
-    /* ... but starting at 08:20 would collide with the 09:00 visit */
-    v.window_start_us = s_at(8, 20);
-    v.window_end_us = s_at(8, 30);
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_NO_TIME);
-    /* a gap too short for the travel back to the next visit */
-    v = s_visit("v3", DD_SVC_VISIT, s_at(8, 10), s_at(8, 12));
-    v.lon = 5 - 10;   /* 10 min from home; 15 min back to (0,5): 08:10+45+15 > 09:00 */
-    assert_int_equal(dd_fit(&c, &v, &p, 0, &m), DD_FIT_NO_TIME);
-    free(c.plan);
-}
-
-static void test_travel_time_choice(void **state)
-{
-    (void) state;
-    dd_caregiver_t a = s_cg("a", 0, 30, SK(DD_SVC_BATH), 2, 0);
-    dd_caregiver_t b = s_cg("b", 0, 5, SK(DD_SVC_BATH), 2, 0);
-    dd_caregiver_t c = s_cg("c", 0, -12, SK(DD_SVC_BATH), 2, 0);
-    dd_caregiver_t *all[] = {&a, &b, &c};
-    dd_match_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_BATH, s_at(9, 0), s_at(11, 0));
-    dd_match_t m;
-    assert_int_equal(dd_match(all, 3, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &b);
-    assert_int_equal(m.travel_s, 300);
-    assert_true(m.eta_us == s_at(9, 0));
-    /* b cannot bathe: the next nearest */
-    b.skills = SK(DD_SVC_VISIT);
-    assert_int_equal(dd_match(all, 3, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &c);
-    /* max travel excludes a (30 min) when c is out too */
-    c.skills = 0;
-    p.max_travel_s = 20 * 60;
-    assert_int_equal(dd_match(all, 3, &v, &p, &m), -1);
-    assert_int_equal(dd_fit(&a, &v, &p, 0, &m), DD_FIT_TOO_FAR);
-    p.max_travel_s = 0;
-    assert_int_equal(dd_match(all, 3, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &a);
-}
-
-static void test_where_they_will_be(void **state)
-{
-    (void) state;
-    /* a lives far (0,40) but will be at (0,2) after an 08:00 visit;
-     * b lives at (0,10). For a 10:00 visit at (0,0), a is nearer then. */
-    dd_caregiver_t a = s_cg("a", 0, 40, SK(DD_SVC_VISIT), 1, 0);
-    dd_caregiver_t b = s_cg("b", 0, 10, SK(DD_SVC_VISIT), 1, 0);
-    dd_visit_t prior = s_visit("prior", DD_SVC_VISIT, s_at(8, 40), s_at(8, 40));
-    prior.lon = 2;
-    prior.eta_us = s_at(8, 40);
-    prior.planned_end_us = s_at(9, 25);
-    assert_int_equal(dd_plan_add(&a, &prior), 0);
-    dd_caregiver_t *all[] = {&b, &a};
-    dd_match_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(10, 0), s_at(11, 0));
-    dd_match_t m;
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &a);
-    assert_int_equal(m.travel_s, 120);
-    free(a.plan);
-}
-
-static void test_continuity_preference(void **state)
-{
-    (void) state;
-    dd_caregiver_t near = s_cg("near", 0, 1, SK(DD_SVC_VISIT), 1, 0);
-    dd_caregiver_t known = s_cg("known", 0, 25, SK(DD_SVC_VISIT), 1, 0);
-    dd_caregiver_t *all[] = {&near, &known};
-    dd_match_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(9, 0), s_at(11, 0));
-    dd_match_t m;
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &near);
-    assert_false(m.preferred);
-    strcpy(v.preferred_caregiver_id, "known");
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &known);
-    assert_true(m.preferred);
-    /* preferred but not qualified: the rule still wins over preference */
-    known.skills = SK(DD_SVC_BATH);
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &near);
-}
-
-static void test_decliners_excluded(void **state)
-{
-    (void) state;
-    dd_caregiver_t a = s_cg("a", 0, 1, SK(DD_SVC_VISIT), 1, 0);
-    dd_caregiver_t b = s_cg("b", 0, 9, SK(DD_SVC_VISIT), 1, 0);
-    dd_caregiver_t *all[] = {&a, &b};
-    dd_match_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(9, 0), s_at(11, 0));
-    strcpy(v.preferred_caregiver_id, "a");
-    dd_match_t m;
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &a);
-    assert_int_equal(dd_visit_add_declined(&v, "a"), 0);
-    assert_int_equal(dd_visit_add_declined(&v, "a"), 0);   /* once */
-    assert_int_equal(v.ndeclined, 1);
-    assert_int_equal(dd_qualified(&a, &v), DD_FIT_DECLINED);
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &b);
-    assert_int_equal(dd_visit_add_declined(&v, "b"), 0);
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), -1);
-    free(v.declined);
-}
-
-static void test_emergency_earliest_and_off_shift(void **state)
-{
-    (void) state;
-    /* Nearest by home (a) is busy until 10:00 near-by; b is farther but
-     * free now: an emergency goes to whoever arrives first. */
-    dd_caregiver_t a = s_cg("a", 0, 2, SK(DD_SVC_EMERGENCY), 1, 1);
-    dd_caregiver_t b = s_cg("b", 0, 15, SK(DD_SVC_EMERGENCY), 1, 1);
-    dd_visit_t busy = s_visit("busy", DD_SVC_EMERGENCY, s_at(9, 0), s_at(9, 0));
-    busy.lon = 3;
-    busy.eta_us = s_at(9, 0);
-    busy.planned_end_us = s_at(10, 0);
-    assert_int_equal(dd_plan_add(&a, &busy), 0);
-    dd_caregiver_t *all[] = {&a, &b};
-    dd_match_params_t p = s_params(s_at(9, 10));
-    dd_visit_t v = s_visit("v", DD_SVC_EMERGENCY, s_at(9, 10), s_at(11, 0));
-    v.emergency = 1;
-    dd_match_t m;
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &b);
-    assert_true(m.eta_us == s_at(9, 25));
-    /* Same visit as a non-emergency picks the shortest travel (a, later). */
-    v.emergency = 0;
-    v.service = DD_SVC_EMERGENCY;   /* service still needs first aid */
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &a);
-    assert_true(m.eta_us == s_at(10, 3));
-    /* Night: nobody on shift; an emergency still gets the first-aider. */
-    v.emergency = 1;
-    p.now_us = s_at(22, 0);
-    v.window_start_us = s_at(22, 0);
-    v.window_end_us = s_at(23, 0);
-    assert_int_equal(dd_match(all, 2, &v, &p, &m), 0);
-    assert_ptr_equal(m.caregiver, &a);   /* nearer, from its last visit */
-    assert_true(m.off_shift);
-    /* A non-emergency visit at night finds nobody. */
-    dd_visit_t night = s_visit("n", DD_SVC_EMERGENCY, s_at(22, 0), s_at(23, 0));
-    night.service = DD_SVC_EMERGENCY;
-    night.emergency = 0;
-    dd_caregiver_t noaid = s_cg("c", 0, 0, SK(DD_SVC_VISIT), 1, 0);
-    dd_caregiver_t *one[] = {&noaid};
-    night.service = DD_SVC_VISIT;
-    assert_int_equal(dd_match(one, 1, &night, &p, &m), -1);
-    free(a.plan);
-    free(noaid.plan);
-}
-
 static void test_plan_order(void **state)
 {
     (void) state;
@@ -454,65 +209,6 @@ static void test_urgency_order(void **state)
     assert_ptr_equal(arr[3], &a);
 }
 
-static void test_emergency_preempts_unaccepted_offer(void **state)
-{
-    (void) state;
-    /* One first-aider, busy 09:00-10:00 with a routine bath offered but not
-     * accepted; an emergency at 09:10 may take that slot, a routine visit
-     * may not, and an accepted or emergency visit is never bumped. */
-    dd_caregiver_t a = s_cg("a", 0, 0, SK(DD_SVC_EMERGENCY) | SK(DD_SVC_BATH), 2, 1);
-    dd_visit_t bath = s_visit("bath", DD_SVC_BATH, s_at(9, 0), s_at(9, 0));
-    bath.eta_us = s_at(9, 0);
-    bath.planned_end_us = s_at(10, 0);
-    bath.state = DD_VISIT_ASSIGNED;
-    assert_int_equal(dd_plan_add(&a, &bath), 0);
-    dd_caregiver_t *all[] = {&a};
-    dd_match_params_t p = s_params(s_at(9, 10));
-    dd_visit_t e = s_visit("e", DD_SVC_EMERGENCY, s_at(9, 10), s_at(9, 40));
-    e.emergency = 1;
-    dd_match_t m;
-    dd_visit_t *bumped = NULL;
-    assert_int_equal(dd_match(all, 1, &e, &p, &m), -1);
-    assert_int_equal(dd_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
-    assert_ptr_equal(bumped, &bath);
-    assert_int_equal(dd_match_preempt(all, 1, &e, &p, &m, &bumped), 0);
-    assert_ptr_equal(m.caregiver, &a);
-    assert_ptr_equal(bumped, &bath);
-    assert_true(m.eta_us == s_at(9, 10));
-    assert_int_equal(a.nplan, 1);                 /* plan left as it was */
-    assert_ptr_equal(a.plan[0], &bath);
-    /* A wide emergency window fits after the bath (10:00): 50 min later
-     * than bumping, so the bath gives way; a 10-minute gain would not do. */
-    e.window_end_us = s_at(12, 0);
-    assert_int_equal(dd_match(all, 1, &e, &p, &m), 0);
-    assert_true(m.eta_us == s_at(10, 0));
-    assert_int_equal(dd_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
-    assert_ptr_equal(bumped, &bath);
-    assert_true(m.eta_us == s_at(9, 10));
-    p.now_us = s_at(9, 50);   /* free slot at 10:00 vs bumping at 09:50 */
-    e.window_start_us = s_at(9, 50);
-    assert_int_equal(dd_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
-    assert_null(bumped);
-    assert_true(m.eta_us == s_at(10, 0));
-    p.now_us = s_at(9, 10);
-    e.window_start_us = s_at(9, 10);
-    e.window_end_us = s_at(9, 40);
-    /* not for a routine visit */
-    dd_visit_t r = s_visit("r", DD_SVC_BATH, s_at(9, 10), s_at(9, 40));
-    assert_int_equal(dd_match_preempt(all, 1, &r, &p, &m, &bumped), -1);
-    /* never an accepted visit, nor another emergency */
-    bath.state = DD_VISIT_ACCEPTED;
-    assert_int_equal(dd_match_preempt(all, 1, &e, &p, &m, &bumped), -1);
-    bath.state = DD_VISIT_ASSIGNED;
-    bath.emergency = 1;
-    assert_int_equal(dd_match_preempt(all, 1, &e, &p, &m, &bumped), -1);
-    /* nor for a caregiver who is not qualified */
-    bath.emergency = 0;
-    a.first_aid = 0;
-    assert_int_equal(dd_match_preempt(all, 1, &e, &p, &m, &bumped), -1);
-    free(a.plan);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -522,19 +218,8 @@ int main(void)
         cmocka_unit_test(test_level_rule_for_bathing),
         cmocka_unit_test(test_emergency_needs_first_aid),
         cmocka_unit_test(test_shift_occurrence),
-        cmocka_unit_test(test_shift_bounds),
-        cmocka_unit_test(test_now_plus_travel),
-        cmocka_unit_test(test_no_double_booking),
-        cmocka_unit_test(test_travel_time_choice),
-        cmocka_unit_test(test_where_they_will_be),
-        cmocka_unit_test(test_continuity_preference),
-        cmocka_unit_test(test_decliners_excluded),
-        cmocka_unit_test(test_emergency_earliest_and_off_shift),
-        cmocka_unit_test(test_emergency_preempts_unaccepted_offer),
         cmocka_unit_test(test_plan_order),
         cmocka_unit_test(test_urgency_order),
     };
-    int failed = cmocka_run_group_tests_name("plain scan", tests, NULL, NULL);
-    s_lb = s_grid_lb;
-    return failed + cmocka_run_group_tests_name("pruned search", tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

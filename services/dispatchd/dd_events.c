@@ -13,6 +13,7 @@
  * cc_consume(), and when it reports the event as seen before (or the order
  * as known) the tentative visit is taken back in the result callback. */
 #include "dd_events.h"
+#include "dd_model.h"
 #include "cc_revoke.h"
 #include "dd_dispatch.h"
 #include "dd_store.h"
@@ -157,14 +158,14 @@ static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *
     e->visit = v;
 
     /* Offer at once when someone qualifies and fits. */
-    dd_match_params_t p;
-    dd_app_match_params(app, now, &p);
+    dd_model_params_t p;
+    dd_app_model_params(app, now, &p);
     size_t n;
     dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
     dd_match_t match;
     int64_t t0 = cc_mono_us();
-    dd_visit_t *bumped = NULL;   /* emergencies go first (dd_match_urgent) */
-    int found = dd_match_urgent(cgs, n, v, &p, &match, &bumped) == 0;
+    dd_visit_t *bumped = NULL;   /* emergencies go first (dd_model_match_urgent) */
+    int found = dd_model_match_urgent(cgs, n, v, &p, &match, &bumped) == 0;
     cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
     if (bumped)
         dd_bump_apply(app, bumped, &e->bump, now);

@@ -1,1 +1,1 @@
-$(eval $(call cc_daemon,dispatchd,))
+$(eval $(call cc_daemon,dispatchd,build/lib/libvrp.a))

@@ -1,0 +1,391 @@
+/* dd_model: see dd_model.h. */
+#include "dd_model.h"
+#include "cc_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_US CC_US_PER_S
+#define S_DAY_US (86400LL * S_US)
+/* An emergency placed later than its ideal start costs this much per second
+ * of delay, so that arrival time decides and travel only breaks ties. */
+#define S_EMERGENCY_DELAY_COST 1000.0
+/* A planned visit the caregiver can no longer reach by its time (they are
+ * running late): their day is not planned around any more until it is
+ * started. Small slack for rounding. */
+#define S_LATE_SLACK_S 1.0
+
+void dd_model_params_init(dd_model_params_t *p, int64_t now_us)
+{
+    memset(p, 0, sizeof *p);
+    p->now_us = now_us;
+    p->max_travel_s = 3600;
+    p->continuity_s = 1800;
+    p->balance = 1e-6;
+}
+
+static double s_metres(double lat1, double lon1, double lat2, double lon2)
+{
+    return vrp_geo_metres(lat1, lon1, lat2, lon2) * CC_GEO_DETOUR_FACTOR;
+}
+
+static double s_travel(double lat1, double lon1, double lat2, double lon2)
+{
+    return s_metres(lat1, lon1, lat2, lon2) / CC_GEO_SPEED_M_PER_S;
+}
+
+int dd_model_travel_s(double lat1, double lon1, double lat2, double lon2)
+{
+    double t = s_travel(lat1, lon1, lat2, lon2);
+    return isfinite(t) ? (int) lround(t) : -1;
+}
+
+static int64_t s_max(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
+static int s_needs_first_aid(const dd_visit_t *v)
+{
+    return v->emergency || v->service == DD_SVC_EMERGENCY;
+}
+
+/* ---- the model ----------------------------------------------------------- */
+
+typedef struct {
+    dd_caregiver_t *cg;
+    int64_t free_us;            /* leaves its start no earlier */
+    double lat, lon;            /* where it starts */
+    int first;                  /* first job index of its route */
+    int len;                    /* jobs on its route */
+} s_veh_t;
+
+typedef struct {
+    int64_t origin_us;          /* model time 0 (now) */
+    vrp_problem_t *prob;
+    vrp_plan_t *plan;
+    s_veh_t *veh;
+    int nveh;
+    dd_visit_t **job;           /* per job; the new visit last */
+    int njob;
+    size_t capjob;
+    int target;                 /* the new visit's job */
+} s_model_t;
+
+static void s_model_free(s_model_t *m)
+{
+    vrp_plan_destroy(&m->plan);
+    vrp_problem_destroy(&m->prob);
+    free(m->veh);
+    free(m->job);
+    memset(m, 0, sizeof *m);
+}
+
+static double s_rel(const s_model_t *m, int64_t us)
+{
+    return (double) (us - m->origin_us) / S_US;
+}
+
+static int s_add_job(s_model_t *m, dd_visit_t *v, const vrp_job_t *j)
+{
+    if (cc_grow(&m->job, &m->capjob, (size_t) m->njob + 1, sizeof *m->job, 64) != 0)
+        return -1;
+    int ix = vrp_problem_add_job(m->prob, j);
+    if (ix < 0 || ix != m->njob)
+        return -1;
+    m->job[m->njob++] = v;
+    return ix;
+}
+
+/* Caregiver c as a vehicle for a visit whose service may start at t_ref:
+ * its shift occurrence (or, ignoring shifts, the next day from now), where
+ * it starts, and its planned visits still ahead as fixed-time jobs. 0 when
+ * added, 1 when c has no usable day (off shift, running late, too far), -1
+ * on allocation failure. */
+static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
+                         const dd_model_params_t *p, int ignore_shift)
+{
+    int64_t now = p->now_us, sh_s, sh_e;
+    if (ignore_shift) {
+        sh_s = now;
+        sh_e = now + S_DAY_US;
+    } else {
+        dd_shift_at(c->shift_start_min, c->shift_end_min, t_ref, &sh_s, &sh_e);
+    }
+    if (sh_e <= t_ref || sh_s > v->window_end_us)
+        return 1;
+    /* Visits of this occurrence; those up to the last one started (checked
+     * in, or due by now) only tell where and when the caregiver is free. */
+    size_t from = c->nplan, to = 0, started = SIZE_MAX;
+    for (size_t i = 0; i < c->nplan; i++) {
+        const dd_visit_t *x = c->plan[i];
+        if (x->planned_end_us <= sh_s || x->eta_us >= sh_e)
+            continue;
+        if (from == c->nplan)
+            from = i;
+        to = i + 1;
+        if (x->state == DD_VISIT_CHECKED_IN || x->eta_us <= now)
+            started = i;
+    }
+    int64_t free_us = s_max(sh_s, now);
+    double lat = c->lat, lon = c->lon;
+    if (started != SIZE_MAX) {
+        const dd_visit_t *x = c->plan[started];
+        free_us = s_max(free_us, x->planned_end_us);
+        lat = x->lat;
+        lon = x->lon;
+        from = started + 1;
+    }
+    if (free_us >= sh_e)
+        return 1;
+    /* Too far: every place it could come from is beyond max_travel_s. */
+    if (p->max_travel_s > 0) {
+        double best = s_travel(lat, lon, v->lat, v->lon);
+        for (size_t i = from; i < to; i++) {
+            double t = s_travel(c->plan[i]->lat, c->plan[i]->lon, v->lat, v->lon);
+            if (t < best)
+                best = t;
+        }
+        if (!(lround(best) <= p->max_travel_s))
+            return 1;
+    }
+    /* Running late for a planned visit: not planned around. */
+    double t = s_rel(m, free_us), plat = lat, plon = lon;
+    for (size_t i = from; i < to; i++) {
+        const dd_visit_t *x = c->plan[i];
+        t += s_travel(plat, plon, x->lat, x->lon);
+        if (t > s_rel(m, x->eta_us) + S_LATE_SLACK_S)
+            return 1;
+        t = s_rel(m, x->planned_end_us);
+        plat = x->lat;
+        plon = x->lon;
+    }
+
+    int start = vrp_problem_add_location(m->prob, lat, lon);
+    int home = started == SIZE_MAX ? start : vrp_problem_add_location(m->prob, c->lat, c->lon);
+    if (start < 0 || home < 0)
+        return -1;
+    vrp_vehicle_t veh;
+    vrp_vehicle_init(&veh, start, home);
+    veh.shift_start = s_rel(m, free_us);
+    veh.shift_end = s_rel(m, sh_e);
+    if (vrp_problem_add_vehicle(m->prob, &veh) != m->nveh)
+        return -1;
+    s_veh_t *sv = &m->veh[m->nveh++];
+    sv->cg = c;
+    sv->free_us = free_us;
+    sv->lat = lat;
+    sv->lon = lon;
+    sv->first = m->njob;
+    sv->len = 0;
+    for (size_t i = from; i < to; i++) {
+        dd_visit_t *x = c->plan[i];
+        int loc = vrp_problem_add_location(m->prob, x->lat, x->lon);
+        if (loc < 0)
+            return -1;
+        vrp_job_t j;
+        vrp_job_init(&j, loc);
+        j.n_windows = 1;
+        j.windows[0].start = j.windows[0].end = s_rel(m, x->eta_us);
+        j.service = (double) (x->planned_end_us - x->eta_us) / S_US;
+        if (s_add_job(m, x, &j) < 0)
+            return -1;
+        sv->len++;
+    }
+    return 0;
+}
+
+/* Build the model for placing v: every qualified caregiver with a usable
+ * day, their plans as routes, v unplaced. 0, or -1 on allocation failure. */
+static int s_build(s_model_t *m, dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                   const dd_model_params_t *p, int ignore_shift)
+{
+    memset(m, 0, sizeof *m);
+    m->origin_us = p->now_us;
+    m->prob = vrp_problem_new_points(CC_GEO_DETOUR_FACTOR, CC_GEO_SPEED_M_PER_S);
+    m->veh = n ? malloc(n * sizeof *m->veh) : NULL;
+    if (!m->prob || (n && !m->veh))
+        return -1;
+    vrp_costs_t costs = {.per_distance = 0, .per_time = 1, .unassigned_penalty = 1e9,
+                         .non_preferred_penalty = p->continuity_s, .balance = p->balance};
+    vrp_problem_set_costs(m->prob, &costs);
+    int64_t t_ref = s_max(v->window_start_us, p->now_us);
+    int preferred = -1;
+    for (size_t i = 0; i < n; i++) {
+        dd_caregiver_t *c = cgs[i];
+        if (dd_qualified(c, v) != DD_FIT_OK)
+            continue;
+        int veh = m->nveh;
+        int rc = s_add_vehicle(m, c, v, t_ref, p, ignore_shift);
+        if (rc < 0)
+            return -1;
+        if (rc == 0 && v->preferred_caregiver_id[0]
+            && strcmp(v->preferred_caregiver_id, c->id) == 0)
+            preferred = veh;
+    }
+    int loc = vrp_problem_add_location(m->prob, v->lat, v->lon);
+    if (loc < 0)
+        return -1;
+    vrp_job_t j;
+    vrp_job_init(&j, loc);
+    j.service = (double) dd_service_minutes(v->service) * 60;
+    double ws = s_rel(m, t_ref), we = s_rel(m, v->window_end_us);
+    j.n_windows = 1;
+    if (v->emergency) {
+        /* Help soonest: a start after ws is a cost, up to the window's end. */
+        j.windows[0].start = j.windows[0].end = ws;
+        j.max_lateness = we - ws;
+        j.lateness_cost = S_EMERGENCY_DELAY_COST;
+    } else {
+        j.windows[0].start = ws;
+        j.windows[0].end = we;
+    }
+    if (preferred >= 0) {
+        j.n_preferred = 1;
+        j.preferred[0] = preferred;
+    }
+    m->target = s_add_job(m, (dd_visit_t *) v, &j);
+    if (m->target < 0)
+        return -1;
+    /* The routes as planned. */
+    int **routes = m->nveh ? calloc((size_t) m->nveh, sizeof *routes) : NULL;
+    int *lens = m->nveh ? calloc((size_t) m->nveh, sizeof *lens) : NULL;
+    int *ix = m->njob ? malloc((size_t) m->njob * sizeof *ix) : NULL;
+    if ((m->nveh && (!routes || !lens)) || !ix) {
+        free(routes);
+        free(lens);
+        free(ix);
+        return -1;
+    }
+    for (int k = 0; k < m->njob; k++)
+        ix[k] = k;
+    for (int k = 0; k < m->nveh; k++) {
+        routes[k] = ix + m->veh[k].first;
+        lens[k] = m->veh[k].len;
+    }
+    m->plan = vrp_plan_from_routes(m->prob, (const int *const *) routes, lens);
+    free(routes);
+    free(lens);
+    free(ix);
+    return m->plan ? 0 : -1;
+}
+
+/* The match for the target placed at (veh, pos) of the plan: its start
+ * of service when it leaves the previous stop as soon as it can. */
+static void s_fill(const s_model_t *m, int veh, int pos, int ignore_shift, dd_match_t *out)
+{
+    const s_veh_t *sv = &m->veh[veh];
+    const dd_visit_t *v = m->job[m->target];
+    double plat = sv->lat, plon = sv->lon;
+    int64_t free_us = sv->free_us;
+    if (pos > 0) {
+        const dd_visit_t *prev = m->job[vrp_plan_route_job(m->plan, veh, pos - 1)];
+        plat = prev->lat;
+        plon = prev->lon;
+        free_us = prev->planned_end_us;
+    }
+    int travel = dd_model_travel_s(plat, plon, v->lat, v->lon);
+    int64_t eta = s_max(s_max(v->window_start_us, m->origin_us), free_us + (int64_t) travel * S_US);
+    out->caregiver = sv->cg;
+    out->eta_us = eta;
+    out->end_us = eta + (int64_t) dd_service_minutes(v->service) * 60 * S_US;
+    out->travel_s = travel;
+    out->preferred = v->preferred_caregiver_id[0]
+                     && strcmp(v->preferred_caregiver_id, sv->cg->id) == 0;
+    out->off_shift = ignore_shift;
+}
+
+/* The cheapest place in the model, or -1. */
+static int s_place(s_model_t *m, int ignore_shift, dd_match_t *out)
+{
+    vrp_insertion_t ins;
+    if (vrp_plan_best_insertion(m->plan, m->target, &ins) != 0 || ins.vehicle < 0)
+        return -1;
+    s_fill(m, ins.vehicle, ins.position, ignore_shift, out);
+    return 0;
+}
+
+int dd_model_match(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                   const dd_model_params_t *p, dd_match_t *out)
+{
+    if (v->window_end_us < s_max(v->window_start_us, p->now_us))
+        return -1;   /* the window is over: nobody fits (its deadline resolves it) */
+    int passes = s_needs_first_aid(v) ? 2 : 1;
+    for (int pass = 0; pass < passes; pass++) {
+        s_model_t m;
+        if (s_build(&m, cgs, n, v, p, pass == 1) != 0) {
+            s_model_free(&m);
+            return -1;   /* out of memory: the visit waits; the sweep retries */
+        }
+        int rc = s_place(&m, pass == 1, out);
+        s_model_free(&m);
+        if (rc == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* Pre-emption: for every visit offered to a qualified caregiver but not
+ * accepted (and not itself needing first aid), the earliest start the
+ * emergency gets on that caregiver's day without it. Earliest wins, then
+ * the smaller caregiver id. Plans are left as they were. */
+static int s_preempt(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                     const dd_model_params_t *p, int ignore_shift, dd_match_t *out,
+                     dd_visit_t **bumped)
+{
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        dd_caregiver_t *c = cgs[i];
+        if (dd_qualified(c, v) != DD_FIT_OK)
+            continue;
+        for (size_t k = 0; k < c->nplan; k++) {
+            dd_visit_t *u = c->plan[k];
+            if (u->state != DD_VISIT_ASSIGNED || s_needs_first_aid(u))
+                continue;
+            /* c's day without u, then u back in its place */
+            memmove(&c->plan[k], &c->plan[k + 1], (c->nplan - k - 1) * sizeof *c->plan);
+            c->nplan--;
+            s_model_t m;
+            dd_match_t mm;
+            dd_caregiver_t *one[] = {c};
+            int rc = s_build(&m, one, 1, v, p, ignore_shift);
+            if (rc == 0)
+                rc = s_place(&m, ignore_shift, &mm);
+            s_model_free(&m);
+            memmove(&c->plan[k + 1], &c->plan[k], (c->nplan - k) * sizeof *c->plan);
+            c->plan[k] = u;
+            c->nplan++;
+            if (rc != 0)
+                continue;
+            if (!found || mm.eta_us < out->eta_us
+                || (mm.eta_us == out->eta_us && strcmp(c->id, out->caregiver->id) < 0)) {
+                *out = mm;
+                *bumped = u;
+                found = 1;
+            }
+        }
+    }
+    return found ? 0 : -1;
+}
+
+int dd_model_match_urgent(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                          const dd_model_params_t *p, dd_match_t *out, dd_visit_t **bumped)
+{
+    *bumped = NULL;
+    int rc = dd_model_match(cgs, n, v, p, out);
+    if (!s_needs_first_aid(v) || v->window_end_us < s_max(v->window_start_us, p->now_us))
+        return rc;
+    for (int pass = 0; pass < 2; pass++) {
+        dd_match_t pm;
+        dd_visit_t *b = NULL;
+        if (s_preempt(cgs, n, v, p, pass == 1, &pm, &b) != 0)
+            continue;
+        if (rc == 0 && pm.eta_us + DD_PREEMPT_GAIN_US > out->eta_us)
+            return rc;   /* the free slot is nearly as soon: bump nobody */
+        *out = pm;
+        *bumped = b;
+        return 0;
+    }
+    return rc;
+}
