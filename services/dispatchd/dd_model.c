@@ -249,6 +249,10 @@ static int s_build(s_model_t *m, dd_caregiver_t *const *cgs, size_t n, const dd_
     if (m->target < 0)
         return -1;
     /* The routes as planned. */
+    if (m->nveh == 0) {
+        m->plan = vrp_plan_new(m->prob);
+        return m->plan ? 0 : -1;
+    }
     int **routes = m->nveh ? calloc((size_t) m->nveh, sizeof *routes) : NULL;
     int *lens = m->nveh ? calloc((size_t) m->nveh, sizeof *lens) : NULL;
     int *ix = m->njob ? malloc((size_t) m->njob * sizeof *ix) : NULL;

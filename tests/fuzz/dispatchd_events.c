@@ -4,7 +4,7 @@
  * (the handler then arms the accept timer and logs), on an app that holds
  * only a world, which lives for one input and has two caregivers: a
  * released visit order becomes a visit (the handler's defaults for a
- * missing window), is matched at once (dd_match_urgent; an emergency may
+ * missing window), is matched at once (dd_model_match_urgent; an emergency may
  * bump an unaccepted routine offer, dd_bump_apply, with its VisitDeclined)
  * and assigned, with the VisitAssigned event packed (cc_event_pack asserts
  * its schema: eta and travel time must fit it whatever the window said); a

@@ -76,11 +76,11 @@ build/fuzz/bin/intake: build/fuzz/obj/targets/intake.o build/fuzz/lib/liborderd.
 	@mkdir -p $(@D)
 	$(FUZZ_LINK) $(LDLIBS_CC)
 build/fuzz/bin/%_json: build/fuzz/obj/targets/%_json.o build/fuzz/lib/lib%.a \
-		build/fuzz/lib/libcc.a
+		build/fuzz/lib/libvrp.a build/fuzz/lib/libcc.a
 	@mkdir -p $(@D)
 	$(FUZZ_LINK) $(LDLIBS_CC)
 build/fuzz/bin/%_events: build/fuzz/obj/targets/%_events.o build/fuzz/lib/lib%.a \
-		build/fuzz/lib/libcc.a
+		build/fuzz/lib/libvrp.a build/fuzz/lib/libcc.a
 	@mkdir -p $(@D)
 	$(FUZZ_LINK) $(LDLIBS_CC)
 

@@ -6,6 +6,7 @@ decliner), the queue, VisitFailed when nobody can come, and a kill -9.
 Visits come from real orders: emergencies, which orderd releases at once
 (DESIGN.md: never refused for money), so no card needs money."""
 
+import datetime
 import uuid
 
 import pytest
@@ -408,22 +409,39 @@ def test_continuity_prefers_the_known_caregiver(dsys):
     s = dsys
     base = (ELDER[0] + 4, ELDER[1])
     elder = new_elder(s, lat=base[0], lon=base[1])
-    card = new_card(s, elder)
+    card = new_card(s, elder, topup_fen=100000)
     known = new_cg(s, lat=base[0] + 0.02, lon=base[1])
-    first = emergency(s, card)
-    vid = visit_of(s, first)["visit_id"]
-    for name, body in (("accept", {}), ("check-in", {"lat": base[0], "lon": base[1]}),
-                       ("check-out", {"lat": base[0], "lon": base[1]})):
-        step(s, vid, name, dict(body, caregiver_id=known))
-    harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders/%s" % first)[1]["state"]
-                       in ("completed", "billed"), timeout=15, what="first order completed")
-    # Someone nearer joins; the elder's next emergency still goes to the
-    # caregiver they know (orderd passes preferred_caregiver_id).
+    now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+
+    def bath(start_min):
+        return post(s, "orderd", "/v1/orders", {
+            "card_id": card, "service": "bath",
+            "window_start": (now + datetime.timedelta(minutes=start_min)).isoformat(),
+            "window_end": (now + datetime.timedelta(hours=3)).isoformat(), "notes": ""},
+            key=str(uuid.uuid4()))["order_id"]
+
+    # The known caregiver serves the elder once per service: orderd keeps the
+    # last caregiver per service and passes it as preferred_caregiver_id.
+    for first in (emergency(s, card), bath(0)):
+        vid = visit_of(s, first)["visit_id"]
+        for name, body in (("accept", {}), ("check-in", {"lat": base[0], "lon": base[1]}),
+                           ("check-out", {"lat": base[0], "lon": base[1]})):
+            step(s, vid, name, dict(body, caregiver_id=known))
+        harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders/%s" % first)[1]["state"]
+                           in ("completed", "billed"), timeout=15, what="first order completed")
+    # Someone nearer joins (35 s away; the known caregiver is 12 min away).
+    # Continuity is a cost (dd_model.h): the elder's next routine visit still
+    # goes to the caregiver they know, 23 min of travel there and back
+    # against 1 min plus the 30 min continuity cost.
     nearer = new_cg(s, lat=base[0] + 0.001, lon=base[1])
-    second = emergency(s, card)
-    v = visit_of(s, second)
+    v = visit_of(s, bath(30))
     assert v["preferred_caregiver_id"] == known, v
     assert v["caregiver_id"] == known and v["caregiver_id"] != nearer, v
+    # An emergency is help soonest: the nearer first-aider, 11 min sooner,
+    # although the elder knows the other one.
+    v = visit_of(s, emergency(s, card))
+    assert v["preferred_caregiver_id"] == known, v
+    assert v["caregiver_id"] == nearer, v
 
 
 def test_emergency_takes_an_unaccepted_routine_slot(dsys):
