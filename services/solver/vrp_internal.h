@@ -41,6 +41,9 @@ struct _vrp_problem_t {
     int *veh_class;            //  equal for interchangeable vehicles (first such index);
                                //  a disabled vehicle is alone in its class
     unsigned char *veh_off;    //  per vehicle: disabled
+    int *veh_hash;             //  open addressing by content: each class's representative
+                               //  (and stale disabled ones); -1 empty. NULL: rebuild on use
+    int veh_hash_cap;          //  power of two, > 4 x n_veh: at most 2 x n_veh entries
     bool has_extra;            //  some vehicle has max_duration/max_ride: needs full checks
     bool has_soft;             //  some job has a soft window (lateness costs are O(n))
     vrp_costs_t costs;

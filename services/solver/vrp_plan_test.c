@@ -164,6 +164,26 @@ static void test_problem_validation(void **state)
     assert_int_equal(vrp_problem_add_vehicle(p, &veh), 0);
     assert_int_equal(vrp_problem_add_vehicle(p, &veh), 1);
     assert_int_equal(p->veh_class[1], 0);   //  identical vehicles share a class
+    //  Classes by content hash, across table rebuilds and disabled representatives: the
+    //  200th identical vehicle is in the class of the first still enabled; a different one
+    //  is alone; a disabled vehicle is alone.
+    vrp_vehicle_t other = veh;
+    other.shift_end = 99;
+    for (int i = 2; i < 200; i++)
+        assert_int_equal(vrp_problem_add_vehicle(p, i % 7 ? &veh : &other), i);
+    assert_int_equal(p->veh_class[199], 0);
+    assert_int_equal(p->veh_class[7], 7);
+    assert_int_equal(p->veh_class[14], 7);
+    assert_int_equal(vrp_problem_vehicle_disable(p, 0), 0);
+    assert_int_equal(p->veh_class[0], 0);
+    assert_int_equal(p->veh_class[1], 1);
+    assert_int_equal(vrp_problem_add_vehicle(p, &veh), 200);
+    assert_int_equal(p->veh_class[200], 1);
+    vrp_problem_t *d = vrp_problem_dup(p);
+    assert_non_null(d);
+    assert_int_equal(vrp_problem_add_vehicle(d, &other), 201);
+    assert_int_equal(d->veh_class[201], 7);
+    vrp_problem_destroy(&d);
     vrp_problem_destroy(&p);
     assert_null(p);
     vrp_problem_destroy(&p);   //  NULL is fine

@@ -181,6 +181,7 @@ void vrp_problem_destroy(vrp_problem_t **self_p)
     free(self->veh);
     free(self->veh_class);
     free(self->veh_off);
+    free(self->veh_hash);
     free(self);
     *self_p = NULL;
 }
@@ -268,6 +269,48 @@ static bool s_same_vehicle(const vrp_vehicle_t *a, const vrp_vehicle_t *b)
     return memcmp(a, b, sizeof *a) == 0;
 }
 
+//  Vehicle classes by content hash, so that adding n vehicles costs O(n), not O(n^2): a
+//  dispatch decision builds a problem of thousands of caregivers each time.
+static uint64_t s_vehicle_hash(const vrp_vehicle_t *v)
+{
+    const unsigned char *b = (const unsigned char *) v;
+    uint64_t h = 1469598103934665603ULL;    //  FNV-1a
+    for (size_t i = 0; i < sizeof *v; i++)
+        h = (h ^ b[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static void s_hash_put(vrp_problem_t *self, int v)
+{
+    int mask = self->veh_hash_cap - 1;
+    int h = (int) (s_vehicle_hash(&self->veh[v]) & (uint64_t) mask);
+    while (self->veh_hash[h] >= 0)
+        h = (h + 1) & mask;
+    self->veh_hash[h] = v;
+}
+
+//  Room for one more vehicle: (re)build the table from the classes' representatives.
+static int s_hash_reserve(vrp_problem_t *self)
+{
+    if (self->veh_hash && self->veh_hash_cap > 4 * (self->n_veh + 1))
+        return 0;
+    int cap = 64;
+    while (cap <= 8 * (self->n_veh + 1))
+        cap *= 2;
+    int *tab = malloc((size_t) cap * sizeof *tab);
+    if (!tab)
+        return -1;
+    free(self->veh_hash);
+    self->veh_hash = tab;
+    self->veh_hash_cap = cap;
+    for (int i = 0; i < cap; i++)
+        tab[i] = -1;
+    for (int v = 0; v < self->n_veh; v++)
+        if (!self->veh_off[v] && self->veh_class[v] == v)
+            s_hash_put(self, v);
+    return 0;
+}
+
 int vrp_problem_add_vehicle(vrp_problem_t *self, const vrp_vehicle_t *v)
 {
     assert(self);
@@ -293,6 +336,8 @@ int vrp_problem_add_vehicle(vrp_problem_t *self, const vrp_vehicle_t *v)
         self->veh_off = off;
         self->veh_cap = cap;
     }
+    if (s_hash_reserve(self) != 0)
+        return -1;
     int idx = self->n_veh;
     vrp_vehicle_t copy;
     //  Copy through memset so padding compares equal in s_same_vehicle.
@@ -310,11 +355,17 @@ int vrp_problem_add_vehicle(vrp_problem_t *self, const vrp_vehicle_t *v)
     self->veh[idx] = copy;
     self->veh_class[idx] = idx;
     self->veh_off[idx] = 0;
-    for (int i = 0; i < idx; i++)
+    int mask = self->veh_hash_cap - 1;
+    int h = (int) (s_vehicle_hash(&copy) & (uint64_t) mask);
+    for (; self->veh_hash[h] >= 0; h = (h + 1) & mask) {
+        int i = self->veh_hash[h];
         if (!self->veh_off[i] && s_same_vehicle(&self->veh[i], &copy)) {
             self->veh_class[idx] = self->veh_class[i];
             break;
         }
+    }
+    if (self->veh_class[idx] == idx)
+        self->veh_hash[h] = idx;   //  a new class: its representative
     if (copy.max_duration > 0 || copy.max_ride > 0)
         self->has_extra = true;
     self->n_veh++;
@@ -335,6 +386,8 @@ vrp_problem_t *vrp_problem_dup(const vrp_problem_t *self)
     copy->veh = NULL;
     copy->veh_class = NULL;
     copy->veh_off = NULL;
+    copy->veh_hash = NULL;   //  rebuilt on the next vrp_problem_add_vehicle
+    copy->veh_hash_cap = 0;
     copy->n_jobs = 0;   //  forbid lists owned so far, for destroy on failure
     size_t cells = (size_t) self->n_loc * self->n_loc;
     if (self->td && !(copy->td = malloc(2 * cells * sizeof(double))))
@@ -445,6 +498,8 @@ int vrp_problem_vehicle_disable(vrp_problem_t *self, int vehicle)
             self->veh_class[v] = rep;
         }
     self->veh_class[vehicle] = vehicle;
+    if (rep >= 0 && self->veh_hash)
+        s_hash_put(self, rep);   //  the class's new representative, found by later vehicles
     return 0;
 }
 
