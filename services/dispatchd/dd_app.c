@@ -1,6 +1,7 @@
 /* dd_app: see dd_app.h. */
 #include "dd_app.h"
 #include "dd_dispatch.h"
+#include "dd_reopt.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
@@ -25,6 +26,16 @@ static const struct {
         "VisitFailed appended (a deadline passed, or a dispatcher rejected)"),
     S_M(m_preempted, S_COUNTER, "dispatchd_preemptions_total",
         "unaccepted routine offers moved for an emergency"),
+    S_M(m_reopt_runs, S_COUNTER, "dispatchd_reopt_runs_total",
+        "re-optimisations of a district's day started"),
+    S_M(m_reopt_applied, S_COUNTER, "dispatchd_reopt_total{outcome=\"applied\"}",
+        "re-optimisations by outcome"),
+    S_M(m_reopt_stale, S_COUNTER, "dispatchd_reopt_total{outcome=\"stale\"}",
+        "re-optimisations by outcome"),
+    S_M(m_reopt_kept, S_COUNTER, "dispatchd_reopt_total{outcome=\"kept\"}",
+        "re-optimisations by outcome"),
+    S_M(m_reopt_moves, S_COUNTER, "dispatchd_reopt_moves_total",
+        "visits re-offered by re-optimisation"),
     S_M(m_accepted, S_COUNTER, "dispatchd_visit_steps_total{step=\"accepted\"}",
         "caregiver app steps"),
     S_M(m_checked_in, S_COUNTER, "dispatchd_visit_steps_total{step=\"checked_in\"}",
@@ -120,6 +131,7 @@ void dd_app_stop(void *arg)
     dd_app_t *app = arg;
     if (app->sweep)
         event_del(app->sweep);
+    dd_reopt_stop(app);
 }
 
 /* The sweep, the retry snapshot and the accept timers point into the world. */
@@ -128,6 +140,7 @@ static void s_drop_world(dd_app_t *app)
     if (app->sweep)
         event_free(app->sweep);
     app->sweep = NULL;
+    dd_reopt_stop(app);   /* its result would be checked against a new world */
     dd_retry_reset(app);
     if (app->world) {
         size_t n;

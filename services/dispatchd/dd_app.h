@@ -22,6 +22,8 @@ typedef struct {
     int64_t retry_interval_s;
     int64_t max_travel_s;
     int64_t keep_finished_s;
+    int64_t reopt_interval_s;    /* 0: no re-optimisation (dd_reopt.h) */
+    int64_t reopt_budget_ms;     /* solver time per district run */
 
     dd_world_t *world;
     struct event *sweep;         /* retry queue, deadlines, pruning */
@@ -36,6 +38,7 @@ typedef struct {
     int64_t last_deadlines_mono_us;  /* last refresh asked (monotonic clock) */
     int deadlines_reading;       /* a refresh is in flight */
     cc_clock_watch_t clock;      /* wall-clock steps between sweeps (cc_clock.h) */
+    void *reopt;                 /* dd_reopt's schedule and run in flight */
 
     /* metrics */
     cc_metric_t *m_assigned;         /* VisitAssigned appended */
@@ -57,6 +60,8 @@ typedef struct {
     cc_metric_t *m_clock_steps;      /* wall-clock steps seen */
     cc_metric_t *m_overdue;          /* gauge: open visits past their due time */
     cc_metric_t *m_unconfirmed;      /* gauge: visits awaiting a dispatcher */
+    cc_metric_t *m_reopt_runs, *m_reopt_applied, *m_reopt_stale, *m_reopt_kept;
+    cc_metric_t *m_reopt_moves;      /* visits moved by re-optimisation */
 } dd_app_t;
 
 /* Take table (a DD_ST_LOAD_DEADLINES read) as the deadlines, with the

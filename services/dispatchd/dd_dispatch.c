@@ -3,6 +3,7 @@
  * working set (dd_state/dd_domain); each is written by one SQL call on the
  * batching writer, and HTTP replies go out from its result callback. */
 #include "dd_dispatch.h"
+#include "dd_reopt.h"
 #include "dd_store.h"
 #include "cc_event.h"
 #include "cc_log.h"
@@ -111,7 +112,7 @@ void dd_timer_arm(dd_app_t *app, dd_visit_t *v, int64_t now_us)
 
 /* ---- payloads ----------------------------------------------------------- */
 
-static uint8_t *s_pack_assigned(const dd_visit_t *v, size_t *len)
+uint8_t *dd_pack_assigned(const dd_visit_t *v, size_t *len)
 {
     Cc__VisitAssigned m = CC__VISIT_ASSIGNED__INIT;
     m.visit_id = (char *) v->id;
@@ -172,6 +173,7 @@ void dd_bump_apply(dd_app_t *app, dd_visit_t *bumped, dd_bump_t *b, int64_t now_
     dd_world_set_state(app->world, bumped, DD_VISIT_WAITING, now_us);
     app->dirty = 1;
     cc_metric_inc(app->m_preempted);
+    dd_reopt_kick(app, bumped->district_id);
     cc_info("visit_preempted", "visit_id", bumped->id, "order_id", bumped->order_id,
             "caregiver_id", b->old);
 }
@@ -218,7 +220,7 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     }
     s_write_t *w = calloc(1, sizeof *w);
     size_t plen = 0;
-    uint8_t *payload = s_pack_assigned(v, &plen);
+    uint8_t *payload = dd_pack_assigned(v, &plen);
     if (!w || !payload) {
         cc_error("out_of_memory", "where", "dispatch_try");
         exit(1);
@@ -297,6 +299,7 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
      * on (dd_world_decline leaves the visit waiting either way). */
     (void) dd_world_decline(app->world, v, now);
     app->dirty = 1;   /* the decliner's slot is free for other visits */
+    dd_reopt_kick(app, v->district_id);
 
     /* Re-offer at once, also while overdue (someone may still come), unless
      * the sweep would resolve the deadline now (it then fails it). */
@@ -311,7 +314,7 @@ void dd_dispatch_decline(dd_app_t *app, dd_visit_t *v, const char *reason, cc_ht
             next = 1;
     }
     size_t alen = 0;
-    uint8_t *apay = next ? s_pack_assigned(v, &alen) : NULL;
+    uint8_t *apay = next ? dd_pack_assigned(v, &alen) : NULL;
     s_write_t *w = calloc(1, sizeof *w);
     if (!dpay || !w || (next && !apay)) {
         cc_error("out_of_memory", "where", "dispatch_decline");
@@ -603,6 +606,7 @@ static void s_sweep(dd_app_t *app, int64_t now)
         if (i >= app->retry_n)
             dd_retry_reset(app);
     }
+    dd_reopt_tick(app, now);
     if (now - app->last_prune_us >= S_PRUNE_EVERY_US) {
         app->last_prune_us = now;
         dd_world_prune(app->world, now - app->keep_finished_s * CC_US_PER_S);

@@ -24,6 +24,9 @@ void dd_app_model_params(dd_app_t *app, int64_t now_us, dd_model_params_t *p);
  * decision). */
 int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us);
 
+/* VisitAssigned of v as offered now (malloc'd, *len bytes), or NULL. */
+uint8_t *dd_pack_assigned(const dd_visit_t *v, size_t *len);
+
 /* An emergency takes the slot of bumped (offered, not accepted). */
 typedef struct {
     char old[DD_ID_LEN];       /* the caregiver who loses the offer */

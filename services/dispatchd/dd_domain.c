@@ -99,6 +99,7 @@ int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v)
     }
     c->plan[i] = v;
     c->nplan++;
+    c->plan_ver++;
     return 0;
 }
 
@@ -108,6 +109,7 @@ void dd_plan_remove(dd_caregiver_t *c, dd_visit_t *v)
         if (c->plan[i] == v) {
             memmove(&c->plan[i], &c->plan[i + 1], (c->nplan - i - 1) * sizeof *c->plan);
             c->nplan--;
+            c->plan_ver++;
             return;
         }
     }

@@ -76,6 +76,9 @@ typedef struct {
     int shift_end_min;          /* <= start means the shift ends the next day */
     dd_visit_t **plan;          /* planned visits sorted by planned start; borrowed */
     size_t nplan, capplan;
+    uint64_t plan_ver;          /* bumped on every change of the plan or of a visit's state
+                                 * in it: a re-optimisation started from an older one is
+                                 * stale (dd_reopt.h) */
 } dd_caregiver_t;
 
 struct dd_visit {

@@ -4,6 +4,8 @@
  * SQL call on the writer and answer from its result callback, i.e. after
  * COMMIT. Bad input is a 4xx naming the field; nothing is stored then. */
 #include "dd_http.h"
+#include "dd_reopt.h"
+#include "dd_model.h"
 #include "dd_deadline.h"
 #include "dd_dispatch.h"
 #include "dd_store.h"
@@ -176,8 +178,13 @@ static void s_on_cg_created(PGresult *res, void *arg)
     const char *r = dd_result_text(res);
     if (!r)
         cc_rt_fatal(dd_stmts[DD_ST_CG_CREATE].name, res);
-    if (!w->replay)
+    if (!w->replay) {
         w->app->dirty = 1;   /* waiting visits may fit the newcomer */
+        /* ...and offered ones may be better with them (dd_reopt.h) */
+        const dd_caregiver_t *c = dd_world_caregiver(w->app->world, w->caregiver_id);
+        if (c)
+            dd_reopt_kick(w->app, c->district_id);
+    }
     cc_http_reply_json(&w->req, 201, json_pack("{s:s}", "caregiver_id", w->caregiver_id));
     free(w);
 }
@@ -367,6 +374,62 @@ static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
         json_array_append_new(list, s_visit_json(app, c->plan[i], now));
     cc_http_reply_json(&req, 200, json_pack("{s:s, s:o}", "caregiver_id", c->id, "visits",
                                             list));
+}
+
+/* The caregiver's app: their day in order. ?date=YYYY-MM-DD (local; today
+ * by default): the shift, then each planned visit starting that day with
+ * its ETA, its travel from the stop before (home first) and where it is,
+ * and the way home. Travel is dd_model_travel_s, as dispatch plans it. */
+static void s_get_caregiver_day(cc_http_req_t *req, void *arg)
+{
+    dd_app_t *app = arg;
+    dd_caregiver_t *c = s_caregiver_or_404(app, &req);
+    if (!c)
+        return;
+    cc_scope_t scope = s_cg_scope(c);
+    if (cc_http_scope(&req, &scope) != 0)
+        return;
+    int64_t now = cc_now_us(), day0;
+    char date[16];
+    const char *q = cc_http_query(req, "date");
+    if (q) {
+        if (strlen(q) != 10 || cc_date_parse(q, &day0) != 0) {
+            cc_http_reply_error(&req, 400, "invalid_value", "date",
+                                "date must be a day as YYYY-MM-DD");
+            return;
+        }
+    } else if (cc_date_parse(cc_date_local(now, date, sizeof date), &day0) != 0) {
+        cc_http_reply_error(&req, 500, "internal", NULL, "no local date");
+        return;
+    }
+    cc_date_local(day0, date, sizeof date);
+    int64_t day1 = day0 + 86400LL * CC_US_PER_S;
+    int64_t sh_s, sh_e;
+    dd_shift_at(c->shift_start_min, c->shift_end_min, day0, &sh_s, &sh_e);
+    if (sh_s < day0)   /* the night shift that began the day before: today's is next */
+        dd_shift_at(c->shift_start_min, c->shift_end_min, sh_e, &sh_s, &sh_e);
+    json_t *stops = json_array();
+    double lat = c->lat, lon = c->lon;
+    int64_t total = 0;
+    for (size_t i = 0; stops && i < c->nplan; i++) {
+        const dd_visit_t *v = c->plan[i];
+        if (v->eta_us < day0 || v->eta_us >= day1)
+            continue;
+        int travel = dd_model_travel_s(lat, lon, v->lat, v->lon);
+        total += travel;
+        json_t *o = s_visit_json(app, v, now);
+        if (o)
+            json_object_set_new(o, "travel_from_previous_s", json_integer(travel));
+        json_array_append_new(stops, o);
+        lat = v->lat;
+        lon = v->lon;
+    }
+    int home = dd_model_travel_s(lat, lon, c->lat, c->lon);
+    json_t *body = json_pack("{s:s, s:s, s:{s:o, s:o}, s:o, s:I, s:I}", "caregiver_id", c->id,
+                             "date", date, "shift", "start", s_time(sh_s), "end", s_time(sh_e),
+                             "stops", stops, "travel_home_s", (json_int_t) home,
+                             "total_travel_s", (json_int_t) (total + home));
+    cc_http_reply_json(&req, 200, body);
 }
 
 /* ---- visits ------------------------------------------------------------- */
@@ -765,6 +828,8 @@ const cc_http_route_t dd_http_routes[] = {
     { "GET", "/v1/caregivers/{caregiver_id}", s_get_caregiver, 0,
       DISPATCHER | PROVIDER_ADMIN | CAREGIVER | ADMIN },
     { "GET", "/v1/caregivers/{caregiver_id}/visits", s_get_caregiver_visits, CC_ROUTE_PII,
+      DISPATCHER | PROVIDER_ADMIN | CAREGIVER },
+    { "GET", "/v1/caregivers/{caregiver_id}/day", s_get_caregiver_day, CC_ROUTE_PII,
       DISPATCHER | PROVIDER_ADMIN | CAREGIVER },
     { "GET", "/v1/visits/{visit_id}", s_get_visit, CC_ROUTE_PII, DISPATCHER | PROVIDER_ADMIN | CAREGIVER },
     { "POST", "/v1/visits/{visit_id}/accept", s_accept, CC_ROUTE_JSON, CAREGIVER },

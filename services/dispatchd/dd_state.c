@@ -232,6 +232,8 @@ int dd_world_decline(dd_world_t *self, dd_visit_t *v, int64_t now_us)
 
 void dd_world_set_state(dd_world_t *self, dd_visit_t *v, dd_visit_state_t s, int64_t now_us)
 {
+    if (v->caregiver)
+        v->caregiver->plan_ver++;
     if (!dd_visit_state_planned(s))
         s_unplan(v);
     if (dd_visit_state_final(s) && !dd_visit_state_final(v->state)) {

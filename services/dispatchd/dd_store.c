@@ -78,6 +78,8 @@ cc_stmt_t dd_stmts[DD_ST_COUNT + 1] = {
         { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID },
           { "out", CC_T_BOOL }, { "at", CC_T_INT8 }, { "lat", CC_T_FLOAT8 },
           { "lon", CC_T_FLOAT8 }, { "distance", CC_T_INT4 }, S_EVENT }, NULL },
+    [DD_ST_REPLAN] = { "dd_visits_replan", W, "dd_visits_replan", NULL, NULL,
+        { { "at", CC_T_INT8 }, { "batch", CC_T_TEXT } }, NULL },
     [DD_ST_RESOLVE] = { "dd_visit_resolve", W, "dd_visit_resolve", NULL, NULL,
         { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "from", CC_T_TEXT },
           { "to", CC_T_TEXT }, { "reason", CC_T_TEXT }, { "by", CC_T_TEXT },

@@ -16,6 +16,7 @@
 typedef enum {
     DD_ST_CG_CREATE, DD_ST_RELEASED, DD_ST_RELEASED_BUMP, DD_ST_CANCELLED, DD_ST_ASSIGN,
     DD_ST_ASSIGN_BUMP, DD_ST_DECLINE, DD_ST_ACCEPT, DD_ST_CHECK,
+    DD_ST_REPLAN,               /* a re-optimisation's moves (dd_reopt.h) */
     DD_ST_RESOLVE,              /* a deadline's resolution or a dispatcher's decision */
     DD_ST_LOAD_CGS, DD_ST_LOAD_VISITS,
     DD_ST_LOAD_DEADLINES,       /* table deadlines (dd_deadline.h), at start and refresh */

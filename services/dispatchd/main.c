@@ -29,6 +29,12 @@ static cc_cfg_param_t s_params[] = {
     { "max-travel-s", CC_CFG_INT, &s_app.max_travel_s, "3600",
       "never offer a visit more than this many seconds of travel away (0: no limit)",
       .min = 0, .max = CC_S_PER_DAY },
+    { "reopt-interval-s", CC_CFG_INT, &s_app.reopt_interval_s, "30",
+      "re-optimise every district's day in the background once per this many seconds, "
+      "and soon after a decline or pre-emption (0: never)", .min = 0, .max = 3600 },
+    { "reopt-budget-ms", CC_CFG_INT, &s_app.reopt_budget_ms, "300",
+      "solver time per district re-optimisation (on a worker thread)",
+      .min = 10, .max = 10000 },
     { "keep-finished-s", CC_CFG_INT, &s_app.keep_finished_s, "86400",
       "keep finished visits in memory (GET /v1/visits/{visit_id}) this long",
       .min = 0, .max = 30 * CC_S_PER_DAY },

@@ -479,3 +479,92 @@ def test_emergency_takes_an_unaccepted_routine_slot(dsys):
     assert tv["state"] == "assigned" and tv["eta"] >= rv2["planned_end"], (tv, rv2)
     assert events(s, routine)[-1] == "VisitAccepted"
     assert events(s, urgent)[-1] == "VisitAccepted"
+
+
+def test_reoptimisation_moves_an_unaccepted_visit_to_a_newcomer(dsys):
+    """Re-optimisation (dd_reopt.h): a cleaning offered to the only
+    caregiver, 40 min away, moves to one who registers next door; the move
+    is VisitDeclined{replanned} + VisitAssigned, orderd follows, and an
+    accepted visit in the same situation never moves."""
+    s = dsys
+    # Two elders 20 min apart; the caregiver lives 20 min beyond the first.
+    base = (ELDER[0] + 6, ELDER[1])
+    other = (base[0] - 0.035, base[1])
+    cards = {p: new_card(s, new_elder(s, lat=p[0], lon=p[1]), topup_fen=100000)
+             for p in (base, other)}
+    far = new_cg(s, lat=base[0] + 0.035, lon=base[1], skills=["cleaning"])
+    now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+
+    def cleaning(card):
+        return post(s, "orderd", "/v1/orders", {
+            "card_id": card, "service": "cleaning",
+            "window_start": (now + datetime.timedelta(hours=1)).isoformat(),
+            "window_end": (now + datetime.timedelta(hours=4)).isoformat(), "notes": ""},
+            key=str(uuid.uuid4()))["order_id"]
+
+    kept, moved = cleaning(cards[base]), cleaning(cards[other])
+    kv, mv = visit_of(s, kept), visit_of(s, moved)
+    assert kv["caregiver_id"] == far and mv["caregiver_id"] == far, (kv, mv)
+    step(s, kv["visit_id"], "accept", {"caregiver_id": far})
+    before = s.metrics("dispatchd").get('dispatchd_reopt_total{outcome="applied"}', 0)
+    near = new_cg(s, lat=other[0] - 0.001, lon=other[1], skills=["cleaning"])
+    v = wait_visit(s, mv["visit_id"], lambda v: v["caregiver_id"] == near,
+                   "unaccepted cleaning moved to the newcomer", timeout=20)
+    assert v["state"] == "assigned", v
+    assert events(s, moved) == ["VisitAssigned", "VisitDeclined", "VisitAssigned"]
+    harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders/%s" % moved)[1]
+                       .get("caregiver_id") == near, timeout=15, what="orderd follows")
+    assert s.metrics("dispatchd").get('dispatchd_reopt_total{outcome="applied"}', 0) > before
+    # the accepted one stays with its caregiver
+    st, k = s.http("GET", "dispatchd", "/v1/visits/%s" % kv["visit_id"])
+    assert st == 200 and k["caregiver_id"] == far and k["state"] == "accepted", k
+    assert events(s, kept) == ["VisitAssigned", "VisitAccepted"]
+
+
+def test_caregiver_day_lists_stops_in_order_with_travel(dsys):
+    """GET /v1/caregivers/{id}/day: the caregiver's app sees their day as
+    ordered stops with ETA and travel from the stop before (home first)."""
+    s = dsys
+    base = (ELDER[0] + 7, ELDER[1])
+    other = (base[0] - 0.01, base[1])
+    cards = [new_card(s, new_elder(s, lat=p[0], lon=p[1]), topup_fen=100000)
+             for p in (base, other)]
+    cg = new_cg(s, lat=base[0] + 0.01, lon=base[1], skills=["cleaning"])
+    now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+    vids = []
+    for card, (a, b) in zip(cards, ((150, 200), (40, 90))):
+        order = post(s, "orderd", "/v1/orders", {
+            "card_id": card, "service": "cleaning",
+            "window_start": (now + datetime.timedelta(minutes=a)).isoformat(),
+            "window_end": (now + datetime.timedelta(minutes=b)).isoformat(), "notes": ""},
+            key=str(uuid.uuid4()))["order_id"]
+        v = visit_of(s, order)
+        assert v["caregiver_id"] == cg, v
+        vids.append(v)
+    date = vids[1]["eta"][:10]
+    me = {"caregiver_id": cg}
+    st, day = s.http("GET", "dispatchd", "/v1/caregivers/%s/day?date=%s" % (cg, date),
+                     role="caregiver", scope=me)
+    assert st == 200 and day["date"] == date, (st, day)
+    want = sorted((v for v in vids if v["eta"][:10] == date), key=lambda v: v["eta"])
+    assert [x["visit_id"] for x in day["stops"]] == [v["visit_id"] for v in want], day
+    assert all(x["travel_from_previous_s"] >= 0 for x in day["stops"])
+    if len(want) == 2:
+        # home -> the other elder (first in time) -> base elder -> home
+        assert day["stops"][0]["visit_id"] == vids[1]["visit_id"]
+        assert abs(day["stops"][0]["travel_from_previous_s"] - 2 * 347) <= 3, day
+        assert abs(day["stops"][1]["travel_from_previous_s"] - 347) <= 3, day
+        assert abs(day["travel_home_s"] - 347) <= 3, day
+    assert day["total_travel_s"] == (sum(x["travel_from_previous_s"] for x in day["stops"])
+                                     + day["travel_home_s"])
+    # Today by default; another day is empty; a bad date names the field.
+    st, today = s.http("GET", "dispatchd", "/v1/caregivers/%s/day" % cg, role="caregiver",
+                       scope=me)
+    assert st == 200 and len(today["date"]) == 10, today
+    st, empty = s.http("GET", "dispatchd", "/v1/caregivers/%s/day?date=2020-01-01" % cg,
+                       role="caregiver", scope=me)
+    assert st == 200 and empty["stops"] == [], empty
+    for bad in ("2026-13-01", "tomorrow", "2026-1-1", ""):
+        st, err = s.http("GET", "dispatchd", "/v1/caregivers/%s/day?date=%s" % (cg, bad),
+                         role="caregiver", scope=me)
+        assert st == 400 and err["field"] == "date", (bad, st, err)

@@ -230,6 +230,9 @@ def test_wrong_scope_is_403(w):
     other = {"caregiver_id": w["cg2"]}
     call("GET", "dispatchd", "/v1/visits/%s" % w["v1"], "caregiver", other)
     call("GET", "dispatchd", "/v1/caregivers/%s/visits" % w["cg1"], "caregiver", other)
+    call("GET", "dispatchd", "/v1/caregivers/%s/day" % w["cg1"], "caregiver", other)
+    call("GET", "dispatchd", "/v1/caregivers/%s/day" % w["cg1"], "dispatcher", d2,
+         field="district_id")
     for step in ("accept", "decline", "check-in", "check-out"):
         call("POST", "dispatchd", "/v1/visits/%s/%s" % (w["v1"], step), "caregiver", other,
              body={"lat": HOME[0], "lon": HOME[1]}, field="caregiver_id")

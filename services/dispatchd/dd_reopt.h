@@ -1,0 +1,73 @@
+/* dd_reopt: re-optimisation of a district's day, in the background.
+ *
+ * The online decision (dd_model.h) places one visit into the plans as they
+ * stand and never moves another. Now and then, and at once after events
+ * that break plans (a decline, a pre-emption, a visit running long, a
+ * caregiver off sick), dd_reopt takes one district's day — its caregivers'
+ * shifts and plans, and its waiting visits — and lets libvrp's ruin and
+ * recreate (vrp_solve) improve it on a worker thread for a bounded time.
+ *
+ * What may move: visits offered but not accepted (state assigned), not
+ * emergencies, not due within DD_REOPT_FREEZE_US (the caregiver may be on
+ * the way); waiting visits may be placed. Accepted, started and emergency
+ * visits keep their caregiver and time (fixed jobs pinned to their
+ * caregiver). The same rules hold as online: dd_qualified per caregiver and
+ * visit, max_travel_s from home, shifts, windows; the same costs: travel,
+ * continuity, balance.
+ *
+ * The loop never waits for the solver: the snapshot is copied into the
+ * job (ids, times, places) and the worker touches nothing else. The result
+ * is applied on the loop only if every caregiver whose route changes and
+ * every moved visit are as they were at the snapshot (dd_caregiver_t's
+ * plan_ver, the visit's state and caregiver), and only if it saves at least
+ * DD_REOPT_MIN_GAIN_S of cost; else it is dropped and counted stale or
+ * kept. Each moved visit is re-offered (VisitDeclined{replanned} when it
+ * was offered, then VisitAssigned), all of one run in one transaction
+ * (dd_visits_replan). */
+#ifndef DD_REOPT_H
+#define DD_REOPT_H
+#include <stdint.h>
+
+#include "dd_app.h"
+#include "dd_model.h"
+
+/* Visits due this soon are not moved. */
+#define DD_REOPT_FREEZE_US (30 * CC_US_PER_MIN)
+/* A run's plan is applied when it is at least this much cheaper (cost
+ * seconds: travel, continuity, balance). */
+#define DD_REOPT_MIN_GAIN_S 60.0
+
+/* From the sweep: apply a finished run, or start the next one when due
+ * (round robin over districts, each every app->reopt_interval_s; kicked
+ * districts first). No-op when app->reopt_interval_s is 0. */
+void dd_reopt_tick(dd_app_t *app, int64_t now_us);
+/* Plans of district broke: re-optimise it soon (0: every district). */
+void dd_reopt_kick(dd_app_t *app, uint32_t district);
+/* Wait for a running solve (at most its budget) and drop it and the
+ * schedule: shutdown and reload. */
+void dd_reopt_stop(dd_app_t *app);
+
+/* ---- the model, exposed for unit tests and benchmarks ------------------- */
+typedef struct dd_reopt_run dd_reopt_run_t;
+/* Snapshot of district's day at now_us (caregivers whose home district it
+ * is; waiting visits of the district), for a solve of budget_ms. NULL when
+ * there is nothing to improve (no caregiver, or nothing movable) or out of
+ * memory. */
+dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
+                                  dd_visit_t *const *waiting, size_t nwaiting,
+                                  uint32_t district, const dd_model_params_t *p,
+                                  int budget_ms, uint64_t seed);
+/* Solve (any thread). 0, or -1 (out of memory, or the snapshot's plan was
+ * already infeasible). */
+int dd_reopt_solve(dd_reopt_run_t *r);
+/* Costs before and after the solve. */
+void dd_reopt_costs(const dd_reopt_run_t *r, double *before, double *after);
+/* Apply the solve's result to the world (no I/O). 0 with *moved visits
+ * (malloc'd, *nmoved; each now assigned to its new caregiver and time),
+ * 1 when stale (something changed since the snapshot), 2 when not worth it,
+ * -1 out of memory. */
+int dd_reopt_apply(dd_reopt_run_t *r, dd_world_t *world, int64_t now_us, dd_visit_t ***moved,
+                   size_t *nmoved, char (**from)[DD_ID_LEN]);
+void dd_reopt_run_free(dd_reopt_run_t **r);
+
+#endif

@@ -1,0 +1,249 @@
+/* Unit tests for dd_reopt: what re-optimisation may move and what it never
+ * does, against libvrp with the real travel function (dd_test_geo.h). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dd_reopt.h"
+#include "dd_state.h"
+#include "dd_test_geo.h"
+
+/* 2026-11-26 00:00 Asia/Shanghai. */
+#define DAY0_US (1795622400LL * 1000000)
+#define MIN_US (60LL * 1000000)
+#define SK(s) (1u << (s))
+static int64_t s_at(int h, int m)
+{
+    return DAY0_US + (int64_t) (h * 60 + m) * MIN_US;
+}
+
+/* Caregiver at minute pos on the test meridian, shift 08:00-18:00. */
+static dd_caregiver_t *s_cg(dd_world_t *w, const char *id, double pos, uint32_t skills)
+{
+    dd_caregiver_t *c = dd_caregiver_new();
+    assert_non_null(c);
+    snprintf(c->id, sizeof c->id, "%s", id);
+    snprintf(c->provider_id, sizeof c->provider_id, "prov");
+    c->lat = dd_test_lat(pos);
+    c->lon = DD_TEST_LON;
+    c->skills = skills;
+    c->level = 2;
+    c->district_id = 1;
+    c->shift_start_min = 8 * 60;
+    c->shift_end_min = 18 * 60;
+    dd_caregiver_t *keep = c;
+    assert_int_equal(dd_world_add_caregiver(w, &c), 0);
+    return keep;
+}
+
+/* Visit at minute pos, window [ws, we], offered to c at eta (or waiting). */
+static dd_visit_t *s_visit(dd_world_t *w, const char *id, double pos, int service, int64_t ws,
+                           int64_t we, dd_caregiver_t *c, int64_t eta, dd_visit_state_t st)
+{
+    dd_visit_t *v = dd_visit_new();
+    assert_non_null(v);
+    snprintf(v->id, sizeof v->id, "%s", id);
+    snprintf(v->order_id, sizeof v->order_id, "o-%s", id);
+    v->service = service;
+    v->ability = DD_ABILITY_MILD;
+    v->district_id = 1;
+    v->lat = dd_test_lat(pos);
+    v->lon = DD_TEST_LON;
+    v->window_start_us = ws;
+    v->window_end_us = we;
+    v->state = st;
+    if (c) {
+        v->caregiver = c;
+        snprintf(v->caregiver_id, sizeof v->caregiver_id, "%s", c->id);
+        v->eta_us = eta;
+        v->planned_end_us = eta + (int64_t) dd_service_minutes(service) * MIN_US;
+    }
+    dd_visit_t *keep = v;
+    assert_int_equal(dd_world_add_visit(w, &v), 0);
+    return keep;
+}
+
+typedef struct {
+    dd_visit_t **moved;
+    size_t n;
+    char (*from)[DD_ID_LEN];
+} s_result_t;
+
+/* Snapshot district 1 at now, solve, apply; the apply's return. */
+static int s_run(dd_world_t *w, int64_t now, s_result_t *res, void (*between)(dd_world_t *))
+{
+    size_t ncg, nw;
+    dd_caregiver_t *const *cgs = dd_world_caregivers(w, &ncg);
+    dd_visit_t **wait = NULL;
+    nw = dd_world_waiting(w, &wait);
+    dd_model_params_t p;
+    dd_model_params_init(&p, now);
+    p.max_travel_s = 0;
+    p.balance = 0;
+    dd_reopt_run_t *r = dd_reopt_snapshot(cgs, ncg, wait, nw, 1, &p, 50, 7);
+    free(wait);
+    memset(res, 0, sizeof *res);
+    if (!r)
+        return 3;   /* nothing movable */
+    int rc = dd_reopt_solve(r);
+    if (rc == 0 && between)
+        between(w);
+    if (rc == 0)
+        rc = dd_reopt_apply(r, w, now, &res->moved, &res->n, &res->from);
+    else
+        rc = 4;
+    dd_reopt_run_free(&r);
+    return rc;
+}
+
+static void s_free(s_result_t *res)
+{
+    free(res->moved);
+    free(res->from);
+}
+
+/* A visit offered far away moves to the caregiver next door: one move,
+ * re-offered (assigned) to the new caregiver with a time in its window. */
+static void test_moves_an_unaccepted_visit_nearer(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *far = s_cg(w, "far", 60, SK(DD_SVC_CLEANING));
+    dd_caregiver_t *near = s_cg(w, "near", 1, SK(DD_SVC_CLEANING));
+    (void) near;
+    dd_visit_t *v = s_visit(w, "v", 0, DD_SVC_CLEANING, s_at(10, 0), s_at(14, 0), far,
+                            s_at(12, 0), DD_VISIT_ASSIGNED);
+    s_result_t res;
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 0);
+    assert_int_equal(res.n, 1);
+    assert_ptr_equal(res.moved[0], v);
+    assert_string_equal(res.from[0], "far");
+    assert_string_equal(v->caregiver_id, "near");
+    assert_int_equal(v->state, DD_VISIT_ASSIGNED);
+    assert_true(v->eta_us >= s_at(10, 0) && v->eta_us <= s_at(14, 0));
+    assert_int_equal(far->nplan, 0);
+    s_free(&res);
+    dd_world_destroy(&w);
+}
+
+/* Accepted, emergency and soon-due visits keep caregiver and time. */
+static void test_accepted_and_emergency_and_soon_stay(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    uint32_t sk = SK(DD_SVC_CLEANING) | SK(DD_SVC_EMERGENCY);
+    dd_caregiver_t *far = s_cg(w, "far", 60, sk);
+    far->first_aid = 1;
+    dd_caregiver_t *near = s_cg(w, "near", 1, sk);
+    near->first_aid = 1;
+    s_visit(w, "acc", 0, DD_SVC_CLEANING, s_at(10, 0), s_at(14, 0), far, s_at(12, 0),
+            DD_VISIT_ACCEPTED);
+    dd_visit_t *e = s_visit(w, "em", 0.5, DD_SVC_EMERGENCY, s_at(9, 0), s_at(15, 0), far,
+                            s_at(15, 0), DD_VISIT_ASSIGNED);
+    e->emergency = 1;
+    /* due in 20 minutes (inside DD_REOPT_FREEZE_US) */
+    s_visit(w, "soon", 0.2, DD_SVC_CLEANING, s_at(9, 0), s_at(14, 0), far, s_at(9, 20),
+            DD_VISIT_ASSIGNED);
+    s_result_t res;
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 3);   /* nothing movable */
+    assert_int_equal(far->nplan, 3);
+    assert_int_equal(near->nplan, 0);
+    dd_world_destroy(&w);
+}
+
+/* The rules hold: a caregiver without the skill never gets the visit
+ * however near (the planted violation: give near the skill and it moves). */
+static void test_rules_hold(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *far = s_cg(w, "far", 60, SK(DD_SVC_BATH));
+    dd_caregiver_t *near = s_cg(w, "near", 1, SK(DD_SVC_CLEANING));
+    dd_visit_t *v = s_visit(w, "v", 0, DD_SVC_BATH, s_at(10, 0), s_at(14, 0), far, s_at(12, 0),
+                            DD_VISIT_ASSIGNED);
+    s_result_t res;
+    int rc = s_run(w, s_at(9, 0), &res, NULL);
+    assert_true(rc == 2);   /* nothing better within the rules */
+    assert_string_equal(v->caregiver_id, "far");
+    /* declined by near: the same */
+    near->skills |= SK(DD_SVC_BATH);
+    assert_int_equal(dd_visit_add_declined(v, "near"), 0);
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 2);
+    assert_string_equal(v->caregiver_id, "far");
+    /* planted: qualified and not a decliner, it moves */
+    v->ndeclined = 0;
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 0);
+    assert_string_equal(v->caregiver_id, "near");
+    s_free(&res);
+    dd_world_destroy(&w);
+}
+
+static void s_touch_far(dd_world_t *w)
+{
+    dd_caregiver_t *c = dd_world_caregiver(w, "far");
+    c->plan_ver++;   /* as an accept or a new offer would */
+}
+
+/* A plan that changed while the solver ran is not overwritten. */
+static void test_stale_result_is_dropped(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *far = s_cg(w, "far", 60, SK(DD_SVC_CLEANING));
+    s_cg(w, "near", 1, SK(DD_SVC_CLEANING));
+    dd_visit_t *v = s_visit(w, "v", 0, DD_SVC_CLEANING, s_at(10, 0), s_at(14, 0), far,
+                            s_at(12, 0), DD_VISIT_ASSIGNED);
+    s_result_t res;
+    assert_int_equal(s_run(w, s_at(9, 0), &res, s_touch_far), 1);
+    assert_string_equal(v->caregiver_id, "far");
+    assert_true(v->eta_us == s_at(12, 0));
+    dd_world_destroy(&w);
+}
+
+/* A waiting visit nobody could take online is placed when the day is
+ * re-ordered: A's two visits swap to B's free morning. */
+static void test_places_waiting_visit(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *a = s_cg(w, "a", 0, SK(DD_SVC_CLEANING) | SK(DD_SVC_BATH));
+    dd_caregiver_t *b = s_cg(w, "b", 0, SK(DD_SVC_CLEANING));
+    (void) b;
+    /* a's cleaning 10:00-11:30 blocks the only bath slot 10:00-10:30 */
+    s_visit(w, "clean", 0, DD_SVC_CLEANING, s_at(10, 0), s_at(16, 0), a, s_at(10, 0),
+            DD_VISIT_ASSIGNED);
+    dd_visit_t *bath = s_visit(w, "bath", 0, DD_SVC_BATH, s_at(10, 0), s_at(10, 30), NULL, 0,
+                               DD_VISIT_WAITING);
+    s_result_t res;
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 0);
+    assert_int_equal(bath->state, DD_VISIT_ASSIGNED);
+    assert_string_equal(bath->caregiver_id, "a");
+    dd_visit_t *clean = dd_world_visit(w, "clean");
+    assert_true(clean->caregiver == b
+                || (clean->caregiver == a && clean->eta_us >= bath->planned_end_us));
+    int waited = 0;
+    for (size_t i = 0; i < res.n; i++)
+        if (res.moved[i] == bath)
+            waited = res.from[i][0] == '\0';
+    assert_true(waited);
+    s_free(&res);
+    dd_world_destroy(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_moves_an_unaccepted_visit_nearer),
+        cmocka_unit_test(test_accepted_and_emergency_and_soon_stay),
+        cmocka_unit_test(test_rules_hold),
+        cmocka_unit_test(test_stale_result_is_dropped),
+        cmocka_unit_test(test_places_waiting_visit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
