@@ -62,6 +62,15 @@ int dd_visit_state_final(dd_visit_state_t s);
 
 typedef struct dd_visit dd_visit_t;
 
+/* A place's unit vector for travel (vrp_geo_point), made on first use and
+ * remade when lat/lon no longer match: the model measures from each place
+ * many times per decision (dd_model.c). Zeroed means not made yet. */
+typedef struct {
+    double u[3];
+    double lat, lon;
+    int ok;
+} dd_geo_t;
+
 typedef struct {
     char id[DD_ID_LEN];
     char provider_id[DD_PROVIDER_LEN];
@@ -69,6 +78,7 @@ typedef struct {
     char *name;                 /* owned; personal data: API only, never logged */
     uint32_t district_id;
     double lat, lon;            /* home: personal data */
+    dd_geo_t geo;               /* of lat, lon */
     uint32_t skills;            /* bit (1u << service) per service */
     int level;                  /* certificate level 1..3 */
     int first_aid;
@@ -91,6 +101,7 @@ struct dd_visit {
     int priority;               /* higher is more urgent */
     uint32_t district_id;
     double lat, lon;            /* elder's home */
+    dd_geo_t geo;               /* of lat, lon */
     int64_t window_start_us;    /* service should start within the window */
     int64_t window_end_us;
     char preferred_caregiver_id[DD_ID_LEN];

@@ -35,6 +35,30 @@ static double s_travel(double lat1, double lon1, double lat2, double lon2)
     return s_metres(lat1, lon1, lat2, lon2) / CC_GEO_SPEED_M_PER_S;
 }
 
+/* The cached unit vector of (lat, lon) in g. The cache is not part of the
+ * value (const callers): it only saves the trigonometry. */
+static const double *s_geo(const dd_geo_t *gc, double lat, double lon)
+{
+    dd_geo_t *g = (dd_geo_t *) gc;
+    if (!g->ok || g->lat != lat || g->lon != lon) {
+        vrp_geo_point(lat, lon, g->u);
+        g->lat = lat;
+        g->lon = lon;
+        g->ok = 1;
+    }
+    return g->u;
+}
+
+#define S_CG_U(c) s_geo(&(c)->geo, (c)->lat, (c)->lon)
+#define S_V_U(v) s_geo(&(v)->geo, (v)->lat, (v)->lon)
+
+/* Travel seconds between two unit vectors: s_travel's number, bit for bit. */
+static double s_travel_u(const double *a, const double *b)
+{
+    return vrp_geo_chord_metres(a, b) * CC_GEO_DETOUR_FACTOR / CC_GEO_SPEED_M_PER_S;
+}
+
+
 int dd_model_travel_s(double lat1, double lon1, double lat2, double lon2)
 {
     double t = s_travel(lat1, lon1, lat2, lon2);
@@ -57,6 +81,7 @@ typedef struct {
     dd_caregiver_t *cg;
     int64_t free_us;            /* leaves its start no earlier */
     double lat, lon;            /* where it starts */
+    const double *u;            /* its unit vector (borrowed from a caregiver or visit) */
     int first;                  /* first job index of its route */
     int len;                    /* jobs on its route */
 } s_veh_t;
@@ -130,20 +155,22 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
     }
     int64_t free_us = s_max(sh_s, now);
     double lat = c->lat, lon = c->lon;
+    const double *u = S_CG_U(c), *vu = S_V_U(v);
     if (started != SIZE_MAX) {
         const dd_visit_t *x = c->plan[started];
         free_us = s_max(free_us, x->planned_end_us);
         lat = x->lat;
         lon = x->lon;
+        u = S_V_U(x);
         from = started + 1;
     }
     if (free_us >= sh_e)
         return 1;
     /* Too far: every place it could come from is beyond max_travel_s. */
     if (p->max_travel_s > 0) {
-        double best = s_travel(lat, lon, v->lat, v->lon);
+        double best = s_travel_u(u, vu);
         for (size_t i = from; i < to; i++) {
-            double t = s_travel(c->plan[i]->lat, c->plan[i]->lon, v->lat, v->lon);
+            double t = s_travel_u(S_V_U(c->plan[i]), vu);
             if (t < best)
                 best = t;
         }
@@ -151,19 +178,19 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
             return 1;
     }
     /* Running late for a planned visit: not planned around. */
-    double t = s_rel(m, free_us), plat = lat, plon = lon;
+    double t = s_rel(m, free_us);
+    const double *pu = u;
     for (size_t i = from; i < to; i++) {
         const dd_visit_t *x = c->plan[i];
-        t += s_travel(plat, plon, x->lat, x->lon);
+        t += s_travel_u(pu, S_V_U(x));
         if (t > s_rel(m, x->eta_us) + S_LATE_SLACK_S)
             return 1;
         t = s_rel(m, x->planned_end_us);
-        plat = x->lat;
-        plon = x->lon;
+        pu = S_V_U(x);
     }
 
-    int start = vrp_problem_add_location(m->prob, lat, lon);
-    int home = started == SIZE_MAX ? start : vrp_problem_add_location(m->prob, c->lat, c->lon);
+    int start = vrp_problem_add_point(m->prob, u);
+    int home = started == SIZE_MAX ? start : vrp_problem_add_point(m->prob, S_CG_U(c));
     if (start < 0 || home < 0)
         return -1;
     vrp_vehicle_t veh;
@@ -177,11 +204,12 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
     sv->free_us = free_us;
     sv->lat = lat;
     sv->lon = lon;
+    sv->u = u;
     sv->first = m->njob;
     sv->len = 0;
     for (size_t i = from; i < to; i++) {
         dd_visit_t *x = c->plan[i];
-        int loc = vrp_problem_add_location(m->prob, x->lat, x->lon);
+        int loc = vrp_problem_add_point(m->prob, S_V_U(x));
         if (loc < 0)
             return -1;
         vrp_job_t j;
@@ -224,7 +252,9 @@ static int s_build(s_model_t *m, dd_caregiver_t *const *cgs, size_t n, const dd_
             && strcmp(v->preferred_caregiver_id, c->id) == 0)
             preferred = veh;
     }
-    int loc = vrp_problem_add_location(m->prob, v->lat, v->lon);
+    if (!isfinite(v->lat) || !isfinite(v->lon) || fabs(v->lat) > 90 || fabs(v->lon) > 180)
+        return -1;
+    int loc = vrp_problem_add_point(m->prob, S_V_U(v));
     if (loc < 0)
         return -1;
     vrp_job_t j;

@@ -146,6 +146,15 @@ int vrp_problem_locations(const vrp_problem_t *self);
 //  circle by a relative d^2 / 24R^2, under 1e-6 below 20 km).
 double vrp_geo_metres(double lat1, double lon1, double lat2, double lon2);
 
+//  The same in two steps, for callers that measure from one place many times: the place's
+//  unit vector (3 doubles), computed once, then chord metres between two such vectors, and
+//  a points problem's place from its vector. vrp_geo_chord_metres(a, b) of the vectors of
+//  two places equals vrp_geo_metres of their degrees bit for bit.
+void vrp_geo_point(double lat, double lon, double xyz[3]);
+double vrp_geo_chord_metres(const double a[3], const double b[3]);
+//  As vrp_problem_add_location, from vrp_geo_point's vector (-1 when not finite).
+int vrp_problem_add_point(vrp_problem_t *self, const double xyz[3]);
+
 void vrp_problem_destroy(vrp_problem_t **self_p);
 
 //  Append a job or vehicle (copied). Returns its index, or -1 if it is invalid (location out

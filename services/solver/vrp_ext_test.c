@@ -246,6 +246,26 @@ static void test_geo_metric(void **state)
             assert_true(vrp_problem_distance(p, a, b) == d);
             assert_true(vrp_problem_time(p, a, b) == d / 4.17);
         }
+    //  Places by unit vector (vrp_geo_point): the same numbers again, bit for bit.
+    vrp_problem_t *q = vrp_problem_new_points(1.3, 4.17);
+    assert_non_null(q);
+    double u[40][3];
+    for (int i = 0; i < 40; i++) {
+        vrp_geo_point(latlon[2 * i], latlon[2 * i + 1], u[i]);
+        assert_int_equal(vrp_problem_add_point(q, u[i]), i);
+    }
+    for (int a = 0; a < 40; a++)
+        for (int b = 0; b < 40; b++) {
+            assert_true(vrp_problem_time(q, a, b) == vrp_problem_time(p, a, b));
+            assert_true(vrp_geo_chord_metres(u[a], u[b])
+                        == vrp_geo_metres(latlon[2 * a], latlon[2 * a + 1], latlon[2 * b],
+                                          latlon[2 * b + 1]));
+        }
+    double bad[3] = {NAN, 0, 0};
+    assert_int_equal(vrp_problem_add_point(q, bad), -1);
+    assert_int_equal(vrp_problem_add_point(g, u[0]), -1);
+    assert_int_equal(vrp_problem_locations(q), 40);
+    vrp_problem_destroy(&q);
     //  Bad coordinates, bad parameters, and a matrix problem do not grow.
     assert_int_equal(vrp_problem_add_location(p, NAN, 121), -1);
     assert_int_equal(vrp_problem_add_location(p, 90.5, 121), -1);

@@ -82,6 +82,16 @@ double vrp_geo_metres(double lat1, double lon1, double lat2, double lon2)
     return vrp_geo_chord(u, w);
 }
 
+void vrp_geo_point(double lat, double lon, double xyz[3])
+{
+    vrp_geo_unit(lat, lon, xyz);
+}
+
+double vrp_geo_chord_metres(const double a[3], const double b[3])
+{
+    return vrp_geo_chord(a, b);
+}
+
 static bool s_latlon_valid(double lat, double lon)
 {
     return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180;   //  false for NaN
@@ -141,20 +151,33 @@ vrp_problem_t *vrp_problem_new_points(double detour, double speed_mps)
 int vrp_problem_add_location(vrp_problem_t *self, double lat, double lon)
 {
     assert(self);
-    if (!self->xyz || !s_latlon_valid(lat, lon) || self->n_loc == INT32_MAX / 8)
+    if (!s_latlon_valid(lat, lon))
+        return -1;
+    double u[3];
+    vrp_geo_unit(lat, lon, u);
+    return vrp_problem_add_point(self, u);
+}
+
+int vrp_problem_add_point(vrp_problem_t *self, const double xyz[3])
+{
+    assert(self);
+    if (!self->xyz || !isfinite(xyz[0]) || !isfinite(xyz[1]) || !isfinite(xyz[2])
+        || self->n_loc == INT32_MAX / 8)
         return -1;
     if (self->n_loc == self->loc_cap) {
         int cap = self->loc_cap * 2;
-        double *xyz = aligned_alloc(64, (size_t) cap * 4 * sizeof(double));
-        if (!xyz)
+        double *grown = aligned_alloc(64, (size_t) cap * 4 * sizeof(double));
+        if (!grown)
             return -1;
-        memcpy(xyz, self->xyz, (size_t) self->n_loc * 4 * sizeof(double));
+        memcpy(grown, self->xyz, (size_t) self->n_loc * 4 * sizeof(double));
         free(self->xyz);
-        self->xyz = xyz;
+        self->xyz = grown;
         self->loc_cap = cap;
     }
     double *u = self->xyz + 4 * (size_t) self->n_loc;
-    vrp_geo_unit(lat, lon, u);
+    u[0] = xyz[0];
+    u[1] = xyz[1];
+    u[2] = xyz[2];
     u[3] = 0;
     return self->n_loc++;
 }
