@@ -59,6 +59,11 @@ static double s_travel_u(const double *a, const double *b)
 }
 
 
+int dd_model_near_home(const dd_caregiver_t *c, const dd_visit_t *v, int max_travel_s)
+{
+    return max_travel_s <= 0 || lround(s_travel_u(S_CG_U(c), S_V_U(v))) <= max_travel_s;
+}
+
 int dd_model_travel_s(double lat1, double lon1, double lat2, double lon2)
 {
     double t = s_travel(lat1, lon1, lat2, lon2);
@@ -215,7 +220,10 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
         vrp_job_t j;
         vrp_job_init(&j, loc);
         j.n_windows = 1;
-        j.windows[0].start = j.windows[0].end = s_rel(m, x->eta_us);
+        /* Its time as planned; a second late for the rounding of plans
+         * made before travel was counted in whole microseconds upwards. */
+        j.windows[0].start = s_rel(m, x->eta_us);
+        j.windows[0].end = j.windows[0].start + S_LATE_SLACK_S;
         j.service = (double) (x->planned_end_us - x->eta_us) / S_US;
         if (s_add_job(m, x, &j) < 0)
             return -1;
@@ -320,7 +328,10 @@ static void s_fill(const s_model_t *m, int veh, int pos, int ignore_shift, dd_ma
         free_us = prev->planned_end_us;
     }
     int travel = dd_model_travel_s(plat, plon, v->lat, v->lon);
-    int64_t eta = s_max(s_max(v->window_start_us, m->origin_us), free_us + (int64_t) travel * S_US);
+    /* Arrival rounded up to the microsecond: never before the model's own
+     * (the visit is a fixed job of later models at this time). */
+    int64_t arrive = free_us + (int64_t) ceil(s_travel(plat, plon, v->lat, v->lon) * S_US);
+    int64_t eta = s_max(s_max(v->window_start_us, m->origin_us), arrive);
     out->caregiver = sv->cg;
     out->eta_us = eta;
     out->end_us = eta + (int64_t) dd_service_minutes(v->service) * 60 * S_US;

@@ -21,12 +21,15 @@
 /* A kicked district is not re-optimised more often than this. */
 #define S_KICK_MIN_US (5 * S_US)
 #define S_MAX_KICKED 16
+#define S_PLANNED_PRIORITY 1000
 
 typedef struct {
     char id[DD_ID_LEN];
     uint64_t plan_ver;
     int64_t free_us;            /* leaves its start no earlier */
     double lat, lon;            /* where it starts */
+    double home_lat, home_lon;
+    int64_t end_us;             /* home by then (shift end) */
     int first, len;             /* its jobs in the snapshot's plan */
 } s_veh_t;
 
@@ -186,6 +189,9 @@ static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
     sv->free_us = free_us;
     sv->lat = lat;
     sv->lon = lon;
+    sv->home_lat = c->lat;
+    sv->home_lon = c->lon;
+    sv->end_us = sh_e;
     sv->first = r->njob;
     sv->len = 0;
     for (size_t i = from; i < to; i++) {
@@ -198,10 +204,14 @@ static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
         if (movable) {
             j->ws_us = s_max(x->window_start_us, t0 + DD_REOPT_FREEZE_US);
             j->we_us = x->window_end_us;
-            if (j->we_us < j->ws_us || x->eta_us < j->ws_us)
-                j->ws_us = j->we_us = x->eta_us;   /* already at its edge: keep it */
+            if (j->we_us < j->ws_us || x->eta_us < j->ws_us) {
+                j->ws_us = x->eta_us;   /* already at its edge: keep its time */
+                j->we_us = x->eta_us + S_US;
+            }
         } else {
-            j->ws_us = j->we_us = x->eta_us;
+            /* Its time; a second late for plans made with rounded travel. */
+            j->ws_us = x->eta_us;
+            j->we_us = x->eta_us + S_US;
         }
         sv->len++;
     }
@@ -223,11 +233,19 @@ static int s_add_jobs(dd_reopt_run_t *r, dd_caregiver_t *const *cg, const dd_mod
         vj.windows[0].start = s_rel(r, j->ws_us);
         vj.windows[0].end = s_rel(r, j->we_us);
         vj.service = (double) j->service_us / S_US;
-        vj.priority = x->priority > 0 ? x->priority : 0;
+        /* A planned visit is never dropped to place waiting ones. */
+        vj.priority = j->snap_veh >= 0 ? S_PLANNED_PRIORITY : 0;
+        /* Stability and continuity: moving a visit off its caregiver costs
+         * as much as not giving the elder their usual one (continuity_s),
+         * so only a move that saves more than that is made; the usual
+         * caregiver, when known, is preferred too. */
+        if (j->movable && j->snap_veh >= 0) {
+            vj.n_preferred = 1;
+            vj.preferred[0] = j->snap_veh;
+        }
         for (int v = 0; j->movable && x->preferred_caregiver_id[0] && v < r->nveh; v++)
-            if (strcmp(x->preferred_caregiver_id, cg[v]->id) == 0) {
-                vj.n_preferred = 1;
-                vj.preferred[0] = v;
+            if (v != j->snap_veh && strcmp(x->preferred_caregiver_id, cg[v]->id) == 0) {
+                vj.preferred[vj.n_preferred++] = v;
                 break;
             }
         if (vrp_problem_add_job(r->prob, &vj) != k)
@@ -240,10 +258,8 @@ static int s_add_jobs(dd_reopt_run_t *r, dd_caregiver_t *const *cg, const dd_mod
         /* The online rules, per caregiver (dd_model.h). */
         for (int v = 0; v < r->nveh; v++) {
             const dd_caregiver_t *c = cg[v];
-            int ok = dd_qualified(c, x) == DD_FIT_OK;
-            if (ok && p->max_travel_s > 0
-                && dd_model_travel_s(c->lat, c->lon, x->lat, x->lon) > p->max_travel_s)
-                ok = 0;
+            int ok = dd_qualified(c, x) == DD_FIT_OK
+                     && dd_model_near_home(c, x, p->max_travel_s);
             if (!ok && vrp_problem_forbid(r->prob, k, v) != 0)
                 return -1;
         }
@@ -329,35 +345,50 @@ fail:
     return NULL;
 }
 
-/* Times of the solved routes as dispatchd counts them (dd_model_travel_s,
- * leave as soon as possible): 0, or -1 when a stop misses its window. */
+static int64_t s_arrive_us(double lat1, double lon1, double lat2, double lon2)
+{
+    /* Rounded up to the microsecond, as dd_model's arrivals. */
+    double exact = vrp_geo_metres(lat1, lon1, lat2, lon2) * CC_GEO_DETOUR_FACTOR
+                   / CC_GEO_SPEED_M_PER_S;
+    return (int64_t) ceil(exact * S_US);
+}
+
+/* Times of vehicle v's solved route as dispatchd counts them: each stop as
+ * early as it can be, or (keep) a visit still on its caregiver at its old
+ * time when it can (no needless re-offer). 0, or -1 when a window or the
+ * shift end is missed. */
+static int s_schedule_route(dd_reopt_run_t *r, int v, int keep)
+{
+    const s_veh_t *sv = &r->veh[v];
+    int64_t t = sv->free_us;
+    double lat = sv->lat, lon = sv->lon;
+    int len = vrp_plan_route_length(r->plan, v);
+    for (int i = 0; i < len; i++) {
+        s_job_t *j = &r->job[vrp_plan_route_job(r->plan, v, i)];
+        int64_t start = s_max(t + s_arrive_us(lat, lon, j->lat, j->lon), j->ws_us);
+        if (start > j->we_us)
+            return -1;
+        if (!j->movable || (keep && j->snap_veh == v && j->eta_us >= start
+                            && j->eta_us <= j->we_us))
+            start = j->eta_us;   /* its time (a fixed one is reached within its second) */
+        j->veh = v;
+        j->new_eta_us = start;
+        j->new_end_us = start + j->service_us;
+        j->travel_s = dd_model_travel_s(lat, lon, j->lat, j->lon);
+        t = j->new_end_us;
+        lat = j->lat;
+        lon = j->lon;
+    }
+    return t + s_arrive_us(lat, lon, sv->home_lat, sv->home_lon) <= sv->end_us + S_US ? 0 : -1;
+}
+
 static int s_schedule(dd_reopt_run_t *r)
 {
     for (int k = 0; k < r->njob; k++)
         r->job[k].veh = -1;
-    for (int v = 0; v < r->nveh; v++) {
-        const s_veh_t *sv = &r->veh[v];
-        int64_t t = sv->free_us;
-        double lat = sv->lat, lon = sv->lon;
-        int len = vrp_plan_route_length(r->plan, v);
-        for (int i = 0; i < len; i++) {
-            s_job_t *j = &r->job[vrp_plan_route_job(r->plan, v, i)];
-            int travel = dd_model_travel_s(lat, lon, j->lat, j->lon);
-            int64_t start = s_max(t + (int64_t) travel * S_US, j->ws_us);
-            /* The solver's travel is not rounded to seconds: allow that. */
-            if (start > j->we_us && start <= j->we_us + S_US)
-                start = j->we_us;
-            if (start > j->we_us)
-                return -1;
-            j->veh = v;
-            j->new_eta_us = start;
-            j->new_end_us = start + j->service_us;
-            j->travel_s = travel;
-            t = j->new_end_us;
-            lat = j->lat;
-            lon = j->lon;
-        }
-    }
+    for (int v = 0; v < r->nveh; v++)
+        if (s_schedule_route(r, v, 1) != 0 && s_schedule_route(r, v, 0) != 0)
+            return -1;
     return 0;
 }
 
