@@ -236,6 +236,29 @@ static void test_places_waiting_visit(void **state)
     dd_world_destroy(&w);
 }
 
+/* Only what moves is re-offered: the visit left on its caregiver keeps its
+ * time, and a planned visit is never dropped to place waiting ones. */
+static void test_only_moves_are_reoffered(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *far = s_cg(w, "far", 60, SK(DD_SVC_CLEANING));
+    s_cg(w, "near", 1, SK(DD_SVC_CLEANING));
+    dd_visit_t *stay = s_visit(w, "stay", 58, DD_SVC_CLEANING, s_at(11, 0), s_at(15, 0), far,
+                               s_at(14, 0), DD_VISIT_ASSIGNED);
+    dd_visit_t *move = s_visit(w, "move", 0, DD_SVC_CLEANING, s_at(10, 0), s_at(16, 0), far,
+                               s_at(11, 0), DD_VISIT_ASSIGNED);
+    s_result_t res;
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 0);
+    assert_int_equal(res.n, 1);
+    assert_ptr_equal(res.moved[0], move);
+    assert_string_equal(move->caregiver_id, "near");
+    assert_ptr_equal(stay->caregiver, far);
+    assert_true(stay->eta_us == s_at(14, 0));
+    s_free(&res);
+    dd_world_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_rules_hold),
         cmocka_unit_test(test_stale_result_is_dropped),
         cmocka_unit_test(test_places_waiting_visit),
+        cmocka_unit_test(test_only_moves_are_reoffered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
