@@ -1,5 +1,6 @@
 /* dd_domain: see dd_domain.h for the rules. */
 #include "dd_domain.h"
+#include "dd_rules.h"
 #include "cc_util.h"
 
 #include <math.h>
@@ -153,28 +154,21 @@ int dd_visit_urgency_cmp(const void *a, const void *b)
 }
 
 static const char *const s_fits[] = {
-    "ok", "skill", "level", "first_aid", "declined", "too_far", "no_time",
+    "ok", "skill", "level", "first_aid", "declined", "too_far", "no_time", "certificate",
+    "zone", "unavailable",
 };
 
 const char *dd_fit_name(dd_fit_t f)
 {
-    return f >= DD_FIT_OK && f <= DD_FIT_NO_TIME ? s_fits[f] : "unknown";
-}
-
-static int s_needs_first_aid(const dd_visit_t *v)
-{
-    return v->emergency || v->service == DD_SVC_EMERGENCY;
+    return f >= DD_FIT_OK && f <= DD_FIT_UNAVAILABLE ? s_fits[f] : "unknown";
 }
 
 dd_fit_t dd_qualified(const dd_caregiver_t *c, const dd_visit_t *v)
 {
-    if (!dd_caregiver_has_skill(c, v->service))
-        return DD_FIT_SKILL;
-    if (v->service == DD_SVC_BATH && c->level < 2
-        && (v->ability == DD_ABILITY_SEVERE || v->ability == DD_ABILITY_TOTAL))
-        return DD_FIT_LEVEL;
-    if (s_needs_first_aid(v) && !c->first_aid)
-        return DD_FIT_FIRST_AID;
+    /* Skill, level, first aid (certificates or the static fields), zone. */
+    dd_fit_t r = dd_rules_qualified(c, v);
+    if (r != DD_FIT_OK)
+        return r;
     if (dd_visit_declined_by(v, c->id))
         return DD_FIT_DECLINED;
     return DD_FIT_OK;

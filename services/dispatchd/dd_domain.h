@@ -84,6 +84,7 @@ typedef struct {
     int first_aid;
     int shift_start_min;        /* local minutes since midnight */
     int shift_end_min;          /* <= start means the shift ends the next day */
+    struct dd_cg_rules *rules;  /* rota, certificates, zone (dd_rules.h); NULL: none */
     dd_visit_t **plan;          /* planned visits sorted by planned start; borrowed */
     size_t nplan, capplan;
     uint64_t plan_ver;          /* bumped on every change of the plan or of a visit's state
@@ -105,6 +106,7 @@ struct dd_visit {
     int64_t window_start_us;    /* service should start within the window */
     int64_t window_end_us;
     char preferred_caregiver_id[DD_ID_LEN];
+    char manual_caregiver_id[DD_ID_LEN];   /* a dispatcher's pin (dd_rules_pinned), "" if none */
     char *notes;                /* owned, may be NULL */
 
     dd_visit_state_t state;
@@ -159,7 +161,10 @@ typedef enum {
     DD_FIT_FIRST_AID,           /* emergency needs first aid */
     DD_FIT_DECLINED,            /* declined or timed out on this visit before */
     DD_FIT_TOO_FAR,             /* travel over max_travel_s */
-    DD_FIT_NO_TIME              /* no room in the day, the shift or the window */
+    DD_FIT_NO_TIME,             /* no room in the day, the shift or the window */
+    DD_FIT_CERTIFICATE,         /* certificate expired, not yet valid or too low (dd_rules.h) */
+    DD_FIT_ZONE,                /* the provider does not serve the district (dd_rules.h) */
+    DD_FIT_UNAVAILABLE          /* on leave or sick that day (dd_rules.h) */
 } dd_fit_t;
 const char *dd_fit_name(dd_fit_t f);
 

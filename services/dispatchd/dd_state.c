@@ -15,6 +15,7 @@ struct dd_world {
     dd_visit_t **active;         /* visits not final; v->active_ix is the index */
     size_t nactive, capactive;
     uint64_t generation;         /* bumped when a visit is freed */
+    dd_zones_t *zones;           /* providers' districts (dd_rules.h); caregivers point in */
 };
 
 dd_world_t *dd_world_new(void)
@@ -26,7 +27,9 @@ dd_world_t *dd_world_new(void)
     self->cg_by_key = cc_map_new();
     self->v_by_id = cc_map_new();
     self->v_by_order = cc_map_new();
-    if (!self->cg_by_id || !self->cg_by_key || !self->v_by_id || !self->v_by_order) {
+    self->zones = dd_zones_new();
+    if (!self->cg_by_id || !self->cg_by_key || !self->v_by_id || !self->v_by_order
+        || !self->zones) {
         dd_world_destroy(&self);
         return NULL;
     }
@@ -52,8 +55,14 @@ void dd_world_destroy(dd_world_t **self_p)
     cc_map_destroy(&self->cg_by_key, NULL);
     cc_map_destroy(&self->v_by_id, NULL);
     cc_map_destroy(&self->v_by_order, NULL);
+    dd_zones_free(&self->zones);   /* after the caregivers that point in */
     free(self);
     *self_p = NULL;
+}
+
+dd_zones_t *dd_world_zones(const dd_world_t *self)
+{
+    return self->zones;
 }
 
 dd_caregiver_t *dd_caregiver_new(void)
@@ -67,6 +76,7 @@ void dd_caregiver_free(dd_caregiver_t **c_p)
         return;
     free((*c_p)->name);
     free((*c_p)->plan);
+    dd_rules_free(*c_p);
     free(*c_p);
     *c_p = NULL;
 }

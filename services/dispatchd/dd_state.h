@@ -7,10 +7,13 @@
 #ifndef DD_STATE_H
 #define DD_STATE_H
 #include "dd_domain.h"
+#include "dd_rules.h"
 
 typedef struct dd_world dd_world_t;
 
 dd_world_t *dd_world_new(void);
+/* The providers' zones (dd_rules.h), owned by the world. */
+dd_zones_t *dd_world_zones(const dd_world_t *self);
 /* Frees every caregiver and visit (not their timers: the caller's). */
 void dd_world_destroy(dd_world_t **self_p);
 
