@@ -8,6 +8,7 @@
 #include "dd_model.h"
 #include "dd_deadline.h"
 #include "dd_dispatch.h"
+#include "dd_ops.h"
 #include "dd_store.h"
 #include "dd_visit.h"
 #include "cc_daemon.h"
@@ -95,6 +96,7 @@ json_t *dd_http_visit_json(const dd_visit_t *v, int64_t now)
     if (v->state == DD_VISIT_WAITING || v->state == DD_VISIT_ASSIGNED)
         json_object_set_new(o, "waiting_s", json_integer((now - v->created_us) / CC_US_PER_S));
     json_object_set_new(o, "unconfirmed_at", s_time(v->unconfirmed_us));
+    json_object_set_new(o, "manual", json_boolean(dd_rules_pinned(v)));   /* dd_ops */
     return o;
 }
 
@@ -138,6 +140,7 @@ static json_t *s_caregiver_json(const dd_caregiver_t *c)
     json_object_set_new(o, "shift_start", s_hhmm(c->shift_start_min));
     json_object_set_new(o, "shift_end", s_hhmm(c->shift_end_min));
     json_object_set_new(o, "planned_visits", json_integer((json_int_t) c->nplan));
+    json_object_set_new(o, "certificates", dd_ops_certificates_json(c));
     return o;
 }
 
@@ -839,5 +842,19 @@ const cc_http_route_t dd_http_routes[] = {
     { "GET", "/v1/queue", s_get_queue, CC_ROUTE_PII, DISPATCHER },
     { "POST", "/v1/visits/{visit_id}/confirm", s_confirm, CC_ROUTE_JSON, DISPATCHER },
     { "POST", "/v1/visits/{visit_id}/reject", s_reject, CC_ROUTE_JSON, DISPATCHER },
+    /* A dispatcher's operations (dd_ops.h). */
+    { "PUT", "/v1/caregivers/{caregiver_id}/rota/{date}", dd_ops_put_rota, CC_ROUTE_JSON,
+      DISPATCHER | PROVIDER_ADMIN | ADMIN },
+    { "GET", "/v1/caregivers/{caregiver_id}/rota", dd_ops_get_rota, 0,
+      DISPATCHER | PROVIDER_ADMIN | CAREGIVER | ADMIN },
+    { "POST", "/v1/caregivers/{caregiver_id}/certificates", dd_ops_post_certificate,
+      CC_ROUTE_JSON, PROVIDER_ADMIN | ADMIN },
+    { "PUT", "/v1/providers/{provider}/districts", dd_ops_put_districts, CC_ROUTE_JSON, ADMIN },
+    { "GET", "/v1/providers/{provider}/districts", dd_ops_get_districts, 0,
+      DISPATCHER | PROVIDER_ADMIN | ADMIN },
+    { "POST", "/v1/visits/{visit_id}/fail", dd_ops_fail, CC_ROUTE_JSON, CAREGIVER | DISPATCHER },
+    { "POST", "/v1/visits/{visit_id}/assign", dd_ops_assign, CC_ROUTE_JSON, DISPATCHER | ADMIN },
+    { "POST", "/v1/visits/{visit_id}/release", dd_ops_release, CC_ROUTE_JSON,
+      DISPATCHER | ADMIN },
     { NULL, NULL, NULL, 0, 0 },
 };

@@ -3,6 +3,7 @@
 #include "cc_revoke.h"
 #include "dd_app.h"
 #include "dd_dispatch.h"
+#include "dd_ops.h"
 #include "cc_daemon.h"
 #include "cc_log.h"
 #include "cc_rt.h"
@@ -102,6 +103,47 @@ cc_stmt_t dd_stmts[DD_ST_COUNT + 1] = {
         S_VISIT_COLUMNS " FROM visits WHERE id = $1::uuid", { { "id", CC_T_UUID } }, NULL },
     [DD_ST_ACCOUNT_CHANGED] = CC_REVOKE_STMT_APPLY,
     [DD_ST_ACCOUNT_GENS] = CC_REVOKE_STMT_LOAD,
+    [DD_ST_ROTA_SET] = { "dd_rota_set", W, "dd_rota_set", NULL, NULL,
+        { { "district", CC_T_INT4 }, { "caregiver", CC_T_UUID }, { "day", CC_T_DATE },
+          { "start", CC_T_INT4 }, { "end", CC_T_INT4 }, { "off", CC_T_TEXT },
+          { "by", CC_T_TEXT }, { "at", CC_T_INT8 }, { "vdistricts", CC_T_INT8_ARRAY },
+          { "ids", CC_T_TEXT_ARRAY }, { "orders", CC_T_TEXT_ARRAY },
+          { "evs", CC_T_TEXT_ARRAY }, { "payloads", CC_T_TEXT_ARRAY } }, NULL },
+    [DD_ST_CERT_ADD] = { "dd_certificate_add", W, "dd_certificate_add", NULL, NULL,
+        { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID },
+          { "kind", CC_T_TEXT }, { "level", CC_T_INT4 }, { "from", CC_T_INT8 },
+          { "until", CC_T_INT8 }, { "by", CC_T_TEXT }, { "at", CC_T_INT8 } }, NULL },
+    [DD_ST_ZONE_SET] = { "dd_provider_districts_set", W, "dd_provider_districts_set", NULL,
+        NULL, { { "provider", CC_T_TEXT }, { "districts", CC_T_INT8_ARRAY },
+                { "by", CC_T_TEXT }, { "at", CC_T_INT8 } }, NULL },
+    [DD_ST_MANUAL_ASSIGN] = { "dd_visit_manual_assign", W, "dd_visit_manual_assign", NULL,
+        NULL, { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "from", CC_T_TEXT },
+                { "old", CC_T_UUID }, { "caregiver", CC_T_UUID }, { "provider", CC_T_TEXT },
+                { "eta", CC_T_INT8 }, { "end", CC_T_INT8 }, { "travel", CC_T_INT4 },
+                { "at", CC_T_INT8 }, { "order", CC_T_TEXT }, { "rec", CC_T_UUID },
+                { "reason", CC_T_TEXT }, { "by", CC_T_TEXT }, { "forced", CC_T_BOOL },
+                { "ev_d", CC_T_UUID }, { "pay_d", CC_T_BYTEA }, { "ev", CC_T_UUID },
+                { "payload", CC_T_BYTEA } }, NULL },
+    [DD_ST_RELEASE] = { "dd_visit_release", W, "dd_visit_release", NULL, NULL,
+        { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "rec", CC_T_UUID },
+          { "reason", CC_T_TEXT }, { "by", CC_T_TEXT }, { "at", CC_T_INT8 } }, NULL },
+    /* Rota rows from two days back (older ones decide nothing now). */
+    [DD_ST_LOAD_OPS] = { "dd_load_ops", R, NULL, NULL,
+        "SELECT 'zone', provider_id::text, '', array_to_string(district_ids, ','), 0::bigint,"
+        "       0::bigint, 0::bigint FROM provider_districts"
+        " UNION ALL"
+        " SELECT 'rota', caregiver_id::text, day::text, coalesce(off, ''),"
+        "        coalesce(shift_start, 0)::bigint, coalesce(shift_end, 0)::bigint, 0::bigint"
+        "   FROM caregiver_rota"
+        "  WHERE day >= (now() AT TIME ZONE 'Asia/Shanghai')::date - 2"
+        " UNION ALL"
+        " SELECT 'cert', caregiver_id::text, id::text, kind, level::bigint, dd_us(valid_from),"
+        "        dd_us(valid_until) FROM caregiver_certificates"
+        " UNION ALL"
+        " SELECT 'pin', id::text, manual_caregiver_id::text, '', 0::bigint, 0::bigint,"
+        "        0::bigint FROM visits"
+        "  WHERE manual_caregiver_id IS NOT NULL"
+        "    AND state IN ('assigned', 'accepted', 'checked_in')", S_NONE, NULL },
     [DD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, S_NONE, NULL },
 };
 
@@ -327,7 +369,7 @@ static void s_on_deadlines(PGresult *res, void *arg)
     dd_app_set_deadlines(app, &d);
     app->dirty = 1;
     dd_update_gauges(app);
-    cc_rt_loaded(&app->rt);
+    dd_ops_load(app);   /* a dispatcher's rules last; it calls cc_rt_loaded */
 }
 
 static void s_on_visits(PGresult *res, void *arg)
