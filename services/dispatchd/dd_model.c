@@ -1,5 +1,6 @@
 /* dd_model: see dd_model.h. */
 #include "dd_model.h"
+#include "dd_rules.h"
 #include "cc_util.h"
 
 #include <math.h>
@@ -138,10 +139,13 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
 {
     int64_t now = p->now_us, sh_s, sh_e;
     if (ignore_shift) {
+        /* Off-shift help for an emergency: never from leave or sickness. */
+        if (dd_rules_unavailable(c, t_ref))
+            return 1;
         sh_s = now;
         sh_e = now + S_DAY_US;
-    } else {
-        dd_shift_at(c->shift_start_min, c->shift_end_min, t_ref, &sh_s, &sh_e);
+    } else if (dd_rules_shift_at(c, t_ref, &sh_s, &sh_e) != 0) {
+        return 1;   /* the rota: off yesterday, today and tomorrow */
     }
     if (sh_e <= t_ref || sh_s > v->window_end_us)
         return 1;
@@ -225,7 +229,11 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
         j.windows[0].start = s_rel(m, x->eta_us);
         j.windows[0].end = j.windows[0].start + S_LATE_SLACK_S;
         j.service = (double) (x->planned_end_us - x->eta_us) / S_US;
-        if (s_add_job(m, x, &j) < 0)
+        int jx = s_add_job(m, x, &j);
+        if (jx < 0)
+            return -1;
+        /* A dispatcher's choice: no solve may move it off this caregiver. */
+        if (dd_rules_pinned(x) && vrp_problem_pin(m->prob, jx, m->nveh - 1) != 0)
             return -1;
         sv->len++;
     }
@@ -386,8 +394,8 @@ static int s_preempt(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
             continue;
         for (size_t k = 0; k < c->nplan; k++) {
             dd_visit_t *u = c->plan[k];
-            if (u->state != DD_VISIT_ASSIGNED || s_needs_first_aid(u))
-                continue;
+            if (u->state != DD_VISIT_ASSIGNED || s_needs_first_aid(u) || dd_rules_pinned(u))
+                continue;   /* accepted, urgent itself, or a dispatcher's choice */
             /* c's day without u, then u back in its place */
             memmove(&c->plan[k], &c->plan[k + 1], (c->nplan - k - 1) * sizeof *c->plan);
             c->nplan--;
