@@ -1,4 +1,4 @@
-/* dd_rules: a dispatcher's operations as rules any matcher asks (issue 12,
+/* dd_rules: a dispatcher's operations as rules the day model asks (issue 12,
  * "Dispatcher operations"). Pure C: no I/O, no clock (times are passed in).
  * docs/API-dispatchd.md describes the routes that feed them (dd_ops.c).
  *
@@ -22,10 +22,12 @@
  *              caregiver no longer holds the visit (decline, timeout,
  *              unavailability), which returns it to the queue as before.
  *
- * The matcher's hooks: dd_qualified calls dd_rules_qualified (skill, level,
- * first aid, certificates, zone); dd_fit calls dd_rules_shift_at (rota)
- * and, for the emergency off-shift pass, dd_rules_unavailable (never a
- * caregiver on leave or sick); pre-emption skips dd_rules_pinned visits. */
+ * The day model's hooks (dd_model.c, docs/DISPATCH.md): dd_qualified calls
+ * dd_rules_qualified (skill, level, first aid, certificates, zone);
+ * s_add_vehicle takes the shift from dd_rules_shift_at (rota) and, for the
+ * emergency off-shift pass, asks dd_rules_unavailable (never a caregiver
+ * on leave or sick); a dd_rules_pinned visit is pinned to its vehicle
+ * (vrp_problem_pin) and pre-emption skips it. */
 #ifndef DD_RULES_H
 #define DD_RULES_H
 #include <stddef.h>

@@ -86,6 +86,7 @@ def fill(w, daemon, route):
     p = p.replace("/v1/orders/{id}", "/v1/orders/" + w["o1"])
     p = p.replace("{card_id}", w["c1"]).replace("{caregiver_id}", w["cg1"])
     p = p.replace("{visit_id}", w["v1"]).replace("{service}", "cleaning")
+    p = p.replace("{date}", w["date"]).replace("{provider}", P1)
     p = p.replace("/v1/holds/{order_id}", "/v1/holds/" + w["o1"])
     p = p.replace("/v1/meals/{order_id}", "/v1/meals/" + w["om"])
     query = {("orderd", "/v1/elders"): "phone=" + w["phone"],
@@ -222,6 +223,17 @@ def test_wrong_scope_is_403(w):
     for what in ("confirm", "reject"):   # a dispatcher decides their districts' visits
         call("POST", "dispatchd", "/v1/visits/%s/%s" % (w["v1"], what), "dispatcher", d2,
              body={}, field="district_id")
+    # A dispatcher's operations (dd_ops) on district 1's visit and caregiver.
+    call("POST", "dispatchd", "/v1/visits/%s/assign" % w["v1"], "dispatcher", d2,
+         body={"caregiver_id": w["cg2"], "reason": "x"}, field="district_id")
+    call("POST", "dispatchd", "/v1/visits/%s/release" % w["v1"], "dispatcher", d2,
+         body={"reason": "x"}, field="district_id")
+    call("POST", "dispatchd", "/v1/visits/%s/fail" % w["v1"], "dispatcher", d2,
+         body={"reason": "refused"}, field="district_id")
+    call("PUT", "dispatchd", "/v1/caregivers/%s/rota/%s" % (w["cg1"], w["date"]), "dispatcher",
+         d2, body={"off": "sick"}, field="district_id")
+    call("GET", "dispatchd", "/v1/caregivers/%s/rota" % w["cg1"], "dispatcher", d2,
+         field="district_id")
     st, q = s.http("GET", "dispatchd", "/v1/queue", role="dispatcher", scope=d2)
     assert st == 200 and all(v["district_id"] == 2 for v in q["visits"]), q
     st, cgs = s.http("GET", "dispatchd", "/v1/caregivers", role="dispatcher", scope=d2)
@@ -240,6 +252,9 @@ def test_wrong_scope_is_403(w):
         call("POST", "dispatchd", "/v1/visits/%s/%s" % (w["v1"], step), "caregiver", other,
              body={"caregiver_id": w["cg1"], "lat": HOME[0], "lon": HOME[1]},
              field="caregiver_id")
+    call("POST", "dispatchd", "/v1/visits/%s/fail" % w["v1"], "caregiver", other,
+         body={"reason": "refused"}, field="caregiver_id")
+    call("GET", "dispatchd", "/v1/caregivers/%s/rota" % w["cg1"], "caregiver", other)
     st, v = s.http("GET", "dispatchd", "/v1/visits/%s" % w["v1"], role="caregiver",
                    scope={"caregiver_id": w["cg1"]})
     assert st == 200 and v["state"] == "assigned", v
@@ -250,6 +265,13 @@ def test_wrong_scope_is_403(w):
     call("POST", "dispatchd", "/v1/caregivers", "provider_admin", p2, field="provider_id",
          body={"name": "x", "provider_id": P1, "district_id": 1, "lat": 30, "lon": 120,
                "skills": ["bath"], "level": 1, "shift_start": "08:00", "shift_end": "17:00"})
+    call("PUT", "dispatchd", "/v1/caregivers/%s/rota/%s" % (w["cg1"], w["date"]),
+         "provider_admin", p2, body={"off": "leave"}, field="provider_id")
+    call("POST", "dispatchd", "/v1/caregivers/%s/certificates" % w["cg1"], "provider_admin",
+         p2, body={"kind": "cleaning", "valid_from": "2026-01-01T00:00:00+08:00",
+                   "valid_until": "2030-01-01T00:00:00+08:00"}, field="provider_id")
+    call("GET", "dispatchd", "/v1/providers/%s/districts" % P1, "provider_admin", p2,
+         field="provider_id")
     st, cgs = s.http("GET", "dispatchd", "/v1/caregivers", role="provider_admin", scope=p2)
     assert [c["caregiver_id"] for c in cgs["caregivers"]] == [w["cg2"]], cgs
     # Another meal point.
