@@ -408,9 +408,8 @@ static void s_get_caregiver_day(cc_http_req_t *req, void *arg)
     cc_date_local(day0, date, sizeof date);
     int64_t day1 = day0 + 86400LL * CC_US_PER_S;
     int64_t sh_s, sh_e;
-    dd_shift_at(c->shift_start_min, c->shift_end_min, day0, &sh_s, &sh_e);
-    if (sh_s < day0)   /* the night shift that began the day before: today's is next */
-        dd_shift_at(c->shift_start_min, c->shift_end_min, sh_e, &sh_s, &sh_e);
+    int32_t dayn = dd_day_of(day0);
+    int works = dd_rules_shift_on(c, dayn, &sh_s, &sh_e) == 0;   /* the rota's day */
     json_t *stops = json_array();
     double lat = c->lat, lon = c->lon;
     int64_t total = 0;
@@ -428,8 +427,10 @@ static void s_get_caregiver_day(cc_http_req_t *req, void *arg)
         lon = v->lon;
     }
     int home = dd_model_travel_s(lat, lon, c->lat, c->lon);
-    json_t *body = json_pack("{s:s, s:s, s:{s:o, s:o}, s:o, s:I, s:I}", "caregiver_id", c->id,
-                             "date", date, "shift", "start", s_time(sh_s), "end", s_time(sh_e),
+    json_t *shift = works ? json_pack("{s:o, s:o}", "start", s_time(sh_s), "end", s_time(sh_e))
+                          : json_null();
+    json_t *body = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I}", "caregiver_id", c->id,
+                             "date", date, "shift", shift,
                              "stops", stops, "travel_home_s", (json_int_t) home,
                              "total_travel_s", (json_int_t) (total + home));
     cc_http_reply_json(&req, 200, body);

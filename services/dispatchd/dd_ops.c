@@ -1,5 +1,6 @@
 /* dd_ops: see dd_ops.h. */
 #include "dd_ops.h"
+#include "dd_reopt.h"
 #include "dd_dispatch.h"
 #include "dd_rules.h"
 #include "dd_store.h"
@@ -344,6 +345,8 @@ void dd_ops_put_rota(cc_http_req_t *req, void *arg)
     }
     strcpy(vdl + vdlen - 1, "}");
     app->dirty = 1;   /* capacity changed either way: retry the queue */
+    c->plan_ver++;    /* a re-optimisation started before saw the old day */
+    dd_reopt_kick(app, c->district_id);
     char dbuf[16];
     char *a_ids = s_array((const char *const *) ids, nv);
     char *a_orders = s_array((const char *const *) orders, nv);
@@ -479,6 +482,8 @@ void dd_ops_post_certificate(cc_http_req_t *req, void *arg)
         return;
     }
     app->dirty = 1;   /* may qualify for waiting visits now */
+    c->plan_ver++;    /* a re-optimisation started before saw the old rules */
+    dd_reopt_kick(app, c->district_id);
     cc_args_t a;
     cc_args_init(&a, &dd_stmts[DD_ST_CERT_ADD]);
     cc_args_int(&a, "district", c->district_id);
@@ -567,9 +572,12 @@ void dd_ops_put_districts(cc_http_req_t *req, void *arg)
         return;
     }
     for (size_t k = 0; k < ncg; k++)
-        if (strcmp(cgs[k]->provider_id, provider) == 0)
+        if (strcmp(cgs[k]->provider_id, provider) == 0) {
             (void) dd_rules_link(zones, cgs[k]);   /* rules exist: cannot fail */
+            cgs[k]->plan_ver++;   /* re-optimisations started before: stale */
+        }
     app->dirty = 1;
+    dd_reopt_kick(app, 0);
     char *lit = malloc(n * 12 + 3);
     if (!lit) {
         cc_error("out_of_memory", "where", "put_districts");

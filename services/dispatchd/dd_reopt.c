@@ -2,6 +2,7 @@
 #include "dd_reopt.h"
 #include "dd_dispatch.h"
 #include "dd_model.h"
+#include "dd_rules.h"
 #include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
@@ -137,7 +138,8 @@ static int s_emergency(const dd_visit_t *v)
 static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
 {
     int64_t t0 = r->origin_us, sh_s, sh_e;
-    dd_shift_at(c->shift_start_min, c->shift_end_min, t0, &sh_s, &sh_e);
+    if (dd_rules_shift_at(c, t0, &sh_s, &sh_e) != 0)
+        return 1;   /* off (rota) */
     size_t from = c->nplan, to = 0, started = SIZE_MAX;
     for (size_t i = 0; i < c->nplan; i++) {
         const dd_visit_t *x = c->plan[i];
@@ -196,7 +198,8 @@ static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
     sv->len = 0;
     for (size_t i = from; i < to; i++) {
         dd_visit_t *x = c->plan[i];
-        int movable = x->state == DD_VISIT_ASSIGNED && !s_emergency(x);
+        /* A dispatcher's pin holds like an acceptance (dd_rules.h). */
+        int movable = x->state == DD_VISIT_ASSIGNED && !s_emergency(x) && !dd_rules_pinned(x);
         s_job_t *j = s_new_job(r, x, movable);
         if (!j)
             return -1;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dd_reopt.h"
+#include "dd_rules.h"
 #include "dd_state.h"
 #include "dd_test_geo.h"
 
@@ -259,6 +260,34 @@ static void test_only_moves_are_reoffered(void **state)
     dd_world_destroy(&w);
 }
 
+/* A dispatcher's pin holds like an acceptance; a caregiver off by the rota
+ * gets nothing (planted: unpinned and on duty, it moves). */
+static void test_pins_and_rota_hold(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *far = s_cg(w, "far", 60, SK(DD_SVC_CLEANING));
+    dd_caregiver_t *near = s_cg(w, "near", 1, SK(DD_SVC_CLEANING));
+    dd_visit_t *v = s_visit(w, "v", 0, DD_SVC_CLEANING, s_at(10, 0), s_at(14, 0), far,
+                            s_at(12, 0), DD_VISIT_ASSIGNED);
+    snprintf(v->manual_caregiver_id, sizeof v->manual_caregiver_id, "far");
+    s_result_t res;
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 3);   /* nothing movable */
+    assert_string_equal(v->caregiver_id, "far");
+    v->manual_caregiver_id[0] = '\0';
+    dd_rota_t sick = {.day = dd_day_of(s_at(9, 0)), .off = DD_OFF_SICK};
+    assert_int_equal(dd_rules_rota_set(near, &sick), 0);
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 2);
+    assert_string_equal(v->caregiver_id, "far");
+    dd_rota_t back = {.day = sick.day, .off = DD_OFF_NONE, .start_min = 8 * 60,
+                      .end_min = 18 * 60};
+    assert_int_equal(dd_rules_rota_set(near, &back), 0);
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 0);
+    assert_string_equal(v->caregiver_id, "near");
+    s_free(&res);
+    dd_world_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_stale_result_is_dropped),
         cmocka_unit_test(test_places_waiting_visit),
         cmocka_unit_test(test_only_moves_are_reoffered),
+        cmocka_unit_test(test_pins_and_rota_hold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
