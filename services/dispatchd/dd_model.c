@@ -60,6 +60,12 @@ static double s_travel_u(const double *a, const double *b)
 }
 
 
+int64_t dd_model_travel_up_us(double lat1, double lon1, double lat2, double lon2)
+{
+    double t = s_travel(lat1, lon1, lat2, lon2);
+    return isfinite(t) ? (int64_t) ceil(t - 1e-3) * S_US : 0;
+}
+
 int dd_model_near_home(const dd_caregiver_t *c, const dd_visit_t *v, int max_travel_s)
 {
     return max_travel_s <= 0 || lround(s_travel_u(S_CG_U(c), S_V_U(v))) <= max_travel_s;
@@ -336,9 +342,10 @@ static void s_fill(const s_model_t *m, int veh, int pos, int ignore_shift, dd_ma
         free_us = prev->planned_end_us;
     }
     int travel = dd_model_travel_s(plat, plon, v->lat, v->lon);
-    /* Arrival rounded up to the microsecond: never before the model's own
-     * (the visit is a fixed job of later models at this time). */
-    int64_t arrive = free_us + (int64_t) ceil(s_travel(plat, plon, v->lat, v->lon) * S_US);
+    /* Travel in whole seconds, rounded up (a millisecond of float noise
+     * aside): never before the model's own arrival, which later models
+     * hold as this visit's fixed time (within S_LATE_SLACK_S). */
+    int64_t arrive = free_us + dd_model_travel_up_us(plat, plon, v->lat, v->lon);
     int64_t eta = s_max(s_max(v->window_start_us, m->origin_us), arrive);
     out->caregiver = sv->cg;
     out->eta_us = eta;

@@ -48,6 +48,10 @@ void dd_model_params_init(dd_model_params_t *p, int64_t now_us);
  * 15 km/h), as the model computes it. */
 int dd_model_travel_s(double lat1, double lon1, double lat2, double lon2);
 
+/* Travel in whole seconds rounded up, in microseconds: what an ETA adds
+ * (dd_model.c, dd_reopt.c). */
+int64_t dd_model_travel_up_us(double lat1, double lon1, double lat2, double lon2);
+
 /* 1 when v's place is within max_travel_s of c's home (0: no limit),
  * from cached unit vectors (no trigonometry after the first call). */
 int dd_model_near_home(const dd_caregiver_t *c, const dd_visit_t *v, int max_travel_s);

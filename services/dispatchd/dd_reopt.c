@@ -350,10 +350,7 @@ fail:
 
 static int64_t s_arrive_us(double lat1, double lon1, double lat2, double lon2)
 {
-    /* Rounded up to the microsecond, as dd_model's arrivals. */
-    double exact = vrp_geo_metres(lat1, lon1, lat2, lon2) * CC_GEO_DETOUR_FACTOR
-                   / CC_GEO_SPEED_M_PER_S;
-    return (int64_t) ceil(exact * S_US);
+    return dd_model_travel_up_us(lat1, lon1, lat2, lon2);   /* as dd_model's ETAs */
 }
 
 /* Times of vehicle v's solved route as dispatchd counts them: each stop as
