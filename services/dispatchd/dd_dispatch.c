@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define S_SWEEP_MS 250          /* sweep tick */
+#define S_RAN_LONG_US (10 * CC_US_PER_MIN)   /* past its planned end: re-optimise */
 #define S_RETRY_BUDGET_US 20000 /* time for queue retries per sweep */
 #define S_PRUNE_EVERY_US (60 * CC_US_PER_S)
 #define S_RESOLVE_PER_TICK 64   /* deadline resolutions written per sweep tick */
@@ -249,6 +250,8 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     dd_timer_arm(app, v, now_us);
     cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",
             v->caregiver_id, "from", "queue");
+    if (v->emergency)   /* an emergency breaks its caregiver's day */
+        dd_reopt_kick(app, m.caregiver->district_id);
     return 1;
 }
 
@@ -568,6 +571,13 @@ static void s_deadlines(dd_app_t *app, int64_t now)
         }
         if (v->state == DD_VISIT_UNCONFIRMED)
             unconfirmed++;
+        /* Running long: the caregiver's next visits may be better with
+         * someone else. Once per visit. */
+        if (v->state == DD_VISIT_CHECKED_IN && !v->ran_long
+            && now > v->planned_end_us + S_RAN_LONG_US) {
+            v->ran_long = 1;
+            dd_reopt_kick(app, v->caregiver ? v->caregiver->district_id : v->district_id);
+        }
         if (v->state == DD_VISIT_ASSIGNED && !v->timer)
             dd_timer_arm(app, v, now);
         i++;

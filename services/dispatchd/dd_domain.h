@@ -131,6 +131,7 @@ struct dd_visit {
     size_t active_ix;           /* index in the world's active list (dd_state) */
     void *timer;                /* accept timer, owned by the daemon layer */
     int overdue_logged;         /* the daemon's: deadline stage last logged overdue */
+    int ran_long;               /* the daemon's: re-optimisation kicked for running long */
     cc_hold_t hold;             /* the daemon's: deadline seen in monotonic time (cc_clock.h) */
 };
 

@@ -13,6 +13,7 @@
  * cc_consume(), and when it reports the event as seen before (or the order
  * as known) the tentative visit is taken back in the result callback. */
 #include "dd_events.h"
+#include "dd_reopt.h"
 #include "dd_model.h"
 #include "cc_revoke.h"
 #include "dd_dispatch.h"
@@ -179,6 +180,8 @@ static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *
     }
     if (!found)
         cc_metric_inc(app->m_assign_none);
+    else if (v->emergency)   /* an emergency breaks its caregiver's day */
+        dd_reopt_kick(app, match.caregiver->district_id);
     e->assigned = found;
 
     cc_uuid(e->ev);
