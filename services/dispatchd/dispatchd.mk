@@ -12,3 +12,10 @@ build/bench/dispatch_decision: bench/dispatch_decision.c $(dispatchd_LIBOBJS) $(
 	$(CC) $(CFLAGS) $(LDFLAGS) -Iservices/dispatchd -o $@ $< $(dispatchd_LIBOBJS) build/lib/libvrp.a $(CC_LIB) $(LDLIBS_CC)
 bench-dispatch-decision: build/bench/dispatch_decision
 	build/bench/dispatch_decision $(BENCH_DD_CAREGIVERS) $(BENCH_DD_VISITS)
+
+# HTTP latency of every daemon with re-optimisation off and running without
+# pause, side by side (bench/reopt_http.sh; docs/BENCHMARKS.md).
+BENCH_TARGETS += bench-reopt-http
+.PHONY: bench-reopt-http
+bench-reopt-http: all
+	bench/reopt_http.sh

@@ -1,0 +1,49 @@
+#!/bin/bash
+# reopt_http.sh: HTTP latency of every daemon with dispatchd's background
+# re-optimisation off and running without pause (issue 12: "HTTP p99 on
+# every daemon unchanged while re-optimisation runs"). docs/BENCHMARKS.md,
+# "Re-optimisation and HTTP latency".
+#
+# For each mode (off: --reopt-interval-s 0; on: 1 s, a district run every
+# second, each solving --reopt-budget-ms 300 on its worker thread) it brings
+# a private system up (bench/sys.sh), loads a county (BENCH_CAREGIVERS, 300,
+# over districts 1-3; BENCH_CARDS_N elders), places BENCH_ORDERS (3000)
+# visits with windows over the coming days, today's among them, then samples
+# every daemon's HTTP latency for BENCH_SECS (60) with bench/probe.py while
+# the day's plans stand (and, when on, are re-optimised), and tears it down.
+# Prints the two probe results and the re-optimisation counters.
+set -euo pipefail
+BENCH_NAME=reopt
+. "$(dirname "$0")/sys.sh"
+cd "$BENCH_REPO"
+SECS=${BENCH_SECS:-60}
+OUT=${BENCH_OUT:-$BENCH_REPO/var/bench/reopt-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+trap 'bench_down' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+today=$(TZ=Asia/Shanghai date +%F)
+
+for mode in off on; do
+    if [ "$mode" = on ]; then
+        export DISPATCHD_REOPT_INTERVAL_S=1
+    else
+        export DISPATCHD_REOPT_INTERVAL_S=0
+    fi
+    bench_up
+    "$BENCH_PY" bench/county.py --cards "${BENCH_CARDS_N:-300}" --topups 2 \
+        --caregivers "${BENCH_CAREGIVERS:-300}" --out "$OUT/cards-$mode.txt"
+    "$BENCH_PY" bench/place.py --url "$ORDERD_URL" --cards "$OUT/cards-$mode.txt" \
+        --n "${BENCH_ORDERS:-3000}" --rate 200 --conns 8 --day "$today" --tag "reopt-$mode" \
+        >"$OUT/place-$mode.json"
+    bench_drain 120 || true
+    tok=$("$BENCH_PY" tools/tokens.py mint "$DEMO_ISSUER_KEY" dispatcher \
+        '{"district_ids":[1,2,3]}' --ttl 3600 --sub bench)
+    bench_log "probing $mode for ${SECS}s"
+    "$BENCH_PY" bench/probe.py --secs "$SECS" --token-dispatcher "$tok" >"$OUT/probe-$mode.json"
+    curl -s "$DISPATCHD_URL/metrics" | grep -E '^dispatchd_reopt' >"$OUT/metrics-$mode.txt" || true
+    bench_down
+    echo "$mode: $(cat "$OUT/probe-$mode.json")"
+    sed "s/^/$mode: /" "$OUT/metrics-$mode.txt"
+done
+echo "machine: $(bench_machine); results in $OUT"
