@@ -193,7 +193,7 @@ int main(int argc, char **argv)
         dd_visit_t **wait = NULL;
         nw = dd_world_waiting(w, &wait);
         double t0 = s_ns(CLOCK_MONOTONIC);
-        dd_reopt_run_t *r = dd_reopt_snapshot(cgs, ncg, wait, nw, 1, &p, 300, (uint64_t) i + 1);
+        dd_reopt_run_t *r = dd_reopt_snapshot(cgs, ncg, wait, nw, 1, 0, &p, 300, (uint64_t) i + 1);
         double t1 = s_ns(CLOCK_MONOTONIC);
         free(wait);
         if (!r || dd_reopt_solve(r) != 0) {

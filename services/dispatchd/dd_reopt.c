@@ -52,6 +52,7 @@ typedef struct {
 
 struct dd_reopt_run {
     uint32_t district;
+    int64_t shift_ref_us;       /* each caregiver's shift is the one ending after this */
     int64_t origin_us;
     vrp_problem_t *prob;
     vrp_plan_t *plan;
@@ -76,6 +77,8 @@ typedef struct {
     int rc;
     int64_t next_us;            /* next round-robin run */
     uint32_t last_district;     /* round robin position */
+    int ahead;                  /* this round plans the shifts ahead (dd_reopt_snapshot) */
+    int run_ahead;              /* the run in flight's */
     uint32_t kicked[S_MAX_KICKED];
     size_t nkicked;
     int kick_all;
@@ -138,7 +141,7 @@ static int s_emergency(const dd_visit_t *v)
 static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
 {
     int64_t t0 = r->origin_us, sh_s, sh_e;
-    if (dd_rules_shift_at(c, t0, &sh_s, &sh_e) != 0)
+    if (dd_rules_shift_at(c, r->shift_ref_us, &sh_s, &sh_e) != 0)
         return 1;   /* off (rota) */
     size_t from = c->nplan, to = 0, started = SIZE_MAX;
     for (size_t i = 0; i < c->nplan; i++) {
@@ -272,7 +275,7 @@ static int s_add_jobs(dd_reopt_run_t *r, dd_caregiver_t *const *cg, const dd_mod
 
 dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
                                   dd_visit_t *const *waiting, size_t nwaiting,
-                                  uint32_t district, const dd_model_params_t *p,
+                                  uint32_t district, int ahead, const dd_model_params_t *p,
                                   int budget_ms, uint64_t seed)
 {
     dd_reopt_run_t *r = calloc(1, sizeof *r);
@@ -283,6 +286,7 @@ dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
     r->budget_ms = budget_ms;
     r->seed = seed;
     r->origin_us = p->now_us + (int64_t) budget_ms * CC_US_PER_MS + S_APPLY_MARGIN_US;
+    r->shift_ref_us = r->origin_us + (ahead ? DD_REOPT_AHEAD_US : 0);
     r->prob = vrp_problem_new_points(CC_GEO_DETOUR_FACTOR, CC_GEO_SPEED_M_PER_S);
     r->veh = ncg ? calloc(ncg, sizeof *r->veh) : NULL;
     if (!r->prob || (ncg && !r->veh))
@@ -660,6 +664,7 @@ static int s_pick(dd_app_t *app, s_sched_t *s, int64_t now_us, uint32_t *distric
     if ((s->nkicked || s->kick_all) && now_us - s->last_kick_run_us >= S_KICK_MIN_US) {
         s->last_kick_run_us = now_us;
         if (s->nkicked) {
+            s->run_ahead = 0;   /* what broke is today's */
             *district = s->kicked[0];
             memmove(s->kicked, s->kicked + 1, (s->nkicked - 1) * sizeof *s->kicked);
             s->nkicked--;
@@ -684,8 +689,10 @@ static int s_pick(dd_app_t *app, s_sched_t *s, int64_t now_us, uint32_t *distric
     }
     if (ndist == 0)
         return 0;
-    if (next == 0)
+    if (next == 0) {
         next = first;
+        s->ahead = !s->ahead;   /* every other round plans the next shifts */
+    }
     /* Spread a round over the interval; districts are few (a county's). */
     size_t nd = 0;
     for (size_t i = 0; i < n; i++) {
@@ -696,6 +703,7 @@ static int s_pick(dd_app_t *app, s_sched_t *s, int64_t now_us, uint32_t *distric
     }
     s->next_us = now_us + app->reopt_interval_s * S_US / (int64_t) (nd ? nd : 1);
     s->last_district = next;
+    s->run_ahead = s->ahead;
     *district = next;
     return 1;
 }
@@ -723,7 +731,8 @@ void dd_reopt_tick(dd_app_t *app, int64_t now_us)
         return;
     dd_model_params_t p;
     dd_app_model_params(app, now_us, &p);
-    s->run = dd_reopt_snapshot(cgs, ncg, w, nw, district, &p, (int) app->reopt_budget_ms,
+    s->run = dd_reopt_snapshot(cgs, ncg, w, nw, district, s->run_ahead, &p,
+                               (int) app->reopt_budget_ms,
                                (uint64_t) now_us);
     free(w);
     if (!s->run)

@@ -31,6 +31,9 @@
 #include "dd_app.h"
 #include "dd_model.h"
 
+/* Rounds alternate: the shifts running now (or next), then those ending
+ * after now + this (the next day's). */
+#define DD_REOPT_AHEAD_US (12 * 60 * CC_US_PER_MIN)
 /* Visits due this soon are not moved. */
 #define DD_REOPT_FREEZE_US (30 * CC_US_PER_MIN)
 /* A run's plan is applied when it is at least this much cheaper (cost
@@ -38,8 +41,9 @@
 #define DD_REOPT_MIN_GAIN_S 60.0
 
 /* From the sweep: apply a finished run, or start the next one when due
- * (round robin over districts, each every app->reopt_interval_s; kicked
- * districts first). No-op when app->reopt_interval_s is 0. */
+ * (round robin over districts, each every app->reopt_interval_s, every
+ * other round the shifts ahead; kicked districts first, today's). No-op
+ * when app->reopt_interval_s is 0. */
 void dd_reopt_tick(dd_app_t *app, int64_t now_us);
 /* Plans of district broke: re-optimise it soon (0: every district). */
 void dd_reopt_kick(dd_app_t *app, uint32_t district);
@@ -49,13 +53,15 @@ void dd_reopt_stop(dd_app_t *app);
 
 /* ---- the model, exposed for unit tests and benchmarks ------------------- */
 typedef struct dd_reopt_run dd_reopt_run_t;
-/* Snapshot of district's day at now_us (caregivers whose home district it
- * is; waiting visits of the district), for a solve of budget_ms. NULL when
+/* Snapshot of district's day at p->now_us (caregivers whose home district
+ * it is; waiting visits of the district), for a solve of budget_ms: each
+ * caregiver's shift running now or next, or with ahead the one ending after
+ * DD_REOPT_AHEAD_US later (tomorrow's, booked the day before). NULL when
  * there is nothing to improve (no caregiver, or nothing movable) or out of
  * memory. */
 dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
                                   dd_visit_t *const *waiting, size_t nwaiting,
-                                  uint32_t district, const dd_model_params_t *p,
+                                  uint32_t district, int ahead, const dd_model_params_t *p,
                                   int budget_ms, uint64_t seed);
 /* Solve (any thread). 0, or -1 (out of memory, or the snapshot's plan was
  * already infeasible). */

@@ -77,7 +77,16 @@ typedef struct {
 } s_result_t;
 
 /* Snapshot district 1 at now, solve, apply; the apply's return. */
+static int s_run_ahead(dd_world_t *w, int64_t now, int ahead, s_result_t *res,
+                       void (*between)(dd_world_t *));
+
 static int s_run(dd_world_t *w, int64_t now, s_result_t *res, void (*between)(dd_world_t *))
+{
+    return s_run_ahead(w, now, 0, res, between);
+}
+
+static int s_run_ahead(dd_world_t *w, int64_t now, int ahead, s_result_t *res,
+                       void (*between)(dd_world_t *))
 {
     size_t ncg, nw;
     dd_caregiver_t *const *cgs = dd_world_caregivers(w, &ncg);
@@ -87,7 +96,7 @@ static int s_run(dd_world_t *w, int64_t now, s_result_t *res, void (*between)(dd
     dd_model_params_init(&p, now);
     p.max_travel_s = 0;
     p.balance = 0;
-    dd_reopt_run_t *r = dd_reopt_snapshot(cgs, ncg, wait, nw, 1, &p, 50, 7);
+    dd_reopt_run_t *r = dd_reopt_snapshot(cgs, ncg, wait, nw, 1, ahead, &p, 50, 7);
     free(wait);
     memset(res, 0, sizeof *res);
     if (!r)
@@ -288,6 +297,29 @@ static void test_pins_and_rota_hold(void **state)
     dd_world_destroy(&w);
 }
 
+/* Rounds ahead plan tomorrow's shifts (booked the day before); today's
+ * rounds leave tomorrow alone. */
+static void test_ahead_plans_tomorrow(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *far = s_cg(w, "far", 60, SK(DD_SVC_CLEANING));
+    s_cg(w, "near", 1, SK(DD_SVC_CLEANING));
+    int64_t day = 86400LL * 1000000;
+    dd_visit_t *v = s_visit(w, "v", 0, DD_SVC_CLEANING, s_at(10, 0) + day, s_at(14, 0) + day,
+                            far, s_at(12, 0) + day, DD_VISIT_ASSIGNED);
+    s_result_t res;
+    /* 09:00: today's round plans today's shifts only; the round ahead,
+     * tomorrow's (after 18:00 the shift next is tomorrow's for both) */
+    assert_int_equal(s_run_ahead(w, s_at(9, 0), 0, &res, NULL), 3);
+    assert_string_equal(v->caregiver_id, "far");
+    assert_int_equal(s_run_ahead(w, s_at(9, 0), 1, &res, NULL), 0);
+    assert_string_equal(v->caregiver_id, "near");
+    assert_true(v->eta_us >= s_at(10, 0) + day && v->eta_us <= s_at(14, 0) + day);
+    s_free(&res);
+    dd_world_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_places_waiting_visit),
         cmocka_unit_test(test_only_moves_are_reoffered),
         cmocka_unit_test(test_pins_and_rota_hold),
+        cmocka_unit_test(test_ahead_plans_tomorrow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
