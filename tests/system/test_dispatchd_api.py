@@ -492,8 +492,13 @@ def test_reoptimisation_moves_an_unaccepted_visit_to_a_newcomer(dsys):
     other = (base[0] - 0.035, base[1])
     cards = {p: new_card(s, new_elder(s, lat=p[0], lon=p[1]), topup_fen=100000)
              for p in (base, other)}
-    far = new_cg(s, lat=base[0] + 0.035, lon=base[1], skills=["cleaning"])
     now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+    # A shift from an hour ago to 8 hours on (overnight when it must), so
+    # the visits below lie in the shift running now at any time of day:
+    # re-optimisation kicked by a newcomer plans the shifts running now.
+    shift = {"shift_start": (now - datetime.timedelta(hours=1)).strftime("%H:%M"),
+             "shift_end": (now + datetime.timedelta(hours=8)).strftime("%H:%M")}
+    far = new_cg(s, lat=base[0] + 0.035, lon=base[1], skills=["cleaning"], **shift)
 
     def cleaning(card):
         return post(s, "orderd", "/v1/orders", {
@@ -507,7 +512,7 @@ def test_reoptimisation_moves_an_unaccepted_visit_to_a_newcomer(dsys):
     assert kv["caregiver_id"] == far and mv["caregiver_id"] == far, (kv, mv)
     step(s, kv["visit_id"], "accept", {"caregiver_id": far})
     before = s.metrics("dispatchd").get('dispatchd_reopt_total{outcome="applied"}', 0)
-    near = new_cg(s, lat=other[0] - 0.001, lon=other[1], skills=["cleaning"])
+    near = new_cg(s, lat=other[0] - 0.001, lon=other[1], skills=["cleaning"], **shift)
     v = wait_visit(s, mv["visit_id"], lambda v: v["caregiver_id"] == near,
                    "unaccepted cleaning moved to the newcomer", timeout=20)
     assert v["state"] == "assigned", v
