@@ -195,6 +195,24 @@ static void test_key_files(void **state)
     rmdir(dir);
 }
 
+/* A value sealed by od_pii before it moved onto cc_seal (keys 0x01.. and
+ * 0x09..): values already stored must keep opening after the move. */
+static void test_opens_values_sealed_before(void **state)
+{
+    (void)state;
+    static const uint8_t old[] =
+        "\x01\x12\xcd\xe3\x3c\x40\x43\x7e\x22\xa4\x6d\x86\x16\x4f\xd6\xe8\x44\x56\xf4\xa0"
+        "\xaa\x3b\xd2\x7f\xd5\x4e\x85\xc0\x81\xf9\xf7\x0f\xb1\xc2\x4f\xff\x99\x15\xe9\xbd"
+        "\xb9\xdc\x6c\x91\xee\xb2\xad\x99\x6e\x6a\xda\x40\x55\x70\x54\x85\xf2\xa1";
+    od_pii_t *p = s_ring(1, -1, 9);
+    char *s = od_pii_open(p, E1, "address", old, sizeof old - 1);
+    assert_non_null(s);
+    assert_string_equal(s, "某街道3号");
+    free(s);
+    assert_null(od_pii_open(p, E1, "phone", old, sizeof old - 1));
+    od_pii_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +220,7 @@ int main(void)
         cmocka_unit_test(test_rotation),
         cmocka_unit_test(test_index),
         cmocka_unit_test(test_key_files),
+        cmocka_unit_test(test_opens_values_sealed_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
