@@ -17,6 +17,9 @@
 #define S_TIME(n) { n, CC_EVENT_TIME, CC_TIME_MIN_US, CC_TIME_MAX_US, NULL }
 #define S_REAL(n, lo, hi) { n, CC_EVENT_REAL, lo, hi, NULL }
 #define S_BOOL(n) { n, CC_EVENT_BOOL, 0, 0, NULL }
+/* A sealed address: none, or at least cc_seal's header, nonce and tag. */
+#define S_SEALED_ADDRESS \
+    { "address_sealed", CC_EVENT_BYTES, CC_SEAL_OVERHEAD, CC_EVENT_SEALED_ADDRESS_MAX, NULL }
 /* An amount of one order (price, subsidy, hold, charge): never negative, at
  * most a price. A balance may be negative (arrears) and as large as a card holds. */
 #define S_FEN(n) S_INT(n, 0, CC_FEN_PRICE_MAX)
@@ -59,11 +62,11 @@ static const cc_event_field_t s_visit_released[] = {
     S_TIME("window_end_us"), S_DISTRICT, S_LAT, S_LON,
     S_TEXT("ability_level", CC_EVENT_WORD_MAX), S_BOOL("emergency"),
     S_INT("priority", INT32_MIN, INT32_MAX), S_TEXT("notes", CC_EVENT_NOTES_MAX),
-    S_UUID_OPT("preferred_caregiver_id"),
+    S_UUID_OPT("preferred_caregiver_id"), S_SEALED_ADDRESS,
 };
 static const cc_event_field_t s_meal_released[] = {
     S_UUID("order_id"), S_TIME("window_start_us"), S_TIME("window_end_us"), S_DISTRICT, S_LAT,
-    S_LON, S_TEXT("diet", CC_EVENT_TEXT_MAX),
+    S_LON, S_TEXT("diet", CC_EVENT_TEXT_MAX), S_SEALED_ADDRESS,
 };
 static const cc_event_field_t s_order_cancelled[] = {
     S_UUID("order_id"), S_TEXT("reason", CC_EVENT_TEXT_MAX), S_UUID_OPT("card_id"),
@@ -316,6 +319,11 @@ static int s_field_ok(const ProtobufCMessage *msg, const ProtobufCFieldDescripto
     case CC_EVENT_BOOL:
         assert(f->type == PROTOBUF_C_TYPE_BOOL);
         return 1;
+    case CC_EVENT_BYTES: {
+        assert(f->type == PROTOBUF_C_TYPE_BYTES);
+        size_t n = ((const ProtobufCBinaryData *) p)->len;
+        return n == 0 || ((int64_t) n >= r->min && (int64_t) n <= r->max);
+    }
     }
     return 0;
 }

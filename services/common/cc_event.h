@@ -17,6 +17,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include "events.pb-c.h"
 #include "cc_limits.h"
+#include "cc_seal.h"
 
 /* Limits shared by every daemon that takes, stores or forwards these: the
  * one definition is cc_limits.h; these names are the events' view of it. */
@@ -26,6 +27,8 @@
 /* Times: microseconds since the epoch, 0 for "not set", else
  * CC_TIME_MIN_US..CC_TIME_MAX_US. */
 #define CC_EVENT_TIME_MAX_US CC_TIME_MAX_US
+/* A sealed address (cc_seal_address): the address plus cc_seal's overhead. */
+#define CC_EVENT_SEALED_ADDRESS_MAX (CC_ADDRESS_MAX + CC_SEAL_OVERHEAD)
 /* Payloads consumers unpack: the largest event is a few KiB. */
 #define CC_EVENT_MAX_PAYLOAD (64 * 1024)
 
@@ -39,12 +42,13 @@ typedef enum {
     CC_EVENT_TIME,       /* microseconds: 0 or CC_TIME_MIN_US..CC_TIME_MAX_US */
     CC_EVENT_REAL,       /* finite double in min..max */
     CC_EVENT_BOOL,       /* anything */
+    CC_EVENT_BYTES,      /* bytes: none, or min..max of them (a sealed value) */
 } cc_event_rule_t;
 
 typedef struct {
     const char *name;            /* the field's name in events.proto */
     cc_event_rule_t rule;
-    int64_t min, max;            /* TEXT: bytes; INT, REAL: value */
+    int64_t min, max;            /* TEXT, BYTES: bytes; INT, REAL: value */
     const char *const *words;    /* WORD */
 } cc_event_field_t;
 

@@ -22,6 +22,7 @@
 #define S_UUID_GOOD "0f8fad5b-d9cb-469f-a165-70867728950e"
 
 static char s_long_text[CC_EVENT_NOTES_MAX + 2];
+static uint8_t s_bytes[CC_EVENT_SEALED_ADDRESS_MAX + 1];
 
 /* Where field f of msg lives. */
 static void *s_at(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f)
@@ -102,6 +103,10 @@ static void s_set_good(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *f,
         break;
     case CC_EVENT_BOOL:
         *(protobuf_c_boolean *) s_at(msg, f) = 1;
+        break;
+    case CC_EVENT_BYTES:
+        *(ProtobufCBinaryData *) s_at(msg, f) = (ProtobufCBinaryData) { (size_t) r->min,
+                                                                         s_bytes };
         break;
     }
 }
@@ -294,6 +299,20 @@ static void test_each_rule_refuses_bad_values(void **state)
                 *(protobuf_c_boolean *) s_at(msg, f) = 0;
                 assert_int_equal(cc_event_check(msg, NULL), 0);
                 break;
+            case CC_EVENT_BYTES: {
+                ProtobufCBinaryData *bp = s_at(msg, f);
+                assert_true(r->max + 1 <= (int64_t) sizeof s_bytes);
+                const size_t ok[] = { 0, (size_t) r->min, (size_t) r->max };
+                for (size_t k = 0; k < 3; k++) {
+                    *bp = (ProtobufCBinaryData) { ok[k], s_bytes };
+                    assert_int_equal(cc_event_check(msg, NULL), 0);
+                }
+                *bp = (ProtobufCBinaryData) { (size_t) r->min - 1, s_bytes };
+                s_expect_bad(msg, r->name, "too few bytes");
+                *bp = (ProtobufCBinaryData) { (size_t) r->max + 1, s_bytes };
+                s_expect_bad(msg, r->name, "too many bytes");
+                break;
+            }
             }
             s_set_good(msg, f, r);
             assert_int_equal(cc_event_check(msg, NULL), 0);
