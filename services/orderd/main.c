@@ -52,6 +52,13 @@ static cc_cfg_param_t s_params[] = {
     { "pii-index-key-file", CC_CFG_STR, &s_app.pii_index_key_file, "",
       "blind-index key for the phone search and the one-record-per-ID-number rule; not "
       "rotated with the data key (empty: <curve-keys-dir>/pii-index.key)", .flags = 0 },
+    /* The address in transit (cc_seal.h, docs/SECURITY.md "Personal data"). */
+    { "dispatchd-address-key-file", CC_CFG_STR, &s_app.dispatchd_address_key_file, "",
+      "dispatchd's transit key: orderd seals the elder's address in VisitReleased with it; "
+      "32 raw bytes, mode 0600 (empty: <curve-keys-dir>/dispatchd-address.key)", .flags = 0 },
+    { "meald-address-key-file", CC_CFG_STR, &s_app.meald_address_key_file, "",
+      "meald's transit key: orderd seals the elder's address in MealReleased with it; "
+      "32 raw bytes, mode 0600 (empty: <curve-keys-dir>/meald-address.key)", .flags = 0 },
     { "pii-batch", CC_CFG_INT, &s_app.pii_batch, "200",
       "rows sealed per batch (rows in clear at start, rows under the old key after)",
       .min = 1, .max = 1000 },

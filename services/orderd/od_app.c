@@ -14,6 +14,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <inttypes.h>
+#include <sodium.h>
 
 const char *const od_card_status_names[] = { "active", "blocked", "closed", NULL };
 
@@ -107,6 +108,10 @@ int od_app_init(void *arg)
 {
     od_app_t *app = arg;
     s_load_keys(app);
+    app->address_dispatchd = cc_seal_load_address_keys(
+        app->rt.curve_keys_dir, app->dispatchd_address_key_file, NULL, "dispatchd");
+    app->address_meald = cc_seal_load_address_keys(app->rt.curve_keys_dir,
+                                                   app->meald_address_key_file, NULL, "meald");
     if (od_reseal_init(app) != 0)
         return -1;
     od_store_set_pii(app->pii);
@@ -159,6 +164,7 @@ static int s_free_elder(const char *k, void *v, void *a)
     (void)a;
     od_elder_t *e = v;
     free(e->diet);
+    free(e->address_enc);
     free(e);
     return 1;
 }
@@ -229,6 +235,8 @@ void od_app_fini(void *arg)
     od_reseal_destroy(app);
     od_store_set_pii(NULL);
     od_pii_destroy(&app->pii);
+    cc_seal_destroy(&app->address_dispatchd);
+    cc_seal_destroy(&app->address_meald);
 }
 
 od_elder_t *od_app_add_elder(od_app_t *app, const char *id)
@@ -329,10 +337,51 @@ int od_app_age_years(const od_elder_t *e, int64_t now_us)
     return od_age_years(e->birth_y, e->birth_m, e->birth_d, y, m, d);
 }
 
+void od_app_elder_address(od_elder_t *e, const uint8_t *sealed, size_t len)
+{
+    uint8_t *copy = len ? malloc(len) : NULL;
+    if (len && !copy) {
+        cc_error("out_of_memory", "what", "elder");
+        exit(1);
+    }
+    if (len)
+        memcpy(copy, sealed, len);
+    free(e->address_enc);
+    e->address_enc = copy;
+    e->address_enc_len = len;
+}
+
 /* ---- events we build --------------------------------------------------------- */
-uint8_t *od_app_pack_released(const od_order_t *o, size_t *len)
+/* The elder's address sealed for consumer (cc_seal_address), or NULL (*n
+ * 0) when there is none to send: row still in clear, no keys (tests), or
+ * a stored value that does not open (warned, never the value). */
+static uint8_t *s_address_for(const od_app_t *app, const od_order_t *o, const cc_seal_t *ring,
+                              const char *consumer, size_t *n)
 {
     const od_elder_t *e = o->card->elder;
+    *n = 0;
+    if (!app || !app->pii || !ring || !e->address_enc)
+        return NULL;
+    char *addr = od_pii_open(app->pii, e->id, "address", e->address_enc, e->address_enc_len);
+    if (!addr) {
+        cc_warn("pii_open_failed", "elder_id", e->id, "column", "address");
+        return NULL;
+    }
+    uint8_t *b = cc_seal_address(ring, consumer, o->id, addr, n);
+    sodium_memzero(addr, strlen(addr));
+    free(addr);
+    if (!b) {
+        cc_error("out_of_memory", "what", "pack");
+        exit(1);
+    }
+    return b;
+}
+
+uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *len)
+{
+    const od_elder_t *e = o->card->elder;
+    uint8_t *out;
+    size_t alen = 0;
     /* Each release goes to one reader with what it needs (docs/SECURITY.md,
      * "What events carry"); the store names it by the same rule
      * (od_released_type in sql/orderd/012_released_per_consumer.sql). */
@@ -345,7 +394,12 @@ uint8_t *od_app_pack_released(const od_order_t *o, size_t *len)
         m.lat = e->lat;
         m.lon = e->lon;
         m.diet = e->diet;
-        return cc_event_pack(&m.base, len);
+        m.address_sealed.data = s_address_for(app, o, app ? app->address_meald : NULL, "meald",
+                                              &alen);
+        m.address_sealed.len = alen;
+        out = cc_event_pack(&m.base, len);
+        free(m.address_sealed.data);
+        return out;
     }
     Cc__VisitReleased m = CC__VISIT_RELEASED__INIT;
     m.order_id = (char *)o->id;
@@ -361,7 +415,12 @@ uint8_t *od_app_pack_released(const od_order_t *o, size_t *len)
     m.priority = od_priority(o->emergency, o->window_start_us);
     m.notes = o->notes;
     m.preferred_caregiver_id = (char *)e->last_caregiver[o->service];
-    return cc_event_pack(&m.base, len);
+    m.address_sealed.data = s_address_for(app, o, app ? app->address_dispatchd : NULL,
+                                          "dispatchd", &alen);
+    m.address_sealed.len = alen;
+    out = cc_event_pack(&m.base, len);
+    free(m.address_sealed.data);
+    return out;
 }
 
 static uint8_t *s_pack_placed(const od_order_t *o, size_t *len)
@@ -577,7 +636,7 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
 
     size_t placed_len = 0, rel_len = 0;
     uint8_t *placed = s_pack_placed(o, &placed_len);
-    uint8_t *rel = o->emergency ? od_app_pack_released(o, &rel_len) : NULL;
+    uint8_t *rel = o->emergency ? od_app_pack_released(app, o, &rel_len) : NULL;
     if (!placed || (o->emergency && !rel)) {
         cc_error("out_of_memory", "what", "pack");
         exit(1);

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include "cc_db.h"
 #include "cc_rt.h"
+#include "cc_seal.h"
 #include "cc_evlog.h"
 #include "cc_http.h"
 #include "cc_json.h"
@@ -38,6 +39,11 @@ typedef struct od_elder {
     int birth_y, birth_m, birth_d;
     uint8_t ability, household, living;   /* indexes into od_*_names */
     char *diet;                           /* heap, "" allowed */
+    /* The address as stored (sealed by od_pii, heap; NULL while its row is
+     * in clear): opened only to seal it again for dispatchd or meald at
+     * release (od_app_pack_released). */
+    uint8_t *address_enc;
+    size_t address_enc_len;
     /* Continuity of care: caregiver of the last completed visit per service
      * (index = Cc__Service). Empty string if none. */
     char last_caregiver[OD_SERVICE_COUNT][CC_UUID_LEN];
@@ -93,6 +99,12 @@ typedef struct od_app {
     char *pii_index_key_file;             /* config: blind-index key */
     int64_t pii_batch;                    /* config: rows sealed per batch */
     od_pii_t *pii;                        /* keyring, loaded by od_app_init */
+    /* The address in transit (cc_seal.h "an elder's address in transit"):
+     * the consumers' transit keys, loaded by od_app_init. */
+    char *dispatchd_address_key_file;     /* config, "": <curve-keys-dir>/dispatchd-address.key */
+    char *meald_address_key_file;         /* config, "": <curve-keys-dir>/meald-address.key */
+    cc_seal_t *address_dispatchd;
+    cc_seal_t *address_meald;
     od_reseal_t *reseal;                  /* seals rows in clear or under the old key */
     struct event *ev_sweep;               /* expires committed idempotency keys */
     cc_map_t *elders;                     /* id -> od_elder_t */
@@ -138,9 +150,14 @@ void od_app_count_invalid(void);
 
 /* Build and pack the release of an order for its one reader: MealReleased
  * (meald: where, when, diet) for a meal, else VisitReleased (dispatchd:
- * where, when, ability level, priority, notes, continuity of care). The
+ * where, when, ability level, priority, notes, continuity of care); both
+ * with the elder's address sealed for that reader (cc_seal_address; none
+ * when the elder's address is not sealed yet or app has no keys). The
  * store appends it under the matching type. Caller frees. */
-uint8_t *od_app_pack_released(const od_order_t *o, size_t *len);
+uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *len);
+/* Keep a copy of the elder's stored (od_pii sealed) address. Exits when
+ * out of memory. */
+void od_app_elder_address(od_elder_t *e, const uint8_t *sealed, size_t len);
 
 /* A result that cannot be (a successful one of the wrong shape): log and
  * exit(1), cc_db_fatal. */

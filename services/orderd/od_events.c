@@ -166,7 +166,7 @@ static void s_decide_billingd(const Cc__Envelope *env, const ProtobufCMessage *m
                  "price %" PRId64 " fen, subsidy %" PRId64 ", held %" PRId64 ", arrears %" PRId64,
                  m->price_fen, m->subsidy_fen, m->held_fen, m->arrears_fen);
         if (e->step.out == OD_OUT_RELEASED) {
-            e->out = od_app_pack_released(o, &e->out_len);
+            e->out = od_app_pack_released(e->ctx->app, o, &e->out_len);
             if (!e->out) {
                 cc_error("out_of_memory", "what", "pack");
                 exit(1);

@@ -33,6 +33,8 @@ typedef struct {
     int by, bm, bd;
     int ability, household, living;
     char *diet;
+    uint8_t *address;        /* sealed as stored: memory keeps it (od_elder_t) */
+    size_t address_len;
 } s_elder_ctx_t;
 
 static void s_on_elder_created(PGresult *res, void *arg)
@@ -42,6 +44,7 @@ static void s_on_elder_created(PGresult *res, void *arg)
     if (od_app_write_ok(x->app, "od_elder_create", res, &err) != 0) {
         cc_http_reply_err(&x->req, &err);   /* memory takes an elder only once stored */
         free(x->diet);
+        free(x->address);
         free(x);
         return;
     }
@@ -65,6 +68,7 @@ static void s_on_elder_created(PGresult *res, void *arg)
         free(e->diet);
         e->diet = x->diet;
         x->diet = NULL;
+        od_app_elder_address(e, x->address, x->address_len);
         cc_info("elder_created", "elder_id", x->id);
         json_t *body = json_object();
         json_object_set_new(body, "elder_id", json_string(x->id));
@@ -80,6 +84,7 @@ static void s_on_elder_created(PGresult *res, void *arg)
         cc_http_reply_json(&x->req, 409, body);
     }
     free(x->diet);
+    free(x->address);
     free(x);
 }
 
@@ -158,7 +163,9 @@ static void s_post_elder(cc_http_req_t *req, void *arg)
         cc_error("db_queue_failed", "what", "od_elder_create");
         exit(1);
     }
-    for (int i = 0; i < 4; i++)
+    x->address = sealed[3];   /* memory keeps it once stored */
+    x->address_len = lens[3];
+    for (int i = 0; i < 3; i++)
         free(sealed[i]);   /* cc_db copied them */
 }
 

@@ -117,6 +117,11 @@ static void s_seal_row(od_reseal_t *r, const char *id, char *vals[4], const char
         exit(1);
     }
     r->inflight++;
+    /* Memory's copy follows (NULL for a row that was in clear): the active
+     * key opens it whether or not this write commits. */
+    od_elder_t *e = cc_map_get(r->app->elders, id);
+    if (e)
+        od_app_elder_address(e, sealed[3], lens[3]);
     for (int c = 0; c < 4; c++)
         free(sealed[c]);
 }
