@@ -140,8 +140,10 @@ bench_up() {
     # CURVE keys where the shadow root's supervise.py looks (var/keys).
     "$BENCH_PY" "$BENCH_REPO/tools/keygen.py" "$BENCH_SHADOW/var/keys" \
         orderd billingd dispatchd meald telephony || bench_die "keygen failed"
-    # orderd's personal-data keys (docs/SECURITY.md, "Personal data").
+    # orderd's personal-data keys and the address transit keys (docs/SECURITY.md,
+    # "Personal data"; binaries from before them ignore the transit keys).
     "$BENCH_PY" "$BENCH_REPO/tools/keygen.py" --secret "$BENCH_SHADOW/var/keys" pii pii-index \
+        dispatchd-address meald-address \
         || bench_die "pii keygen failed"
     # orderd's token issuer key (var/issuer, supervise.py's --issuer-key) and
     # its JWKS in var/keys, made before the daemons start, as run.sh does:

@@ -11,7 +11,8 @@ exists already is kept (make run twice keeps its keys); a secret key file
 that group or others may read is refused, never silently fixed.
 
 With --secret: DIR/NAME.key of 32 random raw bytes (mode 0600) for each
-NAME, kept if it exists: orderd's personal-data keys pii and pii-index
+NAME, kept if it exists: orderd's personal-data keys pii and pii-index,
+and the address transit keys dispatchd-address and meald-address
 (docs/SECURITY.md, "Personal data").
 """
 
@@ -67,6 +68,10 @@ def _write(path, text, mode):
 # orderd's personal-data keys (docs/SECURITY.md, "Personal data"): 32 raw
 # random bytes each, mode 0600; the data key and the blind-index key.
 PII_KEYS = ("pii", "pii-index")
+# The transit keys of the elder's address (cc_seal.h): orderd seals with
+# them, the consumer named opens; same format.
+TRANSIT_KEYS = ("dispatchd-address", "meald-address")
+SECRET_KEYS = PII_KEYS + TRANSIT_KEYS
 SECRET_LEN = 32
 
 
@@ -111,7 +116,7 @@ def main(argv):
         return 0 if len(argv) > 1 else 2
     try:
         if argv[1] == "--secret":
-            # tools/keygen.py --secret DIR NAME...: raw 32-byte keys (orderd's pii keys)
+            # tools/keygen.py --secret DIR NAME...: raw 32-byte keys (SECRET_KEYS)
             os.makedirs(argv[2], mode=0o700, exist_ok=True)
             for n in argv[3:]:
                 ensure_secret(argv[2], n)

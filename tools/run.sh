@@ -32,8 +32,9 @@ tools/migrate.sh
 # --jwks-file. orderd signs the logins' tokens with it, and the demo mints
 # its caregivers' and meal point's with it: one issuer.
 "$PY" tools/tokens.py keygen var/issuer --jwks var/keys/jwks.json >/dev/null
-# orderd's personal-data keys (kept across runs: the data is sealed with them).
-"$PY" tools/keygen.py --secret var/keys pii pii-index
+# orderd's personal-data keys and the address transit keys of dispatchd and
+# meald (kept across runs: the data is sealed with them).
+"$PY" tools/keygen.py --secret var/keys pii pii-index dispatchd-address meald-address
 ec_keys_to_daemons var/keys
 ec_keys_to_daemons var/issuer
 # One demo account per role (kept across runs), created by orderd at start.

@@ -157,14 +157,15 @@ def wait_until(pred, timeout=10.0, interval=0.05, what=None):
 
 def make_keys(keydir, names=KEY_NAMES):
     """tools/keygen.py's pairs in keydir (0700): {name: public key}; and
-    orderd's personal-data keys pii.key, pii-index.key (its defaults)."""
+    orderd's personal-data keys pii.key, pii-index.key and the address
+    transit keys dispatchd-address.key, meald-address.key (the defaults)."""
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     try:
         import keygen
     finally:
         sys.path.pop(0)
     pubs = keygen.ensure_keys(keydir, names)
-    for n in keygen.PII_KEYS:
+    for n in keygen.SECRET_KEYS:
         keygen.ensure_secret(keydir, n)
     return pubs
 
