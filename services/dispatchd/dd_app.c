@@ -6,6 +6,7 @@
 #include "cc_util.h"
 
 #include <stddef.h>
+#include <stdio.h>
 
 enum { S_COUNTER, S_GAUGE, S_HISTOGRAM };
 
@@ -99,9 +100,30 @@ const dd_deadline_rule_t *dd_app_rule(const dd_app_t *app, const dd_visit_t *v)
     return &app->deadlines.svc[s];
 }
 
+int dd_visit_address(const dd_app_t *app, const dd_visit_t *v, char *buf, size_t len)
+{
+    if (len)
+        buf[0] = '\0';
+    if (!v->address_sealed)
+        return -1;
+    if (cc_seal_address_open(app->address_keys, "dispatchd", v->order_id, v->address_sealed,
+                             v->address_sealed_len, buf, len) != 0) {
+        int32_t kid = 0;
+        char k[16] = "";
+        if (cc_seal_blob_key(v->address_sealed, v->address_sealed_len, &kid) == 0)
+            snprintf(k, sizeof k, "%d", kid);
+        cc_warn("address_open_failed", "visit_id", v->id, "key", k);
+        return -1;
+    }
+    return 0;
+}
+
 int dd_app_init(void *arg)
 {
     dd_app_t *app = arg;
+    /* Exits (2) when a key is missing or unreadable: never runs without. */
+    app->address_keys = cc_seal_load_address_keys(app->rt.curve_keys_dir, app->address_key_file,
+                                                   app->address_old_key_file, "dispatchd");
     for (size_t i = 0; i < sizeof s_metrics / sizeof *s_metrics; i++) {
         cc_metric_t **m = (cc_metric_t **) ((char *) app + s_metrics[i].at);
         const char *name = s_metrics[i].name, *help = s_metrics[i].help;
@@ -165,5 +187,7 @@ void dd_app_reset(void *arg)
 
 void dd_app_fini(void *arg)
 {
-    s_drop_world(arg);
+    dd_app_t *app = arg;
+    s_drop_world(app);
+    cc_seal_destroy(&app->address_keys);
 }

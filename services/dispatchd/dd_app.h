@@ -10,6 +10,7 @@
 
 #include "cc_metrics.h"
 #include "cc_rt.h"
+#include "cc_seal.h"
 #include "dd_deadline.h"
 #include "dd_state.h"
 
@@ -24,6 +25,9 @@ typedef struct {
     int64_t keep_finished_s;
     int64_t reopt_interval_s;    /* 0: no re-optimisation (dd_reopt.h) */
     int64_t reopt_budget_ms;     /* solver time per district run */
+    char *address_key_file;      /* "": <curve-keys-dir>/dispatchd-address.key */
+    char *address_old_key_file;  /* the previous key during a rotation, or "" */
+    cc_seal_t *address_keys;     /* opens VisitReleased.address_sealed (cc_seal.h) */
 
     dd_world_t *world;
     struct event *sweep;         /* retry queue, deadlines, pruning */
@@ -69,6 +73,13 @@ typedef struct {
 void dd_app_set_deadlines(dd_app_t *app, const dd_deadlines_t *table);
 /* The deadline rule of v's service (borrowed). */
 const dd_deadline_rule_t *dd_app_rule(const dd_app_t *app, const dd_visit_t *v);
+
+/* The elder's address of visit v (sealed by orderd for dispatchd, opened
+ * here) into buf: 0; -1 when the visit has none or it does not open
+ * (logged, never the value; buf ""). Only for an authorised read of a
+ * CC_ROUTE_PII route (audited): GET /v1/visits/{visit_id}, the
+ * caregiver's day. Wipe buf after use. */
+int dd_visit_address(const dd_app_t *app, const dd_visit_t *v, char *buf, size_t len);
 
 /* Runtime hooks (cc_rt_spec_t), app a dd_app_t: metrics and the empty
  * working set; once loaded, accept timers and the sweep; stop the sweep;

@@ -108,6 +108,10 @@ struct dd_visit {
     char preferred_caregiver_id[DD_ID_LEN];
     char manual_caregiver_id[DD_ID_LEN];   /* a dispatcher's pin (dd_rules_pinned), "" if none */
     char *notes;                /* owned, may be NULL */
+    /* The elder's address as orderd sealed it for dispatchd (cc_seal_address),
+     * owned, NULL when none: opened only for an authorised read (dd_visit_address). */
+    uint8_t *address_sealed;
+    size_t address_sealed_len;
 
     dd_visit_state_t state;
     dd_caregiver_t *caregiver;  /* set while the state is planned */

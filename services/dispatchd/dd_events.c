@@ -109,6 +109,7 @@ typedef struct {
     double lat, lon;
     protobuf_c_boolean emergency;
     int32_t priority;
+    ProtobufCBinaryData address_sealed;   /* VisitReleased only: none in OrderReleased */
 } s_release_t;
 
 /* The schema (cc_event.h) has checked the ids (UUIDs, which fit DD_ID_LEN)
@@ -147,6 +148,15 @@ static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *
                            ? m->window_end_us : v->window_start_us + S_DEFAULT_WINDOW_US;
     if (m->notes && m->notes[0])
         v->notes = strndup(m->notes, 1000);
+    if (m->address_sealed.len) {   /* kept sealed: cc_event checked its length */
+        v->address_sealed = malloc(m->address_sealed.len);
+        if (!v->address_sealed) {
+            cc_error("out_of_memory", "where", "order_released");
+            exit(1);
+        }
+        memcpy(v->address_sealed, m->address_sealed.data, m->address_sealed.len);
+        v->address_sealed_len = m->address_sealed.len;
+    }
     v->created_us = now;
     v->state = DD_VISIT_WAITING;
     dd_visit_t *keep = v;
@@ -226,6 +236,10 @@ static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *
     cc_args_text(a, "pref", v->preferred_caregiver_id);
     cc_args_text(a, "notes", v->notes ? v->notes : "");
     cc_args_int(a, "created", v->created_us);
+    if (v->address_sealed)
+        cc_args_bytes(a, "address", v->address_sealed, v->address_sealed_len);
+    else
+        cc_args_null(a, "address");
     if (found) {
         cc_args_text(a, "caregiver", v->caregiver_id);
         dd_offer_args(a, v);
@@ -293,6 +307,7 @@ int dd_events_decide(dd_app_t *app, const Cc__Envelope *env, const ProtobufCMess
     memset(e, 0, sizeof *e);
     if (strcmp(env->type, "VisitReleased") == 0) {
         s_release_t r = S_RELEASE_OF((const Cc__VisitReleased *) msg);
+        r.address_sealed = ((const Cc__VisitReleased *) msg)->address_sealed;
         s_released(env, &r, app, now, e);
     } else if (strcmp(env->type, "OrderReleased") == 0) {
         s_release_t r = S_RELEASE_OF((const Cc__OrderReleased *) msg);

@@ -15,11 +15,14 @@
 #include "cc_log.h"
 #include "cc_rt.h"
 #include "cc_util.h"
+#include "cc_limits.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sodium.h>
 
 /* ---- JSON shapes -------------------------------------------------------- */
 
@@ -118,6 +121,30 @@ static json_t *s_visit_json(dd_app_t *app, const dd_visit_t *v, int64_t now)
     json_t *o = dd_http_visit_json(v, now);
     if (o)
         json_object_set_new(o, "deadline", dd_http_deadline_json(v, dd_app_rule(app, v), now));
+    return o;
+}
+
+/* GET /v1/visits/{visit_id}'s reply: the visit, and the elder's address
+ * for the two who go or send someone there (issue 10, "Personal data"):
+ * the caregiver it is assigned to while it is open, and a dispatcher of
+ * its district (the route's scope check has passed). Not a provider
+ * admin, and never in lists. The route is CC_ROUTE_PII: the read is
+ * audited. */
+static json_t *s_visit_json_one(dd_app_t *app, cc_http_req_t *req, const dd_visit_t *v,
+                                int64_t now)
+{
+    json_t *o = s_visit_json(app, v, now);
+    const cc_jwt_claims_t *who = cc_http_claims(req);
+    int may = who && ((who->role == CC_ROLE_DISPATCHER)
+                      || (who->role == CC_ROLE_CAREGIVER && !dd_visit_state_final(v->state)
+                          && v->caregiver_id[0]
+                          && strcasecmp(who->caregiver_id, v->caregiver_id) == 0));
+    if (o && may && v->address_sealed) {
+        char addr[CC_ADDRESS_MAX + 1];
+        if (dd_visit_address(app, v, addr, sizeof addr) == 0)
+            json_object_set_new(o, "address", json_string(addr));
+        sodium_memzero(addr, sizeof addr);
+    }
     return o;
 }
 
@@ -460,7 +487,7 @@ static void s_on_visit_read(PGresult *res, void *arg)
     if (!v)
         cc_http_reply_error(&l->req, 404, "not_found", "visit_id", "no such visit");
     else if (cc_http_scope(&l->req, &scope) == 0)
-        cc_http_reply_json(&l->req, 200, s_visit_json(app, v, cc_now_us()));
+        cc_http_reply_json(&l->req, 200, s_visit_json_one(app, l->req, v, cc_now_us()));
     dd_world_destroy(&tmp);
     free(l);
 }
@@ -491,7 +518,7 @@ static void s_get_visit(cc_http_req_t *req, void *arg)
     if (v) {
         cc_scope_t scope = s_visit_scope(v);
         if (cc_http_scope(&req, &scope) == 0)
-            cc_http_reply_json(&req, 200, s_visit_json(app, v, cc_now_us()));
+            cc_http_reply_json(&req, 200, s_visit_json_one(app, req, v, cc_now_us()));
         return;
     }
     /* Open visits are all in memory; a finished one pruned from it (see

@@ -91,6 +91,7 @@ void dd_visit_free(dd_visit_t **v_p)
     if (!v_p || !*v_p)
         return;
     free((*v_p)->notes);
+    free((*v_p)->address_sealed);
     free((*v_p)->declined);
     free(*v_p);
     *v_p = NULL;

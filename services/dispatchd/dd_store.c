@@ -23,7 +23,7 @@
     " coalesce(checkin_distance_m, 0), coalesce(dd_us(checked_out_at), 0)," \
     " coalesce(checkout_lat, 0), coalesce(checkout_lon, 0), coalesce(checkout_distance_m, 0)," \
     " array_to_string(declined, ','), coalesce(fail_reason, '')," \
-    " coalesce(dd_us(finished_at), 0), coalesce(dd_us(unconfirmed_at), 0)"
+    " coalesce(dd_us(finished_at), 0), coalesce(dd_us(unconfirmed_at), 0), address_sealed"
 
 #define W CC_STMT_WRITER
 #define R CC_STMT_READER
@@ -37,7 +37,8 @@
     { "lon", CC_T_FLOAT8 }, { "ws", CC_T_INT8 }, { "we", CC_T_INT8 }, { "pref", CC_T_TEXT }, \
     { "notes", CC_T_TEXT }, { "created", CC_T_INT8 }, { "caregiver", CC_T_UUID },           \
     { "provider", CC_T_TEXT }, { "eta", CC_T_INT8 }, { "end", CC_T_INT8 },                  \
-    { "travel", CC_T_INT4 }, { "ev", CC_T_UUID }, { "payload", CC_T_BYTEA }
+    { "travel", CC_T_INT4 }, { "ev", CC_T_UUID }, { "payload", CC_T_BYTEA },                \
+    { "address", CC_T_BYTEA }
 #define S_ASSIGN                                                                            \
     { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID },             \
     { "provider", CC_T_TEXT }, { "eta", CC_T_INT8 }, { "end", CC_T_INT8 },                  \
@@ -294,6 +295,20 @@ int dd_store_load_visits(dd_world_t *world, PGresult *res)
         s_copy(v->fail_reason, sizeof v->fail_reason, res, r, 32);
         v->finished_us = s_i64(res, r, 33);
         v->unconfirmed_us = s_i64(res, r, 34);
+        if (!PQgetisnull(res, r, 35)) {   /* sealed as orderd sent it (dd_visit_address) */
+            size_t len = 0;
+            unsigned char *b = PQunescapeBytea((const unsigned char *) PQgetvalue(res, r, 35),
+                                               &len);
+            if (!b)
+                goto fail;
+            v->address_sealed = malloc(len ? len : 1);
+            if (v->address_sealed)
+                memcpy(v->address_sealed, b, len);
+            v->address_sealed_len = len;
+            PQfreemem(b);
+            if (!v->address_sealed)
+                goto fail;
+        }
         if (dd_visit_state_planned(v->state)) {
             v->caregiver = dd_world_caregiver(world, v->caregiver_id);
             if (!v->caregiver)

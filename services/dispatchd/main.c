@@ -38,6 +38,14 @@ static cc_cfg_param_t s_params[] = {
     { "keep-finished-s", CC_CFG_INT, &s_app.keep_finished_s, "86400",
       "keep finished visits in memory (GET /v1/visits/{visit_id}) this long",
       .min = 0, .max = 30 * CC_S_PER_DAY },
+    /* The elder's address in transit (cc_seal.h, docs/SECURITY.md "Personal data"). */
+    { "address-key-file", CC_CFG_STR, &s_app.address_key_file, "",
+      "transit key opening the addresses orderd seals for dispatchd: 32 raw bytes, mode "
+      "0600, owned by the daemon user (empty: <curve-keys-dir>/dispatchd-address.key)",
+      .flags = 0 },
+    { "address-old-key-file", CC_CFG_STR, &s_app.address_old_key_file, "",
+      "the previous transit key during a rotation: still opens addresses stored under it "
+      "(empty: none)", .flags = 0 },
     { "revoke-refresh-s", CC_CFG_INT, &s_revoke_refresh_s, "30",
       "reload the revoked token generations (account_gens) at least this often; "
       "AccountChanged events apply at once", .min = 1, .max = 3600 },

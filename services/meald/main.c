@@ -19,6 +19,13 @@ static cc_cfg_param_t s_params[] = {
       "farthest meal point for an elder, metres (0: no limit)", .min = 0, .max = 20000000 },
     { "retain-days", CC_CFG_INT, &s_app.retain_days, "14",
       "days of past meals kept in memory (kitchen lists, deliveries)", .min = 1, .max = 3650 },
+    /* The elder's address in transit (cc_seal.h, docs/SECURITY.md "Personal data"). */
+    { "address-key-file", CC_CFG_STR, &s_app.address_key_file, "",
+      "transit key opening the addresses orderd seals for meald: 32 raw bytes, mode 0600, "
+      "owned by the daemon user (empty: <curve-keys-dir>/meald-address.key)", .flags = 0 },
+    { "address-old-key-file", CC_CFG_STR, &s_app.address_old_key_file, "",
+      "the previous transit key during a rotation: still opens addresses stored under it "
+      "(empty: none)", .flags = 0 },
     { "deadlines-refresh-s", CC_CFG_INT, &s_app.deadlines_refresh_s, "60",
       "re-read table deadlines (delivery deadlines by slot) at least this often",
       .min = 1, .max = 3600 },

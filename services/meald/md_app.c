@@ -64,9 +64,30 @@ static void s_on_prune(evutil_socket_t fd, short what, void *arg)
     md_app_gauges(app);
 }
 
+int md_meal_address(const md_app_t *app, const md_meal_t *meal, char *buf, size_t len)
+{
+    if (len)
+        buf[0] = '\0';
+    if (!meal->address_sealed)
+        return -1;
+    if (cc_seal_address_open(app->address_keys, "meald", meal->order_id, meal->address_sealed,
+                             meal->address_sealed_len, buf, len) != 0) {
+        int32_t kid = 0;
+        char k[16] = "";
+        if (cc_seal_blob_key(meal->address_sealed, meal->address_sealed_len, &kid) == 0)
+            snprintf(k, sizeof k, "%d", kid);
+        cc_warn("address_open_failed", "order_id", meal->order_id, "key", k);
+        return -1;
+    }
+    return 0;
+}
+
 int md_app_init(void *arg)
 {
     md_app_t *app = arg;
+    /* Exits (2) when a key is missing or unreadable: never runs without. */
+    app->address_keys = cc_seal_load_address_keys(app->rt.curve_keys_dir, app->address_key_file,
+                                                   app->address_old_key_file, "meald");
     s_metrics(app);
     app->state = md_state_new();
     app->ev_prune = event_new(app->rt.base, -1, EV_PERSIST, s_on_prune, app);
@@ -102,4 +123,5 @@ void md_app_fini(void *arg)
         event_free(app->ev_sweep);
     app->ev_sweep = NULL;
     md_state_destroy(&app->state);
+    cc_seal_destroy(&app->address_keys);
 }

@@ -8,6 +8,7 @@
 
 #include "cc_metrics.h"
 #include "cc_rt.h"
+#include "cc_seal.h"
 #include "md_domain.h"
 
 typedef struct {
@@ -15,6 +16,9 @@ typedef struct {
     int64_t max_distance_m;   /* config; 0: no limit on the point's distance */
     int64_t retain_days;      /* config: days of past meals kept in memory */
     int64_t deadlines_refresh_s;  /* config: re-read table deadlines this often */
+    char *address_key_file;       /* config, "": <curve-keys-dir>/meald-address.key */
+    char *address_old_key_file;   /* config: the previous key during a rotation, or "" */
+    cc_seal_t *address_keys;      /* opens MealReleased.address_sealed (cc_seal.h) */
     md_state_t *state;
     struct event *ev_prune;   /* hourly memory prune */
     struct event *ev_sweep;   /* delivery deadlines (md_sweep.h) */
@@ -39,6 +43,14 @@ typedef struct {
     cc_metric_t *m_decide_s;      /* histogram: event decided -> committed */
     cc_metric_t *m_http_s;        /* histogram: write request -> reply */
 } md_app_t;
+
+/* The elder's address for meal (sealed by orderd for meald, opened here)
+ * into buf (CC_ADDRESS_MAX + 1 bytes always suffice): 0; -1 when the meal
+ * has none (refused, released before addresses travelled) or it does not
+ * open (logged with the order id, never the value; buf ""). Call it only
+ * to answer an authorised read on a CC_ROUTE_PII route (so the read is
+ * audited): the courier's rounds. Wipe buf after use (sodium_memzero). */
+int md_meal_address(const md_app_t *app, const md_meal_t *meal, char *buf, size_t len);
 
 /* Runtime hooks (cc_rt_spec_t), app an md_app_t: metrics, state, the prune
  * and sweep timers; arm the timers once loaded; disarm them on stop; free

@@ -204,6 +204,14 @@ md_state_t *md_state_new(void)
     return self;
 }
 
+static void s_meal_free(void *p)
+{
+    md_meal_t *m = p;
+    if (m)
+        free(m->address_sealed);
+    free(m);
+}
+
 static void s_bucket_free(void *p)
 {
     s_bucket_t *b = p;
@@ -217,7 +225,7 @@ void md_state_destroy(md_state_t **self_p)
         return;
     md_state_t *self = *self_p;
     cc_map_destroy(&self->buckets, s_bucket_free);
-    cc_map_destroy(&self->meals, free);
+    cc_map_destroy(&self->meals, s_meal_free);
     cc_map_destroy(&self->point_by_idem, NULL);
     cc_map_destroy(&self->point_by_id, NULL);
     free(self->open);
@@ -391,21 +399,32 @@ static md_meal_t *s_meal_insert(md_state_t *self, const md_meal_t *m, int check_
     if (!copy)
         return NULL;
     *copy = *m;
+    copy->address_sealed = NULL;
+    copy->address_sealed_len = 0;
+    if (m->address_sealed && m->address_sealed_len) {
+        copy->address_sealed = malloc(m->address_sealed_len);
+        if (!copy->address_sealed) {
+            free(copy);
+            return NULL;
+        }
+        memcpy(copy->address_sealed, m->address_sealed, m->address_sealed_len);
+        copy->address_sealed_len = m->address_sealed_len;
+    }
     if (!holds)
         copy->point = m->status == MD_MEAL_REFUSED ? NULL : m->point;
     if (cc_map_put(self->meals, copy->order_id, copy, NULL)) {
-        free(copy);
+        s_meal_free(copy);
         return NULL;
     }
     if (b && s_bucket_push(b, copy)) {
         cc_map_remove(self->meals, copy->order_id);
-        free(copy);
+        s_meal_free(copy);
         return NULL;
     }
     if (copy->status == MD_MEAL_SCHEDULED && s_open_add(self, copy)) {
         s_bucket_remove(self, copy);
         cc_map_remove(self->meals, copy->order_id);
-        free(copy);
+        s_meal_free(copy);
         return NULL;
     }
     return copy;
@@ -471,7 +490,7 @@ void md_meal_forget(md_state_t *self, md_meal_t **meal_p)
     if (meal->status == MD_MEAL_SCHEDULED)
         s_open_remove(self, meal);
     cc_map_remove(self->meals, meal->order_id);
-    free(meal);
+    s_meal_free(meal);
     *meal_p = NULL;
 }
 

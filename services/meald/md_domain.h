@@ -110,6 +110,11 @@ typedef struct {
     int overdue_logged;      /* the daemon's: logged overdue once */
     cc_hold_t hold;          /* the daemon's: deadline seen in monotonic time (cc_clock.h) */
     int expiring;            /* the daemon's: md_expire queued, not yet committed */
+    /* The elder's address as orderd sealed it for meald (cc_seal_address),
+     * NULL when none: opened only by md_meal_address. A meal given to
+     * md_meal_schedule/md_meal_load lends it; the state's meal owns a copy. */
+    uint8_t *address_sealed;
+    size_t address_sealed_len;
 } md_meal_t;
 
 typedef struct md_state md_state_t;

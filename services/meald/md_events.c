@@ -157,6 +157,7 @@ typedef struct {
     int64_t window_start_us, window_end_us;
     uint32_t district_id;
     double lat, lon;
+    ProtobufCBinaryData address_sealed;   /* MealReleased only */
 } s_release_t;
 
 static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t *app,
@@ -192,6 +193,9 @@ static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t 
     md_meal_t *kept;   /* the meal in memory: the args borrow from it */
     if (ch.point) {
         m.point = ch.point;
+        /* Kept sealed (cc_event checked its length); a refused meal needs none. */
+        m.address_sealed = ev->address_sealed.len ? ev->address_sealed.data : NULL;
+        m.address_sealed_len = ev->address_sealed.len;
         if (!(kept = md_meal_schedule(app->state, &m)))
             cc_rt_fatal("out_of_memory", NULL);
         sched.order_id = kept->order_id;
@@ -220,6 +224,10 @@ static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t 
         cc_args_text(a, "point", ch.point->id);
         cc_args_text(a, "date", e->date);
         cc_args_text(a, "slot", md_slot_name(kept->slot));
+        if (kept->address_sealed)
+            cc_args_bytes(a, "address", kept->address_sealed, kept->address_sealed_len);
+        else
+            cc_args_null(a, "address");
     } else {
         cc_args_text(a, "reason", md_refusal_name(ch.reason));
     }
@@ -287,7 +295,7 @@ int md_events_decide(md_app_t *app, const Cc__Envelope *env, const ProtobufCMess
         s_release_t r = {
             .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
             .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
-            .lon = m->lon,
+            .lon = m->lon, .address_sealed = m->address_sealed,
         };
         s_released(env, &r, app, now, e);
     } else if (strcmp(env->type, "OrderReleased") == 0) {

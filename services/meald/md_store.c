@@ -31,7 +31,7 @@ cc_stmt_t md_stmts[MD_ST_COUNT + 1] = {
         "               'YYYY-MM-DD'),"
         "       coalesce(slot, ''), district_id, diet, coalesce(lat, 0), coalesce(lon, 0),"
         "       coalesce(ts_us(window_start), 0), coalesce(ts_us(window_end), 0),"
-        "       coalesce(ts_us(delivered_at), 0), coalesce(courier_id, '')"
+        "       coalesce(ts_us(delivered_at), 0), coalesce(courier_id, ''), address_sealed"
         "  FROM meals"
         " WHERE coalesce(date, (window_start AT TIME ZONE 'Asia/Shanghai')::date) >= $1::date"
         "    OR status = 'scheduled'"
@@ -51,7 +51,8 @@ cc_stmt_t md_stmts[MD_ST_COUNT + 1] = {
         { S_CONSUMED, { "point", CC_T_UUID }, { "date", CC_T_DATE }, { "slot", CC_T_TEXT },
           { "window_start_us", CC_T_INT8 }, { "window_end_us", CC_T_INT8 },
           { "diet", CC_T_TEXT }, { "lat", CC_T_FLOAT8 }, { "lon", CC_T_FLOAT8 },
-          { "out_id", CC_T_UUID }, { "payload", CC_T_BYTEA } }, NULL },
+          { "out_id", CC_T_UUID }, { "payload", CC_T_BYTEA }, { "address", CC_T_BYTEA } },
+        NULL },
     [MD_ST_REFUSE] = { "md_refuse", W, "md_refuse", "outcome", NULL,
         { S_CONSUMED, { "reason", CC_T_TEXT }, { "window_start_us", CC_T_INT8 },
           { "window_end_us", CC_T_INT8 }, { "diet", CC_T_TEXT }, { "lat", CC_T_FLOAT8 },
@@ -199,7 +200,18 @@ static void s_on_meals(PGresult *res, void *arg)
         }
         if (m.status != MD_MEAL_REFUSED && !m.point)
             cc_rt_fatal("meals_point", NULL);
-        if (!md_meal_load(app->state, &m)) {
+        unsigned char *addr = NULL;   /* sealed as orderd sent it; md_meal_load copies */
+        if (!PQgetisnull(res, i, 14)) {
+            size_t len = 0;
+            addr = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 14), &len);
+            if (!addr)
+                cc_rt_fatal("out_of_memory", NULL);
+            m.address_sealed = addr;
+            m.address_sealed_len = len;
+        }
+        md_meal_t *kept = md_meal_load(app->state, &m);
+        PQfreemem(addr);
+        if (!kept) {
             l->skipped++;
             continue;
         }
