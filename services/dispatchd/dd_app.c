@@ -2,11 +2,13 @@
 #include "dd_app.h"
 #include "dd_dispatch.h"
 #include "dd_reopt.h"
+#include "cc_limits.h"
 #include "cc_log.h"
 #include "cc_util.h"
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sodium.h>
 
 enum { S_COUNTER, S_GAUGE, S_HISTOGRAM };
 
@@ -27,6 +29,8 @@ static const struct {
         "VisitFailed appended (a deadline passed, or a dispatcher rejected)"),
     S_M(m_preempted, S_COUNTER, "dispatchd_preemptions_total",
         "unaccepted routine offers moved for an emergency"),
+    S_M(m_address_rejected, S_COUNTER, "dispatchd_address_rejected_total",
+        "sealed addresses that did not open (tampered, another key or order): refused"),
     S_M(m_reopt_runs, S_COUNTER, "dispatchd_reopt_runs_total",
         "re-optimisations of a district's day started"),
     S_M(m_reopt_applied, S_COUNTER, "dispatchd_reopt_total{outcome=\"applied\"}",
@@ -113,8 +117,26 @@ int dd_visit_address(const dd_app_t *app, const dd_visit_t *v, char *buf, size_t
         if (cc_seal_blob_key(v->address_sealed, v->address_sealed_len, &kid) == 0)
             snprintf(k, sizeof k, "%d", kid);
         cc_warn("address_open_failed", "visit_id", v->id, "key", k);
+        cc_metric_inc(app->m_address_rejected);
         return -1;
     }
+    return 0;
+}
+
+int dd_address_ok(dd_app_t *app, const char *order_id, const uint8_t *blob, size_t len)
+{
+    char buf[CC_ADDRESS_MAX + 1];
+    int rc = cc_seal_address_open(app->address_keys, "dispatchd", order_id, blob, len, buf,
+                                  sizeof buf);
+    sodium_memzero(buf, sizeof buf);
+    if (rc == 0)
+        return 1;
+    int32_t kid = 0;
+    char k[16] = "";
+    if (cc_seal_blob_key(blob, len, &kid) == 0)
+        snprintf(k, sizeof k, "%d", kid);
+    cc_warn("address_rejected", "order_id", order_id, "key", k);
+    cc_metric_inc(app->m_address_rejected);
     return 0;
 }
 

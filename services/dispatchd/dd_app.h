@@ -66,6 +66,7 @@ typedef struct {
     cc_metric_t *m_unconfirmed;      /* gauge: visits awaiting a dispatcher */
     cc_metric_t *m_reopt_runs, *m_reopt_applied, *m_reopt_stale, *m_reopt_kept;
     cc_metric_t *m_reopt_moves;      /* visits moved by re-optimisation */
+    cc_metric_t *m_address_rejected; /* sealed addresses that did not open */
 } dd_app_t;
 
 /* Take table (a DD_ST_LOAD_DEADLINES read) as the deadlines, with the
@@ -80,6 +81,11 @@ const dd_deadline_rule_t *dd_app_rule(const dd_app_t *app, const dd_visit_t *v);
  * CC_ROUTE_PII route (audited): GET /v1/visits/{visit_id}, the
  * caregiver's day. Wipe buf after use. */
 int dd_visit_address(const dd_app_t *app, const dd_visit_t *v, char *buf, size_t len);
+/* At receipt: 1 if blob (VisitReleased.address_sealed of order_id) opens
+ * with dispatchd's transit key; else 0, logged (order and key id, never
+ * the bytes) and counted (dispatchd_address_rejected_total): the visit is
+ * kept without it, so a tampered or foreign blob never stops dispatch. */
+int dd_address_ok(dd_app_t *app, const char *order_id, const uint8_t *blob, size_t len);
 
 /* Runtime hooks (cc_rt_spec_t), app a dd_app_t: metrics and the empty
  * working set; once loaded, accept timers and the sweep; stop the sweep;

@@ -148,7 +148,9 @@ static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *
                            ? m->window_end_us : v->window_start_us + S_DEFAULT_WINDOW_US;
     if (m->notes && m->notes[0])
         v->notes = strndup(m->notes, 1000);
-    if (m->address_sealed.len) {   /* kept sealed: cc_event checked its length */
+    /* Kept sealed as it came (cc_event checked its length) once it opens. */
+    if (m->address_sealed.len
+        && dd_address_ok(app, m->order_id, m->address_sealed.data, m->address_sealed.len)) {
         v->address_sealed = malloc(m->address_sealed.len);
         if (!v->address_sealed) {
             cc_error("out_of_memory", "where", "order_released");

@@ -124,16 +124,14 @@ static json_t *s_visit_json(dd_app_t *app, const dd_visit_t *v, int64_t now)
     return o;
 }
 
-/* GET /v1/visits/{visit_id}'s reply: the visit, and the elder's address
- * for the two who go or send someone there (issue 10, "Personal data"):
- * the caregiver it is assigned to while it is open, and a dispatcher of
- * its district (the route's scope check has passed). Not a provider
- * admin, and never in lists. The route is CC_ROUTE_PII: the read is
- * audited. */
-static json_t *s_visit_json_one(dd_app_t *app, cc_http_req_t *req, const dd_visit_t *v,
-                                int64_t now)
+/* The elder's address into o, for the two who go or send someone there
+ * (issue 10, "Personal data"): the caregiver the visit is assigned to
+ * while it is open, and a dispatcher of its district (the route's scope
+ * check has passed). Not a provider admin, and never in lists. Only on
+ * CC_ROUTE_PII routes (the read is audited): GET /v1/visits/{visit_id}
+ * and the caregiver's day. */
+static void s_add_address(dd_app_t *app, cc_http_req_t *req, const dd_visit_t *v, json_t *o)
 {
-    json_t *o = s_visit_json(app, v, now);
     const cc_jwt_claims_t *who = cc_http_claims(req);
     int may = who && ((who->role == CC_ROLE_DISPATCHER)
                       || (who->role == CC_ROLE_CAREGIVER && !dd_visit_state_final(v->state)
@@ -145,6 +143,14 @@ static json_t *s_visit_json_one(dd_app_t *app, cc_http_req_t *req, const dd_visi
             json_object_set_new(o, "address", json_string(addr));
         sodium_memzero(addr, sizeof addr);
     }
+}
+
+/* GET /v1/visits/{visit_id}'s reply: the visit, with the address as above. */
+static json_t *s_visit_json_one(dd_app_t *app, cc_http_req_t *req, const dd_visit_t *v,
+                                int64_t now)
+{
+    json_t *o = s_visit_json(app, v, now);
+    s_add_address(app, req, v, o);
     return o;
 }
 
@@ -447,6 +453,7 @@ static void s_get_caregiver_day(cc_http_req_t *req, void *arg)
         int travel = dd_model_travel_s(lat, lon, v->lat, v->lon);
         total += travel;
         json_t *o = s_visit_json(app, v, now);
+        s_add_address(app, req, v, o);   /* the stop's door, for its caregiver */
         if (o)
             json_object_set_new(o, "travel_from_previous_s", json_integer(travel));
         json_array_append_new(stops, o);

@@ -236,7 +236,7 @@ int dd_store_load_caregivers(dd_world_t *world, PGresult *res)
 
 int dd_store_load_visits(dd_world_t *world, PGresult *res)
 {
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 35)
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 36)
         return -1;
     int rows = PQntuples(res);
     for (int r = 0; r < rows; r++) {

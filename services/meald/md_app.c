@@ -2,7 +2,9 @@
 #include "md_app.h"
 
 #include <stdio.h>
+#include <sodium.h>
 
+#include "cc_limits.h"
 #include "cc_log.h"
 #include "cc_time.h"
 #include "cc_util.h"
@@ -39,6 +41,9 @@ static void s_metrics(md_app_t *app)
                                                "Meal points created");
     app->m_ignored = cc_metrics_counter("meald_orderd_events_ignored_total",
                                         "orderd events with nothing for meald to do");
+    app->m_address_rejected = cc_metrics_counter(
+        "meald_address_rejected_total",
+        "Sealed addresses that did not open (tampered, another key or order): refused");
     app->m_open = cc_metrics_gauge("meald_meals_open", "Meals scheduled, not yet delivered");
     app->m_points = cc_metrics_gauge("meald_meal_points", "Meal points");
     app->m_lag_s = cc_metrics_gauge("meald_consumer_lag_seconds{log=\"orderd\"}",
@@ -77,8 +82,26 @@ int md_meal_address(const md_app_t *app, const md_meal_t *meal, char *buf, size_
         if (cc_seal_blob_key(meal->address_sealed, meal->address_sealed_len, &kid) == 0)
             snprintf(k, sizeof k, "%d", kid);
         cc_warn("address_open_failed", "order_id", meal->order_id, "key", k);
+        cc_metric_inc(app->m_address_rejected);
         return -1;
     }
+    return 0;
+}
+
+int md_address_ok(md_app_t *app, const char *order_id, const uint8_t *blob, size_t len)
+{
+    char buf[CC_ADDRESS_MAX + 1];
+    int rc = cc_seal_address_open(app->address_keys, "meald", order_id, blob, len, buf,
+                                  sizeof buf);
+    sodium_memzero(buf, sizeof buf);
+    if (rc == 0)
+        return 1;
+    int32_t kid = 0;
+    char k[16] = "";
+    if (cc_seal_blob_key(blob, len, &kid) == 0)
+        snprintf(k, sizeof k, "%d", kid);
+    cc_warn("address_rejected", "order_id", order_id, "key", k);
+    cc_metric_inc(app->m_address_rejected);
     return 0;
 }
 

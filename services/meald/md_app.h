@@ -37,6 +37,7 @@ typedef struct {
     cc_metric_t *m_overdue;       /* gauge: scheduled meals past their due time */
     cc_metric_t *m_points_created;
     cc_metric_t *m_ignored;       /* orderd events not for meald */
+    cc_metric_t *m_address_rejected;  /* sealed addresses that did not open */
     cc_metric_t *m_open;          /* gauge: scheduled, not delivered */
     cc_metric_t *m_points;        /* gauge: meal points */
     cc_metric_t *m_lag_s;         /* gauge: age of the last applied orderd event */
@@ -51,6 +52,11 @@ typedef struct {
  * to answer an authorised read on a CC_ROUTE_PII route (so the read is
  * audited): the courier's rounds. Wipe buf after use (sodium_memzero). */
 int md_meal_address(const md_app_t *app, const md_meal_t *meal, char *buf, size_t len);
+/* At receipt: 1 if blob (MealReleased.address_sealed of order_id) opens
+ * with meald's transit key; else 0, logged (order and key id, never the
+ * bytes) and counted (meald_address_rejected_total): the meal is kept
+ * without it, so a tampered or foreign blob never stops a meal. */
+int md_address_ok(md_app_t *app, const char *order_id, const uint8_t *blob, size_t len);
 
 /* Runtime hooks (cc_rt_spec_t), app an md_app_t: metrics, state, the prune
  * and sweep timers; arm the timers once loaded; disarm them on stop; free

@@ -193,9 +193,13 @@ static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t 
     md_meal_t *kept;   /* the meal in memory: the args borrow from it */
     if (ch.point) {
         m.point = ch.point;
-        /* Kept sealed (cc_event checked its length); a refused meal needs none. */
-        m.address_sealed = ev->address_sealed.len ? ev->address_sealed.data : NULL;
-        m.address_sealed_len = ev->address_sealed.len;
+        /* Kept sealed as it came (cc_event checked its length) once it
+         * opens; a refused meal needs none. */
+        if (ev->address_sealed.len && md_address_ok(app, m.order_id, ev->address_sealed.data,
+                                                    ev->address_sealed.len)) {
+            m.address_sealed = ev->address_sealed.data;
+            m.address_sealed_len = ev->address_sealed.len;
+        }
         if (!(kept = md_meal_schedule(app->state, &m)))
             cc_rt_fatal("out_of_memory", NULL);
         sched.order_id = kept->order_id;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "cc_event.h"
 #include "cc_log.h"
@@ -248,8 +249,22 @@ static void s_get_meal(cc_http_req_t *req, void *arg)
 {
     md_app_t *app = arg;
     md_meal_t *m = s_meal_param(app, &req, s_get_meal);
-    if (m)
-        cc_http_reply_json(&req, 200, s_meal_json(app, m, cc_now_us()));
+    if (!m)
+        return;
+    json_t *o = s_meal_json(app, m, cc_now_us());
+    /* The elder's door, for the meal point that delivers it (its scope
+     * passed) while the meal is to be delivered: not the operator, who has
+     * it in orderd (issue 10, "Personal data"). The route is CC_ROUTE_PII:
+     * the read is audited. */
+    const cc_jwt_claims_t *who = cc_http_claims(req);
+    if (o && who && who->role == CC_ROLE_MEAL_POINT && m->status == MD_MEAL_SCHEDULED
+        && m->address_sealed) {
+        char addr[CC_ADDRESS_MAX + 1];
+        if (md_meal_address(app, m, addr, sizeof addr) == 0)
+            json_object_set_new(o, "address", json_string(addr));
+        sodium_memzero(addr, sizeof addr);
+    }
+    cc_http_reply_json(&req, 200, o);
 }
 
 /* ---- GET /v1/meals/overdue ------------------------------------------------
