@@ -30,13 +30,16 @@ def new_id():
     return str(uuid.uuid4())
 
 
-def released(q, seq, event_id, visit, order, caregiver=None, ev=None):
+SEALED = b"\x01sealed-address"   # stored as it came (dispatchd checked it opens)
+
+
+def released(q, seq, event_id, visit, order, caregiver=None, ev=None, address=SEALED):
     return one(q, "SELECT dd_on_order_released(%s,%s,%s,%s,%s,'e1','bath','severe',false,0,1,"
-                  "30.27,120.15,%s,%s,'','',%s,%s,%s,%s,%s,%s,%s,%s)",
+                  "30.27,120.15,%s,%s,'','',%s,%s,%s,%s,%s,%s,%s,%s,%s)",
                "orderd", seq, event_id, visit, order, US, US + 2 * HOUR, US,
                caregiver, "prov" if caregiver else None, US if caregiver else None,
                US + HOUR if caregiver else None, 600 if caregiver else None, ev,
-               b"\x01" if caregiver else None)
+               b"\x01" if caregiver else None, address)
 
 
 def events(q, order):
@@ -71,6 +74,11 @@ def test_release_replay_and_duplicates(q):
     st = q("SELECT state, caregiver_id::text, dd_us(eta), travel_s FROM visits WHERE id = %s",
            visit)[0]
     assert st == ("assigned", cg, US, 600)
+    assert bytes(one(q, "SELECT address_sealed FROM visits WHERE id = %s", visit)) == SEALED
+    # None came (an older release): NULL.
+    v2 = new_id()
+    assert released(q, 3, new_id(), v2, new_id(), address=None) == "applied"
+    assert one(q, "SELECT address_sealed FROM visits WHERE id = %s", v2) is None
 
 
 def test_visit_steps_replay(q):
@@ -135,9 +143,9 @@ def test_emergency_bump_with_release(q):
     assert released(q, 1, new_id(), routine, r_order, cg, new_id()) == "applied"
     ev_in, ev_out, ev_bump = new_id(), new_id(), new_id()
     sql = ("SELECT dd_on_order_released_bump(%s,%s,%s,%s,%s,'e1','emergency','',true,9,1,"
-           "30.27,120.15,%s,%s,'','',%s,%s,'prov',%s,%s,60,%s,%s,1,%s,%s,%s,%s,%s)")
+           "30.27,120.15,%s,%s,'','',%s,%s,'prov',%s,%s,60,%s,%s,%s,1,%s,%s,%s,%s,%s)")
     args = ("orderd", 2, ev_in, e_visit, e_order, US, US + HOUR, US, cg, US, US + HOUR, ev_out,
-            b"\x01", routine, cg, r_order, ev_bump, b"\x02")
+            b"\x01", SEALED, routine, cg, r_order, ev_bump, b"\x02")
     assert one(q, sql, *args) == "applied"
     assert one(q, sql, *args) == "applied"          # replay: nothing twice
     assert events(q, r_order) == ["VisitAssigned", "VisitDeclined"]

@@ -176,8 +176,10 @@ def test_each_reader_gets_only_its_release(s, pb):
 
 
 def test_stored_copies_are_the_minimum(s):
-    """dispatchd keeps no diet, meald no ability level, billingd neither
-    (and no reader an address). A column planted for a moment shows the
+    """dispatchd keeps no diet, meald no ability level, billingd neither;
+    the address only as orderd sealed it for dispatchd and meald
+    (address_sealed; test_address_transit.py shows no byte of it is in
+    clear), and billingd none. A column planted for a moment shows the
     check would see one."""
     def stored():
         return sorted(s.sql("postgres", "SELECT table_schema, table_name, column_name "
@@ -185,7 +187,8 @@ def test_stored_copies_are_the_minimum(s):
                             "('dispatchd', 'meald', 'billingd') AND (column_name LIKE "
                             "'%%diet%%' OR column_name LIKE '%%abilit%%' OR column_name "
                             "LIKE '%%address%%')"))
-    want = [("dispatchd", "visits", "ability_level"), ("meald", "meals", "diet")]
+    want = [("dispatchd", "visits", "ability_level"), ("dispatchd", "visits", "address_sealed"),
+            ("meald", "meals", "address_sealed"), ("meald", "meals", "diet")]
     assert stored() == want
     s.sql("postgres", "ALTER TABLE meald.meals ADD COLUMN ability_level text")
     try:

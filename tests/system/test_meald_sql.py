@@ -14,13 +14,16 @@ def q(pg, db, sql, params=None):
     return pg.execute(sql, dbname=db, user="meald", params=params)
 
 
+SEALED = b"\x01sealed-address"   # stored as it came (meald checked it opens)
+
+
 def schedule(pg, db, seq, order_id, event_id=None, point=P1, date="2030-01-02"):
     # The window: 2030-01-02 11:30..12:30 +08:00 (times before 2000 are out of
     # the cc_time domain's range).
     return q(pg, db, "SELECT outcome FROM md_schedule('orderd', %s, %s, %s, 7, %s, %s, 'lunch',"
-             " 1893555000000000, 1893558600000000, 'soft', 30.0, 120.0, %s, %s)",
+             " 1893555000000000, 1893558600000000, 'soft', 30.0, 120.0, %s, %s, %s)",
              (seq, event_id or str(uuid.uuid4()), order_id, point, date, str(uuid.uuid4()),
-              b"\x0a\x01x"))[0][0]
+              b"\x0a\x01x", SEALED))[0][0]
 
 
 @pytest.fixture
@@ -55,6 +58,7 @@ def test_capacity_check_and_once(pg, mdb):
     with pytest.raises(psycopg2.errors.CheckViolation):
         schedule(pg, mdb, 4, o3)                              # third place of two
     assert q(pg, mdb, "SELECT used FROM slot_counts") == [(2,)]
+    assert [bytes(r[0]) for r in q(pg, mdb, "SELECT address_sealed FROM meals")] == [SEALED] * 2
     assert q(pg, mdb, "SELECT count(*) FROM meals WHERE order_id = %s", (o3,)) == [(0,)]
     assert q(pg, mdb, "SELECT type, key FROM events ORDER BY seq") == [
         ("MealScheduled", o1), ("MealScheduled", o2)]
