@@ -276,3 +276,27 @@ def test_blob_that_does_not_open_is_refused_and_counted(s, placed):
         st, doc = s.http("GET", "meald", "/v1/meals/%s" % meals[k], role="meal_point",
                          scope=point)
         assert st == 200 and (doc.get("address") == ADDRESS) == (k == "good"), (k, doc)
+
+
+# ---- a daemon never runs without its transit key -----------------------------------
+@pytest.mark.parametrize("daemon,key,case", [
+    ("orderd", "meald-address", "missing"),
+    ("dispatchd", "dispatchd-address", "missing"),
+    ("meald", "meald-address", "mode_0644"),
+])
+def test_transit_key_missing_or_open_exits_2(need_daemons, pg, fresh_db, daemon, key, case):
+    sysm = harness.System(pg, fresh_db, names=(daemon,))
+    try:
+        path = os.path.join(sysm.keydir, key + ".key")
+        if case == "missing":
+            os.unlink(path)
+        else:
+            os.chmod(path, 0o644)
+        d = sysm.daemons[daemon]
+        d.start()
+        d.proc.wait(timeout=20)
+        log = d.log_text()
+        assert d.proc.returncode == 2, log[-2000:]
+        assert "address transit key" in log and path in log, log[-2000:]
+    finally:
+        sysm.cleanup()
