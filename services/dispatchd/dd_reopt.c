@@ -50,8 +50,22 @@ typedef struct {
     int travel_s;
 } s_job_t;
 
+typedef struct {
+    int travel_s;
+    dd_caregiver_t *c;
+} s_near_t;
+
+static int s_near_cmp(const void *a, const void *b)
+{
+    const s_near_t *x = a, *y = b;
+    if (x->travel_s != y->travel_s)
+        return x->travel_s < y->travel_s ? -1 : 1;
+    return strcmp(x->c->id, y->c->id);
+}
+
 struct dd_reopt_run {
     uint32_t district;
+    double hub_lat, hub_lon;    /* a neighbourhood's centre (big districts) */
     int64_t shift_ref_us;       /* each caregiver's shift is the one ending after this */
     int64_t origin_us;
     vrp_problem_t *prob;
@@ -294,15 +308,42 @@ dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
     vrp_costs_t costs = {.per_distance = 0, .per_time = 1, .unassigned_penalty = 1e9,
                          .non_preferred_penalty = p->continuity_s, .balance = p->balance};
     vrp_problem_set_costs(r->prob, &costs);
-    for (size_t i = 0; i < ncg; i++) {
-        dd_caregiver_t *c = cgs[i];
-        if (c->district_id != district)
-            continue;
+    /* A district bigger than DD_REOPT_MAX_CAREGIVERS is re-optimised a
+     * neighbourhood at a time: the caregivers living nearest to one of them
+     * (by seed, so runs move around), and the waiting visits within that
+     * circle. The loop's snapshot and the solve stay bounded. */
+    size_t nd = 0;
+    for (size_t i = 0; i < ncg; i++)
+        if (cgs[i]->district_id == district)
+            cg[nd++] = cgs[i];
+    if (nd == 0)
+        goto fail;
+    double radius = -1;   /* < 0: the whole district */
+    if (nd > DD_REOPT_MAX_CAREGIVERS) {
+        const dd_caregiver_t *hub = cg[seed % nd];
+        double hlat = hub->lat, hlon = hub->lon;
+        s_near_t *near = malloc(nd * sizeof *near);
+        if (!near)
+            goto fail;
+        for (size_t i = 0; i < nd; i++)
+            near[i] = (s_near_t) {dd_model_travel_s(hlat, hlon, cg[i]->lat, cg[i]->lon), cg[i]};
+        qsort(near, nd, sizeof *near, s_near_cmp);
+        nd = DD_REOPT_MAX_CAREGIVERS;
+        for (size_t i = 0; i < nd; i++)
+            cg[i] = near[i].c;
+        radius = near[nd - 1].travel_s;
+        free(near);
+        r->hub_lat = hlat;
+        r->hub_lon = hlon;
+    }
+    size_t nsel = nd;
+    for (size_t i = 0, k = 0; i < nsel; i++) {
+        dd_caregiver_t *c = cg[i];
         int rc = s_add_caregiver(r, c);
         if (rc < 0)
             goto fail;
         if (rc == 0)
-            cg[r->nveh - 1] = c;
+            cg[k++] = c;   /* k <= i: the vehicles' caregivers, in order */
     }
     if (r->nveh == 0)
         goto fail;
@@ -312,6 +353,8 @@ dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
         if (x->district_id != district || x->state != DD_VISIT_WAITING || s_emergency(x)
             || x->window_end_us < ws)
             continue;   /* emergencies keep the online path (off-shift first-aiders) */
+        if (radius >= 0 && dd_model_travel_s(r->hub_lat, r->hub_lon, x->lat, x->lon) > radius)
+            continue;   /* outside this neighbourhood */
         s_job_t *j = s_new_job(r, x, 1);
         if (!j)
             goto fail;

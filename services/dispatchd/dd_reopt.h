@@ -34,6 +34,9 @@
 /* Rounds alternate: the shifts running now (or next), then those ending
  * after now + this (the next day's). */
 #define DD_REOPT_AHEAD_US (12 * 60 * CC_US_PER_MIN)
+/* Caregivers per run: a bigger district is re-optimised a neighbourhood
+ * (the nearest to one of them, chosen by the run's seed) at a time. */
+#define DD_REOPT_MAX_CAREGIVERS 120
 /* Visits due this soon are not moved. */
 #define DD_REOPT_FREEZE_US (30 * CC_US_PER_MIN)
 /* A run's plan is applied when it is at least this much cheaper (cost
