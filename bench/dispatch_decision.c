@@ -100,6 +100,8 @@ int main(int argc, char **argv)
     int64_t now = DAY0_US + (7 * 60 + 30) * MIN_US;
     dd_model_params_t p;
     dd_model_params_init(&p, now);
+    if (getenv("DD_BALANCE"))   /* the balance cost's weight, to compare (dd_model.h) */
+        p.balance = atof(getenv("DD_BALANCE"));
     size_t placed = 0, bumped_n = 0, ndec = 0;
     double *wq = calloc(nv, sizeof *wq), *cq = calloc(nv, sizeof *cq);
     size_t nq = 0, q_from = nv - nv / 4;
@@ -159,8 +161,18 @@ int main(int argc, char **argv)
             return 1;
         placed++;
     }
-    printf("district: %zu caregivers, %zu visits decided, %zu placed, %zu pre-empted\n", ncg,
-           ndec, placed, bumped_n);
+    double km = 0;   /* home, then each planned visit in order (no trip home) */
+    for (size_t i = 0; i < ncg; i++) {
+        double lat = cg[i].lat, lon = cg[i].lon;
+        for (size_t k = 0; k < cg[i].nplan; k++) {
+            km += dd_model_travel_s(lat, lon, cg[i].plan[k]->lat, cg[i].plan[k]->lon)
+                  * CC_GEO_SPEED_M_PER_S / 1000.0;
+            lat = cg[i].plan[k]->lat;
+            lon = cg[i].plan[k]->lon;
+        }
+    }
+    printf("district: %zu caregivers, %zu visits decided, %zu placed, %zu pre-empted, "
+           "%.1f km planned\n", ncg, ndec, placed, bumped_n, km);
     /* Re-optimisation on the filled day, at 07:30, through a world (apply
      * looks caregivers and visits up by id). */
     dd_world_t *w = dd_world_new();
