@@ -534,8 +534,11 @@ def test_caregiver_day_lists_stops_in_order_with_travel(dsys):
     other = (base[0] - 0.01, base[1])
     cards = [new_card(s, new_elder(s, lat=p[0], lon=p[1]), topup_fen=100000)
              for p in (base, other)]
-    cg = new_cg(s, lat=base[0] + 0.01, lon=base[1], skills=["cleaning"])
     now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+    # A shift running from an hour ago to 8 hours on: the visits fit at any hour.
+    cg = new_cg(s, lat=base[0] + 0.01, lon=base[1], skills=["cleaning"],
+                shift_start=(now - datetime.timedelta(hours=1)).strftime("%H:%M"),
+                shift_end=(now + datetime.timedelta(hours=8)).strftime("%H:%M"))
     vids = []
     for card, (a, b) in zip(cards, ((150, 200), (40, 90))):
         order = post(s, "orderd", "/v1/orders", {
