@@ -30,6 +30,7 @@ typedef struct {
     int service;
     int64_t window_start_us, window_end_us;
     char *notes;                          /* heap */
+    int meal_mode;
     char order_id[CC_UUID_LEN];           /* set once committed */
     int done;                             /* committed */
     int64_t done_us;                      /* when (monotonic), for expiry */
@@ -394,6 +395,8 @@ uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *
         m.lat = e->lat;
         m.lon = e->lon;
         m.diet = e->diet;
+        m.mode = o->meal_mode == CC__MEAL_MODE__MEAL_EAT_IN ? CC__MEAL_MODE__MEAL_EAT_IN
+                                                             : CC__MEAL_MODE__MEAL_DELIVERY;
         m.address_sealed.data = s_address_for(app, o, app ? app->address_meald : NULL, "meald",
                                               &alen);
         m.address_sealed.len = alen;
@@ -488,7 +491,7 @@ static int s_idem_same(const s_idem_t *i, const od_order_req_t *r)
 {
     return strcmp(i->card_id, r->card_id) == 0 && i->service == r->service &&
            i->window_start_us == r->window_start_us && i->window_end_us == r->window_end_us &&
-           strcmp(i->notes, r->notes) == 0;
+           strcmp(i->notes, r->notes) == 0 && i->meal_mode == r->meal_mode;
 }
 
 static void s_on_placed(PGresult *res, void *arg)
@@ -614,7 +617,9 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     idem->window_start_us = req->window_start_us;
     idem->window_end_us = req->window_end_us;
     idem->notes = notes;
+    idem->meal_mode = req->meal_mode;
     o->service = req->service;
+    o->meal_mode = req->meal_mode;
     o->window_start_us = req->window_start_us;
     o->window_end_us = req->window_end_us;
     o->emergency = req->service == CC__SERVICE__EMERGENCY;
@@ -653,6 +658,7 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     cc_args_bool(&a, "emergency", o->emergency);
     cc_args_text(&a, "source", source);
     cc_args_text(&a, "placed_id", placed_id);
+    cc_args_text(&a, "meal_mode", od_meal_mode_names[o->meal_mode ? 1 : 0]);
     cc_args_bytes(&a, "placed", placed, placed_len);
     cc_args_text(&a, "released_id", o->emergency ? released_id : NULL);
     if (rel)

@@ -64,6 +64,7 @@ typedef struct od_order {
     int service;
     int64_t window_start_us, window_end_us;
     bool emergency;
+    int meal_mode;                        /* Cc__MealMode (meals) */
     od_state_t state;                     /* committed */
     od_state_t next;                      /* after the queued steps */
     int pending;                          /* steps queued, not yet committed */

@@ -33,8 +33,10 @@ int od_order_req_same(const od_order_req_t *a, const od_order_req_t *b)
 {
     return strcmp(a->card_id, b->card_id) == 0 && a->service == b->service &&
            a->window_start_us == b->window_start_us && a->window_end_us == b->window_end_us &&
-           strcmp(a->notes, b->notes) == 0;
+           strcmp(a->notes, b->notes) == 0 && a->meal_mode == b->meal_mode;
 }
+
+const char *const od_meal_mode_names[] = { "delivery", "eat_in", NULL };
 
 int od_order_req_from_json(json_t *body, const char *key, int64_t now_us,
                            od_order_req_t *req, cc_err_t *err)
@@ -69,6 +71,14 @@ int od_order_req_from_json(json_t *body, const char *key, int64_t now_us,
     if (cc_json_str(body, "notes", 0, OD_NOTES_MAX_BYTES, &notes, err) != 0)
         return -1;
     snprintf(req->notes, sizeof req->notes, "%s", notes ? notes : "");
+    /* Only a meal is delivered or eaten in: the field on another service is
+     * a caller's mistake, not something to drop silently. */
+    if (json_object_get(body, "meal_mode") && req->service != CC__SERVICE__MEAL)
+        return cc_err_set(err, 400, "invalid_value", "meal_mode",
+                          "meal_mode is for meal orders only");
+    req->meal_mode = CC__MEAL_MODE__MEAL_DELIVERY;
+    if (cc_json_enum(body, "meal_mode", 0, od_meal_mode_names, &req->meal_mode, err) != 0)
+        return -1;
     return od_order_req_check(req, now_us, err);
 }
 

@@ -21,7 +21,11 @@ typedef struct {
     int64_t window_start_us;
     int64_t window_end_us;
     char notes[OD_NOTES_MAX_BYTES + 1];
+    int meal_mode;                     /* Cc__MealMode: meals only, delivery by default */
 } od_order_req_t;
+
+/* "delivery", "eat_in": POST /v1/orders meal_mode, Cc__MealMode order. */
+extern const char *const od_meal_mode_names[];
 
 /* Fill req from a POST /v1/orders body and the Idempotency-Key header
  * (key may be NULL: 400 missing_header naming Idempotency-Key). An
@@ -31,7 +35,8 @@ int od_order_req_from_json(json_t *body, const char *key, int64_t now_us,
                            od_order_req_t *req, cc_err_t *err);
 /* The rules on a filled request: key, card_id (UUID text), service, window. */
 int od_order_req_check(od_order_req_t *req, int64_t now_us, cc_err_t *err);
-/* Same request (the idempotency comparison): card, service, window, notes. */
+/* Same request (the idempotency comparison): card, service, window, notes,
+ * meal mode. */
 int od_order_req_same(const od_order_req_t *a, const od_order_req_t *b);
 
 typedef struct {

@@ -51,7 +51,7 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
           { "service", CC_T_TEXT }, { "ws", CC_T_INT8 }, { "we", CC_T_INT8 },
           { "notes", CC_T_TEXT }, { "emergency", CC_T_BOOL }, { "source", CC_T_TEXT },
           { "placed_id", CC_T_UUID }, { "placed", CC_T_BYTEA }, { "released_id", CC_T_UUID },
-          { "released", CC_T_BYTEA } }, NULL },
+          { "released", CC_T_BYTEA }, { "meal_mode", CC_T_TEXT } }, NULL },
     [OD_ST_ORDER_CANCEL] = { "od_order_cancel", W, "od_order_cancel", "outcome, state", NULL,
         { { "order", CC_T_UUID }, { "reason", CC_T_TEXT }, { "event_id", CC_T_UUID },
           { "payload", CC_T_BYTEA } }, NULL },
@@ -82,7 +82,8 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
         "SELECT id, elder_id, status FROM cards", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_ORDERS] = { "od_load_orders", R, NULL, NULL,
         "SELECT id, card_id, service, state, od_us(window_start), od_us(window_end), "
-        "emergency, notes, coalesce(caregiver_id, '') FROM orders WHERE NOT od_state_final(state)",
+        "emergency, notes, coalesce(caregiver_id, ''), coalesce(meal_mode, 'delivery') "
+        "FROM orders WHERE NOT od_state_final(state)",
         { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_CONTINUITY] = { "od_load_continuity", R, NULL, NULL,
         "SELECT DISTINCT ON (elder_id, service) elder_id, service, caregiver_id FROM orders "
@@ -306,6 +307,8 @@ static void s_on_orders(PGresult *res, void *arg)
         free(o->notes);
         o->notes = notes;
         snprintf(o->caregiver_id, sizeof o->caregiver_id, "%s", PQgetvalue(res, r, 8));
+        o->meal_mode = strcmp(PQgetvalue(res, r, 9), "eat_in") == 0 ? CC__MEAL_MODE__MEAL_EAT_IN
+                                                                     : CC__MEAL_MODE__MEAL_DELIVERY;
     }
 }
 
