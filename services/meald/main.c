@@ -29,6 +29,9 @@ static cc_cfg_param_t s_params[] = {
     { "deadlines-refresh-s", CC_CFG_INT, &s_app.deadlines_refresh_s, "60",
       "re-read table deadlines (delivery deadlines by slot) at least this often",
       .min = 1, .max = 3600 },
+    { "round-plan-ms", CC_CFG_INT, &s_app.round_plan_ms, "500",
+      "the solver's time for one slot's courier rounds, milliseconds (on a worker thread)",
+      .min = 10, .max = 60000 },
     { "revoke-refresh-s", CC_CFG_INT, &s_revoke_refresh_s, "30",
       "reload the revoked token generations (account_gens) at least this often; "
       "AccountChanged events apply at once", .min = 1, .max = 3600 },

@@ -8,6 +8,8 @@
 #include "cc_log.h"
 #include "cc_time.h"
 #include "cc_util.h"
+#include "md_plan.h"
+#include "md_rounds.h"
 #include "md_sweep.h"
 
 #define S_PRUNE_EVERY_S CC_S_PER_HOUR
@@ -52,6 +54,20 @@ static void s_metrics(md_app_t *app)
                                            "orderd event decided to effect committed");
     app->m_http_s = cc_metrics_histogram("meald_write_seconds",
                                          "Write request received to reply (after commit)");
+    for (int r = 0; r < MD_UNSERVED_REASONS; r++) {
+        char name[96];
+        snprintf(name, sizeof name, "meald_meals_unserved_total{reason=\"%s\"}",
+                 md_unserved_names[r]);
+        app->m_unserved[r] = cc_metrics_counter(name, "Meals no courier round can serve, "
+                                                      "by reason (reported once per meal)");
+    }
+    app->m_plans = cc_metrics_counter("meald_round_plans_total", "Slot round plans stored");
+    app->m_plan_s = cc_metrics_histogram("meald_round_plan_seconds",
+                                         "Slot round plan started to planned (worker thread)");
+    app->m_failed = cc_metrics_counter("meald_meals_failed_total",
+                                       "Deliveries failed on site (absent, refused)");
+    app->m_couriers_created = cc_metrics_counter("meald_couriers_created_total",
+                                                 "Couriers created");
 }
 
 static void s_on_prune(evutil_socket_t fd, short what, void *arg)
@@ -115,7 +131,9 @@ int md_app_init(void *arg)
     app->state = md_state_new();
     app->ev_prune = event_new(app->rt.base, -1, EV_PERSIST, s_on_prune, app);
     app->ev_sweep = event_new(app->rt.base, -1, EV_PERSIST, md_sweep_on_timer, app);
-    return app->state && app->ev_prune && app->ev_sweep ? 0 : -1;
+    if (!app->state || !app->ev_prune || !app->ev_sweep)
+        return -1;
+    return md_plan_init(app);
 }
 
 int md_app_start(void *arg)
@@ -145,6 +163,7 @@ void md_app_fini(void *arg)
     if (app->ev_sweep)
         event_free(app->ev_sweep);
     app->ev_sweep = NULL;
+    md_plan_fini(app);   /* jobs borrow nothing from the state, but their done may */
     md_state_destroy(&app->state);
     cc_seal_destroy(&app->address_keys);
 }

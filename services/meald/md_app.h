@@ -19,6 +19,7 @@ typedef struct {
     char *address_key_file;       /* config, "": <curve-keys-dir>/meald-address.key */
     char *address_old_key_file;   /* config: the previous key during a rotation, or "" */
     cc_seal_t *address_keys;      /* opens MealReleased.address_sealed (cc_seal.h) */
+    int64_t round_plan_ms;    /* config: the solver's time for one slot's rounds */
     md_state_t *state;
     struct event *ev_prune;   /* hourly memory prune */
     struct event *ev_sweep;   /* delivery deadlines (md_sweep.h) */
@@ -43,6 +44,11 @@ typedef struct {
     cc_metric_t *m_lag_s;         /* gauge: age of the last applied orderd event */
     cc_metric_t *m_decide_s;      /* histogram: event decided -> committed */
     cc_metric_t *m_http_s;        /* histogram: write request -> reply */
+    cc_metric_t *m_unserved[5];   /* meals no round can serve, by reason (md_rounds.h) */
+    cc_metric_t *m_plans;         /* round plans stored */
+    cc_metric_t *m_plan_s;        /* histogram: plan started -> planned (worker) */
+    cc_metric_t *m_failed;        /* deliveries failed on site */
+    cc_metric_t *m_couriers_created;
 } md_app_t;
 
 /* The elder's address for meal (sealed by orderd for meald, opened here)

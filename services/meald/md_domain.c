@@ -17,7 +17,27 @@ static const char *const s_slot_names[MD_NSLOTS] = {"lunch", "dinner"};
 static const char *const s_refusal_names[MD_REFUSE_COUNT] = {
     "", "past_cutoff", "no_capacity", "no_meal_point"};
 static const char *const s_status_names[] = {"scheduled", "refused", "cancelled",
-                                             "delivered", "undelivered"};
+                                             "delivered", "undelivered", "failed"};
+static const char *const s_vehicle_names[MD_NVEHICLES] = {"foot", "e_bike", "car"};
+static const double s_vehicle_kmh[MD_NVEHICLES] = {5, 15, 25};
+
+const char *md_vehicle_name(md_vehicle_t v)
+{
+    return (v >= 0 && v < MD_NVEHICLES) ? s_vehicle_names[v] : "";
+}
+
+int md_vehicle_parse(const char *name)
+{
+    for (int i = 0; name && i < MD_NVEHICLES; i++)
+        if (strcmp(name, s_vehicle_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+double md_vehicle_speed(md_vehicle_t v)
+{
+    return (v >= 0 && v < MD_NVEHICLES) ? s_vehicle_kmh[v] : s_vehicle_kmh[MD_FOOT];
+}
 
 const char *md_slot_name(md_slot_t slot)
 {
@@ -47,13 +67,13 @@ int md_refusal_parse(const char *name)
 
 const char *md_status_name(md_meal_status_t status)
 {
-    return (status >= MD_MEAL_SCHEDULED && status <= MD_MEAL_UNDELIVERED)
+    return (status >= MD_MEAL_SCHEDULED && status <= MD_MEAL_FAILED)
                ? s_status_names[status] : "";
 }
 
 int md_status_parse(const char *name)
 {
-    for (int i = 0; name && i <= MD_MEAL_UNDELIVERED; i++)
+    for (int i = 0; name && i <= MD_MEAL_FAILED; i++)
         if (strcmp(name, s_status_names[i]) == 0)
             return i;
     return -1;
@@ -165,6 +185,10 @@ struct md_state {
     cc_map_t *buckets;       /* "point/day/slot" -> s_bucket_t * (owned) */
     md_meal_t **open;        /* scheduled meals (borrowed); meal->open_ix is the index */
     size_t nopen, capopen;
+    md_courier_t **couriers; /* insertion order; owned */
+    size_t ncouriers, capcouriers;
+    cc_map_t *courier_by_id;   /* borrowed from couriers */
+    cc_map_t *courier_by_idem; /* borrowed from couriers */
 };
 
 /* The open list: scheduled meals, for the deadline sweep. */
@@ -197,7 +221,10 @@ md_state_t *md_state_new(void)
     self->point_by_idem = cc_map_new();
     self->meals = cc_map_new();
     self->buckets = cc_map_new();
-    if (!self->point_by_id || !self->point_by_idem || !self->meals || !self->buckets) {
+    self->courier_by_id = cc_map_new();
+    self->courier_by_idem = cc_map_new();
+    if (!self->point_by_id || !self->point_by_idem || !self->meals || !self->buckets
+        || !self->courier_by_id || !self->courier_by_idem) {
         md_state_destroy(&self);
         return NULL;
     }
@@ -229,6 +256,11 @@ void md_state_destroy(md_state_t **self_p)
     cc_map_destroy(&self->point_by_idem, NULL);
     cc_map_destroy(&self->point_by_id, NULL);
     free(self->open);
+    cc_map_destroy(&self->courier_by_idem, NULL);
+    cc_map_destroy(&self->courier_by_id, NULL);
+    for (size_t i = 0; i < self->ncouriers; i++)
+        free(self->couriers[i]);
+    free(self->couriers);
     for (size_t i = 0; i < self->npoints; i++)
         free(self->points[i]);
     free(self->points);
@@ -281,6 +313,47 @@ size_t md_point_count(const md_state_t *self)
 md_point_t *md_point_at(md_state_t *self, size_t i)
 {
     return i < self->npoints ? self->points[i] : NULL;
+}
+
+md_courier_t *md_courier_add(md_state_t *self, const md_courier_t *c)
+{
+    assert(self && c && c->point);
+    if (cc_map_get(self->courier_by_id, c->id)
+        || (c->idem_key[0] && cc_map_get(self->courier_by_idem, c->idem_key)))
+        return NULL;
+    if (cc_grow(&self->couriers, &self->capcouriers, self->ncouriers + 1,
+                sizeof *self->couriers, 16) != 0)
+        return NULL;
+    md_courier_t *copy = malloc(sizeof *copy);
+    if (!copy)
+        return NULL;
+    *copy = *c;
+    if (cc_map_put(self->courier_by_id, copy->id, copy, NULL)) {
+        free(copy);
+        return NULL;
+    }
+    if (copy->idem_key[0] && cc_map_put(self->courier_by_idem, copy->idem_key, copy, NULL)) {
+        cc_map_remove(self->courier_by_id, copy->id);
+        free(copy);
+        return NULL;
+    }
+    self->couriers[self->ncouriers++] = copy;
+    return copy;
+}
+
+md_courier_t *md_courier_find_idem(md_state_t *self, const char *idem_key)
+{
+    return (idem_key && *idem_key) ? cc_map_get(self->courier_by_idem, idem_key) : NULL;
+}
+
+size_t md_courier_count(const md_state_t *self)
+{
+    return self->ncouriers;
+}
+
+md_courier_t *md_courier_at(md_state_t *self, size_t i)
+{
+    return i < self->ncouriers ? self->couriers[i] : NULL;
 }
 
 static void s_bucket_key(const md_point_t *point, int32_t day, md_slot_t slot, char *buf,
@@ -382,7 +455,7 @@ static md_meal_t *s_meal_insert(md_state_t *self, const md_meal_t *m, int check_
     if (cc_map_get(self->meals, m->order_id))
         return NULL;
     int holds = m->status == MD_MEAL_SCHEDULED || m->status == MD_MEAL_DELIVERED
-                || m->status == MD_MEAL_UNDELIVERED;
+                || m->status == MD_MEAL_UNDELIVERED || m->status == MD_MEAL_FAILED;
     s_bucket_t *b = NULL;
     if (holds) {
         if (!m->point || m->slot < 0 || m->slot >= MD_NSLOTS)
@@ -479,13 +552,24 @@ int md_meal_expire(md_state_t *self, md_meal_t *meal, int64_t at_us)
     return 0;
 }
 
+int md_meal_fail(md_state_t *self, md_meal_t *meal, int64_t at_us, const char *reason)
+{
+    if (meal->status != MD_MEAL_SCHEDULED)
+        return -1;
+    meal->status = MD_MEAL_FAILED;
+    meal->expired_us = at_us;
+    snprintf(meal->fail_reason, sizeof meal->fail_reason, "%s", reason ? reason : "");
+    s_open_remove(self, meal);
+    return 0;
+}
+
 void md_meal_forget(md_state_t *self, md_meal_t **meal_p)
 {
     if (!meal_p || !*meal_p)
         return;
     md_meal_t *meal = *meal_p;
     if (meal->status == MD_MEAL_SCHEDULED || meal->status == MD_MEAL_DELIVERED
-        || meal->status == MD_MEAL_UNDELIVERED)
+        || meal->status == MD_MEAL_UNDELIVERED || meal->status == MD_MEAL_FAILED)
         s_bucket_remove(self, meal);
     if (meal->status == MD_MEAL_SCHEDULED)
         s_open_remove(self, meal);

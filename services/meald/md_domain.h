@@ -37,8 +37,12 @@ typedef enum {
     MD_MEAL_REFUSED,
     MD_MEAL_CANCELLED,
     MD_MEAL_DELIVERED,
-    MD_MEAL_UNDELIVERED      /* not reported delivered by its deadline */
+    MD_MEAL_UNDELIVERED,     /* not reported delivered by its deadline */
+    MD_MEAL_FAILED           /* the courier could not hand it over (fail_reason) */
 } md_meal_status_t;
+
+/* Why a delivery failed on site (POST /v1/meals/{id}/failed). */
+#define MD_FAIL_REASONS { "absent", "refused", NULL }
 
 /* Local time of day (minutes) from which a window is a dinner, not a lunch. */
 #define MD_DINNER_FROM_MIN (15 * 60)
@@ -47,6 +51,7 @@ typedef enum {
 #define MD_NAME_MAX CC_NAME_MAX          /* cc_limits.h */
 #define MD_DIET_MAX CC_TEXT_MAX
 #define MD_COURIER_MAX CC_COURIER_ID_MAX
+#define MD_HOT_LIMIT_DEFAULT_MIN 40   /* meal_points.hot_limit_min's default */
 
 const char *md_slot_name(md_slot_t slot);          /* "lunch" | "dinner" */
 int md_slot_parse(const char *name);               /* md_slot_t, or -1 */
@@ -87,6 +92,7 @@ typedef struct {
     uint32_t district_id;
     double lat, lon;
     md_slot_conf_t slots[MD_NSLOTS];
+    int hot_limit_min;       /* longest ride kitchen -> door (minutes), 40 by default */
     char idem_key[129];      /* Idempotency-Key of the creating request, or "" */
     char req_hash[17];       /* hash of that request's body, or "" */
 } md_point_t;
@@ -105,7 +111,9 @@ typedef struct {
     int64_t window_start_us, window_end_us;
     int64_t delivered_us;    /* when delivered */
     char courier_id[MD_COURIER_MAX + 1];
-    int64_t expired_us;      /* when it became undelivered */
+    int64_t expired_us;      /* when it became undelivered or failed */
+    int eat_in;              /* eaten at the canteen: no round (MealReleased.mode) */
+    char fail_reason[16];    /* when failed: "absent" | "refused" */
     size_t open_ix;          /* the state's: index in the open list while scheduled */
     int overdue_logged;      /* the daemon's: logged overdue once */
     cc_hold_t hold;          /* the daemon's: deadline seen in monotonic time (cc_clock.h) */
@@ -116,6 +124,27 @@ typedef struct {
     uint8_t *address_sealed;
     size_t address_sealed_len;
 } md_meal_t;
+
+/* A courier of a meal point: one vehicle, one box, one shift a day. */
+typedef enum { MD_FOOT = 0, MD_E_BIKE = 1, MD_CAR = 2, MD_NVEHICLES = 3 } md_vehicle_t;
+#define MD_SHIFT_NONE (-1)
+typedef struct {
+    char id[MD_ID_LEN];
+    md_point_t *point;       /* borrowed from the state */
+    char provider_id[MD_PROVIDER_MAX + 1];
+    char name[MD_NAME_MAX + 1];
+    md_vehicle_t vehicle;
+    double speed_kmh;        /* > 0; md_vehicle_speed() when not given */
+    int capacity;            /* meals per round (box) */
+    int shift_start_min;     /* local minutes after midnight, start < end <= 1440 */
+    int shift_end_min;
+    char idem_key[129];
+    char req_hash[17];
+} md_courier_t;
+
+const char *md_vehicle_name(md_vehicle_t v);      /* "foot" | "e_bike" | "car" */
+int md_vehicle_parse(const char *name);           /* md_vehicle_t, or -1 */
+double md_vehicle_speed(md_vehicle_t v);          /* default km/h: 5, 15, 25 */
 
 typedef struct md_state md_state_t;
 
@@ -129,6 +158,14 @@ md_point_t *md_point_find_idem(md_state_t *self, const char *idem_key);
 size_t md_point_count(const md_state_t *self);
 /* Points in insertion order, i < md_point_count. */
 md_point_t *md_point_at(md_state_t *self, size_t i);
+
+/* Copy c into the state (c->point must be the state's). NULL if its id or
+ * Idempotency-Key is taken or out of memory. */
+md_courier_t *md_courier_add(md_state_t *self, const md_courier_t *c);
+md_courier_t *md_courier_find_idem(md_state_t *self, const char *idem_key);
+size_t md_courier_count(const md_state_t *self);
+/* Couriers in insertion order, i < md_courier_count. */
+md_courier_t *md_courier_at(md_state_t *self, size_t i);
 
 /* Places taken at (point, day, slot). */
 int md_used(md_state_t *self, const md_point_t *point, int32_t day, md_slot_t slot);
@@ -161,6 +198,9 @@ int md_meal_deliver(md_state_t *self, md_meal_t *meal, int64_t at_us, const char
 /* scheduled -> undelivered at at_us (keeps the place: the food was made).
  * -1 if not scheduled. */
 int md_meal_expire(md_state_t *self, md_meal_t *meal, int64_t at_us);
+/* scheduled -> failed (reason "absent" | "refused"; keeps the place: the
+ * food was made). -1 if not scheduled. */
+int md_meal_fail(md_state_t *self, md_meal_t *meal, int64_t at_us, const char *reason);
 /* Forget a meal entirely (undo of a decision the store did not take);
  * frees its place if it held one. *meal_p is set to NULL. */
 void md_meal_forget(md_state_t *self, md_meal_t **meal_p);

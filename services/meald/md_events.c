@@ -9,6 +9,7 @@
 #include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
+#include "md_plan.h"
 #include "md_store.h"
 
 /* Context of one queued effect, resolved by order id in the callback (the
@@ -158,6 +159,7 @@ typedef struct {
     uint32_t district_id;
     double lat, lon;
     ProtobufCBinaryData address_sealed;   /* MealReleased only */
+    int eat_in;
 } s_release_t;
 
 static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t *app,
@@ -177,6 +179,7 @@ static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t 
     m.lon = ev->lon;
     m.window_start_us = ev->window_start_us;
     m.window_end_us = ev->window_end_us;
+    m.eat_in = ev->eat_in;
     md_slot_for_window(ev->window_start_us, &m.slot, &m.day);
 
     md_choice_t ch;
@@ -242,6 +245,8 @@ static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t 
     cc_args_float(a, "lon", kept->lon);
     cc_args_text(a, "out_id", e->out_id);
     cc_args_bytes(a, "payload", e->payload, e->plen);
+    if (ch.point)
+        cc_args_text(a, "mode", kept->eat_in ? "eat_in" : "delivery");
 }
 
 static void s_on_cancelled(PGresult *res, void *arg)
@@ -262,6 +267,7 @@ static void s_on_cancelled(PGresult *res, void *arg)
         if (m && md_meal_cancel(app->state, m) == 0) {
             cc_metric_inc(app->m_cancelled);
             cc_info("meal_cancelled", "order_id", ctx->order_id);
+            md_plan_changed(app, m);   /* after the cut-off: its round goes */
         }
     } else if (m && m->status == MD_MEAL_SCHEDULED) {
         /* noop: the store holds no scheduled meal but memory does. */
@@ -300,6 +306,7 @@ int md_events_decide(md_app_t *app, const Cc__Envelope *env, const ProtobufCMess
             .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
             .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
             .lon = m->lon, .address_sealed = m->address_sealed,
+            .eat_in = m->mode == CC__MEAL_MODE__MEAL_EAT_IN,
         };
         s_released(env, &r, app, now, e);
     } else if (strcmp(env->type, "OrderReleased") == 0) {

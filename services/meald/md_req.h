@@ -13,7 +13,8 @@
 
 /* POST /v1/meal-points body:
  *   {name, provider_id?, district_id, lat, lon,
- *    slots: [{slot: "lunch"|"dinner", capacity: 1.., cutoff: "HH:MM"}]}
+ *    slots: [{slot: "lunch"|"dinner", capacity: 1.., cutoff: "HH:MM"}],
+ *    hot_limit_min? (1..240, default 40: longest ride kitchen -> door)}
  * Fills out (id, idem_key and req_hash are left empty; provider_id is ""
  * when absent: the caller defaults it to the point id). 0, or -1 with err
  * (field e.g. "slots[1].cutoff"). Unknown fields are ignored. */
@@ -25,6 +26,22 @@ int md_req_point(json_t *body, md_point_t *out, cc_err_t *err);
 int md_req_delivered(json_t *body, int64_t now_us, int64_t *at_us,
                      char courier[MD_COURIER_MAX + 1], cc_err_t *err);
 
+/* POST /v1/couriers body:
+ *   {meal_point_id, provider_id?, name, vehicle: "foot"|"e_bike"|"car",
+ *    speed_kmh? (1..120, default by vehicle), capacity (1..1000 meals a round),
+ *    shift_start: "HH:MM", shift_end: "HH:MM" (local, start < end)}
+ * Fills out except id, point, idem_key, req_hash; *point_id gets the point
+ * (lower case) and provider_id is "" when absent. 0, or -1 with err. */
+int md_req_courier(json_t *body, md_courier_t *out, char point_id[MD_ID_LEN], cc_err_t *err);
+
+/* POST /v1/meals/{order_id}/failed body: {reason: "absent"|"refused"}.
+ * *reason points at a static name. 0, or -1 with err. */
+int md_req_failed(json_t *body, const char **reason, cc_err_t *err);
+
+/* {courier_id, meal_point_id, provider_id, name, vehicle, speed_kmh,
+ *  capacity, shift_start, shift_end}; new reference. */
+json_t *md_json_courier(const md_courier_t *c);
+
 /* Kitchen list query: date (YYYY-MM-DD) and slot, both required. */
 int md_req_kitchen(const char *date, const char *slot, int32_t *day, md_slot_t *out_slot,
                    cc_err_t *err);
@@ -34,7 +51,7 @@ int md_req_kitchen(const char *date, const char *slot, int32_t *day, md_slot_t *
 void md_req_hash(json_t *body, char out[17]);
 
 /* {meal_point_id, name, provider_id, district_id, lat, lon,
- *  slots: [{slot, capacity, cutoff}]}; new reference. */
+ *  slots: [{slot, capacity, cutoff}], hot_limit_min}; new reference. */
 json_t *md_json_point(const md_point_t *p);
 /* The kitchen list of one (point, day, slot) at now_us: see
  * docs/API-meald.md ("closed" once the cut-off has passed: the list is final

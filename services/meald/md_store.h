@@ -9,7 +9,10 @@
  *   md_cancel -> (outcome applied|duplicate|noop)
  *   md_deliver -> (outcome applied|already|not_scheduled|unknown,
  *                  delivered_us, courier_id)
- *   md_expire -> (outcome applied|noop) */
+ *   md_expire -> (outcome applied|noop)
+ *   md_create_courier -> (outcome created|replay|conflict, courier_id)
+ *   md_store_rounds -> (outcome stored|stale)
+ *   md_fail -> (outcome applied|already|not_scheduled|unknown, reason) */
 #ifndef MD_STORE_H
 #define MD_STORE_H
 #include <libpq-fe.h>
@@ -25,6 +28,8 @@ typedef enum {
     MD_ST_LOAD_DEADLINES,       /* table deadlines, at start and refresh */
     /* Token revocation (cc_revoke.h): AccountChanged from orderd's log. */
     MD_ST_ACCOUNT_CHANGED, MD_ST_ACCOUNT_GENS,
+    /* Couriers and rounds (md_plan.h). */
+    MD_ST_LOAD_COURIERS, MD_ST_LOAD_PLANS, MD_ST_CREATE_COURIER, MD_ST_STORE_ROUNDS, MD_ST_FAIL,
     MD_ST_COUNT
 } md_st_t;
 extern cc_stmt_t md_stmts[MD_ST_COUNT + 1];

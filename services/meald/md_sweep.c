@@ -8,6 +8,7 @@
 #include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
+#include "md_plan.h"
 #include "md_store.h"
 
 typedef struct {
@@ -135,4 +136,5 @@ void md_sweep_on_timer(evutil_socket_t fd, short what, void *arg)
         }
     }
     cc_metric_set(app->m_overdue, (double)overdue);
+    md_plan_tick(app, now);
 }
