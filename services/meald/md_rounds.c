@@ -1,7 +1,6 @@
 /* md_rounds: see md_rounds.h. */
 #include "md_rounds.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +10,14 @@
 
 #define S_US 1000000.0
 
-/* One solver problem per speed until vrp_vehicle_t.time_factor is in main
- * (branch solver-ext); then: one problem at 1 m/s, time_factor = 1/speed
- * per vehicle, and this loop runs once. */
-#define S_GROUP_BY_SPEED 1
+/* One problem for every courier: travel is street metres at 1 m/s, so a
+ * courier's time_factor is 1 / its speed in m/s (libvrp scales travel per
+ * vehicle; distances, the objective, stay metres). */
+#define S_BASE_MPS 1.0
 
-/* Why a meal stays unserved, most telling first: a meal some round could
- * take alone but the rounds are full says more than one that was out of
- * reach for another group of couriers. */
-enum { S_NO_ROOM, S_HOT, S_WINDOW, S_CAPACITY, S_OTHER, S_NONE };
+/* Why a meal stays unserved, as libvrp says it (computed against every
+ * round with an otherwise empty route). */
+enum { S_NO_ROOM, S_HOT, S_WINDOW, S_CAPACITY, S_OTHER };
 static const char *const s_reason_names[] = {"no_room", "hot_food_limit", "window",
                                              "capacity", "no_room"};
 
@@ -59,15 +57,6 @@ int md_rounds_split(int64_t from_us, int64_t to_us, int64_t round_s, int64_t *st
     return k;
 }
 
-static int s_cmp_speed(const void *a, const void *b, void *arg)
-{
-    const md_round_courier_t *c = arg;
-    int x = *(const int *)a, y = *(const int *)b;
-    if (c[x].speed_kmh != c[y].speed_kmh)
-        return c[x].speed_kmh < c[y].speed_kmh ? -1 : 1;
-    return x - y;
-}
-
 static int s_cmp_round(const void *a, const void *b)
 {
     const md_round_t *x = a, *y = b;
@@ -87,41 +76,48 @@ void md_round_plan_free(md_round_plan_t *p)
     memset(p, 0, sizeof *p);
 }
 
-/* Plan the couriers order[0..nc) (one speed) on the meals not yet taken;
- * append their rounds to out, lower rank[] of what stays. 0, 1 when the
- * group has no round in its shifts, -1 on allocation failure. */
-static int s_plan_group(const md_round_input_t *in, const int *order, size_t nc,
-                        double time_limit, int *taken, int *rank, md_round_plan_t *out)
+static int s_unserved(md_round_plan_t *out, int meal, const char *reason)
 {
+    md_unserved_t *grown = realloc(out->unserved, (out->nunserved + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    out->unserved = grown;
+    out->unserved[out->nunserved].meal = meal;
+    out->unserved[out->nunserved].reason = reason;
+    out->nunserved++;
+    return 0;
+}
+
+/* Every courier's rounds in one problem: location 0 the kitchen, then a
+ * location and a job per meal libvrp can read (loc_of, meal_at); vehicle v
+ * a round of courier vcour[v]. */
+int md_rounds_plan(const md_round_input_t *in, md_round_plan_t *out)
+{
+    memset(out, 0, sizeof *out);
     int64_t t0 = in->depart_us - 86400LL * (int64_t)S_US;   /* keeps solver times positive */
-    size_t n = 0;
-    int *jmeal = malloc((in->nmeals + 1) * sizeof *jmeal);
-    double *ll = malloc(2 * (in->nmeals + 1) * sizeof *ll);
+    size_t n = in->nmeals, nc = in->ncouriers;
     int *vcour = malloc((nc * MD_ROUNDS_PER_COURIER_MAX + 1) * sizeof *vcour);
+    int *taken = calloc(n + 1, sizeof *taken);
+    int *job_of = malloc((n + 1) * sizeof *job_of);
+    int *loc_of = malloc((n + 1) * sizeof *loc_of);
+    int *meal_at = malloc((n + 1) * sizeof *meal_at);
     vrp_problem_t *p = NULL;
     vrp_plan_t *plan = NULL;
-    int rc = -1;
-    if (!jmeal || !ll || !vcour)
-        goto done;
-    ll[0] = in->lat;
-    ll[1] = in->lon;
-    for (size_t i = 0; i < in->nmeals; i++) {
-        if (taken[i])
-            continue;
-        jmeal[n] = (int)i;
-        ll[2 * (n + 1)] = in->meals[i].lat;
-        ll[2 * (n + 1) + 1] = in->meals[i].lon;
-        n++;
-    }
-    double mps = in->couriers[order[0]].speed_kmh / 3.6;
-    if (!(p = vrp_problem_new_geo((int)n + 1, ll, MD_ROUND_DETOUR, mps)))
-        goto done;
+    if (!vcour || !taken || !job_of || !loc_of || !meal_at
+        || !(p = vrp_problem_new_points(MD_ROUND_DETOUR, S_BASE_MPS)))
+        goto fail;
+    if (vrp_problem_add_location(p, in->lat, in->lon) != 0)
+        goto fail;
+    /* The rounds: every courier's shift from the cut-off on (nothing is
+     * cooked before), cut into rounds of twice the hot-food limit. */
     int nv = 0;
+    double fastest = 0;   /* the smallest time_factor of a round */
     for (size_t k = 0; k < nc; k++) {
-        const md_round_courier_t *c = &in->couriers[order[k]];
+        const md_round_courier_t *c = &in->couriers[k];
         int64_t from = c->shift_start_us > in->depart_us ? c->shift_start_us : in->depart_us;
         int64_t st[MD_ROUNDS_PER_COURIER_MAX], en[MD_ROUNDS_PER_COURIER_MAX];
         int r = md_rounds_split(from, c->shift_end_us, 2 * (int64_t)in->hot_limit_s, st, en);
+        double f = S_BASE_MPS / (c->speed_kmh / 3.6);
         for (int i = 0; i < r; i++) {
             vrp_vehicle_t v;
             vrp_vehicle_init(&v, 0, 0);
@@ -129,58 +125,59 @@ static int s_plan_group(const md_round_input_t *in, const int *order, size_t nc,
             v.shift_end = (double)(en[i] - t0) / S_US;
             v.capacity[0] = c->capacity;
             v.max_ride = in->hot_limit_s;
+            v.time_factor = f;
             if (vrp_problem_add_vehicle(p, &v) < 0)
-                goto done;
-            vcour[nv++] = order[k];
+                goto fail;
+            vcour[nv++] = (int)k;
+            if (fastest == 0 || f < fastest)
+                fastest = f;
         }
     }
     if (nv == 0) {
-        rc = 1;
+        /* No round at all after the cut-off: nobody to carry anything. */
+        for (size_t m = 0; m < n; m++)
+            if (s_unserved(out, (int)m, "no_courier") != 0)
+                goto fail;
         goto done;
     }
-    /* Jobs in the order of jmeal: job j is meal jmeal[j] (-1 = refused by the
-     * solver: a window it cannot read, reported as a window). */
-    int *job_of = malloc((n + 1) * sizeof *job_of);
-    if (!job_of)
-        goto done;
-    for (size_t j = 0; j < n; j++) {
-        const md_round_meal_t *m = &in->meals[jmeal[j]];
+    for (size_t m = 0; m < n; m++) {
+        const md_round_meal_t *ml = &in->meals[m];
+        int loc = vrp_problem_add_location(p, ml->lat, ml->lon);
+        job_of[m] = -1;
+        loc_of[m] = loc;
+        if (loc < 0)
+            continue;   /* a place libvrp cannot read: reported as a window */
         vrp_job_t job;
-        vrp_job_init(&job, (int)j + 1);
+        meal_at[loc - 1] = (int)m;
+        vrp_job_init(&job, loc);
         job.n_windows = 1;
-        job.windows[0].start = (double)(m->window_start_us - t0) / S_US;
-        job.windows[0].end = (double)(m->window_end_us - t0) / S_US;
+        job.windows[0].start = (double)(ml->window_start_us - t0) / S_US;
+        job.windows[0].end = (double)(ml->window_end_us - t0) / S_US;
         job.service = MD_ROUND_SERVICE_S;
         job.demand[0] = 1;
-        job_of[j] = vrp_problem_add_job(p, &job);
-        if (job_of[j] < 0 && rank[jmeal[j]] > S_WINDOW)
-            rank[jmeal[j]] = S_WINDOW;
+        job_of[m] = vrp_problem_add_job(p, &job);
     }
     vrp_params_t prm;
     vrp_params_init(&prm);
     prm.objective = VRP_OBJ_DISTANCE;
     prm.seed = 1;
-    prm.time_limit = time_limit > 0.001 ? time_limit : 0.001;
-    if (!(plan = vrp_plan_new(p)) || vrp_solve(p, &prm, &plan) != 0) {
-        free(job_of);
-        goto done;
-    }
+    prm.max_iterations = in->max_iterations;
+    prm.time_limit = in->time_limit_s > 0.001 || in->max_iterations > 0 ? in->time_limit_s
+                                                                        : 0.001;
+    if (!(plan = vrp_plan_new(p)) || vrp_solve(p, &prm, &plan) != 0)
+        goto fail;
     for (int v = 0; v < nv; v++) {
         int len = vrp_plan_route_length(plan, v);
         if (len <= 0)
             continue;
         md_round_t *grown = realloc(out->rounds, (out->nrounds + 1) * sizeof *grown);
-        if (!grown) {
-            free(job_of);
-            goto done;
-        }
+        if (!grown)
+            goto fail;
         out->rounds = grown;
         md_round_t *r = &out->rounds[out->nrounds];
         memset(r, 0, sizeof *r);
-        if (!(r->stops = calloc((size_t)len, sizeof *r->stops))) {
-            free(job_of);
-            goto done;
-        }
+        if (!(r->stops = calloc((size_t)len, sizeof *r->stops)))
+            goto fail;
         out->nrounds++;
         r->courier = vcour[v];
         r->nstops = (size_t)len;
@@ -192,8 +189,9 @@ static int s_plan_group(const md_round_input_t *in, const int *order, size_t nc,
             double arr = 0, start = 0;
             vrp_plan_stop_times(plan, v, i, &arr, &start);
             if (i == 0)
-                r->depart_us = t0 + (int64_t)((arr - vrp_problem_time(p, 0, loc)) * S_US);
-            int meal = jmeal[loc - 1];   /* location j + 1 is meal jmeal[j] */
+                r->depart_us = t0 + (int64_t)((arr - vrp_problem_vehicle_time(p, v, 0, loc))
+                                              * S_US);
+            int meal = meal_at[loc - 1];
             r->stops[i].meal = meal;
             r->stops[i].eta_us = t0 + (int64_t)(start * S_US);
             taken[meal] = 1;
@@ -201,86 +199,40 @@ static int s_plan_group(const md_round_input_t *in, const int *order, size_t nc,
             last_start = start;
         }
         r->return_us = t0 + (int64_t)((last_start + MD_ROUND_SERVICE_S
-                                       + vrp_problem_time(p, last_loc, 0)) * S_US);
-    }
-    for (size_t j = 0; j < n; j++) {
-        if (job_of[j] < 0 || taken[jmeal[j]])
-            continue;
-        int k = s_rank(vrp_plan_reason(plan, job_of[j]));
-        if (k < rank[jmeal[j]])
-            rank[jmeal[j]] = k;
-    }
-    free(job_of);
-    rc = 0;
-done:
-    vrp_plan_destroy(&plan);
-    vrp_problem_destroy(&p);
-    free(vcour);
-    free(ll);
-    free(jmeal);
-    return rc;
-}
-
-int md_rounds_plan(const md_round_input_t *in, md_round_plan_t *out)
-{
-    memset(out, 0, sizeof *out);
-    size_t n = in->nmeals, nc = in->ncouriers;
-    int *taken = calloc(n + 1, sizeof *taken);
-    int *rank = malloc((n + 1) * sizeof *rank);
-    int *order = malloc((nc + 1) * sizeof *order);
-    if (!taken || !rank || !order)
-        goto fail;
-    for (size_t i = 0; i < n; i++)
-        rank[i] = S_NONE;
-    for (size_t i = 0; i < nc; i++)
-        order[i] = (int)i;
-    qsort_r(order, nc, sizeof *order, s_cmp_speed, in->couriers);
-    size_t ngroups = 0;
-    for (size_t i = 0; i < nc; i++)
-        ngroups += i == 0 || in->couriers[order[i]].speed_kmh
-                                 != in->couriers[order[i - 1]].speed_kmh;
-    int any = 0;
-    for (size_t i = 0; i < nc && n > 0;) {
-        size_t j = i;
-        while (j < nc && (!S_GROUP_BY_SPEED
-                          || in->couriers[order[j]].speed_kmh
-                                 == in->couriers[order[i]].speed_kmh))
-            j++;
-        size_t left = 0;
-        for (size_t m = 0; m < n; m++)
-            left += !taken[m];
-        if (left == 0)
-            break;
-        int rc = s_plan_group(in, order + i, j - i, in->time_limit_s / (double)ngroups, taken,
-                              rank, out);
-        if (rc < 0)
-            goto fail;
-        any |= rc == 0;
-        i = j;
+                                       + vrp_problem_vehicle_time(p, v, last_loc, 0)) * S_US);
     }
     for (size_t m = 0; m < n; m++) {
         if (taken[m])
             continue;
-        md_unserved_t *grown = realloc(out->unserved, (out->nunserved + 1) * sizeof *grown);
-        if (!grown)
+        int k = job_of[m] < 0 ? S_WINDOW : s_rank(vrp_plan_reason(plan, job_of[m]));
+        /* Too far to arrive hot even on the fastest courier's direct ride:
+         * the solver may name the window or the shift first (the way back
+         * does not fit either), but the limit is what no plan can change. */
+        if (job_of[m] >= 0
+            && vrp_problem_time(p, 0, loc_of[m]) * fastest > in->hot_limit_s)
+            k = S_HOT;
+        if (s_unserved(out, (int)m, s_reason_names[k]) != 0)
             goto fail;
-        out->unserved = grown;
-        out->unserved[out->nunserved].meal = (int)m;
-        /* No round at all after the cut-off: nobody to carry it. */
-        out->unserved[out->nunserved].reason =
-            !any ? "no_courier" : s_reason_names[rank[m] < S_NONE ? rank[m] : S_OTHER];
-        out->nunserved++;
     }
     if (out->nrounds > 1)
         qsort(out->rounds, out->nrounds, sizeof *out->rounds, s_cmp_round);
-    free(order);
-    free(rank);
+done:
+    vrp_plan_destroy(&plan);
+    vrp_problem_destroy(&p);
+    free(meal_at);
+    free(loc_of);
+    free(job_of);
     free(taken);
+    free(vcour);
     return 0;
 fail:
-    free(order);
-    free(rank);
+    vrp_plan_destroy(&plan);
+    vrp_problem_destroy(&p);
+    free(meal_at);
+    free(loc_of);
+    free(job_of);
     free(taken);
+    free(vcour);
     md_round_plan_free(out);
     return -1;
 }

@@ -4,24 +4,22 @@
  * touches only its input and output) and is unit-tested alone.
  *
  * The model (docs/API-meald.md "Rounds"):
- * - location 0 is the kitchen, 1..n the deliveries; travel is the straight
- *   line x 1.3 (vrp_problem_new_geo) at the courier's speed;
+ * - one libvrp "points" problem (vrp_problem_new_points): location 0 is
+ *   the kitchen, then one per delivery; travel is the straight line x 1.3
+ *   (MD_ROUND_DETOUR) at the courier's own speed (foot, e-bike, car: the
+ *   problem runs at 1 m/s and each courier's rounds carry time_factor =
+ *   1 / speed in m/s);
  * - a delivery is a job with its order window (the hand-over must start in
  *   it), MD_ROUND_SERVICE_S at the door, demand 1 box;
  * - a courier is several vehicles, one per round: its shift (from the
  *   cut-off on: nothing is cooked before) is cut into consecutive rounds of
  *   2 x the hot-food limit, each starting and ending at the kitchen, with
  *   the box capacity and max_ride = the hot-food limit (leaving the kitchen
- *   to the door);
+ *   to the door); the solver leaves a round empty when fewer serve better;
  * - a meal no round can take is unserved with a reason: no_courier (no
- *   courier on shift after the cut-off), window, hot_food_limit, capacity,
- *   no_room (each alone would fit, the rounds are full).
- *
- * Speeds: until libvrp's vrp_vehicle_t.time_factor (branch solver-ext) is
- * in main, one problem has one speed; couriers are grouped by speed and
- * the groups planned one after another, slowest first (a slow courier can
- * serve only near meals), each on what the ones before left. With
- * time_factor this becomes one problem (see md_rounds.c, S_GROUP_BY_SPEED). */
+ *   courier on shift after the cut-off), window, hot_food_limit (too far
+ *   even for the fastest courier's direct ride), capacity, no_room (each
+ *   alone would fit, the rounds are full). */
 #ifndef MD_ROUNDS_H
 #define MD_ROUNDS_H
 #include <stddef.h>
@@ -59,6 +57,8 @@ typedef struct {
     int64_t depart_us;           /* earliest departure: the slot's cut-off */
     int hot_limit_s;             /* max ride kitchen -> door */
     double time_limit_s;         /* the solver's budget for the whole plan */
+    uint64_t max_iterations;     /* 0: none; with time_limit_s 0 the plan is
+                                  * reproducible (tests, the bench) */
     md_round_meal_t *meals;
     size_t nmeals;
     md_round_courier_t *couriers;
