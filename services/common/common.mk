@@ -81,7 +81,7 @@ build/bin/$(1): $$($(1)_OBJS) $$(CC_LIB) $(2)
 build/test/$(1)_%_test: services/$(1)/%_test.c $$($(1)_LIBOBJS) $$(CC_LIB) $(2)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(LDFLAGS) $$(TEST_DEPS) -Iservices/$(1) $$< $$($(1)_LIBOBJS) -o $$@ $(2) $$(CC_LIB) $$(LDLIBS_CC) -lcmocka
-build/asan/test/$(1)_%_test: services/$(1)/%_test.c $$($(1)_ALIBOBJS) $$(CC_ASAN_LIB)
+build/asan/test/$(1)_%_test: services/$(1)/%_test.c $$($(1)_ALIBOBJS) $$(CC_ASAN_LIB) $(2)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(CFLAGS) $$(LDFLAGS) $$(TEST_DEPS) $$(ASAN) -O1 -Iservices/$(1) $$< $$($(1)_ALIBOBJS) -o $$@ $(2) $$(CC_ASAN_LIB) $$(LDLIBS_CC) -lcmocka
 endef
