@@ -57,7 +57,7 @@ def w(system):
     x["v1"] = harness.wait_until(visit, timeout=15, what="visit of o1")
     slots = [{"slot": "lunch", "capacity": 50, "cutoff": "10:00"}]
     x["mp1"] = post(s, "meald", "/v1/meal-points", {
-        "name": "食堂一", "provider_id": "kitchen-1", "district_id": 1, "lat": HOME[0] + 0.001,
+        "name": "食堂一", "provider_id": P1, "district_id": 1, "lat": HOME[0] + 0.001,
         "lon": HOME[1], "slots": slots})["meal_point_id"]
     x["mp2"] = post(s, "meald", "/v1/meal-points", {
         "name": "食堂二", "provider_id": "kitchen-2", "district_id": 2, "lat": HOME[0] + 1,
@@ -91,7 +91,9 @@ def fill(w, daemon, route):
     p = p.replace("/v1/meals/{order_id}", "/v1/meals/" + w["om"])
     query = {("orderd", "/v1/elders"): "phone=" + w["phone"],
              ("orderd", "/v1/orders"): "card_id=" + w["c1"],
-             ("meald", "/v1/meal-points/{id}/kitchen-list"): "date=%s&slot=lunch" % w["date"]}
+             ("meald", "/v1/meal-points/{id}/kitchen-list"): "date=%s&slot=lunch" % w["date"],
+             ("meald", "/v1/meal-points/{id}/rounds"): "date=%s&slot=lunch" % w["date"],
+             ("meald", "/v1/couriers"): "meal_point_id=" + w["mp1"]}
     q = query.get((daemon, route["pattern"]))
     return p + ("?" + q if q else "")
 
@@ -281,6 +283,20 @@ def test_wrong_scope_is_403(w):
     call("GET", "meald", "/v1/meals/%s" % w["om"], "meal_point", m2, field="meal_point_id")
     call("POST", "meald", "/v1/meals/%s/delivered" % w["om"], "meal_point", m2, body={},
          field="meal_point_id")
+    call("POST", "meald", "/v1/meals/%s/failed" % w["om"], "meal_point", m2,
+         body={"reason": "absent"}, field="meal_point_id")
+    # Couriers and rounds: the point's own, its provider's, its district's.
+    courier = {"meal_point_id": w["mp1"], "name": "x", "vehicle": "foot", "capacity": 2,
+               "shift_start": "10:00", "shift_end": "13:00"}
+    rounds = "/v1/meal-points/%s/rounds?date=%s&slot=lunch" % (w["mp1"], w["date"])
+    for role, scope, field in (("meal_point", m2, "meal_point_id"),
+                               ("provider_admin", p2, "provider_id"),
+                               ("dispatcher", d2, "district_id")):
+        if role != "dispatcher":
+            call("POST", "meald", "/v1/couriers", role, scope, body=courier, field=field)
+        call("GET", "meald", "/v1/couriers?meal_point_id=%s" % w["mp1"], role, scope,
+             field=field)
+        call("GET", "meald", rounds, role, scope, field=field)
     st, pts = s.http("GET", "meald", "/v1/meal-points", role="meal_point", scope=m2)
     assert [p["meal_point_id"] for p in pts["meal_points"]] == [w["mp2"]], pts
     # Another elder.
