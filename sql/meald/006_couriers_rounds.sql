@@ -137,7 +137,7 @@ BEGIN
 END $$;
 
 -- md_schedule gains the mode: the 005 body under another name, and the
--- mode set in the same transaction.
+-- mode set in the same transaction (callers of the 005 signature: delivery).
 ALTER FUNCTION md_schedule(text, bigint, uuid, uuid, integer, uuid, date, text, bigint, bigint,
                            text, double precision, double precision, uuid, bytea, bytea)
     RENAME TO md_schedule_005;
@@ -147,7 +147,7 @@ CREATE FUNCTION md_schedule(p_producer text, p_seq bigint, p_event_id uuid,
                             p_window_end_us bigint, p_diet text,
                             p_lat double precision, p_lon double precision,
                             p_out_id uuid, p_payload bytea, p_address bytea,
-                            p_mode text)
+                            p_mode text DEFAULT 'delivery')
 RETURNS TABLE (outcome text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -169,14 +169,15 @@ GRANT EXECUTE ON FUNCTION md_create_courier, md_store_rounds, md_fail, md_schedu
 
 -- md_create_point gains the hot-food limit (NULL: the default), as
 -- md_schedule the mode: the 001 body renamed, the column set in the same
--- transaction.
+-- transaction. The limit defaults to NULL: callers of the 001 signature
+-- keep working.
 ALTER FUNCTION md_create_point(uuid, text, text, integer, double precision, double precision,
                                text[], integer[], integer[], text, text)
     RENAME TO md_create_point_001;
 CREATE FUNCTION md_create_point(p_id uuid, p_name text, p_provider text, p_district integer,
                                 p_lat double precision, p_lon double precision,
                                 p_slots text[], p_capacities integer[], p_cutoffs integer[],
-                                p_idem text, p_hash text, p_hot_limit integer)
+                                p_idem text, p_hash text, p_hot_limit integer DEFAULT NULL)
 RETURNS TABLE (outcome text, meal_point_id uuid)
 LANGUAGE plpgsql AS $$
 DECLARE
