@@ -289,6 +289,7 @@ static void s_on_courier_created(PGresult *res, void *arg)
     if (strcmp(outcome, "created") == 0) {
         if (!md_courier_add(app->state, &c->courier))
             cc_rt_fatal("md_courier_add", NULL);
+        md_plan_point_changed(app, c->courier.point);
         cc_metric_inc(app->m_couriers_created);
         cc_info("courier_created", "courier_id", id, "meal_point_id", c->courier.point->id);
         s_reply_courier_id(&c->req, id);

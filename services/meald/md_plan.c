@@ -306,6 +306,30 @@ void md_plan_changed(md_app_t *app, const md_meal_t *m)
         e->dirty = 1;
 }
 
+typedef struct {
+    const md_point_t *point;
+    int32_t today;
+} s_mark_t;
+
+static int s_mark(const char *key, void *v, void *arg)
+{
+    (void)key;
+    s_entry_t *e = v;
+    const s_mark_t *m = arg;
+    if (e->point == m->point && e->day >= m->today)
+        e->dirty = 1;
+    return 0;
+}
+
+void md_plan_point_changed(md_app_t *app, const md_point_t *p)
+{
+    (void)app;
+    if (!s_entries)
+        return;
+    s_mark_t m = { p, md_day_of_us(cc_now_us()) };
+    cc_map_each(s_entries, s_mark, &m);
+}
+
 int md_plan_loaded(md_app_t *app, const char *point_id, const char *date, const char *slot,
                    int version, const char *plan)
 {

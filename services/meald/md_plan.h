@@ -25,6 +25,9 @@ void md_plan_tick(md_app_t *app, int64_t now_us);
 /* A late change to meal m (cancelled, ...): if its slot has a plan, or one
  * is being made, plan it again. */
 void md_plan_changed(md_app_t *app, const md_meal_t *m);
+/* A courier was added to point p: its plans of today (and later) are
+ * planned again at the next tick (a courier may serve what was unserved). */
+void md_plan_point_changed(md_app_t *app, const md_point_t *p);
 /* A stored plan read at start: point id, date (YYYY-MM-DD), slot name,
  * version, the plan's JSON text. 0, or -1 if it names nothing we know. */
 int md_plan_loaded(md_app_t *app, const char *point_id, const char *date, const char *slot,

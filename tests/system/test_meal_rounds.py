@@ -355,3 +355,17 @@ def test_create_courier_bad_input(rw):
     assert st == 422 and doc["field"] == "meal_point_id", doc
     assert w.s.sql("meald", "SELECT count(*) FROM couriers")[0][0] == before
     assert w.s.daemons["meald"].alive()
+
+
+def test_courier_added_after_cutoff_replans(rw):
+    w = rw
+    before = rounds(w)
+    cid = mhttp(w, "POST", "/v1/couriers", json=dict(GOOD_COURIER, meal_point_id=w.point))[1][
+        "courier_id"]
+    after = rounds(w, version=before["version"] + 1)
+    assert cid in {c["courier_id"] for c in after["couriers"]}
+    check_plan(w, after)
+    # Only what is still to deliver is planned; the far meal stays unserved, reported once.
+    assert set(stops(after)) == {w.oid["del2"]}
+    assert after["unserved"] == [{"order_id": w.oid["far"], "reason": "hot_food_limit"}]
+    assert w.s.metrics("meald")['meald_meals_unserved_total{reason="hot_food_limit"}'] == 1
