@@ -16,7 +16,7 @@ ALTER FUNCTION od_order_place(uuid, text, uuid, text, bigint, bigint, text, bool
 CREATE FUNCTION od_order_place(p_order uuid, p_key text, p_card uuid,
         p_service text, p_ws bigint, p_we bigint, p_notes text, p_emergency boolean,
         p_source text, p_placed_id uuid, p_placed bytea, p_released_id uuid,
-        p_released bytea, p_meal_mode text)
+        p_released bytea, p_meal_mode text DEFAULT NULL)
 RETURNS TABLE (outcome text, order_id uuid, state text)
 LANGUAGE plpgsql AS $$
 DECLARE
