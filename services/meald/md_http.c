@@ -251,7 +251,10 @@ static void s_rounds(cc_http_req_t *req, void *arg)
                             "this meal point does not serve that slot");
         return;
     }
-    json_t *o = md_plan_json(app, p, day, slot, cc_now_us());
+    /* The doors for the point that delivers (as GET /v1/meals/{id}). */
+    const cc_jwt_claims_t *who = cc_http_claims(req);
+    json_t *o = md_plan_json(app, p, day, slot, cc_now_us(),
+                             who && who->role == CC_ROLE_MEAL_POINT);
     if (!o) {
         cc_http_reply_error(&req, 503, "out_of_memory", NULL, "try again");
         return;

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
+#include "cc_limits.h"
 #include "cc_log.h"
 #include "cc_map.h"
 #include "cc_util.h"
@@ -350,8 +353,10 @@ int md_plan_loaded(md_app_t *app, const char *point_id, const char *date, const 
     return 0;
 }
 
-/* The stops' live state: what the courier reported since the plan. */
-static void s_stop_status(md_app_t *app, json_t *plan)
+/* The stops' live state: what the courier reported since the plan; with
+ * addresses, the door of each meal still to deliver (opened per request,
+ * never stored in the plan). */
+static void s_stop_status(md_app_t *app, json_t *plan, int addresses)
 {
     size_t i, k, s;
     json_t *c, *r, *stop;
@@ -364,18 +369,24 @@ static void s_stop_status(md_app_t *app, json_t *plan)
                                     json_string(m ? md_status_name(m->status) : "unknown"));
                 if (m && m->status == MD_MEAL_FAILED)
                     json_object_set_new(stop, "reason", json_string(m->fail_reason));
+                if (addresses && m && m->status == MD_MEAL_SCHEDULED && m->address_sealed) {
+                    char addr[CC_ADDRESS_MAX + 1];
+                    if (md_meal_address(app, m, addr, sizeof addr) == 0)
+                        json_object_set_new(stop, "address", json_string(addr));
+                    sodium_memzero(addr, sizeof addr);
+                }
             }
 }
 
 json_t *md_plan_json(md_app_t *app, const md_point_t *p, int32_t day, md_slot_t slot,
-                     int64_t now_us)
+                     int64_t now_us, int addresses)
 {
     s_entry_t *e = s_entry(p, day, slot, 0);
     json_t *o;
     if (e && e->plan) {
         o = json_deep_copy(e->plan);
         if (o)
-            s_stop_status(app, o);
+            s_stop_status(app, o, addresses);
     } else {
         char date[16];
         o = json_pack("{s:s, s:s, s:s, s:[], s:[]}", "meal_point_id", p->id, "date",

@@ -32,8 +32,10 @@ void md_plan_point_changed(md_app_t *app, const md_point_t *p);
  * version, the plan's JSON text. 0, or -1 if it names nothing we know. */
 int md_plan_loaded(md_app_t *app, const char *point_id, const char *date, const char *slot,
                    int version, const char *plan);
-/* GET .../rounds: the answer for (p, day, slot) at now_us; new reference. */
+/* GET .../rounds: the answer for (p, day, slot) at now_us; new reference.
+ * addresses: each stop still to deliver gets the elder's door (only for the
+ * meal point itself, on the audited route). */
 json_t *md_plan_json(md_app_t *app, const md_point_t *p, int32_t day, md_slot_t slot,
-                     int64_t now_us);
+                     int64_t now_us, int addresses);
 
 #endif

@@ -199,6 +199,13 @@ def test_rounds_at_cutoff(rw):
             assert sum(r["by_diet"].values()) == r["load"]
     assert at[w.oid["del1"]][2]["diet"] == "soft"
     assert all(st["status"] == "scheduled" for _, _, st in at.values())
+    # The door for the point that delivers; not for a dispatcher, never stored.
+    assert all(st["address"] == "某街道1号" for _, _, st in at.values()), at
+    st, other = mhttp(w, "GET", "/v1/meal-points/%s/rounds?date=%s&slot=lunch"
+                      % (w.point, w.date), role="dispatcher", scope={"district_ids": [1]})
+    assert st == 200 and "address" not in str(other), other
+    assert not w.s.sql("meald", "SELECT 1 FROM round_plans WHERE plan::text LIKE %s",
+                       ("%某街道%",))
     # The far meal is reported with its reason, not planned late.
     assert plan["unserved"] == [{"order_id": w.oid["far"], "reason": "hot_food_limit"}]
     m = w.s.metrics("meald")
