@@ -4,9 +4,9 @@
 # Each target brings up its own private system (PostgreSQL on 55599, daemons
 # on 24601..24604; see bench/sys.sh), prints a result table and stops it.
 
-BENCH_TARGETS += bench-intake bench-e2e bench-sql bench-compare bench-callgrind
+BENCH_TARGETS += bench-intake bench-e2e bench-sql bench-compare bench-callgrind bench-county
 
-.PHONY: bench-intake bench-e2e bench-sql bench-compare bench-callgrind
+.PHONY: bench-intake bench-e2e bench-sql bench-compare bench-callgrind bench-county
 
 bench-intake: all
 	bench/intake.sh
@@ -30,3 +30,19 @@ bench-compare: all
 # BENCH_ORDERS (2000), BENCH_RATE (20/s), BENCH_RUNS (2).
 bench-callgrind: all
 	bench/callgrind.sh
+
+# Issue 12's county day (bench/countyday.sh, docs/BENCHMARKS.md "County
+# day"): one seeded day replayed in simulated time (libfaketime) through the
+# daemons of e830a6f (the greedy baseline, built in var/bench/rev/) and of
+# a tree with today's dispatchd (this one, or COUNTY_TREE=PATH of a built
+# tree), and the same day solved offline with hindsight by libvrp
+# (build/bench/countyday_bound). The district size (60 caregivers, 600
+# visits) by default; `make bench-county COUNTY=1` for the county (600,
+# 6,000). Results in build/bench/countyday-<size>.md.
+COUNTY ?= 0
+build/bench/countyday_bound: bench/countyday_bound.c build/lib/libvrp.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -I$(SOLVER_DIR) -o $@ $^ -lm
+
+bench-county: all build/bench/countyday_bound
+	COUNTY=$(COUNTY) bench/countyday.sh
