@@ -699,13 +699,15 @@ def replay(day, tree, speed, poll_s, end_s, keep):
     midnight = datetime.datetime(d.year, d.month, d.day, tzinfo=TZ).timestamp()
     clock = Clock(clockfile, midnight)
     harness.give_to_daemon_user(clockfile)
+    # The revision measured, before the run (the tree may move meanwhile).
+    rev = subprocess.run(["git", "-C", tree, "rev-parse", "--short=12", "HEAD"],
+                         stdout=subprocess.PIPE, text=True).stdout.strip()
     try:
         s.start(timeout=60)
         r = Replay(day, s, clock, speed, poll_s)
         r.load()
         res = r.run(6.5 * 3600, end_s)
-        res["rev"] = subprocess.run(["git", "-C", tree, "rev-parse", "--short=12", "HEAD"],
-                                    stdout=subprocess.PIPE, text=True).stdout.strip()
+        res["rev"] = rev
         res["date"] = d.isoformat()
         res["restarts"] = sum(max(0, x.starts - 1) for x in s.daemons.values())
         dead = [n for n, x in s.daemons.items() if not x.alive()]
@@ -725,12 +727,14 @@ def replay(day, tree, speed, poll_s, end_s, keep):
 # ---- report ----------------------------------------------------------------------
 def report(day, results):
     """results: [(label, metrics)] -> markdown."""
-    rows = ["| result | visits served | emergencies served | total travel km "
+    rows = ["| result | visits served | emergencies served | total travel km | km per visit "
             "| started late | overtime h (caregivers) | continuity | dispatchd travel_s km |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for label, m in results:
-        rows.append("| %s | %d of %d | %d of %d | %.1f | %d | %.1f (%d) | %.0f %% of %d | %s |" % (
+        rows.append("| %s | %d of %d | %d of %d | %.1f | %.2f | %d | %.1f (%d) | %.0f %% of %d "
+                    "| %s |" % (
             label, m["served"], m["visits"], m["emerg_served"], m["emerg"], m["travel_km"],
+            m["travel_km"] / max(1, m["served"]),
             m["late"], m["overtime_h"], m["overtime_cgs"], 100 * m["continuity"],
             m["cont_cases"], "-" if m["dd_travel_km"] is None else "%.1f" % m["dd_travel_km"]))
     return "\n".join(rows) + "\n"
