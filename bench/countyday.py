@@ -438,6 +438,7 @@ class Replay:
         self.errors = {}
         self.dd_travel_s = 0
         self.sick_route = None
+        self.max_tick_s = 0.0     # the longest tick in simulated seconds (apps lagging)
         self.date = datetime.datetime.fromtimestamp(clock.midnight, TZ).date().isoformat()
 
     def err(self, what, st, doc):
@@ -678,13 +679,14 @@ class Replay:
             if now >= end_s or (not later and now >= 17 * 3600 and not active):
                 break
             lag = self.clock.now() - now
+            self.max_tick_s = max(self.max_tick_s, lag)
             if lag / self.speed < tick_real:
                 time.sleep(tick_real - lag / self.speed)
-        log("day ends at %s: %d of %d served" % (hhmm(self.clock.now()), len(self.served),
-                                                 len(V)))
+        log("day ends at %s: %d of %d served; longest tick %.0f simulated s" % (
+            hhmm(self.clock.now()), len(self.served), len(V), self.max_tick_s))
         return {"served": self.served, "dd_travel_s": self.dd_travel_s,
                 "booked": len(self.order), "errors": self.errors,
-                "sick_route": self.sick_route}
+                "sick_route": self.sick_route, "max_tick_s": self.max_tick_s}
 
 
 def replay(day, tree, speed, poll_s, end_s, keep):
