@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """countyday.py: issue 12's "county day" benchmark (docs/BENCHMARKS.md,
-"Issue 12: a county day"). bench/countyday.sh runs the steps in order:
+"County day"). bench/countyday.sh runs the steps in order:
 
     countyday.py gen    --size district|county --seed N --out day.json
     countyday.py bound  --day day.json --out problem.txt      (input of
                         build/bench/countyday_bound, the hindsight solve)
     countyday.py replay --day day.json --tree TREE --out result.json
+                        (TREE: a built tree; its build/bin and sql/)
     countyday.py report --day day.json --result NAME=result.json ...
                         --bound plan.txt --out table.md
 
@@ -35,10 +36,10 @@ their booking times) and every caregiver's app: poll the ordered day
 (GET /v1/caregivers/{id}/visits) every COUNTY_POLL_S simulated seconds,
 accept each offer, leave for the earliest accepted visit so as to arrive at
 its ETA (or as soon as the trip allows), check in on arrival, check out
-after the service's minutes. A sick caregiver declines every visit not
-started at 10:00 and every later offer (the decline route; the sick-day
-route PUT /v1/caregivers/{id}/rota/{date} {off:"sick"} of branch
-dispatch-ops will replace this).
+after the service's minutes. A sick caregiver at 10:00: a dispatcher's
+PUT /v1/caregivers/{id}/rota/{date} {"off": "sick"} (dispatchd re-plans
+the visits not started); where that route is missing (e830a6f), the
+caregiver declines every visit not started and every later offer.
 
 Metrics (the same code for every result): visits served; total travel
 (home, then each served visit in the order served, straight line x 1.3, no

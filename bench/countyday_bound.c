@@ -1,5 +1,5 @@
 /* countyday_bound: the hindsight bound of the county-day benchmark
- * (bench/countyday.py, docs/BENCHMARKS.md "Issue 12: a county day").
+ * (bench/countyday.py, docs/BENCHMARKS.md "County day").
  *
  *     countyday_bound SECONDS SEED < problem.txt > plan.txt
  *
