@@ -1,6 +1,7 @@
 /* cc_seal: see cc_seal.h. */
 #include "cc_seal.h"
 #include "cc_log.h"
+#include "cc_metrics.h"
 #include "cc_util.h"
 #include <sodium.h>
 #include <errno.h>
@@ -288,4 +289,26 @@ cc_seal_t *cc_seal_load_address_keys(const char *keys_dir, const char *path,
         exit(2);
     }
     return s;
+}
+
+int cc_seal_address_read(const cc_seal_t *self, const char *consumer, const char *order_id,
+                         const uint8_t *blob, size_t len, char *buf, size_t buflen,
+                         const char *event, const char *id_name, const char *id,
+                         struct cc_metric *rejected)
+{
+    char tmp[CC_ADDRESS_MAX + 1];
+    char *out = buf ? buf : tmp;
+    size_t outlen = buf ? buflen : sizeof tmp;
+    int rc = cc_seal_address_open(self, consumer, order_id, blob, len, out, outlen);
+    if (!buf)
+        sodium_memzero(tmp, sizeof tmp);
+    if (rc == 0)
+        return 0;
+    int32_t kid = 0;
+    char k[16] = "";
+    if (cc_seal_blob_key(blob, len, &kid) == 0)
+        snprintf(k, sizeof k, "%d", kid);
+    cc_warn(event, id_name, id, "key", k);
+    cc_metric_inc(rejected);
+    return -1;
 }

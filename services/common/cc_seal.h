@@ -34,6 +34,7 @@
 #define CC_SEAL_AD_MAX 256
 
 typedef struct cc_seal cc_seal_t;
+struct cc_metric;   /* cc_metrics.h */
 
 /* Read a key file (rules above) into key. 0, or -1 with a reason in why
  * (names the path, never the key); key is wiped on failure. */
@@ -84,6 +85,14 @@ uint8_t *cc_seal_address(const cc_seal_t *self, const char *consumer, const char
  * 0), it does not open or does not fit (buf is then ""). */
 int cc_seal_address_open(const cc_seal_t *self, const char *consumer, const char *order_id,
                          const uint8_t *blob, size_t len, char *buf, size_t buflen);
+/* cc_seal_address_open for a consumer daemon: a blob that does not open is
+ * logged as `event` with `id_name`=id and the key id it names (never its
+ * bytes) and counted in rejected. buf may be NULL (a check at receipt: the
+ * clear text is wiped at once). 0, or -1. */
+int cc_seal_address_read(const cc_seal_t *self, const char *consumer, const char *order_id,
+                         const uint8_t *blob, size_t len, char *buf, size_t buflen,
+                         const char *event, const char *id_name, const char *id,
+                         struct cc_metric *rejected);
 
 /* A daemon's transit keyring at start: key file `path`, or when empty
  * <keys_dir>/<consumer>-address.key; old_path during a rotation ("" or

@@ -110,34 +110,16 @@ int dd_visit_address(const dd_app_t *app, const dd_visit_t *v, char *buf, size_t
         buf[0] = '\0';
     if (!v->address_sealed)
         return -1;
-    if (cc_seal_address_open(app->address_keys, "dispatchd", v->order_id, v->address_sealed,
-                             v->address_sealed_len, buf, len) != 0) {
-        int32_t kid = 0;
-        char k[16] = "";
-        if (cc_seal_blob_key(v->address_sealed, v->address_sealed_len, &kid) == 0)
-            snprintf(k, sizeof k, "%d", kid);
-        cc_warn("address_open_failed", "visit_id", v->id, "key", k);
-        cc_metric_inc(app->m_address_rejected);
-        return -1;
-    }
-    return 0;
+    return cc_seal_address_read(app->address_keys, "dispatchd", v->order_id, v->address_sealed,
+                                v->address_sealed_len, buf, len, "address_open_failed",
+                                "visit_id", v->id, app->m_address_rejected);
 }
 
 int dd_address_ok(dd_app_t *app, const char *order_id, const uint8_t *blob, size_t len)
 {
-    char buf[CC_ADDRESS_MAX + 1];
-    int rc = cc_seal_address_open(app->address_keys, "dispatchd", order_id, blob, len, buf,
-                                  sizeof buf);
-    sodium_memzero(buf, sizeof buf);
-    if (rc == 0)
-        return 1;
-    int32_t kid = 0;
-    char k[16] = "";
-    if (cc_seal_blob_key(blob, len, &kid) == 0)
-        snprintf(k, sizeof k, "%d", kid);
-    cc_warn("address_rejected", "order_id", order_id, "key", k);
-    cc_metric_inc(app->m_address_rejected);
-    return 0;
+    return cc_seal_address_read(app->address_keys, "dispatchd", order_id, blob, len, NULL, 0,
+                                "address_rejected", "order_id", order_id,
+                                app->m_address_rejected) == 0;
 }
 
 int dd_app_init(void *arg)
