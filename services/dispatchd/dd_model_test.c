@@ -14,69 +14,13 @@
 #include "dd_model.h"
 #include "dd_test_geo.h"
 
-/* 2026-11-26 00:00 Asia/Shanghai. */
-#define DAY0_US (1795622400LL * 1000000)
-#define MIN_US (60LL * 1000000)
-static int64_t s_at(int h, int m)
-{
-    return DAY0_US + (int64_t) (h * 60 + m) * MIN_US;
-}
+#define SK DD_TEST_SK
 
-#define SK(s) (1u << (s))
-
-/* A caregiver (lat + lon) minutes of travel from the origin (tests use one
- * axis at a time), shift 08:00-18:00. */
+/* (lat + lon) minutes out: the tests use one axis at a time. */
 static dd_caregiver_t s_cg(const char *id, double lat, double lon, uint32_t skills, int level,
                            int first_aid)
 {
-    dd_caregiver_t c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.id, sizeof c.id, "%s", id);
-    snprintf(c.provider_id, sizeof c.provider_id, "prov-%s", id);
-    c.lat = dd_test_lat(lat + lon);
-    c.lon = DD_TEST_LON;
-    c.skills = skills;
-    c.level = level;
-    c.first_aid = first_aid;
-    c.shift_start_min = 8 * 60;
-    c.shift_end_min = 18 * 60;
-    c.district_id = 1;
-    return c;
-}
-
-static dd_visit_t s_visit(const char *id, int service, int64_t ws, int64_t we)
-{
-    dd_visit_t v;
-    memset(&v, 0, sizeof v);
-    snprintf(v.id, sizeof v.id, "%s", id);
-    snprintf(v.order_id, sizeof v.order_id, "o-%s", id);
-    v.service = service;
-    v.window_start_us = ws;
-    v.window_end_us = we;
-    v.ability = DD_ABILITY_MILD;
-    v.district_id = 1;
-    v.lat = dd_test_lat(0);
-    v.lon = DD_TEST_LON;
-    return v;
-}
-
-/* No travel limit and no balance term: the choices below turn on travel
- * and continuity alone. */
-static dd_model_params_t s_params(int64_t now)
-{
-    dd_model_params_t p;
-    dd_model_params_init(&p, now);
-    p.max_travel_s = 0;
-    p.balance = 0;
-    return p;
-}
-
-/* Can c alone take v? 0 and *m, or -1. */
-static int s_fit(dd_caregiver_t *c, const dd_visit_t *v, const dd_model_params_t *p,
-                 dd_match_t *m)
-{
-    dd_caregiver_t *one[] = {c};
-    return dd_model_match(one, 1, v, p, m);
+    return dd_test_cg(id, lat + lon, skills, level, first_aid);
 }
 
 static void test_travel_function(void **state)
@@ -100,31 +44,31 @@ static void test_shift_bounds(void **state)
 {
     (void) state;
     dd_caregiver_t c = s_cg("a", 0, 0, SK(DD_SVC_VISIT), 1, 0);
-    dd_model_params_t p = s_params(s_at(6, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(6, 0));
     dd_match_t m;
     /* 45 min visit 17:30..18:15 would end after the 18:00 shift end */
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(17, 30), s_at(17, 40));
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
-    v.window_start_us = s_at(17, 0);
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(17, 0));
-    assert_true(m.end_us == s_at(17, 45));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_VISIT, dd_test_at(17, 30), dd_test_at(17, 40));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
+    v.window_start_us = dd_test_at(17, 0);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(17, 0));
+    assert_true(m.end_us == dd_test_at(17, 45));
     /* window before the shift: earliest start is shift start + travel from home */
     c.lat = dd_test_lat(10);   /* 10 minutes away */
-    v = s_visit("v", DD_SVC_VISIT, s_at(7, 0), s_at(9, 0));
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(8, 10));
+    v = dd_test_visit("v", DD_SVC_VISIT, dd_test_at(7, 0), dd_test_at(9, 0));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(8, 10));
     assert_int_equal(m.travel_s, 600);
     /* window wholly before the shift start + travel: no time */
-    v = s_visit("v", DD_SVC_VISIT, s_at(6, 0), s_at(8, 5));
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
+    v = dd_test_visit("v", DD_SVC_VISIT, dd_test_at(6, 0), dd_test_at(8, 5));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
     /* an emergency ignores shifts when nobody is on one: now + travel */
     v.service = DD_SVC_EMERGENCY;
     v.emergency = 1;
     c.skills |= SK(DD_SVC_EMERGENCY);
     c.first_aid = 1;
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(6, 10));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(6, 10));
     assert_true(m.off_shift);
 }
 
@@ -133,14 +77,14 @@ static void test_now_plus_travel(void **state)
 {
     (void) state;
     dd_caregiver_t c = s_cg("a", 0, 20, SK(DD_SVC_VISIT), 1, 0);
-    dd_model_params_t p = s_params(s_at(10, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(10, 0));
     dd_match_t m;
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(9, 0), s_at(12, 0));
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(10, 20));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_VISIT, dd_test_at(9, 0), dd_test_at(12, 0));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(10, 20));
     /* window closes before they can arrive */
-    v.window_end_us = s_at(10, 15);
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
+    v.window_end_us = dd_test_at(10, 15);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
 }
 
 
@@ -148,39 +92,39 @@ static void test_no_double_booking(void **state)
 {
     (void) state;
     dd_caregiver_t c = s_cg("a", 0, 0, SK(DD_SVC_CLEANING) | SK(DD_SVC_VISIT), 1, 0);
-    dd_model_params_t p = s_params(s_at(7, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(7, 0));
     dd_match_t m;
     /* Planned: cleaning at elder (0,5) 09:00..10:30 */
-    dd_visit_t busy = s_visit("busy", DD_SVC_CLEANING, s_at(9, 0), s_at(9, 0));
+    dd_visit_t busy = dd_test_visit("busy", DD_SVC_CLEANING, dd_test_at(9, 0), dd_test_at(9, 0));
     busy.lat = dd_test_lat(5);
-    busy.eta_us = s_at(9, 0);
-    busy.planned_end_us = s_at(10, 30);
+    busy.eta_us = dd_test_at(9, 0);
+    busy.planned_end_us = dd_test_at(10, 30);
     busy.state = DD_VISIT_ACCEPTED;
     assert_int_equal(dd_plan_add(&c, &busy), 0);
 
     /* Same place, window 09:30..10:00: overlaps, cannot start before 10:30 */
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(9, 30), s_at(10, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_VISIT, dd_test_at(9, 30), dd_test_at(10, 0));
     v.lat = dd_test_lat(5);
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
     /* Window until 11:00: fits right after, from the last visit's place */
-    v.window_end_us = s_at(11, 0);
+    v.window_end_us = dd_test_at(11, 0);
     v.lat = dd_test_lat(8);
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(10, 33));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(10, 33));
     assert_int_equal(m.travel_s, 180);   /* from (0,5), not from home (0,0) */
     /* Before it: 08:00 start at (0,5)... 45 min + travel back 0 must end by 09:00 */
-    v = s_visit("v2", DD_SVC_VISIT, s_at(8, 0), s_at(8, 20));
+    v = dd_test_visit("v2", DD_SVC_VISIT, dd_test_at(8, 0), dd_test_at(8, 20));
     v.lat = dd_test_lat(5);
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(8, 5));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(8, 5));
     /* ... but starting at 08:20 would collide with the 09:00 visit */
-    v.window_start_us = s_at(8, 20);
-    v.window_end_us = s_at(8, 30);
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
+    v.window_start_us = dd_test_at(8, 20);
+    v.window_end_us = dd_test_at(8, 30);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
     /* a gap too short for the travel back to the next visit */
-    v = s_visit("v3", DD_SVC_VISIT, s_at(8, 10), s_at(8, 12));
+    v = dd_test_visit("v3", DD_SVC_VISIT, dd_test_at(8, 10), dd_test_at(8, 12));
     v.lat = dd_test_lat(5 - 10);   /* 10 min from home; 15 min back to (0,5): 08:10+45+15 > 09:00 */
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
     free(c.plan);
 }
 
@@ -192,13 +136,13 @@ static void test_travel_time_choice(void **state)
     dd_caregiver_t b = s_cg("b", 0, 5, SK(DD_SVC_BATH), 2, 0);
     dd_caregiver_t c = s_cg("c", 0, -12, SK(DD_SVC_BATH), 2, 0);
     dd_caregiver_t *all[] = {&a, &b, &c};
-    dd_model_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_BATH, s_at(9, 0), s_at(11, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(7, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_BATH, dd_test_at(9, 0), dd_test_at(11, 0));
     dd_match_t m;
     assert_int_equal(dd_model_match(all, 3, &v, &p, &m), 0);
     assert_ptr_equal(m.caregiver, &b);
     assert_int_equal(m.travel_s, 300);
-    assert_true(m.eta_us == s_at(9, 0));
+    assert_true(m.eta_us == dd_test_at(9, 0));
     /* b cannot bathe: the next nearest */
     b.skills = SK(DD_SVC_VISIT);
     assert_int_equal(dd_model_match(all, 3, &v, &p, &m), 0);
@@ -207,7 +151,7 @@ static void test_travel_time_choice(void **state)
     c.skills = 0;
     p.max_travel_s = 20 * 60;
     assert_int_equal(dd_model_match(all, 3, &v, &p, &m), -1);
-    assert_int_equal(s_fit(&a, &v, &p, &m), -1);
+    assert_int_equal(dd_test_fit(&a, &v, &p, &m), -1);
     p.max_travel_s = 0;
     assert_int_equal(dd_model_match(all, 3, &v, &p, &m), 0);
     assert_ptr_equal(m.caregiver, &a);
@@ -221,14 +165,14 @@ static void test_where_they_will_be(void **state)
      * b lives at (0,10). For a 10:00 visit at (0,0), a is nearer then. */
     dd_caregiver_t a = s_cg("a", 0, 40, SK(DD_SVC_VISIT), 1, 0);
     dd_caregiver_t b = s_cg("b", 0, 10, SK(DD_SVC_VISIT), 1, 0);
-    dd_visit_t prior = s_visit("prior", DD_SVC_VISIT, s_at(8, 40), s_at(8, 40));
+    dd_visit_t prior = dd_test_visit("prior", DD_SVC_VISIT, dd_test_at(8, 40), dd_test_at(8, 40));
     prior.lat = dd_test_lat(2);
-    prior.eta_us = s_at(8, 40);
-    prior.planned_end_us = s_at(9, 25);
+    prior.eta_us = dd_test_at(8, 40);
+    prior.planned_end_us = dd_test_at(9, 25);
     assert_int_equal(dd_plan_add(&a, &prior), 0);
     dd_caregiver_t *all[] = {&b, &a};
-    dd_model_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(10, 0), s_at(11, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(7, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_VISIT, dd_test_at(10, 0), dd_test_at(11, 0));
     dd_match_t m;
     assert_int_equal(dd_model_match(all, 2, &v, &p, &m), 0);
     assert_ptr_equal(m.caregiver, &a);
@@ -243,8 +187,8 @@ static void test_continuity_preference(void **state)
     dd_caregiver_t near = s_cg("near", 0, 1, SK(DD_SVC_VISIT), 1, 0);
     dd_caregiver_t known = s_cg("known", 0, 12, SK(DD_SVC_VISIT), 1, 0);
     dd_caregiver_t *all[] = {&near, &known};
-    dd_model_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(9, 0), s_at(11, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(7, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_VISIT, dd_test_at(9, 0), dd_test_at(11, 0));
     dd_match_t m;
     assert_int_equal(dd_model_match(all, 2, &v, &p, &m), 0);
     assert_ptr_equal(m.caregiver, &near);
@@ -272,8 +216,8 @@ static void test_decliners_excluded(void **state)
     dd_caregiver_t a = s_cg("a", 0, 1, SK(DD_SVC_VISIT), 1, 0);
     dd_caregiver_t b = s_cg("b", 0, 9, SK(DD_SVC_VISIT), 1, 0);
     dd_caregiver_t *all[] = {&a, &b};
-    dd_model_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_VISIT, s_at(9, 0), s_at(11, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(7, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_VISIT, dd_test_at(9, 0), dd_test_at(11, 0));
     strcpy(v.preferred_caregiver_id, "a");
     dd_match_t m;
     assert_int_equal(dd_model_match(all, 2, &v, &p, &m), 0);
@@ -297,35 +241,35 @@ static void test_emergency_earliest_and_off_shift(void **state)
      * free now: an emergency goes to whoever arrives first. */
     dd_caregiver_t a = s_cg("a", 0, 2, SK(DD_SVC_EMERGENCY), 1, 1);
     dd_caregiver_t b = s_cg("b", 0, 15, SK(DD_SVC_EMERGENCY), 1, 1);
-    dd_visit_t busy = s_visit("busy", DD_SVC_EMERGENCY, s_at(9, 0), s_at(9, 0));
+    dd_visit_t busy = dd_test_visit("busy", DD_SVC_EMERGENCY, dd_test_at(9, 0), dd_test_at(9, 0));
     busy.lat = dd_test_lat(3);
-    busy.eta_us = s_at(9, 0);
-    busy.planned_end_us = s_at(10, 0);
+    busy.eta_us = dd_test_at(9, 0);
+    busy.planned_end_us = dd_test_at(10, 0);
     assert_int_equal(dd_plan_add(&a, &busy), 0);
     dd_caregiver_t *all[] = {&a, &b};
-    dd_model_params_t p = s_params(s_at(9, 10));
-    dd_visit_t v = s_visit("v", DD_SVC_EMERGENCY, s_at(9, 10), s_at(11, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(9, 10));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_EMERGENCY, dd_test_at(9, 10), dd_test_at(11, 0));
     v.emergency = 1;
     dd_match_t m;
     assert_int_equal(dd_model_match(all, 2, &v, &p, &m), 0);
     assert_ptr_equal(m.caregiver, &b);
-    assert_true(m.eta_us == s_at(9, 25));
+    assert_true(m.eta_us == dd_test_at(9, 25));
     /* Same visit as a non-emergency picks the shortest travel (a, later). */
     v.emergency = 0;
     v.service = DD_SVC_EMERGENCY;   /* service still needs first aid */
     assert_int_equal(dd_model_match(all, 2, &v, &p, &m), 0);
     assert_ptr_equal(m.caregiver, &a);
-    assert_true(m.eta_us == s_at(10, 3));
+    assert_true(m.eta_us == dd_test_at(10, 3));
     /* Night: nobody on shift; an emergency still gets the first-aider. */
     v.emergency = 1;
-    p.now_us = s_at(22, 0);
-    v.window_start_us = s_at(22, 0);
-    v.window_end_us = s_at(23, 0);
+    p.now_us = dd_test_at(22, 0);
+    v.window_start_us = dd_test_at(22, 0);
+    v.window_end_us = dd_test_at(23, 0);
     assert_int_equal(dd_model_match(all, 2, &v, &p, &m), 0);
     assert_ptr_equal(m.caregiver, &a);   /* nearer, from its last visit */
     assert_true(m.off_shift);
     /* A non-emergency visit at night finds nobody. */
-    dd_visit_t night = s_visit("n", DD_SVC_EMERGENCY, s_at(22, 0), s_at(23, 0));
+    dd_visit_t night = dd_test_visit("n", DD_SVC_EMERGENCY, dd_test_at(22, 0), dd_test_at(23, 0));
     night.service = DD_SVC_EMERGENCY;
     night.emergency = 0;
     dd_caregiver_t noaid = s_cg("c", 0, 0, SK(DD_SVC_VISIT), 1, 0);
@@ -344,14 +288,14 @@ static void test_emergency_preempts_unaccepted_offer(void **state)
      * accepted; an emergency at 09:10 may take that slot, a routine visit
      * may not, and an accepted or emergency visit is never bumped. */
     dd_caregiver_t a = s_cg("a", 0, 0, SK(DD_SVC_EMERGENCY) | SK(DD_SVC_BATH), 2, 1);
-    dd_visit_t bath = s_visit("bath", DD_SVC_BATH, s_at(9, 0), s_at(9, 0));
-    bath.eta_us = s_at(9, 0);
-    bath.planned_end_us = s_at(10, 0);
+    dd_visit_t bath = dd_test_visit("bath", DD_SVC_BATH, dd_test_at(9, 0), dd_test_at(9, 0));
+    bath.eta_us = dd_test_at(9, 0);
+    bath.planned_end_us = dd_test_at(10, 0);
     bath.state = DD_VISIT_ASSIGNED;
     assert_int_equal(dd_plan_add(&a, &bath), 0);
     dd_caregiver_t *all[] = {&a};
-    dd_model_params_t p = s_params(s_at(9, 10));
-    dd_visit_t e = s_visit("e", DD_SVC_EMERGENCY, s_at(9, 10), s_at(9, 40));
+    dd_model_params_t p = dd_test_params(dd_test_at(9, 10));
+    dd_visit_t e = dd_test_visit("e", DD_SVC_EMERGENCY, dd_test_at(9, 10), dd_test_at(9, 40));
     e.emergency = 1;
     dd_match_t m;
     dd_visit_t *bumped = NULL;
@@ -361,27 +305,27 @@ static void test_emergency_preempts_unaccepted_offer(void **state)
     assert_int_equal(dd_model_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
     assert_ptr_equal(m.caregiver, &a);
     assert_ptr_equal(bumped, &bath);
-    assert_true(m.eta_us == s_at(9, 10));
+    assert_true(m.eta_us == dd_test_at(9, 10));
     assert_int_equal(a.nplan, 1);                 /* plan left as it was */
     assert_ptr_equal(a.plan[0], &bath);
     /* A wide emergency window fits after the bath (10:00): 50 min later
      * than bumping, so the bath gives way; a 10-minute gain would not do. */
-    e.window_end_us = s_at(12, 0);
+    e.window_end_us = dd_test_at(12, 0);
     assert_int_equal(dd_model_match(all, 1, &e, &p, &m), 0);
-    assert_true(m.eta_us == s_at(10, 0));
+    assert_true(m.eta_us == dd_test_at(10, 0));
     assert_int_equal(dd_model_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
     assert_ptr_equal(bumped, &bath);
-    assert_true(m.eta_us == s_at(9, 10));
-    p.now_us = s_at(9, 50);   /* free slot at 10:00 vs bumping at 09:50 */
-    e.window_start_us = s_at(9, 50);
+    assert_true(m.eta_us == dd_test_at(9, 10));
+    p.now_us = dd_test_at(9, 50);   /* free slot at 10:00 vs bumping at 09:50 */
+    e.window_start_us = dd_test_at(9, 50);
     assert_int_equal(dd_model_match_urgent(all, 1, &e, &p, &m, &bumped), 0);
     assert_null(bumped);
-    assert_true(m.eta_us == s_at(10, 0));
-    p.now_us = s_at(9, 10);
-    e.window_start_us = s_at(9, 10);
-    e.window_end_us = s_at(9, 40);
+    assert_true(m.eta_us == dd_test_at(10, 0));
+    p.now_us = dd_test_at(9, 10);
+    e.window_start_us = dd_test_at(9, 10);
+    e.window_end_us = dd_test_at(9, 40);
     /* not for a routine visit */
-    dd_visit_t r = s_visit("r", DD_SVC_BATH, s_at(9, 10), s_at(9, 40));
+    dd_visit_t r = dd_test_visit("r", DD_SVC_BATH, dd_test_at(9, 10), dd_test_at(9, 40));
     assert_int_equal(dd_model_match_urgent(all, 1, &r, &p, &m, &bumped), -1);
     /* never an accepted visit, nor another emergency */
     bath.state = DD_VISIT_ACCEPTED;

@@ -17,66 +17,7 @@
 #include "dd_rules.h"
 #include "dd_test_geo.h"
 
-/* 2026-11-26 00:00 Asia/Shanghai. */
-#define DAY0_US (1795622400LL * 1000000)
-#define MIN_US (60LL * 1000000)
-#define SK(s) (1u << (s))
-
-static int64_t s_at(int h, int m)
-{
-    return DAY0_US + (int64_t) (h * 60 + m) * MIN_US;
-}
-
-/* A caregiver `minutes` of travel north of the origin, shift 08:00-18:00. */
-static dd_caregiver_t s_cg(const char *id, double minutes, uint32_t skills, int level,
-                           int first_aid)
-{
-    dd_caregiver_t c;
-    memset(&c, 0, sizeof c);
-    snprintf(c.id, sizeof c.id, "%s", id);
-    snprintf(c.provider_id, sizeof c.provider_id, "prov-%s", id);
-    c.lat = dd_test_lat(minutes);
-    c.lon = DD_TEST_LON;
-    c.skills = skills;
-    c.level = level;
-    c.first_aid = first_aid;
-    c.shift_start_min = 8 * 60;
-    c.shift_end_min = 18 * 60;
-    c.district_id = 1;
-    return c;
-}
-
-static dd_visit_t s_visit(const char *id, int service, int64_t ws, int64_t we)
-{
-    dd_visit_t v;
-    memset(&v, 0, sizeof v);
-    snprintf(v.id, sizeof v.id, "%s", id);
-    snprintf(v.order_id, sizeof v.order_id, "o-%s", id);
-    v.service = service;
-    v.window_start_us = ws;
-    v.window_end_us = we;
-    v.ability = DD_ABILITY_MILD;
-    v.district_id = 1;
-    v.lat = dd_test_lat(0);
-    v.lon = DD_TEST_LON;
-    return v;
-}
-
-static dd_model_params_t s_params(int64_t now)
-{
-    dd_model_params_t p;
-    dd_model_params_init(&p, now);
-    p.max_travel_s = 0;
-    p.balance = 0;
-    return p;
-}
-
-static int s_fit(dd_caregiver_t *c, const dd_visit_t *v, const dd_model_params_t *p,
-                 dd_match_t *m)
-{
-    dd_caregiver_t *one[] = {c};
-    return dd_model_match(one, 1, v, p, m);
-}
+#define SK DD_TEST_SK
 
 static void s_free(dd_caregiver_t *c)
 {
@@ -89,9 +30,9 @@ static void test_dates(void **state)
     (void) state;
     int32_t d;
     assert_int_equal(dd_day_parse("2026-11-26", &d), 0);
-    assert_int_equal(d, dd_day_of(DAY0_US));
-    assert_int_equal(dd_day_of(DAY0_US - 1), d - 1);   /* local midnight, not UTC */
-    assert_true(dd_day_start_us(d) == DAY0_US);
+    assert_int_equal(d, dd_day_of(DD_TEST_DAY0_US));
+    assert_int_equal(dd_day_of(DD_TEST_DAY0_US - 1), d - 1);   /* local midnight, not UTC */
+    assert_true(dd_day_start_us(d) == DD_TEST_DAY0_US);
     char buf[16];
     assert_string_equal(dd_day_format(d, buf, sizeof buf), "2026-11-26");
     assert_int_equal(dd_day_parse("2026-02-30", &d), -1);
@@ -102,28 +43,28 @@ static void test_dates(void **state)
 static void test_rota_shift_replaces_default(void **state)
 {
     (void) state;
-    dd_caregiver_t c = s_cg("c", 5, SK(DD_SVC_CLEANING), 1, 0);
-    dd_model_params_t p = s_params(s_at(7, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_CLEANING, s_at(9, 0), s_at(10, 0));
+    dd_caregiver_t c = dd_test_cg("c", 5, SK(DD_SVC_CLEANING), 1, 0);
+    dd_model_params_t p = dd_test_params(dd_test_at(7, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_CLEANING, dd_test_at(9, 0), dd_test_at(10, 0));
     dd_match_t m;
     /* Default shift 08-18: fits at 09:00. */
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(9, 0));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(9, 0));
     /* Rota that day 13:00-17:00: a 09:00-10:00 window no longer fits... */
-    dd_rota_t e = {.day = dd_day_of(DAY0_US), .off = DD_OFF_NONE, .start_min = 13 * 60,
+    dd_rota_t e = {.day = dd_day_of(DD_TEST_DAY0_US), .off = DD_OFF_NONE, .start_min = 13 * 60,
                    .end_min = 17 * 60};
     assert_int_equal(dd_rules_rota_set(&c, &e), 0);
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
     /* ...a 12:00-15:00 one starts at 13:05 (leaves home at 13:00, 5 min). */
-    v.window_start_us = s_at(12, 0);
-    v.window_end_us = s_at(15, 0);
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(13, 5));
+    v.window_start_us = dd_test_at(12, 0);
+    v.window_end_us = dd_test_at(15, 0);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(13, 5));
     /* The next day has no entry: the default shift again. */
-    v.window_start_us = s_at(24 + 9, 0);
-    v.window_end_us = s_at(24 + 10, 0);
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_true(m.eta_us == s_at(24 + 9, 0));
+    v.window_start_us = dd_test_at(24 + 9, 0);
+    v.window_end_us = dd_test_at(24 + 10, 0);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_true(m.eta_us == dd_test_at(24 + 9, 0));
     s_free(&c);
 }
 
@@ -132,21 +73,21 @@ static void test_rota_days_off(void **state)
     (void) state;
     /* A first-aider off that day: no routine visit; an emergency still
      * gets them off shift on a day off, never on leave or sick. */
-    dd_caregiver_t c = s_cg("c", 5, SK(DD_SVC_CLEANING) | SK(DD_SVC_EMERGENCY), 1, 1);
-    dd_model_params_t p = s_params(s_at(9, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_CLEANING, s_at(10, 0), s_at(11, 0));
-    dd_visit_t e = s_visit("e", DD_SVC_EMERGENCY, s_at(9, 0), s_at(10, 0));
+    dd_caregiver_t c = dd_test_cg("c", 5, SK(DD_SVC_CLEANING) | SK(DD_SVC_EMERGENCY), 1, 1);
+    dd_model_params_t p = dd_test_params(dd_test_at(9, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_CLEANING, dd_test_at(10, 0), dd_test_at(11, 0));
+    dd_visit_t e = dd_test_visit("e", DD_SVC_EMERGENCY, dd_test_at(9, 0), dd_test_at(10, 0));
     e.emergency = 1;
     dd_match_t m;
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    assert_int_equal(s_fit(&c, &e, &p, &m), 0);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    assert_int_equal(dd_test_fit(&c, &e, &p, &m), 0);
     assert_false(m.off_shift);
     static const dd_off_t offs[] = {DD_OFF_DAY_OFF, DD_OFF_LEAVE, DD_OFF_SICK};
     for (size_t k = 0; k < 3; k++) {
-        dd_rota_t r = {.day = dd_day_of(DAY0_US), .off = offs[k]};
+        dd_rota_t r = {.day = dd_day_of(DD_TEST_DAY0_US), .off = offs[k]};
         assert_int_equal(dd_rules_rota_set(&c, &r), 0);
-        assert_int_equal(s_fit(&c, &v, &p, &m), -1);
-        int rc = s_fit(&c, &e, &p, &m);
+        assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
+        int rc = dd_test_fit(&c, &e, &p, &m);
         if (offs[k] == DD_OFF_DAY_OFF) {
             assert_int_equal(rc, 0);
             assert_true(m.off_shift);
@@ -155,9 +96,9 @@ static void test_rota_days_off(void **state)
         }
     }
     /* Sick today only: tomorrow's visit fits. */
-    v.window_start_us = s_at(24 + 10, 0);
-    v.window_end_us = s_at(24 + 11, 0);
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
+    v.window_start_us = dd_test_at(24 + 10, 0);
+    v.window_end_us = dd_test_at(24 + 11, 0);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
     s_free(&c);
 }
 
@@ -166,26 +107,27 @@ static void test_sick_day_visits(void **state)
     (void) state;
     /* dd_rules_day_visits: the day's visits not started, the ones a sick
      * call puts back in the queue. */
-    dd_caregiver_t c = s_cg("c", 0, SK(DD_SVC_CLEANING), 1, 0);
-    dd_visit_t a = s_visit("a", DD_SVC_CLEANING, s_at(9, 0), s_at(9, 0));
-    dd_visit_t b = s_visit("b", DD_SVC_CLEANING, s_at(11, 0), s_at(11, 0));
-    dd_visit_t t = s_visit("t", DD_SVC_CLEANING, s_at(24 + 9, 0), s_at(24 + 9, 0));
+    dd_caregiver_t c = dd_test_cg("c", 0, SK(DD_SVC_CLEANING), 1, 0);
+    dd_visit_t a = dd_test_visit("a", DD_SVC_CLEANING, dd_test_at(9, 0), dd_test_at(9, 0));
+    dd_visit_t b = dd_test_visit("b", DD_SVC_CLEANING, dd_test_at(11, 0), dd_test_at(11, 0));
+    dd_visit_t t = dd_test_visit("t", DD_SVC_CLEANING, dd_test_at(24 + 9, 0),
+                                 dd_test_at(24 + 9, 0));
     a.state = DD_VISIT_CHECKED_IN;
     b.state = DD_VISIT_ACCEPTED;
     t.state = DD_VISIT_ASSIGNED;
     dd_visit_t *vs[] = {&a, &b, &t};
     for (int i = 0; i < 3; i++) {
         vs[i]->eta_us = vs[i]->window_start_us;
-        vs[i]->planned_end_us = vs[i]->eta_us + 60 * MIN_US;
+        vs[i]->planned_end_us = vs[i]->eta_us + 60 * DD_TEST_MIN_US;
         assert_int_equal(dd_plan_add(&c, vs[i]), 0);
     }
     dd_visit_t *out[4];
-    assert_int_equal(dd_rules_day_visits(&c, dd_day_of(DAY0_US), out, 4), 1);
+    assert_int_equal(dd_rules_day_visits(&c, dd_day_of(DD_TEST_DAY0_US), out, 4), 1);
     assert_ptr_equal(out[0], &b);
-    assert_int_equal(dd_rules_day_visits(&c, dd_day_of(DAY0_US) + 1, out, 4), 1);
+    assert_int_equal(dd_rules_day_visits(&c, dd_day_of(DD_TEST_DAY0_US) + 1, out, 4), 1);
     assert_ptr_equal(out[0], &t);
     a.state = DD_VISIT_ASSIGNED;   /* the same day with a not started: both */
-    assert_int_equal(dd_rules_day_visits(&c, dd_day_of(DAY0_US), out, 4), 2);
+    assert_int_equal(dd_rules_day_visits(&c, dd_day_of(DD_TEST_DAY0_US), out, 4), 2);
     s_free(&c);
 }
 
@@ -195,32 +137,33 @@ static void test_certificate_expiry(void **state)
     /* Registered without the skill; a cleaning certificate valid until
      * 12:00 decides: a visit whose window (and service) ends before fits,
      * one after does not. */
-    dd_caregiver_t c = s_cg("c", 5, 0, 1, 0);
-    dd_model_params_t p = s_params(s_at(8, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_CLEANING, s_at(9, 0), s_at(10, 0));
+    dd_caregiver_t c = dd_test_cg("c", 5, 0, 1, 0);
+    dd_model_params_t p = dd_test_params(dd_test_at(8, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_CLEANING, dd_test_at(9, 0), dd_test_at(10, 0));
     dd_match_t m;
     assert_int_equal(dd_qualified(&c, &v), DD_FIT_SKILL);
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
-    dd_cert_t x = {.id = "x", .kind = DD_SVC_CLEANING, .level = 1, .from_us = s_at(0, 0),
-                   .until_us = s_at(12, 0)};
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
+    dd_cert_t x = {.id = "x", .kind = DD_SVC_CLEANING, .level = 1, .from_us = dd_test_at(0, 0),
+                   .until_us = dd_test_at(12, 0)};
     assert_int_equal(dd_rules_cert_add(&c, &x), 0);
     assert_int_equal(dd_qualified(&c, &v), DD_FIT_OK);
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    dd_visit_t late = s_visit("late", DD_SVC_CLEANING, s_at(13, 0), s_at(14, 0));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    dd_visit_t late = dd_test_visit("late", DD_SVC_CLEANING, dd_test_at(13, 0), dd_test_at(14, 0));
     assert_int_equal(dd_qualified(&c, &late), DD_FIT_CERTIFICATE);
-    assert_int_equal(s_fit(&c, &late, &p, &m), -1);
+    assert_int_equal(dd_test_fit(&c, &late, &p, &m), -1);
     /* A window that runs past the expiry: refused too (no assignment can
      * end past it). */
-    dd_visit_t across = s_visit("across", DD_SVC_CLEANING, s_at(11, 0), s_at(12, 30));
+    dd_visit_t across = dd_test_visit("across", DD_SVC_CLEANING, dd_test_at(11, 0),
+                                      dd_test_at(12, 30));
     assert_int_equal(dd_qualified(&c, &across), DD_FIT_CERTIFICATE);
     /* An expired certificate beats the static skill. */
     c.skills = SK(DD_SVC_CLEANING);
-    assert_int_equal(s_fit(&c, &late, &p, &m), -1);
+    assert_int_equal(dd_test_fit(&c, &late, &p, &m), -1);
     /* Renewed: fits again. */
-    dd_cert_t y = {.id = "y", .kind = DD_SVC_CLEANING, .level = 1, .from_us = s_at(12, 0),
-                   .until_us = s_at(48, 0)};
+    dd_cert_t y = {.id = "y", .kind = DD_SVC_CLEANING, .level = 1, .from_us = dd_test_at(12, 0),
+                   .until_us = dd_test_at(48, 0)};
     assert_int_equal(dd_rules_cert_add(&c, &y), 0);
-    assert_int_equal(s_fit(&c, &late, &p, &m), 0);
+    assert_int_equal(dd_test_fit(&c, &late, &p, &m), 0);
     s_free(&c);
 }
 
@@ -229,27 +172,27 @@ static void test_certificate_level_and_first_aid(void **state)
     (void) state;
     /* Bathing an elder of ability severe needs a level-2 bath certificate;
      * an emergency a first-aid certificate valid at the time. */
-    dd_caregiver_t c = s_cg("c", 5, SK(DD_SVC_BATH) | SK(DD_SVC_EMERGENCY), 3, 1);
-    dd_model_params_t p = s_params(s_at(8, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_BATH, s_at(9, 0), s_at(10, 0));
+    dd_caregiver_t c = dd_test_cg("c", 5, SK(DD_SVC_BATH) | SK(DD_SVC_EMERGENCY), 3, 1);
+    dd_model_params_t p = dd_test_params(dd_test_at(8, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_BATH, dd_test_at(9, 0), dd_test_at(10, 0));
     v.ability = DD_ABILITY_SEVERE;
     dd_match_t m;
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);   /* static level 3 */
-    dd_cert_t b1 = {.id = "b1", .kind = DD_SVC_BATH, .level = 1, .from_us = s_at(0, 0),
-                    .until_us = s_at(48, 0)};
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);   /* static level 3 */
+    dd_cert_t b1 = {.id = "b1", .kind = DD_SVC_BATH, .level = 1, .from_us = dd_test_at(0, 0),
+                    .until_us = dd_test_at(48, 0)};
     assert_int_equal(dd_rules_cert_add(&c, &b1), 0);
     assert_int_equal(dd_qualified(&c, &v), DD_FIT_CERTIFICATE);
-    assert_int_equal(s_fit(&c, &v, &p, &m), -1);
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), -1);
     v.ability = DD_ABILITY_MILD;
-    assert_int_equal(s_fit(&c, &v, &p, &m), 0);
-    dd_visit_t e = s_visit("e", DD_SVC_EMERGENCY, s_at(9, 0), s_at(10, 0));
+    assert_int_equal(dd_test_fit(&c, &v, &p, &m), 0);
+    dd_visit_t e = dd_test_visit("e", DD_SVC_EMERGENCY, dd_test_at(9, 0), dd_test_at(10, 0));
     e.emergency = 1;
-    assert_int_equal(s_fit(&c, &e, &p, &m), 0);   /* static first aid */
-    dd_cert_t fa = {.id = "fa", .kind = DD_CERT_FIRST_AID, .level = 1, .from_us = s_at(0, 0),
-                    .until_us = s_at(8, 30)};
+    assert_int_equal(dd_test_fit(&c, &e, &p, &m), 0);   /* static first aid */
+    dd_cert_t fa = {.id = "fa", .kind = DD_CERT_FIRST_AID, .level = 1, .from_us = dd_test_at(0, 0),
+                    .until_us = dd_test_at(8, 30)};
     assert_int_equal(dd_rules_cert_add(&c, &fa), 0);
     assert_int_equal(dd_qualified(&c, &e), DD_FIT_CERTIFICATE);
-    assert_int_equal(s_fit(&c, &e, &p, &m), -1);
+    assert_int_equal(dd_test_fit(&c, &e, &p, &m), -1);
     s_free(&c);
 }
 
@@ -258,11 +201,11 @@ static void test_zones(void **state)
     (void) state;
     /* a's provider serves district 2 only; b's has no zone (everywhere).
      * a is nearer, so without zones a would take a district-1 visit. */
-    dd_caregiver_t a = s_cg("a", 2, SK(DD_SVC_CLEANING), 1, 0);
-    dd_caregiver_t b = s_cg("b", 20, SK(DD_SVC_CLEANING), 1, 0);
+    dd_caregiver_t a = dd_test_cg("a", 2, SK(DD_SVC_CLEANING), 1, 0);
+    dd_caregiver_t b = dd_test_cg("b", 20, SK(DD_SVC_CLEANING), 1, 0);
     dd_caregiver_t *all[] = {&a, &b};
-    dd_model_params_t p = s_params(s_at(8, 0));
-    dd_visit_t v = s_visit("v", DD_SVC_CLEANING, s_at(9, 0), s_at(12, 0));
+    dd_model_params_t p = dd_test_params(dd_test_at(8, 0));
+    dd_visit_t v = dd_test_visit("v", DD_SVC_CLEANING, dd_test_at(9, 0), dd_test_at(12, 0));
     dd_match_t m;
     assert_int_equal(dd_model_match(all, 2, &v, &p, &m), 0);
     assert_ptr_equal(m.caregiver, &a);
@@ -292,17 +235,17 @@ static void test_pinned_never_preempted(void **state)
     /* dd_model_test's pre-emption case: a routine bath offered, not
      * accepted, gives way to an emergency; pinned by a dispatcher it stays,
      * and released it gives way again. */
-    dd_caregiver_t a = s_cg("a", 0, SK(DD_SVC_EMERGENCY) | SK(DD_SVC_BATH), 2, 1);
-    dd_visit_t bath = s_visit("bath", DD_SVC_BATH, s_at(9, 0), s_at(9, 0));
-    bath.eta_us = s_at(9, 0);
-    bath.planned_end_us = s_at(10, 0);
+    dd_caregiver_t a = dd_test_cg("a", 0, SK(DD_SVC_EMERGENCY) | SK(DD_SVC_BATH), 2, 1);
+    dd_visit_t bath = dd_test_visit("bath", DD_SVC_BATH, dd_test_at(9, 0), dd_test_at(9, 0));
+    bath.eta_us = dd_test_at(9, 0);
+    bath.planned_end_us = dd_test_at(10, 0);
     bath.state = DD_VISIT_ASSIGNED;
     bath.caregiver = &a;
     snprintf(bath.caregiver_id, sizeof bath.caregiver_id, "a");
     assert_int_equal(dd_plan_add(&a, &bath), 0);
     dd_caregiver_t *all[] = {&a};
-    dd_model_params_t p = s_params(s_at(9, 10));
-    dd_visit_t e = s_visit("e", DD_SVC_EMERGENCY, s_at(9, 10), s_at(9, 40));
+    dd_model_params_t p = dd_test_params(dd_test_at(9, 10));
+    dd_visit_t e = dd_test_visit("e", DD_SVC_EMERGENCY, dd_test_at(9, 10), dd_test_at(9, 40));
     e.emergency = 1;
     dd_match_t m;
     dd_visit_t *bumped = NULL;
