@@ -93,6 +93,8 @@ typedef struct {
     uint32_t last_district;     /* round robin position */
     int ahead;                  /* this round plans the shifts ahead (dd_reopt_snapshot) */
     int run_ahead;              /* the run in flight's */
+    size_t round_picks;         /* districts picked so far in this round */
+    size_t districts;           /* in the last whole round */
     uint32_t kicked[S_MAX_KICKED];
     size_t nkicked;
     int kick_all;
@@ -721,30 +723,26 @@ static int s_pick(dd_app_t *app, s_sched_t *s, int64_t now_us, uint32_t *distric
     size_t n;
     dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
     uint32_t next = 0, first = 0;
-    size_t ndist = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t d = cgs[i]->district_id;
         if (d > s->last_district && (next == 0 || d < next))
             next = d;
         if (first == 0 || d < first)
             first = d;
-        ndist++;
     }
-    if (ndist == 0)
+    if (n == 0)
         return 0;
     if (next == 0) {
         next = first;
         s->ahead = !s->ahead;   /* every other round plans the next shifts */
+        s->districts = s->round_picks;   /* districts seen in the round just ended */
+        s->round_picks = 0;
     }
-    /* Spread a round over the interval; districts are few (a county's). */
-    size_t nd = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t j = 0;
-        while (j < i && cgs[j]->district_id != cgs[i]->district_id)
-            j++;
-        nd += j == i;
-    }
-    s->next_us = now_us + app->reopt_interval_s * S_US / (int64_t) (nd ? nd : 1);
+    s->round_picks++;
+    /* Spread a round over the interval; the first round goes a district a
+     * second while it counts them. */
+    int64_t per = s->districts ? app->reopt_interval_s * S_US / (int64_t) s->districts : S_US;
+    s->next_us = now_us + per;
     s->last_district = next;
     s->run_ahead = s->ahead;
     *district = next;
