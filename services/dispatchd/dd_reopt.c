@@ -152,6 +152,11 @@ static int s_emergency(const dd_visit_t *v)
     return v->emergency || v->service == DD_SVC_EMERGENCY;
 }
 
+static int64_t s_arrive_us(double lat1, double lon1, double lat2, double lon2)
+{
+    return dd_model_travel_up_us(lat1, lon1, lat2, lon2);   /* as dd_model's ETAs */
+}
+
 /* Caregiver c's day from origin as a vehicle with its plan's jobs; 0 added,
  * 1 skipped (no shift left, running late), -1 out of memory. */
 static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
@@ -182,18 +187,23 @@ static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
     }
     if (free_us >= sh_e)
         return 1;
-    /* Running late for a planned visit: left alone until it is started. */
+    /* Running late for a planned visit, or a day that does not end home by
+     * the shift's end (an emergency placed off shift): left alone, or the
+     * district's whole plan would fail vrp_plan_check and nobody in it be
+     * re-optimised. */
     int64_t t = free_us;
     double plat = lat, plon = lon;
     for (size_t i = from; i < to; i++) {
         const dd_visit_t *x = c->plan[i];
-        t += (int64_t) dd_model_travel_s(plat, plon, x->lat, x->lon) * S_US;
+        t += s_arrive_us(plat, plon, x->lat, x->lon);
         if (t > x->eta_us + S_US)
             return 1;
         t = x->planned_end_us;
         plat = x->lat;
         plon = x->lon;
     }
+    if (t + s_arrive_us(plat, plon, c->lat, c->lon) > sh_e)
+        return 1;
     int start = vrp_problem_add_location(r->prob, lat, lon);
     int home = vrp_problem_add_location(r->prob, c->lat, c->lon);
     if (start < 0 || home < 0)
@@ -397,10 +407,6 @@ fail:
     return NULL;
 }
 
-static int64_t s_arrive_us(double lat1, double lon1, double lat2, double lon2)
-{
-    return dd_model_travel_up_us(lat1, lon1, lat2, lon2);   /* as dd_model's ETAs */
-}
 
 /* Times of vehicle v's solved route as dispatchd counts them: each stop as
  * early as it can be, or (keep) a visit still on its caregiver at its old

@@ -320,6 +320,29 @@ static void test_ahead_plans_tomorrow(void **state)
     dd_world_destroy(&w);
 }
 
+/* A caregiver whose day runs past the shift's end (an emergency placed off
+ * shift) is left alone; the rest of the district is still re-optimised. */
+static void test_one_day_past_its_shift_stops_nobody(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *over = s_cg(w, "over", 30, SK(DD_SVC_EMERGENCY) | SK(DD_SVC_CLEANING));
+    over->first_aid = 1;
+    dd_visit_t *e = s_visit(w, "e", 30, DD_SVC_EMERGENCY, s_at(17, 30), s_at(18, 30), over,
+                            s_at(17, 30), DD_VISIT_ACCEPTED);
+    e->emergency = 1;
+    dd_caregiver_t *far = s_cg(w, "far", 60, SK(DD_SVC_CLEANING));
+    s_cg(w, "near", 1, SK(DD_SVC_CLEANING));
+    dd_visit_t *v = s_visit(w, "v", 0, DD_SVC_CLEANING, s_at(10, 0), s_at(14, 0), far,
+                            s_at(12, 0), DD_VISIT_ASSIGNED);
+    s_result_t res;
+    assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 0);
+    assert_string_equal(v->caregiver_id, "near");
+    assert_ptr_equal(e->caregiver, over);
+    s_free(&res);
+    dd_world_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_only_moves_are_reoffered),
         cmocka_unit_test(test_pins_and_rota_hold),
         cmocka_unit_test(test_ahead_plans_tomorrow),
+        cmocka_unit_test(test_one_day_past_its_shift_stops_nobody),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
