@@ -215,6 +215,10 @@ class Soak:
                 {"amount_fen": 10000000, "source": "family", "reference": "soak"},
                 headers={"Idempotency-Key": "soak-topup-" + e["card_id"]}), "top-up")
             self.elders.append(e)
+        # A 24 h shift that began two hours ago: every visit (window within
+        # three hours of now, clock steps of an hour) ends inside it at any
+        # hour of the day. "00:00"-"23:59" cannot take a 21:30 bath.
+        shift = (demo.now() - datetime.timedelta(hours=2)).strftime("%H:%M")
         for i in range(self.args.caregivers):
             dist = 1 + i % 3
             lat, lon = demo.near(dist, random.uniform(-0.01, 0.01), random.uniform(-0.01, 0.01))
@@ -223,7 +227,7 @@ class Soak:
                 "district_id": dist, "lat": lat, "lon": lon,
                 "skills": ["bath", "cleaning", "escort", "medical_escort", "emergency",
                            "visit", "assessment"],
-                "level": 3, "first_aid": True, "shift_start": "00:00", "shift_end": "23:59"},
+                "level": 3, "first_aid": True, "shift_start": shift, "shift_end": shift},
                 role="admin")
         for dist in (1, 2, 3):
             lat, lon = demo.near(dist, 0.001, 0.001)
