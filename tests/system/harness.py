@@ -120,6 +120,18 @@ def match_route(name, method, path):
 _used_ports = set()
 
 
+def all_day_shift(now=None):
+    """(shift_start, shift_end) of a 24 h shift for test caregivers that
+    takes every visit a test places at any hour it runs: visits within six
+    hours of now, and fixed ones tomorrow morning (09:00-13:00). It starts
+    at 04:00 from 05:00 to 18:00, else at 16:00; "00:00"-"23:59" cannot
+    take a bath booked at 22:30."""
+    import datetime
+    t = now or datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+    start = "04:00" if 5 <= t.hour < 18 else "16:00"
+    return start, start
+
+
 def free_port():
     """A loopback TCP port nobody listens on now (and we did not hand out)."""
     for _ in range(100):

@@ -18,9 +18,10 @@ ELDER = (30.2741, 120.1551)
 
 
 def caregiver_body(**over):
+    start, end = harness.all_day_shift()
     b = {"name": "护理员甲", "provider_id": "prov-1", "district_id": 1, "lat": 30.2745,
          "lon": 120.1555, "skills": ["emergency", "bath"], "level": 2, "first_aid": True,
-         "shift_start": "00:00", "shift_end": "23:59"}
+         "shift_start": start, "shift_end": end}
     b.update(over)
     return b
 
@@ -30,9 +31,13 @@ def new_cg(s, **over):
 
 
 def emergency(s, card):
+    # Help from now, for six hours: a window ending at midnight leaves a
+    # test run at 22:00 too little of it for three visits in a row.
+    now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
     return post(s, "orderd", "/v1/orders", {
-        "card_id": card, "service": "emergency", "window_start": at(0, 0),
-        "window_end": at(1, 0), "notes": ""}, key=str(uuid.uuid4()))["order_id"]
+        "card_id": card, "service": "emergency", "window_start": now.isoformat(),
+        "window_end": (now + datetime.timedelta(hours=6)).isoformat(), "notes": ""},
+        key=str(uuid.uuid4()))["order_id"]
 
 
 def queue_entry(s, order_id, district=None):
