@@ -117,6 +117,14 @@ static const cc_event_field_t s_visit_completed[] = {
     S_UUID_OPT("visit_id"), S_UUID("order_id"), S_UUID_OPT("caregiver_id"), S_PROVIDER,
     S_TIME("checked_in_us"), S_TIME("checked_out_us"), S_LAT, S_LON, S_METRES,
 };
+/* The national standard's levels (GB/T 42195), as elders.ability_level. */
+static const char *const s_ability_levels[] = {
+    "intact", "mild", "moderate", "severe", "total", NULL
+};
+static const cc_event_field_t s_visit_assessed[] = {
+    S_UUID_OPT("visit_id"), S_UUID("order_id"), S_UUID("caregiver_id"), S_UUID("elder_id"),
+    S_WORD("level", s_ability_levels), S_INT("score", 0, 100), S_TIME("assessed_us"),
+};
 static const cc_event_field_t s_visit_failed[] = {
     S_UUID_OPT("visit_id"), S_UUID("order_id"), S_TEXT("reason", CC_EVENT_TEXT_MAX),
 };
@@ -154,6 +162,7 @@ static const cc_event_schema_t s_schemas[] = {
     S_SCHEMA(cc__visit_declined__descriptor, s_visit_declined),
     S_SCHEMA(cc__visit_checked_in__descriptor, s_visit_checked_in),
     S_SCHEMA(cc__visit_completed__descriptor, s_visit_completed),
+    S_SCHEMA(cc__visit_assessed__descriptor, s_visit_assessed),
     S_SCHEMA(cc__visit_failed__descriptor, s_visit_failed),
     S_SCHEMA(cc__meal_scheduled__descriptor, s_meal_scheduled),
     S_SCHEMA(cc__meal_refused__descriptor, s_meal_refused),

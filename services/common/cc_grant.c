@@ -25,10 +25,11 @@ static const char *const s_billingd_orderd[] = {
     "FundsHeld", "FundsDenied", "HoldCaptured", "HoldReleased", NULL,
 };
 /* dispatchd's log: check-in GPS goes to orderd (the order's progress), the
- * completion to billingd (capture, provider settlement). */
+ * completion to billingd (capture, provider settlement); an assessment's
+ * result (health data) to orderd only. */
 static const char *const s_dispatchd_orderd[] = {
     "VisitAssigned", "VisitAccepted", "VisitDeclined", "VisitCheckedIn", "VisitCompleted",
-    "VisitFailed", NULL,
+    "VisitFailed", "VisitAssessed", NULL,
 };
 static const char *const s_dispatchd_billingd[] = { "VisitCompleted", NULL };
 /* meald's log. */

@@ -696,6 +696,47 @@ static void s_on_action_done(PGresult *res, void *arg)
     free(w);
 }
 
+/* check-out's "assessment": {level, score} (issue 13). Absent (or null):
+ * out->assessed 0; dd_visit_step decides whether the visit needs one. A bad
+ * one is 422 naming the field. */
+static int s_read_assessment(json_t *body, dd_step_req_t *out, cc_err_t *err)
+{
+    json_t *a = json_object_get(body, "assessment");
+    out->assessed = 0;
+    if (!a || json_is_null(a))
+        return 0;
+    if (!json_is_object(a))
+        return cc_err_set(err, 422, "wrong_type", "assessment",
+                          "assessment must be an object {level, score}");
+    const char *k;
+    json_t *x;
+    json_object_foreach(a, k, x) {
+        if (strcmp(k, "level") != 0 && strcmp(k, "score") != 0)
+            return cc_err_set(err, 422, "unknown_field", "assessment",
+                              "assessment has only level and score");
+    }
+    json_t *level = json_object_get(a, "level"), *score = json_object_get(a, "score");
+    if (!level)
+        return cc_err_set(err, 422, "missing_field", "assessment.level",
+                          "assessment.level is required");
+    dd_ability_t l = json_is_string(level) ? dd_ability_parse(json_string_value(level))
+                                           : DD_ABILITY_UNKNOWN;
+    if (l == DD_ABILITY_UNKNOWN)
+        return cc_err_set(err, 422, "invalid_value", "assessment.level",
+                          "assessment.level is one of intact, mild, moderate, severe, total");
+    if (!score)
+        return cc_err_set(err, 422, "missing_field", "assessment.score",
+                          "assessment.score is required");
+    if (!json_is_integer(score) || json_integer_value(score) < 0
+        || json_integer_value(score) > 100)
+        return cc_err_set(err, 422, "invalid_value", "assessment.score",
+                          "assessment.score is an integer 0..100");
+    out->assessed = 1;
+    out->assess_level = l;
+    out->assess_score = (int) json_integer_value(score);
+    return 0;
+}
+
 int dd_http_read_step(json_t *body, dd_step_t step, const char *who, char cg[DD_ID_LEN],
                       dd_step_req_t *out, cc_err_t *err)
 {
@@ -718,6 +759,8 @@ int dd_http_read_step(json_t *body, dd_step_t step, const char *who, char cg[DD_
         if (rc == 0 && out->at_us == 0)   /* "time" is accepted as an alias of "at" */
             rc = cc_json_time(body, "time", 0, &out->at_us, err);
     }
+    if (rc == 0 && step == DD_STEP_CHECK_OUT)
+        rc = s_read_assessment(body, out, err);
     out->caregiver_id = cg;
     return rc;
 }
@@ -791,7 +834,9 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, dd_step_t step)
     snprintf(w->visit_id, sizeof w->visit_id, "%s", v->id);
     size_t plen = 0;
     uint8_t *payload = dd_visit_event_pack(v, &r, &plen);
-    if (!payload) {
+    size_t alen = 0;
+    uint8_t *assessed = r.assessed ? dd_visit_assessed_pack(v, &r, &alen) : NULL;
+    if (!payload || (r.assessed && !assessed)) {
         cc_error("out_of_memory", "where", "visit_action");
         exit(1);
     }
@@ -803,7 +848,7 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, dd_step_t step)
     cc_metric_inc(step == DD_STEP_ACCEPT     ? app->m_accepted
                   : step == DD_STEP_CHECK_IN ? app->m_checked_in
                                              : app->m_completed);
-    char ev[CC_UUID_LEN];
+    char ev[CC_UUID_LEN], ev2[CC_UUID_LEN];
     cc_uuid(ev);
     cc_args_t a;
     cc_args_init(&a, &dd_stmts[step == DD_STEP_ACCEPT ? DD_ST_ACCEPT : DD_ST_CHECK]);
@@ -820,10 +865,26 @@ static void s_visit_action(cc_http_req_t *req, dd_app_t *app, dd_step_t step)
     cc_args_text(&a, "order", v->order_id);
     cc_args_text(&a, "ev", ev);
     cc_args_bytes(&a, "payload", payload, plen);
+    if (step != DD_STEP_ACCEPT) {
+        /* The result travels as its own event, to orderd only (health data:
+         * docs/SECURITY.md "What events carry"). Never logged. */
+        cc_uuid(ev2);
+        cc_args_text(&a, "level", assessed ? dd_ability_name(r.assess_level) : NULL);
+        if (assessed) {
+            cc_args_int(&a, "score", r.assess_score);
+            cc_args_text(&a, "ev2", ev2);
+            cc_args_bytes(&a, "payload2", assessed, alen);
+        } else {
+            cc_args_null(&a, "score");
+            cc_args_null(&a, "ev2");
+            cc_args_null(&a, "payload2");
+        }
+    }
     snprintf(w->state, sizeof w->state, "%s", dd_visit_state_name(v->state));
     if (cc_db_call(app->rt.writer, &a, s_on_action_done, w) != 0)
         cc_rt_fatal(a.st->name, NULL);
     free(payload);
+    free(assessed);
     cc_info("visit_step", "visit_id", v->id, "order_id", v->order_id, "state", w->state);
 }
 

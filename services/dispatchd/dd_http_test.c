@@ -136,12 +136,61 @@ static void test_parse_skills(void **state)
     }
 }
 
+/* check-out's assessment body: each bad shape is a 422 naming its field. */
+static void test_read_assessment(void **state)
+{
+    (void) state;
+    static const struct {
+        const char *assessment;     /* JSON, NULL: absent */
+        const char *field;          /* NULL: accepted */
+    } cases[] = {
+        { NULL, NULL },
+        { "null", NULL },
+        { "{\"level\":\"severe\",\"score\":40}", NULL },
+        { "{\"level\":\"intact\",\"score\":0}", NULL },
+        { "{\"level\":\"total\",\"score\":100}", NULL },
+        { "\"severe\"", "assessment" },
+        { "{\"level\":\"severe\",\"score\":40,\"x\":1}", "assessment" },
+        { "{\"score\":40}", "assessment.level" },
+        { "{\"level\":\"bad\",\"score\":40}", "assessment.level" },
+        { "{\"level\":3,\"score\":40}", "assessment.level" },
+        { "{\"level\":\"Severe\",\"score\":40}", "assessment.level" },
+        { "{\"level\":\"mild\"}", "assessment.score" },
+        { "{\"level\":\"mild\",\"score\":101}", "assessment.score" },
+        { "{\"level\":\"mild\",\"score\":-1}", "assessment.score" },
+        { "{\"level\":\"mild\",\"score\":4.5}", "assessment.score" },
+        { "{\"level\":\"mild\",\"score\":\"40\"}", "assessment.score" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *body = json_pack("{s:f, s:f}", "lat", 30.27, "lon", 120.15);
+        if (cases[i].assessment)
+            json_object_set_new(body, "assessment", json_loads(cases[i].assessment,
+                                                               JSON_DECODE_ANY, NULL));
+        char cg[DD_ID_LEN];
+        dd_step_req_t req = {0};
+        cc_err_t err = {0};
+        int rc = dd_http_read_step(body, DD_STEP_CHECK_OUT,
+                                   "00000000-0000-4000-8000-00000000c001", cg, &req, &err);
+        if (!cases[i].field) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(req.assessed, cases[i].assessment
+                                               && strcmp(cases[i].assessment, "null") != 0);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_int_equal(err.status, 422);
+            assert_string_equal(err.field, cases[i].field);
+        }
+        json_decref(body);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_visit_json_by_state),
         cmocka_unit_test(test_visit_json_check_in_out),
         cmocka_unit_test(test_parse_skills),
+        cmocka_unit_test(test_read_assessment),
     };
     return cmocka_run_group_tests_name("dd_http", tests, NULL, NULL);
 }

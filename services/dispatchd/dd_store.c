@@ -79,7 +79,10 @@ cc_stmt_t dd_stmts[DD_ST_COUNT + 1] = {
     [DD_ST_CHECK] = { "dd_visit_check", W, "dd_visit_check", NULL, NULL,
         { { "district", CC_T_INT4 }, { "id", CC_T_UUID }, { "caregiver", CC_T_UUID },
           { "out", CC_T_BOOL }, { "at", CC_T_INT8 }, { "lat", CC_T_FLOAT8 },
-          { "lon", CC_T_FLOAT8 }, { "distance", CC_T_INT4 }, S_EVENT }, NULL },
+          { "lon", CC_T_FLOAT8 }, { "distance", CC_T_INT4 }, S_EVENT,
+          /* an assessment's check-out (sql/dispatchd/011): NULL otherwise */
+          { "level", CC_T_TEXT }, { "score", CC_T_INT2 }, { "ev2", CC_T_UUID },
+          { "payload2", CC_T_BYTEA } }, NULL },
     [DD_ST_REPLAN] = { "dd_visits_replan", W, "dd_visits_replan", NULL, NULL,
         { { "at", CC_T_INT8 }, { "batch", CC_T_TEXT } }, NULL },
     [DD_ST_RESOLVE] = { "dd_visit_resolve", W, "dd_visit_resolve", NULL, NULL,

@@ -85,6 +85,21 @@ dd_step_verdict_t dd_visit_step(const dd_visit_t *v, dd_step_t step, const dd_st
                    "the visit is not assigned to this caregiver");
         return s_refused(out);
     }
+    if (step == DD_STEP_CHECK_OUT) {
+        /* The assessor's result is the point of an assessment visit (001
+         * §2): none, no completion; any other visit has no result to give. */
+        int assessment = v->service == DD_SVC_ASSESSMENT;
+        if (assessment && !req->assessed) {
+            cc_err_set(&out->err, 422, "missing_field", "assessment",
+                       "an assessment visit is checked out with its result");
+            return s_refused(out);
+        }
+        if (!assessment && req->assessed) {
+            cc_err_set(&out->err, 422, "invalid_value", "assessment",
+                       "only an assessment visit carries an assessment");
+            return s_refused(out);
+        }
+    }
     if (step == DD_STEP_CHECK_OUT && at < v->checked_in_us) {
         if (req->at_us) {
             cc_err_set(&out->err, 400, "invalid_value", "at", "check-out before check-in");
@@ -106,6 +121,9 @@ dd_step_verdict_t dd_visit_step(const dd_visit_t *v, dd_step_t step, const dd_st
     case DD_STEP_CHECK_OUT:
         out->state = DD_VISIT_COMPLETED;
         out->frees_slot = 1;   /* done earlier than planned, maybe */
+        out->assessed = req->assessed;
+        out->assess_level = req->assess_level;
+        out->assess_score = req->assess_score;
         break;
     default: break;
     }
@@ -187,4 +205,20 @@ uint8_t *dd_visit_event_pack(const dd_visit_t *v, const dd_step_result_t *r, siz
     default:
         return NULL;
     }
+}
+
+uint8_t *dd_visit_assessed_pack(const dd_visit_t *v, const dd_step_result_t *r, size_t *len)
+{
+    assert(v && r && len);
+    if (r->verdict != DD_STEP_DO || r->step != DD_STEP_CHECK_OUT || !r->assessed)
+        return NULL;
+    Cc__VisitAssessed m = CC__VISIT_ASSESSED__INIT;
+    m.visit_id = (char *) v->id;
+    m.order_id = (char *) v->order_id;
+    m.caregiver_id = (char *) v->caregiver_id;
+    m.elder_id = (char *) v->elder_id;
+    m.level = (char *) dd_ability_name(r->assess_level);
+    m.score = r->assess_score;
+    m.assessed_us = r->at_us;
+    return cc_event_pack(&m.base, len);
 }

@@ -17,7 +17,10 @@
  *    lost reply).
  * 3. Not legal from the visit's state: 409 illegal_transition.
  * 4. Another caregiver's visit: 403 not_assigned.
- * 5. check_out before the check-in time: 400. */
+ * 5. check_out of an assessment visit without its result, or with one on
+ *    any other service: 422, field "assessment" (the result's shape is
+ *    dd_http_read_step's).
+ * 6. check_out before the check-in time: 400. */
 #ifndef DD_VISIT_H
 #define DD_VISIT_H
 #include <stddef.h>
@@ -52,6 +55,10 @@ typedef struct {
     const char *caregiver_id;   /* borrowed; required */
     int64_t at_us;              /* when it happened; 0: now */
     double lat, lon;            /* where (check_in, check_out) */
+    /* check_out: the assessment's result (issue 13), assessed 0 if none sent */
+    int assessed;
+    dd_ability_t assess_level;
+    int assess_score;           /* 0..100 */
 } dd_step_req_t;
 
 typedef enum {
@@ -71,6 +78,9 @@ typedef struct {
     double lat, lon;            /* check_in, check_out */
     int distance_m;             /* check_in, check_out: from the elder's home */
     int frees_slot;             /* the caregiver's plan gets room: retry the queue */
+    int assessed;               /* check_out of an assessment: its result */
+    dd_ability_t assess_level;
+    int assess_score;
 } dd_step_result_t;
 
 /* Decide step on v for req at now_us. Pure: reads v only. Returns (and sets
@@ -91,5 +101,10 @@ void dd_visit_apply(dd_world_t *world, dd_visit_t *v, const dd_step_result_t *r,
  * dd_visit_apply. malloc'd, the caller frees it; *len is its size. NULL for a
  * decline (dd_dispatch_decline packs VisitDeclined) or out of memory. */
 uint8_t *dd_visit_event_pack(const dd_visit_t *v, const dd_step_result_t *r, size_t *len);
+
+/* The VisitAssessed payload of a check-out that carries an assessment
+ * (r->assessed), packed; malloc'd, the caller frees it. NULL if r carries
+ * none, or out of memory (then r->assessed is still set: the caller tells). */
+uint8_t *dd_visit_assessed_pack(const dd_visit_t *v, const dd_step_result_t *r, size_t *len);
 
 #endif

@@ -430,6 +430,56 @@ static void test_apply_and_events(void **state)
 }
 
 /* No payload for a decline (dispatch writes it), a repeat or a refusal. */
+/* An assessment visit is checked out with its result (422 without), any
+ * other visit without one (422 with); the result travels in VisitAssessed. */
+static void test_assessment_check_out(void **state)
+{
+    (void) state;
+    dd_visit_t v;
+    dd_step_result_t r;
+    s_visit(&v, DD_VISIT_CHECKED_IN);
+    strcpy(v.elder_id, "00000000-0000-4000-8000-00000000e001");
+    v.service = DD_SVC_ASSESSMENT;
+    dd_step_req_t req = {.caregiver_id = ME, .lat = v.lat, .lon = v.lon};
+    assert_int_equal(dd_visit_step(&v, DD_STEP_CHECK_OUT, &req, NOW_US, &r), DD_STEP_REFUSED);
+    assert_int_equal(r.err.status, 422);
+    assert_string_equal(r.err.field, "assessment");
+
+    req.assessed = 1;
+    req.assess_level = DD_ABILITY_SEVERE;
+    req.assess_score = 37;
+    assert_int_equal(dd_visit_step(&v, DD_STEP_CHECK_OUT, &req, NOW_US, &r), DD_STEP_DO);
+    assert_true(r.assessed);
+    size_t len = 0;
+    uint8_t *pay = dd_visit_assessed_pack(&v, &r, &len);
+    assert_non_null(pay);
+    Cc__VisitAssessed *m = cc__visit_assessed__unpack(NULL, len, pay);
+    assert_non_null(m);
+    assert_string_equal(m->order_id, ORDER);
+    assert_string_equal(m->caregiver_id, ME);
+    assert_string_equal(m->elder_id, "00000000-0000-4000-8000-00000000e001");
+    assert_string_equal(m->level, "severe");
+    assert_int_equal(m->score, 37);
+    assert_int_equal(m->assessed_us, NOW_US);
+    cc__visit_assessed__free_unpacked(m, NULL);
+    free(pay);
+
+    /* A repeat (the app retrying) is answered as done, with or without it. */
+    v.state = DD_VISIT_COMPLETED;
+    req.assessed = 0;
+    assert_int_equal(dd_visit_step(&v, DD_STEP_CHECK_OUT, &req, NOW_US, &r), DD_STEP_REPEAT);
+
+    s_visit(&v, DD_VISIT_CHECKED_IN);
+    v.service = DD_SVC_BATH;
+    req.assessed = 1;
+    assert_int_equal(dd_visit_step(&v, DD_STEP_CHECK_OUT, &req, NOW_US, &r), DD_STEP_REFUSED);
+    assert_int_equal(r.err.status, 422);
+    assert_string_equal(r.err.field, "assessment");
+    req.assessed = 0;
+    assert_int_equal(dd_visit_step(&v, DD_STEP_CHECK_OUT, &req, NOW_US, &r), DD_STEP_DO);
+    assert_null(dd_visit_assessed_pack(&v, &r, &len));   /* no result, no event */
+}
+
 static void test_no_event(void **state)
 {
     (void) state;
@@ -460,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_step_names),
         cmocka_unit_test(test_apply_and_events),
         cmocka_unit_test(test_no_event),
+        cmocka_unit_test(test_assessment_check_out),
     };
     return cmocka_run_group_tests_name("dd_visit", tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "od_events.h"
 #include "cc_event.h"
 #include "od_store.h"
+#include "od_assess.h"
 #include "cc_rt.h"
 #include "cc_log.h"
 #include <stdlib.h>
@@ -408,6 +409,7 @@ const cc_consumer_entry_t od_events_from_dispatchd[] = {
     { "VisitCheckedIn", &cc__visit_checked_in__descriptor, s_on_event },
     { "VisitCompleted", &cc__visit_completed__descriptor, s_on_event },
     { "VisitFailed", &cc__visit_failed__descriptor, s_on_event },
+    { "VisitAssessed", &cc__visit_assessed__descriptor, od_assess_on_event },
     { NULL, NULL, NULL },
 };
 const cc_consumer_entry_t od_events_from_meald[] = {
@@ -424,6 +426,7 @@ void od_events_init_metrics(void)
         snprintf(name, sizeof name, "orderd_events_applied_total{type=\"%s\"}", od_event_name(e));
         s_m_events[e] = cc_metrics_counter(name, "Saga events applied to orders, by type");
     }
+    od_assess_init_metrics();
     s_m_unknown_order = cc_metrics_counter(
         "orderd_events_for_closed_orders_total",
         "Events for orders not open in memory (final or unknown): history only");

@@ -5,6 +5,7 @@
 #include "od_pii.h"
 #include "od_store.h"
 #include "od_auth.h"
+#include "od_assess.h"
 #include "cc_jwt.h"
 #include "cc_event.h"
 #include "cc_log.h"
@@ -697,6 +698,7 @@ const cc_http_route_t od_http_routes[] = {
     { "POST", "/v1/elders", s_post_elder, CC_ROUTE_JSON, OPERATOR },
     { "GET", "/v1/elders", s_get_elders, CC_ROUTE_PII, OPERATOR },
     { "GET", "/v1/elders/{id}", s_get_elder, CC_ROUTE_PII, OPERATOR },
+    { "GET", "/v1/elders/{id}/assessments", od_assess_get, CC_ROUTE_PII, OPERATOR },
     { "POST", "/v1/cards", s_post_card, CC_ROUTE_JSON, OPERATOR },
     { "GET", "/v1/cards/{id}", s_get_card, 0, OPERATOR | FAMILY },
     { "POST", "/v1/cards/{id}/status", s_post_card_status, CC_ROUTE_JSON, OPERATOR | ADMIN },

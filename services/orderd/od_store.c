@@ -166,6 +166,16 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
           { "name", CC_T_BYTEA }, { "id_number", CC_T_BYTEA }, { "id_number_idx", CC_T_BYTEA },
           { "phone", CC_T_BYTEA }, { "phone_idx", CC_T_BYTEA }, { "address", CC_T_BYTEA } },
         NULL },
+    /* Assessments (od_assess.h, sql/orderd/018_assessments.sql). */
+    [OD_ST_ON_ASSESSED] = { "od_on_visit_assessed", W, "od_on_visit_assessed", NULL, NULL,
+        { S_CONSUMED, { "visit", CC_T_TEXT }, { "assessor", CC_T_UUID },
+          { "elder", CC_T_UUID }, { "level", CC_T_TEXT }, { "score", CC_T_INT2 },
+          { "at", CC_T_INT8 } }, NULL },
+    [OD_ST_ASSESSMENTS_GET] = { "od_assessments_get", R, NULL, NULL,
+        "SELECT e.id, e.birth_date::text, a.order_id, a.visit_id, a.assessor_id, a.level,"
+        " a.score, od_us(a.assessed_at), (a.assessed_at AT TIME ZONE 'Asia/Shanghai')::date::text"
+        " FROM elders e LEFT JOIN assessments a ON a.elder_id = e.id WHERE e.id = $1::uuid"
+        " ORDER BY a.assessed_at DESC NULLS LAST, a.id", { { "id", CC_T_UUID } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 

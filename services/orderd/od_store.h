@@ -20,6 +20,8 @@ typedef enum {
     OD_ST_REFRESH_ROTATE, OD_ST_LOGOUT, OD_ST_LOGIN_LOOKUP, OD_ST_LOAD_ACCOUNTS,
     OD_ST_ACCOUNT_LIST,
     OD_ST_PII_KEYS, OD_ST_RESEAL_PLAIN, OD_ST_RESEAL_OLD, OD_ST_ELDER_RESEAL,
+    /* assessments (od_assess) */
+    OD_ST_ON_ASSESSED, OD_ST_ASSESSMENTS_GET,
     OD_ST_COUNT
 } od_st_t;
 extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];
