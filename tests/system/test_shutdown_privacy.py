@@ -33,25 +33,31 @@ def test_sigterm_under_valgrind_exits_clean(need_daemons, pg, fresh_db):
     s = harness.System(pg, fresh_db, log_level="info")
     try:
         s.start()
+        # All four at once (a minute saved on two cores): each stops cleanly
+        # first, then runs under valgrind beside the others, serves some
+        # traffic so the stop has state to free, and stops on SIGTERM.
+        vlogs = {}
         for name in harness.DAEMONS:
             d = s.daemons[name]
             assert d.stop() == 0, "%s did not stop cleanly on SIGTERM:\n%s" % (
                 name, d.log_text()[-3000:])
-            vlog = os.path.join(s.workdir, "%s.valgrind" % name)
-            _start_under_valgrind(d, vlog)
-            s.wait_ready(name, timeout=120)
-            # Some traffic first, so the stop has state to free.
+        for name in harness.DAEMONS:
+            vlogs[name] = os.path.join(s.workdir, "%s.valgrind" % name)
+            _start_under_valgrind(s.daemons[name], vlogs[name])
+        for name in harness.DAEMONS:
+            s.wait_ready(name, timeout=180)
+        for name in harness.DAEMONS:
             for path in ("/healthz", "/metrics", "/no/such/path"):
                 s.http("GET", name, path, timeout=30)
-            d.proc.send_signal(signal.SIGTERM)
-            rc = d.proc.wait(timeout=120)
-            with open(vlog, errors="replace") as f:
+        for name in harness.DAEMONS:
+            s.daemons[name].proc.send_signal(signal.SIGTERM)
+        for name in harness.DAEMONS:
+            d = s.daemons[name]
+            rc = d.proc.wait(timeout=180)
+            with open(vlogs[name], errors="replace") as f:
                 report = f.read()
             assert rc == 0, "%s under valgrind exited %s:\n%s\n%s" % (
                 name, rc, report[-4000:], d.log_text()[-2000:])
-            # Put the normal binary back for the next daemon's traffic.
-            d.start()
-            s.wait_ready(name)
     finally:
         s.cleanup()
 
