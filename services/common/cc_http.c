@@ -69,6 +69,7 @@ struct cc_http {
     struct evhttp *http;        /* owned */
     int port;                   /* bound port */
     size_t max_body;            /* bodies above get our JSON 413 */
+    size_t bulk_body;           /* CC_ROUTE_CSV routes' limit (0: max_body) */
     s_route_t *routes;          /* registration order */
     s_route_t **routes_tail;
     cc_http_ready_fn *ready_fn;
@@ -611,6 +612,13 @@ s_copy_headers(cc_http_req_t *r, struct evhttp_request *req)
 }
 
 /* Copy everything a handler may read; -1 on allocation failure. */
+/* The largest body any route takes. */
+static size_t
+s_body_cap(const cc_http_t *self)
+{
+    return self->bulk_body > self->max_body ? self->bulk_body : self->max_body;
+}
+
 static int
 s_capture(cc_http_req_t *r, struct evhttp_request *req)
 {
@@ -626,7 +634,7 @@ s_capture(cc_http_req_t *r, struct evhttp_request *req)
         return -1;
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     r->body_len = evbuffer_get_length(in);
-    if (r->owner && r->body_len > r->owner->max_body)
+    if (r->owner && r->body_len > s_body_cap(r->owner))
         return 0;   /* answered 413 by the caller; do not copy */
     r->body = malloc(r->body_len + 1);
     if (!r->body)
@@ -744,16 +752,15 @@ s_origin_allowed(const cc_http_t *self, const char *origin)
 
 /* "Content-Type: application/json", parameters (charset) allowed. */
 static int
-s_is_json_type(const char *ctype)
+s_is_type(const char *ctype, const char *want, size_t wlen)
 {
-    static const char want[] = "application/json";
     if (!ctype)
         return 0;
     while (*ctype == ' ' || *ctype == '\t')
         ctype++;
-    if (strncasecmp(ctype, want, sizeof want - 1) != 0)
+    if (strncasecmp(ctype, want, wlen) != 0)
         return 0;
-    const char *rest = ctype + sizeof want - 1;
+    const char *rest = ctype + wlen;
     while (*rest == ' ' || *rest == '\t')
         rest++;
     return *rest == '\0' || *rest == ';';
@@ -869,7 +876,14 @@ s_guard(cc_http_t *self, cc_http_req_t *r, const s_route_t *route)
     }
     if (!(route->flags & CC_ROUTE_PUBLIC) && s_authorize(self, r, route) != 0)
         return -1;
-    if (s_is_write(r->method) && !s_is_json_type(cc_http_header(r, "Content-Type"))) {
+    if (route->flags & CC_ROUTE_CSV) {
+        if (!s_is_type(cc_http_header(r, "Content-Type"), "text/csv", 8)) {
+            s_error_ex(r, 415, "unsupported_media_type", "Content-Type",
+                       "this route takes Content-Type: text/csv", NULL, NULL);
+            return -1;
+        }
+    } else if (s_is_write(r->method)
+               && !s_is_type(cc_http_header(r, "Content-Type"), "application/json", 16)) {
         s_error_ex(r, 415, "unsupported_media_type", "Content-Type",
                    "writes need Content-Type: application/json", NULL, NULL);
         return -1;
@@ -1036,14 +1050,22 @@ s_on_request(struct evhttp_request *req, void *arg)
                    "Retry-After", "1");
         return;
     }
-    if (r->body_len > self->max_body) {
+    if (r->body_len > s_body_cap(self)) {
         char msg[96];
-        snprintf(msg, sizeof msg, "body exceeds %zu bytes", self->max_body);
+        snprintf(msg, sizeof msg, "body exceeds %zu bytes", s_body_cap(self));
         s_error_ex(r, 413, "body_too_large", NULL, msg, NULL, NULL);
         return;
     }
     s_route_t *route, *path_route;
     s_match(self, r, &route, &path_route);
+    size_t limit = route && (route->flags & CC_ROUTE_CSV) && self->bulk_body ? self->bulk_body
+                   : self->max_body;
+    if (r->body_len > limit) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "body exceeds %zu bytes", limit);
+        s_error_ex(r, 413, "body_too_large", NULL, msg, NULL, NULL);
+        return;
+    }
     if (!route && path_route) {
         char allow[128];
         s_allow(self, path_route, allow, sizeof allow);
@@ -1302,7 +1324,7 @@ cc_http_routes_json(const cc_http_route_t *table)
     static const struct { unsigned flag; const char *name; } flags[] = {
         { CC_ROUTE_IDEM, "idempotency_key" }, { CC_ROUTE_IDEM_OPT, "idempotency_key_optional" },
         { CC_ROUTE_JSON, "json_body" }, { CC_ROUTE_PUBLIC, "public" },
-        { CC_ROUTE_PII, "personal_data" },
+        { CC_ROUTE_PII, "personal_data" }, { CC_ROUTE_CSV, "csv_body" },
     };
     json_t *list = json_array();
     for (const cc_http_route_t *t = table; list && t && t->method; t++) {
@@ -1707,4 +1729,15 @@ cc_http_reply_error_hdr(cc_http_req_t **req_p, int status, const char *error,
     cc_http_req_t *r = *req_p;
     *req_p = NULL;
     s_error_ex(r, status, error, field, message, name, value);
+}
+
+void
+cc_http_set_bulk_body(cc_http_t *self, size_t max)
+{
+    self->bulk_body = max;
+    size_t cap = s_body_cap(self);
+    size_t hard = cap <= (SIZE_MAX - 65536) / 2 ? cap * 2 + 65536 : cap;
+    if (hard > (size_t) INT64_MAX)
+        hard = (size_t) INT64_MAX;
+    evhttp_set_max_body_size(self->http, (ev_ssize_t) hard);
 }

@@ -83,6 +83,10 @@ void cc_http_set_ready(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
  * number, location, health, diet, notes): every such read is audited
  * (cc_http_set_audit) and its reply waits for the audit row's commit. */
 #define CC_ROUTE_PII      0x10u
+/* A write whose body is CSV (a bulk import): Content-Type must be text/csv
+ * (415 otherwise) and the body may reach cc_http_set_bulk_body's limit
+ * instead of max_body (413 beyond it). */
+#define CC_ROUTE_CSV      0x20u
 
 typedef struct {
     const char *method;
@@ -149,6 +153,8 @@ const char *cc_http_route_pattern(cc_http_req_t *req);
 /* A random id shared by the rows of one audited request (a UUID). */
 const char *cc_http_request_id(cc_http_req_t *req);
 
+/* The body limit of CC_ROUTE_CSV routes (0: max_body, the default). */
+void cc_http_set_bulk_body(cc_http_t *self, size_t max);
 /* Table routes answer 503 starting while fn(arg) returns 0. */
 void cc_http_set_gate(cc_http_t *self, cc_http_ready_fn *fn, void *arg);
 /* What the closed gate answers from now on: 503 error (static text) with

@@ -5,6 +5,7 @@
 #include "od_intake.h"
 #include "od_auth.h"
 #include "od_pii.h"
+#include "od_elders.h"
 #include "od_reseal.h"
 #include "od_store.h"
 #include "cc_time.h"
@@ -102,6 +103,8 @@ static void s_load_keys(od_app_t *app)
 
 int od_app_start(void *arg)
 {
+    if (od_elders_start(arg) != 0)
+        return -1;
     return od_reseal_rotate(arg);
 }
 
@@ -157,6 +160,7 @@ void od_app_stop(void *arg)
     if (app->ev_sweep)
         event_del(app->ev_sweep);
     od_reseal_stop(app);
+    od_elders_stop(app);
 }
 
 static int s_free_elder(const char *k, void *v, void *a)

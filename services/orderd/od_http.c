@@ -6,6 +6,7 @@
 #include "od_store.h"
 #include "od_auth.h"
 #include "od_assess.h"
+#include "od_elders.h"
 #include "cc_jwt.h"
 #include "cc_event.h"
 #include "cc_log.h"
@@ -136,19 +137,24 @@ static void s_post_elder(cc_http_req_t *req, void *arg)
         }
     }
     uint8_t idn_idx[OD_PII_IDX_LEN], phone_idx[OD_PII_IDX_LEN];
+    uint8_t name_idx[OD_PII_IDX_LEN], address_idx[OD_PII_IDX_LEN];
     od_pii_index(app->pii, "id_number", idn, idn_idx);
     od_pii_index(app->pii, "phone", r.phone, phone_idx);
+    od_pii_index(app->pii, "name", r.name, name_idx);
+    od_pii_index(app->pii, "address", r.address, address_idx);
     cc_args_t a;
     cc_args_init(&a, &od_stmts[OD_ST_ELDER_CREATE]);
     cc_args_text(&a, "id", x->id);
     cc_args_int(&a, "district", r.district_id);
     cc_args_int(&a, "key", od_pii_active_id(app->pii));
     cc_args_bytes(&a, "name", sealed[0], lens[0]);
+    cc_args_bytes(&a, "name_idx", name_idx, sizeof name_idx);
     cc_args_bytes(&a, "id_number", sealed[1], lens[1]);
     cc_args_bytes(&a, "id_number_idx", idn_idx, sizeof idn_idx);
     cc_args_bytes(&a, "phone", sealed[2], lens[2]);
     cc_args_bytes(&a, "phone_idx", phone_idx, sizeof phone_idx);
     cc_args_bytes(&a, "address", sealed[3], lens[3]);
+    cc_args_bytes(&a, "address_idx", address_idx, sizeof address_idx);
     cc_args_float(&a, "lat", r.lat);
     cc_args_float(&a, "lon", r.lon);
     cc_args_text(&a, "birth", r.birth_date);
@@ -168,42 +174,6 @@ static void s_post_elder(cc_http_req_t *req, void *arg)
     x->address_len = lens[3];
     for (int i = 0; i < 3; i++)
         free(sealed[i]);   /* cc_db copied them */
-}
-
-static void s_on_elders_read(PGresult *res, void *arg)
-{
-    cc_http_req_t *req = arg;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        s_read_failed(&req, "elders", res);
-        return;
-    }
-    json_t *list = json_array();
-    for (int r = 0; r < PQntuples(res); r++)
-        json_array_append_new(list, od_store_elder_json(res, r));
-    json_t *body = json_object();
-    json_object_set_new(body, "elders", list);
-    cc_http_reply_json(&req, 200, body);
-}
-
-static void s_get_elders(cc_http_req_t *req, void *arg)
-{
-    od_app_t *app = arg;
-    const char *phone = cc_http_query(req, "phone");
-    if (!phone || !*phone) {
-        cc_http_reply_error(&req, 400, "missing_field", "phone", "the phone query parameter is required");
-        return;
-    }
-    if (!od_phone_valid(phone)) {
-        cc_http_reply_error(&req, 400, "invalid_value", "phone", "phone is not a phone number");
-        return;
-    }
-    cc_args_t a;
-    uint8_t idx[OD_PII_IDX_LEN];
-    od_pii_index(app->pii, "phone", phone, idx);   /* phones are sealed: search the index */
-    cc_args_init(&a, &od_stmts[OD_ST_ELDERS_BY_PHONE]);
-    cc_args_bytes(&a, "phone_idx", idx, sizeof idx);
-    if (cc_db_call(app->rt.reader, &a, s_on_elders_read, req) != 0)
-        cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
 }
 
 /* ---- one row by id: elder, card, order ------------------------------------------------ */
@@ -696,9 +666,15 @@ void od_http_init_metrics(void)
  * records and orders (notes) are personal data: CC_ROUTE_PII (audited). */
 const cc_http_route_t od_http_routes[] = {
     { "POST", "/v1/elders", s_post_elder, CC_ROUTE_JSON, OPERATOR },
-    { "GET", "/v1/elders", s_get_elders, CC_ROUTE_PII, OPERATOR },
+    { "GET", "/v1/elders", od_elders_search, CC_ROUTE_PII, OPERATOR },
     { "GET", "/v1/elders/{id}", s_get_elder, CC_ROUTE_PII, OPERATOR },
     { "GET", "/v1/elders/{id}/assessments", od_assess_get, CC_ROUTE_PII, OPERATOR },
+    /* Elder records that live (od_elders.h). */
+    { "PATCH", "/v1/elders/{id}", od_elders_patch, CC_ROUTE_JSON, OPERATOR | ADMIN },
+    { "POST", "/v1/elders/{id}/status", od_elders_status, CC_ROUTE_JSON, OPERATOR | ADMIN },
+    { "GET", "/v1/elders/{id}/history", od_elders_history, CC_ROUTE_PII, OPERATOR | ADMIN },
+    { "POST", "/v1/elders/import", od_elders_import, CC_ROUTE_CSV, OPERATOR | ADMIN },
+    { "GET", "/v1/elders/import/{id}", od_elders_import_get, 0, OPERATOR | ADMIN },
     { "POST", "/v1/cards", s_post_card, CC_ROUTE_JSON, OPERATOR },
     { "GET", "/v1/cards/{id}", s_get_card, 0, OPERATOR | FAMILY },
     { "POST", "/v1/cards/{id}/status", s_post_card_status, CC_ROUTE_JSON, OPERATOR | ADMIN },

@@ -3,6 +3,8 @@
 #include "od_auth.h"
 #include "od_pii.h"
 #include "od_reseal.h"
+#include "od_elders.h"
+#include "od_elders_stmts.h"
 #include "cc_log.h"
 #include "cc_rt.h"
 #include <stdlib.h>
@@ -22,7 +24,7 @@
     "e.ability_level, " \
     "e.household, e.living, e.disability_grade, e.diet, e.lat, e.lon, od_us(e.created_at), " \
     "(SELECT coalesce(json_agg(json_build_object('card_id', c.id, 'status', c.status) "      \
-    "ORDER BY c.issued_at), '[]') FROM cards c WHERE c.elder_id = e.id)::text"
+    "ORDER BY c.issued_at), '[]') FROM cards c WHERE c.elder_id = e.id)::text" OD_ELDERS_COLS
 #define S_ORDER_COLS                                                                          \
     "o.id, o.card_id, o.elder_id, o.service, o.state, od_us(o.window_start), "                \
     "od_us(o.window_end), o.notes, o.emergency, o.caregiver_id, o.visit_id, o.meal_point_id, " \
@@ -33,9 +35,9 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     /* Personal data arrives sealed (od_pii.h) with its blind indexes. */
     [OD_ST_ELDER_CREATE] = { "od_elder_create", W, "od_elder_create", "outcome, elder_id", NULL,
         { { "id", CC_T_UUID }, { "district", CC_T_INT4 }, { "key", CC_T_INT4 },
-          { "name", CC_T_BYTEA }, { "id_number", CC_T_BYTEA }, { "id_number_idx", CC_T_BYTEA },
-          { "phone", CC_T_BYTEA }, { "phone_idx", CC_T_BYTEA }, { "address", CC_T_BYTEA },
-          { "lat", CC_T_FLOAT8 }, { "lon", CC_T_FLOAT8 }, { "birth", CC_T_DATE },
+          { "name", CC_T_BYTEA }, { "name_idx", CC_T_BYTEA }, { "id_number", CC_T_BYTEA },
+          { "id_number_idx", CC_T_BYTEA }, { "phone", CC_T_BYTEA }, { "phone_idx", CC_T_BYTEA },
+          { "address", CC_T_BYTEA }, { "address_idx", CC_T_BYTEA }, { "lat", CC_T_FLOAT8 }, { "lon", CC_T_FLOAT8 }, { "birth", CC_T_DATE },
           { "ability", CC_T_TEXT }, { "household", CC_T_TEXT }, { "living", CC_T_TEXT },
           { "disability", CC_T_INT2 }, { "diet", CC_T_TEXT } }, NULL },
     [OD_ST_CARD_ISSUE] = { "od_card_issue", W, "od_card_issue", "outcome, card_id", NULL,
@@ -176,6 +178,7 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
         " a.score, od_us(a.assessed_at), (a.assessed_at AT TIME ZONE 'Asia/Shanghai')::date::text"
         " FROM elders e LEFT JOIN assessments a ON a.elder_id = e.id WHERE e.id = $1::uuid"
         " ORDER BY a.assessed_at DESC NULLS LAST, a.id", { { "id", CC_T_UUID } }, NULL },
+    OD_ELDERS_STMTS
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 
@@ -516,6 +519,7 @@ json_t *od_store_elder_json(PGresult *res, int r)
     json_object_set_new(o, "created_at", s_time(res, r, 13));
     json_t *cards = json_loads(PQgetvalue(res, r, 14), 0, NULL);
     json_object_set_new(o, "cards", cards ? cards : json_array());
+    od_elders_json_more(o, res, r, OD_ELDERS_COL0, s_pii);
     return o;
 }
 

@@ -22,6 +22,10 @@ typedef enum {
     OD_ST_PII_KEYS, OD_ST_RESEAL_PLAIN, OD_ST_RESEAL_OLD, OD_ST_ELDER_RESEAL,
     /* assessments (od_assess) */
     OD_ST_ON_ASSESSED, OD_ST_ASSESSMENTS_GET,
+    /* elder records that live (od_elders_stmts.h) */
+    OD_ST_EL_CHANGE, OD_ST_EL_STATUS, OD_ST_EL_IMPORT_BATCH, OD_ST_EL_INDEX_FILL,
+    OD_ST_EL_INDEX_ROWS, OD_ST_EL_IMPORT_NEW, OD_ST_EL_IMPORT_CUT, OD_ST_EL_IMPORT_LOOKUP,
+    OD_ST_EL_IMPORT_GET, OD_ST_EL_HISTORY, OD_ST_EL_SEARCH, OD_ST_EL_DECEASED_OPEN,
     OD_ST_COUNT
 } od_st_t;
 extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];
