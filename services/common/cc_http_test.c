@@ -758,6 +758,15 @@ h_t_search(cc_http_req_t *req, void *arg)
     cc_http_reply_json(&req, 200, json_pack("{s:s?}", "order_id", id));
 }
 
+static void
+h_t_csv(cc_http_req_t *req, void *arg)
+{
+    (void) arg;
+    size_t len = 0;
+    cc_http_body(req, &len);
+    cc_http_reply_json(&req, 200, json_pack("{s:I}", "len", (json_int_t) len));
+}
+
 static const cc_http_route_t s_table[] = {
     { "GET", "/v2/orders/{id}", h_t_echo, CC_ROUTE_PUBLIC, 0 },
     { "GET", "/v2/elders/{elder_id}/notes/{name}", h_t_echo, CC_ROUTE_PUBLIC, 0 },
@@ -765,6 +774,7 @@ static const cc_http_route_t s_table[] = {
     { "POST", "/v2/orders/{id}/accept", h_t_echo, CC_ROUTE_IDEM | CC_ROUTE_PUBLIC, 0 },
     { "POST", "/v2/orders", h_t_echo, CC_ROUTE_IDEM_OPT | CC_ROUTE_JSON | CC_ROUTE_PUBLIC, 0 },
     { "GET", "/v2/search", h_t_search, CC_ROUTE_PUBLIC, 0 },
+    { "POST", "/v2/import", h_t_csv, CC_ROUTE_CSV | CC_ROUTE_PUBLIC, 0 },
     { NULL, NULL, NULL, 0, 0 },
 };
 
@@ -793,6 +803,35 @@ s_assert_field(const s_resp_t *r, int status, const char *error, const char *fie
     else
         assert_true(json_is_null(json_object_get(o, "field")));
     json_decref(o);
+}
+
+/* CC_ROUTE_CSV: text/csv only, up to the bulk limit; other routes keep
+ * max_body. */
+static void
+test_table_csv(void **state)
+{
+    (void) state;
+    cc_http_set_bulk_body(s_http, 4 * MAX_BODY);
+    char *big = malloc(5 * MAX_BODY + 1);
+    assert_non_null(big);
+    memset(big, 'x', 5 * MAX_BODY);
+    big[3 * MAX_BODY] = '\0';
+    s_resp_t r = s_get("POST", "/v2/import", "Content-Type: text/csv; charset=utf-8\r\n", big);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "3072"));
+    s_resp_free(&r);
+    r = s_get("POST", "/v2/import", "Content-Type: application/json\r\n", "{}");
+    s_assert_field(&r, 415, "unsupported_media_type", "Content-Type");
+    s_resp_free(&r);
+    r = s_get("POST", "/v2/orders", "Content-Type: application/json\r\n", big);
+    s_assert_error(&r, 413, "body_too_large");
+    s_resp_free(&r);
+    big[3 * MAX_BODY] = 'x';
+    big[5 * MAX_BODY] = '\0';
+    r = s_get("POST", "/v2/import", "Content-Type: text/csv\r\n", big);
+    s_assert_error(&r, 413, "body_too_large");
+    s_resp_free(&r);
+    free(big);
 }
 
 static const char *
@@ -1447,6 +1486,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_deadline, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_open_requests_bounded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_table_admit, s_setup_table, s_teardown),
+        cmocka_unit_test_setup_teardown(test_table_csv, s_setup_table, s_teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_before_reply, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_reply_at_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_with_pending, s_setup, s_teardown),
