@@ -388,7 +388,7 @@ static int s_cancel_one(od_app_t *app, od_order_t *o)
     Cc__OrderCancelled m = CC__ORDER_CANCELLED__INIT;
     m.order_id = o->id;
     m.reason = why;
-    m.card_id = o->card->id;
+    m.card_id = o->card ? o->card->id : (char *)"";   /* card-less orders may come (alarms) */
     size_t len = 0;
     uint8_t *payload = cc_event_pack(&m.base, &len);
     s_cancel_ctx_t *x = cc_xcalloc(sizeof *x, "cancel");
