@@ -1071,6 +1071,102 @@ static void s_fill_next(void)
         cc_warn("db_queue_failed", "what", "elder index rows");
 }
 
+/* Contacts under the old key (a rotation, od_reseal.h): od_reseal moves
+ * the elders' rows, this their contacts, in batches until none is left. */
+typedef struct {
+    od_app_t *app;
+    int inflight;
+    int failed;
+    int64_t rows;
+} s_rot_t;
+
+static s_rot_t s_rot;
+
+static void s_rot_next(void);
+
+static void s_on_contact_resealed(PGresult *res, void *arg)
+{
+    (void)arg;
+    if (od_app_write_ok(s_rot.app, "od_elder_contact_reseal", res, NULL) != 0)
+        s_rot.failed = 1;
+    else
+        s_rot.rows++;
+    if (--s_rot.inflight == 0 && !s_rot.failed)
+        s_rot_next();
+}
+
+static void s_on_contacts_old(PGresult *res, void *arg)
+{
+    (void)arg;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        cc_warn("pii_contacts_rotation_failed", "what", "read");
+        return;
+    }
+    const od_pii_t *pii = s_rot.app->pii;
+    if (PQntuples(res) == 0) {
+        char n[24], kid[16];
+        snprintf(n, sizeof n, "%lld", (long long)s_rot.rows);
+        snprintf(kid, sizeof kid, "%d", od_pii_old_id(pii));
+        cc_info("pii_contacts_rotation_done", "rows", n, "old_key_id", kid);
+        return;
+    }
+    char from[16];
+    snprintf(from, sizeof from, "%d", od_pii_old_id(pii));
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *id = PQgetvalue(res, r, 0);
+        static const char *const cols[2] = { "contact_name", "contact_phone" };
+        uint8_t *sealed[2] = { NULL, NULL };
+        size_t lens[2] = { 0, 0 };
+        for (int c = 0; c < 2; c++) {
+            size_t len = 0;
+            unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, c + 1),
+                                               &len);
+            char *v = b ? od_pii_open(pii, id, cols[c], b, len) : NULL;
+            PQfreemem(b);
+            if (v) {
+                sealed[c] = s_seal(pii, id, cols[c], v, &lens[c]);
+                sodium_memzero(v, strlen(v));
+                free(v);
+            }
+        }
+        if (sealed[0] && sealed[1]) {
+            cc_args_t a;
+            cc_args_init(&a, &od_stmts[OD_ST_EL_CONTACT_RESEAL]);
+            cc_args_text(&a, "id", id);
+            cc_args_text(&a, "from", from);
+            cc_args_int(&a, "key", od_pii_active_id(pii));
+            cc_args_bytes(&a, "name", sealed[0], lens[0]);
+            cc_args_bytes(&a, "phone", sealed[1], lens[1]);
+            if (cc_db_call(s_rot.app->rt.writer, &a, s_on_contact_resealed, NULL) != 0) {
+                cc_error("db_queue_failed", "what", "od_elder_contact_reseal");
+                exit(1);
+            }
+            s_rot.inflight++;
+        } else {
+            /* Stop rather than read it again and again. */
+            cc_error("pii_open_failed", "contact_id", id, "fix",
+                     "restore the row from a backup; contacts rotation stopped");
+            s_rot.failed = 1;
+        }
+        free(sealed[0]);
+        free(sealed[1]);
+    }
+    if (s_rot.inflight == 0 && !s_rot.failed)
+        s_rot_next();
+}
+
+static void s_rot_next(void)
+{
+    if (s_stopping)
+        return;
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_EL_CONTACTS_OLD]);
+    cc_args_int(&a, "key", od_pii_old_id(s_rot.app->pii));
+    cc_args_int(&a, "limit", S_INDEX_BATCH);
+    if (cc_db_call(s_rot.app->rt.reader, &a, s_on_contacts_old, NULL) != 0)
+        cc_warn("db_queue_failed", "what", "contacts under the old key");
+}
+
 static void s_on_deceased_open(PGresult *res, void *arg)
 {
     od_app_t *app = arg;
@@ -1103,6 +1199,13 @@ int od_elders_start(od_app_t *app)
     s_fill.inflight = 0;
     s_fill.failed = 0;
     s_fill_next();
+    if (od_pii_has_old(app->pii)) {
+        s_rot.app = app;
+        s_rot.rows = 0;
+        s_rot.inflight = 0;
+        s_rot.failed = 0;
+        s_rot_next();
+    }
     return 0;
 }
 

@@ -5,7 +5,10 @@
  *
  * Personal values are sealed as POST /v1/elders seals them (od_pii.h);
  * a contact's name and phone are sealed with the CONTACT's id as the
- * "elder id" and the columns "contact_name" and "contact_phone".
+ * "elder id" and the columns "contact_name" and "contact_phone"; during a
+ * key rotation od_elders moves them to the active key in the background
+ * (log pii_contacts_rotation_done, as od_reseal's pii_rotation_done for the
+ * elders' rows: the old key may go when both are logged).
  *
  * Plans and duties generate only for status = 'active' elders (they read
  * elders.status): nothing here calls into them.
@@ -111,7 +114,7 @@ void od_elders_import_get(cc_http_req_t *req, void *arg);
 /* After the working set is loaded (od_app_start): mark imports a restart
  * cut short interrupted, fill missing blind indexes in the background,
  * cancel open orders of deceased elders (a death whose cancels a crash
- * cut short). 0/-1. */
+ * cut short), move contacts under the old key to the active one. 0/-1. */
 struct od_app;
 int od_elders_start(struct od_app *app);
 void od_elders_stop(struct od_app *app);

@@ -68,6 +68,14 @@
         "ELSE e.name_idx END = $2::bytea AND e.id > $3::uuid ORDER BY e.id LIMIT $4::integer", \
         { { "key", CC_T_TEXT }, { "idx", CC_T_BYTEA }, { "after", CC_T_UUID },                 \
           { "limit", CC_T_INT4 } }, NULL },                                                    \
+    [OD_ST_EL_CONTACTS_OLD] = { "od_elder_contacts_old", R, NULL, NULL,                       \
+        "SELECT id, name_enc, phone_enc FROM elder_contacts WHERE pii_key = $1::integer "      \
+        "LIMIT $2::integer", { { "key", CC_T_INT4 }, { "limit", CC_T_INT4 } }, NULL },         \
+    [OD_ST_EL_CONTACT_RESEAL] = { "od_elder_contact_reseal", W, NULL, NULL,                    \
+        "UPDATE elder_contacts SET pii_key = $3::integer, name_enc = $4::bytea, "              \
+        "phone_enc = $5::bytea WHERE id = $1::uuid AND pii_key = $2::integer",                 \
+        { { "id", CC_T_UUID }, { "from", CC_T_INT4 }, { "key", CC_T_INT4 },                    \
+          { "name", CC_T_BYTEA }, { "phone", CC_T_BYTEA } }, NULL },                           \
     [OD_ST_EL_DECEASED_OPEN] = { "od_elder_deceased_open", R, NULL, NULL,                      \
         "SELECT o.id FROM orders o JOIN elders e ON e.id = o.elder_id "                        \
         "WHERE e.status = 'deceased' AND NOT od_state_final(o.state)",                         \

@@ -184,6 +184,11 @@ def test_key_rotation_round_trip(own_pg, pii_db):
         people = [person() for _ in range(5)]
         ids = [register(s, p)["elder_id"] for p in people]
         want = [(p["name"], p["phone"], p["address"]) for p in people]
+        # Contacts are sealed too and move to the new key with the elders.
+        kin = [{"name": "亲属%d" % i, "phone": "1370000%04d" % i, "relation": "child",
+                 "priority": i + 1} for i in range(3)]
+        st, _ = s.http("PATCH", "orderd", "/v1/elders/%s" % ids[0], json={"contacts": kin})
+        assert st == 200
         [k1] = _key_id(s)
         s.stop()
         # Rotate: the current key becomes the old one, a new one is active.
@@ -199,6 +204,12 @@ def test_key_rotation_round_trip(own_pg, pii_db):
                            what="pii_rotation_done")
         done = [x for x in d.log_lines() if x.get("event") == "pii_rotation_done"][-1]
         assert done["rows"] == "5", done
+        harness.wait_until(lambda: any(x.get("event") == "pii_contacts_rotation_done"
+                                       for x in d.log_lines()), timeout=20,
+                           what="pii_contacts_rotation_done")
+        done = [x for x in d.log_lines() if x.get("event") == "pii_contacts_rotation_done"][-1]
+        assert done["rows"] == "3", done
+        assert s.sql("orderd", "SELECT DISTINCT pii_key FROM elder_contacts") != [(k1,)]
         [k2] = _key_id(s)
         assert k2 != k1
         # New rows are sealed under the new key; the index did not change.
@@ -213,6 +224,9 @@ def test_key_rotation_round_trip(own_pg, pii_db):
         os.unlink(os.path.join(keys, "pii-old.key"))
         s.start()
         assert _values(s, ids) == want
+        st, got = s.http("GET", "orderd", "/v1/elders/%s" % ids[0])
+        assert [(c["name"], c["phone"]) for c in got["contacts"]] == \
+            [(c["name"], c["phone"]) for c in kin], got["contacts"]
         st, found = s.http("GET", "orderd", "/v1/elders?phone=%s" % people[2]["phone"])
         assert [x["elder_id"] for x in found["elders"]] == [ids[2]]
         s.stop()
