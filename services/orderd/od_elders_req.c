@@ -473,6 +473,11 @@ static int s_row(s_roster_t *x, int record, char **f, int n)
     if (cv && *cv) {
         /* "alone;no_carer" */
         char *copy = strdup(cv), *save = NULL;
+        if (!copy) {
+            json_decref(cats);
+            json_decref(o);
+            return cc_err_set(x->err, 503, "overloaded", NULL, "out of memory");
+        }
         for (char *t = strtok_r(copy, ";", &save); t; t = strtok_r(NULL, ";", &save)) {
             while (*t == ' ')
                 t++;
@@ -514,7 +519,12 @@ static int s_row(s_roster_t *x, int record, char **f, int n)
                             "household", od_household_names[req.household],
                             "living", od_living_names[req.living], "diet", req.diet,
                             "categories", canon);
-    /* An empty disability_grade column clears it; no column leaves it. */
+    /* A roster without the column leaves the field as it is (an update);
+     * an empty disability_grade clears it. */
+    if (x->col[11] < 0)
+        json_object_del(set, "categories");
+    if (x->col[12] < 0)
+        json_object_del(set, "diet");
     if (req.disability_grade)
         json_object_set_new(set, "disability_grade", json_integer(req.disability_grade));
     else if (x->col[13] >= 0)
