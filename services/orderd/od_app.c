@@ -602,6 +602,11 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
                  card ? "the card is not active" : "no card with this card_id");
         return;
     }
+    if (card->elder && card->elder->deceased) {
+        cc_metric_inc(s_m_place[S_CARD]);
+        s_refuse(cb, ctx, 422, "elder_deceased", "card_id", "the card's elder is deceased");
+        return;
+    }
 
     char oid[CC_UUID_LEN], placed_id[CC_UUID_LEN], released_id[CC_UUID_LEN];
     cc_uuid(oid);

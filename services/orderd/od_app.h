@@ -38,6 +38,7 @@ typedef struct od_elder {
     double lat, lon;
     int birth_y, birth_m, birth_d;
     uint8_t ability, household, living;   /* indexes into od_*_names */
+    bool deceased;                        /* status deceased (od_elders): no new orders */
     char *diet;                           /* heap, "" allowed */
     /* The address as stored (sealed by od_pii, heap; NULL while its row is
      * in clear): opened only to seal it again for dispatchd or meald at

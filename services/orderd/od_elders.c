@@ -466,8 +466,12 @@ static void s_on_status(PGresult *res, void *arg)
         json_t *cancelled = json_array(), *kept = json_array();
         /* A death ends the elder's open orders (also on a repeated call:
          * one placed meanwhile is ended too). */
-        if (strcmp(od_elder_status_names[x->status], "deceased") == 0)
+        if (strcmp(od_elder_status_names[x->status], "deceased") == 0) {
+            od_elder_t *e = cc_map_get(x->app->elders, x->id);
+            if (e)
+                e->deceased = true;   /* od_app_place refuses new orders */
             s_cancel_elder(x->app, x->id, cancelled, kept);
+        }
         if (strcmp(outcome, "changed") == 0)
             cc_info("elder_status", "elder_id", x->id, "status", od_elder_status_names[x->status]);
         json_t *b = json_pack("{s:s,s:s,s:I,s:b,s:o,s:o}", "elder_id", x->id, "status",

@@ -79,7 +79,7 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
         "SELECT name, final, cancellable FROM order_states", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_ELDERS] = { "od_load_elders", R, NULL, NULL,
         "SELECT id, district_id, lat, lon, birth_date::text, ability_level, household, living, "
-        "diet, address_enc FROM elders", { { NULL, CC_T_NONE } }, NULL },
+        "diet, address_enc, status = 'deceased' FROM elders", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_CARDS] = { "od_load_cards", R, NULL, NULL,
         "SELECT id, elder_id, status FROM cards", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_ORDERS] = { "od_load_orders", R, NULL, NULL,
@@ -268,6 +268,7 @@ static void s_on_elders(PGresult *res, void *arg)
             free(e->diet);
             e->diet = diet;
         }
+        e->deceased = PQgetvalue(res, r, 10)[0] == 't';
         if (!PQgetisnull(res, r, 9)) {   /* NULL: in clear until od_reseal seals it */
             size_t len = 0;
             unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(res, r, 9), &len);

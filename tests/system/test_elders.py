@@ -267,6 +267,12 @@ def test_deceased_cancels_open_orders_and_releases_holds(system):
                        what="hold released")
     assert balance(s, card)["available_fen"] == 100000
     ledger_ok(s)
+    # No new order for the elder (and none at the next start either).
+    body = {"card_id": card, "service": "cleaning", "window_start": at(1, 9),
+            "window_end": at(1, 12)}
+    st, out = s.http("POST", "orderd", "/v1/orders", json=body,
+                     headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert st == 422 and out["error"] == "elder_deceased" and out["field"] == "card_id", out
     # Final: no way back, and the record says so.
     st, out = s.http("POST", "orderd", "/v1/elders/%s/status" % eid, json={"status": "active"})
     assert st == 409 and out["field"] == "status", out
@@ -442,6 +448,10 @@ def test_restart_fills_indexes_and_finishes_a_death(system):
     harness.wait_until(lambda: balance(s, card)["held_fen"] == 0, timeout=15,
                        what="hold released")
     ledger_ok(s)
+    st, out = s.http("POST", "orderd", "/v1/orders", json={
+        "card_id": card, "service": "cleaning", "window_start": at(1, 9),
+        "window_end": at(1, 12)}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert st == 422 and out["error"] == "elder_deceased", out
     # An unchanged address is now known as unchanged (its index was filled).
     st, out = patch(s, eid, {"address": "某街道1号"})
     assert st == 200 and out["changed"] == [], out
