@@ -11,6 +11,8 @@
 --                  plain fields and to "changed" for personal ones (name,
 --                  ID number, phone, address, birth date, location,
 --                  contacts' names and phones): never a personal value.
+--                  action 'assessment' is for the assessments module
+--                  (018 updates the elder without a history row yet).
 -- elder_imports    a county roster's import: progress, counts, rejected
 --                  rows (row, field, reason; never the value).
 --
@@ -27,7 +29,7 @@ CREATE TABLE elder_history (
     at       timestamptz NOT NULL DEFAULT clock_timestamp(),
     who      text        NOT NULL,
     action   text        NOT NULL CHECK (action IN ('patch', 'status', 'import_create',
-                                                    'import_update')),
+                                                    'import_update', 'assessment')),
     changes  jsonb       NOT NULL
 );
 CREATE INDEX elder_history_elder ON elder_history (elder_id, id);
