@@ -6,6 +6,7 @@
 #include "od_auth.h"
 #include "od_pii.h"
 #include "od_reseal.h"
+#include "od_alarm.h"
 #include "od_store.h"
 #include "cc_time.h"
 #include "cc_event.h"
@@ -144,6 +145,8 @@ int od_app_init(void *arg)
             return -1;
         }
     }
+    if (od_alarm_init(app) != 0)
+        return -1;
     app->ev_sweep = event_new(app->rt.base, -1, EV_PERSIST, s_on_sweep, app);
     struct timeval sweep = { 60, 0 };
     if (!app->ev_sweep || event_add(app->ev_sweep, &sweep) != 0)
@@ -156,6 +159,7 @@ void od_app_stop(void *arg)
     od_app_t *app = arg;
     if (app->ev_sweep)
         event_del(app->ev_sweep);
+    od_alarm_stop(app);
     od_reseal_stop(app);
 }
 
@@ -166,6 +170,7 @@ static int s_free_elder(const char *k, void *v, void *a)
     od_elder_t *e = v;
     free(e->diet);
     free(e->address_enc);
+    free(e->nocard);
     free(e);
     return 1;
 }
@@ -217,6 +222,7 @@ void od_app_fini(void *arg)
 {
     od_app_t *app = arg;
     od_intake_destroy(&app->intake);
+    od_alarm_fini(app);
     od_auth_fini(app);
     if (app->ev_sweep)
         event_free(app->ev_sweep);
@@ -426,7 +432,21 @@ uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *
     return out;
 }
 
-static uint8_t *s_pack_placed(const od_order_t *o, size_t *len)
+od_card_t *od_app_nocard(od_elder_t *e)
+{
+    if (!e->nocard) {
+        e->nocard = calloc(1, sizeof *e->nocard);
+        if (!e->nocard) {
+            cc_error("out_of_memory", "what", "elder");
+            exit(1);
+        }
+        e->nocard->elder = e;
+        e->nocard->status = OD_CARD_ACTIVE;
+    }
+    return e->nocard;
+}
+
+uint8_t *od_app_pack_placed(const od_order_t *o, size_t *len)
 {
     const od_elder_t *e = o->card->elder;
     Cc__OrderPlaced m = CC__ORDER_PLACED__INIT;
@@ -640,7 +660,7 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     snprintf(p->key, sizeof p->key, "%s", req->key);
 
     size_t placed_len = 0, rel_len = 0;
-    uint8_t *placed = s_pack_placed(o, &placed_len);
+    uint8_t *placed = od_app_pack_placed(o, &placed_len);
     uint8_t *rel = o->emergency ? od_app_pack_released(app, o, &rel_len) : NULL;
     if (!placed || (o->emergency && !rel)) {
         cc_error("out_of_memory", "what", "pack");

@@ -22,6 +22,10 @@ typedef enum {
     OD_ST_PII_KEYS, OD_ST_RESEAL_PLAIN, OD_ST_RESEAL_OLD, OD_ST_ELDER_RESEAL,
     /* assessments (od_assess) */
     OD_ST_ON_ASSESSED, OD_ST_ASSESSMENTS_GET,
+    /* alarms and notifications (od_alarm, od_notify) */
+    OD_ST_ALARM_RAISE, OD_ST_ALARM_ACK, OD_ST_ALARM_ESCALATE, OD_ST_ALARM_LIST,
+    OD_ST_ALARM_LIST_STATE, OD_ST_ALARM_GET, OD_ST_NOTIFY_CLAIM, OD_ST_NOTIFY_RESULT,
+    OD_ST_NOTIFY_RECEIPT,
     OD_ST_COUNT
 } od_st_t;
 extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];
