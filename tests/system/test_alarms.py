@@ -186,6 +186,19 @@ def test_alarm_for_elder_without_card_is_billed_to_the_fund(s, gw):
     assert phone not in s.daemons["orderd"].log_text()
 
 
+def test_a_card_less_order_survives_an_orderd_crash(s):
+    """orderd loads an open order without a card at start (its elder's)
+    and still moves it along the saga to billed."""
+    elder = new_elder(s)
+    a = alarm(s, elder, kind="other")
+    harness.wait_until(lambda: hold(s, a["order_id"]), timeout=15, what="billingd decided")
+    s.kill9("orderd")
+    s.restart("orderd")
+    o = complete(s, a["order_id"])
+    assert o["card_id"] is None and hold(s, a["order_id"])["state"] == "captured"
+    ledger_ok(s)
+
+
 def test_a_card_less_order_that_is_no_emergency_is_denied(s):
     """The control of the fund rule: billingd denies no_card for an order
     without a card that is neither an emergency nor mandated (planted in

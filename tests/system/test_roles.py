@@ -65,6 +65,13 @@ def w(system):
     x["om"] = order(s, x["c1"], "meal", start=at(1, 11, 30), end=at(1, 12, 30))["order_id"]
     wait_state(s, x["om"], "assigned")
     x["date"] = at(1)[:10]
+    # An alarm (test_alarms.py), for an elder of its own without a card.
+    st, a = s.http("POST", "orderd", "/v1/alarms", role="service", json={
+        "device_id": "roles-%s" % uuid.uuid4().hex[:8], "kind": "sos",
+        "elder_id": new_elder(s, district_id=1, lat=HOME[0], lon=HOME[1]),
+        "at": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+    assert st == 201, (st, a)
+    x["a1"] = a["alarm_id"]
     return x
 
 
@@ -79,6 +86,8 @@ def fill(w, daemon, route):
     """A concrete path for a route pattern with the world's ids and queries."""
     p = route["pattern"]
     ids = {("orderd", "/v1/elders/{id}"): w["e1"], ("orderd", "/v1/cards/{id}"): w["c1"],
+           ("orderd", "/v1/alarms/{id}"): w["a1"],
+           ("orderd", "/v1/notifications/{id}"): str(uuid.uuid4()),
            ("meald", "/v1/meal-points/{id}"): w["mp1"]}
     for pat, v in ids.items():
         if daemon == pat[0] and p.startswith(pat[1]):
