@@ -219,6 +219,14 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
           { "error", CC_T_TEXT }, { "retry_ms", CC_T_INT4 } }, NULL },
     [OD_ST_NOTIFY_RECEIPT] = { "od_notify_receipt", W, "od_notify_receipt", "outcome, state",
         NULL, { { "id", CC_T_UUID }, { "status", CC_T_TEXT } }, NULL },
+    /* od_order_place for an order without a card (od_app_place). */
+    [OD_ST_ORDER_PLACE_NOCARD] = { "od_order_place_nocard", W, "od_order_place_nocard",
+        "outcome, order_id, state", NULL,
+        { { "order", CC_T_UUID }, { "key", CC_T_TEXT }, { "elder", CC_T_UUID },
+          { "service", CC_T_TEXT }, { "ws", CC_T_INT8 }, { "we", CC_T_INT8 },
+          { "notes", CC_T_TEXT }, { "emergency", CC_T_BOOL }, { "source", CC_T_TEXT },
+          { "placed_id", CC_T_UUID }, { "placed", CC_T_BYTEA }, { "released_id", CC_T_UUID },
+          { "released", CC_T_BYTEA }, { "meal_mode", CC_T_TEXT } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 

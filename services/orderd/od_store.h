@@ -25,7 +25,7 @@ typedef enum {
     /* alarms and notifications (od_alarm, od_notify) */
     OD_ST_ALARM_RAISE, OD_ST_ALARM_ACK, OD_ST_ALARM_ESCALATE, OD_ST_ALARM_LIST,
     OD_ST_ALARM_LIST_STATE, OD_ST_ALARM_GET, OD_ST_NOTIFY_CLAIM, OD_ST_NOTIFY_RESULT,
-    OD_ST_NOTIFY_RECEIPT,
+    OD_ST_NOTIFY_RECEIPT, OD_ST_ORDER_PLACE_NOCARD,
     OD_ST_COUNT
 } od_st_t;
 extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];

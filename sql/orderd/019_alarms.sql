@@ -8,6 +8,57 @@
 -- to the fund by billingd (OrderPlaced.card_id "", sql/billingd/007).
 ALTER TABLE orders ALTER COLUMN card_id DROP NOT NULL;
 
+-- od_order_place for an order without a card (an operator's emergency for an
+-- elder with none; generated mandated orders): the elder instead of the
+-- card, otherwise as od_order_place of 012/013 (the same outcomes;
+-- unknown_elder instead of card_unavailable; a replay compares the elder).
+CREATE FUNCTION od_order_place_nocard(p_order uuid, p_key text, p_elder uuid,
+        p_service text, p_ws bigint, p_we bigint, p_notes text, p_emergency boolean,
+        p_source text, p_placed_id uuid, p_placed bytea, p_released_id uuid,
+        p_released bytea, p_meal_mode text DEFAULT NULL)
+RETURNS TABLE (outcome text, order_id uuid, state text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    o orders%ROWTYPE;
+    v_district integer;
+    v_state text := CASE WHEN p_emergency THEN 'released' ELSE 'placed' END;
+    v_mode text := CASE WHEN p_service = 'meal' THEN coalesce(p_meal_mode, 'delivery') END;
+BEGIN
+    SELECT * INTO o FROM orders WHERE idem_key = p_key;
+    IF FOUND THEN
+        IF o.card_id IS NULL AND o.elder_id = p_elder AND o.service = p_service
+           AND o.window_start = od_ts(p_ws) AND o.window_end = od_ts(p_we)
+           AND o.notes = coalesce(p_notes, '') AND o.meal_mode IS NOT DISTINCT FROM v_mode THEN
+            RETURN QUERY SELECT 'existing'::text, o.id, o.state::text;
+        ELSE
+            RETURN QUERY SELECT 'conflict'::text, o.id, o.state::text;
+        END IF;
+        RETURN;
+    END IF;
+    SELECT e.district_id INTO v_district FROM elders e WHERE e.id = p_elder;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'unknown_elder'::text, NULL::uuid, NULL::text;
+        RETURN;
+    END IF;
+    -- A concurrent insert of the same key is an SQL error (unique index):
+    -- orderd has one writer, so none comes.
+    INSERT INTO orders (id, idem_key, card_id, elder_id, district_id, service, state,
+                        window_start, window_end, notes, emergency, source, meal_mode)
+    VALUES (p_order, p_key, NULL, p_elder, v_district, p_service, v_state, od_ts(p_ws),
+            od_ts(p_we), coalesce(p_notes, ''), p_emergency, p_source, v_mode);
+    INSERT INTO order_history (order_id, state, event, detail)
+    VALUES (p_order, 'placed', 'placed', 'via ' || p_source || ', no card');
+    PERFORM cc_append('OrderPlaced', p_placed_id, p_order::text, v_district, p_placed);
+    IF p_emergency THEN
+        INSERT INTO order_history (order_id, state, event, detail)
+        VALUES (p_order, 'released', 'released', 'emergency: dispatched at once');
+        PERFORM cc_append(CASE WHEN p_service = 'meal' THEN 'MealReleased'
+                               ELSE 'VisitReleased' END,
+                          p_released_id, p_order::text, v_district, p_released);
+    END IF;
+    RETURN QUERY SELECT 'created'::text, p_order, v_state;
+END $$;
+
 -- One row per alarm; a gateway's retry (same device, same time) finds it.
 CREATE TABLE alarms (
     id           uuid        PRIMARY KEY,
@@ -223,5 +274,5 @@ BEGIN
 END $$;
 
 GRANT SELECT, INSERT, UPDATE ON alarms, notify_outbox TO orderd_rt;
-GRANT EXECUTE ON FUNCTION od_alarm_raise, od_alarm_ack, od_alarm_escalate, od_notify_claim,
+GRANT EXECUTE ON FUNCTION od_order_place_nocard, od_alarm_raise, od_alarm_ack, od_alarm_escalate, od_notify_claim,
     od_notify_result, od_notify_receipt TO orderd_rt;

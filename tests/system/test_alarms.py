@@ -199,6 +199,29 @@ def test_a_card_less_order_survives_an_orderd_crash(s):
     ledger_ok(s)
 
 
+def test_operator_emergency_for_an_elder_without_card(s):
+    """The call centre places an emergency for an elder with no card by
+    elder_id: the same saga, the fund pays; other services need a card."""
+    elder = new_elder(s)
+    key = str(uuid.uuid4())
+    body = {"elder_id": elder, "service": "emergency", "window_start": now_iso(),
+            "window_end": now_iso(3600)}
+    o = post(s, "orderd", "/v1/orders", body, key=key, expect=(202,))
+    again = post(s, "orderd", "/v1/orders", body, key=key, expect=(200,))
+    assert again["order_id"] == o["order_id"]
+    st, doc = s.http("POST", "orderd", "/v1/orders", json={"elder_id": elder, "service": "bath"},
+                     headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert st == 422 and doc["error"] == "no_card" and doc["field"] == "card_id", (st, doc)
+    st, doc = s.http("POST", "orderd", "/v1/orders", json={"elder_id": str(uuid.uuid4()),
+                     "service": "emergency"}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert st == 422 and doc["field"] == "elder_id", (st, doc)
+    assert get_order(s, o["order_id"])["card_id"] is None
+    o = complete(s, o["order_id"])
+    h = hold(s, o["order_id"])
+    assert h["card_id"] == "" and h["state"] == "captured" and h["subsidy_fen"] > 0, h
+    ledger_ok(s)
+
+
 def test_a_card_less_order_that_is_no_emergency_is_denied(s):
     """The control of the fund rule: billingd denies no_card for an order
     without a card that is neither an emergency nor mandated (planted in
