@@ -19,8 +19,8 @@ import pytest
 import zmq
 
 import harness
-from test_journeys import (balance, get_order, ledger_ok, new_caregiver, new_card, new_elder,
-                           post, visit_step, wait_state)
+from test_journeys import (balance, get_order, ledger_ok, new_card, new_elder, post,
+                           visit_step, wait_state)
 
 ESCALATE_S = 3
 
@@ -140,7 +140,11 @@ def get_alarm(s, aid):
 
 def complete(s, oid):
     """Serve an emergency order to the end (a medic nearby), then billed."""
-    new_caregiver(s, ["emergency"], first_aid=True)
+    start, end = harness.all_day_shift()   # an alarm at 23:00 is served too
+    post(s, "dispatchd", "/v1/caregivers", {
+        "name": "急救员", "provider_id": "prov-1", "district_id": 1, "lat": 30.2745,
+        "lon": 120.1555, "skills": ["emergency"], "level": 1, "first_aid": True,
+        "shift_start": start, "shift_end": end})
     o = wait_state(s, oid, "assigned")
     for step in ("accept", "check-in", "check-out"):
         visit_step(s, o["visit_id"], step, o["caregiver_id"], lat=30.2741, lon=120.1551)
