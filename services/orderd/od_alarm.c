@@ -179,6 +179,10 @@ static void s_on_raised(PGresult *res, void *arg)
             s_count(app, S_EXISTING);
             cc_info("alarm_replayed", "alarm_id", alarm_id, "order_id", order_id);
             x->cb(x->ctx, 200, alarm_id, order_id, NULL);
+        } else if (strcmp(outcome, "conflict") == 0) {
+            s_count(app, S_KEY_TAKEN);
+            s_refuse(x->cb, x->ctx, 409, "alarm_conflict", "at",
+                     "this device raised another alarm (elder or kind) at this time");
         } else if (strcmp(outcome, "unknown_elder") == 0) {
             s_count(app, S_UNKNOWN_ELDER);
             s_refuse(x->cb, x->ctx, 422, "unknown_elder", "elder_id", "no elder with this id");

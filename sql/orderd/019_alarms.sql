@@ -113,6 +113,7 @@ CREATE INDEX notify_outbox_due ON notify_outbox (next_at) WHERE state = 'pending
 --   created        all written
 --   existing       this device raised this alarm at this time before: the
 --                  first alarm and order (a gateway's retry)
+--   conflict       this device raised another alarm (elder, kind) at this time
 --   unknown_elder  no such elder
 --   key_taken      the order's key was used by another request (nothing written)
 CREATE FUNCTION od_alarm_raise(p_alarm uuid, p_device text, p_elder uuid, p_kind text,
@@ -128,7 +129,8 @@ DECLARE
 BEGIN
     SELECT * INTO a FROM alarms x WHERE x.device_id = p_device AND x.at = od_ts(p_at);
     IF FOUND THEN
-        RETURN QUERY SELECT 'existing'::text, a.id, a.order_id, a.state,
+        RETURN QUERY SELECT CASE WHEN a.elder_id = p_elder AND a.kind = p_kind
+                                 THEN 'existing' ELSE 'conflict' END, a.id, a.order_id, a.state,
             (SELECT count(*)::integer FROM notify_outbox n WHERE n.alarm_id = a.id);
         RETURN;
     END IF;

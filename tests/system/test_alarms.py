@@ -424,6 +424,9 @@ def test_gateway_retries_make_one_alarm_and_one_order(s, ctx):
               ("alarm:%s:%%" % device,))
     assert n[0][0] == 1
     harness.wait_until(lambda: hold(s, first["order_id"]), timeout=15, what="one hold")
+    # The same device and time naming another kind: a conflict, nothing made.
+    r = zmq_call(sock, raise_request(device, elder, "fall", at_us))
+    assert r["status"] == 409 and r["field"] == "at", r
     # A later alarm of the same device is another alarm.
     later = zmq_call(sock, raise_request(device, elder, "sos", at_us + 1))
     assert later["status"] == 201 and later["alarm_id"] != first["alarm_id"]
