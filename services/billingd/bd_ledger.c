@@ -423,6 +423,42 @@ static void s_deny(bd_hold_decision_t *out, const char *reason)
     out->reason = reason;
 }
 
+/* An order without a card: only an emergency or a mandated order, and the
+ * fund pays all of it (no rule, no cap: nobody's card to count it on). The
+ * hold is on no card and moves no money; its capture posts subsidy_fund ->
+ * provider (bd_ledger_decide_capture). An emergency without a price is
+ * held at 0, as with a card. */
+static int s_decide_cardless(const bd_order_t *order, int priced, int month,
+                             bd_hold_decision_t *out)
+{
+    if (!order->emergency && !order->mandated) {
+        s_deny(out, "no_card");
+        return 0;
+    }
+    if (!priced && !order->emergency) {
+        s_deny(out, "no_price");
+        return 0;
+    }
+    if (!priced)
+        memset(&out->quote, 0, sizeof out->quote);
+    out->quote.subsidy_fen = out->quote.price_fen;
+    out->quote.card_fen = 0;
+    out->quote.rule_id = 0;
+    out->held = 1;
+    out->reason = NULL;
+    bd_hold_t *h = &out->hold;
+    snprintf(h->order_id, sizeof h->order_id, "%s", order->order_id ? order->order_id : "");
+    h->card_id[0] = '\0';
+    h->service = order->service;
+    h->emergency = order->emergency ? 1 : 0;
+    h->district_id = order->district_id;
+    h->price_fen = out->quote.price_fen;
+    h->subsidy_fen = out->quote.price_fen;
+    h->month = month;
+    bd_postings_init(&out->postings);
+    return 0;
+}
+
 int bd_ledger_decide_hold(const bd_ledger_t *self, const bd_pricing_t *pricing,
                           const bd_order_t *order, bd_hold_decision_t *out)
 {
@@ -440,6 +476,8 @@ int bd_ledger_decide_hold(const bd_ledger_t *self, const bd_pricing_t *pricing,
     };
     s_usage_ctx_t uctx = { self, order->card_id, month };
     int priced = bd_pricing_quote(pricing, &facts, &s_usage_of, &uctx, &out->quote) == 0;
+    if (!order->card_id || !order->card_id[0])
+        return s_decide_cardless(order, priced, month, out);
     if (!card) {
         s_deny(out, "unknown_card");
         return 0;
@@ -532,7 +570,7 @@ int bd_ledger_decide_capture(const bd_ledger_t *self, const char *order_id,
     memset(out, 0, sizeof *out);
     const bd_hold_t *h = bd_ledger_hold(self, order_id);
     const bd_card_t *card = h ? bd_ledger_card(self, h->card_id) : NULL;
-    if (!card)
+    if (!card && !(h && !h->card_id[0]))   /* a card-less hold has no card */
         return -1;
     if (!provider_id || !provider_id[0])
         provider_id = "unknown";
@@ -545,7 +583,8 @@ int bd_ledger_decide_capture(const bd_ledger_t *self, const char *order_id,
     char provider[BD_ACCOUNT_LEN];
     snprintf(provider, sizeof provider, "provider:%s", provider_id);
     bd_postings_init(&out->postings);
-    bd_postings_add(&out->postings, card->held->name, -h->held_fen);
+    if (card)
+        bd_postings_add(&out->postings, card->held->name, -h->held_fen);
     bd_postings_add(&out->postings, "subsidy_fund", -h->subsidy_fen);
     bd_postings_add(&out->postings, provider, h->held_fen + h->subsidy_fen);
     return 0;
@@ -557,6 +596,13 @@ int bd_ledger_decide_release(const bd_ledger_t *self, const char *order_id,
     memset(out, 0, sizeof *out);
     const bd_hold_t *h = bd_ledger_hold(self, order_id);
     const bd_card_t *card = h ? bd_ledger_card(self, h->card_id) : NULL;
+    if (h && !h->card_id[0]) {
+        /* Card-less: nothing was held, nothing goes back. */
+        out->hold = *h;
+        out->capture = 0;
+        bd_postings_init(&out->postings);
+        return 0;
+    }
     if (!card)
         return -1;
     out->hold = *h;

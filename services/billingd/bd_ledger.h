@@ -17,6 +17,10 @@
  *            emergency without a price is held at 0, never refused).
  *            Mandated orders are free to the elder: the subsidy fund pays
  *            the whole price, outside any rule's monthly cap.
+ *            An order without a card (card_id ""): an emergency or a
+ *            mandated one is held on no card, the fund paying the whole
+ *            price (no postings at hold; capture posts subsidy_fund ->
+ *            provider, release nothing); any other is denied no_card.
  *   capture  held -> provider; the subsidy part subsidy_fund -> provider.
  *   release  held -> back to the card; money coming back to a card in debt
  *            pays the debt first (so an emergency's arrears are reversed).
@@ -177,7 +181,7 @@ typedef struct {
 
 typedef struct {
     int held;                  /* 1 held, 0 denied */
-    const char *reason;        /* denied: insufficient_funds|unknown_card|card_blocked|no_price */
+    const char *reason;        /* denied: insufficient_funds|unknown_card|card_blocked|no_price|no_card */
     bd_quote_t quote;
     int64_t available_fen;     /* card's available before the decision */
     bd_hold_t hold;            /* when held */

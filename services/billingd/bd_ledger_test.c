@@ -496,6 +496,68 @@ static void test_emergency_without_price_is_held(void **state)
     assert_string_equal(d.reason, "no_price");
 }
 
+/* An order without a card: the fund pays an emergency or a mandated one
+ * whole (a hold on no card that moves nothing; the capture moves the fund
+ * to the provider); any other is denied no_card, and a card-less release
+ * moves nothing. The last part plants a card-less capture that would take
+ * the price from a card's held account: the ledger refuses it. */
+static void test_cardless_fund_pays(void **state)
+{
+    fx_t *fx = *state;
+    bd_order_t o = s_order("f0000000-0000-4000-8000-000000000301", "", BATH, 0);
+    bd_hold_decision_t d;
+    bd_ledger_decide_hold(fx->l, fx->p, &o, &d);
+    assert_false(d.held);
+    assert_string_equal(d.reason, "no_card");
+    o.card_id = NULL;
+    bd_ledger_decide_hold(fx->l, fx->p, &o, &d);
+    assert_string_equal(d.reason, "no_card");
+
+    o = s_order("f0000000-0000-4000-8000-000000000302", "", EMERGENCY, 1);
+    bd_ledger_decide_hold(fx->l, fx->p, &o, &d);
+    assert_true(d.held);
+    assert_string_equal(d.hold.card_id, "");
+    assert_int_equal(d.hold.price_fen, 8000);
+    assert_int_equal(d.hold.subsidy_fen, 8000);
+    assert_int_equal(d.hold.held_fen, 0);
+    assert_int_equal(d.hold.arrears_fen, 0);
+    assert_int_equal(d.postings.n, 0);
+    assert_int_equal(bd_ledger_commit_hold(fx->l, &d), 0);
+    assert_non_null(bd_ledger_hold(fx->l, o.order_id));
+    bd_close_decision_t c;
+    assert_int_equal(bd_ledger_decide_capture(fx->l, o.order_id, "p1", &c), 0);
+    assert_int_equal(bd_postings_sum(&c.postings), 0);
+    assert_int_equal(c.charged_fen, 0);
+    assert_int_equal(bd_ledger_commit_close(fx->l, &c), 0);
+    assert_int_equal(s_bal(fx->l, "provider:p1"), 8000);
+    assert_int_equal(s_bal(fx->l, "subsidy_fund"), -8000);
+    assert_int_equal(s_bal(fx->l, "card:" CARD ":available"), 0);
+    assert_null(bd_ledger_hold(fx->l, o.order_id));
+
+    /* Mandated without a card: a priced visit, the fund pays; released. */
+    bd_pricing_set_price(fx->p, VISIT, 2500);
+    o = s_order("f0000000-0000-4000-8000-000000000303", "", VISIT, 0);
+    o.mandated = 1;
+    bd_ledger_decide_hold(fx->l, fx->p, &o, &d);
+    assert_true(d.held);
+    assert_int_equal(d.hold.subsidy_fen, 2500);
+    assert_int_equal(bd_ledger_commit_hold(fx->l, &d), 0);
+    assert_int_equal(bd_ledger_decide_release(fx->l, o.order_id, &c), 0);
+    assert_int_equal(c.postings.n, 0);
+    assert_int_equal(c.released_fen, 0);
+    assert_int_equal(bd_ledger_commit_close(fx->l, &c), 0);
+    assert_int_equal(s_bal(fx->l, "subsidy_fund"), -8000);
+    s_assert_conserved(fx->l);
+
+    /* Planted: a card-less "capture" taking the price from the card's held
+     * account would make it negative; the ledger refuses to apply it. */
+    bd_postings_t bad;
+    bd_postings_init(&bad);
+    bd_postings_add(&bad, "card:" CARD ":held", -8000);
+    bd_postings_add(&bad, "provider:p1", 8000);
+    assert_int_equal(bd_ledger_apply(fx->l, &bad), -1);
+}
+
 static void test_topup_rules(void **state)
 {
     fx_t *fx = *state;
@@ -556,6 +618,7 @@ int main(void)
         T(test_monthly_cap_across_holds),
         T(test_mandated_paid_by_fund),
         T(test_emergency_without_price_is_held),
+        T(test_cardless_fund_pays),
         T(test_topup_rules),
         T(test_load_balances),
     };

@@ -62,6 +62,25 @@ static cc_cfg_param_t s_params[] = {
     { "pii-batch", CC_CFG_INT, &s_app.pii_batch, "200",
       "rows sealed per batch (rows in clear at start, rows under the old key after)",
       .min = 1, .max = 1000 },
+    /* Alarms and notifications (od_alarm.h, od_notify.h, docs/ALARMS.md). */
+    { "alarm-endpoint", CC_CFG_STR, &s_app.alarm_endpoint, "",
+      "ZeroMQ ROUTER taking RaiseAlarm from device gateways (CURVE; empty: off)", .flags = 0 },
+    { "alarm-clients", CC_CFG_STR, &s_app.alarm_clients, "gateway",
+      "device gateways (comma-separated, keys <name>.pub in curve-keys-dir) that may raise "
+      "alarms on the alarm endpoint", .flags = 0 },
+    { "alarm-escalate-s", CC_CFG_INT, &s_app.alarm_escalate_s, "600",
+      "seconds an alarm may stay unacknowledged before it goes to the call centre's queue",
+      .min = 1, .max = 86400 },
+    { "notify-url", CC_CFG_STR, &s_app.notify_url, "",
+      "SMS/voice gateway webhook, http://host[:port]/path: each notification is POSTed "
+      "there as JSON (empty: notifications wait in the outbox)", .flags = 0 },
+    { "notify-max-attempts", CC_CFG_INT, &s_app.notify_max_attempts, "8",
+      "attempts per notification before it is marked failed", .min = 1, .max = 100 },
+    { "notify-backoff-ms", CC_CFG_INT, &s_app.notify_backoff_ms, "2000",
+      "delay after the first failed attempt, doubled after each (at most 60 s)",
+      .min = 1, .max = 60000 },
+    { "notify-timeout-s", CC_CFG_INT, &s_app.notify_timeout_s, "10",
+      "seconds to wait for the gateway's answer", .min = 1, .max = 300 },
     { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 

@@ -7,6 +7,7 @@
 #include "od_pii.h"
 #include "od_elders.h"
 #include "od_reseal.h"
+#include "od_alarm.h"
 #include "od_store.h"
 #include "cc_time.h"
 #include "cc_event.h"
@@ -28,6 +29,7 @@ typedef struct s_waiter {
 
 typedef struct {
     char card_id[CC_UUID_LEN];            /* the request, for "same body?" */
+    char elder_id[CC_UUID_LEN];           /* an order without a card: whose */
     int service;
     int64_t window_start_us, window_end_us;
     char *notes;                          /* heap */
@@ -147,6 +149,8 @@ int od_app_init(void *arg)
             return -1;
         }
     }
+    if (od_alarm_init(app) != 0)
+        return -1;
     app->ev_sweep = event_new(app->rt.base, -1, EV_PERSIST, s_on_sweep, app);
     struct timeval sweep = { 60, 0 };
     if (!app->ev_sweep || event_add(app->ev_sweep, &sweep) != 0)
@@ -159,6 +163,7 @@ void od_app_stop(void *arg)
     od_app_t *app = arg;
     if (app->ev_sweep)
         event_del(app->ev_sweep);
+    od_alarm_stop(app);
     od_reseal_stop(app);
     od_elders_stop(app);
 }
@@ -170,6 +175,7 @@ static int s_free_elder(const char *k, void *v, void *a)
     od_elder_t *e = v;
     free(e->diet);
     free(e->address_enc);
+    free(e->nocard);
     free(e);
     return 1;
 }
@@ -221,6 +227,7 @@ void od_app_fini(void *arg)
 {
     od_app_t *app = arg;
     od_intake_destroy(&app->intake);
+    od_alarm_fini(app);
     od_auth_fini(app);
     if (app->ev_sweep)
         event_free(app->ev_sweep);
@@ -430,7 +437,21 @@ uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *
     return out;
 }
 
-static uint8_t *s_pack_placed(const od_order_t *o, size_t *len)
+od_card_t *od_app_nocard(od_elder_t *e)
+{
+    if (!e->nocard) {
+        e->nocard = calloc(1, sizeof *e->nocard);
+        if (!e->nocard) {
+            cc_error("out_of_memory", "what", "elder");
+            exit(1);
+        }
+        e->nocard->elder = e;
+        e->nocard->status = OD_CARD_ACTIVE;
+    }
+    return e->nocard;
+}
+
+uint8_t *od_app_pack_placed(const od_order_t *o, size_t *len)
 {
     const od_elder_t *e = o->card->elder;
     Cc__OrderPlaced m = CC__ORDER_PLACED__INIT;
@@ -493,7 +514,8 @@ static int s_add_waiter(s_idem_t *idem, od_place_cb *cb, void *ctx)
 
 static int s_idem_same(const s_idem_t *i, const od_order_req_t *r)
 {
-    return strcmp(i->card_id, r->card_id) == 0 && i->service == r->service &&
+    return strcmp(i->card_id, r->card_id) == 0 && strcmp(i->elder_id, r->elder_id) == 0 &&
+           i->service == r->service &&
            i->window_start_us == r->window_start_us && i->window_end_us == r->window_end_us &&
            strcmp(i->notes, r->notes) == 0 && i->meal_mode == r->meal_mode;
 }
@@ -551,6 +573,9 @@ static void s_on_placed(PGresult *res, void *arg)
             cc_metric_inc(s_m_place[S_CONFLICT]);
             cc_err_set(&err, 409, "idempotency_conflict", "Idempotency-Key",
                        "this Idempotency-Key was used for a different request");
+        } else if (strcmp(outcome, "unknown_elder") == 0) {
+            cc_metric_inc(s_m_place[S_CARD]);
+            cc_err_set(&err, 422, "unknown_elder", "elder_id", "no elder with this id");
         } else {
             cc_metric_inc(s_m_place[S_CARD]);
             cc_err_set(&err, 422, "unknown_card", "card_id", "no active card with this card_id");
@@ -595,7 +620,20 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
         s_idem_free(idem);
     }
 
-    od_card_t *card = cc_map_get(app->cards, req->card_id);
+    od_card_t *card;
+    if (!req->card_id[0]) {
+        /* An order without a card: its elder's (billingd lets the fund pay
+         * an emergency or a mandated one). */
+        od_elder_t *e = cc_map_get(app->elders, req->elder_id);
+        if (!e) {
+            cc_metric_inc(s_m_place[S_CARD]);
+            s_refuse(cb, ctx, 422, "unknown_elder", "elder_id", "no elder with this id");
+            return;
+        }
+        card = od_app_nocard(e);
+    } else {
+        card = cc_map_get(app->cards, req->card_id);
+    }
     if (!card || card->status != OD_CARD_ACTIVE) {
         cc_metric_inc(s_m_place[S_CARD]);
         s_refuse(cb, ctx, 422, card ? "card_blocked" : "unknown_card", "card_id",
@@ -622,6 +660,7 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
         exit(1);   /* crash-only: nothing was queued */
     }
     snprintf(idem->card_id, sizeof idem->card_id, "%s", req->card_id);
+    snprintf(idem->elder_id, sizeof idem->elder_id, "%s", req->elder_id);
     idem->service = req->service;
     idem->window_start_us = req->window_start_us;
     idem->window_end_us = req->window_end_us;
@@ -649,17 +688,20 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     snprintf(p->key, sizeof p->key, "%s", req->key);
 
     size_t placed_len = 0, rel_len = 0;
-    uint8_t *placed = s_pack_placed(o, &placed_len);
+    uint8_t *placed = od_app_pack_placed(o, &placed_len);
     uint8_t *rel = o->emergency ? od_app_pack_released(app, o, &rel_len) : NULL;
     if (!placed || (o->emergency && !rel)) {
         cc_error("out_of_memory", "what", "pack");
         exit(1);
     }
     cc_args_t a;
-    cc_args_init(&a, &od_stmts[OD_ST_ORDER_PLACE]);
+    cc_args_init(&a, &od_stmts[req->card_id[0] ? OD_ST_ORDER_PLACE : OD_ST_ORDER_PLACE_NOCARD]);
     cc_args_text(&a, "order", oid);
     cc_args_text(&a, "key", req->key);
-    cc_args_text(&a, "card", req->card_id);
+    if (req->card_id[0])
+        cc_args_text(&a, "card", req->card_id);
+    else
+        cc_args_text(&a, "elder", card->elder->id);
     cc_args_text(&a, "service", od_service_name(req->service));
     cc_args_int(&a, "ws", req->window_start_us);
     cc_args_int(&a, "we", req->window_end_us);

@@ -48,6 +48,9 @@ typedef struct od_elder {
     /* Continuity of care: caregiver of the last completed visit per service
      * (index = Cc__Service). Empty string if none. */
     char last_caregiver[OD_SERVICE_COUNT][CC_UUID_LEN];
+    /* The card an order without one points at (id "", active; made by
+     * od_app_nocard, heap): an alarm's order for an elder with no card. */
+    struct od_card *nocard;
 } od_elder_t;
 
 typedef enum { OD_CARD_ACTIVE = 0, OD_CARD_BLOCKED, OD_CARD_CLOSED } od_card_status_t;
@@ -118,6 +121,13 @@ typedef struct od_app {
     int64_t state_count[OD_STATE_COUNT];  /* committed orders by state */
     cc_metric_t *m_state[OD_STATE_COUNT];
     cc_metric_t *m_open;
+    /* Alarms and their notifications (od_alarm.h, docs/ALARMS.md), config. */
+    char *alarm_endpoint;                 /* ZeroMQ ROUTER taking RaiseAlarm ("": off) */
+    char *alarm_clients;                  /* device gateways (CURVE key names) */
+    char *notify_url;                     /* SMS/voice gateway webhook ("": not sent) */
+    int64_t alarm_escalate_s;             /* unacknowledged this long: call centre */
+    int64_t notify_max_attempts, notify_backoff_ms, notify_timeout_s;
+    struct od_alarms *alarms;
 } od_app_t;
 
 /* Runtime hooks (cc_rt_spec_t): personal-data keys (a bad or missing key
@@ -138,6 +148,13 @@ od_order_t *od_app_add_order(od_app_t *app, const char *id, od_card_t *card);
 void od_app_order_committed(od_app_t *app, od_order_t *o, od_state_t s);
 void od_app_count_state(od_app_t *app, od_state_t s, int64_t delta);
 int od_app_age_years(const od_elder_t *e, int64_t now_us);
+
+/* The card of an elder's orders without one (id "", active): made on first
+ * use, freed with the elder. Exits when out of memory. */
+od_card_t *od_app_nocard(od_elder_t *e);
+/* The OrderPlaced of an order (what billingd prices by; card_id "" for an
+ * order without a card). Caller frees; NULL when out of memory. */
+uint8_t *od_app_pack_placed(const od_order_t *o, size_t *len);
 
 /* Place an order (HTTP and ZeroMQ): idempotency by key (in memory for keys
  * in flight or recent, then the store's unique key), card check, events.

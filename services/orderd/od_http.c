@@ -7,6 +7,7 @@
 #include "od_auth.h"
 #include "od_assess.h"
 #include "od_elders.h"
+#include "od_alarm.h"
 #include "cc_jwt.h"
 #include "cc_event.h"
 #include "cc_log.h"
@@ -682,6 +683,14 @@ const cc_http_route_t od_http_routes[] = {
     { "GET", "/v1/orders", s_get_orders, CC_ROUTE_PII, OPERATOR | FAMILY },
     { "GET", "/v1/orders/{id}", s_get_order, CC_ROUTE_PII, OPERATOR | FAMILY },
     { "POST", "/v1/orders/{id}/cancel", s_post_cancel, 0, OPERATOR },
+    /* Alarms (od_alarm, docs/ALARMS.md): device gateways (service) and the
+     * operator raise them; the call centre reads its queue and acknowledges;
+     * the SMS/voice gateway (service) posts delivery receipts. */
+    { "POST", "/v1/alarms", od_alarm_http_post, CC_ROUTE_JSON, OPERATOR | SERVICE },
+    { "GET", "/v1/alarms", od_alarm_http_list, CC_ROUTE_PII, OPERATOR },
+    { "GET", "/v1/alarms/{id}", od_alarm_http_get, CC_ROUTE_PII, OPERATOR },
+    { "POST", "/v1/alarms/{id}/ack", od_alarm_http_ack, 0, OPERATOR },
+    { "POST", "/v1/notifications/{id}/receipt", od_alarm_http_receipt, 0, OPERATOR | SERVICE },
     /* The embedded token issuer (od_auth). Login and refresh take no token
      * (CC_ROUTE_PUBLIC); logout is any account's; a provider_admin creates
      * and disables its provider's accounts (od_auth checks the provider). */

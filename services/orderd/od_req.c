@@ -19,8 +19,12 @@ int od_order_req_check(od_order_req_t *req, int64_t now_us, cc_err_t *err)
         return cc_err_set(err, 400, "invalid_value", "Idempotency-Key",
                           "Idempotency-Key must be 1..128 printable characters without spaces");
     /* One spelling of an id: lower case, as the maps and the store hold it. */
-    if (cc_uuid_norm(req->card_id, req->card_id) != 0)
+    if (!req->card_id[0] && req->elder_id[0]) {
+        if (cc_uuid_norm(req->elder_id, req->elder_id) != 0)
+            return cc_err_set(err, 400, "invalid_value", "elder_id", "elder_id must be a UUID");
+    } else if (cc_uuid_norm(req->card_id, req->card_id) != 0) {
         return cc_err_set(err, 400, "invalid_value", "card_id", "card_id must be a UUID");
+    }
     if (!od_service_name(req->service))
         return cc_err_set(err, 400, "invalid_value", "service", "unknown service");
     const char *why = NULL, *field = NULL;
@@ -31,7 +35,8 @@ int od_order_req_check(od_order_req_t *req, int64_t now_us, cc_err_t *err)
 
 int od_order_req_same(const od_order_req_t *a, const od_order_req_t *b)
 {
-    return strcmp(a->card_id, b->card_id) == 0 && a->service == b->service &&
+    return strcmp(a->card_id, b->card_id) == 0 && strcmp(a->elder_id, b->elder_id) == 0 &&
+           a->service == b->service &&
            a->window_start_us == b->window_start_us && a->window_end_us == b->window_end_us &&
            strcmp(a->notes, b->notes) == 0 && a->meal_mode == b->meal_mode;
 }
@@ -50,15 +55,29 @@ int od_order_req_from_json(json_t *body, const char *key, int64_t now_us,
                           "Idempotency-Key is longer than 128 characters");
     snprintf(req->key, sizeof req->key, "%s", key);
 
-    const char *card = NULL, *notes = NULL;
+    const char *card = NULL, *notes = NULL, *elder = NULL;
     int svc = -1;
-    if (cc_json_str(body, "card_id", 1, CC_UUID_TEXT_LEN, &card, err) != 0)
-        return -1;
-    snprintf(req->card_id, sizeof req->card_id, "%s", card);
+    if (json_object_get(body, "card_id") || !json_object_get(body, "elder_id")) {
+        if (cc_json_str(body, "card_id", 1, CC_UUID_TEXT_LEN, &card, err) != 0)
+            return -1;
+        snprintf(req->card_id, sizeof req->card_id, "%s", card);
+        if (json_object_get(body, "elder_id"))
+            return cc_err_set(err, 400, "invalid_value", "elder_id",
+                              "give card_id or, for an elder without a card, elder_id");
+    } else {
+        if (cc_json_str(body, "elder_id", 1, CC_UUID_TEXT_LEN, &elder, err) != 0)
+            return -1;
+        snprintf(req->elder_id, sizeof req->elder_id, "%s", elder);
+    }
     if (cc_json_enum(body, "service", 1, od_service_names, &svc, err) != 0)
         return -1;
     req->service = svc + 1;
     int emergency = req->service == 6;
+    /* Without a card the fund pays, and only for an emergency here
+     * (mandated orders are generated, never placed over HTTP). */
+    if (!req->card_id[0] && !emergency)
+        return cc_err_set(err, 422, "no_card", "card_id",
+                          "only an emergency may be placed without a card");
     req->window_start_us = req->window_end_us = INT64_MIN;
     if (cc_json_time(body, "window_start", !emergency, &req->window_start_us, err) != 0)
         return -1;

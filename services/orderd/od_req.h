@@ -16,7 +16,8 @@
 
 typedef struct {
     char key[OD_KEY_MAX + 1];          /* Idempotency-Key */
-    char card_id[CC_UUID_LEN];
+    char card_id[CC_UUID_LEN];         /* "": an order without a card (elder_id) */
+    char elder_id[CC_UUID_LEN];        /* whose order, when card_id is "" */
     int service;                       /* Cc__Service value, 1..8 */
     int64_t window_start_us;
     int64_t window_end_us;
@@ -29,11 +30,15 @@ extern const char *const od_meal_mode_names[];
 
 /* Fill req from a POST /v1/orders body and the Idempotency-Key header
  * (key may be NULL: 400 missing_header naming Idempotency-Key). An
- * emergency may omit its window: now .. now + 2 h. Runs od_order_req_check.
+ * emergency may omit its window: now .. now + 2 h, and may name elder_id
+ * instead of card_id (an elder without a card; any other service 422
+ * no_card naming card_id). Runs od_order_req_check.
  * Returns 0 or -1 with err filled. */
 int od_order_req_from_json(json_t *body, const char *key, int64_t now_us,
                            od_order_req_t *req, cc_err_t *err);
-/* The rules on a filled request: key, card_id (UUID text), service, window. */
+/* The rules on a filled request: key, card_id (UUID text) or, with card_id
+ * "", elder_id (an order without a card: the fund pays an emergency or a
+ * mandated one, billingd denies any other), service, window. */
 int od_order_req_check(od_order_req_t *req, int64_t now_us, cc_err_t *err);
 /* Same request (the idempotency comparison): card, service, window, notes,
  * meal mode. */

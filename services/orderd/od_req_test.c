@@ -214,12 +214,40 @@ static void test_elder_bad(void **state)
     }
 }
 
+/* An emergency for an elder without a card names the elder; any other
+ * service without a card is 422 no_card; both ids at once are refused. */
+static void test_order_without_card(void **state)
+{
+    (void)state;
+    json_t *o = s_order();
+    od_order_req_t r, r2;
+    cc_err_t err;
+    json_object_del(o, "card_id");
+    json_object_set_new(o, "elder_id", json_string("E1D3C3E0-8C0B-4A53-9D5E-2A1F3B9C7D10"));
+    s_expect(od_order_req_from_json(o, "k", NOW, &r, &err), &err, 422, "no_card", "card_id");
+    json_object_set_new(o, "service", json_string("emergency"));
+    assert_int_equal(od_order_req_from_json(o, "k", NOW, &r, &err), 0);
+    assert_string_equal(r.card_id, "");
+    assert_string_equal(r.elder_id, "e1d3c3e0-8c0b-4a53-9d5e-2a1f3b9c7d10");
+    json_object_set_new(o, "elder_id", json_string("e1d3c3e0-8c0b-4a53-9d5e-2a1f3b9c7d11"));
+    assert_int_equal(od_order_req_from_json(o, "k", NOW, &r2, &err), 0);
+    assert_false(od_order_req_same(&r, &r2));   /* another elder: another request */
+    json_object_set_new(o, "elder_id", json_string("nope"));
+    s_expect(od_order_req_from_json(o, "k", NOW, &r, &err), &err, 400, "invalid_value",
+             "elder_id");
+    json_object_set_new(o, "card_id", json_string("0f4d3c3e-8c0b-4a53-9d5e-2a1f3b9c7d10"));
+    s_expect(od_order_req_from_json(o, "k", NOW, &r, &err), &err, 400, "invalid_value",
+             "elder_id");
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_ok),
         cmocka_unit_test(test_order_bad),
         cmocka_unit_test(test_order_emergency_window),
+        cmocka_unit_test(test_order_without_card),
         cmocka_unit_test(test_elder_ok),
         cmocka_unit_test(test_elder_bad),
     };

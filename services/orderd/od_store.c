@@ -31,6 +31,11 @@
     "o.provider_id, o.price_fen, o.held_fen, o.charged_fen, o.reason, od_us(o.created_at), "  \
     "od_us(o.updated_at), o.district_id"
 
+#define S_ALARM_COLS                                                                      \
+    "a.id, a.device_id, a.elder_id, a.district_id, a.kind, od_us(a.at), a.source, "          \
+    "a.order_id, a.state, od_us(a.raised_at), od_us(a.escalated_at), od_us(a.acked_at), "    \
+    "a.acked_by"
+
 cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     /* Personal data arrives sealed (od_pii.h) with its blind indexes. */
     [OD_ST_ELDER_CREATE] = { "od_elder_create", W, "od_elder_create", "outcome, elder_id", NULL,
@@ -83,8 +88,9 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     [OD_ST_LOAD_CARDS] = { "od_load_cards", R, NULL, NULL,
         "SELECT id, elder_id, status FROM cards", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_ORDERS] = { "od_load_orders", R, NULL, NULL,
-        "SELECT id, card_id, service, state, od_us(window_start), od_us(window_end), "
-        "emergency, notes, coalesce(caregiver_id, ''), coalesce(meal_mode, 'delivery') "
+        "SELECT id, coalesce(card_id::text, ''), service, state, od_us(window_start), "
+        "od_us(window_end), emergency, notes, coalesce(caregiver_id, ''), "
+        "coalesce(meal_mode, 'delivery'), elder_id "
         "FROM orders WHERE NOT od_state_final(state)",
         { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_CONTINUITY] = { "od_load_continuity", R, NULL, NULL,
@@ -179,6 +185,51 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
         " FROM elders e LEFT JOIN assessments a ON a.elder_id = e.id WHERE e.id = $1::uuid"
         " ORDER BY a.assessed_at DESC NULLS LAST, a.id", { { "id", CC_T_UUID } }, NULL },
     OD_ELDERS_STMTS
+    /* Alarms (od_alarm.c) and their outbox (od_notify.c); docs/ALARMS.md. */
+    [OD_ST_ALARM_RAISE] = { "od_alarm_raise", W, "od_alarm_raise",
+        "outcome, alarm_id, order_id, state, contacts", NULL,
+        { { "alarm", CC_T_UUID }, { "device", CC_T_TEXT }, { "elder", CC_T_UUID },
+          { "kind", CC_T_TEXT }, { "at", CC_T_INT8 }, { "source", CC_T_TEXT },
+          { "order", CC_T_UUID }, { "key", CC_T_TEXT }, { "card", CC_T_UUID },
+          { "ws", CC_T_INT8 }, { "we", CC_T_INT8 }, { "notes", CC_T_TEXT },
+          { "placed_id", CC_T_UUID }, { "placed", CC_T_BYTEA }, { "released_id", CC_T_UUID },
+          { "released", CC_T_BYTEA } }, NULL },
+    [OD_ST_ALARM_ACK] = { "od_alarm_ack", W, "od_alarm_ack", "outcome, state", NULL,
+        { { "alarm", CC_T_UUID }, { "by", CC_T_TEXT } }, NULL },
+    [OD_ST_ALARM_ESCALATE] = { "od_alarm_escalate", W, "od_alarm_escalate",
+        "alarm_id, district_id", NULL, { { "after_s", CC_T_INT4 } }, NULL },
+    [OD_ST_ALARM_LIST] = { "od_alarm_list", R, NULL, NULL,
+        "SELECT " S_ALARM_COLS " FROM alarms a ORDER BY a.raised_at DESC LIMIT $1",
+        { { "limit", CC_T_INT8 } }, NULL },
+    [OD_ST_ALARM_LIST_STATE] = { "od_alarm_list_state", R, NULL, NULL,
+        "SELECT " S_ALARM_COLS " FROM alarms a WHERE a.state = $1 "
+        "ORDER BY a.raised_at DESC LIMIT $2",
+        { { "state", CC_T_TEXT }, { "limit", CC_T_INT8 } }, NULL },
+    [OD_ST_ALARM_GET] = { "od_alarm_get", R, NULL, NULL,
+        "SELECT " S_ALARM_COLS ", (SELECT coalesce(json_agg(json_build_object("
+        "'id', n.id, 'contact_id', n.contact_id, 'relation', k.relation, "
+        "'priority', n.priority, 'state', n.state, 'attempts', n.attempts, "
+        "'message_id', n.message_id, 'last_error', n.last_error) ORDER BY n.priority), '[]') "
+        "FROM notify_outbox n JOIN elder_contacts k ON k.id = n.contact_id "
+        "WHERE n.alarm_id = a.id)::text FROM alarms a WHERE a.id = $1::uuid",
+        { { "id", CC_T_UUID } }, NULL },
+    [OD_ST_NOTIFY_CLAIM] = { "od_notify_claim", W, "od_notify_claim",
+        "id, alarm_id, contact_id, attempts, kind, elder_id, district_id, relation, "
+        "phone_enc, order_id", NULL,
+        { { "limit", CC_T_INT4 }, { "lease_s", CC_T_INT4 } }, NULL },
+    [OD_ST_NOTIFY_RESULT] = { "od_notify_result", W, "od_notify_result", NULL, NULL,
+        { { "id", CC_T_UUID }, { "ok", CC_T_BOOL }, { "message_id", CC_T_TEXT },
+          { "error", CC_T_TEXT }, { "retry_ms", CC_T_INT4 } }, NULL },
+    [OD_ST_NOTIFY_RECEIPT] = { "od_notify_receipt", W, "od_notify_receipt", "outcome, state",
+        NULL, { { "id", CC_T_UUID }, { "status", CC_T_TEXT } }, NULL },
+    /* od_order_place for an order without a card (od_app_place). */
+    [OD_ST_ORDER_PLACE_NOCARD] = { "od_order_place_nocard", W, "od_order_place_nocard",
+        "outcome, order_id, state", NULL,
+        { { "order", CC_T_UUID }, { "key", CC_T_TEXT }, { "elder", CC_T_UUID },
+          { "service", CC_T_TEXT }, { "ws", CC_T_INT8 }, { "we", CC_T_INT8 },
+          { "notes", CC_T_TEXT }, { "emergency", CC_T_BOOL }, { "source", CC_T_TEXT },
+          { "placed_id", CC_T_UUID }, { "placed", CC_T_BYTEA }, { "released_id", CC_T_UUID },
+          { "released", CC_T_BYTEA }, { "meal_mode", CC_T_TEXT } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 
@@ -304,6 +355,11 @@ static void s_on_orders(PGresult *res, void *arg)
     s_load_step(l, "orders", res);
     for (int r = 0; r < PQntuples(res); r++) {
         od_card_t *c = cc_map_get(l->app->cards, PQgetvalue(res, r, 1));
+        if (!c && !PQgetvalue(res, r, 1)[0]) {
+            /* An order without a card (an alarm's): its elder's. */
+            od_elder_t *e = cc_map_get(l->app->elders, PQgetvalue(res, r, 10));
+            c = e ? od_app_nocard(e) : NULL;
+        }
         if (!c)
             continue;
         od_order_t *o = od_app_add_order(l->app, PQgetvalue(res, r, 0), c);

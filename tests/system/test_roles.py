@@ -70,6 +70,13 @@ def w(system):
                      headers={"Content-Type": "text/csv"})
     assert st == 202, (st, imp)
     x["imp"] = imp["import_id"]
+    # An alarm (test_alarms.py), for an elder of its own without a card.
+    st, a = s.http("POST", "orderd", "/v1/alarms", role="service", json={
+        "device_id": "roles-%s" % uuid.uuid4().hex[:8], "kind": "sos",
+        "elder_id": new_elder(s, district_id=1, lat=HOME[0], lon=HOME[1]),
+        "at": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+    assert st == 201, (st, a)
+    x["a1"] = a["alarm_id"]
     return x
 
 
@@ -93,6 +100,8 @@ def fill(w, daemon, route):
     p = route["pattern"]
     p = p.replace("/v1/elders/import/{id}", "/v1/elders/import/" + w["imp"])
     ids = {("orderd", "/v1/elders/{id}"): w["e1"], ("orderd", "/v1/cards/{id}"): w["c1"],
+           ("orderd", "/v1/alarms/{id}"): w["a1"],
+           ("orderd", "/v1/notifications/{id}"): str(uuid.uuid4()),
            ("meald", "/v1/meal-points/{id}"): w["mp1"]}
     for pat, v in ids.items():
         if daemon == pat[0] and p.startswith(pat[1]):
