@@ -6,6 +6,7 @@
 #include "od_auth.h"
 #include "od_pii.h"
 #include "od_reseal.h"
+#include "od_plans.h"
 #include "od_store.h"
 #include "cc_time.h"
 #include "cc_event.h"
@@ -102,6 +103,8 @@ static void s_load_keys(od_app_t *app)
 
 int od_app_start(void *arg)
 {
+    if (od_plans_start(arg) != 0)
+        return -1;
     return od_reseal_rotate(arg);
 }
 
@@ -144,6 +147,8 @@ int od_app_init(void *arg)
             return -1;
         }
     }
+    if (od_plans_init(app) != 0)
+        return -1;
     app->ev_sweep = event_new(app->rt.base, -1, EV_PERSIST, s_on_sweep, app);
     struct timeval sweep = { 60, 0 };
     if (!app->ev_sweep || event_add(app->ev_sweep, &sweep) != 0)
@@ -156,6 +161,7 @@ void od_app_stop(void *arg)
     od_app_t *app = arg;
     if (app->ev_sweep)
         event_del(app->ev_sweep);
+    od_plans_stop(app);
     od_reseal_stop(app);
 }
 
@@ -218,6 +224,7 @@ void od_app_fini(void *arg)
     od_app_t *app = arg;
     od_intake_destroy(&app->intake);
     od_auth_fini(app);
+    od_plans_fini(app);
     if (app->ev_sweep)
         event_free(app->ev_sweep);
     app->ev_sweep = NULL;

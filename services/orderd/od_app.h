@@ -99,6 +99,8 @@ typedef struct od_app {
     char *pii_old_key_file;               /* config: old data key during a rotation, or "" */
     char *pii_index_key_file;             /* config: blind-index key */
     int64_t pii_batch;                    /* config: rows sealed per batch */
+    /* Care plans' generator (od_plans.h), config. */
+    int64_t plan_horizon_days, plan_batch, plan_interval_s;
     od_pii_t *pii;                        /* keyring, loaded by od_app_init */
     /* The address in transit (cc_seal.h "an elder's address in transit"):
      * the consumers' transit keys, loaded by od_app_init. */

@@ -177,6 +177,7 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
         " FROM elders e LEFT JOIN assessments a ON a.elder_id = e.id WHERE e.id = $1::uuid"
         " ORDER BY a.assessed_at DESC NULLS LAST, a.id", { { "id", CC_T_UUID } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
+    OD_PLANS_STMTS,
 };
 
 /* ---- load -------------------------------------------------------------------- */

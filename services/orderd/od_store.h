@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include "cc_stmt.h"
 #include "od_app.h"
+#include "od_plans.h"
 
 /* orderd's statements (cc_stmt.h), indexed by od_st_t. */
 typedef enum {
@@ -22,6 +23,7 @@ typedef enum {
     OD_ST_PII_KEYS, OD_ST_RESEAL_PLAIN, OD_ST_RESEAL_OLD, OD_ST_ELDER_RESEAL,
     /* assessments (od_assess) */
     OD_ST_ON_ASSESSED, OD_ST_ASSESSMENTS_GET,
+    OD_PLANS_ST_ENUM,   /* care plans (od_plans.h) */
     OD_ST_COUNT
 } od_st_t;
 extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];
