@@ -171,15 +171,18 @@ static json_t *s_text_or_null(PGresult *res, int row, int col)
 /* The next occurrences by the rule from today (n at most): what the
  * generator will place, skips and an end taken into account. */
 static json_t *s_next(const char *rrule, const char *starts, const char *ends,
-                      const char *status, json_t *skips, int n)
+                      const char *status, json_t *skips, int ws_min, int n)
 {
+    int64_t now = cc_now_us();
     json_t *out = json_array();
     od_rrule_t r;
     int32_t from, to, s0;
     if (strcmp(status, "active") != 0 || od_rrule_parse(rrule, &r, NULL, NULL) != 0 ||
         od_day_parse(starts, &s0) != 0)
         return out;
-    from = s_today(cc_now_us());
+    from = s_today(now);
+    if (s_local_us(from, ws_min) <= now)
+        from++;   /* today's has begun: not next */
     to = from + 400;
     int32_t e;
     if (ends && *ends && od_day_parse(ends, &e) == 0 && e < to)
@@ -241,7 +244,8 @@ static json_t *s_plan_json(PGresult *res, int row)
     json_object_set_new(o, "next", s_next(PQgetvalue(res, row, 4), PQgetvalue(res, row, 7),
                                           PQgetisnull(res, row, 8) ? NULL
                                                                    : PQgetvalue(res, row, 8),
-                                          PQgetvalue(res, row, 13), skips, 10));
+                                          PQgetvalue(res, row, 13), skips,
+                                          atoi(PQgetvalue(res, row, 5)), 10));
     return o;
 }
 
@@ -468,9 +472,11 @@ static void s_queue(od_app_t *app, cc_args_t *a, cc_db_fn *fn, s_change_t *x, co
     }
 }
 
-static void s_args_plan(cc_args_t *a, const od_plan_req_t *r)
+/* r's strings are borrowed until the call is queued: keep r alive. */
+static void s_args_plan(cc_args_t *a, od_plan_req_t *r)
 {
-    char buf[16];
+    od_day_format(r->starts_on, r->starts_s, sizeof r->starts_s);
+    od_day_format(r->ends_on, r->ends_s, sizeof r->ends_s);
     if (*r->card_id)
         cc_args_text(a, "card", r->card_id);
     else
@@ -478,9 +484,9 @@ static void s_args_plan(cc_args_t *a, const od_plan_req_t *r)
     cc_args_text(a, "rrule", r->rrule);
     cc_args_int(a, "ws", r->window_start_min);
     cc_args_int(a, "we", r->window_end_min);
-    cc_args_text(a, "starts", od_day_format(r->starts_on, buf, sizeof buf));
+    cc_args_text(a, "starts", r->starts_s);
     if (r->has_ends_on)
-        cc_args_text(a, "ends", od_day_format(r->ends_on, buf, sizeof buf));
+        cc_args_text(a, "ends", r->ends_s);
     else
         cc_args_null(a, "ends");
     if (*r->meal_point_id)
@@ -567,7 +573,7 @@ void od_plans_post(cc_http_req_t *req, void *arg)
     cc_args_text(&a, "id", x->plan_id);
     cc_args_text(&a, "elder", r.elder_id);
     cc_args_text(&a, "service", od_service_name(r.service));
-    s_args_plan(&a, &r);
+    s_args_plan(&a, x->plan);
     s_queue(app, &a, s_on_created, x, "od_plan_create");
 }
 
@@ -634,14 +640,37 @@ static void s_set(cc_http_req_t *req, od_app_t *app, const char *action, const c
     s_queue(app, &a, s_on_changed, x, "od_plan_set");
 }
 
+/* Pause and resume take no fields: a body, if sent, must be {} (a field
+ * there is a caller's mistake, answered rather than ignored). 0, or -1
+ * having answered. */
+static int s_no_fields(cc_http_req_t **req)
+{
+    static const char *const none[] = { NULL };
+    size_t len = 0;
+    cc_http_body(*req, &len);
+    if (len == 0)
+        return 0;
+    json_t *body = cc_http_json_body(*req);
+    if (!body)
+        return -1;   /* answered */
+    cc_err_t err;
+    int rc = cc_json_only(body, none, &err);
+    json_decref(body);
+    if (rc != 0)
+        cc_http_reply_err(req, &err);
+    return rc;
+}
+
 void od_plans_pause(cc_http_req_t *req, void *arg)
 {
-    s_set(req, arg, "pause", NULL);
+    if (s_no_fields(&req) == 0)
+        s_set(req, arg, "pause", NULL);
 }
 
 void od_plans_resume(cc_http_req_t *req, void *arg)
 {
-    s_set(req, arg, "resume", NULL);
+    if (s_no_fields(&req) == 0)
+        s_set(req, arg, "resume", NULL);
 }
 
 /* A body {field: "YYYY-MM-DD"} for skip (date) and end (on). */
@@ -768,7 +797,7 @@ static void s_on_patch_read(PGresult *res, void *arg)
     cc_args_init(&a, &od_stmts[OD_ST_PLAN_UPDATE]);
     cc_args_text(&a, "id", x->plan_id);
     cc_args_int(&a, "rev", x->read_rev);
-    s_args_plan(&a, &r);
+    s_args_plan(&a, x->plan);
     cc_args_int(&a, "now_us", cc_now_us());
     cc_args_text(&a, "detail", detail);
     s_queue(x->app, &a, s_on_changed, x, "od_plan_update");
@@ -853,6 +882,7 @@ static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, in
     if (n == max)
         *through = days[n - 1];   /* more may follow: carry on from here next time */
     json_t *skips = json_loads(PQgetvalue(res, row, 12), 0, NULL);
+    json_t *taken = json_loads(PQgetvalue(res, row, 13), 0, NULL);
     int ws = atoi(PQgetvalue(res, row, 4)), we = atoi(PQgetvalue(res, row, 5));
     int rev = atoi(PQgetvalue(res, row, 1));
     int service = od_service_parse(PQgetvalue(res, row, 2));
@@ -866,6 +896,9 @@ static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, in
         size_t j;
         json_t *v;
         json_array_foreach(skips, j, v)
+            if (json_is_string(v) && strcmp(json_string_value(v), day) == 0)
+                skipped = 1;
+        json_array_foreach(taken, j, v)
             if (json_is_string(v) && strcmp(json_string_value(v), day) == 0)
                 skipped = 1;
         od_order_req_t r;
@@ -900,6 +933,7 @@ static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, in
         placed++;
     }
     json_decref(skips);
+    json_decref(taken);
     return placed;
 }
 

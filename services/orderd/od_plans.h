@@ -66,7 +66,13 @@
         "coalesce(p.card_id, (SELECT c.id FROM cards c WHERE c.elder_id = p.elder_id "        \
         "AND c.status = 'active' ORDER BY c.issued_at DESC LIMIT 1)), p.meal_mode, p.notes, " \
         "(SELECT coalesce(json_agg(s.day), '[]') FROM plan_skips s WHERE s.plan_id = p.id "   \
-        "AND s.day >= $1::date)::text "                                                       \
+        "AND s.day >= $1::date)::text, "                                                      \
+        /* Dates another rev's occurrence still holds (begun, or past     \
+         * cancelling): one occurrence per date. */                       \
+        "(SELECT coalesce(json_agg(DISTINCT o.plan_day), '[]') FROM orders o "                \
+        "WHERE o.plan_id = p.id AND o.plan_day >= $1::date "                                  \
+        "AND o.state NOT IN ('cancelled', 'denied') AND o.idem_key <> 'plan:' || p.id || ':' " \
+        "|| o.plan_day || CASE WHEN p.rev > 1 THEN ':r' || p.rev ELSE '' END)::text "         \
         "FROM plans p JOIN elders e ON e.id = p.elder_id "                                    \
         "WHERE p.status = 'active' AND e.status = 'active' "                                  \
         "AND (p.generated_through IS NULL OR p.generated_through < $2::date) "                \
@@ -107,6 +113,7 @@ typedef struct {
     int has_diet;
     int meal_mode;                      /* -1 none; else index in od_meal_mode_names */
     char notes[CC_NOTES_MAX + 1];
+    char starts_s[16], ends_s[16];      /* the dates as text, for the call */
 } od_plan_req_t;
 
 /* A POST /v1/plans body (or a merged PATCH) -> req. 0, or -1 with err set
