@@ -456,10 +456,11 @@ static s_change_t *s_change_new(od_app_t *app, cc_http_req_t *req, const char *a
 static void s_change_done(s_change_t *x, int committed)
 {
     s_gen.changes_in_flight--;
-    if (committed) {
+    if (committed)
         s_gen.epoch++;
+    /* A run dropped while this change was in flight waits for this kick. */
+    if (committed || s_gen.changes_in_flight == 0)
         od_plans_kick(x->app);
-    }
     free(x->plan);
     free(x);
 }
@@ -950,7 +951,8 @@ static void s_on_due(PGresult *res, void *arg)
      * what was read may be the old rule. Read again rather than place it. */
     if (s_gen.epoch != s_gen.run_epoch || s_gen.changes_in_flight > 0) {
         cc_metric_inc(s_gen.m_dropped);
-        s_gen.again = 1;
+        if (s_gen.changes_in_flight == 0)
+            s_gen.again = 1;   /* else the change's answer kicks (s_change_done) */
         s_run_end();
         return;
     }
@@ -1021,9 +1023,13 @@ static void s_run_end(void)
         return;
     s_gen.running = 0;
     cc_metric_observe(s_gen.m_run_s, (double)(cc_mono_us() - s_gen.t0_us) / CC_US_PER_S);
-    if (s_gen.again) {
+    if (s_gen.again && s_gen.timer && !s_gen.app->rt.stopping) {
+        /* More due, or a change came meanwhile: the next pass of the loop
+         * (requests waiting get their turn first; no pause, or a large
+         * backlog would take 50 ms per batch). */
         s_gen.again = 0;
-        od_plans_kick(s_gen.app);
+        struct timeval now = { 0, 0 };
+        evtimer_add(s_gen.timer, &now);
     }
 }
 

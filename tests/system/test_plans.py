@@ -221,21 +221,29 @@ def test_idempotent_rerun_and_kill9_mid_generation(plans):
     s = plans
     elder = new_elder(s)
     new_card(s, elder, topup_fen=5000000)
-    # Ten daily plans: 10 x 6 orders, placed 3 per run.
+    # Twenty daily plans (stored at once, so that generation starts with
+    # all of them due): 20 x 6 orders, 3 per run; a twenty-first through
+    # the API kicks the generator.
     start = (today() + datetime.timedelta(days=1)).isoformat()
-    pids = [new_plan(s, elder, "visit", "FREQ=DAILY", "10:00", "10:30", starts_on=start)
-            for _ in range(10)]
-    total = 10 * (HORIZON - 1)
-    q = ("SELECT count(*) FROM orderd.orders WHERE plan_id = ANY(%s::uuid[])")
-    seen = 0
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        seen = s.sql("superuser", q, (pids,))[0][0]
-        if seen > 0:
-            break
-        time.sleep(0.005)
-    s.kill9("orderd")
-    assert seen < total, "generation finished before the kill (%d)" % seen
+    pids = [r[0] for r in s.sql(
+        "superuser", "INSERT INTO orderd.plans (id, elder_id, service, rrule, "
+        "window_start_min, window_end_min, starts_on) SELECT gen_random_uuid(), %s, 'visit', "
+        "'FREQ=DAILY', 600, 630, %s FROM generate_series(1, 20) RETURNING id::text",
+        (elder, start))]
+    total = 20 * (HORIZON - 1)
+    q = "SELECT count(*) FROM orderd.orders WHERE plan_id = ANY(%s::uuid[])"
+    conn = s.pg.connect(s.dbname)
+    try:
+        cur = conn.cursor()
+        new_plan(s, elder, "visit", "FREQ=DAILY;COUNT=1", "10:00", "10:30", starts_on=start)
+        seen, deadline = 0, time.time() + 10
+        while seen == 0 and time.time() < deadline:
+            cur.execute(q, (pids,))
+            seen = cur.fetchone()[0]
+        s.kill9("orderd")
+    finally:
+        conn.close()
+    assert 0 < seen < total, "not killed in the middle of generation (%d of %d)" % (seen, total)
     # As if the crash came after placements but before their mark: every
     # plan must be placed again from the start, under the same keys.
     s.sql("superuser", "UPDATE orderd.plans SET generated_through = NULL WHERE id = "
