@@ -188,6 +188,7 @@ static void s_order_free(od_order_t *o)
 {
     if (o) {
         free(o->notes);
+        free(o->diet);
         free(o);
     }
 }
@@ -401,7 +402,8 @@ uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *
         m.district_id = (uint32_t)e->district_id;
         m.lat = e->lat;
         m.lon = e->lon;
-        m.diet = e->diet;
+        m.diet = o->diet ? o->diet : e->diet;
+        m.meal_point_id = (char *)o->meal_point_id;
         m.mode = o->meal_mode == CC__MEAL_MODE__MEAL_EAT_IN ? CC__MEAL_MODE__MEAL_EAT_IN
                                                              : CC__MEAL_MODE__MEAL_DELIVERY;
         m.address_sealed.data = s_address_for(app, o, app ? app->address_meald : NULL, "meald",
@@ -630,6 +632,11 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     o->window_start_us = req->window_start_us;
     o->window_end_us = req->window_end_us;
     o->emergency = req->service == CC__SERVICE__EMERGENCY;
+    snprintf(o->meal_point_id, sizeof o->meal_point_id, "%s", req->meal_point_id);
+    if (*req->diet && !(o->diet = strdup(req->diet))) {
+        cc_error("out_of_memory", "what", "place");
+        exit(1);
+    }
     free(o->notes);
     o->notes = onotes;
     /* Known before it commits: another daemon may see the commit, and answer

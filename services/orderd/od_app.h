@@ -70,6 +70,10 @@ typedef struct od_order {
     int pending;                          /* steps queued, not yet committed */
     char caregiver_id[CC_UUID_LEN];       /* current assignment, for continuity */
     char *notes;                          /* heap */
+    /* A care plan's meal: its point ("" the nearest) and diet (heap; NULL
+     * the elder's), carried in MealReleased. */
+    char meal_point_id[CC_UUID_LEN];
+    char *diet;
 } od_order_t;
 
 /* Answer for a placement: status 202 created, 200 existing, 4xx refused

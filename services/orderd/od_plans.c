@@ -919,6 +919,8 @@ static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, in
         r.service = service;
         r.meal_mode = strcmp(mode, "eat_in") == 0 ? CC__MEAL_MODE__MEAL_EAT_IN
                                                   : CC__MEAL_MODE__MEAL_DELIVERY;
+        snprintf(r.meal_point_id, sizeof r.meal_point_id, "%s", PQgetvalue(res, row, 14));
+        snprintf(r.diet, sizeof r.diet, "%s", PQgetvalue(res, row, 15));
         s_occ_t *o = cc_xcalloc(sizeof *o, "plan occurrence");
         snprintf(o->plan_id, sizeof o->plan_id, "%s", id);
         snprintf(o->day, sizeof o->day, "%s", day);

@@ -72,7 +72,8 @@
         "(SELECT coalesce(json_agg(DISTINCT o.plan_day), '[]') FROM orders o "                \
         "WHERE o.plan_id = p.id AND o.plan_day >= $1::date "                                  \
         "AND o.state NOT IN ('cancelled', 'denied') AND o.idem_key <> 'plan:' || p.id || ':' " \
-        "|| o.plan_day || CASE WHEN p.rev > 1 THEN ':r' || p.rev ELSE '' END)::text "         \
+        "|| o.plan_day || CASE WHEN p.rev > 1 THEN ':r' || p.rev ELSE '' END)::text, "        \
+        "coalesce(p.meal_point_id::text, ''), coalesce(p.diet, '') "                          \
         "FROM plans p JOIN elders e ON e.id = p.elder_id "                                    \
         "WHERE p.status = 'active' AND e.status = 'active' "                                  \
         "AND (p.generated_through IS NULL OR p.generated_through < $2::date) "                \

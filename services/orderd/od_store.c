@@ -81,9 +81,13 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     [OD_ST_LOAD_CARDS] = { "od_load_cards", R, NULL, NULL,
         "SELECT id, elder_id, status FROM cards", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_ORDERS] = { "od_load_orders", R, NULL, NULL,
-        "SELECT id, card_id, service, state, od_us(window_start), od_us(window_end), "
-        "emergency, notes, coalesce(caregiver_id, ''), coalesce(meal_mode, 'delivery') "
-        "FROM orders WHERE NOT od_state_final(state)",
+        "SELECT o.id, o.card_id, o.service, o.state, od_us(o.window_start), "
+        "od_us(o.window_end), o.emergency, o.notes, coalesce(o.caregiver_id, ''), "
+        "coalesce(o.meal_mode, 'delivery'), "
+        /* A care plan's meal point and diet (od_plans). */
+        "coalesce(p.meal_point_id::text, ''), p.diet "
+        "FROM orders o LEFT JOIN plans p ON p.id = o.plan_id AND o.service = 'meal' "
+        "WHERE NOT od_state_final(o.state)",
         { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_CONTINUITY] = { "od_load_continuity", R, NULL, NULL,
         "SELECT DISTINCT ON (elder_id, service) elder_id, service, caregiver_id FROM orders "
@@ -320,6 +324,11 @@ static void s_on_orders(PGresult *res, void *arg)
         snprintf(o->caregiver_id, sizeof o->caregiver_id, "%s", PQgetvalue(res, r, 8));
         o->meal_mode = strcmp(PQgetvalue(res, r, 9), "eat_in") == 0 ? CC__MEAL_MODE__MEAL_EAT_IN
                                                                      : CC__MEAL_MODE__MEAL_DELIVERY;
+        snprintf(o->meal_point_id, sizeof o->meal_point_id, "%s", PQgetvalue(res, r, 10));
+        if (!PQgetisnull(res, r, 11) && !(o->diet = strdup(PQgetvalue(res, r, 11)))) {
+            cc_error("out_of_memory", "what", "orders");
+            exit(1);
+        }
     }
 }
 

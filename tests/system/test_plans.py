@@ -103,22 +103,32 @@ def test_weekday_lunch_at_a_meal_point(plans):
     s = plans
     elder = new_elder(s, diet="low-salt")
     card = new_card(s, elder, topup_fen=500000)
+    slots = [{"slot": "lunch", "capacity": 50, "cutoff": "10:00"}]
+    near = post(s, "meald", "/v1/meal-points", {
+        "name": "近食堂", "provider_id": "kitchen-1", "district_id": 1, "lat": 30.2750,
+        "lon": 120.1560, "slots": slots})["meal_point_id"]
+    # The plan's point is not the nearest: the family chose it.
     mp = post(s, "meald", "/v1/meal-points", {
-        "name": "社区食堂", "provider_id": "kitchen-1", "district_id": 1, "lat": 30.2750,
-        "lon": 120.1560, "slots": [{"slot": "lunch", "capacity": 50, "cutoff": "10:00"}]})
+        "name": "社区食堂", "provider_id": "kitchen-2", "district_id": 1, "lat": 30.2800,
+        "lon": 120.1600, "slots": slots})["meal_point_id"]
     created0 = metric(s, 'orderd_plan_occurrences_total{outcome="created"}')
     pid = new_plan(s, elder, "meal", "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR", "11:30", "12:30",
-                   meal_point_id=mp["meal_point_id"], diet="low-salt", meal_mode="delivery")
+                   meal_point_id=mp, diet="soft", meal_mode="delivery")
     want = expected_days({0, 1, 2, 3, 4}, "11:30")
     p = wait_live(s, pid, want)
-    assert p["meal_point_id"] == mp["meal_point_id"] and p["diet"] == "low-salt"
+    assert p["meal_point_id"] == mp and p["diet"] == "soft"
     assert p["next"][:len(want)] == want, p["next"]
     # Each is an ordinary order of the saga: funds held, released to meald,
-    # booked at the meal point; placed by the plan under its key.
+    # booked at the plan's meal point with the plan's diet; placed by the
+    # plan under its key.
     for d, o in live(p).items():
         assert o["window_start"] == d + "T11:30:00+08:00", o
         got = wait_state(s, o["order_id"], "assigned")
-        assert got["held_fen"] > 0 and got["meal_point_id"] == mp["meal_point_id"], got
+        assert got["held_fen"] > 0 and got["meal_point_id"] == mp != near, got
+        st, kl = s.http("GET", "meald", "/v1/meal-points/%s/kitchen-list?date=%s&slot=lunch"
+                        % (mp, d))
+        assert st == 200 and [(x["order_id"], x["diet"]) for x in kl["orders"]] == [
+            (o["order_id"], "soft")], kl
     rows = s.sql("orderd", "SELECT idem_key, source, meal_mode, card_id::text FROM orders "
                  "WHERE plan_id = %s ORDER BY plan_day", (pid,))
     assert [r[0] for r in rows] == ["plan:%s:%s" % (pid, d) for d in want]
@@ -127,6 +137,40 @@ def test_weekday_lunch_at_a_meal_point(plans):
     assert metric(s, "orderd_plan_generator_seconds_count") > 0
     st, lst = s.http("GET", "orderd", "/v1/plans?elder_id=%s" % elder)
     assert st == 200 and [x["plan_id"] for x in lst["plans"]] == [pid], lst
+
+
+def test_meal_plan_point_survives_an_orderd_restart(plans):
+    """The plan's point and diet are known again after a restart, for an
+    occurrence placed but not yet released (billingd down meanwhile)."""
+    s = plans
+    elder = new_elder(s, diet="low-salt")
+    new_card(s, elder, topup_fen=500000)
+    mp = post(s, "meald", "/v1/meal-points", {
+        "name": "远食堂", "provider_id": "kitchen-3", "district_id": 1, "lat": 30.3000,
+        "lon": 120.2000, "slots": [{"slot": "dinner", "capacity": 5, "cutoff": "16:00"}]})
+    post(s, "meald", "/v1/meal-points", {   # nearer: booked if the plan's were forgotten
+        "name": "近食堂", "provider_id": "kitchen-4", "district_id": 1, "lat": 30.2742,
+        "lon": 120.1552, "slots": [{"slot": "dinner", "capacity": 5, "cutoff": "16:00"}]})
+    s.kill9("billingd")
+    try:
+        pid = new_plan(s, elder, "meal", "FREQ=DAILY;COUNT=1", "17:30", "18:30",
+                       starts_on=(today() + datetime.timedelta(days=1)).isoformat(),
+                       meal_point_id=mp["meal_point_id"], diet="soft", meal_mode="eat_in")
+        p = harness.wait_until(lambda: live(get_plan(s, pid)) or None, timeout=15,
+                               what="the occurrence placed")
+        oid = list(p.values())[0]["order_id"]
+        assert wait_state(s, oid, "placed")["meal_point_id"] is None
+        s.kill9("orderd")
+        s.daemons["orderd"].start()   # ready once billingd is back
+    finally:
+        s.restart("billingd")
+    s.wait_ready("orderd")
+    o = wait_state(s, oid, "assigned")
+    assert o["meal_point_id"] == mp["meal_point_id"], o
+    st, kl = s.http("GET", "meald", "/v1/meal-points/%s/kitchen-list?date=%s&slot=dinner"
+                    % (mp["meal_point_id"], (today() + datetime.timedelta(days=1)).isoformat()))
+    assert st == 200 and [(x["order_id"], x["diet"], x["mode"]) for x in kl["orders"]] == [
+        (oid, "soft", "eat_in")], kl
 
 
 def test_bath_tu_fr_pause_resume_skip_end(plans):
