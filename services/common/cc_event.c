@@ -67,6 +67,7 @@ static const cc_event_field_t s_visit_released[] = {
 static const cc_event_field_t s_meal_released[] = {
     S_UUID("order_id"), S_TIME("window_start_us"), S_TIME("window_end_us"), S_DISTRICT, S_LAT,
     S_LON, S_TEXT("diet", CC_EVENT_TEXT_MAX), S_SEALED_ADDRESS, S_ENUM("mode"),
+    S_UUID_OPT("meal_point_id"),
 };
 static const cc_event_field_t s_order_cancelled[] = {
     S_UUID("order_id"), S_TEXT("reason", CC_EVENT_TEXT_MAX), S_UUID_OPT("card_id"),

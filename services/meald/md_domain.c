@@ -450,6 +450,22 @@ int md_choose(md_state_t *self, double lat, double lon, md_slot_t slot, int32_t 
     return -1;
 }
 
+int md_choose_at(md_state_t *self, const char *id, double lat, double lon, md_slot_t slot,
+                 int32_t day, int64_t now_us, md_choice_t *out)
+{
+    md_point_t *p = id && *id ? md_point_find(self, id) : NULL;
+    if (!p || slot < 0 || slot >= MD_NSLOTS)
+        return -1;
+    const md_slot_conf_t *sc = &p->slots[slot];
+    if (!sc->offered || md_cutoff_passed(day, sc->cutoff_min, now_us) ||
+        md_used(self, p, day, slot) >= sc->capacity)
+        return -1;
+    out->point = p;
+    out->distance_m = cc_geo_distance_m(lat, lon, p->lat, p->lon);
+    out->reason = MD_REFUSE_NONE;
+    return 0;
+}
+
 static md_meal_t *s_meal_insert(md_state_t *self, const md_meal_t *m, int check_capacity)
 {
     if (cc_map_get(self->meals, m->order_id))

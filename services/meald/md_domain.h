@@ -181,6 +181,11 @@ typedef struct {
  * out->reason. Changes nothing. */
 int md_choose(md_state_t *self, double lat, double lon, md_slot_t slot, int32_t day,
               int64_t now_us, double max_distance_m, md_choice_t *out);
+/* The point named id (a care plan's choice, at any distance) when it
+ * offers slot, before its cut-off and with room: 0 and *out; else -1
+ * (md_choose decides then). */
+int md_choose_at(md_state_t *self, const char *id, double lat, double lon, md_slot_t slot,
+                 int32_t day, int64_t now_us, md_choice_t *out);
 
 /* Record a scheduled meal and take its place (m->point, day, slot set;
  * status is forced to scheduled). NULL if the order is known, the point

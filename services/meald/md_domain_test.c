@@ -524,6 +524,40 @@ static void test_many_meals(void **state)
     md_state_destroy(&st);
 }
 
+/* A care plan's point (md_choose_at): booked at any distance while it
+ * offers the slot, before its cut-off and with room; else -1. */
+static void test_choose_at_a_plans_point(void **state)
+{
+    (void)state;
+    md_state_t *st = md_state_new();
+    assert_non_null(st);
+    md_point_t a = s_point("aaaaaaaa-0000-4000-8000-000000000001", 30.01, 120.0, 1, 600, 0, 0);
+    md_point_t f = s_point("ffffffff-0000-4000-8000-000000000009", 31.5, 120.0, 1, 600, 0, 0);
+    md_point_t *pa = md_point_add(st, &a), *pf = md_point_add(st, &f);
+    assert_non_null(pa);
+    assert_non_null(pf);
+    int64_t now = s_local(DAY_20261126, 8, 0);
+    md_choice_t ch;
+    /* Far (~167 km): md_choose never picks it; the plan's choice does. */
+    assert_int_equal(md_choose(st, 30.0, 120.0, MD_LUNCH, DAY_20261126, now, 0, &ch), 0);
+    assert_ptr_equal(ch.point, pa);
+    assert_int_equal(md_choose_at(st, f.id, 30.0, 120.0, MD_LUNCH, DAY_20261126, now, &ch), 0);
+    assert_ptr_equal(ch.point, pf);
+    assert_true(ch.distance_m > 160000);
+    /* Unknown, empty, a slot it does not offer, past its cut-off, full. */
+    assert_int_equal(md_choose_at(st, "bbbbbbbb-0000-4000-8000-000000000002", 30.0, 120.0,
+                                  MD_LUNCH, DAY_20261126, now, &ch), -1);
+    assert_int_equal(md_choose_at(st, "", 30.0, 120.0, MD_LUNCH, DAY_20261126, now, &ch), -1);
+    assert_int_equal(md_choose_at(st, NULL, 30.0, 120.0, MD_LUNCH, DAY_20261126, now, &ch), -1);
+    assert_int_equal(md_choose_at(st, f.id, 30.0, 120.0, MD_DINNER, DAY_20261126, now, &ch), -1);
+    assert_int_equal(md_choose_at(st, f.id, 30.0, 120.0, MD_LUNCH, DAY_20261126,
+                                  s_local(DAY_20261126, 10, 0), &ch), -1);
+    md_meal_t m = s_meal("00000000-0000-4000-8000-000000000001", pf, DAY_20261126, MD_LUNCH, "");
+    assert_non_null(md_meal_schedule(st, &m));
+    assert_int_equal(md_choose_at(st, f.id, 30.0, 120.0, MD_LUNCH, DAY_20261126, now, &ch), -1);
+    md_state_destroy(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_slot_for_window),
         cmocka_unit_test(test_cutoff_across_dates),
         cmocka_unit_test(test_choose_nearest_with_capacity),
+        cmocka_unit_test(test_choose_at_a_plans_point),
         cmocka_unit_test(test_choose_no_points_and_ties),
         cmocka_unit_test(test_capacity_and_cancel),
         cmocka_unit_test(test_load_and_prune),

@@ -160,6 +160,7 @@ typedef struct {
     double lat, lon;
     ProtobufCBinaryData address_sealed;   /* MealReleased only */
     int eat_in;
+    const char *meal_point_id;            /* a care plan's point, "" or NULL: none */
 } s_release_t;
 
 static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t *app,
@@ -183,7 +184,9 @@ static void s_released(const Cc__Envelope *env, const s_release_t *ev, md_app_t 
     md_slot_for_window(ev->window_start_us, &m.slot, &m.day);
 
     md_choice_t ch;
-    md_choose(app->state, m.lat, m.lon, m.slot, m.day, now, (double)app->max_distance_m, &ch);
+    if (md_choose_at(app->state, ev->meal_point_id, m.lat, m.lon, m.slot, m.day, now, &ch) != 0)
+        md_choose(app->state, m.lat, m.lon, m.slot, m.day, now, (double)app->max_distance_m,
+                  &ch);
     s_ctx_t *ctx = s_ctx(app, m.order_id, env);
     if (!ctx)
         cc_rt_fatal("out_of_memory", NULL);
@@ -306,7 +309,7 @@ int md_events_decide(md_app_t *app, const Cc__Envelope *env, const ProtobufCMess
             .order_id = m->order_id, .diet = m->diet, .window_start_us = m->window_start_us,
             .window_end_us = m->window_end_us, .district_id = m->district_id, .lat = m->lat,
             .lon = m->lon, .address_sealed = m->address_sealed,
-            .eat_in = m->mode == CC__MEAL_MODE__MEAL_EAT_IN,
+            .eat_in = m->mode == CC__MEAL_MODE__MEAL_EAT_IN, .meal_point_id = m->meal_point_id,
         };
         s_released(env, &r, app, now, e);
     } else if (strcmp(env->type, "OrderReleased") == 0) {

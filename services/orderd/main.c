@@ -81,6 +81,16 @@ static cc_cfg_param_t s_params[] = {
       .min = 1, .max = 60000 },
     { "notify-timeout-s", CC_CFG_INT, &s_app.notify_timeout_s, "10",
       "seconds to wait for the gateway's answer", .min = 1, .max = 300 },
+    /* Care plans' generator (od_plans.h, docs/API-orderd.md "Care plans"). */
+    { "plan-horizon-days", CC_CFG_INT, &s_app.plan_horizon_days, "7",
+      "days ahead (today included) for which plans' occurrences are placed as orders",
+      .min = 1, .max = 60 },
+    { "plan-batch", CC_CFG_INT, &s_app.plan_batch, "200",
+      "plans read, and orders placed, at most per generator run (runs follow each other "
+      "until nothing is due)", .min = 1, .max = 10000 },
+    { "plan-interval-s", CC_CFG_INT, &s_app.plan_interval_s, "60",
+      "seconds between generator runs when no plan changed (a change runs it at once)",
+      .min = 1, .max = 3600 },
     { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 

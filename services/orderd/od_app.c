@@ -8,6 +8,7 @@
 #include "od_elders.h"
 #include "od_reseal.h"
 #include "od_alarm.h"
+#include "od_plans.h"
 #include "od_store.h"
 #include "cc_time.h"
 #include "cc_event.h"
@@ -105,7 +106,7 @@ static void s_load_keys(od_app_t *app)
 
 int od_app_start(void *arg)
 {
-    if (od_elders_start(arg) != 0)
+    if (od_elders_start(arg) != 0 || od_plans_start(arg) != 0)
         return -1;
     return od_reseal_rotate(arg);
 }
@@ -149,7 +150,7 @@ int od_app_init(void *arg)
             return -1;
         }
     }
-    if (od_alarm_init(app) != 0)
+    if (od_alarm_init(app) != 0 || od_plans_init(app) != 0)
         return -1;
     app->ev_sweep = event_new(app->rt.base, -1, EV_PERSIST, s_on_sweep, app);
     struct timeval sweep = { 60, 0 };
@@ -164,6 +165,7 @@ void od_app_stop(void *arg)
     if (app->ev_sweep)
         event_del(app->ev_sweep);
     od_alarm_stop(app);
+    od_plans_stop(app);
     od_reseal_stop(app);
     od_elders_stop(app);
 }
@@ -192,6 +194,7 @@ static void s_order_free(od_order_t *o)
 {
     if (o) {
         free(o->notes);
+        free(o->diet);
         free(o);
     }
 }
@@ -229,6 +232,7 @@ void od_app_fini(void *arg)
     od_intake_destroy(&app->intake);
     od_alarm_fini(app);
     od_auth_fini(app);
+    od_plans_fini(app);
     if (app->ev_sweep)
         event_free(app->ev_sweep);
     app->ev_sweep = NULL;
@@ -405,7 +409,8 @@ uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *
         m.district_id = (uint32_t)e->district_id;
         m.lat = e->lat;
         m.lon = e->lon;
-        m.diet = e->diet;
+        m.diet = o->diet ? o->diet : e->diet;
+        m.meal_point_id = (char *)o->meal_point_id;
         m.mode = o->meal_mode == CC__MEAL_MODE__MEAL_EAT_IN ? CC__MEAL_MODE__MEAL_EAT_IN
                                                              : CC__MEAL_MODE__MEAL_DELIVERY;
         m.address_sealed.data = s_address_for(app, o, app ? app->address_meald : NULL, "meald",
@@ -671,6 +676,11 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     o->window_start_us = req->window_start_us;
     o->window_end_us = req->window_end_us;
     o->emergency = req->service == CC__SERVICE__EMERGENCY;
+    snprintf(o->meal_point_id, sizeof o->meal_point_id, "%s", req->meal_point_id);
+    if (*req->diet && !(o->diet = strdup(req->diet))) {
+        cc_error("out_of_memory", "what", "place");
+        exit(1);
+    }
     free(o->notes);
     o->notes = onotes;
     /* Known before it commits: another daemon may see the commit, and answer

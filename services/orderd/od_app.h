@@ -74,6 +74,10 @@ typedef struct od_order {
     int pending;                          /* steps queued, not yet committed */
     char caregiver_id[CC_UUID_LEN];       /* current assignment, for continuity */
     char *notes;                          /* heap */
+    /* A care plan's meal: its point ("" the nearest) and diet (heap; NULL
+     * the elder's), carried in MealReleased. */
+    char meal_point_id[CC_UUID_LEN];
+    char *diet;
 } od_order_t;
 
 /* Answer for a placement: status 202 created, 200 existing, 4xx refused
@@ -103,6 +107,8 @@ typedef struct od_app {
     char *pii_old_key_file;               /* config: old data key during a rotation, or "" */
     char *pii_index_key_file;             /* config: blind-index key */
     int64_t pii_batch;                    /* config: rows sealed per batch */
+    /* Care plans' generator (od_plans.h), config. */
+    int64_t plan_horizon_days, plan_batch, plan_interval_s;
     od_pii_t *pii;                        /* keyring, loaded by od_app_init */
     /* The address in transit (cc_seal.h "an elder's address in transit"):
      * the consumers' transit keys, loaded by od_app_init. */

@@ -8,6 +8,7 @@
 #include "od_assess.h"
 #include "od_elders.h"
 #include "od_alarm.h"
+#include "od_plans.h"
 #include "cc_jwt.h"
 #include "cc_event.h"
 #include "cc_log.h"
@@ -691,6 +692,16 @@ const cc_http_route_t od_http_routes[] = {
     { "GET", "/v1/alarms/{id}", od_alarm_http_get, CC_ROUTE_PII, OPERATOR },
     { "POST", "/v1/alarms/{id}/ack", od_alarm_http_ack, 0, OPERATOR },
     { "POST", "/v1/notifications/{id}/receipt", od_alarm_http_receipt, 0, OPERATOR | SERVICE },
+    /* Care plans (od_plans): operators keep them; a family reads its own
+     * elder's (the plan carries the diet: audited as personal data). */
+    { "POST", "/v1/plans", od_plans_post, CC_ROUTE_JSON, OPERATOR },
+    { "GET", "/v1/plans", od_plans_list, CC_ROUTE_PII, OPERATOR | FAMILY },
+    { "GET", "/v1/plans/{id}", od_plans_get, CC_ROUTE_PII, OPERATOR | FAMILY },
+    { "PATCH", "/v1/plans/{id}", od_plans_patch, CC_ROUTE_JSON, OPERATOR },
+    { "POST", "/v1/plans/{id}/pause", od_plans_pause, 0, OPERATOR },
+    { "POST", "/v1/plans/{id}/resume", od_plans_resume, 0, OPERATOR },
+    { "POST", "/v1/plans/{id}/skip", od_plans_skip, CC_ROUTE_JSON, OPERATOR },
+    { "POST", "/v1/plans/{id}/end", od_plans_end, CC_ROUTE_JSON, OPERATOR },
     /* The embedded token issuer (od_auth). Login and refresh take no token
      * (CC_ROUTE_PUBLIC); logout is any account's; a provider_admin creates
      * and disables its provider's accounts (od_auth checks the provider). */

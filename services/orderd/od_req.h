@@ -23,6 +23,11 @@ typedef struct {
     int64_t window_end_us;
     char notes[OD_NOTES_MAX_BYTES + 1];
     int meal_mode;                     /* Cc__MealMode: meals only, delivery by default */
+    /* A care plan's meal (od_plans): its point and diet; "" the nearest
+     * point and the elder's diet. Not part of the idempotency comparison
+     * (a plan's key names its rule's revision). */
+    char meal_point_id[CC_UUID_LEN];
+    char diet[201];
 } od_order_req_t;
 
 /* "delivery", "eat_in": POST /v1/orders meal_mode, Cc__MealMode order. */

@@ -88,10 +88,13 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     [OD_ST_LOAD_CARDS] = { "od_load_cards", R, NULL, NULL,
         "SELECT id, elder_id, status FROM cards", { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_ORDERS] = { "od_load_orders", R, NULL, NULL,
-        "SELECT id, coalesce(card_id::text, ''), service, state, od_us(window_start), "
-        "od_us(window_end), emergency, notes, coalesce(caregiver_id, ''), "
-        "coalesce(meal_mode, 'delivery'), elder_id "
-        "FROM orders WHERE NOT od_state_final(state)",
+        "SELECT o.id, coalesce(o.card_id::text, ''), o.service, o.state, "
+        "od_us(o.window_start), od_us(o.window_end), o.emergency, o.notes, "
+        "coalesce(o.caregiver_id, ''), coalesce(o.meal_mode, 'delivery'), o.elder_id, "
+        /* A care plan's meal point and diet (od_plans). */
+        "coalesce(p.meal_point_id::text, ''), p.diet "
+        "FROM orders o LEFT JOIN plans p ON p.id = o.plan_id AND o.service = 'meal' "
+        "WHERE NOT od_state_final(o.state)",
         { { NULL, CC_T_NONE } }, NULL },
     [OD_ST_LOAD_CONTINUITY] = { "od_load_continuity", R, NULL, NULL,
         "SELECT DISTINCT ON (elder_id, service) elder_id, service, caregiver_id FROM orders "
@@ -231,6 +234,7 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
           { "placed_id", CC_T_UUID }, { "placed", CC_T_BYTEA }, { "released_id", CC_T_UUID },
           { "released", CC_T_BYTEA }, { "meal_mode", CC_T_TEXT } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
+    OD_PLANS_STMTS,
 };
 
 /* ---- load -------------------------------------------------------------------- */
@@ -379,6 +383,11 @@ static void s_on_orders(PGresult *res, void *arg)
         snprintf(o->caregiver_id, sizeof o->caregiver_id, "%s", PQgetvalue(res, r, 8));
         o->meal_mode = strcmp(PQgetvalue(res, r, 9), "eat_in") == 0 ? CC__MEAL_MODE__MEAL_EAT_IN
                                                                      : CC__MEAL_MODE__MEAL_DELIVERY;
+        snprintf(o->meal_point_id, sizeof o->meal_point_id, "%s", PQgetvalue(res, r, 11));
+        if (!PQgetisnull(res, r, 12) && !(o->diet = strdup(PQgetvalue(res, r, 12)))) {
+            cc_error("out_of_memory", "what", "orders");
+            exit(1);
+        }
     }
 }
 

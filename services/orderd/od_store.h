@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include "cc_stmt.h"
 #include "od_app.h"
+#include "od_plans.h"
 
 /* orderd's statements (cc_stmt.h), indexed by od_st_t. */
 typedef enum {
@@ -31,6 +32,7 @@ typedef enum {
     OD_ST_ALARM_RAISE, OD_ST_ALARM_ACK, OD_ST_ALARM_ESCALATE, OD_ST_ALARM_LIST,
     OD_ST_ALARM_LIST_STATE, OD_ST_ALARM_GET, OD_ST_NOTIFY_CLAIM, OD_ST_NOTIFY_RESULT,
     OD_ST_NOTIFY_RECEIPT, OD_ST_ORDER_PLACE_NOCARD,
+    OD_PLANS_ST_ENUM,   /* care plans (od_plans.h) */
     OD_ST_COUNT
 } od_st_t;
 extern cc_stmt_t od_stmts[OD_ST_COUNT + 1];

@@ -77,6 +77,10 @@ def w(system):
         "at": datetime.datetime.now(datetime.timezone.utc).isoformat()})
     assert st == 201, (st, a)
     x["a1"] = a["alarm_id"]
+    # A care plan of e1 (test_plans.py): the routes' {id}.
+    x["pl1"] = post(s, "orderd", "/v1/plans", {
+        "elder_id": x["e1"], "service": "cleaning", "rrule": "FREQ=MONTHLY;BYDAY=1MO",
+        "window_start": "09:00", "window_end": "10:00", "starts_on": x["date"]})["plan_id"]
     return x
 
 
@@ -102,7 +106,7 @@ def fill(w, daemon, route):
     ids = {("orderd", "/v1/elders/{id}"): w["e1"], ("orderd", "/v1/cards/{id}"): w["c1"],
            ("orderd", "/v1/alarms/{id}"): w["a1"],
            ("orderd", "/v1/notifications/{id}"): str(uuid.uuid4()),
-           ("meald", "/v1/meal-points/{id}"): w["mp1"]}
+           ("meald", "/v1/meal-points/{id}"): w["mp1"], ("orderd", "/v1/plans/{id}"): w["pl1"]}
     for pat, v in ids.items():
         if daemon == pat[0] and p.startswith(pat[1]):
             p = p.replace("{id}", v)
@@ -114,6 +118,7 @@ def fill(w, daemon, route):
     p = p.replace("/v1/meals/{order_id}", "/v1/meals/" + w["om"])
     query = {("orderd", "/v1/elders"): "phone=" + w["phone"],
              ("orderd", "/v1/orders"): "card_id=" + w["c1"],
+             ("orderd", "/v1/plans"): "elder_id=" + w["e1"],
              ("meald", "/v1/meal-points/{id}/kitchen-list"): "date=%s&slot=lunch" % w["date"],
              ("meald", "/v1/meal-points/{id}/rounds"): "date=%s&slot=lunch" % w["date"],
              ("meald", "/v1/couriers"): "meal_point_id=" + w["mp1"]}
@@ -333,6 +338,8 @@ def test_wrong_scope_is_403(w):
     call("GET", "orderd", "/v1/orders?card_id=%s" % w["c1"], "family", f2, field="elder_id")
     call("GET", "orderd", "/v1/orders", "family", f2, field="elder_id")
     call("GET", "orderd", "/v1/orders/%s" % w["o1"], "family", f2, field="elder_id")
+    call("GET", "orderd", "/v1/plans?elder_id=%s" % w["e1"], "family", f2, field="elder_id")
+    call("GET", "orderd", "/v1/plans/%s" % w["pl1"], "family", f2, field="elder_id")
     call("GET", "billingd", "/v1/cards/%s/balance" % w["c1"], "family", f2, field="elder_id")
     call("GET", "billingd", "/v1/cards/%s/transactions" % w["c1"], "family", f2,
          field="elder_id")
