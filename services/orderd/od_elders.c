@@ -2,6 +2,7 @@
  * (sql/orderd/015_elders_live.sql) and answered after COMMIT; memory's
  * copy of an elder (od_elder_t) follows what committed. */
 #include "od_elders.h"
+#include "od_plans.h"
 #include "od_app.h"
 #include "od_pii.h"
 #include "od_store.h"
@@ -472,8 +473,10 @@ static void s_on_status(PGresult *res, void *arg)
                 e->deceased = true;   /* od_app_place refuses new orders */
             s_cancel_elder(x->app, x->id, cancelled, kept);
         }
-        if (strcmp(outcome, "changed") == 0)
+        if (strcmp(outcome, "changed") == 0) {
             cc_info("elder_status", "elder_id", x->id, "status", od_elder_status_names[x->status]);
+            od_plans_kick(x->app);   /* plans of an elder no longer active end now */
+        }
         json_t *b = json_pack("{s:s,s:s,s:I,s:b,s:o,s:o}", "elder_id", x->id, "status",
                               od_elder_status_names[x->status], "rev",
                               (json_int_t)strtoll(PQgetvalue(res, 0, 1), NULL, 10), "changed",

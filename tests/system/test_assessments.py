@@ -102,6 +102,13 @@ def test_assessment_recorded(system):
     row = s.sql("postgres", "SELECT assessment_level, assessment_score FROM dispatchd.visits"
                 " WHERE id = %s", (avisit,))
     assert row == [("severe", 38)], row
+    # The record's history has the change, by the assessor.
+    st, h = s.http("GET", "orderd", "/v1/elders/%s/history" % elder)
+    assert st == 200, (st, h)
+    moved = [x for x in h["history"] if x["action"] == "assessment"]
+    assert len(moved) == 1, h
+    assert moved[0]["changes"]["ability_level"] == {"old": "mild", "new": "severe"}, moved
+    assert moved[0]["changes"]["ability_score"]["new"] == 38, moved
 
     _made.update(elder=elder, card=card, assessment=ass, level1=level1, level2=level2)
 
