@@ -7,6 +7,7 @@
 #include "od_events.h"
 #include "od_http.h"
 #include "od_store.h"
+#include "od_duties.h"
 
 static od_app_t s_app;
 
@@ -91,6 +92,14 @@ static cc_cfg_param_t s_params[] = {
     { "plan-interval-s", CC_CFG_INT, &s_app.plan_interval_s, "60",
       "seconds between generator runs when no plan changed (a change runs it at once)",
       .min = 1, .max = 3600 },
+    /* The mandated generator (od_duties.h, docs/DUTIES.md). */
+    { "duty-horizon-days", CC_CFG_INT, &od_duties_horizon_days, "7",
+      "days ahead the mandated generator places due duty orders", .min = 1, .max = 60 },
+    { "duty-interval-s", CC_CFG_INT, &od_duties_interval_s, "900",
+      "seconds between full runs of the mandated generator", .min = 10, .max = 86400 },
+    { "duty-poll-s", CC_CFG_INT, &od_duties_poll_s, "10",
+      "seconds between checks for a change (rules, elders, cards, contacts, unserved "
+      "mandated orders) that runs the generator at once", .min = 1, .max = 60 },
     { NULL, 0, NULL, NULL, NULL, .flags = 0 },
 };
 

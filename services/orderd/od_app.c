@@ -4,6 +4,7 @@
 #include "od_http.h"
 #include "od_intake.h"
 #include "od_auth.h"
+#include "od_duties.h"
 #include "od_pii.h"
 #include "od_elders.h"
 #include "od_reseal.h"
@@ -106,7 +107,7 @@ static void s_load_keys(od_app_t *app)
 
 int od_app_start(void *arg)
 {
-    if (od_elders_start(arg) != 0 || od_plans_start(arg) != 0)
+    if (od_elders_start(arg) != 0 || od_plans_start(arg) != 0 || od_duties_start(arg) != 0)
         return -1;
     return od_reseal_rotate(arg);
 }
@@ -141,7 +142,7 @@ int od_app_init(void *arg)
     }
     od_events_init_metrics();
     od_http_init_metrics();
-    if (od_auth_init(app) != 0)
+    if (od_auth_init(app) != 0 || od_duties_init(app) != 0)
         return -1;
     if (app->intake_endpoint && *app->intake_endpoint) {
         app->intake = od_intake_new(app, app->intake_endpoint);
@@ -166,6 +167,7 @@ void od_app_stop(void *arg)
         event_del(app->ev_sweep);
     od_alarm_stop(app);
     od_plans_stop(app);
+    od_duties_stop(app);
     od_reseal_stop(app);
     od_elders_stop(app);
 }
@@ -233,6 +235,7 @@ void od_app_fini(void *arg)
     od_alarm_fini(app);
     od_auth_fini(app);
     od_plans_fini(app);
+    od_duties_fini(app);
     if (app->ev_sweep)
         event_free(app->ev_sweep);
     app->ev_sweep = NULL;
@@ -471,7 +474,7 @@ uint8_t *od_app_pack_placed(const od_order_t *o, size_t *len)
     /* What billingd prices by, nothing more (docs/SECURITY.md). */
     m.household = (char *)od_household_names[e->household];
     m.age_years = od_app_age_years(e, cc_now_us());
-    m.mandated = false;
+    m.mandated = o->mandated;   /* the duties' generator (od_duties.c): the fund pays */
     return cc_event_pack(&m.base, len);
 }
 
@@ -672,6 +675,7 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     idem->notes = notes;
     idem->meal_mode = req->meal_mode;
     o->service = req->service;
+    o->mandated = strcmp(source, "mandated") == 0;
     o->meal_mode = req->meal_mode;
     o->window_start_us = req->window_start_us;
     o->window_end_us = req->window_end_us;

@@ -68,6 +68,7 @@ typedef struct od_order {
     int service;
     int64_t window_start_us, window_end_us;
     bool emergency;
+    bool mandated;                        /* placed by the duties' generator (od_duties.c) */
     int meal_mode;                        /* Cc__MealMode (meals) */
     od_state_t state;                     /* committed */
     od_state_t next;                      /* after the queued steps */

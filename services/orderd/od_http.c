@@ -9,6 +9,7 @@
 #include "od_elders.h"
 #include "od_alarm.h"
 #include "od_plans.h"
+#include "od_duties.h"
 #include "cc_jwt.h"
 #include "cc_event.h"
 #include "cc_log.h"
@@ -490,6 +491,18 @@ static void s_get_orders(cc_http_req_t *req, void *arg)
     const char *card = cc_http_query_id(req, "card_id", &bad);
     if (bad)
         return;
+    /* One elder's orders (mandated ones with ?mandated=true): od_duties. */
+    const char *elder = cc_http_query_id(req, "elder_id", &bad);
+    if (bad)
+        return;
+    if (elder && *elder) {
+        const cc_jwt_claims_t *who = cc_http_claims(req);
+        cc_scope_t scope = { .elder_id = elder };
+        if (who && who->role == CC_ROLE_FAMILY && cc_http_scope(&req, &scope) != 0)
+            return;
+        od_duties_list_orders(req, app, elder);
+        return;
+    }
     const char *state = cc_http_query(req, "state");
     const char *limit_s = cc_http_query(req, "limit");
     if (card && !*card)
@@ -661,6 +674,8 @@ void od_http_init_metrics(void)
 #define ADMIN CC_ROLE_ADMIN
 #define SERVICE CC_ROLE_SERVICE
 #define PROVIDER_ADMIN CC_ROLE_PROVIDER_ADMIN
+#define DISPATCHER CC_ROLE_DISPATCHER
+#define AUDITOR CC_ROLE_AUDITOR
 
 /* Who may call what (roles; docs/API.md is generated from this table). A
  * family account reads its own elder's card and orders (s_family_card);
@@ -702,6 +717,12 @@ const cc_http_route_t od_http_routes[] = {
     { "POST", "/v1/plans/{id}/resume", od_plans_resume, 0, OPERATOR },
     { "POST", "/v1/plans/{id}/skip", od_plans_skip, CC_ROUTE_JSON, OPERATOR },
     { "POST", "/v1/plans/{id}/end", od_plans_end, CC_ROUTE_JSON, OPERATOR },
+    /* County duties (od_duties, docs/DUTIES.md): rules are the admin's;
+     * operators log contacts; coverage is read by those who act on it. */
+    { "GET", "/v1/rules/duties", od_duties_get_rules, 0, OPERATOR | DISPATCHER | ADMIN | AUDITOR },
+    { "PUT", "/v1/rules/duties", od_duties_put_rules, CC_ROUTE_JSON, ADMIN },
+    { "POST", "/v1/elders/{id}/contacts-log", od_duties_post_contact, CC_ROUTE_JSON, OPERATOR },
+    { "GET", "/v1/coverage", od_duties_get_coverage, 0, OPERATOR | DISPATCHER | ADMIN | AUDITOR },
     /* The embedded token issuer (od_auth). Login and refresh take no token
      * (CC_ROUTE_PUBLIC); logout is any account's; a provider_admin creates
      * and disables its provider's accounts (od_auth checks the provider). */

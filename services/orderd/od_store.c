@@ -25,11 +25,7 @@
     "e.household, e.living, e.disability_grade, e.diet, e.lat, e.lon, od_us(e.created_at), " \
     "(SELECT coalesce(json_agg(json_build_object('card_id', c.id, 'status', c.status) "      \
     "ORDER BY c.issued_at), '[]') FROM cards c WHERE c.elder_id = e.id)::text" OD_ELDERS_COLS
-#define S_ORDER_COLS                                                                          \
-    "o.id, o.card_id, o.elder_id, o.service, o.state, od_us(o.window_start), "                \
-    "od_us(o.window_end), o.notes, o.emergency, o.caregiver_id, o.visit_id, o.meal_point_id, " \
-    "o.provider_id, o.price_fen, o.held_fen, o.charged_fen, o.reason, od_us(o.created_at), "  \
-    "od_us(o.updated_at), o.district_id"
+#define S_ORDER_COLS OD_STORE_ORDER_COLS
 
 #define S_ALARM_COLS                                                                      \
     "a.id, a.device_id, a.elder_id, a.district_id, a.kind, od_us(a.at), a.source, "          \

@@ -51,6 +51,12 @@ void od_store_load_part_done(od_app_t *app);
 json_t *od_store_elder_json(PGresult *res, int row);
 /* The keyring od_store_elder_json opens with (borrowed; od_app_init). */
 void od_store_set_pii(const od_pii_t *pii);
+/* The columns od_store_order_json reads, in its order (orders o). */
+#define OD_STORE_ORDER_COLS                                                                   \
+    "o.id, o.card_id, o.elder_id, o.service, o.state, od_us(o.window_start), "                \
+    "od_us(o.window_end), o.notes, o.emergency, o.caregiver_id, o.visit_id, o.meal_point_id, " \
+    "o.provider_id, o.price_fen, o.held_fen, o.charged_fen, o.reason, od_us(o.created_at), "  \
+    "od_us(o.updated_at), o.district_id"
 /* Row of od_order_get / od_order_list -> JSON object; with_history adds
  * the history array (od_order_get's last column). */
 json_t *od_store_order_json(PGresult *res, int row, int with_history);
