@@ -119,6 +119,7 @@ def fill(w, daemon, route):
     query = {("orderd", "/v1/elders"): "phone=" + w["phone"],
              ("orderd", "/v1/orders"): "card_id=" + w["c1"],
              ("orderd", "/v1/plans"): "elder_id=" + w["e1"],
+             ("orderd", "/v1/coverage"): "district_id=1&period=week",
              ("meald", "/v1/meal-points/{id}/kitchen-list"): "date=%s&slot=lunch" % w["date"],
              ("meald", "/v1/meal-points/{id}/rounds"): "date=%s&slot=lunch" % w["date"],
              ("meald", "/v1/couriers"): "meal_point_id=" + w["mp1"]}
