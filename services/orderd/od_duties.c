@@ -97,6 +97,8 @@ struct s_snap {
     cc_map_t *index;           /* elder id -> index + 1 */
     cc_map_t *occ;             /* "rule:elder:period" -> od_duty_occ_t */
     int pending, failed;
+    int32_t since;             /* INT32_MIN: from the rules (a run) */
+    int32_t district;          /* -1: all */
     s_snap_done_fn *done;
     void *arg;
 };
@@ -107,6 +109,7 @@ static struct {
     int started;
     int running;
     int kicked;                /* a change arrived: run again after this one */
+    int kick_timer;            /* ev_run is set for a kick: do not postpone it */
     int pumping;
     char changes[256];
     s_snap_t *snap;
@@ -157,6 +160,8 @@ static int s_snap_bad(s_snap_t *s, PGresult *res, const char *what)
     return 1;
 }
 
+static void s_snap_rest(s_snap_t *s);
+
 /* Stored rule sets are ours (validated before they were stored); one that
  * does not parse is skipped and logged, never guessed at. */
 static void s_on_rules(PGresult *res, void *arg)
@@ -182,6 +187,7 @@ static void s_on_rules(PGresult *res, void *arg)
         json_decref(rules);
         s->nsets++;
     }
+    s_snap_rest(s);
     s_snap_step(s);
 }
 
@@ -288,8 +294,76 @@ static int64_t s_day_us(int32_t day, int minute)
     return ((int64_t)day * CC_S_PER_DAY + minute * CC_S_PER_MIN - CC_TZ_OFFSET_S) * CC_US_PER_S;
 }
 
-/* Load rules, elders (of district; -1 all), mandated orders and contacts
- * from day `since` on. done(snap, ok) once all four have answered. */
+static int32_t s_today(void);
+
+/* The first day whose mandated orders and contacts a run must read: the
+ * start of the current period of every calendar rule of any set, and far
+ * enough back for assessments placed ahead of or after their due date. */
+static int32_t s_since(const s_snap_t *s, int32_t today)
+{
+    int32_t since = today - OD_DUTY_ASSESS_LEAD_DAYS - 31;
+    for (int i = 0; i < s->nsets; i++)
+        for (int k = 0; k < s->sets[i].nrules; k++) {
+            const od_duty_rule_t *r = &s->sets[i].rules[k];
+            int32_t ps, pe;
+            char key[OD_DUTY_PKEY_MAX];
+            if (r->service == OD_DUTY_ASSESSMENT)
+                continue;
+            od_period_bounds(r->period, today, &ps, &pe, key);
+            if (ps < since)
+                since = ps;
+        }
+    return since;
+}
+
+/* After the rules: elders (all, or of one district), mandated orders and
+ * contacts from s->since on, in that order on the reader. */
+static int s_district_of(const s_snap_t *s)
+{
+    return s->district;
+}
+static void s_snap_rest(s_snap_t *s)
+{
+    if (s->failed)
+        return;
+    if (s->since == INT32_MIN)
+        s->since = s_since(s, s_today());
+    od_app_t *app = s->app;
+    cc_args_t a;
+    int district = s_district_of(s), queued = 0, lost = 0;
+    cc_args_init(&a, &s_stmts[S_ST_ELDERS]);
+    if (district >= 0)
+        cc_args_int(&a, "district", district);
+    else
+        cc_args_null(&a, "district");
+    if (cc_db_call(app->rt.reader, &a, s_on_elders, s) == 0)
+        queued++;
+    else
+        lost++;
+    cc_args_init(&a, &s_stmts[S_ST_ORDERS]);
+    cc_args_int(&a, "since_us", s_day_us(s->since, 0));
+    if (cc_db_call(app->rt.reader, &a, s_on_orders, s) == 0)
+        queued++;
+    else
+        lost++;
+    cc_args_init(&a, &s_stmts[S_ST_CONTACTS]);
+    cc_args_int(&a, "since_us", s_day_us(s->since, 0));
+    if (cc_db_call(app->rt.reader, &a, s_on_contacts, s) == 0)
+        queued++;
+    else
+        lost++;
+    /* The reader's queue is full (rare): those queued still answer into s,
+     * then the load ends as failed and is retried. */
+    if (lost) {
+        cc_warn("db_queue_failed", "what", "duties");
+        s->failed = 1;
+    }
+    s->pending += queued;
+}
+
+/* Load rules, then elders (of district; -1 all), mandated orders and
+ * contacts from day `since` on (INT32_MIN: from the rules, a run).
+ * done(snap, ok) once all have answered. */
 static int s_snap_load(od_app_t *app, int32_t district, int32_t since, s_snap_done_fn *done,
                        void *arg)
 {
@@ -299,28 +373,13 @@ static int s_snap_load(od_app_t *app, int32_t district, int32_t since, s_snap_do
     s->app = app;
     s->done = done;
     s->arg = arg;
-    s->pending = 4;
+    s->since = since;
+    s->district = district;
+    s->pending = 1;
     cc_args_t a;
-    int rc = 0;
     cc_args_init(&a, &s_stmts[S_ST_RULES]);
-    rc |= cc_db_call(app->rt.reader, &a, s_on_rules, s);
-    cc_args_init(&a, &s_stmts[S_ST_ELDERS]);
-    if (district >= 0)
-        cc_args_int(&a, "district", district);
-    else
-        cc_args_null(&a, "district");
-    rc |= cc_db_call(app->rt.reader, &a, s_on_elders, s);
-    cc_args_init(&a, &s_stmts[S_ST_ORDERS]);
-    cc_args_int(&a, "since_us", s_day_us(since, 0));
-    rc |= cc_db_call(app->rt.reader, &a, s_on_orders, s);
-    cc_args_init(&a, &s_stmts[S_ST_CONTACTS]);
-    cc_args_int(&a, "since_us", s_day_us(since, 0));
-    rc |= cc_db_call(app->rt.reader, &a, s_on_contacts, s);
-    if (rc != 0) {
-        /* Queued ones still answer into s: leak it rather than free it
-         * under them; the reader's queue is full, which is rare. */
-        cc_warn("db_queue_failed", "what", "duties");
-        s->pending = 1 << 30;
+    if (cc_db_call(app->rt.reader, &a, s_on_rules, s) != 0) {
+        s_snap_free(s);
         return -1;
     }
     return 0;
@@ -332,16 +391,6 @@ static int32_t s_today(void)
     return od_day_of_us(cc_now_us());
 }
 
-/* The first day a period the generator looks at may begin: the start of
- * the longest calendar period of any rule, and far enough back for the
- * assessments placed ahead of their due date. */
-static int32_t s_since(int32_t today)
-{
-    int32_t since = today - OD_DUTY_ASSESS_LEAD_DAYS - 31, s, e;
-    char k[OD_DUTY_PKEY_MAX];
-    od_period_bounds(OD_PER_YEAR, today, &s, &e, k);
-    return s < since ? s : since;
-}
 
 static void s_schedule(struct event *ev, int64_t ms)
 {
@@ -362,34 +411,44 @@ static cc_metric_t *s_gauge(const char *name)
     return m;
 }
 
-/* Rates of the current week and month per district and duty. */
+static int s_by_district(const void *a, const void *b)
+{
+    const od_duty_elder_t *x = a, *y = b;
+    return (x->district > y->district) - (x->district < y->district);
+}
+
+/* Rates of the current week and month per district and duty: the elders
+ * sorted by district (a shallow copy), each district's slice reported. */
 static void s_update_gauges(s_snap_t *s, int32_t today)
 {
     const od_duty_set_t *set = od_duty_set_on(s->sets, s->nsets, today);
-    int32_t districts[256];
-    int nd = 0;
-    for (int i = 0; i < s->nelders && nd < 256; i++) {
-        int seen = 0;
-        for (int k = 0; k < nd && !seen; k++)
-            seen = districts[k] == s->elders[i].district;
-        if (!seen)
-            districts[nd++] = s->elders[i].district;
-    }
-    for (int p = OD_PER_WEEK; p <= OD_PER_MONTH; p++)
-        for (int k = 0; k < nd; k++) {
-            json_t *c = od_duty_coverage(set, s->elders, s->nelders, (od_period_t)p, today,
-                                         districts[k]);
-            size_t i;
+    if (!set || s->nelders == 0)
+        return;
+    od_duty_elder_t *el = malloc((size_t)s->nelders * sizeof *el);
+    if (!el)
+        s_oom("duties");
+    memcpy(el, s->elders, (size_t)s->nelders * sizeof *el);
+    qsort(el, (size_t)s->nelders, sizeof *el, s_by_district);
+    for (int i = 0; i < s->nelders;) {
+        int j = i;
+        while (j < s->nelders && el[j].district == el[i].district)
+            j++;
+        for (int p = OD_PER_WEEK; p <= OD_PER_MONTH; p++) {
+            json_t *c = od_duty_coverage(set, el + i, j - i, (od_period_t)p, today, -1);
+            size_t k;
             json_t *d;
-            json_array_foreach(json_object_get(c, "duties"), i, d) {
+            json_array_foreach(json_object_get(c, "duties"), k, d) {
                 char name[160];
                 snprintf(name, sizeof name,
                          "orderd_duty_visit_rate{district=\"%" PRId32 "\",duty=\"%s\"}",
-                         districts[k], json_string_value(json_object_get(d, "duty")));
+                         el[i].district, json_string_value(json_object_get(d, "duty")));
                 cc_metric_set(s_gauge(name), json_real_value(json_object_get(d, "rate")));
             }
             json_decref(c);
         }
+        i = j;
+    }
+    free(el);
 }
 
 static void s_run_finish(void)
@@ -411,8 +470,10 @@ static void s_run_finish(void)
     S.due = NULL;
     S.ndue = S.next = 0;
     S.running = 0;
-    if (S.kicked)
+    if (S.kicked && !S.kick_timer) {
+        S.kick_timer = 1;
         s_schedule(S.ev_run, 1000);
+    }
 }
 
 static void s_pump(void);
@@ -508,6 +569,7 @@ static void s_run(void)
         return;
     if (cc_rt_reloading(&S.app->rt)) {
         S.kicked = 1;
+        S.kick_timer = 1;
         s_schedule(S.ev_run, 5000);
         return;
     }
@@ -517,10 +579,10 @@ static void s_run(void)
     S.created = S.existing = S.refused = 0;
     memset(&S.stats, 0, sizeof S.stats);
     cc_metric_inc(S.m_runs);
-    int32_t today = s_today();
-    if (s_snap_load(S.app, -1, s_since(today), s_on_run_loaded, NULL) != 0) {
+    if (s_snap_load(S.app, -1, INT32_MIN, s_on_run_loaded, NULL) != 0) {
         S.running = 0;
         S.kicked = 1;
+        S.kick_timer = 1;
         s_schedule(S.ev_run, 5000);
     }
 }
@@ -530,6 +592,7 @@ static void s_on_run(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
+    S.kick_timer = 0;
     s_run();
     if (!S.running && S.kicked)
         return;   /* s_run scheduled its retry */
@@ -539,9 +602,14 @@ static void s_on_run(evutil_socket_t fd, short what, void *arg)
 
 void od_duties_kick(void)
 {
+    cc_debug("duty_kick", "running", S.running ? "1" : "0");
     S.kicked = 1;
-    if (!S.running && S.ev_run)
+    /* Once set for a kick, the timer is not moved again: a stream of
+     * changes must not postpone the run. */
+    if (!S.running && S.ev_run && !S.kick_timer) {
+        S.kick_timer = 1;
         s_schedule(S.ev_run, 1000);
+    }
 }
 
 static void s_on_changes(PGresult *res, void *arg)
@@ -565,12 +633,38 @@ static void s_on_poll(evutil_socket_t fd, short what, void *arg)
     cc_db_call(S.app->rt.reader, &a, s_on_changes, NULL);   /* missed: the next one */
 }
 
+/* Our statements against the catalogue, as cc_rt checks its table's: a
+ * mismatch (a migration and this code disagree) stops the daemon. */
+static void s_checked(int ok, void *arg)
+{
+    (void)arg;
+    if (!ok) {
+        cc_error("startup_failed", "what", "duty statements", "fix",
+                 "apply sql/orderd/017_duties.sql (tools/migrate.sh)");
+        exit(2);
+    }
+}
+
+static void s_check_writer(void *arg)
+{
+    (void)arg;
+    cc_stmt_check(S.app->rt.writer, s_stmts, CC_STMT_WRITER, s_checked, NULL);
+}
+
+static void s_check_reader(void *arg)
+{
+    (void)arg;
+    cc_stmt_check(S.app->rt.reader, s_stmts, CC_STMT_READER, s_checked, NULL);
+}
+
 int od_duties_init(od_app_t *app)
 {
     S.app = app;
     if (cc_stmt_prepare(app->rt.writer, s_stmts, CC_STMT_WRITER) != 0 ||
         cc_stmt_prepare(app->rt.reader, s_stmts, CC_STMT_READER) != 0)
         return -1;
+    cc_db_on_connect(app->rt.writer, s_check_writer, NULL);
+    cc_db_on_connect(app->rt.reader, s_check_reader, NULL);
     S.gauges = cc_map_new();
     S.ev_run = evtimer_new(app->rt.base, s_on_run, NULL);
     S.ev_pump = evtimer_new(app->rt.base, s_on_pump, NULL);
@@ -904,7 +998,7 @@ void od_duties_get_coverage(cc_http_req_t *req, void *arg)
     od_period_bounds(x->period, day, &ps0, &pe0, k);
     if (s_snap_load(app, district, ps0, s_on_cov_loaded, x) != 0) {
         cc_http_reply_error(&x->req, 503, "unavailable", NULL, "cannot queue the query");
-        x->req = NULL;   /* the snapshot's answers may still come: keep x */
+        free(x);
     }
 }
 
