@@ -117,7 +117,8 @@ static struct {
     int ndue, next, inflight;
     int64_t t0_us, created, existing, refused;
     od_duty_plan_stats_t stats;
-    cc_metric_t *m_runs, *m_created, *m_existing, *m_refused, *m_no_card, *m_seconds;
+    cc_metric_t *m_runs, *m_created, *m_existing, *m_refused, *m_no_card, *m_regen_cap;
+    cc_metric_t *m_seconds;
     cc_map_t *gauges;          /* name -> cc_metric_t (rates per district and duty) */
 } S;
 
@@ -559,6 +560,7 @@ static void s_on_run_loaded(s_snap_t *snap, int ok)
     S.due = od_duty_plan(snap->sets, snap->nsets, snap->elders, snap->nelders, snap->occ,
                          earliest, today + (int32_t)od_duties_horizon_days, &S.ndue, &S.stats);
     cc_metric_add(S.m_no_card, (double)S.stats.no_card);
+    cc_metric_add(S.m_regen_cap, (double)S.stats.regen_cap);
     S.next = 0;
     s_pump();
 }
@@ -679,8 +681,11 @@ int od_duties_init(od_app_t *app)
     S.m_refused = cc_metrics_counter("orderd_duty_orders_total{outcome=\"refused\"}",
                                      "Mandated orders the generator placed, by outcome");
     S.m_no_card = cc_metrics_counter("orderd_duty_skipped_total{reason=\"no_card\"}",
-                                     "Due mandated orders not placed: the elder has no active "
-                                     "card (docs/DUTIES.md)");
+                                     "Due mandated orders not placed, by reason: no active card, "
+                                     "regenerations used up (docs/DUTIES.md)");
+    S.m_regen_cap = cc_metrics_counter("orderd_duty_skipped_total{reason=\"regen_cap\"}",
+                                       "Due mandated orders not placed, by reason: no active "
+                                       "card, regenerations used up (docs/DUTIES.md)");
     S.m_seconds = cc_metrics_gauge("orderd_duty_run_seconds", "Duration of the last run");
     return 0;
 }

@@ -575,6 +575,10 @@ static void s_plan_period(const od_duty_set_t *set, int ri, const od_duty_elder_
                 continue;   /* a phone call or visit logged meets it */
             od_duty_occ_t *o = s_occ(occ, r->id, e->id, pkey);
             for (int slot = o->live; slot < r->count; slot++) {
+                if (o->max_n >= r->count + OD_DUTY_REGEN_MAX) {
+                    st->regen_cap++;
+                    break;
+                }
                 int32_t day = wd[od_duty_spread(nwd, r->count, slot, k - i, n)];
                 if (day < lo) {
                     /* Its day has passed (a new elder, a regeneration):
@@ -625,6 +629,10 @@ static void s_plan_assess(const od_duty_set_t *set, int ri, const od_duty_elder_
         od_duty_occ_t *o = s_occ(occ, r->id, e->id, pkey);
         if (o->live >= r->count)
             continue;
+        if (o->max_n >= r->count + OD_DUTY_REGEN_MAX) {
+            st->regen_cap++;
+            continue;
+        }
         int32_t from = open > lo ? open : lo;
         int32_t to = due >= from + 4 ? due : from + 13;   /* overdue: two weeks */
         int32_t wd[64];

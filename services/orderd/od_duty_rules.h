@@ -29,6 +29,11 @@
 /* An assessment may be done this many days before it falls due (the
  * generator places it in that window, never later than due if it can). */
 #define OD_DUTY_ASSESS_LEAD_DAYS 30
+/* Occurrences one period may be given beyond its count, each after one
+ * was cancelled, failed or denied: past that the period is the
+ * dispatcher's (coverage names the elder), not a loop of orders that
+ * keep failing. */
+#define OD_DUTY_REGEN_MAX 3
 
 typedef enum { OD_DUTY_VISIT = 0, OD_DUTY_CONTACT, OD_DUTY_ASSESSMENT } od_duty_service_t;
 typedef enum { OD_PER_WEEK = 0, OD_PER_MONTH, OD_PER_YEAR, OD_PER_TWO_YEARS } od_period_t;
@@ -125,6 +130,7 @@ typedef struct {
 typedef struct {
     int64_t placements;
     int64_t no_card;                  /* skipped: the elder has no active card */
+    int64_t regen_cap;                /* skipped: OD_DUTY_REGEN_MAX reached */
 } od_duty_plan_stats_t;
 
 /* Does rule r apply to elder e on day? */

@@ -309,6 +309,13 @@ static void test_plan_monthly_visit(void **state)
     assert_int_equal(due[0].n, 2);
     assert_string_equal(F(due[0].day), "2026-12-30");
     free(due);
+    /* At most OD_DUTY_REGEN_MAX more than the count, then counted. */
+    o->live = 0;
+    o->max_n = 1 + OD_DUTY_REGEN_MAX;
+    due = od_duty_plan(set, 1, el, 3, occ, D("2026-12-30"), D("2026-12-30") + 1, &n, &st);
+    assert_int_equal(n, 0);
+    assert_int_equal(st.regen_cap, 1);
+    free(due);
     /* No days left in the period: no regeneration into the next one. */
     o->live = 0;
     due = od_duty_plan(set, 1, el, 3, occ, D("2027-01-01"), D("2027-01-01"), &n, &st);
