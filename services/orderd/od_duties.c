@@ -107,6 +107,7 @@ static struct {
     od_app_t *app;
     struct event *ev_run, *ev_poll, *ev_pump;
     int started;
+    int stopping;              /* od_duties_stop: place nothing more */
     int running;
     int kicked;                /* a change arrived: run again after this one */
     int kick_timer;            /* ev_run is set for a kick: do not postpone it */
@@ -504,6 +505,8 @@ static void s_on_placed(void *ctx, int status, const char *order_id, const char 
 
 static void s_pump(void)
 {
+    if (S.stopping)
+        return;   /* what was not placed is placed by the next start's run */
     S.pumping = 1;
     while (S.next < S.ndue && S.inflight < S_INFLIGHT) {
         const char *why = cc_rt_admit_write(&S.app->rt);
@@ -567,7 +570,7 @@ static void s_on_run_loaded(s_snap_t *snap, int ok)
 
 static void s_run(void)
 {
-    if (S.running || !S.app)
+    if (S.running || !S.app || S.stopping)
         return;
     if (cc_rt_reloading(&S.app->rt)) {
         S.kicked = 1;
@@ -608,7 +611,7 @@ void od_duties_kick(void)
     S.kicked = 1;
     /* Once set for a kick, the timer is not moved again: a stream of
      * changes must not postpone the run. */
-    if (!S.running && S.ev_run && !S.kick_timer) {
+    if (!S.running && S.ev_run && !S.kick_timer && !S.stopping) {
         S.kick_timer = 1;
         s_schedule(S.ev_run, 1000);
     }
@@ -706,6 +709,7 @@ int od_duties_start(od_app_t *app)
 void od_duties_stop(od_app_t *app)
 {
     (void)app;
+    S.stopping = 1;
     if (S.ev_poll)
         event_del(S.ev_poll);
     if (S.ev_run)

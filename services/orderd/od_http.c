@@ -722,7 +722,8 @@ const cc_http_route_t od_http_routes[] = {
     { "GET", "/v1/rules/duties", od_duties_get_rules, 0, OPERATOR | DISPATCHER | ADMIN | AUDITOR },
     { "PUT", "/v1/rules/duties", od_duties_put_rules, CC_ROUTE_JSON, ADMIN },
     { "POST", "/v1/elders/{id}/contacts-log", od_duties_post_contact, CC_ROUTE_JSON, OPERATOR },
-    { "GET", "/v1/coverage", od_duties_get_coverage, 0, OPERATOR | DISPATCHER | ADMIN | AUDITOR },
+    { "GET", "/v1/coverage", od_duties_get_coverage, CC_ROUTE_PII,
+      OPERATOR | DISPATCHER | ADMIN | AUDITOR },
     /* The embedded token issuer (od_auth). Login and refresh take no token
      * (CC_ROUTE_PUBLIC); logout is any account's; a provider_admin creates
      * and disables its provider's accounts (od_auth checks the provider). */
