@@ -540,13 +540,13 @@ static void s_plan_period(const od_duty_set_t *set, int ri, const od_duty_elder_
                           s_cand_t *cand, od_duty_plan_stats_t *st)
 {
     const od_duty_rule_t *r = &set->rules[ri];
-    int32_t wd[400];
+    int32_t wd[800];   /* two years hold ~522 working days */
     int nwd = 0;
-    for (int32_t d = pstart; d < pend && nwd < 400; d++)
+    for (int32_t d = pstart; d < pend && nwd < 800; d++)
         if (s_working(d))
             wd[nwd++] = d;
     if (nwd == 0)
-        for (int32_t d = pstart; d < pend && nwd < 400; d++)
+        for (int32_t d = pstart; d < pend && nwd < 800; d++)
             wd[nwd++] = d;
     int32_t on = lo > pstart ? lo : pstart;
     int nc = 0;
