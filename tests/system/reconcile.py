@@ -218,7 +218,11 @@ def acknowledged_present_once(pg, dbname, acked):
     exactly one order under its key, with the id the client was given (a
     lost and re-created order would have another id), and billingd decided
     on it once (one hold row; a hold transfer at most once)."""
-    rows = pg.execute("SELECT idem_key, id::text FROM orderd.orders", dbname=dbname)
+    # Orders a client placed (HTTP, the ZeroMQ intake); those orderd makes
+    # itself (source 'mandated': the duties' generator, docs/DUTIES.md) were
+    # never a client's to acknowledge.
+    rows = pg.execute("SELECT idem_key, id::text FROM orderd.orders "
+                      "WHERE source IN ('http', 'zmq')", dbname=dbname)
     by_key = {}
     for key, oid in rows:
         by_key.setdefault(key, []).append(oid)
