@@ -9,10 +9,6 @@
 
 const char *const od_duty_service_names[] = { "visit", "contact", "assessment", NULL };
 const char *const od_period_names[] = { "week", "month", "year", "two_years", NULL };
-const char *const od_category_names[] = {
-    "alone", "empty_nest", "left_behind", "disabled", "severely_disabled", "fp_special",
-    "no_carer", NULL
-};
 
 /* ---- calendar ---------------------------------------------------------- */
 /* Copy with truncation (the formats above fit; the compiler cannot tell). */

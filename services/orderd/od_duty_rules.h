@@ -39,7 +39,8 @@ typedef enum { OD_DUTY_VISIT = 0, OD_DUTY_CONTACT, OD_DUTY_ASSESSMENT } od_duty_
 typedef enum { OD_PER_WEEK = 0, OD_PER_MONTH, OD_PER_YEAR, OD_PER_TWO_YEARS } od_period_t;
 extern const char *const od_duty_service_names[];   /* NULL-terminated */
 extern const char *const od_period_names[];
-/* Categories of migration 014 (elders.categories), bit i = name i. */
+/* Categories of migration 014 (elders.categories), bit i = name i: the
+ * elders module's list (od_elders_req.c). */
 extern const char *const od_category_names[];
 #define OD_CATEGORY_COUNT 7
 
