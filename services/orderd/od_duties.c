@@ -462,7 +462,7 @@ static void s_run_finish(void)
     snprintf(r, sizeof r, "%" PRId64, S.refused);
     snprintf(nc, sizeof nc, "%" PRId64, S.stats.no_card);
     snprintf(t, sizeof t, "%" PRId64, ms);
-    cc_info("duty_run", "created", c, "existing", e, "refused", r, "skipped_no_card", nc, "ms", t);
+    cc_info("duty_run", "created", c, "existing", e, "refused", r, "cardless", nc, "ms", t);
     cc_metric_set(S.m_seconds, (double)ms / 1000.0);
     if (S.snap)
         s_update_gauges(S.snap, s_today());
@@ -522,7 +522,11 @@ static void s_pump(void)
         od_order_req_t req;
         memset(&req, 0, sizeof req);
         snprintf(req.key, sizeof req.key, "duty:%s:%s:%s:%d", r->id, e->id, d->pkey, d->n);
+        /* No active card: an order on none (od_app_place), which billingd
+         * lets the fund pay because it is mandated. */
         snprintf(req.card_id, sizeof req.card_id, "%s", e->card_id);
+        if (!e->card_id[0])
+            snprintf(req.elder_id, sizeof req.elder_id, "%s", e->id);
         req.service = r->service == OD_DUTY_ASSESSMENT ? CC__SERVICE__ASSESSMENT
                                                        : CC__SERVICE__VISIT;
         req.window_start_us = s_day_us(d->day, S_WINDOW_START_MIN);
@@ -683,12 +687,12 @@ int od_duties_init(od_app_t *app)
                                       "Mandated orders the generator placed, by outcome");
     S.m_refused = cc_metrics_counter("orderd_duty_orders_total{outcome=\"refused\"}",
                                      "Mandated orders the generator placed, by outcome");
-    S.m_no_card = cc_metrics_counter("orderd_duty_skipped_total{reason=\"no_card\"}",
-                                     "Due mandated orders not placed, by reason: no active card, "
-                                     "regenerations used up (docs/DUTIES.md)");
+    S.m_no_card = cc_metrics_counter("orderd_duty_cardless_total",
+                                     "Mandated orders planned for an elder with no active card "
+                                     "(placed on no card: the fund pays)");
     S.m_regen_cap = cc_metrics_counter("orderd_duty_skipped_total{reason=\"regen_cap\"}",
-                                       "Due mandated orders not placed, by reason: no active "
-                                       "card, regenerations used up (docs/DUTIES.md)");
+                                       "Due mandated orders not placed: the period's "
+                                       "regenerations are used up (docs/DUTIES.md)");
     S.m_seconds = cc_metrics_gauge("orderd_duty_run_seconds", "Duration of the last run");
     return 0;
 }

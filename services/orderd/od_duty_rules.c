@@ -549,10 +549,6 @@ static void s_plan_period(const od_duty_set_t *set, int ri, const od_duty_elder_
     for (int i = 0; i < nelders; i++) {
         if (!od_duty_matches(r, &elders[i], on))
             continue;
-        if (!elders[i].card_id[0]) {
-            st->no_card++;
-            continue;
-        }
         cand[nc].elder = i;
         cand[nc].district = elders[i].district;
         cand[nc].h = s_hash(elders[i].id, r->id, pkey);
@@ -589,6 +585,7 @@ static void s_plan_period(const od_duty_set_t *set, int ri, const od_duty_elder_
                 o->max_n++;
                 s_emit(out, set, ri, cand[k].elder, pkey, o->max_n, day);
                 st->placements++;
+                st->no_card += !e->card_id[0];
             }
         }
         i = j;
@@ -616,10 +613,6 @@ static void s_plan_assess(const od_duty_set_t *set, int ri, const od_duty_elder_
             open = e->assessed_on + 1;
         if (open > hi)
             continue;
-        if (!e->card_id[0]) {
-            st->no_card++;
-            continue;
-        }
         char pkey[OD_DUTY_PKEY_MAX];
         od_day_format(due, pkey);
         od_duty_occ_t *o = s_occ(occ, r->id, e->id, pkey);
@@ -643,6 +636,7 @@ static void s_plan_assess(const od_duty_set_t *set, int ri, const od_duty_elder_
         o->max_n++;
         s_emit(out, set, ri, i, pkey, o->max_n, day);
         st->placements++;
+        st->no_card += !e->card_id[0];
     }
 }
 

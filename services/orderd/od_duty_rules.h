@@ -104,7 +104,7 @@ typedef struct {
     int ability;                      /* index in od_ability_names */
     uint32_t categories;
     int32_t assessed_on;              /* day, or INT32_MIN: never */
-    char card_id[CC_UUID_LEN];        /* "" when no active card */
+    char card_id[CC_UUID_LEN];        /* "": no active card (the order has none) */
     /* History the plan and coverage read (day numbers, any order). */
     int32_t *contact_days;            /* 'reached' contacts logged */
     int ncontact;
@@ -130,7 +130,7 @@ typedef struct {
 
 typedef struct {
     int64_t placements;
-    int64_t no_card;                  /* skipped: the elder has no active card */
+    int64_t no_card;                  /* placed for an elder with no active card */
     int64_t regen_cap;                /* skipped: OD_DUTY_REGEN_MAX reached */
 } od_duty_plan_stats_t;
 
@@ -144,8 +144,8 @@ int od_duty_key_parse(const char *idem_key, char *occ_key, size_t len, int *n);
  * force over those days; elders; occ ("rule:elder:period" ->
  * od_duty_occ_t). earliest is the first day a new window may use (today,
  * or tomorrow late in the day). Returns a malloc'd array (*n entries;
- * NULL and 0 when none). Elders without a card are counted in stats and
- * left out. */
+ * NULL and 0 when none). An elder without a card gets its orders too (the
+ * fund pays a card-less mandated order), counted in stats->no_card. */
 od_duty_due_t *od_duty_plan(const od_duty_set_t *sets, int nsets, const od_duty_elder_t *elders,
                             int nelders, cc_map_t *occ, int32_t earliest, int32_t hend,
                             int *n, od_duty_plan_stats_t *stats);
