@@ -180,7 +180,7 @@ static void s_on_rules(PGresult *res, void *arg)
         cc_err_t err;
         json_t *rules = json_loads(PQgetvalue(res, r, 2), 0, NULL);
         set->version = atoi(PQgetvalue(res, r, 0));
-        if (od_day_parse(PQgetvalue(res, r, 1), &set->effective_from) != 0 ||
+        if (od_duty_day_parse(PQgetvalue(res, r, 1), &set->effective_from) != 0 ||
             od_duty_rules_from_json(rules, set, &err) != 0) {
             cc_warn("duty_rules_unreadable", "version", PQgetvalue(res, r, 0));
             json_decref(rules);
@@ -227,7 +227,7 @@ static void s_on_elders(PGresult *res, void *arg)
                     e->categories |= 1u << k;
         e->assessed_on = INT32_MIN;
         if (*PQgetvalue(res, r, 5))
-            od_day_parse(PQgetvalue(res, r, 5), &e->assessed_on);
+            od_duty_day_parse(PQgetvalue(res, r, 5), &e->assessed_on);
         snprintf(e->card_id, sizeof e->card_id, "%s", PQgetvalue(res, r, 6));
         if (cc_map_put(s->index, e->id, (void *)(intptr_t)(s->nelders + 1), NULL) != 0)
             s_oom("duties");
@@ -765,7 +765,7 @@ static void s_on_rules_read(PGresult *res, void *arg)
         json_t *v = json_object();
         int version = atoi(PQgetvalue(res, r, 0));
         int32_t from = 0;
-        od_day_parse(PQgetvalue(res, r, 1), &from);
+        od_duty_day_parse(PQgetvalue(res, r, 1), &from);
         char at[40];
         json_object_set_new(v, "version", json_integer(version));
         json_object_set_new(v, "effective_from", json_string(PQgetvalue(res, r, 1)));
@@ -843,7 +843,7 @@ void od_duties_put_rules(cc_http_req_t *req, void *arg)
     s_put_t *x = cc_xcalloc(sizeof *x, "duties");
     x->app = app;
     x->req = req;
-    od_day_format(set->effective_from, x->from);
+    od_duty_day_format(set->effective_from, x->from);
     free(set);
     if (!text)
         s_oom("duties");
@@ -997,7 +997,7 @@ void od_duties_get_coverage(cc_http_req_t *req, void *arg)
             return;
         }
     }
-    if (dt && *dt && od_day_parse(dt, &day) != 0) {
+    if (dt && *dt && od_duty_day_parse(dt, &day) != 0) {
         cc_http_reply_error(&req, 400, "invalid_value", "date", "date must be YYYY-MM-DD");
         return;
     }

@@ -46,7 +46,7 @@ void od_day_to_civil(int32_t z, int *y, int *m, int *d)
     *y = yoe + era * 400 + (*m <= 2);
 }
 
-int od_day_parse(const char *s, int32_t *day)
+int od_duty_day_parse(const char *s, int32_t *day)
 {
     int y, m, d;
     if (!s || od_date_parse(s, &y, &m, &d) != 0)
@@ -55,7 +55,7 @@ int od_day_parse(const char *s, int32_t *day)
     return 0;
 }
 
-void od_day_format(int32_t day, char out[11])
+void od_duty_day_format(int32_t day, char out[11])
 {
     int y, m, d;
     od_day_to_civil(day, &y, &m, &d);
@@ -328,7 +328,7 @@ int od_duty_put_from_json(json_t *body, int32_t today, od_duty_set_t *set, cc_er
     const char *from = NULL;
     if (cc_json_str(body, "effective_from", 1, 10, &from, err) != 0)
         return -1;
-    if (od_day_parse(from, &set->effective_from) != 0)
+    if (od_duty_day_parse(from, &set->effective_from) != 0)
         return cc_err_set(err, 400, "invalid_value", "effective_from",
                           "effective_from must be a date YYYY-MM-DD");
     /* The past is what was in force: a rule set changes the future only. */
@@ -614,7 +614,7 @@ static void s_plan_assess(const od_duty_set_t *set, int ri, const od_duty_elder_
         if (open > hi)
             continue;
         char pkey[OD_DUTY_PKEY_MAX];
-        od_day_format(due, pkey);
+        od_duty_day_format(due, pkey);
         od_duty_occ_t *o = s_occ(occ, r->id, e->id, pkey);
         if (o->live >= r->count)
             continue;
@@ -705,8 +705,8 @@ json_t *od_duty_coverage(const od_duty_set_t *set, const od_duty_elder_t *elders
     int32_t ps, pe;
     char pkey[OD_DUTY_PKEY_MAX], from[11], to[11];
     od_period_bounds(p, day, &ps, &pe, pkey);
-    od_day_format(ps, from);
-    od_day_format(pe - 1, to);
+    od_duty_day_format(ps, from);
+    od_duty_day_format(pe - 1, to);
     json_t *res = json_object(), *duties = json_array();
     json_object_set_new(res, "period", json_string(pkey));
     json_object_set_new(res, "from", json_string(from));

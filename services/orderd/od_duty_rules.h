@@ -68,8 +68,8 @@ typedef struct {
 /* ---- calendar (local dates; day 0 = 1970-01-01) -------------------------- */
 int32_t od_day_from_civil(int y, int m, int d);
 void od_day_to_civil(int32_t day, int *y, int *m, int *d);
-int od_day_parse(const char *s, int32_t *day);      /* "YYYY-MM-DD": 0/-1 */
-void od_day_format(int32_t day, char out[11]);
+int od_duty_day_parse(const char *s, int32_t *day);      /* "YYYY-MM-DD": 0/-1 */
+void od_duty_day_format(int32_t day, char out[11]);
 int od_weekday(int32_t day);                        /* 0 Monday .. 6 Sunday */
 /* Local day of a time in microseconds (Asia/Shanghai). */
 int32_t od_day_of_us(int64_t us);

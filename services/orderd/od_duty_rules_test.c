@@ -15,7 +15,7 @@
 static int32_t D(const char *s)
 {
     int32_t d = 0;
-    assert_int_equal(od_day_parse(s, &d), 0);
+    assert_int_equal(od_duty_day_parse(s, &d), 0);
     return d;
 }
 
@@ -24,7 +24,7 @@ static const char *F(int32_t day)
     static char buf[4][11];
     static int i;
     i = (i + 1) % 4;
-    od_day_format(day, buf[i]);
+    od_duty_day_format(day, buf[i]);
     return buf[i];
 }
 
