@@ -250,6 +250,8 @@ def test_corruption_class_error_stops_the_daemon(need_daemons, pg, fresh_db):
         assert d.proc.returncode == 1
         fatal = [x for x in d.log_lines() if x.get("event") == "fatal"]
         assert fatal and fatal[-1]["sqlstate"] == "XX001" and fatal[-1]["class"] == "corrupt"
-        assert s.sql("orderd", "SELECT count(*) FROM orders")[0][0] == 0
+        # The call's order is not stored (the duties' generator may have
+        # placed the elder's mandated assessment before the trigger came).
+        assert s.sql("orderd", "SELECT count(*) FROM orders WHERE source = 'http'")[0][0] == 0
     finally:
         s.cleanup()
