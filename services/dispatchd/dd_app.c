@@ -146,9 +146,11 @@ int dd_app_start(void *arg)
     int64_t now = cc_now_us();
     size_t nactive;
     dd_visit_t *const *active = dd_world_active(app->world, &nactive);
-    for (size_t i = 0; i < nactive; i++)
+    for (size_t i = 0; i < nactive; i++) {
+        active[i]->release_us = dd_dispatch_release_us(app, active[i]);
         if (active[i]->state == DD_VISIT_ASSIGNED)
             dd_timer_arm(app, active[i], now);
+    }
     return dd_sweep_start(app);
 }
 

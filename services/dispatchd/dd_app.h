@@ -25,6 +25,8 @@ typedef struct {
     int64_t keep_finished_s;
     int64_t reopt_interval_s;    /* 0: no re-optimisation (dd_reopt.h) */
     int64_t reopt_budget_ms;     /* solver time per district run */
+    int64_t offer_ahead_s;       /* routine visits are offered this long before their
+                                  * window (planned till then); 0: at once */
     char *address_key_file;      /* "": <curve-keys-dir>/dispatchd-address.key */
     char *address_old_key_file;  /* the previous key during a rotation, or "" */
     cc_seal_t *address_keys;     /* opens VisitReleased.address_sealed (cc_seal.h) */

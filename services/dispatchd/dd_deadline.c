@@ -69,8 +69,12 @@ dd_stage_t dd_deadline_of(const dd_visit_t *v, const dd_deadline_rule_t *r, dd_d
     int64_t grace = s_secs(r->overdue_s);
     switch (v->state) {
     case DD_VISIT_WAITING:
+    case DD_VISIT_PLANNED:
     case DD_VISIT_ASSIGNED: {
-        int64_t by = s_add(v->created_us, s_secs(r->assign_s));
+        /* From its release: a visit planned overnight is due to be
+         * accepted assign_s after it is offered, not after its booking. */
+        int64_t from = v->release_us > v->created_us ? v->release_us : v->created_us;
+        int64_t by = s_add(from, s_secs(r->assign_s));
         out->stage = DD_STAGE_UNACCEPTED;
         out->due_us = by < v->window_end_us ? by : v->window_end_us;
         out->reason = DD_REASON_NO_CAREGIVER;
@@ -190,7 +194,8 @@ size_t dd_deadline_board(dd_visit_t *const *active, size_t n, const dd_deadlines
         dd_due_t due = dd_deadline_due(v, &rules->svc[svc], now_us, &d);
         if (due == DD_DUE_OVERDUE || due == DD_DUE_RESOLVE || v->state == DD_VISIT_UNCONFIRMED)
             over[no++] = (s_item_t) { v, d.resolve_us };
-        else if (v->state == DD_VISIT_WAITING || v->state == DD_VISIT_ASSIGNED)
+        else if (v->state == DD_VISIT_WAITING || v->state == DD_VISIT_ASSIGNED
+                 || v->state == DD_VISIT_PLANNED)   /* not accepted yet: a dispatcher's */
             rest[nr++] = v;
     }
     size_t total = no + nr;

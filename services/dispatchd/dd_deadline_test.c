@@ -35,6 +35,8 @@ static void s_visit(dd_visit_t *v, dd_visit_state_t s)
     v->created_us = NOW_US - 10 * MIN_US;
     v->window_start_us = NOW_US;
     v->window_end_us = NOW_US + 120 * MIN_US;
+    if (s == DD_VISIT_PLANNED)
+        return;   /* a plan, not offered: no step taken yet */
     if (s >= DD_VISIT_ASSIGNED)
         v->assigned_us = NOW_US - 5 * MIN_US;
     if (s >= DD_VISIT_ACCEPTED)
@@ -57,6 +59,8 @@ static const struct {
                            DD_VISIT_FAILED, "no_caregiver" },
     [DD_VISIT_ASSIGNED] = { DD_STAGE_UNACCEPTED, NOW_US + 20 * MIN_US, NOW_US + 35 * MIN_US,
                             DD_VISIT_FAILED, "no_caregiver" },
+    [DD_VISIT_PLANNED] = { DD_STAGE_UNACCEPTED, NOW_US + 20 * MIN_US, NOW_US + 35 * MIN_US,
+                           DD_VISIT_FAILED, "no_caregiver" },
     /* window end + 20 min; + 15 min */
     [DD_VISIT_ACCEPTED] = { DD_STAGE_NOT_CHECKED_IN, NOW_US + 140 * MIN_US,
                             NOW_US + 155 * MIN_US, DD_VISIT_FAILED, "no_check_in" },
@@ -131,6 +135,29 @@ static void test_due_times(void **state)
     assert_true(d.due_us == NOW_US + 180 * MIN_US + 3600 * S_US);
 }
 
+/* A visit planned for later is due to be accepted assign_s after its
+ * release (the offer), not after its booking; planned like waiting. */
+static void test_due_from_release(void **state)
+{
+    (void) state;
+    dd_visit_t v;
+    dd_deadline_t d, w;
+    s_visit(&v, DD_VISIT_WAITING);
+    v.window_end_us = NOW_US + 600 * MIN_US;
+    dd_deadline_of(&v, &RULE, &w);
+    assert_true(w.due_us == v.created_us + RULE.assign_s * S_US);
+    v.release_us = NOW_US + 120 * MIN_US;
+    for (int st = 0; st < 2; st++) {
+        v.state = st ? DD_VISIT_PLANNED : DD_VISIT_WAITING;
+        assert_int_equal(dd_deadline_of(&v, &RULE, &d), DD_STAGE_UNACCEPTED);
+        assert_true(d.due_us == v.release_us + RULE.assign_s * S_US);
+        assert_int_equal(dd_deadline_due(&v, &RULE, w.resolve_us, NULL), DD_DUE_ON_TIME);
+    }
+    v.release_us = v.created_us - MIN_US;   /* never before its booking */
+    dd_deadline_of(&v, &RULE, &d);
+    assert_true(d.due_us == w.due_us);
+}
+
 /* Stored times come from other daemons and people: no overflow, ever. */
 static void test_saturates(void **state)
 {
@@ -202,6 +229,7 @@ static void test_every_decide_cell(void **state)
         [DD_VISIT_ACCEPTED] = "99",    [DD_VISIT_CHECKED_IN] = "99",
         [DD_VISIT_UNCONFIRMED] = "CF", [DD_VISIT_COMPLETED] = "R9",
         [DD_VISIT_FAILED] = "9R",      [DD_VISIT_CANCELLED] = "99",
+        [DD_VISIT_PLANNED] = "99",
     };
     for (int s = 0; s < DD_VISIT_NSTATES; s++)
         for (int dec = 0; dec < DD_DECIDE_N; dec++) {
@@ -376,6 +404,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_sweep_cell),
         cmocka_unit_test(test_due_times),
+        cmocka_unit_test(test_due_from_release),
         cmocka_unit_test(test_saturates),
         cmocka_unit_test(test_rule_check),
         cmocka_unit_test(test_every_decide_cell),

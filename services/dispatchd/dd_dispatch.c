@@ -197,28 +197,19 @@ void dd_offer_args(cc_args_t *a, const dd_visit_t *v)
     cc_args_int(a, "travel", v->travel_s);
 }
 
-int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
+int64_t dd_dispatch_release_us(const dd_app_t *app, const dd_visit_t *v)
 {
-    if (v->state != DD_VISIT_WAITING)
-        return 0;
-    dd_model_params_t p;
-    dd_app_model_params(app, now_us, &p);
-    size_t n;
-    dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
-    dd_match_t m;
-    int64_t t0 = cc_mono_us();
-    dd_visit_t *bumped = NULL;
-    int rc = dd_model_match_urgent(cgs, n, v, &p, &m, &bumped);
-    cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
-    if (rc != 0)
-        return 0;
-    dd_bump_t bump = {0};
-    if (bumped)
-        dd_bump_apply(app, bumped, &bump, now_us);
-    if (dd_world_assign(app->world, v, &m, now_us) != 0) {
-        cc_error("out_of_memory", "where", "dispatch_try");
-        exit(1);   /* a bump is already decided in memory: reload */
-    }
+    if (app->offer_ahead_s <= 0 || v->emergency || v->service == DD_SVC_EMERGENCY)
+        return v->created_us;
+    int64_t at = v->window_start_us - app->offer_ahead_s * CC_US_PER_S;
+    return at > v->created_us ? at : v->created_us;
+}
+
+/* The offer of v (assigned in memory) to the store: VisitAssigned, its
+ * accept timer; with the bump of bumped when an emergency takes its slot. */
+static void s_offer_write(dd_app_t *app, dd_visit_t *v, dd_visit_t *bumped, dd_bump_t *bump,
+                          int64_t now_us, const char *from)
+{
     s_write_t *w = calloc(1, sizeof *w);
     size_t plen = 0;
     uint8_t *payload = dd_pack_assigned(v, &plen);
@@ -228,7 +219,7 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     }
     w->app = app;
     snprintf(w->visit_id, sizeof w->visit_id, "%s", v->id);
-    w->since_us = v->created_us;
+    w->since_us = v->release_us > v->created_us ? v->release_us : v->created_us;
     char ev[CC_UUID_LEN];
     cc_uuid(ev);
     cc_args_t a;
@@ -242,14 +233,57 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     cc_args_text(&a, "ev", ev);
     cc_args_bytes(&a, "payload", payload, plen);
     if (bumped)
-        dd_bump_args(&a, bumped, &bump);
+        dd_bump_args(&a, bumped, bump);
     if (cc_db_call(app->rt.writer, &a, s_on_assign_done, w) != 0)
         cc_rt_fatal(a.st->name, NULL);
     free(payload);
-    free(bump.pay);
     dd_timer_arm(app, v, now_us);
     cc_info("visit_assigned", "visit_id", v->id, "order_id", v->order_id, "caregiver_id",
-            v->caregiver_id, "from", "queue");
+            v->caregiver_id, "from", from);
+}
+
+void dd_dispatch_publish(dd_app_t *app, dd_visit_t *v, int64_t now_us)
+{
+    if (v->state != DD_VISIT_PLANNED || !v->caregiver)
+        return;
+    dd_world_set_state(app->world, v, DD_VISIT_ASSIGNED, now_us);
+    v->assigned_us = now_us;   /* the accept timer runs from the offer */
+    s_offer_write(app, v, NULL, NULL, now_us, "plan");
+}
+
+int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
+{
+    if (v->state != DD_VISIT_WAITING)
+        return 0;
+    dd_model_params_t p;
+    dd_app_model_params(app, now_us, &p);
+    size_t n;
+    dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &n);
+    dd_match_t m;
+    int64_t t0 = cc_mono_us();
+    dd_visit_t *bumped = NULL;
+    /* Not to be offered yet: planned only (routine, so nobody is bumped). */
+    int hold = now_us < v->release_us;
+    int rc = hold ? dd_model_match(cgs, n, v, &p, &m)
+                  : dd_model_match_urgent(cgs, n, v, &p, &m, &bumped);
+    cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
+    if (rc != 0)
+        return 0;
+    dd_bump_t bump = {0};
+    if (bumped)
+        dd_bump_apply(app, bumped, &bump, now_us);
+    if (dd_world_assign(app->world, v, &m, now_us) != 0) {
+        cc_error("out_of_memory", "where", "dispatch_try");
+        exit(1);   /* a bump is already decided in memory: reload */
+    }
+    if (hold) {
+        dd_world_set_state(app->world, v, DD_VISIT_PLANNED, now_us);
+        cc_debug("visit_planned", "visit_id", v->id, "order_id", v->order_id,
+                 "caregiver_id", v->caregiver_id);
+        return 1;
+    }
+    s_offer_write(app, v, bumped, &bump, now_us, "queue");
+    free(bump.pay);
     if (v->emergency)   /* an emergency breaks its caregiver's day */
         dd_reopt_kick(app, m.caregiver->district_id);
     return 1;
@@ -460,7 +494,7 @@ void dd_dispatch_resolve(dd_app_t *app, dd_visit_t *v, dd_visit_state_t to, cons
     cc_args_init(&a, &dd_stmts[DD_ST_RESOLVE]);
     cc_args_int(&a, "district", v->district_id);
     cc_args_text(&a, "id", v->id);
-    cc_args_text(&a, "from", dd_visit_state_name(from));
+    cc_args_text(&a, "from", dd_visit_state_stored(from));
     cc_args_text(&a, "to", dd_visit_state_name(to));
     cc_args_text(&a, "reason", to == DD_VISIT_FAILED ? reason : NULL);
     cc_args_text(&a, "by", by);
@@ -580,6 +614,8 @@ static void s_deadlines(dd_app_t *app, int64_t now)
         }
         if (v->state == DD_VISIT_ASSIGNED && !v->timer)
             dd_timer_arm(app, v, now);
+        if (v->state == DD_VISIT_PLANNED && now >= v->release_us)
+            dd_dispatch_publish(app, v, now);
         i++;
     }
     cc_metric_set(app->m_overdue, (double) overdue);

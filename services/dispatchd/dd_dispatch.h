@@ -18,8 +18,18 @@
 /* Fill *p with the model's parameters for now_us (the app's travel limit). */
 void dd_app_model_params(dd_app_t *app, int64_t now_us, dd_model_params_t *p);
 
+/* When v is to be offered: its creation, or for a routine visit whose
+ * window opens more than app->offer_ahead_s later, that long before the
+ * window (docs/DISPATCH.md "Planned, then offered"). Emergencies at once. */
+int64_t dd_dispatch_release_us(const dd_app_t *app, const dd_visit_t *v);
+
+/* Offer v, planned (DD_VISIT_PLANNED), to its planned caregiver at its
+ * planned time and queue the write (as dd_dispatch_try's). */
+void dd_dispatch_publish(dd_app_t *app, dd_visit_t *v, int64_t now_us);
+
 /* Offer v, if still waiting, to the best caregiver (an emergency may bump an
- * unaccepted routine offer) and queue the write. Returns 1 when offered, 0
+ * unaccepted routine offer) and queue the write; before v->release_us only
+ * plan it (DD_VISIT_PLANNED, no write). Returns 1 when offered or planned, 0
  * when v stays waiting. Exits on out of memory (memory may already hold the
  * decision). */
 int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us);

@@ -49,12 +49,17 @@ const char *dd_ability_name(dd_ability_t a)
 
 static const char *const s_states[DD_VISIT_NSTATES] = {
     "waiting", "assigned", "accepted", "checked_in", "unconfirmed", "completed", "failed",
-    "cancelled",
+    "cancelled", "planned",
 };
 
 const char *dd_visit_state_name(dd_visit_state_t s)
 {
     return s >= 0 && s < DD_VISIT_NSTATES ? s_states[s] : "unknown";
+}
+
+const char *dd_visit_state_stored(dd_visit_state_t s)
+{
+    return dd_visit_state_name(s == DD_VISIT_PLANNED ? DD_VISIT_WAITING : s);
 }
 
 int dd_visit_state_parse(const char *s)
@@ -67,7 +72,8 @@ int dd_visit_state_parse(const char *s)
 
 int dd_visit_state_planned(dd_visit_state_t s)
 {
-    return s == DD_VISIT_ASSIGNED || s == DD_VISIT_ACCEPTED || s == DD_VISIT_CHECKED_IN;
+    return s == DD_VISIT_ASSIGNED || s == DD_VISIT_ACCEPTED || s == DD_VISIT_CHECKED_IN
+           || s == DD_VISIT_PLANNED;
 }
 
 int dd_visit_state_final(dd_visit_state_t s)

@@ -50,9 +50,16 @@ typedef enum {
     DD_VISIT_COMPLETED,
     DD_VISIT_FAILED,
     DD_VISIT_CANCELLED,
+    /* A caregiver and time in dispatchd's plan, not offered yet (a routine
+     * visit whose window opens beyond --offer-ahead-h): re-optimisation moves
+     * it freely; it is offered (assigned) at its release_us. Memory only: the
+     * store keeps it waiting, a restart plans it again. */
+    DD_VISIT_PLANNED,
     DD_VISIT_NSTATES
 } dd_visit_state_t;
 const char *dd_visit_state_name(dd_visit_state_t s);
+/* The state as the store keeps it: planned is stored as waiting. */
+const char *dd_visit_state_stored(dd_visit_state_t s);
 /* -1 when unknown. */
 int dd_visit_state_parse(const char *s);
 /* The visit holds a slot in a caregiver's plan. */
@@ -122,6 +129,7 @@ struct dd_visit {
     int travel_s;
 
     int64_t created_us;         /* entered dispatch (OrderReleased seen) */
+    int64_t release_us;         /* offered from (dd_dispatch_release_us); 0: created_us */
     int64_t assigned_us;        /* last offer */
     int64_t accepted_us, checked_in_us, checked_out_us, finished_us;
     int64_t unconfirmed_us;     /* became unconfirmed (dd_deadline.h) */

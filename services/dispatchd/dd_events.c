@@ -160,6 +160,7 @@ static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *
         v->address_sealed_len = m->address_sealed.len;
     }
     v->created_us = now;
+    v->release_us = dd_dispatch_release_us(app, v);
     v->state = DD_VISIT_WAITING;
     dd_visit_t *keep = v;
     if (dd_world_add_visit(app->world, &v) != 0) {
@@ -178,7 +179,11 @@ static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *
     dd_match_t match;
     int64_t t0 = cc_mono_us();
     dd_visit_t *bumped = NULL;   /* emergencies go first (dd_model_match_urgent) */
-    int found = dd_model_match_urgent(cgs, n, v, &p, &match, &bumped) == 0;
+    /* Not to be offered yet (dd_dispatch_release_us): planned only, in
+     * memory; the store keeps it waiting and the sweep offers it. */
+    int hold = now < v->release_us;
+    int found = (hold ? dd_model_match(cgs, n, v, &p, &match)
+                      : dd_model_match_urgent(cgs, n, v, &p, &match, &bumped)) == 0;
     cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
     if (bumped)
         dd_bump_apply(app, bumped, &e->bump, now);
@@ -190,7 +195,10 @@ static void s_released(const Cc__Envelope *env, const s_release_t *m, dd_app_t *
         }
         found = 0;
     }
-    if (!found)
+    if (found && hold) {
+        dd_world_set_state(app->world, v, DD_VISIT_PLANNED, now);
+        found = 0;   /* nothing offered: written as waiting */
+    } else if (!found)
         cc_metric_inc(app->m_assign_none);
     else if (v->emergency)   /* an emergency breaks its caregiver's day */
         dd_reopt_kick(app, match.caregiver->district_id);

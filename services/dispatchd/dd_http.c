@@ -78,7 +78,12 @@ json_t *dd_http_visit_json(const dd_visit_t *v, int64_t now)
     json_object_set_new(o, "planned_end", planned ? s_time(v->planned_end_us) : json_null());
     json_object_set_new(o, "travel_s", planned ? json_integer(v->travel_s) : json_null());
     json_object_set_new(o, "created_at", s_time(v->created_us));
-    json_object_set_new(o, "assigned_at", offered ? s_time(v->assigned_us) : json_null());
+    json_object_set_new(o, "assigned_at",
+                        offered && v->state != DD_VISIT_PLANNED ? s_time(v->assigned_us)
+                                                                : json_null());
+    /* Planned: when the offer goes out (docs/DISPATCH.md "Planned, then offered"). */
+    json_object_set_new(o, "offer_at", v->state == DD_VISIT_PLANNED ? s_time(v->release_us)
+                                                                    : json_null());
     json_object_set_new(o, "accepted_at", s_time(v->accepted_us));
     if (v->checked_in_us > 0)
         json_object_set_new(o, "check_in", json_pack("{s:o, s:f, s:f, s:i}", "at",

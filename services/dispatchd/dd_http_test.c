@@ -23,6 +23,7 @@ static void s_visit(dd_visit_t *v, dd_visit_state_t s)
     v->service = DD_SVC_BATH;
     v->state = s;
     v->created_us = NOW_US - 10 * MIN_US;
+    v->release_us = NOW_US + 60 * MIN_US;   /* planned: offered then */
     v->assigned_us = NOW_US - 5 * MIN_US;
     v->eta_us = NOW_US + 30 * MIN_US;
     v->planned_end_us = NOW_US + 90 * MIN_US;
@@ -55,7 +56,9 @@ static void test_visit_json_by_state(void **state)
         int offered = s != DD_VISIT_WAITING;
         assert_int_equal(!s_is_null(o, "caregiver_id"), offered);
         assert_int_equal(!s_is_null(o, "provider_id"), offered);
-        assert_int_equal(!s_is_null(o, "assigned_at"), offered);
+        /* Planned: a caregiver and time, no offer yet, offer_at instead. */
+        assert_int_equal(!s_is_null(o, "assigned_at"), offered && s != DD_VISIT_PLANNED);
+        assert_int_equal(!s_is_null(o, "offer_at"), s == DD_VISIT_PLANNED);
         /* Plan times while the visit holds a slot, and once completed. */
         int planned = dd_visit_state_planned(s) || s == DD_VISIT_COMPLETED;
         assert_int_equal(!s_is_null(o, "eta"), planned);

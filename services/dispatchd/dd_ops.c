@@ -300,12 +300,21 @@ void dd_ops_put_rota(cc_http_req_t *req, void *arg)
     int64_t sh_s, sh_e;
     int works = dd_rules_shift_on(c, day, &sh_s, &sh_e) == 0;
     size_t keep = 0;
-    for (size_t i = 0; i < nv; i++)
-        if (!works || vs[i]->eta_us < sh_s || vs[i]->planned_end_us > sh_e)
-            vs[keep++] = vs[i];
-    nv = keep;
     int64_t now = cc_now_us();
     json_t *unplanned = json_array();
+    for (size_t i = 0; i < nv; i++) {
+        if (works && vs[i]->eta_us >= sh_s && vs[i]->planned_end_us <= sh_e)
+            continue;
+        if (vs[i]->state == DD_VISIT_PLANNED) {
+            /* Never offered (the store has it waiting): back to the queue
+             * in memory only, no event. */
+            dd_world_set_state(app->world, vs[i], DD_VISIT_WAITING, now);
+            json_array_append_new(unplanned, json_string(vs[i]->id));
+            continue;
+        }
+        vs[keep++] = vs[i];
+    }
+    nv = keep;
     size_t vdlen = 2;
     char *vdl = malloc(nv * 12 + 3);
     if (!vdl) {
@@ -656,7 +665,8 @@ void dd_ops_fail(cc_http_req_t *req, void *arg)
     if (who && who->role == CC_ROLE_CAREGIVER) {
         /* Only the caregiver who holds the visit (the token says who). */
         if (strcmp(v->caregiver_id, who->caregiver_id) != 0
-            || !(dd_visit_state_planned(v->state) || v->state == DD_VISIT_FAILED)) {
+            || !((dd_visit_state_planned(v->state) && v->state != DD_VISIT_PLANNED)
+                 || v->state == DD_VISIT_FAILED)) {
             cc_http_reply_error(&req, 403, "forbidden", "caregiver_id",
                                 "the visit is not assigned to this caregiver");
             return;
@@ -748,7 +758,7 @@ void dd_ops_assign(cc_http_req_t *req, void *arg)
         return;
     }
     if (v->state != DD_VISIT_WAITING && v->state != DD_VISIT_ASSIGNED
-        && v->state != DD_VISIT_ACCEPTED) {
+        && v->state != DD_VISIT_ACCEPTED && v->state != DD_VISIT_PLANNED) {
         s_errf(&req, 409, "invalid_state", "state",
                             "only a visit not started can be assigned (it is %s)",
                             dd_visit_state_name(v->state));
@@ -800,7 +810,7 @@ void dd_ops_assign(cc_http_req_t *req, void *arg)
     }
     char old[DD_ID_LEN] = "";
     dd_visit_state_t from = v->state;
-    if (dd_visit_state_planned(from))
+    if (dd_visit_state_planned(from) && from != DD_VISIT_PLANNED)   /* planned: never offered */
         snprintf(old, sizeof old, "%s", v->caregiver_id);
     size_t dlen = 0, alen = 0;
     uint8_t *dpay = old[0] ? s_pack_declined(v, old, "reassigned", &dlen) : NULL;
@@ -811,7 +821,7 @@ void dd_ops_assign(cc_http_req_t *req, void *arg)
         exit(1);
     }
     snprintf(v->manual_caregiver_id, sizeof v->manual_caregiver_id, "%s", c->id);
-    if (old[0])
+    if (dd_visit_state_planned(from))
         app->dirty = 1;   /* the old caregiver's slot is free */
     uint8_t *apay = s_pack_assigned(v, &alen);
     if ((old[0] && !dpay) || !apay) {
@@ -826,7 +836,7 @@ void dd_ops_assign(cc_http_req_t *req, void *arg)
     cc_args_init(&a, &dd_stmts[DD_ST_MANUAL_ASSIGN]);
     cc_args_int(&a, "district", v->district_id);
     cc_args_text(&a, "id", v->id);
-    cc_args_text(&a, "from", dd_visit_state_name(from));
+    cc_args_text(&a, "from", dd_visit_state_stored(from));
     cc_args_text(&a, "old", old[0] ? old : NULL);
     cc_args_text(&a, "caregiver", c->id);
     dd_offer_args(&a, v);

@@ -228,7 +228,8 @@ static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
     for (size_t i = from; i < to; i++) {
         dd_visit_t *x = c->plan[i];
         /* A dispatcher's pin holds like an acceptance (dd_rules.h). */
-        int movable = x->state == DD_VISIT_ASSIGNED && !s_emergency(x) && !dd_rules_pinned(x);
+        int movable = (x->state == DD_VISIT_ASSIGNED || x->state == DD_VISIT_PLANNED)
+                      && !s_emergency(x) && !dd_rules_pinned(x);
         s_job_t *j = s_new_job(r, x, movable);
         if (!j)
             return -1;
@@ -270,8 +271,9 @@ static int s_add_jobs(dd_reopt_run_t *r, dd_caregiver_t *const *cg, const dd_mod
         /* Stability and continuity: moving a visit off its caregiver costs
          * as much as not giving the elder their usual one (continuity_s),
          * so only a move that saves more than that is made; the usual
-         * caregiver, when known, is preferred too. */
-        if (j->movable && j->snap_veh >= 0) {
+         * caregiver, when known, is preferred too. A planned visit was
+         * promised to nobody: it moves at no such cost. */
+        if (j->movable && j->snap_veh >= 0 && j->state != DD_VISIT_PLANNED) {
             vj.n_preferred = 1;
             vj.preferred[0] = j->snap_veh;
         }
@@ -529,7 +531,8 @@ int dd_reopt_apply(dd_reopt_run_t *r, dd_world_t *world, int64_t now_us, dd_visi
         if (!s_changed(r, j))
             continue;
         mv[m] = dd_world_visit(world, j->id);
-        snprintf(fr[m], sizeof fr[m], "%s", j->caregiver_id);
+        /* A planned visit was never offered: nobody to tell it moved. */
+        snprintf(fr[m], sizeof fr[m], "%s", j->state == DD_VISIT_PLANNED ? "" : j->caregiver_id);
         /* Out of every plan first, so that plans stay sorted as each goes in. */
         dd_world_set_state(world, mv[m], DD_VISIT_WAITING, now_us);
         m++;
@@ -547,6 +550,10 @@ int dd_reopt_apply(dd_reopt_run_t *r, dd_world_t *world, int64_t now_us, dd_visi
             free(fr);
             return -1;   /* memory holds part of it: the caller reloads */
         }
+        /* Not offered before its release: it stays a plan (the caller
+         * writes and offers only what is assigned). */
+        if (j->state != DD_VISIT_ASSIGNED && now_us < mv[m]->release_us)
+            dd_world_set_state(world, mv[m], DD_VISIT_PLANNED, now_us);
         m++;
     }
     *moved = mv;
@@ -691,11 +698,18 @@ static void s_finish(dd_app_t *app, s_sched_t *s, int64_t now_us)
     else if (rc == 2)
         cc_metric_inc(app->m_reopt_kept);
     if (rc == 0) {
+        size_t nw = 0;   /* offers to write; planned moves stay in memory */
         for (size_t i = 0; i < n; i++) {
+            if (mv[i]->state == DD_VISIT_PLANNED)
+                continue;
             dd_timer_cancel(mv[i]);
             dd_timer_arm(app, mv[i], now_us);
+            mv[nw] = mv[i];
+            memmove(fr[nw], fr[i], sizeof fr[nw]);
+            nw++;
         }
-        s_write(app, mv, fr, n, now_us);
+        if (nw)
+            s_write(app, mv, fr, nw, now_us);
         cc_metric_inc(app->m_reopt_applied);
         cc_metric_add(app->m_reopt_moves, (double) n);
         char moves[24], gain[32];

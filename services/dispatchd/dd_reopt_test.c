@@ -269,6 +269,37 @@ static void test_only_moves_are_reoffered(void **state)
     dd_world_destroy(&w);
 }
 
+/* A planned visit (not offered yet) moves like an offered one, but stays
+ * planned before its release: nobody to tell (from ""), nothing to write;
+ * after its release a move of it is an offer (assigned). A waiting visit
+ * placed before its release is planned too. */
+static void test_planned_moves_stay_plans(void **state)
+{
+    (void) state;
+    for (int released = 0; released < 2; released++) {
+        dd_world_t *w = dd_world_new();
+        dd_caregiver_t *far = s_cg(w, "far", 60, SK(DD_SVC_CLEANING));
+        s_cg(w, "near", 1, SK(DD_SVC_CLEANING));
+        dd_visit_t *v = s_visit(w, "v", 0, DD_SVC_CLEANING, s_at(14, 0), s_at(16, 0), far,
+                                s_at(15, 0), DD_VISIT_PLANNED);
+        dd_visit_t *x = s_visit(w, "x", 2, DD_SVC_CLEANING, s_at(14, 0), s_at(16, 0), NULL, 0,
+                                DD_VISIT_WAITING);
+        v->release_us = x->release_us = released ? s_at(8, 0) : s_at(11, 0);
+        s_result_t res;
+        assert_int_equal(s_run(w, s_at(9, 0), &res, NULL), 0);
+        assert_int_equal(res.n, 2);
+        for (size_t i = 0; i < res.n; i++)
+            assert_string_equal(res.from[i], "");   /* never offered */
+        assert_string_equal(v->caregiver_id, "near");
+        dd_visit_state_t want = released ? DD_VISIT_ASSIGNED : DD_VISIT_PLANNED;
+        assert_int_equal(v->state, want);
+        assert_int_equal(x->state, want);
+        assert_non_null(x->caregiver);
+        s_free(&res);
+        dd_world_destroy(&w);
+    }
+}
+
 /* A dispatcher's pin holds like an acceptance; a caregiver off by the rota
  * gets nothing (planted: unpinned and on duty, it moves). */
 static void test_pins_and_rota_hold(void **state)
@@ -352,6 +383,7 @@ int main(void)
         cmocka_unit_test(test_stale_result_is_dropped),
         cmocka_unit_test(test_places_waiting_visit),
         cmocka_unit_test(test_only_moves_are_reoffered),
+        cmocka_unit_test(test_planned_moves_stay_plans),
         cmocka_unit_test(test_pins_and_rota_hold),
         cmocka_unit_test(test_ahead_plans_tomorrow),
         cmocka_unit_test(test_one_day_past_its_shift_stops_nobody),

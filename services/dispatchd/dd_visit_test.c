@@ -61,6 +61,8 @@ static const char *const s_table[DD_VISIT_NSTATES][DD_STEP_N] = {
     [DD_VISIT_COMPLETED]  = {"99", "99", "99", "R9"},
     [DD_VISIT_FAILED]     = {"99", "99", "99", "99"},
     [DD_VISIT_CANCELLED]  = {"99", "99", "99", "99"},
+    /* Planned, not offered yet: nothing to accept or decline till the offer. */
+    [DD_VISIT_PLANNED]    = {"99", "99", "99", "99"},
 };
 
 static void s_check_cell(dd_visit_state_t s, dd_step_t step, const char *cg, char want)

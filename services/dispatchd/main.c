@@ -11,6 +11,7 @@
 #include "dd_store.h"
 
 static dd_app_t s_app;
+static int64_t s_offer_ahead_h;         /* dd_app_t.offer_ahead_s, in hours */
 static int64_t s_revoke_refresh_s;      /* cc_revoke: reload account_gens this often */
 
 static cc_cfg_param_t s_params[] = {
@@ -35,6 +36,10 @@ static cc_cfg_param_t s_params[] = {
     { "reopt-budget-ms", CC_CFG_INT, &s_app.reopt_budget_ms, "300",
       "solver time per district re-optimisation (on a worker thread)",
       .min = 10, .max = 10000 },
+    { "offer-ahead-h", CC_CFG_INT, &s_offer_ahead_h, "3",
+      "offer a routine visit this many hours before its window opens; until then it is "
+      "planned (a caregiver and time in dispatchd's plan, re-optimised freely, no offer) "
+      "(0: offer at once)", .min = 0, .max = 14 * 24 },
     { "keep-finished-s", CC_CFG_INT, &s_app.keep_finished_s, "86400",
       "keep finished visits in memory (GET /v1/visits/{visit_id}) this long",
       .min = 0, .max = 30 * CC_S_PER_DAY },
@@ -62,6 +67,7 @@ static const cc_rt_consumer_t s_consumers[] = {
  * revoke-refresh-s, set at once by AccountChanged. */
 static int s_init(void *app)
 {
+    s_app.offer_ahead_s = s_offer_ahead_h * 3600;
     if (dd_app_init(app) != 0)
         return -1;
     return cc_revoke_sync_start(s_app.rt.base, s_app.rt.reader, &dd_stmts[DD_ST_ACCOUNT_GENS],
