@@ -17,7 +17,9 @@
 # COUNTY_WHAT ("base new bound"); COUNTY_RUNS (1: replays per tree; the
 # table then adds the medians); COUNTY_BOUND_S (solver seconds: 60, county
 # 600); COUNTY_SPEED (simulated seconds per second, 120); COUNTY_POLL_S (the
-# apps' poll period in simulated seconds, 120); COUNTY_OUT (the run's
+# apps' poll period in simulated seconds, 120); COUNTY_NIGHT_SPEED (600: the
+# night 20:00-06:30, 0 jumps it); COUNTY_ARGS (daemon flags, e.g.
+# "dispatchd:offer-ahead-h=0"); COUNTY_OUT (the run's
 # directory, var/bench/countyday-<size>-<time>). Command-line flags:
 # --tree PATH (= COUNTY_TREE), --base REV (= COUNTY_BASE).
 # The table goes to stdout, COUNTY_OUT/table.md and build/bench/countyday-<size>.md.
