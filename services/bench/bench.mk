@@ -4,9 +4,11 @@
 # Each target brings up its own private system (PostgreSQL on 55599, daemons
 # on 24601..24604; see bench/sys.sh), prints a result table and stops it.
 
-BENCH_TARGETS += bench-intake bench-e2e bench-sql bench-compare bench-callgrind bench-county
+BENCH_TARGETS += bench-intake bench-e2e bench-sql bench-compare bench-callgrind bench-county \
+                 bench-county-month
 
-.PHONY: bench-intake bench-e2e bench-sql bench-compare bench-callgrind bench-county
+.PHONY: bench-intake bench-e2e bench-sql bench-compare bench-callgrind bench-county \
+        bench-county-month
 
 bench-intake: all
 	bench/intake.sh
@@ -46,3 +48,14 @@ build/bench/countyday_bound: bench/countyday_bound.c build/lib/libvrp.a
 
 bench-county: all build/bench/countyday_bound
 	COUNTY=$(COUNTY) bench/countyday.sh
+
+# Issue 13's county month (bench/countymonth.py, docs/BENCHMARKS.md "County
+# month (issue 13)"): a seeded roster of COUNTY_MONTH_ELDERS (20,000) elders
+# imported through POST /v1/elders/import, February 2027 run day by day in
+# simulated time (libfaketime) through this tree's daemons: orderd's duty and
+# plan generators place the orders, dispatchd assigns them, simulated apps
+# serve them; then GET /v1/coverage per district against the script's own
+# record. COUNTY_MONTH_ELDERS=2000 for a quick check (~10 min);
+# COUNTY_MONTH_DAYS (28) for fewer days. Results in var/bench/countymonth-*/.
+bench-county-month: all
+	bench/countymonth.py
