@@ -613,11 +613,12 @@ def age_on(birth, day):
     return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
 
 
-def check(m, days):
-    """Coverage per district (month, each full week) against our record."""
+def check(m, days, served=None):
+    """Coverage per district (month, each full week) against our record
+    (served: our check-outs, m.served by default)."""
     R = m.r
     visited = {}                     # elder id -> set of dates with a served mandated visit
-    for x in m.served:
+    for x in m.served if served is None else served:
         if x["service"] == "visit":
             visited.setdefault(x["elder"], set()).add(
                 MONTH0 + datetime.timedelta(days=x["day"]))
@@ -672,7 +673,8 @@ def report(res):
                  g["duty_created"], g["duty_run_s"], g["duty_created"] / max(g["duty_run_s"], 1e-9),
                  g["plan_created"], g["plan_s"], g["plan_runs"],
                  g["plan_created"] / max(g["plan_s"], 1e-9)))
-    L.append("Verdict: %s" % res["verdict"])
+    L.append("Verdict: %s (a planted difference in our record caught: %s)." % (
+        res["verdict"], res.get("planted_caught")))
     return "\n".join(L) + "\n"
 
 
@@ -746,12 +748,22 @@ def main():
         mz = m.metrics()
         runs = duty_runs(s.daemons["orderd"].log_text())
         res["coverage"] = check(m, a.days)
+        # The comparison can fail: our record without one served visit in a
+        # district with enough caregivers must disagree with the coverage.
+        v = [x for x in m.served if x["service"] == "visit"
+             and not R["staff"][x["district"]]["short"]]
+        if v:
+            planted = [x for x in m.served if x["elder"] != v[0]["elder"]]
+            res["planted_caught"] = any(not c["match"] for c in check(m, a.days, planted))
         res["generation"] = {
             "first_run_created": int(first_created), "first_run_wall_s": round(first_wall, 1),
             "first_run_log": first_run,
             "duty_runs": len(runs),
             "duty_created": int(sum(x.get("created", 0) for x in runs)),
             "duty_run_s": sum(x["ms"] for x in runs) / 1000.0,
+            # runs that placed something: their time is the generation's
+            "duty_busy_runs": [(x.get("created", 0), x["ms"]) for x in runs
+                               if x.get("created", 0) > 0],
             "duty_created_metric": mz.get('orderd_duty_orders_total{outcome="created"}', 0),
             "duty_cardless": mz.get("orderd_duty_cardless_total", 0),
             "duty_regen_cap": mz.get('orderd_duty_skipped_total{reason="regen_cap"}', 0),
@@ -783,6 +795,8 @@ def main():
                or (not c["short"] and c["rate"] < 1)]
         res["verdict"] = "met" if not bad and res["coverage"] else \
             "NOT met: %d coverage rows fail (see result.json)" % len(bad)
+        if res.get("planted_caught") is False:
+            res["verdict"] += "; the planted difference was NOT caught"
         dead = [n for n, x in s.daemons.items() if not x.alive()]
         if dead:
             res["verdict"] += "; daemons died: %s" % dead
