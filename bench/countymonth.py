@@ -22,7 +22,9 @@ of the card holders: a weekly bath on one weekday (4 %) or cleaning every
 other week (2 %), topped up to pay for them. Caregivers per district from
 the roster's expected hours of service per working day: 1.6 times the need
 (plus one) in every district but the last, which gets 45 % of its need:
-there the coverage must name the elders missed.
+there the coverage must name the elders missed. One provider per district,
+serving that district only (PUT /v1/providers/{p}/districts, 划片): without
+zones dispatchd lets the neighbours' spare caregivers make up the shortage.
 
 The month: February 2027 (Monday 1 to Sunday 28: four ISO weeks, W05-W08)
 through the four real daemons (tests/system/harness.py, PostgreSQL with
@@ -295,6 +297,13 @@ class Month:
                 raise RuntimeError("POST /v1/caregivers -> %s %s" % (st, doc))
             return doc["caregiver_id"]
         self.cg_id = list(self.pool.map(caregiver, R["caregivers"]))
+        # Zones (划片): each district's provider serves its own district only,
+        # so a district's shortage is not made up by its neighbours' staff.
+        for d in range(1, R["districts"] + 1):
+            st, doc = self.op("dispatchd", "PUT", "/v1/providers/prov-%d/districts" % d,
+                              {"district_ids": [d]}, role="admin")
+            if st != 200:
+                raise RuntimeError("PUT provider districts -> %s %s" % (st, doc))
         self.mint_day(-1)
         # The empty rule set, in force from today: nothing is generated from
         # records half-loaded (assessed_on is set after the import).
