@@ -130,8 +130,6 @@ def gen(n, seed):
         age = rnd.randint(*band)
         birth = MONTH0 - datetime.timedelta(days=int(age * 365.25) + rnd.randrange(365))
         cats = [c for c in MONTHLY_CATS if rnd.random() < CAT_SHARE[c]]
-        if "severely_disabled" in cats and "disabled" not in cats:
-            pass                      # a separate register entry, as 001 §14 lists it
         if rnd.random() < NO_CARER:
             cats.append("no_carer")
         if "disabled" in cats or "severely_disabled" in cats:
@@ -381,7 +379,6 @@ class Month:
             return c
         with_card = [e for e in R["elders"] if e["card"]]
         self.card = dict(zip((e["i"] for e in with_card), self.pool.map(card, with_card)))
-        m0 = self.metrics()
         tp = time.monotonic()
 
         def plan(e):
@@ -398,7 +395,6 @@ class Month:
         self.load_s = time.monotonic() - t
         log("loaded: %d elders (%d cards, %d plans), %d caregivers in %.0f s" % (
             len(ids), len(self.card), len(self.plans), len(self.cg_id), self.load_s))
-        return m0
 
     def _post_raw(self, path, body):
         import http.client
@@ -549,7 +545,7 @@ class Month:
         m0 = self.metrics()
         a0 = self.accepts
         wait_s = self.wait_runs(2)
-        offered = self.settle()
+        self.settle()
         m1 = self.metrics()
         gen_s = time.monotonic() - t0
         self.cstate = {c: {"free": self.clock.epoch(day * DAY + SHIFT[0]),
@@ -726,7 +722,7 @@ def main():
     try:
         s.start(timeout=60)
         m = Month(R, s, clock, a.tick_min)
-        m0 = m.load()
+        m.load()
         res["import_s"], res["import"] = round(m.import_s, 1), m.import_doc
         res["load_s"] = round(m.load_s, 1)
         n0 = len(duty_runs(s.daemons["orderd"].log_text()))
