@@ -815,7 +815,7 @@ static void s_on_placed_many(PGresult *res, void *arg)
     free(b);
 }
 
-/* One row of od_order_place_many's p_rows (migration 021). */
+/* One row of od_order_place_many's p_rows (migration 021), or NULL. */
 static json_t *s_place_row(const s_place_t *p)
 {
     const od_order_t *o = p->order;
@@ -836,11 +836,7 @@ static json_t *s_place_row(const s_place_t *p)
                             "pid", p->placed_id, "placed", hex,
                             "mode", od_meal_mode_names[o->meal_mode ? 1 : 0]);
     free(hex);
-    if (!row) {
-        cc_error("out_of_memory", "what", "place_many");
-        exit(1);
-    }
-    return row;
+    return row;   /* NULL: a text JSON cannot carry (not UTF-8): sent alone */
 }
 
 void od_app_place_many(od_app_t *app, const od_order_req_t *reqs, int n, const char *source,
@@ -862,8 +858,13 @@ void od_app_place_many(od_app_t *app, const od_order_req_t *reqs, int n, const c
             s_place_send(p);   /* released at once: od_order_place's path */
             continue;
         }
+        json_t *r = s_place_row(p);
+        if (!r) {
+            s_place_send(p);
+            continue;
+        }
         b->p[b->n++] = p;
-        json_array_append_new(rows, s_place_row(p));
+        json_array_append_new(rows, r);
     }
     if (b->n == 0) {
         free(b);

@@ -1004,20 +1004,43 @@ static void s_on_due(PGresult *res, void *arg)
         od_app_place_many(app, batch.reqs, batch.n, "plan", s_on_occ, batch.ctxs);
     free(batch.reqs);
     free(batch.ctxs);
-    for (int r = 0; r < done; r++) {
-        char buf[16];
-        cc_args_t a;
-        cc_args_init(&a, &od_stmts[OD_ST_PLAN_GENERATED]);
-        cc_args_text(&a, "id", PQgetvalue(res, r, 0));
-        cc_args_int(&a, "rev", atoi(PQgetvalue(res, r, 1)));
-        cc_args_text(&a, "through", od_day_format(through[r], buf, sizeof buf));
-        /* After its placements on the same writer: marked only once they
-         * committed (a crash before re-places them under the same keys). */
-        s_gen.pending++;
-        if (cc_db_call(app->rt.writer, &a, s_on_generated, app) != 0) {
-            cc_error("db_queue_failed", "what", "od_plan_generated");
+    /* The marks, after the placements on the same writer: moved only once
+     * they committed (a crash before re-places them under the same keys).
+     * All of the run's in one statement (uuids, integers and dates need no
+     * quoting in an array literal). */
+    if (done > 0) {
+        size_t cap = (size_t)done * (CC_UUID_LEN + 1) + 3;
+        char *ids = malloc(cap), *revs = malloc((size_t)done * 12 + 3),
+             *days = malloc((size_t)done * 12 + 3);
+        if (!ids || !revs || !days) {
+            cc_error("out_of_memory", "what", "plan marks");
             exit(1);
         }
+        size_t li = 0, lr = 0, ld = 0;
+        for (int r = 0; r < done; r++) {
+            char buf[16];
+            const char *sep = r ? "," : "{";
+            li += (size_t)sprintf(ids + li, "%s%s", sep, PQgetvalue(res, r, 0));
+            lr += (size_t)sprintf(revs + lr, "%s%d", sep, atoi(PQgetvalue(res, r, 1)));
+            ld += (size_t)sprintf(days + ld, "%s%s", sep,
+                                  od_day_format(through[r], buf, sizeof buf));
+        }
+        strcpy(ids + li, "}");
+        strcpy(revs + lr, "}");
+        strcpy(days + ld, "}");
+        cc_args_t a;
+        cc_args_init(&a, &od_stmts[OD_ST_PLANS_GENERATED]);
+        cc_args_text(&a, "ids", ids);
+        cc_args_text(&a, "revs", revs);
+        cc_args_text(&a, "throughs", days);
+        s_gen.pending++;
+        if (cc_db_call(app->rt.writer, &a, s_on_generated, app) != 0) {
+            cc_error("db_queue_failed", "what", "od_plans_generated");
+            exit(1);
+        }
+        free(ids);
+        free(revs);
+        free(days);
     }
     free(through);
     if (budget <= 0 || rows == (int)app->plan_batch)
