@@ -20,8 +20,8 @@ int64_t od_duties_poll_s = 10;
 /* A run places its orders S_BATCH to a statement (od_app_place_many), at
  * most S_INFLIGHT queued at once: few writer calls, and a transaction short
  * enough that a call centre's order queued behind it waits little. */
-#define S_BATCH 64
-#define S_INFLIGHT 128
+#define S_BATCH 128
+#define S_INFLIGHT 256
 #define S_WINDOW_START_MIN (9 * 60)
 #define S_WINDOW_END_MIN (17 * 60)
 /* Later than this (local), today's window is too short to be served: new
