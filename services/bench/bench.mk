@@ -59,3 +59,12 @@ bench-county: all build/bench/countyday_bound
 # COUNTY_MONTH_DAYS (28) for fewer days. Results in var/bench/countymonth-*/.
 bench-county-month: all
 	bench/countymonth.py
+# Issue 13's week of duties and plans for 100,000 elders (bench/genweek.py,
+# docs/BENCHMARKS.md "Generating a week"): seeds once (about 5 minutes),
+# then times orderd's generators until nothing is left to place. Not in
+# BENCH_TARGETS (long). GENWEEK_ARGS e.g. "--tree before=DIR --tree
+# after=. --runs 3" compares built trees side by side.
+GENWEEK_ARGS ?=
+.PHONY: bench-genweek
+bench-genweek: all
+	bench/genweek.py $(GENWEEK_ARGS)

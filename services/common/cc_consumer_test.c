@@ -959,14 +959,16 @@ static void test_prune_keeps_retention_and_runs_on_its_timer(void **state)
     PGconn *pc = fx.pc;
     /* Not listed readers: nobody to wait for. */
     assert_int_equal(cc_evlog_prune_set(fx.log, "", "evt", 3600, 0), 0);
-    for (int i = 0; i < 200 && !cc_evlog_ready(fx.log); i++)
+    /* Generous bounds: under ASan on two loaded cores a pass of thousands
+     * of rows takes seconds; the loops end as soon as the rows are gone. */
+    for (int i = 0; i < 1200 && !cc_evlog_ready(fx.log); i++)
         s_run_for(fx.base, 50);
     s_prune(&fx, fx.log);
     assert_int_equal(s_count(pc, "SELECT count(*) FROM evt.events"), 12000);
     /* Age them all but the last 1000 by two hours. */
     s_sql(pc, "UPDATE evt.events SET time = time - interval '2 hours' WHERE seq <= 11000");
     assert_int_equal(cc_evlog_prune_set(fx.log, "", "evt", 3600, 1), 0);
-    for (int i = 0; i < 200 && s_count(pc, "SELECT min(seq) FROM evt.events") < 11001; i++)
+    for (int i = 0; i < 1200 && s_count(pc, "SELECT min(seq) FROM evt.events") < 11001; i++)
         s_run_for(fx.base, 100);
     /* 11000 rows in passes of at most 5000, the first after one second. */
     assert_int_equal(s_count(pc, "SELECT min(seq) FROM evt.events"), 11001);

@@ -47,6 +47,11 @@ typedef struct {
     char key[OD_KEY_MAX + 1];
     s_idem_t *idem;
     od_order_t *order;                    /* not in app->orders until created */
+    /* The call, kept until sent (alone, or in a batch: od_app_place_many). */
+    const char *source;                   /* static text */
+    char placed_id[CC_UUID_LEN], released_id[CC_UUID_LEN];
+    uint8_t *placed, *released;           /* heap; released: emergencies only */
+    size_t placed_len, released_len;
 } s_place_t;
 
 static cc_metric_t *s_m_place[6];
@@ -528,30 +533,36 @@ static int s_idem_same(const s_idem_t *i, const od_order_req_t *r)
            strcmp(i->notes, r->notes) == 0 && i->meal_mode == r->meal_mode;
 }
 
-static void s_on_placed(PGresult *res, void *arg)
+static void s_place_free(s_place_t *p)
 {
-    s_place_t *p = arg;
+    free(p->placed);
+    free(p->released);
+    free(p);
+}
+
+/* A placement the store did not take: nothing committed, the key and the
+ * order leave memory, so the same key retried is placed afresh (cancels
+ * queued meanwhile find no order by its id). */
+static void s_place_failed(s_place_t *p, const cc_err_t *err)
+{
+    od_app_t *app = p->app;
+    cc_map_remove(app->idem, p->key);
+    s_answer_all(p->idem, err->status, NULL, NULL, err);
+    s_idem_free(p->idem);
+    if (p->order) {
+        cc_map_remove(app->orders, p->order->id);
+        s_order_free(p->order);
+    }
+    s_place_free(p);
+}
+
+/* The store's answer for one placement (od_order_place's row, or a row of
+ * od_order_place_many): memory, metrics and every waiter of the key. */
+static void s_place_answer(s_place_t *p, const char *outcome, const char *order_id,
+                           const char *state)
+{
     od_app_t *app = p->app;
     cc_err_t err;
-    if (od_app_write_ok(app, "od_order_place", res, &err) != 0) {
-        /* Nothing committed: the key and the order leave memory, so the
-         * same key retried is placed afresh (cancels queued meanwhile
-         * find no order by its id). */
-        cc_map_remove(app->idem, p->key);
-        s_answer_all(p->idem, err.status, NULL, NULL, &err);
-        s_idem_free(p->idem);
-        if (p->order) {
-            cc_map_remove(app->orders, p->order->id);
-            s_order_free(p->order);
-        }
-        free(p);
-        return;
-    }
-    if (PQntuples(res) != 1)
-        od_app_db_fatal("od_order_place", res);
-    const char *outcome = PQgetvalue(res, 0, 0);
-    const char *order_id = PQgetvalue(res, 0, 1);
-    const char *state = PQgetvalue(res, 0, 2);
     s_idem_t *idem = p->idem;
     if (strcmp(outcome, "created") == 0 || strcmp(outcome, "existing") == 0) {
         /* "existing" with our own id: the batch was re-sent after its
@@ -584,6 +595,11 @@ static void s_on_placed(PGresult *res, void *arg)
         } else if (strcmp(outcome, "unknown_elder") == 0) {
             cc_metric_inc(s_m_place[S_CARD]);
             cc_err_set(&err, 422, "unknown_elder", "elder_id", "no elder with this id");
+        } else if (strcmp(outcome, "invalid_window") == 0) {
+            /* od_order_place_many (od_order_place raises the CHECK). */
+            cc_metric_inc(s_m_place[S_INVALID]);
+            cc_err_set(&err, 422, "invalid_value", "window_end",
+                       "window_end must be after window_start");
         } else {
             cc_metric_inc(s_m_place[S_CARD]);
             cc_err_set(&err, 422, "unknown_card", "card_id", "no active card with this card_id");
@@ -597,11 +613,27 @@ static void s_on_placed(PGresult *res, void *arg)
         cc_map_remove(app->orders, p->order->id);
         s_order_free(p->order);
     }
-    free(p);
+    s_place_free(p);
 }
 
-void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
-                  od_place_cb *cb, void *ctx)
+static void s_on_placed(PGresult *res, void *arg)
+{
+    s_place_t *p = arg;
+    cc_err_t err;
+    if (od_app_write_ok(p->app, "od_order_place", res, &err) != 0) {
+        s_place_failed(p, &err);
+        return;
+    }
+    if (PQntuples(res) != 1)
+        od_app_db_fatal("od_order_place", res);
+    s_place_answer(p, PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+}
+
+/* The part of a placement decided in memory: an answer from the keys in
+ * flight or committed, or a refusal (cb called, NULL returned); else the
+ * order and its key enter memory and the call is returned, to be sent. */
+static s_place_t *s_place_begin(od_app_t *app, const od_order_req_t *req, const char *source,
+                                od_place_cb *cb, void *ctx)
 {
     s_idem_t *idem = cc_map_get(app->idem, req->key);
     if (idem) {
@@ -609,19 +641,19 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
             cc_metric_inc(s_m_place[S_CONFLICT]);
             s_refuse(cb, ctx, 409, "idempotency_conflict", "Idempotency-Key",
                      "this Idempotency-Key was used for a different request");
-            return;
+            return NULL;
         }
         if (!idem->done) {
             cc_metric_inc(s_m_place[S_WAITED]);
             if (s_add_waiter(idem, cb, ctx) != 0)
                 s_refuse(cb, ctx, 503, "overloaded", NULL, "out of memory");
-            return;
+            return NULL;
         }
         od_order_t *o = cc_map_get(app->orders, idem->order_id);
         if (o) {
             cc_metric_inc(s_m_place[S_EXISTING]);
             cb(ctx, 200, o->id, od_state_name(o->state), NULL);
-            return;
+            return NULL;
         }
         /* Final since: the store knows its state; ask it again below. */
         cc_map_remove(app->idem, req->key);
@@ -636,7 +668,7 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
         if (!e) {
             cc_metric_inc(s_m_place[S_CARD]);
             s_refuse(cb, ctx, 422, "unknown_elder", "elder_id", "no elder with this id");
-            return;
+            return NULL;
         }
         card = od_app_nocard(e);
     } else {
@@ -646,18 +678,16 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
         cc_metric_inc(s_m_place[S_CARD]);
         s_refuse(cb, ctx, 422, card ? "card_blocked" : "unknown_card", "card_id",
                  card ? "the card is not active" : "no card with this card_id");
-        return;
+        return NULL;
     }
     if (card->elder && card->elder->deceased) {
         cc_metric_inc(s_m_place[S_CARD]);
         s_refuse(cb, ctx, 422, "elder_deceased", "card_id", "the card's elder is deceased");
-        return;
+        return NULL;
     }
 
-    char oid[CC_UUID_LEN], placed_id[CC_UUID_LEN], released_id[CC_UUID_LEN];
+    char oid[CC_UUID_LEN];
     cc_uuid(oid);
-    cc_uuid(placed_id);
-    cc_uuid(released_id);
     s_place_t *p = calloc(1, sizeof *p);
     idem = calloc(1, sizeof *idem);
     od_order_t *o = s_order_new(oid, card);
@@ -699,43 +729,163 @@ void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
     p->app = app;
     p->idem = idem;
     p->order = o;
+    p->source = source;
     snprintf(p->key, sizeof p->key, "%s", req->key);
-
-    size_t placed_len = 0, rel_len = 0;
-    uint8_t *placed = od_app_pack_placed(o, &placed_len);
-    uint8_t *rel = o->emergency ? od_app_pack_released(app, o, &rel_len) : NULL;
-    if (!placed || (o->emergency && !rel)) {
+    cc_uuid(p->placed_id);
+    cc_uuid(p->released_id);
+    p->placed = od_app_pack_placed(o, &p->placed_len);
+    p->released = o->emergency ? od_app_pack_released(app, o, &p->released_len) : NULL;
+    if (!p->placed || (o->emergency && !p->released)) {
         cc_error("out_of_memory", "what", "pack");
         exit(1);
     }
+    return p;
+}
+
+/* Send one placement alone (od_order_place, or _nocard without a card). */
+static void s_place_send(s_place_t *p)
+{
+    const od_order_t *o = p->order;
+    const s_idem_t *idem = p->idem;
     cc_args_t a;
-    cc_args_init(&a, &od_stmts[req->card_id[0] ? OD_ST_ORDER_PLACE : OD_ST_ORDER_PLACE_NOCARD]);
-    cc_args_text(&a, "order", oid);
-    cc_args_text(&a, "key", req->key);
-    if (req->card_id[0])
-        cc_args_text(&a, "card", req->card_id);
+    cc_args_init(&a, &od_stmts[idem->card_id[0] ? OD_ST_ORDER_PLACE : OD_ST_ORDER_PLACE_NOCARD]);
+    cc_args_text(&a, "order", o->id);
+    cc_args_text(&a, "key", p->key);
+    if (idem->card_id[0])
+        cc_args_text(&a, "card", idem->card_id);
     else
-        cc_args_text(&a, "elder", card->elder->id);
-    cc_args_text(&a, "service", od_service_name(req->service));
-    cc_args_int(&a, "ws", req->window_start_us);
-    cc_args_int(&a, "we", req->window_end_us);
-    cc_args_text(&a, "notes", req->notes);
+        cc_args_text(&a, "elder", o->card->elder->id);
+    cc_args_text(&a, "service", od_service_name(o->service));
+    cc_args_int(&a, "ws", o->window_start_us);
+    cc_args_int(&a, "we", o->window_end_us);
+    cc_args_text(&a, "notes", idem->notes);
     cc_args_bool(&a, "emergency", o->emergency);
-    cc_args_text(&a, "source", source);
-    cc_args_text(&a, "placed_id", placed_id);
+    cc_args_text(&a, "source", p->source);
+    cc_args_text(&a, "placed_id", p->placed_id);
     cc_args_text(&a, "meal_mode", od_meal_mode_names[o->meal_mode ? 1 : 0]);
-    cc_args_bytes(&a, "placed", placed, placed_len);
-    cc_args_text(&a, "released_id", o->emergency ? released_id : NULL);
-    if (rel)
-        cc_args_bytes(&a, "released", rel, rel_len);
+    cc_args_bytes(&a, "placed", p->placed, p->placed_len);
+    cc_args_text(&a, "released_id", o->emergency ? p->released_id : NULL);
+    if (p->released)
+        cc_args_bytes(&a, "released", p->released, p->released_len);
     else
         cc_args_null(&a, "released");
-    if (cc_db_call(app->rt.writer, &a, s_on_placed, p) != 0) {
+    if (cc_db_call(p->app->rt.writer, &a, s_on_placed, p) != 0) {
         cc_error("db_queue_failed", "what", "od_order_place");
         exit(1);
     }
-    free(placed);
-    free(rel);
+}
+
+void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
+                  od_place_cb *cb, void *ctx)
+{
+    s_place_t *p = s_place_begin(app, req, source, cb, ctx);
+    if (p)
+        s_place_send(p);
+}
+
+/* ---- a generator's batch ------------------------------------------------------- */
+typedef struct {
+    od_app_t *app;
+    int n;
+    s_place_t *p[];
+} s_batch_t;
+
+static void s_on_placed_many(PGresult *res, void *arg)
+{
+    s_batch_t *b = arg;
+    cc_err_t err;
+    if (od_app_write_ok(b->app, "od_order_place_many", res, &err) != 0) {
+        /* Nothing of the batch committed (one statement): each is sent
+         * alone, so a row the store refuses fails only itself. */
+        cc_warn("place_many_split", "orders", b->n == 1 ? "1" : "several");
+        for (int i = 0; i < b->n; i++)
+            s_place_send(b->p[i]);
+        free(b);
+        return;
+    }
+    if (PQntuples(res) != b->n)
+        od_app_db_fatal("od_order_place_many", res);
+    for (int r = 0; r < b->n; r++) {
+        int i = atoi(PQgetvalue(res, r, 0)) - 1;
+        if (i != r)
+            od_app_db_fatal("od_order_place_many", res);   /* rows in input order */
+        s_place_answer(b->p[i], PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
+                       PQgetvalue(res, r, 3));
+    }
+    free(b);
+}
+
+/* One row of od_order_place_many's p_rows (migration 021), or NULL. */
+static json_t *s_place_row(const s_place_t *p)
+{
+    const od_order_t *o = p->order;
+    const s_idem_t *idem = p->idem;
+    char *hex = malloc(p->placed_len * 2 + 1);
+    if (!hex) {
+        cc_error("out_of_memory", "what", "place_many");
+        exit(1);
+    }
+    sodium_bin2hex(hex, p->placed_len * 2 + 1, p->placed, p->placed_len);
+    json_t *row = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s}",
+                            "id", o->id, "key", p->key,
+                            "card", idem->card_id[0] ? idem->card_id : NULL,
+                            "elder", o->card->elder ? o->card->elder->id : idem->elder_id,
+                            "service", od_service_name(o->service),
+                            "ws", (json_int_t)o->window_start_us,
+                            "we", (json_int_t)o->window_end_us, "notes", idem->notes,
+                            "pid", p->placed_id, "placed", hex,
+                            "mode", od_meal_mode_names[o->meal_mode ? 1 : 0]);
+    free(hex);
+    return row;   /* NULL: a text JSON cannot carry (not UTF-8): sent alone */
+}
+
+void od_app_place_many(od_app_t *app, const od_order_req_t *reqs, int n, const char *source,
+                       od_place_cb *cb, void *const *ctxs)
+{
+    s_batch_t *b = malloc(sizeof *b + (size_t)(n > 0 ? n : 1) * sizeof b->p[0]);
+    json_t *rows = json_array();
+    if (!b || !rows) {
+        cc_error("out_of_memory", "what", "place_many");
+        exit(1);
+    }
+    b->app = app;
+    b->n = 0;
+    for (int i = 0; i < n; i++) {
+        s_place_t *p = s_place_begin(app, &reqs[i], source, cb, ctxs ? ctxs[i] : NULL);
+        if (!p)
+            continue;   /* answered from memory */
+        if (p->order->emergency) {
+            s_place_send(p);   /* released at once: od_order_place's path */
+            continue;
+        }
+        json_t *r = s_place_row(p);
+        if (!r) {
+            s_place_send(p);
+            continue;
+        }
+        b->p[b->n++] = p;
+        json_array_append_new(rows, r);
+    }
+    if (b->n == 0) {
+        free(b);
+        json_decref(rows);
+        return;
+    }
+    char *text = json_dumps(rows, JSON_COMPACT);
+    json_decref(rows);
+    if (!text) {
+        cc_error("out_of_memory", "what", "place_many");
+        exit(1);
+    }
+    cc_args_t a;
+    cc_args_init(&a, &od_stmts[OD_ST_ORDER_PLACE_MANY]);
+    cc_args_text(&a, "rows", text);
+    cc_args_text(&a, "source", source);
+    if (cc_db_call(app->rt.writer, &a, s_on_placed_many, b) != 0) {
+        cc_error("db_queue_failed", "what", "od_order_place_many");
+        exit(1);
+    }
+    free(text);
 }
 
 /* Expire committed keys; the store's unique key stays the guard after. */

@@ -169,6 +169,15 @@ uint8_t *od_app_pack_placed(const od_order_t *o, size_t *len);
 void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
                   od_place_cb *cb, void *ctx);
 
+/* Place n orders (the generators: od_plans, od_duties): each decided as
+ * od_app_place decides it, but those that reach the store go in one
+ * statement (od_order_place_many, sql/orderd/021): one writer call for the
+ * batch instead of one per order. cb(ctxs[i], ...) once for each (ctxs may
+ * be NULL); an emergency is sent alone. A batch the store refuses as a
+ * whole is sent again one order at a time. */
+void od_app_place_many(od_app_t *app, const od_order_req_t *reqs, int n, const char *source,
+                       od_place_cb *cb, void *const *ctxs);
+
 /* Forget committed idempotency keys older than app->idem_ttl_us. */
 void od_app_sweep(od_app_t *app);
 /* Count a placement refused before it reached the store (bad input). */

@@ -23,6 +23,8 @@ static struct {
     uint64_t run_epoch;          /* epoch when the run began */
     int changes_in_flight;       /* plan changes queued, not yet answered */
     int pending;                 /* the run's statements not yet answered */
+    int backlog;                 /* the last run left plans due: the next goes on at once */
+    int kicked;                  /* a change since the last full pass */
     int64_t t0_us;               /* monotonic start of the run */
     cc_metric_t *m_occ[3];       /* created, existing, refused */
     cc_metric_t *m_runs, *m_run_s, *m_dropped, *m_ended;
@@ -852,11 +854,37 @@ static void s_on_generated(PGresult *res, void *arg)
     s_run_end();
 }
 
-/* One plan's occurrences in [from, to], at most budget of them; returns
- * how many were placed and sets *through to the last date covered. */
-static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, int32_t last,
-                        int64_t now_us, int budget, int32_t *through)
+/* A run's placements, sent in one statement (od_app_place_many). */
+typedef struct {
+    od_order_req_t *reqs;
+    void **ctxs;
+    int n, cap;
+} s_batch_t;
+
+static void s_batch_add(s_batch_t *b, const od_order_req_t *r, s_occ_t *o)
 {
+    if (b->n == b->cap) {
+        int cap = b->cap ? b->cap * 2 : 64;
+        od_order_req_t *reqs = realloc(b->reqs, (size_t)cap * sizeof *reqs);
+        void **ctxs = realloc(b->ctxs, (size_t)cap * sizeof *ctxs);
+        if (!reqs || !ctxs) {
+            cc_error("out_of_memory", "what", "plan batch");
+            exit(1);
+        }
+        b->reqs = reqs;
+        b->ctxs = ctxs;
+        b->cap = cap;
+    }
+    b->reqs[b->n] = *r;
+    b->ctxs[b->n++] = o;
+}
+
+/* One plan's occurrences in [from, to], at most budget of them, added to
+ * batch; returns how many and sets *through to the last date covered. */
+static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, int32_t last,
+                        int64_t now_us, int budget, int32_t *through, s_batch_t *batch)
+{
+    (void)app;
     const char *id = PQgetvalue(res, row, 0);
     od_rrule_t rule;
     int32_t starts, ends = last, gen = 0;
@@ -931,7 +959,7 @@ static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, in
         } else if (od_order_req_check(&r, now_us, &err) != 0) {
             s_on_occ(o, err.status, NULL, NULL, &err);
         } else {
-            od_app_place(app, &r, "plan", s_on_occ, o);
+            s_batch_add(batch, &r, o);
         }
         placed++;
     }
@@ -961,26 +989,62 @@ static void s_on_due(PGresult *res, void *arg)
     int64_t now = cc_now_us();
     int32_t today = s_today(now), last = today + (int32_t)app->plan_horizon_days - 1;
     int budget = (int)app->plan_batch;
-    int rows = PQntuples(res);
-    for (int r = 0; r < rows && budget > 0; r++) {
-        int32_t through;
-        budget -= s_place_plan(app, res, r, today, last, now, budget, &through);
-        char buf[16];
-        cc_args_t a;
-        cc_args_init(&a, &od_stmts[OD_ST_PLAN_GENERATED]);
-        cc_args_text(&a, "id", PQgetvalue(res, r, 0));
-        cc_args_int(&a, "rev", atoi(PQgetvalue(res, r, 1)));
-        cc_args_text(&a, "through", od_day_format(through, buf, sizeof buf));
-        /* After its placements on the same writer: marked only once they
-         * committed (a crash before re-places them under the same keys). */
-        s_gen.pending++;
-        if (cc_db_call(app->rt.writer, &a, s_on_generated, app) != 0) {
-            cc_error("db_queue_failed", "what", "od_plan_generated");
+    int rows = PQntuples(res), done = 0;
+    s_batch_t batch = { 0 };
+    int32_t *through = malloc((size_t)(rows ? rows : 1) * sizeof *through);
+    if (!through) {
+        cc_error("out_of_memory", "what", "plan batch");
+        exit(1);
+    }
+    for (; done < rows && budget > 0; done++)
+        budget -= s_place_plan(app, res, done, today, last, now, budget, &through[done],
+                               &batch);
+    /* The run's occurrences in one statement, queued before the marks. */
+    if (batch.n)
+        od_app_place_many(app, batch.reqs, batch.n, "plan", s_on_occ, batch.ctxs);
+    free(batch.reqs);
+    free(batch.ctxs);
+    /* The marks, after the placements on the same writer: moved only once
+     * they committed (a crash before re-places them under the same keys).
+     * All of the run's in one statement (uuids, integers and dates need no
+     * quoting in an array literal). */
+    if (done > 0) {
+        size_t cap = (size_t)done * (CC_UUID_LEN + 1) + 3;
+        char *ids = malloc(cap), *revs = malloc((size_t)done * 12 + 3),
+             *days = malloc((size_t)done * 12 + 3);
+        if (!ids || !revs || !days) {
+            cc_error("out_of_memory", "what", "plan marks");
             exit(1);
         }
+        size_t li = 0, lr = 0, ld = 0;
+        for (int r = 0; r < done; r++) {
+            char buf[16];
+            const char *sep = r ? "," : "{";
+            li += (size_t)sprintf(ids + li, "%s%s", sep, PQgetvalue(res, r, 0));
+            lr += (size_t)sprintf(revs + lr, "%s%d", sep, atoi(PQgetvalue(res, r, 1)));
+            ld += (size_t)sprintf(days + ld, "%s%s", sep,
+                                  od_day_format(through[r], buf, sizeof buf));
+        }
+        strcpy(ids + li, "}");
+        strcpy(revs + lr, "}");
+        strcpy(days + ld, "}");
+        cc_args_t a;
+        cc_args_init(&a, &od_stmts[OD_ST_PLANS_GENERATED]);
+        cc_args_text(&a, "ids", ids);
+        cc_args_text(&a, "revs", revs);
+        cc_args_text(&a, "throughs", days);
+        s_gen.pending++;
+        if (cc_db_call(app->rt.writer, &a, s_on_generated, app) != 0) {
+            cc_error("db_queue_failed", "what", "od_plans_generated");
+            exit(1);
+        }
+        free(ids);
+        free(revs);
+        free(days);
     }
+    free(through);
     if (budget <= 0 || rows == (int)app->plan_batch)
-        s_gen.again = 1;   /* more to do: go on in the next pass of the loop */
+        s_gen.again = s_gen.backlog = 1;   /* more to do: go on in the next pass of the loop */
     s_run_end();
 }
 
@@ -1057,6 +1121,19 @@ static void s_tick(evutil_socket_t fd, short what, void *arg)
     s_gen.running = 1;
     s_gen.t0_us = cc_mono_us();
     cc_metric_inc(s_gen.m_runs);
+    if (s_gen.backlog && !s_gen.kicked) {
+        /* Going on with a backlog (a start with 100,000 elders' plans): the
+         * plans of elders no longer active were ended by the run that began
+         * it, and the due read skips them anyway; that scan on the writer at
+         * every batch was a good part of a large catch-up. */
+        s_gen.backlog = 0;
+        s_gen.pending = 1;
+        s_gen.run_epoch = s_gen.epoch;
+        s_read_due(app);
+        s_run_end();
+        return;
+    }
+    s_gen.backlog = s_gen.kicked = 0;
     cc_args_t a;
     cc_args_init(&a, &od_stmts[OD_ST_PLANS_END_INACTIVE]);
     cc_args_int(&a, "now_us", cc_now_us());
@@ -1072,6 +1149,7 @@ void od_plans_kick(od_app_t *app)
 {
     if (!s_gen.timer || app->rt.stopping)
         return;
+    s_gen.kicked = 1;   /* a change: the next run begins with the full pass */
     if (s_gen.running) {
         s_gen.again = 1;
         return;

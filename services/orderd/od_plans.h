@@ -20,7 +20,7 @@
 #define OD_PLANS_ST_ENUM                                                                   \
     OD_ST_PLAN_CREATE, OD_ST_PLAN_UPDATE, OD_ST_PLAN_SET, OD_ST_PLAN_SKIP,                   \
     OD_ST_PLAN_GENERATED, OD_ST_PLANS_END_INACTIVE, OD_ST_PLANS_DUE, OD_ST_PLAN_GET,         \
-    OD_ST_PLAN_LIST
+    OD_ST_PLAN_LIST, OD_ST_PLANS_GENERATED
 
 /* Columns of od_plan_get / od_plan_list, in the order od_plans.c reads. */
 #define OD_PLAN_COLS                                                                         \
@@ -57,6 +57,13 @@
     [OD_ST_PLAN_GENERATED] = { "od_plan_generated", CC_STMT_WRITER, "od_plan_generated",     \
         "outcome", NULL,                                                                      \
         { { "id", CC_T_UUID }, { "rev", CC_T_INT4 }, { "through", CC_T_DATE } }, NULL },       \
+    /* A run's marks in one statement: od_plan_generated for each plan. */                  \
+    [OD_ST_PLANS_GENERATED] = { "od_plans_generated", CC_STMT_WRITER, NULL, NULL,              \
+        "SELECT count(g.outcome) FROM unnest($1::text[], $2::bigint[], $3::text[]) "           \
+        "AS x(id, rev, through), od_plan_generated(x.id::uuid, x.rev::integer, "               \
+        "x.through::date) AS g(outcome)",                                                      \
+        { { "ids", CC_T_TEXT_ARRAY }, { "revs", CC_T_INT8_ARRAY },                             \
+          { "throughs", CC_T_TEXT_ARRAY } }, NULL },                                           \
     [OD_ST_PLANS_END_INACTIVE] = { "od_plans_end_inactive", CC_STMT_WRITER,                  \
         "od_plans_end_inactive", "plan_id, cancel::text", NULL,                               \
         { { "now_us", CC_T_INT8 }, { "limit", CC_T_INT4 } }, NULL },                          \

@@ -229,6 +229,10 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
           { "notes", CC_T_TEXT }, { "emergency", CC_T_BOOL }, { "source", CC_T_TEXT },
           { "placed_id", CC_T_UUID }, { "placed", CC_T_BYTEA }, { "released_id", CC_T_UUID },
           { "released", CC_T_BYTEA }, { "meal_mode", CC_T_TEXT } }, NULL },
+    /* A generator's batch in one statement (od_app_place_many, migration 021). */
+    [OD_ST_ORDER_PLACE_MANY] = { "od_order_place_many", W, "od_order_place_many",
+        "n, outcome, order_id, state", NULL,
+        { { "rows", CC_T_JSONB }, { "source", CC_T_TEXT } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
     OD_PLANS_STMTS,
 };
