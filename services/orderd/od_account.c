@@ -151,6 +151,33 @@ int od_account_req_from_json(json_t *body, od_account_req_t *out, cc_err_t *err)
                    err);
 }
 
+int od_password_req_from_json(json_t *body, int self, od_password_req_t *out, cc_err_t *err)
+{
+    static const char *const own[] = { "current_password", "new_password", NULL };
+    static const char *const reset[] = { "new_password", NULL };
+    memset(out, 0, sizeof *out);
+    if (cc_json_only(body, self ? own : reset, err) != 0
+        || (self && cc_json_str(body, "current_password", 1, CC_PASSWD_MAX, &out->current,
+                                err) != 0)
+        || cc_json_str(body, "new_password", 1, CC_PASSWD_MAX, &out->next, err) != 0)
+        return -1;
+    if (self) {
+        out->current_len = json_string_length(json_object_get(body, "current_password"));
+        if (out->current_len == 0)
+            return cc_err_set(err, 400, "invalid_value", "current_password",
+                              "current_password is empty");
+    }
+    out->next_len = json_string_length(json_object_get(body, "new_password"));
+    if (out->next_len < OD_PASSWORD_MIN)
+        return cc_err_set(err, 400, "invalid_value", "new_password",
+                          "a password has at least %d bytes", OD_PASSWORD_MIN);
+    if (self && out->next_len == out->current_len
+        && memcmp(out->next, out->current, out->next_len) == 0)
+        return cc_err_set(err, 400, "invalid_value", "new_password",
+                          "the new password is the current one");
+    return 0;
+}
+
 void od_account_req_clear(od_account_req_t *r)
 {
     json_decref(r->scope);

@@ -38,6 +38,18 @@ typedef struct {
 int od_account_req_from_json(json_t *body, od_account_req_t *out, cc_err_t *err);
 void od_account_req_clear(od_account_req_t *r);
 
+/* A password change. Own account (self): {current_password, new_password};
+ * a reset by an admin or provider_admin: {new_password}. current 1..
+ * CC_PASSWD_MAX bytes, new OD_PASSWORD_MIN..CC_PASSWD_MAX and, for self,
+ * not the current one. Both borrowed from body. 0, or -1 and err (400). */
+typedef struct {
+    const char *current;                  /* NULL for a reset */
+    size_t current_len;
+    const char *next;
+    size_t next_len;
+} od_password_req_t;
+int od_password_req_from_json(json_t *body, int self, od_password_req_t *out, cc_err_t *err);
+
 /* May the holder of claims by create this account? admin: any; a
  * provider_admin: caregivers of its own provider only; nobody else.
  * 0, or -1 and err (403 forbidden). */

@@ -93,6 +93,47 @@ static void test_account_request(void **state)
     }
 }
 
+/* err.field of a password request that must fail, or "" if it passed. */
+static const char *s_pw(const char *text, int self)
+{
+    static cc_err_t err;
+    od_password_req_t r;
+    json_t *b = json_loads(text, 0, NULL);
+    assert_non_null(b);
+    int rc = od_password_req_from_json(b, self, &r, &err);
+    json_decref(b);
+    if (rc == 0)
+        return "";
+    assert_int_equal(err.status, 400);
+    return err.field;
+}
+
+static void test_password_request(void **state)
+{
+    (void)state;
+    od_password_req_t r;
+    cc_err_t err;
+    json_t *b = json_pack("{s:s,s:s}", "current_password", "old secret",
+                          "new_password", "a much longer one");
+    assert_int_equal(od_password_req_from_json(b, 1, &r, &err), 0);
+    assert_int_equal(r.current_len, 10);
+    assert_int_equal(r.next_len, 17);
+    assert_memory_equal(r.next, "a much longer one", 17);
+    json_decref(b);
+    assert_string_equal(s_pw("{\"new_password\":\"twelve bytes\"}", 0), "");
+    /* Self needs the current password; a reset must not carry one. */
+    assert_string_equal(s_pw("{\"new_password\":\"twelve bytes\"}", 1), "current_password");
+    assert_string_equal(s_pw("{\"current_password\":\"x\",\"new_password\":\"twelve bytes\"}",
+                             0), "current_password");
+    assert_string_equal(s_pw("{\"current_password\":\"\",\"new_password\":\"twelve bytes\"}",
+                             1), "current_password");
+    assert_string_equal(s_pw("{\"current_password\":\"x\",\"new_password\":\"eleven byte\"}",
+                             1), "new_password");
+    assert_string_equal(s_pw("{\"current_password\":\"twelve bytes\","
+                             "\"new_password\":\"twelve bytes\"}", 1), "new_password");
+    assert_string_equal(s_pw("{\"new_password\":12}", 0), "new_password");
+}
+
 static void test_who_may_create(void **state)
 {
     (void)state;
@@ -142,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_login_request),
         cmocka_unit_test(test_account_request),
+        cmocka_unit_test(test_password_request),
         cmocka_unit_test(test_who_may_create),
         cmocka_unit_test(test_claims),
     };

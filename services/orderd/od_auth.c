@@ -43,6 +43,7 @@ struct od_auth {
     cc_metric_t *m_login_ok, *m_login_failed, *m_login_locked, *m_busy;
     cc_metric_t *m_refresh_ok, *m_refresh_replayed, *m_refresh_refused;
     cc_metric_t *m_hash_seconds;
+    cc_metric_t *m_pw_changed, *m_pw_reset, *m_pw_wrong;
 };
 
 static od_auth_t s_auth;
@@ -160,10 +161,11 @@ static s_account_t *s_account_put(const char *id, cc_role_t role, const char *pr
     return a;
 }
 
-/* Raise a's gen (and disable it): refused here at once, AccountChanged
- * for the other daemons, refresh tokens revoked, in one statement. */
-static void s_account_change(od_app_t *app, s_account_t *a, int disable, cc_db_fn *fn,
-                             void *arg)
+/* Raise a's gen (and disable it; or store a new password hash): refused
+ * here at once, AccountChanged for the other daemons, refresh tokens
+ * revoked, in one statement. */
+static void s_account_change_hash(od_app_t *app, s_account_t *a, int disable,
+                                  const char *hash, cc_db_fn *fn, void *arg)
 {
     a->gen++;
     a->disabled |= disable;
@@ -181,10 +183,17 @@ static void s_account_change(od_app_t *app, s_account_t *a, int disable, cc_db_f
     char event_id[CC_UUID_LEN];
     cc_uuid(event_id);
     cc_args_t q;
-    cc_args_init(&q, &od_stmts[OD_ST_ACCOUNT_CHANGE]);
-    cc_args_text(&q, "id", a->id);
-    cc_args_int(&q, "gen", a->gen);
-    cc_args_bool(&q, "disabled", a->disabled);
+    if (hash) {
+        cc_args_init(&q, &od_stmts[OD_ST_ACCOUNT_PASSWORD]);
+        cc_args_text(&q, "id", a->id);
+        cc_args_text(&q, "hash", hash);
+        cc_args_int(&q, "gen", a->gen);
+    } else {
+        cc_args_init(&q, &od_stmts[OD_ST_ACCOUNT_CHANGE]);
+        cc_args_text(&q, "id", a->id);
+        cc_args_int(&q, "gen", a->gen);
+        cc_args_bool(&q, "disabled", a->disabled);
+    }
     cc_args_text(&q, "event_id", event_id);
     cc_args_bytes(&q, "payload", payload, len);
     s_queue(app->rt.writer, &q, fn, arg);
@@ -192,7 +201,13 @@ static void s_account_change(od_app_t *app, s_account_t *a, int disable, cc_db_f
     char gen[24];
     snprintf(gen, sizeof gen, "%" PRId64, a->gen);
     cc_info("account_changed", "account_id", a->id, "gen", gen, "disabled",
-            a->disabled ? "true" : "false");
+            a->disabled ? "true" : "false", "password", hash ? "changed" : "kept");
+}
+
+static void s_account_change(od_app_t *app, s_account_t *a, int disable, cc_db_fn *fn,
+                             void *arg)
+{
+    s_account_change_hash(app, a, disable, NULL, fn, arg);
 }
 
 /* ---- init ------------------------------------------------------------------------ */
@@ -232,6 +247,13 @@ int od_auth_init(od_app_t *app)
         "orderd_refreshes_total{outcome=\"refused\"}", "Refresh token uses");
     s_auth.m_hash_seconds = cc_metrics_histogram("orderd_password_hash_seconds",
                                                  "Argon2id hash or verification, on a worker");
+    s_auth.m_pw_changed = cc_metrics_counter(
+        "orderd_password_changes_total{how=\"self\"}", "Passwords changed");
+    s_auth.m_pw_reset = cc_metrics_counter(
+        "orderd_password_changes_total{how=\"reset\"}", "Passwords changed");
+    s_auth.m_pw_wrong = cc_metrics_counter(
+        "orderd_password_changes_total{how=\"wrong_current\"}",
+        "Own password changes refused: the current password was wrong");
     cc_info("issuer_ready", "kid", cc_jwt_key_kid(s_auth.key), "iss", app->rt.token_issuer,
             "aud", app->rt.token_audience);
     return 0;
@@ -552,6 +574,7 @@ typedef struct {
     int64_t gen;
     int disabled;
     int everywhere;
+    int password;              /* a password change or reset */
 } s_change_ctx_t;
 
 static void s_on_logged_out(PGresult *res, void *arg)
@@ -585,6 +608,9 @@ static void s_on_changed(PGresult *res, void *arg)
         a->unsaved = 0;
     json_t *b = x->everywhere
                     ? json_pack("{s:s,s:I}", "logged_out", "everywhere", "gen", (json_int_t)x->gen)
+                : x->password
+                    ? json_pack("{s:s,s:b,s:I}", "account_id", x->account_id, "password_changed", 1,
+                                "gen", (json_int_t)x->gen)
                     : json_pack("{s:s,s:b,s:I}", "account_id", x->account_id, "disabled",
                                 x->disabled, "gen", (json_int_t)x->gen);
     cc_http_reply_json(&x->req, 200, b);
@@ -814,6 +840,200 @@ void od_auth_account_list(cc_http_req_t *req, void *arg)
     cc_args_t q;   /* admin only: the route's roles */
     cc_args_init(&q, &od_stmts[OD_ST_ACCOUNT_LIST]);
     s_queue(app->rt.reader, &q, s_on_account_list, req);
+}
+
+/* ---- password change and reset --------------------------------------------------- */
+typedef struct {
+    od_app_t *app;
+    cc_http_req_t *req;
+    char account_id[CC_UUID_LEN];
+    char username[OD_USERNAME_MAX + 1];
+    int self;                          /* own change: current verified first */
+    char *current, *next;              /* wiped by the worker */
+    size_t current_len, next_len;
+    char stored[CC_PASSWD_HASH_MAX];   /* the account's hash (self) */
+    char hash[CC_PASSWD_HASH_MAX];     /* of next */
+    int verified, ok;
+    double seconds;
+} s_pw_t;
+
+static void s_pw_free(s_pw_t *p)
+{
+    s_secret_free(&p->current, p->current_len);
+    s_secret_free(&p->next, p->next_len);
+    sodium_memzero(p->stored, sizeof p->stored);
+    sodium_memzero(p->hash, sizeof p->hash);
+    free(p);
+}
+
+static void s_run_password(void *arg)
+{
+    s_pw_t *p = arg;
+    int64_t t0 = cc_mono_us();
+    p->verified = !p->self
+                  || cc_passwd_verify(p->stored, p->current, p->current_len) == 0;
+    if (p->verified)
+        p->ok = cc_passwd_hash(p->next, p->next_len, NULL, p->hash) == 0;
+    s_secret_free(&p->current, p->current_len);
+    s_secret_free(&p->next, p->next_len);
+    p->seconds = (double)(cc_mono_us() - t0) / 1e6;
+}
+
+static void s_on_pw_wrong(PGresult *res, void *arg)
+{
+    s_pw_t *p = arg;
+    cc_err_t err;
+    if (od_app_write_ok(p->app, "od_login_failed", res, &err) != 0) {
+        cc_http_reply_err(&p->req, &err);
+        s_pw_free(p);
+        return;
+    }
+    cc_metric_inc(s_auth.m_pw_wrong);
+    cc_http_reply_error(&p->req, 403, "invalid_credentials", "current_password",
+                        "the current password is wrong");
+    s_pw_free(p);
+}
+
+static void s_password_done(void *arg, int ran)
+{
+    s_pw_t *p = arg;
+    if (!ran) {
+        s_pw_free(p);
+        return;
+    }
+    od_app_t *app = p->app;
+    cc_metric_observe(s_auth.m_hash_seconds, p->seconds);
+    if (!p->verified) {
+        /* Counted as a failed login of the name: a stolen access token
+         * cannot be used to guess the password behind it. */
+        cc_info("password_change_refused", "account_id", p->account_id);
+        cc_args_t q;
+        cc_args_init(&q, &od_stmts[OD_ST_LOGIN_FAILED]);
+        cc_args_text(&q, "username", p->username);
+        cc_args_int(&q, "window_s", app->lockout_window_s);
+        s_queue(app->rt.writer, &q, s_on_pw_wrong, p);
+        return;
+    }
+    if (!p->ok) {
+        cc_error("password_hash_failed", "account_id", p->account_id);
+        cc_http_reply_error(&p->req, 500, "internal", NULL, "cannot hash the password");
+        s_pw_free(p);
+        return;
+    }
+    s_account_t *a = cc_map_get(s_auth.accounts, p->account_id);
+    if (!a) {
+        cc_http_reply_error(&p->req, 404, "not_found", "id", "no such account");
+        s_pw_free(p);
+        return;
+    }
+    cc_metric_inc(p->self ? s_auth.m_pw_changed : s_auth.m_pw_reset);
+    s_change_ctx_t *x = cc_xcalloc(sizeof *x, "password");
+    x->app = app;
+    x->req = p->req;
+    p->req = NULL;
+    x->password = 1;
+    snprintf(x->account_id, sizeof x->account_id, "%s", a->id);
+    s_account_change_hash(app, a, 0, p->hash, s_on_changed, x);
+    x->gen = a->gen;
+    s_pw_free(p);
+}
+
+/* p from a request body (self or reset), secrets copied; NULL and the
+ * request answered (400) when the body is wrong. */
+static s_pw_t *s_pw_new(od_app_t *app, cc_http_req_t **req, int self, const char *account_id)
+{
+    od_password_req_t r;
+    cc_err_t err;
+    if (od_password_req_from_json(cc_http_json(*req), self, &r, &err) != 0) {
+        cc_http_reply_err(req, &err);
+        return NULL;
+    }
+    s_pw_t *p = cc_xcalloc(sizeof *p, "password");
+    p->app = app;
+    p->req = *req;
+    *req = NULL;
+    p->self = self;
+    snprintf(p->account_id, sizeof p->account_id, "%s", account_id);
+    if (self) {
+        p->current = s_secret_dup(r.current, r.current_len);
+        p->current_len = r.current_len;
+    }
+    p->next = s_secret_dup(r.next, r.next_len);
+    p->next_len = r.next_len;
+    return p;
+}
+
+static void s_pw_submit(s_pw_t *p)
+{
+    if (cc_work_submit(s_auth.work, s_run_password, s_password_done, p) != 0) {
+        s_busy(&p->req);
+        s_pw_free(p);
+    }
+}
+
+static void s_on_pw_lookup(PGresult *res, void *arg)
+{
+    s_pw_t *p = arg;
+    od_app_t *app = p->app;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        s_read_failed(&p->req, "od_password_lookup", res);
+        s_pw_free(p);
+        return;
+    }
+    if (PQntuples(res) != 1) {
+        cc_http_reply_error(&p->req, 404, "not_found", "id", "no such account");
+        s_pw_free(p);
+        return;
+    }
+    if (strtoll(PQgetvalue(res, 0, 3), NULL, 10) >= app->lockout_max) {
+        int64_t wait = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
+        char ra[24];
+        snprintf(ra, sizeof ra, "%" PRId64, wait > 0 ? wait : 1);
+        cc_metric_inc(s_auth.m_login_locked);
+        cc_http_reply_error_hdr(&p->req, 429, "too_many_attempts", NULL,
+                                "too many failed attempts for this account; wait and retry",
+                                "Retry-After", ra);
+        s_pw_free(p);
+        return;
+    }
+    snprintf(p->username, sizeof p->username, "%s", PQgetvalue(res, 0, 0));
+    snprintf(p->stored, sizeof p->stored, "%s", PQgetvalue(res, 0, 1));
+    s_pw_submit(p);
+}
+
+void od_auth_password(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    const cc_jwt_claims_t *c = s_caller(req);
+    if (!cc_uuid_valid(c->sub) || !cc_map_get(s_auth.accounts, c->sub)) {
+        /* another issuer's account: its password is not kept here */
+        cc_http_reply_error(&req, 403, "forbidden", "sub", "not an account of this issuer");
+        return;
+    }
+    s_pw_t *p = s_pw_new(app, &req, 1, c->sub);
+    if (!p)
+        return;
+    cc_args_t q;
+    cc_args_init(&q, &od_stmts[OD_ST_PASSWORD_LOOKUP]);
+    cc_args_text(&q, "id", p->account_id);
+    cc_args_int(&q, "window_s", app->lockout_window_s);
+    s_queue(app->rt.reader, &q, s_on_pw_lookup, p);
+}
+
+void od_auth_account_password(cc_http_req_t *req, void *arg)
+{
+    od_app_t *app = arg;
+    const cc_jwt_claims_t *c = s_caller(req);
+    const char *id = cc_http_path_param(req, "id");
+    s_account_t *a = id ? cc_map_get(s_auth.accounts, id) : NULL;
+    /* Another provider's account is as unknown as a missing one. */
+    if (!a || !od_account_may_manage(c, a->role, a->provider_id)) {
+        cc_http_reply_error(&req, 404, "not_found", "id", "no such account");
+        return;
+    }
+    s_pw_t *p = s_pw_new(app, &req, 0, a->id);
+    if (p)
+        s_pw_submit(p);
 }
 
 /* ---- seed file ------------------------------------------------------------------------- */

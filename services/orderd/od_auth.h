@@ -39,5 +39,10 @@ void od_auth_logout(cc_http_req_t *req, void *arg);
 void od_auth_account_create(cc_http_req_t *req, void *arg);
 void od_auth_account_disable(cc_http_req_t *req, void *arg);
 void od_auth_account_list(cc_http_req_t *req, void *arg);
+/* POST /v1/auth/password {current_password, new_password}: the caller's
+ * own; POST /v1/accounts/{id}/password {new_password}: a reset by whoever
+ * may disable it. Both raise gen: every earlier token is void. */
+void od_auth_password(cc_http_req_t *req, void *arg);
+void od_auth_account_password(cc_http_req_t *req, void *arg);
 
 #endif

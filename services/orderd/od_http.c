@@ -733,5 +733,8 @@ const cc_http_route_t od_http_routes[] = {
     { "POST", "/v1/accounts", od_auth_account_create, CC_ROUTE_JSON, ADMIN | PROVIDER_ADMIN },
     { "GET", "/v1/accounts", od_auth_account_list, 0, ADMIN },
     { "POST", "/v1/accounts/{id}/disable", od_auth_account_disable, 0, ADMIN | PROVIDER_ADMIN },
+    { "POST", "/v1/auth/password", od_auth_password, CC_ROUTE_JSON, CC_ROLE_ALL },
+    { "POST", "/v1/accounts/{id}/password", od_auth_account_password, CC_ROUTE_JSON,
+      ADMIN | PROVIDER_ADMIN },
     { NULL, NULL, NULL, 0, 0 },
 };

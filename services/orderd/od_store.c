@@ -156,6 +156,19 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     [OD_ST_ACCOUNT_LIST] = { "od_account_list", R, NULL, NULL,
         "SELECT id, username, role, scope::text, gen, disabled, od_us(created_at) "
         "FROM accounts ORDER BY created_at, id LIMIT 1000", { { NULL, CC_T_NONE } }, NULL },
+    [OD_ST_ACCOUNT_PASSWORD] = { "od_account_password", W, "od_account_password", "outcome",
+        NULL, { { "id", CC_T_UUID }, { "hash", CC_T_TEXT }, { "gen", CC_T_INT8 },
+                { "event_id", CC_T_UUID }, { "payload", CC_T_BYTEA } }, NULL },
+    /* The caller's own account for a password change: its username (the
+     * lockout counts per name, as login does), hash and the failures in the
+     * current window. */
+    [OD_ST_PASSWORD_LOOKUP] = { "od_password_lookup", R, NULL, NULL,
+        "SELECT a.username, a.password_hash, a.disabled, coalesce(f.failures, 0), "
+        "coalesce(ceil(extract(epoch FROM f.first_at + make_interval(secs => $2::integer) "
+        "- now())), 0)::bigint FROM accounts a LEFT JOIN login_failures f "
+        "ON f.who = od_who(a.username) AND f.first_at > now() - make_interval(secs => $2::integer) "
+        "WHERE a.id = $1::uuid",
+        { { "id", CC_T_UUID }, { "window_s", CC_T_INT4 } }, NULL },
     /* Personal data: key ids in use; rows in clear; rows under the old key;
      * sealing one row (od_reseal.h). */
     [OD_ST_PII_KEYS] = { "od_pii_keys", R, NULL, NULL,

@@ -14,6 +14,9 @@ and passwords"), with the four real daemons on a real PostgreSQL:
 - one issuer: the tokens name iss urn:eldercare:orderd and aud eldercare
   (the daemons' defaults), signed with the key made before the daemons
   start (orderd's --issuer-key, its public half in every --jwks-file);
+- passwords: changed by their holder (the current one verified, a wrong
+  one counted toward the lockout) or reset by whoever may disable the
+  account; either way every earlier token of the account is void;
 - an expired access token (signed with the issuer key) is refused;
 - the test passwords appear in no log.
 """
@@ -276,6 +279,110 @@ def test_disabled_account_is_refused_everywhere(sysm):
                        5.0, what="dispatchd reloads account_gens")
 
 
+def change_password(s, tok, current, new):
+    return s.http("POST", "orderd", "/v1/auth/password", headers=bearer(tok),
+                  json={"current_password": current, "new_password": new})
+
+
+def test_own_password_change(sysm):
+    admin = token(sysm, "admin1", ADMIN_PW)
+    pw = secret("op")
+    st, acct = create(sysm, admin, "op.changes", pw, "operator")
+    assert st == 201
+    op = token(sysm, "op.changes", pw)
+    assert sysm.http("GET", "orderd", "/v1/orders?state=placed", headers=bearer(op))[0] == 200
+    # Bad bodies name their field and change nothing.
+    for body, field in (({"new_password": secret("n")}, "current_password"),
+                        ({"current_password": pw, "new_password": "short"}, "new_password"),
+                        ({"current_password": pw, "new_password": pw}, "new_password"),
+                        ({"current_password": pw, "new_password": secret("n"), "x": 1}, "x")):
+        st, b = sysm.http("POST", "orderd", "/v1/auth/password", headers=bearer(op), json=body)
+        assert st == 400 and b["field"] == field, (body, st, b)
+    # A wrong current password: 403 naming it; it counts as a failed login.
+    st, b = change_password(sysm, op, "not-" + pw, secret("n"))
+    assert st == 403 and b["error"] == "invalid_credentials", b
+    assert b["field"] == "current_password", b
+    rows = sysm.sql("orderd", "SELECT failures FROM orderd.login_failures "
+                    "WHERE who = orderd.od_who('op.changes')")
+    assert rows and rows[0][0] == 1, rows
+    new = secret("op-new")
+    st, b = change_password(sysm, op, pw, new)
+    assert st == 200 and b["password_changed"] is True and b["gen"] == 1, (st, b)
+    assert b["account_id"] == acct["account_id"]
+    # Every earlier token is void: the access token here at once, the
+    # refresh token too; the old password no longer logs in, the new does.
+    st, b = sysm.http("GET", "orderd", "/v1/orders?state=placed", headers=bearer(op))
+    assert _refused_as_revoked(st, b), (st, b)
+    assert sysm.http("POST", "orderd", "/v1/auth/refresh", token=None,
+                     json={"refresh_token": op["refresh_token"]})[0] == 401
+    assert login(sysm, "op.changes", pw)[0] == 401
+    op2 = token(sysm, "op.changes", new)
+    assert claims(op2)["gen"] == 1
+    assert sysm.http("GET", "orderd", "/v1/orders?state=placed", headers=bearer(op2))[0] == 200
+    stored = sysm.sql("orderd", "SELECT password_hash LIKE '$argon2id%%', "
+                      "password_changed_at IS NOT NULL FROM orderd.accounts WHERE id = %s",
+                      (acct["account_id"],))
+    assert stored == [(True, True)], stored
+
+
+def test_wrong_current_passwords_lock_the_change_out(sysm):
+    admin = token(sysm, "admin1", ADMIN_PW)
+    pw = secret("op")
+    assert create(sysm, admin, "op.guessed", pw, "operator")[0] == 201
+    op = token(sysm, "op.guessed", pw)
+    # Someone holding the access token guesses: lockout-max wrong guesses,
+    # then 429 even for the right one, as login does.
+    for _ in range(LOCK_MAX):
+        assert change_password(sysm, op, "guess-" + uuid.uuid4().hex, secret("n"))[0] == 403
+    st, b = change_password(sysm, op, pw, secret("n"))
+    assert st == 429 and b["error"] == "too_many_attempts", (st, b)
+    assert login(sysm, "op.guessed", pw)[0] == 429
+    time.sleep(LOCK_WINDOW_S + 0.5)
+    assert change_password(sysm, op, pw, secret("n"))[0] == 200
+
+
+def test_password_reset_by_admin_and_provider_admin(sysm):
+    admin = token(sysm, "admin1", ADMIN_PW)
+    pa = token(sysm, "pa1", PA_PW)
+    pw = secret("cg")
+    cg_scope = {"caregiver_id": str(uuid.uuid4()), "provider_id": PROVIDER}
+    st, cg = create(sysm, pa, "cg.forgot", pw, "caregiver", cg_scope)
+    assert st == 201
+    other_pw = secret("cg")
+    st, other = create(sysm, admin, "cg.other.prov", other_pw, "caregiver",
+                       {"caregiver_id": str(uuid.uuid4()), "provider_id": OTHER_PROVIDER})
+    assert st == 201
+    old = token(sysm, "cg.forgot", pw)
+
+    def reset(tok, account_id, body):
+        return sysm.http("POST", "orderd", "/v1/accounts/%s/password" % account_id,
+                         headers=bearer(tok), json=body)
+    # A reset carries no current password; a short one is refused.
+    assert reset(pa, cg["account_id"], {"new_password": "short"})[1]["field"] == "new_password"
+    st, b = reset(pa, cg["account_id"], {"current_password": pw, "new_password": secret("n")})
+    assert st == 400 and b["field"] == "current_password", b
+    # Another provider's caregiver is unknown to this provider_admin.
+    st, b = reset(pa, other["account_id"], {"new_password": secret("n")})
+    assert st == 404 and b["field"] == "id", b
+    assert login(sysm, "cg.other.prov", other_pw)[0] == 200
+    new = secret("cg-new")
+    st, b = reset(pa, cg["account_id"], {"new_password": new})
+    assert st == 200 and b["password_changed"] is True and b["gen"] == 1, (st, b)
+    assert login(sysm, "cg.forgot", pw)[0] == 401
+    assert token(sysm, "cg.forgot", new)
+    # (logout with no body is a 400 for a good token of any role)
+    st, b = sysm.http("POST", "orderd", "/v1/auth/logout", headers=bearer(old), json={})
+    assert _refused_as_revoked(st, b), (st, b)
+    # The admin resets anyone's; the other daemons learn the new gen.
+    new2 = secret("cg-new2")
+    assert reset(admin, other["account_id"], {"new_password": new2})[0] == 200
+    assert token(sysm, "cg.other.prov", new2)
+    harness.wait_until(lambda: (sysm.sql("dispatchd", "SELECT gen FROM dispatchd.account_gens "
+                                         "WHERE account_id = %s", (other["account_id"],))
+                                or [(0,)])[0][0] == 1,
+                       5.0, what="dispatchd learns the reset's gen")
+
+
 def _b64(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
@@ -313,5 +420,5 @@ def test_no_passwords_or_tokens_in_logs(sysm):
         assert pw not in text
     assert t["refresh_token"] not in text and t["access_token"] not in text
     assert "$argon2" not in text
-    for name in ("admin1", "lock.me", "ghost.user", "pa.gone"):
+    for name in ("admin1", "lock.me", "ghost.user", "pa.gone", "op.changes", "cg.forgot"):
         assert '"%s"' % name not in text

@@ -136,7 +136,8 @@ BAD_BODY = {"reason": 5, "caregiver_id": 5, "courier_id": 5, "amount_fen": -1, "
 # token (it names no account of the issuer: 403 field sub) or an unknown
 # account (404); tests/system/test_auth.py tests them with real accounts.
 ACCOUNT_ROUTES = {("orderd", "/v1/auth/logout"), ("orderd", "/v1/accounts"),
-                  ("orderd", "/v1/accounts/{id}/disable")}
+                  ("orderd", "/v1/accounts/{id}/disable"), ("orderd", "/v1/auth/password"),
+                  ("orderd", "/v1/accounts/{id}/password")}
 # Routes without a token (CC_ROUTE_PUBLIC): how one gets a token.
 PUBLIC_ROUTES = {("orderd", "POST", "/v1/auth/login"), ("orderd", "POST", "/v1/auth/refresh")}
 
