@@ -444,8 +444,8 @@ class Replay:
         self.accepted = set()      # visit ids accepted by us
         self.declined = set()      # (visit id, caregiver index)
         self.served = {}           # visit index -> {"cg", "start", "end", "eta", "travel_s"}
-        self.busy = {}             # caregiver index -> (visit json, vix, start, end)
-        self.going = {}            # caregiver index -> (visit json, vix, arrival)
+        self.busy = {}             # caregiver index -> (visit json, vix, start, end, why)
+        self.going = {}            # caregiver index -> (visit json, vix, arrival, why)
         self.free_at, self.pos = {}, {}
         self.sick = set()
         self.next_poll = {}
@@ -453,6 +453,10 @@ class Replay:
         self.dd_travel_s = 0
         self.sick_route = None
         self.max_tick_s = 0.0     # the longest tick in simulated seconds (apps lagging)
+        # Diagnostics (no effect on the replay): when each visit was first
+        # accepted, the first and the last ETA the app saw, failed check-ins.
+        self.acc_at, self.eta_seen = {}, {}
+        self.lost = []
         self.date = datetime.datetime.fromtimestamp(clock.midnight, TZ).date().isoformat()
 
     def err(self, what, st, doc):
@@ -550,11 +554,15 @@ class Replay:
             return
         plan = doc.get("visits", [])
         for v in plan:
+            if v.get("eta"):
+                e = self.eta_seen.setdefault(v["visit_id"], [v["eta"], v["eta"]])
+                e[1] = v["eta"]
             if v.get("state") == "assigned":
                 if c in self.sick:
                     self.step(c, v, "decline")
                 elif self.step(c, v, "accept"):
                     v["state"] = "accepted"
+                    self.acc_at.setdefault(v["visit_id"], self.clock.now())
         self.plan[c] = [v for v in plan if v.get("state") in ("accepted", "checked_in")]
 
     def step(self, c, v, what):
@@ -607,24 +615,28 @@ class Replay:
     def act(self, c, now):
         """One caregiver's next move at simulated time now."""
         if c in self.busy:
-            v, i, start, end = self.busy[c]
+            v, i, start, end, why = self.busy[c]
             if now >= end:
                 if self.step(c, v, "check-out"):
                     del self.busy[c]
                     self.served[i] = {"cg": c, "start": start, "end": end,
                                       "eta": v.get("eta"), "travel_s": v.get("travel_s")}
+                    self.served[i].update(why)
                     self.dd_travel_s += v.get("travel_s") or 0
                     self.free_at[c], self.pos[c] = end, self.visit_home(i)
                     self.plan[c] = [x for x in self.plan.get(c, []) if x is not v]
             return
         if c in self.going:
-            v, i, arrive = self.going[c]
+            v, i, arrive, why = self.going[c]
             if now >= arrive:
                 del self.going[c]
                 if self.step(c, v, "check-in"):
                     start = arrive
-                    self.busy[c] = (v, i, start, start + SERVICE_MIN[v["service"]] * 60)
+                    why.update(checkin_at=now, accepted_at=self.acc_at.get(v["visit_id"]),
+                               eta_seen=self.eta_seen.get(v["visit_id"]))
+                    self.busy[c] = (v, i, start, start + SERVICE_MIN[v["service"]] * 60, why)
                 else:           # taken away meanwhile (pre-empted, re-planned)
+                    self.lost.append({"cg": c, "visit": i, "at": now, "left": why["leave"]})
                     self.plan[c] = [x for x in self.plan.get(c, []) if x is not v]
             return
         if c in self.sick:
@@ -639,7 +651,8 @@ class Replay:
         trip = metres(self.pos[c], self.visit_home(i)) / SPEED_MPS
         arrive = max(eta, self.free_at[c] + trip)
         if now >= arrive - trip:    # time to leave
-            self.going[c] = (v, i, now + trip)   # now + trip >= arrive here
+            why = {"leave": now, "eta_s": eta, "free_at": self.free_at[c], "trip_s": trip}
+            self.going[c] = (v, i, now + trip, why)   # now + trip >= arrive here
 
     def visit_home(self, i):
         return tuple(self.day["elders"][self.day["visits"][i]["elder"]]["home"])
@@ -725,7 +738,8 @@ class Replay:
             hhmm(self.clock.now()), len(self.served), len(V), self.max_tick_s))
         return {"served": self.served, "dd_travel_s": self.dd_travel_s,
                 "booked": len(self.order), "errors": self.errors,
-                "sick_route": self.sick_route, "max_tick_s": self.max_tick_s}
+                "sick_route": self.sick_route, "max_tick_s": self.max_tick_s,
+                "lost_checkins": self.lost}
 
 
 def replay(day, tree, speed, poll_s, end_s, keep, night_speed=0.0):
@@ -759,6 +773,11 @@ def replay(day, tree, speed, poll_s, end_s, keep, night_speed=0.0):
     finally:
         clock.stop = True
         s.stop()
+        if keep:    # dispatchd's tables for a look afterwards (psql -f)
+            subprocess.run([os.path.join(harness.PG_BIN, "pg_dump"), "-n", "dispatchd", "-f",
+                            os.path.join(workdir, "dispatchd.sql"),
+                            pg.conninfo(s.dbname)], check=False)
+            log("kept %s" % workdir)
         pg.stop()
         if not keep:
             import shutil

@@ -19,7 +19,8 @@
 # 600); COUNTY_SPEED (simulated seconds per second, 120); COUNTY_POLL_S (the
 # apps' poll period in simulated seconds, 120); COUNTY_NIGHT_SPEED (600: the
 # night 20:00-06:30, 0 jumps it); COUNTY_ARGS (daemon flags, e.g.
-# "dispatchd:offer-ahead-h=0"); COUNTY_OUT (the run's
+# "dispatchd:offer-ahead-h=0"); COUNTY_KEEP=1 (keep each replay's work
+# dir: daemon logs and a dump of dispatchd's tables); COUNTY_OUT (the run's
 # directory, var/bench/countyday-<size>-<time>). Command-line flags:
 # --tree PATH (= COUNTY_TREE), --base REV (= COUNTY_BASE).
 # The table goes to stdout, COUNTY_OUT/table.md and build/bench/countyday-<size>.md.
@@ -43,6 +44,7 @@ RUNS=${COUNTY_RUNS:-1}
 if [ "$SIZE" = county ]; then BOUND_S=${COUNTY_BOUND_S:-600}; else BOUND_S=${COUNTY_BOUND_S:-60}; fi
 OUT=${COUNTY_OUT:-$ROOT/var/bench/countyday-$SIZE-$(date -u +%Y%m%dT%H%M%SZ)}
 PY=/usr/bin/python3
+KEEP=(); [ "${COUNTY_KEEP:-0}" = 1 ] && KEEP=(--keep)
 mkdir -p "$OUT" "$ROOT/var/bench/rev" "$ROOT/build/bench"
 log() { printf 'countyday: %s\n' "$*" >&2; }
 
@@ -65,7 +67,7 @@ for what in $WHAT; do
             make -s -C "$base" all >"$OUT/build-$sha.log" 2>&1 || { tail -20 "$OUT/build-$sha.log" >&2; exit 1; }
             for r in $(seq 1 "$RUNS"); do
                 log "replay $r: greedy $BASE"
-                $PY bench/countyday.py replay --day "$OUT/day.json" --tree "$base" \
+                $PY bench/countyday.py replay --day "$OUT/day.json" --tree "$base" "${KEEP[@]}" \
                     --out "$OUT/base-$r.json" 2>&1 | tee "$OUT/base-$r.log" >&2
                 args+=(--result "a greedy $sha=$OUT/base-$r.json")
             done ;;
@@ -73,7 +75,7 @@ for what in $WHAT; do
             rev=$(git -C "$TREE" rev-parse --short=12 HEAD)
             for r in $(seq 1 "$RUNS"); do
                 log "replay $r: $TREE ($rev)"
-                $PY bench/countyday.py replay --day "$OUT/day.json" --tree "$TREE" \
+                $PY bench/countyday.py replay --day "$OUT/day.json" --tree "$TREE" "${KEEP[@]}" \
                     --out "$OUT/new-$r.json" 2>&1 | tee "$OUT/new-$r.log" >&2
                 args+=(--result "b dispatchd $rev=$OUT/new-$r.json")
             done ;;
