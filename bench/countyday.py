@@ -452,11 +452,13 @@ class Replay:
         self.errors = {}
         self.dd_travel_s = 0
         self.sick_route = None
+        self.duties = None          # "off" (empty rule set put), "none" (no such route)
         self.max_tick_s = 0.0     # the longest tick in simulated seconds (apps lagging)
         # Diagnostics (no effect on the replay): when each visit was first
         # accepted, the first and the last ETA the app saw, failed check-ins.
         self.acc_at, self.eta_seen = {}, {}
         self.lost = []
+        self.foreign = set()
         self.date = datetime.datetime.fromtimestamp(clock.midnight, TZ).date().isoformat()
 
     def err(self, what, st, doc):
@@ -472,6 +474,7 @@ class Replay:
     def load(self):
         day, rnd = self.day, random.Random(self.day["seed"] + 7)
         t0 = time.monotonic()
+        self.no_duties()
         births = [datetime.date(1930 + rnd.randrange(30), 1 + rnd.randrange(12),
                                 1 + rnd.randrange(28)) for _ in day["elders"]]
         ids = [id_number(rnd, b, i % 2 == 0) for i, b in enumerate(births)]
@@ -530,6 +533,23 @@ class Replay:
         log("county loaded: %d elders, %d caregivers in %.0f s" % (
             len(cards), len(self.cg_id), time.monotonic() - t0))
 
+    def no_duties(self):
+        """The day is its seeded visits only: an empty duty rule set in force
+        from today, before any elder exists. Otherwise orderd's duty
+        generator (issue 13) orders a mandated assessment for every elder of
+        80 and over never assessed (all of ours), ~500 on the county's day
+        itself: offers the apps accepted and never worked (not our orders),
+        holding the caregivers' time. e830a6f has no duties (404)."""
+        today = (datetime.date.fromisoformat(self.date) - datetime.timedelta(days=1)).isoformat()
+        st, doc = self.http.call("orderd", "PUT", "/v1/rules/duties",
+                                 {"effective_from": today, "rules": []}, self.tok["admin"])
+        if st == 201:
+            self.duties = "off"
+        elif st in (404, 405):
+            self.duties = "none"
+        else:
+            raise RuntimeError("PUT /v1/rules/duties -> %s %s" % (st, doc))
+
     def book(self, v):
         iso = lambda s: datetime.datetime.fromtimestamp(self.clock.epoch(s), TZ).isoformat(
             timespec="seconds")
@@ -554,6 +574,8 @@ class Replay:
             return
         plan = doc.get("visits", [])
         for v in plan:
+            if v.get("order_id") not in self.vix:
+                self.foreign.add(v.get("visit_id"))   # not the day's: must stay none
             if v.get("eta"):
                 e = self.eta_seen.setdefault(v["visit_id"], [v["eta"], v["eta"]])
                 e[1] = v["eta"]
@@ -734,11 +756,14 @@ class Replay:
             self.max_tick_s = max(self.max_tick_s, lag)
             if lag / self.speed < tick_real:
                 time.sleep(tick_real - lag / self.speed)
-        log("day ends at %s: %d of %d served; longest tick %.0f simulated s" % (
-            hhmm(self.clock.now()), len(self.served), len(V), self.max_tick_s))
+        log("day ends at %s: %d of %d served; longest tick %.0f simulated s; "
+            "%d visits not the day's in the apps" % (
+                hhmm(self.clock.now()), len(self.served), len(V), self.max_tick_s,
+                len(self.foreign)))
         return {"served": self.served, "dd_travel_s": self.dd_travel_s,
                 "booked": len(self.order), "errors": self.errors,
                 "sick_route": self.sick_route, "max_tick_s": self.max_tick_s,
+                "duties": self.duties, "foreign_visits": len(self.foreign),
                 "lost_checkins": self.lost}
 
 
