@@ -110,6 +110,29 @@ int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v)
     return 0;
 }
 
+int dd_caregiver_at(const dd_caregiver_t *c, int64_t shift_start_us, int64_t now_us,
+                    double *lat, double *lon)
+{
+    *lat = c->lat;
+    *lon = c->lon;
+    if (c->last_out_us <= 0 || c->last_out_us < shift_start_us || c->last_out_us > now_us)
+        return 0;
+    *lat = c->last_lat;
+    *lon = c->last_lon;
+    return 1;
+}
+
+int64_t dd_visit_busy_until_us(const dd_visit_t *v)
+{
+    int64_t end = v->planned_end_us;
+    if (v->state == DD_VISIT_CHECKED_IN && v->checked_in_us > 0) {
+        int64_t e = v->checked_in_us + (int64_t) dd_service_minutes(v->service) * 60 * S_US;
+        if (e > end)
+            end = e;
+    }
+    return end;
+}
+
 void dd_plan_remove(dd_caregiver_t *c, dd_visit_t *v)
 {
     for (size_t i = 0; i < c->nplan; i++) {

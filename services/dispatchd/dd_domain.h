@@ -97,6 +97,13 @@ typedef struct {
     uint64_t plan_ver;          /* bumped on every change of the plan or of a visit's state
                                  * in it: a re-optimisation started from an older one is
                                  * stale (dd_reopt.h) */
+    /* Where the last visit checked out ended (its elder's home) and when:
+     * with nothing of the plan started, the models start the caregiver
+     * there within the same shift, not at home (dd_caregiver_at). Memory
+     * only: after a restart, home. Personal data, never logged. */
+    double last_lat, last_lon;
+    dd_geo_t last_geo;          /* of last_lat, last_lon */
+    int64_t last_out_us;        /* 0: none */
 } dd_caregiver_t;
 
 struct dd_visit {
@@ -155,6 +162,18 @@ int dd_caregiver_has_skill(const dd_caregiver_t *c, int service);
 int dd_caregiver_same(const dd_caregiver_t *a, const dd_caregiver_t *b);
 /* Insert v into c's plan ordered by eta_us. 0, or -1 out of memory. */
 int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v);
+
+/* Where caregiver c is free from, at now_us, in the shift occurrence that
+ * began at shift_start_us, when no visit of its plan has started: the last
+ * visit checked out in that shift if any (*lat, *lon set, 1), else home
+ * (0). Without it a model started every caregiver between visits at home:
+ * ETAs too early by the trip back (the county day's late starts). */
+int dd_caregiver_at(const dd_caregiver_t *c, int64_t shift_start_us, int64_t now_us,
+                    double *lat, double *lon);
+
+/* When a started visit ends as far as dispatch can tell: its planned end,
+ * or for one checked in late its check-in plus the service's minutes. */
+int64_t dd_visit_busy_until_us(const dd_visit_t *v);
 /* Remove v from c's plan (no-op when absent). */
 void dd_plan_remove(dd_caregiver_t *c, dd_visit_t *v);
 

@@ -171,13 +171,18 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
     int64_t free_us = s_max(sh_s, now);
     double lat = c->lat, lon = c->lon;
     const double *u = S_CG_U(c), *vu = S_V_U(v);
+    int at_home = 1;
     if (started != SIZE_MAX) {
         const dd_visit_t *x = c->plan[started];
-        free_us = s_max(free_us, x->planned_end_us);
+        free_us = s_max(free_us, dd_visit_busy_until_us(x));
         lat = x->lat;
         lon = x->lon;
         u = S_V_U(x);
         from = started + 1;
+        at_home = 0;
+    } else if (dd_caregiver_at(c, sh_s, now, &lat, &lon)) {
+        u = s_geo(&c->last_geo, lat, lon);   /* where the last visit ended */
+        at_home = 0;
     }
     if (free_us >= sh_e)
         return 1;
@@ -205,7 +210,7 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
     }
 
     int start = vrp_problem_add_point(m->prob, u);
-    int home = started == SIZE_MAX ? start : vrp_problem_add_point(m->prob, S_CG_U(c));
+    int home = at_home ? start : vrp_problem_add_point(m->prob, S_CG_U(c));
     if (start < 0 || home < 0)
         return -1;
     vrp_vehicle_t veh;

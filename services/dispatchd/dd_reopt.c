@@ -180,10 +180,12 @@ static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
     double lat = c->lat, lon = c->lon;
     if (started != SIZE_MAX) {
         const dd_visit_t *x = c->plan[started];
-        free_us = s_max(free_us, x->planned_end_us);
+        free_us = s_max(free_us, dd_visit_busy_until_us(x));
         lat = x->lat;
         lon = x->lon;
         from = started + 1;
+    } else {
+        dd_caregiver_at(c, sh_s, t0, &lat, &lon);   /* where the last visit ended */
     }
     if (free_us >= sh_e)
         return 1;

@@ -11,6 +11,7 @@
 
 #include "dd_state.h"
 #include "dd_model.h"
+#include "dd_visit.h"
 #include "dd_test_geo.h"
 
 #define DAY0_US (1795622400LL * 1000000)
@@ -241,6 +242,66 @@ static void test_load_planned_visit(void **state)
     dd_world_destroy(&w);
 }
 
+static void s_step(dd_world_t *w, dd_visit_t *v, dd_step_t step, int64_t at)
+{
+    dd_step_req_t rq = {.caregiver_id = v->caregiver_id, .at_us = at, .lat = v->lat,
+                        .lon = v->lon};
+    dd_step_result_t r;
+    assert_int_equal(dd_visit_step(v, step, &rq, at, &r), DD_STEP_DO);
+    dd_visit_apply(w, v, &r, at);
+}
+
+/* Where and when a caregiver is free, as the placing model sees it: after
+ * a late check-in, the service's minutes from check-in; after a check-out,
+ * where that visit was, within the shift (the county day's late starts:
+ * ETAs measured from home while the caregiver was 50 min away). */
+static void test_free_where_last_visit_ended(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *a = s_add_cg(w, "a", 0);
+    dd_visit_t *far = s_add_visit(w, "far", 1, 0, s_at(9, 0));
+    far->lat = dd_test_lat(30);   /* 30 min from a's home */
+    dd_match_t m = {.caregiver = a, .eta_us = s_at(9, 30), .end_us = s_at(10, 15),
+                    .travel_s = 1800};
+    assert_int_equal(dd_world_assign(w, far, &m, s_at(8, 0)), 0);
+    s_step(w, far, DD_STEP_ACCEPT, s_at(8, 1));
+    s_step(w, far, DD_STEP_CHECK_IN, s_at(9, 40));   /* 10 min late: ends 10:25 */
+
+    dd_model_params_t p;
+    size_t ncg;
+    dd_caregiver_t *const *cgs = dd_world_caregivers(w, &ncg);
+    dd_visit_t *next = s_add_visit(w, "next", 1, 0, s_at(10, 0));
+    next->lat = dd_test_lat(31);  /* a minute from far, 31 from home */
+    dd_model_params_init(&p, s_at(10, 0));
+    p.balance = 0;
+    assert_int_equal(dd_model_match(cgs, ncg, next, &p, &m), 0);
+    assert_int_equal(m.travel_s, 60);
+    assert_true(m.eta_us == s_at(10, 26));   /* not 10:16: the planned end has passed */
+
+    s_step(w, far, DD_STEP_CHECK_OUT, s_at(10, 25));
+    assert_int_equal(a->nplan, 0);
+    dd_model_params_init(&p, s_at(10, 30));
+    p.balance = 0;
+    assert_int_equal(dd_model_match(cgs, ncg, next, &p, &m), 0);
+    assert_int_equal(m.travel_s, 60);        /* from far's place, not from home */
+    assert_true(m.eta_us == s_at(10, 31));
+    double lat, lon;
+    assert_int_equal(dd_caregiver_at(a, s_at(8, 0), s_at(10, 30), &lat, &lon), 1);
+    assert_true(lat == far->lat && lon == far->lon);
+
+    /* The next day's shift starts at home again. */
+    next->window_start_us = s_at(24 + 9, 0);
+    next->window_end_us = s_at(24 + 11, 0);
+    dd_model_params_init(&p, s_at(10, 30));
+    p.balance = 0;
+    assert_int_equal(dd_model_match(cgs, ncg, next, &p, &m), 0);
+    assert_int_equal(m.travel_s, 31 * 60);
+    assert_int_equal(dd_caregiver_at(a, s_at(24 + 8, 0), s_at(24 + 9, 0), &lat, &lon), 0);
+    assert_true(lat == a->lat && lon == a->lon);
+    dd_world_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_assign_decline_redispatch),
         cmocka_unit_test(test_queue_order_and_district),
         cmocka_unit_test(test_final_states_and_prune),
+        cmocka_unit_test(test_free_where_last_visit_ended),
         cmocka_unit_test(test_load_planned_visit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

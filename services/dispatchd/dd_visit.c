@@ -155,6 +155,12 @@ void dd_visit_apply(dd_world_t *world, dd_visit_t *v, const dd_step_result_t *r,
         v->out_lat = r->lat;
         v->out_lon = r->lon;
         v->out_distance_m = r->distance_m;
+        if (v->caregiver && r->at_us >= v->caregiver->last_out_us) {
+            /* The next trip starts here (the home, not the phone's fix). */
+            v->caregiver->last_lat = v->lat;
+            v->caregiver->last_lon = v->lon;
+            v->caregiver->last_out_us = r->at_us;
+        }
         break;
     default:
         return;
