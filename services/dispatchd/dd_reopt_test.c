@@ -143,6 +143,28 @@ static void test_moves_an_unaccepted_visit_nearer(void **state)
 }
 
 /* Accepted, emergency and soon-due visits keep caregiver and time. */
+/* A caregiver between visits starts from where the last one ended (not
+ * home): here the only way to reach a visit in time. */
+static void test_starts_where_last_visit_ended(void **state)
+{
+    (void) state;
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *a = s_cg(w, "a", 0, SK(DD_SVC_CLEANING));
+    a->last_lat = dd_test_lat(50);   /* checked out 50 min from home at 09:50 */
+    a->last_lon = DD_TEST_LON;
+    a->last_out_us = s_at(9, 50);
+    /* From home (51 min) it would start at 10:46, after the window. */
+    dd_visit_t *v = s_visit(w, "v", 51, DD_SVC_CLEANING, s_at(10, 25), s_at(10, 30), NULL, 0,
+                            DD_VISIT_WAITING);
+    s_result_t res;
+    assert_int_equal(s_run(w, s_at(9, 55), &res, NULL), 0);
+    assert_string_equal(v->caregiver_id, "a");
+    assert_true(v->eta_us >= s_at(10, 25) && v->eta_us <= s_at(10, 30));
+    assert_int_equal(v->travel_s, 60);
+    s_free(&res);
+    dd_world_destroy(&w);
+}
+
 static void test_accepted_and_emergency_and_soon_stay(void **state)
 {
     (void) state;
@@ -378,6 +400,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moves_an_unaccepted_visit_nearer),
+        cmocka_unit_test(test_starts_where_last_visit_ended),
         cmocka_unit_test(test_accepted_and_emergency_and_soon_stay),
         cmocka_unit_test(test_rules_hold),
         cmocka_unit_test(test_stale_result_is_dropped),
