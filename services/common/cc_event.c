@@ -126,6 +126,11 @@ static const cc_event_field_t s_visit_assessed[] = {
     S_UUID_OPT("visit_id"), S_UUID("order_id"), S_UUID("caregiver_id"), S_UUID("elder_id"),
     S_WORD("level", s_ability_levels), S_INT("score", 0, 100), S_TIME("assessed_us"),
 };
+static const cc_event_field_t s_capacity_reported[] = {
+    S_DISTRICT, S_TEXT("date", 10), S_INT("shift_min", 0, 1000000),
+    S_INT("planned_min", 0, 1000000), S_INT("duty_min", 0, 1000000),
+    S_INT("caregivers", 0, 100000), S_TIME("reported_us"),
+};
 static const cc_event_field_t s_visit_failed[] = {
     S_UUID_OPT("visit_id"), S_UUID("order_id"), S_TEXT("reason", CC_EVENT_TEXT_MAX),
 };
@@ -164,6 +169,7 @@ static const cc_event_schema_t s_schemas[] = {
     S_SCHEMA(cc__visit_checked_in__descriptor, s_visit_checked_in),
     S_SCHEMA(cc__visit_completed__descriptor, s_visit_completed),
     S_SCHEMA(cc__visit_assessed__descriptor, s_visit_assessed),
+    S_SCHEMA(cc__capacity_reported__descriptor, s_capacity_reported),
     S_SCHEMA(cc__visit_failed__descriptor, s_visit_failed),
     S_SCHEMA(cc__meal_scheduled__descriptor, s_meal_scheduled),
     S_SCHEMA(cc__meal_refused__descriptor, s_meal_refused),

@@ -132,7 +132,7 @@ static void test_schemas_cover_every_field(void **state)
     (void) state;
     size_t n;
     const cc_event_schema_t *all = cc_event_schemas(&n);
-    assert_int_equal(n, 24);   /* 23 + VisitAssessed (issue 13) */
+    assert_int_equal(n, 25);   /* 23 + VisitAssessed, CapacityReported (issue 13) */
     for (size_t s = 0; s < n; s++) {
         const cc_event_schema_t *sc = &all[s];
         assert_ptr_equal(cc_event_schema(sc->desc), sc);

@@ -26,10 +26,11 @@ static const char *const s_billingd_orderd[] = {
 };
 /* dispatchd's log: check-in GPS goes to orderd (the order's progress), the
  * completion to billingd (capture, provider settlement); an assessment's
- * result (health data) to orderd only. */
+ * result (health data) to orderd only, and a district's capacity per day
+ * (the duty generator's). */
 static const char *const s_dispatchd_orderd[] = {
     "VisitAssigned", "VisitAccepted", "VisitDeclined", "VisitCheckedIn", "VisitCompleted",
-    "VisitFailed", "VisitAssessed", NULL,
+    "VisitFailed", "VisitAssessed", "CapacityReported", NULL,
 };
 static const char *const s_dispatchd_billingd[] = { "VisitCompleted", NULL };
 /* meald's log. */
