@@ -1,5 +1,6 @@
 /* dd_app: see dd_app.h. */
 #include "dd_app.h"
+#include "dd_capacity.h"
 #include "dd_dispatch.h"
 #include "dd_reopt.h"
 #include "cc_limits.h"
@@ -29,6 +30,10 @@ static const struct {
         "VisitFailed appended (a deadline passed, or a dispatcher rejected)"),
     S_M(m_preempted, S_COUNTER, "dispatchd_preemptions_total",
         "unaccepted routine offers moved for an emergency"),
+    S_M(m_capacity_reported, S_COUNTER, "dispatchd_capacity_reported_total",
+        "CapacityReported appended (a district-day's figures, for orderd's duty generator)"),
+    S_M(m_duty_bumped, S_COUNTER, "dispatchd_duty_bumped_total",
+        "planned visits that gave way to a more pressing mandated duty on a full day"),
     S_M(m_address_rejected, S_COUNTER, "dispatchd_address_rejected_total",
         "sealed addresses that did not open (tampered, another key or order): refused"),
     S_M(m_reopt_runs, S_COUNTER, "dispatchd_reopt_runs_total",
@@ -183,6 +188,7 @@ void dd_app_reset(void *arg)
 {
     dd_app_t *app = arg;
     s_drop_world(app);
+    dd_capacity_reset(app);
     app->dirty = 0;
     app->world = dd_world_new();
     if (!app->world) {

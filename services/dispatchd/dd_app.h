@@ -27,6 +27,10 @@ typedef struct {
     int64_t reopt_budget_ms;     /* solver time per district run */
     int64_t offer_ahead_s;       /* routine visits are offered this long before their
                                   * window (planned till then); 0: at once */
+    int64_t capacity_report_s;   /* CapacityReported at most this often per district-day;
+                                  * 0: never (dd_capacity.h) */
+    int64_t capacity_threshold_min;  /* ... and only when a figure moved this much */
+    int64_t capacity_days;       /* days reported, from today */
     char *address_key_file;      /* "": <curve-keys-dir>/dispatchd-address.key */
     char *address_old_key_file;  /* the previous key during a rotation, or "" */
     cc_seal_t *address_keys;     /* opens VisitReleased.address_sealed (cc_seal.h) */
@@ -69,6 +73,8 @@ typedef struct {
     cc_metric_t *m_reopt_runs, *m_reopt_applied, *m_reopt_stale, *m_reopt_kept;
     cc_metric_t *m_reopt_moves;      /* visits moved by re-optimisation */
     cc_metric_t *m_address_rejected; /* sealed addresses that did not open */
+    cc_metric_t *m_capacity_reported;    /* CapacityReported appended */
+    cc_metric_t *m_duty_bumped;      /* planned visits that gave way to a higher duty rank */
 } dd_app_t;
 
 /* Take table (a DD_ST_LOAD_DEADLINES read) as the deadlines, with the

@@ -3,6 +3,7 @@
  * working set (dd_state/dd_domain); each is written by one SQL call on the
  * batching writer, and HTTP replies go out from its result callback. */
 #include "dd_dispatch.h"
+#include "dd_capacity.h"
 #include "dd_reopt.h"
 #include "dd_store.h"
 #include "cc_event.h"
@@ -266,6 +267,19 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     int hold = now_us < v->release_us;
     int rc = hold ? dd_model_match(cgs, n, v, &p, &m)
                   : dd_model_match_urgent(cgs, n, v, &p, &m, &bumped);
+    if (rc != 0) {
+        /* A short day: a mandated duty may take a less pressing duty's
+         * planned-only slot (nobody was offered it: no event). */
+        dd_visit_t *low = NULL;
+        rc = dd_model_match_ranked(cgs, n, v, &p, &m, &low);
+        if (rc == 0) {
+            dd_world_set_state(app->world, low, DD_VISIT_WAITING, now_us);
+            app->dirty = 1;
+            cc_metric_inc(app->m_duty_bumped);
+            cc_info("visit_duty_bumped", "visit_id", low->id, "order_id", low->order_id,
+                    "by_visit_id", v->id);
+        }
+    }
     cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);
     if (rc != 0)
         return 0;
@@ -653,6 +667,7 @@ static void s_sweep(dd_app_t *app, int64_t now)
             dd_retry_reset(app);
     }
     dd_reopt_tick(app, now);
+    dd_capacity_tick(app, now);
     if (now - app->last_prune_us >= S_PRUNE_EVERY_US) {
         app->last_prune_us = now;
         dd_world_prune(app->world, now - app->keep_finished_s * CC_US_PER_S);

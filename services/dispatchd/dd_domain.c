@@ -167,6 +167,15 @@ int dd_visit_add_declined(dd_visit_t *v, const char *caregiver_id)
     return 0;
 }
 
+int dd_visit_duty_rank(const dd_visit_t *v)
+{
+    if (v->emergency || v->priority < 0)
+        return 0;
+    int r = (v->priority >> 28) & 3;
+    /* 3: a priority from before the ranks (window minutes filled bits 0-29). */
+    return r == 3 ? 0 : r;
+}
+
 int dd_visit_urgency_cmp(const void *a, const void *b)
 {
     const dd_visit_t *x = *(const dd_visit_t *const *) a;

@@ -210,6 +210,10 @@ typedef struct {
     int off_shift;              /* emergency fallback outside the shift */
 } dd_match_t;
 
+/* A mandated duty's rank from VisitReleased.priority (bits 28-29): 0 none,
+ * 1 a mandated visit or assessment, 2 a contact duty (no_carer's weekly
+ * contact). Emergencies have none: they come first anyway. */
+int dd_visit_duty_rank(const dd_visit_t *v);
 /* Rules that do not depend on time: skill, level, first aid, decliners. */
 dd_fit_t dd_qualified(const dd_caregiver_t *c, const dd_visit_t *v);
 /* The shift occurrence that ends after t_us: [*start, *end) in us.

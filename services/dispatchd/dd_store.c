@@ -83,6 +83,8 @@ cc_stmt_t dd_stmts[DD_ST_COUNT + 1] = {
           /* an assessment's check-out (sql/dispatchd/011): NULL otherwise */
           { "level", CC_T_TEXT }, { "score", CC_T_INT2 }, { "ev2", CC_T_UUID },
           { "payload2", CC_T_BYTEA } }, NULL },
+    [DD_ST_CAPACITY] = { "dd_capacity_report", W, "dd_capacity_report", NULL, NULL,
+        { { "batch", CC_T_TEXT } }, NULL },
     [DD_ST_REPLAN] = { "dd_visits_replan", W, "dd_visits_replan", NULL, NULL,
         { { "at", CC_T_INT8 }, { "batch", CC_T_TEXT } }, NULL },
     [DD_ST_RESOLVE] = { "dd_visit_resolve", W, "dd_visit_resolve", NULL, NULL,

@@ -26,6 +26,7 @@ typedef enum {
     /* A dispatcher's operations (dd_ops.c, sql/dispatchd/008_dispatch_ops.sql). */
     DD_ST_ROTA_SET, DD_ST_CERT_ADD, DD_ST_ZONE_SET, DD_ST_MANUAL_ASSIGN, DD_ST_RELEASE,
     DD_ST_LOAD_OPS,             /* zones, rota, certificates and pins, after the visits */
+    DD_ST_CAPACITY,             /* CapacityReported batch (dd_capacity.h) */
     DD_ST_COUNT
 } dd_st_t;
 extern cc_stmt_t dd_stmts[DD_ST_COUNT + 1];

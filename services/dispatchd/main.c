@@ -43,6 +43,16 @@ static cc_cfg_param_t s_params[] = {
     { "keep-finished-s", CC_CFG_INT, &s_app.keep_finished_s, "86400",
       "keep finished visits in memory (GET /v1/visits/{visit_id}) this long",
       .min = 0, .max = 30 * CC_S_PER_DAY },
+    /* The duty generator's view of capacity (dd_capacity.h, docs/DUTIES.md). */
+    { "capacity-report-s", CC_CFG_INT, &s_app.capacity_report_s, "60",
+      "report a district-day's capacity (CapacityReported, to orderd) at most this often, "
+      "when it changed (0: never)", .min = 0, .max = CC_S_PER_DAY },
+    { "capacity-threshold-min", CC_CFG_INT, &s_app.capacity_threshold_min, "30",
+      "report a district-day again only when its shift, planned or duty minutes moved "
+      "this much (or its caregivers changed)", .min = 1, .max = 1440 },
+    { "capacity-days", CC_CFG_INT, &s_app.capacity_days, "14",
+      "days reported, from today (at least orderd's --duty-horizon-days + 1)",
+      .min = 1, .max = 62 },
     /* The elder's address in transit (cc_seal.h, docs/SECURITY.md "Personal data"). */
     { "address-key-file", CC_CFG_STR, &s_app.address_key_file, "",
       "transit key opening the addresses orderd seals for dispatchd: 32 raw bytes, mode "
