@@ -401,6 +401,16 @@ static uint8_t *s_address_for(const od_app_t *app, const od_order_t *o, const cc
     return b;
 }
 
+int od_app_duty_rank(const od_order_t *o)
+{
+    if (!o->mandated)
+        return 0;
+    /* The duties' generator names the duty's service first in the notes
+     * ("mandated contact (duty ...)", od_duties.c): kept with the order, so
+     * the rank is the same after a restart. */
+    return o->notes && strncmp(o->notes, "mandated contact", 16) == 0 ? 2 : 1;
+}
+
 uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *len)
 {
     const od_elder_t *e = o->card->elder;
@@ -439,7 +449,7 @@ uint8_t *od_app_pack_released(const od_app_t *app, const od_order_t *o, size_t *
     m.lon = e->lon;
     m.ability_level = (char *)od_ability_names[e->ability];
     m.emergency = o->emergency;
-    m.priority = od_priority(o->emergency, o->window_start_us);
+    m.priority = od_priority_ranked(o->emergency, od_app_duty_rank(o), o->window_start_us);
     m.notes = o->notes;
     m.preferred_caregiver_id = (char *)e->last_caregiver[o->service];
     m.address_sealed.data = s_address_for(app, o, app ? app->address_dispatchd : NULL,

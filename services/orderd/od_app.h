@@ -183,6 +183,9 @@ void od_app_sweep(od_app_t *app);
 /* Count a placement refused before it reached the store (bad input). */
 void od_app_count_invalid(void);
 
+/* A mandated order's duty rank for VisitReleased.priority: 2 a contact
+ * duty, 1 another mandated order, 0 not mandated. */
+int od_app_duty_rank(const od_order_t *o);
 /* Build and pack the release of an order for its one reader: MealReleased
  * (meald: where, when, diet) for a meal, else VisitReleased (dispatchd:
  * where, when, ability level, priority, notes, continuity of care); both

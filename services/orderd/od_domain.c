@@ -360,15 +360,23 @@ int od_window_check(int64_t start_us, int64_t end_us, int64_t now_us, const char
 
 int32_t od_priority(bool emergency, int64_t window_start_us)
 {
-    /* Minutes since 2020-01-01T00:00Z, clamped to [0, 2^30): the lower 30
-     * bits rank earlier windows higher; bit 30 puts emergencies on top. */
+    return od_priority_ranked(emergency, 0, window_start_us);
+}
+
+int32_t od_priority_ranked(bool emergency, int duty_rank, int64_t window_start_us)
+{
+    /* Minutes since 2020-01-01T00:00Z, clamped to [0, 2^28) (510 years):
+     * the lower 28 bits rank earlier windows higher; bits 28-29 a mandated
+     * duty's rank (dispatchd's dd_visit_duty_rank); bit 30 puts emergencies
+     * on top. */
     const int64_t epoch2020_us = 1577836800LL * CC_US_PER_S;
-    const int64_t span = (int64_t)1 << 30;
+    const int64_t span = (int64_t)1 << 28;
     int64_t min = (window_start_us - epoch2020_us) / CC_US_PER_MIN;
     if (min < 0)
         min = 0;
     if (min > span - 1)
         min = span - 1;
-    int64_t p = (span - 1 - min) + (emergency ? span : 0);
+    int64_t rank = duty_rank < 0 ? 0 : duty_rank > 2 ? 2 : duty_rank;
+    int64_t p = (span - 1 - min) + (rank << 28) + (emergency ? (int64_t)1 << 30 : 0);
     return (int32_t)p;
 }

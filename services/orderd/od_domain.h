@@ -135,5 +135,9 @@ int od_window_check(int64_t start_us, int64_t end_us, int64_t now_us, const char
  * every emergency ranks above every other order; among equals the earlier
  * window start ranks higher. Minute resolution, never negative. */
 int32_t od_priority(bool emergency, int64_t window_start_us);
+/* The same with a mandated duty's rank in bits 28-29 (0 none, 1 a mandated
+ * visit or assessment, 2 a contact duty): dispatchd lets a higher rank take
+ * a lower one's planned slot on a short day (docs/DUTIES.md "Capacity"). */
+int32_t od_priority_ranked(bool emergency, int duty_rank, int64_t window_start_us);
 
 #endif

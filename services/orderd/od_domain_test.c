@@ -233,6 +233,17 @@ static void test_priority(void **state)
     assert_true(od_priority(false, INT64_MAX / 2) >= 0);
     assert_true(od_priority(false, -1000) > 0);
     assert_true(od_priority(true, INT64_MAX / 2) > 0);
+    /* A mandated duty's rank (bits 28-29) above every window of a lower
+     * rank, below every emergency; read back as dispatchd reads it. */
+    assert_true(od_priority_ranked(false, 1, t0 + 365LL * 86400 * 1000000) >
+                od_priority_ranked(false, 0, 0));
+    assert_true(od_priority_ranked(false, 2, t0 + 365LL * 86400 * 1000000) >
+                od_priority_ranked(false, 1, 0));
+    assert_true(od_priority(true, t0 + 365LL * 86400 * 1000000) >
+                od_priority_ranked(false, 2, 0));
+    for (int r = 0; r <= 2; r++)
+        assert_int_equal((od_priority_ranked(false, r, t0) >> 28) & 3, r);
+    assert_int_equal(od_priority_ranked(false, 9, t0), od_priority_ranked(false, 2, t0));
 }
 
 static void test_window(void **state)

@@ -31,7 +31,7 @@ int64_t od_duties_poll_s = 10;
 /* ---- statements (our own table, prepared on both connections) ------------- */
 enum {
     S_ST_RULES, S_ST_ELDERS, S_ST_ORDERS, S_ST_CONTACTS, S_ST_CHANGES, S_ST_RULES_PUT,
-    S_ST_CONTACT_ADD, S_ST_LIST_ELDER, S_ST_COUNT
+    S_ST_CONTACT_ADD, S_ST_LIST_ELDER, S_ST_CAPACITY, S_ST_ON_CAPACITY, S_ST_COUNT
 };
 #define R CC_STMT_READER
 #define W CC_STMT_WRITER
@@ -82,6 +82,18 @@ static cc_stmt_t s_stmts[S_ST_COUNT + 1] = {
         "ORDER BY o.window_start DESC LIMIT $4::integer",
         { { "elder", CC_T_UUID }, { "mandated", CC_T_BOOL }, { "state", CC_T_TEXT },
           { "limit", CC_T_INT4 } }, NULL },
+    /* dispatchd's latest figures (migration 022), from yesterday on. */
+    [S_ST_CAPACITY] = { "od_duty_capacity", R, NULL, NULL,
+        "SELECT district_id, (day - date '1970-01-01'), shift_min, planned_min, duty_min "
+        "FROM duty_capacity WHERE day >= (now() AT TIME ZONE 'Asia/Shanghai')::date - 1 "
+        "ORDER BY district_id, day",
+        { { NULL, CC_T_NONE } }, NULL },
+    [S_ST_ON_CAPACITY] = { "od_on_capacity_reported", W, "od_on_capacity_reported", NULL,
+        NULL,
+        { { "producer", CC_T_TEXT }, { "seq", CC_T_INT8 }, { "event_id", CC_T_UUID },
+          { "district", CC_T_INT4 }, { "day", CC_T_DATE }, { "shift", CC_T_INT4 },
+          { "planned", CC_T_INT4 }, { "duty", CC_T_INT4 }, { "caregivers", CC_T_INT4 },
+          { "at", CC_T_INT8 } }, NULL },
     [S_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
 };
 #undef R
@@ -100,8 +112,13 @@ struct s_snap {
     int nelders;
     cc_map_t *index;           /* elder id -> index + 1 */
     cc_map_t *occ;             /* "rule:elder:period" -> od_duty_occ_t */
+    /* Capacity (a run only): dispatchd's figures, then each district-day's
+     * free minutes less the live duty orders on it (s_on_orders). */
+    od_duty_cap_t *caps;
+    int ncaps;
     int pending, failed;
     int32_t since;             /* INT32_MIN: from the rules (a run) */
+    int run;                   /* a generator run: capacity read too */
     int32_t district;          /* -1: all */
     s_snap_done_fn *done;
     void *arg;
@@ -124,6 +141,8 @@ static struct {
     od_duty_plan_stats_t stats;
     cc_metric_t *m_runs, *m_created, *m_existing, *m_refused, *m_no_card, *m_regen_cap;
     cc_metric_t *m_seconds, *m_load_seconds, *m_plan_seconds;
+    cc_metric_t *m_deferred, *m_fitted, *m_capacity, *m_capacity_events;
+    od_duty_fit_stats_t fit;
     cc_map_t *gauges;          /* name -> cc_metric_t (rates per district and duty) */
 } S;
 
@@ -138,6 +157,7 @@ static void s_snap_free(s_snap_t *s)
     }
     free(s->elders);
     free(s->sets);
+    free(s->caps);
     cc_map_destroy(&s->index, NULL);
     cc_map_destroy(&s->occ, free);
     free(s);
@@ -249,6 +269,36 @@ static void s_push_day(int32_t **days, int *n, int32_t day)
     *days = v;
 }
 
+static void s_on_capacity(PGresult *res, void *arg)
+{
+    s_snap_t *s = arg;
+    if (s_snap_bad(s, res, "duty_capacity"))
+        return;
+    int n = PQntuples(res);
+    s->caps = calloc((size_t)(n ? n : 1), sizeof *s->caps);
+    if (!s->caps)
+        s_oom("duties");
+    for (int r = 0; r < n; r++) {
+        od_duty_cap_t *c = &s->caps[s->ncaps++];
+        c->district = (int32_t)atol(PQgetvalue(res, r, 0));
+        c->day = (int32_t)atol(PQgetvalue(res, r, 1));
+        /* Shift less what dispatchd planned that is not a duty: the duty
+         * orders are counted from our own store (s_on_orders), which knows
+         * those placed a moment ago that dispatchd has not planned yet. */
+        c->free_min = atoi(PQgetvalue(res, r, 2)) -
+                      (atoi(PQgetvalue(res, r, 3)) - atoi(PQgetvalue(res, r, 4)));
+    }
+    s_snap_step(s);
+}
+
+static int s_cap_key_cmp(const void *k, const void *e)
+{
+    const od_duty_cap_t *x = k, *y = e;
+    if (x->district != y->district)
+        return x->district < y->district ? -1 : 1;
+    return x->day < y->day ? -1 : x->day > y->day;
+}
+
 static void s_on_orders(PGresult *res, void *arg)
 {
     s_snap_t *s = arg;
@@ -260,6 +310,14 @@ static void s_on_orders(PGresult *res, void *arg)
         int unserved = strcmp(state, "cancelled") == 0 || strcmp(state, "failed") == 0 ||
                        strcmp(state, "denied") == 0;
         int i = s_elder_at(s, PQgetvalue(res, r, 4));
+        if (!unserved && i >= 0 && s->ncaps) {
+            od_duty_cap_t key = { .district = s->elders[i].district,
+                                  .day = od_day_of_us(strtoll(PQgetvalue(res, r, 3), NULL, 10)) };
+            od_duty_cap_t *c = bsearch(&key, s->caps, (size_t)s->ncaps, sizeof *c, s_cap_key_cmp);
+            if (c)
+                c->free_min -= strcmp(PQgetvalue(res, r, 2), "assessment") == 0
+                                   ? OD_DUTY_ASSESS_MIN : OD_DUTY_VISIT_MIN;
+        }
         if (done && i >= 0 && strcmp(PQgetvalue(res, r, 2), "visit") == 0)
             s_push_day(&s->elders[i].visit_days, &s->elders[i].nvisit,
                        od_day_of_us(strtoll(PQgetvalue(res, r, 3), NULL, 10)));
@@ -346,6 +404,14 @@ static void s_snap_rest(s_snap_t *s)
         queued++;
     else
         lost++;
+    /* Before the orders: their minutes come off the free capacity. */
+    if (s->run) {
+        cc_args_init(&a, &s_stmts[S_ST_CAPACITY]);
+        if (cc_db_call(app->rt.reader, &a, s_on_capacity, s) == 0)
+            queued++;
+        else
+            lost++;
+    }
     cc_args_init(&a, &s_stmts[S_ST_ORDERS]);
     cc_args_int(&a, "since_us", s_day_us(s->since, 0));
     if (cc_db_call(app->rt.reader, &a, s_on_orders, s) == 0)
@@ -380,6 +446,7 @@ static int s_snap_load(od_app_t *app, int32_t district, int32_t since, s_snap_do
     s->done = done;
     s->arg = arg;
     s->since = since;
+    s->run = since == INT32_MIN;
     s->district = district;
     s->pending = 1;
     cc_args_t a;
@@ -466,7 +533,10 @@ static void s_run_finish(void)
     snprintf(r, sizeof r, "%" PRId64, S.refused);
     snprintf(nc, sizeof nc, "%" PRId64, S.stats.no_card);
     snprintf(t, sizeof t, "%" PRId64, ms);
-    cc_info("duty_run", "created", c, "existing", e, "refused", r, "cardless", nc, "ms", t);
+    char df[24];
+    snprintf(df, sizeof df, "%" PRId64, S.fit.deferred);
+    cc_info("duty_run", "created", c, "existing", e, "refused", r, "cardless", nc, "deferred",
+            df, "ms", t);
     cc_metric_set(S.m_seconds, (double)ms / 1000.0);
     if (S.snap)
         s_update_gauges(S.snap, s_today());
@@ -579,7 +649,13 @@ static void s_on_run_loaded(s_snap_t *snap, int ok)
     cc_metric_set(S.m_load_seconds, (double)(t_plan - S.t0_us) / 1e6);
     S.due = od_duty_plan(snap->sets, snap->nsets, snap->elders, snap->nelders, snap->occ,
                          earliest, today + (int32_t)od_duties_horizon_days, &S.ndue, &S.stats);
+    /* By capacity where dispatchd reported it (docs/DUTIES.md "Capacity"). */
+    memset(&S.fit, 0, sizeof S.fit);
+    S.ndue = od_duty_fit(S.due, S.ndue, snap->elders, snap->caps, snap->ncaps, &S.fit);
     cc_metric_set(S.m_plan_seconds, (double)(cc_mono_us() - t_plan) / 1e6);
+    cc_metric_add(S.m_deferred, (double)S.fit.deferred);
+    cc_metric_add(S.m_fitted, (double)S.fit.fitted);
+    cc_metric_set(S.m_capacity, (double)snap->ncaps);
     cc_metric_add(S.m_no_card, (double)S.stats.no_card);
     cc_metric_add(S.m_regen_cap, (double)S.stats.regen_cap);
     S.next = 0;
@@ -707,6 +783,17 @@ int od_duties_init(od_app_t *app)
     S.m_regen_cap = cc_metrics_counter("orderd_duty_skipped_total{reason=\"regen_cap\"}",
                                        "Due mandated orders not placed: the period's "
                                        "regenerations are used up (docs/DUTIES.md)");
+    S.m_deferred = cc_metrics_counter("orderd_duty_deferred_total{reason=\"no_capacity\"}",
+                                      "Due mandated orders not placed by a run: no day of "
+                                      "their range had free capacity (coverage names the "
+                                      "elders missed)");
+    S.m_fitted = cc_metrics_counter("orderd_duty_fitted_total",
+                                    "Due mandated orders given a day by capacity");
+    S.m_capacity = cc_metrics_gauge("orderd_duty_capacity_days",
+                                    "District-days with capacity figures from dispatchd "
+                                    "(the last run)");
+    S.m_capacity_events = cc_metrics_counter("orderd_duty_capacity_reports_total",
+                                             "CapacityReported events recorded");
     S.m_seconds = cc_metrics_gauge("orderd_duty_run_seconds", "Duration of the last run");
     S.m_load_seconds = cc_metrics_gauge("orderd_duty_load_seconds",
                                         "The last run's reads of rules, elders, orders, contacts");
@@ -1097,4 +1184,44 @@ void od_duties_list_orders(cc_http_req_t *req, od_app_t *app, const char *elder_
     cc_args_int(&a, "limit", limit);
     if (cc_db_call(app->rt.reader, &a, s_on_list, req) != 0)
         cc_http_reply_error(&req, 503, "unavailable", NULL, "cannot queue the query");
+}
+
+/* ---- CapacityReported (dispatchd's log) ------------------------------------------ */
+static void s_on_capacity_recorded(PGresult *res, void *arg)
+{
+    (void)arg;
+    /* Failed: the consumer retries from its position (cc_consumer.h). */
+    if (od_app_write_ok(S.app, "od_on_capacity_reported", res, NULL) == 0)
+        cc_metric_inc(S.m_capacity_events);
+}
+
+int od_duties_on_capacity(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                          void *arg)
+{
+    (void)arg;
+    const Cc__CapacityReported *m = (const Cc__CapacityReported *)msg;
+    int32_t day;
+    char date[11];
+    /* The schema bounds the figures; the date must be one (a bad one would
+     * fail the statement again at every retry). */
+    if (od_duty_day_parse(m->date, &day) != 0)
+        return -1;
+    od_duty_day_format(day, date);
+    cc_args_t a;
+    cc_args_init(&a, &s_stmts[S_ST_ON_CAPACITY]);
+    cc_args_text(&a, "producer", "dispatchd");
+    cc_args_int(&a, "seq", (int64_t)env->seq);
+    cc_args_text(&a, "event_id", env->id);
+    cc_args_int(&a, "district", m->district_id);
+    cc_args_text(&a, "day", date);
+    cc_args_int(&a, "shift", m->shift_min);
+    cc_args_int(&a, "planned", m->planned_min);
+    cc_args_int(&a, "duty", m->duty_min);
+    cc_args_int(&a, "caregivers", m->caregivers);
+    cc_args_int(&a, "at", m->reported_us ? m->reported_us : (int64_t)env->time_us);
+    if (cc_consumer_call(c, &a, s_on_capacity_recorded, NULL) != 0) {
+        cc_error("db_queue_failed", "what", a.st->name);
+        exit(1);
+    }
+    return 0;
 }

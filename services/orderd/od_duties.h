@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include "cc_http.h"
 #include "od_app.h"
+#include "cc_consumer.h"
+#include "events.pb-c.h"
 
 /* Config (main.c's params point here). */
 extern int64_t od_duties_horizon_days;   /* --duty-horizon-days */
@@ -41,5 +43,10 @@ void od_duties_get_coverage(cc_http_req_t *req, void *app);
  * limit): orders of one elder, newest first, each with "mandated" and,
  * for a duty's, "duty_key". */
 void od_duties_list_orders(cc_http_req_t *req, od_app_t *app, const char *elder_id);
+
+/* CapacityReported from dispatchd's log: the latest figures per district
+ * and day into duty_capacity (migration 022), which the next run reads. */
+int od_duties_on_capacity(cc_consumer_t *c, const Cc__Envelope *env, const ProtobufCMessage *msg,
+                          void *arg);
 
 #endif

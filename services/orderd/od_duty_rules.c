@@ -453,7 +453,7 @@ typedef struct {
 } s_out_t;
 
 static void s_emit(s_out_t *o, const od_duty_set_t *set, int rule, int elder, const char *pkey,
-                   int n, int32_t day)
+                   int n, int32_t day, int32_t from, int32_t to, int32_t pend)
 {
     if (o->n == o->cap) {
         int cap = o->cap ? o->cap * 2 : 64;
@@ -472,6 +472,9 @@ static void s_emit(s_out_t *o, const od_duty_set_t *set, int rule, int elder, co
     snprintf(d->pkey, sizeof d->pkey, "%s", pkey);
     d->n = n;
     d->day = day;
+    d->from = from < day ? from : day;
+    d->to = to > day ? to : day;
+    d->pend = pend;
 }
 
 /* The occurrence record of rule:elder:pkey, created empty if absent. */
@@ -583,7 +586,8 @@ static void s_plan_period(const od_duty_set_t *set, int ri, const od_duty_elder_
                     break;
                 o->live++;
                 o->max_n++;
-                s_emit(out, set, ri, cand[k].elder, pkey, o->max_n, day);
+                s_emit(out, set, ri, cand[k].elder, pkey, o->max_n, day, lo,
+                       hi < pend - 1 ? hi : pend - 1, pend);
                 st->placements++;
                 st->no_card += !e->card_id[0];
             }
@@ -634,7 +638,7 @@ static void s_plan_assess(const od_duty_set_t *set, int ri, const od_duty_elder_
             continue;
         o->live++;
         o->max_n++;
-        s_emit(out, set, ri, i, pkey, o->max_n, day);
+        s_emit(out, set, ri, i, pkey, o->max_n, day, from, to < hi ? to : hi, due + 1);
         st->placements++;
         st->no_card += !e->card_id[0];
     }
@@ -679,6 +683,134 @@ od_duty_due_t *od_duty_plan(const od_duty_set_t *sets, int nsets, const od_duty_
     if (stats)
         *stats = st;
     return out.v;
+}
+
+/* ---- capacity ------------------------------------------------------------------ */
+int od_duty_minutes(const od_duty_due_t *d)
+{
+    return d->set->rules[d->rule].service == OD_DUTY_ASSESSMENT ? OD_DUTY_ASSESS_MIN
+                                                                 : OD_DUTY_VISIT_MIN;
+}
+
+typedef struct {
+    int i;                            /* index in due */
+    int32_t district;
+    int contact;                      /* 0: a contact duty (first) */
+    int32_t pend;
+} s_fit_t;
+
+static int s_fit_cmp(const void *a, const void *b)
+{
+    const s_fit_t *x = a, *y = b;
+    if (x->district != y->district)
+        return x->district < y->district ? -1 : 1;
+    if (x->contact != y->contact)
+        return x->contact - y->contact;
+    if (x->pend != y->pend)
+        return x->pend < y->pend ? -1 : 1;
+    return x->i - y->i;
+}
+
+static int s_cap_cmp(const void *a, const void *b)
+{
+    const od_duty_cap_t *x = a, *y = b;
+    if (x->district != y->district)
+        return x->district < y->district ? -1 : 1;
+    return x->day < y->day ? -1 : x->day > y->day;
+}
+
+static void *s_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "od_duty_fit: out of memory\n");
+        abort();   /* crash-only: nothing was placed for this run */
+    }
+    return p;
+}
+
+int od_duty_fit(od_duty_due_t *due, int n, const od_duty_elder_t *elders,
+                const od_duty_cap_t *caps, int ncaps, od_duty_fit_stats_t *st)
+{
+    od_duty_fit_stats_t z = { 0 };
+    if (!st)
+        st = &z;
+    memset(st, 0, sizeof *st);
+    if (n <= 0)
+        return 0;
+    od_duty_cap_t *cap = s_xmalloc((size_t)ncaps * sizeof *cap);
+    if (ncaps)
+        memcpy(cap, caps, (size_t)ncaps * sizeof *cap);
+    qsort(cap, (size_t)ncaps, sizeof *cap, s_cap_cmp);
+    int *used = calloc((size_t)(ncaps ? ncaps : 1), sizeof *used);
+    s_fit_t *f = s_xmalloc((size_t)n * sizeof *f);
+    char *drop = calloc((size_t)n, 1);
+    if (!used || !drop) {
+        fprintf(stderr, "od_duty_fit: out of memory\n");
+        abort();
+    }
+    for (int i = 0; i < n; i++) {
+        f[i].i = i;
+        f[i].district = elders[due[i].elder].district;
+        f[i].contact = due[i].set->rules[due[i].rule].service == OD_DUTY_CONTACT ? 0 : 1;
+        f[i].pend = due[i].pend;
+    }
+    qsort(f, (size_t)n, sizeof *f, s_fit_cmp);
+    for (int k = 0; k < n;) {
+        int j = k;
+        while (j < n && f[j].district == f[k].district)
+            j++;
+        /* The district's rows in cap: [c0, c1). */
+        int c0 = 0;
+        while (c0 < ncaps && cap[c0].district < f[k].district)
+            c0++;
+        int c1 = c0;
+        while (c1 < ncaps && cap[c1].district == f[k].district)
+            c1++;
+        if (c0 == c1) {
+            st->even += j - k;   /* never reported: the even spread stands */
+            k = j;
+            continue;
+        }
+        for (int q = k; q < j; q++) {
+            od_duty_due_t *d = &due[f[q].i];
+            int need = od_duty_minutes(d), any_work = 0;
+            for (int32_t day = d->from; day <= d->to && !any_work; day++)
+                any_work = s_working(day);
+            int best = -1;
+            double best_share = 0;
+            for (int c = c0; c < c1; c++) {
+                int32_t day = cap[c].day;
+                if (day < d->from || day > d->to || (any_work && !s_working(day)))
+                    continue;
+                if (cap[c].free_min - used[c] < need)
+                    continue;
+                double share = (double)(used[c] + need) / cap[c].free_min;
+                if (best < 0 || share < best_share) {
+                    best = c;
+                    best_share = share;
+                }
+            }
+            if (best < 0) {
+                drop[f[q].i] = 1;
+                st->deferred++;
+                continue;
+            }
+            used[best] += need;
+            d->day = cap[best].day;
+            st->fitted++;
+        }
+        k = j;
+    }
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (!drop[i])
+            due[m++] = due[i];
+    free(cap);
+    free(used);
+    free(f);
+    free(drop);
+    return m;
 }
 
 /* ---- coverage ---------------------------------------------------------------- */

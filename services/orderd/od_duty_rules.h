@@ -126,6 +126,11 @@ typedef struct {
     char pkey[OD_DUTY_PKEY_MAX];
     int n;                            /* occurrence number (1-based) */
     int32_t day;                      /* local day of the window */
+    /* The days it may take in this run (inclusive: the horizon's part of
+     * its period, or an assessment's window) and its period's end
+     * (exclusive; an assessment's due day + 1): od_duty_fit moves it by
+     * capacity within them and places the sooner-ending first. */
+    int32_t from, to, pend;
 } od_duty_due_t;
 
 typedef struct {
@@ -151,6 +156,39 @@ od_duty_due_t *od_duty_plan(const od_duty_set_t *sets, int nsets, const od_duty_
                             int *n, od_duty_plan_stats_t *stats);
 /* The set in force on day (NULL: none). */
 const od_duty_set_t *od_duty_set_on(const od_duty_set_t *sets, int nsets, int32_t day);
+
+/* ---- capacity (docs/DUTIES.md "Capacity") ------------------------------- */
+/* Minutes an occurrence takes in a caregiver's day: dispatchd's service
+ * minutes (visit 45, assessment 60) and 15 of travel. */
+#define OD_DUTY_VISIT_MIN 60
+#define OD_DUTY_ASSESS_MIN 75
+int od_duty_minutes(const od_duty_due_t *d);
+
+/* Free minutes of a district's day for duties: dispatchd's shift minutes
+ * less what it has planned that is not a duty, less the duty orders that
+ * exist for that day. */
+typedef struct {
+    int32_t district;
+    int32_t day;
+    int free_min;
+} od_duty_cap_t;
+
+typedef struct {
+    int64_t fitted;                   /* placed by capacity */
+    int64_t deferred;                 /* no day in range had room: not placed now */
+    int64_t even;                     /* in a district with no figures: the even spread */
+} od_duty_fit_stats_t;
+
+/* Give each due occurrence of a district with figures (any row in caps) a
+ * day by capacity: the district's occurrences in order of pressure (a
+ * contact duty first, then the sooner period end, then as planned), each to
+ * the working day of [from, to] (any day if none is working) with room for
+ * it whose share of its free minutes would be the lowest (so the days fill
+ * in proportion to their free capacity; ties: the earlier day). None with
+ * room: deferred (removed from due; counted). Districts without figures
+ * keep the even spread's day. Returns the new count; order kept. Pure. */
+int od_duty_fit(od_duty_due_t *due, int n, const od_duty_elder_t *elders,
+                const od_duty_cap_t *caps, int ncaps, od_duty_fit_stats_t *st);
 
 /* Coverage of the duties of period kind p in the period holding day,
  * among elders of district (-1: all): {"period", "from", "to", "duties":

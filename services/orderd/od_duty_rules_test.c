@@ -433,6 +433,177 @@ static void test_plan_versions(void **state)
     free(sets);
 }
 
+
+/* ---- capacity (od_duty_fit) --------------------------------------------------- */
+static od_duty_due_t s_due(const od_duty_set_t *set, const char *rule, int elder, int32_t from,
+                           int32_t to, int32_t pend)
+{
+    od_duty_due_t d;
+    memset(&d, 0, sizeof d);
+    d.set = set;
+    d.rule = -1;
+    for (int i = 0; i < set->nrules; i++)
+        if (strcmp(set->rules[i].id, rule) == 0)
+            d.rule = i;
+    assert_true(d.rule >= 0);
+    d.elder = elder;
+    d.n = 1;
+    d.day = from;
+    d.from = from;
+    d.to = to;
+    d.pend = pend;
+    return d;
+}
+
+/* The invariant: no day of a district with figures is given more minutes
+ * than its free capacity. Returns the first day over, or -1. */
+static int32_t s_overfull(const od_duty_due_t *due, int n, const od_duty_elder_t *el,
+                          const od_duty_cap_t *caps, int ncaps)
+{
+    for (int c = 0; c < ncaps; c++) {
+        int used = 0;
+        for (int i = 0; i < n; i++)
+            if (el[due[i].elder].district == caps[c].district && due[i].day == caps[c].day)
+                used += od_duty_minutes(&due[i]);
+        if (used > 0 && used > caps[c].free_min)
+            return caps[c].day;
+    }
+    return -1;
+}
+
+static void test_fit_by_capacity(void **state)
+{
+    (void)state;
+    od_duty_set_t *set = calloc(1, sizeof *set);
+    s_parse_set(s_default_rules, set);
+    int32_t mon = D("2027-02-01"), mar = D("2027-03-01");
+    enum { N = 12 };
+    od_duty_elder_t el[N];
+    for (int i = 0; i < N; i++)
+        el[i] = s_elder(i, i < 10 ? 1 : 2, "1950-03-01", ALONE, D("2026-06-01"), 1);
+    /* District 1: Monday and Thursday full (nobody works), Tuesday twice
+     * Wednesday's and Friday's room. District 2 never reported. */
+    od_duty_cap_t caps[] = {
+        { 1, mon, 0 }, { 1, mon + 1, 600 }, { 1, mon + 2, 300 }, { 1, mon + 3, -45 },
+        { 1, mon + 4, 300 }, { 1, mon + 5, 900 },   /* Saturday: not a working day */
+    };
+    od_duty_due_t due[N];
+    for (int i = 0; i < N; i++)
+        due[i] = s_due(set, "special_monthly_visit", i, mon, mon + 6, mar);
+    due[11].day = mon + 3;   /* the even spread's day, kept without figures */
+    od_duty_fit_stats_t st;
+    int n = od_duty_fit(due, N, el, caps, 6, &st);
+    assert_int_equal(n, N);
+    assert_int_equal(st.fitted, 10);
+    assert_int_equal(st.deferred, 0);
+    assert_int_equal(st.even, 2);
+    int per[7] = { 0 };
+    for (int i = 0; i < n; i++) {
+        if (el[due[i].elder].district == 2) {
+            assert_true(due[i].day == mon || due[i].day == mon + 3);
+            continue;
+        }
+        per[due[i].day - mon]++;
+    }
+    /* Full days get nothing while others have room; the rest in proportion
+     * to free capacity (5 : 2.5 : 2.5, whole visits); Saturday not at all. */
+    assert_int_equal(per[0], 0);
+    assert_int_equal(per[3], 0);
+    assert_int_equal(per[5], 0);
+    assert_int_equal(per[1] + per[2] + per[4], 10);
+    assert_in_range(per[1], 5, 6);
+    assert_in_range(per[2], 2, 3);
+    assert_in_range(per[4], 2, 3);
+    assert_int_equal(s_overfull(due, n, el, caps, 6), -1);
+    /* The check catches a visit put on a full day (planted). */
+    int32_t kept = due[0].day;
+    due[0].day = mon;
+    assert_int_equal(s_overfull(due, n, el, caps, 6), mon);
+    due[0].day = kept;
+    free(set);
+}
+
+static void test_fit_short_most_pressing_first(void **state)
+{
+    (void)state;
+    od_duty_set_t *set = calloc(1, sizeof *set);
+    s_parse_set(s_default_rules, set);
+    int32_t mon = D("2027-02-01"), mar = D("2027-03-01");
+    od_duty_elder_t el[8];
+    for (int i = 0; i < 8; i++)
+        el[i] = s_elder(i, 1, "1944-03-01", i < 3 ? ALONE : NO_CARER, D("2026-02-10"), 1);
+    /* Room for four visits in the week: three monthly visits listed first,
+     * three weekly contacts, then the same with an assessment due on the
+     * 10th against a monthly visit (period end sooner first). */
+    od_duty_cap_t caps[] = { { 1, mon + 1, 240 }, { 1, mon + 3, 0 } };
+    od_duty_due_t due[8];
+    for (int i = 0; i < 3; i++)
+        due[i] = s_due(set, "special_monthly_visit", i, mon, mon + 4, mar);
+    for (int i = 3; i < 6; i++)
+        due[i] = s_due(set, "no_carer_weekly_contact", i, mon, mon + 4, mon + 7);
+    od_duty_fit_stats_t st;
+    int n = od_duty_fit(due, 6, el, caps, 2, &st);
+    assert_int_equal(n, 4);
+    assert_int_equal(st.deferred, 2);
+    int contacts = 0, visits = 0;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(due[i].day, mon + 1);
+        if (strcmp(due[i].set->rules[due[i].rule].id, "no_carer_weekly_contact") == 0)
+            contacts++;
+        else
+            visits++;
+    }
+    assert_int_equal(contacts, 3);
+    assert_int_equal(visits, 1);
+    assert_int_equal(due[0].elder, 0);   /* order kept: the first visit, then the contacts */
+    /* An assessment due on the 10th before a monthly visit; one fits. */
+    od_duty_cap_t one[] = { { 1, mon + 2, 80 } };
+    due[0] = s_due(set, "special_monthly_visit", 0, mon, mon + 4, mar);
+    due[1] = s_due(set, "assessment_80_plus", 6, mon, mon + 4, D("2027-02-11"));
+    n = od_duty_fit(due, 2, el, one, 1, &st);
+    assert_int_equal(n, 1);
+    assert_string_equal(due[0].set->rules[due[0].rule].id, "assessment_80_plus");
+    assert_int_equal(due[0].day, mon + 2);
+    assert_int_equal(st.deferred, 1);
+    free(set);
+}
+
+static void test_fit_with_plan(void **state)
+{
+    (void)state;
+    /* The plan's ranges feed the fit: a week of weekly contacts for a
+     * district whose one caregiver works Tuesday and Thursday only. */
+    od_duty_set_t *set = calloc(1, sizeof *set);
+    s_parse_set(s_default_rules, set);
+    int32_t mon = D("2027-02-01");
+    enum { N = 6 };
+    od_duty_elder_t el[N];
+    for (int i = 0; i < N; i++)
+        el[i] = s_elder(i, 4, "1950-03-01", NO_CARER, D("2026-06-01"), 1);
+    cc_map_t *occ = cc_map_new();
+    int n = 0;
+    od_duty_due_t *due = od_duty_plan(set, 1, el, N, occ, mon, mon + 6, &n, NULL);
+    assert_int_equal(n, N);
+    int even_elsewhere = 0;
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(due[i].from, mon);
+        assert_int_equal(due[i].to, mon + 6);
+        assert_int_equal(due[i].pend, mon + 7);
+        even_elsewhere += due[i].day != mon + 1 && due[i].day != mon + 3;
+    }
+    assert_true(even_elsewhere > 0);   /* without figures they go everywhere */
+    od_duty_cap_t caps[7];
+    for (int d = 0; d < 7; d++)
+        caps[d] = (od_duty_cap_t){ 4, mon + d, d == 1 || d == 3 ? 480 : 0 };
+    n = od_duty_fit(due, n, el, caps, 7, NULL);
+    assert_int_equal(n, N);
+    for (int i = 0; i < n; i++)
+        assert_true(due[i].day == mon + 1 || due[i].day == mon + 3);
+    free(due);
+    cc_map_destroy(&occ, s_free_occ);
+    free(set);
+}
+
 static void test_coverage(void **state)
 {
     (void)state;
@@ -491,6 +662,9 @@ int main(void)
         cmocka_unit_test(test_plan_spread_districts),
         cmocka_unit_test(test_plan_contact_and_assessment),
         cmocka_unit_test(test_plan_versions),
+        cmocka_unit_test(test_fit_by_capacity),
+        cmocka_unit_test(test_fit_short_most_pressing_first),
+        cmocka_unit_test(test_fit_with_plan),
         cmocka_unit_test(test_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

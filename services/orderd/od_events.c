@@ -9,6 +9,7 @@
  * re-sent after a reconnect) and only then updates memory. Events for orders no longer in memory (final ones)
  * still go to the store, which records them in history. */
 #include "od_events.h"
+#include "od_duties.h"
 #include "cc_event.h"
 #include "od_store.h"
 #include "od_assess.h"
@@ -410,6 +411,7 @@ const cc_consumer_entry_t od_events_from_dispatchd[] = {
     { "VisitCompleted", &cc__visit_completed__descriptor, s_on_event },
     { "VisitFailed", &cc__visit_failed__descriptor, s_on_event },
     { "VisitAssessed", &cc__visit_assessed__descriptor, od_assess_on_event },
+    { "CapacityReported", &cc__capacity_reported__descriptor, od_duties_on_capacity },
     { NULL, NULL, NULL },
 };
 const cc_consumer_entry_t od_events_from_meald[] = {
