@@ -15,7 +15,8 @@ CREATE TABLE duty_capacity (
 );
 
 -- CapacityReported. Outcome: recorded | older (a later report is kept) |
--- replayed (consumed before). Days more than a week past are dropped.
+-- replayed (consumed before). The district's days more than a week before
+-- the report are dropped.
 CREATE FUNCTION od_on_capacity_reported(p_producer text, p_seq bigint, p_event_id uuid,
         p_district integer, p_day date, p_shift integer, p_planned integer, p_duty integer,
         p_caregivers integer, p_at bigint)
@@ -36,10 +37,12 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 'older';
     END IF;
-    DELETE FROM duty_capacity WHERE district_id = p_district AND day < p_day - 7;
+    DELETE FROM duty_capacity
+     WHERE district_id = p_district
+       AND day < (od_ts(p_at) AT TIME ZONE 'Asia/Shanghai')::date - 7;
     RETURN 'recorded';
 END $$;
 
 REVOKE EXECUTE ON FUNCTION od_on_capacity_reported FROM PUBLIC;
-GRANT SELECT ON duty_capacity TO orderd_rt;
+GRANT SELECT, INSERT, UPDATE, DELETE ON duty_capacity TO orderd_rt;
 GRANT EXECUTE ON FUNCTION od_on_capacity_reported TO orderd_rt;
