@@ -82,12 +82,12 @@ static cc_stmt_t s_stmts[S_ST_COUNT + 1] = {
         "ORDER BY o.window_start DESC LIMIT $4::integer",
         { { "elder", CC_T_UUID }, { "mandated", CC_T_BOOL }, { "state", CC_T_TEXT },
           { "limit", CC_T_INT4 } }, NULL },
-    /* dispatchd's latest figures (migration 022), from yesterday on. */
+    /* dispatchd's latest figures (migration 022), from yesterday on (our
+     * clock, not the database's). */
     [S_ST_CAPACITY] = { "od_duty_capacity", R, NULL, NULL,
         "SELECT district_id, (day - date '1970-01-01'), shift_min, planned_min, duty_min "
-        "FROM duty_capacity WHERE day >= (now() AT TIME ZONE 'Asia/Shanghai')::date - 1 "
-        "ORDER BY district_id, day",
-        { { NULL, CC_T_NONE } }, NULL },
+        "FROM duty_capacity WHERE day >= $1::date ORDER BY district_id, day",
+        { { "from", CC_T_DATE } }, NULL },
     [S_ST_ON_CAPACITY] = { "od_on_capacity_reported", W, "od_on_capacity_reported", NULL,
         NULL,
         { { "producer", CC_T_TEXT }, { "seq", CC_T_INT8 }, { "event_id", CC_T_UUID },
@@ -406,7 +406,10 @@ static void s_snap_rest(s_snap_t *s)
         lost++;
     /* Before the orders: their minutes come off the free capacity. */
     if (s->run) {
+        char from[11];
+        od_duty_day_format(s_today() - 1, from);
         cc_args_init(&a, &s_stmts[S_ST_CAPACITY]);
+        cc_args_text(&a, "from", from);
         if (cc_db_call(app->rt.reader, &a, s_on_capacity, s) == 0)
             queued++;
         else
