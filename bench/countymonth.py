@@ -772,6 +772,10 @@ def main():
             "duty_created_metric": mz.get('orderd_duty_orders_total{outcome="created"}', 0),
             "duty_cardless": mz.get("orderd_duty_cardless_total", 0),
             "duty_regen_cap": mz.get('orderd_duty_skipped_total{reason="regen_cap"}', 0),
+            # capacity (docs/DUTIES.md "Capacity"): given a day by it, or
+            # not placed by a run for want of room (counted per run)
+            "duty_fitted": mz.get("orderd_duty_fitted_total", 0),
+            "duty_deferred": mz.get('orderd_duty_deferred_total{reason="no_capacity"}', 0),
             "plan_created": int(mz.get('orderd_plan_occurrences_total{outcome="created"}', 0)),
             "plan_refused": int(mz.get('orderd_plan_occurrences_total{outcome="refused"}', 0)),
             "plan_s": mz.get("orderd_plan_generator_seconds_sum", 0.0),
@@ -791,7 +795,8 @@ def main():
         dm = m.metrics("dispatchd")
         res["dispatchd"] = {k: v for k, v in dm.items() if k.startswith((
             "dispatchd_assignments_total", "dispatchd_failures_total",
-            "dispatchd_unmatched_total", "dispatchd_deadlines_resolved_total"))}
+            "dispatchd_unmatched_total", "dispatchd_deadlines_resolved_total",
+            "dispatchd_capacity_reported_total", "dispatchd_duty_bumped_total"))}
         res["days_log"] = m.days
         res["errors"] = m.errors
         res["wall_s"] = round(time.monotonic() - t_all, 1)
