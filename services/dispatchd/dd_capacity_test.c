@@ -138,26 +138,32 @@ static void test_ranked_bump(void **state)
     dd_visit_t *bumped = NULL;
     dd_caregiver_t *one[] = { &c };
     assert_int_equal(dd_model_match(one, 1, &v, &p, &m), -1);   /* the day is full */
-    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, &m, &bumped), 0);
+    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, 0, &m, &bumped), 0);
     assert_ptr_equal(bumped, &low);
     assert_ptr_equal(m.caregiver, &c);
     assert_int_equal(c.nplan, 1);   /* plans left as they were: the caller moves it */
     /* Never an equal rank (a monthly visit does not bump a monthly visit),
      * never an offered one, never an emergency, never a non-duty asking. */
     v.priority = s_prio(1, v.window_start_us);
-    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, &m, &bumped), -1);
+    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, 0, &m, &bumped), -1);
     v.priority = s_prio(0, v.window_start_us);
-    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, &m, &bumped), -1);
+    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, 0, &m, &bumped), -1);
     v.priority = s_prio(2, v.window_start_us);
     low.state = DD_VISIT_ASSIGNED;
-    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, &m, &bumped), -1);
+    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, 0, &m, &bumped), -1);
+    /* ... unless v is offered now: then an offered one gives way as to an
+     * emergency (the caller writes VisitDeclined{preempted}). */
+    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, 1, &m, &bumped), 0);
+    assert_ptr_equal(bumped, &low);
+    low.state = DD_VISIT_ACCEPTED;   /* accepted: never */
+    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, 1, &m, &bumped), -1);
     low.state = DD_VISIT_PLANNED;
     low.emergency = 1;
-    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, &m, &bumped), -1);
+    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, 0, &m, &bumped), -1);
     low.emergency = 0;
     /* A routine visit (no rank) gives way too. */
     low.priority = s_prio(0, low.window_start_us);
-    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, &m, &bumped), 0);
+    assert_int_equal(dd_model_match_ranked(one, 1, &v, &p, 0, &m, &bumped), 0);
     assert_ptr_equal(bumped, &low);
     free(c.plan);
 }

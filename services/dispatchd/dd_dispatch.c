@@ -268,16 +268,21 @@ int dd_dispatch_try(dd_app_t *app, dd_visit_t *v, int64_t now_us)
     int rc = hold ? dd_model_match(cgs, n, v, &p, &m)
                   : dd_model_match_urgent(cgs, n, v, &p, &m, &bumped);
     if (rc != 0) {
-        /* A short day: a mandated duty may take a less pressing duty's
-         * planned-only slot (nobody was offered it: no event). */
+        /* A short day: a mandated duty may take a less pressing visit's
+         * slot, planned only (no event) or, when v is offered now, offered
+         * and not accepted. */
         dd_visit_t *low = NULL;
-        rc = dd_model_match_ranked(cgs, n, v, &p, &m, &low);
+        rc = dd_model_match_ranked(cgs, n, v, &p, !hold, &m, &low);
         if (rc == 0) {
-            dd_world_set_state(app->world, low, DD_VISIT_WAITING, now_us);
-            app->dirty = 1;
             cc_metric_inc(app->m_duty_bumped);
             cc_info("visit_duty_bumped", "visit_id", low->id, "order_id", low->order_id,
                     "by_visit_id", v->id);
+            if (low->state == DD_VISIT_ASSIGNED) {
+                bumped = low;   /* offered: VisitDeclined{preempted}, as for an emergency */
+            } else {
+                dd_world_set_state(app->world, low, DD_VISIT_WAITING, now_us);
+                app->dirty = 1;
+            }
         }
     }
     cc_metric_observe(app->m_match_latency, (double) (cc_mono_us() - t0) / CC_US_PER_S);

@@ -457,17 +457,21 @@ int dd_model_match_urgent(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t
 
 /* A short day (issue 13, docs/DUTIES.md "Capacity"): a mandated duty that
  * fits nowhere may take the slot of a visit of lower duty rank that is only
- * planned (DD_VISIT_PLANNED: never offered, so nobody is told), within a
- * day of v's window. The lowest rank is bumped first, then the earliest
- * start for v, then the smaller caregiver id. Plans are left as they were. */
+ * planned (DD_VISIT_PLANNED: never offered, so nobody is told) or, with
+ * offered_too, offered and not accepted (the emergency's pre-emption path
+ * tells the caregiver), within a day of v's window. The lowest rank is
+ * bumped first, then a planned one before an offered one, then the
+ * earliest start for v, then the smaller caregiver id. Plans are left as
+ * they were. */
 int dd_model_match_ranked(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
-                          const dd_model_params_t *p, dd_match_t *out, dd_visit_t **bumped)
+                          const dd_model_params_t *p, int offered_too, dd_match_t *out,
+                          dd_visit_t **bumped)
 {
     *bumped = NULL;
     int rank = dd_visit_duty_rank(v);
     if (rank <= 0 || v->window_end_us < s_max(v->window_start_us, p->now_us))
         return -1;
-    int found = 0, best_rank = 0;
+    int found = 0, best_rank = 0, best_offered = 0;
     const int64_t day_us = 24 * 60 * CC_US_PER_MIN;
     for (size_t i = 0; i < n; i++) {
         dd_caregiver_t *c = cgs[i];
@@ -476,10 +480,12 @@ int dd_model_match_ranked(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t
         for (size_t k = 0; k < c->nplan; k++) {
             dd_visit_t *u = c->plan[k];
             int ur = dd_visit_duty_rank(u);
-            if (u->state != DD_VISIT_PLANNED || u->emergency || ur >= rank || dd_rules_pinned(u)
+            int offered = u->state == DD_VISIT_ASSIGNED;
+            if ((u->state != DD_VISIT_PLANNED && !(offered_too && offered)) || u->emergency
+                || s_needs_first_aid(u) || ur >= rank || dd_rules_pinned(u)
                 || u->eta_us < v->window_start_us - day_us || u->eta_us > v->window_end_us + day_us)
                 continue;
-            if (found && ur > best_rank)
+            if (found && (ur > best_rank || (ur == best_rank && offered > best_offered)))
                 continue;
             memmove(&c->plan[k], &c->plan[k + 1], (c->nplan - k - 1) * sizeof *c->plan);
             c->nplan--;
@@ -495,11 +501,12 @@ int dd_model_match_ranked(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t
             c->nplan++;
             if (rc != 0)
                 continue;
-            if (!found || ur < best_rank || mm.eta_us < out->eta_us
+            if (!found || ur < best_rank || offered < best_offered || mm.eta_us < out->eta_us
                 || (mm.eta_us == out->eta_us && strcmp(c->id, out->caregiver->id) < 0)) {
                 *out = mm;
                 *bumped = u;
                 best_rank = ur;
+                best_offered = offered;
                 found = 1;
             }
         }

@@ -69,12 +69,15 @@ int dd_model_match_urgent(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t
                           const dd_model_params_t *p, dd_match_t *out, dd_visit_t **bumped);
 
 /* A mandated duty (dd_visit_duty_rank > 0) that fits nowhere: the slot of a
- * planned-only visit of lower rank (never offered; emergencies and a
- * dispatcher's pins are never bumped) that makes room for v. 0 with *out
- * and *bumped (still in its plan: the caller moves it back to waiting),
- * or -1. Used on a short day so that weekly contacts come before monthly
- * visits (docs/DUTIES.md "Capacity"). */
+ * visit of lower rank that is planned only (never offered) or, with
+ * offered_too, offered and not accepted, and whose removal makes room for v
+ * (emergencies, first-aid visits and a dispatcher's pins are never bumped).
+ * 0 with *out and *bumped (still in its plan: the caller moves it back to
+ * waiting, through the pre-emption write when it was offered), or -1. Used
+ * on a short day so that weekly contacts come before monthly visits and
+ * mandated visits before routine ones (docs/DUTIES.md "Capacity"). */
 int dd_model_match_ranked(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
-                          const dd_model_params_t *p, dd_match_t *out, dd_visit_t **bumped);
+                          const dd_model_params_t *p, int offered_too, dd_match_t *out,
+                          dd_visit_t **bumped);
 
 #endif
