@@ -115,6 +115,8 @@ void dd_capacity_reset(dd_app_t *app)
     (void) app;
     cc_map_destroy(&s_sent, free);
     s_last_check_us = 0;
+    /* A statement still in flight only appends figures: never wait on it. */
+    s_writing = 0;
 }
 
 static char *s_hex(const uint8_t *b, size_t n)
@@ -135,8 +137,8 @@ static void s_on_reported(PGresult *res, void *arg)
 {
     dd_app_t *app = arg;
     s_writing = 0;
-    /* Failed: logged and counted; the figures are sent again (s_sent was
-     * updated, so after the interval when they change; a reload resets). */
+    /* Failed: logged and counted; forget what was sent, so the next check
+     * sends every district-day again. */
     if (dd_write_failed(app, dd_stmts[DD_ST_CAPACITY].name, res, NULL))
         dd_capacity_reset(app);
 }
