@@ -15,8 +15,8 @@ CREATE TABLE duty_capacity (
 );
 
 -- CapacityReported. Outcome: recorded | older (a later report is kept) |
--- replayed (consumed before). The district's days more than a week before
--- the report are dropped.
+-- replayed (consumed before). Past days stay (a row per district and day:
+-- a few hundred a year; the runtime role holds no DELETE).
 CREATE FUNCTION od_on_capacity_reported(p_producer text, p_seq bigint, p_event_id uuid,
         p_district integer, p_day date, p_shift integer, p_planned integer, p_duty integer,
         p_caregivers integer, p_at bigint)
@@ -34,15 +34,9 @@ BEGIN
            duty_min = excluded.duty_min, caregivers = excluded.caregivers,
            reported_at = excluded.reported_at
      WHERE c.reported_at <= excluded.reported_at;
-    IF NOT FOUND THEN
-        RETURN 'older';
-    END IF;
-    DELETE FROM duty_capacity
-     WHERE district_id = p_district
-       AND day < (od_ts(p_at) AT TIME ZONE 'Asia/Shanghai')::date - 7;
-    RETURN 'recorded';
+    RETURN CASE WHEN FOUND THEN 'recorded' ELSE 'older' END;
 END $$;
 
 REVOKE EXECUTE ON FUNCTION od_on_capacity_reported FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE, DELETE ON duty_capacity TO orderd_rt;
+GRANT SELECT, INSERT, UPDATE ON duty_capacity TO orderd_rt;
 GRANT EXECUTE ON FUNCTION od_on_capacity_reported TO orderd_rt;
