@@ -680,6 +680,7 @@ static void s_run(void)
     S.t0_us = cc_mono_us();
     S.created = S.existing = S.refused = 0;
     memset(&S.stats, 0, sizeof S.stats);
+    memset(&S.fit, 0, sizeof S.fit);
     cc_metric_inc(S.m_runs);
     if (s_snap_load(S.app, -1, INT32_MIN, s_on_run_loaded, NULL) != 0) {
         S.running = 0;
