@@ -3,6 +3,7 @@
 under a minute" (docs/BENCHMARKS.md, "Generating a week (issue 13)").
 
     bench/genweek.py [--elders 100000] [--tree NAME=DIR ...] [--runs 1]
+                     [--arg NAME:DAEMON:FLAG=VALUE ...]
                      [--out build/bench/genweek.json]
 
 Seed (once, not timed): PostgreSQL with fsync on and the four daemons of the
@@ -359,8 +360,9 @@ def pgss_top(pg, dbname, n=30):
     return [list(map(str, r)) for r in rows]
 
 
-def one_run(pg, s, template, tree, dbname, probe_ids, timeout, pgss=False):
+def one_run(pg, s, template, tree, dbname, probe_ids, timeout, pgss=False, args=None):
     harness.BIN_DIR = os.path.join(tree, "build", "bin")
+    s.extra_args = args or {}
     harness._help_cache.clear()
     harness._routes_cache.clear()
     pg.execute('CREATE DATABASE "%s" TEMPLATE "%s"' % (dbname, template))
@@ -435,6 +437,15 @@ def one_run(pg, s, template, tree, dbname, probe_ids, timeout, pgss=False):
         "loadavg": {"before": load0, "median": statistics.median(loads) if loads else None},
     }
     res["orders_per_s"] = round(created / res["seconds"], 1) if res["seconds"] else None
+    # orderd's connections: statements, batches, mean queue-to-commit ms.
+    res["db"] = {}
+    for k, v in sorted(m.items()):
+        if k.startswith("db_statement_seconds_count{"):
+            db = k.split('"')[1]
+            tot = m.get(k.replace("_count{", "_sum{"), 0.0)
+            res["db"][db] = {"statements": int(v),
+                             "batches": int(m.get('db_batches_total{db="%s"}' % db, 0)),
+                             "mean_ms": round(tot / v * 1000, 1) if v else None}
     if pgss:
         res["pgss"] = pgss_top(pg, dbname)
         for r in res["pgss"]:
@@ -451,6 +462,9 @@ def main():
     ap.add_argument("--tree", action="append", default=[],
                     help="NAME=DIR: a built tree (its build/bin); default this one")
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--arg", action="append", default=[],
+                    help="NAME:DAEMON:FLAG=VALUE: a flag for tree NAME's daemon (repeatable; "
+                         "one tree directory may run as several names)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--pgss", action="store_true",
@@ -458,6 +472,11 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "build", "bench", "genweek.json"))
     a = ap.parse_args()
     trees = [t.split("=", 1) for t in a.tree] or [["this", REPO]]
+    tree_args = {}
+    for x in a.arg:
+        name, daemon, kv = x.split(":", 2)
+        flag, value = kv.split("=", 1)
+        tree_args.setdefault(name, {}).setdefault(daemon, {})[flag] = value
     rng = random.Random(a.seed)
     harness.BIN_DIR = os.path.join(trees[0][1], "build", "bin")
     pg = harness.PgCluster(durable=True)
@@ -486,7 +505,7 @@ def main():
             for name, tree in trees:
                 k += 1
                 out = one_run(pg, s, "genweek_seed", tree, "genweek_%d" % k, (e, c), a.timeout,
-                              a.pgss)
+                              a.pgss, tree_args.get(name))
                 out["tree"] = name
                 log("run %d %s: %s" % (r + 1, name, json.dumps(out)))
                 results[name].append(out)
