@@ -89,6 +89,10 @@ static cc_cfg_param_t s_params[] = {
     { "plan-batch", CC_CFG_INT, &s_app.plan_batch, "200",
       "plans read, and orders placed, at most per generator run (runs follow each other "
       "until nothing is due)", .min = 1, .max = 10000 },
+    { "gen-pace", CC_CFG_INT, &s_app.gen_pace, "32",
+      "the plans' and duties' generators place their next batch only while orderd's writer "
+      "holds fewer statements than this (queued or in flight): a call centre's write then "
+      "waits behind about one batch, not a pile of them", .min = 1, .max = 100000 },
     { "plan-interval-s", CC_CFG_INT, &s_app.plan_interval_s, "60",
       "seconds between generator runs when no plan changed (a change runs it at once)",
       .min = 1, .max = 3600 },

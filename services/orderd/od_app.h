@@ -110,6 +110,9 @@ typedef struct od_app {
     int64_t pii_batch;                    /* config: rows sealed per batch */
     /* Care plans' generator (od_plans.h), config. */
     int64_t plan_horizon_days, plan_batch, plan_interval_s;
+    /* Both generators place their next batch only while the writer holds
+     * fewer statements than this (config --gen-pace). */
+    int64_t gen_pace;
     od_pii_t *pii;                        /* keyring, loaded by od_app_init */
     /* The address in transit (cc_seal.h "an elder's address in transit"):
      * the consumers' transit keys, loaded by od_app_init. */

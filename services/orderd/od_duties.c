@@ -594,6 +594,13 @@ static void s_pump(void)
             s_schedule(S.ev_pump, 500);
             return;
         }
+        if (cc_db_pending(S.app->rt.writer) >= (int)S.app->gen_pace) {
+            /* Paced (--gen-pace): the saga's answers and the call centre's
+             * writes go first; an answer or this timer pumps again. */
+            S.pumping = 0;
+            s_schedule(S.ev_pump, 5);
+            return;
+        }
         int n = 0;
         for (; n < S_BATCH && S.next < S.ndue; n++) {
             const od_duty_due_t *d = &S.due[S.next++];

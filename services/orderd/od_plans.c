@@ -25,6 +25,13 @@ static struct {
     int pending;                 /* the run's statements not yet answered */
     int backlog;                 /* the last run left plans due: the next goes on at once */
     int kicked;                  /* a change since the last full pass */
+    int partial;                 /* a plan of this sweep was placed short of its last day */
+    /* The sweep's cursor: the last plan read, in the due read's order
+     * (generated_through, "" for none, then id). The next pass reads after
+     * it while the last pass's writes still commit: pipelined. */
+    int has_cursor;
+    char cur_through[11], cur_id[CC_UUID_LEN];
+    struct event *pace;          /* a read held back: the writer is behind */
     int64_t t0_us;               /* monotonic start of the run */
     cc_metric_t *m_occ[3];       /* created, existing, refused */
     cc_metric_t *m_runs, *m_run_s, *m_dropped, *m_ended;
@@ -908,8 +915,10 @@ static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, in
     int32_t days[64];
     int max = budget < 64 ? budget : 64;
     int n = od_rrule_expand(&rule, starts, from, last, days, max);
-    if (n == max)
+    if (n == max) {
         *through = days[n - 1];   /* more may follow: carry on from here next time */
+        s_gen.partial = 1;
+    }
     json_t *skips = json_loads(PQgetvalue(res, row, 12), 0, NULL);
     json_t *taken = json_loads(PQgetvalue(res, row, 13), 0, NULL);
     int ws = atoi(PQgetvalue(res, row, 4)), we = atoi(PQgetvalue(res, row, 5));
@@ -966,6 +975,47 @@ static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, in
     json_decref(skips);
     json_decref(taken);
     return placed;
+}
+
+static void s_read_due(od_app_t *app);
+
+/* The writer is behind when it holds this many statements or more: a
+ * pass's placements wait until it has caught up, so a call centre's write
+ * queued meanwhile waits behind about one batch, not a pile of them. */
+static int s_writer_behind(od_app_t *app)
+{
+    return cc_db_pending(app->rt.writer) >= (int)app->gen_pace;
+}
+
+/* The next pass of a sweep: at once if the writer keeps up, else when it
+ * does (the run stays open meanwhile: pending counts the held read). */
+static void s_read_next(od_app_t *app)
+{
+    if (app->rt.stopping)
+        return;
+    if (!s_writer_behind(app)) {
+        s_read_due(app);
+        return;
+    }
+    s_gen.pending++;
+    struct timeval soon = { 0, 5000 };
+    evtimer_add(s_gen.pace, &soon);
+}
+
+static void s_on_pace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    od_app_t *app = arg;
+    if (!app->rt.stopping && s_writer_behind(app)) {
+        struct timeval soon = { 0, 5000 };
+        evtimer_add(s_gen.pace, &soon);
+        return;
+    }
+    /* A change since the sweep began drops this read (s_on_due). */
+    if (!app->rt.stopping)
+        s_read_due(app);
+    s_run_end();
 }
 
 static void s_on_due(PGresult *res, void *arg)
@@ -1043,8 +1093,26 @@ static void s_on_due(PGresult *res, void *arg)
         free(days);
     }
     free(through);
-    if (budget <= 0 || rows == (int)app->plan_batch)
-        s_gen.again = s_gen.backlog = 1;   /* more to do: go on in the next pass of the loop */
+    if (done > 0) {
+        /* Read on after the last plan taken: the next pass never reads a plan
+         * whose marks have not committed (its old generated_through sorts at
+         * or before the cursor). */
+        s_gen.has_cursor = 1;
+        snprintf(s_gen.cur_through, sizeof s_gen.cur_through, "%s",
+                 PQgetisnull(res, done - 1, 8) ? "" : PQgetvalue(res, done - 1, 8));
+        snprintf(s_gen.cur_id, sizeof s_gen.cur_id, "%s", PQgetvalue(res, done - 1, 0));
+    }
+    if (budget <= 0 || rows == (int)app->plan_batch) {
+        s_read_next(app);   /* more in this sweep: read on while these commit */
+    } else {
+        /* The sweep is over. A plan placed short of its last day (more than
+         * 64 dates, or the budget ran out inside it) moved on, so it may sort
+         * before the cursor: a new sweep from the start, once all committed. */
+        s_gen.has_cursor = 0;
+        if (s_gen.partial)
+            s_gen.again = s_gen.backlog = 1;
+        s_gen.partial = 0;
+    }
     s_run_end();
 }
 
@@ -1058,6 +1126,13 @@ static void s_read_due(od_app_t *app)
     cc_args_text(&a, "today", od_day_format(today, t, sizeof t));
     cc_args_text(&a, "last", od_day_format(last, l, sizeof l));
     cc_args_int(&a, "limit", app->plan_batch);
+    if (s_gen.has_cursor) {
+        cc_args_text(&a, "after_through", s_gen.cur_through);
+        cc_args_text(&a, "after_id", s_gen.cur_id);
+    } else {
+        cc_args_null(&a, "after_through");
+        cc_args_null(&a, "after_id");
+    }
     s_gen.pending++;
     if (cc_db_call(app->rt.reader, &a, s_on_due, app) != 0) {
         s_gen.pending--;
@@ -1077,6 +1152,8 @@ static void s_on_ended(PGresult *res, void *arg)
         if (PQntuples(res) > 0)
             s_gen.epoch++;
         s_gen.run_epoch = s_gen.epoch;
+        s_gen.has_cursor = 0;   /* a full pass: the sweep from the start */
+        s_gen.partial = 0;
         s_read_due(app);
     }
     s_run_end();
@@ -1176,7 +1253,8 @@ int od_plans_init(od_app_t *app)
     s_gen.m_ended = cc_metrics_counter("orderd_plans_ended_total{reason=\"elder_not_active\"}",
                                        "Plans ended by the generator");
     s_gen.timer = evtimer_new(app->rt.base, s_tick, app);
-    return s_gen.timer ? 0 : -1;
+    s_gen.pace = evtimer_new(app->rt.base, s_on_pace, app);
+    return s_gen.timer && s_gen.pace ? 0 : -1;
 }
 
 int od_plans_start(od_app_t *app)
@@ -1190,6 +1268,8 @@ void od_plans_stop(od_app_t *app)
     (void)app;
     if (s_gen.timer)
         evtimer_del(s_gen.timer);
+    if (s_gen.pace)
+        evtimer_del(s_gen.pace);
 }
 
 void od_plans_fini(od_app_t *app)
@@ -1197,5 +1277,7 @@ void od_plans_fini(od_app_t *app)
     (void)app;
     if (s_gen.timer)
         event_free(s_gen.timer);
-    s_gen.timer = NULL;
+    if (s_gen.pace)
+        event_free(s_gen.pace);
+    s_gen.timer = s_gen.pace = NULL;
 }

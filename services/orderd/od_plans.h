@@ -87,8 +87,14 @@
         "AND p.starts_on <= $2::date AND (p.ends_on IS NULL OR p.ends_on >= $1::date) "       \
         "AND (p.generated_through IS NULL OR p.ends_on IS NULL "                              \
         "     OR p.generated_through < p.ends_on) "                                           \
+        /* After the sweep's cursor ($4 '': no generated_through yet), in     \
+         * the order below: the plans of passes still committing are not   \
+         * read again. */                                                   \
+        "AND ($5::uuid IS NULL OR (coalesce(p.generated_through, '-infinity'::date), p.id) "  \
+        "    > (coalesce(nullif($4::text, '')::date, '-infinity'::date), $5::uuid)) "          \
         "ORDER BY p.generated_through NULLS FIRST, p.id LIMIT $3::integer",                   \
-        { { "today", CC_T_DATE }, { "last", CC_T_DATE }, { "limit", CC_T_INT4 } }, NULL },    \
+        { { "today", CC_T_DATE }, { "last", CC_T_DATE }, { "limit", CC_T_INT4 },              \
+          { "after_through", CC_T_TEXT }, { "after_id", CC_T_UUID } }, NULL },               \
     [OD_ST_PLAN_GET] = { "od_plan_get", CC_STMT_READER, NULL, NULL,                          \
         "SELECT " OD_PLAN_COLS ", (SELECT coalesce(json_agg(json_build_object("               \
         "'date', o.plan_day, 'order_id', o.id, 'state', o.state, 'window_start', "            \
