@@ -147,6 +147,9 @@ int od_app_init(void *arg)
     }
     od_events_init_metrics();
     od_http_init_metrics();
+    app->bulk = cc_db_new(app->rt.base, app->rt.db, "orderd-bulk");
+    if (!app->bulk || cc_stmt_prepare(app->bulk, od_stmts, CC_STMT_READER) != 0)
+        return -1;
     if (od_auth_init(app) != 0 || od_duties_init(app) != 0)
         return -1;
     if (app->intake_endpoint && *app->intake_endpoint) {
@@ -241,6 +244,7 @@ void od_app_fini(void *arg)
     od_auth_fini(app);
     od_plans_fini(app);
     od_duties_fini(app);
+    cc_db_destroy(&app->bulk);
     if (app->ev_sweep)
         event_free(app->ev_sweep);
     app->ev_sweep = NULL;

@@ -113,6 +113,10 @@ typedef struct od_app {
     /* Both generators place their next batch only while the writer holds
      * fewer statements than this (config --gen-pace). */
     int64_t gen_pace;
+    /* The generators' bulk reads (duties' loads, plans due): a connection of
+     * their own, so the call centre's GETs on the reader never queue behind
+     * them. */
+    cc_db_t *bulk;
     od_pii_t *pii;                        /* keyring, loaded by od_app_init */
     /* The address in transit (cc_seal.h "an elder's address in transit"):
      * the consumers' transit keys, loaded by od_app_init. */

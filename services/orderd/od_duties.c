@@ -381,7 +381,7 @@ static int32_t s_since(const s_snap_t *s, int32_t today)
 }
 
 /* After the rules: elders (all, or of one district), mandated orders and
- * contacts from s->since on, in that order on the reader. */
+ * contacts from s->since on, in that order on the bulk reader. */
 static int s_district_of(const s_snap_t *s)
 {
     return s->district;
@@ -400,7 +400,7 @@ static void s_snap_rest(s_snap_t *s)
         cc_args_int(&a, "district", district);
     else
         cc_args_null(&a, "district");
-    if (cc_db_call(app->rt.reader, &a, s_on_elders, s) == 0)
+    if (cc_db_call(app->bulk, &a, s_on_elders, s) == 0)
         queued++;
     else
         lost++;
@@ -417,17 +417,17 @@ static void s_snap_rest(s_snap_t *s)
     }
     cc_args_init(&a, &s_stmts[S_ST_ORDERS]);
     cc_args_int(&a, "since_us", s_day_us(s->since, 0));
-    if (cc_db_call(app->rt.reader, &a, s_on_orders, s) == 0)
+    if (cc_db_call(app->bulk, &a, s_on_orders, s) == 0)
         queued++;
     else
         lost++;
     cc_args_init(&a, &s_stmts[S_ST_CONTACTS]);
     cc_args_int(&a, "since_us", s_day_us(s->since, 0));
-    if (cc_db_call(app->rt.reader, &a, s_on_contacts, s) == 0)
+    if (cc_db_call(app->bulk, &a, s_on_contacts, s) == 0)
         queued++;
     else
         lost++;
-    /* The reader's queue is full (rare): those queued still answer into s,
+    /* The bulk reader's queue is full (rare): those queued still answer into s,
      * then the load ends as failed and is retried. */
     if (lost) {
         cc_warn("db_queue_failed", "what", "duties");
@@ -454,7 +454,7 @@ static int s_snap_load(od_app_t *app, int32_t district, int32_t since, s_snap_do
     s->pending = 1;
     cc_args_t a;
     cc_args_init(&a, &s_stmts[S_ST_RULES]);
-    if (cc_db_call(app->rt.reader, &a, s_on_rules, s) != 0) {
+    if (cc_db_call(app->bulk, &a, s_on_rules, s) != 0) {
         s_snap_free(s);
         return -1;
     }
@@ -740,7 +740,7 @@ static void s_on_poll(evutil_socket_t fd, short what, void *arg)
     (void)arg;
     cc_args_t a;
     cc_args_init(&a, &s_stmts[S_ST_CHANGES]);
-    cc_db_call(S.app->rt.reader, &a, s_on_changes, NULL);   /* missed: the next one */
+    cc_db_call(S.app->bulk, &a, s_on_changes, NULL);   /* missed: the next one */
 }
 
 /* Our statements against the catalogue, as cc_rt checks its table's: a
@@ -771,7 +771,8 @@ int od_duties_init(od_app_t *app)
 {
     S.app = app;
     if (cc_stmt_prepare(app->rt.writer, s_stmts, CC_STMT_WRITER) != 0 ||
-        cc_stmt_prepare(app->rt.reader, s_stmts, CC_STMT_READER) != 0)
+        cc_stmt_prepare(app->rt.reader, s_stmts, CC_STMT_READER) != 0 ||
+        cc_stmt_prepare(app->bulk, s_stmts, CC_STMT_READER) != 0)
         return -1;
     cc_db_on_connect(app->rt.writer, s_check_writer, NULL);
     cc_db_on_connect(app->rt.reader, s_check_reader, NULL);

@@ -1134,7 +1134,7 @@ static void s_read_due(od_app_t *app)
         cc_args_null(&a, "after_id");
     }
     s_gen.pending++;
-    if (cc_db_call(app->rt.reader, &a, s_on_due, app) != 0) {
+    if (cc_db_call(app->bulk, &a, s_on_due, app) != 0) {
         s_gen.pending--;
         cc_warn("db_queue_failed", "what", "od_plans_due");
     }
