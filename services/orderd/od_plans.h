@@ -4,12 +4,15 @@
  * A plan lives in the store only (table plans, sql/orderd/016): the HTTP
  * handlers change it through SQL functions on the writer; the generator,
  * a timer (and a kick after every change), reads the plans due from the
- * reader and places each occurrence within the horizon through
- * od_app_place, the path of POST /v1/orders, with the key
+ * bulk reader (app->bulk) and places each occurrence within the horizon
+ * through od_app_place_many, the rules of POST /v1/orders, with the key
  * "plan:<plan id>:<yyyy-mm-dd>" (":r<rev>" after a change that cancelled
- * occurrences) and source 'plan'. Runs never overlap, and each places at
- * most --plan-batch orders, so HTTP keeps its latency; a run whose read
- * raced a plan change is dropped and runs again. */
+ * occurrences) and source 'plan'. Runs never overlap. A run is a sweep of
+ * passes of at most --plan-batch orders each (one statement), the next
+ * pass read after the last plan taken while the last pass's writes still
+ * commit, and placed only while the writer holds fewer than --gen-pace
+ * statements, so HTTP keeps its latency; a pass whose read raced a plan
+ * change is dropped and the sweep begins again. */
 #ifndef OD_PLANS_H
 #define OD_PLANS_H
 #include "od_app.h"
