@@ -23,6 +23,7 @@ static struct {
     uint64_t run_epoch;          /* epoch when the run began */
     int changes_in_flight;       /* plan changes queued, not yet answered */
     int pending;                 /* the run's statements not yet answered */
+    int passes;                  /* passes whose marks have not committed */
     int backlog;                 /* the last run left plans due: the next goes on at once */
     int kicked;                  /* a change since the last full pass */
     int partial;                 /* a plan of this sweep was placed short of its last day */
@@ -857,6 +858,7 @@ static void s_on_occ(void *ctx, int status, const char *order_id, const char *st
 static void s_on_generated(PGresult *res, void *arg)
 {
     od_app_t *app = arg;
+    s_gen.passes--;
     (void)od_app_write_ok(app, "od_plan_generated", res, NULL);
     s_run_end();
 }
@@ -979,12 +981,15 @@ static int s_place_plan(od_app_t *app, PGresult *res, int row, int32_t today, in
 
 static void s_read_due(od_app_t *app);
 
-/* The writer is behind when it holds this many statements or more: a
- * pass's placements wait until it has caught up, so a call centre's write
- * queued meanwhile waits behind about one batch, not a pile of them. */
+/* Hold the next pass while one is committing and another queued behind
+ * it (a pass is read while the last one commits, no more), or while the
+ * writer holds --gen-pace statements or more: a call centre's write queued
+ * meanwhile waits behind about one batch, not a pile of them. */
+#define S_PASSES_MAX 2
 static int s_writer_behind(od_app_t *app)
 {
-    return cc_db_pending(app->rt.writer) >= (int)app->gen_pace;
+    return s_gen.passes >= S_PASSES_MAX ||
+           cc_db_pending(app->rt.writer) >= (int)app->gen_pace;
 }
 
 /* The next pass of a sweep: at once if the writer keeps up, else when it
@@ -1084,6 +1089,7 @@ static void s_on_due(PGresult *res, void *arg)
         cc_args_text(&a, "revs", revs);
         cc_args_text(&a, "throughs", days);
         s_gen.pending++;
+        s_gen.passes++;
         if (cc_db_call(app->rt.writer, &a, s_on_generated, app) != 0) {
             cc_error("db_queue_failed", "what", "od_plans_generated");
             exit(1);
