@@ -410,7 +410,7 @@ static void s_snap_rest(s_snap_t *s)
         od_duty_day_format(s_today() - 1, from);
         cc_args_init(&a, &s_stmts[S_ST_CAPACITY]);
         cc_args_text(&a, "from", from);
-        if (cc_db_call(app->rt.reader, &a, s_on_capacity, s) == 0)
+        if (cc_db_call(app->bulk, &a, s_on_capacity, s) == 0)
             queued++;
         else
             lost++;
