@@ -6,6 +6,7 @@
 #include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
+#include "cc_work.h"
 #include "events.pb-c.h"
 
 #include <jansson.h>
@@ -576,6 +577,9 @@ static s_sched_t *s_sched(dd_app_t *app)
 static void *s_worker(void *arg)
 {
     s_sched_t *s = arg;
+    /* The solve runs to its budget in wall time whatever CPU it gets: the
+     * loops of every daemon preempt it (docs/DISPATCH.md). */
+    (void) cc_work_background();
     s->rc = dd_reopt_solve(s->run);
     atomic_store(&s->done, 1);
     return NULL;
@@ -779,13 +783,17 @@ void dd_reopt_tick(dd_app_t *app, int64_t now_us)
     if (!s)
         return;
     if (s->run) {
-        if (atomic_load(&s->done))
+        if (atomic_load(&s->done)) {
+            int64_t t0 = cc_mono_us();
             s_finish(app, s, now_us);
+            cc_metric_observe(app->m_reopt_loop[1], (double) (cc_mono_us() - t0) / S_US);
+        }
         return;
     }
     uint32_t district;
     if (!s_pick(app, s, now_us, &district))
         return;
+    int64_t t0 = cc_mono_us();
     size_t ncg, nw;
     dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &ncg);
     dd_visit_t **w = NULL;
@@ -798,6 +806,7 @@ void dd_reopt_tick(dd_app_t *app, int64_t now_us)
                                (int) app->reopt_budget_ms,
                                (uint64_t) now_us);
     free(w);
+    cc_metric_observe(app->m_reopt_loop[0], (double) (cc_mono_us() - t0) / S_US);
     if (!s->run)
         return;   /* nothing movable */
     cc_metric_inc(app->m_reopt_runs);
