@@ -67,6 +67,9 @@ static int s_near_cmp(const void *a, const void *b)
     return strcmp(x->c->id, y->c->id);
 }
 
+/* A snapshot's build, in order (dd_reopt_build). */
+enum { S_PH_NEAR, S_PH_CAREGIVERS, S_PH_WAITING, S_PH_JOBS };
+
 struct dd_reopt_run {
     uint32_t district;
     double hub_lat, hub_lon;    /* a neighbourhood's centre (big districts) */
@@ -86,7 +89,14 @@ struct dd_reopt_run {
     int budget_ms;
     uint64_t seed;
     /* While the snapshot is built (dd_reopt_build; loop only): */
-    dd_caregiver_t **cg;        /* the vehicles' caregivers */
+    int phase;                  /* S_PH_* */
+    size_t cursor;              /* the phase's next item */
+    dd_caregiver_t **cg;        /* the district's, then the vehicles' caregivers */
+    size_t ncg, kept;
+    s_near_t *near;             /* S_PH_NEAR: caregivers by travel from the hub */
+    dd_visit_t **wait;          /* the district's waiting visits, not emergencies */
+    size_t nwait;
+    double radius;              /* of the neighbourhood, < 0: the whole district */
     dd_model_params_t p;
     int next_job;               /* the rules are checked from here on */
     int have_gen;
@@ -135,6 +145,8 @@ void dd_reopt_run_free(dd_reopt_run_t **rp)
     free(r->job);
     free(r->vis);
     free(r->cg);
+    free(r->near);
+    free(r->wait);
     free(r);
     *rp = NULL;
 }
@@ -322,12 +334,16 @@ dd_reopt_run_t *dd_reopt_begin(dd_caregiver_t *const *cgs, size_t ncg,
                                uint64_t seed)
 {
     dd_reopt_run_t *r = calloc(1, sizeof *r);
-    dd_caregiver_t **cg = ncg ? calloc(ncg, sizeof *cg) : NULL;
-    if (!r || (ncg && !cg))
+    if (!r)
+        return NULL;
+    r->cg = ncg ? calloc(ncg, sizeof *r->cg) : NULL;
+    r->wait = nwaiting ? calloc(nwaiting, sizeof *r->wait) : NULL;
+    if ((ncg && !r->cg) || (nwaiting && !r->wait))
         goto fail;
     r->district = district;
     r->budget_ms = budget_ms;
     r->seed = seed;
+    r->p = *p;
     r->origin_us = p->now_us + (int64_t) budget_ms * CC_US_PER_MS + S_APPLY_MARGIN_US;
     r->shift_ref_us = r->origin_us + (ahead ? DD_REOPT_AHEAD_US : 0);
     r->prob = vrp_problem_new_points(CC_GEO_DETOUR_FACTOR, CC_GEO_SPEED_M_PER_S);
@@ -337,72 +353,110 @@ dd_reopt_run_t *dd_reopt_begin(dd_caregiver_t *const *cgs, size_t ncg,
     vrp_costs_t costs = {.per_distance = 0, .per_time = 1, .unassigned_penalty = 1e9,
                          .non_preferred_penalty = p->continuity_s, .balance = p->balance};
     vrp_problem_set_costs(r->prob, &costs);
+    for (size_t i = 0; i < ncg; i++)
+        if (cgs[i]->district_id == district)
+            r->cg[r->ncg++] = cgs[i];
+    if (r->ncg == 0)
+        goto fail;
+    /* emergencies keep the online path (off-shift first-aiders) */
+    for (size_t i = 0; i < nwaiting; i++)
+        if (waiting[i]->district_id == district && !s_emergency(waiting[i]))
+            r->wait[r->nwait++] = waiting[i];
+    r->radius = -1;   /* < 0: the whole district */
+    r->phase = S_PH_CAREGIVERS;
     /* A district bigger than DD_REOPT_MAX_CAREGIVERS is re-optimised a
      * neighbourhood at a time: the caregivers living nearest to one of them
      * (by seed, so runs move around), and the waiting visits within that
      * circle. The loop's snapshot and the solve stay bounded. */
-    size_t nd = 0;
-    for (size_t i = 0; i < ncg; i++)
-        if (cgs[i]->district_id == district)
-            cg[nd++] = cgs[i];
-    if (nd == 0)
-        goto fail;
-    double radius = -1;   /* < 0: the whole district */
-    if (nd > DD_REOPT_MAX_CAREGIVERS) {
-        const dd_caregiver_t *hub = cg[seed % nd];
-        double hlat = hub->lat, hlon = hub->lon;
-        s_near_t *near = malloc(nd * sizeof *near);
-        if (!near)
+    if (r->ncg > DD_REOPT_MAX_CAREGIVERS) {
+        const dd_caregiver_t *hub = r->cg[seed % r->ncg];
+        r->hub_lat = hub->lat;
+        r->hub_lon = hub->lon;
+        if (!(r->near = malloc(r->ncg * sizeof *r->near)))
             goto fail;
-        for (size_t i = 0; i < nd; i++)
-            near[i] = (s_near_t) {dd_model_travel_s(hlat, hlon, cg[i]->lat, cg[i]->lon), cg[i]};
-        qsort(near, nd, sizeof *near, s_near_cmp);
-        nd = DD_REOPT_MAX_CAREGIVERS;
-        for (size_t i = 0; i < nd; i++)
-            cg[i] = near[i].c;
-        radius = near[nd - 1].travel_s;
-        free(near);
-        r->hub_lat = hlat;
-        r->hub_lon = hlon;
+        r->phase = S_PH_NEAR;
     }
-    size_t nsel = nd;
-    for (size_t i = 0, k = 0; i < nsel; i++) {
-        dd_caregiver_t *c = cg[i];
-        int rc = s_add_caregiver(r, c);
-        if (rc < 0)
-            goto fail;
-        if (rc == 0)
-            cg[k++] = c;   /* k <= i: the vehicles' caregivers, in order */
-    }
-    if (r->nveh == 0)
-        goto fail;
-    for (size_t i = 0; i < nwaiting; i++) {
-        dd_visit_t *x = waiting[i];
-        int64_t ws = s_max(x->window_start_us, r->origin_us);
-        if (x->district_id != district || x->state != DD_VISIT_WAITING || s_emergency(x)
-            || x->window_end_us < ws)
-            continue;   /* emergencies keep the online path (off-shift first-aiders) */
-        if (radius >= 0 && dd_model_travel_s(r->hub_lat, r->hub_lon, x->lat, x->lon) > radius)
-            continue;   /* outside this neighbourhood */
-        s_job_t *j = s_new_job(r, x, 1);
-        if (!j)
-            goto fail;
-        j->caregiver_id[0] = '\0';
-        j->ws_us = ws;
-        j->we_us = x->window_end_us;
-    }
-    int movable = 0;
-    for (int k = 0; k < r->njob; k++)
-        movable += r->job[k].movable;
-    if (movable == 0)
-        goto fail;
-    r->cg = cg;
-    r->p = *p;
     return r;
 fail:
-    free(cg);
     dd_reopt_run_free(&r);
     return NULL;
+}
+
+/* One step of the build's current phase: 0 done with the phase, 1 more,
+ * -1 void. */
+static int s_step(dd_reopt_run_t *r, const dd_world_t *world)
+{
+    size_t i = r->cursor;
+    switch (r->phase) {
+    case S_PH_NEAR:
+        if (i < r->ncg) {
+            const dd_caregiver_t *c = r->cg[i];
+            r->near[i] = (s_near_t) {dd_model_travel_s(r->hub_lat, r->hub_lon, c->lat, c->lon),
+                                     r->cg[i]};
+            r->cursor++;
+            return 1;
+        }
+        qsort(r->near, r->ncg, sizeof *r->near, s_near_cmp);
+        r->ncg = DD_REOPT_MAX_CAREGIVERS;
+        for (size_t k = 0; k < r->ncg; k++)
+            r->cg[k] = r->near[k].c;
+        r->radius = r->near[r->ncg - 1].travel_s;
+        free(r->near);
+        r->near = NULL;
+        return 0;
+    case S_PH_CAREGIVERS:
+        if (i < r->ncg) {
+            dd_caregiver_t *c = r->cg[i];
+            int rc = s_add_caregiver(r, c);
+            if (rc < 0)
+                return -1;
+            if (rc == 0)
+                r->cg[r->kept++] = c;   /* kept <= i: the vehicles' caregivers, in order */
+            r->cursor++;
+            return 1;
+        }
+        r->ncg = r->kept;
+        return r->nveh == 0 ? -1 : 0;
+    case S_PH_WAITING:
+        if (i < r->nwait) {
+            dd_visit_t *x = r->wait[i];
+            r->cursor++;
+            int64_t ws = s_max(x->window_start_us, r->origin_us);
+            if (x->state != DD_VISIT_WAITING || x->window_end_us < ws)
+                return 1;   /* placed since (dd_reopt_build's checks), or too late */
+            if (r->radius >= 0
+                && dd_model_travel_s(r->hub_lat, r->hub_lon, x->lat, x->lon) > r->radius)
+                return 1;   /* outside this neighbourhood */
+            s_job_t *j = s_new_job(r, x, 1);
+            if (!j)
+                return -1;
+            j->caregiver_id[0] = '\0';
+            j->ws_us = ws;
+            j->we_us = x->window_end_us;
+            return 1;
+        }
+        free(r->wait);
+        r->wait = NULL;
+        int movable = 0;
+        for (int k = 0; k < r->njob; k++)
+            movable += r->job[k].movable;
+        return movable == 0 ? -1 : 0;   /* nothing to improve */
+    default: {
+        int k = r->next_job;
+        if (k >= r->njob)
+            return 0;
+        const s_job_t *j = &r->job[k];
+        const dd_visit_t *x = r->vis[k];
+        /* Changed since it was copied: the snapshot no longer stands. */
+        if (world && (x->state != j->state
+                      || strcmp(x->caregiver ? x->caregiver->id : "", j->caregiver_id) != 0))
+            return -1;
+        if (s_add_job(r, k) != 0)
+            return -1;
+        r->next_job++;
+        return 1;
+    }
+    }
 }
 
 int dd_reopt_build(dd_reopt_run_t *r, const dd_world_t *world, int64_t until_mono_us)
@@ -413,24 +467,26 @@ int dd_reopt_build(dd_reopt_run_t *r, const dd_world_t *world, int64_t until_mon
             r->have_gen = 1;
             r->gen = gen;
         }
+        if (gen != r->gen && r->phase != S_PH_JOBS)
+            return -1;   /* visits were freed: the waiting list may point at one */
         /* Visits were freed since the last slice: take the rest anew. */
         for (int k = r->next_job; gen != r->gen && k < r->njob; k++)
             if (!(r->vis[k] = dd_world_visit(world, r->job[k].id)))
                 return -1;   /* gone (cancelled, pruned): the snapshot is void */
         r->gen = gen;
     }
-    while (r->next_job < r->njob) {
-        int k = r->next_job;
-        const s_job_t *j = &r->job[k];
-        const dd_visit_t *x = r->vis[k];
-        /* Changed since it was copied: the snapshot no longer stands. */
-        if (world && (x->state != j->state
-                      || strcmp(x->caregiver ? x->caregiver->id : "", j->caregiver_id) != 0))
+    for (unsigned n = 1;; n++) {
+        int rc = s_step(r, world);
+        if (rc < 0)
             return -1;
-        if (s_add_job(r, k) != 0)
-            return -1;
-        r->next_job++;
-        if (r->next_job < r->njob && cc_mono_us() >= until_mono_us)
+        if (rc == 0) {
+            if (r->phase == S_PH_JOBS)
+                break;
+            r->phase++;
+            r->cursor = 0;
+        }
+        /* The clock every few cheap steps; a job's checks are not cheap. */
+        if ((r->phase == S_PH_JOBS || n % 16 == 0) && cc_mono_us() >= until_mono_us)
             return 1;
     }
     /* The plans as they stand. */

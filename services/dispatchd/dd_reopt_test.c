@@ -540,7 +540,7 @@ static void test_sliced_snapshot_is_the_whole_one(void **state)
     dd_reopt_run_t *sliced = s_sliced(w, NULL, &slices);
     int nj = vrp_problem_jobs(dd_reopt_problem(whole));
     assert_true(nj >= 30);
-    assert_int_equal(slices, nj);   /* one job per slice: it was sliced */
+    assert_true(slices >= nj);   /* a job per slice at most: it was sliced */
     assert_true(s_same(whole, sliced));
     vrp_plan_t *pw = s_solved(whole), *ps = s_solved(sliced);
     assert_true(vrp_plan_cost(pw) == vrp_plan_cost(ps));
@@ -560,8 +560,8 @@ static void test_sliced_snapshot_is_the_whole_one(void **state)
     dd_world_destroy(&w);
 }
 
-/* A visit not yet checked that changes or is freed between slices voids
- * the snapshot (no pointer into a freed visit: ASan runs this too); a
+/* A visit copied but not yet checked that changes or is freed between
+ * slices voids the snapshot (no pointer into a freed visit: ASan runs this too); a
  * change after its checks is the apply's (test_stale_result_is_dropped). */
 static void test_sliced_snapshot_void_on_change(void **state)
 {
@@ -570,7 +570,8 @@ static void test_sliced_snapshot_void_on_change(void **state)
         dd_world_t *w = s_district();
         dd_reopt_run_t *r = s_begin(w);
         assert_non_null(r);
-        assert_int_equal(dd_reopt_build(r, w, 0), 1);
+        for (int i = 0; i < 3; i++)   /* past the copies, into the rule checks */
+            assert_int_equal(dd_reopt_build(r, w, 0), 1);
         dd_visit_t *last = dd_world_visit(w, "v35");   /* waiting: the last jobs */
         assert_non_null(last);
         uint64_t gen = dd_world_generation(w);
