@@ -21,8 +21,10 @@
 #                           daemon's default)
 #   BENCH_MODES             modes in order (default "off on"); "base" is on
 #                           with the daemons of BENCH_BASE (another worktree,
-#                           built), to compare two builds in one sitting:
-#     BENCH_BASE=/work/main-old BENCH_MODES="off base on" bench/reopt_http.sh
+#                           built), to compare two builds in one sitting;
+#                           MODE@S runs it at --reopt-interval-s S:
+#     BENCH_BASE=/work/main-old BENCH_MODES="off base on base@30 on@30" \
+#         bench/reopt_http.sh
 set -euo pipefail
 BENCH_NAME=reopt
 . "$(dirname "$0")/sys.sh"
@@ -37,14 +39,18 @@ today=$(TZ=Asia/Shanghai date +%F)
 
 for mode in ${BENCH_MODES:-off on}; do
     unset BENCH_BIN_FROM
+    interval=${BENCH_REOPT_INTERVAL_S:-1}
     case $mode in
+        *@*) interval=${mode#*@} ;;
+    esac
+    case ${mode%@*} in
         off) export DISPATCHD_REOPT_INTERVAL_S=0 ;;
-        on) export DISPATCHD_REOPT_INTERVAL_S=${BENCH_REOPT_INTERVAL_S:-1} ;;
+        on) export DISPATCHD_REOPT_INTERVAL_S=$interval ;;
         base)
             [ -n "${BENCH_BASE:-}" ] || bench_die "mode base needs BENCH_BASE (a built worktree)"
             export BENCH_BIN_FROM=$BENCH_BASE/build/bin
-            export DISPATCHD_REOPT_INTERVAL_S=${BENCH_REOPT_INTERVAL_S:-1} ;;
-        *) bench_die "unknown mode $mode (off, on, base)" ;;
+            export DISPATCHD_REOPT_INTERVAL_S=$interval ;;
+        *) bench_die "unknown mode $mode (off, on, base; MODE@S)" ;;
     esac
     bench_log "mode $mode: --reopt-interval-s $DISPATCHD_REOPT_INTERVAL_S"
     bench_up
