@@ -36,9 +36,10 @@ size_t cc_work_waiting(cc_work_t *self);
 /* Put the calling thread at the lowest CPU priority (SCHED_IDLE; where that
  * is refused, nice 19 for this thread only): for background work with a
  * wall-clock budget (dispatchd's re-optimisation, meald's rounds), so that
- * every event loop on the machine preempts it at once when it wakes. Not for
- * work someone waits on (orderd's Argon2id). 0, or -1 (errno) when neither
- * could be set; the thread then runs as before. */
+ * its own process's loop preempts it at once when it wakes, and a core that
+ * runs only such work counts as free to other waking threads. Not for work
+ * someone waits on (orderd's Argon2id). 0, or -1 (errno) when neither could
+ * be set; the thread then runs as before. */
 int cc_work_background(void);
 
 #endif
