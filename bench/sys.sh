@@ -16,6 +16,8 @@
 #                  away from make run's 8081..9091)
 #   BENCH_PGSS=1   load pg_stat_statements (track = all) and track_functions
 #                  (for profiling; bench_pgss prints the top statements)
+#   BENCH_BIN_FROM the daemons' build/bin to run (default this tree's; another
+#                  worktree's to compare builds in one sitting)
 # The cluster's files stay until the next run starts (for a post-mortem).
 # Run as root, nothing here runs as root but this script: PostgreSQL runs as
 # the system user eldercare (tools/lib.sh), and supervise.py starts the
@@ -105,11 +107,13 @@ bench_up() {
     rm -rf "$BENCH_SHADOW/var"
     mkdir -p "$BENCH_SHADOW/var/log" "$BENCH_SHADOW/var/run"
     # A build may be relinking right now: wait for the binaries, then copy them.
-    local d i ok
+    local d i ok bin=${BENCH_BIN_FROM:-$BENCH_REPO/build/bin}
+    local src
+    src=$(cd "$bin/../.." && pwd -P)
     for i in $(seq 1 120); do
         ok=1
         for d in orderd billingd dispatchd meald; do
-            [ -x "$BENCH_REPO/build/bin/$d" ] || ok=0
+            [ -x "$bin/$d" ] || ok=0
         done
         [ "$ok" = 1 ] && break
         sleep 0.5
@@ -117,12 +121,12 @@ bench_up() {
     rm -rf "$EC_BIN_DIR"
     mkdir -p "$EC_BIN_DIR"
     for d in orderd billingd dispatchd meald; do
-        [ -x "$BENCH_REPO/build/bin/$d" ] || bench_die "build/bin/$d missing: run make all"
-        cp "$BENCH_REPO/build/bin/$d" "$EC_BIN_DIR/$d"
+        [ -x "$bin/$d" ] || bench_die "$bin/$d missing: run make all"
+        cp "$bin/$d" "$EC_BIN_DIR/$d"
     done
-    bench_log "daemons built from $(git -C "$BENCH_REPO" rev-parse --short HEAD)" \
-              "($(git -C "$BENCH_REPO" status --porcelain -- services sql | wc -l) files" \
-              "differ in services/ and sql/), binaries of $(date -r "$BENCH_REPO/build/bin/orderd" +%H:%M)"
+    bench_log "daemons built from $(git -C "$src" rev-parse --short HEAD) in $src" \
+              "($(git -C "$src" status --porcelain -- services sql | wc -l) files" \
+              "differ in services/ and sql/), binaries of $(date -r "$bin/orderd" +%H:%M)"
     BENCH_UP=1
     "$BENCH_SHADOW/tools/pg.sh" init 2>&1 | sed 's/^/  /' >&2
     if [ "${BENCH_PGSS:-0}" = 1 ]; then

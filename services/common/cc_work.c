@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define S_MAX_THREADS 16
@@ -181,4 +183,16 @@ size_t cc_work_waiting(cc_work_t *self)
     size_t n = self->waiting;
     pthread_mutex_unlock(&self->mu);
     return n;
+}
+
+int cc_work_background(void)
+{
+    struct sched_param sp = {.sched_priority = 0};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    if (rc == 0)
+        return 0;
+    /* On Linux a nice value is per thread: the loop keeps its own. */
+    if (setpriority(PRIO_PROCESS, (id_t) gettid(), 19) == 0)
+        return 0;
+    return -1;
 }

@@ -33,4 +33,13 @@ int cc_work_submit(cc_work_t *self, cc_work_fn *run, cc_work_done_fn *done, void
 /* Jobs waiting for a worker now. */
 size_t cc_work_waiting(cc_work_t *self);
 
+/* Put the calling thread at the lowest CPU priority (SCHED_IDLE; where that
+ * is refused, nice 19 for this thread only): for background work with a
+ * wall-clock budget (dispatchd's re-optimisation, meald's rounds), so that
+ * its own process's loop preempts it at once when it wakes, and a core that
+ * runs only such work counts as free to other waking threads. Not for work
+ * someone waits on (orderd's Argon2id). 0, or -1 (errno) when neither could
+ * be set; the thread then runs as before. */
+int cc_work_background(void);
+
 #endif

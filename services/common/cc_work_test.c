@@ -1,5 +1,6 @@
 /* Tests for cc_work: results come back on the loop thread, in the job's
- * hands; a full queue refuses at once; destroy hands back every job. */
+ * hands; a full queue refuses at once; destroy hands back every job;
+ * cc_work_background lowers its own thread only. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,7 +8,10 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <event2/event.h>
 
 #include "cc_work.h"
@@ -146,12 +150,48 @@ static void test_bad_sizes(void **state)
     event_base_free(b);
 }
 
+/* The thread's policy and nice value, as the kernel has them. */
+static void s_prio(int *policy, int *nice_val)
+{
+    struct sched_param sp;
+    assert_int_equal(pthread_getschedparam(pthread_self(), policy, &sp), 0);
+    *nice_val = getpriority(PRIO_PROCESS, (id_t)gettid());
+}
+
+static void *s_background(void *arg)
+{
+    int *out = arg;
+    out[0] = cc_work_background();
+    s_prio(&out[1], &out[2]);
+    return NULL;
+}
+
+static void test_background_lowers_its_own_thread_only(void **state)
+{
+    (void)state;
+    int policy0, nice0, out[3];
+    s_prio(&policy0, &nice0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, s_background, out), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(out[0], 0);
+    /* SCHED_IDLE, or (where refused) nice 19. */
+    assert_true(out[1] == SCHED_IDLE || out[2] == 19);
+    /* The caller (the loop) keeps its priority: a process-wide
+     * setpriority(PRIO_PROCESS, 0, 19) would fail here. */
+    int policy1, nice1;
+    s_prio(&policy1, &nice1);
+    assert_int_equal(policy1, policy0);
+    assert_int_equal(nice1, nice0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_results_come_back_on_the_loop),
         cmocka_unit_test(test_full_queue_refuses_and_destroy_hands_back),
         cmocka_unit_test(test_bad_sizes),
+        cmocka_unit_test(test_background_lowers_its_own_thread_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

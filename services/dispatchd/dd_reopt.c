@@ -6,6 +6,7 @@
 #include "cc_event.h"
 #include "cc_log.h"
 #include "cc_util.h"
+#include "cc_work.h"
 #include "events.pb-c.h"
 
 #include <jansson.h>
@@ -23,6 +24,9 @@
 #define S_KICK_MIN_US (5 * S_US)
 #define S_MAX_KICKED 16
 #define S_PLANNED_PRIORITY 1000
+/* The loop's share of a snapshot is built in slices of about this long,
+ * each after the events ready by then (docs/DISPATCH.md). */
+#define S_SLICE_US 300
 
 typedef struct {
     char id[DD_ID_LEN];
@@ -63,6 +67,9 @@ static int s_near_cmp(const void *a, const void *b)
     return strcmp(x->c->id, y->c->id);
 }
 
+/* A snapshot's build, in order (dd_reopt_build). */
+enum { S_PH_NEAR, S_PH_CAREGIVERS, S_PH_WAITING, S_PH_JOBS };
+
 struct dd_reopt_run {
     uint32_t district;
     double hub_lat, hub_lon;    /* a neighbourhood's centre (big districts) */
@@ -81,11 +88,27 @@ struct dd_reopt_run {
     size_t capvis;
     int budget_ms;
     uint64_t seed;
+    /* While the snapshot is built (dd_reopt_build; loop only): */
+    int phase;                  /* S_PH_* */
+    size_t cursor;              /* the phase's next item */
+    dd_caregiver_t **cg;        /* the district's, then the vehicles' caregivers */
+    size_t ncg, kept;
+    s_near_t *near;             /* S_PH_NEAR: caregivers by travel from the hub */
+    dd_visit_t **wait;          /* the district's waiting visits, not emergencies */
+    size_t nwait;
+    double radius;              /* of the neighbourhood, < 0: the whole district */
+    dd_model_params_t p;
+    int next_job;               /* the rules are checked from here on */
+    int have_gen;
+    uint64_t gen;               /* the world's generation r->vis was taken at */
 };
 
 /* The app's schedule and the run in flight. */
 typedef struct {
     dd_reopt_run_t *run;
+    int building;               /* run's snapshot is being built, no thread yet */
+    int64_t build_at_us;        /* when it began */
+    struct event *build_ev;     /* the next slice of the build */
     pthread_t thread;
     atomic_int done;
     int rc;
@@ -121,6 +144,9 @@ void dd_reopt_run_free(dd_reopt_run_t **rp)
     free(r->veh);
     free(r->job);
     free(r->vis);
+    free(r->cg);
+    free(r->near);
+    free(r->wait);
     free(r);
     *rp = NULL;
 }
@@ -254,67 +280,70 @@ static int s_add_caregiver(dd_reopt_run_t *r, dd_caregiver_t *c)
     return 0;
 }
 
-static int s_add_jobs(dd_reopt_run_t *r, dd_caregiver_t *const *cg, const dd_model_params_t *p)
+/* Job k into the problem with the online rules per caregiver: the costly
+ * part of a snapshot (jobs x caregivers), so dd_reopt_build slices it. */
+static int s_add_job(dd_reopt_run_t *r, int k)
 {
-    for (int k = 0; k < r->njob; k++) {
-        s_job_t *j = &r->job[k];
-        const dd_visit_t *x = r->vis[k];
-        int loc = vrp_problem_add_location(r->prob, j->lat, j->lon);
-        if (loc < 0)
+    dd_caregiver_t *const *cg = r->cg;
+    const dd_model_params_t *p = &r->p;
+    s_job_t *j = &r->job[k];
+    const dd_visit_t *x = r->vis[k];
+    int loc = vrp_problem_add_location(r->prob, j->lat, j->lon);
+    if (loc < 0)
+        return -1;
+    vrp_job_t vj;
+    vrp_job_init(&vj, loc);
+    vj.n_windows = 1;
+    vj.windows[0].start = s_rel(r, j->ws_us);
+    vj.windows[0].end = s_rel(r, j->we_us);
+    vj.service = (double) j->service_us / S_US;
+    /* A planned visit is never dropped to place waiting ones. */
+    vj.priority = j->snap_veh >= 0 ? S_PLANNED_PRIORITY : 0;
+    /* Stability and continuity: moving a visit off its caregiver costs
+     * as much as not giving the elder their usual one (continuity_s),
+     * so only a move that saves more than that is made; the usual
+     * caregiver, when known, is preferred too. A planned visit was
+     * promised to nobody: it moves at no such cost. */
+    if (j->movable && j->snap_veh >= 0 && j->state != DD_VISIT_PLANNED) {
+        vj.n_preferred = 1;
+        vj.preferred[0] = j->snap_veh;
+    }
+    for (int v = 0; j->movable && x->preferred_caregiver_id[0] && v < r->nveh; v++)
+        if (v != j->snap_veh && strcmp(x->preferred_caregiver_id, cg[v]->id) == 0) {
+            vj.preferred[vj.n_preferred++] = v;
+            break;
+        }
+    if (vrp_problem_add_job(r->prob, &vj) != k)
+        return -1;
+    if (!j->movable)
+        return vrp_problem_pin(r->prob, k, j->snap_veh) != 0 ? -1 : 0;
+    /* The online rules, per caregiver (dd_model.h). */
+    for (int v = 0; v < r->nveh; v++) {
+        const dd_caregiver_t *c = cg[v];
+        int ok = dd_qualified(c, x) == DD_FIT_OK
+                 && dd_model_near_home(c, x, p->max_travel_s);
+        if (!ok && vrp_problem_forbid(r->prob, k, v) != 0)
             return -1;
-        vrp_job_t vj;
-        vrp_job_init(&vj, loc);
-        vj.n_windows = 1;
-        vj.windows[0].start = s_rel(r, j->ws_us);
-        vj.windows[0].end = s_rel(r, j->we_us);
-        vj.service = (double) j->service_us / S_US;
-        /* A planned visit is never dropped to place waiting ones. */
-        vj.priority = j->snap_veh >= 0 ? S_PLANNED_PRIORITY : 0;
-        /* Stability and continuity: moving a visit off its caregiver costs
-         * as much as not giving the elder their usual one (continuity_s),
-         * so only a move that saves more than that is made; the usual
-         * caregiver, when known, is preferred too. A planned visit was
-         * promised to nobody: it moves at no such cost. */
-        if (j->movable && j->snap_veh >= 0 && j->state != DD_VISIT_PLANNED) {
-            vj.n_preferred = 1;
-            vj.preferred[0] = j->snap_veh;
-        }
-        for (int v = 0; j->movable && x->preferred_caregiver_id[0] && v < r->nveh; v++)
-            if (v != j->snap_veh && strcmp(x->preferred_caregiver_id, cg[v]->id) == 0) {
-                vj.preferred[vj.n_preferred++] = v;
-                break;
-            }
-        if (vrp_problem_add_job(r->prob, &vj) != k)
-            return -1;
-        if (!j->movable) {
-            if (vrp_problem_pin(r->prob, k, j->snap_veh) != 0)
-                return -1;
-            continue;
-        }
-        /* The online rules, per caregiver (dd_model.h). */
-        for (int v = 0; v < r->nveh; v++) {
-            const dd_caregiver_t *c = cg[v];
-            int ok = dd_qualified(c, x) == DD_FIT_OK
-                     && dd_model_near_home(c, x, p->max_travel_s);
-            if (!ok && vrp_problem_forbid(r->prob, k, v) != 0)
-                return -1;
-        }
     }
     return 0;
 }
 
-dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
-                                  dd_visit_t *const *waiting, size_t nwaiting,
-                                  uint32_t district, int ahead, const dd_model_params_t *p,
-                                  int budget_ms, uint64_t seed)
+dd_reopt_run_t *dd_reopt_begin(dd_caregiver_t *const *cgs, size_t ncg,
+                               dd_visit_t *const *waiting, size_t nwaiting, uint32_t district,
+                               int ahead, const dd_model_params_t *p, int budget_ms,
+                               uint64_t seed)
 {
     dd_reopt_run_t *r = calloc(1, sizeof *r);
-    dd_caregiver_t **cg = ncg ? calloc(ncg, sizeof *cg) : NULL;
-    if (!r || (ncg && !cg))
+    if (!r)
+        return NULL;
+    r->cg = ncg ? calloc(ncg, sizeof *r->cg) : NULL;
+    r->wait = nwaiting ? calloc(nwaiting, sizeof *r->wait) : NULL;
+    if ((ncg && !r->cg) || (nwaiting && !r->wait))
         goto fail;
     r->district = district;
     r->budget_ms = budget_ms;
     r->seed = seed;
+    r->p = *p;
     r->origin_us = p->now_us + (int64_t) budget_ms * CC_US_PER_MS + S_APPLY_MARGIN_US;
     r->shift_ref_us = r->origin_us + (ahead ? DD_REOPT_AHEAD_US : 0);
     r->prob = vrp_problem_new_points(CC_GEO_DETOUR_FACTOR, CC_GEO_SPEED_M_PER_S);
@@ -324,65 +353,142 @@ dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
     vrp_costs_t costs = {.per_distance = 0, .per_time = 1, .unassigned_penalty = 1e9,
                          .non_preferred_penalty = p->continuity_s, .balance = p->balance};
     vrp_problem_set_costs(r->prob, &costs);
+    for (size_t i = 0; i < ncg; i++)
+        if (cgs[i]->district_id == district)
+            r->cg[r->ncg++] = cgs[i];
+    if (r->ncg == 0)
+        goto fail;
+    /* emergencies keep the online path (off-shift first-aiders) */
+    for (size_t i = 0; i < nwaiting; i++)
+        if (waiting[i]->district_id == district && !s_emergency(waiting[i]))
+            r->wait[r->nwait++] = waiting[i];
+    r->radius = -1;   /* < 0: the whole district */
+    r->phase = S_PH_CAREGIVERS;
     /* A district bigger than DD_REOPT_MAX_CAREGIVERS is re-optimised a
      * neighbourhood at a time: the caregivers living nearest to one of them
      * (by seed, so runs move around), and the waiting visits within that
      * circle. The loop's snapshot and the solve stay bounded. */
-    size_t nd = 0;
-    for (size_t i = 0; i < ncg; i++)
-        if (cgs[i]->district_id == district)
-            cg[nd++] = cgs[i];
-    if (nd == 0)
-        goto fail;
-    double radius = -1;   /* < 0: the whole district */
-    if (nd > DD_REOPT_MAX_CAREGIVERS) {
-        const dd_caregiver_t *hub = cg[seed % nd];
-        double hlat = hub->lat, hlon = hub->lon;
-        s_near_t *near = malloc(nd * sizeof *near);
-        if (!near)
+    if (r->ncg > DD_REOPT_MAX_CAREGIVERS) {
+        const dd_caregiver_t *hub = r->cg[seed % r->ncg];
+        r->hub_lat = hub->lat;
+        r->hub_lon = hub->lon;
+        if (!(r->near = malloc(r->ncg * sizeof *r->near)))
             goto fail;
-        for (size_t i = 0; i < nd; i++)
-            near[i] = (s_near_t) {dd_model_travel_s(hlat, hlon, cg[i]->lat, cg[i]->lon), cg[i]};
-        qsort(near, nd, sizeof *near, s_near_cmp);
-        nd = DD_REOPT_MAX_CAREGIVERS;
-        for (size_t i = 0; i < nd; i++)
-            cg[i] = near[i].c;
-        radius = near[nd - 1].travel_s;
-        free(near);
-        r->hub_lat = hlat;
-        r->hub_lon = hlon;
+        r->phase = S_PH_NEAR;
     }
-    size_t nsel = nd;
-    for (size_t i = 0, k = 0; i < nsel; i++) {
-        dd_caregiver_t *c = cg[i];
-        int rc = s_add_caregiver(r, c);
+    return r;
+fail:
+    dd_reopt_run_free(&r);
+    return NULL;
+}
+
+/* One step of the build's current phase: 0 done with the phase, 1 more,
+ * -1 void. */
+static int s_step(dd_reopt_run_t *r, const dd_world_t *world)
+{
+    size_t i = r->cursor;
+    switch (r->phase) {
+    case S_PH_NEAR:
+        if (i < r->ncg) {
+            const dd_caregiver_t *c = r->cg[i];
+            r->near[i] = (s_near_t) {dd_model_travel_s(r->hub_lat, r->hub_lon, c->lat, c->lon),
+                                     r->cg[i]};
+            r->cursor++;
+            return 1;
+        }
+        qsort(r->near, r->ncg, sizeof *r->near, s_near_cmp);
+        r->ncg = DD_REOPT_MAX_CAREGIVERS;
+        for (size_t k = 0; k < r->ncg; k++)
+            r->cg[k] = r->near[k].c;
+        r->radius = r->near[r->ncg - 1].travel_s;
+        free(r->near);
+        r->near = NULL;
+        return 0;
+    case S_PH_CAREGIVERS:
+        if (i < r->ncg) {
+            dd_caregiver_t *c = r->cg[i];
+            int rc = s_add_caregiver(r, c);
+            if (rc < 0)
+                return -1;
+            if (rc == 0)
+                r->cg[r->kept++] = c;   /* kept <= i: the vehicles' caregivers, in order */
+            r->cursor++;
+            return 1;
+        }
+        r->ncg = r->kept;
+        return r->nveh == 0 ? -1 : 0;
+    case S_PH_WAITING:
+        if (i < r->nwait) {
+            dd_visit_t *x = r->wait[i];
+            r->cursor++;
+            int64_t ws = s_max(x->window_start_us, r->origin_us);
+            if (x->state != DD_VISIT_WAITING || x->window_end_us < ws)
+                return 1;   /* placed since (dd_reopt_build's checks), or too late */
+            if (r->radius >= 0
+                && dd_model_travel_s(r->hub_lat, r->hub_lon, x->lat, x->lon) > r->radius)
+                return 1;   /* outside this neighbourhood */
+            s_job_t *j = s_new_job(r, x, 1);
+            if (!j)
+                return -1;
+            j->caregiver_id[0] = '\0';
+            j->ws_us = ws;
+            j->we_us = x->window_end_us;
+            return 1;
+        }
+        free(r->wait);
+        r->wait = NULL;
+        int movable = 0;
+        for (int k = 0; k < r->njob; k++)
+            movable += r->job[k].movable;
+        return movable == 0 ? -1 : 0;   /* nothing to improve */
+    default: {
+        int k = r->next_job;
+        if (k >= r->njob)
+            return 0;
+        const s_job_t *j = &r->job[k];
+        const dd_visit_t *x = r->vis[k];
+        /* Changed since it was copied: the snapshot no longer stands. */
+        if (world && (x->state != j->state
+                      || strcmp(x->caregiver ? x->caregiver->id : "", j->caregiver_id) != 0))
+            return -1;
+        if (s_add_job(r, k) != 0)
+            return -1;
+        r->next_job++;
+        return 1;
+    }
+    }
+}
+
+int dd_reopt_build(dd_reopt_run_t *r, const dd_world_t *world, int64_t until_mono_us)
+{
+    if (world) {
+        uint64_t gen = dd_world_generation(world);
+        if (!r->have_gen) {
+            r->have_gen = 1;
+            r->gen = gen;
+        }
+        if (gen != r->gen && r->phase != S_PH_JOBS)
+            return -1;   /* visits were freed: the waiting list may point at one */
+        /* Visits were freed since the last slice: take the rest anew. */
+        for (int k = r->next_job; gen != r->gen && k < r->njob; k++)
+            if (!(r->vis[k] = dd_world_visit(world, r->job[k].id)))
+                return -1;   /* gone (cancelled, pruned): the snapshot is void */
+        r->gen = gen;
+    }
+    for (unsigned n = 1;; n++) {
+        int rc = s_step(r, world);
         if (rc < 0)
-            goto fail;
-        if (rc == 0)
-            cg[k++] = c;   /* k <= i: the vehicles' caregivers, in order */
+            return -1;
+        if (rc == 0) {
+            if (r->phase == S_PH_JOBS)
+                break;
+            r->phase++;
+            r->cursor = 0;
+        }
+        /* The clock every few cheap steps; a job's checks are not cheap. */
+        if ((r->phase == S_PH_JOBS || n % 16 == 0) && cc_mono_us() >= until_mono_us)
+            return 1;
     }
-    if (r->nveh == 0)
-        goto fail;
-    for (size_t i = 0; i < nwaiting; i++) {
-        dd_visit_t *x = waiting[i];
-        int64_t ws = s_max(x->window_start_us, r->origin_us);
-        if (x->district_id != district || x->state != DD_VISIT_WAITING || s_emergency(x)
-            || x->window_end_us < ws)
-            continue;   /* emergencies keep the online path (off-shift first-aiders) */
-        if (radius >= 0 && dd_model_travel_s(r->hub_lat, r->hub_lon, x->lat, x->lon) > radius)
-            continue;   /* outside this neighbourhood */
-        s_job_t *j = s_new_job(r, x, 1);
-        if (!j)
-            goto fail;
-        j->caregiver_id[0] = '\0';
-        j->ws_us = ws;
-        j->we_us = x->window_end_us;
-    }
-    int movable = 0;
-    for (int k = 0; k < r->njob; k++)
-        movable += r->job[k].movable;
-    if (movable == 0 || s_add_jobs(r, cg, p) != 0)
-        goto fail;
     /* The plans as they stand. */
     int **routes = calloc((size_t) r->nveh, sizeof *routes);
     int *lens = calloc((size_t) r->nveh, sizeof *lens);
@@ -400,15 +506,24 @@ dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
     free(lens);
     free(ix);
     if (!r->plan)
-        goto fail;
-    free(cg);
-    free(r->vis);   /* the worker never sees the world */
+        return -1;
+    free(r->cg);   /* the worker never sees the world */
+    r->cg = NULL;
+    free(r->vis);
     r->vis = NULL;
+    return 0;
+}
+
+dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
+                                  dd_visit_t *const *waiting, size_t nwaiting,
+                                  uint32_t district, int ahead, const dd_model_params_t *p,
+                                  int budget_ms, uint64_t seed)
+{
+    dd_reopt_run_t *r = dd_reopt_begin(cgs, ncg, waiting, nwaiting, district, ahead, p,
+                                       budget_ms, seed);
+    if (r && dd_reopt_build(r, NULL, INT64_MAX) != 0)
+        dd_reopt_run_free(&r);
     return r;
-fail:
-    free(cg);
-    dd_reopt_run_free(&r);
-    return NULL;
 }
 
 
@@ -467,6 +582,16 @@ int dd_reopt_solve(dd_reopt_run_t *r)
         return -1;
     r->solved = 1;
     return 0;
+}
+
+const vrp_problem_t *dd_reopt_problem(const dd_reopt_run_t *r)
+{
+    return r->prob;
+}
+
+const vrp_plan_t *dd_reopt_plan(const dd_reopt_run_t *r)
+{
+    return r->plan;
 }
 
 void dd_reopt_costs(const dd_reopt_run_t *r, double *before, double *after)
@@ -576,6 +701,9 @@ static s_sched_t *s_sched(dd_app_t *app)
 static void *s_worker(void *arg)
 {
     s_sched_t *s = arg;
+    /* The solve runs to its budget in wall time whatever CPU it gets: the
+     * loops of every daemon preempt it (docs/DISPATCH.md). */
+    (void) cc_work_background();
     s->rc = dd_reopt_solve(s->run);
     atomic_store(&s->done, 1);
     return NULL;
@@ -672,6 +800,8 @@ static void s_write(dd_app_t *app, dd_visit_t **mv, char (*fr)[DD_ID_LEN], size_
         cc_rt_fatal(a.st->name, NULL);
     free(text);
 }
+
+static void s_on_build(evutil_socket_t fd, short what, void *arg);
 
 static void s_finish(dd_app_t *app, s_sched_t *s, int64_t now_us)
 {
@@ -771,6 +901,50 @@ static int s_pick(dd_app_t *app, s_sched_t *s, int64_t now_us, uint32_t *distric
     return 1;
 }
 
+/* One slice of the run's snapshot on the loop, S_SLICE_US long (a job's
+ * rule checks may run over): the solve starts when it is whole. */
+static void s_build(dd_app_t *app, s_sched_t *s, int64_t t0)
+{
+    int rc = dd_reopt_build(s->run, app->world, t0 + S_SLICE_US);
+    cc_metric_observe(app->m_reopt_loop[0], (double) (cc_mono_us() - t0) / S_US);
+    /* The model's times start S_APPLY_MARGIN_US after the budget: a build
+     * that took half of that (a loaded loop) is not solved. */
+    if (rc == 0 && cc_now_us() - s->build_at_us > S_APPLY_MARGIN_US / 2)
+        rc = -1;
+    if (rc == 1) {
+        static const struct timeval now = {0, 0};
+        if (!s->build_ev
+            && !(s->build_ev = evtimer_new(app->rt.base, s_on_build, app)))
+            rc = -1;
+        else if (event_add(s->build_ev, &now) != 0)   /* after the events ready now */
+            rc = -1;
+        if (rc == 1)
+            return;
+    }
+    s->building = 0;
+    if (rc != 0) {
+        cc_debug("reopt_snapshot_dropped");
+        dd_reopt_run_free(&s->run);
+        return;
+    }
+    cc_metric_inc(app->m_reopt_runs);
+    atomic_store(&s->done, 0);
+    if (pthread_create(&s->thread, NULL, s_worker, s) != 0) {
+        dd_reopt_run_free(&s->run);
+        cc_warn("reopt_thread_failed");
+    }
+}
+
+static void s_on_build(evutil_socket_t fd, short what, void *arg)
+{
+    (void) fd;
+    (void) what;
+    dd_app_t *app = arg;
+    s_sched_t *s = app->reopt;
+    if (s && s->run && s->building)
+        s_build(app, s, cc_mono_us());
+}
+
 void dd_reopt_tick(dd_app_t *app, int64_t now_us)
 {
     if (app->reopt_interval_s <= 0)
@@ -779,13 +953,17 @@ void dd_reopt_tick(dd_app_t *app, int64_t now_us)
     if (!s)
         return;
     if (s->run) {
-        if (atomic_load(&s->done))
+        if (!s->building && atomic_load(&s->done)) {
+            int64_t t0 = cc_mono_us();
             s_finish(app, s, now_us);
-        return;
+            cc_metric_observe(app->m_reopt_loop[1], (double) (cc_mono_us() - t0) / S_US);
+        }
+        return;   /* building: its slices run from s_on_build */
     }
     uint32_t district;
     if (!s_pick(app, s, now_us, &district))
         return;
+    int64_t t0 = cc_mono_us();
     size_t ncg, nw;
     dd_caregiver_t *const *cgs = dd_world_caregivers(app->world, &ncg);
     dd_visit_t **w = NULL;
@@ -794,18 +972,16 @@ void dd_reopt_tick(dd_app_t *app, int64_t now_us)
         return;
     dd_model_params_t p;
     dd_app_model_params(app, now_us, &p);
-    s->run = dd_reopt_snapshot(cgs, ncg, w, nw, district, s->run_ahead, &p,
-                               (int) app->reopt_budget_ms,
-                               (uint64_t) now_us);
+    s->run = dd_reopt_begin(cgs, ncg, w, nw, district, s->run_ahead, &p,
+                            (int) app->reopt_budget_ms, (uint64_t) now_us);
     free(w);
-    if (!s->run)
+    if (!s->run) {
+        cc_metric_observe(app->m_reopt_loop[0], (double) (cc_mono_us() - t0) / S_US);
         return;   /* nothing movable */
-    cc_metric_inc(app->m_reopt_runs);
-    atomic_store(&s->done, 0);
-    if (pthread_create(&s->thread, NULL, s_worker, s) != 0) {
-        dd_reopt_run_free(&s->run);
-        cc_warn("reopt_thread_failed");
     }
+    s->building = 1;
+    s->build_at_us = cc_now_us();
+    s_build(app, s, t0);   /* a small district is whole in this first slice */
 }
 
 void dd_reopt_kick(dd_app_t *app, uint32_t district)
@@ -833,10 +1009,11 @@ void dd_reopt_stop(dd_app_t *app)
     s_sched_t *s = app->reopt;
     if (!s)
         return;
-    if (s->run) {
+    if (s->run && !s->building)
         pthread_join(s->thread, NULL);
-        dd_reopt_run_free(&s->run);
-    }
+    dd_reopt_run_free(&s->run);
+    if (s->build_ev)
+        event_free(s->build_ev);
     free(s);
     app->reopt = NULL;
 }

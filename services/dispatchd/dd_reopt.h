@@ -16,7 +16,10 @@
  * continuity, balance.
  *
  * The loop never waits for the solver: the snapshot is copied into the
- * job (ids, times, places) and the worker touches nothing else. The result
+ * job (ids, times, places) and the worker, at the lowest CPU priority,
+ * touches nothing else. The loop builds the snapshot in slices of about
+ * 0.3 ms (dd_reopt_begin, dd_reopt_build), so no request waits behind a
+ * whole one (docs/DISPATCH.md). The result
  * is applied on the loop only if every caregiver whose route changes and
  * every moved visit are as they were at the snapshot (dd_caregiver_t's
  * plan_ver, the visit's state and caregiver), and only if it saves at least
@@ -30,6 +33,7 @@
 
 #include "dd_app.h"
 #include "dd_model.h"
+#include "dd_state.h"
 
 /* Rounds alternate: the shifts running now (or next), then those ending
  * after now + this (the next day's). */
@@ -66,6 +70,21 @@ dd_reopt_run_t *dd_reopt_snapshot(dd_caregiver_t *const *cgs, size_t ncg,
                                   dd_visit_t *const *waiting, size_t nwaiting,
                                   uint32_t district, int ahead, const dd_model_params_t *p,
                                   int budget_ms, uint64_t seed);
+/* The same in slices, for the loop: dd_reopt_begin copies the caregivers'
+ * days and the district's waiting visits (no rule checks yet; NULL as
+ * above), then each dd_reopt_build checks the rules of jobs until
+ * until_mono_us (cc_mono_us; at least one job) and returns 1 (more to do),
+ * 0 (whole: as dd_reopt_snapshot's, ready to solve) or -1 (free it: out of
+ * memory, or a visit not yet checked was freed or changed state or
+ * caregiver since dd_reopt_begin). With world the visits are looked up
+ * anew after any was freed (dd_world_generation); a NULL world means
+ * nothing changed since dd_reopt_begin (one slice, same callback). What
+ * changes after a visit's checks is caught by dd_reopt_apply. */
+dd_reopt_run_t *dd_reopt_begin(dd_caregiver_t *const *cgs, size_t ncg,
+                               dd_visit_t *const *waiting, size_t nwaiting, uint32_t district,
+                               int ahead, const dd_model_params_t *p, int budget_ms,
+                               uint64_t seed);
+int dd_reopt_build(dd_reopt_run_t *r, const dd_world_t *world, int64_t until_mono_us);
 /* Solve (any thread). 0, or -1 (out of memory, or the snapshot's plan was
  * already infeasible). */
 int dd_reopt_solve(dd_reopt_run_t *r);
@@ -78,5 +97,9 @@ void dd_reopt_costs(const dd_reopt_run_t *r, double *before, double *after);
 int dd_reopt_apply(dd_reopt_run_t *r, dd_world_t *world, int64_t now_us, dd_visit_t ***moved,
                    size_t *nmoved, char (**from)[DD_ID_LEN]);
 void dd_reopt_run_free(dd_reopt_run_t **r);
+/* The snapshot's problem and plan (before the solve: the plans as they
+ * stand), for tests. */
+const vrp_problem_t *dd_reopt_problem(const dd_reopt_run_t *r);
+const vrp_plan_t *dd_reopt_plan(const dd_reopt_run_t *r);
 
 #endif

@@ -396,6 +396,208 @@ static void test_one_day_past_its_shift_stops_nobody(void **state)
     dd_world_destroy(&w);
 }
 
+/* A district of 10 caregivers, 30 planned visits (offered, accepted,
+ * planned; some with a usual caregiver, some declined by one) and 6
+ * waiting: what the sliced snapshot is compared on. */
+static dd_world_t *s_district(void)
+{
+    dd_world_t *w = dd_world_new();
+    dd_caregiver_t *cg[10];
+    uint64_t x = 20261207;
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "c%d", i);
+        uint32_t sk = SK(DD_SVC_VISIT) | (i % 3 == 0 ? SK(DD_SVC_BATH) : 0);
+        cg[i] = s_cg(w, id, 2.0 * i, sk);
+    }
+    static const int eta_min[3] = {10 * 60 + 30, 13 * 60, 15 * 60 + 30};
+    for (int k = 0; k < 36; k++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        double pos = (double) (x >> 33) / (double) (1ULL << 31) * 20.0;
+        char id[16];
+        snprintf(id, sizeof id, "v%02d", k);
+        dd_visit_t *v;
+        if (k < 30) {
+            int i = k / 3;
+            int64_t eta = DAY0_US + eta_min[k % 3] * MIN_US;
+            int svc = i % 3 == 0 && k % 2 ? DD_SVC_BATH : DD_SVC_VISIT;
+            dd_visit_state_t st = k % 5 == 0 ? DD_VISIT_ACCEPTED
+                                  : k % 5 == 1 ? DD_VISIT_PLANNED : DD_VISIT_ASSIGNED;
+            v = s_visit(w, id, pos, svc, eta - 60 * MIN_US, eta + 90 * MIN_US, cg[i], eta, st);
+            if (k % 4 == 0)
+                snprintf(v->preferred_caregiver_id, sizeof v->preferred_caregiver_id, "c%d",
+                         (i + 1) % 10);
+            if (k % 7 == 0)
+                assert_int_equal(dd_visit_add_declined(v, cg[(i + 2) % 10]->id), 0);
+        } else {
+            v = s_visit(w, id, pos, DD_SVC_VISIT, s_at(11, 0), s_at(17, 0), NULL, 0,
+                        DD_VISIT_WAITING);
+        }
+    }
+    return w;
+}
+
+static dd_reopt_run_t *s_begin(dd_world_t *w)
+{
+    size_t ncg, nw;
+    dd_caregiver_t *const *cgs = dd_world_caregivers(w, &ncg);
+    dd_visit_t **wait = NULL;
+    nw = dd_world_waiting(w, &wait);
+    dd_model_params_t p;
+    dd_model_params_init(&p, s_at(9, 0));
+    dd_reopt_run_t *r = dd_reopt_begin(cgs, ncg, wait, nw, 1, 0, &p, 50, 7);
+    free(wait);
+    return r;
+}
+
+/* Whole in one call, as dd_reopt_snapshot. */
+static dd_reopt_run_t *s_whole(dd_world_t *w)
+{
+    size_t ncg, nw;
+    dd_caregiver_t *const *cgs = dd_world_caregivers(w, &ncg);
+    dd_visit_t **wait = NULL;
+    nw = dd_world_waiting(w, &wait);
+    dd_model_params_t p;
+    dd_model_params_init(&p, s_at(9, 0));
+    dd_reopt_run_t *r = dd_reopt_snapshot(cgs, ncg, wait, nw, 1, 0, &p, 50, 7);
+    free(wait);
+    assert_non_null(r);
+    return r;
+}
+
+/* Built a job per slice (the deadline always passed); *slices counted. */
+static dd_reopt_run_t *s_sliced(dd_world_t *w, void (*between)(dd_world_t *), int *slices)
+{
+    dd_reopt_run_t *r = s_begin(w);
+    assert_non_null(r);
+    int rc;
+    *slices = 0;
+    while ((rc = dd_reopt_build(r, w, 0)) == 1) {
+        ++*slices;
+        if (between && *slices == 3)
+            between(w);
+    }
+    ++*slices;
+    assert_int_equal(rc, 0);
+    return r;
+}
+
+/* The same problem (jobs, windows, priorities, preferences, who may take
+ * each) and the same starting plan; 1 when so. */
+static int s_same(const dd_reopt_run_t *a, const dd_reopt_run_t *b)
+{
+    const vrp_problem_t *pa = dd_reopt_problem(a), *pb = dd_reopt_problem(b);
+    int nj = vrp_problem_jobs(pa), nv = vrp_problem_vehicles(pa);
+    if (nj != vrp_problem_jobs(pb) || nv != vrp_problem_vehicles(pb)
+        || vrp_problem_locations(pa) != vrp_problem_locations(pb))
+        return 0;
+    for (int k = 0; k < nj; k++) {
+        const vrp_job_t *x = vrp_problem_job(pa, k), *y = vrp_problem_job(pb, k);
+        if (x->location != y->location || x->n_windows != y->n_windows
+            || x->windows[0].start != y->windows[0].start
+            || x->windows[0].end != y->windows[0].end || x->service != y->service
+            || x->priority != y->priority || x->n_preferred != y->n_preferred)
+            return 0;
+        for (int i = 0; i < x->n_preferred; i++)
+            if (x->preferred[i] != y->preferred[i])
+                return 0;
+        for (int v = 0; v < nv; v++)
+            if (vrp_problem_allowed(pa, k, v) != vrp_problem_allowed(pb, k, v))
+                return 0;
+    }
+    return vrp_plan_cost(dd_reopt_plan(a)) == vrp_plan_cost(dd_reopt_plan(b));
+}
+
+/* Solved for a fixed number of iterations (deterministic). */
+static vrp_plan_t *s_solved(const dd_reopt_run_t *r)
+{
+    vrp_plan_t *pl = vrp_plan_dup(dd_reopt_plan(r));
+    assert_non_null(pl);
+    assert_int_equal(vrp_plan_check(pl, NULL, 0), 0);
+    vrp_params_t prm;
+    vrp_params_init(&prm);
+    prm.time_limit = 0;
+    prm.max_iterations = 300;
+    prm.seed = 7;
+    assert_int_equal(vrp_solve(dd_reopt_problem(r), &prm, &pl), 0);
+    return pl;
+}
+
+static void s_bath_for_c1(dd_world_t *w)
+{
+    dd_world_caregiver(w, "c1")->skills |= SK(DD_SVC_BATH);   /* a rule changes mid-build */
+}
+
+/* The loop builds a snapshot a slice at a time (docs/DISPATCH.md): the
+ * result is the one built in one go, and so is the plan solved from it.
+ * Planted: a rule changed between slices shows as a different problem. */
+static void test_sliced_snapshot_is_the_whole_one(void **state)
+{
+    (void) state;
+    dd_world_t *w = s_district();
+    dd_reopt_run_t *whole = s_whole(w);
+    int slices;
+    dd_reopt_run_t *sliced = s_sliced(w, NULL, &slices);
+    int nj = vrp_problem_jobs(dd_reopt_problem(whole));
+    assert_true(nj >= 30);
+    assert_true(slices >= nj);   /* a job per slice at most: it was sliced */
+    assert_true(s_same(whole, sliced));
+    vrp_plan_t *pw = s_solved(whole), *ps = s_solved(sliced);
+    assert_true(vrp_plan_cost(pw) == vrp_plan_cost(ps));
+    for (int v = 0; v < vrp_problem_vehicles(dd_reopt_problem(whole)); v++) {
+        assert_int_equal(vrp_plan_route_length(pw, v), vrp_plan_route_length(ps, v));
+        for (int i = 0; i < vrp_plan_route_length(pw, v); i++)
+            assert_int_equal(vrp_plan_route_job(pw, v, i), vrp_plan_route_job(ps, v, i));
+    }
+    vrp_plan_destroy(&pw);
+    vrp_plan_destroy(&ps);
+    dd_reopt_run_free(&sliced);
+    /* planted: c1 gains bathing after 3 slices; the whole one is unchanged */
+    sliced = s_sliced(w, s_bath_for_c1, &slices);
+    assert_false(s_same(whole, sliced));
+    dd_reopt_run_free(&sliced);
+    dd_reopt_run_free(&whole);
+    dd_world_destroy(&w);
+}
+
+/* A visit copied but not yet checked that changes or is freed between
+ * slices voids the snapshot (no pointer into a freed visit: ASan runs this too); a
+ * change after its checks is the apply's (test_stale_result_is_dropped). */
+static void test_sliced_snapshot_void_on_change(void **state)
+{
+    (void) state;
+    for (int freed = 0; freed < 2; freed++) {
+        dd_world_t *w = s_district();
+        dd_reopt_run_t *r = s_begin(w);
+        assert_non_null(r);
+        for (int i = 0; i < 3; i++)   /* past the copies, into the rule checks */
+            assert_int_equal(dd_reopt_build(r, w, 0), 1);
+        dd_visit_t *last = dd_world_visit(w, "v35");   /* waiting: the last jobs */
+        assert_non_null(last);
+        uint64_t gen = dd_world_generation(w);
+        if (freed) {
+            dd_world_remove_visit(w, last);
+            assert_true(dd_world_generation(w) != gen);
+        } else {
+            dd_world_set_state(w, last, DD_VISIT_CANCELLED, s_at(9, 0));
+        }
+        int rc;
+        while ((rc = dd_reopt_build(r, w, 0)) == 1)
+            ;
+        assert_int_equal(rc, -1);
+        dd_reopt_run_free(&r);
+        /* control: untouched, the same build completes */
+        dd_world_destroy(&w);
+        w = s_district();
+        r = s_begin(w);
+        while ((rc = dd_reopt_build(r, w, 0)) == 1)
+            ;
+        assert_int_equal(rc, 0);
+        dd_reopt_run_free(&r);
+        dd_world_destroy(&w);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -410,6 +612,8 @@ int main(void)
         cmocka_unit_test(test_pins_and_rota_hold),
         cmocka_unit_test(test_ahead_plans_tomorrow),
         cmocka_unit_test(test_one_day_past_its_shift_stops_nobody),
+        cmocka_unit_test(test_sliced_snapshot_is_the_whole_one),
+        cmocka_unit_test(test_sliced_snapshot_void_on_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -524,7 +524,11 @@ def test_reoptimisation_moves_an_unaccepted_visit_to_a_newcomer(dsys):
     assert events(s, moved) == ["VisitAssigned", "VisitDeclined", "VisitAssigned"]
     harness.wait_until(lambda: s.http("GET", "orderd", "/v1/orders/%s" % moved)[1]
                        .get("caregiver_id") == near, timeout=15, what="orderd follows")
-    assert s.metrics("dispatchd").get('dispatchd_reopt_total{outcome="applied"}', 0) > before
+    m = s.metrics("dispatchd")
+    assert m.get('dispatchd_reopt_total{outcome="applied"}', 0) > before
+    # the loop's share of each step is timed (docs/DISPATCH.md): built in slices
+    for phase in ("snapshot", "apply"):
+        assert m.get('dispatchd_reopt_loop_seconds_count{phase="%s"}' % phase, 0) >= 1, phase
     # the accepted one stays with its caregiver
     st, k = s.http("GET", "dispatchd", "/v1/visits/%s" % kv["visit_id"])
     assert st == 200 and k["caregiver_id"] == far and k["state"] == "accepted", k
