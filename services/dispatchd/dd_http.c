@@ -419,8 +419,9 @@ static void s_get_caregiver_visits(cc_http_req_t *req, void *arg)
 
 /* The caregiver's app: their day in order. ?date=YYYY-MM-DD (local; today
  * by default): the shift, then each planned visit starting that day with
- * its ETA, its travel from the stop before (home first) and where it is,
- * and the way home. Travel is dd_model_travel_s, as dispatch plans it. */
+ * its ETA, its travel from the stop before (home first, or in the shift
+ * going on the door of the last visit checked out: starts_from) and where
+ * it is, and the way home. Travel is dd_model_travel_s, as dispatch plans it. */
 static void s_get_caregiver_day(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
@@ -450,6 +451,10 @@ static void s_get_caregiver_day(cc_http_req_t *req, void *arg)
     int works = dd_rules_shift_on(c, dayn, &sh_s, &sh_e) == 0;   /* the rota's day */
     json_t *stops = json_array();
     double lat = c->lat, lon = c->lon;
+    /* In the shift going on, a caregiver who has checked out of a visit
+     * leaves from that door, not from home: as the models plan it. */
+    int from_last = works && sh_s <= now && now < sh_e
+                    && dd_caregiver_at(c, sh_s, now, &lat, &lon);
     int64_t total = 0;
     for (size_t i = 0; stops && i < c->nplan; i++) {
         const dd_visit_t *v = c->plan[i];
@@ -468,8 +473,9 @@ static void s_get_caregiver_day(cc_http_req_t *req, void *arg)
     int home = dd_model_travel_s(lat, lon, c->lat, c->lon);
     json_t *shift = works ? json_pack("{s:o, s:o}", "start", s_time(sh_s), "end", s_time(sh_e))
                           : json_null();
-    json_t *body = json_pack("{s:s, s:s, s:o, s:o, s:I, s:I}", "caregiver_id", c->id,
+    json_t *body = json_pack("{s:s, s:s, s:o, s:s, s:o, s:I, s:I}", "caregiver_id", c->id,
                              "date", date, "shift", shift,
+                             "starts_from", from_last ? "last_visit" : "home",
                              "stops", stops, "travel_home_s", (json_int_t) home,
                              "total_travel_s", (json_int_t) (total + home));
     cc_http_reply_json(&req, 200, body);

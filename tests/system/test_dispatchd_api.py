@@ -585,3 +585,48 @@ def test_caregiver_day_lists_stops_in_order_with_travel(dsys):
         st, err = s.http("GET", "dispatchd", "/v1/caregivers/%s/day?date=%s" % (cg, bad),
                          role="caregiver", scope=me)
         assert st == 400 and err["field"] == "date", (bad, st, err)
+
+
+def test_caregiver_day_starts_where_the_last_visit_ended(dsys):
+    """After a check-out the day view measures the next trip from that door,
+    as dispatch plans it, not from home (far away here)."""
+    s = dsys
+    a = (ELDER[0] + 8, ELDER[1])
+    b = (a[0] - 0.001, a[1])          # ~111 m from a
+    home = (a[0] + 0.05, a[1])        # ~5.6 km from both
+    cards = [new_card(s, new_elder(s, lat=p[0], lon=p[1]), topup_fen=100000) for p in (a, b)]
+    now = datetime.datetime.now(datetime.timezone(datetime.timedelta(hours=8)))
+    cg = new_cg(s, lat=home[0], lon=home[1], skills=["cleaning"],
+                shift_start=(now - datetime.timedelta(hours=1)).strftime("%H:%M"),
+                shift_end=(now + datetime.timedelta(hours=8)).strftime("%H:%M"))
+    vids = []
+    for card, (w0, w1) in zip(cards, ((45, 120), (200, 260))):
+        order = post(s, "orderd", "/v1/orders", {
+            "card_id": card, "service": "cleaning",
+            "window_start": (now + datetime.timedelta(minutes=w0)).isoformat(),
+            "window_end": (now + datetime.timedelta(minutes=w1)).isoformat(), "notes": ""},
+            key=str(uuid.uuid4()))["order_id"]
+        v = visit_of(s, order)
+        assert v["caregiver_id"] == cg, v
+        vids.append(v["visit_id"])
+    today = now.strftime("%Y-%m-%d")
+    if any(get_visit(s, v)["eta"][:10] != today for v in vids):
+        pytest.skip("a visit falls after midnight (Shanghai): the day view is today's")
+    me = {"caregiver_id": cg}
+
+    def day():
+        st, d = s.http("GET", "dispatchd", "/v1/caregivers/%s/day" % cg, role="caregiver",
+                       scope=me)
+        assert st == 200, (st, d)
+        return d
+    before = day()
+    assert before["starts_from"] == "home", before
+    assert [x["visit_id"] for x in before["stops"]] == vids, before
+    assert before["stops"][0]["travel_from_previous_s"] > 1000, before   # from home
+    step(s, vids[0], "accept", {"caregiver_id": cg})
+    step(s, vids[0], "check-in", {"caregiver_id": cg, "lat": a[0], "lon": a[1]})
+    step(s, vids[0], "check-out", {"caregiver_id": cg, "lat": a[0], "lon": a[1]})
+    after = day()
+    assert after["starts_from"] == "last_visit", after
+    assert [x["visit_id"] for x in after["stops"]] == vids[1:], after
+    assert after["stops"][0]["travel_from_previous_s"] < 60, after      # from a's door
