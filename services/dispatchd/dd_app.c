@@ -44,6 +44,8 @@ static const struct {
         "re-optimisations by outcome"),
     S_M(m_reopt_kept, S_COUNTER, "dispatchd_reopt_total{outcome=\"kept\"}",
         "re-optimisations by outcome"),
+    S_M(m_reopt_void, S_COUNTER, "dispatchd_reopt_total{outcome=\"void\"}",
+        "re-optimisations by outcome"),
     S_M(m_reopt_moves, S_COUNTER, "dispatchd_reopt_moves_total",
         "visits re-offered by re-optimisation"),
     S_M(m_reopt_loop[0], S_HISTOGRAM, "dispatchd_reopt_loop_seconds{phase=\"snapshot\"}",

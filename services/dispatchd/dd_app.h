@@ -71,6 +71,7 @@ typedef struct {
     cc_metric_t *m_overdue;          /* gauge: open visits past their due time */
     cc_metric_t *m_unconfirmed;      /* gauge: visits awaiting a dispatcher */
     cc_metric_t *m_reopt_runs, *m_reopt_applied, *m_reopt_stale, *m_reopt_kept;
+    cc_metric_t *m_reopt_void;       /* snapshots dropped before a solve (dd_reopt.c) */
     cc_metric_t *m_reopt_moves;      /* visits moved by re-optimisation */
     cc_metric_t *m_reopt_loop[2];    /* loop time: snapshot, apply (dd_reopt.c) */
     cc_metric_t *m_address_rejected; /* sealed addresses that did not open */

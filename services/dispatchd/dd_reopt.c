@@ -923,6 +923,9 @@ static void s_build(dd_app_t *app, s_sched_t *s, int64_t t0)
     }
     s->building = 0;
     if (rc != 0) {
+        /* a visit changed or freed between slices, or the build ran long:
+         * the district is tried again at its next turn */
+        cc_metric_inc(app->m_reopt_void);
         cc_debug("reopt_snapshot_dropped");
         dd_reopt_run_free(&s->run);
         return;

@@ -529,6 +529,9 @@ def test_reoptimisation_moves_an_unaccepted_visit_to_a_newcomer(dsys):
     # the loop's share of each step is timed (docs/DISPATCH.md): built in slices
     for phase in ("snapshot", "apply"):
         assert m.get('dispatchd_reopt_loop_seconds_count{phase="%s"}' % phase, 0) >= 1, phase
+    # every outcome is exported from the start (a dashboard needs the zero)
+    for outcome in ("applied", "stale", "kept", "void"):
+        assert 'dispatchd_reopt_total{outcome="%s"}' % outcome in m, outcome
     # the accepted one stays with its caregiver
     st, k = s.http("GET", "dispatchd", "/v1/visits/%s" % kv["visit_id"])
     assert st == 200 and k["caregiver_id"] == far and k["state"] == "accepted", k
