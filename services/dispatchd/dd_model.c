@@ -135,6 +135,37 @@ static int s_add_job(s_model_t *m, dd_visit_t *v, const vrp_job_t *j)
     return ix;
 }
 
+int dd_model_prune = 1;
+
+/* Can any gap of c's day hold v, whatever the travel? The route's planned
+ * visits are fixed in time (their windows are S_LATE_SLACK_S wide), so v
+ * needs a start s in [t_ref, v's window end] with s no earlier than the
+ * departure before it (free_us, then each planned end) and s + service no
+ * later than the next visit's latest start (the shift's end after the last:
+ * the vehicle must be home by then). Travel only narrows this, so 0 here
+ * means the solver cannot place v on c. */
+static int s_gap_fits(const dd_caregiver_t *c, size_t from, size_t to, int64_t free_us,
+                      int64_t sh_e, const dd_visit_t *v, int64_t t_ref)
+{
+    const int64_t tol = S_US;   /* the model's float seconds: never stricter than it */
+    const int64_t slack = (int64_t) (S_LATE_SLACK_S * S_US);
+    int64_t service = (int64_t) dd_service_minutes(v->service) * 60 * S_US;
+    int64_t dep = free_us;
+    if (to < from)
+        to = from;   /* no planned visit in this shift: one gap, the whole of it */
+    for (size_t i = from; i <= to; i++) {
+        int64_t latest_end = i < to ? c->plan[i]->eta_us + slack : sh_e;
+        int64_t lo = s_max(dep, t_ref), hi = latest_end - service;
+        if (hi > v->window_end_us)
+            hi = v->window_end_us;
+        if (lo <= hi + tol)
+            return 1;
+        if (i < to)
+            dep = c->plan[i]->planned_end_us;
+    }
+    return 0;
+}
+
 /* Caregiver c as a vehicle for a visit whose service may start at t_ref:
  * its shift occurrence (or, ignoring shifts, the next day from now), where
  * it starts, and its planned visits still ahead as fixed-time jobs. 0 when
@@ -209,6 +240,11 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
         pu = S_V_U(x);
     }
 
+    /* A day with no room for v: left out. Every cost term of the model is
+     * per route, so the others' insertion costs, and the choice among them,
+     * are what they would be with it (dd_model_test checks this). */
+    if (dd_model_prune && !s_gap_fits(c, from, to, free_us, sh_e, v, t_ref))
+        return 1;
     int start = vrp_problem_add_point(m->prob, u);
     int home = at_home ? start : vrp_problem_add_point(m->prob, S_CG_U(c));
     if (start < 0 || home < 0)

@@ -56,6 +56,12 @@ int64_t dd_model_travel_up_us(double lat1, double lon1, double lat2, double lon2
  * from cached unit vectors (no trigonometry after the first call). */
 int dd_model_near_home(const dd_caregiver_t *c, const dd_visit_t *v, int max_travel_s);
 
+/* 1 (the default): a caregiver whose day has no gap that could hold the
+ * visit, even with no travel, is left out of the model. The decision is the
+ * same either way (dd_model_test compares them); 0 only for that test and
+ * for benchmarks. */
+extern int dd_model_prune;
+
 /* The online decision for waiting visit v among n caregivers, with the
  * plans as they are (planned visits keep their times). 0 and *out (as
  * dd_world_assign takes it), or -1 when nobody qualifies and fits. */

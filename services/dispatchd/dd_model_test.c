@@ -341,6 +341,84 @@ static void test_emergency_preempts_unaccepted_offer(void **state)
 }
 
 
+/* Pruning full days (dd_model_prune) never changes a decision: random
+ * districts with days filled to various degrees, random visits (routine and
+ * emergencies, tight and loose windows, balance and continuity on), each
+ * decided with and without it: the same caregiver, start and travel. Fails
+ * if the gap check ever leaves out a caregiver that could take the visit. */
+static void test_pruning_changes_no_decision(void **state)
+{
+    (void) state;
+    srand(20261207);
+    enum { NCG = 12, NPLAN = 10 };
+    int decided = 0, pruned_some = 0, trials = 1000;
+    for (int t = 0; t < trials; t++) {
+        dd_caregiver_t cg[NCG];
+        dd_visit_t pv[NCG][NPLAN];
+        dd_caregiver_t *cgs[NCG];
+        uint32_t all = SK(DD_SVC_VISIT) | SK(DD_SVC_CLEANING) | SK(DD_SVC_EMERGENCY);
+        for (int i = 0; i < NCG; i++) {
+            char id[8];
+            snprintf(id, sizeof id, "c%02d", i);
+            cg[i] = s_cg(id, rand() % 40 - 20, 0, all, 2, rand() % 2);
+            cgs[i] = &cg[i];
+            /* a day of back-to-back or gapped visits from 08:00 */
+            int64_t at = dd_test_at(8, rand() % 30);
+            int n = rand() % (NPLAN + 1);
+            for (int k = 0; k < n; k++) {
+                char vid[16];
+                snprintf(vid, sizeof vid, "p%d-%d", i, k);
+                int len = 45 + (rand() % 3) * 15;
+                pv[i][k] = dd_test_visit(vid, DD_SVC_VISIT, at, at);
+                pv[i][k].lat = dd_test_lat(rand() % 30 - 15);
+                pv[i][k].eta_us = at;
+                pv[i][k].planned_end_us = at + len * DD_TEST_MIN_US;
+                pv[i][k].state = DD_VISIT_ACCEPTED;
+                assert_int_equal(dd_plan_add(&cg[i], &pv[i][k]), 0);
+                at = pv[i][k].planned_end_us + (rand() % 4) * 10 * DD_TEST_MIN_US;
+            }
+        }
+        /* windows through the whole day, the evening's (off shift: only
+         * an emergency's second pass) included; now at or before them */
+        int64_t ws = dd_test_at(6 + rand() % 17, rand() % 60);
+        dd_model_params_t p = dd_test_params(ws - (rand() % 120) * DD_TEST_MIN_US);
+        p.balance = (rand() % 2) ? 1e-4 : 0;
+        dd_visit_t v = dd_test_visit("new", (rand() % 2) ? DD_SVC_VISIT : DD_SVC_CLEANING, ws,
+                                     ws + (10 + rand() % 180) * DD_TEST_MIN_US);
+        v.lat = dd_test_lat(rand() % 30 - 15);
+        if (rand() % 5 == 0) {
+            v.service = DD_SVC_EMERGENCY;
+            v.emergency = 1;
+        }
+        if (rand() % 3 == 0)
+            snprintf(v.preferred_caregiver_id, sizeof v.preferred_caregiver_id, "c%02d",
+                     rand() % NCG);
+        dd_match_t a, b;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        dd_model_prune = 0;
+        int ra = dd_model_match(cgs, NCG, &v, &p, &a);
+        dd_model_prune = 1;
+        int rb = dd_model_match(cgs, NCG, &v, &p, &b);
+        assert_int_equal(ra, rb);
+        if (ra == 0) {
+            decided++;
+            assert_ptr_equal(a.caregiver, b.caregiver);
+            assert_true(a.eta_us == b.eta_us && a.end_us == b.end_us);
+            assert_int_equal(a.travel_s, b.travel_s);
+            assert_int_equal(a.off_shift, b.off_shift);
+        }
+        for (int i = 0; i < NCG; i++) {
+            if (cg[i].nplan >= 8)
+                pruned_some = 1;
+            free(cg[i].plan);
+        }
+    }
+    /* the trials are not vacuous: most decide, and full days occur */
+    assert_true(decided > trials / 3);
+    assert_true(pruned_some);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_decliners_excluded),
         cmocka_unit_test(test_emergency_earliest_and_off_shift),
         cmocka_unit_test(test_emergency_preempts_unaccepted_offer),
+        cmocka_unit_test(test_pruning_changes_no_decision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
