@@ -137,31 +137,38 @@ static int s_add_job(s_model_t *m, dd_visit_t *v, const vrp_job_t *j)
 
 int dd_model_prune = 1;
 
-/* Can any gap of c's day hold v, whatever the travel? The route's planned
- * visits are fixed in time (their windows are S_LATE_SLACK_S wide), so v
- * needs a start s in [t_ref, v's window end] with s no earlier than the
- * departure before it (free_us, then each planned end) and s + service no
- * later than the next visit's latest start (the shift's end after the last:
- * the vehicle must be home by then). Travel only narrows this, so 0 here
- * means the solver cannot place v on c. */
+/* Can any gap of c's day hold v? The route's planned visits are fixed in
+ * time (their windows are S_LATE_SLACK_S wide), so v needs a start s in
+ * [t_ref, v's window end] with s no earlier than the departure before it
+ * (free_us from u, then each planned end from its door) plus the trip, and
+ * s + service + the trip on no later than the next visit's latest start
+ * (after the last: home by the shift's end, as the vehicle must be). The
+ * trips are the model's own (s_travel_u); a second of tolerance keeps this
+ * never stricter than the solver, so 0 means it cannot place v on c. */
 static int s_gap_fits(const dd_caregiver_t *c, size_t from, size_t to, int64_t free_us,
-                      int64_t sh_e, const dd_visit_t *v, int64_t t_ref)
+                      int64_t sh_e, const double *u, const dd_visit_t *v, int64_t t_ref)
 {
-    const int64_t tol = S_US;   /* the model's float seconds: never stricter than it */
+    const int64_t tol = S_US;
     const int64_t slack = (int64_t) (S_LATE_SLACK_S * S_US);
     int64_t service = (int64_t) dd_service_minutes(v->service) * 60 * S_US;
+    const double *vu = S_V_U(v), *pu = u;
     int64_t dep = free_us;
     if (to < from)
         to = from;   /* no planned visit in this shift: one gap, the whole of it */
     for (size_t i = from; i <= to; i++) {
-        int64_t latest_end = i < to ? c->plan[i]->eta_us + slack : sh_e;
-        int64_t lo = s_max(dep, t_ref), hi = latest_end - service;
+        const double *nu = i < to ? S_V_U(c->plan[i]) : S_CG_U(c);
+        int64_t latest = i < to ? c->plan[i]->eta_us + slack : sh_e;
+        int64_t in = (int64_t) (s_travel_u(pu, vu) * S_US);
+        int64_t out = (int64_t) (s_travel_u(vu, nu) * S_US);
+        int64_t lo = s_max(dep + in, t_ref), hi = latest - out - service;
         if (hi > v->window_end_us)
             hi = v->window_end_us;
         if (lo <= hi + tol)
             return 1;
-        if (i < to)
+        if (i < to) {
             dep = c->plan[i]->planned_end_us;
+            pu = nu;
+        }
     }
     return 0;
 }
@@ -240,10 +247,10 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
         pu = S_V_U(x);
     }
 
-    /* A day with no room for v: left out. Every cost term of the model is
+    /* A day with no room for v, trips counted: left out. Every cost term of the model is
      * per route, so the others' insertion costs, and the choice among them,
      * are what they would be with it (dd_model_test checks this). */
-    if (dd_model_prune && !s_gap_fits(c, from, to, free_us, sh_e, v, t_ref))
+    if (dd_model_prune && !s_gap_fits(c, from, to, free_us, sh_e, u, v, t_ref))
         return 1;
     int start = vrp_problem_add_point(m->prob, u);
     int home = at_home ? start : vrp_problem_add_point(m->prob, S_CG_U(c));
