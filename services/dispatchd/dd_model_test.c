@@ -358,7 +358,7 @@ static void test_pruning_changes_no_decision(void **state)
         dd_caregiver_t *cgs[NCG];
         uint32_t all = SK(DD_SVC_VISIT) | SK(DD_SVC_CLEANING) | SK(DD_SVC_EMERGENCY);
         for (int i = 0; i < NCG; i++) {
-            char id[8];
+            char id[16];
             snprintf(id, sizeof id, "c%02d", i);
             cg[i] = s_cg(id, rand() % 40 - 20, 0, all, 2, rand() % 2);
             cgs[i] = &cg[i];
@@ -366,7 +366,7 @@ static void test_pruning_changes_no_decision(void **state)
             int64_t at = dd_test_at(8, rand() % 30);
             int n = rand() % (NPLAN + 1);
             for (int k = 0; k < n; k++) {
-                char vid[16];
+                char vid[32];
                 snprintf(vid, sizeof vid, "p%d-%d", i, k);
                 int len = 45 + (rand() % 3) * 15;
                 pv[i][k] = dd_test_visit(vid, DD_SVC_VISIT, at, at);
