@@ -72,6 +72,23 @@ static void s_busy(cc_http_req_t **req)
                             "Retry-After", "1");
 }
 
+/* The name's failures in the current window (column col of row 0, the
+ * seconds left of the window in col + 1) reached --lockout-max: 429 with
+ * Retry-After answered, 1. Login and password change share the lockout. */
+static int s_locked_out(od_app_t *app, cc_http_req_t **req, PGresult *res, int col)
+{
+    if (strtoll(PQgetvalue(res, 0, col), NULL, 10) < app->lockout_max)
+        return 0;
+    int64_t wait = strtoll(PQgetvalue(res, 0, col + 1), NULL, 10);
+    char ra[24];
+    snprintf(ra, sizeof ra, "%" PRId64, wait > 0 ? wait : 1);
+    cc_metric_inc(s_auth.m_login_locked);
+    cc_http_reply_error_hdr(req, 429, "too_many_attempts", NULL,
+                            "too many failed attempts for this name; wait and retry",
+                            "Retry-After", ra);
+    return 1;
+}
+
 /* A copy of a secret, wiped and freed by s_secret_free. */
 static char *s_secret_dup(const char *s, size_t n)
 {
@@ -445,15 +462,7 @@ static void s_on_lookup(PGresult *res, void *arg)
         s_job_free(j);
         return;
     }
-    int64_t failures = strtoll(PQgetvalue(res, 0, 6), NULL, 10);
-    if (failures >= app->lockout_max) {
-        int64_t wait = strtoll(PQgetvalue(res, 0, 7), NULL, 10);
-        char ra[24];
-        snprintf(ra, sizeof ra, "%" PRId64, wait > 0 ? wait : 1);
-        cc_metric_inc(s_auth.m_login_locked);
-        cc_http_reply_error_hdr(&j->req, 429, "too_many_attempts", NULL,
-                                "too many failed logins for this name; wait and retry",
-                                "Retry-After", ra);
+    if (s_locked_out(app, &j->req, res, 6)) {
         s_job_free(j);
         return;
     }
@@ -985,14 +994,7 @@ static void s_on_pw_lookup(PGresult *res, void *arg)
         s_pw_free(p);
         return;
     }
-    if (strtoll(PQgetvalue(res, 0, 3), NULL, 10) >= app->lockout_max) {
-        int64_t wait = strtoll(PQgetvalue(res, 0, 4), NULL, 10);
-        char ra[24];
-        snprintf(ra, sizeof ra, "%" PRId64, wait > 0 ? wait : 1);
-        cc_metric_inc(s_auth.m_login_locked);
-        cc_http_reply_error_hdr(&p->req, 429, "too_many_attempts", NULL,
-                                "too many failed attempts for this account; wait and retry",
-                                "Retry-After", ra);
+    if (s_locked_out(app, &p->req, res, 3)) {
         s_pw_free(p);
         return;
     }
