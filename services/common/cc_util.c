@@ -437,3 +437,17 @@ cc_geo_travel_s(double lat1, double lon1, double lat2, double lon2)
         return -1;
     return (int) lround(d * CC_GEO_DETOUR_FACTOR / CC_GEO_SPEED_M_PER_S);
 }
+
+char *cc_hex(const uint8_t *b, size_t n)
+{
+    static const char d[] = "0123456789abcdef";
+    char *h = malloc(2 * n + 1);
+    if (!h)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        h[2 * i] = d[b[i] >> 4];
+        h[2 * i + 1] = d[b[i] & 15];
+    }
+    h[2 * n] = '\0';
+    return h;
+}

@@ -10,6 +10,9 @@
 
 /* Random (v4) UUID text, lower case, into out[CC_UUID_LEN] (getrandom(2)). */
 void cc_uuid(char out[CC_UUID_LEN]);
+/* Lower-case hex of n bytes of b, malloc'd (the caller frees), or NULL
+ * when out of memory: bytea parameters go to PostgreSQL in text. */
+char *cc_hex(const uint8_t *b, size_t n);
 /* 1 if s is a canonical lower/upper-case UUID text. */
 int cc_uuid_valid(const char *s);
 /* The one id rule: s must be a UUID in canonical form, either case; out

@@ -38,6 +38,19 @@ test_uuid(void **state)
 }
 
 static void
+test_hex(void **state)
+{
+    (void) state;
+    const uint8_t b[] = { 0x00, 0x0f, 0xa5, 0xff };
+    char *h = cc_hex(b, sizeof b);
+    assert_string_equal(h, "000fa5ff");
+    free(h);
+    h = cc_hex(b, 0);
+    assert_string_equal(h, "");
+    free(h);
+}
+
+static void
 test_uuid_valid(void **state)
 {
     (void) state;
@@ -333,6 +346,7 @@ main(void)
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_time_units),
         cmocka_unit_test(test_uuid_valid),
+        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_uuid_norm),
         cmocka_unit_test(test_clocks),
         cmocka_unit_test(test_time_format),

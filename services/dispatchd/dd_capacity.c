@@ -119,20 +119,6 @@ void dd_capacity_reset(dd_app_t *app)
     s_writing = 0;
 }
 
-static char *s_hex(const uint8_t *b, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    char *h = malloc(2 * n + 1);
-    if (!h)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        h[2 * i] = d[b[i] >> 4];
-        h[2 * i + 1] = d[b[i] & 15];
-    }
-    h[2 * n] = '\0';
-    return h;
-}
-
 static void s_on_reported(PGresult *res, void *arg)
 {
     dd_app_t *app = arg;
@@ -190,7 +176,7 @@ void dd_capacity_tick(dd_app_t *app, int64_t now_us)
         m.reported_us = now_us;
         size_t len = 0;
         uint8_t *pay = cc_event_pack(&m.base, &len);
-        char *hex = pay ? s_hex(pay, len) : NULL;
+        char *hex = pay ? cc_hex(pay, len) : NULL;
         char ev[CC_UUID_LEN], ek[64];
         cc_uuid(ev);
         snprintf(ek, sizeof ek, "%u:%s", (unsigned) c->district, date);

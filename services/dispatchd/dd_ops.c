@@ -236,16 +236,6 @@ static char *s_array(const char *const *items, size_t n)
     return s;
 }
 
-static char *s_hex(const uint8_t *b, size_t n)
-{
-    char *s = malloc(2 * n + 1);
-    for (size_t i = 0; s && i < n; i++)
-        sprintf(s + 2 * i, "%02x", b[i]);
-    if (s)
-        s[2 * n] = '\0';
-    return s;
-}
-
 void dd_ops_put_rota(cc_http_req_t *req, void *arg)
 {
     dd_app_t *app = arg;
@@ -335,7 +325,7 @@ void dd_ops_put_rota(cc_http_req_t *req, void *arg)
         ids[i] = strdup(v->id);
         orders[i] = strdup(v->order_id);
         evs[i] = malloc(CC_UUID_LEN);
-        pays[i] = pay ? s_hex(pay, len) : NULL;
+        pays[i] = pay ? cc_hex(pay, len) : NULL;
         free(pay);
         if (!ids[i] || !orders[i] || !evs[i] || !pays[i]) {
             cc_error("out_of_memory", "where", "put_rota");

@@ -709,20 +709,6 @@ static void *s_worker(void *arg)
     return NULL;
 }
 
-static char *s_hex(const uint8_t *b, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    char *h = malloc(2 * n + 1);
-    if (!h)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        h[2 * i] = d[b[i] >> 4];
-        h[2 * i + 1] = d[b[i] & 15];
-    }
-    h[2 * n] = '\0';
-    return h;
-}
-
 static void s_on_replan_done(PGresult *res, void *arg)
 {
     dd_app_t *app = arg;
@@ -739,7 +725,7 @@ static int s_add_move(json_t *batch, const dd_visit_t *v, const char *from)
     char ev_a[CC_UUID_LEN], ev_d[CC_UUID_LEN];
     size_t alen = 0, dlen = 0;
     uint8_t *apay = dd_pack_assigned(v, &alen), *dpay = NULL;
-    char *ahex = apay ? s_hex(apay, alen) : NULL, *dhex = NULL;
+    char *ahex = apay ? cc_hex(apay, alen) : NULL, *dhex = NULL;
     int rc = -1;
     if (!o || !ahex)
         goto out;
@@ -751,7 +737,7 @@ static int s_add_move(json_t *batch, const dd_visit_t *v, const char *from)
         d.caregiver_id = (char *) from;
         d.reason = "replanned";
         dpay = cc_event_pack(&d.base, &dlen);
-        if (!dpay || !(dhex = s_hex(dpay, dlen)))
+        if (!dpay || !(dhex = cc_hex(dpay, dlen)))
             goto out;
         cc_uuid(ev_d);
     }
