@@ -129,7 +129,9 @@ def s(pg, db):
     if harness.missing_binaries():
         pytest.skip("binaries missing: %s" % harness.missing_binaries())
     sys_ = harness.System(pg, db, extra_args={"orderd": {
-        "duty-horizon-days": str(HORIZON), "duty-poll-s": "1", "duty-interval-s": "3600"}})
+        "duty-horizon-days": str(HORIZON), "duty-poll-s": "1", "duty-interval-s": "3600",
+        # one batch on the writer at a time: the kill -9 test lands mid-run
+        "gen-pace": "1"}})
     sys_.start()
     yield sys_
     sys_.cleanup()
