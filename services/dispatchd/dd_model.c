@@ -137,49 +137,78 @@ static int s_add_job(s_model_t *m, dd_visit_t *v, const vrp_job_t *j)
 
 int dd_model_prune = 1;
 
-/* Can any gap of c's day hold v? The route's planned visits are fixed in
- * time (their windows are S_LATE_SLACK_S wide), so v needs a start s in
- * [t_ref, v's window end] with s no earlier than the departure before it
- * (free_us from u, then each planned end from its door) plus the trip, and
- * s + service + the trip on no later than the next visit's latest start
- * (after the last: home by the shift's end, as the vehicle must be). The
- * trips are the model's own (s_travel_u); a second of tolerance keeps this
- * never stricter than the solver, so 0 means it cannot place v on c. */
-static int s_gap_fits(const dd_caregiver_t *c, size_t from, size_t to, int64_t free_us,
-                      int64_t sh_e, const double *u, const dd_visit_t *v, int64_t t_ref)
+/* One caregiver's usable day for a visit (s_day): where and when it starts,
+ * which planned visits are its route, and a lower bound on the cost of any
+ * place for the visit on it. */
+typedef struct {
+    dd_caregiver_t *cg;
+    int64_t free_us;            /* leaves its start no earlier */
+    int64_t sh_e;               /* home by then */
+    double lat, lon;            /* where it starts */
+    const double *u;            /* its unit vector (borrowed from a caregiver or visit) */
+    size_t from, to;            /* its route: plan[from..to) */
+    int at_home;
+    double lb;                  /* no insertion on this day costs less (s_day) */
+} s_day_t;
+
+/* The cheapest trip a gap of c's day could add for v, in seconds: over the
+ * gaps that can hold v, the trip in plus the trip out less the trip the gap
+ * had (the whole trip there and home on a day with no visit: an unused
+ * vehicle travels nothing), or INFINITY when no gap can. The route's
+ * planned visits are fixed in time (their windows are S_LATE_SLACK_S wide),
+ * so v needs a start s in [t_ref, v's window end] with s no earlier than
+ * the departure before it (free_us from u, then each planned end from its
+ * door) plus the trip, and s + service + the trip on no later than the next
+ * visit's latest start (after the last: home by the shift's end, as the
+ * vehicle must be). The trips are the model's own (s_travel_u); a second
+ * of tolerance keeps the gap test never stricter than the solver, so
+ * INFINITY means it cannot place v on c, and a finite value is never more
+ * than the solver's added travel there. */
+static double s_gap_detour(const dd_caregiver_t *c, size_t from, size_t to, int64_t free_us,
+                           int64_t sh_e, const double *u, const dd_visit_t *v, int64_t t_ref)
 {
     const int64_t tol = S_US;
     const int64_t slack = (int64_t) (S_LATE_SLACK_S * S_US);
     int64_t service = (int64_t) dd_service_minutes(v->service) * 60 * S_US;
     const double *vu = S_V_U(v), *pu = u;
     int64_t dep = free_us;
+    int keep = to > from;
+    double best = INFINITY;
     if (to < from)
         to = from;   /* no planned visit in this shift: one gap, the whole of it */
     for (size_t i = from; i <= to; i++) {
         const double *nu = i < to ? S_V_U(c->plan[i]) : S_CG_U(c);
         int64_t latest = i < to ? c->plan[i]->eta_us + slack : sh_e;
-        int64_t in = (int64_t) (s_travel_u(pu, vu) * S_US);
-        int64_t out = (int64_t) (s_travel_u(vu, nu) * S_US);
+        double in_s = s_travel_u(pu, vu), out_s = s_travel_u(vu, nu);
+        int64_t in = (int64_t) (in_s * S_US);
+        int64_t out = (int64_t) (out_s * S_US);
         int64_t lo = s_max(dep + in, t_ref), hi = latest - out - service;
         if (hi > v->window_end_us)
             hi = v->window_end_us;
-        if (lo <= hi + tol)
-            return 1;
+        if (lo <= hi + tol) {
+            double d = in_s + out_s - (keep ? s_travel_u(pu, nu) : 0);
+            if (d < best)
+                best = d;
+        }
         if (i < to) {
             dep = c->plan[i]->planned_end_us;
             pu = nu;
         }
     }
-    return 0;
+    return best;
 }
 
-/* Caregiver c as a vehicle for a visit whose service may start at t_ref:
- * its shift occurrence (or, ignoring shifts, the next day from now), where
- * it starts, and its planned visits still ahead as fixed-time jobs. 0 when
- * added, 1 when c has no usable day (off shift, running late, too far), -1
- * on allocation failure. */
-static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
-                         const dd_model_params_t *p, int ignore_shift)
+/* Caregiver c's day for a visit whose service may start at t_ref: its shift
+ * occurrence (or, ignoring shifts, the next day from now), where it starts,
+ * and its planned visits still ahead. 0 and *d when usable, 1 when c has no
+ * usable day (off shift, running late, too far; with dd_model_prune, no gap
+ * that could hold v). d->lb: with dd_model_prune, a lower bound of the cost
+ * of any place for v on this day (the cheapest gap's added travel, and the
+ * balance term as if that were all), less a margin for rounding; the
+ * continuity penalty is the caller's (it depends on who else is usable);
+ * without dd_model_prune, 0. */
+static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
+                 const dd_model_params_t *p, int ignore_shift, s_day_t *d)
 {
     int64_t now = p->now_us, sh_s, sh_e;
     if (ignore_shift) {
@@ -236,41 +265,67 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
             return 1;
     }
     /* Running late for a planned visit: not planned around. */
-    double t = s_rel(m, free_us);
+    double t = (double) (free_us - now) / S_US;
     const double *pu = u;
     for (size_t i = from; i < to; i++) {
         const dd_visit_t *x = c->plan[i];
         t += s_travel_u(pu, S_V_U(x));
-        if (t > s_rel(m, x->eta_us) + S_LATE_SLACK_S)
+        if (t > (double) (x->eta_us - now) / S_US + S_LATE_SLACK_S)
             return 1;
-        t = s_rel(m, x->planned_end_us);
+        t = (double) (x->planned_end_us - now) / S_US;
         pu = S_V_U(x);
     }
+    double lb = 0;
+    if (dd_model_prune) {
+        /* A day with no room for v, trips counted: left out. Every cost term
+         * of the model is per route, so the others' insertion costs, and the
+         * choice among them, are what they would be with it (dd_model_test
+         * checks this). */
+        double det = s_gap_detour(c, from, to, free_us, sh_e, u, v, t_ref);
+        if (!(det < INFINITY))
+            return 1;
+        det = det > 0 ? det : 0;
+        lb = det;
+        if (p->balance != 0) {
+            /* The balance term adds balance * ((W + trip + s)^2 - W^2) for a
+             * day of work W (travel and service): no less with W its service
+             * alone and the trip the cheapest gap's (an empty day: W = 0). */
+            double w = 0, s = (double) dd_service_minutes(v->service) * 60;
+            for (size_t i = from; i < to; i++)
+                w += (double) (c->plan[i]->planned_end_us - c->plan[i]->eta_us) / S_US;
+            lb += p->balance * ((w + det + s) * (w + det + s) - w * w);
+        }
+        lb -= 1e-3 + 1e-9 * lb;   /* the solver sums the same terms in another order */
+    }
+    *d = (s_day_t) {.cg = c, .free_us = free_us, .sh_e = sh_e, .lat = lat, .lon = lon,
+                    .u = u, .from = from, .to = to, .at_home = at_home, .lb = lb};
+    return 0;
+}
 
-    /* A day with no room for v, trips counted: left out. Every cost term of the model is
-     * per route, so the others' insertion costs, and the choice among them,
-     * are what they would be with it (dd_model_test checks this). */
-    if (dd_model_prune && !s_gap_fits(c, from, to, free_us, sh_e, u, v, t_ref))
-        return 1;
-    int start = vrp_problem_add_point(m->prob, u);
-    int home = at_home ? start : vrp_problem_add_point(m->prob, S_CG_U(c));
+/* Day d as the model's next vehicle, its planned visits as fixed-time
+ * jobs. 0, or -1 on allocation failure. */
+static int s_add_day(s_model_t *m, const s_day_t *d)
+{
+    dd_caregiver_t *c = d->cg;
+    int start = vrp_problem_add_point(m->prob, d->u);
+    int home = d->at_home ? start : vrp_problem_add_point(m->prob, S_CG_U(c));
     if (start < 0 || home < 0)
         return -1;
     vrp_vehicle_t veh;
     vrp_vehicle_init(&veh, start, home);
-    veh.shift_start = s_rel(m, free_us);
-    veh.shift_end = s_rel(m, sh_e);
+    veh.shift_start = s_rel(m, d->free_us);
+    veh.shift_end = s_rel(m, d->sh_e);
     if (vrp_problem_add_vehicle(m->prob, &veh) != m->nveh)
         return -1;
     s_veh_t *sv = &m->veh[m->nveh++];
     sv->cg = c;
-    sv->free_us = free_us;
-    sv->lat = lat;
-    sv->lon = lon;
-    sv->u = u;
+    sv->free_us = d->free_us;
+    sv->lat = d->lat;
+    sv->lon = d->lon;
+    sv->u = d->u;
     sv->first = m->njob;
     sv->len = 0;
-    for (size_t i = from; i < to; i++) {
+    for (size_t i = d->from; i < d->to; i++) {
         dd_visit_t *x = c->plan[i];
         int loc = vrp_problem_add_point(m->prob, S_V_U(x));
         if (loc < 0)
@@ -294,33 +349,39 @@ static int s_add_vehicle(s_model_t *m, dd_caregiver_t *c, const dd_visit_t *v, i
     return 0;
 }
 
-/* Build the model for placing v: every qualified caregiver with a usable
- * day, their plans as routes, v unplaced. 0, or -1 on allocation failure. */
-static int s_build(s_model_t *m, dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
-                   const dd_model_params_t *p, int ignore_shift)
+/* 1 when c is the visit's usual caregiver. */
+static int s_is_preferred(const dd_visit_t *v, const dd_caregiver_t *c)
+{
+    return v->preferred_caregiver_id[0] && strcmp(v->preferred_caregiver_id, c->id) == 0;
+}
+
+/* The model for placing v on the days days[k] with keep[k] (every day when
+ * keep is NULL), in that order, their plans as routes, v unplaced. When the
+ * visit's usual caregiver is among them, placing it with anyone else costs
+ * the continuity penalty (so a subset of days must keep that caregiver's
+ * to price the others as the whole would). 0, or -1 on allocation failure
+ * or a visit with no place on Earth. */
+static int s_build(s_model_t *m, const s_day_t *days, size_t nd, const unsigned char *keep,
+                   const dd_visit_t *v, const dd_model_params_t *p)
 {
     memset(m, 0, sizeof *m);
     m->origin_us = p->now_us;
     m->prob = vrp_problem_new_points(CC_GEO_DETOUR_FACTOR, CC_GEO_SPEED_M_PER_S);
-    m->veh = n ? malloc(n * sizeof *m->veh) : NULL;
-    if (!m->prob || (n && !m->veh))
+    m->veh = nd ? malloc(nd * sizeof *m->veh) : NULL;
+    if (!m->prob || (nd && !m->veh))
         return -1;
     vrp_costs_t costs = {.per_distance = 0, .per_time = 1, .unassigned_penalty = 1e9,
                          .non_preferred_penalty = p->continuity_s, .balance = p->balance};
     vrp_problem_set_costs(m->prob, &costs);
     int64_t t_ref = s_max(v->window_start_us, p->now_us);
-    int preferred = -1;
-    for (size_t i = 0; i < n; i++) {
-        dd_caregiver_t *c = cgs[i];
-        if (dd_qualified(c, v) != DD_FIT_OK)
+    int pveh = -1;
+    for (size_t i = 0; i < nd; i++) {
+        if (keep && !keep[i])
             continue;
-        int veh = m->nveh;
-        int rc = s_add_vehicle(m, c, v, t_ref, p, ignore_shift);
-        if (rc < 0)
+        if (s_is_preferred(v, days[i].cg))
+            pveh = m->nveh;
+        if (s_add_day(m, &days[i]) != 0)
             return -1;
-        if (rc == 0 && v->preferred_caregiver_id[0]
-            && strcmp(v->preferred_caregiver_id, c->id) == 0)
-            preferred = veh;
     }
     if (!isfinite(v->lat) || !isfinite(v->lon) || fabs(v->lat) > 90 || fabs(v->lon) > 180)
         return -1;
@@ -341,9 +402,9 @@ static int s_build(s_model_t *m, dd_caregiver_t *const *cgs, size_t n, const dd_
         j.windows[0].start = ws;
         j.windows[0].end = we;
     }
-    if (preferred >= 0) {
+    if (pveh >= 0) {
         j.n_preferred = 1;
-        j.preferred[0] = preferred;
+        j.preferred[0] = pveh;
     }
     m->target = s_add_job(m, (dd_visit_t *) v, &j);
     if (m->target < 0)
@@ -404,14 +465,126 @@ static void s_fill(const s_model_t *m, int veh, int pos, int ignore_shift, dd_ma
     out->off_shift = ignore_shift;
 }
 
-/* The cheapest place in the model, or -1. */
-static int s_place(s_model_t *m, int ignore_shift, dd_match_t *out)
+/* The cheapest place in the model: 0 with *out and its cost in *cost, or -1. */
+static int s_place(s_model_t *m, int ignore_shift, dd_match_t *out, double *cost)
 {
     vrp_insertion_t ins;
     if (vrp_plan_best_insertion(m->plan, m->target, &ins) != 0 || ins.vehicle < 0)
         return -1;
     s_fill(m, ins.vehicle, ins.position, ignore_shift, out);
+    *cost = ins.delta_cost;
     return 0;
+}
+
+/* Placing v on some of the days: 0 with *out and *cost, -1 when none has
+ * room, -2 out of memory. */
+static int s_solve(const s_day_t *days, size_t nd, const unsigned char *keep,
+                   const dd_visit_t *v, const dd_model_params_t *p, int ignore_shift,
+                   dd_match_t *out, double *cost)
+{
+    s_model_t m;
+    int rc = s_build(&m, days, nd, keep, v, p) != 0 ? -2 : s_place(&m, ignore_shift, out, cost);
+    s_model_free(&m);
+    if (p->stats && rc != -2) {
+        p->stats->models++;
+        for (size_t i = 0; i < nd; i++)
+            p->stats->built += !keep || keep[i];
+    }
+    return rc;
+}
+
+/* c alone, its day with v placed: for the pre-emption and duty rules,
+ * which try one changed day at a time. 0 with *out, or -1. */
+static int s_alone(dd_caregiver_t *c, const dd_visit_t *v, const dd_model_params_t *p,
+                   int ignore_shift, dd_match_t *out)
+{
+    s_day_t d;
+    double cost;
+    if (s_day(c, v, s_max(v->window_start_us, p->now_us), p, ignore_shift, &d) != 0)
+        return -1;
+    return s_solve(&d, 1, NULL, v, p, ignore_shift, out, &cost) == 0 ? 0 : -1;
+}
+
+int dd_model_first_days = 8;
+#define S_FIRST_MAX 64
+
+/* One pass of the online decision: the usable days of every qualified
+ * caregiver, then the cheapest place among them, exactly as one model of
+ * all of them would choose it (caregiver, place and tie-break: the earlier
+ * in cgs). With dd_model_prune, a first model holds the dd_model_first_days days of
+ * lowest bound (and the usual caregiver's, which prices the others'
+ * continuity); its cheapest place costs c. A day whose bound is above c can
+ * neither beat it nor tie, so when no day outside the first model has a
+ * bound within c, its answer stands; else a second model of every day
+ * within c, in order, decides (when the first model placed nothing: of
+ * every day outside it). Per-route costs make each day's price the same in
+ * any model that holds it. 0 with *out, -1 nobody fits, -2 out of memory. */
+static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
+                    const dd_model_params_t *p, int ignore_shift, dd_match_t *out)
+{
+    int64_t t_ref = s_max(v->window_start_us, p->now_us);
+    s_day_t *days = n ? malloc(n * sizeof *days) : NULL;
+    unsigned char *keep = n ? malloc(n) : NULL;
+    if (n && (!days || !keep)) {
+        free(days);
+        free(keep);
+        return -2;
+    }
+    size_t nd = 0, pref = SIZE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        dd_caregiver_t *c = cgs[i];
+        if (dd_qualified(c, v) != DD_FIT_OK || s_day(c, v, t_ref, p, ignore_shift, &days[nd]) != 0)
+            continue;
+        if (s_is_preferred(v, c))
+            pref = nd;
+        nd++;
+    }
+    if (p->stats) {
+        p->stats->decisions++;
+        p->stats->days += nd;
+    }
+    double cost;
+    int rc;
+    size_t first = dd_model_first_days < 1             ? 1
+                   : dd_model_first_days > S_FIRST_MAX ? S_FIRST_MAX
+                                                       : (size_t) dd_model_first_days;
+    if (!dd_model_prune || nd <= first) {
+        rc = s_solve(days, nd, NULL, v, p, ignore_shift, out, &cost);
+        goto done;
+    }
+    /* The continuity penalty: every day but the usual caregiver's pays it. */
+    if (pref != SIZE_MAX)
+        for (size_t i = 0; i < nd; i++)
+            days[i].lb += i == pref ? 0 : p->continuity_s;
+    double top[S_FIRST_MAX];   /* the lowest bounds, ascending */
+    size_t ntop = 0;
+    for (size_t i = 0; i < nd; i++) {
+        double lb = days[i].lb;
+        if (ntop == first && !(lb < top[ntop - 1]))
+            continue;
+        size_t k = ntop < first ? ntop++ : ntop - 1;
+        for (; k > 0 && top[k - 1] > lb; k--)
+            top[k] = top[k - 1];
+        top[k] = lb;
+    }
+    double cut = top[ntop - 1];
+    for (size_t i = 0; i < nd; i++)
+        keep[i] = days[i].lb <= cut || i == pref;
+    rc = s_solve(days, nd, keep, v, p, ignore_shift, out, &cost);
+    if (rc == -2)
+        goto done;
+    size_t more = 0;
+    for (size_t i = 0; i < nd; i++) {
+        int first = keep[i];
+        keep[i] = rc == 0 ? days[i].lb <= cost || i == pref : !first || i == pref;
+        more += keep[i] && !first;
+    }
+    if (more > 0)
+        rc = s_solve(days, nd, keep, v, p, ignore_shift, out, &cost);
+done:
+    free(days);
+    free(keep);
+    return rc;
 }
 
 int dd_model_match(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
@@ -421,15 +594,11 @@ int dd_model_match(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
         return -1;   /* the window is over: nobody fits (its deadline resolves it) */
     int passes = s_needs_first_aid(v) ? 2 : 1;
     for (int pass = 0; pass < passes; pass++) {
-        s_model_t m;
-        if (s_build(&m, cgs, n, v, p, pass == 1) != 0) {
-            s_model_free(&m);
-            return -1;   /* out of memory: the visit waits; the sweep retries */
-        }
-        int rc = s_place(&m, pass == 1, out);
-        s_model_free(&m);
+        int rc = s_decide(cgs, n, v, p, pass == 1, out);
         if (rc == 0)
             return 0;
+        if (rc == -2)
+            return -1;   /* out of memory: the visit waits; the sweep retries */
     }
     return -1;
 }
@@ -454,13 +623,8 @@ static int s_preempt(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
             /* c's day without u, then u back in its place */
             memmove(&c->plan[k], &c->plan[k + 1], (c->nplan - k - 1) * sizeof *c->plan);
             c->nplan--;
-            s_model_t m;
             dd_match_t mm;
-            dd_caregiver_t *one[] = {c};
-            int rc = s_build(&m, one, 1, v, p, ignore_shift);
-            if (rc == 0)
-                rc = s_place(&m, ignore_shift, &mm);
-            s_model_free(&m);
+            int rc = s_alone(c, v, p, ignore_shift, &mm);
             memmove(&c->plan[k + 1], &c->plan[k], (c->nplan - k) * sizeof *c->plan);
             c->plan[k] = u;
             c->nplan++;
@@ -532,13 +696,8 @@ int dd_model_match_ranked(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t
                 continue;
             memmove(&c->plan[k], &c->plan[k + 1], (c->nplan - k - 1) * sizeof *c->plan);
             c->nplan--;
-            s_model_t m;
             dd_match_t mm;
-            dd_caregiver_t *one[] = {c};
-            int rc = s_build(&m, one, 1, v, p, 0);
-            if (rc == 0)
-                rc = s_place(&m, 0, &mm);
-            s_model_free(&m);
+            int rc = s_alone(c, v, p, 0, &mm);
             memmove(&c->plan[k + 1], &c->plan[k], (c->nplan - k) * sizeof *c->plan);
             c->plan[k] = u;
             c->nplan++;

@@ -31,11 +31,21 @@
 #include "dd_domain.h"
 #include "vrp.h"
 
+/* What the decisions built (dd_model_params_t.stats): for tests and
+ * benchmarks. */
+typedef struct {
+    uint64_t decisions;         /* passes of a decision (an emergency may take two) */
+    uint64_t days;              /* usable days they considered */
+    uint64_t models;            /* models they built */
+    uint64_t built;             /* days those models held */
+} dd_model_stats_t;
+
 typedef struct {
     int64_t now_us;
     int max_travel_s;           /* 0: no limit */
     double continuity_s;        /* cost of not giving the elder's usual caregiver */
     double balance;             /* cost per (work second)^2 and caregiver */
+    dd_model_stats_t *stats;    /* NULL, or counted into */
 } dd_model_params_t;
 
 /* Defaults: continuity 1800 s (half an hour of travel), balance 1e-6
@@ -57,10 +67,17 @@ int64_t dd_model_travel_up_us(double lat1, double lon1, double lat2, double lon2
 int dd_model_near_home(const dd_caregiver_t *c, const dd_visit_t *v, int max_travel_s);
 
 /* 1 (the default): a caregiver whose day has no gap that could hold the
- * visit, even with no travel, is left out of the model. The decision is the
- * same either way (dd_model_test compares them); 0 only for that test and
- * for benchmarks. */
+ * visit, even with no travel, is left out of the model, and the decision
+ * first builds the days cheapest by a lower bound of their cost, then only
+ * those others whose bound could match the best found (dd_model.c,
+ * s_decide). The decision is the same either way (dd_model_test compares
+ * them); 0 only for that test and for benchmarks. */
 extern int dd_model_prune;
+
+/* How many days, cheapest by their bound, the decision's first model holds
+ * (8; 1..64): a tuning knob, the decision is the same for any value
+ * (dd_model_test runs 1 and 8). */
+extern int dd_model_first_days;
 
 /* The online decision for waiting visit v among n caregivers, with the
  * plans as they are (planned visits keep their times). 0 and *out (as
