@@ -223,11 +223,25 @@ static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
     if (sh_e <= t_ref || sh_s > v->window_end_us)
         return 1;
     /* Visits of this occurrence; those up to the last one started (checked
-     * in, or due by now) only tell where and when the caregiver is free. */
+     * in, or due by now) only tell where and when the caregiver is free.
+     * The plan is in order of start (dd_plan_add) and a visit lasts its
+     * service's minutes, far less than a day: one that ends inside the
+     * occurrence starts less than a day before it, so the scan starts there
+     * (found by bisection: a plan holds weeks of visits). */
+    size_t lo = 0, hi = c->nplan;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->plan[mid]->eta_us <= sh_s - S_DAY_US)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     size_t from = c->nplan, to = 0, started = SIZE_MAX;
-    for (size_t i = 0; i < c->nplan; i++) {
+    for (size_t i = lo; i < c->nplan; i++) {
         const dd_visit_t *x = c->plan[i];
-        if (x->planned_end_us <= sh_s || x->eta_us >= sh_e)
+        if (x->eta_us >= sh_e)
+            break;
+        if (x->planned_end_us <= sh_s)
             continue;
         if (from == c->nplan)
             from = i;

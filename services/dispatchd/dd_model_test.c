@@ -462,6 +462,51 @@ static void test_bound_changes_no_decision(void **state)
     assert_true(st.models > st.decisions);   /* second models were built */
 }
 
+/* A plan of weeks: the decision sees the same day whether the caregiver's
+ * plan holds only that day's visits or also those of the days around it
+ * (the day is found by bisection, dd_model.c s_day). */
+static void test_plan_of_many_days(void **state)
+{
+    (void) state;
+    srand(20261210);
+    enum { NDAYS = 9, PER = 6 };
+    const int64_t day = 24 * 60 * DD_TEST_MIN_US;
+    for (int t = 0; t < 200; t++) {
+        dd_caregiver_t full = s_cg("c", rand() % 20 - 10, 0, SK(DD_SVC_VISIT), 2, 0);
+        dd_caregiver_t one = full;
+        dd_visit_t pv[NDAYS][PER];
+        for (int d = 0; d < NDAYS; d++) {
+            int64_t at = dd_test_at(8, rand() % 60) + (d - NDAYS / 2) * day;
+            for (int k = 0; k < PER; k++) {
+                char vid[32];
+                snprintf(vid, sizeof vid, "p%d-%d", d, k);
+                dd_visit_t *x = &pv[d][k];
+                *x = dd_test_visit(vid, DD_SVC_VISIT, at, at);
+                x->lat = dd_test_lat(rand() % 30 - 15);
+                x->eta_us = at;
+                x->planned_end_us = at + 45 * DD_TEST_MIN_US;
+                x->state = DD_VISIT_ACCEPTED;
+                assert_int_equal(dd_plan_add(&full, x), 0);
+                if (d == NDAYS / 2)
+                    assert_int_equal(dd_plan_add(&one, x), 0);
+                at = x->planned_end_us + (rand() % 5) * 15 * DD_TEST_MIN_US;
+            }
+        }
+        int64_t ws = dd_test_at(8 + rand() % 9, rand() % 60);
+        dd_model_params_t p = dd_test_params(dd_test_at(7, 0));
+        dd_visit_t v = dd_test_visit("new", DD_SVC_VISIT, ws, ws + (20 + rand() % 120) * DD_TEST_MIN_US);
+        v.lat = dd_test_lat(rand() % 30 - 15);
+        dd_caregiver_t *a[] = {&full}, *b[] = {&one};
+        dd_match_t ma, mb;
+        int ra = dd_model_match(a, 1, &v, &p, &ma), rb = dd_model_match(b, 1, &v, &p, &mb);
+        assert_int_equal(ra, rb);
+        if (ra == 0)
+            assert_true(ma.eta_us == mb.eta_us && ma.travel_s == mb.travel_s);
+        free(full.plan);
+        free(one.plan);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_emergency_preempts_unaccepted_offer),
         cmocka_unit_test(test_pruning_changes_no_decision),
         cmocka_unit_test(test_bound_changes_no_decision),
+        cmocka_unit_test(test_plan_of_many_days),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
