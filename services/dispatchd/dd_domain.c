@@ -95,19 +95,72 @@ int dd_caregiver_same(const dd_caregiver_t *a, const dd_caregiver_t *b)
            && a->shift_start_min == b->shift_start_min && a->shift_end_min == b->shift_end_min;
 }
 
+/* The plan and its start times in one block (plan_eta after plan's
+ * capacity), so that whoever frees plan frees both. */
+static int s_plan_reserve(dd_caregiver_t *c, size_t need)
+{
+    if (need <= c->capplan)
+        return 0;
+    size_t cap = c->capplan ? c->capplan : 8;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2 / (sizeof *c->plan + sizeof *c->plan_eta))
+            return -1;
+        cap *= 2;
+    }
+    void *block = malloc(cap * (sizeof *c->plan + sizeof *c->plan_eta));
+    if (!block)
+        return -1;
+    dd_visit_t **plan = block;
+    int64_t *eta = (int64_t *) (plan + cap);
+    if (c->nplan) {
+        memcpy(plan, c->plan, c->nplan * sizeof *plan);
+        memcpy(eta, c->plan_eta, c->nplan * sizeof *eta);
+    }
+    free(c->plan);
+    c->plan = plan;
+    c->plan_eta = eta;
+    c->capplan = cap;
+    return 0;
+}
+
+static void s_plan_insert_at(dd_caregiver_t *c, size_t i, dd_visit_t *v)
+{
+    memmove(&c->plan[i + 1], &c->plan[i], (c->nplan - i) * sizeof *c->plan);
+    memmove(&c->plan_eta[i + 1], &c->plan_eta[i], (c->nplan - i) * sizeof *c->plan_eta);
+    c->plan[i] = v;
+    c->plan_eta[i] = v->eta_us;
+    c->nplan++;
+}
+
+static void s_plan_delete_at(dd_caregiver_t *c, size_t i)
+{
+    memmove(&c->plan[i], &c->plan[i + 1], (c->nplan - i - 1) * sizeof *c->plan);
+    memmove(&c->plan_eta[i], &c->plan_eta[i + 1], (c->nplan - i - 1) * sizeof *c->plan_eta);
+    c->nplan--;
+}
+
 int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v)
 {
-    if (cc_grow(&c->plan, &c->capplan, c->nplan + 1, sizeof *c->plan, 8) != 0)
+    if (s_plan_reserve(c, c->nplan + 1) != 0)
         return -1;
     size_t i = c->nplan;
-    while (i > 0 && c->plan[i - 1]->eta_us > v->eta_us) {
-        c->plan[i] = c->plan[i - 1];
+    while (i > 0 && c->plan_eta[i - 1] > v->eta_us)
         i--;
-    }
-    c->plan[i] = v;
-    c->nplan++;
+    s_plan_insert_at(c, i, v);
     c->plan_ver++;
     return 0;
+}
+
+dd_visit_t *dd_plan_lift(dd_caregiver_t *c, size_t k)
+{
+    dd_visit_t *v = c->plan[k];
+    s_plan_delete_at(c, k);
+    return v;
+}
+
+void dd_plan_put_back(dd_caregiver_t *c, size_t k, dd_visit_t *v)
+{
+    s_plan_insert_at(c, k, v);   /* capacity: it was there a moment ago */
 }
 
 int dd_caregiver_at(const dd_caregiver_t *c, int64_t shift_start_us, int64_t now_us,
@@ -137,8 +190,7 @@ void dd_plan_remove(dd_caregiver_t *c, dd_visit_t *v)
 {
     for (size_t i = 0; i < c->nplan; i++) {
         if (c->plan[i] == v) {
-            memmove(&c->plan[i], &c->plan[i + 1], (c->nplan - i - 1) * sizeof *c->plan);
-            c->nplan--;
+            s_plan_delete_at(c, i);
             c->plan_ver++;
             return;
         }

@@ -93,6 +93,8 @@ typedef struct {
     int shift_end_min;          /* <= start means the shift ends the next day */
     struct dd_cg_rules *rules;  /* rota, certificates, zone (dd_rules.h); NULL: none */
     dd_visit_t **plan;          /* planned visits sorted by planned start; borrowed */
+    int64_t *plan_eta;          /* plan[i]->eta_us, contiguous for the decision's
+                                 * bisection; in plan's allocation (free plan only) */
     size_t nplan, capplan;
     uint64_t plan_ver;          /* bumped on every change of the plan or of a visit's state
                                  * in it: a re-optimisation started from an older one is
@@ -162,6 +164,10 @@ int dd_caregiver_has_skill(const dd_caregiver_t *c, int service);
 int dd_caregiver_same(const dd_caregiver_t *a, const dd_caregiver_t *b);
 /* Insert v into c's plan ordered by eta_us. 0, or -1 out of memory. */
 int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v);
+/* Take plan[k] out for a moment (a model of the day without it) and put
+ * it back at k: the plan's version is not bumped, as nothing changed. */
+dd_visit_t *dd_plan_lift(dd_caregiver_t *c, size_t k);
+void dd_plan_put_back(dd_caregiver_t *c, size_t k, dd_visit_t *v);
 
 /* Where caregiver c is free from, at now_us, in the shift occurrence that
  * began at shift_start_us, when no visit of its plan has started: the last

@@ -9,6 +9,8 @@
 
 #define S_US CC_US_PER_S
 #define S_DAY_US (86400LL * S_US)
+/* Longer than any visit (dd_service_minutes: 180 at most). */
+#define S_VISIT_MAX_US (12 * 3600LL * S_US)
 /* An emergency placed later than its ideal start costs this much per second
  * of delay, so that arrival time decides and travel only breaks ties. */
 #define S_EMERGENCY_DELAY_COST 1000.0
@@ -225,22 +227,21 @@ static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
     /* Visits of this occurrence; those up to the last one started (checked
      * in, or due by now) only tell where and when the caregiver is free.
      * The plan is in order of start (dd_plan_add) and a visit lasts its
-     * service's minutes, far less than a day: one that ends inside the
-     * occurrence starts less than a day before it, so the scan starts there
-     * (found by bisection: a plan holds weeks of visits). */
+     * service's minutes (3 h at most): one that ends inside the occurrence
+     * starts less than S_VISIT_MAX_US before it, so the scan starts there
+     * (found by bisection in plan_eta: a plan holds weeks of visits, and
+     * each visit read is a cache miss). */
     size_t lo = 0, hi = c->nplan;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (c->plan[mid]->eta_us <= sh_s - S_DAY_US)
+        if (c->plan_eta[mid] <= sh_s - S_VISIT_MAX_US)
             lo = mid + 1;
         else
             hi = mid;
     }
     size_t from = c->nplan, to = 0, started = SIZE_MAX;
-    for (size_t i = lo; i < c->nplan; i++) {
+    for (size_t i = lo; i < c->nplan && c->plan_eta[i] < sh_e; i++) {
         const dd_visit_t *x = c->plan[i];
-        if (x->eta_us >= sh_e)
-            break;
         if (x->planned_end_us <= sh_s)
             continue;
         if (from == c->nplan)
@@ -635,13 +636,10 @@ static int s_preempt(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
             if (u->state != DD_VISIT_ASSIGNED || s_needs_first_aid(u) || dd_rules_pinned(u))
                 continue;   /* accepted, urgent itself, or a dispatcher's choice */
             /* c's day without u, then u back in its place */
-            memmove(&c->plan[k], &c->plan[k + 1], (c->nplan - k - 1) * sizeof *c->plan);
-            c->nplan--;
+            dd_plan_lift(c, k);
             dd_match_t mm;
             int rc = s_alone(c, v, p, ignore_shift, &mm);
-            memmove(&c->plan[k + 1], &c->plan[k], (c->nplan - k) * sizeof *c->plan);
-            c->plan[k] = u;
-            c->nplan++;
+            dd_plan_put_back(c, k, u);
             if (rc != 0)
                 continue;
             if (!found || mm.eta_us < out->eta_us
@@ -708,13 +706,10 @@ int dd_model_match_ranked(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t
                 continue;
             if (found && (ur > best_rank || (ur == best_rank && offered > best_offered)))
                 continue;
-            memmove(&c->plan[k], &c->plan[k + 1], (c->nplan - k - 1) * sizeof *c->plan);
-            c->nplan--;
+            dd_plan_lift(c, k);
             dd_match_t mm;
             int rc = s_alone(c, v, p, 0, &mm);
-            memmove(&c->plan[k + 1], &c->plan[k], (c->nplan - k) * sizeof *c->plan);
-            c->plan[k] = u;
-            c->nplan++;
+            dd_plan_put_back(c, k, u);
             if (rc != 0)
                 continue;
             if (!found || ur < best_rank || offered < best_offered || mm.eta_us < out->eta_us

@@ -471,6 +471,9 @@ static void test_plan_of_many_days(void **state)
     srand(20261210);
     enum { NDAYS = 9, PER = 6 };
     const int64_t day = 24 * 60 * DD_TEST_MIN_US;
+    /* the scan's margin (dd_model.c S_VISIT_MAX_US, 12 h) outlasts every service */
+    for (int sv = 0; sv <= DD_SVC_MAX; sv++)
+        assert_true(dd_service_minutes(sv) < 12 * 60);
     for (int t = 0; t < 200; t++) {
         dd_caregiver_t full = s_cg("c", rand() % 20 - 10, 0, SK(DD_SVC_VISIT), 2, 0);
         dd_caregiver_t one = full;
