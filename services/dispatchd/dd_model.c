@@ -590,9 +590,9 @@ static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
         goto done;
     size_t more = 0;
     for (size_t i = 0; i < nd; i++) {
-        int first = keep[i];
-        keep[i] = rc == 0 ? days[i].lb <= cost || i == pref : !first || i == pref;
-        more += keep[i] && !first;
+        int was = keep[i];
+        keep[i] = rc == 0 ? days[i].lb <= cost || i == pref : !was || i == pref;
+        more += keep[i] && !was;
     }
     if (more > 0)
         rc = s_solve(days, nd, keep, v, p, ignore_shift, out, &cost);
