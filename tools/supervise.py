@@ -30,6 +30,7 @@ Environment (defaults in brackets):
   EC_BIN_DIR [build/bin]  EC_VAR [var] (log/ and run/ go there)
   EC_DAEMON_USER [eldercare]  who the daemons run as when we are root
   EC_SUPERVISE_PARENT  a pid: stop everything when that process is gone
+  <DAEMON>_ARGS  more flags for that daemon, split as a shell would
 """
 
 import ctypes
@@ -38,6 +39,7 @@ import json
 import os
 import pwd
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -236,8 +238,11 @@ class Child:
                 if "intake" in f and ("endpoint" in f or "addr" in f):
                     want.append((f, env("ORDERD_INTAKE_ENDPOINT", "tcp://127.0.0.1:9091")))
                     break
+        # <DAEMON>_ARGS: more flags, as the daemon takes them (for the
+        # benchmarks, e.g. DISPATCHD_ARGS=--offer-ahead-h=0 in bench/e2e.sh).
+        extra = shlex.split(env(up + "_ARGS", ""))
         return [self.binary] + ["--%s=%s" % (f, v) for f, v in want
-                                if not self.flags or f in self.flags]
+                                if not self.flags or f in self.flags] + extra
 
     def start(self):
         self.next_start = 0.0
