@@ -101,7 +101,9 @@ def test_each_row_decided_as_alone(parts):
     # Keys stored before, for the batch (b:) and for the single calls (a:).
     for p in ("b", "a"):
         for r in (row(p + ":same", card=c1), row(p + ":other", card=c1),
-                  row(p + ":same-nc", elder=e2)):
+                  row(p + ":same-nc", elder=e2),
+                  row(p + ":meal", card=c1, service="meal", mode="eat_in"),
+                  row(p + ":meal-mode", card=c1, service="meal", mode="eat_in")):
             assert alone(s, r)[0] == "created"
     cases = [
         ("same", dict(card=c1)),                      # identical again: existing
@@ -111,6 +113,8 @@ def test_each_row_decided_as_alone(parts):
         ("new-unknown", dict(card=str(uuid.uuid4()))),
         ("new-elder", dict(elder=str(uuid.uuid4()))),  # no card, unknown elder
         ("new-ok", dict(card=c1)),
+        ("meal", dict(card=c1, service="meal", mode="eat_in")),        # existing
+        ("meal-mode", dict(card=c1, service="meal", mode="delivery")),  # other mode: conflict
     ]
     batch = [row("b:" + k, **kw) for k, kw in cases]
     got = many(s, batch)
@@ -120,7 +124,8 @@ def test_each_row_decided_as_alone(parts):
         assert g[1] == want[0], (k, g, want)
         assert (g[2] is None) == (want[1] is None) and g[3] == want[2], (k, g, want)
     assert [g[1] for g in got] == ["existing", "conflict", "existing", "card_unavailable",
-                                   "card_unavailable", "unknown_elder", "created"]
+                                   "card_unavailable", "unknown_elder", "created", "existing",
+                                   "conflict"]
     # Nothing written for the refused rows.
     refused = [r["id"] for r, g in zip(batch, got) if g[1] != "created"]
     assert s.sql("orderd", "SELECT count(*) FROM orders WHERE id = ANY(%s::uuid[])",
