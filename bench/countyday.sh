@@ -20,7 +20,10 @@
 # apps' poll period in simulated seconds, 120); COUNTY_NIGHT_SPEED (600: the
 # night 20:00-06:30, 0 jumps it); COUNTY_ARGS (daemon flags, e.g.
 # "dispatchd:offer-ahead-h=0"); COUNTY_KEEP=1 (keep each replay's work
-# dir: daemon logs and a dump of dispatchd's tables); COUNTY_OUT (the run's
+# dir: daemon logs and a dump of dispatchd's tables); COUNTY_ZONES (1: each
+# provider serves its own district, PUT /v1/providers/{id}/districts, the
+# bound's assumption; 0: everywhere, as before 2026-12-07 20:00; a tree
+# without the route, e830a6f, is left as it is); COUNTY_OUT (the run's
 # directory, var/bench/countyday-<size>-<time>). Command-line flags:
 # --tree PATH (= COUNTY_TREE), --base REV (= COUNTY_BASE).
 # The table goes to stdout, COUNTY_OUT/table.md and build/bench/countyday-<size>.md.
