@@ -424,7 +424,10 @@ def start_system(tree, workdir):
         d, kv = item.split(":", 1)
         k, v = kv.split("=", 1)
         extra.setdefault(d, {})[k] = v
-    s = harness.System(pg, "countyday", workdir=workdir, log_level="warn",
+    # COUNTY_LOG_LEVEL (warn): "info" or "debug" for a diagnosis (dispatchd
+    # then logs each re-optimisation applied, or skipped, per district).
+    s = harness.System(pg, "countyday", workdir=workdir,
+                       log_level=os.environ.get("COUNTY_LOG_LEVEL", "warn"),
                        extra_env={d: env for d in harness.DAEMONS}, extra_args=extra)
     return pg, s, clockfile
 
@@ -881,7 +884,8 @@ def main():
     p = sub.add_parser("report")
     p.add_argument("--day", required=True)
     p.add_argument("--result", action="append", default=[], help="LABEL=result.json")
-    p.add_argument("--bound", help="LABEL=countyday_bound output")
+    p.add_argument("--bound", action="append", default=[],
+                   help="LABEL=countyday_bound output (repeatable)")
     p.add_argument("--out", required=True)
     a = ap.parse_args()
     if a.cmd == "gen":
@@ -912,8 +916,8 @@ def main():
         label, path = x.split("=", 1)
         with open(path) as f:
             results.append((label, metrics(day, json.load(f))))
-    if a.bound:
-        label, path = a.bound.split("=", 1)
+    for x in a.bound:
+        label, path = x.split("=", 1)
         results.append((label, metrics(day, read_bound(day, path))))
     md = report(day, results)
     with open(a.out, "w") as f:

@@ -10,7 +10,10 @@
 #         `make bench-county`). Any built tree works, e.g.
 #         COUNTY_TREE=/work/h-dvrp: its build/bin and its sql/ are used as
 #         they are (nothing is built or written there);
-#   bound the whole day known at 06:30, libvrp per district.
+#   bound the whole day known at 06:30, libvrp per district;
+#   bound-home the same with every caregiver home by the shift's end and
+#         the way home in the objective, as dispatchd plans (not in the
+#         default list).
 #
 # Environment: COUNTY=1 (or COUNTY_SIZE=county) for 600 caregivers and
 # 6,000 visits (default: the district, 60 and 600); COUNTY_SEED (12);
@@ -88,6 +91,15 @@ for what in $WHAT; do
             /usr/bin/time -f '%e s, %M KB' "$ROOT/build/bench/countyday_bound" "$BOUND_S" "$SEED" \
                 <"$OUT/problem.txt" >"$OUT/bound.txt" 2>"$OUT/bound.log" || { cat "$OUT/bound.log" >&2; exit 1; }
             args+=(--bound "c hindsight bound=$OUT/bound.txt") ;;
+        bound-home)
+            # The bound with every caregiver home by the shift's end, the way
+            # home counted in its objective (dispatchd's model; the scorer
+            # still counts no trip home).
+            [ -f "$OUT/problem.txt" ] || $PY bench/countyday.py bound --day "$OUT/day.json" --out "$OUT/problem.txt"
+            log "bound, home by the shift's end: libvrp, ${BOUND_S} s"
+            /usr/bin/time -f '%e s, %M KB' "$ROOT/build/bench/countyday_bound" "$BOUND_S" "$SEED" home \
+                <"$OUT/problem.txt" >"$OUT/bound-home.txt" 2>"$OUT/bound-home.log" || { cat "$OUT/bound-home.log" >&2; exit 1; }
+            args+=(--bound "c' hindsight bound, home by shift end=$OUT/bound-home.txt") ;;
         *) log "unknown COUNTY_WHAT item: $what"; exit 2 ;;
     esac
 done
