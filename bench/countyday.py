@@ -45,6 +45,12 @@ elder's level, where dispatchd asks for one: issue 13). A sick caregiver at 10:0
 PUT /v1/caregivers/{id}/rota/{date} {"off": "sick"} (dispatchd re-plans
 the visits not started); where that route is missing (e830a6f), the
 caregiver declines every visit not started and every later offer.
+Zones (划片, COUNTY_ZONES=1, the default since 2026-12-07 20:00): each
+provider serves its own district (PUT /v1/providers/{id}/districts), so
+the live dispatch works under the bound's assumption (a caregiver works in
+their own district) and (b) is compared with (c) on the same problem; it
+only constrains (b) against (a) (e830a6f has no zones: 404, nothing set).
+COUNTY_ZONES=0 lets every provider serve everywhere (the replay before).
 
 Metrics (the same code for every result): visits served; total travel
 (home, then each served visit in the order served, straight line x 1.3, no
@@ -418,7 +424,10 @@ def start_system(tree, workdir):
         d, kv = item.split(":", 1)
         k, v = kv.split("=", 1)
         extra.setdefault(d, {})[k] = v
-    s = harness.System(pg, "countyday", workdir=workdir, log_level="warn",
+    # COUNTY_LOG_LEVEL (warn): "info" or "debug" for a diagnosis (dispatchd
+    # then logs each re-optimisation applied, or skipped, per district).
+    s = harness.System(pg, "countyday", workdir=workdir,
+                       log_level=os.environ.get("COUNTY_LOG_LEVEL", "warn"),
                        extra_env={d: env for d in harness.DAEMONS}, extra_args=extra)
     return pg, s, clockfile
 
@@ -453,6 +462,7 @@ class Replay:
         self.dd_travel_s = 0
         self.sick_route = None
         self.duties = None          # "off" (empty rule set put), "none" (no such route)
+        self.zones = None           # "districts" (set), "off" (COUNTY_ZONES=0), "none" (no route)
         self.max_tick_s = 0.0     # the longest tick in simulated seconds (apps lagging)
         # Diagnostics (no effect on the replay): when each visit was first
         # accepted, the first and the last ETA the app saw, failed check-ins.
@@ -530,8 +540,32 @@ class Replay:
         for i, c in enumerate(day["caregivers"]):
             self.free_at[i] = c["shift"][0]
             self.pos[i] = tuple(c["home"])
-        log("county loaded: %d elders, %d caregivers in %.0f s" % (
-            len(cards), len(self.cg_id), time.monotonic() - t0))
+        self.set_zones()
+        log("county loaded: %d elders, %d caregivers in %.0f s; zones %s" % (
+            len(cards), len(self.cg_id), time.monotonic() - t0, self.zones))
+
+    def set_zones(self):
+        """Zones (划片, COUNTY_ZONES=1, the default): each provider serves
+        its own district (PUT /v1/providers/{id}/districts), as the bound
+        plans ("a caregiver works in their own district") and as
+        countymonth.py sets. COUNTY_ZONES=0 leaves every provider serving
+        everywhere (the replay before 2026-12-07 20:00). e830a6f has no
+        such route (404): there nothing is set and nothing fails."""
+        if os.environ.get("COUNTY_ZONES", "1") == "0":
+            self.zones = "off"
+            return
+        zones = {}
+        for c in self.day["caregivers"]:
+            zones.setdefault(c["provider"], set()).add(c["district"])
+        self.zones = "districts"
+        for p, ds in sorted(zones.items()):
+            st, doc = self.http.call("dispatchd", "PUT", "/v1/providers/%s/districts" % p,
+                                     {"district_ids": sorted(ds)}, self.tok["admin"])
+            if st in (404, 405):
+                self.zones = "none"     # a revision without zones (e830a6f)
+                return
+            if st != 200:
+                raise RuntimeError("PUT /v1/providers/%s/districts -> %s %s" % (p, st, doc))
 
     def no_duties(self):
         """The day is its seeded visits only: an empty duty rule set in force
@@ -763,7 +797,8 @@ class Replay:
         return {"served": self.served, "dd_travel_s": self.dd_travel_s,
                 "booked": len(self.order), "errors": self.errors,
                 "sick_route": self.sick_route, "max_tick_s": self.max_tick_s,
-                "duties": self.duties, "foreign_visits": len(self.foreign),
+                "duties": self.duties, "zones": self.zones,
+                "foreign_visits": len(self.foreign),
                 "lost_checkins": self.lost}
 
 
@@ -849,7 +884,8 @@ def main():
     p = sub.add_parser("report")
     p.add_argument("--day", required=True)
     p.add_argument("--result", action="append", default=[], help="LABEL=result.json")
-    p.add_argument("--bound", help="LABEL=countyday_bound output")
+    p.add_argument("--bound", action="append", default=[],
+                   help="LABEL=countyday_bound output (repeatable)")
     p.add_argument("--out", required=True)
     a = ap.parse_args()
     if a.cmd == "gen":
@@ -880,8 +916,8 @@ def main():
         label, path = x.split("=", 1)
         with open(path) as f:
             results.append((label, metrics(day, json.load(f))))
-    if a.bound:
-        label, path = a.bound.split("=", 1)
+    for x in a.bound:
+        label, path = x.split("=", 1)
         results.append((label, metrics(day, read_bound(day, path))))
     md = report(day, results)
     with open(a.out, "w") as f:

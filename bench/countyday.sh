@@ -10,7 +10,10 @@
 #         `make bench-county`). Any built tree works, e.g.
 #         COUNTY_TREE=/work/h-dvrp: its build/bin and its sql/ are used as
 #         they are (nothing is built or written there);
-#   bound the whole day known at 06:30, libvrp per district.
+#   bound the whole day known at 06:30, libvrp per district;
+#   bound-home the same with every caregiver home by the shift's end and
+#         the way home in the objective, as dispatchd plans (not in the
+#         default list).
 #
 # Environment: COUNTY=1 (or COUNTY_SIZE=county) for 600 caregivers and
 # 6,000 visits (default: the district, 60 and 600); COUNTY_SEED (12);
@@ -20,7 +23,10 @@
 # apps' poll period in simulated seconds, 120); COUNTY_NIGHT_SPEED (600: the
 # night 20:00-06:30, 0 jumps it); COUNTY_ARGS (daemon flags, e.g.
 # "dispatchd:offer-ahead-h=0"); COUNTY_KEEP=1 (keep each replay's work
-# dir: daemon logs and a dump of dispatchd's tables); COUNTY_OUT (the run's
+# dir: daemon logs and a dump of dispatchd's tables); COUNTY_ZONES (1: each
+# provider serves its own district, PUT /v1/providers/{id}/districts, the
+# bound's assumption; 0: everywhere, as before 2026-12-07 20:00; a tree
+# without the route, e830a6f, is left as it is); COUNTY_OUT (the run's
 # directory, var/bench/countyday-<size>-<time>). Command-line flags:
 # --tree PATH (= COUNTY_TREE), --base REV (= COUNTY_BASE).
 # The table goes to stdout, COUNTY_OUT/table.md and build/bench/countyday-<size>.md.
@@ -85,6 +91,15 @@ for what in $WHAT; do
             /usr/bin/time -f '%e s, %M KB' "$ROOT/build/bench/countyday_bound" "$BOUND_S" "$SEED" \
                 <"$OUT/problem.txt" >"$OUT/bound.txt" 2>"$OUT/bound.log" || { cat "$OUT/bound.log" >&2; exit 1; }
             args+=(--bound "c hindsight bound=$OUT/bound.txt") ;;
+        bound-home)
+            # The bound with every caregiver home by the shift's end, the way
+            # home counted in its objective (dispatchd's model; the scorer
+            # still counts no trip home).
+            [ -f "$OUT/problem.txt" ] || $PY bench/countyday.py bound --day "$OUT/day.json" --out "$OUT/problem.txt"
+            log "bound, home by the shift's end: libvrp, ${BOUND_S} s"
+            /usr/bin/time -f '%e s, %M KB' "$ROOT/build/bench/countyday_bound" "$BOUND_S" "$SEED" home \
+                <"$OUT/problem.txt" >"$OUT/bound-home.txt" 2>"$OUT/bound-home.log" || { cat "$OUT/bound-home.log" >&2; exit 1; }
+            args+=(--bound "c' hindsight bound, home by shift end=$OUT/bound-home.txt") ;;
         *) log "unknown COUNTY_WHAT item: $what"; exit 2 ;;
     esac
 done

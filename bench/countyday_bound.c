@@ -7,12 +7,20 @@
  * at once. The model is dispatchd's (dd_domain.h): travel is the straight
  * line x 1.3 at 15 km/h (cc_geo's constants, vrp_problem_new_geo's
  * formula); a day starts at the caregiver's home and ends where its last
- * visit ends (dispatchd counts no trip home, nor does a shift end with
- * one: a zero-travel "sink" is every route's end); service starts inside
+ * visit ends (the scorer counts no trip home; by default no shift ends
+ * with one either: a zero-travel "sink" is every route's end, a laxer day
+ * than dispatchd's, whose caregivers are home by the shift's end, see
+ * "home" below); service starts inside
  * the visit's window and ends inside the shift; skills, level >= 2 for
  * bathing severe/total and first aid for emergencies are skill bits (the
  * generator sets them), so they are hard constraints. A visit left out
  * costs 1e6 x (1 + priority): serving comes first, then travel.
+ *
+ * With "home" (a third argument) every route ends at the caregiver's home
+ * inside the shift and the way home is travel, as in dispatchd's model
+ * (docs/DISPATCH.md "The model": home by the shift's end); the plan's
+ * output is the same (the scorer counts no trip home either way), only the
+ * "# travel_s" line then includes the ways home.
  *
  * Each district is solved on its own (a county's caregivers work in their
  * own district, as dispatchd plans them), SECONDS split by visits; this
@@ -54,7 +62,7 @@ typedef struct {
 /* Solves district d: writes who[] (global caregiver index) and start[] of
  * its visits; returns the travel seconds, or -1 on failure. */
 static double s_solve(const s_row_t *cg, int n, const s_row_t *vs, int m, int d, double limit,
-                      uint64_t seed, int *who, double *start, int *unserved)
+                      uint64_t seed, int home, int *who, double *start, int *unserved)
 {
     int *ci = malloc((size_t) n * sizeof *ci), *vi = malloc((size_t) m * sizeof *vi);
     int nc = 0, nv = 0;
@@ -98,7 +106,7 @@ static double s_solve(const s_row_t *cg, int n, const s_row_t *vs, int m, int d,
         goto out;
     for (int i = 0; i < nc; i++) {
         vrp_vehicle_t v;
-        vrp_vehicle_init(&v, i, L - 1);
+        vrp_vehicle_init(&v, i, home ? i : L - 1);
         v.shift_start = cg[ci[i]].a;
         v.shift_end = cg[ci[i]].b;
         v.skills = cg[ci[i]].skills;
@@ -150,10 +158,11 @@ out:
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: countyday_bound SECONDS SEED < problem > plan\n");
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "home") == 0)) {
+        fprintf(stderr, "usage: countyday_bound SECONDS SEED [home] < problem > plan\n");
         return 2;
     }
+    int home = argc == 4;
     double limit = atof(argv[1]);
     int n = 0, m = 0;
     if (scanf(" caregivers %d", &n) != 1 || n <= 0)
@@ -188,7 +197,8 @@ int main(int argc, char **argv)
         int nv = 0;
         for (int j = 0; j < m; j++)
             nv += vs[j].district == d;
-        double t = s_solve(cg, n, vs, m, d, limit * nv / m, seed, who, start, &unserved);
+        double t = s_solve(cg, n, vs, m, d, limit * nv / m, seed, home, who, start,
+                             &unserved);
         if (t < 0)
             return fprintf(stderr, "countyday_bound: district %d: solve failed\n", d), 1;
         travel += t;
