@@ -192,6 +192,45 @@ static void test_plan_order(void **state)
     free(c.plan);
 }
 
+/* plan_eta mirrors the plan's start times through add (growing past the
+ * first block), remove, and a lift put back (the decision bisects it). */
+static void s_assert_mirror(const dd_caregiver_t *c)
+{
+    for (size_t i = 0; i < c->nplan; i++) {
+        assert_true(c->plan_eta[i] == c->plan[i]->eta_us);
+        if (i > 0)
+            assert_true(c->plan_eta[i - 1] <= c->plan_eta[i]);
+    }
+}
+
+static void test_plan_eta_mirror(void **state)
+{
+    (void) state;
+    dd_caregiver_t c = s_cg("a", 0, 0, SK(DD_SVC_VISIT), 1, 0);
+    enum { N = 37 };
+    dd_visit_t v[N];
+    for (int i = 0; i < N; i++) {
+        v[i] = s_visit("x", DD_SVC_VISIT, 0, 0);
+        v[i].eta_us = s_at((i * 7) % 24, (i * 13) % 60);
+        assert_int_equal(dd_plan_add(&c, &v[i]), 0);
+        s_assert_mirror(&c);
+    }
+    uint64_t ver = c.plan_ver;
+    dd_visit_t *u = dd_plan_lift(&c, 5);
+    assert_int_equal(c.nplan, N - 1);
+    s_assert_mirror(&c);
+    dd_plan_put_back(&c, 5, u);
+    assert_int_equal(c.nplan, N);
+    assert_ptr_equal(c.plan[5], u);
+    assert_true(c.plan_ver == ver);   /* nothing changed */
+    s_assert_mirror(&c);
+    for (int i = 0; i < N; i += 3) {
+        dd_plan_remove(&c, &v[i]);
+        s_assert_mirror(&c);
+    }
+    free(c.plan);
+}
+
 static void test_urgency_order(void **state)
 {
     (void) state;
@@ -219,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_emergency_needs_first_aid),
         cmocka_unit_test(test_shift_occurrence),
         cmocka_unit_test(test_plan_order),
+        cmocka_unit_test(test_plan_eta_mirror),
         cmocka_unit_test(test_urgency_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
