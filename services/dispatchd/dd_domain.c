@@ -2,6 +2,7 @@
 #include "dd_domain.h"
 #include "dd_rules.h"
 #include "cc_util.h"
+#include "vrp.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -95,47 +96,65 @@ int dd_caregiver_same(const dd_caregiver_t *a, const dd_caregiver_t *b)
            && a->shift_start_min == b->shift_start_min && a->shift_end_min == b->shift_end_min;
 }
 
-/* The plan and its start times in one block (plan_eta after plan's
- * capacity), so that whoever frees plan frees both. */
+/* The plan, its start times and its points in one block (plan_eta and
+ * plan_pt after plan's capacity), so that whoever frees plan frees all. */
 static int s_plan_reserve(dd_caregiver_t *c, size_t need)
 {
+    const size_t per = sizeof *c->plan + sizeof *c->plan_eta + sizeof *c->plan_pt;
     if (need <= c->capplan)
         return 0;
     size_t cap = c->capplan ? c->capplan : 8;
     while (cap < need) {
-        if (cap > SIZE_MAX / 2 / (sizeof *c->plan + sizeof *c->plan_eta))
+        if (cap > SIZE_MAX / 2 / per)
             return -1;
         cap *= 2;
     }
-    void *block = malloc(cap * (sizeof *c->plan + sizeof *c->plan_eta));
+    /* Pointers and int64_t first: plan_pt (doubles) stays aligned. */
+    void *block = malloc(cap * per);
     if (!block)
         return -1;
     dd_visit_t **plan = block;
     int64_t *eta = (int64_t *) (plan + cap);
+    dd_plan_pt_t *pt = (dd_plan_pt_t *) (eta + cap);
     if (c->nplan) {
         memcpy(plan, c->plan, c->nplan * sizeof *plan);
         memcpy(eta, c->plan_eta, c->nplan * sizeof *eta);
+        memcpy(pt, c->plan_pt, c->nplan * sizeof *pt);
     }
     free(c->plan);
     c->plan = plan;
     c->plan_eta = eta;
+    c->plan_pt = pt;
     c->capplan = cap;
     return 0;
 }
 
+static void s_plan_set(dd_caregiver_t *c, size_t i, const dd_visit_t *v)
+{
+    c->plan_eta[i] = v->eta_us;
+    dd_plan_pt_t *pt = &c->plan_pt[i];
+    vrp_geo_point(v->lat, v->lon, pt->u);
+    pt->end_us = v->planned_end_us;
+    pt->checked_in = v->state == DD_VISIT_CHECKED_IN;
+}
+
 static void s_plan_insert_at(dd_caregiver_t *c, size_t i, dd_visit_t *v)
 {
-    memmove(&c->plan[i + 1], &c->plan[i], (c->nplan - i) * sizeof *c->plan);
-    memmove(&c->plan_eta[i + 1], &c->plan_eta[i], (c->nplan - i) * sizeof *c->plan_eta);
+    size_t n = c->nplan - i;
+    memmove(&c->plan[i + 1], &c->plan[i], n * sizeof *c->plan);
+    memmove(&c->plan_eta[i + 1], &c->plan_eta[i], n * sizeof *c->plan_eta);
+    memmove(&c->plan_pt[i + 1], &c->plan_pt[i], n * sizeof *c->plan_pt);
     c->plan[i] = v;
-    c->plan_eta[i] = v->eta_us;
+    s_plan_set(c, i, v);
     c->nplan++;
 }
 
 static void s_plan_delete_at(dd_caregiver_t *c, size_t i)
 {
-    memmove(&c->plan[i], &c->plan[i + 1], (c->nplan - i - 1) * sizeof *c->plan);
-    memmove(&c->plan_eta[i], &c->plan_eta[i + 1], (c->nplan - i - 1) * sizeof *c->plan_eta);
+    size_t n = c->nplan - i - 1;
+    memmove(&c->plan[i], &c->plan[i + 1], n * sizeof *c->plan);
+    memmove(&c->plan_eta[i], &c->plan_eta[i + 1], n * sizeof *c->plan_eta);
+    memmove(&c->plan_pt[i], &c->plan_pt[i + 1], n * sizeof *c->plan_pt);
     c->nplan--;
 }
 
@@ -161,6 +180,24 @@ dd_visit_t *dd_plan_lift(dd_caregiver_t *c, size_t k)
 void dd_plan_put_back(dd_caregiver_t *c, size_t k, dd_visit_t *v)
 {
     s_plan_insert_at(c, k, v);   /* capacity: it was there a moment ago */
+}
+
+void dd_plan_refresh(dd_caregiver_t *c, const dd_visit_t *v)
+{
+    /* Found by its start: the plan is in order of it. */
+    size_t lo = 0, hi = c->nplan;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->plan_eta[mid] < v->eta_us)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < c->nplan && c->plan_eta[i] == v->eta_us; i++)
+        if (c->plan[i] == v) {
+            s_plan_set(c, i, v);
+            return;
+        }
 }
 
 int dd_caregiver_at(const dd_caregiver_t *c, int64_t shift_start_us, int64_t now_us,

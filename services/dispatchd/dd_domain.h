@@ -78,14 +78,20 @@ typedef struct {
     int ok;
 } dd_geo_t;
 
+/* What the online decision reads of a planned visit (dd_model.c s_day),
+ * kept beside the plan: the decision reads every qualified caregiver's day
+ * for each visit, and a read of the visit itself is a cache miss. */
 typedef struct {
-    char id[DD_ID_LEN];
-    char provider_id[DD_PROVIDER_LEN];
-    char idem_key[CC_IDEM_KEY_MAX + 1];   /* Idempotency-Key of its creation, "" if none */
-    char *name;                 /* owned; personal data: API only, never logged */
-    uint32_t district_id;
-    double lat, lon;            /* home: personal data */
+    double u[3];                /* its place as a unit vector (vrp_geo_point) */
+    int64_t end_us;             /* planned_end_us */
+    int checked_in;             /* state == DD_VISIT_CHECKED_IN */
+} dd_plan_pt_t;
+
+/* The fields the decision reads of every caregiver come first, so that they
+ * share a cache line or two (dd_model.c s_day, dd_rules_qualified). */
+typedef struct {
     dd_geo_t geo;               /* of lat, lon */
+    double lat, lon;            /* home: personal data */
     uint32_t skills;            /* bit (1u << service) per service */
     int level;                  /* certificate level 1..3 */
     int first_aid;
@@ -95,7 +101,15 @@ typedef struct {
     dd_visit_t **plan;          /* planned visits sorted by planned start; borrowed */
     int64_t *plan_eta;          /* plan[i]->eta_us, contiguous for the decision's
                                  * bisection; in plan's allocation (free plan only) */
+    dd_plan_pt_t *plan_pt;      /* plan[i]'s place, end and check-in; in plan's
+                                 * allocation too (dd_plan_refresh after a change) */
     size_t nplan, capplan;
+    int64_t last_out_us;        /* 0: none; see last_lat below */
+    char id[DD_ID_LEN];
+    char provider_id[DD_PROVIDER_LEN];
+    char idem_key[CC_IDEM_KEY_MAX + 1];   /* Idempotency-Key of its creation, "" if none */
+    char *name;                 /* owned; personal data: API only, never logged */
+    uint32_t district_id;
     uint64_t plan_ver;          /* bumped on every change of the plan or of a visit's state
                                  * in it: a re-optimisation started from an older one is
                                  * stale (dd_reopt.h) */
@@ -105,7 +119,6 @@ typedef struct {
      * only: after a restart, home. Personal data, never logged. */
     double last_lat, last_lon;
     dd_geo_t last_geo;          /* of last_lat, last_lon */
-    int64_t last_out_us;        /* 0: none */
 } dd_caregiver_t;
 
 struct dd_visit {
@@ -168,6 +181,8 @@ int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v);
  * it back at k: the plan's version is not bumped, as nothing changed. */
 dd_visit_t *dd_plan_lift(dd_caregiver_t *c, size_t k);
 void dd_plan_put_back(dd_caregiver_t *c, size_t k, dd_visit_t *v);
+/* After v's state changed while in c's plan: its plan_pt again. */
+void dd_plan_refresh(dd_caregiver_t *c, const dd_visit_t *v);
 
 /* Where caregiver c is free from, at now_us, in the shift occurrence that
  * began at shift_start_us, when no visit of its plan has started: the last

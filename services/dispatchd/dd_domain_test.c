@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dd_domain.h"
+#include "vrp.h"
 
 /* 2026-11-26 00:00 Asia/Shanghai. */
 #define DAY0_US (1795622400LL * 1000000)
@@ -192,12 +193,20 @@ static void test_plan_order(void **state)
     free(c.plan);
 }
 
-/* plan_eta mirrors the plan's start times through add (growing past the
- * first block), remove, and a lift put back (the decision bisects it). */
+/* plan_eta and plan_pt mirror the plan's start times, places, ends and
+ * check-ins through add (growing past the first block), remove, and a lift
+ * put back (the decision reads them instead of the visits). */
 static void s_assert_mirror(const dd_caregiver_t *c)
 {
     for (size_t i = 0; i < c->nplan; i++) {
-        assert_true(c->plan_eta[i] == c->plan[i]->eta_us);
+        const dd_visit_t *x = c->plan[i];
+        double u[3];
+        vrp_geo_point(x->lat, x->lon, u);
+        assert_true(c->plan_eta[i] == x->eta_us);
+        assert_true(c->plan_pt[i].end_us == x->planned_end_us);
+        assert_true(c->plan_pt[i].u[0] == u[0] && c->plan_pt[i].u[1] == u[1]
+                    && c->plan_pt[i].u[2] == u[2]);
+        assert_int_equal(c->plan_pt[i].checked_in, x->state == DD_VISIT_CHECKED_IN);
         if (i > 0)
             assert_true(c->plan_eta[i - 1] <= c->plan_eta[i]);
     }
@@ -212,6 +221,10 @@ static void test_plan_eta_mirror(void **state)
     for (int i = 0; i < N; i++) {
         v[i] = s_visit("x", DD_SVC_VISIT, 0, 0);
         v[i].eta_us = s_at((i * 7) % 24, (i * 13) % 60);
+        v[i].planned_end_us = v[i].eta_us + (10 + i) * 60 * CC_US_PER_S;
+        v[i].lat = 30.2 + 0.001 * i;
+        v[i].lon = 120.1 - 0.002 * i;
+        v[i].state = i % 5 == 1 ? DD_VISIT_CHECKED_IN : DD_VISIT_ASSIGNED;
         assert_int_equal(dd_plan_add(&c, &v[i]), 0);
         s_assert_mirror(&c);
     }
@@ -223,6 +236,14 @@ static void test_plan_eta_mirror(void **state)
     assert_int_equal(c.nplan, N);
     assert_ptr_equal(c.plan[5], u);
     assert_true(c.plan_ver == ver);   /* nothing changed */
+    s_assert_mirror(&c);
+    /* A state change in place (dd_world_set_state calls dd_plan_refresh),
+     * also among visits of the same start. */
+    v[2].state = DD_VISIT_CHECKED_IN;
+    dd_plan_refresh(&c, &v[2]);
+    s_assert_mirror(&c);
+    v[1].state = DD_VISIT_ACCEPTED;
+    dd_plan_refresh(&c, &v[1]);
     s_assert_mirror(&c);
     for (int i = 0; i < N; i += 3) {
         dd_plan_remove(&c, &v[i]);

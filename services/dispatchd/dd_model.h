@@ -79,6 +79,10 @@ extern int dd_model_prune;
  * (dd_model_test runs 1 and 8). */
 extern int dd_model_first_days;
 
+/* Frees this thread's scratch of the decision (kept between decisions);
+ * the next decision makes it again. For a clean exit. */
+void dd_model_release(void);
+
 /* The online decision for waiting visit v among n caregivers, with the
  * plans as they are (planned visits keep their times). 0 and *out (as
  * dd_world_assign takes it), or -1 when nobody qualifies and fits. */

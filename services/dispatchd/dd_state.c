@@ -229,6 +229,7 @@ int dd_world_assign(dd_world_t *self, dd_visit_t *v, const dd_match_t *m, int64_
     strcpy(v->caregiver_id, m->caregiver->id);
     strcpy(v->provider_id, m->caregiver->provider_id);
     v->state = DD_VISIT_ASSIGNED;
+    dd_plan_refresh(m->caregiver, v);
     v->assigned_us = now_us;
     return 0;
 }
@@ -252,6 +253,8 @@ void dd_world_set_state(dd_world_t *self, dd_visit_t *v, dd_visit_state_t s, int
         v->finished_us = now_us;
     }
     v->state = s;
+    if (v->caregiver)
+        dd_plan_refresh(v->caregiver, v);   /* checked in or not: the decision reads it */
 }
 
 dd_visit_t *const *dd_world_active(const dd_world_t *self, size_t *n)

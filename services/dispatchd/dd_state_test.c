@@ -198,8 +198,10 @@ static void test_final_states_and_prune(void **state)
     size_t n;
     dd_world_active(w, &n);
     assert_int_equal(n, 2);
+    assert_int_equal(a->plan_pt[0].checked_in, 0);
     dd_world_set_state(w, v, DD_VISIT_CHECKED_IN, s_at(9, 0));
     assert_int_equal(a->nplan, 1);
+    assert_int_equal(a->plan_pt[0].checked_in, 1);   /* the decision reads this */
     dd_world_set_state(w, v, DD_VISIT_COMPLETED, s_at(10, 0));
     assert_int_equal(a->nplan, 0);
     assert_string_equal(v->caregiver_id, "a");   /* kept for the record */

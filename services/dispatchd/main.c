@@ -6,6 +6,7 @@
 #include "cc_revoke.h"
 #include "cc_time.h"
 #include "dd_app.h"
+#include "dd_model.h"
 #include "dd_events.h"
 #include "dd_http.h"
 #include "dd_store.h"
@@ -88,6 +89,7 @@ static void s_fini(void *app)
 {
     cc_revoke_sync_stop();
     dd_app_fini(app);
+    dd_model_release();   /* valgrind's exit check: nothing left allocated */
 }
 
 static const cc_rt_spec_t s_spec = {
