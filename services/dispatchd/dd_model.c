@@ -523,6 +523,52 @@ static int s_alone(dd_caregiver_t *c, const dd_visit_t *v, const dd_model_params
 int dd_model_first_days = 8;
 #define S_FIRST_MAX 64
 
+/* Reading each caregiver's day is bound by memory latency (a caregiver, its
+ * plan's start times, then the day's points: each a cache miss), and the
+ * caregivers are independent, so their reads are issued ahead as a
+ * pipeline: the caregiver S_PF_CG ahead, the start times of the one
+ * S_PF_ETA ahead (its caregiver arrived by now), and the points of the one
+ * S_PF_PT ahead from where its day can begin (its start times arrived):
+ * the day's shift starts at most a day before t_ref and the scan at most
+ * S_VISIT_MAX_US before that. Hints only: the decision is the same. */
+#define S_PF_CG 12
+#define S_PF_ETA 6
+#define S_PF_PT 2
+#define S_LINE 64
+
+static void s_prefetch(dd_caregiver_t *const *cgs, size_t n, size_t i, int64_t t_ref)
+{
+    if (i + S_PF_CG < n) {
+        const char *c = (const char *) cgs[i + S_PF_CG];
+        __builtin_prefetch(c);
+        __builtin_prefetch(c + S_LINE);
+        __builtin_prefetch(c + 2 * S_LINE);
+    }
+    if (i + S_PF_ETA < n) {
+        const dd_caregiver_t *c = cgs[i + S_PF_ETA];
+        const char *e = (const char *) c->plan_eta;
+        size_t bytes = c->nplan * sizeof *c->plan_eta;
+        for (size_t off = 0; off < bytes && off < 8 * S_LINE; off += S_LINE)
+            __builtin_prefetch(e + off);
+    }
+    if (i + S_PF_PT < n) {
+        const dd_caregiver_t *c = cgs[i + S_PF_PT];
+        int64_t from = t_ref - S_DAY_US - S_VISIT_MAX_US;
+        size_t lo = 0, hi = c->nplan;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (c->plan_eta[mid] <= from)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        const char *pt = (const char *) (c->plan_pt + lo);
+        size_t bytes = (c->nplan - lo) * sizeof *c->plan_pt;
+        for (size_t off = 0; off < bytes && off < 4 * S_LINE; off += S_LINE)
+            __builtin_prefetch(pt + off);
+    }
+}
+
 /* One pass of the online decision: the usable days of every qualified
  * caregiver, then the cheapest place among them, exactly as one model of
  * all of them would choose it (caregiver, place and tie-break: the earlier
@@ -580,6 +626,7 @@ static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
     size_t nd = 0, pref = SIZE_MAX;
     for (size_t i = 0; i < n; i++) {
         dd_caregiver_t *c = cgs[i];
+        s_prefetch(cgs, n, i, t_ref);
         if (dd_qualified(c, v) != DD_FIT_OK || s_day(c, v, t_ref, p, ignore_shift, &days[nd]) != 0)
             continue;
         if (s_is_preferred(v, c))
