@@ -153,53 +153,6 @@ typedef struct {
     double lb;                  /* no insertion on this day costs less (s_day) */
 } s_day_t;
 
-/* The cheapest trip a gap of c's day could add for v, in seconds: over the
- * gaps that can hold v, the trip in plus the trip out less the trip the gap
- * had (the whole trip there and home on a day with no visit: an unused
- * vehicle travels nothing), or INFINITY when no gap can. The route's
- * planned visits are fixed in time (their windows are S_LATE_SLACK_S wide),
- * so v needs a start s in [t_ref, v's window end] with s no earlier than
- * the departure before it (free_us from u, then each planned end from its
- * door) plus the trip, and s + service + the trip on no later than the next
- * visit's latest start (after the last: home by the shift's end, as the
- * vehicle must be). The trips are the model's own (s_travel_u); a second
- * of tolerance keeps the gap test never stricter than the solver, so
- * INFINITY means it cannot place v on c, and a finite value is never more
- * than the solver's added travel there. */
-static double s_gap_detour(const dd_caregiver_t *c, size_t from, size_t to, int64_t free_us,
-                           int64_t sh_e, const double *u, const dd_visit_t *v, int64_t t_ref)
-{
-    const int64_t tol = S_US;
-    const int64_t slack = (int64_t) (S_LATE_SLACK_S * S_US);
-    int64_t service = (int64_t) dd_service_minutes(v->service) * 60 * S_US;
-    const double *vu = S_V_U(v), *pu = u;
-    int64_t dep = free_us;
-    int keep = to > from;
-    double best = INFINITY;
-    if (to < from)
-        to = from;   /* no planned visit in this shift: one gap, the whole of it */
-    for (size_t i = from; i <= to; i++) {
-        const double *nu = i < to ? c->plan_pt[i].u : S_CG_U(c);
-        int64_t latest = i < to ? c->plan_eta[i] + slack : sh_e;
-        double in_s = s_travel_u(pu, vu), out_s = s_travel_u(vu, nu);
-        int64_t in = (int64_t) (in_s * S_US);
-        int64_t out = (int64_t) (out_s * S_US);
-        int64_t lo = s_max(dep + in, t_ref), hi = latest - out - service;
-        if (hi > v->window_end_us)
-            hi = v->window_end_us;
-        if (lo <= hi + tol) {
-            double d = in_s + out_s - (keep ? s_travel_u(pu, nu) : 0);
-            if (d < best)
-                best = d;
-        }
-        if (i < to) {
-            dep = c->plan_pt[i].end_us;
-            pu = nu;
-        }
-    }
-    return best;
-}
-
 /* Caregiver c's day for a visit whose service may start at t_ref: its shift
  * occurrence (or, ignoring shifts, the next day from now), where it starts,
  * and its planned visits still ahead. 0 and *d when usable, 1 when c has no
@@ -268,35 +221,76 @@ static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
     }
     if (free_us >= sh_e)
         return 1;
-    /* Too far: every place it could come from is beyond max_travel_s. */
-    if (p->max_travel_s > 0) {
-        double best = s_travel_u(u, vu);
-        for (size_t i = from; i < to; i++) {
-            double t = s_travel_u(c->plan_pt[i].u, vu);
-            if (t < best)
-                best = t;
-        }
-        if (!(lround(best) <= p->max_travel_s))
-            return 1;
-    }
-    /* Running late for a planned visit: not planned around. */
-    double t = (double) (free_us - now) / S_US;
+    /* One pass over the day's stops (a trip is computed once; chords are
+     * symmetric bit for bit, so T(a, v) is T(v, a)). Each check that fails
+     * leaves the day out, so their order does not matter:
+     * - too far: every place it could come from is beyond max_travel_s;
+     * - running late for a planned visit: not planned around;
+     * - with dd_model_prune, no gap with room for v, trips counted. The
+     *   route's planned visits are fixed in time (their windows are
+     *   S_LATE_SLACK_S wide), so v needs a start s in [t_ref, v's window
+     *   end] with s no earlier than the departure before it (free_us from
+     *   u, then each planned end from its door) plus the trip, and s +
+     *   service + the trip on no later than the next visit's latest start
+     *   (after the last: home by the shift's end, as the vehicle must be).
+     *   The trips are the model's own (s_travel_u); a second of tolerance
+     *   keeps the test never stricter than the solver, so no gap means it
+     *   cannot place v on c. The cheapest gap's added trip (in plus on less
+     *   the trip the gap had; the whole trip there and home on a day with no
+     *   visit: an unused vehicle travels nothing) is never more than the
+     *   solver's added travel there.
+     * Every cost term of the model is per route, so leaving a day out
+     * changes neither the others' insertion costs nor the choice among them
+     * (dd_model_test checks this). */
+    const double *hu = S_CG_U(c);
+    const int64_t tol = S_US, slack = (int64_t) (S_LATE_SLACK_S * S_US);
+    int64_t service = (int64_t) dd_service_minutes(v->service) * 60 * S_US;
+    int keep = to > from;
+    size_t last = to < from ? from : to;   /* no planned visit: one gap, the whole shift */
+    double in_s = s_travel_u(u, vu);       /* from the stop before the gap to v */
+    double near = in_s, late_t = (double) (free_us - now) / S_US, det = INFINITY, w = 0;
+    int64_t dep = free_us;
     const double *pu = u;
-    for (size_t i = from; i < to; i++) {
-        const dd_plan_pt_t *x = &c->plan_pt[i];
-        t += s_travel_u(pu, x->u);
-        if (t > (double) (c->plan_eta[i] - now) / S_US + S_LATE_SLACK_S)
-            return 1;
-        t = (double) (x->end_us - now) / S_US;
-        pu = x->u;
+    for (size_t i = from; i <= last; i++) {
+        int stop = i < last;
+        const dd_plan_pt_t *x = stop ? &c->plan_pt[i] : NULL;
+        const double *nu = stop ? x->u : hu;
+        double out_s = s_travel_u(vu, nu);
+        double gap_s = -1;   /* the trip the gap had, when needed */
+        if (stop) {
+            if (out_s < near)
+                near = out_s;
+            gap_s = s_travel_u(pu, nu);
+            late_t += gap_s;
+            if (late_t > (double) (c->plan_eta[i] - now) / S_US + S_LATE_SLACK_S)
+                return 1;
+            late_t = (double) (x->end_us - now) / S_US;
+            w += (double) (x->end_us - c->plan_eta[i]) / S_US;
+        }
+        if (dd_model_prune) {
+            int64_t latest = stop ? c->plan_eta[i] + slack : sh_e;
+            int64_t in = (int64_t) (in_s * S_US), out = (int64_t) (out_s * S_US);
+            int64_t lo = s_max(dep + in, t_ref), hi = latest - out - service;
+            if (hi > v->window_end_us)
+                hi = v->window_end_us;
+            if (lo <= hi + tol) {
+                if (keep && gap_s < 0)
+                    gap_s = s_travel_u(pu, nu);
+                double dd = in_s + out_s - (keep ? gap_s : 0);
+                if (dd < det)
+                    det = dd;
+            }
+        }
+        if (stop) {
+            dep = x->end_us;
+            pu = nu;
+            in_s = out_s;
+        }
     }
+    if (p->max_travel_s > 0 && !(lround(near) <= p->max_travel_s))
+        return 1;
     double lb = 0;
     if (dd_model_prune) {
-        /* A day with no room for v, trips counted: left out. Every cost term
-         * of the model is per route, so the others' insertion costs, and the
-         * choice among them, are what they would be with it (dd_model_test
-         * checks this). */
-        double det = s_gap_detour(c, from, to, free_us, sh_e, u, v, t_ref);
         if (!(det < INFINITY))
             return 1;
         det = det > 0 ? det : 0;
@@ -305,10 +299,8 @@ static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
             /* The balance term adds balance * ((W + trip + s)^2 - W^2) for a
              * day of work W (travel and service): no less with W its service
              * alone and the trip the cheapest gap's (an empty day: W = 0). */
-            double w = 0, s = (double) dd_service_minutes(v->service) * 60;
-            for (size_t i = from; i < to; i++)
-                w += (double) (c->plan_pt[i].end_us - c->plan_eta[i]) / S_US;
-            lb += p->balance * ((w + det + s) * (w + det + s) - w * w);
+            double sv = (double) dd_service_minutes(v->service) * 60;
+            lb += p->balance * ((w + det + sv) * (w + det + sv) - w * w);
         }
         lb -= 1e-3 + 1e-9 * lb;   /* the solver sums the same terms in another order */
     }

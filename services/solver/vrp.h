@@ -16,6 +16,7 @@
 #ifndef VRP_H_INCLUDED
 #define VRP_H_INCLUDED
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -150,8 +151,14 @@ double vrp_geo_metres(double lat1, double lon1, double lat2, double lon2);
 //  unit vector (3 doubles), computed once, then chord metres between two such vectors, and
 //  a points problem's place from its vector. vrp_geo_chord_metres(a, b) of the vectors of
 //  two places equals vrp_geo_metres of their degrees bit for bit.
+//  vrp_geo_chord_metres is inline: dispatch's decision measures thousands of pairs per visit.
+#define VRP_GEO_EARTH_M 6371008.8
 void vrp_geo_point(double lat, double lon, double xyz[3]);
-double vrp_geo_chord_metres(const double a[3], const double b[3]);
+static inline double vrp_geo_chord_metres(const double a[3], const double b[3])
+{
+    double dx = a[0] - b[0], dy = a[1] - b[1], dz = a[2] - b[2];
+    return sqrt(dx * dx + dy * dy + dz * dz) * VRP_GEO_EARTH_M;
+}
 //  As vrp_problem_add_location, from vrp_geo_point's vector (-1 when not finite).
 int vrp_problem_add_point(vrp_problem_t *self, const double xyz[3]);
 

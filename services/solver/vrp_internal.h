@@ -18,7 +18,7 @@ typedef struct {
     bool off;                  //  disabled
 } vrp_jobx_t;
 
-#define VRP_EARTH_M 6371008.8
+#define VRP_EARTH_M VRP_GEO_EARTH_M
 
 struct _vrp_problem_t {
     int n_loc;                 //  matrix side, or places in a points problem

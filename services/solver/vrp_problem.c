@@ -87,11 +87,6 @@ void vrp_geo_point(double lat, double lon, double xyz[3])
     vrp_geo_unit(lat, lon, xyz);
 }
 
-double vrp_geo_chord_metres(const double a[3], const double b[3])
-{
-    return vrp_geo_chord(a, b);
-}
-
 static bool s_latlon_valid(double lat, double lon)
 {
     return lat >= -90 && lat <= 90 && lon >= -180 && lon <= 180;   //  false for NaN
