@@ -1243,6 +1243,54 @@ test_auth_cache(void **state)
     unlink(path);
 }
 
+/* A kept token is found by the whole token, never by a part of it: the
+ * same token with any one byte changed (header, claims, signature), one
+ * byte longer or one shorter must be verified afresh (and refused), not
+ * served from the table. (Fails with the table keyed by a prefix.) */
+static void
+test_auth_cache_exact(void **state)
+{
+    (void) state;
+    char hdr[2048], bad[2048];
+    s_bearer(hdr, sizeof hdr, CC_ROLE_ADMIN, "aud-t", 600);
+    s_resp_t r = s_get("GET", "/v4/board", hdr, NULL);     /* verified, kept */
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    const char *tok = strstr(hdr, "Bearer ") + 7;
+    size_t off = (size_t) (tok - hdr), len = strcspn(tok, "\r");
+    const char *dot2 = strrchr(tok, '.');
+    assert_non_null(dot2);
+    size_t sig = (size_t) (dot2 - tok) + 1;
+    size_t at[] = { 1, sig / 2, sig + 5, len - 20, len - 2 };
+    for (size_t k = 0; k < sizeof at / sizeof at[0]; k++) {
+        memcpy(bad, hdr, sizeof bad);
+        char *c = bad + off + at[k];
+        *c = *c == 'A' ? 'B' : 'A';
+        double hits = s_metric("http_token_cache_hits_total");
+        double refused = s_metric("http_tokens_refused_total");
+        r = s_get("GET", "/v4/board", bad, NULL);
+        s_assert_field(&r, 401, "unauthorized", "Authorization");
+        s_resp_free(&r);
+        assert_true(s_metric("http_token_cache_hits_total") == hits);
+        assert_true(s_metric("http_tokens_refused_total") == refused + 1);
+    }
+    /* One byte shorter, one byte longer. */
+    snprintf(bad, sizeof bad, "Authorization: Bearer %.*s\r\n", (int) len - 1, tok);
+    r = s_get("GET", "/v4/board", bad, NULL);
+    s_assert_field(&r, 401, "unauthorized", "Authorization");
+    s_resp_free(&r);
+    snprintf(bad, sizeof bad, "Authorization: Bearer %.*sA\r\n", (int) len, tok);
+    r = s_get("GET", "/v4/board", bad, NULL);
+    s_assert_field(&r, 401, "unauthorized", "Authorization");
+    s_resp_free(&r);
+    /* The token itself is still kept. */
+    double hits = s_metric("http_token_cache_hits_total");
+    r = s_get("GET", "/v4/board", hdr, NULL);
+    assert_int_equal(r.status, 200);
+    s_resp_free(&r);
+    assert_true(s_metric("http_token_cache_hits_total") == hits + 1);
+}
+
 static void
 test_auth_browser_rules(void **state)
 {
@@ -1503,6 +1551,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_auth_roles, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_revoked, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_cache, s_setup_auth, s_teardown_auth),
+        cmocka_unit_test_setup_teardown(test_auth_cache_exact, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_browser_rules, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_auth_table_rules, s_setup_auth, s_teardown_auth),
         cmocka_unit_test_setup_teardown(test_audit_write_row_before_handler, s_setup_audit,
