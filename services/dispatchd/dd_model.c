@@ -543,7 +543,7 @@ static void s_prefetch(dd_caregiver_t *const *cgs, size_t n, size_t i, int64_t t
         for (size_t off = 0; off < bytes && off < 8 * S_LINE; off += S_LINE)
             __builtin_prefetch(e + off);
     }
-    if (i + S_PF_PT < n) {
+    if (i + S_PF_PT < n && cgs[i + S_PF_PT]->nplan > 0) {   /* no plan: no block yet */
         const dd_caregiver_t *c = cgs[i + S_PF_PT];
         int64_t from = t_ref - S_DAY_US - S_VISIT_MAX_US;
         size_t lo = 0, hi = c->nplan;
