@@ -182,18 +182,24 @@ void dd_plan_put_back(dd_caregiver_t *c, size_t k, dd_visit_t *v)
     s_plan_insert_at(c, k, v);   /* capacity: it was there a moment ago */
 }
 
-void dd_plan_refresh(dd_caregiver_t *c, const dd_visit_t *v)
+size_t dd_plan_seek(const dd_caregiver_t *c, int64_t t)
 {
-    /* Found by its start: the plan is in order of it. */
     size_t lo = 0, hi = c->nplan;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (c->plan_eta[mid] < v->eta_us)
+        if (c->plan_eta[mid] <= t)
             lo = mid + 1;
         else
             hi = mid;
     }
-    for (size_t i = lo; i < c->nplan && c->plan_eta[i] == v->eta_us; i++)
+    return lo;
+}
+
+void dd_plan_refresh(dd_caregiver_t *c, const dd_visit_t *v)
+{
+    /* Found by its start: the plan is in order of it. */
+    for (size_t i = dd_plan_seek(c, v->eta_us - 1); i < c->nplan && c->plan_eta[i] == v->eta_us;
+         i++)
         if (c->plan[i] == v) {
             s_plan_set(c, i, v);
             return;

@@ -181,6 +181,9 @@ int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v);
  * it back at k: the plan's version is not bumped, as nothing changed. */
 dd_visit_t *dd_plan_lift(dd_caregiver_t *c, size_t k);
 void dd_plan_put_back(dd_caregiver_t *c, size_t k, dd_visit_t *v);
+/* The first index of c's plan whose start is after t (nplan if none), by
+ * bisection of plan_eta: a plan holds weeks of visits. */
+size_t dd_plan_seek(const dd_caregiver_t *c, int64_t t);
 /* After v's state changed while in c's plan: its plan_pt again. */
 void dd_plan_refresh(dd_caregiver_t *c, const dd_visit_t *v);
 

@@ -184,16 +184,8 @@ static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
      * starts less than S_VISIT_MAX_US before it, so the scan starts there
      * (found by bisection in plan_eta: a plan holds weeks of visits, and
      * each visit read is a cache miss). */
-    size_t lo = 0, hi = c->nplan;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->plan_eta[mid] <= sh_s - S_VISIT_MAX_US)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
     size_t from = c->nplan, to = 0, started = SIZE_MAX;
-    for (size_t i = lo; i < c->nplan && c->plan_eta[i] < sh_e; i++) {
+    for (size_t i = dd_plan_seek(c, sh_s - S_VISIT_MAX_US); i < c->nplan && c->plan_eta[i] < sh_e; i++) {
         const dd_plan_pt_t *x = &c->plan_pt[i];
         if (x->end_us <= sh_s)
             continue;
@@ -545,15 +537,7 @@ static void s_prefetch(dd_caregiver_t *const *cgs, size_t n, size_t i, int64_t t
     }
     if (i + S_PF_PT < n && cgs[i + S_PF_PT]->nplan > 0) {   /* no plan: no block yet */
         const dd_caregiver_t *c = cgs[i + S_PF_PT];
-        int64_t from = t_ref - S_DAY_US - S_VISIT_MAX_US;
-        size_t lo = 0, hi = c->nplan;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (c->plan_eta[mid] <= from)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        size_t lo = dd_plan_seek(c, t_ref - S_DAY_US - S_VISIT_MAX_US);
         const char *pt = (const char *) (c->plan_pt + lo);
         size_t bytes = (c->nplan - lo) * sizeof *c->plan_pt;
         for (size_t off = 0; off < bytes && off < 4 * S_LINE; off += S_LINE)
@@ -561,17 +545,6 @@ static void s_prefetch(dd_caregiver_t *const *cgs, size_t n, size_t i, int64_t t
     }
 }
 
-/* One pass of the online decision: the usable days of every qualified
- * caregiver, then the cheapest place among them, exactly as one model of
- * all of them would choose it (caregiver, place and tie-break: the earlier
- * in cgs). With dd_model_prune, a first model holds the dd_model_first_days days of
- * lowest bound (and the usual caregiver's, which prices the others'
- * continuity); its cheapest place costs c. A day whose bound is above c can
- * neither beat it nor tie, so when no day outside the first model has a
- * bound within c, its answer stands; else a second model of every day
- * within c, in order, decides (when the first model placed nothing: of
- * every day outside it). Per-route costs make each day's price the same in
- * any model that holds it. 0 with *out, -1 nobody fits, -2 out of memory. */
 /* s_decide's arrays, one per caregiver, kept between decisions of this
  * thread: allocating and freeing ~100 kB per decision made glibc
  * consolidate its heap each time (5 % of dispatchd in a profile). */
@@ -607,6 +580,17 @@ static int s_scratch_reserve(size_t n)
     return 0;
 }
 
+/* One pass of the online decision: the usable days of every qualified
+ * caregiver, then the cheapest place among them, exactly as one model of
+ * all of them would choose it (caregiver, place and tie-break: the earlier
+ * in cgs). With dd_model_prune, a first model holds the dd_model_first_days days of
+ * lowest bound (and the usual caregiver's, which prices the others'
+ * continuity); its cheapest place costs c. A day whose bound is above c can
+ * neither beat it nor tie, so when no day outside the first model has a
+ * bound within c, its answer stands; else a second model of every day
+ * within c, in order, decides (when the first model placed nothing: of
+ * every day outside it). Per-route costs make each day's price the same in
+ * any model that holds it. 0 with *out, -1 nobody fits, -2 out of memory. */
 static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
                     const dd_model_params_t *p, int ignore_shift, dd_match_t *out)
 {
@@ -636,7 +620,7 @@ static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
                                                        : (size_t) dd_model_first_days;
     if (!dd_model_prune || nd <= first) {
         rc = s_solve(days, nd, NULL, v, p, ignore_shift, out, &cost);
-        goto done;
+        return rc;
     }
     /* The continuity penalty: every day but the usual caregiver's pays it. */
     if (pref != SIZE_MAX)
@@ -658,7 +642,7 @@ static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
         keep[i] = days[i].lb <= cut || i == pref;
     rc = s_solve(days, nd, keep, v, p, ignore_shift, out, &cost);
     if (rc == -2)
-        goto done;
+        return rc;
     size_t more = 0;
     for (size_t i = 0; i < nd; i++) {
         int was = keep[i];
@@ -667,7 +651,6 @@ static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
     }
     if (more > 0)
         rc = s_solve(days, nd, keep, v, p, ignore_shift, out, &cost);
-done:
     return rc;
 }
 

@@ -18,8 +18,6 @@ typedef struct {
     bool off;                  //  disabled
 } vrp_jobx_t;
 
-#define VRP_EARTH_M VRP_GEO_EARTH_M
-
 struct _vrp_problem_t {
     int n_loc;                 //  matrix side, or places in a points problem
     double *td;                //  n_loc * n_loc cells, row-major, each {time, distance}:
@@ -96,8 +94,7 @@ void vrp_geo_unit(double lat, double lon, double *u);
 //  sign), which the online insertion relies on to evaluate d(a, l) as d(l, a).
 static inline double vrp_geo_chord(const double *u, const double *w)
 {
-    double dx = u[0] - w[0], dy = u[1] - w[1], dz = u[2] - w[2];
-    return sqrt(dx * dx + dy * dy + dz * dz) * VRP_EARTH_M;
+    return vrp_geo_chord_metres(u, w);
 }
 
 static inline double vrp_pts_d(const vrp_problem_t *p, int a, int b)
