@@ -393,6 +393,8 @@ typedef struct s_audit_batch {
  * the writer is away, rows pile up in statements of bounded size). */
 static s_audit_batch_t *s_audit_open;
 #define S_AUDIT_ROWS_MAX 1024
+/* Audit statements queued so far (cc_rt_audit_mark). */
+static uint64_t s_audit_queued;
 /* Status rows of writes, not queued yet: they wait for the next row that
  * must go now (an accepted row, a held read) or S_AUDIT_LATER_MS, so that
  * they do not start a batch, and its commit, of their own between two
@@ -495,8 +497,15 @@ s_audit_queue(cc_rt_t *rt, s_audit_batch_t *b)
     if (cc_db_exec_fill(rt->writer, s_rt_stmts[S_ST_AUDIT_ROWS].name, S_AUDIT_COLS,
                         s_audit_fill, b, s_on_audit_rows, b) != 0)
         return -1;
+    s_audit_queued++;
     s_audit_open = b->nrows < S_AUDIT_ROWS_MAX ? b : NULL;
     return 0;
+}
+
+uint64_t
+cc_rt_audit_mark(void)
+{
+    return s_audit_queued;
 }
 
 /* The status rows waiting (if any) go now. */

@@ -217,6 +217,15 @@ int cc_rt_await(cc_rt_t *rt, cc_http_req_t **req_p, const char *producer, cc_htt
  * "unknown" only later (a database read) keeps this with its job and skips
  * the wait then. */
 int cc_rt_rerun(const cc_rt_t *rt, const cc_http_req_t *req);
+/* A mark that changes whenever the runtime queues a new statement of audit
+ * rows on the writer. A write's accepted row is added before its handler
+ * runs, to the audit statement then open, so it commits with the write or
+ * earlier. A daemon that folds several writes into one statement already
+ * queued (orderd's coalesced placements) may add a write to it only while
+ * the mark is the one it read when it queued that statement: then the
+ * write's accepted row is in a statement ahead of it. */
+uint64_t cc_rt_audit_mark(void);
+
 /* The token for a reply that creates something other daemons will be asked
  * about: "X-Eldercare-After" = "<name>:<head>" once our log has read every
  * event committed so far (cc_evlog_sync): fn(arg, value), value NULL when

@@ -55,6 +55,8 @@ typedef struct {
 } s_place_t;
 
 static cc_metric_t *s_m_place[6];
+/* Requests' placements gathered in one statement (s_gather). */
+static cc_metric_t *s_m_gather_stmts, *s_m_gather_rows;
 enum { S_CREATED, S_EXISTING, S_CONFLICT, S_CARD, S_WAITED, S_INVALID };
 static const char *const s_place_names[6] = {
     "created", "existing", "conflict", "card_unavailable", "joined_in_flight", "invalid"
@@ -145,6 +147,10 @@ int od_app_init(void *arg)
         snprintf(name, sizeof name, "orderd_placements_total{outcome=\"%s\"}", s_place_names[i]);
         s_m_place[i] = cc_metrics_counter(name, "Order placements by outcome");
     }
+    s_m_gather_stmts = cc_metrics_counter("orderd_place_gathered_statements_total",
+        "Statements of requests' placements gathered on the writer (od_order_place_many)");
+    s_m_gather_rows = cc_metrics_counter("orderd_place_gathered_rows_total",
+        "Placements sent in those statements");
     od_events_init_metrics();
     od_http_init_metrics();
     app->bulk = cc_db_new(app->rt.base, app->rt.db, "orderd-bulk");
@@ -789,25 +795,103 @@ static void s_place_send(s_place_t *p)
     }
 }
 
+/* ---- batches: a generator's, or requests' gathered on the writer ------------------ */
+/* od_order_place_many's call (migration 021). A generator's is made whole;
+ * a gathered one (s_gather) takes rows until its statement is sent. */
+typedef struct od_place_open {
+    od_app_t *app;
+    int n;
+    json_t *rows;                         /* gathered: the rows, until sent */
+    const char *source;                   /* gathered: every row's */
+    uint64_t mark;                        /* gathered: cc_rt_audit_mark when queued */
+    s_place_t *p[];
+} s_batch_t;
+
+/* Rows of one gathered statement at most: a refused statement is sent again
+ * row by row, and a statement of the writer's batch should stay short. */
+#define S_GATHER_MAX 128
+static void s_on_placed_many(PGresult *res, void *arg);
+static json_t *s_place_row(const s_place_t *p);
+
+/* cc_db_fill_fn: the gathered rows go; later placements open another. */
+static void s_gather_fill(void *arg, char **values)
+{
+    s_batch_t *b = arg;
+    if (b->app->place_open == b)
+        b->app->place_open = NULL;
+    values[0] = json_dumps(b->rows, JSON_COMPACT);
+    values[1] = strdup(b->source);
+    if (!values[0] || !values[1]) {
+        cc_error("out_of_memory", "what", "place_gather");
+        exit(1);
+    }
+    json_decref(b->rows);
+    b->rows = NULL;
+    cc_metric_inc(s_m_gather_stmts);
+    cc_metric_add(s_m_gather_rows, b->n);
+}
+
+/* A request's placement joins the statement of placements queued on the
+ * writer and not sent yet, or opens one: one od_order_place_many instead
+ * of an od_order_place per order (its three PL/pgSQL calls and five
+ * statements were most of the writer's time per order). The statement
+ * keeps its place in the queue, so a placement only ever moves earlier,
+ * never behind a statement queued after it; its reply still comes after
+ * the batch's COMMIT. It joins only while no audit statement was queued
+ * since (cc_rt_audit_mark): its accepted audit row must commit with it or
+ * before. */
+static void s_gather(od_app_t *app, s_place_t *p)
+{
+    json_t *r = s_place_row(p);
+    if (!r) {
+        s_place_send(p);      /* not UTF-8: cannot be a JSON row */
+        return;
+    }
+    uint64_t mark = cc_rt_audit_mark();
+    s_batch_t *b = app->place_open;
+    if (b && (b->n == S_GATHER_MAX || b->mark != mark || strcmp(b->source, p->source) != 0)) {
+        app->place_open = NULL;   /* stays queued as it is */
+        b = NULL;
+    }
+    if (!b) {
+        b = malloc(sizeof *b + S_GATHER_MAX * sizeof b->p[0]);
+        json_t *rows = json_array();
+        if (!b || !rows) {
+            cc_error("out_of_memory", "what", "place_gather");
+            exit(1);
+        }
+        *b = (s_batch_t){ .app = app, .rows = rows, .source = p->source, .mark = mark };
+        if (cc_db_exec_fill(app->rt.writer, od_stmts[OD_ST_ORDER_PLACE_MANY].name, 2,
+                            s_gather_fill, b, s_on_placed_many, b) != 0) {
+            cc_error("db_queue_failed", "what", "od_order_place_many");
+            exit(1);
+        }
+        app->place_open = b;
+    }
+    json_array_append_new(b->rows, r);
+    b->p[b->n++] = p;
+}
+
 void od_app_place(od_app_t *app, const od_order_req_t *req, const char *source,
                   od_place_cb *cb, void *ctx)
 {
     s_place_t *p = s_place_begin(app, req, source, cb, ctx);
-    if (p)
-        s_place_send(p);
+    if (!p)
+        return;
+    if (p->order->emergency)
+        s_place_send(p);      /* released at once: od_order_place's path */
+    else
+        s_gather(app, p);
 }
-
-/* ---- a generator's batch ------------------------------------------------------- */
-typedef struct {
-    od_app_t *app;
-    int n;
-    s_place_t *p[];
-} s_batch_t;
 
 static void s_on_placed_many(PGresult *res, void *arg)
 {
     s_batch_t *b = arg;
     cc_err_t err;
+    if (b->app->place_open == b)
+        b->app->place_open = NULL;    /* answered unsent (never filled) */
+    json_decref(b->rows);
+    b->rows = NULL;
     if (od_app_write_ok(b->app, "od_order_place_many", res, &err) != 0) {
         /* Nothing of the batch committed (one statement): each is sent
          * alone, so a row the store refuses fails only itself. */
@@ -862,8 +946,7 @@ void od_app_place_many(od_app_t *app, const od_order_req_t *reqs, int n, const c
         cc_error("out_of_memory", "what", "place_many");
         exit(1);
     }
-    b->app = app;
-    b->n = 0;
+    *b = (s_batch_t){ .app = app };
     for (int i = 0; i < n; i++) {
         s_place_t *p = s_place_begin(app, &reqs[i], source, cb, ctxs ? ctxs[i] : NULL);
         if (!p)

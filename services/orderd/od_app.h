@@ -131,6 +131,9 @@ typedef struct od_app {
     cc_map_t *orders;                     /* id -> od_order_t (open only) */
     cc_map_t *idem;                       /* key -> s_idem (od_app.c) */
     int loads_pending;
+    /* Placements of HTTP and ZeroMQ requests gathered in one statement
+     * already queued on the writer, still open for more (od_app.c). */
+    struct od_place_open *place_open;
     int64_t idem_ttl_us;                  /* keep committed keys this long */
     int64_t state_count[OD_STATE_COUNT];  /* committed orders by state */
     cc_metric_t *m_state[OD_STATE_COUNT];
