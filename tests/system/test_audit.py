@@ -17,6 +17,7 @@ handler:
   elder_id and account.
 """
 
+import datetime
 import threading
 import uuid
 
@@ -24,7 +25,7 @@ import psycopg2
 import pytest
 
 import harness
-from test_journeys import id_number, new_card, new_elder
+from test_journeys import id_number, new_card, new_elder, post
 from test_pg_privileges import refused
 
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -244,4 +245,89 @@ def test_acknowledged_writes_survive_kill9(need_daemons, pg, fresh_db):
             assert out.get(sub, eid) == eid, (sub, eid, out.get(sub))
     finally:
         stop.set()
+        s.cleanup()
+
+
+def test_gathered_placements_commit_no_earlier_than_their_accepted_rows(need_daemons, pg,
+                                                                      fresh_db):
+    """orderd gathers placements waiting for the writer into one statement
+    already queued (od_app.c s_gather). Each one's accepted row must commit
+    with it or before: its `at` (now() of its transaction) is never later
+    than its order's created_at. --batch-max=2 splits the writer's queue
+    into batches of two statements, so an audit statement often goes in one
+    batch while the placements queued after it wait for the next: the case
+    where a placement joining a statement ahead of a newer audit statement
+    would break the rule (and did, with the mark check left out). Elders
+    written meanwhile put another statement between them."""
+    s = harness.System(pg, fresh_db, names=("orderd",), log_level="info",
+                       extra_args={"orderd": {"batch-max": "2", "billingd-log": "",
+                                              "dispatchd-log": "", "meald-log": ""}})
+    try:
+        s.start()
+        elders = [post(s, "orderd", "/v1/elders", elder_body("1393333%04d" % i))["elder_id"]
+                  for i in range(4)]
+        cards = [post(s, "orderd", "/v1/cards", {"elder_id": e})["card_id"] for e in elders]
+        m0 = s.metrics("orderd")
+        cst = datetime.timezone(datetime.timedelta(hours=8))
+        today = datetime.datetime.now(cst).replace(minute=0, second=0, microsecond=0)
+
+        def day(d, hour):
+            return (today + datetime.timedelta(days=d)).replace(hour=hour).isoformat()
+        placed, errors, lock = [], [], threading.Lock()
+        n_threads, per_thread = 12, 8
+        go = threading.Barrier(n_threads)
+
+        def caller(t):
+            try:
+                go.wait()
+                for i in range(per_thread):
+                    sub, h = who(s, "operator")
+                    h["Idempotency-Key"] = "gather-%d-%d-%s" % (t, i, uuid.uuid4().hex[:8])
+                    st, out = s.http("POST", "orderd", "/v1/orders", headers=h, json={
+                        "card_id": cards[(t + i) % len(cards)], "service": "cleaning",
+                        "window_start": day(1 + i % 7, 9), "window_end": day(1 + i % 7, 11)})
+                    assert st == 202, (st, out)
+                    with lock:
+                        placed.append((sub, out["order_id"]))
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+        done = threading.Event()
+
+        def other_writes():
+            # Writes of another statement between the audit statement and
+            # the placements in the writer's queue.
+            while not done.is_set():
+                st, _ = s.http("POST", "orderd", "/v1/elders", json=elder_body(
+                    "1394444%04d" % (uuid.uuid4().int % 10000)))
+                assert st == 201, st
+        others = [threading.Thread(target=other_writes) for _ in range(4)]
+        threads = [threading.Thread(target=caller, args=(t,)) for t in range(n_threads)]
+        for t in others + threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        done.set()
+        for t in others:
+            t.join(20)
+        assert not errors, errors[:3]
+        assert len(placed) == n_threads * per_thread
+        late = s.sql("postgres", """
+            SELECT a.account, a.at, o.created_at
+              FROM orderd.audit a JOIN orderd.orders o ON o.id = ANY(%s::uuid[])
+             WHERE a.account = ANY(%s) AND a.status IS NULL AND a.route = '/v1/orders'
+               AND a.account = (SELECT x.sub FROM unnest(%s::text[], %s::uuid[]) AS x(sub, id)
+                                 WHERE x.id = o.id)
+               AND a.at > o.created_at""",
+                     ([o for _, o in placed], [a for a, _ in placed], [a for a, _ in placed],
+                      [o for _, o in placed]))
+        assert not late, "orders committed before their accepted audit row: %r" % late[:5]
+        accepted = s.sql("postgres", "SELECT count(*) FROM orderd.audit WHERE account = ANY(%s) "
+                         "AND status IS NULL", ([a for a, _ in placed],))[0][0]
+        assert accepted == len(placed)
+        m1 = s.metrics("orderd")
+        rows = lambda m: m.get("orderd_place_gathered_rows_total", 0.0)  # noqa: E731
+        stmts = lambda m: m.get("orderd_place_gathered_statements_total", 0.0)  # noqa: E731
+        assert rows(m1) - rows(m0) == len(placed)
+        assert 0 < stmts(m1) - stmts(m0) <= len(placed)
+    finally:
         s.cleanup()
