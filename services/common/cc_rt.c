@@ -17,6 +17,7 @@
 #include "cc_daemon.h"
 #include "cc_log.h"
 #include "cc_metrics.h"
+#include "cc_pgarr.h"
 #include "cc_util.h"
 
 #define S_MAX_PARAMS 64
@@ -187,9 +188,15 @@ cc_rt_admit_write(cc_rt_t *rt)
 {
     if (rt->reloading)
         return "reloading";
-    if (rt->writer && cc_db_pending(rt->writer) >= rt->db_queue_max)
+    if (rt->writer && cc_rt_writer_pending(rt) >= rt->db_queue_max)
         return "database_behind";
     return NULL;
+}
+
+int
+cc_rt_writer_pending(const cc_rt_t *rt)
+{
+    return (rt->writer ? cc_db_pending(rt->writer) : 0) + rt->writer_folded;
 }
 
 static const char *
@@ -381,8 +388,7 @@ static cc_stmt_t s_rt_stmts[S_ST_COUNT + 1] = {
  * of the statement of that row's handler: a write's accepted row commits
  * in the same batch as the write, or an earlier one. */
 typedef struct s_audit_batch {
-    char *col[S_AUDIT_COLS];
-    size_t len[S_AUDIT_COLS], cap[S_AUDIT_COLS];
+    cc_pgarr_t col[S_AUDIT_COLS];
     int nrows;
     cc_http_req_t **held;
     int nheld, held_cap;
@@ -405,65 +411,13 @@ static struct event *s_audit_timer;
 #define S_AUDIT_LATER_MS 20
 
 static void
-s_audit_oom(void)
-{
-    cc_error("out_of_memory", "what", "audit");
-    exit(1);
-}
-
-/* Room for n more bytes in column c (and its closing brace and NUL). */
-static char *
-s_col_room(s_audit_batch_t *b, int c, size_t n)
-{
-    if (b->len[c] + n + 2 > b->cap[c]) {
-        size_t cap = b->cap[c] ? b->cap[c] : 512;
-        while (b->len[c] + n + 2 > cap)
-            cap *= 2;
-        char *p = realloc(b->col[c], cap);
-        if (!p)
-            s_audit_oom();
-        b->col[c] = p;
-        b->cap[c] = cap;
-    }
-    return b->col[c] + b->len[c];
-}
-
-/* One element of column c's array literal: NULL, or v quoted with its
- * backslashes and double quotes escaped. */
-static void
-s_col_add(s_audit_batch_t *b, int c, const char *v)
-{
-    size_t n = v ? strlen(v) : 0;
-    char *o = s_col_room(b, c, 1 + 2 + 2 * n + 4), *start = o;
-    *o++ = b->nrows ? ',' : '{';
-    if (!v) {
-        memcpy(o, "NULL", 4);
-        o += 4;
-    } else {
-        *o++ = '"';
-        for (size_t i = 0; i < n; i++) {
-            if (v[i] == '"' || v[i] == '\\')
-                *o++ = '\\';
-            *o++ = v[i];
-        }
-        *o++ = '"';
-    }
-    b->len[c] += (size_t) (o - start);
-}
-
-static void
 s_audit_fill(void *arg, char **values)
 {
     s_audit_batch_t *b = arg;
     if (s_audit_open == b)
         s_audit_open = NULL;    /* rows from now on: the next statement */
-    for (int c = 0; c < S_AUDIT_COLS; c++) {
-        s_col_room(b, c, 1)[0] = '}';
-        b->len[c]++;
-        b->col[c][b->len[c]] = '\0';
-        values[c] = b->col[c];  /* cc_db's now */
-        b->col[c] = NULL;
-    }
+    for (int c = 0; c < S_AUDIT_COLS; c++)
+        values[c] = cc_pgarr_take(&b->col[c]);  /* cc_db's now */
 }
 
 static void
@@ -484,7 +438,7 @@ s_on_audit_rows(PGresult *res, void *arg)
     for (int i = 0; i < b->nheld; i++)
         cc_http_audit_done(b->held[i], ok);
     for (int c = 0; c < S_AUDIT_COLS; c++)
-        free(b->col[c]);
+        cc_pgarr_free(&b->col[c]);
     free(b->held);
     free(b);
 }
@@ -591,14 +545,14 @@ s_audit(cc_http_req_t *req, int status, int hold, void *arg)
         return -1;
     char st[16];
     snprintf(st, sizeof st, "%d", status);
-    s_col_add(b, 0, cc_http_request_id(req));
-    s_col_add(b, 1, who ? who->sub : NULL);
-    s_col_add(b, 2, who ? cc_role_name(who->role) : NULL);
-    s_col_add(b, 3, cc_http_method(req));
-    s_col_add(b, 4, cc_http_route_pattern(req));
-    s_col_add(b, 5, ids);
-    s_col_add(b, 6, status ? st : NULL);
-    s_col_add(b, 7, cc_http_peer(req));
+    cc_pgarr_add(&b->col[0], cc_http_request_id(req));
+    cc_pgarr_add(&b->col[1], who ? who->sub : NULL);
+    cc_pgarr_add(&b->col[2], who ? cc_role_name(who->role) : NULL);
+    cc_pgarr_add(&b->col[3], cc_http_method(req));
+    cc_pgarr_add(&b->col[4], cc_http_route_pattern(req));
+    cc_pgarr_add(&b->col[5], ids);
+    cc_pgarr_add(&b->col[6], status ? st : NULL);
+    cc_pgarr_add(&b->col[7], cc_http_peer(req));
     b->nrows++;
     free(ids);
     if (hold)

@@ -97,6 +97,10 @@ struct cc_rt {
      * deadline (ms, also the statements' statement_timeout once loaded),
      * open HTTP requests, statements queued per connection. */
     int64_t request_timeout_ms, max_requests, db_queue_max;
+    /* Writes a daemon folded into statements already queued on the writer,
+     * beyond the one each statement counts for (orderd's gathered
+     * placements); kept by the daemon, counted by cc_rt_writer_pending. */
+    int writer_folded;
     char *consumer_ep[CC_RT_MAX_CONSUMERS];
     char *curve_keys_dir, *log_clients;
     int64_t log_retention_s, log_prune_interval_s;   /* log growth (cc_evlog_prune_set) */
@@ -180,11 +184,15 @@ void cc_rt_reload(cc_rt_t *rt, const char *why);
 int cc_rt_reloading(const cc_rt_t *rt);
 /* Admission of new work that writes (an HTTP write, a ZeroMQ PlaceOrder):
  * NULL to take it, or why not (static text) when the writer has
- * --db-queue-max statements queued or in flight (the database is slow or
+ * --db-queue-max statements queued or in flight (cc_rt_writer_pending) (the database is slow or
  * away): the caller answers 503 with it. Taking no more work at the edge is
  * what bounds the writer's queue: a statement once queued is kept until it
  * commits, as the daemon's memory already holds its change. */
 const char *cc_rt_admit_write(cc_rt_t *rt);
+/* Work queued or in flight on the writer, counted in statements: cc_db's
+ * count plus writer_folded. What cc_rt_admit_write compares with
+ * --db-queue-max, and what a generator pacing itself should read. */
+int cc_rt_writer_pending(const cc_rt_t *rt);
 /* The statement named name in the daemon's table (asserts it exists). */
 const cc_stmt_t *cc_rt_stmt(const cc_rt_t *rt, const char *name);
 /* Queue a consumer's effect with named arguments (cc_consumer_exec). */

@@ -26,6 +26,8 @@ cc_type_sql(cc_type_t t)
     case CC_T_JSONB: return "jsonb";
     case CC_T_TEXT_ARRAY: return "text[]";
     case CC_T_INT8_ARRAY: return "bigint[]";
+    case CC_T_UUID_ARRAY: return "uuid[]";
+    case CC_T_BYTEA_ARRAY: return "bytea[]";
     case CC_T_NONE: break;
     }
     return "?";

@@ -40,6 +40,8 @@ typedef enum {
     CC_T_JSONB,
     CC_T_TEXT_ARRAY,    /* text[]: an array literal as text ({"a","b"}) */
     CC_T_INT8_ARRAY,    /* bigint[]: {1,-2} */
+    CC_T_UUID_ARRAY,    /* uuid[], as text */
+    CC_T_BYTEA_ARRAY,   /* bytea[], as text: elements in hex ("\\x00ff") */
 } cc_type_t;
 
 typedef struct {

@@ -113,6 +113,8 @@ test_type_sql(void **state)
     assert_string_equal(cc_type_sql(CC_T_JSONB), "jsonb");
     assert_string_equal(cc_type_sql(CC_T_TEXT_ARRAY), "text[]");   /* format_type's spelling */
     assert_string_equal(cc_type_sql(CC_T_INT8_ARRAY), "bigint[]");
+    assert_string_equal(cc_type_sql(CC_T_UUID_ARRAY), "uuid[]");
+    assert_string_equal(cc_type_sql(CC_T_BYTEA_ARRAY), "bytea[]");
     assert_string_equal(cc_type_sql(CC_T_NONE), "?");
 }
 

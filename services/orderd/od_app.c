@@ -14,6 +14,7 @@
 #include "cc_time.h"
 #include "cc_event.h"
 #include "cc_log.h"
+#include "cc_pgarr.h"
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
@@ -796,22 +797,27 @@ static void s_place_send(s_place_t *p)
 }
 
 /* ---- batches: a generator's, or requests' gathered on the writer ------------------ */
-/* od_order_place_many's call (migration 021). A generator's is made whole;
- * a gathered one (s_gather) takes rows until its statement is sent. */
+/* Columns of od_order_place_cols (migration 029), in its parameters' order. */
+enum { S_C_ID, S_C_KEY, S_C_CARD, S_C_ELDER, S_C_SERVICE, S_C_WS, S_C_WE, S_C_NOTES, S_C_PID,
+       S_C_PLACED, S_C_MODE, S_NCOLS };
+
+/* od_order_place_many's call (a generator's, made whole) or
+ * od_order_place_cols's (requests' gathered by s_gather: it takes rows until
+ * its statement is sent). */
 typedef struct od_place_open {
     od_app_t *app;
     int n;
-    json_t *rows;                         /* gathered: the rows, until sent */
-    const char *source;                   /* gathered: every row's */
+    const char *source;                   /* gathered: every row's; NULL: a generator's */
     uint64_t mark;                        /* gathered: cc_rt_audit_mark when queued */
+    cc_pgarr_t col[S_NCOLS];              /* gathered: the rows, until sent */
     s_place_t *p[];
 } s_batch_t;
 
 /* Rows of one gathered statement at most: a refused statement is sent again
  * row by row, and a statement of the writer's batch should stay short. */
 #define S_GATHER_MAX 128
+
 static void s_on_placed_many(PGresult *res, void *arg);
-static json_t *s_place_row(const s_place_t *p);
 
 /* cc_db_fill_fn: the gathered rows go; later placements open another. */
 static void s_gather_fill(void *arg, char **values)
@@ -819,20 +825,48 @@ static void s_gather_fill(void *arg, char **values)
     s_batch_t *b = arg;
     if (b->app->place_open == b)
         b->app->place_open = NULL;
-    values[0] = json_dumps(b->rows, JSON_COMPACT);
-    values[1] = strdup(b->source);
-    if (!values[0] || !values[1]) {
+    for (int c = 0; c < S_NCOLS; c++)
+        values[c] = cc_pgarr_take(&b->col[c]);
+    values[S_NCOLS] = strdup(b->source);
+    if (!values[S_NCOLS]) {
         cc_error("out_of_memory", "what", "place_gather");
         exit(1);
     }
-    json_decref(b->rows);
-    b->rows = NULL;
     cc_metric_inc(s_m_gather_stmts);
     cc_metric_add(s_m_gather_rows, b->n);
 }
 
+/* p as the next row of b's columns. */
+static void s_gather_row(s_batch_t *b, const s_place_t *p)
+{
+    const od_order_t *o = p->order;
+    const s_idem_t *idem = p->idem;
+    char num[24], *hex = malloc(2 + p->placed_len * 2 + 1);
+    if (!hex) {
+        cc_error("out_of_memory", "what", "place_gather");
+        exit(1);
+    }
+    hex[0] = '\\';
+    hex[1] = 'x';
+    sodium_bin2hex(hex + 2, p->placed_len * 2 + 1, p->placed, p->placed_len);
+    cc_pgarr_add(&b->col[S_C_ID], o->id);
+    cc_pgarr_add(&b->col[S_C_KEY], p->key);
+    cc_pgarr_add(&b->col[S_C_CARD], idem->card_id[0] ? idem->card_id : NULL);
+    cc_pgarr_add(&b->col[S_C_ELDER], o->card->elder ? o->card->elder->id : idem->elder_id);
+    cc_pgarr_add(&b->col[S_C_SERVICE], od_service_name(o->service));
+    snprintf(num, sizeof num, "%" PRId64, o->window_start_us);
+    cc_pgarr_add(&b->col[S_C_WS], num);
+    snprintf(num, sizeof num, "%" PRId64, o->window_end_us);
+    cc_pgarr_add(&b->col[S_C_WE], num);
+    cc_pgarr_add(&b->col[S_C_NOTES], idem->notes);
+    cc_pgarr_add(&b->col[S_C_PID], p->placed_id);
+    cc_pgarr_add(&b->col[S_C_PLACED], hex);
+    cc_pgarr_add(&b->col[S_C_MODE], od_meal_mode_names[o->meal_mode ? 1 : 0]);
+    free(hex);
+}
+
 /* A request's placement joins the statement of placements queued on the
- * writer and not sent yet, or opens one: one od_order_place_many instead
+ * writer and not sent yet, or opens one: one od_order_place_cols instead
  * of an od_order_place per order (its three PL/pgSQL calls and five
  * statements were most of the writer's time per order). The statement
  * keeps its place in the queue, so a placement only ever moves earlier,
@@ -842,11 +876,6 @@ static void s_gather_fill(void *arg, char **values)
  * before. */
 static void s_gather(od_app_t *app, s_place_t *p)
 {
-    json_t *r = s_place_row(p);
-    if (!r) {
-        s_place_send(p);      /* not UTF-8: cannot be a JSON row */
-        return;
-    }
     uint64_t mark = cc_rt_audit_mark();
     s_batch_t *b = app->place_open;
     if (b && (b->n == S_GATHER_MAX || b->mark != mark || strcmp(b->source, p->source) != 0)) {
@@ -855,20 +884,21 @@ static void s_gather(od_app_t *app, s_place_t *p)
     }
     if (!b) {
         b = malloc(sizeof *b + S_GATHER_MAX * sizeof b->p[0]);
-        json_t *rows = json_array();
-        if (!b || !rows) {
+        if (!b) {
             cc_error("out_of_memory", "what", "place_gather");
             exit(1);
         }
-        *b = (s_batch_t){ .app = app, .rows = rows, .source = p->source, .mark = mark };
-        if (cc_db_exec_fill(app->rt.writer, od_stmts[OD_ST_ORDER_PLACE_MANY].name, 2,
+        *b = (s_batch_t){ .app = app, .source = p->source, .mark = mark };
+        if (cc_db_exec_fill(app->rt.writer, od_stmts[OD_ST_ORDER_PLACE_COLS].name, S_NCOLS + 1,
                             s_gather_fill, b, s_on_placed_many, b) != 0) {
-            cc_error("db_queue_failed", "what", "od_order_place_many");
+            cc_error("db_queue_failed", "what", "od_order_place_cols");
             exit(1);
         }
         app->place_open = b;
     }
-    json_array_append_new(b->rows, r);
+    s_gather_row(b, p);
+    if (b->n > 0)
+        app->rt.writer_folded++;
     b->p[b->n++] = p;
 }
 
@@ -890,9 +920,13 @@ static void s_on_placed_many(PGresult *res, void *arg)
     cc_err_t err;
     if (b->app->place_open == b)
         b->app->place_open = NULL;    /* answered unsent (never filled) */
-    json_decref(b->rows);
-    b->rows = NULL;
-    if (od_app_write_ok(b->app, "od_order_place_many", res, &err) != 0) {
+    if (b->source) {                  /* gathered (s_gather) */
+        b->app->rt.writer_folded -= b->n - 1;
+        for (int c = 0; c < S_NCOLS; c++)
+            cc_pgarr_free(&b->col[c]);
+    }
+    const char *what = b->source ? "od_order_place_cols" : "od_order_place_many";
+    if (od_app_write_ok(b->app, what, res, &err) != 0) {
         /* Nothing of the batch committed (one statement): each is sent
          * alone, so a row the store refuses fails only itself. */
         cc_warn("place_many_split", "orders", b->n == 1 ? "1" : "several");
@@ -902,11 +936,11 @@ static void s_on_placed_many(PGresult *res, void *arg)
         return;
     }
     if (PQntuples(res) != b->n)
-        od_app_db_fatal("od_order_place_many", res);
+        od_app_db_fatal(what, res);
     for (int r = 0; r < b->n; r++) {
         int i = atoi(PQgetvalue(res, r, 0)) - 1;
         if (i != r)
-            od_app_db_fatal("od_order_place_many", res);   /* rows in input order */
+            od_app_db_fatal(what, res);   /* rows in input order */
         s_place_answer(b->p[i], PQgetvalue(res, r, 1), PQgetvalue(res, r, 2),
                        PQgetvalue(res, r, 3));
     }

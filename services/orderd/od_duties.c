@@ -594,7 +594,7 @@ static void s_pump(void)
             s_schedule(S.ev_pump, 500);
             return;
         }
-        if (cc_db_pending(S.app->rt.writer) >= (int)S.app->gen_pace) {
+        if (cc_rt_writer_pending(&S.app->rt) >= (int)S.app->gen_pace) {
             /* Paced (--gen-pace): the saga's answers and the call centre's
              * writes go first; an answer or this timer pumps again. */
             S.pumping = 0;

@@ -989,7 +989,7 @@ static void s_read_due(od_app_t *app);
 static int s_writer_behind(od_app_t *app)
 {
     return s_gen.passes >= S_PASSES_MAX ||
-           cc_db_pending(app->rt.writer) >= (int)app->gen_pace;
+           cc_rt_writer_pending(&app->rt) >= (int)app->gen_pace;
 }
 
 /* The next pass of a sweep: at once if the writer keeps up, else when it

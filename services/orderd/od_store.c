@@ -246,6 +246,15 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
     [OD_ST_ORDER_PLACE_MANY] = { "od_order_place_many", W, "od_order_place_many",
         "n, outcome, order_id, state", NULL,
         { { "rows", CC_T_JSONB }, { "source", CC_T_TEXT } }, NULL },
+    /* Requests' placements gathered on the writer (s_gather, migration 029):
+     * one array per column, every row decided as od_order_place_many does. */
+    [OD_ST_ORDER_PLACE_COLS] = { "od_order_place_cols", W, "od_order_place_cols",
+        "n, outcome, order_id, state", NULL,
+        { { "id", CC_T_UUID_ARRAY }, { "key", CC_T_TEXT_ARRAY }, { "card", CC_T_UUID_ARRAY },
+          { "elder", CC_T_UUID_ARRAY }, { "service", CC_T_TEXT_ARRAY },
+          { "ws", CC_T_INT8_ARRAY }, { "we", CC_T_INT8_ARRAY }, { "notes", CC_T_TEXT_ARRAY },
+          { "pid", CC_T_UUID_ARRAY }, { "placed", CC_T_BYTEA_ARRAY },
+          { "mode", CC_T_TEXT_ARRAY }, { "source", CC_T_TEXT } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
     OD_PLANS_STMTS,
 };
