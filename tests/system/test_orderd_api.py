@@ -322,6 +322,59 @@ def test_concurrent_duplicates_make_one_order(od):
     assert od.sql("orderd", "SELECT count(*) FROM events WHERE key = %s", (oid,))[0][0] == 1
 
 
+def test_concurrent_placements_are_stored_exactly(od, pb):
+    """Placements waiting for the writer go in one statement, one array per
+    column (od_app.c s_gather, migration 029): notes that need quoting in an
+    array literal, meal orders with their mode and plain ones side by side,
+    all stored as sent, each with its one OrderPlaced event."""
+    env, ev = pb
+    _, card = new_card(od)
+    notes = ['quote " inside', "back\\slash \\", "{braces},comma", "NULL", "", "二楼 东门",
+             "tab\there", "  spaces  "]
+    bodies = []
+    for i, n in enumerate(notes * 3):
+        svc = "meal" if i % 3 == 0 else "cleaning"
+        b = order_body(card, svc, notes=n, window_start=at(1 + i % 5, 9),
+                       window_end=at(1 + i % 5, 11))
+        if svc == "meal" and i % 2:
+            b["meal_mode"] = "eat_in"
+        bodies.append(b)
+    results, errors = [None] * len(bodies), []
+    go = threading.Barrier(len(bodies))
+
+    def place(i):
+        try:
+            go.wait()
+            results[i] = od.http("POST", "orderd", "/v1/orders", json=bodies[i],
+                                 headers={"Idempotency-Key": "exact-%d-%s" % (i, uuid.uuid4())})
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=place, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:3]
+    for i, (st, out) in enumerate(results):
+        assert st == 202, (i, st, out)
+        b = bodies[i]
+        row = od.sql("orderd", "SELECT notes, service, meal_mode, od_us(window_start), "
+                     "od_us(window_end), card_id::text, source FROM orders WHERE id = %s",
+                     (out["order_id"],))
+        assert len(row) == 1, (i, row)
+        n, svc, mode, ws, we, c, source = row[0]
+        assert (n, svc, c, source) == (b["notes"], b["service"], card, "http"), (i, row[0])
+        assert mode == (b.get("meal_mode", "delivery") if svc == "meal" else None), (i, mode)
+        assert ws == int(datetime.datetime.fromisoformat(b["window_start"]).timestamp() * 1e6)
+        assert we - ws == 2 * 3600 * 10**6
+        rows = events_for(od, out["order_id"])
+        assert [r[0] for r in rows] == ["OrderPlaced"], (i, rows)
+        m = ev.OrderPlaced()
+        m.ParseFromString(bytes(rows[0][1]))
+        assert (m.order_id, m.card_id, m.window_start_us) == (out["order_id"], card, ws)
+    assert metric(od, "orderd_place_gathered_rows_total") >= len(bodies)
+
+
 def test_idempotency_survives_restart(od):
     _, card = new_card(od)
     key = str(uuid.uuid4())
