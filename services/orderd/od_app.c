@@ -799,7 +799,7 @@ static void s_place_send(s_place_t *p)
 /* ---- batches: a generator's, or requests' gathered on the writer ------------------ */
 /* Columns of od_order_place_cols (migration 029), in its parameters' order. */
 enum { S_C_ID, S_C_KEY, S_C_CARD, S_C_ELDER, S_C_SERVICE, S_C_WS, S_C_WE, S_C_NOTES, S_C_PID,
-       S_C_PLACED, S_C_MODE, S_NCOLS };
+       S_C_PLACED, S_C_MODE, S_C_SOURCE, S_NCOLS };
 
 /* od_order_place_many's call (a generator's, made whole) or
  * od_order_place_cols's (requests' gathered by s_gather: it takes rows until
@@ -807,7 +807,7 @@ enum { S_C_ID, S_C_KEY, S_C_CARD, S_C_ELDER, S_C_SERVICE, S_C_WS, S_C_WE, S_C_NO
 typedef struct od_place_open {
     od_app_t *app;
     int n;
-    const char *source;                   /* gathered: every row's; NULL: a generator's */
+    int gathered;                         /* s_gather's; 0: a generator's */
     uint64_t mark;                        /* gathered: cc_rt_audit_mark when queued */
     cc_pgarr_t col[S_NCOLS];              /* gathered: the rows, until sent */
     s_place_t *p[];
@@ -827,11 +827,6 @@ static void s_gather_fill(void *arg, char **values)
         b->app->place_open = NULL;
     for (int c = 0; c < S_NCOLS; c++)
         values[c] = cc_pgarr_take(&b->col[c]);
-    values[S_NCOLS] = strdup(b->source);
-    if (!values[S_NCOLS]) {
-        cc_error("out_of_memory", "what", "place_gather");
-        exit(1);
-    }
     cc_metric_inc(s_m_gather_stmts);
     cc_metric_add(s_m_gather_rows, b->n);
 }
@@ -862,6 +857,7 @@ static void s_gather_row(s_batch_t *b, const s_place_t *p)
     cc_pgarr_add(&b->col[S_C_PID], p->placed_id);
     cc_pgarr_add(&b->col[S_C_PLACED], hex);
     cc_pgarr_add(&b->col[S_C_MODE], od_meal_mode_names[o->meal_mode ? 1 : 0]);
+    cc_pgarr_add(&b->col[S_C_SOURCE], p->source);
     free(hex);
 }
 
@@ -878,7 +874,7 @@ static void s_gather(od_app_t *app, s_place_t *p)
 {
     uint64_t mark = cc_rt_audit_mark();
     s_batch_t *b = app->place_open;
-    if (b && (b->n == S_GATHER_MAX || b->mark != mark || strcmp(b->source, p->source) != 0)) {
+    if (b && (b->n == S_GATHER_MAX || b->mark != mark)) {
         app->place_open = NULL;   /* stays queued as it is */
         b = NULL;
     }
@@ -888,8 +884,8 @@ static void s_gather(od_app_t *app, s_place_t *p)
             cc_error("out_of_memory", "what", "place_gather");
             exit(1);
         }
-        *b = (s_batch_t){ .app = app, .source = p->source, .mark = mark };
-        if (cc_db_exec_fill(app->rt.writer, od_stmts[OD_ST_ORDER_PLACE_COLS].name, S_NCOLS + 1,
+        *b = (s_batch_t){ .app = app, .gathered = 1, .mark = mark };
+        if (cc_db_exec_fill(app->rt.writer, od_stmts[OD_ST_ORDER_PLACE_COLS].name, S_NCOLS,
                             s_gather_fill, b, s_on_placed_many, b) != 0) {
             cc_error("db_queue_failed", "what", "od_order_place_cols");
             exit(1);
@@ -920,12 +916,12 @@ static void s_on_placed_many(PGresult *res, void *arg)
     cc_err_t err;
     if (b->app->place_open == b)
         b->app->place_open = NULL;    /* answered unsent (never filled) */
-    if (b->source) {                  /* gathered (s_gather) */
+    if (b->gathered) {
         b->app->rt.writer_folded -= b->n - 1;
         for (int c = 0; c < S_NCOLS; c++)
             cc_pgarr_free(&b->col[c]);
     }
-    const char *what = b->source ? "od_order_place_cols" : "od_order_place_many";
+    const char *what = b->gathered ? "od_order_place_cols" : "od_order_place_many";
     if (od_app_write_ok(b->app, what, res, &err) != 0) {
         /* Nothing of the batch committed (one statement): each is sent
          * alone, so a row the store refuses fails only itself. */

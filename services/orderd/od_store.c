@@ -254,7 +254,7 @@ cc_stmt_t od_stmts[OD_ST_COUNT + 1] = {
           { "elder", CC_T_UUID_ARRAY }, { "service", CC_T_TEXT_ARRAY },
           { "ws", CC_T_INT8_ARRAY }, { "we", CC_T_INT8_ARRAY }, { "notes", CC_T_TEXT_ARRAY },
           { "pid", CC_T_UUID_ARRAY }, { "placed", CC_T_BYTEA_ARRAY },
-          { "mode", CC_T_TEXT_ARRAY }, { "source", CC_T_TEXT } }, NULL },
+          { "mode", CC_T_TEXT_ARRAY }, { "source", CC_T_TEXT_ARRAY } }, NULL },
     [OD_ST_COUNT] = { NULL, 0, NULL, NULL, NULL, { { NULL, CC_T_NONE } }, NULL },
     OD_PLANS_STMTS,
 };

@@ -11,28 +11,29 @@
 -- the new orders from the INSERT itself, and takes one array per column
 -- instead (unnest: each element read once, by its type's input function)
 -- and decides each row exactly as 021 does: the same key rule, the same
--- "existing" comparison, the same rows and event. od_order_place_many
+-- "existing" comparison, the same rows and event; each row names its own
+-- source (HTTP and ZeroMQ placements share a statement). od_order_place_many
 -- keeps its signature for the generators and tests and now reads its JSON
 -- once, into the columns, and calls it.
 
 -- The rows as 021's od_place_rows gives them, from the columns.
 CREATE FUNCTION od_place_cols(p_id uuid[], p_key text[], p_card uuid[], p_elder uuid[],
         p_service text[], p_ws bigint[], p_we bigint[], p_notes text[], p_pid uuid[],
-        p_placed bytea[], p_mode text[])
+        p_placed bytea[], p_mode text[], p_source text[])
 RETURNS TABLE (n integer, id uuid, key text, card uuid, elder uuid, service text, ws bigint,
-               we bigint, notes text, pid uuid, placed bytea, mode text)
+               we bigint, notes text, pid uuid, placed bytea, mode text, source text)
 LANGUAGE sql IMMUTABLE AS $$
     SELECT r.n::integer, r.id, r.key, r.card, r.elder, r.service, r.ws, r.we,
            coalesce(r.notes, ''), r.pid, r.placed,
-           CASE WHEN r.service = 'meal' THEN coalesce(r.mode, 'delivery') END
+           CASE WHEN r.service = 'meal' THEN coalesce(r.mode, 'delivery') END, r.source
       FROM unnest(p_id, p_key, p_card, p_elder, p_service, p_ws, p_we, p_notes, p_pid,
-                  p_placed, p_mode) WITH ORDINALITY
-           AS r(id, key, card, elder, service, ws, we, notes, pid, placed, mode, n)
+                  p_placed, p_mode, p_source) WITH ORDINALITY
+           AS r(id, key, card, elder, service, ws, we, notes, pid, placed, mode, source, n)
 $$;
 
 CREATE FUNCTION od_order_place_cols(p_id uuid[], p_key text[], p_card uuid[],
         p_elder uuid[], p_service text[], p_ws bigint[], p_we bigint[], p_notes text[],
-        p_pid uuid[], p_placed bytea[], p_mode text[], p_source text)
+        p_pid uuid[], p_placed bytea[], p_mode text[], p_source text[])
 RETURNS TABLE (n integer, outcome text, order_id uuid, state text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -48,9 +49,9 @@ BEGIN
                             window_start, window_end, notes, emergency, source, meal_mode)
         SELECT r.id, r.key, c.id, coalesce(c.elder_id, e.id),
                coalesce(c.district_id, e.district_id), r.service, 'placed', od_ts(r.ws),
-               od_ts(r.we), r.notes, false, p_source, r.mode
+               od_ts(r.we), r.notes, false, r.source, r.mode
           FROM od_place_cols(p_id, p_key, p_card, p_elder, p_service, p_ws, p_we, p_notes,
-                             p_pid, p_placed, p_mode) r
+                             p_pid, p_placed, p_mode, p_source) r
           -- One index probe per row (OFFSET 0 keeps the subquery a
           -- parameterised scan): the rows are few, the tables large.
           LEFT JOIN LATERAL (SELECT c.id, c.elder_id, c.district_id FROM cards c
@@ -66,9 +67,9 @@ BEGIN
     IF v_created IS NOT NULL THEN
         INSERT INTO order_history (order_id, state, event, detail)
         SELECT r.id, 'placed', 'placed',
-               'via ' || p_source || CASE WHEN r.card IS NULL THEN ', no card' ELSE '' END
+               'via ' || r.source || CASE WHEN r.card IS NULL THEN ', no card' ELSE '' END
           FROM od_place_cols(p_id, p_key, p_card, p_elder, p_service, p_ws, p_we, p_notes,
-                             p_pid, p_placed, p_mode) r
+                             p_pid, p_placed, p_mode, p_source) r
          WHERE r.id = ANY (v_created) ORDER BY r.n;
         -- cc_append's rule for every event at once: the schema's lock, the
         -- next sequence numbers in input order, one notification.
@@ -78,7 +79,7 @@ BEGIN
         SELECT v_seq + row_number() OVER (ORDER BY r.n), r.pid, 'OrderPlaced', r.id::text,
                coalesce(x.district_id, 0), r.placed
           FROM od_place_cols(p_id, p_key, p_card, p_elder, p_service, p_ws, p_we, p_notes,
-                             p_pid, p_placed, p_mode) r
+                             p_pid, p_placed, p_mode, p_source) r
           JOIN unnest(v_created, v_district) AS x(id, district_id) ON x.id = r.id
          ORDER BY r.n;
         PERFORM pg_notify(current_schema() || '_events', '');
@@ -100,7 +101,7 @@ BEGIN
                 ELSE 'card_unavailable' END,
            o.id, o.state::text
       FROM od_place_cols(p_id, p_key, p_card, p_elder, p_service, p_ws, p_we, p_notes,
-                         p_pid, p_placed, p_mode) r
+                         p_pid, p_placed, p_mode, p_source) r
       LEFT JOIN LATERAL (SELECT o.id, o.card_id, o.elder_id, o.service, o.window_start,
                                 o.window_end, o.notes, o.meal_mode, o.state
                            FROM orders o WHERE o.idem_key = r.key OFFSET 0) o ON true
@@ -120,10 +121,11 @@ LANGUAGE sql AS $$
                    array_agg(r.notes ORDER BY r.n) AS notes,
                    array_agg(r.pid ORDER BY r.n) AS pid,
                    array_agg(decode(r.placed, 'hex') ORDER BY r.n) AS placed,
-                   array_agg(r.mode ORDER BY r.n) AS mode
+                   array_agg(r.mode ORDER BY r.n) AS mode,
+                   array_agg(p_source) AS source
               FROM od_place_rows(p_rows) r) c,
            od_order_place_cols(c.id, c.key, c.card, c.elder, c.service, c.ws, c.we, c.notes,
-                               c.pid, c.placed, c.mode, p_source) p
+                               c.pid, c.placed, c.mode, c.source) p
      ORDER BY p.n
 $$;
 

@@ -326,7 +326,8 @@ def test_concurrent_placements_are_stored_exactly(od, pb):
     """Placements waiting for the writer go in one statement, one array per
     column (od_app.c s_gather, migration 029): notes that need quoting in an
     array literal, meal orders with their mode and plain ones side by side,
-    all stored as sent, each with its one OrderPlaced event."""
+    ZeroMQ placements among HTTP ones, all stored as sent, each with its
+    source and its one OrderPlaced event."""
     env, ev = pb
     _, card = new_card(od)
     notes = ['quote " inside', "back\\slash \\", "{braces},comma", "NULL", "", "二楼 东门",
@@ -350,10 +351,26 @@ def test_concurrent_placements_are_stored_exactly(od, pb):
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(e)
     threads = [threading.Thread(target=place, args=(i,)) for i in range(len(bodies))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    z = Intake(od, pb)
+    try:
+        # The telephony intake's placements, sent at once, among them: each
+        # row keeps its own source.
+        for i in range(8):
+            z.send(place_order(pb, card, "exact-zmq-%d-%s" % (i, uuid.uuid4()),
+                               notes='zmq "%d" \\' % i), rid="z-%d" % i)
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        replies = [z.recv()[1] for _ in range(8)]
+    finally:
+        z.close()
+    assert all(r.status == 202 for r in replies), replies
+    for r in replies:
+        row = od.sql("orderd", "SELECT o.source, o.notes, h.detail FROM orders o "
+                     "JOIN order_history h ON h.order_id = o.id WHERE o.id = %s", (r.order_id,))
+        assert len(row) == 1 and row[0][0] == "zmq" and row[0][2] == "via zmq", row
+        assert row[0][1].startswith('zmq "') and row[0][1].endswith('" \\'), row
     assert not errors, errors[:3]
     for i, (st, out) in enumerate(results):
         assert st == 202, (i, st, out)
