@@ -149,7 +149,7 @@ int od_app_init(void *arg)
         s_m_place[i] = cc_metrics_counter(name, "Order placements by outcome");
     }
     s_m_gather_stmts = cc_metrics_counter("orderd_place_gathered_statements_total",
-        "Statements of requests' placements gathered on the writer (od_order_place_many)");
+        "Statements of requests' placements gathered on the writer (od_order_place_cols)");
     s_m_gather_rows = cc_metrics_counter("orderd_place_gathered_rows_total",
         "Placements sent in those statements");
     od_events_init_metrics();
