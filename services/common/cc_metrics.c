@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cc_log.h"
+#include "cc_map.h"
 
 typedef enum { S_COUNTER, S_GAUGE, S_HISTOGRAM } s_type_t;
 
@@ -44,6 +45,11 @@ struct s_family {
 
 static s_family_t *s_families;
 static s_family_t **s_families_tail = &s_families;
+/* Full name as looked up -> series: callers look metrics up by name on hot
+ * paths (a status code's counter per HTTP request), and the walk over every
+ * family cost thousands of instructions each time. Only names that passed
+ * the checks below are entered. NULL when out of memory: slower, not wrong. */
+static cc_map_t *s_index;
 
 static const char *const s_type_names[] = { "counter", "gauge", "histogram" };
 
@@ -63,11 +69,25 @@ s_valid_base(const char *s, size_t n)
     return 1;
 }
 
+/* m, entered in the index under name (if there is memory for it). */
+static cc_metric_t *
+s_indexed(const char *name, cc_metric_t *m)
+{
+    if (!s_index)
+        s_index = cc_map_new();
+    if (s_index)
+        (void) cc_map_put(s_index, name, m, NULL);
+    return m;
+}
+
 static cc_metric_t *
 s_lookup(const char *name, const char *help, s_type_t type)
 {
     if (!name)
         return NULL;
+    cc_metric_t *hit = s_index ? cc_map_get(s_index, name) : NULL;
+    if (hit && hit->family->type == type)
+        return hit;
     size_t base_len = strcspn(name, "{");
     const char *labels = "";
     size_t labels_len = 0;
@@ -113,7 +133,7 @@ s_lookup(const char *name, const char *help, s_type_t type)
     }
     for (cc_metric_t *m = f->series; m; m = m->next)
         if (strlen(m->labels) == labels_len && strncmp(m->labels, labels, labels_len) == 0)
-            return m;
+            return s_indexed(name, m);
     cc_metric_t *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
@@ -125,7 +145,7 @@ s_lookup(const char *name, const char *help, s_type_t type)
     m->family = f;
     *f->series_tail = m;
     f->series_tail = &m->next;
-    return m;
+    return s_indexed(name, m);
 }
 
 cc_metric_t *
@@ -296,4 +316,5 @@ cc_metrics_reset(void)
     }
     s_families = NULL;
     s_families_tail = &s_families;
+    cc_map_destroy(&s_index, NULL);
 }

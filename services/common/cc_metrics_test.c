@@ -203,6 +203,31 @@ test_reset(void **state)
     assert_true(cc_metric_value(a) == 0);
 }
 
+/* Lookups by name are answered from an index after the first: the same
+ * series, never one of another type, and nothing stale after a reset. */
+static void
+test_lookup_index(void **state)
+{
+    (void) state;
+    cc_metric_t *a = cc_metrics_counter("idx_total{k=\"1\"}", "h");
+    assert_non_null(a);
+    for (int i = 0; i < 3; i++)
+        assert_ptr_equal(cc_metrics_counter("idx_total{k=\"1\"}", "h"), a);
+    assert_ptr_not_equal(cc_metrics_counter("idx_total{k=\"2\"}", "h"), a);
+    /* Indexed as a counter: still refused as a gauge or a histogram. */
+    assert_null(cc_metrics_gauge("idx_total{k=\"1\"}", "h"));
+    assert_null(cc_metrics_histogram("idx_total{k=\"1\"}", "h"));
+    cc_metric_inc(a);
+    cc_metrics_reset();
+    cc_metric_t *b = cc_metrics_gauge("idx_total{k=\"1\"}", "h");   /* a new type now */
+    assert_non_null(b);
+    cc_metric_set(b, 7);
+    char *text = cc_metrics_render();
+    assert_non_null(strstr(text, "# TYPE idx_total gauge"));
+    assert_non_null(strstr(text, "idx_total{k=\"1\"} 7"));
+    free(text);
+}
+
 int
 main(void)
 {
@@ -214,6 +239,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_histogram_labels, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_conflicts_and_invalid, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reset, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_index, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
