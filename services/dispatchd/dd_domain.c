@@ -184,15 +184,20 @@ void dd_plan_put_back(dd_caregiver_t *c, size_t k, dd_visit_t *v)
 
 size_t dd_plan_seek(const dd_caregiver_t *c, int64_t t)
 {
-    size_t lo = 0, hi = c->nplan;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->plan_eta[mid] <= t)
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* The first i with plan_eta[i] > t. Branch-free: the decision bisects
+     * every caregiver's plan per visit, and which way each step goes is a
+     * coin toss the branch predictor loses (about half of the steps). The
+     * base moves to the probe's right while plan_eta[probe] <= t. */
+    const int64_t *e = c->plan_eta;
+    size_t n = c->nplan, base = 0;
+    if (n == 0)
+        return 0;
+    while (n > 1) {
+        size_t half = n / 2;
+        base = e[base + half - 1] <= t ? base + half : base;
+        n -= half;
     }
-    return lo;
+    return base + (e[base] <= t);
 }
 
 void dd_plan_refresh(dd_caregiver_t *c, const dd_visit_t *v)

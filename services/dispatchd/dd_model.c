@@ -162,8 +162,17 @@ typedef struct {
  * balance term as if that were all), less a margin for rounding; the
  * continuity penalty is the caller's (it depends on who else is usable);
  * without dd_model_prune, 0. */
+/* The shift occurrence at one t_ref of the caregivers with no rota (their
+ * static shift decides, dd_rules_shift_at), for the last shift seen: in a
+ * decision most caregivers share one, and finding it takes a division. */
+typedef struct {
+    int ok, start_min, end_min;
+    int64_t sh_s, sh_e;
+} s_shift_memo_t;
+
 static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
-                 const dd_model_params_t *p, int ignore_shift, s_day_t *d)
+                 const dd_model_params_t *p, int ignore_shift, s_shift_memo_t *memo,
+                 s_day_t *d)
 {
     int64_t now = p->now_us, sh_s, sh_e;
     if (ignore_shift) {
@@ -172,6 +181,16 @@ static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
             return 1;
         sh_s = now;
         sh_e = now + S_DAY_US;
+    } else if (memo && (!c->rules || c->rules->nrota == 0)) {
+        if (!memo->ok || memo->start_min != c->shift_start_min
+            || memo->end_min != c->shift_end_min) {
+            dd_shift_at(c->shift_start_min, c->shift_end_min, t_ref, &memo->sh_s, &memo->sh_e);
+            memo->start_min = c->shift_start_min;
+            memo->end_min = c->shift_end_min;
+            memo->ok = 1;
+        }
+        sh_s = memo->sh_s;
+        sh_e = memo->sh_e;
     } else if (dd_rules_shift_at(c, t_ref, &sh_s, &sh_e) != 0) {
         return 1;   /* the rota: off yesterday, today and tomorrow */
     }
@@ -499,7 +518,7 @@ static int s_alone(dd_caregiver_t *c, const dd_visit_t *v, const dd_model_params
 {
     s_day_t d;
     double cost;
-    if (s_day(c, v, s_max(v->window_start_us, p->now_us), p, ignore_shift, &d) != 0)
+    if (s_day(c, v, s_max(v->window_start_us, p->now_us), p, ignore_shift, NULL, &d) != 0)
         return -1;
     return s_solve(&d, 1, NULL, v, p, ignore_shift, out, &cost) == 0 ? 0 : -1;
 }
@@ -600,10 +619,12 @@ static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
     s_day_t *days = s_scratch.days;
     unsigned char *keep = s_scratch.keep;
     size_t nd = 0, pref = SIZE_MAX;
+    s_shift_memo_t memo = {0};
     for (size_t i = 0; i < n; i++) {
         dd_caregiver_t *c = cgs[i];
         s_prefetch(cgs, n, i, t_ref);
-        if (dd_qualified(c, v) != DD_FIT_OK || s_day(c, v, t_ref, p, ignore_shift, &days[nd]) != 0)
+        if (dd_qualified(c, v) != DD_FIT_OK
+            || s_day(c, v, t_ref, p, ignore_shift, &memo, &days[nd]) != 0)
             continue;
         if (s_is_preferred(v, c))
             pref = nd;
