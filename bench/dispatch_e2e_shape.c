@@ -120,6 +120,18 @@ int main(int argc, char **argv)
         km += m.travel_s * CC_GEO_SPEED_M_PER_S / 1000.0;
         placed++;
     }
+    if (getenv("SPAN")) {   /* how many caregivers' plans leave their district */
+        size_t cross = 0;
+        for (size_t i = 0; i < ncg; i++) {
+            int d = (int) (i % 3), out = 0;
+            for (size_t k = 0; k < cgs[i]->nplan; k++) {
+                double lon = cgs[i]->plan[k]->lon - (120.15 + d * 0.0365);
+                out |= lon < -0.011 || lon > 0.011;
+            }
+            cross += out;
+        }
+        printf("caregivers with a visit outside their district: %zu of %zu\n", cross, ncg);
+    }
     size_t h = nv / 2;
     double sum = 0;
     for (size_t k = h; k < nv; k++)

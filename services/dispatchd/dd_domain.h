@@ -105,6 +105,12 @@ typedef struct {
                                  * allocation too (dd_plan_refresh after a change) */
     size_t nplan, capplan;
     int64_t last_out_us;        /* 0: none; see last_lat below */
+    /* A box (in unit-vector space) holding every planned visit's point:
+     * grown as points are set, remade when one leaves the plan; box_n 0:
+     * empty. The decision's bound from it reads no visit (dd_model.c
+     * s_box_bound). */
+    double box_lo[3], box_hi[3];
+    int box_n;
     char id[DD_ID_LEN];
     char provider_id[DD_PROVIDER_LEN];
     char idem_key[CC_IDEM_KEY_MAX + 1];   /* Idempotency-Key of its creation, "" if none */
