@@ -82,6 +82,8 @@ int main(int argc, char **argv)
     int64_t now = DAY0_US + 9 * H_US;
     dd_model_params_t p;
     dd_model_params_init(&p, now);
+    dd_model_stats_t st = {0};
+    p.stats = &st;
     static const int svc[] = {DD_SVC_CLEANING, DD_SVC_BATH, DD_SVC_ESCORT};
     size_t placed = 0;
     double km = 0, junk_sum = 0;
@@ -132,6 +134,10 @@ int main(int argc, char **argv)
         }
         printf("caregivers with a visit outside their district: %zu of %zu\n", cross, ncg);
     }
+    printf("per decision pass: %.1f usable days read, %.1f caregivers left unread by their box, "
+           "%.2f models of %.1f days\n", (double) st.days / (double) st.decisions,
+           (double) st.unread / (double) st.decisions, (double) st.models / (double) st.decisions,
+           (double) st.built / (double) st.decisions);
     size_t h = nv / 2;
     double sum = 0;
     for (size_t k = h; k < nv; k++)

@@ -577,7 +577,9 @@ static void s_prefetch(dd_caregiver_t *const *cgs, size_t n, size_t i, int64_t t
  * D^2 / 4) - D (the least when v faces the middle of ab and ab is as long
  * as can be), which is 4 r^2 / (2 sqrt(r^2 + D^2 / 4) + D) without the
  * cancellation; an empty day's home - v - home is 2 |hv| >= 2 r, no less.
- * Less a relative 1e-9 for rounding. */
+ * Less a relative 1e-9 for rounding. It reads the caregiver's first three
+ * cache lines (dd_caregiver_t: box_n beside the shift, box_lo/hi after
+ * last_out_us). */
 static double s_box_trip(dd_caregiver_t *c, const double *vu)
 {
     const double *hu = S_CG_U(c);
