@@ -601,8 +601,12 @@ static void s_deadlines(dd_app_t *app, int64_t now)
     for (size_t i = 0; i < nactive;) {
         dd_visit_t *v = active[i];
         dd_deadline_t d;
+        /* dd_deadline_ripe's answer from the same deadline (its stage is
+         * none exactly when due is): one dd_deadline_of per visit a tick,
+         * and cc_hold_ripe still every tick for every open one. */
         dd_due_t due = dd_deadline_due(v, dd_app_rule(app, v), now, &d);
-        int ripe = dd_deadline_ripe(v, dd_app_rule(app, v), now, mono, NULL);
+        int ripe = due != DD_DUE_NONE
+                   && cc_hold_ripe(&v->hold, now, mono, d.resolve_us, d.hold_us);
         if (ripe && budget > 0) {
             budget--;
             cc_metric_inc(app->m_resolved[d.stage]);

@@ -129,6 +129,17 @@ static int s_plan_reserve(dd_caregiver_t *c, size_t need)
     return 0;
 }
 
+static void s_box_add(dd_caregiver_t *c, const double u[3])
+{
+    for (int k = 0; k < 3; k++) {
+        if (c->box_n == 0 || u[k] < c->box_lo[k])
+            c->box_lo[k] = u[k];
+        if (c->box_n == 0 || u[k] > c->box_hi[k])
+            c->box_hi[k] = u[k];
+    }
+    c->box_n = 1;
+}
+
 static void s_plan_set(dd_caregiver_t *c, size_t i, const dd_visit_t *v)
 {
     c->plan_eta[i] = v->eta_us;
@@ -136,6 +147,7 @@ static void s_plan_set(dd_caregiver_t *c, size_t i, const dd_visit_t *v)
     vrp_geo_point(v->lat, v->lon, pt->u);
     pt->end_us = v->planned_end_us;
     pt->checked_in = v->state == DD_VISIT_CHECKED_IN;
+    s_box_add(c, pt->u);   /* a moved point's old place stays inside: still a box of all */
 }
 
 static void s_plan_insert_at(dd_caregiver_t *c, size_t i, dd_visit_t *v)
@@ -156,6 +168,16 @@ static void s_plan_delete_at(dd_caregiver_t *c, size_t i)
     memmove(&c->plan_eta[i], &c->plan_eta[i + 1], n * sizeof *c->plan_eta);
     memmove(&c->plan_pt[i], &c->plan_pt[i + 1], n * sizeof *c->plan_pt);
     c->nplan--;
+}
+
+/* The box of the points left after a removal (a plan is tens of visits,
+ * removals are rare beside decisions). dd_plan_lift leaves it as it is: a
+ * box of more points is still a box of all, and the visit comes back. */
+static void s_box_remake(dd_caregiver_t *c)
+{
+    c->box_n = 0;
+    for (size_t k = 0; k < c->nplan; k++)
+        s_box_add(c, c->plan_pt[k].u);
 }
 
 int dd_plan_add(dd_caregiver_t *c, dd_visit_t *v)
@@ -184,15 +206,20 @@ void dd_plan_put_back(dd_caregiver_t *c, size_t k, dd_visit_t *v)
 
 size_t dd_plan_seek(const dd_caregiver_t *c, int64_t t)
 {
-    size_t lo = 0, hi = c->nplan;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (c->plan_eta[mid] <= t)
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* The first i with plan_eta[i] > t. Branch-free: the decision bisects
+     * every caregiver's plan per visit, and which way each step goes is a
+     * coin toss the branch predictor loses (about half of the steps). The
+     * base moves to the probe's right while plan_eta[probe] <= t. */
+    const int64_t *e = c->plan_eta;
+    size_t n = c->nplan, base = 0;
+    if (n == 0)
+        return 0;
+    while (n > 1) {
+        size_t half = n / 2;
+        base = e[base + half - 1] <= t ? base + half : base;
+        n -= half;
     }
-    return lo;
+    return base + (e[base] <= t);
 }
 
 void dd_plan_refresh(dd_caregiver_t *c, const dd_visit_t *v)
@@ -234,6 +261,7 @@ void dd_plan_remove(dd_caregiver_t *c, dd_visit_t *v)
     for (size_t i = 0; i < c->nplan; i++) {
         if (c->plan[i] == v) {
             s_plan_delete_at(c, i);
+            s_box_remake(c);
             c->plan_ver++;
             return;
         }

@@ -97,6 +97,7 @@ typedef struct {
     int first_aid;
     int shift_start_min;        /* local minutes since midnight */
     int shift_end_min;          /* <= start means the shift ends the next day */
+    int box_n;                  /* box_lo/hi below hold a point (0: empty) */
     struct dd_cg_rules *rules;  /* rota, certificates, zone (dd_rules.h); NULL: none */
     dd_visit_t **plan;          /* planned visits sorted by planned start; borrowed */
     int64_t *plan_eta;          /* plan[i]->eta_us, contiguous for the decision's
@@ -105,6 +106,11 @@ typedef struct {
                                  * allocation too (dd_plan_refresh after a change) */
     size_t nplan, capplan;
     int64_t last_out_us;        /* 0: none; see last_lat below */
+    /* A box (in unit-vector space) holding every planned visit's point:
+     * grown as points are set, remade when one leaves the plan; box_n 0:
+     * empty. The decision's bound from it reads no visit (dd_model.c
+     * s_box_trip); with the fields above, the first three cache lines. */
+    double box_lo[3], box_hi[3];
     char id[DD_ID_LEN];
     char provider_id[DD_PROVIDER_LEN];
     char idem_key[CC_IDEM_KEY_MAX + 1];   /* Idempotency-Key of its creation, "" if none */

@@ -162,8 +162,17 @@ typedef struct {
  * balance term as if that were all), less a margin for rounding; the
  * continuity penalty is the caller's (it depends on who else is usable);
  * without dd_model_prune, 0. */
+/* The shift occurrence at one t_ref of the caregivers with no rota (their
+ * static shift decides, dd_rules_shift_at), for the last shift seen: in a
+ * decision most caregivers share one, and finding it takes a division. */
+typedef struct {
+    int ok, start_min, end_min;
+    int64_t sh_s, sh_e;
+} s_shift_memo_t;
+
 static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
-                 const dd_model_params_t *p, int ignore_shift, s_day_t *d)
+                 const dd_model_params_t *p, int ignore_shift, s_shift_memo_t *memo,
+                 s_day_t *d)
 {
     int64_t now = p->now_us, sh_s, sh_e;
     if (ignore_shift) {
@@ -172,6 +181,16 @@ static int s_day(dd_caregiver_t *c, const dd_visit_t *v, int64_t t_ref,
             return 1;
         sh_s = now;
         sh_e = now + S_DAY_US;
+    } else if (memo && (!c->rules || c->rules->nrota == 0)) {
+        if (!memo->ok || memo->start_min != c->shift_start_min
+            || memo->end_min != c->shift_end_min) {
+            dd_shift_at(c->shift_start_min, c->shift_end_min, t_ref, &memo->sh_s, &memo->sh_e);
+            memo->start_min = c->shift_start_min;
+            memo->end_min = c->shift_end_min;
+            memo->ok = 1;
+        }
+        sh_s = memo->sh_s;
+        sh_e = memo->sh_e;
     } else if (dd_rules_shift_at(c, t_ref, &sh_s, &sh_e) != 0) {
         return 1;   /* the rota: off yesterday, today and tomorrow */
     }
@@ -499,13 +518,16 @@ static int s_alone(dd_caregiver_t *c, const dd_visit_t *v, const dd_model_params
 {
     s_day_t d;
     double cost;
-    if (s_day(c, v, s_max(v->window_start_us, p->now_us), p, ignore_shift, &d) != 0)
+    if (s_day(c, v, s_max(v->window_start_us, p->now_us), p, ignore_shift, NULL, &d) != 0)
         return -1;
     return s_solve(&d, 1, NULL, v, p, ignore_shift, out, &cost) == 0 ? 0 : -1;
 }
 
 int dd_model_first_days = 8;
 #define S_FIRST_MAX 64
+#ifndef S_ROUND_MUL
+#define S_ROUND_MUL 2
+#endif
 
 /* Reading each caregiver's day is bound by memory latency (a caregiver, its
  * plan's start times, then the day's points: each a cache miss), and the
@@ -545,19 +567,90 @@ static void s_prefetch(dd_caregiver_t *const *cgs, size_t n, size_t i, int64_t t
     }
 }
 
+/* A lower bound, in seconds, of the trip any place for v adds to c's day
+ * (in plus on less the trip the gap had; in plus home on a day with no
+ * visit), without reading the day: every stop such a gap joins (where the
+ * day starts, a planned visit, home) lies in the box of c's planned points
+ * (dd_caregiver_t.box_lo/hi), home and where the last visit ended. For two
+ * points a, b at most D apart and v at distance r or more from the box
+ * holding them (straight lines: chords), |av| + |vb| - |ab| >= 2 sqrt(r^2 +
+ * D^2 / 4) - D (the least when v faces the middle of ab and ab is as long
+ * as can be), which is 4 r^2 / (2 sqrt(r^2 + D^2 / 4) + D) without the
+ * cancellation; an empty day's home - v - home is 2 |hv| >= 2 r, no less.
+ * Less a relative 1e-9 for rounding. It reads the caregiver's first three
+ * cache lines (dd_caregiver_t: box_n beside the shift, box_lo/hi after
+ * last_out_us). */
+static double s_box_trip(dd_caregiver_t *c, const double *vu)
+{
+    const double *hu = S_CG_U(c);
+    double lo[3], hi[3];
+    for (int k = 0; k < 3; k++) {
+        lo[k] = hi[k] = hu[k];
+        if (c->box_n) {
+            lo[k] = c->box_lo[k] < lo[k] ? c->box_lo[k] : lo[k];
+            hi[k] = c->box_hi[k] > hi[k] ? c->box_hi[k] : hi[k];
+        }
+    }
+    if (c->last_out_us > 0) {   /* a day may start where the last visit ended */
+        const double *lu = s_geo(&c->last_geo, c->last_lat, c->last_lon);
+        for (int k = 0; k < 3; k++) {
+            lo[k] = lu[k] < lo[k] ? lu[k] : lo[k];
+            hi[k] = lu[k] > hi[k] ? lu[k] : hi[k];
+        }
+    }
+    double r2 = 0, d2 = 0;
+    for (int k = 0; k < 3; k++) {
+        double out = vu[k] < lo[k] ? lo[k] - vu[k] : vu[k] > hi[k] ? vu[k] - hi[k] : 0;
+        r2 += out * out;
+        d2 += (hi[k] - lo[k]) * (hi[k] - lo[k]);
+    }
+    if (r2 <= 0)
+        return 0;
+    double d = sqrt(d2), det = 4 * r2 / (2 * sqrt(r2 + d2 / 4) + d);
+    det *= VRP_GEO_EARTH_M * CC_GEO_DETOUR_FACTOR / CC_GEO_SPEED_M_PER_S;
+    det = det * (1 - 1e-9) - 1e-6;
+    return det > 0 ? det : 0;
+}
+
+/* s_box_trip as a bound of the day's price, as s_day's bound is made from
+ * its cheapest gap (the balance term with the day's work at its least, 0),
+ * less twice s_day's margin: never above s_day's bound of the same day. */
+static double s_box_bound(dd_caregiver_t *c, const double *vu, double sv,
+                          const dd_model_params_t *p)
+{
+    double det = s_box_trip(c, vu), lb = det;
+    if (p->balance != 0)
+        lb += p->balance * (det + sv) * (det + sv);
+    return lb - (2e-3 + 2e-9 * lb);
+}
+
 /* s_decide's arrays, one per caregiver, kept between decisions of this
  * thread: allocating and freeing ~100 kB per decision made glibc
- * consolidate its heap each time (5 % of dispatchd in a profile). */
+ * consolidate its heap each time (5 % of dispatchd in a profile). Per
+ * qualified caregiver (a candidate, in cgs order): its index, box bound,
+ * state (S_UNREAD, S_NONE: no usable day, S_DAY: days[k] read), whether
+ * the first model held it; and the days a model is built of. */
+enum { S_UNREAD, S_NONE, S_DAY };
 static _Thread_local struct {
-    s_day_t *days;
-    unsigned char *keep;
+    s_day_t *days, *sel;
+    double *cb;
+    uint32_t *cand;
+    unsigned char *st, *in1;
+    dd_caregiver_t **list;
+    size_t *ks;
     size_t cap;
 } s_scratch;
 
 void dd_model_release(void)
 {
     free(s_scratch.days);
-    free(s_scratch.keep);
+    free(s_scratch.sel);
+    free(s_scratch.cb);
+    free(s_scratch.cand);
+    free(s_scratch.st);
+    free(s_scratch.in1);
+    free(s_scratch.list);
+    free(s_scratch.ks);
     memset(&s_scratch, 0, sizeof s_scratch);
 }
 
@@ -565,92 +658,204 @@ static int s_scratch_reserve(size_t n)
 {
     if (n <= s_scratch.cap)
         return 0;
+    if (n > UINT32_MAX)
+        return -1;
     size_t cap = n < 64 ? 64 : n + n / 4;
-    s_day_t *days = malloc(cap * sizeof *days);
-    unsigned char *keep = malloc(cap);
-    if (!days || !keep) {
-        free(days);
-        free(keep);
+    dd_model_release();
+    s_scratch.days = malloc(cap * sizeof *s_scratch.days);
+    s_scratch.sel = malloc(cap * sizeof *s_scratch.sel);
+    s_scratch.cb = malloc(cap * sizeof *s_scratch.cb);
+    s_scratch.cand = malloc(cap * sizeof *s_scratch.cand);
+    s_scratch.st = malloc(cap);
+    s_scratch.in1 = malloc(cap);
+    s_scratch.list = malloc(cap * sizeof *s_scratch.list);
+    s_scratch.ks = malloc(cap * sizeof *s_scratch.ks);
+    if (!s_scratch.days || !s_scratch.sel || !s_scratch.cb || !s_scratch.cand || !s_scratch.st
+        || !s_scratch.in1 || !s_scratch.list || !s_scratch.ks) {
+        dd_model_release();
         return -1;
     }
-    dd_model_release();
-    s_scratch.days = days;
-    s_scratch.keep = keep;
     s_scratch.cap = cap;
     return 0;
 }
 
-/* One pass of the online decision: the usable days of every qualified
- * caregiver, then the cheapest place among them, exactly as one model of
- * all of them would choose it (caregiver, place and tie-break: the earlier
- * in cgs). With dd_model_prune, a first model holds the dd_model_first_days days of
- * lowest bound (and the usual caregiver's, which prices the others'
- * continuity); its cheapest place costs c. A day whose bound is above c can
- * neither beat it nor tie, so when no day outside the first model has a
- * bound within c, its answer stands; else a second model of every day
- * within c, in order, decides (when the first model placed nothing: of
- * every day outside it). Per-route costs make each day's price the same in
- * any model that holds it. 0 with *out, -1 nobody fits, -2 out of memory. */
+/* Reads the days of the candidates ks[0..nk) (s_day, reads issued ahead as
+ * in s_prefetch). */
+static void s_read(dd_caregiver_t *const *cgs, const size_t *ks, size_t nk, const dd_visit_t *v,
+                   int64_t t_ref, const dd_model_params_t *p, int ignore_shift,
+                   s_shift_memo_t *memo)
+{
+    dd_caregiver_t **list = s_scratch.list;
+    for (size_t j = 0; j < nk; j++)
+        list[j] = cgs[s_scratch.cand[ks[j]]];
+    for (size_t j = 0; j < nk; j++) {
+        size_t k = ks[j];
+        s_prefetch(list, nk, j, t_ref);
+        s_scratch.st[k] = s_day(list[j], v, t_ref, p, ignore_shift, memo, &s_scratch.days[k]) == 0
+                              ? S_DAY
+                              : S_NONE;
+    }
+}
+
+/* One pass of the online decision: the cheapest place for v on the usable
+ * days of the qualified caregivers, exactly as one model of all of them
+ * would choose it (caregiver, place and tie-break: the earlier in cgs).
+ * Without dd_model_prune, that one model. With it:
+ * - every qualified caregiver gets a bound from its box alone
+ *   (s_box_bound; no read of its plan), and the usual caregiver's day is
+ *   read first (its presence prices everyone else's continuity: the
+ *   others' bounds then add the penalty);
+ * - the days of the dd_model_first_days caregivers of lowest box bound are
+ *   read (s_day; more, in rounds, while too few of them are usable), and a
+ *   first model of the usable ones (and the usual caregiver's) finds its
+ *   cheapest place, cost c;
+ * - a day whose bound (box or s_day's) is above c can neither beat it nor
+ *   tie, so the days of the caregivers whose box bound is within c are
+ *   read, and when any of those days has its bound within c and was not in
+ *   the first model, a second model of every day within c (and the usual
+ *   caregiver's), in caregiver order, decides; else the first model's
+ *   answer stands (when the first model placed nothing: every day is read,
+ *   and the second model holds every day outside the first).
+ * Every cost term is per route, so each day's price is the same in any
+ * model that holds it. 0 with *out, -1 nobody fits, -2 out of memory. */
 static int s_decide(dd_caregiver_t *const *cgs, size_t n, const dd_visit_t *v,
                     const dd_model_params_t *p, int ignore_shift, dd_match_t *out)
 {
     int64_t t_ref = s_max(v->window_start_us, p->now_us);
     if (s_scratch_reserve(n) != 0)
         return -2;
-    s_day_t *days = s_scratch.days;
-    unsigned char *keep = s_scratch.keep;
-    size_t nd = 0, pref = SIZE_MAX;
+    s_day_t *days = s_scratch.days, *sel = s_scratch.sel;
+    double *cb = s_scratch.cb;
+    uint32_t *cand = s_scratch.cand;
+    unsigned char *st = s_scratch.st, *in1 = s_scratch.in1;
+    size_t *ks = s_scratch.ks, nk = 0;
+    s_shift_memo_t memo = {0};
+    const double *vu = S_V_U(v);
+    double sv = (double) dd_service_minutes(v->service) * 60;
+    size_t m = 0, pref = SIZE_MAX;
     for (size_t i = 0; i < n; i++) {
         dd_caregiver_t *c = cgs[i];
-        s_prefetch(cgs, n, i, t_ref);
-        if (dd_qualified(c, v) != DD_FIT_OK || s_day(c, v, t_ref, p, ignore_shift, &days[nd]) != 0)
+        if (i + S_PF_CG < n) {
+            const char *x = (const char *) cgs[i + S_PF_CG];
+            __builtin_prefetch(x);
+            __builtin_prefetch(x + S_LINE);
+            __builtin_prefetch(x + 2 * S_LINE);
+        }
+        if (dd_qualified(c, v) != DD_FIT_OK)
             continue;
+        cand[m] = (uint32_t) i;
+        cb[m] = dd_model_prune ? s_box_bound(c, vu, sv, p) : 0;
+        st[m] = S_UNREAD;
+        in1[m] = 0;
         if (s_is_preferred(v, c))
-            pref = nd;
-        nd++;
+            pref = m;
+        m++;
     }
-    if (p->stats) {
-        p->stats->decisions++;
-        p->stats->days += nd;
-    }
-    double cost;
-    int rc;
     size_t first = dd_model_first_days < 1             ? 1
                    : dd_model_first_days > S_FIRST_MAX ? S_FIRST_MAX
                                                        : (size_t) dd_model_first_days;
-    if (!dd_model_prune || nd <= first) {
-        rc = s_solve(days, nd, NULL, v, p, ignore_shift, out, &cost);
-        return rc;
+    double cost = 0;
+    int rc, more = 0;
+    size_t ns = 0;
+    if (!dd_model_prune || m <= first) {   /* every day, one model */
+        for (size_t k = 0; k < m; k++)
+            ks[k] = k;
+        s_read(cgs, ks, m, v, t_ref, p, ignore_shift, &memo);
+        for (size_t k = 0; k < m; k++)
+            if (st[k] == S_DAY)
+                sel[ns++] = days[k];
+        rc = s_solve(sel, ns, NULL, v, p, ignore_shift, out, &cost);
+        goto done;
     }
-    /* The continuity penalty: every day but the usual caregiver's pays it. */
-    if (pref != SIZE_MAX)
-        for (size_t i = 0; i < nd; i++)
-            days[i].lb += i == pref ? 0 : p->continuity_s;
+    /* The usual caregiver's day first: when usable, everyone else pays the
+     * continuity penalty. */
+    double pen = 0;
+    if (pref != SIZE_MAX) {
+        ks[0] = pref;
+        s_read(cgs, ks, 1, v, t_ref, p, ignore_shift, &memo);
+        if (st[pref] == S_DAY)
+            pen = p->continuity_s;
+    }
+#define S_PEN(k) ((k) == pref ? 0 : pen)
+    /* The first days: those of the `first` lowest box bounds, in up to
+     * three rounds while fewer than `first` are usable (full days are left
+     * out); any subset would do (a first model of none places nothing, and
+     * then every day is read). */
+    size_t usable = 0, per_round = S_ROUND_MUL * first;
+    for (int round = 0; round < 3 && usable < first; round++) {
+        double top[S_ROUND_MUL * S_FIRST_MAX];   /* the lowest box bounds unread, ascending */
+        size_t ntop = 0;
+        for (size_t k = 0; k < m; k++) {
+            double b = cb[k];
+            if (st[k] != S_UNREAD || (ntop == per_round && !(b < top[ntop - 1])))
+                continue;
+            size_t j = ntop < per_round ? ntop++ : ntop - 1;
+            for (; j > 0 && top[j - 1] > b; j--)
+                top[j] = top[j - 1];
+            top[j] = b;
+        }
+        if (ntop == 0)
+            break;
+        nk = 0;
+        for (size_t k = 0; k < m; k++)
+            if (st[k] == S_UNREAD && cb[k] <= top[ntop - 1])
+                ks[nk++] = k;
+        s_read(cgs, ks, nk, v, t_ref, p, ignore_shift, &memo);
+        for (size_t j = 0; j < nk; j++)
+            usable += st[ks[j]] == S_DAY;
+    }
+    /* The first model: of the days read, the `first` of lowest bound (their
+     * own, s_day's: tighter than the box's, so c is too) and the usual
+     * caregiver's. */
     double top[S_FIRST_MAX];   /* the lowest bounds, ascending */
     size_t ntop = 0;
-    for (size_t i = 0; i < nd; i++) {
-        double lb = days[i].lb;
-        if (ntop == first && !(lb < top[ntop - 1]))
+    for (size_t k = 0; k < m; k++) {
+        if (st[k] != S_DAY)
             continue;
-        size_t k = ntop < first ? ntop++ : ntop - 1;
-        for (; k > 0 && top[k - 1] > lb; k--)
-            top[k] = top[k - 1];
-        top[k] = lb;
+        double lb = days[k].lb + S_PEN(k);
+        if (k == pref || (ntop == first && !(lb < top[ntop - 1])))
+            continue;
+        size_t j = ntop < first ? ntop++ : ntop - 1;
+        for (; j > 0 && top[j - 1] > lb; j--)
+            top[j] = top[j - 1];
+        top[j] = lb;
     }
-    double cut = top[ntop - 1];
-    for (size_t i = 0; i < nd; i++)
-        keep[i] = days[i].lb <= cut || i == pref;
-    rc = s_solve(days, nd, keep, v, p, ignore_shift, out, &cost);
+    for (size_t k = 0; k < m; k++)
+        if (st[k] == S_DAY && (k == pref || (ntop && days[k].lb + S_PEN(k) <= top[ntop - 1]))) {
+            sel[ns++] = days[k];
+            in1[k] = 1;
+        }
+    rc = s_solve(sel, ns, NULL, v, p, ignore_shift, out, &cost);
     if (rc == -2)
-        return rc;
-    size_t more = 0;
-    for (size_t i = 0; i < nd; i++) {
-        int was = keep[i];
-        keep[i] = rc == 0 ? days[i].lb <= cost || i == pref : !was || i == pref;
-        more += keep[i] && !was;
+        goto done;
+    /* Every day that might cost c or less: read the unread ones whose box
+     * bound allows it (all of them when the first model placed nothing). */
+    nk = 0;
+    for (size_t k = 0; k < m; k++)
+        if (st[k] == S_UNREAD && (rc != 0 || cb[k] + S_PEN(k) <= cost))
+            ks[nk++] = k;
+    s_read(cgs, ks, nk, v, t_ref, p, ignore_shift, &memo);
+    ns = 0;
+    for (size_t k = 0; k < m; k++) {
+        if (st[k] != S_DAY)
+            continue;
+        int keep = rc == 0 ? days[k].lb + S_PEN(k) <= cost || k == pref : !in1[k] || k == pref;
+        if (keep) {
+            sel[ns++] = days[k];
+            more += !in1[k];
+        }
     }
+#undef S_PEN
     if (more > 0)
-        rc = s_solve(days, nd, keep, v, p, ignore_shift, out, &cost);
+        rc = s_solve(sel, ns, NULL, v, p, ignore_shift, out, &cost);
+done:
+    if (p->stats) {
+        p->stats->decisions++;
+        for (size_t k = 0; k < m; k++) {
+            p->stats->days += st[k] == S_DAY;
+            p->stats->unread += st[k] == S_UNREAD;
+        }
+    }
     return rc;
 }
 

@@ -35,7 +35,8 @@
  * benchmarks. */
 typedef struct {
     uint64_t decisions;         /* passes of a decision (an emergency may take two) */
-    uint64_t days;              /* usable days they considered */
+    uint64_t days;              /* usable days they read */
+    uint64_t unread;            /* qualified caregivers whose day a box bound left unread */
     uint64_t models;            /* models they built */
     uint64_t built;             /* days those models held */
 } dd_model_stats_t;

@@ -19,3 +19,9 @@ BENCH_TARGETS += bench-reopt-http
 .PHONY: bench-reopt-http
 bench-reopt-http: all
 	bench/reopt_http.sh
+
+# The online decision in the shape of bench/e2e.sh, without the daemons
+# (bench/dispatch_e2e_shape.c).
+build/bench/dispatch_e2e_shape: bench/dispatch_e2e_shape.c $(dispatchd_LIBOBJS) $(CC_LIB) build/lib/libvrp.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Iservices/dispatchd -o $@ $< $(dispatchd_LIBOBJS) build/lib/libvrp.a $(CC_LIB) $(LDLIBS_CC)
