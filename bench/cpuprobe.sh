@@ -4,7 +4,8 @@
 #
 # TREE is a built tree (this one, or a var/bench/rev/<sha> of compare.sh):
 # its bench/sys.sh brings its own system up (its tools, SQL and binaries),
-# loads 50 cards and 300 caregivers (its bench/county.py), warms up for 5 s,
+# loads 50 cards and 300 caregivers (its bench/county.py; BENCH_CARDS_N and
+# BENCH_CAREGIVERS change them, e.g. 200 and 1000 as bench/e2e.sh), warms up for 5 s,
 # then runs wrk for BENCH_SECS (20) with THIS tree's bench/intake.lua, so
 # that BENCH_RATE (a fixed offered rate, orders/s) works for a tree from
 # before it existed. bench/cpu.py measures every process during wrk; the
@@ -52,7 +53,8 @@ if [ "$CSUM" = off ]; then
     done
 fi
 bench_sql "SHOW data_checksums" >"$OUT/csum.txt"
-"$BENCH_PY" bench/county.py --cards 50 --topups 5 --caregivers 300 --out "$OUT/cards.txt"
+"$BENCH_PY" bench/county.py --cards "${BENCH_CARDS_N:-50}" --topups 5 \
+    --caregivers "${BENCH_CAREGIVERS:-300}" --out "$OUT/cards.txt"
 bench_drain 60 || true
 s_wrk() {  # TAG SECONDS
     BENCH_CARDS=$OUT/cards.txt BENCH_SERVICES=cleaning,bath,escort BENCH_SPREAD_DAYS=21 \
