@@ -12,6 +12,7 @@
  * (beyond the hard cap libzmq disconnects the peer unseen). */
 #include "od_intake.h"
 #include "cc_time.h"
+#include "cc_event.h"
 #include "cc_log.h"
 #include "cc_zsock.h"
 #include <zmq.h>
@@ -172,6 +173,15 @@ static void s_on_msg(cc_zsock_t *sock, const void *const *frames, const size_t *
         bad = 1;
     } else if (strlen(po->notes) > OD_NOTES_MAX_BYTES) {
         cc_err_set(&err, 400, "invalid_value", "notes", "notes are too long");
+        bad = 1;
+    } else if (!cc_utf8_ok((const unsigned char *)po->idempotency_key)) {
+        /* protobuf-c does not check strings; HTTP's come through jansson,
+         * which does. Text that is not UTF-8 the store refuses anyway, and
+         * in a gathered statement it would fail every row of it. */
+        cc_err_set(&err, 400, "invalid_value", "idempotency_key", "must be UTF-8");
+        bad = 1;
+    } else if (!cc_utf8_ok((const unsigned char *)po->notes)) {
+        cc_err_set(&err, 400, "invalid_value", "notes", "notes must be UTF-8");
         bad = 1;
     } else {
         snprintf(r.key, sizeof r.key, "%s", po->idempotency_key);

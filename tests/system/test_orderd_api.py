@@ -565,6 +565,18 @@ def test_db_connection_loss_loses_no_accepted_order(od):
 
 # ---- ZeroMQ intake -------------------------------------------------------------
 
+class Raw:
+    """A message's bytes with old replaced by new: what a client could send
+    that the Python library would not build."""
+    def __init__(self, msg, old, new):
+        self.data = msg.SerializeToString()
+        assert self.data.count(old) == 1
+        self.data = self.data.replace(old, new)
+
+    def SerializeToString(self):
+        return self.data
+
+
 class Intake:
     def __init__(self, s, pb, kind=None):
         import zmq
@@ -651,6 +663,9 @@ def test_intake_rejects_bad_requests(od, pb):
             (place_order(pb, card, "k3", service=0), "service", 400),
             # 0 is before 2000-01-01 (cc_limits.h): the start is named first.
             (place_order(pb, card, "k4", window_start_us=0, window_end_us=0), "window_start", 422),
+            # Strings that are not UTF-8 (protobuf-c does not check them).
+            (Raw(place_order(pb, card, "KEYX"), b"KEYX", b"K\xffYX"), "idempotency_key", 400),
+            (Raw(place_order(pb, card, "k6", notes="NOTE"), b"NOTE", b"N\xc3TE"), "notes", 400),
         ]
         for msg, field, status in cases:
             z.send(msg)
