@@ -29,16 +29,14 @@ PostgreSQL 15.
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import sqlcpu  # noqa: E402
-from sqlcpu import harness, psycopg2  # noqa: E402
+from sqlcpu import harness  # noqa: E402
 
 
 def script(v, n, audit):
@@ -110,20 +108,10 @@ def main():
     if not variants:
         variants = [("worktree", "worktree", "")]
 
-    tmp = tempfile.mkdtemp(prefix="sqlcg-")
-    base = os.path.join(tmp, "pg")
-    os.makedirs(base)
-    if harness.is_root():
-        pw = harness.ensure_pg_user()
-        os.chown(tmp, pw.pw_uid, pw.pw_gid)
-    pg = harness.PgCluster(base=base)
     built = []
-    try:
-        pg.start()
-        conn = psycopg2.connect(pg.conninfo("postgres"))
-        conn.autocommit = True
-        cur = conn.cursor()
-        cur.execute("SET client_min_messages = warning")
+    with sqlcpu.scratch_cluster("sqlcg-") as (tmp, cur):
+        conn = cur.connection
+        base = os.path.join(tmp, "pg")
         for i, (label, rev, sql) in enumerate(variants):
             files = sqlcpu.sql_files(None if rev == "worktree" else rev)
             v = sqlcpu.Variant(cur, "v%d" % i, files + ([sql] if sql else []),
@@ -146,9 +134,6 @@ def main():
                 i3 = instructions(base, v.schema, script(v, a.n2, True), tmp)
                 line += "   audit %9.0f" % ((i3 - i2) / a.n2)
             print(line, flush=True)
-    finally:
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -33,13 +33,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import sqlcpu  # noqa: E402
-from sqlcpu import harness, psycopg2  # noqa: E402
+from sqlcpu import harness  # noqa: E402
 
 BATCH = sqlcpu.BATCH
 KEEP = os.environ.get("SQLCG_KEEP")   # a directory: keep the callgrind outputs there
@@ -172,20 +171,10 @@ def main():
     a = ap.parse_args()
     revs = a.rev or ["worktree"]
 
-    tmp = tempfile.mkdtemp(prefix="sqlcg-apply-")
-    base = os.path.join(tmp, "pg")
-    os.makedirs(base)
-    if harness.is_root():
-        pw = harness.ensure_pg_user()
-        os.chown(tmp, pw.pw_uid, pw.pw_gid)
-    pg = harness.PgCluster(base=base)
     built = []
-    try:
-        pg.start()
-        conn = psycopg2.connect(pg.conninfo("postgres"))
-        conn.autocommit = True
-        cur = conn.cursor()
-        cur.execute("SET client_min_messages = warning")
+    with sqlcpu.scratch_cluster("sqlcg-apply-") as (tmp, cur):
+        conn = cur.connection
+        base = os.path.join(tmp, "pg")
         for i, rev in enumerate(revs):
             o = sqlcpu.Variant(cur, "o%d" % i, sql_files(rev, "orderd"))
             o.place(a.warm)
@@ -224,9 +213,6 @@ def main():
             print("%-16s funds_held %9.0f   assigned %9.0f   hold %9.0f"
                   % (rev[:16], (iff - ip) / a.n, (ia - iff) / a.n, (h2 - h1) / (a.n2 - a.n1)),
                   flush=True)
-    finally:
-        pg.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

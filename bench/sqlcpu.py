@@ -28,10 +28,13 @@ Prints the median microseconds of backend CPU per call of each function for
 each revision. Needs PostgreSQL 15 (as tests/system/harness.py).
 """
 import argparse
+import contextlib
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,6 +57,31 @@ AUDIT_ROWS = ("INSERT INTO audit (request, account, role, method, route, ids, st
               "SELECT r::uuid, a, ro, m, rt, i::jsonb, st::integer, p FROM unnest($1::text[], "
               "$2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]) "
               "WITH ORDINALITY AS x(r, a, ro, m, rt, i, st, p, n) ORDER BY n")
+
+
+@contextlib.contextmanager
+def scratch_cluster(prefix):
+    """A throwaway PostgreSQL cluster in a temporary directory of its own
+    (owned by the PostgreSQL user when run as root, so that its single-user
+    backends can write there, in tmp/pg/data): yields (tmp, cur), cur an
+    autocommit superuser cursor; stops and removes it all at the end."""
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    base = os.path.join(tmp, "pg")
+    os.makedirs(base)
+    if harness.is_root():
+        pw = harness.ensure_pg_user()
+        os.chown(tmp, pw.pw_uid, pw.pw_gid)
+    pg = harness.PgCluster(base=base)
+    try:
+        pg.start()
+        conn = psycopg2.connect(pg.conninfo("postgres"))
+        conn.autocommit = True
+        cur = conn.cursor()
+        cur.execute("SET client_min_messages = warning")
+        yield tmp, cur
+    finally:
+        pg.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def git_text(rev, path):
